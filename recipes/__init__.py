@@ -1,0 +1,12 @@
+"""Classic convolutional networks as their papers describe them, by name.
+
+    >>> import recipes
+    >>> model = recipes.build("lenet5_modern")
+    >>> recipes.get("lenet5_modern").training.optimizer
+    'adam'
+"""
+
+from recipes.registry import Recipe, TrainingConfig, build, get, names, register
+from recipes import lenet  # noqa: F401  (registers the LeNet recipes)
+
+__all__ = ["Recipe", "TrainingConfig", "build", "get", "names", "register"]

@@ -1,0 +1,131 @@
+"""The recipe registry: named networks with their paper's training configuration.
+
+A *recipe* is the network exactly as a paper describes it (a builder function),
+the paper's training configuration (:class:`TrainingConfig`) and metadata
+(citation, year, native input shape, classes, the table it implements).
+Recipe modules call :func:`register` at import time; callers use
+``recipes.build``, ``recipes.get`` and ``recipes.names``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+from typing import Any, Callable, Mapping
+
+import keras
+
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
+SCHEDULES = ("constant", "step", "plateau", "exponential", "cosine")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingConfig:
+    """How a paper trains its network; flags derive new ones with ``dataclasses.replace``.
+
+    ``schedule`` is one of :data:`SCHEDULES`: ``step`` divides the learning rate by
+    ``1 / decay_factor`` at each epoch in ``decay_epochs``; ``plateau`` does so when
+    the validation accuracy stops improving; ``exponential`` multiplies it by
+    ``decay_factor`` every ``decay_every`` epochs; ``cosine`` anneals it to zero.
+    ``weight_decay`` is the coefficient of an L2 term added to the loss gradient,
+    so it flows through the momentum as in Krizhevsky et al.'s update rule.
+    """
+
+    optimizer: str = "momentum"
+    learning_rate: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    batch_size: int = 128
+    epochs: int = 10
+    schedule: str = "constant"
+    decay_factor: float = 0.1
+    decay_epochs: tuple[float, ...] = ()
+    decay_every: float = 0.0
+    augmentation: str = "none"
+    dropout: float | None = None
+    ema: bool = False
+
+    def __post_init__(self):
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(
+                f"Unknown optimizer {self.optimizer!r}; accepted: {', '.join(OPTIMIZERS)}."
+            )
+        if self.schedule not in SCHEDULES:
+            raise ValueError(
+                f"Unknown schedule {self.schedule!r}; accepted: {', '.join(SCHEDULES)}."
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """A registered network: builder, paper metadata and training configuration.
+
+    ``builder(input_shape=..., classes=..., classifier_activation=..., name=...,
+    **variant)`` returns a functional ``keras.Model`` taking preprocessed float input.
+    ``variant`` holds the keyword arguments that make this recipe out of a shared
+    builder (e.g. VGG's configuration letter); :func:`build` may override them.
+    """
+
+    name: str
+    builder: Callable[..., keras.Model]
+    input_shape: tuple[int, ...]
+    classes: int
+    paper: str
+    year: int
+    table: str
+    training: TrainingConfig = TrainingConfig()
+    variant: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    description: str = ""
+
+    def __post_init__(self):
+        object.__setattr__(self, "variant", types.MappingProxyType(dict(self.variant)))
+
+
+_REGISTRY: dict[str, Recipe] = {}
+
+
+def register(recipe: Recipe) -> Recipe:
+    """Adds ``recipe`` to the registry; a name may be registered once."""
+    if recipe.name in _REGISTRY:
+        raise ValueError(f"Recipe {recipe.name!r} is already registered.")
+    _REGISTRY[recipe.name] = recipe
+    return recipe
+
+
+def names() -> list[str]:
+    """All registered recipe names, sorted."""
+    return sorted(_REGISTRY)
+
+
+def get(name: str) -> Recipe:
+    """The recipe called ``name``; an unknown name raises ``ValueError``."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, _REGISTRY, n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise ValueError(
+            f"Unknown recipe {name!r}.{hint} Known recipes: {', '.join(names())}."
+        ) from None
+
+
+def build(
+    name: str,
+    classes: int | None = None,
+    input_shape: tuple[int, ...] | None = None,
+    classifier_activation: str | None = "softmax",
+    **variant: Any,
+) -> keras.Model:
+    """Builds recipe ``name``; ``classes`` and ``input_shape`` default to the paper's."""
+    recipe = get(name)
+    if classes is not None and (not isinstance(classes, int) or classes < 1):
+        raise ValueError(f"classes must be a positive integer, got {classes!r}.")
+    options = {**recipe.variant, **variant}
+    return recipe.builder(
+        input_shape=tuple(input_shape or recipe.input_shape),
+        classes=classes or recipe.classes,
+        classifier_activation=classifier_activation,
+        name=recipe.name,
+        **options,
+    )

@@ -1,0 +1,90 @@
+"""train.py end to end: the default job, its files, its export, its failures."""
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def run_train(*flags, cwd=ROOT):
+    return subprocess.run([sys.executable, str(ROOT / "train.py"), *flags], cwd=cwd,
+                          capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    """A short run of the default job: LeNet-5 on the embedded digits, 4 epochs."""
+    model_dir = tmp_path_factory.mktemp("run") / "lenet"
+    result = run_train("--epochs=4", f"--model_dir={model_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return model_dir, result
+
+
+def test_report_has_the_contract_keys(digits_run):
+    model_dir, result = digits_run
+    report = json.loads((model_dir / "report.json").read_text())
+    for key in ("recipe", "dataset", "epochs", "test_accuracy", "test_loss", "trainable_params",
+                "train_seconds", "export_dir"):
+        assert key in report
+    assert report["recipe"] == "lenet5_modern" and report["dataset"] == "digits"
+    assert report["epochs"] == 4
+    assert report["trainable_params"] == 61_706
+    assert report["export_dir"] == str(model_dir / "export")
+    assert f"test accuracy {report['test_accuracy']:.4f}" in result.stdout
+
+
+def test_short_run_beats_chance_by_a_wide_margin(digits_run):
+    model_dir, _ = digits_run
+    report = json.loads((model_dir / "report.json").read_text())
+    assert report["test_accuracy"] > 0.8  # chance is 0.1
+    assert report["test_examples"] == 360  # 20% of 1,797, never trained on
+
+
+def test_run_writes_model_checkpoints_and_logs(digits_run):
+    model_dir, _ = digits_run
+    assert (model_dir / "model.keras").is_file()
+    assert (model_dir / "checkpoints" / "best.weights.h5").is_file()
+    assert list((model_dir / "logs").rglob("events.out.tfevents.*"))
+    assert (model_dir / "history.csv").read_text().count("\n") == 5  # header + 4 epochs
+
+
+def test_export_serves_the_same_predictions_as_the_keras_model(digits_run):
+    import keras
+    import tensorflow as tf
+
+    model_dir, _ = digits_run
+    model = keras.saving.load_model(model_dir / "model.keras", safe_mode=True)
+    images = np.random.default_rng(0).normal(size=(8, 32, 32, 1)).astype("float32")
+    exported = tf.saved_model.load(str(model_dir / "export"))
+    served = exported.serve(tf.constant(images))
+    np.testing.assert_allclose(np.asarray(served), np.asarray(model(images)), atol=1e-6)
+
+
+def test_unknown_recipe_fails_with_one_sentence(tmp_path):
+    result = run_train("--recipe=lenet6", f"--model_dir={tmp_path / 'run'}")
+    assert result.returncode != 0
+    assert "Unknown recipe 'lenet6'" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_flagfile_is_honoured(tmp_path):
+    flagfile = tmp_path / "flags.txt"
+    flagfile.write_text("--recipe=no_such_recipe\n")
+    result = run_train(f"--flagfile={flagfile}")
+    assert result.returncode != 0 and "Unknown recipe 'no_such_recipe'" in result.stderr
+
+
+@pytest.mark.slow
+def test_lenet5_on_mnist_one_epoch_exceeds_98_percent(shared_tfds, tmp_path):
+    result = run_train("--dataset=mnist", f"--data_dir={shared_tfds}", "--epochs=1",
+                       f"--model_dir={tmp_path / 'mnist'}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "mnist" / "report.json").read_text())
+    assert report["test_examples"] == 10_000 and report["train_examples"] == 54_000
+    assert report["test_accuracy"] > 0.98
