@@ -35,16 +35,20 @@ flags.DEFINE_enum("mode", "train", ["train"], "What to do.")
 def run_spec():
     """The run described by the flags, on top of the recipe's own configuration."""
     import recipes
+    from engine.data import DataSpec
     from engine.run import RunSpec
 
     recipe = recipes.get(FLAGS.recipe)
     overrides = {key: getattr(FLAGS, key) for key in ("epochs", "batch_size", "learning_rate")
                  if getattr(FLAGS, key) is not None}
+    training = dataclasses.replace(recipe.training, **overrides)
     model_dir = FLAGS.model_dir or os.path.join("runs", f"{FLAGS.recipe}-{FLAGS.dataset}")
+    data = DataSpec(dataset=FLAGS.dataset, data_dir=FLAGS.data_dir,
+                    batch_size=training.batch_size, seed=FLAGS.seed)
     return RunSpec(
-        recipe=FLAGS.recipe, dataset=FLAGS.dataset, data_dir=FLAGS.data_dir,
-        model_dir=model_dir, export_dir=FLAGS.export_dir or os.path.join(model_dir, "export"),
-        seed=FLAGS.seed, training=dataclasses.replace(recipe.training, **overrides))
+        recipe=FLAGS.recipe, data=data, model_dir=model_dir,
+        export_dir=FLAGS.export_dir or os.path.join(model_dir, "export"),
+        seed=FLAGS.seed, training=training)
 
 
 def main(argv):

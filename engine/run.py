@@ -13,7 +13,7 @@ import tensorflow as tf
 
 import recipes
 from engine import training
-from engine.data import Preprocessing, load_source, make_pipelines
+from engine.data import DataSpec, prepare
 from engine.export import export_saved_model
 from engine.report import write_json
 
@@ -27,8 +27,7 @@ class RunSpec:
     """Everything a training run needs, resolved from the recipe and the flags."""
 
     recipe: str
-    dataset: str
-    data_dir: str | None
+    data: DataSpec
     model_dir: str
     export_dir: str
     seed: int
@@ -36,17 +35,14 @@ class RunSpec:
 
 
 def train_and_evaluate(spec: RunSpec) -> dict:
-    """Trains ``spec.recipe`` on ``spec.dataset``, evaluates once on the test split,
+    """Trains ``spec.recipe`` on ``spec.data.dataset``, evaluates once on the test split,
     saves the model and its SavedModel export, and returns the report it wrote."""
     keras.utils.set_random_seed(spec.seed)
     recipe = recipes.get(spec.recipe)
-    source = load_source(spec.dataset, spec.data_dir)
+    data = prepare(spec.data, recipe.input_shape)
     os.makedirs(spec.model_dir, exist_ok=True)
-
-    preprocessing = Preprocessing.fit(source.train.map(lambda image, label: image),
-                                      recipe.input_shape)
-    preprocessing.save(os.path.join(spec.model_dir, PREPROCESSING_FILE))
-    pipelines = make_pipelines(source, preprocessing, spec.training.batch_size, spec.seed)
+    data.preprocessing.save(os.path.join(spec.model_dir, PREPROCESSING_FILE))
+    source, pipelines = data.source, data.pipelines
     model = recipes.build(spec.recipe, classes=source.num_classes)
 
     started = time.perf_counter()
@@ -61,7 +57,7 @@ def train_and_evaluate(spec: RunSpec) -> dict:
     val_accuracy = history.history.get("val_accuracy", [])
     report = {
         "recipe": spec.recipe,
-        "dataset": spec.dataset,
+        "dataset": spec.data.dataset,
         "epochs": spec.training.epochs,
         "batch_size": spec.training.batch_size,
         "optimizer": spec.training.optimizer,
@@ -77,7 +73,7 @@ def train_and_evaluate(spec: RunSpec) -> dict:
         "train_seconds": round(train_seconds, 3),
         "model_path": os.path.abspath(model_path),
         "export_dir": export_dir,
-        "preprocessing": preprocessing.to_json(),
+        "preprocessing": data.preprocessing.to_json(),
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__,
                      "python": platform.python_version()},
     }

@@ -88,3 +88,11 @@ def test_lenet5_on_mnist_one_epoch_exceeds_98_percent(shared_tfds, tmp_path):
     report = json.loads((tmp_path / "mnist" / "report.json").read_text())
     assert report["test_examples"] == 10_000 and report["train_examples"] == 54_000
     assert report["test_accuracy"] > 0.98
+
+
+def test_unprepared_dataset_fails_before_writing_anything(tmp_path):
+    result = run_train("--dataset=mnist", f"--data_dir={tmp_path / 'empty'}",
+                       f"--model_dir={tmp_path / 'run'}")
+    assert result.returncode != 0
+    assert "is not prepared" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "run").exists()
