@@ -4,31 +4,44 @@ from __future__ import annotations
 
 import keras
 
+from layers import conv_formula, conv_output_size
 
-def classifier(x, classes: int, classifier_activation: str | None, **dense_kwargs):
+
+def classifier(x, classes: int, classifier_activation: str | None, prefix: str = "",
+               **dense_kwargs):
     """The final affine layer ``logits`` and its activation ``predictions``.
 
     The activation runs in float32 so that softmax stays exact under mixed
     precision; with ``classifier_activation=None`` the model returns logits.
+    ``prefix`` names the layers of an extra head (GoogLeNet's ``aux1_logits``).
     """
-    x = keras.layers.Dense(classes, name="logits", **dense_kwargs)(x)
+    x = keras.layers.Dense(classes, name=f"{prefix}logits", **dense_kwargs)(x)
+    return predictions(x, classifier_activation, prefix)
+
+
+def predictions(logits, classifier_activation: str | None, prefix: str = ""):
+    """The float32 activation ``predictions`` for heads whose logits come from no
+    Dense layer (global average pooling in NiN, a 1x1 conv in AlphaGo)."""
     return keras.layers.Activation(classifier_activation or "linear", dtype="float32",
-                                   name="predictions")(x)
+                                   name=f"{prefix}predictions")(logits)
 
 
 def apply(layer: keras.layers.Layer, x):
     """Calls ``layer`` on ``x`` after checking that a window layer fits its input.
 
     Convolutions and poolings whose window does not fit raise a ``ValueError``
-    that names the layer and shows the conv arithmetic, instead of Keras's
-    negative-dimension error deep inside the graph.
+    that names the layer and shows the conv arithmetic of
+    :func:`layers.conv_formula`, instead of Keras's negative-dimension error
+    deep inside the graph.
     """
     window = getattr(layer, "kernel_size", None) or getattr(layer, "pool_size", None)
     if window is not None and len(x.shape) == 4:
         strides = getattr(layer, "strides", 1) or window
         dilation = getattr(layer, "dilation_rate", 1)
-        padding = getattr(layer, "padding", "valid")
+        # PaddedConv2D adds (top, bottom, left, right) zeros before a "valid" conv.
+        zeros = getattr(layer, "explicit_padding", None)
         for axis, size in enumerate(x.shape[1:3]):
+            padding = zeros[2 * axis:2 * axis + 2] if zeros else getattr(layer, "padding", "valid")
             _check_axis(layer.name, size, _at(window, axis), _at(strides, axis),
                         _at(dilation, axis), padding, axis)
     return layer(x)
@@ -39,13 +52,14 @@ def _at(value, axis):
 
 
 def _check_axis(layer_name, size, kernel, stride, dilation, padding, axis):
-    if size is None or padding == "same" or not isinstance(padding, str):
+    if size is None:
         return
-    effective = (kernel - 1) * dilation + 1
-    if size >= effective:
-        return
-    dim = "height" if axis == 0 else "width"
-    raise ValueError(
-        f"Layer {layer_name!r} does not fit its input: {dim} ({size} - {effective} + 0)/{stride} + 1 "
-        f"= {(size - effective) / stride + 1:.2f} < 1; use a larger input_shape."
-    )
+    try:
+        conv_output_size(size, kernel, stride, padding, dilation)
+    except ValueError:
+        dim = "height" if axis == 0 else "width"
+        raise ValueError(
+            f"Layer {layer_name!r} does not fit its input: {dim} "
+            f"{conv_formula(size, kernel, stride, padding, dilation)} < 1; "
+            f"use a larger input_shape."
+        ) from None

@@ -1,0 +1,31 @@
+"""The convolution arithmetic and the custom Keras layers the classic papers need.
+
+Everything here imports ``keras`` only (never ``tensorflow``), and every layer
+is registered for ``.keras`` serialization under the package "convnet_recipes".
+"""
+
+from layers.arithmetic import (conv_formula, conv_output_size, effective_kernel,
+                               grow_receptive_field, receptive_field, resolve_padding,
+                               same_padding)
+from layers.conv import PaddedConv2D, explicit_padding, factorized_conv
+from layers.lrn import LocalResponseNormalization
+from layers.maxout import ChannelMaxout, Maxout, max_over_pieces
+from layers.position_bias import PositionBias
+
+__all__ = [
+    "conv_formula",
+    "conv_output_size",
+    "effective_kernel",
+    "grow_receptive_field",
+    "receptive_field",
+    "resolve_padding",
+    "same_padding",
+    "PaddedConv2D",
+    "explicit_padding",
+    "factorized_conv",
+    "LocalResponseNormalization",
+    "ChannelMaxout",
+    "Maxout",
+    "max_over_pieces",
+    "PositionBias",
+]

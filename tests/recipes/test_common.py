@@ -1,0 +1,43 @@
+"""recipes.common.apply: window layers that do not fit their input name themselves."""
+
+import re
+
+import keras
+import pytest
+
+from layers import PaddedConv2D
+from recipes.common import apply
+
+
+def test_a_pooling_that_does_not_fit_shows_the_arithmetic():
+    expected = ("Layer 'pool2' does not fit its input: height (2 - 3 + 0)/2 + 1 = 0.50 < 1; "
+                "use a larger input_shape.")
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        apply(keras.layers.MaxPooling2D(3, strides=2, name="pool2"), keras.Input((2, 2, 8)))
+
+
+def test_a_dilated_conv_counts_its_dilated_span():
+    with pytest.raises(ValueError, match=re.escape("width (6 - 7 + 0)/1 + 1 = 0 < 1")):
+        apply(keras.layers.Conv2D(4, 3, dilation_rate=(1, 3), name="conv"),
+              keras.Input((6, 6, 3)))
+
+
+def test_explicit_padding_is_counted_per_side():
+    # (top, bottom, left, right) = (2, 2, 0, 1): the height fits, the width does not.
+    with pytest.raises(ValueError, match=re.escape("Layer 'conv1' does not fit its input: "
+                                                   "width (3 - 5 + 1)/1 + 1 = 0 < 1")):
+        apply(PaddedConv2D(4, 5, padding=(2, 2, 0, 1), name="conv1"), keras.Input((4, 3, 3)))
+
+
+def test_padding_that_makes_the_window_fit_passes():
+    # The notes: a 1x1 input with a 5x5 filter, stride 1, pad 2 gives a 1x1 output.
+    assert tuple(apply(PaddedConv2D(4, 5, padding=2), keras.Input((1, 1, 3))).shape) == (
+        None, 1, 1, 4)
+    assert tuple(apply(keras.layers.Conv2D(4, 5, padding="same"),
+                       keras.Input((1, 1, 3))).shape) == (None, 1, 1, 4)
+
+
+def test_layers_without_a_window_and_unknown_sizes_pass_through():
+    assert tuple(apply(keras.layers.Dense(3), keras.Input((4,))).shape) == (None, 3)
+    assert tuple(apply(keras.layers.MaxPooling2D(2), keras.Input((None, None, 3))).shape) == (
+        None, None, None, 3)
