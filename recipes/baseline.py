@@ -1,0 +1,136 @@
+"""The lectures' baselines: a multilayer perceptron with dropout and the generic convnet.
+
+``mlp`` is the fully connected network of the lectures' dropout section (adapted
+from Dive into Deep Learning, section 5.6): flatten, two hidden ReLU layers of 256
+units, each followed by dropout 0.5, and a softmax over the classes.
+
+``convnet`` is the pattern the lectures' summary gives for early architectures,
+``[(CONV-RELU)*N-POOL?]*M-(FC-RELU)*K, SOFTMAX``, with N, M, K and the widths as
+arguments.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import keras
+
+from recipes.common import apply, classifier
+from recipes.registry import Recipe, TrainingConfig, register
+
+
+def mlp(input_shape, classes, classifier_activation, name="mlp", hidden_units=(256, 256),
+        activation="relu", dropout=0.5, kernel_initializer="glorot_uniform"):
+    """Flatten, then ``Dense(units, activation)`` and ``Dropout(dropout)`` per entry of
+    ``hidden_units`` (layers ``hidden1``, ``dropout1``, ...), then the classifier.
+
+    D2L's concise dropout MLP keeps the framework's default initialization; Keras's
+    is Glorot uniform. The lectures' activation-statistics experiment (10 tanh or
+    ReLU layers of 500 units) is ``hidden_units=(500,) * 10, dropout=0.0`` with the
+    ``activation`` and ``kernel_initializer`` under study.
+    """
+    hidden_units = _positive_ints("hidden_units", hidden_units, length=None)
+    if not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
+    inputs = keras.Input(shape=input_shape, name="input")
+    x = keras.layers.Flatten(name="flatten")(inputs)
+    for index, units in enumerate(hidden_units, start=1):
+        x = keras.layers.Dense(units, activation=activation, name=f"hidden{index}",
+                               kernel_initializer=kernel_initializer)(x)
+        if dropout:
+            x = keras.layers.Dropout(dropout, name=f"dropout{index}")(x)
+    outputs = classifier(x, classes, classifier_activation)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def convnet(input_shape, classes, classifier_activation, name="convnet", convs_per_block=2,
+            blocks=3, fc_layers=1, filters=(32, 64, 128), fc_units=256, kernel_size=3,
+            pool=True):
+    """``[(CONV-RELU)*N-POOL?]*M-(FC-RELU)*K, SOFTMAX`` from the lectures' summary.
+
+    ``convs_per_block`` is N, ``blocks`` is M and ``fc_layers`` is K (K = 0 puts the
+    classifier right after the last block). ``filters`` gives each block's width
+    (one int for all blocks, or M ints), ``fc_units`` each FC layer's (one int or K
+    ints). Convolutions are ``kernel_size`` x ``kernel_size``, stride 1, with "same"
+    padding; ``pool`` ends every block with a 2x2/2 max pool.
+    """
+    convs_per_block = _positive_int("convs_per_block (N)", convs_per_block)
+    blocks = _positive_int("blocks (M)", blocks)
+    if isinstance(fc_layers, bool) or not isinstance(fc_layers, int) or fc_layers < 0:
+        raise ValueError(f"fc_layers (K) must be a non-negative integer, got {fc_layers!r}.")
+    kernel_size = _positive_int("kernel_size", kernel_size)
+    filters = _positive_ints("filters", filters, length=blocks, per=f"one per block, M = {blocks}")
+    fc_units = _positive_ints("fc_units", fc_units, length=fc_layers,
+                              per=f"one per FC layer, K = {fc_layers}")
+    if not isinstance(pool, bool):
+        raise ValueError(f"pool must be True or False, got {pool!r}.")
+    inputs = keras.Input(shape=input_shape, name="input")
+    x = inputs
+    for block, width in enumerate(filters, start=1):
+        for index in range(1, convs_per_block + 1):
+            x = apply(keras.layers.Conv2D(width, kernel_size, padding="same", activation="relu",
+                                          name=f"block{block}_conv{index}"), x)
+        if pool:
+            x = apply(keras.layers.MaxPooling2D(2, strides=2, name=f"block{block}_pool"), x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    for index, units in enumerate(fc_units, start=1):
+        x = keras.layers.Dense(units, activation="relu", name=f"fc{index}")(x)
+    outputs = classifier(x, classes, classifier_activation)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def _positive_int(argument, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{argument} must be a positive integer, got {value!r}.")
+    return value
+
+
+def _positive_ints(argument, values, length, per=""):
+    """``values`` as a tuple of positive ints; an int is repeated ``length`` times.
+
+    ``length=None`` accepts any non-empty sequence and no bare int.
+    """
+    if isinstance(values, int) and not isinstance(values, bool) and length is not None:
+        values = (values,) * length
+    expected = ("a non-empty sequence of positive integers" if length is None
+                else f"one positive integer or {length} of them ({per})")
+    if (not isinstance(values, Sequence) or isinstance(values, str)
+            or (length is None and not values) or (length is not None and len(values) != length)
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values)):
+        raise ValueError(f"{argument} must be {expected}, got {values!r}.")
+    return tuple(values)
+
+
+register(Recipe(
+    name="mlp",
+    builder=mlp,
+    input_shape=(28, 28, 1),
+    classes=10,
+    paper="Zhang, Lipton, Li and Smola, Dive into Deep Learning, Cambridge University Press",
+    year=2023,
+    table="Section 5.6 (Dropout): 784-256-256-10, dropout 0.5 after each hidden layer",
+    # D2L 5.6 trains on Fashion-MNIST with plain minibatch SGD, lr 0.1, batch 256,
+    # 10 epochs.
+    training=TrainingConfig(optimizer="sgd", learning_rate=0.1, momentum=0.0, batch_size=256,
+                            epochs=10, dropout=0.5),
+    description="The lectures' fully connected baseline: two hidden ReLU layers with dropout.",
+))
+
+register(Recipe(
+    name="convnet",
+    builder=convnet,
+    input_shape=(32, 32, 3),
+    classes=10,
+    paper="Li, Karpathy and Johnson, CS231n: Convolutional Neural Networks for Visual "
+          "Recognition, Stanford lecture notes",
+    year=2016,
+    table="ConvNet architectures summary, [(CONV-RELU)*N-POOL?]*M-(FC-RELU)*K, SOFTMAX: "
+          "N=2, M=3, K=1",
+    # Not a paper's recipe: Adam with lr 1e-3, the lectures' recommended default,
+    # on CIFAR-10 with the usual crop-and-flip augmentation.
+    training=TrainingConfig(optimizer="adam", learning_rate=1e-3, batch_size=128, epochs=30,
+                            augmentation="cifar"),
+    variant={"convs_per_block": 2, "blocks": 3, "fc_layers": 1, "filters": (32, 64, 128),
+             "fc_units": 256},
+    description="The generic early convnet of the lectures' summary.",
+))

@@ -1,0 +1,109 @@
+"""VGG networks A, A-LRN, B, C, D and E (Simonyan and Zisserman, 2014).
+
+K. Simonyan and A. Zisserman, "Very Deep Convolutional Networks for Large-Scale
+Image Recognition", ICLR 2015 (arXiv:1409.1556), Table 1 (configurations) and
+Table 2 (parameters: 133M, 133M, 133M, 134M, 138M, 144M).
+
+Layer names follow the authors' released Caffe models rather than
+``keras.applications``: ``conv{stage}_{index}``, ``pool{stage}``, ``fc6``, ``fc7``
+and ``logits`` (the paper's FC-1000). Configurations D and E have the same layer
+order and weight shapes as ``keras.applications.VGG16`` and ``VGG19``, so weights
+copy across layer by layer.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from layers import LocalResponseNormalization
+from recipes.common import apply, classifier
+from recipes.registry import Recipe, TrainingConfig, register
+
+# Channels of the convolutions in each of the five stages (Table 1 rows).
+STAGE_WIDTHS = (64, 128, 256, 512, 512)
+
+# Table 1: the kernel size of every convolution, stage by stage ("conv3-64" is a
+# 3x3 conv; C's extra "conv1-256/512" layers are 1x1). Every stage ends in a 2x2/2
+# max pool and every convolution has stride 1 and "same" padding (pad 1 for 3x3).
+CONFIGURATIONS = {
+    "A": ((3,), (3,), (3, 3), (3, 3), (3, 3)),
+    "B": ((3, 3), (3, 3), (3, 3), (3, 3), (3, 3)),
+    "C": ((3, 3), (3, 3), (3, 3, 1), (3, 3, 1), (3, 3, 1)),
+    "D": ((3, 3), (3, 3), (3, 3, 3), (3, 3, 3), (3, 3, 3)),
+    "E": ((3, 3), (3, 3), (3, 3, 3, 3), (3, 3, 3, 3), (3, 3, 3, 3)),
+}
+FC_UNITS = 4096
+
+
+def vgg(input_shape, classes, classifier_activation, name="vgg", configuration="D",
+        lrn=False, dropout=0.5):
+    """VGG configuration ``configuration`` of Table 1 (Simonyan and Zisserman, 2014).
+
+    ``lrn=True`` adds the A-LRN column's local response normalization ``norm1``
+    after ``conv1_1``, with Krizhevsky et al.'s parameters as section 2.3 says.
+    ``dropout`` is the rate after ``fc6`` and ``fc7`` (section 3.1: 0.5). The paper
+    initializes A from N(0, 0.01) and deeper nets from A, then notes that Glorot
+    initialization works without pre-training: the layers keep Keras's Glorot default.
+    """
+    if configuration not in CONFIGURATIONS:
+        raise ValueError(f"Unknown VGG configuration {configuration!r}; accepted: "
+                         f"{', '.join(CONFIGURATIONS)} (Table 1 columns).")
+    if not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
+    inputs = keras.Input(shape=input_shape, name="input")
+    x = inputs
+    for stage, (width, kernels) in enumerate(zip(STAGE_WIDTHS, CONFIGURATIONS[configuration]),
+                                             start=1):
+        for index, kernel in enumerate(kernels, start=1):
+            x = apply(keras.layers.Conv2D(width, kernel, padding="same", activation="relu",
+                                          name=f"conv{stage}_{index}"), x)
+            if lrn and stage == 1 and index == 1:
+                x = LocalResponseNormalization(name="norm1")(x)
+        x = apply(keras.layers.MaxPooling2D(2, strides=2, name=f"pool{stage}"), x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    for layer in (6, 7):
+        x = keras.layers.Dense(FC_UNITS, activation="relu", name=f"fc{layer}")(x)
+        x = keras.layers.Dropout(dropout, name=f"drop{layer}")(x)
+    outputs = classifier(x, classes, classifier_activation)
+    return keras.Model(inputs, outputs, name=name)
+
+
+# Section 3.1: mini-batch 256, momentum 0.9, weight decay 5e-4, dropout 0.5 on the
+# first two FC layers, learning rate 1e-2 divided by 10 when the validation accuracy
+# stopped improving (3 times), 370K iterations = 74 epochs; random 224x224 crops,
+# horizontal flips and RGB colour shift (augmentation "vgg").
+VGG_TRAINING = TrainingConfig(
+    optimizer="momentum", learning_rate=0.01, momentum=0.9, weight_decay=5e-4,
+    batch_size=256, epochs=74, schedule="plateau", decay_factor=0.1,
+    augmentation="vgg", dropout=0.5,
+)
+
+# (registry name, Table 1 column, LRN after conv1_1, weight layers)
+VGG_RECIPES = (
+    ("vgg_a", "A", False, 11),
+    ("vgg_a_lrn", "A", True, 11),
+    ("vgg_b", "B", False, 13),
+    ("vgg_c", "C", False, 16),
+    ("vgg_d", "D", False, 16),
+    ("vgg_e", "E", False, 19),
+    ("vgg11", "A", False, 11),
+    ("vgg13", "B", False, 13),
+    ("vgg16", "D", False, 16),
+    ("vgg19", "E", False, 19),
+)
+
+for _name, _configuration, _lrn, _depth in VGG_RECIPES:
+    _column = f"{_configuration}-LRN" if _lrn else _configuration
+    register(Recipe(
+        name=_name,
+        builder=vgg,
+        input_shape=(224, 224, 3),
+        classes=1000,
+        paper="Simonyan and Zisserman, Very Deep Convolutional Networks for Large-Scale "
+              "Image Recognition, ICLR 2015",
+        year=2014,
+        table=f"Table 1, column {_column}; Table 2",
+        training=VGG_TRAINING,
+        variant={"configuration": _configuration, "lrn": _lrn},
+        description=f"VGG configuration {_column}: {_depth} weight layers, 3x3 convolutions.",
+    ))
