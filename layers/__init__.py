@@ -11,6 +11,9 @@ from layers.conv import PaddedConv2D, explicit_padding, factorized_conv
 from layers.lrn import LocalResponseNormalization
 from layers.maxout import ChannelMaxout, Maxout, max_over_pieces
 from layers.position_bias import PositionBias
+from layers.lenet import (LENET5_C3_CONNECTIONS, EuclideanRBF, FanInUniform,
+                          PartialConnectionConv2D, TrainableSubsampling, scaled_tanh)
+from layers.inception import InceptionFilters, inception_module
 
 __all__ = [
     "conv_formula",
@@ -28,4 +31,12 @@ __all__ = [
     "Maxout",
     "max_over_pieces",
     "PositionBias",
+    "LENET5_C3_CONNECTIONS",
+    "EuclideanRBF",
+    "FanInUniform",
+    "PartialConnectionConv2D",
+    "TrainableSubsampling",
+    "scaled_tanh",
+    "InceptionFilters",
+    "inception_module",
 ]
