@@ -11,6 +11,9 @@ from layers.conv import PaddedConv2D, explicit_padding, factorized_conv
 from layers.lrn import LocalResponseNormalization
 from layers.maxout import ChannelMaxout, Maxout, max_over_pieces
 from layers.position_bias import PositionBias
+from layers.regularization import FractalJoin, GlobalDropPath, StochasticDepth
+from layers.residual import (ZeroPadShortcut, basic_block, bottleneck_block, bn_relu,
+                             conv_bn, preact_block, shortcut_branch)
 from layers.lenet import (LENET5_C3_CONNECTIONS, EuclideanRBF, FanInUniform,
                           PartialConnectionConv2D, TrainableSubsampling, scaled_tanh)
 from layers.inception import InceptionFilters, inception_module
@@ -31,6 +34,16 @@ __all__ = [
     "Maxout",
     "max_over_pieces",
     "PositionBias",
+    "FractalJoin",
+    "GlobalDropPath",
+    "StochasticDepth",
+    "ZeroPadShortcut",
+    "basic_block",
+    "bottleneck_block",
+    "bn_relu",
+    "conv_bn",
+    "preact_block",
+    "shortcut_branch",
     "LENET5_C3_CONNECTIONS",
     "EuclideanRBF",
     "FanInUniform",

@@ -9,6 +9,7 @@
 from recipes.registry import Recipe, TrainingConfig, build, get, names, register
 from recipes import lenet  # noqa: F401  (registers the LeNet recipes)
 from recipes import alexnet, vgg, nin, alphago, baseline  # noqa: F401
+from recipes import resnet, fractalnet  # noqa: F401
 from recipes import googlenet  # noqa: F401
 
 __all__ = ["Recipe", "TrainingConfig", "build", "get", "names", "register"]

@@ -1,0 +1,122 @@
+"""FractalNet (Larsson, Maire and Shakhnarovich, ICLR 2017) for CIFAR.
+
+Sec. 2 and Fig. 1: the expansion rule ``f_1(z) = conv(z)``,
+``f_{C+1}(z) = join(f_C(f_C(z)), conv(z))`` gives a block of ``C`` columns; column
+``c`` (0 the shallowest) holds ``2**c`` convolutions, so the deepest path of a block
+has ``2**(C-1)`` of them and ``B`` blocks have ``B * 2**(C-1)`` layers.  Wherever two
+or more columns end at the same depth a :class:`layers.FractalJoin` averages them.
+Sec. 4: ``B = 5`` blocks of 64, 128, 256, 512, 512 filters, each followed by 2x2 max
+pooling, 3x3 convolutions with batch normalization and ReLU, dropout 0, 0.1, 0.2,
+0.3, 0.4 per block, local drop-path 0.15 and global drop-path for half of the batches.
+
+Layout choices taken from the authors' released generator (gustavla/fractalnet),
+where the paper leaves them open: each convolution is conv - dropout - BN - ReLU,
+and the last join of a block comes after the pooling (each column is pooled, then
+joined), which the paper mentions as a swap made for convenience.  The 1x1x512 map
+left after five poolings of a 32x32 input feeds the classifier directly.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from layers.regularization import FractalJoin, GlobalDropPath
+from recipes.common import apply, classifier
+from recipes.registry import Recipe, TrainingConfig, register
+
+LARSSON_2017 = ("Larsson, Maire and Shakhnarovich, FractalNet: ultra-deep neural networks "
+                "without residuals, ICLR")
+CIFAR_FILTERS = (64, 128, 256, 512, 512)
+CIFAR_DROPOUT = (0.0, 0.1, 0.2, 0.3, 0.4)
+
+
+def fractalnet(input_shape, classes, classifier_activation, name="fractalnet", *, columns=4,
+               filters=CIFAR_FILTERS, dropout=CIFAR_DROPOUT, local_drop_path=0.15,
+               global_drop_path=0.5):
+    """A FractalNet of ``len(filters)`` blocks with ``columns`` columns each.
+
+    ``dropout`` gives each block's dropout rate, ``local_drop_path`` each join's
+    drop probability and ``global_drop_path`` the share of mini-batches that
+    train a single column (0 turns either off).
+    """
+    if not isinstance(columns, int) or columns < 1:
+        raise ValueError(f"columns must be a positive integer, got {columns!r}.")
+    if len(dropout) != len(filters):
+        raise ValueError(
+            f"dropout needs one rate per block, got {len(dropout)} rates for "
+            f"{len(filters)} blocks."
+        )
+    inputs = keras.Input(shape=input_shape, name="input")
+    selection = None
+    if global_drop_path:
+        selection = GlobalDropPath(columns, global_drop_path, name="global_drop_path")(inputs)
+    x = inputs
+    for index, (block_filters, rate) in enumerate(zip(filters, dropout)):
+        x = fractal_block(x, block_filters, columns=columns, dropout=rate,
+                          drop_probability=local_drop_path, selection=selection,
+                          name=f"block{index + 1}")
+    x = keras.layers.Flatten(name="flatten")(x)
+    outputs = classifier(x, classes, classifier_activation)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def fractal_block(x, filters, *, columns, dropout, drop_probability, selection, name):
+    """One block of Fig. 1 ending in 2x2 max pooling, built depth step by depth step.
+
+    Column ``c`` convolves at every ``2**(columns-1-c)``-th step; at each step the
+    columns that just convolved are joined (if more than one), and the join's
+    output feeds all of them.  ``selection`` is the :class:`layers.GlobalDropPath`
+    output every join follows, or ``None`` without global drop-path.
+    """
+    extra = [] if selection is None else [selection]
+    depth = 2 ** (columns - 1)
+    heads = [x] * columns
+    counts = [0] * columns
+    for step in range(1, depth + 1):
+        ending = [c for c in range(columns) if step % (depth >> c) == 0]
+        for c in ending:
+            counts[c] += 1
+            heads[c] = _conv_unit(heads[c], filters, dropout,
+                                  name=f"{name}_col{c + 1}_conv{counts[c]}")
+        if step == depth:
+            heads = [apply(keras.layers.MaxPooling2D(2, name=f"{name}_col{c + 1}_pool"), head)
+                     for c, head in enumerate(heads)]
+        if len(ending) > 1:
+            join = FractalJoin(drop_probability, columns=ending, name=f"{name}_join{step}")
+            joined = join([heads[c] for c in ending], *extra)
+            for c in ending:
+                heads[c] = joined
+    return heads[0]
+
+
+def _conv_unit(x, filters, dropout, name):
+    # Caffe's "xavier" filler, which the authors used, draws U(+-sqrt(3/fan_in)); the
+    # batch normalization's beta stands in for the convolution's bias.
+    x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False,
+                            kernel_initializer="lecun_uniform", name=f"{name}_conv")(x)
+    if dropout:
+        x = keras.layers.Dropout(dropout, name=f"{name}_dropout")(x)
+    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    return keras.layers.Activation("relu", name=f"{name}_relu")(x)
+
+
+# Sec. 4.1: SGD with momentum 0.9, batch 100, 400 epochs, lr 0.02 divided by 10 each time
+# the remaining epochs halve (epochs 200, 300, 350, 375); no weight decay is stated;
+# translation + flip augmentation ("C10+").
+FRACTALNET_TRAINING = TrainingConfig(
+    optimizer="momentum", learning_rate=0.02, momentum=0.9, weight_decay=0.0, batch_size=100,
+    epochs=400, schedule="step", decay_factor=0.1, decay_epochs=(200, 300, 350, 375),
+    augmentation="cifar")
+
+register(Recipe(
+    name="fractalnet", builder=fractalnet, input_shape=(32, 32, 3), classes=10,
+    paper=LARSSON_2017, year=2017, table="Fig. 1 (B = 5, C = 4: 40 layers), Sec. 4 widths",
+    training=FRACTALNET_TRAINING, variant=dict(columns=4),
+    description="FractalNet, 5 blocks of 4 columns (40 layers deep), local + global "
+                "drop-path."))
+register(Recipe(
+    name="fractalnet20", builder=fractalnet, input_shape=(32, 32, 3), classes=10,
+    paper=LARSSON_2017, year=2017, table="Table 1, FractalNet 20 layers (C = 3)",
+    training=FRACTALNET_TRAINING, variant=dict(columns=3),
+    description="FractalNet, 5 blocks of 3 columns (20 layers deep): the network of the "
+                "paper's CIFAR results."))

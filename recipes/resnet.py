@@ -1,0 +1,290 @@
+"""Residual networks (He et al. 2016) and their descendants, from one builder.
+
+* ``resnet18`` ... ``resnet152``, ``plain18``, ``plain34``: K. He, X. Zhang, S. Ren and
+  J. Sun, "Deep residual learning for image recognition", CVPR 2016, Table 1.
+* ``resnet20`` ... ``resnet1202``, ``plain20`` ... ``plain110``: the same paper, Sec. 4.2
+  (CIFAR-10) and Table 6.
+* ``resnet110_sd``: Huang et al., "Deep networks with stochastic depth", ECCV 2016.
+* ``wrn28_10``: Zagoruyko and Komodakis, "Wide residual networks", BMVC 2016.
+* ``resnext50_32x4d``, ``resnext29_8x64d``: Xie et al., "Aggregated residual
+  transformations for deep neural networks", CVPR 2017.
+
+Each network is ``stem -> stages of residual blocks -> global average pooling -> fc``;
+the papers' tables are the variants' ``blocks`` (blocks per stage), ``filters`` (each
+stage's output channels) and, for bottlenecks, ``widths`` (its 3x3 convolutions' channels).
+Stage ``s`` is named ``conv{s+2}`` as in Table 1, its blocks ``conv{s+2}_block{i}``.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from layers.residual import (SHORTCUTS, STRIDE_PLACEMENTS, basic_block, bn_relu,
+                             bottleneck_block, conv, conv_bn, preact_block)
+from recipes.common import apply, classifier
+from recipes.registry import Recipe, TrainingConfig, register
+
+BLOCKS = ("basic", "bottleneck", "preact")
+STEMS = ("imagenet", "cifar")
+
+HE_2016 = "He, Zhang, Ren and Sun, Deep residual learning for image recognition, CVPR"
+HUANG_2016 = "Huang, Sun, Liu, Sedra and Weinberger, Deep networks with stochastic depth, ECCV"
+ZAGORUYKO_2016 = "Zagoruyko and Komodakis, Wide residual networks, BMVC"
+XIE_2017 = ("Xie, Girshick, Dollar, Tu and He, Aggregated residual transformations for deep "
+            "neural networks, CVPR")
+
+
+def resnet(input_shape, classes, classifier_activation, name="resnet", *, blocks, filters,
+           block="basic", widths=None, groups=1, stem="imagenet", stem_filters=64,
+           shortcut="B", stride_on="1x1", final_survival_probability=1.0, dropout=0.0,
+           conv_bias=False):
+    """A residual network: ``stem``, then one stage per entry of ``blocks``.
+
+    ``stem="imagenet"`` is Table 1's conv1 (7x7/2, pad 3) and 3x3/2 max pool;
+    ``stem="cifar"`` a single 3x3 convolution (Sec. 4.2).  Stage ``s`` stacks
+    ``blocks[s]`` blocks with ``filters[s]`` output channels; the first block of
+    every stage but the first has stride 2.  ``block`` is ``"basic"``,
+    ``"bottleneck"`` (3x3 width ``widths[s]``, ``groups`` groups, stride on the
+    ``stride_on`` convolution) or ``"preact"`` (the wide ResNet block, with
+    ``dropout`` between its convolutions and a final BN-ReLU before pooling).
+    ``shortcut`` is option "A", "B" or "C" of Sec. 3.3, or ``None`` for a plain
+    network.  ``final_survival_probability`` below 1 adds stochastic depth with
+    Huang et al.'s linear decay, ``p_l = 1 - l/L (1 - p_L)`` for block ``l`` of
+    ``L``.  ``conv_bias=True`` gives every convolution a bias, the layout of
+    ``keras.applications.ResNet50`` (the paper's Caffe model has none).
+    """
+    _check_variant(blocks, filters, block, widths, stem, shortcut, stride_on, dropout,
+                   final_survival_probability)
+    inputs = keras.Input(shape=input_shape, name="input")
+    x = _stem(inputs, stem, stem_filters, block, conv_bias)
+    total, index = sum(blocks), 0
+    for stage, (count, stage_filters) in enumerate(zip(blocks, filters)):
+        for position in range(count):
+            index += 1
+            options = dict(strides=2 if stage > 0 and position == 0 else 1,
+                           name=f"conv{stage + 2}_block{position + 1}")
+            survival = 1 - index / total * (1 - final_survival_probability)
+            if block == "basic":
+                x = basic_block(x, stage_filters, shortcut=shortcut, use_bias=conv_bias,
+                                survival_probability=survival, **options)
+            elif block == "bottleneck":
+                x = bottleneck_block(x, widths[stage], stage_filters, shortcut=shortcut,
+                                     stride_on=stride_on, groups=groups, use_bias=conv_bias,
+                                     survival_probability=survival, **options)
+            else:
+                x = preact_block(x, stage_filters, dropout=dropout, **options)
+    if block == "preact":
+        x = bn_relu(x, name="post")
+    x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    outputs = classifier(x, classes, classifier_activation)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def _stem(x, stem, stem_filters, block, conv_bias):
+    if stem == "imagenet":
+        x = conv_bn(x, stem_filters, 7, strides=2, use_bias=conv_bias, name="conv1")
+        x = keras.layers.ZeroPadding2D(1, name="pool1_pad")(x)
+        return apply(keras.layers.MaxPooling2D(3, strides=2, name="pool1_pool"), x)
+    if block == "preact":  # the first block's pre-activation normalizes conv1's output
+        return conv(x, stem_filters, 3, name="conv1")
+    return conv_bn(x, stem_filters, 3, use_bias=conv_bias, name="conv1")
+
+
+def _check_variant(blocks, filters, block, widths, stem, shortcut, stride_on, dropout,
+                   final_survival_probability):
+    def choice(argument, value, accepted):
+        if value not in accepted:
+            raise ValueError(
+                f"{argument} must be one of {', '.join(map(repr, accepted))}, got {value!r}."
+            )
+
+    choice("block", block, BLOCKS)
+    choice("stem", stem, STEMS)
+    choice("shortcut", shortcut, SHORTCUTS + (None,))
+    choice("stride_on", stride_on, STRIDE_PLACEMENTS)
+    if not blocks or len(blocks) != len(filters) or min(blocks) < 1:
+        raise ValueError(
+            f"blocks and filters need one positive entry per stage, got blocks={blocks!r} "
+            f"and filters={filters!r}."
+        )
+    if block == "bottleneck" and (widths is None or len(widths) != len(blocks)):
+        raise ValueError(f"Bottleneck blocks need one width per stage, got widths={widths!r}.")
+    if block == "preact" and shortcut != "B":
+        raise ValueError(f"Pre-activation blocks use option B shortcuts, got {shortcut!r}.")
+    if dropout and block != "preact":
+        raise ValueError(f"dropout is a variant of the 'preact' block only, got block={block!r}.")
+    if not 0 < final_survival_probability <= 1:
+        raise ValueError(f"final_survival_probability must be in (0, 1], "
+                         f"got {final_survival_probability!r}.")
+
+
+# ---- He et al. 2016, Table 1: ImageNet ------------------------------------------------------
+# Blocks per stage conv2_x .. conv5_x.  The 3x3 convolutions have 64, 128, 256, 512
+# filters; a bottleneck's last 1x1 has four times as many.
+IMAGENET_BLOCKS = {18: ("basic", (2, 2, 2, 2)), 34: ("basic", (3, 4, 6, 3)),
+                   50: ("bottleneck", (3, 4, 6, 3)), 101: ("bottleneck", (3, 4, 23, 3)),
+                   152: ("bottleneck", (3, 8, 36, 3))}
+IMAGENET_WIDTHS = (64, 128, 256, 512)
+BOTTLENECK_EXPANSION = 4
+IMAGENET_TRAIN_IMAGES = 1_281_167
+
+# Sec. 3.4: SGD, batch 256, lr 0.1 divided by 10 when the error plateaus, weight decay
+# 1e-4 (the lecture slide's 1e-5 is a typo), momentum 0.9, 60e4 iterations
+# (60e4 * 256 / 1,281,167 = 119.9 epochs); scale augmentation as VGG (shorter side in
+# [256, 480]), no dropout.
+IMAGENET_TRAINING = TrainingConfig(
+    optimizer="momentum", learning_rate=0.1, momentum=0.9, weight_decay=1e-4,
+    batch_size=256, epochs=round(600_000 * 256 / IMAGENET_TRAIN_IMAGES), schedule="plateau",
+    decay_factor=0.1, augmentation="vgg")
+
+
+def _imagenet_variant(depth):
+    block, blocks = IMAGENET_BLOCKS[depth]
+    if block == "basic":
+        return dict(block=block, blocks=blocks, filters=IMAGENET_WIDTHS)
+    return dict(block=block, blocks=blocks, widths=IMAGENET_WIDTHS,
+                filters=tuple(BOTTLENECK_EXPANSION * w for w in IMAGENET_WIDTHS))
+
+
+for _depth in IMAGENET_BLOCKS:
+    register(Recipe(
+        name=f"resnet{_depth}", builder=resnet, input_shape=(224, 224, 3), classes=1000,
+        paper=HE_2016, year=2016, table=f"Table 1, {_depth}-layer",
+        training=IMAGENET_TRAINING, variant=_imagenet_variant(_depth),
+        description=f"ResNet-{_depth} v1 (stride on the bottleneck's first 1x1 as the Caffe "
+                    f"model), option B shortcuts."))
+
+for _depth in (18, 34):
+    register(Recipe(
+        name=f"plain{_depth}", builder=resnet, input_shape=(224, 224, 3), classes=1000,
+        paper=HE_2016, year=2016, table=f"Table 1, {_depth}-layer, plain (Fig. 3 middle)",
+        training=IMAGENET_TRAINING, variant={**_imagenet_variant(_depth), "shortcut": None},
+        description=f"ResNet-{_depth} without its shortcuts (Sec. 4.1, plain networks)."))
+
+register(Recipe(
+    name="resnet50_v1_5", builder=resnet, input_shape=(224, 224, 3), classes=1000,
+    paper=HE_2016, year=2016, table="Table 1, 50-layer, stride on the 3x3 (torchvision)",
+    training=IMAGENET_TRAINING, variant={**_imagenet_variant(50), "stride_on": "3x3"},
+    description="ResNet-50 \"v1.5\": torchvision's stride placement, same parameters."))
+
+
+# ---- He et al. 2016, Sec. 4.2: CIFAR-10 -----------------------------------------------------
+# 6n + 2 layers: conv1, three stages of n basic blocks with 16, 32, 64 filters, fc.
+CIFAR_FILTERS = (16, 32, 64)
+CIFAR_RESNET_DEPTHS = (20, 32, 44, 56, 110, 1202)
+CIFAR_PLAIN_DEPTHS = (20, 32, 44, 56, 110)
+CIFAR_TRAIN_IMAGES = 45_000  # the paper trains on a 45k/5k train/val split
+CIFAR_BATCH = 128
+
+
+def _cifar_epochs(iterations):
+    """Iterations of batch 128 as epochs of 45k images, e.g. 32k -> 91.0."""
+    return iterations * CIFAR_BATCH / CIFAR_TRAIN_IMAGES
+
+
+# Sec. 4.2: batch 128, lr 0.1 divided by 10 at 32k and 48k iterations (epochs 91.0 and
+# 136.5), stop at 64k (182.0 epochs), weight decay 1e-4, momentum 0.9, 4-pixel padding
+# + random 32x32 crop + horizontal flip.
+CIFAR_TRAINING = TrainingConfig(
+    optimizer="momentum", learning_rate=0.1, momentum=0.9, weight_decay=1e-4,
+    batch_size=CIFAR_BATCH, epochs=round(_cifar_epochs(64_000)), schedule="step",
+    decay_factor=0.1, decay_epochs=(_cifar_epochs(32_000), _cifar_epochs(48_000)),
+    augmentation="cifar")
+# ResNet-110 warms up at lr 0.01 until the training error is below 80% (about 400
+# iterations, 1.1 epochs) before going back to 0.1; TrainingConfig has no warm-up field.
+RESNET110_WARMUP = "warms up at lr 0.01 for about 400 iterations (1.1 epochs), then uses 0.1"
+
+
+def _cifar_variant(depth, **extra):
+    n = (depth - 2) // 6
+    return {**dict(block="basic", blocks=(n, n, n), filters=CIFAR_FILTERS, stem="cifar",
+                   stem_filters=CIFAR_FILTERS[0], shortcut="A"), **extra}
+
+
+for _depth in CIFAR_RESNET_DEPTHS:
+    register(Recipe(
+        name=f"resnet{_depth}", builder=resnet, input_shape=(32, 32, 3), classes=10,
+        paper=HE_2016, year=2016, table=f"Sec. 4.2 and Table 6, {_depth} layers (n = "
+                                        f"{(_depth - 2) // 6})",
+        training=CIFAR_TRAINING, variant=_cifar_variant(_depth),
+        description=f"CIFAR-10 ResNet-{_depth}, option A shortcuts"
+                    + (f"; the paper {RESNET110_WARMUP}." if _depth == 110 else ".")))
+
+for _depth in CIFAR_PLAIN_DEPTHS:
+    register(Recipe(
+        name=f"plain{_depth}", builder=resnet, input_shape=(32, 32, 3), classes=10,
+        paper=HE_2016, year=2016, table=f"Sec. 4.2 and Fig. 6 left, plain-{_depth}",
+        training=CIFAR_TRAINING, variant=_cifar_variant(_depth, shortcut=None),
+        description=f"CIFAR-10 plain-{_depth}: ResNet-{_depth} without shortcuts."))
+
+
+# ---- Huang et al. 2016: stochastic depth on ResNet-110 --------------------------------------
+# Sec. 4 and the authors' code: 500 epochs, batch 128, lr 0.1 divided by 10 at epochs 250
+# and 375, Nesterov momentum 0.9 (dampening 0), weight decay 1e-4, translation + flip.
+# Their Torch shortcut averages 2x2 windows where the paper's option A subsamples; we keep
+# He et al.'s option A so that resnet110_sd is resnet110 plus stochastic depth.
+register(Recipe(
+    name="resnet110_sd", builder=resnet, input_shape=(32, 32, 3), classes=10,
+    paper=HUANG_2016, year=2016, table="Sec. 4, CIFAR-10, ResNet-110 with linear decay (Fig. 2)",
+    training=TrainingConfig(optimizer="nesterov", learning_rate=0.1, momentum=0.9,
+                            weight_decay=1e-4, batch_size=128, epochs=500, schedule="step",
+                            decay_factor=0.1, decay_epochs=(250, 375), augmentation="cifar"),
+    variant=_cifar_variant(110, final_survival_probability=0.5),
+    description="ResNet-110 with stochastic depth, survival 1 -> p_L = 0.5 linearly."))
+
+
+# ---- Zagoruyko & Komodakis 2016: WRN-28-10 --------------------------------------------------
+# Table 1: depth 6N + 4 = 28 (N = 4 blocks per stage), widths 16k, 32k, 64k for k = 10.
+# Sec. 4: SGD with Nesterov momentum 0.9, lr 0.1 multiplied by 0.2 at epochs 60, 120
+# and 160 of 200, weight decay 5e-4, batch 128, flips and 4-pixel-padded random crops.
+WRN_TRAINING = TrainingConfig(
+    optimizer="nesterov", learning_rate=0.1, momentum=0.9, weight_decay=5e-4, batch_size=128,
+    epochs=200, schedule="step", decay_factor=0.2, decay_epochs=(60, 120, 160),
+    augmentation="cifar")
+WRN28_10 = dict(block="preact", blocks=(4, 4, 4), filters=(160, 320, 640), stem="cifar",
+                stem_filters=16)
+
+register(Recipe(
+    name="wrn28_10", builder=resnet, input_shape=(32, 32, 3), classes=10,
+    paper=ZAGORUYKO_2016, year=2016, table="Table 1, WRN-28-10 (N = 4, k = 10)",
+    training=WRN_TRAINING, variant=WRN28_10,
+    description="Wide ResNet 28-10, pre-activation basic blocks, no dropout."))
+register(Recipe(
+    name="wrn28_10_dropout", builder=resnet, input_shape=(32, 32, 3), classes=10,
+    paper=ZAGORUYKO_2016, year=2016, table="Table 1, WRN-28-10, wide-dropout block (Fig. 1d)",
+    training=WRN_TRAINING, variant={**WRN28_10, "dropout": 0.3},
+    description="Wide ResNet 28-10 with dropout 0.3 between the convolutions of a block."))
+
+
+# ---- Xie et al. 2017: ResNeXt --------------------------------------------------------------
+# Table 1, ResNeXt-50 (32x4d): ResNet-50's stages with 3x3 widths 128, 256, 512, 1024 in
+# 32 groups; the stride is on the 3x3 (the authors' fb.resnet.torch code).  Sec. 4 and
+# the code: batch 256, lr 0.1 divided by 10 every 30 epochs of 100, weight decay 1e-4,
+# Nesterov momentum 0.9, scale and aspect-ratio augmentation as Inception.
+register(Recipe(
+    name="resnext50_32x4d", builder=resnet, input_shape=(224, 224, 3), classes=1000,
+    paper=XIE_2017, year=2017, table="Table 1, ResNeXt-50 (32x4d)",
+    training=TrainingConfig(optimizer="nesterov", learning_rate=0.1, momentum=0.9,
+                            weight_decay=1e-4, batch_size=256, epochs=100, schedule="step",
+                            decay_factor=0.1, decay_epochs=(30, 60, 90),
+                            augmentation="inception"),
+    variant=dict(block="bottleneck", blocks=(3, 4, 6, 3), widths=(128, 256, 512, 1024),
+                 filters=(256, 512, 1024, 2048), groups=32, stride_on="3x3"),
+    description="ResNeXt-50, cardinality 32, bottleneck width 4 per group."))
+
+# Sec. 5.3: conv1 3x3 with 64 filters, three stages of 3 bottlenecks (29 layers) with
+# widths 512, 1024, 2048 in 8 groups of 64 and outputs 256, 512, 1024.  Batch 128, lr 0.1
+# divided by 10 at epochs 150 and 225 of 300, weight decay 5e-4, momentum 0.9 (Nesterov
+# in the code), translation + flip.  The paper's CIFAR runs used pre-activation
+# bottlenecks; we build the original ones, which the authors' code defaults to and
+# its README reports as more accurate (same parameter count up to batch norms).
+register(Recipe(
+    name="resnext29_8x64d", builder=resnet, input_shape=(32, 32, 3), classes=10,
+    paper=XIE_2017, year=2017, table="Sec. 5.3 and Table 7, ResNeXt-29 (8x64d)",
+    training=TrainingConfig(optimizer="nesterov", learning_rate=0.1, momentum=0.9,
+                            weight_decay=5e-4, batch_size=128, epochs=300, schedule="step",
+                            decay_factor=0.1, decay_epochs=(150, 225), augmentation="cifar"),
+    variant=dict(block="bottleneck", blocks=(3, 3, 3), widths=(512, 1024, 2048),
+                 filters=(256, 512, 1024), groups=8, stride_on="3x3", stem="cifar",
+                 stem_filters=64),
+    description="CIFAR ResNeXt-29, cardinality 8, bottleneck width 64 per group."))
