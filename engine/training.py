@@ -1,4 +1,4 @@
-"""Compile and fit a recipe's model with its paper's training configuration."""
+"""Compile and train a recipe's model with its paper's training configuration."""
 
 from __future__ import annotations
 
@@ -7,28 +7,36 @@ import os
 
 import keras
 
+from engine import loop, transfer
+from engine.losses import classification_loss
 from recipes import TrainingConfig
+
+BACKUP_DIR = "backup"
+BEST_WEIGHTS = os.path.join("checkpoints", "best.weights.h5")
+HISTORY_FILE = "history.csv"
+LOG_DIR = "logs"
+PLATEAU_PATIENCE = 5
 
 
 def make_optimizer(config: TrainingConfig) -> keras.optimizers.Optimizer:
     """The optimizer named by ``config.optimizer`` at ``config.learning_rate``.
 
-    Weight decay is not the optimizer's decoupled form: see :func:`apply_weight_decay`.
+    Weight decay is not the optimizers' decoupled form (except for ``adamw``,
+    whose point it is): see :func:`apply_weight_decay`.
     """
-    lr = config.learning_rate
+    common = {"learning_rate": config.learning_rate, "clipnorm": config.clipnorm,
+              "use_ema": config.ema}
+    momentum = config.momentum
     factories = {
-        "sgd": lambda: keras.optimizers.SGD(lr),
-        "momentum": lambda: keras.optimizers.SGD(lr, momentum=config.momentum),
-        "nesterov": lambda: keras.optimizers.SGD(lr, momentum=config.momentum, nesterov=True),
-        "adagrad": lambda: keras.optimizers.Adagrad(lr),
-        "rmsprop": lambda: keras.optimizers.RMSprop(lr, momentum=config.momentum),
-        "adam": lambda: keras.optimizers.Adam(lr),
-        "adamw": lambda: keras.optimizers.AdamW(lr, weight_decay=config.weight_decay),
+        "sgd": lambda: keras.optimizers.SGD(**common),
+        "momentum": lambda: keras.optimizers.SGD(momentum=momentum, **common),
+        "nesterov": lambda: keras.optimizers.SGD(momentum=momentum, nesterov=True, **common),
+        "adagrad": lambda: keras.optimizers.Adagrad(**common),
+        "rmsprop": lambda: keras.optimizers.RMSprop(momentum=momentum, **common),
+        "adam": lambda: keras.optimizers.Adam(**common),
+        "adamw": lambda: keras.optimizers.AdamW(weight_decay=config.weight_decay, **common),
     }
-    optimizer = factories[config.optimizer]()
-    if config.ema:
-        optimizer.use_ema = True
-    return optimizer
+    return factories[config.optimizer]()
 
 
 def apply_weight_decay(model: keras.Model, weight_decay: float) -> None:
@@ -47,51 +55,83 @@ def apply_weight_decay(model: keras.Model, weight_decay: float) -> None:
             variable.regularizer = regularizer
 
 
-def learning_rate_callbacks(config: TrainingConfig) -> list[keras.callbacks.Callback]:
-    """The callbacks that carry ``config.schedule`` out epoch by epoch."""
-    base = config.learning_rate
-    if config.schedule == "plateau":
-        return [keras.callbacks.ReduceLROnPlateau(
-            monitor="val_accuracy", mode="max", factor=config.decay_factor, patience=5,
-            min_lr=base * 1e-4, verbose=1)]
-    if config.schedule == "constant":
-        return []
-    return [keras.callbacks.LearningRateScheduler(
-        lambda epoch: scheduled_learning_rate(config, epoch))]
+def set_dropout(model: keras.Model, rate: float) -> None:
+    """Sets every ``Dropout`` layer of ``model`` to ``rate`` (the ``--dropout`` flag)."""
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, keras.layers.Dropout):
+            layer.rate = rate
 
 
 def scheduled_learning_rate(config: TrainingConfig, epoch: int) -> float:
-    """The learning rate of (0-based) ``epoch`` under a step, exponential or cosine schedule."""
+    """The learning rate of (0-based) ``epoch``: linear warmup, then the schedule."""
     base = config.learning_rate
+    if epoch < config.warmup_epochs:
+        return base * (epoch + 1) / math.ceil(config.warmup_epochs)
     if config.schedule == "step":
-        return base * config.decay_factor ** sum(epoch >= boundary for boundary in config.decay_epochs)
+        stage = sum(epoch >= boundary for boundary in config.decay_epochs)
+        return config.step_rates[stage] if config.step_rates else base * config.decay_factor ** stage
     if config.schedule == "exponential":
         return base * config.decay_factor ** math.floor(epoch / config.decay_every)
     if config.schedule == "cosine":
-        return 0.5 * base * (1 + math.cos(math.pi * epoch / config.epochs))
+        progress = (epoch - config.warmup_epochs) / max(config.epochs - config.warmup_epochs, 1)
+        return 0.5 * base * (1 + math.cos(math.pi * progress))
     return base
 
 
-def fit(model: keras.Model, train, validation, config: TrainingConfig, model_dir: str):
-    """Compiles ``model`` and trains it for ``config.epochs`` with the run's callbacks.
+def learning_rate_callbacks(config: TrainingConfig) -> list[keras.callbacks.Callback]:
+    """The callbacks that carry ``config.schedule`` out, epoch by epoch."""
+    callbacks = []
+    if config.schedule != "constant" or config.warmup_epochs > 0:
+        callbacks.append(keras.callbacks.LearningRateScheduler(
+            lambda epoch, lr: (scheduled_learning_rate(config, epoch)
+                               if config.schedule != "plateau" or epoch < config.warmup_epochs
+                               else lr)))
+    if config.schedule == "plateau":
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(
+            monitor="val_accuracy", mode="max", factor=config.decay_factor,
+            patience=PLATEAU_PATIENCE, min_lr=config.learning_rate * 1e-4, verbose=1))
+    return callbacks
 
-    State is backed up every epoch under ``model_dir/backup``, so running the same
-    command again resumes an interrupted run where it stopped.
-    """
+
+def compile_model(model: keras.Model, config: TrainingConfig, slow_layers=(),
+                  slow_multiplier: float = transfer.DEFAULT_FINETUNE_MULTIPLIER) -> None:
+    """Weight decay, dropout override, optimizer, loss and accuracy for ``model``;
+    ``slow_layers`` (pretrained, when fine-tuning) learn at ``slow_multiplier`` times
+    the learning rate."""
+    if config.dropout is not None:
+        set_dropout(model, config.dropout)
     apply_weight_decay(model, config.weight_decay if config.optimizer != "adamw" else 0.0)
-    model.compile(
-        optimizer=make_optimizer(config),
-        loss=keras.losses.SparseCategoricalCrossentropy(),
-        metrics=["accuracy"],
-    )
-    callbacks = [
-        keras.callbacks.BackupAndRestore(os.path.join(model_dir, "backup")),
-        keras.callbacks.ModelCheckpoint(
-            os.path.join(model_dir, "checkpoints", "best.weights.h5"),
-            monitor="val_accuracy", mode="max", save_best_only=True, save_weights_only=True),
-        keras.callbacks.TensorBoard(os.path.join(model_dir, "logs")),
-        keras.callbacks.CSVLogger(os.path.join(model_dir, "history.csv"), append=True),
+    optimizer = make_optimizer(config)
+    if slow_layers:
+        optimizer = transfer.slow_down(optimizer, slow_layers, slow_multiplier)
+    model.compile(optimizer=optimizer,
+                  loss=classification_loss(config.label_smoothing), metrics=["accuracy"])
+
+
+def run_callbacks(config: TrainingConfig, run_dir: str,
+                  extra: list[keras.callbacks.Callback] = ()) -> list[keras.callbacks.Callback]:
+    """Backup every epoch, NaN stop, the schedule, the best checkpoint, TensorBoard
+    logs and the CSV history, all under ``run_dir``.
+
+    Under multi-worker training every worker runs the same callbacks (saving reads
+    distributed variables, a collective step), each into its own ``run_dir``.
+    """
+    return [
+        keras.callbacks.BackupAndRestore(os.path.join(run_dir, BACKUP_DIR)),
+        keras.callbacks.TerminateOnNaN(),
         *learning_rate_callbacks(config),
+        keras.callbacks.ModelCheckpoint(
+            os.path.join(run_dir, BEST_WEIGHTS), monitor="val_accuracy", mode="max",
+            save_best_only=True, save_weights_only=True),
+        keras.callbacks.TensorBoard(os.path.join(run_dir, LOG_DIR), write_graph=False),
+        keras.callbacks.CSVLogger(os.path.join(run_dir, HISTORY_FILE), append=True),
+        *extra,
     ]
-    return model.fit(train, validation_data=validation, epochs=config.epochs,
-                     callbacks=callbacks, verbose="auto")
+
+
+def train(model: keras.Model, train_data, validation_data, config: TrainingConfig,
+          callbacks: list[keras.callbacks.Callback], jit_compile: bool = False,
+          verbose="auto") -> keras.callbacks.History:
+    """Trains the compiled ``model`` for ``config.epochs`` (see :mod:`engine.loop`)."""
+    return loop.fit(model, train_data, validation_data, config.epochs, callbacks,
+                    verbose=1 if verbose == "auto" else verbose, jit_compile=jit_compile)

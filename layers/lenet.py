@@ -170,6 +170,11 @@ class TrainableSubsampling(keras.layers.Layer):
         return (batch, None if height is None else height // size,
                 None if width is None else width // size, maps)
 
+    def macs(self, input_shape) -> int:
+        """Multiply-adds per image for ``recipes.summarize``: one (the coefficient) per
+        output; the window sums are additions."""
+        return int(np.prod(self.compute_output_shape(input_shape)[1:]))
+
     def get_config(self):
         return {
             **super().get_config(),
@@ -250,6 +255,13 @@ class PartialConnectionConv2D(keras.layers.Layer):
         return (batch, None if height is None else height - kh + 1,
                 None if width is None else width - kw + 1, self.filters)
 
+    def macs(self, input_shape) -> int:
+        """Multiply-adds per image for ``recipes.summarize``: the connected kernels only,
+        ``positions * kh * kw * connections`` (C3: 10*10*25*60 = 150,000)."""
+        _, height, width, _ = self.compute_output_shape(input_shape)
+        connections = sum(len(inputs) for inputs in self.connections)
+        return height * width * int(np.prod(self.kernel_size)) * connections
+
     def get_config(self):
         return {
             **super().get_config(),
@@ -309,6 +321,11 @@ class EuclideanRBF(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.units)
+
+    def macs(self, input_shape) -> int:
+        """Multiply-adds per image for ``recipes.summarize``: one squared difference
+        accumulated per (class, input) pair, 10 * 84 = 840 for LeNet-5."""
+        return int(np.prod(input_shape[1:])) * self.units
 
     def get_config(self):
         return {**super().get_config(), "units": self.units, "codes": self.codes,

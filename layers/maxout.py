@@ -12,6 +12,8 @@ applied to a ``Dense(units * pieces)``.
 
 from __future__ import annotations
 
+import math
+
 import keras
 from keras import ops
 
@@ -62,6 +64,11 @@ class Maxout(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.units)
+
+    def macs(self, input_shape) -> int:
+        """Multiply-adds per example for ``recipes.summarize``: the affine maps of every
+        piece, ``positions * input_dim * units * pieces``; the max adds none."""
+        return math.prod(input_shape[1:]) * self.units * self.pieces
 
     def get_config(self):
         return {

@@ -11,5 +11,6 @@ from recipes import lenet  # noqa: F401  (registers the LeNet recipes)
 from recipes import alexnet, vgg, nin, alphago, baseline  # noqa: F401
 from recipes import resnet, fractalnet  # noqa: F401
 from recipes import googlenet  # noqa: F401
+from recipes.summary import summarize
 
-__all__ = ["Recipe", "TrainingConfig", "build", "get", "names", "register"]
+__all__ = ["Recipe", "TrainingConfig", "build", "get", "names", "register", "summarize"]

@@ -159,11 +159,12 @@ KRIZHEVSKY = ("Krizhevsky, Sutskever and Hinton, ImageNet Classification with De
 
 # Section 5: batch 128, momentum 0.9, weight decay 5e-4, learning rate 0.01 divided by
 # 10 when the validation error stopped improving (three times), about 90 epochs;
-# section 4: random 224x224 crops (227 here), flips and PCA colour noise ("alexnet").
+# section 4: random 224x224 crops (227 here), flips and PCA colour noise ("alexnet");
+# section 2: the mean image of the training set subtracted from each image.
 ALEXNET_TRAINING = TrainingConfig(
     optimizer="momentum", learning_rate=0.01, momentum=0.9, weight_decay=5e-4,
     batch_size=128, epochs=90, schedule="plateau", decay_factor=0.1,
-    augmentation="alexnet", dropout=0.5,
+    augmentation="alexnet", normalization="mean_image", dropout=0.5,
 )
 
 register(Recipe(
@@ -202,11 +203,12 @@ register(Recipe(
     table="Figure 3 with Table 2's layers 3, 4, 5 of 512, 1024, 512 maps",
     # Section 3: mini-batch 128, learning rate 1e-2 annealed by hand when the
     # validation error plateaus, momentum 0.9, dropout 0.5 in fc6 and fc7, 70 epochs,
-    # 224x224 crops and flips of 256x256 images; no weight decay is stated. The
-    # paper's renormalization of conv filters whose RMS exceeds 0.1 is not modelled.
+    # 224x224 crops and flips of 256x256 images with the per-pixel mean subtracted;
+    # no weight decay is stated. The paper's renormalization of conv filters whose
+    # RMS exceeds 0.1 is not modelled.
     training=TrainingConfig(optimizer="momentum", learning_rate=0.01, momentum=0.9,
                             batch_size=128, epochs=70, schedule="plateau", decay_factor=0.1,
-                            augmentation="alexnet", dropout=0.5),
+                            augmentation="alexnet", normalization="mean_image", dropout=0.5),
     variant={"architecture": "zfnet"},
     description="AlexNet with a 7x7/2 conv1, a strided conv2 and wider conv3-5.",
 ))

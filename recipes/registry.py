@@ -18,6 +18,9 @@ import keras
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
 SCHEDULES = ("constant", "step", "plateau", "exponential", "cosine")
+# Input-pipeline presets (engine.data.augment) and normalizations (engine.data.preprocessing).
+AUGMENTATIONS = ("none", "cifar", "alexnet", "vgg", "inception")
+NORMALIZATIONS = ("per_channel", "mean_image")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,11 +28,17 @@ class TrainingConfig:
     """How a paper trains its network; flags derive new ones with ``dataclasses.replace``.
 
     ``schedule`` is one of :data:`SCHEDULES`: ``step`` divides the learning rate by
-    ``1 / decay_factor`` at each epoch in ``decay_epochs``; ``plateau`` does so when
+    ``1 / decay_factor`` at each epoch in ``decay_epochs`` (or, where the paper lists
+    them, uses ``step_rates``: one rate per stage, ``len(decay_epochs) + 1`` of
+    them); ``plateau`` does so when
     the validation accuracy stops improving; ``exponential`` multiplies it by
     ``decay_factor`` every ``decay_every`` epochs; ``cosine`` anneals it to zero.
+    ``warmup_epochs`` ramps the rate linearly from zero before any schedule.
     ``weight_decay`` is the coefficient of an L2 term added to the loss gradient,
     so it flows through the momentum as in Krizhevsky et al.'s update rule.
+    ``augmentation`` is one of :data:`AUGMENTATIONS` (the input pipeline's presets);
+    ``normalization`` one of :data:`NORMALIZATIONS`: ``per_channel`` standardizes each
+    channel, ``mean_image`` subtracts the training set's mean image (AlexNet).
     """
 
     optimizer: str = "momentum"
@@ -42,7 +51,12 @@ class TrainingConfig:
     decay_factor: float = 0.1
     decay_epochs: tuple[float, ...] = ()
     decay_every: float = 0.0
+    step_rates: tuple[float, ...] = ()
+    warmup_epochs: float = 0.0
+    label_smoothing: float = 0.0
+    clipnorm: float | None = None
     augmentation: str = "none"
+    normalization: str = "per_channel"
     dropout: float | None = None
     ema: bool = False
 
@@ -55,6 +69,24 @@ class TrainingConfig:
             raise ValueError(
                 f"Unknown schedule {self.schedule!r}; accepted: {', '.join(SCHEDULES)}."
             )
+        if self.step_rates and len(self.step_rates) != len(self.decay_epochs) + 1:
+            raise ValueError(
+                f"step_rates needs one rate per stage ({len(self.decay_epochs) + 1} for "
+                f"decay_epochs={self.decay_epochs}), got {len(self.step_rates)}.")
+        if self.schedule == "exponential" and self.decay_every <= 0:
+            raise ValueError(
+                f"The exponential schedule needs decay_every > 0 epochs, got {self.decay_every}.")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(
+                f"label_smoothing must be in [0, 1), got {self.label_smoothing}.")
+        if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}.")
+        if self.augmentation not in AUGMENTATIONS:
+            raise ValueError(f"Unknown augmentation {self.augmentation!r}; accepted: "
+                             f"{', '.join(AUGMENTATIONS)}.")
+        if self.normalization not in NORMALIZATIONS:
+            raise ValueError(f"Unknown normalization {self.normalization!r}; accepted: "
+                             f"{', '.join(NORMALIZATIONS)}.")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -96,3 +96,44 @@ def test_unprepared_dataset_fails_before_writing_anything(tmp_path):
     assert result.returncode != 0
     assert "is not prepared" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_evaluate_mode_reproduces_the_runs_test_accuracy(digits_run):
+    model_dir, _ = digits_run
+    report = json.loads((model_dir / "report.json").read_text())
+    result = run_train("--mode=evaluate", f"--model_dir={model_dir}", "--tta=flip")
+    assert result.returncode == 0, result.stderr[-3000:]
+    evaluation = json.loads((model_dir / "evaluation.json").read_text())
+    assert evaluation["test_accuracy"] == pytest.approx(report["test_accuracy"], abs=1e-6)
+    assert evaluation["tta"] == "flip" and 0 <= evaluation["tta_accuracy"] <= 1
+    assert f"test accuracy {report['test_accuracy']:.4f}" in result.stdout
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(tmp_path):
+    import signal
+    import time
+
+    model_dir = tmp_path / "run"
+    command = [sys.executable, str(ROOT / "train.py"), "--epochs=40", f"--model_dir={model_dir}"]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    backup = model_dir / "backup" / "training_metadata.json"
+    deadline = time.monotonic() + 300
+    while not backup.exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr[-3000:]
+    assert "run the same command again to resume" in stderr
+    assert not (model_dir / "report.json").exists()
+    done = json.loads(backup.read_text())["epoch"]
+    assert 1 <= done < 40
+
+    resumed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"Resuming from the backup: epoch {done + 1} of 40." in resumed.stdout
+    history = (model_dir / "history.csv").read_text().strip().splitlines()
+    assert [int(line.split(",")[0]) for line in history[1:]] == list(range(40))
+    report = json.loads((model_dir / "report.json").read_text())
+    assert report["epochs"] == 40 and report["test_accuracy"] > 0.9

@@ -1,25 +1,69 @@
-"""Batched, prefetched tf.data pipelines for one run."""
+"""Batched, prefetched tf.data pipelines for one run.
+
+Each split goes: source -> shard (multi-worker) -> decode and the preset's
+deterministic geometry (parallel ``map``) -> ``cache`` in memory where it fits ->
+``shuffle`` (train) -> the preset's random augmentation (train) or evaluation view
+-> normalization -> ``batch`` -> ``prefetch``. ``deterministic`` decides whether
+parallel maps keep element order; the augmentation is reproducible either way
+because every image gets its own stateless seed from the run's seed.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import tensorflow as tf
 
-from engine.data.preprocessing import Preprocessing
+from engine.data.augment import AUGMENTATIONS, Augmentation, make_augmentation
+from engine.data.preprocessing import NORMALIZATIONS, STATS_MAX_IMAGES, Preprocessing
 from engine.data.sources import Source, load_source
+from engine.data.tta import TTA_MODES, VIEWS, views
 
 SHUFFLE_BUFFER = 10_000
+CACHE_BUDGET_BYTES = 2 * 2**30  # per split; larger splits are decoded every epoch
+CHANNELS = (1, 3)
 
 
 @dataclasses.dataclass(frozen=True)
 class DataSpec:
-    """What the flags say about the input: which data, and how to feed it."""
+    """What the flags say about the input: which data, how to shape it, how to feed it.
+
+    ``augmentation`` is a preset of :mod:`engine.data.augment`, ``normalization``
+    one of :data:`engine.data.preprocessing.NORMALIZATIONS`, ``tta`` one of
+    :data:`engine.data.tta.TTA_MODES`. ``image_size`` overrides the recipe's
+    input height and width. ``num_shards``/``shard_index`` give each worker of a
+    multi-worker run its part of every split.
+    """
 
     dataset: str = "digits"
     data_dir: str | None = None
+    manual_dir: str | None = None
     batch_size: int = 32
     seed: int = 0
+    image_size: int | None = None
+    augmentation: str = "none"
+    normalization: str = "per_channel"
+    tta: str = "none"
+    deterministic: bool = False
+    num_shards: int = 1
+    shard_index: int = 0
+
+    def __post_init__(self):
+        for field, value, accepted in (("augmentation", self.augmentation, AUGMENTATIONS),
+                                       ("normalization", self.normalization, NORMALIZATIONS),
+                                       ("tta", self.tta, TTA_MODES)):
+            if value not in accepted:
+                raise ValueError(f"Unknown {field} {value!r}; accepted: {', '.join(accepted)}.")
+        for field in ("batch_size", "num_shards"):
+            if getattr(self, field) < 1:
+                raise ValueError(f"{field} must be at least 1, got {getattr(self, field)}.")
+        if self.image_size is not None and self.image_size < 1:
+            raise ValueError(f"image_size must be a positive number of pixels, got "
+                             f"{self.image_size}.")
+        if not 0 <= self.shard_index < self.num_shards:
+            raise ValueError(f"shard_index must be in [0, {self.num_shards}), got "
+                             f"{self.shard_index}.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,33 +75,127 @@ class Pipelines:
 
 @dataclasses.dataclass(frozen=True)
 class Prepared:
-    """A run's data: the source, the preprocessing fitted on its training split, the pipelines."""
+    """A run's data: the source, the augmentation preset, the preprocessing fitted on
+    the training split, the pipelines."""
 
+    spec: DataSpec
     source: Source
+    augmentation: Augmentation
     preprocessing: Preprocessing
     pipelines: Pipelines
 
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return self.preprocessing.input_shape
 
-def prepare(spec: DataSpec, input_shape) -> Prepared:
-    """Loads ``spec.dataset``, fits the preprocessing on its training split and
-    builds the batched pipelines."""
-    source = load_source(spec.dataset, spec.data_dir)
-    preprocessing = Preprocessing.fit(source.train.map(lambda image, label: image), input_shape)
-    return Prepared(source, preprocessing,
-                    make_pipelines(source, preprocessing, spec.batch_size, spec.seed))
+    def tta_pipeline(self, mode: str) -> tf.data.Dataset:
+        """Batches of ``([images, VIEWS[mode], H, W, C] normalized views, labels)`` of the
+        test split; each batch holds ``batch_size // VIEWS[mode]`` images."""
+        if mode not in TTA_MODES:
+            raise ValueError(f"Unknown tta {mode!r}; accepted: {', '.join(TTA_MODES)}.")
+        test = _stored(self.source.test, self.augmentation, self.spec)
+        test = test.map(
+            lambda image, label: (self.preprocessing(views(self.augmentation, image, mode)), label),
+            num_parallel_calls=tf.data.AUTOTUNE)
+        batch_size = max(1, self.spec.batch_size // VIEWS[mode])
+        return _finish(test.batch(batch_size), self.spec)
 
 
-def make_pipelines(source: Source, preprocessing: Preprocessing, batch_size: int,
-                   seed: int) -> Pipelines:
-    """Decode and preprocess once (cached), then shuffle, batch and prefetch."""
+def prepare(spec: DataSpec, input_shape, classes: int | None = None,
+            preprocessing: Preprocessing | None = None) -> Prepared:
+    """Loads ``spec.dataset``, fits the preprocessing on its training split (or uses
+    ``preprocessing``, a saved run's) and builds the pipelines for a recipe input of
+    ``input_shape`` (``spec.image_size`` overrides its sides). ``classes`` sets the
+    class count of ``synthetic`` data (default 10)."""
+    input_shape = resolve_input_shape(input_shape, spec.image_size)
+    source = load_source(spec.dataset, spec.data_dir, spec.manual_dir,
+                         image_shape=input_shape, classes=classes or 10)
+    augmentation = make_augmentation(spec.augmentation, input_shape)
+    stored = {split: _stored(getattr(source, split), augmentation, spec) for split in
+              ("train", "validation", "test")}
+    stored = {split: _maybe_cache(dataset, source.sizes[split] / spec.num_shards)
+              for split, dataset in stored.items()}
+    if preprocessing is None:
+        preprocessing = _fit_preprocessing(source, stored, augmentation, input_shape, spec)
+    augmentation = augmentation.with_colour_basis(preprocessing.colour_basis)
+    pipelines = Pipelines(
+        train=_training(stored["train"], augmentation, preprocessing, spec),
+        validation=_evaluation(stored["validation"], augmentation, preprocessing, spec),
+        test=_evaluation(stored["test"], augmentation, preprocessing, spec))
+    return Prepared(spec, source, augmentation, preprocessing, pipelines)
 
-    def prepare_split(split: tf.data.Dataset, training: bool) -> tf.data.Dataset:
-        split = split.map(lambda image, label: (preprocessing(image), label),
-                          num_parallel_calls=tf.data.AUTOTUNE).cache()
-        if training:
-            split = split.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
-        return split.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
-    return Pipelines(train=prepare_split(source.train, training=True),
-                     validation=prepare_split(source.validation, training=False),
-                     test=prepare_split(source.test, training=False))
+def _fit_preprocessing(source, stored, augmentation, input_shape, spec: DataSpec):
+    # The statistics come from the whole training split, identical on every worker; when
+    # they read all of the worker's training split, this pass also fills its cache.
+    if spec.num_shards == 1 and source.sizes["train"] <= STATS_MAX_IMAGES:
+        statistics_images = stored["train"]
+    else:
+        statistics_images = _stored(source.train, augmentation,
+                                    dataclasses.replace(spec, num_shards=1, shard_index=0))
+    return Preprocessing.fit(
+        statistics_images.map(lambda image, label: augmentation.evaluate(image),
+                              num_parallel_calls=tf.data.AUTOTUNE),
+        input_shape, spec.normalization, size=source.sizes["train"])
+
+
+def resolve_input_shape(input_shape, image_size: int | None) -> tuple[int, int, int]:
+    """The recipe's ``(H, W, C)``, with ``image_size`` for H and W when given."""
+    height, width, channels = (int(side) for side in input_shape)
+    if channels not in CHANNELS:
+        raise ValueError(f"The recipe takes {channels}-channel input; image datasets give "
+                         f"1 (grey) or 3 (RGB) channels.")
+    if image_size is not None:
+        height = width = image_size
+    return height, width, channels
+
+
+def _stored(split: tf.data.Dataset, augmentation: Augmentation, spec: DataSpec):
+    if spec.num_shards > 1:
+        split = split.shard(spec.num_shards, spec.shard_index)
+    return split.map(lambda image, label: (augmentation.store(image), label),
+                     num_parallel_calls=tf.data.AUTOTUNE, deterministic=spec.deterministic)
+
+
+def _maybe_cache(stored: tf.data.Dataset, size: float) -> tf.data.Dataset:
+    """``stored.cache()`` when its ``size`` uint8 images have a known shape and fit
+    :data:`CACHE_BUDGET_BYTES`."""
+    shape = stored.element_spec[0].shape
+    if not shape.is_fully_defined():
+        return stored
+    return stored.cache() if size * np.prod(shape) <= CACHE_BUDGET_BYTES else stored
+
+
+def _training(stored, augmentation, preprocessing, spec: DataSpec) -> tf.data.Dataset:
+    size = int(stored.cardinality())
+    buffer = SHUFFLE_BUFFER if size < 0 else max(1, min(SHUFFLE_BUFFER, size))
+    shuffled = stored.shuffle(buffer, seed=spec.seed, reshuffle_each_iteration=True)
+    if not augmentation.random:
+        return _evaluation(shuffled, augmentation, preprocessing, spec)
+    seeds = tf.data.Dataset.random(seed=spec.seed, rerandomize_each_iteration=True).batch(2)
+    images = tf.data.Dataset.zip(shuffled, seeds).map(
+        lambda example, seed: (preprocessing(augmentation.train(example[0], seed)), example[1]),
+        num_parallel_calls=tf.data.AUTOTUNE, deterministic=spec.deterministic)
+    return _finish(images.batch(spec.batch_size), spec)
+
+
+def _evaluation(stored, augmentation, preprocessing, spec: DataSpec) -> tf.data.Dataset:
+    """Batches of normalized evaluation views; computed on whole batches (several times
+    faster) where the stored images share one shape."""
+
+    def view(images, labels):
+        return preprocessing(augmentation.evaluate(images)), labels
+
+    options = dict(num_parallel_calls=tf.data.AUTOTUNE, deterministic=spec.deterministic)
+    if stored.element_spec[0].shape.is_fully_defined():
+        return _finish(stored.batch(spec.batch_size).map(view, **options), spec)
+    return _finish(stored.map(view, **options).batch(spec.batch_size), spec)
+
+
+def _finish(batches: tf.data.Dataset, spec: DataSpec) -> tf.data.Dataset:
+    options = tf.data.Options()
+    options.deterministic = spec.deterministic
+    if spec.num_shards > 1:  # already sharded here; tf.distribute must not shard again
+        options.experimental_distribute.auto_shard_policy = (
+            tf.data.experimental.AutoShardPolicy.OFF)
+    return batches.prefetch(tf.data.AUTOTUNE).with_options(options)

@@ -82,7 +82,7 @@ def test_training_configuration_follows_section_iii():
     assert (training.optimizer, training.batch_size, training.epochs) == ("rmsprop", 1, 20)
     assert training.learning_rate == 5e-4 and training.momentum == 0.0
     assert training.schedule == "step" and training.decay_epochs == (2, 5, 8, 12)
-    assert training.decay_factor == pytest.approx(0.4)  # exact for the first decay
+    assert training.step_rates == (5e-4, 2e-4, 1e-4, 5e-5, 1e-5)
     assert training.augmentation == "none" and training.weight_decay == 0
 
 

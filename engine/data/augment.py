@@ -1,0 +1,243 @@
+"""The papers' training augmentations, each with its evaluation view and its TTA canvas.
+
+A preset splits the work on one image into a deterministic part that runs before
+the cache (:meth:`Augmentation.store`: channels and, where the paper fixes one,
+the image size) and a random part that runs every epoch (:meth:`Augmentation.train`).
+:meth:`Augmentation.evaluate` is the single view used for validation and test, and
+:meth:`Augmentation.tta_canvas` the image that ``--tta=10crop`` crops from.
+Randomness is stateless: each image receives its own ``[2]`` seed, so a run is
+reproducible whatever the parallelism. All outputs are float32 in the 0-255 range
+(before normalization, which :mod:`engine.data.preprocessing` applies).
+
+- ``none``: the image padded or resized to the input (:func:`geometry.fit_to`);
+- ``cifar``: He et al. 2016, section 4.2: 4-pixel zero padding, random crop, flip;
+- ``alexnet``: Krizhevsky et al. 2012, section 4.1: random crops of the 256x256
+  image, flips, PCA colour noise;
+- ``vgg``: Simonyan and Zisserman 2015, section 3.1: scale jittering (shorter side
+  S in [256, 512]), random crop, flip, PCA colour noise;
+- ``inception``: Szegedy et al. 2015, section 6: crops of 8%-100% of the area with
+  aspect ratio 3/4-4/3 resized to the input, flip, photometric distortions.
+
+The 256 image and VGG's [256, 512] are the papers' numbers for a 224 input; they scale
+with the input (:func:`geometry.canvas_size`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+import numpy as np
+import tensorflow as tf
+
+from engine.data.geometry import (canvas_size, centre_crop, cover, fit_to, match_channels,
+                                  resize_to_cover, to_uint8)
+from recipes.registry import AUGMENTATIONS
+
+CIFAR_PAD = 4  # pixels on each side (He et al. 2016, section 4.2)
+PCA_STDDEV = 0.1  # of the Gaussian multiplying each principal component (Krizhevsky et al.)
+# Scale jittering: S in [S_min, S_max] = [256, 512] for 224 crops, i.e. 1x and 2x the canvas.
+VGG_SCALES = (1, 2)
+# Szegedy et al. 2015, section 6: "patches of the image whose size is distributed evenly
+# between 8% and 100% of the image area with aspect ratio constrained to [3/4, 4/3]".
+INCEPTION_AREA = (0.08, 1.0)
+INCEPTION_ASPECT_RATIO = (3 / 4, 4 / 3)
+# The paper only names "the photometric distortions of Andrew Howard"; these are the
+# common reading (TF-slim's inception preprocessing), on 0-1 pixel values.
+BRIGHTNESS_DELTA = 32 / 255
+SATURATION_RANGE = (0.5, 1.5)
+HUE_DELTA = 0.2
+CONTRAST_RANGE = (0.5, 1.5)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Augmentation:
+    """``none``: the image padded or resized to the input size; nothing random.
+
+    ``size`` is the input's (height, width), ``channels`` its channel count.
+    ``colour_basis`` is the ``C x C`` matrix whose columns are the training set's
+    colour eigenvectors scaled by their eigenvalues (0-1 pixel units); presets
+    with PCA colour noise need it (:meth:`with_colour_basis`).
+    """
+
+    size: tuple[int, int]
+    channels: int
+    colour_basis: np.ndarray | None = None
+
+    name: ClassVar[str] = "none"
+    random: ClassVar[bool] = False  # whether train() differs from evaluate()
+
+    def store(self, image: tf.Tensor) -> tf.Tensor:
+        """The deterministic part, before the cache: uint8 at the preset's stored size."""
+        return to_uint8(fit_to(match_channels(image, self.channels), self.size))
+
+    def train(self, image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+        """A random training view of a stored image, at the input size."""
+        return self.evaluate(image)
+
+    def evaluate(self, image: tf.Tensor) -> tf.Tensor:
+        """The one view of a stored image used for validation and test."""
+        return tf.cast(image, tf.float32)
+
+    def tta_canvas(self, image: tf.Tensor) -> tf.Tensor:
+        """The image that ten-crop test-time augmentation crops the input size from."""
+        return pad(self.evaluate(image), CIFAR_PAD)
+
+    def with_colour_basis(self, colour_basis) -> "Augmentation":
+        return dataclasses.replace(self, colour_basis=np.asarray(colour_basis, np.float32))
+
+    def pca_noise(self, seed: tf.Tensor) -> tf.Tensor:
+        """Krizhevsky et al.'s colour shift ``[p1..pC] [a1 l1 .. aC lC]^T``, ``a ~ N(0, 0.1)``,
+        one value per channel added to every pixel. The eigenpairs are those of 0-1 pixel
+        values, the scale of the common implementations (fb.resnet.torch's ImageNet
+        eigenvalues 0.2175, 0.0188, 0.0045); the shift is returned in 0-255 units."""
+        if self.colour_basis is None:
+            raise ValueError(f"The {self.name!r} augmentation needs the training set's colour "
+                             "basis; call with_colour_basis() first.")
+        alphas = tf.random.stateless_normal([self.channels], seed, stddev=PCA_STDDEV)
+        return 255.0 * tf.linalg.matvec(tf.constant(self.colour_basis), alphas)
+
+
+class CifarAugmentation(Augmentation):
+    """He et al. 2016, section 4.2 (after Lee et al.'s DSN): "4 pixels are padded on each
+    side, and a 32x32 crop is randomly sampled from the padded image or its horizontal
+    flip". The padding is zeros on the raw image, the common reading (the paper pads
+    after subtracting the mean, where zero is the mean colour)."""
+
+    name = "cifar"
+    random = True
+
+    def train(self, image, seed):
+        crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        padded = pad(tf.cast(image, tf.float32), CIFAR_PAD)
+        crop = tf.image.stateless_random_crop(padded, [*self.size, self.channels], crop_seed)
+        return tf.image.stateless_random_flip_left_right(crop, flip_seed)
+
+
+class AlexNetAugmentation(Augmentation):
+    """Krizhevsky et al. 2012: images rescaled so the shorter side is 256 and the central
+    256x256 kept (section 2); random 224x224 (here the input size, 227 for AlexNet)
+    crops and their horizontal reflections, plus PCA colour noise (section 4.1).
+    Evaluation uses the centre crop."""
+
+    name = "alexnet"
+    random = True
+
+    def store(self, image):
+        return to_uint8(cover(match_channels(image, self.channels), canvas_size(self.size)))
+
+    def train(self, image, seed):
+        crop_seed, flip_seed, colour_seed = tf.unstack(
+            tf.random.experimental.stateless_split(seed, 3))
+        crop = tf.image.stateless_random_crop(
+            tf.cast(image, tf.float32), [*self.size, self.channels], crop_seed)
+        flipped = tf.image.stateless_random_flip_left_right(crop, flip_seed)
+        return flipped + self.pca_noise(colour_seed)
+
+    def evaluate(self, image):
+        return centre_crop(image, self.size)
+
+    def tta_canvas(self, image):
+        return tf.cast(image, tf.float32)
+
+
+class WholeImageAugmentation(Augmentation):
+    """The presets that crop at random scales keep the whole image (channels matched);
+    their evaluation view is the centre crop of the image rescaled to the canvas
+    (shorter side 256 for a 224 input)."""
+
+    random = True
+
+    def store(self, image):
+        return to_uint8(match_channels(image, self.channels))
+
+    def evaluate(self, image):
+        return centre_crop(self.tta_canvas(image), self.size)
+
+    def tta_canvas(self, image):
+        return cover(image, canvas_size(self.size))
+
+
+class VggAugmentation(WholeImageAugmentation):
+    """Simonyan and Zisserman 2015, section 3.1: the image isotropically rescaled so its
+    shorter side is S, S drawn per image from [256, 512] (multi-scale training), a random
+    224x224 crop, a random horizontal flip and Krizhevsky's RGB colour shift. Evaluation
+    uses the centre crop of the image rescaled to 256 (the common single-crop reading;
+    the paper evaluates densely at Q = 384)."""
+
+    name = "vgg"
+
+    def train(self, image, seed):
+        scale_seed, crop_seed, flip_seed, colour_seed = tf.unstack(
+            tf.random.experimental.stateless_split(seed, 4))
+        shorter_side = self.shorter_side(scale_seed)
+        rescaled = resize_to_cover(image, (shorter_side, shorter_side))
+        crop = tf.image.stateless_random_crop(rescaled, [*self.size, self.channels], crop_seed)
+        flipped = tf.image.stateless_random_flip_left_right(crop, flip_seed)
+        return flipped + self.pca_noise(colour_seed)
+
+    def shorter_side(self, seed: tf.Tensor) -> tf.Tensor:
+        """S, uniform over the integers of [S_min, S_max] (256 and 512 for a 224 input)."""
+        smallest = min(canvas_size(self.size))
+        return tf.random.stateless_uniform(
+            [], seed, minval=VGG_SCALES[0] * smallest, maxval=VGG_SCALES[1] * smallest + 1,
+            dtype=tf.int32)
+
+
+class InceptionAugmentation(WholeImageAugmentation):
+    """Szegedy et al. 2015, section 6: a crop of 8%-100% of the image area with aspect
+    ratio in [3/4, 4/3], resized to the input (bilinear; the paper also varies the
+    interpolation), a random flip and photometric distortions (random brightness,
+    saturation, hue and contrast, in that order, clipped to the pixel range).
+    Evaluation uses the centre crop of the image rescaled to 8/7 of the input."""
+
+    name = "inception"
+
+    def train(self, image, seed):
+        box_seed, flip_seed, colour_seed = tf.unstack(
+            tf.random.experimental.stateless_split(seed, 3))
+        begin, extent = self.crop_window(tf.shape(image), box_seed)
+        crop = tf.slice(tf.cast(image, tf.float32), begin, extent)
+        resized = tf.image.resize(crop, self.size, antialias=True)
+        flipped = tf.image.stateless_random_flip_left_right(resized, flip_seed)
+        return 255.0 * self.photometric(flipped / 255.0, colour_seed)
+
+    def crop_window(self, shape: tf.Tensor, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """``(begin, size)`` of a random window of an image of ``shape`` covering 8%-100%
+        of its area with aspect ratio in [3/4, 4/3] (the whole image after 10 failed
+        attempts, which only very elongated images reach)."""
+        begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
+            shape, bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]), seed=seed,
+            min_object_covered=INCEPTION_AREA[0], aspect_ratio_range=INCEPTION_ASPECT_RATIO,
+            area_range=INCEPTION_AREA, max_attempts=10, use_image_if_no_bounding_boxes=True)
+        return begin, size
+
+    def photometric(self, image, seed):
+        """Random brightness, saturation, hue, contrast on 0-1 pixels; the colour ones
+        only for RGB inputs."""
+        seeds = tf.unstack(tf.random.experimental.stateless_split(seed, 4))
+        image = tf.image.stateless_random_brightness(image, BRIGHTNESS_DELTA, seeds[0])
+        if self.channels == 3:
+            image = tf.image.stateless_random_saturation(image, *SATURATION_RANGE, seeds[1])
+            image = tf.image.stateless_random_hue(image, HUE_DELTA, seeds[2])
+        image = tf.image.stateless_random_contrast(image, *CONTRAST_RANGE, seeds[3])
+        return tf.clip_by_value(image, 0.0, 1.0)
+
+
+PRESETS = {preset.name: preset for preset in (
+    Augmentation, CifarAugmentation, AlexNetAugmentation, VggAugmentation,
+    InceptionAugmentation)}
+
+
+def make_augmentation(name: str, input_shape) -> Augmentation:
+    """The preset called ``name`` for a recipe input of ``input_shape`` (H, W, C)."""
+    if name not in PRESETS:
+        raise ValueError(f"Unknown augmentation {name!r}; accepted: {', '.join(AUGMENTATIONS)}.")
+    height, width, channels = input_shape
+    return PRESETS[name](size=(height, width), channels=channels)
+
+
+def pad(image: tf.Tensor, pixels: int) -> tf.Tensor:
+    """``image`` with ``pixels`` zeros on each side."""
+    return tf.pad(tf.cast(image, tf.float32), [[pixels, pixels], [pixels, pixels], [0, 0]])
+

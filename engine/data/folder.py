@@ -1,0 +1,129 @@
+"""Image folders: ``folder:PATH`` with one sub-folder per class.
+
+Two layouts: ``PATH/train/<class>/*`` with optional ``PATH/validation/<class>/*``
+and ``PATH/test/<class>/*``, or a flat ``PATH/<class>/*``. Splits a folder lacks
+are carved from train per class with a fixed seed (test first, then validation).
+Any file format TensorFlow decodes is accepted (JPEG, PNG, BMP, GIF: its first
+frame). Every file is decoded once when the folder is loaded; those that cannot be
+are skipped and reported, not fatal. Labels follow the sorted class folder names.
+"""
+
+from __future__ import annotations
+
+import math
+import pathlib
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from engine.data.sources import SPLIT_SEED, TEST_FRACTION, VALIDATION_FRACTION, Source
+
+SPLITS = ("train", "validation", "test")
+REPORTED_FILES = 5  # skipped files named in the warning
+
+
+def image_folder(path: str) -> Source:
+    """The image folder at ``path`` as a :class:`Source` of RGB uint8 images."""
+    root = pathlib.Path(path).expanduser()
+    if not root.is_dir():
+        raise ValueError(f"Image folder {path!r} is not a directory; expected "
+                         "PATH/train/<class>/* or PATH/<class>/*.")
+    if (root / "train").is_dir():
+        layout = {split: class_files(root / split) for split in SPLITS if (root / split).is_dir()}
+    else:
+        layout = {"train": class_files(root)}
+    class_names = tuple(sorted(layout["train"]))
+    if not class_names:
+        raise ValueError(f"Image folder {path!r} holds no class folders; expected "
+                         "PATH/train/<class>/* or PATH/<class>/*.")
+    for split, classes in layout.items():
+        unknown = sorted(set(classes) - set(class_names))
+        if unknown:
+            raise ValueError(f"{root / split} has classes {unknown} that train lacks; "
+                             f"train has {list(class_names)}.")
+
+    paths = [str(file) for classes in layout.values() for files in classes.values()
+             for file in files]
+    skipped = set(undecodable(paths))
+    if skipped:
+        names = sorted(skipped)
+        logging.warning("Skipped %d files of %s that are not decodable images: %s%s",
+                        len(names), path, ", ".join(names[:REPORTED_FILES]),
+                        ", ..." if len(names) > REPORTED_FILES else "")
+    layout = {split: {name: [file for file in files if str(file) not in skipped]
+                      for name, files in classes.items()} for split, classes in layout.items()}
+    split_root = {split: root / split if (root / "train").is_dir() else root for split in layout}
+    for split, classes in layout.items():
+        for name, files in classes.items():
+            if not files:
+                raise ValueError(f"Class folder {str(split_root[split] / name)!r} holds no "
+                                 "decodable images; add images or remove the folder.")
+    layout = carve_missing_splits(layout)
+    for split in SPLITS:
+        if not any(layout[split].values()):
+            raise ValueError(f"Image folder {path!r} has too few images per class to hold out a "
+                             f"{split} split; add images or provide PATH/{split}/<class>/*.")
+
+    labels = {name: index for index, name in enumerate(class_names)}
+    examples = {split: [(str(file), labels[name]) for name in sorted(classes)
+                        for file in classes[name]] for split, classes in layout.items()}
+    return Source(name=f"folder:{path}", num_classes=len(class_names),
+                  image_shape=(None, None, 3), class_names=class_names,
+                  sizes={split: len(items) for split, items in examples.items()},
+                  skipped=tuple(sorted(skipped)),
+                  **{split: _decoded(items) for split, items in examples.items()})
+
+
+def class_files(directory: pathlib.Path) -> dict[str, list[pathlib.Path]]:
+    """``{class folder name: its files, sorted}``; hidden entries are ignored."""
+    return {entry.name: sorted(file for file in entry.iterdir()
+                               if file.is_file() and not file.name.startswith("."))
+            for entry in sorted(directory.iterdir())
+            if entry.is_dir() and not entry.name.startswith(".")}
+
+
+def carve_missing_splits(layout: dict) -> dict:
+    """Adds the test and validation splits ``layout`` lacks, taken from train class by
+    class with a fixed seed: ``ceil(20%)`` for test, then ``ceil(10%)`` of the rest for
+    validation, always leaving at least one training image per class."""
+    layout = {split: {name: list(files) for name, files in classes.items()}
+              for split, classes in layout.items()}
+    rng = np.random.default_rng(SPLIT_SEED)
+    for split, fraction in (("test", TEST_FRACTION), ("validation", VALIDATION_FRACTION)):
+        if split in layout:
+            continue
+        layout[split] = {}
+        for name in sorted(layout["train"]):
+            files = layout["train"][name]
+            count = min(len(files) - 1, math.ceil(fraction * len(files)))
+            held_out = set(rng.permutation(len(files))[:count].tolist())
+            layout[split][name] = [file for index, file in enumerate(files) if index in held_out]
+            layout["train"][name] = [file for index, file in enumerate(files)
+                                     if index not in held_out]
+    return layout
+
+
+def undecodable(paths: list[str]) -> list[str]:
+    """The files among ``paths`` that TensorFlow cannot decode as an image (one parallel
+    decoding pass)."""
+    if not paths:
+        return []
+    indices = tf.data.Dataset.from_tensor_slices((paths, tf.range(len(paths))))
+    # The decoded shape is an output, so the decoding cannot be optimized away.
+    decoded = indices.map(lambda path, index: (index, tf.shape(decode(path))),
+                          num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
+    good = {index for index, _ in decoded.ignore_errors().as_numpy_iterator()}
+    return [path for index, path in enumerate(paths) if index not in good]
+
+
+def decode(path) -> tf.Tensor:
+    """The RGB uint8 image in the file ``path`` (the first frame of a GIF)."""
+    return tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+
+
+def _decoded(items: list[tuple[str, int]]) -> tf.data.Dataset:
+    paths = [path for path, _ in items]
+    labels = np.asarray([label for _, label in items], np.int64)
+    return tf.data.Dataset.from_tensor_slices((paths, labels)).map(
+        lambda path, label: (decode(path), label), num_parallel_calls=tf.data.AUTOTUNE)

@@ -1,0 +1,82 @@
+"""Deterministic image geometry: channels, pad-or-resize to a size, centre crops, canvases.
+
+Every function takes one ``HxWxC`` image (any dtype; sizes may be dynamic) and
+returns a float32 image in the source's 0-255 range, except :func:`to_uint8`;
+:func:`cover`, :func:`resize_to_cover` and :func:`centre_crop` also take batches.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+# Images at most this fraction smaller than the target per side are zero-padded,
+# centred, instead of resized: MNIST's 28x28 digits go into LeNet-5's 32x32 input
+# with a 2-pixel border, as in LeCun et al. 1998 (section III-A).
+PAD_FRACTION = 0.25
+# AlexNet's 256x256 image around its 224x224 crops (Krizhevsky et al. 2012, section 2).
+CANVAS_RATIO = 256 / 224
+
+
+def match_channels(image: tf.Tensor, channels: int) -> tf.Tensor:
+    """``image`` with ``channels`` (1 or 3) channels: alpha dropped, grey <-> RGB."""
+    image = tf.cast(image, tf.float32)
+    present = image.shape[-1]
+    if present in (2, 4):  # grey + alpha, RGB + alpha
+        image, present = image[..., :present - 1], present - 1
+    if present == channels:
+        return image
+    if channels == 1:
+        return tf.image.rgb_to_grayscale(image)
+    return tf.image.grayscale_to_rgb(image)
+
+
+def fit_to(image: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
+    """``image`` at ``size``: zero-padded and centred when it is a little smaller
+    (at most :data:`PAD_FRACTION` per side), otherwise resized to cover ``size``
+    with its aspect ratio kept and centre-cropped."""
+    height, width = size
+    shape = tf.shape(image)
+    fits = tf.logical_and(
+        tf.logical_and(shape[0] <= height, shape[1] <= width),
+        tf.logical_and(tf.cast(shape[0], tf.float32) >= (1 - PAD_FRACTION) * height,
+                       tf.cast(shape[1], tf.float32) >= (1 - PAD_FRACTION) * width))
+    image = tf.cast(image, tf.float32)
+    fitted = tf.cond(fits,
+                     lambda: tf.image.resize_with_crop_or_pad(image, height, width),
+                     lambda: cover(image, size))
+    return tf.ensure_shape(fitted, [height, width, image.shape[-1]])
+
+
+def cover(image: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
+    """Resizes ``image`` (aspect ratio kept) to the smallest size covering ``size``,
+    then crops the centre ``size``: a shorter-side resize for square sizes."""
+    return centre_crop(resize_to_cover(image, size), size)
+
+
+def resize_to_cover(image: tf.Tensor, size) -> tf.Tensor:
+    """``image`` scaled by one factor so that it covers ``size`` (height, width)."""
+    shape = tf.cast(tf.shape(image)[-3:-1], tf.float32)
+    target = tf.cast(tf.stack(size), tf.float32)
+    scale = tf.reduce_max(target / shape)
+    new_size = tf.maximum(tf.cast(tf.round(shape * scale), tf.int32), tf.cast(target, tf.int32))
+    return tf.image.resize(tf.cast(image, tf.float32), new_size, antialias=True)
+
+
+def centre_crop(image: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
+    """The centre ``size`` window of an image at least that large."""
+    height, width = size
+    shape = tf.shape(image)
+    top, left = (shape[-3] - height) // 2, (shape[-2] - width) // 2
+    window = tf.cast(image[..., top:top + height, left:left + width, :], tf.float32)
+    return tf.ensure_shape(window, [*image.shape[:-3], height, width, image.shape[-1]])
+
+
+def canvas_size(size: tuple[int, int]) -> tuple[int, int]:
+    """The image the crops of a ``size`` input come from: :data:`CANVAS_RATIO` (256/224)
+    times larger, rounded to a multiple of 8, so that both 224 and AlexNet's 227 get 256."""
+    return tuple(max(side, 8 * round(side * CANVAS_RATIO / 8)) for side in size)
+
+
+def to_uint8(image: tf.Tensor) -> tf.Tensor:
+    """Rounds a 0-255 float image to uint8, the compact form that is cached."""
+    return tf.cast(tf.round(tf.clip_by_value(image, 0.0, 255.0)), tf.uint8)

@@ -1,0 +1,104 @@
+"""TFDS image-classification datasets, read from a data dir or prepared offline.
+
+``--manual_dir=DIR`` prepares a dataset that is not prepared yet from archives a
+user downloaded by hand: TFDS's download manager looks each URL's registered file
+name (the URL's basename for MNIST, e.g. ``train-images-idx3-ubyte.gz``) up in
+``DIR`` instead of downloading it. Each dataset extracts into its own directory,
+because MNIST and Fashion-MNIST share file names.
+"""
+
+from __future__ import annotations
+
+import os
+
+import tensorflow as tf
+
+from engine.data.sources import SPLIT_SEED, VALIDATION_FRACTION, Source
+
+
+def tfds_source(name: str, data_dir: str | None, manual_dir: str | None = None) -> Source:
+    """The TFDS dataset ``name`` from ``data_dir``; a validation split is carved from
+    train (its first 10%: TFDS shuffled the examples when it prepared them) where
+    the dataset has none."""
+    import tensorflow_datasets as tfds
+
+    builder = _builder(name, data_dir)
+    if not builder.is_prepared():
+        if manual_dir is None:
+            raise ValueError(
+                f"Dataset {name!r} is not prepared in {str(builder.data_dir_root)!r}; pass "
+                "--data_dir=DIR pointing at a TFDS data dir that holds it, or "
+                "--manual_dir=DIR with its downloaded archives.")
+        prepare_offline(builder, manual_dir)
+    info = builder.info
+    image_key, label_key = _supervised_keys(info)
+    splits = dict(info.splits)
+    if "test" not in splits:
+        raise ValueError(f"Dataset {name!r} has no test split; splits are {sorted(splits)}.")
+    if "validation" in splits:
+        names = {"train": "train", "validation": "validation"}
+    else:
+        held_out = round(VALIDATION_FRACTION * 100)
+        names = {"train": f"train[{held_out}%:]", "validation": f"train[:{held_out}%]"}
+    names["test"] = "test"
+    read_config = tfds.ReadConfig(shuffle_seed=SPLIT_SEED, try_autocache=False)
+    datasets = {
+        key: builder.as_dataset(split=split, shuffle_files=False, read_config=read_config)
+        .map(lambda example: (example[image_key], tf.cast(example[label_key], tf.int64)),
+             num_parallel_calls=tf.data.AUTOTUNE)
+        for key, split in names.items()
+    }
+    sizes = {key: info.splits[split].num_examples for key, split in names.items()}
+    label = info.features[label_key]
+    class_names = getattr(label, "names", None)
+    return Source(name=name, num_classes=label.num_classes,
+                  image_shape=tuple(info.features[image_key].shape),
+                  class_names=tuple(class_names) if class_names else None, sizes=sizes,
+                  **datasets)
+
+
+def prepare_offline(builder, manual_dir: str) -> None:
+    """Prepares ``builder``'s dataset from the files in ``manual_dir``, without network."""
+    import tensorflow_datasets as tfds
+
+    name = builder.info.full_name
+    manual_dir = os.path.abspath(os.path.expanduser(manual_dir))
+    if not os.path.isdir(manual_dir):
+        raise ValueError(f"--manual_dir={manual_dir!r} is not a directory; it must hold the "
+                         f"archives of {name!r}.")
+    expected = sorted({info.filename for info in (builder.url_infos or {}).values()
+                       if info.filename})
+    missing = [filename for filename in expected
+               if not os.path.exists(os.path.join(manual_dir, filename))]
+    if missing:
+        raise ValueError(f"--manual_dir={manual_dir!r} lacks {', '.join(missing)}; preparing "
+                         f"{name!r} offline needs {', '.join(expected)}.")
+    downloads = os.path.join(str(builder.data_dir_root), "downloads")
+    config = tfds.download.DownloadConfig(
+        manual_dir=manual_dir, extract_dir=os.path.join(downloads, "extracted", *name.split("/")))
+    try:
+        builder.download_and_prepare(download_dir=downloads, download_config=config)
+    except Exception as error:  # TFDS raises many kinds; the user needs one sentence
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f"Could not prepare {name!r} from --manual_dir={manual_dir!r}: "
+                         f"{reason}") from error
+
+
+def _builder(name: str, data_dir: str | None):
+    import tensorflow_datasets as tfds
+
+    try:
+        return tfds.builder(name, data_dir=data_dir)
+    except tfds.core.registered.DatasetNotFoundError:
+        raise ValueError(
+            f"Unknown dataset {name!r}: use 'digits', 'synthetic', 'folder:PATH' or a TFDS "
+            "image-classification dataset name such as 'mnist' or 'cifar10'.") from None
+
+
+def _supervised_keys(info) -> tuple[str, str]:
+    keys = info.supervised_keys
+    if not keys or len(keys) != 2:
+        raise ValueError(
+            f"Dataset {info.name!r} is not an image-classification dataset "
+            "(it has no (image, label) supervised keys).")
+    return keys

@@ -1,0 +1,63 @@
+"""Distribution strategies and who writes what under them.
+
+``--distribute=none`` runs on TensorFlow's default strategy (one device),
+``mirrored`` on every local GPU (``tf.distribute.MirroredStrategy``) and
+``multi_worker`` on several machines (``tf.distribute.MultiWorkerMirroredStrategy``,
+the cluster described by the ``TF_CONFIG`` environment variable). The batch size is
+global: each of the N replicas computes 1/N of every batch and the gradients are
+summed, so a run gives the same updates whatever N is; scale the learning rate
+yourself if you also scale the batch (the linear scaling rule).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import tensorflow as tf
+
+STRATEGIES = ("none", "mirrored", "multi_worker")
+
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+    """The strategy called ``name``; create it before any other TensorFlow work."""
+    if name not in STRATEGIES:
+        raise ValueError(f"Unknown distribution {name!r}; accepted: {', '.join(STRATEGIES)}.")
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        if not os.environ.get("TF_CONFIG"):
+            raise ValueError(
+                "--distribute=multi_worker needs the TF_CONFIG environment variable "
+                "describing the cluster and this worker's task (see README).")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def task() -> tuple[str | None, int]:
+    """This process's (task type, index) in TF_CONFIG; (None, 0) outside a cluster."""
+    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    entry = config.get("task") or {}
+    return entry.get("type"), int(entry.get("index", 0))
+
+
+def is_chief() -> bool:
+    """True for the one process that writes the run: the chief, or worker 0 where the
+    cluster names no chief, or the only process."""
+    task_type, index = task()
+    if task_type is None:
+        return True
+    cluster = json.loads(os.environ["TF_CONFIG"]).get("cluster", {})
+    if "chief" in cluster:
+        return task_type == "chief"
+    return task_type == "worker" and index == 0
+
+
+def worker_dir(model_dir: str) -> str:
+    """Where this process keeps its state: ``model_dir`` for the chief, a private
+    ``worker-<index>`` folder beside the chief's files for the others (every worker
+    must save its backup for a resume; only the chief writes the run's results)."""
+    if is_chief():
+        return model_dir
+    task_type, index = task()
+    return os.path.join(model_dir, f"{task_type}-{index}")

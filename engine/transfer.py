@@ -1,0 +1,99 @@
+"""Transfer learning as the lectures describe it: start from a trained network,
+replace its classifier, then train only the new head (feature extractor) or
+everything, the pretrained layers at a fraction of the learning rate (fine-tuning).
+"""
+
+from __future__ import annotations
+
+import os
+
+import keras
+
+MODES = ("feature_extractor", "finetune")
+HEAD_LAYERS = ("logits", "predictions")
+DEFAULT_FINETUNE_MULTIPLIER = 0.1
+
+
+def load_pretrained(path: str) -> keras.Model:
+    """The model saved at ``path``: a run directory (its ``model.keras``) or a .keras file."""
+    model_file = os.path.join(path, "model.keras") if os.path.isdir(path) else path
+    if not os.path.isfile(model_file) or not model_file.endswith(".keras"):
+        raise ValueError(
+            f"--init_from={path!r} is neither a run directory holding model.keras nor a "
+            ".keras file.")
+    import engine.losses  # noqa: F401  (registers the loss a run may have compiled with)
+
+    return keras.saving.load_model(model_file, compile=False, safe_mode=True)
+
+
+def copy_pretrained_weights(source: keras.Model, target: keras.Model) -> list[keras.layers.Layer]:
+    """Copies the weights of every layer of ``target`` but its head from the layer of
+    ``source`` with the same name and weight shapes; returns the layers it filled."""
+    by_name = {layer.name: layer for layer in source.layers}
+    copied = []
+    for layer in target.layers:
+        match = by_name.get(layer.name)
+        if layer.name in HEAD_LAYERS or match is None or not layer.weights:
+            continue
+        if [w.shape for w in layer.weights] != [w.shape for w in match.weights]:
+            continue
+        layer.set_weights(match.get_weights())
+        copied.append(layer)
+    if not copied:
+        raise ValueError(
+            f"No layer of the pretrained model {source.name!r} matches a layer of "
+            f"{target.name!r} by name and shape; --init_from must come from the same recipe.")
+    return copied
+
+
+def freeze_all_but_head(model: keras.Model) -> None:
+    """The feature-extractor setting: only the new classifier head trains."""
+    for layer in model.layers:
+        layer.trainable = layer.name in HEAD_LAYERS
+
+
+class LayerwiseLearningRate:
+    """Mixin for Keras optimizers: variables in ``slow_variables`` (their paths) update
+    at ``slow_multiplier`` times the learning rate."""
+
+    def __init__(self, *args, slow_variables=(), slow_multiplier=DEFAULT_FINETUNE_MULTIPLIER,
+                 **kwargs):
+        super().__init__(*args, **kwargs)
+        self.slow_variables = tuple(slow_variables)
+        self.slow_multiplier = float(slow_multiplier)
+
+    def build(self, variables):
+        super().build(variables)
+        # update_step sees backend variables; match them by the optimizer's own key.
+        self._slow_keys = {self._var_key(variable) for variable in variables
+                           if variable.path in self.slow_variables}
+
+    def update_step(self, gradient, variable, learning_rate):
+        if self._var_key(variable) in self._slow_keys:
+            learning_rate = learning_rate * self.slow_multiplier
+        return super().update_step(gradient, variable, learning_rate)
+
+    def get_config(self):
+        return {**super().get_config(), "slow_variables": list(self.slow_variables),
+                "slow_multiplier": self.slow_multiplier}
+
+
+def _layerwise(optimizer_class):
+    subclass = type(f"Finetune{optimizer_class.__name__}", (LayerwiseLearningRate, optimizer_class),
+                    {"__doc__": f"{optimizer_class.__name__} with a slower learning rate for "
+                                "pretrained variables (see LayerwiseLearningRate)."})
+    return keras.saving.register_keras_serializable(package="convnet_recipes")(subclass)
+
+
+FINETUNE_OPTIMIZERS = {cls: _layerwise(cls) for cls in (
+    keras.optimizers.SGD, keras.optimizers.Adagrad, keras.optimizers.RMSprop,
+    keras.optimizers.Adam, keras.optimizers.AdamW)}
+
+
+def slow_down(optimizer: keras.optimizers.Optimizer, layers, multiplier: float):
+    """A copy of ``optimizer`` that updates the variables of ``layers`` at ``multiplier``
+    times its learning rate."""
+    config = optimizer.get_config()
+    paths = [weight.path for layer in layers for weight in layer.trainable_weights]
+    return FINETUNE_OPTIMIZERS[type(optimizer)](**config, slow_variables=paths,
+                                                slow_multiplier=multiplier)

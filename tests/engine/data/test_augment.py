@@ -1,0 +1,179 @@
+"""The papers' augmentations, tested on their properties: shapes, ranges, crops, flips,
+scales, crop areas and the PCA colour noise's covariance."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from engine.data.augment import CIFAR_PAD, PCA_STDDEV, PRESETS, make_augmentation
+from engine.data.geometry import canvas_size
+from recipes.registry import AUGMENTATIONS
+
+SEEDS = [tf.constant([7, index], tf.int64) for index in range(48)]
+
+
+def distinct_image(height, width, channels=3):
+    """Every pixel and channel a different value, so a crop identifies its offset."""
+    values = np.arange(height * width * channels) % 251
+    return tf.constant(values.reshape(height, width, channels), tf.uint8)
+
+
+def find_window(large, small):
+    """(top, left, flipped) of ``small`` inside ``large``, or None."""
+    height, width = small.shape[:2]
+    for flipped, candidate in ((False, small), (True, small[:, ::-1])):
+        for top in range(large.shape[0] - height + 1):
+            for left in range(large.shape[1] - width + 1):
+                if np.array_equal(large[top:top + height, left:left + width], candidate):
+                    return top, left, flipped
+    return None
+
+
+def test_presets_are_the_registry_augmentations():
+    assert tuple(PRESETS) == AUGMENTATIONS
+    with pytest.raises(ValueError, match=r"Unknown augmentation 'autoaugment'.*cifar"):
+        make_augmentation("autoaugment", (32, 32, 3))
+
+
+def test_none_fits_the_image_and_is_not_random():
+    augmentation = make_augmentation("none", (32, 32, 1))
+    stored = augmentation.store(distinct_image(28, 28, 1))
+    assert stored.dtype == tf.uint8 and stored.shape == (32, 32, 1)
+    assert not augmentation.random
+    np.testing.assert_array_equal(augmentation.train(stored, SEEDS[0]),
+                                  augmentation.evaluate(stored))
+
+
+def test_cifar_crops_the_4_pixel_padded_image_and_flips():
+    # He et al. 2016, section 4.2: pad 4, random 32x32 crop, horizontal flip.
+    augmentation = make_augmentation("cifar", (32, 32, 3))
+    stored = augmentation.store(distinct_image(32, 32))
+    padded = np.pad(stored.numpy().astype(np.float32), [(4, 4), (4, 4), (0, 0)])
+    windows = []
+    for seed in SEEDS:
+        view = augmentation.train(stored, seed).numpy()
+        assert view.shape == (32, 32, 3) and view.min() >= 0 and view.max() <= 255
+        windows.append(find_window(padded, view))
+    assert None not in windows
+    tops = {top for top, _, _ in windows}
+    assert min(tops) >= 0 and max(tops) <= 2 * CIFAR_PAD and len(tops) > 4
+    assert {flipped for _, _, flipped in windows} == {False, True}
+    np.testing.assert_array_equal(augmentation.evaluate(stored), stored.numpy())
+
+
+def test_the_same_seed_gives_the_same_view():
+    augmentation = make_augmentation("cifar", (32, 32, 3))
+    stored = augmentation.store(distinct_image(32, 32))
+    first, again = (augmentation.train(stored, SEEDS[3]) for _ in range(2))
+    np.testing.assert_array_equal(first, again)
+    assert any(not np.array_equal(first, augmentation.train(stored, seed)) for seed in SEEDS[4:8])
+
+
+@pytest.fixture
+def alexnet():
+    return make_augmentation("alexnet", (227, 227, 3)).with_colour_basis(np.zeros((3, 3)))
+
+
+def test_alexnet_stores_the_256_image_and_crops_227(alexnet):
+    # Krizhevsky et al. 2012: shorter side 256, central 256x256, random crops + flips.
+    stored = alexnet.store(distinct_image(300, 400))
+    assert stored.shape == (256, 256, 3) and stored.dtype == tf.uint8
+    stored = stored.numpy().astype(np.float32)
+    windows = [find_window(stored, alexnet.train(stored, seed).numpy()) for seed in SEEDS[:12]]
+    assert None not in windows and {flipped for _, _, flipped in windows} == {False, True}
+    assert all(0 <= top <= 29 and 0 <= left <= 29 for top, left, _ in windows)
+    np.testing.assert_array_equal(alexnet.evaluate(stored), stored[14:241, 14:241])
+
+
+def test_pca_noise_shifts_every_pixel_by_one_colour():
+    basis = np.diag([0.2, 0.02, 0.004]).astype(np.float32)
+    augmentation = make_augmentation("alexnet", (227, 227, 3)).with_colour_basis(basis)
+    stored = tf.fill((256, 256, 3), 128.0)
+    shift = augmentation.train(stored, SEEDS[0]).numpy() - 128.0
+    np.testing.assert_allclose(shift, np.broadcast_to(shift[0, 0], shift.shape), atol=1e-3)
+    assert np.abs(shift[0, 0]).max() > 0
+
+
+def test_pca_noise_has_the_papers_covariance():
+    # noise = P diag(lambda) alpha, alpha ~ N(0, 0.1^2 I), so its covariance is
+    # 0.01 * P diag(lambda)^2 P^T (0-1 units; x 255^2 in pixel units).
+    rng = np.random.default_rng(0)
+    eigenvectors, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    eigenvalues = np.array([0.2175, 0.0188, 0.0045])  # ImageNet's, for scale
+    augmentation = make_augmentation("alexnet", (8, 8, 3)).with_colour_basis(
+        eigenvectors * eigenvalues)
+    noises = np.concatenate(list(
+        tf.data.Dataset.range(20_000)
+        .map(lambda index: augmentation.pca_noise(tf.stack([tf.constant(11, tf.int64), index])))
+        .batch(5_000).as_numpy_iterator()))
+    expected = PCA_STDDEV**2 * (eigenvectors * eigenvalues**2) @ eigenvectors.T * 255.0**2
+    standard_errors = np.sqrt(np.diag(expected) / len(noises))
+    assert np.all(np.abs(noises.mean(axis=0)) < 4 * standard_errors)
+    np.testing.assert_allclose(np.cov(noises.T), expected, atol=0.03 * expected.max())
+
+
+def test_pca_noise_needs_the_colour_basis():
+    with pytest.raises(ValueError, match="colour basis"):
+        make_augmentation("alexnet", (227, 227, 3)).pca_noise(SEEDS[0])
+
+
+def test_vgg_scale_jitter_draws_s_from_256_to_512():
+    # Simonyan and Zisserman 2015, section 3.1: S uniform in [S_min, S_max] = [256, 512].
+    augmentation = make_augmentation("vgg", (224, 224, 3))
+    sides = [int(augmentation.shorter_side(tf.constant([3, index], tf.int64)))
+             for index in range(400)]
+    assert min(sides) >= 256 and max(sides) <= 512
+    assert min(sides) < 270 and max(sides) > 498  # the whole range is used
+
+
+def test_vgg_views_are_input_sized_crops():
+    augmentation = make_augmentation("vgg", (64, 64, 3)).with_colour_basis(np.zeros((3, 3)))
+    stored = augmentation.store(tf.fill((50, 80, 1), 90))
+    assert stored.shape == (50, 80, 3)  # kept whole, channels matched
+    for seed in SEEDS[:4]:
+        view = augmentation.train(stored, seed).numpy()
+        assert view.shape == (64, 64, 3)
+        np.testing.assert_allclose(view, 90, atol=1e-3)
+    assert augmentation.evaluate(stored).shape == (64, 64, 3)
+    assert augmentation.tta_canvas(stored).shape == (*canvas_size((64, 64)), 3)
+
+
+def test_inception_crops_8_to_100_percent_with_aspect_3_4_to_4_3():
+    # Szegedy et al. 2015, section 6.
+    augmentation = make_augmentation("inception", (224, 224, 3))
+    shape = tf.constant([300, 400, 3])
+    areas, ratios = [], []
+    for index in range(200):
+        begin, size = augmentation.crop_window(shape, tf.constant([5, index], tf.int64))
+        height, width = int(size[0]), int(size[1])
+        assert int(begin[0]) + height <= 300 and int(begin[1]) + width <= 400
+        areas.append(height * width / (300 * 400))
+        ratios.append(width / height)
+    assert 0.08 - 0.01 <= min(areas) < 0.2 and max(areas) <= 1.0
+    assert min(ratios) >= 0.75 - 0.02 and max(ratios) <= 4 / 3 + 0.02
+
+
+def test_inception_photometric_distortions_stay_in_range_and_vary():
+    augmentation = make_augmentation("inception", (32, 32, 3))
+    stored = augmentation.store(tf.fill((40, 40, 3), 128))
+    views = np.stack([augmentation.train(stored, seed).numpy() for seed in SEEDS[:8]])
+    assert views.shape == (8, 32, 32, 3)
+    assert views.min() >= 0 and views.max() <= 255
+    assert np.unique(views.mean(axis=(1, 2, 3)).round(3)).size > 1  # brightness/contrast vary
+
+
+def test_grey_inputs_get_brightness_and_contrast_only():
+    augmentation = make_augmentation("inception", (32, 32, 1))
+    view = augmentation.train(augmentation.store(tf.fill((40, 40, 3), 128)), SEEDS[0])
+    assert view.shape == (32, 32, 1)
+
+
+@pytest.mark.parametrize("name", AUGMENTATIONS)
+def test_evaluation_views_of_a_batch_are_those_of_each_image(name):
+    # The pipeline evaluates whole batches where the stored images share one shape.
+    augmentation = make_augmentation(name, (24, 24, 3))
+    images = tf.random.stateless_uniform((3, 30, 36, 3), [1, 2], maxval=256, dtype=tf.int32)
+    stored = tf.stack([augmentation.store(tf.cast(image, tf.uint8)) for image in images])
+    np.testing.assert_allclose(augmentation.evaluate(stored),
+                               tf.stack([augmentation.evaluate(image) for image in stored]),
+                               atol=1e-4)

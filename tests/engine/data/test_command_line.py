@@ -1,0 +1,46 @@
+"""The input-pipeline flags of train.py and bench/input_pipeline.py, end to end."""
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import keras
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+
+
+def run(script, *flags):
+    return subprocess.run([sys.executable, str(ROOT / script), *flags], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_input_flags_reach_the_pipeline_the_model_and_the_report(tmp_path):
+    model_dir = tmp_path / "run"
+    result = run("train.py", "--epochs=1", "--augment=cifar", "--tta=flip", "--image_size=40",
+                 "--deterministic", f"--model_dir={model_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((model_dir / "report.json").read_text())
+    assert report["augmentation"] == "cifar" and report["tta"] == "flip"
+    assert 0.0 <= report["tta_accuracy"] <= 1.0 and "test_accuracy" in report
+    assert report["preprocessing"]["input_shape"] == [40, 40, 1]
+    model = keras.saving.load_model(model_dir / "model.keras", safe_mode=True)
+    assert tuple(model.input_shape) == (None, 40, 40, 1)
+
+
+def test_unknown_augmentation_flag_is_rejected_before_any_work(tmp_path):
+    result = run("train.py", "--augment=mixup", f"--model_dir={tmp_path / 'run'}")
+    assert result.returncode != 0 and "--augment" in result.stderr and "cifar" in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_bench_prints_the_ratio_last(tmp_path):
+    result = run("bench/input_pipeline.py", "--pipeline_batches=20", "--train_steps=5",
+                 "--warmup_steps=2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    pipeline, training, summary = lines[-3:]
+    assert pipeline["measurement"] == "pipeline" and pipeline["images"] == 20 * 32
+    assert training["measurement"] == "training" and training["images"] == 5 * 32
+    assert summary["ratio"] == round(
+        pipeline["images_per_second"] / training["images_per_second"], 2)

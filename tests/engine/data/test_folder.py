@@ -1,0 +1,111 @@
+"""Image folders: both layouts, every format, undecodable files skipped and reported,
+deterministic carved splits, clear errors for empty classes and folders."""
+
+import logging
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.data.folder import carve_missing_splits, image_folder
+
+FORMATS = ("JPEG", "PNG", "BMP", "GIF")
+EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "BMP": "bmp", "GIF": "gif"}
+
+
+def write_images(directory, count, colour, start=0):
+    """``count`` small images of one colour, cycling through the formats."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for index in range(start, start + count):
+        image_format = FORMATS[index % len(FORMATS)]
+        size = (12 + index % 3, 10)  # sizes vary
+        Image.new("RGB", size, colour).save(
+            directory / f"{index:03d}.{EXTENSIONS[image_format]}", image_format)
+
+
+@pytest.fixture
+def layered(tmp_path):
+    """PATH/train/{cat,dog} (with broken files) and PATH/test/{cat,dog}; no validation."""
+    root = tmp_path / "pets"
+    write_images(root / "train" / "cat", 10, (250, 10, 10))
+    write_images(root / "train" / "dog", 10, (10, 10, 250))
+    write_images(root / "test" / "cat", 2, (250, 10, 10))
+    write_images(root / "test" / "dog", 2, (10, 10, 250))
+    (root / "train" / "cat" / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
+    png = (root / "train" / "dog" / "001.png").read_bytes()
+    (root / "train" / "dog" / "truncated.png").write_bytes(png[:len(png) // 2])
+    (root / "train" / "dog" / "notes.txt").write_text("not an image")
+    (root / "train" / "dog" / ".hidden").write_text("ignored")
+    return root
+
+
+def all_examples(dataset):
+    return list(dataset.as_numpy_iterator())
+
+
+def test_layered_folder_reads_every_format_and_labels_by_sorted_class(layered):
+    source = image_folder(str(layered))
+    assert source.class_names == ("cat", "dog") and source.num_classes == 2
+    assert source.sizes["test"] == 4
+    assert source.sizes["train"] + source.sizes["validation"] == 20
+    for image, label in all_examples(source.train) + all_examples(source.test):
+        assert image.dtype == np.uint8 and image.shape[2] == 3 and image.shape[0] == 10
+        red, blue = image[..., 0].mean(), image[..., 2].mean()
+        assert (red > blue) == (label == 0)  # cats are red, dogs blue, in all four formats
+
+
+def test_undecodable_files_are_skipped_and_reported(layered, caplog):
+    with caplog.at_level(logging.WARNING):
+        source = image_folder(str(layered))
+    names = sorted(path.rsplit("/", 1)[-1] for path in source.skipped)
+    assert names == ["broken.jpg", "notes.txt", "truncated.png"]
+    assert "Skipped 3 files" in caplog.text and "broken.jpg" in caplog.text
+
+
+def test_validation_is_carved_from_train_per_class_and_deterministically(layered):
+    first, second = image_folder(str(layered)), image_folder(str(layered))
+    assert first.sizes["validation"] == 2  # ceil(10% of 10) per class
+    assert [label for _, label in all_examples(first.validation)] == [0, 1]
+    for split in ("train", "validation"):
+        ours = [image.tobytes() for image, _ in all_examples(getattr(first, split))]
+        again = [image.tobytes() for image, _ in all_examples(getattr(second, split))]
+        assert ours == again
+
+
+def test_flat_folder_is_split_into_disjoint_train_validation_test(tmp_path):
+    for index, colour in enumerate(((250, 0, 0), (0, 250, 0), (0, 0, 250))):
+        write_images(tmp_path / "flat" / f"class{index}", 10, colour)
+    source = image_folder(str(tmp_path / "flat"))
+    # Per class of 10: ceil(20%) = 2 test, ceil(10% of 8) = 1 validation, 7 train.
+    assert source.sizes == {"train": 21, "validation": 3, "test": 6}
+    files = [f"{index}.png" for index in range(10)]
+    layout = carve_missing_splits({"train": {"cat": files}})
+    held_out = layout["test"]["cat"] + layout["validation"]["cat"]
+    assert sorted(layout["train"]["cat"] + held_out) == sorted(files)
+    assert len(set(held_out)) == 3 and not set(held_out) & set(layout["train"]["cat"])
+    assert carve_missing_splits({"train": {"cat": files}}) == layout
+
+
+def test_empty_class_and_empty_folder_are_clear_errors(tmp_path):
+    write_images(tmp_path / "one" / "train" / "cat", 3, (1, 2, 3))
+    (tmp_path / "one" / "train" / "dog").mkdir()
+    with pytest.raises(ValueError, match=r"Class folder '.*train/dog' holds no decodable images"):
+        image_folder(str(tmp_path / "one"))
+    (tmp_path / "nothing").mkdir()
+    with pytest.raises(ValueError, match="holds no class folders"):
+        image_folder(str(tmp_path / "nothing"))
+    with pytest.raises(ValueError, match="is not a directory"):
+        image_folder(str(tmp_path / "missing"))
+
+
+def test_test_classes_must_exist_in_train(tmp_path):
+    write_images(tmp_path / "pets" / "train" / "cat", 3, (1, 2, 3))
+    write_images(tmp_path / "pets" / "test" / "bird", 1, (1, 2, 3))
+    with pytest.raises(ValueError, match=r"classes \['bird'\] that train lacks"):
+        image_folder(str(tmp_path / "pets"))
+
+
+def test_too_few_images_to_hold_out_splits_is_a_clear_error(tmp_path):
+    write_images(tmp_path / "tiny" / "cat", 1, (1, 2, 3))
+    with pytest.raises(ValueError, match="too few images per class to hold out a validation split"):
+        image_folder(str(tmp_path / "tiny"))

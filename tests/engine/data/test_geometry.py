@@ -1,0 +1,61 @@
+"""Deterministic geometry: channels, pad-or-resize, centre crops, the 256/224 canvas."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from engine.data.geometry import canvas_size, centre_crop, cover, fit_to, match_channels, to_uint8
+
+
+def ramp(height, width, channels=1):
+    """An image whose every pixel has a distinct value."""
+    return np.arange(height * width * channels, dtype=np.float32).reshape(height, width, channels)
+
+
+def test_match_channels_converts_grey_and_rgb_and_drops_alpha():
+    rgb = np.random.default_rng(0).uniform(0, 255, (4, 5, 3)).astype(np.float32)
+    np.testing.assert_allclose(match_channels(rgb, 1), tf.image.rgb_to_grayscale(rgb), rtol=1e-6)
+    grey = rgb[..., :1]
+    np.testing.assert_array_equal(match_channels(grey, 3), np.repeat(grey, 3, axis=-1))
+    rgba = np.concatenate([rgb, np.full((4, 5, 1), 255, np.float32)], axis=-1)
+    np.testing.assert_array_equal(match_channels(rgba, 3), rgb)
+
+
+def test_mnist_sized_images_are_zero_padded_into_lenet_input():
+    # LeCun et al. 1998: the 28x28 MNIST field centred in LeNet-5's 32x32 input.
+    image = ramp(28, 28) + 1
+    fitted = fit_to(image, (32, 32)).numpy()
+    assert fitted.shape == (32, 32, 1)
+    np.testing.assert_array_equal(fitted[2:30, 2:30], image)
+    assert fitted.sum() == image.sum()  # the 2-pixel border is zeros
+
+
+def test_much_smaller_images_are_resized_not_padded():
+    image = np.full((8, 8, 1), 200, np.float32)
+    fitted = fit_to(image, (32, 32)).numpy()
+    assert fitted.shape == (32, 32, 1)
+    np.testing.assert_allclose(fitted, 200, atol=1e-3)  # no zero border
+
+
+def test_cover_keeps_the_aspect_ratio_and_crops_the_centre():
+    # 40x80 -> scaled by 0.8 to 32x64 -> the central 32 columns, i.e. source columns 20..59.
+    columns = np.tile(np.arange(80, dtype=np.float32), (40, 1))[..., None]
+    covered = cover(columns, (32, 32)).numpy()
+    assert covered.shape == (32, 32, 1)
+    assert 19 <= covered[:, 0].mean() <= 21 and 58 <= covered[:, -1].mean() <= 60
+    np.testing.assert_allclose(covered[0], covered[-1], atol=1e-4)  # rows unchanged
+
+
+def test_centre_crop_takes_the_middle_window():
+    image = ramp(10, 12)
+    np.testing.assert_array_equal(centre_crop(image, (4, 6)), image[3:7, 3:9])
+
+
+@pytest.mark.parametrize("size, canvas", [(224, 256), (227, 256), (32, 40), (28, 32), (8, 8)])
+def test_canvas_is_256_over_224_rounded_to_8(size, canvas):
+    assert canvas_size((size, size)) == (canvas, canvas)
+
+
+def test_to_uint8_rounds_and_saturates():
+    values = tf.constant([-3.0, 0.4, 0.6, 254.5, 300.0])
+    np.testing.assert_array_equal(to_uint8(values), [0, 0, 1, 254, 255])

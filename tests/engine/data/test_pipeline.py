@@ -1,0 +1,128 @@
+"""prepare(): the batched pipelines a run trains and evaluates on."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from engine.data import DataSpec, prepare
+
+
+def serialized_ops(dataset) -> str:
+    """The tf.data graph of ``dataset`` as text, to see which transformations it holds."""
+    return dataset._as_serialized_graph().numpy().decode("latin-1")
+
+
+def batches(dataset, count=None):
+    return [(np.asarray(images), np.asarray(labels))
+            for images, labels in (dataset.take(count) if count else dataset)]
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return prepare(DataSpec(dataset="digits", batch_size=32), (32, 32, 1))
+
+
+def test_digits_pipelines_are_normalized_batches_at_the_recipe_size(digits):
+    train = batches(digits.pipelines.train)
+    assert len(train) == 41 and sum(len(labels) for _, labels in train) == 1293
+    images = np.concatenate([images for images, _ in train])
+    assert images.shape[1:] == (32, 32, 1) and images.dtype == np.float32
+    assert abs(images.mean()) < 1e-3 and abs(images.std() - 1) < 1e-3  # fitted on train
+    test_labels = np.concatenate([labels for _, labels in batches(digits.pipelines.test)])
+    assert len(test_labels) == 360 and set(test_labels) == set(range(10))
+
+
+def test_decoded_images_are_cached_before_augmentation_then_shuffled_and_prefetched(digits):
+    ops = serialized_ops(digits.pipelines.train)
+    for op in ("CacheDataset", "ShuffleDataset", "ParallelMapDataset", "PrefetchDataset"):
+        assert op in ops
+    assert "ShuffleDataset" not in serialized_ops(digits.pipelines.test)
+
+
+def test_image_size_overrides_the_recipe_input():
+    prepared = prepare(DataSpec(dataset="digits", image_size=24), (32, 32, 1))
+    assert prepared.input_shape == (24, 24, 1) == prepared.preprocessing.input_shape
+    images, _ = batches(prepared.pipelines.validation, 1)[0]
+    assert images.shape[1:] == (24, 24, 1)
+
+
+def test_data_spec_rejects_unknown_values_with_the_accepted_ones():
+    with pytest.raises(ValueError, match=r"Unknown augmentation 'mixup'; accepted: none, cifar"):
+        DataSpec(augmentation="mixup")
+    with pytest.raises(ValueError, match=r"Unknown tta '12crop'; accepted: none, flip, 10crop"):
+        DataSpec(tta="12crop")
+    with pytest.raises(ValueError, match=r"shard_index must be in \[0, 2\), got 2"):
+        DataSpec(num_shards=2, shard_index=2)
+    with pytest.raises(ValueError, match="image_size must be a positive number of pixels, got 0"):
+        DataSpec(image_size=0)
+
+
+def test_inputs_that_are_not_images_are_rejected():
+    with pytest.raises(ValueError, match="takes 48-channel input; image datasets give 1"):
+        prepare(DataSpec(), (19, 19, 48))
+
+
+def test_augmentation_is_reproducible_from_the_seed_and_new_every_epoch():
+    spec = DataSpec(dataset="digits", augmentation="cifar", deterministic=True, seed=3)
+    first = prepare(spec, (32, 32, 1)).pipelines.train
+    epoch_one, epoch_two = batches(first, 3), batches(first, 3)
+    again = batches(prepare(spec, (32, 32, 1)).pipelines.train, 3)
+    other_seed = batches(prepare(dataclasses.replace(spec, seed=4), (32, 32, 1)).pipelines.train, 3)
+    for (images, labels), (same_images, same_labels) in zip(epoch_one, again):
+        np.testing.assert_array_equal(images, same_images)
+        np.testing.assert_array_equal(labels, same_labels)
+    assert not np.array_equal(epoch_one[0][0], epoch_two[0][0])
+    assert not np.array_equal(epoch_one[0][0], other_seed[0][0])
+
+
+def test_shards_split_every_split_and_share_the_statistics(digits):
+    shards = [prepare(DataSpec(dataset="digits", num_shards=2, shard_index=index), (32, 32, 1))
+              for index in range(2)]
+    counts = [sum(len(labels) for _, labels in batches(shard.pipelines.train)) for shard in shards]
+    assert counts == [647, 646]
+    for shard in shards:
+        ours, whole = shard.preprocessing.to_json(), digits.preprocessing.to_json()
+        for key in ("mean", "std", "colour_eigenvalues"):  # up to the summation order
+            np.testing.assert_allclose(ours[key], whole[key], rtol=1e-12)
+        policy = shard.pipelines.train.options().experimental_distribute.auto_shard_policy
+        assert policy.name == "OFF"  # sharded already: tf.distribute must not shard again
+
+
+def test_ten_crop_pipeline_batches_views_of_each_test_image(digits):
+    images, labels = batches(digits.tta_pipeline("10crop"), 1)[0]
+    assert images.shape == (3, 10, 32, 32, 1) and labels.shape == (3,)  # 32 // 10 images
+
+
+def test_alexnet_mean_image_is_subtracted_from_the_centre_crops():
+    spec = DataSpec(dataset="synthetic", augmentation="alexnet", normalization="mean_image")
+    prepared = prepare(spec, (48, 48, 3))
+    assert prepared.preprocessing.mean_image.shape == (48, 48, 3)
+    assert np.abs(prepared.augmentation.colour_basis).max() > 0
+    images = np.concatenate([images for images, _ in batches(prepared.pipelines.test, 10)])
+    # synthetic repeats one pool of images in every split: the test mean is the train mean.
+    assert abs(images.mean()) < 0.5 and images.std() > 20  # centred, not scaled to std 1
+
+
+def test_image_folders_of_varying_sizes_are_not_cached(tmp_path):
+    from PIL import Image
+
+    for index in range(6):
+        for name, colour in (("a", (200, 0, 0)), ("b", (0, 0, 200))):
+            (tmp_path / name).mkdir(exist_ok=True)
+            Image.new("RGB", (20 + index, 16), colour).save(tmp_path / name / f"{index}.png")
+    prepared = prepare(DataSpec(dataset=f"folder:{tmp_path}", augmentation="inception",
+                                batch_size=4), (16, 16, 3))
+    assert "CacheDataset" not in serialized_ops(prepared.pipelines.train)
+    images, _ = batches(prepared.pipelines.train, 1)[0]
+    assert images.shape == (4, 16, 16, 3)
+
+
+def test_cifar10_pipeline_statistics(shared_tfds):
+    # ../shared/README.md: the training set's channel means are 125.27/122.93/113.86 over
+    # all 50,000 images; these are over the 45,000 of the train split.
+    prepared = prepare(DataSpec(dataset="cifar10", data_dir=str(shared_tfds),
+                                augmentation="cifar", batch_size=128), (32, 32, 3))
+    np.testing.assert_allclose(prepared.preprocessing.mean, [125.27, 122.93, 113.86], atol=0.5)
+    images, labels = batches(prepared.pipelines.train, 1)[0]
+    assert images.shape == (128, 32, 32, 3) and labels.shape == (128,)

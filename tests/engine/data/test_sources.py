@@ -1,0 +1,76 @@
+"""Sources: the embedded digits, synthetic data, prepared TFDS datasets and offline
+preparation from hand-downloaded archives (--manual_dir)."""
+
+import numpy as np
+import pytest
+
+from engine.data.sources import SYNTHETIC_SIZES, load_source
+
+
+def first_examples(dataset, count):
+    images, labels = zip(*dataset.take(count).as_numpy_iterator())
+    return np.stack(images), np.asarray(labels)
+
+
+def test_digits_are_split_1293_144_360():
+    source = load_source("digits")
+    assert source.sizes == {"train": 1293, "validation": 144, "test": 360}
+    assert source.num_classes == 10 and source.image_shape == (8, 8, 1)
+    images, labels = first_examples(source.test, 5)
+    assert images.dtype == np.uint8 and images.shape == (5, 8, 8, 1) and labels.dtype == np.int64
+
+
+def test_synthetic_data_has_the_recipe_shape_and_classes():
+    source = load_source("synthetic", image_shape=(20, 24, 3), classes=7)
+    assert source.sizes == SYNTHETIC_SIZES and source.num_classes == 7
+    images, labels = first_examples(source.train, 100)
+    assert images.shape == (100, 20, 24, 3) and images.dtype == np.uint8
+    assert labels.min() >= 0 and labels.max() < 7 and images.std() > 50
+
+
+def test_unknown_dataset_names_the_accepted_sources():
+    with pytest.raises(ValueError, match=r"Unknown dataset 'mnsit'.*'folder:PATH'"):
+        load_source("mnsit")
+
+
+def test_unprepared_tfds_dataset_points_at_data_dir_and_manual_dir(tmp_path):
+    with pytest.raises(ValueError, match=r"'mnist' is not prepared.*--manual_dir"):
+        load_source("mnist", str(tmp_path / "empty"))
+
+
+def test_manual_dir_without_the_archives_names_the_missing_files(tmp_path):
+    (tmp_path / "manual").mkdir()
+    (tmp_path / "manual" / "train-images-idx3-ubyte.gz").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"lacks t10k-images-idx3-ubyte.gz, t10k-labels-idx1"):
+        load_source("mnist", str(tmp_path / "data"), str(tmp_path / "manual"))
+    assert not (tmp_path / "data" / "mnist").exists()
+
+
+def test_prepared_mnist_carves_validation_from_train(shared_tfds):
+    source = load_source("mnist", str(shared_tfds))
+    assert source.sizes == {"train": 54_000, "validation": 6_000, "test": 10_000}
+    assert source.image_shape == (28, 28, 1) and source.num_classes == 10
+
+
+def test_prepared_cifar10_has_45000_5000_10000(shared_tfds):
+    source = load_source("cifar10", str(shared_tfds))
+    assert source.sizes == {"train": 45_000, "validation": 5_000, "test": 10_000}
+    assert source.image_shape == (32, 32, 3) and source.class_names[0] == "airplane"
+
+
+@pytest.mark.slow
+def test_manual_dir_prepares_mnist_offline_identical_to_tfds(mnist_archives, shared_tfds,
+                                                             tmp_path):
+    # About 40 s on 2 cores: TFDS parses the four archives and writes the records.
+    data_dir = tmp_path / "data"
+    source = load_source("mnist", str(data_dir), str(mnist_archives))
+    assert source.sizes == {"train": 54_000, "validation": 6_000, "test": 10_000}
+    assert (data_dir / "downloads" / "extracted" / "mnist" / "3.0.1").is_dir()
+    reference = load_source("mnist", str(shared_tfds))
+    for split in ("test", "validation"):
+        images, labels = first_examples(getattr(source, split), 64)
+        reference_images, reference_labels = first_examples(getattr(reference, split), 64)
+        np.testing.assert_array_equal(images, reference_images)
+        np.testing.assert_array_equal(labels, reference_labels)
+    again = load_source("mnist", str(data_dir))  # prepared now: no manual_dir needed
+    assert again.sizes == source.sizes

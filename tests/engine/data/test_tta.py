@@ -1,0 +1,48 @@
+"""Test-time augmentation views: AlexNet's ten crops and the flip pair."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from engine.data.augment import make_augmentation
+from engine.data.tta import ten_crops, views
+
+
+def test_ten_crops_are_corners_centre_and_their_reflections():
+    # Krizhevsky et al. 2012, section 4.1: four corner patches, the centre patch, flips.
+    canvas = np.arange(9 * 10 * 2, dtype=np.float32).reshape(9, 10, 2)
+    crops = ten_crops(tf.constant(canvas), (5, 4)).numpy()
+    assert crops.shape == (10, 5, 4, 2)
+    expected = [canvas[:5, :4], canvas[:5, 6:], canvas[4:, :4], canvas[4:, 6:], canvas[2:7, 3:7]]
+    np.testing.assert_array_equal(crops[:5], expected)
+    np.testing.assert_array_equal(crops[5:], np.asarray(expected)[:, :, ::-1])
+
+
+def test_alexnet_ten_crops_come_from_the_256_image():
+    augmentation = make_augmentation("alexnet", (227, 227, 3))
+    stored = tf.random.stateless_uniform((256, 256, 3), [1, 2], maxval=255)
+    crops = views(augmentation, stored, "10crop").numpy()
+    assert crops.shape == (10, 227, 227, 3)
+    np.testing.assert_array_equal(crops[4], augmentation.evaluate(stored))  # the centre crop
+    np.testing.assert_array_equal(crops[3], stored[29:, 29:])
+
+
+def test_cifar_ten_crops_are_4_pixel_translations():
+    augmentation = make_augmentation("cifar", (32, 32, 3))
+    stored = tf.random.stateless_uniform((32, 32, 3), [1, 3], maxval=255)
+    crops = views(augmentation, stored, "10crop").numpy()
+    np.testing.assert_array_equal(crops[4], stored)
+    np.testing.assert_array_equal(crops[0][4:, 4:], stored[:28, :28])
+
+
+def test_flip_views_are_the_evaluation_view_and_its_mirror():
+    augmentation = make_augmentation("none", (8, 8, 1))
+    stored = tf.random.stateless_uniform((8, 8, 1), [1, 4], maxval=255)
+    pair = views(augmentation, stored, "flip").numpy()
+    np.testing.assert_array_equal(pair[0], stored)
+    np.testing.assert_array_equal(pair[1], stored.numpy()[:, ::-1])
+
+
+def test_unknown_mode_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"Unknown test-time augmentation '5crop'.*10crop"):
+        views(make_augmentation("none", (8, 8, 1)), tf.zeros((8, 8, 1)), "5crop")

@@ -1,0 +1,259 @@
+"""The training engine: schedules, weight decay, precision, resume, transfer, flags."""
+
+import dataclasses
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import recipes
+from engine import loop, training, transfer
+from engine.losses import SmoothedSparseCategoricalCrossentropy
+from recipes import TrainingConfig
+
+
+def tiny_model(name="tiny"):
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(3, activation="tanh", name="hidden")(inputs)
+    outputs = recipes.common.classifier(hidden, 2, "softmax")
+    return keras.Model(inputs, outputs, name=name)
+
+
+def tiny_data(batch_size=8, count=32, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(count, 4)).astype("float32")
+    y = (x[:, 0] > 0).astype("int64")
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
+
+
+# --- learning-rate schedules -----------------------------------------------------------
+
+def rates(config, epochs):
+    return [training.scheduled_learning_rate(config, epoch) for epoch in range(epochs)]
+
+
+def test_cifar_resnet_step_schedule_divides_by_ten_at_32k_and_48k_iterations():
+    config = recipes.get("resnet110").training
+    # He et al. 4.2: 0.1, /10 at 32k and 48k iterations of batch 128 on 45k images.
+    assert config.decay_epochs == pytest.approx((32_000 * 128 / 45_000, 48_000 * 128 / 45_000))
+    lr = rates(config, config.epochs)
+    # Epoch-level: the first epoch that starts after 32k (48k) iterations.
+    assert lr[91] == pytest.approx(0.1) and lr[92] == pytest.approx(0.01)
+    assert lr[136] == pytest.approx(0.01) and lr[137] == pytest.approx(0.001)
+    assert config.epochs == round(64_000 * 128 / 45_000)  # stop at 64k
+
+
+def test_lenet5_step_rates_are_the_papers():
+    lr = rates(recipes.get("lenet5").training, 20)
+    assert lr[:2] == [5e-4] * 2 and lr[2:5] == [2e-4] * 3 and lr[5:8] == [1e-4] * 3
+    assert lr[8:12] == [5e-5] * 4 and lr[12:] == [1e-5] * 8
+
+
+def test_googlenet_decreases_four_percent_every_eight_epochs():
+    config = recipes.get("googlenet").training
+    lr = rates(config, 17)
+    assert lr[7] == pytest.approx(config.learning_rate)
+    assert lr[8] == pytest.approx(config.learning_rate * 0.96)
+    assert lr[16] == pytest.approx(config.learning_rate * 0.96 ** 2)
+
+
+def test_warmup_then_cosine():
+    config = TrainingConfig(learning_rate=0.4, schedule="cosine", warmup_epochs=4, epochs=14)
+    lr = rates(config, 14)
+    assert lr[:4] == pytest.approx([0.1, 0.2, 0.3, 0.4])
+    assert lr[4] == pytest.approx(0.4) and lr[9] == pytest.approx(0.2)
+    assert lr[13] == pytest.approx(0.2 * (1 + math.cos(math.pi * 0.9)))
+
+
+def test_schedule_callback_sets_the_optimizer_learning_rate():
+    config = TrainingConfig(optimizer="sgd", learning_rate=0.1, schedule="step",
+                            decay_epochs=(1, 2), epochs=3)
+    model = tiny_model()
+    training.compile_model(model, config)
+    seen = []
+    record = keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: seen.append(
+        float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))))
+    loop.fit(model, tiny_data(), None, 3, [*training.learning_rate_callbacks(config), record],
+             verbose=0)
+    assert seen == pytest.approx([0.1, 0.01, 0.001])
+
+
+def test_unknown_schedule_or_optimizer_is_one_sentence():
+    with pytest.raises(ValueError, match="Unknown schedule 'linear'"):
+        TrainingConfig(schedule="linear")
+    with pytest.raises(ValueError, match="Unknown optimizer 'lbfgs'"):
+        TrainingConfig(optimizer="lbfgs")
+
+
+# --- the update rule -------------------------------------------------------------------
+
+def test_weight_decay_goes_through_the_momentum_as_krizhevskys_rule():
+    lr, momentum, decay = 0.1, 0.9, 0.05
+    config = TrainingConfig(optimizer="momentum", learning_rate=lr, momentum=momentum,
+                            weight_decay=decay)
+    keras.utils.set_random_seed(1)
+    model = tiny_model()
+    training.compile_model(model, config)
+    data = tiny_data(batch_size=32)
+    x, y = next(iter(data))
+    kernel = model.get_layer("hidden").kernel
+    bias = model.get_layer("hidden").bias
+
+    def loss_gradients():
+        with tf.GradientTape() as tape:
+            loss = keras.losses.sparse_categorical_crossentropy(y, model(x, training=True))
+            loss = tf.reduce_mean(loss)
+        return [g.numpy() for g in tape.gradient(loss, [kernel.value, bias.value])]
+
+    w0, b0 = kernel.numpy(), bias.numpy()
+    g0, gb0 = loss_gradients()
+    loop.fit(model, data, None, 1, [], verbose=0)
+    v1 = -decay * lr * w0 - lr * g0  # v <- 0.9 v - wd*lr*w - lr*grad, v0 = 0
+    np.testing.assert_allclose(kernel.numpy(), w0 + v1, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(bias.numpy(), b0 - lr * gb0, rtol=1e-5, atol=1e-6)  # no decay
+    w1 = kernel.numpy()
+    g1, _ = loss_gradients()
+    loop.fit(model, data, None, 1, [], verbose=0)
+    v2 = momentum * v1 - decay * lr * w1 - lr * g1
+    np.testing.assert_allclose(kernel.numpy(), w1 + v2, rtol=1e-4, atol=1e-6)
+
+
+def test_label_smoothing_equals_keras_on_one_hot_labels():
+    y = np.array([0, 2, 1])
+    p = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8], [0.3, 0.4, 0.3]], "float32")
+    expected = keras.losses.CategoricalCrossentropy(label_smoothing=0.1)(np.eye(3)[y], p)
+    actual = SmoothedSparseCategoricalCrossentropy(0.1)(y, p)
+    np.testing.assert_allclose(float(actual), float(expected), rtol=1e-6)
+
+
+def test_optimizer_flags_reach_the_keras_optimizer():
+    optimizer = training.make_optimizer(TrainingConfig(optimizer="nesterov", momentum=0.8,
+                                                       clipnorm=1.5, ema=True))
+    assert isinstance(optimizer, keras.optimizers.SGD) and optimizer.nesterov
+    assert optimizer.momentum == 0.8 and optimizer.clipnorm == 1.5 and optimizer.use_ema
+    adamw = training.make_optimizer(TrainingConfig(optimizer="adamw", weight_decay=0.01))
+    assert isinstance(adamw, keras.optimizers.AdamW) and adamw.weight_decay == 0.01
+
+
+def test_dropout_flag_sets_every_dropout_layer():
+    model = recipes.build("alexnet", input_shape=(67, 67, 3), classes=5)
+    training.compile_model(model, dataclasses.replace(recipes.get("alexnet").training,
+                                                      dropout=0.2))
+    rates_ = [layer.rate for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
+    assert rates_ == [0.2, 0.2]
+
+
+# --- precision -------------------------------------------------------------------------
+
+def test_bfloat16_trains_and_keeps_the_softmax_in_float32():
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = recipes.build("lenet5_modern", classes=3)
+        training.compile_model(model, TrainingConfig(optimizer="adam", learning_rate=1e-3))
+        images = np.random.default_rng(0).normal(size=(16, 32, 32, 1)).astype("float32")
+        labels = np.arange(16) % 3
+        history = loop.fit(model, tf.data.Dataset.from_tensor_slices((images, labels)).batch(8),
+                           None, 2, [], verbose=0)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    assert model.get_layer("c1").compute_dtype == "bfloat16"
+    assert model.get_layer("c1").kernel.dtype == "float32"
+    assert model.get_layer("predictions").compute_dtype == "float32"
+    assert model.output.dtype == "float32"
+    assert np.isfinite(history.history["loss"]).all()
+
+
+# --- resume ----------------------------------------------------------------------------
+
+class StopAtEpoch(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def test_an_interrupted_run_resumes_at_the_right_epoch(tmp_path, capsys):
+    config = TrainingConfig(optimizer="sgd", learning_rate=0.1, epochs=4)
+    keras.utils.set_random_seed(0)
+    model = tiny_model()
+    training.compile_model(model, config)
+    callbacks = training.run_callbacks(config, str(tmp_path))
+    with pytest.raises(KeyboardInterrupt):
+        loop.fit(model, tiny_data(), tiny_data(), 4, [*callbacks, StopAtEpoch(1)], verbose=0)
+    interrupted = [w.copy() for w in model.get_weights()]
+
+    model = tiny_model()
+    training.compile_model(model, config)
+    seen = []
+    record = keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: seen.append(epoch))
+    loop.fit(model, tiny_data(), tiny_data(), 4,
+             [*training.run_callbacks(config, str(tmp_path)), record], verbose=0)
+    assert "Resuming from the backup: epoch 3 of 4." in capsys.readouterr().out
+    assert seen == [2, 3]
+    assert (tmp_path / "history.csv").read_text().count("\n") == 5  # header + 4 epochs
+    assert not all(np.array_equal(a, b) for a, b in zip(interrupted, model.get_weights()))
+
+
+def test_nan_loss_stops_training():
+    model = tiny_model()
+    training.compile_model(model, TrainingConfig(optimizer="sgd", learning_rate=0.1))
+    x = np.full((8, 4), np.nan, "float32")
+    data = tf.data.Dataset.from_tensor_slices((x, np.zeros(8, "int64"))).batch(4)
+    seen = []
+    record = keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: seen.append(epoch))
+    loop.fit(model, data, None, 5, [keras.callbacks.TerminateOnNaN(), record], verbose=0)
+    assert seen == [0] and model.stop_training
+
+
+# --- transfer learning -----------------------------------------------------------------
+
+def pretrained_and_new():
+    keras.utils.set_random_seed(3)
+    source = tiny_model("source")
+    target = tiny_model("target")
+    copied = transfer.copy_pretrained_weights(source, target)
+    return source, target, copied
+
+
+def test_pretrained_weights_are_copied_except_the_head():
+    source, target, copied = pretrained_and_new()
+    assert [layer.name for layer in copied] == ["hidden"]
+    np.testing.assert_array_equal(target.get_layer("hidden").kernel.numpy(),
+                                  source.get_layer("hidden").kernel.numpy())
+    assert not np.array_equal(target.get_layer("logits").kernel.numpy(),
+                              source.get_layer("logits").kernel.numpy())
+
+
+def test_feature_extractor_freezes_all_but_the_head():
+    _, model, _ = pretrained_and_new()
+    transfer.freeze_all_but_head(model)
+    training.compile_model(model, TrainingConfig(optimizer="sgd", learning_rate=0.5))
+    hidden, head = model.get_layer("hidden").kernel.numpy(), model.get_layer("logits").kernel.numpy()
+    loop.fit(model, tiny_data(), None, 2, [], verbose=0)
+    np.testing.assert_array_equal(model.get_layer("hidden").kernel.numpy(), hidden)
+    assert not np.array_equal(model.get_layer("logits").kernel.numpy(), head)
+
+
+def test_finetuning_moves_pretrained_layers_at_a_tenth_of_the_rate():
+    config = TrainingConfig(optimizer="sgd", learning_rate=0.5)
+    deltas = {}
+    for slow in (False, True):
+        _, model, copied = pretrained_and_new()
+        training.compile_model(model, config, slow_layers=copied if slow else ())
+        before = {name: model.get_layer(name).kernel.numpy() for name in ("hidden", "logits")}
+        loop.fit(model, tiny_data(batch_size=32), None, 1, [], verbose=0)
+        deltas[slow] = {name: model.get_layer(name).kernel.numpy() - before[name]
+                        for name in before}
+    # atol: float32 weights near 1 resolve their deltas to about 6e-8.
+    np.testing.assert_allclose(deltas[True]["hidden"], 0.1 * deltas[False]["hidden"], atol=1e-7)
+    np.testing.assert_allclose(deltas[True]["logits"], deltas[False]["logits"], rtol=1e-5)
+
+
+def test_init_from_a_missing_run_is_one_sentence(tmp_path):
+    with pytest.raises(ValueError, match="neither a run directory holding model.keras"):
+        transfer.load_pretrained(str(tmp_path))
