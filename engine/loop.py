@@ -55,6 +55,8 @@ def fit(model: keras.Model, train: tf.data.Dataset, validation: tf.data.Dataset 
         if validation is not None:
             val_logs = evaluate(model, validation, callbacks=callbacks, jit_compile=jit_compile)
             epoch_logs.update({f"val_{name}": value for name, value in val_logs.items()})
+        epoch_logs["learning_rate"] = float(
+            keras.ops.convert_to_numpy(model.optimizer.learning_rate))
         callbacks.on_epoch_end(epoch, epoch_logs)
         if model.stop_training:
             break

@@ -257,3 +257,17 @@ def test_finetuning_moves_pretrained_layers_at_a_tenth_of_the_rate():
 def test_init_from_a_missing_run_is_one_sentence(tmp_path):
     with pytest.raises(ValueError, match="neither a run directory holding model.keras"):
         transfer.load_pretrained(str(tmp_path))
+
+
+def test_history_records_the_learning_rate_of_every_epoch(tmp_path):
+    from engine.report import read_history
+
+    config = TrainingConfig(optimizer="sgd", learning_rate=0.2, schedule="step",
+                            decay_epochs=(2,), decay_factor=0.5, epochs=3)
+    model = tiny_model()
+    training.compile_model(model, config)
+    loop.fit(model, tiny_data(), tiny_data(), 3, training.run_callbacks(config, str(tmp_path)),
+             verbose=0)
+    history = read_history(str(tmp_path / training.HISTORY_FILE))
+    assert history["learning_rate"] == pytest.approx([0.2, 0.2, 0.1])
+    assert len(history["val_accuracy"]) == 3
