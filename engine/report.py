@@ -27,8 +27,9 @@ def read_history(path: str) -> dict[str, list[float]]:
             for key in (rows[0].keys() if rows else ())}
 
 
-def plot_curves(history: dict[str, list[float]], path: str, title: str = "") -> None:
-    """Training and validation loss and accuracy per epoch, as a PNG."""
+def plot_curves(history: dict[str, list[float]], path: str, title: str = "",
+                accuracy: str = "accuracy") -> None:
+    """Training and validation loss and accuracy (logged as ``accuracy``) per epoch, as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -36,7 +37,7 @@ def plot_curves(history: dict[str, list[float]], path: str, title: str = "") -> 
 
     epochs = [int(epoch) + 1 for epoch in history.get("epoch", [])]
     figure, axes = pyplot.subplots(1, 2, figsize=(10, 4))
-    for axis, metric in zip(axes, ("loss", "accuracy")):
+    for axis, metric in zip(axes, ("loss", accuracy)):
         for prefix, label in (("", "training"), ("val_", "validation")):
             values = history.get(prefix + metric)
             if values:

@@ -73,19 +73,27 @@ def train_and_evaluate(spec: RunSpec) -> dict | None:
 
     keras.config.set_dtype_policy(spec.precision)
     with strategy.scope():
-        model = recipes.build(spec.recipe, classes=data.source.num_classes,
-                              input_shape=data.input_shape)
+        auxiliary = {"aux_heads": True} if spec.training.auxiliary_loss_weight else {}
+        trained = recipes.build(spec.recipe, classes=data.source.num_classes,
+                                input_shape=data.input_shape, **auxiliary)
+        # The network that is saved and served: the main head only.
+        model = (keras.Model(trained.input, trained.outputs[0], name=trained.name)
+                 if auxiliary else trained)
         slow_layers = initialize_from(model, spec) if spec.init_from else ()
         # Only now, with the data and the model known to be sound, the run gets a folder.
         run_dir = distribute.worker_dir(spec.model_dir)
         os.makedirs(run_dir, exist_ok=True)
         data.preprocessing.save(os.path.join(run_dir, PREPROCESSING_FILE))
-        training.compile_model(model, spec.training, slow_layers, spec.finetune_multiplier)
-        callbacks = training.run_callbacks(spec.training, run_dir)
+        training.compile_model(trained, spec.training, slow_layers, spec.finetune_multiplier)
+        accuracy = training.accuracy_key(trained)
+        callbacks = training.run_callbacks(spec.training, run_dir, accuracy)
         started = time.perf_counter()
-        training.train(model, data.pipelines.train, data.pipelines.validation, spec.training,
-                       callbacks, jit_compile=spec.jit_compile)
+        training.train(trained, training.one_target_per_head(trained, data.pipelines.train),
+                       training.one_target_per_head(trained, data.pipelines.validation),
+                       spec.training, callbacks, jit_compile=spec.jit_compile)
         train_seconds = time.perf_counter() - started
+        if trained is not model:
+            training.compile_model(model, spec.training)
         test = loop.evaluate(model, data.pipelines.test, jit_compile=spec.jit_compile)
         tta = evaluate_tta(model, data, spec.data.tta)
     model_path = os.path.join(run_dir, MODEL_FILE)
@@ -96,8 +104,9 @@ def train_and_evaluate(spec: RunSpec) -> dict | None:
 
     export_dir = export_saved_model(model, spec.export_dir)
     history = read_history(os.path.join(run_dir, training.HISTORY_FILE))
-    plot_curves(history, os.path.join(spec.model_dir, CURVES_FILE), title=spec.recipe)
-    val_accuracy = history.get("val_accuracy", [])
+    plot_curves(history, os.path.join(spec.model_dir, CURVES_FILE), title=spec.recipe,
+                accuracy=accuracy)
+    val_accuracy = history.get(f"val_{accuracy}", [])
     best_epoch = max(range(len(val_accuracy)), key=val_accuracy.__getitem__) if val_accuracy else None
     epochs_run = len(history.get("epoch", []))
     report = {
@@ -108,7 +117,7 @@ def train_and_evaluate(spec: RunSpec) -> dict | None:
         "batch_size": spec.training.batch_size,
         "optimizer": spec.training.optimizer,
         "learning_rate": spec.training.learning_rate,
-        "final_learning_rate": float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)),
+        "final_learning_rate": float(keras.ops.convert_to_numpy(trained.optimizer.learning_rate)),
         "training": dataclasses.asdict(spec.training),
         "seed": spec.seed,
         "precision": spec.precision,

@@ -78,7 +78,8 @@ def scheduled_learning_rate(config: TrainingConfig, epoch: int) -> float:
     return base
 
 
-def learning_rate_callbacks(config: TrainingConfig) -> list[keras.callbacks.Callback]:
+def learning_rate_callbacks(config: TrainingConfig,
+                            accuracy: str = "accuracy") -> list[keras.callbacks.Callback]:
     """The callbacks that carry ``config.schedule`` out, epoch by epoch."""
     callbacks = []
     if config.schedule != "constant" or config.warmup_epochs > 0:
@@ -88,7 +89,7 @@ def learning_rate_callbacks(config: TrainingConfig) -> list[keras.callbacks.Call
                                else lr)))
     if config.schedule == "plateau":
         callbacks.append(keras.callbacks.ReduceLROnPlateau(
-            monitor="val_accuracy", mode="max", factor=config.decay_factor,
+            monitor=f"val_{accuracy}", mode="max", factor=config.decay_factor,
             patience=PLATEAU_PATIENCE, min_lr=config.learning_rate * 1e-4, verbose=1))
     return callbacks
 
@@ -104,14 +105,37 @@ def compile_model(model: keras.Model, config: TrainingConfig, slow_layers=(),
     optimizer = make_optimizer(config)
     if slow_layers:
         optimizer = transfer.slow_down(optimizer, slow_layers, slow_multiplier)
-    model.compile(optimizer=optimizer,
-                  loss=classification_loss(config.label_smoothing), metrics=["accuracy"])
+    loss = classification_loss(config.label_smoothing)
+    heads = len(model.outputs)
+    if heads == 1:
+        model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+        return
+    # Auxiliary classifiers (GoogLeNet section 5): their losses join the main one with
+    # config.auxiliary_loss_weight; accuracy is the main head's.
+    model.compile(optimizer=optimizer, loss=[loss] * heads,
+                  loss_weights=[1.0] + [config.auxiliary_loss_weight] * (heads - 1),
+                  metrics=[["accuracy"]] + [[] for _ in range(heads - 1)])
 
 
-def run_callbacks(config: TrainingConfig, run_dir: str,
+def accuracy_key(model: keras.Model) -> str:
+    """The name of the main head's accuracy in the logs (``predictions_accuracy`` where
+    auxiliary heads make Keras prefix the metric with the output's name)."""
+    return "accuracy" if len(model.outputs) == 1 else f"{model.output_names[0]}_accuracy"
+
+
+def one_target_per_head(model: keras.Model, dataset):
+    """``dataset``'s labels repeated for each output of ``model``."""
+    heads = len(model.outputs)
+    if heads == 1:
+        return dataset
+    return dataset.map(lambda images, labels: (images, (labels,) * heads))
+
+
+def run_callbacks(config: TrainingConfig, run_dir: str, accuracy: str = "accuracy",
                   extra: list[keras.callbacks.Callback] = ()) -> list[keras.callbacks.Callback]:
     """Backup every epoch, NaN stop, the schedule, the best checkpoint, TensorBoard
-    logs and the CSV history, all under ``run_dir``.
+    logs and the CSV history, all under ``run_dir``; ``accuracy`` names the logged
+    accuracy that the plateau schedule and the best checkpoint watch.
 
     Under multi-worker training every worker runs the same callbacks (saving reads
     distributed variables, a collective step), each into its own ``run_dir``.
@@ -119,9 +143,9 @@ def run_callbacks(config: TrainingConfig, run_dir: str,
     return [
         keras.callbacks.BackupAndRestore(os.path.join(run_dir, BACKUP_DIR)),
         keras.callbacks.TerminateOnNaN(),
-        *learning_rate_callbacks(config),
+        *learning_rate_callbacks(config, accuracy),
         keras.callbacks.ModelCheckpoint(
-            os.path.join(run_dir, BEST_WEIGHTS), monitor="val_accuracy", mode="max",
+            os.path.join(run_dir, BEST_WEIGHTS), monitor=f"val_{accuracy}", mode="max",
             save_best_only=True, save_weights_only=True),
         keras.callbacks.TensorBoard(os.path.join(run_dir, LOG_DIR), write_graph=False),
         keras.callbacks.CSVLogger(os.path.join(run_dir, HISTORY_FILE), append=True),

@@ -135,6 +135,7 @@ register(Recipe(
         augmentation="inception",
         dropout=DROPOUT,
         ema=True,
+        auxiliary_loss_weight=AUX_LOSS_WEIGHT,
     ),
     variant={"aux_heads": False},
     description="Inception v1: nine Inception modules, LRN, 40% dropout; "

@@ -34,6 +34,9 @@ class TrainingConfig:
     the validation accuracy stops improving; ``exponential`` multiplies it by
     ``decay_factor`` every ``decay_every`` epochs; ``cosine`` anneals it to zero.
     ``warmup_epochs`` ramps the rate linearly from zero before any schedule.
+    ``auxiliary_loss_weight`` > 0 trains the recipe built with ``aux_heads=True``
+    (GoogLeNet's auxiliary classifiers, weight 0.3); the saved model has the main
+    head only.
     ``weight_decay`` is the coefficient of an L2 term added to the loss gradient,
     so it flows through the momentum as in Krizhevsky et al.'s update rule.
     ``augmentation`` is one of :data:`AUGMENTATIONS` (the input pipeline's presets);
@@ -55,6 +58,7 @@ class TrainingConfig:
     warmup_epochs: float = 0.0
     label_smoothing: float = 0.0
     clipnorm: float | None = None
+    auxiliary_loss_weight: float = 0.0
     augmentation: str = "none"
     normalization: str = "per_channel"
     dropout: float | None = None

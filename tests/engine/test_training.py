@@ -271,3 +271,20 @@ def test_history_records_the_learning_rate_of_every_epoch(tmp_path):
     history = read_history(str(tmp_path / training.HISTORY_FILE))
     assert history["learning_rate"] == pytest.approx([0.2, 0.2, 0.1])
     assert len(history["val_accuracy"]) == 3
+
+
+def test_googlenet_trains_with_auxiliary_losses_weighted_point_three():
+    config = dataclasses.replace(recipes.get("googlenet").training, weight_decay=0.0,
+                                 dropout=0.0, ema=False, optimizer="sgd")
+    assert recipes.get("googlenet").training.auxiliary_loss_weight == 0.3
+    keras.utils.set_random_seed(0)
+    model = recipes.build("googlenet", classes=3, aux_heads=True)
+    training.compile_model(model, config)
+    images = np.random.default_rng(0).normal(size=(2, 224, 224, 3)).astype("float32")
+    data = training.one_target_per_head(
+        model, tf.data.Dataset.from_tensor_slices((images, np.array([0, 2]))).batch(2))
+    logs = loop.evaluate(model, data)
+    assert training.accuracy_key(model) == "predictions_accuracy" and "predictions_accuracy" in logs
+    expected = (logs["predictions_loss"]
+                + 0.3 * (logs["aux1_predictions_loss"] + logs["aux2_predictions_loss"]))
+    assert logs["loss"] == pytest.approx(expected, rel=1e-5)
