@@ -6,7 +6,7 @@
 Builds the run's training pipeline (the recipe's batch size, augmentation and
 normalization), fills its cache with one pass, then times ``--pipeline_batches``
 batches of it alone (images/s). Then it times ``--train_steps`` steps of the
-recipe's compiled model (its optimizer, weight decay, loss) in ``model.fit`` on one
+recipe's compiled model (its optimizer, weight decay, loss) in ``engine.loop.fit`` on one
 batch already in memory, after ``--warmup_steps`` untimed ones: the images/s the
 training step consumes. Prints one JSON object per line; the last one holds
 ``ratio`` = pipeline images/s / training images/s (>= 3: never input-bound).
@@ -31,7 +31,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import recipes  # noqa: E402
-from engine import training  # noqa: E402
+from engine import loop, training  # noqa: E402
 from engine.data import DataSpec, prepare  # noqa: E402
 
 TARGET_RATIO = 3.0
@@ -80,10 +80,11 @@ def pipeline_throughput(dataset, batches: int) -> dict:
 
 
 def training_throughput(model, batch, steps: int, warmup: int) -> dict:
-    """Images per second consumed by ``model.fit`` on one batch held in memory."""
+    """Images per second consumed by the training path (``engine.loop.fit``, as
+    train.py runs it) on one batch held in memory."""
     timer = StepTimer(warmup)
-    fixed = tf.data.Dataset.from_tensors(batch).repeat()
-    model.fit(fixed, steps_per_epoch=warmup + steps, epochs=1, verbose=0, callbacks=[timer])
+    fixed = tf.data.Dataset.from_tensors(batch).repeat(warmup + steps)
+    loop.fit(model, fixed, None, 1, [timer], verbose=0)
     images = steps * int(batch[0].shape[0])
     return {"measurement": "training", "steps": steps, "images": images,
             "seconds": round(timer.seconds, 3),

@@ -16,6 +16,8 @@ GPUs or on several machines.
 
 from __future__ import annotations
 
+import weakref
+
 import keras
 import tensorflow as tf
 
@@ -26,7 +28,7 @@ def fit(model: keras.Model, train: tf.data.Dataset, validation: tf.data.Dataset 
     """Trains a compiled ``model`` built under ``tf.distribute.get_strategy()``."""
     strategy = tf.distribute.get_strategy()
     _build_state(model, train)
-    train_function = _step_function(model.train_step, strategy, jit_compile)
+    train_function = _step_function(model, "train", jit_compile)
     distributed_train = strategy.experimental_distribute_dataset(train)
     steps = _cardinality(train)
     callbacks = keras.callbacks.CallbackList(
@@ -72,7 +74,7 @@ def evaluate(model: keras.Model, dataset: tf.data.Dataset,
     """The compiled loss and metrics of ``model`` over ``dataset``, as ``model.evaluate``."""
     strategy = tf.distribute.get_strategy()
     _build_state(model, dataset)
-    test_function = _step_function(model.test_step, strategy, jit_compile)
+    test_function = _step_function(model, "test", jit_compile)
     callbacks = callbacks or keras.callbacks.CallbackList(model=model)
     model.reset_metrics()
     callbacks.on_test_begin()
@@ -92,6 +94,8 @@ def _build_state(model: keras.Model, dataset: tf.data.Dataset) -> None:
     not create them); one local batch through Keras's own loss and metric
     computation builds them, then the metrics are reset.
     """
+    if _compiled_steps(model):
+        return
     x, y = next(iter(dataset.take(1)))
     y_pred = model(x, training=False)
     model.compute_loss(x, y, y_pred, training=False)
@@ -101,17 +105,40 @@ def _build_state(model: keras.Model, dataset: tf.data.Dataset) -> None:
         model.optimizer.build(model.trainable_variables)
 
 
-def _step_function(step, strategy: tf.distribute.Strategy, jit_compile: bool):
-    """Runs ``step`` (a bound ``train_step``/``test_step``) on every replica's share of
-    a distributed batch, then returns the metric results across replicas."""
+def _step_function(model: keras.Model, kind: str, jit_compile: bool):
+    """Runs ``model.train_step`` or ``test_step`` on every replica's share of a
+    distributed batch, then returns the metric results across replicas.
+
+    Made once per model, kind and jit setting, so validation does not retrace
+    every epoch.
+    """
+    functions = _compiled_steps(model)
+    if (kind, jit_compile) in functions:
+        return functions[kind, jit_compile]
+    strategy = tf.distribute.get_strategy()
+    step = model.train_step if kind == "train" else model.test_step
     replica_step = tf.function(step, jit_compile=jit_compile, reduce_retracing=True)
 
     @tf.function(reduce_retracing=True)
     def distributed_step(batch):
         strategy.run(replica_step, args=(batch,))
-        return _metric_results(step.__self__)
+        return _metric_results(model)
 
+    functions[kind, jit_compile] = distributed_step
     return distributed_step
+
+
+_STEP_FUNCTIONS: "weakref.WeakKeyDictionary[keras.Model, tuple]" = weakref.WeakKeyDictionary()
+
+
+def _compiled_steps(model: keras.Model) -> dict:
+    """The step functions made for ``model`` as currently compiled (a new compile, with
+    its new optimizer, starts afresh)."""
+    optimizer, functions = _STEP_FUNCTIONS.get(model, (None, None))
+    if optimizer is not model.optimizer:
+        functions = {}
+        _STEP_FUNCTIONS[model] = (model.optimizer, functions)
+    return functions
 
 
 def _metric_results(model: keras.Model) -> dict:
