@@ -140,15 +140,17 @@ def run_callbacks(config: TrainingConfig, run_dir: str, accuracy: str = "accurac
     Under multi-worker training every worker runs the same callbacks (saving reads
     distributed variables, a collective step), each into its own ``run_dir``.
     """
+    backup_dir = os.path.join(run_dir, BACKUP_DIR)
+    resuming = os.path.isdir(backup_dir)  # a finished run's backup is gone: start afresh
     return [
-        keras.callbacks.BackupAndRestore(os.path.join(run_dir, BACKUP_DIR)),
+        keras.callbacks.BackupAndRestore(backup_dir),
         keras.callbacks.TerminateOnNaN(),
         *learning_rate_callbacks(config, accuracy),
         keras.callbacks.ModelCheckpoint(
             os.path.join(run_dir, BEST_WEIGHTS), monitor=f"val_{accuracy}", mode="max",
             save_best_only=True, save_weights_only=True),
         keras.callbacks.TensorBoard(os.path.join(run_dir, LOG_DIR), write_graph=False),
-        keras.callbacks.CSVLogger(os.path.join(run_dir, HISTORY_FILE), append=True),
+        keras.callbacks.CSVLogger(os.path.join(run_dir, HISTORY_FILE), append=resuming),
         *extra,
     ]
 

@@ -288,3 +288,13 @@ def test_googlenet_trains_with_auxiliary_losses_weighted_point_three():
     expected = (logs["predictions_loss"]
                 + 0.3 * (logs["aux1_predictions_loss"] + logs["aux2_predictions_loss"]))
     assert logs["loss"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_a_finished_run_started_again_starts_a_fresh_history(tmp_path):
+    config = TrainingConfig(optimizer="sgd", learning_rate=0.1, epochs=2)
+    for _ in range(2):
+        model = tiny_model()
+        training.compile_model(model, config)
+        loop.fit(model, tiny_data(), tiny_data(), 2, training.run_callbacks(config, str(tmp_path)),
+                 verbose=0)
+    assert (tmp_path / training.HISTORY_FILE).read_text().count("\n") == 3  # header + 2 epochs
