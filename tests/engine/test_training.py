@@ -298,3 +298,29 @@ def test_a_finished_run_started_again_starts_a_fresh_history(tmp_path):
         loop.fit(model, tiny_data(), tiny_data(), 2, training.run_callbacks(config, str(tmp_path)),
                  verbose=0)
     assert (tmp_path / training.HISTORY_FILE).read_text().count("\n") == 3  # header + 2 epochs
+
+
+def test_xla_compiled_steps_train_like_the_plain_ones():
+    results = []
+    for jit_compile in (False, True):
+        keras.utils.set_random_seed(5)
+        model = tiny_model()
+        training.compile_model(model, TrainingConfig(optimizer="momentum", learning_rate=0.1))
+        loop.fit(model, tiny_data(), None, 2, [], verbose=0, jit_compile=jit_compile)
+        results.append(model.get_weights())
+    for plain, compiled in zip(*results):
+        np.testing.assert_allclose(compiled, plain, rtol=1e-4, atol=1e-6)
+
+
+def test_float16_training_scales_the_loss_and_keeps_float32_weights():
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        model = tiny_model()
+        training.compile_model(model, TrainingConfig(optimizer="momentum", learning_rate=0.1))
+        history = loop.fit(model, tiny_data(), None, 2, [], verbose=0)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert model.get_layer("hidden").compute_dtype == "float16"
+    assert model.get_layer("hidden").kernel.dtype == "float32"
+    assert np.isfinite(history.history["loss"]).all()
