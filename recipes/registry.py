@@ -9,8 +9,10 @@ Recipe modules call :func:`register` at import time; callers use
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
+import sys
 import types
 from typing import Any, Callable, Mapping
 
@@ -158,10 +160,26 @@ def build(
     if classes is not None and (not isinstance(classes, int) or classes < 1):
         raise ValueError(f"classes must be a positive integer, got {classes!r}.")
     options = {**recipe.variant, **variant}
-    return recipe.builder(
-        input_shape=tuple(input_shape or recipe.input_shape),
-        classes=classes or recipe.classes,
-        classifier_activation=classifier_activation,
-        name=recipe.name,
-        **options,
-    )
+    with _recursion_limit(DEEP_GRAPH_RECURSION_LIMIT):
+        return recipe.builder(
+            input_shape=tuple(input_shape or recipe.input_shape),
+            classes=classes or recipe.classes,
+            classifier_activation=classifier_activation,
+            name=recipe.name,
+            **options,
+        )
+
+
+# Keras walks a functional graph recursively, one Python frame per layer: ResNet-1202's
+# thousands of layers need more than CPython's default limit of 1,000.
+DEEP_GRAPH_RECURSION_LIMIT = 10_000
+
+
+@contextlib.contextmanager
+def _recursion_limit(limit: int):
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(previous, limit))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(previous)
