@@ -84,7 +84,7 @@ def training_throughput(model, batch, steps: int, warmup: int) -> dict:
     train.py runs it) on one batch held in memory."""
     timer = StepTimer(warmup)
     fixed = tf.data.Dataset.from_tensors(batch).repeat(warmup + steps)
-    loop.fit(model, fixed, None, 1, [timer], verbose=0)
+    loop.fit(model, fixed, epochs=1, callbacks=[timer], verbose=0)
     images = steps * int(batch[0].shape[0])
     return {"measurement": "training", "steps": steps, "images": images,
             "seconds": round(timer.seconds, 3),

@@ -16,18 +16,17 @@ import os
 
 import tensorflow as tf
 
-STRATEGIES = ("none", "mirrored", "multi_worker")
+from layers.errors import UsageError
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
-    """The strategy called ``name``; create it before any other TensorFlow work."""
-    if name not in STRATEGIES:
-        raise ValueError(f"Unknown distribution {name!r}; accepted: {', '.join(STRATEGIES)}.")
+    """The strategy called ``name`` (one of :data:`engine.choices.DISTRIBUTE_MODES`);
+    create it before any other TensorFlow work."""
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name == "multi_worker":
         if not os.environ.get("TF_CONFIG"):
-            raise ValueError(
+            raise UsageError(
                 "--distribute=multi_worker needs the TF_CONFIG environment variable "
                 "describing the cluster and this worker's task (see README).")
         return tf.distribute.MultiWorkerMirroredStrategy()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from engine.data import Prepared
 
@@ -37,12 +38,15 @@ def evaluate_tta(model: keras.Model, prepared: Prepared, tta: str) -> dict:
 def predict(model: keras.Model, batches) -> tuple[np.ndarray, np.ndarray]:
     """Class probabilities and labels over ``batches`` of ``(images, labels)``; images of
     shape ``[batch, views, H, W, C]`` get the mean probability of their views."""
+    # The model called directly, not model.predict: under a multi-worker strategy each
+    # worker evaluates the whole split on its own copy of the (synchronized) weights.
+    forward = tf.function(lambda images: model(images, training=False), reduce_retracing=True)
     outputs, labels = [], []
     for images, batch_labels in batches:
         images = np.asarray(images)
         views = images.shape[1] if images.ndim == 5 else 1
         flat = images.reshape(-1, *images.shape[-3:])
-        probabilities = as_probabilities(model, model.predict_on_batch(flat))
+        probabilities = as_probabilities(model, keras.tree.map_structure(np.asarray, forward(flat)))
         outputs.append(probabilities.reshape(len(images), views, -1).mean(axis=1))
         labels.append(np.asarray(batch_labels))
     return np.concatenate(outputs), np.concatenate(labels)

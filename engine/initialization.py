@@ -30,12 +30,15 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 import recipes
+from engine.choices import ACTIVATIONS, check
+from layers.errors import UsageError
 
 DEPTH = 10
 WIDTH = 500
 EXAMPLES = 1000
 
-# Weight initializations of the experiment, as Keras initializer configs: each Dense
+# Weight initializations of the experiment (engine.choices.INITIALIZATIONS), as Keras
+# initializer configs: each Dense
 # layer deserializes its own instance, so every layer draws different weights.
 INITIALIZATIONS = {
     "normal_0.01": {"class_name": "RandomNormal", "config": {"mean": 0.0, "stddev": 0.01}},
@@ -45,7 +48,6 @@ INITIALIZATIONS = {
     "he": {"class_name": "VarianceScaling",
            "config": {"scale": 2.0, "mode": "fan_in", "distribution": "untruncated_normal"}},
 }
-ACTIVATIONS = ("tanh", "relu")
 # What the recipe's builder must accept to make the experiment's network.
 BUILDER_ARGUMENTS = ("hidden_units", "activation", "dropout", "kernel_initializer")
 
@@ -58,15 +60,12 @@ def hidden_activations(init: str, activation: str, recipe: str = "mlp", seed: in
     initialized with ``INITIALIZATIONS[init]`` and runs it once, at
     initialization; ``seed`` fixes both the weights and the inputs.
     """
-    if init not in INITIALIZATIONS:
-        raise ValueError(f"Unknown initialization {init!r}; accepted: "
-                         f"{', '.join(INITIALIZATIONS)}.")
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"Unknown activation {activation!r}; accepted: {', '.join(ACTIVATIONS)}.")
+    check("initialization", init, INITIALIZATIONS)
+    check("activation", activation, ACTIVATIONS)
     accepted = inspect.signature(recipes.get(recipe).builder).parameters
     missing = [argument for argument in BUILDER_ARGUMENTS if argument not in accepted]
     if missing:
-        raise ValueError(f"Recipe {recipe!r} cannot build the experiment's {depth}x{width} "
+        raise UsageError(f"Recipe {recipe!r} cannot build the experiment's {depth}x{width} "
                          f"network: its builder takes no {', '.join(missing)}; use --recipe=mlp.")
     keras.utils.set_random_seed(seed)
     model = recipes.build(recipe, input_shape=(width,), classifier_activation=None,

@@ -7,41 +7,55 @@ metric scalars, with a multi-worker all-reduce that rejects them). Keras's own
 module keeps them — the compiled loss (loss weights, label smoothing,
 regularization, loss scaling), the optimizer (EMA, clipping) and the compiled
 metrics — and replaces only the driver: the epoch loop that ``fit`` and
-``evaluate`` run. It drives the same Keras callbacks (progress bar, History,
-BackupAndRestore, ModelCheckpoint, TensorBoard, CSVLogger, learning-rate
-schedules, TerminateOnNaN) in the same order as ``fit``, for every strategy,
-the default one included, so a run behaves the same on one CPU, on all local
-GPUs or on several machines.
+``evaluate`` run. :func:`fit` takes ``model.fit``'s arguments (so keras-tuner's
+``HyperModel.fit`` can hand them over) and drives the same Keras callbacks
+(progress bar, History, BackupAndRestore, ModelCheckpoint, TensorBoard,
+CSVLogger, learning-rate schedules, TerminateOnNaN) in the same order as
+``fit``, for every strategy, the default one included, so a run behaves the same
+on one CPU, on all local GPUs or on several machines.
+
+The end of an epoch is one step: a Ctrl-C that arrives while the callbacks
+record it (history row, checkpoint, backup) is held until they are done, so the
+records never disagree about which epochs ran.
 """
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 import weakref
 
 import keras
 import tensorflow as tf
 
+from engine import private_api
 
-def fit(model: keras.Model, train: tf.data.Dataset, validation: tf.data.Dataset | None,
-        epochs: int, callbacks: list[keras.callbacks.Callback], verbose: int = 1,
+
+def fit(model: keras.Model, x: tf.data.Dataset, validation_data: tf.data.Dataset | None = None,
+        epochs: int = 1, initial_epoch: int = 0, callbacks=None, verbose: int = 1,
         jit_compile: bool = False) -> keras.callbacks.History:
-    """Trains a compiled ``model`` built under ``tf.distribute.get_strategy()``."""
+    """Trains a compiled ``model`` (built under ``tf.distribute.get_strategy()``) on the
+    batches of ``x`` from ``initial_epoch`` to ``epochs``, as ``model.fit`` does.
+
+    A ``BackupAndRestore`` among ``callbacks`` that finds a backup restores the
+    model and resumes at the epoch after the one it saved, and says so.
+    """
     strategy = tf.distribute.get_strategy()
-    _build_state(model, train)
+    _build_state(model, x)
     train_function = _step_function(model, "train", jit_compile)
-    distributed_train = strategy.experimental_distribute_dataset(train)
-    steps = _cardinality(train)
+    distributed_train = strategy.experimental_distribute_dataset(x)
     callbacks = keras.callbacks.CallbackList(
-        callbacks, add_history=True, add_progbar=verbose != 0, verbose=verbose,
-        epochs=epochs, steps=steps, model=model)
+        list(callbacks or ()), add_history=True, add_progbar=verbose != 0, verbose=verbose,
+        epochs=epochs, steps=_cardinality(x), model=model)
 
     model.stop_training = False
+    private_api.forget_restored_epoch(model)
     callbacks.on_train_begin()
-    # BackupAndRestore.on_train_begin restores the weights and sets the epoch to
-    # resume from, exactly as model.fit reads it.
-    initial_epoch = getattr(model, "_initial_epoch", None) or 0
-    if initial_epoch:
-        print(f"Resuming from the backup: epoch {initial_epoch + 1} of {epochs}.", flush=True)
+    restored = private_api.restored_epoch(model)  # set by BackupAndRestore
+    if restored:
+        initial_epoch = restored
+        print(f"Resuming from the backup: epoch {restored + 1} of {epochs}.", flush=True)
     epoch_logs = {}
     for epoch in range(initial_epoch, epochs):
         model.reset_metrics()
@@ -54,12 +68,14 @@ def fit(model: keras.Model, train: tf.data.Dataset, validation: tf.data.Dataset 
             if model.stop_training:
                 break
         epoch_logs = dict(logs)
-        if validation is not None:
-            val_logs = evaluate(model, validation, callbacks=callbacks, jit_compile=jit_compile)
+        if validation_data is not None:
+            val_logs = evaluate(model, validation_data, callbacks=callbacks,
+                                jit_compile=jit_compile)
             epoch_logs.update({f"val_{name}": value for name, value in val_logs.items()})
         epoch_logs["learning_rate"] = float(
             keras.ops.convert_to_numpy(model.optimizer.learning_rate))
-        callbacks.on_epoch_end(epoch, epoch_logs)
+        with interruptions_held():
+            callbacks.on_epoch_end(epoch, epoch_logs)
         if model.stop_training:
             break
     if epochs > initial_epoch:
@@ -68,23 +84,43 @@ def fit(model: keras.Model, train: tf.data.Dataset, validation: tf.data.Dataset 
     return model.history
 
 
-def evaluate(model: keras.Model, dataset: tf.data.Dataset,
+def evaluate(model: keras.Model, x: tf.data.Dataset,
              callbacks: keras.callbacks.CallbackList | None = None,
              jit_compile: bool = False) -> dict[str, float]:
-    """The compiled loss and metrics of ``model`` over ``dataset``, as ``model.evaluate``."""
+    """The compiled loss and metrics of ``model`` over the batches of ``x``, as
+    ``model.evaluate`` with ``return_dict=True``."""
     strategy = tf.distribute.get_strategy()
-    _build_state(model, dataset)
+    _build_state(model, x)
     test_function = _step_function(model, "test", jit_compile)
     callbacks = callbacks or keras.callbacks.CallbackList(model=model)
     model.reset_metrics()
     callbacks.on_test_begin()
     logs = {}
-    for step, batch in enumerate(strategy.experimental_distribute_dataset(dataset)):
+    for step, batch in enumerate(strategy.experimental_distribute_dataset(x)):
         callbacks.on_test_batch_begin(step)
         logs = _numpy(test_function(batch))
         callbacks.on_test_batch_end(step, logs)
     callbacks.on_test_end(logs)
     return logs
+
+
+@contextlib.contextmanager
+def interruptions_held():
+    """Holds a SIGINT (Ctrl-C) that arrives inside the block and raises it as
+    ``KeyboardInterrupt`` when the block is done (main thread only; elsewhere, and
+    where SIGINT has no Python handler, the block runs as it is)."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+    received = []
+    previous = signal.signal(signal.SIGINT, lambda number, frame: received.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
 
 
 def _build_state(model: keras.Model, dataset: tf.data.Dataset) -> None:
@@ -110,24 +146,31 @@ def _step_function(model: keras.Model, kind: str, jit_compile: bool):
     distributed batch, then returns the metric results across replicas.
 
     Made once per model, kind and jit setting, so validation does not retrace
-    every epoch.
+    every epoch. The functions reach the model through a weak reference: the
+    cache that keeps them must not keep the model alive.
     """
     functions = _compiled_steps(model)
     if (kind, jit_compile) in functions:
         return functions[kind, jit_compile]
     strategy = tf.distribute.get_strategy()
-    step = model.train_step if kind == "train" else model.test_step
-    replica_step = tf.function(step, jit_compile=jit_compile, reduce_retracing=True)
+    reference = weakref.ref(model)
+
+    def replica_step(batch):
+        model = reference()
+        return model.train_step(batch) if kind == "train" else model.test_step(batch)
+
+    replica_function = tf.function(replica_step, jit_compile=jit_compile, reduce_retracing=True)
 
     @tf.function(reduce_retracing=True)
     def distributed_step(batch):
-        strategy.run(replica_step, args=(batch,))
-        return _metric_results(model)
+        strategy.run(replica_function, args=(batch,))
+        return _metric_results(reference())
 
     functions[kind, jit_compile] = distributed_step
     return distributed_step
 
 
+# model -> (the optimizer it was compiled with, {(kind, jit_compile): step function})
 _STEP_FUNCTIONS: "weakref.WeakKeyDictionary[keras.Model, tuple]" = weakref.WeakKeyDictionary()
 
 
@@ -135,9 +178,9 @@ def _compiled_steps(model: keras.Model) -> dict:
     """The step functions made for ``model`` as currently compiled (a new compile, with
     its new optimizer, starts afresh)."""
     optimizer, functions = _STEP_FUNCTIONS.get(model, (None, None))
-    if optimizer is not model.optimizer:
+    if optimizer is None or optimizer() is not model.optimizer:
         functions = {}
-        _STEP_FUNCTIONS[model] = (model.optimizer, functions)
+        _STEP_FUNCTIONS[model] = (weakref.ref(model.optimizer), functions)
     return functions
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import keras
 
+from layers.errors import UsageError
+
 
 @keras.saving.register_keras_serializable(package="convnet_recipes")
 class SmoothedSparseCategoricalCrossentropy(keras.losses.Loss):
@@ -18,7 +20,7 @@ class SmoothedSparseCategoricalCrossentropy(keras.losses.Loss):
                  **kwargs):
         super().__init__(name=name, **kwargs)
         if not 0.0 <= label_smoothing < 1.0:
-            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}.")
+            raise UsageError(f"label_smoothing must be in [0, 1), got {label_smoothing}.")
         self.label_smoothing = label_smoothing
 
     def call(self, y_true, y_pred):

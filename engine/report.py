@@ -1,21 +1,21 @@
-"""What a run leaves for a person: report.json (written atomically) and curves.png."""
+"""The report phase: what a run leaves for a person, ``report.json`` and ``curves.png``.
+
+``report.json`` is output only: later modes read ``run.json``
+(:mod:`engine.rundir`). Its keys are documented in README ("What a run writes").
+"""
 
 from __future__ import annotations
 
 import csv
-import json
+import dataclasses
+import math
 import os
-import tempfile
+import platform
 
+import keras
+import tensorflow as tf
 
-def write_json(path: str, data: dict) -> None:
-    """Writes ``data`` to ``path`` through a temporary file, so readers never see half of it."""
-    directory = os.path.dirname(os.path.abspath(path))
-    with tempfile.NamedTemporaryFile("w", dir=directory, suffix=".tmp", delete=False) as file:
-        json.dump(data, file, indent=2, sort_keys=True)
-        file.write("\n")
-    os.replace(file.name, path)
-
+from engine.training import EPOCH_SECONDS
 
 def read_history(path: str) -> dict[str, list[float]]:
     """The per-epoch columns of Keras's CSVLogger file (all epochs, resumed runs included)."""
@@ -27,16 +27,84 @@ def read_history(path: str) -> dict[str, list[float]]:
             for key in (rows[0].keys() if rows else ())}
 
 
+def training_report(spec, data, model: keras.Model, optimizer, evaluation: dict,
+                    history: dict, strategy, *, model_path: str, export_dir: str | None,
+                    curves: str, accuracy: str = "accuracy") -> dict:
+    """The ``report.json`` of a training run of ``spec`` (:class:`engine.spec.RunSpec`) on
+    ``data`` (:class:`engine.data.Prepared`): its configuration, ``evaluation`` (from
+    :func:`engine.evaluate.evaluate`), the ``history`` of every epoch that ran and the
+    paths it wrote."""
+    val_accuracy = history.get(f"val_{accuracy}", [])
+    best_epoch = max(range(len(val_accuracy)), key=val_accuracy.__getitem__) if val_accuracy \
+        else None
+    epochs_run = len(history.get("epoch", []))
+    train_seconds = sum(history.get(EPOCH_SECONDS, []))
+    sizes = data.source.sizes
+    return {
+        "recipe": spec.recipe,
+        "dataset": spec.data.dataset,
+        "data_dir": spec.data.data_dir,
+        "epochs": spec.training.epochs,
+        "epochs_run": epochs_run,
+        "batch_size": spec.training.batch_size,
+        "optimizer": spec.training.optimizer,
+        "learning_rate": spec.training.learning_rate,
+        "final_learning_rate": float(keras.ops.convert_to_numpy(optimizer.learning_rate)),
+        "training": dataclasses.asdict(spec.training),
+        "seed": spec.seed,
+        "precision": spec.precision,
+        "jit_compile": spec.jit_compile,
+        "init_from": spec.init_from,
+        "transfer": spec.transfer if spec.init_from else None,
+        **evaluation,
+        "augmentation": spec.training.augmentation,
+        "skipped_files": len(data.source.skipped),
+        "test_examples": sizes["test"],
+        "train_examples": sizes["train"],
+        "validation_examples": sizes["validation"],
+        "best_val_accuracy": val_accuracy[best_epoch] if val_accuracy else None,
+        "best_epoch": best_epoch + 1 if val_accuracy else None,
+        "trainable_params": trainable_params(model),
+        "train_seconds": round(train_seconds, 3),
+        "images_per_second": round(sizes["train"] * epochs_run / train_seconds, 1)
+        if train_seconds > 0 else None,
+        "hardware": {"distribute": spec.distribute, **hardware(strategy)},
+        "model_path": os.path.abspath(model_path),
+        "export_dir": export_dir,
+        "curves": os.path.abspath(curves),
+        "preprocessing": data.preprocessing.to_json(),
+        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__,
+                     "python": platform.python_version()},
+    }
+
+
+def trainable_params(model: keras.Model) -> int:
+    return int(sum(math.prod(weight.shape) for weight in model.trainable_weights))
+
+
+def hardware(strategy: tf.distribute.Strategy) -> dict:
+    """The devices the run used."""
+    gpus = tf.config.list_physical_devices("GPU")
+    return {
+        "strategy": type(strategy).__name__,
+        "replicas": strategy.num_replicas_in_sync,
+        "gpus": [tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
+                 for gpu in gpus],
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+    }
+
+
 def plot_curves(history: dict[str, list[float]], path: str, title: str = "",
                 accuracy: str = "accuracy") -> None:
     """Training and validation loss and accuracy (logged as ``accuracy``) per epoch, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     epochs = [int(epoch) + 1 for epoch in history.get("epoch", [])]
-    figure, axes = pyplot.subplots(1, 2, figsize=(10, 4))
+    figure = Figure(figsize=(10, 4), layout="tight")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(1, 2)
     for axis, metric in zip(axes, ("loss", accuracy)):
         for prefix, label in (("", "training"), ("val_", "validation")):
             values = history.get(prefix + metric)
@@ -47,6 +115,4 @@ def plot_curves(history: dict[str, list[float]], path: str, title: str = "",
         axis.grid(alpha=0.3)
         axis.legend()
     figure.suptitle(title)
-    figure.tight_layout()
     figure.savefig(path, dpi=100)
-    pyplot.close(figure)

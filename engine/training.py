@@ -1,9 +1,14 @@
-"""Compile and train a recipe's model with its paper's training configuration."""
+"""Compile and train a recipe's model with its paper's training configuration:
+the optimizer, the weight decay, the loss, the learning-rate schedule and the
+callbacks that keep a run's records (backup, best checkpoint, history, logs)."""
 
 from __future__ import annotations
 
+import csv
+import json
 import math
 import os
+import time
 
 import keras
 
@@ -16,6 +21,20 @@ BEST_WEIGHTS = os.path.join("checkpoints", "best.weights.h5")
 HISTORY_FILE = "history.csv"
 LOG_DIR = "logs"
 PLATEAU_PATIENCE = 5
+EPOCH_SECONDS = "epoch_seconds"  # the history column of each epoch's wall time
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Adds each epoch's wall time to its logs as ``epoch_seconds``, so the history
+    (and the report of a resumed run) holds the time of every epoch that ran. Put it
+    before the callbacks that record the logs."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs[EPOCH_SECONDS] = time.perf_counter() - self.started
 
 
 def make_optimizer(config: TrainingConfig) -> keras.optimizers.Optimizer:
@@ -27,7 +46,7 @@ def make_optimizer(config: TrainingConfig) -> keras.optimizers.Optimizer:
     common = {"learning_rate": config.learning_rate, "clipnorm": config.clipnorm,
               "use_ema": config.ema}
     momentum = config.momentum
-    factories = {
+    factories = {  # keyed by engine.choices.OPTIMIZERS
         "sgd": lambda: keras.optimizers.SGD(**common),
         "momentum": lambda: keras.optimizers.SGD(momentum=momentum, **common),
         "nesterov": lambda: keras.optimizers.SGD(momentum=momentum, nesterov=True, **common),
@@ -53,13 +72,6 @@ def apply_weight_decay(model: keras.Model, weight_decay: float) -> None:
     for variable in model.trainable_weights:
         if variable.name.endswith("kernel"):
             variable.regularizer = regularizer
-
-
-def set_dropout(model: keras.Model, rate: float) -> None:
-    """Sets every ``Dropout`` layer of ``model`` to ``rate`` (the ``--dropout`` flag)."""
-    for layer in model._flatten_layers(include_self=False):
-        if isinstance(layer, keras.layers.Dropout):
-            layer.rate = rate
 
 
 def scheduled_learning_rate(config: TrainingConfig, epoch: int) -> float:
@@ -96,11 +108,9 @@ def learning_rate_callbacks(config: TrainingConfig,
 
 def compile_model(model: keras.Model, config: TrainingConfig, slow_layers=(),
                   slow_multiplier: float = transfer.DEFAULT_FINETUNE_MULTIPLIER) -> None:
-    """Weight decay, dropout override, optimizer, loss and accuracy for ``model``;
-    ``slow_layers`` (pretrained, when fine-tuning) learn at ``slow_multiplier`` times
-    the learning rate."""
-    if config.dropout is not None:
-        set_dropout(model, config.dropout)
+    """Weight decay, optimizer, loss and accuracy for ``model``; ``slow_layers``
+    (pretrained, when fine-tuning) learn at ``slow_multiplier`` times the learning
+    rate. (``config.dropout`` is the model's: :func:`engine.build.build` sets it.)"""
     apply_weight_decay(model, config.weight_decay if config.optimizer != "adamw" else 0.0)
     optimizer = make_optimizer(config)
     if slow_layers:
@@ -137,11 +147,19 @@ def run_callbacks(config: TrainingConfig, run_dir: str, accuracy: str = "accurac
     logs and the CSV history, all under ``run_dir``; ``accuracy`` names the logged
     accuracy that the plateau schedule and the best checkpoint watch.
 
+    When ``run_dir`` holds the backup of an interrupted run, the history keeps the
+    rows of the epochs the backup holds and drops any later one (a run killed after
+    writing a row but before backing its epoch up reruns that epoch), so resuming
+    appends to a history that agrees with the backup.
+
     Under multi-worker training every worker runs the same callbacks (saving reads
     distributed variables, a collective step), each into its own ``run_dir``.
     """
     backup_dir = os.path.join(run_dir, BACKUP_DIR)
+    history = os.path.join(run_dir, HISTORY_FILE)
     resuming = os.path.isdir(backup_dir)  # a finished run's backup is gone: start afresh
+    if resuming:
+        keep_history_rows(history, backed_up_epochs(backup_dir))
     return [
         keras.callbacks.BackupAndRestore(backup_dir),
         keras.callbacks.TerminateOnNaN(),
@@ -150,14 +168,39 @@ def run_callbacks(config: TrainingConfig, run_dir: str, accuracy: str = "accurac
             os.path.join(run_dir, BEST_WEIGHTS), monitor=f"val_{accuracy}", mode="max",
             save_best_only=True, save_weights_only=True),
         keras.callbacks.TensorBoard(os.path.join(run_dir, LOG_DIR), write_graph=False),
-        keras.callbacks.CSVLogger(os.path.join(run_dir, HISTORY_FILE), append=resuming),
+        EpochTimer(),
+        keras.callbacks.CSVLogger(history, append=resuming),
         *extra,
     ]
+
+
+def backed_up_epochs(backup_dir: str) -> int:
+    """How many epochs the ``BackupAndRestore`` state in ``backup_dir`` holds (0 if none)."""
+    try:
+        with open(os.path.join(backup_dir, "training_metadata.json")) as file:
+            return int(json.load(file)["epoch"])
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def keep_history_rows(path: str, epochs: int) -> None:
+    """Rewrites the CSV history at ``path`` with the rows of its first ``epochs`` epochs."""
+    if not os.path.exists(path):
+        return
+    with open(path, newline="") as file:
+        rows = list(csv.reader(file))
+    if not rows:
+        return
+    kept = [rows[0]] + [row for row in rows[1:] if row and int(row[0]) < epochs]
+    if len(kept) != len(rows):
+        with open(path, "w", newline="") as file:
+            csv.writer(file).writerows(kept)
 
 
 def train(model: keras.Model, train_data, validation_data, config: TrainingConfig,
           callbacks: list[keras.callbacks.Callback], jit_compile: bool = False,
           verbose="auto") -> keras.callbacks.History:
     """Trains the compiled ``model`` for ``config.epochs`` (see :mod:`engine.loop`)."""
-    return loop.fit(model, train_data, validation_data, config.epochs, callbacks,
-                    verbose=1 if verbose == "auto" else verbose, jit_compile=jit_compile)
+    return loop.fit(model, train_data, validation_data=validation_data, epochs=config.epochs,
+                    callbacks=callbacks, verbose=1 if verbose == "auto" else verbose,
+                    jit_compile=jit_compile)

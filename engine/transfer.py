@@ -1,6 +1,9 @@
 """Transfer learning as the lectures describe it: start from a trained network,
 replace its classifier, then train only the new head (feature extractor) or
 everything, the pretrained layers at a fraction of the learning rate (fine-tuning).
+
+The head is the recipe's (:attr:`recipes.Recipe.head`): the layers whose weights
+depend on the classes. The modes are :data:`engine.choices.TRANSFER_MODES`.
 """
 
 from __future__ import annotations
@@ -9,8 +12,9 @@ import os
 
 import keras
 
-MODES = ("feature_extractor", "finetune")
-HEAD_LAYERS = ("logits", "predictions")
+from engine import private_api
+from layers.errors import UsageError
+
 DEFAULT_FINETUNE_MULTIPLIER = 0.1
 
 
@@ -18,7 +22,7 @@ def load_pretrained(path: str) -> keras.Model:
     """The model saved at ``path``: a run directory (its ``model.keras``) or a .keras file."""
     model_file = os.path.join(path, "model.keras") if os.path.isdir(path) else path
     if not os.path.isfile(model_file) or not model_file.endswith(".keras"):
-        raise ValueError(
+        raise UsageError(
             f"--init_from={path!r} is neither a run directory holding model.keras nor a "
             ".keras file.")
     import engine.losses  # noqa: F401  (registers the loss a run may have compiled with)
@@ -26,30 +30,32 @@ def load_pretrained(path: str) -> keras.Model:
     return keras.saving.load_model(model_file, compile=False, safe_mode=True)
 
 
-def copy_pretrained_weights(source: keras.Model, target: keras.Model) -> list[keras.layers.Layer]:
-    """Copies the weights of every layer of ``target`` but its head from the layer of
-    ``source`` with the same name and weight shapes; returns the layers it filled."""
+def copy_pretrained_weights(source: keras.Model, target: keras.Model,
+                            head=("logits",)) -> list[keras.layers.Layer]:
+    """Copies the weights of every layer of ``target`` but those named in ``head`` from
+    the layer of ``source`` with the same name and weight shapes; returns the layers it
+    filled."""
     by_name = {layer.name: layer for layer in source.layers}
     copied = []
     for layer in target.layers:
         match = by_name.get(layer.name)
-        if layer.name in HEAD_LAYERS or match is None or not layer.weights:
+        if layer.name in head or match is None or not layer.weights:
             continue
         if [w.shape for w in layer.weights] != [w.shape for w in match.weights]:
             continue
         layer.set_weights(match.get_weights())
         copied.append(layer)
     if not copied:
-        raise ValueError(
+        raise UsageError(
             f"No layer of the pretrained model {source.name!r} matches a layer of "
             f"{target.name!r} by name and shape; --init_from must come from the same recipe.")
     return copied
 
 
-def freeze_all_but_head(model: keras.Model) -> None:
-    """The feature-extractor setting: only the new classifier head trains."""
+def freeze_all_but_head(model: keras.Model, head=("logits",)) -> None:
+    """The feature-extractor setting: only the layers named in ``head`` train."""
     for layer in model.layers:
-        layer.trainable = layer.name in HEAD_LAYERS
+        layer.trainable = layer.name in head
 
 
 class LayerwiseLearningRate:
@@ -65,11 +71,11 @@ class LayerwiseLearningRate:
     def build(self, variables):
         super().build(variables)
         # update_step sees backend variables; match them by the optimizer's own key.
-        self._slow_keys = {self._var_key(variable) for variable in variables
+        self._slow_keys = {private_api.variable_key(self, variable) for variable in variables
                            if variable.path in self.slow_variables}
 
     def update_step(self, gradient, variable, learning_rate):
-        if self._var_key(variable) in self._slow_keys:
+        if private_api.variable_key(self, variable) in self._slow_keys:
             learning_rate = learning_rate * self.slow_multiplier
         return super().update_step(gradient, variable, learning_rate)
 

@@ -16,6 +16,8 @@ import math
 import numbers
 from typing import Iterable, Sequence
 
+from layers.errors import UsageError
+
 PADDING_MODES = ("valid", "same")
 
 
@@ -36,12 +38,12 @@ def conv_output_size(size: int, kernel: int, stride: int = 1, padding="valid",
     before, after = resolve_padding(size, kernel, stride, padding, dilation)
     reach = size + before + after - effective_kernel(kernel, dilation)
     if reach < 0:
-        raise ValueError(
+        raise UsageError(
             f"A window of {_window(kernel, dilation)} does not fit an input of size {size}: "
             f"{conv_formula(size, kernel, stride, padding, dilation)} < 1."
         )
     if strict and reach % stride:
-        raise ValueError(
+        raise UsageError(
             f"A window of {_window(kernel, dilation)} at stride {stride} does not tile an input "
             f"of size {size} exactly: {conv_formula(size, kernel, stride, padding, dilation)}; "
             f"change the padding, the stride or the input size."
@@ -89,7 +91,7 @@ def resolve_padding(size: int, kernel: int, stride: int = 1, padding="valid",
     if isinstance(padding, str):
         mode = padding.lower()
         if mode not in PADDING_MODES:
-            raise ValueError(
+            raise UsageError(
                 f"padding must be 'valid', 'same', an int >= 0 or a (before, after) pair, "
                 f"got {padding!r}."
             )
@@ -99,7 +101,7 @@ def resolve_padding(size: int, kernel: int, stride: int = 1, padding="valid",
     if (isinstance(padding, (tuple, list)) and len(padding) == 2
             and all(is_int(p) and p >= 0 for p in padding)):
         return int(padding[0]), int(padding[1])
-    raise ValueError(
+    raise UsageError(
         f"padding must be 'valid', 'same', an int >= 0 or a (before, after) pair of ints >= 0, "
         f"got {padding!r}."
     )
@@ -139,7 +141,7 @@ def receptive_field(layers: Iterable[Sequence[int]]) -> int:
     field, jump = 1, 1
     for layer in layers:
         if not isinstance(layer, (tuple, list)) or len(layer) not in (2, 3):
-            raise ValueError(
+            raise UsageError(
                 f"Each layer must be (kernel, stride) or (kernel, stride, dilation), got {layer!r}."
             )
         field, jump = grow_receptive_field(field, jump, *layer)
@@ -157,4 +159,4 @@ def is_int(value) -> bool:
 
 def _check_positive(name: str, value) -> None:
     if not is_int(value) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+        raise UsageError(f"{name} must be a positive integer, got {value!r}.")

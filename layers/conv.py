@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 
 from layers.arithmetic import PADDING_MODES, is_int
+from layers.errors import UsageError
 
 
 @keras.saving.register_keras_serializable(package="convnet_recipes")
@@ -71,7 +72,7 @@ def explicit_padding(padding) -> tuple[int, int, int, int] | None:
     if (isinstance(padding, (tuple, list)) and len(padding) == 4
             and all(is_int(p) and p >= 0 for p in padding)):
         return tuple(int(p) for p in padding)
-    raise ValueError(
+    raise UsageError(
         f"padding must be 'valid', 'same', an int >= 0 or (top, bottom, left, right) "
         f"ints >= 0, got {padding!r}."
     )
@@ -96,7 +97,7 @@ def factorized_conv(x, filters: int, kernel_size: int, name: str, *,
     normalization after each half, as Inception-v3 does.
     """
     if not is_int(kernel_size) or kernel_size < 2:
-        raise ValueError(
+        raise UsageError(
             f"kernel_size must be an int >= 2 (the N of NxN), got {kernel_size!r}."
         )
     conv = conv or _padded_conv

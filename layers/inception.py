@@ -23,6 +23,7 @@ from typing import NamedTuple
 import keras
 
 from layers.arithmetic import is_int
+from layers.errors import UsageError
 
 
 class InceptionFilters(NamedTuple):
@@ -70,11 +71,11 @@ def inception_module(x, filters: InceptionFilters, name: str, **conv_kwargs):
 
 def _check_filters(filters) -> InceptionFilters:
     if not isinstance(filters, (tuple, list)) or len(filters) != len(InceptionFilters._fields):
-        raise ValueError(
+        raise UsageError(
             f"filters must be the six counts ({', '.join(InceptionFilters._fields)}), "
             f"got {filters!r}.")
     for field, count in zip(InceptionFilters._fields, filters):
         if not is_int(count) or count < 1:
-            raise ValueError(f"Inception filter count {field} must be a positive integer, "
+            raise UsageError(f"Inception filter count {field} must be a positive integer, "
                              f"got {count!r}.")
     return InceptionFilters(*(int(count) for count in filters))

@@ -22,6 +22,7 @@ import numpy as np
 from keras import ops
 
 from layers.arithmetic import is_int
+from layers.errors import UsageError
 
 SQUASHING_AMPLITUDE = 1.7159
 SQUASHING_SLOPE = 2.0 / 3.0
@@ -92,14 +93,14 @@ class FanInUniform(keras.initializers.Initializer):
 
     def __init__(self, scale: float = INITIALIZATION_SCALE, fan_in=None, seed=None):
         if not (isinstance(scale, numbers.Real) and scale > 0):
-            raise ValueError(f"scale must be a number > 0, got {scale!r}.")
+            raise UsageError(f"scale must be a number > 0, got {scale!r}.")
         if fan_in is not None and not _is_positive_int(fan_in) and not (
                 isinstance(fan_in, (list, tuple)) and fan_in
                 and all(_is_positive_int(f) for f in fan_in)):
-            raise ValueError(f"fan_in must be None, a positive integer or a non-empty list of "
+            raise UsageError(f"fan_in must be None, a positive integer or a non-empty list of "
                              f"positive integers (one per output), got {fan_in!r}.")
         if seed is not None and not is_int(seed):
-            raise ValueError(f"seed must be None or an integer, got {seed!r}.")
+            raise UsageError(f"seed must be None or an integer, got {seed!r}.")
         self.scale = float(scale)
         self.fan_in = list(fan_in) if isinstance(fan_in, (list, tuple)) else fan_in
         self.seed = seed
@@ -108,11 +109,11 @@ class FanInUniform(keras.initializers.Initializer):
         fan_in = self.fan_in
         if fan_in is None:
             if len(shape) < 2:
-                raise ValueError(f"FanInUniform needs fan_in for a shape of rank < 2, got "
+                raise UsageError(f"FanInUniform needs fan_in for a shape of rank < 2, got "
                                  f"shape {tuple(shape)}.")
             fan_in = int(np.prod(shape[:-1]))
         elif isinstance(fan_in, list) and len(fan_in) != shape[-1]:
-            raise ValueError(f"FanInUniform got {len(fan_in)} fan-ins for a last axis of "
+            raise UsageError(f"FanInUniform got {len(fan_in)} fan-ins for a last axis of "
                              f"{shape[-1]} entries (shape {tuple(shape)}).")
         limit = self.scale / np.asarray(fan_in, dtype="float32")
         unit = keras.random.uniform(shape, -1.0, 1.0, dtype=dtype, seed=self.seed)
@@ -140,7 +141,7 @@ class TrainableSubsampling(keras.layers.Layer):
                  coefficient_initializer=None, bias_initializer="zeros", **kwargs):
         super().__init__(**kwargs)
         if not _is_positive_int(pool_size):
-            raise ValueError(f"pool_size must be a positive integer (the side of the "
+            raise UsageError(f"pool_size must be a positive integer (the side of the "
                              f"non-overlapping window), got {pool_size!r}.")
         self.pool_size = (int(pool_size), int(pool_size))
         self.strides = self.pool_size
@@ -227,7 +228,7 @@ class PartialConnectionConv2D(keras.layers.Layer):
         for output_map, inputs in enumerate(self.connections):
             missing = [m for m in inputs if m >= maps]
             if missing:
-                raise ValueError(
+                raise UsageError(
                     f"Layer {self.name!r}: connections[{output_map}] = {list(inputs)} names input "
                     f"map(s) {missing}, but the input has {maps} maps (0 to {maps - 1}).")
         columns = [(i, j) for j, inputs in enumerate(self.connections) for i in inputs]
@@ -295,15 +296,15 @@ class EuclideanRBF(keras.layers.Layer):
     def __init__(self, units: int, codes: str = "digits", seed: int = 0, **kwargs):
         super().__init__(**kwargs)
         if not _is_positive_int(units):
-            raise ValueError(f"units (the number of classes) must be a positive integer, "
+            raise UsageError(f"units (the number of classes) must be a positive integer, "
                              f"got {units!r}.")
         if codes not in RBF_CODE_KINDS:
-            raise ValueError(f"codes must be one of {', '.join(RBF_CODE_KINDS)}, got {codes!r}.")
+            raise UsageError(f"codes must be one of {', '.join(RBF_CODE_KINDS)}, got {codes!r}.")
         if codes == "digits" and units != len(DIGIT_BITMAPS):
-            raise ValueError(f"codes='digits' has one code per digit, so units must be "
+            raise UsageError(f"codes='digits' has one code per digit, so units must be "
                              f"{len(DIGIT_BITMAPS)}, got {units!r}; use codes='random'.")
         if not is_int(seed) or seed < 0:
-            raise ValueError(f"seed must be an integer >= 0, got {seed!r}.")
+            raise UsageError(f"seed must be an integer >= 0, got {seed!r}.")
         self.units = int(units)
         self.codes = codes
         self.seed = int(seed)
@@ -311,7 +312,7 @@ class EuclideanRBF(keras.layers.Layer):
     def build(self, input_shape):
         width = input_shape[-1]
         if width is None:
-            raise ValueError(f"Layer {self.name!r} needs a known input width, got input shape "
+            raise UsageError(f"Layer {self.name!r} needs a known input width, got input shape "
                              f"{tuple(input_shape)}.")
         self.code_vectors = rbf_codes(self.units, width, self.codes, self.seed)
 
@@ -337,7 +338,7 @@ def rbf_codes(units: int, width: int, codes: str = "digits", seed: int = 0) -> n
     if codes == "digits":
         size = len(DIGIT_BITMAPS[0]) * len(DIGIT_BITMAPS[0][0])
         if width != size or units != len(DIGIT_BITMAPS):
-            raise ValueError(f"codes='digits' needs {len(DIGIT_BITMAPS)} units over a "
+            raise UsageError(f"codes='digits' needs {len(DIGIT_BITMAPS)} units over a "
                              f"{size}-wide input (7x12 bitmaps), got {units} units over {width}.")
         return np.array([[1.0 if pixel == "#" else -1.0 for row in bitmap for pixel in row]
                          for bitmap in DIGIT_BITMAPS], dtype="float32")
@@ -347,15 +348,15 @@ def rbf_codes(units: int, width: int, codes: str = "digits", seed: int = 0) -> n
 
 def _check_connections(connections) -> tuple[tuple[int, ...], ...]:
     if not isinstance(connections, (list, tuple)) or not connections:
-        raise ValueError(f"connections must be a non-empty list with, for each output map, the "
+        raise UsageError(f"connections must be a non-empty list with, for each output map, the "
                          f"input maps it reads, got {connections!r}.")
     for output_map, inputs in enumerate(connections):
         if (not isinstance(inputs, (list, tuple)) or not inputs
                 or not all(is_int(m) and m >= 0 for m in inputs)):
-            raise ValueError(f"connections[{output_map}] must be a non-empty list of input map "
+            raise UsageError(f"connections[{output_map}] must be a non-empty list of input map "
                              f"indices >= 0, got {inputs!r}.")
         if len(set(inputs)) != len(inputs):
-            raise ValueError(f"connections[{output_map}] names an input map twice: "
+            raise UsageError(f"connections[{output_map}] names an input map twice: "
                              f"{list(inputs)!r}.")
     return tuple(tuple(int(m) for m in inputs) for inputs in connections)
 
@@ -366,13 +367,13 @@ def _check_kernel_size(kernel_size) -> tuple[int, int]:
     if (isinstance(kernel_size, (list, tuple)) and len(kernel_size) == 2
             and all(_is_positive_int(k) for k in kernel_size)):
         return int(kernel_size[0]), int(kernel_size[1])
-    raise ValueError(f"kernel_size must be a positive integer or a pair of them, "
+    raise UsageError(f"kernel_size must be a positive integer or a pair of them, "
                      f"got {kernel_size!r}.")
 
 
 def _known_channels(layer, input_shape) -> int:
     if len(input_shape) != 4 or input_shape[-1] is None:
-        raise ValueError(f"Layer {layer.name!r} needs (batch, height, width, maps) inputs with a "
+        raise UsageError(f"Layer {layer.name!r} needs (batch, height, width, maps) inputs with a "
                          f"known number of maps, got input shape {tuple(input_shape)}.")
     return int(input_shape[-1])
 

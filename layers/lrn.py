@@ -8,6 +8,7 @@ import keras
 from keras import ops
 
 from layers.arithmetic import is_int
+from layers.errors import UsageError
 
 
 @keras.saving.register_keras_serializable(package="convnet_recipes")
@@ -51,15 +52,15 @@ class LocalResponseNormalization(keras.layers.Layer):
                  axis: int = -1, **kwargs):
         super().__init__(**kwargs)
         if not is_int(size) or size < 1 or size % 2 == 0:
-            raise ValueError(f"size (n, the number of channels summed) must be an odd "
+            raise UsageError(f"size (n, the number of channels summed) must be an odd "
                              f"positive integer, got {size!r}.")
         if not (isinstance(k, numbers.Real) and k > 0):
-            raise ValueError(f"k must be a number > 0, got {k!r}.")
+            raise UsageError(f"k must be a number > 0, got {k!r}.")
         for name, value in (("alpha", alpha), ("beta", beta)):
             if not (isinstance(value, numbers.Real) and value >= 0):
-                raise ValueError(f"{name} must be a number >= 0, got {value!r}.")
+                raise UsageError(f"{name} must be a number >= 0, got {value!r}.")
         if not is_int(axis):
-            raise ValueError(f"axis must be an integer (the channel axis), got {axis!r}.")
+            raise UsageError(f"axis must be an integer (the channel axis), got {axis!r}.")
         self.size = int(size)
         self.k = float(k)
         self.alpha = float(alpha)
@@ -80,9 +81,9 @@ class LocalResponseNormalization(keras.layers.Layer):
     def build(self, input_shape):
         rank = len(input_shape)
         if not -rank <= self.axis < rank:
-            raise ValueError(f"axis {self.axis} is out of range for inputs of rank {rank}.")
+            raise UsageError(f"axis {self.axis} is out of range for inputs of rank {rank}.")
         if input_shape[self.axis] is None:
-            raise ValueError("LocalResponseNormalization needs a known number of channels, "
+            raise UsageError("LocalResponseNormalization needs a known number of channels, "
                              f"got input shape {tuple(input_shape)}.")
 
     def call(self, inputs):

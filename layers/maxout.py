@@ -18,6 +18,7 @@ import keras
 from keras import ops
 
 from layers.arithmetic import is_int
+from layers.errors import UsageError
 
 
 @keras.saving.register_keras_serializable(package="convnet_recipes")
@@ -46,7 +47,7 @@ class Maxout(keras.layers.Layer):
 
     def build(self, input_shape):
         if input_shape[-1] is None:
-            raise ValueError(f"Maxout needs a known last dimension, got input shape "
+            raise UsageError(f"Maxout needs a known last dimension, got input shape "
                              f"{tuple(input_shape)}.")
         features = self.units * self.pieces
         self.kernel = self.add_weight(
@@ -98,17 +99,17 @@ class ChannelMaxout(keras.layers.Layer):
         super().__init__(**kwargs)
         _check_count("pieces", pieces)
         if not is_int(axis):
-            raise ValueError(f"axis must be an integer (the channel axis), got {axis!r}.")
+            raise UsageError(f"axis must be an integer (the channel axis), got {axis!r}.")
         self.pieces = int(pieces)
         self.axis = int(axis)
 
     def build(self, input_shape):
         rank = len(input_shape)
         if not -rank <= self.axis < rank:
-            raise ValueError(f"axis {self.axis} is out of range for inputs of rank {rank}.")
+            raise UsageError(f"axis {self.axis} is out of range for inputs of rank {rank}.")
         channels = input_shape[self.axis]
         if channels is None or channels % self.pieces:
-            raise ValueError(f"ChannelMaxout with pieces={self.pieces} needs a channel count "
+            raise UsageError(f"ChannelMaxout with pieces={self.pieces} needs a channel count "
                              f"that is a multiple of {self.pieces}, got {channels}.")
 
     def call(self, inputs):
@@ -134,4 +135,4 @@ def max_over_pieces(x, pieces: int, axis: int = -1):
 
 def _check_count(name: str, value) -> None:
     if not is_int(value) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
+        raise UsageError(f"{name} must be an integer >= 1, got {value!r}.")

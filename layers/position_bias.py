@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import keras
 
+from layers.errors import UsageError
+
 
 @keras.saving.register_keras_serializable(package="convnet_recipes")
 class PositionBias(keras.layers.Layer):
@@ -25,7 +27,7 @@ class PositionBias(keras.layers.Layer):
                  bias_regularizer=None, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(per_channel, bool):
-            raise ValueError(f"per_channel must be True or False, got {per_channel!r}.")
+            raise UsageError(f"per_channel must be True or False, got {per_channel!r}.")
         self.per_channel = per_channel
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.bias_regularizer = keras.regularizers.get(bias_regularizer)
@@ -33,7 +35,7 @@ class PositionBias(keras.layers.Layer):
     def build(self, input_shape):
         positions = tuple(input_shape[1:-1])
         if len(input_shape) < 3 or None in positions or input_shape[-1] is None:
-            raise ValueError("PositionBias needs inputs (batch, *positions, channels) with known "
+            raise UsageError("PositionBias needs inputs (batch, *positions, channels) with known "
                              f"sizes, got input shape {tuple(input_shape)}.")
         channels = input_shape[-1] if self.per_channel else 1
         self.bias = self.add_weight(

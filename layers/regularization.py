@@ -16,6 +16,7 @@ import keras
 from keras import ops
 
 from layers.arithmetic import is_int
+from layers.errors import UsageError
 
 STOCHASTIC_DEPTH_MODES = ("batch", "row")
 
@@ -36,11 +37,11 @@ class StochasticDepth(keras.layers.Layer):
                  seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
         if not 0 < survival_probability <= 1:
-            raise ValueError(
+            raise UsageError(
                 f"survival_probability must be in (0, 1], got {survival_probability!r}."
             )
         if mode not in STOCHASTIC_DEPTH_MODES:
-            raise ValueError(
+            raise UsageError(
                 f"mode must be 'batch' or 'row', got {mode!r}."
             )
         self.survival_probability = float(survival_probability)
@@ -89,12 +90,12 @@ class FractalJoin(keras.layers.Layer):
                  **kwargs):
         super().__init__(**kwargs)
         if not 0 <= drop_probability <= 1:
-            raise ValueError(f"drop_probability must be in [0, 1], got {drop_probability!r}.")
+            raise UsageError(f"drop_probability must be in [0, 1], got {drop_probability!r}.")
         if columns is not None:
             columns = list(columns)
             if (not columns or not all(is_int(c) and c >= 0 for c in columns)
                     or len(set(columns)) != len(columns)):
-                raise ValueError(
+                raise UsageError(
                     f"columns must be distinct non-negative column indices, one per input, "
                     f"got {columns!r}."
                 )
@@ -106,19 +107,19 @@ class FractalJoin(keras.layers.Layer):
 
     def build(self, inputs_shape, global_column_shape=None):
         if not isinstance(inputs_shape, (list, tuple)) or len(inputs_shape) < 2:
-            raise ValueError(f"FractalJoin {self.name!r} joins a list of at least two tensors.")
+            raise UsageError(f"FractalJoin {self.name!r} joins a list of at least two tensors.")
         if self.columns is not None and len(self.columns) != len(inputs_shape):
-            raise ValueError(
+            raise UsageError(
                 f"FractalJoin {self.name!r} has columns={self.columns} for "
                 f"{len(inputs_shape)} inputs; give one column per input."
             )
         if global_column_shape is not None:
             if self.columns is None:
-                raise ValueError(
+                raise UsageError(
                     f"FractalJoin {self.name!r} needs columns= to follow global drop-path."
                 )
             if global_column_shape[-1] is not None and max(self.columns) >= global_column_shape[-1]:
-                raise ValueError(
+                raise UsageError(
                     f"FractalJoin {self.name!r} has columns={self.columns} but global drop-path "
                     f"selects among {global_column_shape[-1]} columns."
                 )
@@ -173,9 +174,9 @@ class GlobalDropPath(keras.layers.Layer):
                  **kwargs):
         super().__init__(**kwargs)
         if not is_int(columns) or columns < 1:
-            raise ValueError(f"columns must be a positive integer, got {columns!r}.")
+            raise UsageError(f"columns must be a positive integer, got {columns!r}.")
         if not 0 <= probability <= 1:
-            raise ValueError(f"probability must be in [0, 1], got {probability!r}.")
+            raise UsageError(f"probability must be in [0, 1], got {probability!r}.")
         self.columns = int(columns)
         self.probability = float(probability)
         self.seed = seed

@@ -19,6 +19,7 @@ import keras
 
 from layers.arithmetic import is_int
 from layers.conv import PaddedConv2D
+from layers.errors import UsageError
 from layers.regularization import StochasticDepth
 
 SHORTCUTS = ("A", "B", "C")
@@ -125,7 +126,7 @@ def bottleneck_block(x, width: int, filters: int, *, name: str, strides: int = 1
     _check_positive("groups", groups)
     _check_option("stride_on", stride_on, STRIDE_PLACEMENTS)
     if width % groups:
-        raise ValueError(
+        raise UsageError(
             f"width must be a multiple of groups so the 3x3 convolution splits evenly, "
             f"got width={width!r} and groups={groups!r}."
         )
@@ -148,7 +149,7 @@ def preact_block(x, filters: int, *, name: str, strides: int = 1, dropout: float
     """
     _check_positive("filters", filters)
     if not 0 <= dropout < 1:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
+        raise UsageError(f"dropout must be in [0, 1), got {dropout!r}.")
     activated = bn_relu(x, name=f"{name}_preact")
     identity = x
     if strides != 1 or x.shape[-1] != filters:
@@ -175,20 +176,20 @@ def _merge(residual, identity, name, survival_probability):
             residual = StochasticDepth(survival_probability, name=f"{name}_drop")(residual)
         residual = keras.layers.Add(name=f"{name}_add")([identity, residual])
     elif survival_probability < 1:
-        raise ValueError("Stochastic depth needs a shortcut to fall back on; got shortcut=None.")
+        raise UsageError("Stochastic depth needs a shortcut to fall back on; got shortcut=None.")
     return keras.layers.Activation("relu", name=f"{name}_out")(residual)
 
 
 def _check_option(argument, value, accepted):
     if value not in accepted:
-        raise ValueError(
+        raise UsageError(
             f"{argument} must be one of {', '.join(map(repr, accepted))}, got {value!r}."
         )
 
 
 def _check_positive(argument, value):
     if not is_int(value) or value < 1:
-        raise ValueError(f"{argument} must be a positive integer, got {value!r}.")
+        raise UsageError(f"{argument} must be a positive integer, got {value!r}.")
 
 
 @keras.saving.register_keras_serializable(package="convnet_recipes")
@@ -211,7 +212,7 @@ class ZeroPadShortcut(keras.layers.Layer):
     def build(self, input_shape):
         channels = input_shape[-1]
         if channels is not None and channels > self.filters:
-            raise ValueError(
+            raise UsageError(
                 f"ZeroPadShortcut {self.name!r} can only add channels: its input has "
                 f"{channels} channels, more than filters={self.filters}."
             )

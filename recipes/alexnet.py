@@ -17,6 +17,7 @@ import dataclasses
 import keras
 
 from layers import LocalResponseNormalization, PaddedConv2D
+from layers.errors import UsageError
 from recipes.common import apply, classifier
 from recipes.registry import Recipe, TrainingConfig, register
 
@@ -122,10 +123,10 @@ def alexnet(input_shape, classes, classifier_activation, name="alexnet",
     model; only the channels at the tower boundary differ.
     """
     if architecture not in ARCHITECTURES:
-        raise ValueError(f"Unknown architecture {architecture!r}; accepted: "
+        raise UsageError(f"Unknown architecture {architecture!r}; accepted: "
                          f"{', '.join(ARCHITECTURES)}.")
     if not 0 <= dropout < 1:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
+        raise UsageError(f"dropout must be in [0, 1), got {dropout!r}.")
     table = ARCHITECTURES[architecture]
     weights = keras.initializers.RandomNormal(mean=0.0, stddev=0.01)
     inputs = keras.Input(shape=input_shape, name="input")

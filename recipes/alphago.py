@@ -15,6 +15,7 @@ from __future__ import annotations
 import keras
 
 from layers import PaddedConv2D, PositionBias
+from layers.errors import UsageError
 from recipes.common import apply, predictions
 from recipes.registry import Recipe, TrainingConfig, register
 
@@ -40,14 +41,14 @@ def alphago_policy(input_shape, classes, classifier_activation, name="alphago_po
     The paper does not say how the weights were initialized: Keras's Glorot default.
     """
     if isinstance(filters, bool) or not isinstance(filters, int) or filters < 1:
-        raise ValueError(f"filters (k) must be a positive integer, got {filters!r}; the "
+        raise UsageError(f"filters (k) must be a positive integer, got {filters!r}; the "
                          f"paper trains k in {FILTERS}.")
     if len(input_shape) != 3 or input_shape[0] is None or input_shape[1] is None:
-        raise ValueError(f"input_shape must be (rows, columns, planes) with known sizes, "
+        raise UsageError(f"input_shape must be (rows, columns, planes) with known sizes, "
                          f"got {input_shape!r}.")
     points = input_shape[0] * input_shape[1]
     if classes != points:
-        raise ValueError(f"classes must be the number of board points, {input_shape[0]}x"
+        raise UsageError(f"classes must be the number of board points, {input_shape[0]}x"
                          f"{input_shape[1]} = {points}, got {classes!r}: the policy has one "
                          f"move per point.")
     inputs = keras.Input(shape=input_shape, name="input")
@@ -87,4 +88,5 @@ for _filters in FILTERS:
         variant={"filters": _filters},
         description=f"AlphaGo's SL policy network, 13 layers, k = {_filters} filters"
                     + (" (the match version)." if _filters == 192 else "."),
+        head=("conv13", "position_bias"),  # the 1x1 convolution and the per-point biases
     ))

@@ -15,6 +15,7 @@ from typing import Sequence
 
 import keras
 
+from layers.errors import UsageError
 from recipes.common import apply, classifier
 from recipes.registry import Recipe, TrainingConfig, register
 
@@ -31,7 +32,7 @@ def mlp(input_shape, classes, classifier_activation, name="mlp", hidden_units=(2
     """
     hidden_units = _positive_ints("hidden_units", hidden_units, length=None)
     if not 0 <= dropout < 1:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
+        raise UsageError(f"dropout must be in [0, 1), got {dropout!r}.")
     inputs = keras.Input(shape=input_shape, name="input")
     x = keras.layers.Flatten(name="flatten")(inputs)
     for index, units in enumerate(hidden_units, start=1):
@@ -57,13 +58,13 @@ def convnet(input_shape, classes, classifier_activation, name="convnet", convs_p
     convs_per_block = _positive_int("convs_per_block (N)", convs_per_block)
     blocks = _positive_int("blocks (M)", blocks)
     if isinstance(fc_layers, bool) or not isinstance(fc_layers, int) or fc_layers < 0:
-        raise ValueError(f"fc_layers (K) must be a non-negative integer, got {fc_layers!r}.")
+        raise UsageError(f"fc_layers (K) must be a non-negative integer, got {fc_layers!r}.")
     kernel_size = _positive_int("kernel_size", kernel_size)
     filters = _positive_ints("filters", filters, length=blocks, per=f"one per block, M = {blocks}")
     fc_units = _positive_ints("fc_units", fc_units, length=fc_layers,
                               per=f"one per FC layer, K = {fc_layers}")
     if not isinstance(pool, bool):
-        raise ValueError(f"pool must be True or False, got {pool!r}.")
+        raise UsageError(f"pool must be True or False, got {pool!r}.")
     inputs = keras.Input(shape=input_shape, name="input")
     x = inputs
     for block, width in enumerate(filters, start=1):
@@ -81,7 +82,7 @@ def convnet(input_shape, classes, classifier_activation, name="convnet", convs_p
 
 def _positive_int(argument, value):
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{argument} must be a positive integer, got {value!r}.")
+        raise UsageError(f"{argument} must be a positive integer, got {value!r}.")
     return value
 
 
@@ -97,7 +98,7 @@ def _positive_ints(argument, values, length, per=""):
     if (not isinstance(values, Sequence) or isinstance(values, str)
             or (length is None and not values) or (length is not None and len(values) != length)
             or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values)):
-        raise ValueError(f"{argument} must be {expected}, got {values!r}.")
+        raise UsageError(f"{argument} must be {expected}, got {values!r}.")
     return tuple(values)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 
 from layers import conv_formula, conv_output_size
+from layers.errors import UsageError
 
 
 def classifier(x, classes: int, classifier_activation: str | None, prefix: str = "",
@@ -58,7 +59,7 @@ def _check_axis(layer_name, size, kernel, stride, dilation, padding, axis):
         conv_output_size(size, kernel, stride, padding, dilation)
     except ValueError:
         dim = "height" if axis == 0 else "width"
-        raise ValueError(
+        raise UsageError(
             f"Layer {layer_name!r} does not fit its input: {dim} "
             f"{conv_formula(size, kernel, stride, padding, dilation)} < 1; "
             f"use a larger input_shape."

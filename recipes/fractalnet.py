@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import keras
 
+from layers.errors import UsageError
 from layers.regularization import FractalJoin, GlobalDropPath
 from recipes.common import apply, classifier
 from recipes.registry import Recipe, TrainingConfig, register
@@ -40,9 +41,9 @@ def fractalnet(input_shape, classes, classifier_activation, name="fractalnet", *
     train a single column (0 turns either off).
     """
     if not isinstance(columns, int) or columns < 1:
-        raise ValueError(f"columns must be a positive integer, got {columns!r}.")
+        raise UsageError(f"columns must be a positive integer, got {columns!r}.")
     if len(dropout) != len(filters):
-        raise ValueError(
+        raise UsageError(
             f"dropout needs one rate per block, got {len(dropout)} rates for "
             f"{len(filters)} blocks."
         )

@@ -20,6 +20,7 @@ from __future__ import annotations
 import keras
 
 from layers import InceptionFilters, LocalResponseNormalization, PaddedConv2D, inception_module
+from layers.errors import UsageError
 from recipes.common import apply, classifier
 from recipes.registry import Recipe, TrainingConfig, register
 
@@ -66,7 +67,7 @@ def googlenet(input_shape, classes, classifier_activation, name="googlenet", aux
     the trained weights, and weights load by name from one into the other.
     """
     if not 0 <= dropout < 1:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
+        raise UsageError(f"dropout must be in [0, 1), got {dropout!r}.")
     inputs = keras.Input(shape=input_shape, name="input")
     x = apply(PaddedConv2D(64, 7, strides=2, padding=3, activation="relu", name="conv1"), inputs)
     x = _max_pool(x, "pool1")

@@ -138,4 +138,7 @@ register(Recipe(
     ),
     description="LeNet-5 as published: scaled tanh, trainable subsampling, Table I's C3, "
                 "Euclidean RBF output.",
+    # The RBF's class codes are fixed (not trained): F6, which maps the features into
+    # the codes' space, is the trainable part of the classifier.
+    head=("f6", "rbf"),
 ))

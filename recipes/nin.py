@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import keras
 
+from layers.errors import UsageError
 from recipes.common import apply, predictions
 from recipes.registry import Recipe, TrainingConfig, register
 
@@ -39,7 +40,7 @@ def nin(input_shape, classes, classifier_activation, name="nin", dropout=0.5):
     over the last block's ``classes`` maps is ``logits``.
     """
     if not 0 <= dropout < 1:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
+        raise UsageError(f"dropout must be in [0, 1), got {dropout!r}.")
     inputs = keras.Input(shape=input_shape, name="input")
     x = inputs
     for block, (kernel, widths) in enumerate(MLPCONV_BLOCKS, start=1):
@@ -75,4 +76,5 @@ register(Recipe(
                             weight_decay=1e-4, batch_size=128, epochs=120, schedule="plateau",
                             decay_factor=0.1, augmentation="cifar", dropout=0.5),
     description="Three mlpconv blocks and global average pooling instead of FC layers.",
+    head=("cccp6",),  # the 1x1 convolution to one map per class; "logits" only averages
 ))

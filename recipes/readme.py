@@ -15,6 +15,7 @@ import sys
 
 import keras
 
+from layers.errors import UsageError
 from recipes import registry
 from recipes.summary import summarize, totals
 
@@ -76,7 +77,7 @@ def update_readme(path: str, table: str | None = None) -> bool:
 def _markers(text: str) -> tuple[int, int]:
     start, end = text.find(BEGIN), text.find(END)
     if start < 0 or end < start:
-        raise ValueError(f"The README has no recipe table markers: put {BEGIN!r} and {END!r} "
+        raise UsageError(f"The README has no recipe table markers: put {BEGIN!r} and {END!r} "
                          f"on their own lines where the table goes.")
     return start, end
 

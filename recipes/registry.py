@@ -18,18 +18,16 @@ from typing import Any, Callable, Mapping
 
 import keras
 
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
-SCHEDULES = ("constant", "step", "plateau", "exponential", "cosine")
-# Input-pipeline presets (engine.data.augment) and normalizations (engine.data.preprocessing).
-AUGMENTATIONS = ("none", "cifar", "alexnet", "vgg", "inception")
-NORMALIZATIONS = ("per_channel", "mean_image")
+from layers.errors import UsageError
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainingConfig:
     """How a paper trains its network; flags derive new ones with ``dataclasses.replace``.
 
-    ``schedule`` is one of :data:`SCHEDULES`: ``step`` divides the learning rate by
+    The names (``optimizer``, ``schedule``, ``augmentation``, ``normalization``) are
+    those of :mod:`engine.choices`; a run validates them once (:mod:`engine.spec`).
+    ``schedule``: ``step`` divides the learning rate by
     ``1 / decay_factor`` at each epoch in ``decay_epochs`` (or, where the paper lists
     them, uses ``step_rates``: one rate per stage, ``len(decay_epochs) + 1`` of
     them); ``plateau`` does so when
@@ -41,9 +39,9 @@ class TrainingConfig:
     head only.
     ``weight_decay`` is the coefficient of an L2 term added to the loss gradient,
     so it flows through the momentum as in Krizhevsky et al.'s update rule.
-    ``augmentation`` is one of :data:`AUGMENTATIONS` (the input pipeline's presets);
-    ``normalization`` one of :data:`NORMALIZATIONS`: ``per_channel`` standardizes each
-    channel, ``mean_image`` subtracts the training set's mean image (AlexNet).
+    ``augmentation`` is an input-pipeline preset; ``normalization``: ``per_channel``
+    standardizes each channel, ``mean_image`` subtracts the training set's mean image
+    (AlexNet).
     """
 
     optimizer: str = "momentum"
@@ -67,32 +65,18 @@ class TrainingConfig:
     ema: bool = False
 
     def __post_init__(self):
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(
-                f"Unknown optimizer {self.optimizer!r}; accepted: {', '.join(OPTIMIZERS)}."
-            )
-        if self.schedule not in SCHEDULES:
-            raise ValueError(
-                f"Unknown schedule {self.schedule!r}; accepted: {', '.join(SCHEDULES)}."
-            )
         if self.step_rates and len(self.step_rates) != len(self.decay_epochs) + 1:
-            raise ValueError(
+            raise UsageError(
                 f"step_rates needs one rate per stage ({len(self.decay_epochs) + 1} for "
                 f"decay_epochs={self.decay_epochs}), got {len(self.step_rates)}.")
         if self.schedule == "exponential" and self.decay_every <= 0:
-            raise ValueError(
+            raise UsageError(
                 f"The exponential schedule needs decay_every > 0 epochs, got {self.decay_every}.")
         if not 0.0 <= self.label_smoothing < 1.0:
-            raise ValueError(
+            raise UsageError(
                 f"label_smoothing must be in [0, 1), got {self.label_smoothing}.")
         if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}.")
-        if self.augmentation not in AUGMENTATIONS:
-            raise ValueError(f"Unknown augmentation {self.augmentation!r}; accepted: "
-                             f"{', '.join(AUGMENTATIONS)}.")
-        if self.normalization not in NORMALIZATIONS:
-            raise ValueError(f"Unknown normalization {self.normalization!r}; accepted: "
-                             f"{', '.join(NORMALIZATIONS)}.")
+            raise UsageError(f"dropout must be in [0, 1), got {self.dropout}.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,6 +87,9 @@ class Recipe:
     **variant)`` returns a functional ``keras.Model`` taking preprocessed float input.
     ``variant`` holds the keyword arguments that make this recipe out of a shared
     builder (e.g. VGG's configuration letter); :func:`build` may override them.
+    ``head`` names the classifier's layers: those whose weights depend on the classes,
+    which transfer learning replaces (``--init_from``) and trains alone
+    (``--transfer=feature_extractor``); by default the final ``logits`` layer.
     """
 
     name: str
@@ -115,6 +102,7 @@ class Recipe:
     training: TrainingConfig = TrainingConfig()
     variant: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     description: str = ""
+    head: tuple[str, ...] = ("logits",)
 
     def __post_init__(self):
         object.__setattr__(self, "variant", types.MappingProxyType(dict(self.variant)))
@@ -126,7 +114,7 @@ _REGISTRY: dict[str, Recipe] = {}
 def register(recipe: Recipe) -> Recipe:
     """Adds ``recipe`` to the registry; a name may be registered once."""
     if recipe.name in _REGISTRY:
-        raise ValueError(f"Recipe {recipe.name!r} is already registered.")
+        raise UsageError(f"Recipe {recipe.name!r} is already registered.")
     _REGISTRY[recipe.name] = recipe
     return recipe
 
@@ -143,7 +131,7 @@ def get(name: str) -> Recipe:
     except KeyError:
         close = difflib.get_close_matches(name, _REGISTRY, n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise ValueError(
+        raise UsageError(
             f"Unknown recipe {name!r}.{hint} Known recipes: {', '.join(names())}."
         ) from None
 
@@ -158,7 +146,7 @@ def build(
     """Builds recipe ``name``; ``classes`` and ``input_shape`` default to the paper's."""
     recipe = get(name)
     if classes is not None and (not isinstance(classes, int) or classes < 1):
-        raise ValueError(f"classes must be a positive integer, got {classes!r}.")
+        raise UsageError(f"classes must be a positive integer, got {classes!r}.")
     options = {**recipe.variant, **variant}
     with _recursion_limit(DEEP_GRAPH_RECURSION_LIMIT):
         return recipe.builder(

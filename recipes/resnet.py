@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import keras
 
+from layers.errors import UsageError
 from layers.residual import (SHORTCUTS, STRIDE_PLACEMENTS, basic_block, bn_relu,
                              bottleneck_block, conv, conv_bn, preact_block)
 from recipes.common import apply, classifier
@@ -94,7 +95,7 @@ def _check_variant(blocks, filters, block, widths, stem, shortcut, stride_on, dr
                    final_survival_probability):
     def choice(argument, value, accepted):
         if value not in accepted:
-            raise ValueError(
+            raise UsageError(
                 f"{argument} must be one of {', '.join(map(repr, accepted))}, got {value!r}."
             )
 
@@ -103,18 +104,18 @@ def _check_variant(blocks, filters, block, widths, stem, shortcut, stride_on, dr
     choice("shortcut", shortcut, SHORTCUTS + (None,))
     choice("stride_on", stride_on, STRIDE_PLACEMENTS)
     if not blocks or len(blocks) != len(filters) or min(blocks) < 1:
-        raise ValueError(
+        raise UsageError(
             f"blocks and filters need one positive entry per stage, got blocks={blocks!r} "
             f"and filters={filters!r}."
         )
     if block == "bottleneck" and (widths is None or len(widths) != len(blocks)):
-        raise ValueError(f"Bottleneck blocks need one width per stage, got widths={widths!r}.")
+        raise UsageError(f"Bottleneck blocks need one width per stage, got widths={widths!r}.")
     if block == "preact" and shortcut != "B":
-        raise ValueError(f"Pre-activation blocks use option B shortcuts, got {shortcut!r}.")
+        raise UsageError(f"Pre-activation blocks use option B shortcuts, got {shortcut!r}.")
     if dropout and block != "preact":
-        raise ValueError(f"dropout is a variant of the 'preact' block only, got block={block!r}.")
+        raise UsageError(f"dropout is a variant of the 'preact' block only, got block={block!r}.")
     if not 0 < final_survival_probability <= 1:
-        raise ValueError(f"final_survival_probability must be in (0, 1], "
+        raise UsageError(f"final_survival_probability must be in (0, 1], "
                          f"got {final_survival_probability!r}.")
 
 

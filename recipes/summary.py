@@ -42,6 +42,7 @@ import math
 import keras
 
 from layers import grow_receptive_field
+from layers.errors import UsageError
 
 FLOAT32_BYTES = 4
 BYTES_PER_MB = 10**6
@@ -71,29 +72,26 @@ def summarize(model: keras.Model) -> list[dict]:
     ``receptive_field``, counted as the module docstring says.  Every shape
     but the batch axis must be known.
     """
-    nodes_by_depth = getattr(model, "_nodes_by_depth", None)  # set by Keras's functional API
-    if nodes_by_depth is None:
-        raise ValueError(f"summarize needs a functional keras.Model, got {type(model).__name__}.")
+    if not isinstance(model, keras.Model) or not hasattr(model, "inputs") or not model.inputs:
+        raise UsageError(f"summarize needs a functional keras.Model, got {type(model).__name__}.")
     rows = {}
     geometry = {}  # id(KerasTensor) -> ((field per axis), (jump per axis)) or None
-    for depth in sorted(nodes_by_depth, reverse=True):  # inputs have the largest depth
-        for node in nodes_by_depth[depth]:
-            layer, inputs, outputs = node.operation, node.input_tensors, node.output_tensors
-            input_shape = _known_shape(layer, inputs[0].shape) if inputs else None
-            output_shapes = [_known_shape(layer, tensor.shape) for tensor in outputs]
-            fields = _receptive_field(layer, [geometry[id(t)] for t in inputs],
-                                      output_shapes[0])
-            for tensor in outputs:
-                geometry[id(tensor)] = fields
-            row = rows.setdefault(id(layer), {
-                "name": layer.name, "type": type(layer).__name__,
-                "output_shape": output_shapes[0][1:] if len(outputs) == 1
-                else tuple(shape[1:] for shape in output_shapes),
-                "params": layer.count_params(), "macs": 0, "activations": 0,
-                "receptive_field": None if fields is None else fields[0]})
-            row["macs"] += _macs(layer, input_shape, output_shapes[0])
-            if not isinstance(layer, NO_NEW_TENSOR):
-                row["activations"] += sum(math.prod(shape[1:]) for shape in output_shapes)
+    for layer in model.layers:  # a functional model lists its layers in graph order
+        inputs = [] if isinstance(layer, keras.layers.InputLayer) else keras.tree.flatten(layer.input)
+        outputs = keras.tree.flatten(layer.output)
+        input_shape = _known_shape(layer, inputs[0].shape) if inputs else None
+        output_shapes = [_known_shape(layer, tensor.shape) for tensor in outputs]
+        fields = _receptive_field(layer, [geometry[id(t)] for t in inputs], output_shapes[0])
+        for tensor in outputs:
+            geometry[id(tensor)] = fields
+        rows[id(layer)] = {
+            "name": layer.name, "type": type(layer).__name__,
+            "output_shape": output_shapes[0][1:] if len(outputs) == 1
+            else tuple(shape[1:] for shape in output_shapes),
+            "params": layer.count_params(), "macs": _macs(layer, input_shape, output_shapes[0]),
+            "activations": 0 if isinstance(layer, NO_NEW_TENSOR)
+            else sum(math.prod(shape[1:]) for shape in output_shapes),
+            "receptive_field": None if fields is None else fields[0]}
     return [rows[id(layer)] for layer in model.layers]
 
 
@@ -162,7 +160,7 @@ def format_count(count: int, digits: int = 2) -> str:
 
 def _known_shape(layer, shape) -> tuple:
     if any(size is None for size in shape[1:]):
-        raise ValueError(f"summarize needs static shapes; layer {layer.name!r} has shape "
+        raise UsageError(f"summarize needs static shapes; layer {layer.name!r} has shape "
                          f"{tuple(shape)}. Build the model with a full input_shape.")
     return tuple(shape)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import keras
 
 from layers import LocalResponseNormalization
+from layers.errors import UsageError
 from recipes.common import apply, classifier
 from recipes.registry import Recipe, TrainingConfig, register
 
@@ -46,10 +47,10 @@ def vgg(input_shape, classes, classifier_activation, name="vgg", configuration="
     initialization works without pre-training: the layers keep Keras's Glorot default.
     """
     if configuration not in CONFIGURATIONS:
-        raise ValueError(f"Unknown VGG configuration {configuration!r}; accepted: "
+        raise UsageError(f"Unknown VGG configuration {configuration!r}; accepted: "
                          f"{', '.join(CONFIGURATIONS)} (Table 1 columns).")
     if not 0 <= dropout < 1:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
+        raise UsageError(f"dropout must be in [0, 1), got {dropout!r}.")
     inputs = keras.Input(shape=input_shape, name="input")
     x = inputs
     for stage, (width, kernels) in enumerate(zip(STAGE_WIDTHS, CONFIGURATIONS[configuration]),

@@ -18,9 +18,10 @@ def run_train(*flags, cwd=ROOT):
 
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory):
-    """A short run of the default job: LeNet-5 on the embedded digits, 4 epochs."""
+    """A short run of the default job: LeNet-5 on the embedded digits, 4 epochs (with
+    weight decay, so that the regularized loss and the test loss differ)."""
     model_dir = tmp_path_factory.mktemp("run") / "lenet"
-    result = run_train("--epochs=4", f"--model_dir={model_dir}")
+    result = run_train("--epochs=4", "--weight_decay=5e-4", f"--model_dir={model_dir}")
     assert result.returncode == 0, result.stderr[-3000:]
     return model_dir, result
 
@@ -36,6 +37,20 @@ def test_report_has_the_contract_keys(digits_run):
     assert report["trainable_params"] == 61_706
     assert report["export_dir"] == str(model_dir / "export")
     assert f"test accuracy {report['test_accuracy']:.4f}" in result.stdout
+
+
+def test_run_json_records_the_resolved_configuration(digits_run):
+    model_dir, _ = digits_run
+    record = json.loads((model_dir / "run.json").read_text())
+    assert record["recipe"] == "lenet5_modern" and record["dataset"] == "digits"
+    assert record["class_names"] == [str(digit) for digit in range(10)]
+    assert record["training"]["epochs"] == 4 and record["training"]["weight_decay"] == 5e-4
+    assert record["training"]["augmentation"] == record["augmentation"] == "none"
+    assert record["input_shape"] == [32, 32, 1] and record["seed"] == 42
+    assert record["model_dir"] == str(model_dir)
+    assert pathlib.Path(record["export_dir"]).is_absolute()
+    assert record["split_sizes"] == {"train": 1293, "validation": 144, "test": 360}
+    assert {"tensorflow", "keras", "python"} <= set(record["versions"])
 
 
 def test_short_run_beats_chance_by_a_wide_margin(digits_run):
@@ -100,15 +115,42 @@ def test_unprepared_dataset_fails_before_writing_anything(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-def test_evaluate_mode_reproduces_the_runs_test_accuracy(digits_run):
+def test_evaluate_mode_reproduces_the_runs_test_accuracy(digits_run, tmp_path):
     model_dir, _ = digits_run
     report = json.loads((model_dir / "report.json").read_text())
-    result = run_train("--mode=evaluate", f"--model_dir={model_dir}", "--tta=flip")
+    # From another folder: the run's records hold absolute paths.
+    result = run_train("--mode=evaluate", f"--model_dir={model_dir}", "--tta=flip",
+                       cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     evaluation = json.loads((model_dir / "evaluation.json").read_text())
+    # One evaluator: the same numbers, test_loss the plain cross-entropy (no decay term).
     assert evaluation["test_accuracy"] == pytest.approx(report["test_accuracy"], abs=1e-6)
+    assert evaluation["test_loss"] == pytest.approx(report["test_loss"], rel=1e-5)
     assert evaluation["tta"] == "flip" and 0 <= evaluation["tta_accuracy"] <= 1
     assert f"test accuracy {report['test_accuracy']:.4f}" in result.stdout
+
+
+def test_an_internal_error_keeps_its_traceback(monkeypatch, capsys):
+    from absl import flags
+
+    import train
+    from engine import modes
+
+    def broken(mode, args):
+        raise ValueError("a bug inside Keras")  # not the project's UsageError
+
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(["train.py", "--model_dir=/tmp/somewhere"])
+    monkeypatch.setattr(modes, "run", broken)
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            train.main(["train.py"])
+    finally:
+        flags.FLAGS.unparse_flags()
+    assert exit_info.value.code == 1
+    stderr = capsys.readouterr().err
+    assert "Traceback" in stderr and "ValueError: a bug inside Keras" in stderr
+    assert stderr.strip().splitlines()[-1].endswith("Files written so far are in /tmp/somewhere.")
 
 
 @pytest.mark.slow

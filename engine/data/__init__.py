@@ -3,15 +3,17 @@ augmentations, test-time augmentation, batching.
 
 ``engine.data`` is the one place that imports ``tensorflow_datasets``.
 :func:`prepare` is what a run calls: data spec + recipe input shape in,
-source + preprocessing + batched pipelines out.
+source + preprocessing + batched pipelines out. The names of the augmentations,
+normalizations and TTA modes are :mod:`engine.choices`'.
 """
 
-from engine.data.augment import AUGMENTATIONS, Augmentation, make_augmentation
-from engine.data.pipeline import DataSpec, Pipelines, Prepared, prepare, resolve_input_shape
-from engine.data.preprocessing import NORMALIZATIONS, Preprocessing
-from engine.data.sources import Source, load_source
-from engine.data.tta import TTA_MODES
+from engine.data.augment import Augmentation, make_augmentation
+from engine.data.pipeline import (Pipelines, Prepared, open_source, prepare,
+                                  resolve_input_shape)
+from engine.data.preprocessing import Preprocessing
+from engine.data.source import Source
+from engine.data.sources import load_source
+from engine.data.spec import DataSpec
 
-__all__ = ["AUGMENTATIONS", "NORMALIZATIONS", "TTA_MODES", "Augmentation", "DataSpec",
-           "Pipelines", "Prepared", "Preprocessing", "Source", "load_source",
-           "make_augmentation", "prepare", "resolve_input_shape"]
+__all__ = ["Augmentation", "DataSpec", "Pipelines", "Prepared", "Preprocessing", "Source",
+           "load_source", "make_augmentation", "open_source", "prepare", "resolve_input_shape"]

@@ -32,7 +32,8 @@ import tensorflow as tf
 
 from engine.data.geometry import (canvas_size, centre_crop, cover, fit_to, match_channels,
                                   resize_to_cover, to_uint8)
-from recipes.registry import AUGMENTATIONS
+from engine.choices import AUGMENTATIONS
+from layers.errors import UsageError
 
 CIFAR_PAD = 4  # pixels on each side (He et al. 2016, section 4.2)
 PCA_STDDEV = 0.1  # of the Gaussian multiplying each principal component (Krizhevsky et al.)
@@ -92,7 +93,7 @@ class Augmentation:
         values, the scale of the common implementations (fb.resnet.torch's ImageNet
         eigenvalues 0.2175, 0.0188, 0.0045); the shift is returned in 0-255 units."""
         if self.colour_basis is None:
-            raise ValueError(f"The {self.name!r} augmentation needs the training set's colour "
+            raise UsageError(f"The {self.name!r} augmentation needs the training set's colour "
                              "basis; call with_colour_basis() first.")
         alphas = tf.random.stateless_normal([self.channels], seed, stddev=PCA_STDDEV)
         return 255.0 * tf.linalg.matvec(tf.constant(self.colour_basis), alphas)
@@ -231,8 +232,6 @@ PRESETS = {preset.name: preset for preset in (
 
 def make_augmentation(name: str, input_shape) -> Augmentation:
     """The preset called ``name`` for a recipe input of ``input_shape`` (H, W, C)."""
-    if name not in PRESETS:
-        raise ValueError(f"Unknown augmentation {name!r}; accepted: {', '.join(AUGMENTATIONS)}.")
     height, width, channels = input_shape
     return PRESETS[name](size=(height, width), channels=channels)
 

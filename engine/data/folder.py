@@ -17,7 +17,8 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from engine.data.sources import SPLIT_SEED, TEST_FRACTION, VALIDATION_FRACTION, Source
+from engine.data.source import SPLIT_SEED, TEST_FRACTION, VALIDATION_FRACTION, Source
+from layers.errors import UsageError
 
 SPLITS = ("train", "validation", "test")
 REPORTED_FILES = 5  # skipped files named in the warning
@@ -27,7 +28,7 @@ def image_folder(path: str) -> Source:
     """The image folder at ``path`` as a :class:`Source` of RGB uint8 images."""
     root = pathlib.Path(path).expanduser()
     if not root.is_dir():
-        raise ValueError(f"Image folder {path!r} is not a directory; expected "
+        raise UsageError(f"Image folder {path!r} is not a directory; expected "
                          "PATH/train/<class>/* or PATH/<class>/*.")
     if (root / "train").is_dir():
         layout = {split: class_files(root / split) for split in SPLITS if (root / split).is_dir()}
@@ -35,12 +36,12 @@ def image_folder(path: str) -> Source:
         layout = {"train": class_files(root)}
     class_names = tuple(sorted(layout["train"]))
     if not class_names:
-        raise ValueError(f"Image folder {path!r} holds no class folders; expected "
+        raise UsageError(f"Image folder {path!r} holds no class folders; expected "
                          "PATH/train/<class>/* or PATH/<class>/*.")
     for split, classes in layout.items():
         unknown = sorted(set(classes) - set(class_names))
         if unknown:
-            raise ValueError(f"{root / split} has classes {unknown} that train lacks; "
+            raise UsageError(f"{root / split} has classes {unknown} that train lacks; "
                              f"train has {list(class_names)}.")
 
     paths = [str(file) for classes in layout.values() for files in classes.values()
@@ -57,12 +58,12 @@ def image_folder(path: str) -> Source:
     for split, classes in layout.items():
         for name, files in classes.items():
             if not files:
-                raise ValueError(f"Class folder {str(split_root[split] / name)!r} holds no "
+                raise UsageError(f"Class folder {str(split_root[split] / name)!r} holds no "
                                  "decodable images; add images or remove the folder.")
     layout = carve_missing_splits(layout)
     for split in SPLITS:
         if not any(layout[split].values()):
-            raise ValueError(f"Image folder {path!r} has too few images per class to hold out a "
+            raise UsageError(f"Image folder {path!r} has too few images per class to hold out a "
                              f"{split} split; add images or provide PATH/{split}/<class>/*.")
 
     labels = {name: index for index, name in enumerate(class_names)}

@@ -15,55 +15,17 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
-from engine.data.augment import AUGMENTATIONS, Augmentation, make_augmentation
-from engine.data.preprocessing import NORMALIZATIONS, STATS_MAX_IMAGES, Preprocessing
-from engine.data.sources import Source, load_source
-from engine.data.tta import TTA_MODES, VIEWS, views
+from engine.data.augment import Augmentation, make_augmentation
+from engine.data.preprocessing import STATS_MAX_IMAGES, Preprocessing
+from engine.data.source import Source
+from engine.data.sources import load_source
+from engine.data.spec import DataSpec
+from layers.errors import UsageError
+from engine.data.tta import VIEWS, views
 
 SHUFFLE_BUFFER = 10_000
 CACHE_BUDGET_BYTES = 2 * 2**30  # per split; larger splits are decoded every epoch
 CHANNELS = (1, 3)
-
-
-@dataclasses.dataclass(frozen=True)
-class DataSpec:
-    """What the flags say about the input: which data, how to shape it, how to feed it.
-
-    ``augmentation`` is a preset of :mod:`engine.data.augment`, ``normalization``
-    one of :data:`engine.data.preprocessing.NORMALIZATIONS`, ``tta`` one of
-    :data:`engine.data.tta.TTA_MODES`. ``image_size`` overrides the recipe's
-    input height and width. ``num_shards``/``shard_index`` give each worker of a
-    multi-worker run its part of every split.
-    """
-
-    dataset: str = "digits"
-    data_dir: str | None = None
-    manual_dir: str | None = None
-    batch_size: int = 32
-    seed: int = 0
-    image_size: int | None = None
-    augmentation: str = "none"
-    normalization: str = "per_channel"
-    tta: str = "none"
-    deterministic: bool = False
-    num_shards: int = 1
-    shard_index: int = 0
-
-    def __post_init__(self):
-        for field, value, accepted in (("augmentation", self.augmentation, AUGMENTATIONS),
-                                       ("normalization", self.normalization, NORMALIZATIONS),
-                                       ("tta", self.tta, TTA_MODES)):
-            if value not in accepted:
-                raise ValueError(f"Unknown {field} {value!r}; accepted: {', '.join(accepted)}.")
-        for field in ("batch_size", "num_shards"):
-            if getattr(self, field) < 1:
-                raise ValueError(f"{field} must be at least 1, got {getattr(self, field)}.")
-        if self.image_size is not None and self.image_size < 1:
-            raise ValueError(f"image_size must be a positive number of pixels, got "
-                             f"{self.image_size}.")
-        if not 0 <= self.shard_index < self.num_shards:
-            raise ValueError(f"shard_index must be in [0, {self.num_shards}), got "
-                             f"{self.shard_index}.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,8 +53,6 @@ class Prepared:
     def tta_pipeline(self, mode: str) -> tf.data.Dataset:
         """Batches of ``([images, VIEWS[mode], H, W, C] normalized views, labels)`` of the
         test split; each batch holds ``batch_size // VIEWS[mode]`` images."""
-        if mode not in TTA_MODES:
-            raise ValueError(f"Unknown tta {mode!r}; accepted: {', '.join(TTA_MODES)}.")
         test = _stored(self.source.test, self.augmentation, self.spec)
         test = test.map(
             lambda image, label: (self.preprocessing(views(self.augmentation, image, mode)), label),
@@ -102,14 +62,15 @@ class Prepared:
 
 
 def prepare(spec: DataSpec, input_shape, classes: int | None = None,
-            preprocessing: Preprocessing | None = None) -> Prepared:
-    """Loads ``spec.dataset``, fits the preprocessing on its training split (or uses
-    ``preprocessing``, a saved run's) and builds the pipelines for a recipe input of
-    ``input_shape`` (``spec.image_size`` overrides its sides). ``classes`` sets the
-    class count of ``synthetic`` data (default 10)."""
+            preprocessing: Preprocessing | None = None, source: Source | None = None) -> Prepared:
+    """Loads ``spec.dataset`` (or takes ``source``, already loaded), fits the
+    preprocessing on its training split (or uses ``preprocessing``, a saved run's) and
+    builds the pipelines for a recipe input of ``input_shape`` (``spec.image_size``
+    overrides its sides). ``classes`` sets the class count of ``synthetic`` data
+    (default 10)."""
     input_shape = resolve_input_shape(input_shape, spec.image_size)
-    source = load_source(spec.dataset, spec.data_dir, spec.manual_dir,
-                         image_shape=input_shape, classes=classes or 10)
+    if source is None:
+        source = open_source(spec, input_shape, classes)
     augmentation = make_augmentation(spec.augmentation, input_shape)
     stored = {split: _stored(getattr(source, split), augmentation, spec) for split in
               ("train", "validation", "test")}
@@ -123,6 +84,14 @@ def prepare(spec: DataSpec, input_shape, classes: int | None = None,
         validation=_evaluation(stored["validation"], augmentation, preprocessing, spec),
         test=_evaluation(stored["test"], augmentation, preprocessing, spec))
     return Prepared(spec, source, augmentation, preprocessing, pipelines)
+
+
+def open_source(spec: DataSpec, input_shape, classes: int | None = None) -> Source:
+    """The source ``spec`` names, opened but not read: its splits, sizes and class names
+    are known, and nothing has been decoded yet."""
+    return load_source(spec.dataset, spec.data_dir, spec.manual_dir,
+                       image_shape=resolve_input_shape(input_shape, spec.image_size),
+                       classes=classes or 10)
 
 
 def _fit_preprocessing(source, stored, augmentation, input_shape, spec: DataSpec):
@@ -143,7 +112,7 @@ def resolve_input_shape(input_shape, image_size: int | None) -> tuple[int, int, 
     """The recipe's ``(H, W, C)``, with ``image_size`` for H and W when given."""
     height, width, channels = (int(side) for side in input_shape)
     if channels not in CHANNELS:
-        raise ValueError(f"The recipe takes {channels}-channel input; image datasets give "
+        raise UsageError(f"The recipe takes {channels}-channel input; image datasets give "
                          f"1 (grey) or 3 (RGB) channels.")
     if image_size is not None:
         height = width = image_size

@@ -15,7 +15,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from recipes.registry import NORMALIZATIONS
+from layers.errors import UsageError
 
 # Images the statistics are computed from: the whole training split up to this many
 # (the first ones; TFDS shuffles examples when it prepares a dataset).
@@ -50,11 +50,8 @@ class Preprocessing:
     mean_image: np.ndarray | None = None
 
     def __post_init__(self):
-        if self.normalization not in NORMALIZATIONS:
-            raise ValueError(f"Unknown normalization {self.normalization!r}; accepted: "
-                             f"{', '.join(NORMALIZATIONS)}.")
         if self.normalization == "mean_image" and self.mean_image is None:
-            raise ValueError("normalization='mean_image' needs the mean image; got None.")
+            raise UsageError("normalization='mean_image' needs the mean image; got None.")
 
     def __call__(self, image: tf.Tensor) -> tf.Tensor:
         """Normalizes a float 0-255 image (or batch) at ``input_shape``."""
@@ -74,9 +71,6 @@ class Preprocessing:
             size: int | None = None) -> "Preprocessing":
         """Statistics of ``images`` (float 0-255 at ``input_shape``), a dataset of ``size``
         images: per-channel mean and std, colour principal components, mean image."""
-        if normalization not in NORMALIZATIONS:
-            raise ValueError(f"Unknown normalization {normalization!r}; accepted: "
-                             f"{', '.join(NORMALIZATIONS)}.")
         input_shape = tuple(int(side) for side in input_shape)
         if size is not None and size > STATS_MAX_IMAGES:
             images = images.take(STATS_MAX_IMAGES)
@@ -92,7 +86,7 @@ class Preprocessing:
             colour_products += pixels.T @ pixels
             count += len(batch)
         if count == 0:
-            raise ValueError("The training split is empty; there is nothing to train on.")
+            raise UsageError("The training split is empty; there is nothing to train on.")
         mean_image = image_sum / count
         mean = mean_image.reshape(-1, channels).mean(axis=0)
         pixel_count = count * int(np.prod(input_shape[:2]))

@@ -13,7 +13,8 @@ import os
 
 import tensorflow as tf
 
-from engine.data.sources import SPLIT_SEED, VALIDATION_FRACTION, Source
+from engine.data.source import SPLIT_SEED, VALIDATION_FRACTION, Source
+from layers.errors import UsageError
 
 
 def tfds_source(name: str, data_dir: str | None, manual_dir: str | None = None) -> Source:
@@ -25,7 +26,7 @@ def tfds_source(name: str, data_dir: str | None, manual_dir: str | None = None) 
     builder = _builder(name, data_dir)
     if not builder.is_prepared():
         if manual_dir is None:
-            raise ValueError(
+            raise UsageError(
                 f"Dataset {name!r} is not prepared in {str(builder.data_dir_root)!r}; pass "
                 "--data_dir=DIR pointing at a TFDS data dir that holds it, or "
                 "--manual_dir=DIR with its downloaded archives.")
@@ -34,7 +35,7 @@ def tfds_source(name: str, data_dir: str | None, manual_dir: str | None = None) 
     image_key, label_key = _supervised_keys(info)
     splits = dict(info.splits)
     if "test" not in splits:
-        raise ValueError(f"Dataset {name!r} has no test split; splits are {sorted(splits)}.")
+        raise UsageError(f"Dataset {name!r} has no test split; splits are {sorted(splits)}.")
     if "validation" in splits:
         names = {"train": "train", "validation": "validation"}
     else:
@@ -50,11 +51,11 @@ def tfds_source(name: str, data_dir: str | None, manual_dir: str | None = None) 
     }
     sizes = {key: info.splits[split].num_examples for key, split in names.items()}
     label = info.features[label_key]
-    class_names = getattr(label, "names", None)
+    class_names = (getattr(label, "names", None)
+                   or [str(index) for index in range(label.num_classes)])
     return Source(name=name, num_classes=label.num_classes,
                   image_shape=tuple(info.features[image_key].shape),
-                  class_names=tuple(class_names) if class_names else None, sizes=sizes,
-                  **datasets)
+                  class_names=tuple(class_names), sizes=sizes, **datasets)
 
 
 def prepare_offline(builder, manual_dir: str) -> None:
@@ -64,14 +65,14 @@ def prepare_offline(builder, manual_dir: str) -> None:
     name = builder.info.full_name
     manual_dir = os.path.abspath(os.path.expanduser(manual_dir))
     if not os.path.isdir(manual_dir):
-        raise ValueError(f"--manual_dir={manual_dir!r} is not a directory; it must hold the "
+        raise UsageError(f"--manual_dir={manual_dir!r} is not a directory; it must hold the "
                          f"archives of {name!r}.")
     expected = sorted({info.filename for info in (builder.url_infos or {}).values()
                        if info.filename})
     missing = [filename for filename in expected
                if not os.path.exists(os.path.join(manual_dir, filename))]
     if missing:
-        raise ValueError(f"--manual_dir={manual_dir!r} lacks {', '.join(missing)}; preparing "
+        raise UsageError(f"--manual_dir={manual_dir!r} lacks {', '.join(missing)}; preparing "
                          f"{name!r} offline needs {', '.join(expected)}.")
     downloads = os.path.join(str(builder.data_dir_root), "downloads")
     config = tfds.download.DownloadConfig(
@@ -80,7 +81,7 @@ def prepare_offline(builder, manual_dir: str) -> None:
         builder.download_and_prepare(download_dir=downloads, download_config=config)
     except Exception as error:  # TFDS raises many kinds; the user needs one sentence
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ValueError(f"Could not prepare {name!r} from --manual_dir={manual_dir!r}: "
+        raise UsageError(f"Could not prepare {name!r} from --manual_dir={manual_dir!r}: "
                          f"{reason}") from error
 
 
@@ -90,7 +91,7 @@ def _builder(name: str, data_dir: str | None):
     try:
         return tfds.builder(name, data_dir=data_dir)
     except tfds.core.registered.DatasetNotFoundError:
-        raise ValueError(
+        raise UsageError(
             f"Unknown dataset {name!r}: use 'digits', 'synthetic', 'folder:PATH' or a TFDS "
             "image-classification dataset name such as 'mnist' or 'cifar10'.") from None
 
@@ -98,7 +99,7 @@ def _builder(name: str, data_dir: str | None):
 def _supervised_keys(info) -> tuple[str, str]:
     keys = info.supervised_keys
     if not keys or len(keys) != 2:
-        raise ValueError(
+        raise UsageError(
             f"Dataset {info.name!r} is not an image-classification dataset "
             "(it has no (image, label) supervised keys).")
     return keys

@@ -15,7 +15,6 @@ import tensorflow as tf
 
 from engine.data.augment import Augmentation
 
-TTA_MODES = ("none", "flip", "10crop")
 VIEWS = {"none": 1, "flip": 2, "10crop": 10}
 
 
@@ -26,9 +25,7 @@ def views(augmentation: Augmentation, image: tf.Tensor, mode: str) -> tf.Tensor:
     view = augmentation.evaluate(image)
     if mode == "flip":
         return tf.stack([view, tf.image.flip_left_right(view)])
-    if mode == "none":
-        return view[None]
-    raise ValueError(f"Unknown test-time augmentation {mode!r}; accepted: {', '.join(TTA_MODES)}.")
+    return view[None]
 
 
 def ten_crops(canvas: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 import recipes
 from engine import loop, training, transfer
+from engine.build import build
 from engine.losses import SmoothedSparseCategoricalCrossentropy
 from recipes import TrainingConfig
 
@@ -75,16 +76,19 @@ def test_schedule_callback_sets_the_optimizer_learning_rate():
     seen = []
     record = keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: seen.append(
         float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))))
-    loop.fit(model, tiny_data(), None, 3, [*training.learning_rate_callbacks(config), record],
-             verbose=0)
+    loop.fit(model, tiny_data(), epochs=3,
+             callbacks=[*training.learning_rate_callbacks(config), record], verbose=0)
     assert seen == pytest.approx([0.1, 0.01, 0.001])
 
 
 def test_unknown_schedule_or_optimizer_is_one_sentence():
-    with pytest.raises(ValueError, match="Unknown schedule 'linear'"):
-        TrainingConfig(schedule="linear")
-    with pytest.raises(ValueError, match="Unknown optimizer 'lbfgs'"):
-        TrainingConfig(optimizer="lbfgs")
+    from engine.spec import resolve
+    from layers import UsageError
+
+    with pytest.raises(UsageError, match="Unknown schedule 'linear'; accepted: constant"):
+        resolve("mlp", TrainingConfig(schedule="linear"))
+    with pytest.raises(UsageError, match="Unknown optimizer 'lbfgs'; accepted: sgd"):
+        resolve("mlp", TrainingConfig(optimizer="lbfgs"))
 
 
 # --- the update rule -------------------------------------------------------------------
@@ -109,13 +113,13 @@ def test_weight_decay_goes_through_the_momentum_as_krizhevskys_rule():
 
     w0, b0 = kernel.numpy(), bias.numpy()
     g0, gb0 = loss_gradients()
-    loop.fit(model, data, None, 1, [], verbose=0)
+    loop.fit(model, data, epochs=1, verbose=0)
     v1 = -decay * lr * w0 - lr * g0  # v <- 0.9 v - wd*lr*w - lr*grad, v0 = 0
     np.testing.assert_allclose(kernel.numpy(), w0 + v1, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(bias.numpy(), b0 - lr * gb0, rtol=1e-5, atol=1e-6)  # no decay
     w1 = kernel.numpy()
     g1, _ = loss_gradients()
-    loop.fit(model, data, None, 1, [], verbose=0)
+    loop.fit(model, data, epochs=1, verbose=0)
     v2 = momentum * v1 - decay * lr * w1 - lr * g1
     np.testing.assert_allclose(kernel.numpy(), w1 + v2, rtol=1e-4, atol=1e-6)
 
@@ -138,11 +142,22 @@ def test_optimizer_flags_reach_the_keras_optimizer():
 
 
 def test_dropout_flag_sets_every_dropout_layer():
-    model = recipes.build("alexnet", input_shape=(67, 67, 3), classes=5)
-    training.compile_model(model, dataclasses.replace(recipes.get("alexnet").training,
-                                                      dropout=0.2))
-    rates_ = [layer.rate for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
+    training_config = dataclasses.replace(recipes.get("alexnet").training, dropout=0.2)
+    built = build(recipes.get("alexnet").name, 5, (67, 67, 3), training_config)
+    rates_ = [layer.rate for layer in built.model.layers
+              if isinstance(layer, keras.layers.Dropout)]
     assert rates_ == [0.2, 0.2]
+
+
+def test_dropout_flag_leaves_googlenets_auxiliary_heads_at_the_papers_rate():
+    # Section 5: the auxiliary classifiers drop 70%; --dropout (and the recipe's 40%)
+    # is the main network's.
+    training_config = dataclasses.replace(recipes.get("googlenet").training, dropout=0.1)
+    built = build("googlenet", 3, (224, 224, 3), training_config)
+    rates_ = {layer.name: layer.rate for layer in built.trained.layers
+              if isinstance(layer, keras.layers.Dropout)}
+    assert rates_ == {"dropout": 0.1, "aux1_dropout": 0.7, "aux2_dropout": 0.7}
+    assert len(built.trained.outputs) == 3 and len(built.model.outputs) == 1
 
 
 # --- precision -------------------------------------------------------------------------
@@ -155,7 +170,7 @@ def test_bfloat16_trains_and_keeps_the_softmax_in_float32():
         images = np.random.default_rng(0).normal(size=(16, 32, 32, 1)).astype("float32")
         labels = np.arange(16) % 3
         history = loop.fit(model, tf.data.Dataset.from_tensor_slices((images, labels)).batch(8),
-                           None, 2, [], verbose=0)
+                           epochs=2, verbose=0)
     finally:
         keras.config.set_dtype_policy("float32")
     assert model.get_layer("c1").compute_dtype == "bfloat16"
@@ -184,15 +199,16 @@ def test_an_interrupted_run_resumes_at_the_right_epoch(tmp_path, capsys):
     training.compile_model(model, config)
     callbacks = training.run_callbacks(config, str(tmp_path))
     with pytest.raises(KeyboardInterrupt):
-        loop.fit(model, tiny_data(), tiny_data(), 4, [*callbacks, StopAtEpoch(1)], verbose=0)
+        loop.fit(model, tiny_data(), validation_data=tiny_data(), epochs=4,
+                 callbacks=[*callbacks, StopAtEpoch(1)], verbose=0)
     interrupted = [w.copy() for w in model.get_weights()]
 
     model = tiny_model()
     training.compile_model(model, config)
     seen = []
     record = keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: seen.append(epoch))
-    loop.fit(model, tiny_data(), tiny_data(), 4,
-             [*training.run_callbacks(config, str(tmp_path)), record], verbose=0)
+    loop.fit(model, tiny_data(), validation_data=tiny_data(), epochs=4,
+             callbacks=[*training.run_callbacks(config, str(tmp_path)), record], verbose=0)
     assert "Resuming from the backup: epoch 3 of 4." in capsys.readouterr().out
     assert seen == [2, 3]
     assert (tmp_path / "history.csv").read_text().count("\n") == 5  # header + 4 epochs
@@ -206,7 +222,7 @@ def test_nan_loss_stops_training():
     data = tf.data.Dataset.from_tensor_slices((x, np.zeros(8, "int64"))).batch(4)
     seen = []
     record = keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: seen.append(epoch))
-    loop.fit(model, data, None, 5, [keras.callbacks.TerminateOnNaN(), record], verbose=0)
+    loop.fit(model, data, epochs=5, callbacks=[keras.callbacks.TerminateOnNaN(), record], verbose=0)
     assert seen == [0] and model.stop_training
 
 
@@ -234,7 +250,7 @@ def test_feature_extractor_freezes_all_but_the_head():
     transfer.freeze_all_but_head(model)
     training.compile_model(model, TrainingConfig(optimizer="sgd", learning_rate=0.5))
     hidden, head = model.get_layer("hidden").kernel.numpy(), model.get_layer("logits").kernel.numpy()
-    loop.fit(model, tiny_data(), None, 2, [], verbose=0)
+    loop.fit(model, tiny_data(), epochs=2, verbose=0)
     np.testing.assert_array_equal(model.get_layer("hidden").kernel.numpy(), hidden)
     assert not np.array_equal(model.get_layer("logits").kernel.numpy(), head)
 
@@ -246,7 +262,7 @@ def test_finetuning_moves_pretrained_layers_at_a_tenth_of_the_rate():
         _, model, copied = pretrained_and_new()
         training.compile_model(model, config, slow_layers=copied if slow else ())
         before = {name: model.get_layer(name).kernel.numpy() for name in ("hidden", "logits")}
-        loop.fit(model, tiny_data(batch_size=32), None, 1, [], verbose=0)
+        loop.fit(model, tiny_data(batch_size=32), epochs=1, verbose=0)
         deltas[slow] = {name: model.get_layer(name).kernel.numpy() - before[name]
                         for name in before}
     # atol: float32 weights near 1 resolve their deltas to about 6e-8.
@@ -266,8 +282,8 @@ def test_history_records_the_learning_rate_of_every_epoch(tmp_path):
                             decay_epochs=(2,), decay_factor=0.5, epochs=3)
     model = tiny_model()
     training.compile_model(model, config)
-    loop.fit(model, tiny_data(), tiny_data(), 3, training.run_callbacks(config, str(tmp_path)),
-             verbose=0)
+    loop.fit(model, tiny_data(), validation_data=tiny_data(), epochs=3,
+             callbacks=training.run_callbacks(config, str(tmp_path)), verbose=0)
     history = read_history(str(tmp_path / training.HISTORY_FILE))
     assert history["learning_rate"] == pytest.approx([0.2, 0.2, 0.1])
     assert len(history["val_accuracy"]) == 3
@@ -295,8 +311,8 @@ def test_a_finished_run_started_again_starts_a_fresh_history(tmp_path):
     for _ in range(2):
         model = tiny_model()
         training.compile_model(model, config)
-        loop.fit(model, tiny_data(), tiny_data(), 2, training.run_callbacks(config, str(tmp_path)),
-                 verbose=0)
+        loop.fit(model, tiny_data(), validation_data=tiny_data(), epochs=2,
+                 callbacks=training.run_callbacks(config, str(tmp_path)), verbose=0)
     assert (tmp_path / training.HISTORY_FILE).read_text().count("\n") == 3  # header + 2 epochs
 
 
@@ -306,7 +322,7 @@ def test_xla_compiled_steps_train_like_the_plain_ones():
         keras.utils.set_random_seed(5)
         model = tiny_model()
         training.compile_model(model, TrainingConfig(optimizer="momentum", learning_rate=0.1))
-        loop.fit(model, tiny_data(), None, 2, [], verbose=0, jit_compile=jit_compile)
+        loop.fit(model, tiny_data(), epochs=2, verbose=0, jit_compile=jit_compile)
         results.append(model.get_weights())
     for plain, compiled in zip(*results):
         np.testing.assert_allclose(compiled, plain, rtol=1e-4, atol=1e-6)
@@ -317,7 +333,7 @@ def test_float16_training_scales_the_loss_and_keeps_float32_weights():
     try:
         model = tiny_model()
         training.compile_model(model, TrainingConfig(optimizer="momentum", learning_rate=0.1))
-        history = loop.fit(model, tiny_data(), None, 2, [], verbose=0)
+        history = loop.fit(model, tiny_data(), epochs=2, verbose=0)
     finally:
         keras.config.set_dtype_policy("float32")
     assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)

@@ -7,7 +7,8 @@ import tensorflow as tf
 
 from engine.data.augment import CIFAR_PAD, PCA_STDDEV, PRESETS, make_augmentation
 from engine.data.geometry import canvas_size
-from recipes.registry import AUGMENTATIONS
+from engine.choices import AUGMENTATIONS
+from engine.data import DataSpec
 
 SEEDS = [tf.constant([7, index], tf.int64) for index in range(48)]
 
@@ -29,10 +30,10 @@ def find_window(large, small):
     return None
 
 
-def test_presets_are_the_registry_augmentations():
+def test_presets_are_the_command_lines_augmentations():
     assert tuple(PRESETS) == AUGMENTATIONS
     with pytest.raises(ValueError, match=r"Unknown augmentation 'autoaugment'.*cifar"):
-        make_augmentation("autoaugment", (32, 32, 3))
+        DataSpec(augmentation="autoaugment")
 
 
 def test_none_fits_the_image_and_is_not_random():

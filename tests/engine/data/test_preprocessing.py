@@ -64,8 +64,10 @@ def test_save_and_load_give_the_same_numbers(tmp_path, images, fitted):
 
 
 def test_bad_normalization_and_empty_split_are_clear_errors():
+    from engine.data import DataSpec
+
     empty = tf.data.Dataset.from_tensor_slices(np.zeros((0, *SHAPE), np.float32))
     with pytest.raises(ValueError, match="Unknown normalization 'zca'; accepted: per_channel"):
-        Preprocessing.fit(empty, SHAPE, "zca")
+        DataSpec(normalization="zca")
     with pytest.raises(ValueError, match="training split is empty"):
         Preprocessing.fit(empty, SHAPE)

@@ -4,7 +4,8 @@ preparation from hand-downloaded archives (--manual_dir)."""
 import numpy as np
 import pytest
 
-from engine.data.sources import SYNTHETIC_SIZES, load_source
+from engine.data.sources import load_source
+from engine.data.synthetic import SYNTHETIC_SIZES
 
 
 def first_examples(dataset, count):
@@ -16,6 +17,7 @@ def test_digits_are_split_1293_144_360():
     source = load_source("digits")
     assert source.sizes == {"train": 1293, "validation": 144, "test": 360}
     assert source.num_classes == 10 and source.image_shape == (8, 8, 1)
+    assert source.class_names == tuple("0123456789")
     images, labels = first_examples(source.test, 5)
     assert images.dtype == np.uint8 and images.shape == (5, 8, 8, 1) and labels.dtype == np.int64
 
@@ -23,6 +25,7 @@ def test_digits_are_split_1293_144_360():
 def test_synthetic_data_has_the_recipe_shape_and_classes():
     source = load_source("synthetic", image_shape=(20, 24, 3), classes=7)
     assert source.sizes == SYNTHETIC_SIZES and source.num_classes == 7
+    assert source.class_names == tuple(f"class_{index}" for index in range(7))
     images, labels = first_examples(source.train, 100)
     assert images.shape == (100, 20, 24, 3) and images.dtype == np.uint8
     assert labels.min() >= 0 and labels.max() < 7 and images.std() > 50

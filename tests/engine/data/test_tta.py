@@ -44,5 +44,7 @@ def test_flip_views_are_the_evaluation_view_and_its_mirror():
 
 
 def test_unknown_mode_is_a_clear_error():
-    with pytest.raises(ValueError, match=r"Unknown test-time augmentation '5crop'.*10crop"):
-        views(make_augmentation("none", (8, 8, 1)), tf.zeros((8, 8, 1)), "5crop")
+    from engine.data import DataSpec
+
+    with pytest.raises(ValueError, match=r"Unknown tta '5crop'; accepted: none, flip, 10crop"):
+        DataSpec(tta="5crop")

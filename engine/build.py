@@ -1,0 +1,74 @@
+"""The build phase: a recipe's network for a run's data, with its training extras.
+
+:func:`build` makes the network that trains (with the auxiliary classifiers where
+the recipe trains with them), the network that is saved and served (the main head
+only), applies the run's dropout rate to the main network's ``Dropout`` layers, and
+starts from a pretrained run where one is given (``--init_from``). Call it inside
+:func:`engine.session.session`, so the variables belong to the run's strategy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+
+import recipes
+from engine import transfer
+from recipes import TrainingConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class Built:
+    """``trained`` is what ``fit`` trains; ``model`` the network that is saved, served
+    and evaluated (the same object unless auxiliary heads train along); ``slow_layers``
+    the pretrained layers that fine-tune at a fraction of the learning rate."""
+
+    trained: keras.Model
+    model: keras.Model
+    slow_layers: tuple = ()
+
+
+def build(recipe: str, classes: int, input_shape, training: TrainingConfig,
+          init_from: str | None = None, transfer_mode: str = "finetune") -> Built:
+    """``recipe`` for ``classes`` classes at ``input_shape``, set up to train with
+    ``training``: auxiliary heads where ``training.auxiliary_loss_weight`` asks for
+    them (except when only a new head trains on frozen features, which they cannot
+    help), ``training.dropout`` in the main network, and ``init_from``'s weights in
+    every layer but the recipe's head (``transfer_mode`` ``feature_extractor``
+    freezes them)."""
+    feature_extractor = bool(init_from) and transfer_mode == "feature_extractor"
+    auxiliary = bool(training.auxiliary_loss_weight) and not feature_extractor
+    trained = recipes.build(recipe, classes=classes, input_shape=tuple(input_shape),
+                            **({"aux_heads": True} if auxiliary else {}))
+    model = keras.Model(trained.input, trained.outputs[0], name=trained.name) if auxiliary \
+        else trained
+    if training.dropout is not None:
+        set_dropout(model, training.dropout)
+    slow_layers = ()
+    if init_from:
+        head = recipes.get(recipe).head
+        pretrained = transfer.load_pretrained(init_from)
+        copied = transfer.copy_pretrained_weights(pretrained, model, head)
+        print(f"Initialized {len(copied)} layers from {init_from} ({transfer_mode}).", flush=True)
+        if feature_extractor:
+            transfer.freeze_all_but_head(model, head)
+        else:
+            slow_layers = tuple(copied)
+    return Built(trained=trained, model=model, slow_layers=slow_layers)
+
+
+def set_dropout(model: keras.Model, rate: float) -> None:
+    """Sets every ``Dropout`` layer of ``model`` (and of the models nested in it) to
+    ``rate``; layers outside ``model``, such as auxiliary heads, keep theirs."""
+    for layer in all_layers(model):
+        if isinstance(layer, keras.layers.Dropout):
+            layer.rate = rate
+
+
+def all_layers(model: keras.Model):
+    """The layers of ``model``, those of nested models included."""
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from all_layers(layer)

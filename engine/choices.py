@@ -1,0 +1,30 @@
+"""Every list of choices the command line offers, defined once.
+
+Flags take their enum values from here, :mod:`engine.spec` validates a run against
+them once, and the modules that implement each choice (the augmentation presets,
+the optimizers, the schedules, ...) key their tables by these names; a test keeps
+the tables and the lists equal. This module imports nothing heavy, so the command
+line can parse and reject flags before TensorFlow loads.
+"""
+
+MODES = ("train", "evaluate", "summary", "activations")
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
+SCHEDULES = ("constant", "step", "plateau", "exponential", "cosine")
+AUGMENTATIONS = ("none", "cifar", "alexnet", "vgg", "inception")
+NORMALIZATIONS = ("per_channel", "mean_image")
+TTA_MODES = ("none", "flip", "10crop")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+DISTRIBUTE_MODES = ("none", "mirrored", "multi_worker")
+TRANSFER_MODES = ("feature_extractor", "finetune")
+# --mode=activations: the lectures' initialization experiment.
+INITIALIZATIONS = ("normal_0.01", "normal_1", "xavier", "he")
+ACTIVATIONS = ("tanh", "relu")
+
+
+
+def check(kind: str, value, accepted) -> None:
+    """Raises :class:`layers.UsageError` naming ``kind`` unless ``value`` is in ``accepted``."""
+    if value not in accepted:
+        from layers.errors import UsageError  # here: keras loads with layers
+
+        raise UsageError(f"Unknown {kind} {value!r}; accepted: {', '.join(accepted)}.")

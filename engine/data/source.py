@@ -1,0 +1,38 @@
+"""What every source of images gives: :class:`Source`, three disjoint splits of one
+dataset, and the constants the sources share.
+
+Every source yields unbatched ``(image uint8 HxWxC, label int64)`` datasets for
+three disjoint splits. The test split is only ever used for the final evaluation;
+where a dataset has no validation split, one is carved from train deterministically.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import tensorflow as tf
+
+# Fractions held out by sources that ship no split of their own.
+TEST_FRACTION = 0.2
+VALIDATION_FRACTION = 0.1
+SPLIT_SEED = 0  # fixed, so every run of every seed sees the same test images
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """Three disjoint splits of one dataset plus what a run needs to know about it.
+
+    ``image_shape`` has ``None`` sides where image sizes vary (image folders,
+    ImageNet); ``class_names`` names each label, in label order; ``skipped`` lists
+    the files an image folder could not decode.
+    """
+
+    name: str
+    train: tf.data.Dataset
+    validation: tf.data.Dataset
+    test: tf.data.Dataset
+    num_classes: int
+    image_shape: tuple[int | None, int | None, int]
+    sizes: dict[str, int]
+    class_names: tuple[str, ...]
+    skipped: tuple[str, ...] = ()

@@ -1,0 +1,30 @@
+"""Random images for benchmarks: ``--dataset=synthetic``."""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from engine.data.source import SPLIT_SEED, Source
+
+# A pool of distinct random images, repeated to these split sizes.
+SYNTHETIC_SIZES = {"train": 10_000, "validation": 1_000, "test": 1_000}
+SYNTHETIC_POOL = 64
+
+
+def synthetic(image_shape: tuple[int, int, int], classes: int) -> Source:
+    """Uniform random uint8 images of ``image_shape`` with random labels, classes named
+    ``class_0``, ``class_1``, ...: :data:`SYNTHETIC_POOL` distinct images repeated to
+    :data:`SYNTHETIC_SIZES`."""
+    rng = np.random.default_rng(SPLIT_SEED)
+    pool = tf.constant(rng.integers(0, 256, (SYNTHETIC_POOL, *image_shape), dtype=np.uint8))
+
+    def split(size: int) -> tf.data.Dataset:
+        labels = tf.constant(rng.integers(0, classes, size), tf.int64)
+        return tf.data.Dataset.range(size).map(
+            lambda index: (tf.gather(pool, index % SYNTHETIC_POOL), tf.gather(labels, index)))
+
+    return Source(name="synthetic", num_classes=classes, image_shape=tuple(image_shape),
+                  class_names=tuple(f"class_{index}" for index in range(classes)),
+                  sizes=dict(SYNTHETIC_SIZES),
+                  **{key: split(size) for key, size in SYNTHETIC_SIZES.items()})

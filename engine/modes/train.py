@@ -1,0 +1,82 @@
+"""``--mode=train``: one training run, phase by phase.
+
+set up -> open the data -> build (the architecture checked against the input
+before any statistics are computed) -> fit the preprocessing -> ``run.json`` ->
+compile -> fit -> evaluate once on test -> save -> export -> report.
+"""
+
+from __future__ import annotations
+
+import os
+
+import recipes
+from engine import distribute, rundir, training
+from engine.build import build
+from engine.cli import run_spec
+from engine.data import open_source, prepare, resolve_input_shape
+from engine.evaluate import evaluate
+from engine.publish import publish
+from engine.report import plot_curves, read_history, training_report
+from engine.session import session
+from engine.spec import RunSpec, run_record
+
+
+def run(args) -> None:
+    spec = run_spec(args)
+    report = train(spec, overwrite=args.overwrite)
+    if report is not None:  # a multi-worker run's other workers leave the report to the chief
+        print(summary_line(report, spec.model_dir))
+
+
+def train(spec: RunSpec, overwrite: bool = False) -> dict | None:
+    """Trains ``spec.recipe`` on ``spec.data.dataset``, evaluates once on the test split,
+    saves the model and its SavedModel export, and returns the report it wrote.
+
+    Under multi-worker training every worker trains, evaluates, checkpoints and
+    exports (reading distributed variables is a collective step), each in its own
+    folder (``distribute.worker_dir``); only the chief writes into ``model_dir``,
+    the report included, and gets the report; the others get None.
+    """
+    recipe = recipes.get(spec.recipe)
+    chief = distribute.is_chief()
+    if chief:
+        rundir.claim(spec.model_dir, overwrite)
+    with session(spec.distribute, spec.seed, spec.deterministic, spec.precision) as strategy:
+        input_shape = resolve_input_shape(recipe.input_shape, spec.data.image_size)
+        source = open_source(spec.data, input_shape, recipe.classes)
+        built = build(spec.recipe, source.num_classes, input_shape, spec.training,
+                      spec.init_from, spec.transfer)
+        data = prepare(spec.data, input_shape, source=source)
+        run_dir = distribute.worker_dir(spec.model_dir)
+        os.makedirs(run_dir, exist_ok=True)
+        rundir.write_json(os.path.join(run_dir, rundir.RUN_FILE),
+                          run_record(spec, source.class_names, input_shape, source.sizes))
+        data.preprocessing.save(os.path.join(run_dir, rundir.PREPROCESSING_FILE))
+        training.compile_model(built.trained, spec.training, built.slow_layers,
+                               spec.finetune_multiplier)
+        accuracy = training.accuracy_key(built.trained)
+        training.train(built.trained,
+                       training.one_target_per_head(built.trained, data.pipelines.train),
+                       training.one_target_per_head(built.trained, data.pipelines.validation),
+                       spec.training, training.run_callbacks(spec.training, run_dir, accuracy),
+                       jit_compile=spec.jit_compile)
+        evaluation = evaluate(built.model, data, spec.data.tta)
+    model_path, export_dir = publish(built.model, spec, data, run_dir, chief)
+    if not chief:
+        return None
+    history = read_history(os.path.join(run_dir, training.HISTORY_FILE))
+    curves = os.path.join(spec.model_dir, rundir.CURVES_FILE)
+    plot_curves(history, curves, title=spec.recipe, accuracy=accuracy)
+    report = training_report(spec, data, built.model, built.trained.optimizer, evaluation,
+                             history, strategy, model_path=model_path, export_dir=export_dir,
+                             curves=curves, accuracy=accuracy)
+    rundir.write_json(os.path.join(spec.model_dir, rundir.REPORT_FILE), report)
+    return report
+
+
+def summary_line(report: dict, model_dir: str) -> str:
+    """The line a finished run prints."""
+    return (f"{report['recipe']} on {report['dataset']}: test accuracy "
+            f"{report['test_accuracy']:.4f}, test loss {report['test_loss']:.4f} "
+            f"({report['test_examples']} test images), {report['epochs_run']} epochs in "
+            f"{report['train_seconds']:.1f} s; run in {model_dir}")

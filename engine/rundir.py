@@ -1,0 +1,143 @@
+"""A run directory: the names of its files, strict JSON written atomically, and the
+saved run that later modes (evaluate, export, predict, visualize) read back.
+
+A training run writes ``run.json`` when it starts (its resolved configuration,
+:func:`engine.spec.run_record`), ``preprocessing.json`` (the statistics fitted on
+the training split), then ``model.keras`` and ``report.json`` when it ends.
+:func:`load_run` reads the first three; ``report.json`` is output only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import tempfile
+
+from layers.errors import UsageError
+
+RUN_FILE = "run.json"
+REPORT_FILE = "report.json"
+MODEL_FILE = "model.keras"
+PREPROCESSING_FILE = "preprocessing.json"
+EVALUATION_FILE = "evaluation.json"
+CURVES_FILE = "curves.png"
+
+
+def write_json(path: str, data) -> None:
+    """Writes ``data`` to ``path`` as strict JSON (non-finite numbers as ``null``) through
+    a temporary file renamed into place, so readers never see half of it."""
+    directory = os.path.dirname(os.path.abspath(path))
+    with tempfile.NamedTemporaryFile("w", dir=directory, suffix=".tmp", delete=False) as file:
+        json.dump(strict(data), file, indent=2, sort_keys=True, allow_nan=False)
+        file.write("\n")
+    os.replace(file.name, path)
+
+
+def strict(data):
+    """``data`` with every non-finite float (NaN, infinities) replaced by None."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {key: strict(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [strict(value) for value in data]
+    return data
+
+
+def read_json(path: str) -> dict:
+    with open(path) as file:
+        return json.load(file)
+
+
+@dataclasses.dataclass(frozen=True)
+class SavedRun:
+    """A finished training run: its directory and ``run.json`` record."""
+
+    directory: str
+    record: dict
+
+    @property
+    def model_path(self) -> str:
+        return os.path.join(self.directory, MODEL_FILE)
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return tuple(self.record["class_names"])
+
+    def preprocessing(self):
+        """The run's :class:`engine.data.Preprocessing`."""
+        from engine.data import Preprocessing
+
+        return Preprocessing.load(os.path.join(self.directory, PREPROCESSING_FILE))
+
+    def load_model(self):
+        """The trained model (``safe_mode=True``), uncompiled."""
+        import keras
+
+        import engine.losses  # noqa: F401  (registers the loss a run may have compiled with)
+
+        return keras.saving.load_model(self.model_path, compile=False, safe_mode=True)
+
+
+def load_run(model_dir: str) -> SavedRun:
+    """The finished run in ``model_dir``; a folder without ``run.json``,
+    ``preprocessing.json`` and ``model.keras`` is a usage error that names it."""
+    missing = [name for name in (RUN_FILE, PREPROCESSING_FILE, MODEL_FILE)
+               if not os.path.isfile(os.path.join(model_dir, name))]
+    if missing:
+        raise UsageError(f"No finished run in {model_dir!r} (it lacks {', '.join(missing)}); "
+                         "pass the --model_dir of a completed training run.")
+    return SavedRun(os.path.abspath(model_dir), read_json(os.path.join(model_dir, RUN_FILE)))
+
+
+# What a training run writes into its directory (--overwrite removes these, nothing else).
+RUN_ENTRIES = (RUN_FILE, REPORT_FILE, MODEL_FILE, PREPROCESSING_FILE, EVALUATION_FILE,
+               CURVES_FILE, "preprocessing_mean_image.npy", "history.csv", "checkpoints",
+               "backup", "logs", "export")
+
+
+def claim(model_dir: str, overwrite: bool = False) -> None:
+    """Makes sure a training run may write into ``model_dir``, before any work.
+
+    A finished run there (one with ``report.json``) is kept unless ``overwrite``,
+    which removes what a run writes (:data:`RUN_ENTRIES`) and nothing else; an
+    interrupted run (a backup without a report) is left to resume. A path that is a
+    file or a folder that cannot be written is a usage error.
+    """
+    if os.path.exists(model_dir) and not os.path.isdir(model_dir):
+        raise UsageError(f"--model_dir={model_dir!r} is a file; pass a folder for the run.")
+    if os.path.isfile(os.path.join(model_dir, REPORT_FILE)):
+        if not overwrite:
+            raise UsageError(f"{model_dir} holds a finished run; pass --overwrite to replace "
+                             "it or choose another --model_dir.")
+        remove_run(model_dir)
+    parent = model_dir
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"--model_dir={model_dir!r} cannot be written ({parent} is not "
+                         "writable); choose a folder you can write to.")
+
+
+def remove_run(model_dir: str) -> None:
+    """Removes the files a training run wrote into ``model_dir``."""
+    import shutil
+
+    for entry in RUN_ENTRIES:
+        path = os.path.join(model_dir, entry)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        elif os.path.exists(path):
+            os.remove(path)
+
+
+def save_model(model, directory: str) -> str:
+    """Saves ``model`` as ``directory/model.keras`` through a temporary file renamed into
+    place; returns the path."""
+    path = os.path.join(directory, MODEL_FILE)
+    staging = os.path.join(directory, f".{MODEL_FILE}.partial.keras")
+    model.save(staging)
+    os.replace(staging, path)
+    return path

@@ -1,0 +1,146 @@
+"""A run's resolved configuration: the recipe's paper configuration with the
+command line's overrides, validated once, recorded as ``run.json``.
+
+:class:`RunSpec` is what every phase of a run receives (explicitly, piece by
+piece); :func:`validate` is the one place where the names in a run are checked
+against :mod:`engine.choices`. ``run.json`` (:func:`run_record`) is written when a
+run starts and is what later modes (evaluate, export, predict, visualize) read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+
+from engine import choices
+from engine.data.spec import DataSpec
+from layers.errors import UsageError
+from recipes import TrainingConfig
+
+DEFAULT_FINETUNE_MULTIPLIER = 0.1
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+    """Everything a training run needs, resolved from the recipe and the flags.
+
+    ``data`` derives from ``training`` (batch size, augmentation, normalization):
+    :func:`resolve` builds both, so they cannot disagree. Paths are absolute.
+    """
+
+    recipe: str
+    data: DataSpec
+    model_dir: str
+    export_dir: str
+    seed: int
+    training: TrainingConfig
+    precision: str = "float32"
+    jit_compile: bool = False
+    distribute: str = "none"
+    deterministic: bool = False
+    init_from: str | None = None
+    transfer: str = "finetune"
+    finetune_multiplier: float = DEFAULT_FINETUNE_MULTIPLIER
+
+
+def resolve(recipe: str, training: TrainingConfig, *, dataset: str = "digits",
+            data_dir: str | None = None, manual_dir: str | None = None,
+            model_dir: str | None = None, export_dir: str | None = None, seed: int = 42,
+            image_size: int | None = None, tta: str = "none", precision: str = "float32",
+            jit_compile: bool = False, distribute: str = "none", deterministic: bool = False,
+            init_from: str | None = None, transfer: str = "finetune",
+            finetune_multiplier: float = DEFAULT_FINETUNE_MULTIPLIER) -> RunSpec:
+    """The validated :class:`RunSpec` of a run of ``recipe`` with ``training``;
+    ``model_dir`` defaults to ``runs/<recipe>-<dataset>``, ``export_dir`` to
+    ``<model_dir>/export``."""
+    model_dir = os.path.abspath(os.path.expanduser(model_dir or default_model_dir(recipe, dataset)))
+    data = DataSpec(dataset=dataset, data_dir=absolute(data_dir), manual_dir=absolute(manual_dir),
+                    batch_size=training.batch_size, seed=seed, image_size=image_size,
+                    augmentation=training.augmentation, normalization=training.normalization,
+                    tta=tta, deterministic=deterministic)
+    spec = RunSpec(recipe=recipe, data=data, model_dir=model_dir,
+                   export_dir=absolute(export_dir) or os.path.join(model_dir, "export"),
+                   seed=seed, training=training, precision=precision, jit_compile=jit_compile,
+                   distribute=distribute, deterministic=deterministic,
+                   init_from=absolute(init_from), transfer=transfer,
+                   finetune_multiplier=finetune_multiplier)
+    validate(spec)
+    return spec
+
+
+def validate(spec: RunSpec) -> None:
+    """Checks the names in ``spec`` against :mod:`engine.choices` (raises
+    :class:`UsageError` naming the first one that is not accepted); the data's own
+    names (augmentation, normalization, TTA) are checked by :class:`DataSpec`."""
+    import recipes
+
+    recipes.get(spec.recipe)
+    training = spec.training
+    for kind, value, accepted in (
+            ("optimizer", training.optimizer, choices.OPTIMIZERS),
+            ("schedule", training.schedule, choices.SCHEDULES),
+            ("precision", spec.precision, choices.PRECISIONS),
+            ("distribute", spec.distribute, choices.DISTRIBUTE_MODES),
+            ("transfer", spec.transfer, choices.TRANSFER_MODES)):
+        choices.check(kind, value, accepted)
+    if (spec.data.augmentation, spec.data.normalization) != (training.augmentation,
+                                                               training.normalization):
+        raise UsageError("The data spec's augmentation and normalization differ from the "
+                         "training configuration's; build the spec with engine.spec.resolve.")
+
+
+def default_model_dir(recipe: str, dataset: str) -> str:
+    """``runs/<recipe>-<dataset>``, with a folder dataset's path reduced to its name."""
+    name = os.path.basename(os.path.normpath(dataset.split(":", 1)[1])) if ":" in dataset \
+        else dataset
+    return os.path.join("runs", f"{recipe}-{name}")
+
+
+def absolute(path: str | None) -> str | None:
+    """``path`` made absolute (``~`` expanded), so a run's records work from any folder;
+    TFDS-style ``gs://`` paths are kept."""
+    if not path or "://" in path:
+        return path or None
+    return os.path.abspath(os.path.expanduser(path))
+
+
+def run_record(spec: RunSpec, class_names, input_shape, split_sizes) -> dict:
+    """``run.json``: the resolved configuration of a run, with what the data told."""
+    import keras
+    import tensorflow as tf
+
+    return {
+        "recipe": spec.recipe,
+        "dataset": spec.data.dataset,
+        "data_dir": spec.data.data_dir,
+        "manual_dir": spec.data.manual_dir,
+        "model_dir": spec.model_dir,
+        "export_dir": spec.export_dir,
+        "training": dataclasses.asdict(spec.training),
+        "augmentation": spec.training.augmentation,
+        "normalization": spec.training.normalization,
+        "image_size": spec.data.image_size,
+        "input_shape": list(input_shape),
+        "tta": spec.data.tta,
+        "precision": spec.precision,
+        "jit_compile": spec.jit_compile,
+        "distribute": spec.distribute,
+        "deterministic": spec.deterministic,
+        "seed": spec.seed,
+        "init_from": spec.init_from,
+        "transfer": spec.transfer if spec.init_from else None,
+        "finetune_multiplier": spec.finetune_multiplier if spec.init_from else None,
+        "num_classes": len(class_names),
+        "class_names": list(class_names),
+        "split_sizes": dict(split_sizes),
+        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__,
+                     "python": platform.python_version()},
+    }
+
+
+def training_config(record: dict) -> TrainingConfig:
+    """The :class:`TrainingConfig` a ``run.json`` record holds (JSON lists back to tuples)."""
+    fields = {field.name for field in dataclasses.fields(TrainingConfig)}
+    return TrainingConfig(**{key: tuple(value) if isinstance(value, list) else value
+                             for key, value in record["training"].items() if key in fields})

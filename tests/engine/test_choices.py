@@ -1,0 +1,93 @@
+"""Each list of choices is defined once (engine.choices) and every table that
+implements one has exactly its names; the house's arrows point down."""
+
+import ast
+import pathlib
+
+import pytest
+
+import recipes
+from engine import choices, spec, training
+from engine.data.augment import PRESETS
+from engine.data.tta import VIEWS
+from engine.initialization import INITIALIZATIONS
+from recipes import TrainingConfig
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def test_tables_implement_exactly_the_listed_choices():
+    assert tuple(PRESETS) == choices.AUGMENTATIONS
+    assert tuple(VIEWS) == choices.TTA_MODES
+    assert tuple(INITIALIZATIONS) == choices.INITIALIZATIONS
+    for optimizer in choices.OPTIMIZERS:
+        assert training.make_optimizer(TrainingConfig(optimizer=optimizer)) is not None
+    for mode in choices.MODES:
+        assert (ROOT / "engine" / "modes" / f"{mode}.py").is_file(), mode
+
+
+@pytest.mark.parametrize("name", recipes.names())
+def test_every_recipes_training_configuration_is_valid(name):
+    config = recipes.get(name).training
+    spec.resolve(name, config, model_dir="unused")  # raises on an unknown name
+
+
+def test_flags_take_their_enums_from_the_choices():
+    from absl import flags
+
+    import engine.cli  # noqa: F401  (defines the flags)
+
+    for flag, accepted in (("mode", choices.MODES), ("optimizer", choices.OPTIMIZERS),
+                           ("schedule", choices.SCHEDULES), ("augment", choices.AUGMENTATIONS),
+                           ("tta", choices.TTA_MODES), ("precision", choices.PRECISIONS),
+                           ("distribute", choices.DISTRIBUTE_MODES),
+                           ("transfer", choices.TRANSFER_MODES)):
+        assert tuple(flags.FLAGS[flag].parser.enum_values) == accepted
+
+
+def imports(path: pathlib.Path) -> set[str]:
+    """The modules ``path`` imports, wherever in the file."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+    return found
+
+
+def test_the_input_pipeline_does_not_import_the_recipes():
+    for path in (ROOT / "engine" / "data").glob("*.py"):
+        assert not {name for name in imports(path) if name.split(".")[0] == "recipes"}, path
+
+
+def test_engine_data_has_no_import_cycle():
+    package = ROOT / "engine" / "data"
+    graph = {f"engine.data.{path.stem}": {name for name in imports(path)
+                                          if name.startswith("engine.data.")}
+             for path in package.glob("*.py") if path.stem != "__init__"}
+
+    def reaches(start, target, seen=()):
+        return any(module == target or (module not in seen and module in graph
+                                        and reaches(module, target, (*seen, module)))
+                   for module in graph.get(start, ()))
+
+    assert not [module for module in graph if reaches(module, module)]
+
+
+def test_layers_and_recipes_import_no_tensorflow_and_no_engine():
+    for package in ("layers", "recipes"):
+        for path in (ROOT / package).glob("*.py"):
+            roots = {name.split(".")[0] for name in imports(path)}
+            assert not roots & {"tensorflow", "engine"}, path
+
+
+def test_command_line_parses_without_loading_tensorflow():
+    import subprocess
+    import sys
+
+    code = ("import sys; import engine.cli; from absl import flags; flags.FLAGS(['x']); "
+            "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120)
+    assert result.stdout.split() == ["False", "False"], result.stderr[-2000:]

@@ -1,0 +1,95 @@
+"""engine.loop.fit: model.fit's arguments, resuming only from a backup, no model kept
+alive by its cache, Ctrl-C held while an epoch's records are written."""
+
+import gc
+import signal
+import weakref
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import recipes
+from engine import loop, training
+from recipes import TrainingConfig
+
+
+def tiny_model():
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(3, activation="tanh", name="hidden")(inputs)
+    return keras.Model(inputs, recipes.common.classifier(hidden, 2, "softmax"))
+
+
+def tiny_data(count=32):
+    x = np.random.default_rng(0).normal(size=(count, 4)).astype("float32")
+    return tf.data.Dataset.from_tensor_slices((x, (x[:, 0] > 0).astype("int64"))).batch(8)
+
+
+def compiled():
+    model = tiny_model()
+    training.compile_model(model, TrainingConfig(optimizer="sgd", learning_rate=0.1))
+    return model
+
+
+def test_fit_takes_model_fits_argument_names(capsys):
+    model = compiled()
+    seen = []
+    record = keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: seen.append(epoch))
+    history = loop.fit(model, x=tiny_data(), validation_data=tiny_data(), epochs=4,
+                       initial_epoch=2, callbacks=[record], verbose=0)
+    assert seen == [2, 3]
+    assert set(history.history) >= {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert "Resuming" not in capsys.readouterr().out  # an initial epoch is not a resume
+
+
+def test_models_trained_in_one_process_are_freed():
+    references = []
+    for _ in range(3):
+        model = compiled()
+        loop.fit(model, tiny_data(), validation_data=tiny_data(), epochs=1, verbose=0)
+        loop.evaluate(model, tiny_data())
+        references.append(weakref.ref(model))
+        del model
+    gc.collect()
+    assert [reference() for reference in references] == [None, None, None]
+
+
+def test_a_ctrl_c_during_the_epochs_records_is_held_until_they_are_written(tmp_path):
+    class InterruptWhileRecording(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            signal.raise_signal(signal.SIGINT)  # lands between the backup and the CSV row
+
+    config = TrainingConfig(optimizer="sgd", learning_rate=0.1, epochs=3)
+    model = compiled()
+    callbacks = training.run_callbacks(config, str(tmp_path))
+    callbacks.insert(1, InterruptWhileRecording())
+    with pytest.raises(KeyboardInterrupt):
+        loop.fit(model, tiny_data(), validation_data=tiny_data(), epochs=3,
+                 callbacks=callbacks, verbose=0)
+    assert training.backed_up_epochs(str(tmp_path / training.BACKUP_DIR)) == 1
+    rows = (tmp_path / training.HISTORY_FILE).read_text().strip().splitlines()[1:]
+    assert [row.split(",")[0] for row in rows] == ["0"]
+
+
+def test_resuming_drops_history_rows_the_backup_does_not_hold(tmp_path):
+    config = TrainingConfig(optimizer="sgd", learning_rate=0.1, epochs=3)
+    model = compiled()
+    with pytest.raises(KeyboardInterrupt):
+        loop.fit(model, tiny_data(), epochs=3, verbose=0, callbacks=[
+            *training.run_callbacks(config, str(tmp_path)),
+            keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: (
+                _raise() if epoch == 1 else None))])
+    history = tmp_path / training.HISTORY_FILE
+    # A kill after epoch 1's row but before its backup: the history runs ahead.
+    (tmp_path / training.BACKUP_DIR / "training_metadata.json").write_text(
+        '{"epoch": 1, "batch": 0}')
+    model = compiled()
+    loop.fit(model, tiny_data(), epochs=3, verbose=0,
+             callbacks=training.run_callbacks(config, str(tmp_path)))
+    epochs = [row.split(",")[0] for row in history.read_text().strip().splitlines()[1:]]
+    assert epochs == ["0", "1", "2"]
+
+
+def _raise():
+    raise KeyboardInterrupt

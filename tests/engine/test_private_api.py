@@ -1,0 +1,59 @@
+"""The private Keras and TensorFlow API in engine.private_api still means what it did.
+
+If one of these fails after an upgrade, Keras or TensorFlow changed the private
+name it wraps: update engine/private_api.py, nothing else uses it.
+"""
+
+import keras
+import numpy as np
+
+from engine import private_api
+
+
+def tiny_model():
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+    model.compile(optimizer="sgd", loss="mse")
+    return model
+
+
+def test_backup_and_restore_reports_its_epoch_through_the_model(tmp_path):
+    x, y = np.ones((4, 3), "float32"), np.ones((4, 2), "float32")
+    model = tiny_model()
+    model.fit(x, y, epochs=2, verbose=0,
+              callbacks=[keras.callbacks.BackupAndRestore(str(tmp_path), delete_checkpoint=False)])
+    resumed = tiny_model()
+    assert private_api.restored_epoch(resumed) is None
+    callback = keras.callbacks.BackupAndRestore(str(tmp_path))
+    callback.set_model(resumed)
+    callback.on_train_begin()
+    assert private_api.restored_epoch(resumed) == 2
+    private_api.forget_restored_epoch(resumed)
+    assert private_api.restored_epoch(resumed) is None
+
+
+def test_optimizer_keys_match_the_variables_update_step_receives():
+    model = tiny_model()
+    seen = []
+
+    class Recording(keras.optimizers.SGD):
+        def update_step(self, gradient, variable, learning_rate):
+            seen.append(private_api.variable_key(self, variable))
+            return super().update_step(gradient, variable, learning_rate)
+
+    recording = Recording()
+    recording.apply_gradients([(np.ones(v.shape, "float32"), v) for v in model.trainable_variables])
+    assert sorted(seen) == sorted(private_api.variable_key(recording, v)
+                                  for v in model.trainable_variables)
+    assert len(set(seen)) == len(model.trainable_variables)
+
+
+def test_op_determinism_turns_on_and_off():
+    before = private_api.op_determinism()
+    try:
+        private_api.set_op_determinism(True)
+        assert private_api.op_determinism()
+        private_api.set_op_determinism(False)
+        assert not private_api.op_determinism()
+    finally:
+        private_api.set_op_determinism(before)
