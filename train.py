@@ -31,7 +31,7 @@ def main(argv):
     if not FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)  # TensorFlow's export chatter
     from engine.spec import default_model_dir
-    from layers.errors import UsageError
+    from layers.errors import RunFailure, UsageError
 
     args = cli.arguments(FLAGS)
     run_dir = args.model_dir or default_model_dir(args.recipe, args.dataset)
@@ -40,6 +40,9 @@ def main(argv):
     except UsageError as error:
         print(f"train.py: error: {error}", file=sys.stderr)
         sys.exit(USAGE_EXIT)
+    except RunFailure as failure:
+        print(f"\ntrain.py: failed: {failure}", file=sys.stderr)
+        sys.exit(FAILURE_EXIT)
     except KeyboardInterrupt:
         print(f"\ntrain.py: interrupted. The last completed epoch is backed up in {run_dir}; "
               "run the same command again to resume.", file=sys.stderr)

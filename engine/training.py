@@ -14,6 +14,7 @@ import keras
 
 from engine import loop, transfer
 from engine.losses import classification_loss
+from layers.errors import RunFailure
 from recipes import TrainingConfig
 
 BACKUP_DIR = "backup"
@@ -35,6 +36,24 @@ class EpochTimer(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs[EPOCH_SECONDS] = time.perf_counter() - self.started
+
+
+class StopOnDivergence(keras.callbacks.Callback):
+    """Ends training with :class:`layers.RunFailure` at the first batch whose loss is NaN
+    or infinite, naming the epoch and step: a diverged run is a failure, not a result
+    (Keras's ``TerminateOnNaN`` would end it quietly and let it be saved and exported).
+    The backup and the best checkpoint keep the last good epoch."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(loss):
+            rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            raise RunFailure(
+                f"The training loss became {loss} at epoch {self.epoch + 1}, step {batch + 1}: "
+                f"the run diverged; lower --learning_rate (it was {rate:g}) and run again.")
 
 
 def make_optimizer(config: TrainingConfig) -> keras.optimizers.Optimizer:
@@ -143,7 +162,7 @@ def one_target_per_head(model: keras.Model, dataset):
 
 def run_callbacks(config: TrainingConfig, run_dir: str, accuracy: str = "accuracy",
                   extra: list[keras.callbacks.Callback] = ()) -> list[keras.callbacks.Callback]:
-    """Backup every epoch, NaN stop, the schedule, the best checkpoint, TensorBoard
+    """Backup every epoch, a divergence stop, the schedule, the best checkpoint, TensorBoard
     logs and the CSV history, all under ``run_dir``; ``accuracy`` names the logged
     accuracy that the plateau schedule and the best checkpoint watch.
 
@@ -162,7 +181,7 @@ def run_callbacks(config: TrainingConfig, run_dir: str, accuracy: str = "accurac
         keep_history_rows(history, backed_up_epochs(backup_dir))
     return [
         keras.callbacks.BackupAndRestore(backup_dir),
-        keras.callbacks.TerminateOnNaN(),
+        StopOnDivergence(),
         *learning_rate_callbacks(config, accuracy),
         keras.callbacks.ModelCheckpoint(
             os.path.join(run_dir, BEST_WEIGHTS), monitor=f"val_{accuracy}", mode="max",

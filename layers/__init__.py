@@ -8,7 +8,7 @@ from layers.arithmetic import (conv_formula, conv_output_size, effective_kernel,
                                grow_receptive_field, receptive_field, resolve_padding,
                                same_padding)
 from layers.conv import PaddedConv2D, explicit_padding, factorized_conv
-from layers.errors import UsageError
+from layers.errors import RunFailure, UsageError
 from layers.lrn import LocalResponseNormalization
 from layers.maxout import ChannelMaxout, Maxout, max_over_pieces
 from layers.position_bias import PositionBias
@@ -20,6 +20,7 @@ from layers.lenet import (LENET5_C3_CONNECTIONS, EuclideanRBF, FanInUniform,
 from layers.inception import InceptionFilters, inception_module
 
 __all__ = [
+    "RunFailure",
     "UsageError",
     "conv_formula",
     "conv_output_size",

@@ -11,3 +11,8 @@ keeps its traceback.
 
 class UsageError(ValueError):
     """A caller's mistake, told in one sentence."""
+
+
+class RunFailure(RuntimeError):
+    """A run that cannot go on (its loss diverged, its data is corrupt), told in one
+    sentence that says what to change; ``train.py`` exits 1 with it, no traceback."""
