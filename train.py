@@ -17,7 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
-from engine import cli, modes  # noqa: E402  (cli defines the flags)
+from engine import cli, modes, quiet  # noqa: E402  (cli defines the flags)
 
 FLAGS = flags.FLAGS
 USAGE_EXIT = 2  # a mistake in the command: nothing was done
@@ -25,11 +25,23 @@ FAILURE_EXIT = 1  # the run failed
 INTERRUPTED_EXIT = 130  # Ctrl-C: 128 + SIGINT
 
 
+def parse(argv: list[str]) -> list[str]:
+    """absl's parsing, with a bad flag ending like every usage error: one line, exit 2."""
+    try:
+        return FLAGS(argv)
+    except flags.Error as error:
+        print(f"train.py: error: {error}", file=sys.stderr)
+        sys.exit(USAGE_EXIT)
+
+
 def main(argv):
     if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}.")
-    if not FLAGS["verbosity"].present:
-        logging.set_verbosity(logging.WARNING)  # TensorFlow's export chatter
+        print(f"train.py: error: unexpected arguments {' '.join(argv[1:])!r}; every option "
+              "is a --flag (see --helpfull).", file=sys.stderr)
+        sys.exit(USAGE_EXIT)
+    if not FLAGS["verbosity"].present:  # --verbosity brings TensorFlow's chatter back
+        logging.set_verbosity(logging.WARNING)
+        quiet.import_tensorflow()
     from engine.spec import default_model_dir
     from layers.errors import RunFailure, UsageError
 
@@ -56,4 +68,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=parse)

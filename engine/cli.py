@@ -8,6 +8,7 @@ namespace that the modes receive, and :func:`run_spec` resolves a training run's
 
 from __future__ import annotations
 
+import math
 import types
 
 from absl import flags
@@ -91,6 +92,15 @@ TRAINING_OVERRIDES = ("epochs", "batch_size", "learning_rate", "optimizer", "mom
 _NAMES = tuple(flag.name for flag in flags.FLAGS.get_flags_for_module(__name__))
 
 
+def _finite(value) -> bool:
+    return value is None or math.isfinite(value)
+
+
+for _name in _NAMES:  # nan and inf parse as floats; no flag accepts them
+    if isinstance(flags.FLAGS[_name].parser, flags.FloatParser):
+        flags.register_validator(_name, _finite, message="must be a finite number")
+
+
 def arguments(flag_values: flags.FlagValues) -> types.SimpleNamespace:
     """The parsed values of this module's flags, plus ``given``: the names of the flags
     set on the command line."""
@@ -106,7 +116,11 @@ def run_spec(args: types.SimpleNamespace):
 
     import recipes
     from engine import spec
+    from layers.errors import UsageError
 
+    for flag in ("model_dir", "export_dir", "data_dir", "manual_dir", "init_from"):
+        if flag in args.given and not getattr(args, flag):
+            raise UsageError(f"--{flag} is empty; give a path or leave the flag out.")
     recipe = recipes.get(args.recipe)
     overrides = {key: getattr(args, key) for key in TRAINING_OVERRIDES
                  if getattr(args, key) is not None}

@@ -15,6 +15,7 @@ import json
 import os
 
 import tensorflow as tf
+from absl import logging
 
 from layers.errors import UsageError
 
@@ -23,8 +24,12 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     """The strategy called ``name`` (one of :data:`engine.choices.DISTRIBUTE_MODES`);
     create it before any other TensorFlow work."""
     if name == "mirrored":
+        if not tf.config.list_physical_devices("GPU"):
+            logging.warning("--distribute=mirrored found no GPU: it runs on one CPU replica, "
+                            "as --distribute=none would.")
         return tf.distribute.MirroredStrategy()
     if name == "multi_worker":
+        tf_config()
         if not os.environ.get("TF_CONFIG"):
             raise UsageError(
                 "--distribute=multi_worker needs the TF_CONFIG environment variable "
@@ -33,10 +38,24 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     return tf.distribute.get_strategy()
 
 
+def tf_config() -> dict:
+    """The ``TF_CONFIG`` environment variable, parsed ({} where it is unset)."""
+    text = os.environ.get("TF_CONFIG") or "{}"
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise UsageError(f"The TF_CONFIG environment variable is not valid JSON ({error}); "
+                         "see README's distributed training for its form.") from None
+    if not isinstance(config, dict) or not isinstance(config.get("task", {}), dict) \
+            or not isinstance(config.get("cluster", {}), dict):
+        raise UsageError("The TF_CONFIG environment variable must be a JSON object with "
+                         "\"cluster\" and \"task\" objects; see README's distributed training.")
+    return config
+
+
 def task() -> tuple[str | None, int]:
     """This process's (task type, index) in TF_CONFIG; (None, 0) outside a cluster."""
-    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
-    entry = config.get("task") or {}
+    entry = tf_config().get("task") or {}
     return entry.get("type"), int(entry.get("index", 0))
 
 
@@ -46,7 +65,7 @@ def is_chief() -> bool:
     task_type, index = task()
     if task_type is None:
         return True
-    cluster = json.loads(os.environ["TF_CONFIG"]).get("cluster", {})
+    cluster = tf_config().get("cluster", {})
     if "chief" in cluster:
         return task_type == "chief"
     return task_type == "worker" and index == 0

@@ -106,19 +106,48 @@ def claim(model_dir: str, overwrite: bool = False) -> None:
     interrupted run (a backup without a report) is left to resume. A path that is a
     file or a folder that cannot be written is a usage error.
     """
-    if os.path.exists(model_dir) and not os.path.isdir(model_dir):
-        raise UsageError(f"--model_dir={model_dir!r} is a file; pass a folder for the run.")
+    check_writable("model_dir", model_dir)
     if os.path.isfile(os.path.join(model_dir, REPORT_FILE)):
         if not overwrite:
             raise UsageError(f"{model_dir} holds a finished run; pass --overwrite to replace "
                              "it or choose another --model_dir.")
         remove_run(model_dir)
-    parent = model_dir
+
+
+# run.json's entries that a resumed run must share with the run it resumes.
+RESUME_KEYS = ("recipe", "dataset", "training", "input_shape", "precision", "seed", "init_from",
+               "transfer", "finetune_multiplier", "class_names")
+
+
+def check_resumable(run_dir: str, record: dict, overwrite: bool = False) -> None:
+    """Where ``run_dir`` holds an interrupted run (a backup), makes sure ``record`` (the new
+    ``run.json``) describes the same run: a differently configured one is refused naming
+    the differences, or, with ``overwrite``, its files are removed for a fresh start."""
+    backup, previous = os.path.join(run_dir, "backup"), os.path.join(run_dir, RUN_FILE)
+    if not (os.path.isdir(backup) and os.path.isfile(previous)):
+        return
+    old = read_json(previous)
+    changed = [key for key in RESUME_KEYS if strict(old.get(key)) != strict(record.get(key))]
+    if not changed:
+        return
+    if not overwrite:
+        raise UsageError(f"{run_dir} holds an interrupted run with another {', '.join(changed)}; "
+                         "run its own command again to resume it, pass --overwrite to replace "
+                         "it, or choose another --model_dir.")
+    remove_run(run_dir)
+
+
+def check_writable(flag: str, path: str) -> None:
+    """Raises :class:`UsageError` naming ``--flag`` unless ``path`` is (or can be made)
+    a folder this process can write into."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UsageError(f"--{flag}={path!r} is a file; pass a folder.")
+    parent = path
     while not os.path.exists(parent):
         parent = os.path.dirname(parent)
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise UsageError(f"--model_dir={model_dir!r} cannot be written ({parent} is not "
-                         "writable); choose a folder you can write to.")
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"--{flag}={path!r} cannot be written ({parent} is not a writable "
+                         "folder); choose a folder you can write to.")
 
 
 def remove_run(model_dir: str) -> None:

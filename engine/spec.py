@@ -14,6 +14,7 @@ import os
 import platform
 
 from engine import choices
+from engine.rundir import check_writable
 from engine.data.spec import DataSpec
 from layers.errors import UsageError
 from recipes import TrainingConfig
@@ -88,6 +89,25 @@ def validate(spec: RunSpec) -> None:
                                                                training.normalization):
         raise UsageError("The data spec's augmentation and normalization differ from the "
                          "training configuration's; build the spec with engine.spec.resolve.")
+
+
+def check_paths(spec: RunSpec) -> None:
+    """Checks, before any work, that the run's inputs exist and its outputs can be
+    written: ``model_dir`` and ``export_dir`` are (or can be made) writable folders,
+    ``data_dir`` is a folder if it exists, ``init_from`` a run folder or a ``.keras``
+    file."""
+    check_writable("model_dir", spec.model_dir)
+    check_writable("export_dir", spec.export_dir)
+    data_dir = spec.data.data_dir
+    if data_dir and "://" not in data_dir and os.path.exists(data_dir) \
+            and not os.path.isdir(data_dir):
+        raise UsageError(f"--data_dir={data_dir!r} is a file; pass the TFDS data folder.")
+    if spec.init_from:
+        model_file = (os.path.join(spec.init_from, "model.keras")
+                      if os.path.isdir(spec.init_from) else spec.init_from)
+        if not (os.path.isfile(model_file) and model_file.endswith(".keras")):
+            raise UsageError(f"--init_from={spec.init_from!r} is neither a run directory holding "
+                             "model.keras nor a .keras file.")
 
 
 def default_model_dir(recipe: str, dataset: str) -> str:

@@ -19,6 +19,8 @@ from recipes import TrainingConfig
 
 BACKUP_DIR = "backup"
 BEST_WEIGHTS = os.path.join("checkpoints", "best.weights.h5")
+# ModelCheckpoint writes here, then the file is renamed to BEST_WEIGHTS.
+BEST_WEIGHTS_PARTIAL = os.path.join("checkpoints", "best.partial.weights.h5")
 HISTORY_FILE = "history.csv"
 LOG_DIR = "logs"
 PLATEAU_PATIENCE = 5
@@ -54,6 +56,49 @@ class StopOnDivergence(keras.callbacks.Callback):
             raise RunFailure(
                 f"The training loss became {loss} at epoch {self.epoch + 1}, step {batch + 1}: "
                 f"the run diverged; lower --learning_rate (it was {rate:g}) and run again.")
+
+
+class RenameWhenWritten(keras.callbacks.Callback):
+    """At each epoch's end, renames ``partial`` (written by the callback before this one)
+    to ``path``, so ``path`` always holds a whole file."""
+
+    def __init__(self, partial: str, path: str):
+        super().__init__()
+        self.partial, self.path = partial, path
+
+    def on_epoch_end(self, epoch, logs=None):
+        if os.path.exists(self.partial):
+            os.replace(self.partial, self.path)
+
+
+class TimeToEnd(keras.callbacks.Callback):
+    """After the first epoch a process runs, prints how long it took and about how long
+    the remaining epochs will take (as the next epoch begins, below the progress bar)."""
+
+    def on_train_begin(self, logs=None):
+        self.first_seconds = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.first_seconds is not None and not self.told:
+            remaining = self.params["epochs"] - epoch
+            print(f"Epoch {epoch} took {duration(self.first_seconds)}; about "
+                  f"{duration(self.first_seconds * remaining)} to the end ({remaining} more "
+                  f"epoch{'s' if remaining > 1 else ''}).", flush=True)
+            self.told = True
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.first_seconds is None:
+            self.first_seconds, self.told = time.perf_counter() - self.started, False
+
+
+def duration(seconds: float) -> str:
+    """``seconds`` for a person: ``42 s``, ``12 min``, ``7.7 h``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def make_optimizer(config: TrainingConfig) -> keras.optimizers.Optimizer:
@@ -162,8 +207,10 @@ def one_target_per_head(model: keras.Model, dataset):
 
 def run_callbacks(config: TrainingConfig, run_dir: str, accuracy: str = "accuracy",
                   extra: list[keras.callbacks.Callback] = ()) -> list[keras.callbacks.Callback]:
-    """Backup every epoch, a divergence stop, the schedule, the best checkpoint, TensorBoard
-    logs and the CSV history, all under ``run_dir``; ``accuracy`` names the logged
+    """Backup every epoch (the previous one kept too, so a backup broken by a kill falls
+    back to it), a divergence stop, the schedule, the best checkpoint (written to a
+    temporary name, then renamed), TensorBoard logs and the CSV history, all under
+    ``run_dir``; ``accuracy`` names the logged
     accuracy that the plateau schedule and the best checkpoint watch.
 
     When ``run_dir`` holds the backup of an interrupted run, the history keeps the
@@ -177,15 +224,19 @@ def run_callbacks(config: TrainingConfig, run_dir: str, accuracy: str = "accurac
     backup_dir = os.path.join(run_dir, BACKUP_DIR)
     history = os.path.join(run_dir, HISTORY_FILE)
     resuming = os.path.isdir(backup_dir)  # a finished run's backup is gone: start afresh
+    best = None  # a resumed run's best checkpoint stays until an epoch beats it
     if resuming:
         keep_history_rows(history, backed_up_epochs(backup_dir))
+        best = max(read_column(history, f"val_{accuracy}"), default=None)
     return [
-        keras.callbacks.BackupAndRestore(backup_dir),
+        keras.callbacks.BackupAndRestore(backup_dir, double_checkpoint=True),
         StopOnDivergence(),
         *learning_rate_callbacks(config, accuracy),
         keras.callbacks.ModelCheckpoint(
-            os.path.join(run_dir, BEST_WEIGHTS), monitor=f"val_{accuracy}", mode="max",
-            save_best_only=True, save_weights_only=True),
+            os.path.join(run_dir, BEST_WEIGHTS_PARTIAL), monitor=f"val_{accuracy}", mode="max",
+            save_best_only=True, save_weights_only=True, initial_value_threshold=best),
+        RenameWhenWritten(os.path.join(run_dir, BEST_WEIGHTS_PARTIAL),
+                          os.path.join(run_dir, BEST_WEIGHTS)),
         keras.callbacks.TensorBoard(os.path.join(run_dir, LOG_DIR), write_graph=False),
         EpochTimer(),
         keras.callbacks.CSVLogger(history, append=resuming),
@@ -200,6 +251,16 @@ def backed_up_epochs(backup_dir: str) -> int:
             return int(json.load(file)["epoch"])
     except (OSError, ValueError, KeyError):
         return 0
+
+
+def read_column(path: str, column: str) -> list[float]:
+    """The values of ``column`` in the CSV history at ``path`` (none if it is missing)."""
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as file:
+        # CSVLogger writes "NA" where an epoch lacked the column.
+        return [float(row[column]) for row in csv.DictReader(file)
+                if row.get(column) not in (None, "", "NA")]
 
 
 def keep_history_rows(path: str, epochs: int) -> None:

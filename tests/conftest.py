@@ -47,3 +47,14 @@ def shared_tfds():
     if not SHARED_TFDS.is_dir():
         pytest.skip(f"prepared TFDS data not found at {SHARED_TFDS} (see shared/README.md)")
     return SHARED_TFDS
+
+
+@pytest.fixture(autouse=True)
+def free_models():
+    """Each test's models and Keras state are freed when it ends, so the suite's memory
+    stays that of its largest test, not the sum of them."""
+    yield
+    import gc
+
+    keras.backend.clear_session()
+    gc.collect()

@@ -53,6 +53,16 @@ def test_run_json_records_the_resolved_configuration(digits_run):
     assert {"tensorflow", "keras", "python"} <= set(record["versions"])
 
 
+def test_a_cpu_run_prints_no_tensorflow_start_up_chatter(digits_run):
+    _, result = digits_run
+    for chatter in ("cuInit", "cudart_stub", "I0000", "E0000", "absl::InitializeLog", "oneDNN"):
+        assert chatter not in result.stderr, result.stderr[-2000:]
+    # The plan before training and the time to the end after its first epoch.
+    assert "lenet5_modern: 4 epochs of 41 steps (batch 32, 1,293 training images)" in result.stdout
+    assert "Epoch 1 took" in result.stdout and "to the end (3 more epochs)" in result.stdout
+    assert "4 epochs in" in result.stdout.strip().splitlines()[-1]
+
+
 def test_short_run_beats_chance_by_a_wide_margin(digits_run):
     model_dir, _ = digits_run
     report = json.loads((model_dir / "report.json").read_text())

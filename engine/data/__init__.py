@@ -8,7 +8,7 @@ normalizations and TTA modes are :mod:`engine.choices`'.
 """
 
 from engine.data.augment import Augmentation, make_augmentation
-from engine.data.pipeline import (Pipelines, Prepared, open_source, prepare,
+from engine.data.pipeline import (Pipelines, Prepared, named_data_errors, open_source, prepare,
                                   resolve_input_shape)
 from engine.data.preprocessing import Preprocessing
 from engine.data.source import Source
@@ -16,4 +16,5 @@ from engine.data.sources import load_source
 from engine.data.spec import DataSpec
 
 __all__ = ["Augmentation", "DataSpec", "Pipelines", "Prepared", "Preprocessing", "Source",
-           "load_source", "make_augmentation", "open_source", "prepare", "resolve_input_shape"]
+           "load_source", "make_augmentation", "named_data_errors", "open_source", "prepare",
+           "resolve_input_shape"]

@@ -67,6 +67,7 @@ class Augmentation:
 
     name: ClassVar[str] = "none"
     random: ClassVar[bool] = False  # whether train() differs from evaluate()
+    mirrors: ClassVar[bool] = False  # whether train() flips images left to right
 
     def store(self, image: tf.Tensor) -> tf.Tensor:
         """The deterministic part, before the cache: uint8 at the preset's stored size."""
@@ -107,6 +108,7 @@ class CifarAugmentation(Augmentation):
 
     name = "cifar"
     random = True
+    mirrors = True
 
     def train(self, image, seed):
         crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
@@ -123,6 +125,7 @@ class AlexNetAugmentation(Augmentation):
 
     name = "alexnet"
     random = True
+    mirrors = True
 
     def store(self, image):
         return to_uint8(cover(match_channels(image, self.channels), canvas_size(self.size)))
@@ -148,6 +151,7 @@ class WholeImageAugmentation(Augmentation):
     (shorter side 256 for a 224 input)."""
 
     random = True
+    mirrors = True
 
     def store(self, image):
         return to_uint8(match_channels(image, self.channels))

@@ -27,5 +27,5 @@ def digits() -> Source:
     splits = {"train": (train_x, train_y), "validation": (val_x, val_y), "test": (test_x, test_y)}
     datasets = {key: tf.data.Dataset.from_tensor_slices(value) for key, value in splits.items()}
     return Source(name="digits", num_classes=10, image_shape=(8, 8, 1),
-                  class_names=tuple(str(digit) for digit in range(10)),
+                  class_names=tuple(str(digit) for digit in range(10)), mirror_symmetric=False,
                   sizes={key: len(value[1]) for key, value in splits.items()}, **datasets)

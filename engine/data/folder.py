@@ -38,6 +38,9 @@ def image_folder(path: str) -> Source:
     if not class_names:
         raise UsageError(f"Image folder {path!r} holds no class folders; expected "
                          "PATH/train/<class>/* or PATH/<class>/*.")
+    if len(class_names) < 2:
+        raise UsageError(f"Image folder {path!r} holds one class ({class_names[0]!r}); a "
+                         "classifier needs at least two class folders.")
     for split, classes in layout.items():
         unknown = sorted(set(classes) - set(class_names))
         if unknown:

@@ -10,19 +10,24 @@ because every image gets its own stateless seed from the run's seed.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import re
 
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
 from engine.data.augment import Augmentation, make_augmentation
 from engine.data.preprocessing import STATS_MAX_IMAGES, Preprocessing
 from engine.data.source import Source
 from engine.data.sources import load_source
 from engine.data.spec import DataSpec
-from layers.errors import UsageError
+from layers.errors import RunFailure, UsageError
 from engine.data.tta import VIEWS, views
 
+LABEL_ERROR = "label outside the class range:"
+MIRRORING_TTA = ("flip", "10crop")  # the test-time views that include mirror images
 SHUFFLE_BUFFER = 10_000
 CACHE_BUDGET_BYTES = 2 * 2**30  # per split; larger splits are decoded every epoch
 CHANNELS = (1, 3)
@@ -71,7 +76,9 @@ def prepare(spec: DataSpec, input_shape, classes: int | None = None,
     input_shape = resolve_input_shape(input_shape, spec.image_size)
     if source is None:
         source = open_source(spec, input_shape, classes)
+    source = with_checked_labels(source)
     augmentation = make_augmentation(spec.augmentation, input_shape)
+    warn_about_misfits(source, augmentation, spec)
     stored = {split: _stored(getattr(source, split), augmentation, spec) for split in
               ("train", "validation", "test")}
     stored = {split: _maybe_cache(dataset, source.sizes[split] / spec.num_shards)
@@ -92,6 +99,51 @@ def open_source(spec: DataSpec, input_shape, classes: int | None = None) -> Sour
     return load_source(spec.dataset, spec.data_dir, spec.manual_dir,
                        image_shape=resolve_input_shape(input_shape, spec.image_size),
                        classes=classes or 10)
+
+
+def warn_about_misfits(source: Source, augmentation: Augmentation, spec: DataSpec) -> None:
+    """Warns where the flags do not suit the data: a batch larger than the training
+    split (one step per epoch), mirror images of data that is not mirror-symmetric."""
+    if spec.batch_size > source.sizes["train"]:
+        logging.warning("--batch_size=%d is larger than the %d training images of %s: each "
+                        "epoch is a single step; use a batch of at most %d.", spec.batch_size,
+                        source.sizes["train"], source.name, source.sizes["train"])
+    if not source.mirror_symmetric:
+        for flag, value, mirrors in (("--augment", spec.augmentation, augmentation.mirrors),
+                                     ("--tta", spec.tta, spec.tta in MIRRORING_TTA)):
+            if mirrors:
+                logging.warning("%s=%s adds mirror images, but %s is not mirror-symmetric (a "
+                                "mirrored digit or letter is not the same class): expect lower "
+                                "accuracy.", flag, value, source.name)
+
+
+def with_checked_labels(source: Source) -> Source:
+    """``source`` whose splits stop with :data:`LABEL_ERROR` at a label outside
+    ``[0, num_classes)`` (see :func:`named_data_errors`)."""
+    def check(image, label):
+        in_range = tf.logical_and(label >= 0, label < source.num_classes)
+        with tf.control_dependencies([tf.debugging.Assert(in_range, [LABEL_ERROR, label])]):
+            return image, tf.identity(label)
+
+    return dataclasses.replace(source, **{
+        split: getattr(source, split).map(check, num_parallel_calls=tf.data.AUTOTUNE)
+        for split in ("train", "validation", "test")})
+
+
+@contextlib.contextmanager
+def named_data_errors(source: Source):
+    """Turns a bad label met while reading ``source`` into a :class:`RunFailure` that
+    names the dataset and the label."""
+    try:
+        yield
+    except tf.errors.InvalidArgumentError as error:
+        if LABEL_ERROR not in str(error):
+            raise
+        found = re.search(re.escape(LABEL_ERROR) + r"\W*(-?\d+)", str(error))
+        label = found.group(1) if found else "?"
+        raise RunFailure(f"Dataset {source.name!r} has a label ({label}) outside the range of "
+                         f"its {source.num_classes} classes, 0 to {source.num_classes - 1}; "
+                         "fix its labels.") from None
 
 
 def _fit_preprocessing(source, stored, augmentation, input_shape, spec: DataSpec):

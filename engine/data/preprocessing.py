@@ -15,6 +15,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from engine.rundir import write_json
 from layers.errors import UsageError
 
 # Images the statistics are computed from: the whole training split up to this many
@@ -118,11 +119,14 @@ class Preprocessing:
                    mean_image=mean_image)
 
     def save(self, path) -> None:
-        """Writes ``path`` (JSON) and, for ``mean_image``, ``<stem>_mean_image.npy`` beside it."""
-        with open(path, "w") as file:
-            json.dump(self.to_json(), file, indent=2)
+        """Writes ``path`` (JSON) and, for ``mean_image``, ``<stem>_mean_image.npy`` beside it,
+        each through a temporary file renamed into place."""
         if self.mean_image is not None:
-            np.save(mean_image_path(path), self.mean_image)
+            array_path = mean_image_path(path)
+            with open(f"{array_path}.partial", "wb") as file:
+                np.save(file, self.mean_image)
+            os.replace(f"{array_path}.partial", array_path)
+        write_json(os.fspath(path), self.to_json())
 
     @classmethod
     def load(cls, path) -> "Preprocessing":

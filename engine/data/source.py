@@ -24,7 +24,9 @@ class Source:
 
     ``image_shape`` has ``None`` sides where image sizes vary (image folders,
     ImageNet); ``class_names`` names each label, in label order; ``skipped`` lists
-    the files an image folder could not decode.
+    the files an image folder could not decode. ``mirror_symmetric`` is False for
+    data whose mirror image is another thing (digits, letters): flips, in training
+    or at test time, then hurt.
     """
 
     name: str
@@ -36,3 +38,4 @@ class Source:
     sizes: dict[str, int]
     class_names: tuple[str, ...]
     skipped: tuple[str, ...] = ()
+    mirror_symmetric: bool = True

@@ -16,6 +16,9 @@ import tensorflow as tf
 from engine.data.source import SPLIT_SEED, VALIDATION_FRACTION, Source
 from layers.errors import UsageError
 
+# TFDS datasets of characters, whose mirror images are not the same class.
+NOT_MIRROR_SYMMETRIC = ("mnist", "emnist", "kmnist", "svhn_cropped", "binary_alpha_digits")
+
 
 def tfds_source(name: str, data_dir: str | None, manual_dir: str | None = None) -> Source:
     """The TFDS dataset ``name`` from ``data_dir``; a validation split is carved from
@@ -55,7 +58,8 @@ def tfds_source(name: str, data_dir: str | None, manual_dir: str | None = None) 
                    or [str(index) for index in range(label.num_classes)])
     return Source(name=name, num_classes=label.num_classes,
                   image_shape=tuple(info.features[image_key].shape),
-                  class_names=tuple(class_names), sizes=sizes, **datasets)
+                  class_names=tuple(class_names), sizes=sizes,
+                  mirror_symmetric=name.split("/")[0] not in NOT_MIRROR_SYMMETRIC, **datasets)
 
 
 def prepare_offline(builder, manual_dir: str) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 from engine import rundir
-from engine.data import DataSpec, prepare
+from engine.data import DataSpec, named_data_errors, prepare
 from engine.evaluate import evaluate
 from engine.spec import default_model_dir, training_config
 
@@ -36,8 +36,9 @@ def evaluate_run(saved: rundir.SavedRun, data_dir: str | None = None, tta: str =
                     tta=tta)
     data = prepare(spec, preprocessing.input_shape, classes=record["num_classes"],
                    preprocessing=preprocessing)
-    evaluation = {"recipe": record["recipe"], "dataset": record["dataset"],
-                  "test_examples": data.source.sizes["test"],
-                  **evaluate(saved.load_model(), data, tta)}
+    with named_data_errors(data.source):
+        evaluation = {"recipe": record["recipe"], "dataset": record["dataset"],
+                      "test_examples": data.source.sizes["test"],
+                      **evaluate(saved.load_model(), data, tta)}
     rundir.write_json(os.path.join(saved.directory, rundir.EVALUATION_FILE), evaluation)
     return evaluation

@@ -13,12 +13,12 @@ import recipes
 from engine import distribute, rundir, training
 from engine.build import build
 from engine.cli import run_spec
-from engine.data import open_source, prepare, resolve_input_shape
+from engine.data import named_data_errors, open_source, prepare, resolve_input_shape
 from engine.evaluate import evaluate
 from engine.publish import publish
 from engine.report import plot_curves, read_history, training_report
 from engine.session import session
-from engine.spec import RunSpec, run_record
+from engine.spec import RunSpec, check_paths, run_record
 
 
 def run(args) -> None:
@@ -39,28 +39,35 @@ def train(spec: RunSpec, overwrite: bool = False) -> dict | None:
     """
     recipe = recipes.get(spec.recipe)
     chief = distribute.is_chief()
+    run_dir = distribute.worker_dir(spec.model_dir)
+    check_paths(spec)
     if chief:
         rundir.claim(spec.model_dir, overwrite)
     with session(spec.distribute, spec.seed, spec.deterministic, spec.precision) as strategy:
         input_shape = resolve_input_shape(recipe.input_shape, spec.data.image_size)
         source = open_source(spec.data, input_shape, recipe.classes)
+        record = run_record(spec, source.class_names, input_shape, source.sizes)
+        rundir.check_resumable(run_dir, record, overwrite)
+        # The architecture is checked against the input before any statistics are computed.
         built = build(spec.recipe, source.num_classes, input_shape, spec.training,
                       spec.init_from, spec.transfer)
-        data = prepare(spec.data, input_shape, source=source)
-        run_dir = distribute.worker_dir(spec.model_dir)
-        os.makedirs(run_dir, exist_ok=True)
-        rundir.write_json(os.path.join(run_dir, rundir.RUN_FILE),
-                          run_record(spec, source.class_names, input_shape, source.sizes))
-        data.preprocessing.save(os.path.join(run_dir, rundir.PREPROCESSING_FILE))
-        training.compile_model(built.trained, spec.training, built.slow_layers,
-                               spec.finetune_multiplier)
-        accuracy = training.accuracy_key(built.trained)
-        training.train(built.trained,
-                       training.one_target_per_head(built.trained, data.pipelines.train),
-                       training.one_target_per_head(built.trained, data.pipelines.validation),
-                       spec.training, training.run_callbacks(spec.training, run_dir, accuracy),
-                       jit_compile=spec.jit_compile)
-        evaluation = evaluate(built.model, data, spec.data.tta)
+        with named_data_errors(source):
+            data = prepare(spec.data, input_shape, source=source)
+            os.makedirs(run_dir, exist_ok=True)
+            rundir.write_json(os.path.join(run_dir, rundir.RUN_FILE), record)
+            data.preprocessing.save(os.path.join(run_dir, rundir.PREPROCESSING_FILE))
+            training.compile_model(built.trained, spec.training, built.slow_layers,
+                                   spec.finetune_multiplier)
+            accuracy = training.accuracy_key(built.trained)
+            print(plan_line(spec, data), flush=True)
+            training.train(built.trained,
+                           training.one_target_per_head(built.trained, data.pipelines.train),
+                           training.one_target_per_head(built.trained, data.pipelines.validation),
+                           spec.training,
+                           training.run_callbacks(spec.training, run_dir, accuracy,
+                                                  extra=[training.TimeToEnd()]),
+                           jit_compile=spec.jit_compile)
+            evaluation = evaluate(built.model, data, spec.data.tta)
     model_path, export_dir = publish(built.model, spec, data, run_dir, chief)
     if not chief:
         return None
@@ -72,6 +79,15 @@ def train(spec: RunSpec, overwrite: bool = False) -> dict | None:
                              curves=curves, accuracy=accuracy)
     rundir.write_json(os.path.join(spec.model_dir, rundir.REPORT_FILE), report)
     return report
+
+
+def plan_line(spec: RunSpec, data) -> str:
+    """The line a run prints before it trains: how much training lies ahead."""
+    images = data.source.sizes["train"]
+    steps = -(-images // spec.training.batch_size)
+    return (f"{spec.recipe}: {spec.training.epochs} epochs of {steps:,} steps (batch "
+            f"{spec.training.batch_size}, {images:,} training images); the time to the end "
+            "follows the first epoch.")
 
 
 def summary_line(report: dict, model_dir: str) -> str:

@@ -31,7 +31,8 @@ def test_feature_extractor_trains_exactly_the_recipes_head(name):
     assert all(model.get_layer(layer) for layer in head)
     transfer.freeze_all_but_head(model, head)
     trainable = {weight.path for weight in model.trainable_weights}
-    expected = {weight.path for layer in head for weight in model.get_layer(layer).trainable_weights}
+    expected = {weight.path for layer in head
+                for weight in model.get_layer(layer).trainable_weights}
     assert trainable == expected and trainable, (name, sorted(trainable))
     keras.backend.clear_session()
 

@@ -100,6 +100,7 @@ def test_empty_class_and_empty_folder_are_clear_errors(tmp_path):
 
 def test_test_classes_must_exist_in_train(tmp_path):
     write_images(tmp_path / "pets" / "train" / "cat", 3, (1, 2, 3))
+    write_images(tmp_path / "pets" / "train" / "dog", 3, (1, 2, 3))
     write_images(tmp_path / "pets" / "test" / "bird", 1, (1, 2, 3))
     with pytest.raises(ValueError, match=r"classes \['bird'\] that train lacks"):
         image_folder(str(tmp_path / "pets"))
@@ -107,5 +108,13 @@ def test_test_classes_must_exist_in_train(tmp_path):
 
 def test_too_few_images_to_hold_out_splits_is_a_clear_error(tmp_path):
     write_images(tmp_path / "tiny" / "cat", 1, (1, 2, 3))
+    write_images(tmp_path / "tiny" / "dog", 1, (1, 2, 3))
     with pytest.raises(ValueError, match="too few images per class to hold out a validation split"):
         image_folder(str(tmp_path / "tiny"))
+
+
+def test_a_single_class_is_not_a_classification_dataset(tmp_path):
+    write_images(tmp_path / "one" / "cat", 4, (1, 2, 3))
+    with pytest.raises(ValueError, match=r"holds one class \('cat'\); a classifier needs at "
+                                         "least two"):
+        image_folder(str(tmp_path / "one"))

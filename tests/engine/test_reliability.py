@@ -1,0 +1,67 @@
+"""The pieces that keep runs honest: strict JSON, named bad data, warnings where the
+flags do not suit the data, the divergence stop, atomic records."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from engine import rundir, training
+from engine.data import DataSpec, named_data_errors, prepare
+from engine.data.source import Source
+from layers import RunFailure
+
+
+def test_every_json_the_project_writes_is_strict(tmp_path):
+    path = tmp_path / "report.json"
+    rundir.write_json(str(path), {"loss": math.nan, "rates": [1.0, math.inf], "ok": 0.5})
+    text = path.read_text()
+    assert json.loads(text, parse_constant=lambda name: pytest.fail(name)) == {
+        "loss": None, "rates": [1.0, None], "ok": 0.5}
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def tiny_source(labels, classes=3):
+    images = np.zeros((len(labels), 8, 8, 1), np.uint8)
+    split = tf.data.Dataset.from_tensor_slices((images, np.asarray(labels, np.int64)))
+    return Source(name="tiny", train=split, validation=split, test=split, num_classes=classes,
+                  image_shape=(8, 8, 1), sizes={key: len(labels) for key in
+                                                ("train", "validation", "test")},
+                  class_names=("a", "b", "c"))
+
+
+def test_a_label_outside_the_classes_is_named():
+    source = tiny_source([0, 1, 7])
+    with pytest.raises(RunFailure, match=r"Dataset 'tiny' has a label \(7\) outside the range "
+                                         r"of its 3 classes, 0 to 2"):
+        with named_data_errors(source):
+            prepare(DataSpec(batch_size=2), (8, 8, 1), source=source)
+
+
+def test_flags_that_do_not_suit_the_data_are_warned_about(caplog):
+    with caplog.at_level("WARNING"):
+        prepare(DataSpec(dataset="digits", batch_size=4096, tta="flip", augmentation="cifar"),
+                (8, 8, 1))
+    text = caplog.text
+    assert "--batch_size=4096 is larger than the 1293 training images of digits" in text
+    assert "--tta=flip adds mirror images, but digits is not mirror-symmetric" in text
+    assert "--augment=cifar adds mirror images" in text
+
+
+def test_divergence_stops_the_run_naming_epoch_and_step():
+    import keras
+
+    inputs = keras.Input((2,))
+    model = keras.Model(inputs, keras.layers.Dense(1)(inputs))
+    model.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse")
+    x = np.array([[1.0, np.nan]] * 4, "float32")
+    with pytest.raises(RunFailure, match=r"became nan at epoch 1, step 1: the run diverged; "
+                                         r"lower --learning_rate \(it was 0\.5\)"):
+        model.fit(x, np.zeros((4, 1)), epochs=2, verbose=0,
+                  callbacks=[training.StopOnDivergence()])
+
+
+def test_durations_read_like_a_person_says_them():
+    assert [training.duration(s) for s in (42, 720, 7.7 * 3600)] == ["42 s", "12 min", "7.7 h"]

@@ -1,0 +1,133 @@
+"""Every bad invocation of train.py ends in one sentence: through the real command line,
+the exit code (2 for a mistake in the command, 1 for a run that failed), a last line that
+names the flag or the file, no traceback, and nothing written."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def run_train(*arguments, env=None):
+    return subprocess.run([sys.executable, str(ROOT / "train.py"), *arguments], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600,
+                          env={**os.environ, **(env or {})})
+
+
+@pytest.fixture(scope="module")
+def places(tmp_path_factory):
+    """Files and folders the bad invocations point at, and one finished run."""
+    root = tmp_path_factory.mktemp("places")
+    (root / "a_file").write_text("not a folder\n")
+    (root / "empty").mkdir()
+    one_class = root / "one_class" / "cat"
+    one_class.mkdir(parents=True)
+    undecodable = root / "undecodable"
+    for name in ("cat", "dog"):
+        (undecodable / name).mkdir(parents=True)
+        (undecodable / name / "broken.png").write_bytes(b"not an image")
+    from PIL import Image
+
+    Image.new("RGB", (8, 8), (200, 10, 10)).save(one_class / "red.png")
+    finished = root / "finished"
+    result = run_train("--epochs=1", f"--model_dir={finished}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    interrupted = root / "interrupted"  # an interrupted run of another recipe
+    (interrupted / "backup").mkdir(parents=True)
+    record = json.loads((finished / "run.json").read_text())
+    (interrupted / "run.json").write_text(json.dumps({**record, "recipe": "mlp"}))
+    return root
+
+
+# (arguments, exit code, what the last line must name); {place} is a path under `places`.
+CASES = [
+    (["--recipe=lenet6"], 2, "Unknown recipe 'lenet6'"),
+    (["--recipe=resnet5"], 2, "Did you mean"),
+    (["--learning_rate=nan"], 2, "--learning_rate=nan"),
+    (["--learning_rate=inf"], 2, "--learning_rate=inf"),
+    (["--weight_decay=-inf"], 2, "--weight_decay"),
+    (["--epochs=0"], 2, "--epochs=0"),
+    (["--batch_size=-4"], 2, "--batch_size"),
+    (["--image_size=0"], 2, "--image_size"),
+    (["--dropout=1.5"], 2, "--dropout"),
+    (["--label_smoothing=1"], 2, "--label_smoothing"),
+    (["--finetune_multiplier=-1"], 2, "--finetune_multiplier"),
+    (["--optimizer=lbfgs"], 2, "--optimizer=lbfgs"),
+    (["--augment=mixup"], 2, "--augment=mixup"),
+    (["--tta=12crop"], 2, "--tta=12crop"),
+    (["--precision=fp8"], 2, "--precision=fp8"),
+    (["--mode=dance"], 2, "--mode=dance"),
+    (["--mode=activations", "--init=bogus"], 2, "--init=bogus"),
+    (["--no_such_flag=1"], 2, "no_such_flag"),
+    (["stray_argument"], 2, "stray_argument"),
+    (["--dataset=no_such_dataset"], 2, "Unknown dataset 'no_such_dataset'"),
+    (["--dataset=mnist", "--data_dir={empty}"], 2, "is not prepared"),
+    (["--dataset=mnist", "--data_dir={empty}", "--manual_dir={missing}"], 2, "--manual_dir"),
+    (["--dataset=mnist", "--data_dir={a_file}"], 2, "--data_dir"),
+    (["--dataset=folder:{missing}"], 2, "is not a directory"),
+    (["--dataset=folder:{empty}"], 2, "holds no class folders"),
+    (["--dataset=folder:{one_class_root}"], 2, "one class"),
+    (["--dataset=folder:{undecodable}"], 2, "holds no decodable images"),
+    (["--model_dir={a_file}"], 2, "--model_dir"),
+    (["--model_dir={a_file}/run"], 2, "--model_dir"),
+    (["--model_dir="], 2, "--model_dir is empty"),
+    (["--export_dir={a_file}"], 2, "--export_dir"),
+    (["--model_dir={finished}"], 2, "holds a finished run; pass --overwrite"),
+    (["--model_dir={interrupted}"], 2, "interrupted run with another recipe"),
+    (["--recipe=lenet5", "--image_size=1"], 2, "does not fit its input"),
+    (["--recipe=alphago_policy"], 2, "48-channel input"),
+    (["--init_from={missing}"], 2, "--init_from"),
+    (["--recipe=mlp", "--init_from={finished}"], 2, "No layer of the pretrained model"),
+    (["--mode=evaluate", "--model_dir={empty}"], 2, "No finished run"),
+    (["--distribute=multi_worker"], 2, "TF_CONFIG"),
+    (["--distribute=multi_worker", "TF_CONFIG=[not, json"], 2, "TF_CONFIG"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arguments, code, named", CASES,
+                         ids=[" ".join(case[0]) for case in CASES])
+def test_a_bad_invocation_ends_in_one_sentence(places, tmp_path, arguments, code, named):
+    where = {"a_file": places / "a_file", "empty": places / "empty",
+             "missing": places / "missing", "one_class_root": places / "one_class",
+             "undecodable": places / "undecodable", "finished": places / "finished",
+             "interrupted": places / "interrupted"}
+    env = {}
+    flags = []
+    for argument in arguments:
+        argument = argument.format(**where)
+        if argument.startswith("TF_CONFIG="):
+            env["TF_CONFIG"] = argument.split("=", 1)[1]
+        else:
+            flags.append(argument)
+    if not any(flag.startswith("--model_dir") for flag in flags):
+        flags.append(f"--model_dir={tmp_path / 'run'}")
+    before = snapshot(places)
+    result = run_train(*flags, env=env)
+    assert result.returncode == code, result.stderr[-3000:]
+    lines = result.stderr.strip().splitlines()
+    assert lines and named in lines[-1], result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "run").exists()
+    assert snapshot(places) == before  # nothing written, nothing removed
+
+
+def snapshot(root: pathlib.Path) -> dict:
+    return {str(path): path.stat().st_mtime_ns for path in root.rglob("*")}
+
+
+@pytest.mark.slow
+def test_a_diverging_run_fails_naming_the_epoch_and_exports_nothing(tmp_path):
+    result = run_train("--learning_rate=1e6", "--epochs=3", f"--model_dir={tmp_path / 'run'}")
+    assert result.returncode == 1, result.stderr[-3000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert "at epoch 1, step" in last and "lower --learning_rate" in last
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "run" / "report.json").exists()
+    assert not (tmp_path / "run" / "export").exists()
+    assert not (tmp_path / "run" / "model.keras").exists()
