@@ -2,6 +2,7 @@
 
     python train.py                                   # LeNet-5 on the embedded digits
     python train.py --recipe=lenet5_modern --dataset=mnist --data_dir=../shared/tfds --epochs=1
+    python train.py --mode=predict --export_dir=runs/lenet5_modern-digits/export digit.png
 
 Defaults come from the recipe's paper configuration; flags override them.
 Run `python train.py --helpfull` for every flag; README documents each mode.
@@ -26,16 +27,17 @@ INTERRUPTED_EXIT = 130  # Ctrl-C: 128 + SIGINT
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}.")
     if not FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)  # TensorFlow's export chatter
     from engine.spec import default_model_dir
     from layers.errors import RunFailure, UsageError
 
-    args = cli.arguments(FLAGS)
+    args = cli.arguments(FLAGS, argv)
     run_dir = args.model_dir or default_model_dir(args.recipe, args.dataset)
     try:
+        if args.files and args.mode != "predict":
+            raise UsageError(f"Unexpected arguments: {' '.join(args.files)}; only "
+                             "--mode=predict takes arguments (the image files).")
         modes.run(args.mode, args)
     except UsageError as error:
         print(f"train.py: error: {error}", file=sys.stderr)
