@@ -8,7 +8,8 @@ the class names are the SavedModel's ``assets/labels.txt`` beside it. The run's
 normalization is inside; its geometry (pad or resize, crop to ``H x W``) is not:
 the antialiased resize of the SavedModel has no TFLite builtin (``ScaleAndTranslate``),
 and the pip interpreter has no Flex delegate to run it (TF 2.20 onwards). The caller
-brings images to ``H x W`` as the run's evaluation view does.
+brings images to ``H x W`` as the run's evaluation view does. A mixed-precision model
+is converted computing in float32 (:func:`float32_copy`).
 """
 
 from __future__ import annotations
@@ -18,9 +19,12 @@ import tempfile
 import keras
 import tensorflow as tf
 
+from engine.choices import PRECISIONS
 from engine.data import Preprocessing
 from engine.serving.contract import SERVING_DEFAULT
 from engine.serving.signatures import Classifier
+
+MIXED = tuple(precision for precision in PRECISIONS if precision != "float32")
 
 
 def convert(model: keras.Model, preprocessing: Preprocessing) -> bytes:
@@ -30,7 +34,7 @@ def convert(model: keras.Model, preprocessing: Preprocessing) -> bytes:
     holds the weights as constants: converted from a ``tf.function`` they would stay
     variables the interpreter never initializes.
     """
-    classifier = Classifier(model)
+    classifier = Classifier(float32_copy(model))
 
     def classify(images):
         return classifier(preprocessing(tf.cast(images, tf.float32)))
@@ -44,6 +48,31 @@ def convert(model: keras.Model, preprocessing: Preprocessing) -> bytes:
         converter = tf.lite.TFLiteConverter.from_saved_model(directory, [SERVING_DEFAULT])
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         return converter.convert()
+
+
+def float32_copy(model: keras.Model) -> keras.Model:
+    """``model`` computing in float32 throughout: TFLite's builtin kernels take no float16
+    or bfloat16. A mixed-precision model keeps its variables in float32, so the copy has
+    exactly its weights; a float32 model is returned as it is."""
+    config = keras.saving.serialize_keras_object(model)
+    float32 = _float32_policies(config)
+    if float32 == config:
+        return model
+    float32.pop("compile_config", None)
+    copy = keras.saving.deserialize_keras_object(float32, safe_mode=True)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def _float32_policies(config):
+    """``config`` (a serialized Keras object) with every mixed dtype policy made float32."""
+    if isinstance(config, dict):
+        if config.get("class_name") == "DTypePolicy" and config["config"]["name"] in MIXED:
+            return {**config, "config": {**config["config"], "name": "float32"}}
+        return {key: _float32_policies(value) for key, value in config.items()}
+    if isinstance(config, list):
+        return [_float32_policies(value) for value in config]
+    return config
 
 
 def interpreter(path: str):
