@@ -181,27 +181,66 @@ def test_predict_imports_no_recipe_and_no_pipeline_code():
     assert result.stdout.split() == ["False", "False"], result.stderr[-2000:]
 
 
-@pytest.mark.parametrize("flags, message", [
-    (("--export_format=saved_model,onnx",), "--export_format takes a comma-separated list"),
-    (("--top_k=0",), "--top_k"),
-    (("--mode=predict", "--output=xml"), "--output"),
+@pytest.fixture
+def command_line():
+    """``command_line(*arguments)``: parses them as train.py's command line and returns what
+    absl leaves (the program name and the positional arguments); the flags are reset after."""
+    from absl import flags
+
+    flags.FLAGS.unparse_flags()
+    yield lambda *arguments: flags.FLAGS(["train.py", *arguments])
+    flags.FLAGS.unparse_flags()
+
+
+@pytest.mark.parametrize("arguments, message", [
     (("--mode=predict", "--export_dir=unused"), "--mode=predict needs image files"),
+    (("--mode=predict", "digit.png"), "--mode=predict needs --export_dir"),
     (("--mode=evaluate", "extra.png"), "Unexpected arguments: extra.png; only --mode=predict"),
     (("--mode=export",), "No finished run in"),
 ])
-def test_bad_flags_end_in_one_sentence_before_any_work(flags, message, tmp_path):
-    result = run_train(*flags, f"--model_dir={tmp_path / 'run'}", cwd=tmp_path)
-    assert result.returncode in (1, 2) and message in result.stderr
-    assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()
+def test_usage_errors_end_in_one_sentence_before_any_work(arguments, message, command_line,
+                                                           tmp_path, capsys):
+    import train
+
+    argv = command_line(*arguments, f"--model_dir={tmp_path / 'run'}")
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(argv)
+    assert exit_info.value.code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("train.py: error: ") and message in line
+    assert not (tmp_path / "run").exists()
 
 
-def test_training_refuses_an_unversioned_export_dir_before_training(tmp_path):
+@pytest.mark.parametrize("argument", ["--export_format=saved_model,onnx",
+                                      "--export_format=tflite", "--top_k=0", "--output=xml"])
+def test_bad_flag_values_are_refused_when_parsed(argument, command_line):
+    from absl import flags
+
+    with pytest.raises(flags.IllegalFlagValueError, match=argument.split("=")[0]):
+        command_line(argument)
+
+
+def test_a_bad_export_format_ends_the_command_in_one_sentence(tmp_path):
+    result = run_train("--export_format=saved_model,onnx", f"--model_dir={tmp_path / 'run'}")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert ("--export_format takes a comma-separated list of saved_model, tflite that includes "
+            "saved_model") in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_training_refuses_an_unversioned_export_dir_before_training(command_line, tmp_path,
+                                                                   capsys):
+    import train
+
     old_export = tmp_path / "old_export"
     old_export.mkdir()
     (old_export / "saved_model.pb").write_bytes(b"")
-    result = run_train(f"--export_dir={old_export}", f"--model_dir={tmp_path / 'run'}")
-    assert result.returncode == 2 and "holds an unversioned SavedModel" in result.stderr
-    assert not (tmp_path / "run" / "run.json").exists()
+    argv = command_line(f"--export_dir={old_export}", f"--model_dir={tmp_path / 'run'}")
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(argv)
+    assert exit_info.value.code == 2
+    assert "holds an unversioned SavedModel" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
 
 
 def keras_classes(config) -> set[str]:
@@ -215,7 +254,7 @@ def keras_classes(config) -> set[str]:
 
 
 def test_the_runs_artifacts_hold_no_lambda_layer_and_no_code(run):
-    model_dir, report = run
+    model_dir, _ = run
     with zipfile.ZipFile(model_dir / "model.keras") as archive:
         assert sorted(archive.namelist()) == ["config.json", "metadata.json", "model.weights.h5"]
         config = json.loads(archive.read("config.json"))

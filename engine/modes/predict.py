@@ -51,8 +51,8 @@ def expand(arguments) -> list[tuple[str, str | None]]:
     for argument in arguments:
         if os.path.isdir(argument):
             images = folder_images(argument)
-            files += [(path, None) for path in images] or [(argument, "holds no images "
-                                                            f"({', '.join(IMAGE_EXTENSIONS)})")]
+            reason = f"holds no images ({', '.join(IMAGE_EXTENSIONS)})"
+            files += [(path, None) for path in images] or [(argument, reason)]
         elif os.path.exists(argument):
             files.append((argument, None))
         elif any(character in argument for character in GLOB_CHARACTERS):

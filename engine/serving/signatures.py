@@ -1,9 +1,9 @@
 """The serving signatures: a trained network made a complete classifier.
 
 Three endpoints of one ``keras.export.ExportArchive`` (their names are
-:mod:`engine.serving.contract`'s), each returning one flat dict: ``probabilities`` (float32, ``[N, classes]``), ``logits``
-(float32, ``[N, classes]``), ``class_ids`` (int32, ``[N]``: the most probable class)
-and ``class_names`` (string, ``[N]``: its name).
+:mod:`engine.serving.contract`'s), each returning one flat dict: ``probabilities``
+(float32, ``[N, classes]``), ``logits`` (float32, ``[N, classes]``), ``class_ids``
+(int32, ``[N]``: the most probable class) and ``class_names`` (string, ``[N]``: its name).
 
 - ``serving_default(images)``: a batch of raw ``uint8`` images ``[N, H, W, C]`` of any
   size (one size per batch), ``C`` the network's channels. The run's evaluation
@@ -130,8 +130,8 @@ def check_formats(image_bytes: tf.Tensor) -> tf.Operation:
                                               magic))
     return tf.debugging.Assert(
         tf.reduce_all(known),
-        [f"{SERVE_BYTES}: these items of `{INPUTS[SERVE_BYTES]}` are not JPEG, PNG, GIF or "
-         "BMP images (their indices):", tf.where(tf.logical_not(known))[:, 0]])
+        [(f"{SERVE_BYTES}: these items of `{INPUTS[SERVE_BYTES]}` are not JPEG, PNG, GIF or "
+          "BMP images (their indices):"), tf.where(tf.logical_not(known))[:, 0]])
 
 
 def check_channels(images: tf.Tensor, channels: int) -> tf.Operation:
@@ -139,5 +139,5 @@ def check_channels(images: tf.Tensor, channels: int) -> tf.Operation:
     signature's declared shape is not enforced when it is called by name)."""
     return tf.debugging.Assert(
         tf.equal(tf.shape(images)[-1], channels),
-        [f"{SERVING_DEFAULT}: `{INPUTS[SERVING_DEFAULT]}` must be uint8 [batch, height, "
-         f"width, {channels}]; got shape", tf.shape(images)], summarize=4)
+        [(f"{SERVING_DEFAULT}: `{INPUTS[SERVING_DEFAULT]}` must be uint8 [batch, height, "
+          f"width, {channels}]; got shape"), tf.shape(images)], summarize=4)

@@ -21,10 +21,11 @@ import tensorflow as tf
 
 from engine.choices import PRECISIONS
 from engine.data import Preprocessing
-from engine.serving.contract import SERVING_DEFAULT
+from engine.serving.contract import INPUTS, SERVING_DEFAULT
 from engine.serving.signatures import Classifier
 
 MIXED = tuple(precision for precision in PRECISIONS if precision != "float32")
+IMAGES = INPUTS[SERVING_DEFAULT]  # uint8 images at the network's input size
 
 
 def convert(model: keras.Model, preprocessing: Preprocessing) -> bytes:
@@ -42,7 +43,7 @@ def convert(model: keras.Model, preprocessing: Preprocessing) -> bytes:
     archive = keras.export.ExportArchive()
     archive.track(classifier.heads)
     archive.add_endpoint(SERVING_DEFAULT, classify, [
-        tf.TensorSpec([None, *preprocessing.input_shape], tf.uint8, name="images")])
+        tf.TensorSpec([None, *preprocessing.input_shape], tf.uint8, name=IMAGES)])
     with tempfile.TemporaryDirectory() as directory:
         archive.write_out(directory, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(directory, [SERVING_DEFAULT])
@@ -91,4 +92,4 @@ def classify(path: str, images) -> dict:
     """The outputs of the TFLite model at ``path`` on ``images`` (uint8 ``[N, H, W, C]``)."""
     runner = interpreter(path)
     signature = runner.get_signature_runner(SERVING_DEFAULT)
-    return signature(images=images)
+    return signature(**{IMAGES: images})
