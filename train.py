@@ -2,6 +2,7 @@
 
     python train.py                                   # LeNet-5 on the embedded digits
     python train.py --recipe=lenet5_modern --dataset=mnist --data_dir=../shared/tfds --epochs=1
+    python train.py --mode=predict --export_dir=runs/lenet5_modern-digits/export digit.png
 
 Defaults come from the recipe's paper configuration; flags override them.
 Run `python train.py --helpfull` for every flag; README documents each mode.
@@ -35,9 +36,10 @@ def parse(argv: list[str]) -> list[str]:
 
 
 def main(argv):
-    if len(argv) > 1:
-        print(f"train.py: error: unexpected arguments {' '.join(argv[1:])!r}; every option "
-              "is a --flag (see --helpfull).", file=sys.stderr)
+    if len(argv) > 1 and FLAGS.mode != "predict":
+        print(f"train.py: error: unexpected arguments {' '.join(argv[1:])!r}; only "
+              "--mode=predict takes arguments (the image files), every other option is a "
+              "--flag (see --helpfull).", file=sys.stderr)
         sys.exit(USAGE_EXIT)
     if not FLAGS["verbosity"].present:  # --verbosity brings TensorFlow's chatter back
         logging.set_verbosity(logging.WARNING)
@@ -45,7 +47,7 @@ def main(argv):
     from engine.spec import default_model_dir
     from layers.errors import RunFailure, UsageError
 
-    args = cli.arguments(FLAGS)
+    args = cli.arguments(FLAGS, argv)
     run_dir = args.model_dir or default_model_dir(args.recipe, args.dataset)
     try:
         modes.run(args.mode, args)

@@ -7,7 +7,7 @@ the tables and the lists equal. This module imports nothing heavy, so the comman
 line can parse and reject flags before TensorFlow loads.
 """
 
-MODES = ("train", "evaluate", "summary", "activations")
+MODES = ("train", "evaluate", "summary", "activations", "export", "predict")
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
 SCHEDULES = ("constant", "step", "plateau", "exponential", "cosine")
 AUGMENTATIONS = ("none", "cifar", "alexnet", "vgg", "inception")
@@ -16,6 +16,9 @@ TTA_MODES = ("none", "flip", "10crop")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 DISTRIBUTE_MODES = ("none", "mirrored", "multi_worker")
 TRANSFER_MODES = ("feature_extractor", "finetune")
+# What an export writes (the SavedModel always) and how --mode=predict prints.
+EXPORT_FORMATS = ("saved_model", "tflite")
+OUTPUT_FORMATS = ("text", "json")
 # --mode=activations: the lectures' initialization experiment.
 INITIALIZATIONS = ("normal_0.01", "normal_1", "xavier", "he")
 ACTIVATIONS = ("tanh", "relu")

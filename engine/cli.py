@@ -19,7 +19,9 @@ from engine import choices
 flags.DEFINE_enum("mode", "train", choices.MODES,
                   "train; evaluate the run in --model_dir on its test split (with --tta); "
                   "summary: print the per-layer table (no data needed); activations: the "
-                  "lectures' activation-statistics experiment.")
+                  "lectures' activation-statistics experiment; export: a new version of the "
+                  "run in --model_dir into --export_dir; predict: classify the image files "
+                  "given as arguments with the SavedModel in --export_dir.")
 flags.DEFINE_string("recipe", "lenet5_modern",
                     "Registered recipe name (see README's recipe table).")
 flags.DEFINE_string("dataset", "digits",
@@ -29,7 +31,9 @@ flags.DEFINE_string("data_dir", None, "TFDS data dir holding prepared datasets."
 flags.DEFINE_string("manual_dir", None,
                     "Directory of hand-downloaded archives to prepare a TFDS dataset offline.")
 flags.DEFINE_string("model_dir", None, "Run directory; default: runs/<recipe>-<dataset>.")
-flags.DEFINE_string("export_dir", None, "SavedModel directory; default: <model_dir>/export.")
+flags.DEFINE_string("export_dir", None,
+                    "Model base path of the exports (TF Serving's layout: each export is a new "
+                    "<export_dir>/<version>/); default: <model_dir>/export.")
 flags.DEFINE_boolean("overwrite", False,
                      "Replace the finished (or differently configured) run in --model_dir "
                      "instead of refusing to.")
@@ -85,6 +89,19 @@ flags.DEFINE_enum("init", "normal_0.01", choices.INITIALIZATIONS,
 flags.DEFINE_enum("activation", "tanh", choices.ACTIVATIONS,
                   "--mode=activations: nonlinearity.")
 
+# --- export and serving (engine.serving) ----------------------------------------------------
+flags.DEFINE_list("export_format", ["saved_model"],
+                  f"Comma-separated: {', '.join(choices.EXPORT_FORMATS)}. The SavedModel is "
+                  "always written; tflite adds model.tflite to the version.")
+flags.register_validator(
+    "export_format",
+    lambda formats: set(formats) <= set(choices.EXPORT_FORMATS) and "saved_model" in formats,
+    message=f"--export_format takes a comma-separated list of {', '.join(choices.EXPORT_FORMATS)} "
+            "that includes saved_model (every version is a SavedModel).")
+flags.DEFINE_integer("top_k", 5, "--mode=predict: classes printed per image.", lower_bound=1)
+flags.DEFINE_enum("output", "text", choices.OUTPUT_FORMATS,
+                  "--mode=predict: text lines, or json: one JSON object per file.")
+
 # The flags that override the recipe's TrainingConfig field of the same name.
 TRAINING_OVERRIDES = ("epochs", "batch_size", "learning_rate", "optimizer", "momentum",
                       "weight_decay", "schedule", "warmup_epochs", "label_smoothing", "clipnorm",
@@ -101,12 +118,14 @@ for _name in _NAMES:  # nan and inf parse as floats; no flag accepts them
         flags.register_validator(_name, _finite, message="must be a finite number")
 
 
-def arguments(flag_values: flags.FlagValues) -> types.SimpleNamespace:
+def arguments(flag_values: flags.FlagValues, argv=()) -> types.SimpleNamespace:
     """The parsed values of this module's flags, plus ``given``: the names of the flags
-    set on the command line."""
+    set on the command line, and ``files``: the arguments after the program name in
+    ``argv`` (what absl leaves of the command line)."""
     return types.SimpleNamespace(
         **{name: flag_values[name].value for name in _NAMES},
-        given=frozenset(name for name in _NAMES if flag_values[name].present))
+        given=frozenset(name for name in _NAMES if flag_values[name].present),
+        files=tuple(argv[1:]))
 
 
 def run_spec(args: types.SimpleNamespace):
@@ -133,4 +152,4 @@ def run_spec(args: types.SimpleNamespace):
         seed=args.seed, image_size=args.image_size, tta=args.tta, precision=args.precision,
         jit_compile=args.jit_compile, distribute=args.distribute,
         deterministic=args.deterministic, init_from=args.init_from, transfer=args.transfer,
-        finetune_multiplier=args.finetune_multiplier)
+        finetune_multiplier=args.finetune_multiplier, export_formats=args.export_format)

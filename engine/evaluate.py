@@ -58,11 +58,16 @@ def as_probabilities(model: keras.Model, outputs) -> np.ndarray:
     if isinstance(outputs, (list, tuple)):
         outputs = outputs[0]
     outputs = np.asarray(outputs, np.float64)
-    activation = getattr(model.layers[-1], "activation", None)
-    if getattr(activation, "__name__", None) == "softmax":
+    if ends_in_softmax(model):
         return outputs
     shifted = np.exp(outputs - outputs.max(axis=-1, keepdims=True))
     return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def ends_in_softmax(model: keras.Model) -> bool:
+    """Whether ``model``'s final layer is a softmax (else it returns logits)."""
+    activation = getattr(model.layers[-1], "activation", None)
+    return getattr(activation, "__name__", None) == "softmax"
 
 
 def accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:

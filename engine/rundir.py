@@ -23,6 +23,7 @@ MODEL_FILE = "model.keras"
 PREPROCESSING_FILE = "preprocessing.json"
 EVALUATION_FILE = "evaluation.json"
 CURVES_FILE = "curves.png"
+EXPORT_DIR = "export"  # the default model base path of the run's exports (TF Serving layout)
 
 
 def write_json(path: str, data) -> None:
@@ -95,7 +96,7 @@ def load_run(model_dir: str) -> SavedRun:
 # What a training run writes into its directory (--overwrite removes these, nothing else).
 RUN_ENTRIES = (RUN_FILE, REPORT_FILE, MODEL_FILE, PREPROCESSING_FILE, EVALUATION_FILE,
                CURVES_FILE, "preprocessing_mean_image.npy", "history.csv", "checkpoints",
-               "backup", "logs", "export")
+               "backup", "logs", EXPORT_DIR)
 
 
 def claim(model_dir: str, overwrite: bool = False) -> None:

@@ -13,7 +13,7 @@ import dataclasses
 import os
 import platform
 
-from engine import choices
+from engine import choices, rundir
 from engine.rundir import check_writable
 from engine.data.spec import DataSpec
 from layers.errors import UsageError
@@ -43,6 +43,7 @@ class RunSpec:
     init_from: str | None = None
     transfer: str = "finetune"
     finetune_multiplier: float = DEFAULT_FINETUNE_MULTIPLIER
+    export_formats: tuple[str, ...] = ("saved_model",)
 
 
 def resolve(recipe: str, training: TrainingConfig, *, dataset: str = "digits",
@@ -51,21 +52,23 @@ def resolve(recipe: str, training: TrainingConfig, *, dataset: str = "digits",
             image_size: int | None = None, tta: str = "none", precision: str = "float32",
             jit_compile: bool = False, distribute: str = "none", deterministic: bool = False,
             init_from: str | None = None, transfer: str = "finetune",
-            finetune_multiplier: float = DEFAULT_FINETUNE_MULTIPLIER) -> RunSpec:
+            finetune_multiplier: float = DEFAULT_FINETUNE_MULTIPLIER,
+            export_formats=("saved_model",)) -> RunSpec:
     """The validated :class:`RunSpec` of a run of ``recipe`` with ``training``;
-    ``model_dir`` defaults to ``runs/<recipe>-<dataset>``, ``export_dir`` to
-    ``<model_dir>/export``."""
+    ``model_dir`` defaults to ``runs/<recipe>-<dataset>``, ``export_dir`` (the model
+    base path of the exports) to ``<model_dir>/export``."""
     model_dir = os.path.abspath(os.path.expanduser(model_dir or default_model_dir(recipe, dataset)))
     data = DataSpec(dataset=dataset, data_dir=absolute(data_dir), manual_dir=absolute(manual_dir),
                     batch_size=training.batch_size, seed=seed, image_size=image_size,
                     augmentation=training.augmentation, normalization=training.normalization,
                     tta=tta, deterministic=deterministic)
     spec = RunSpec(recipe=recipe, data=data, model_dir=model_dir,
-                   export_dir=absolute(export_dir) or os.path.join(model_dir, "export"),
+                   export_dir=absolute(export_dir) or os.path.join(model_dir, rundir.EXPORT_DIR),
                    seed=seed, training=training, precision=precision, jit_compile=jit_compile,
                    distribute=distribute, deterministic=deterministic,
                    init_from=absolute(init_from), transfer=transfer,
-                   finetune_multiplier=finetune_multiplier)
+                   finetune_multiplier=finetune_multiplier,
+                   export_formats=tuple(export_formats))
     validate(spec)
     return spec
 
@@ -83,7 +86,9 @@ def validate(spec: RunSpec) -> None:
             ("schedule", training.schedule, choices.SCHEDULES),
             ("precision", spec.precision, choices.PRECISIONS),
             ("distribute", spec.distribute, choices.DISTRIBUTE_MODES),
-            ("transfer", spec.transfer, choices.TRANSFER_MODES)):
+            ("transfer", spec.transfer, choices.TRANSFER_MODES),
+            *(("export format", value, choices.EXPORT_FORMATS)
+              for value in spec.export_formats)):
         choices.check(kind, value, accepted)
     if (spec.data.augmentation, spec.data.normalization) != (training.augmentation,
                                                                training.normalization):

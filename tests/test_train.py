@@ -35,7 +35,7 @@ def test_report_has_the_contract_keys(digits_run):
     assert report["recipe"] == "lenet5_modern" and report["dataset"] == "digits"
     assert report["epochs"] == 4
     assert report["trainable_params"] == 61_706
-    assert report["export_dir"] == str(model_dir / "export")
+    assert report["export_dir"] == str(model_dir / "export" / "1")  # TF Serving's layout
     assert f"test accuracy {report['test_accuracy']:.4f}" in result.stdout
 
 
@@ -84,10 +84,10 @@ def test_export_serves_the_same_predictions_as_the_keras_model(digits_run):
 
     model_dir, _ = digits_run
     model = keras.saving.load_model(model_dir / "model.keras", safe_mode=True)
-    images = np.random.default_rng(0).normal(size=(8, 32, 32, 1)).astype("float32")
-    exported = tf.saved_model.load(str(model_dir / "export"))
-    served = exported.serve(tf.constant(images))
-    np.testing.assert_allclose(np.asarray(served), np.asarray(model(images)), atol=1e-6)
+    features = np.random.default_rng(0).normal(size=(8, 32, 32, 1)).astype("float32")
+    exported = tf.saved_model.load(str(model_dir / "export" / "1"))
+    served = exported.serve_features(tf.constant(features))
+    np.testing.assert_allclose(served["probabilities"], np.asarray(model(features)), atol=1e-6)
 
 
 def test_unknown_recipe_fails_with_one_sentence(tmp_path):
@@ -200,6 +200,7 @@ def test_deterministic_seeded_runs_are_bit_identical(tmp_path):
     for name in ("first", "second"):
         result = run_train("--epochs=2", "--deterministic", f"--model_dir={tmp_path / name}")
         assert result.returncode == 0, result.stderr[-3000:]
-        weights.append(keras.saving.load_model(tmp_path / name / "model.keras").get_weights())
+        weights.append(keras.saving.load_model(tmp_path / name / "model.keras",
+                                               safe_mode=True).get_weights())
     for first, second in zip(*weights):
         np.testing.assert_array_equal(first, second)

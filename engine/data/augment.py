@@ -8,6 +8,9 @@ the image size) and a random part that runs every epoch (:meth:`Augmentation.tra
 Randomness is stateless: each image receives its own ``[2]`` seed, so a run is
 reproducible whatever the parallelism. All outputs are float32 in the 0-255 range
 (before normalization, which :mod:`engine.data.preprocessing` applies).
+:meth:`~Augmentation.store` and :meth:`~Augmentation.evaluate` also take a batch of
+images of one size: the exported SavedModel (:mod:`engine.serving`) applies the
+same two steps to whole batches.
 
 - ``none``: the image padded or resized to the input (:func:`geometry.fit_to`);
 - ``cifar``: He et al. 2016, section 4.2: 4-pixel zero padding, random crop, flip;

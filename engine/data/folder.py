@@ -123,7 +123,13 @@ def undecodable(paths: list[str]) -> list[str]:
 
 def decode(path) -> tf.Tensor:
     """The RGB uint8 image in the file ``path`` (the first frame of a GIF)."""
-    return tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+    return decode_bytes(tf.io.read_file(path))
+
+
+def decode_bytes(contents) -> tf.Tensor:
+    """The RGB uint8 ``HxWx3`` image encoded in ``contents`` (JPEG, PNG, GIF: its first
+    frame, BMP). Three channels for every format: GIF and BMP cannot be decoded to one."""
+    return tf.io.decode_image(contents, channels=3, expand_animations=False)
 
 
 def _decoded(items: list[tuple[str, int]]) -> tf.data.Dataset:

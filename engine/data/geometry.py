@@ -1,8 +1,9 @@
 """Deterministic image geometry: channels, pad-or-resize to a size, centre crops, canvases.
 
-Every function takes one ``HxWxC`` image (any dtype; sizes may be dynamic) and
-returns a float32 image in the source's 0-255 range, except :func:`to_uint8`;
-:func:`cover`, :func:`resize_to_cover` and :func:`centre_crop` also take batches.
+Every function takes one ``HxWxC`` image or a ``NxHxWxC`` batch of images of one
+size (any dtype; sizes may be dynamic) and returns float32 in the source's 0-255
+range, except :func:`to_uint8`. The input pipeline applies them image by image,
+the exported SavedModel (:mod:`engine.serving`) to whole batches.
 """
 
 from __future__ import annotations
@@ -18,7 +19,13 @@ CANVAS_RATIO = 256 / 224
 
 
 def match_channels(image: tf.Tensor, channels: int) -> tf.Tensor:
-    """``image`` with ``channels`` (1 or 3) channels: alpha dropped, grey <-> RGB."""
+    """``image`` with ``channels`` (1 or 3) channels: alpha dropped, grey <-> RGB.
+
+    RGB pixels become their luma (ITU-R BT.601, :func:`tf.image.rgb_to_grayscale`),
+    except grey ones (R = G = B), which keep their value exactly: the luma weights
+    sum to 0.9999, and a grey image decoded as RGB (image files are decoded with three
+    channels) must come back unchanged.
+    """
     image = tf.cast(image, tf.float32)
     present = image.shape[-1]
     if present in (2, 4):  # grey + alpha, RGB + alpha
@@ -26,25 +33,27 @@ def match_channels(image: tf.Tensor, channels: int) -> tf.Tensor:
     if present == channels:
         return image
     if channels == 1:
-        return tf.image.rgb_to_grayscale(image)
+        grey = tf.reduce_all(tf.equal(image, image[..., :1]), axis=-1, keepdims=True)
+        return tf.where(grey, image[..., :1], tf.image.rgb_to_grayscale(image))
     return tf.image.grayscale_to_rgb(image)
 
 
 def fit_to(image: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
     """``image`` at ``size``: zero-padded and centred when it is a little smaller
     (at most :data:`PAD_FRACTION` per side), otherwise resized to cover ``size``
-    with its aspect ratio kept and centre-cropped."""
+    with its aspect ratio kept and centre-cropped (a batch: all its images alike)."""
     height, width = size
     shape = tf.shape(image)
+    rows, columns = shape[-3], shape[-2]
     fits = tf.logical_and(
-        tf.logical_and(shape[0] <= height, shape[1] <= width),
-        tf.logical_and(tf.cast(shape[0], tf.float32) >= (1 - PAD_FRACTION) * height,
-                       tf.cast(shape[1], tf.float32) >= (1 - PAD_FRACTION) * width))
+        tf.logical_and(rows <= height, columns <= width),
+        tf.logical_and(tf.cast(rows, tf.float32) >= (1 - PAD_FRACTION) * height,
+                       tf.cast(columns, tf.float32) >= (1 - PAD_FRACTION) * width))
     image = tf.cast(image, tf.float32)
     fitted = tf.cond(fits,
                      lambda: tf.image.resize_with_crop_or_pad(image, height, width),
                      lambda: cover(image, size))
-    return tf.ensure_shape(fitted, [height, width, image.shape[-1]])
+    return tf.ensure_shape(fitted, [*image.shape[:-3], height, width, image.shape[-1]])
 
 
 def cover(image: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:

@@ -17,6 +17,7 @@ from engine.data import named_data_errors, open_source, prepare, resolve_input_s
 from engine.evaluate import evaluate
 from engine.publish import publish
 from engine.report import plot_curves, read_history, training_report
+from engine.serving import layout
 from engine.session import session
 from engine.spec import RunSpec, check_paths, run_record
 
@@ -43,6 +44,7 @@ def train(spec: RunSpec, overwrite: bool = False) -> dict | None:
     check_paths(spec)
     if chief:
         rundir.claim(spec.model_dir, overwrite)
+        layout.check_base_path(spec.export_dir)
     with session(spec.distribute, spec.seed, spec.deterministic, spec.precision) as strategy:
         input_shape = resolve_input_shape(recipe.input_shape, spec.data.image_size)
         source = open_source(spec.data, input_shape, recipe.classes)

@@ -41,7 +41,8 @@ def test_flags_take_their_enums_from_the_choices():
                            ("schedule", choices.SCHEDULES), ("augment", choices.AUGMENTATIONS),
                            ("tta", choices.TTA_MODES), ("precision", choices.PRECISIONS),
                            ("distribute", choices.DISTRIBUTE_MODES),
-                           ("transfer", choices.TRANSFER_MODES)):
+                           ("transfer", choices.TRANSFER_MODES),
+                           ("output", choices.OUTPUT_FORMATS)):
         assert tuple(flags.FLAGS[flag].parser.enum_values) == accepted
 
 

@@ -44,12 +44,13 @@ def test_two_workers_end_with_identical_weights_and_the_chief_writes_the_run(tmp
     report = json.loads((model_dir / "report.json").read_text())
     assert report["hardware"]["distribute"] == "multi_worker"
     assert report["hardware"]["replicas"] == 2
-    assert (model_dir / "export" / "saved_model.pb").is_file()
+    assert (model_dir / "export" / "1" / "saved_model.pb").is_file()  # TF Serving's layout
+    assert report["export_dir"] == str(model_dir / "export" / "1")
     assert not (model_dir / "worker-1" / "report.json").exists()
     assert "test accuracy" in outputs[0][0] and "test accuracy" not in outputs[1][0]
 
-    chief = keras.saving.load_model(model_dir / "model.keras")
-    other = keras.saving.load_model(model_dir / "worker-1" / "model.keras")
+    chief = keras.saving.load_model(model_dir / "model.keras", safe_mode=True)
+    other = keras.saving.load_model(model_dir / "worker-1" / "model.keras", safe_mode=True)
     for chief_weight, other_weight in zip(chief.get_weights(), other.get_weights()):
         np.testing.assert_array_equal(chief_weight, other_weight)
     assert report["test_accuracy"] > 0.5

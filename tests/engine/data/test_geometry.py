@@ -59,3 +59,20 @@ def test_canvas_is_256_over_224_rounded_to_8(size, canvas):
 def test_to_uint8_rounds_and_saturates():
     values = tf.constant([-3.0, 0.4, 0.6, 254.5, 300.0])
     np.testing.assert_array_equal(to_uint8(values), [0, 0, 1, 254, 255])
+
+
+def test_grey_pixels_stored_as_rgb_come_back_exactly():
+    # The luma weights sum to 0.9999: without the exception a white pixel would be 254.97.
+    grey = np.arange(256, dtype=np.float32).reshape(16, 16, 1)
+    np.testing.assert_array_equal(match_channels(np.repeat(grey, 3, axis=-1), 1), grey)
+    np.testing.assert_array_equal(match_channels(np.repeat(grey[None], 3, axis=-1), 1),
+                                  grey[None])
+
+
+@pytest.mark.parametrize("height, width", [(28, 28), (10, 12), (50, 40)])
+def test_fit_to_a_batch_fits_each_image(height, width):
+    batch = np.random.default_rng(0).uniform(0, 255, (3, height, width, 3)).astype(np.float32)
+    fitted = fit_to(batch, (32, 32))
+    assert fitted.shape == (3, 32, 32, 3)
+    np.testing.assert_allclose(fitted, np.stack([fit_to(image, (32, 32)) for image in batch]),
+                               atol=1e-4)

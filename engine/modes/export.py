@@ -1,0 +1,32 @@
+"""``--mode=export``: a new version of a finished run's classifier, from its files
+alone (``run.json``, ``preprocessing.json``, ``model.keras``), without retraining:
+the same export a training run ends with (:func:`engine.serving.export.export`)."""
+
+from __future__ import annotations
+
+import os
+
+from engine import rundir
+from engine.data import make_augmentation
+from engine.serving import layout
+from engine.serving.export import export
+from engine.spec import absolute, default_model_dir, training_config
+
+
+def run(args) -> None:
+    model_dir = args.model_dir or default_model_dir(args.recipe, args.dataset)
+    saved = rundir.load_run(model_dir)
+    base_path = absolute(args.export_dir) or os.path.join(saved.directory, rundir.EXPORT_DIR)
+    layout.check_base_path(base_path)
+    version = export_run(saved, base_path, args.export_format)
+    print(f"{saved.record['recipe']} on {saved.record['dataset']}: exported to {version}")
+
+
+def export_run(saved: rundir.SavedRun, base_path: str, formats=("saved_model",)) -> str:
+    """Exports the run ``saved`` as a new version of ``base_path`` in ``formats``, with
+    the evaluation view and normalization it trained with; returns the version's path."""
+    preprocessing = saved.preprocessing()
+    augmentation = make_augmentation(training_config(saved.record).augmentation,
+                                     preprocessing.input_shape)
+    return export(saved.load_model(), augmentation, preprocessing, saved.class_names,
+                  base_path, formats)

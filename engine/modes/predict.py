@@ -1,0 +1,125 @@
+"""``--mode=predict --export_dir=DIR FILE...``: classify image files with an exported
+SavedModel alone (:class:`engine.serving.predictor.SavedClassifier`).
+
+Each argument is an image file, a folder (its images, recursively: the files with
+an image extension) or a glob pattern. For each file: its ``--top_k`` classes with
+their probabilities, as a text line or (``--output=json``) one JSON object. A file
+that is missing or not an image gets one line naming it and the reason, the others
+still print, and the run fails (exit 1) at the end if any did.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import sys
+
+from engine.serving.predictor import SavedClassifier
+from layers.errors import RunFailure, UsageError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
+BATCH_SIZE = 32  # files per call to the SavedModel, unless --batch_size
+GLOB_CHARACTERS = "*?["
+
+
+def run(args) -> None:
+    if not args.export_dir:
+        raise UsageError("--mode=predict needs --export_dir: the model base path (or one "
+                         "version folder) of an export.")
+    if not args.files:
+        raise UsageError("--mode=predict needs image files, folders or glob patterns as "
+                         "arguments, e.g. python train.py --mode=predict --export_dir=DIR "
+                         "digit.png.")
+    classifier = SavedClassifier(args.export_dir)
+    files = expand(args.files)
+    failures = 0
+    for path, result in classify_files(classifier, files, args.batch_size or BATCH_SIZE):
+        if isinstance(result, str):
+            failures += 1
+            print_failure(path, result, args.output)
+        else:
+            print_prediction(path, classifier.top_k(result, args.top_k), args.output)
+    if failures:
+        raise RunFailure(f"{failures} of {len(files)} files could not be classified.")
+
+
+def expand(arguments) -> list[tuple[str, str | None]]:
+    """``(path, None)`` for every file the arguments name, in order; ``(argument, reason)``
+    for an argument that names none."""
+    files = []
+    for argument in arguments:
+        if os.path.isdir(argument):
+            images = folder_images(argument)
+            reason = f"holds no images ({', '.join(IMAGE_EXTENSIONS)})"
+            files += [(path, None) for path in images] or [(argument, reason)]
+        elif os.path.exists(argument):
+            files.append((argument, None))
+        elif any(character in argument for character in GLOB_CHARACTERS):
+            matches = sorted(glob.glob(argument, recursive=True))
+            files += [(path, None) for match in matches
+                      for path in (folder_images(match) if os.path.isdir(match) else [match])]
+            if not matches:
+                files.append((argument, "matches no file"))
+        else:
+            files.append((argument, "no such file"))
+    return files
+
+
+def folder_images(folder: str) -> list[str]:
+    """The files under ``folder`` with an image extension, sorted."""
+    return sorted(os.path.join(root, name) for root, _, names in os.walk(folder)
+                  for name in names if name.lower().endswith(IMAGE_EXTENSIONS))
+
+
+def classify_files(classifier: SavedClassifier, files, batch_size: int):
+    """``(path, probabilities)`` for each file that is an image, ``(path, reason)`` for the
+    others, in order; the files are read and classified ``batch_size`` at a time."""
+    for start in range(0, len(files), batch_size):
+        batch = [(path, reason if reason else read(path)) for path, reason in
+                 files[start:start + batch_size]]
+        results = iter(classify_all(classifier, [contents for _, contents in batch
+                                                 if isinstance(contents, bytes)]))
+        for path, contents in batch:
+            yield path, next(results) if isinstance(contents, bytes) else contents
+
+
+def read(path: str) -> bytes | str:
+    """The contents of the file ``path``, or why it cannot be read."""
+    try:
+        with open(path, "rb") as file:
+            return file.read()
+    except OSError as error:
+        return error.strerror or str(error)
+
+
+def classify_all(classifier: SavedClassifier, contents: list[bytes]) -> list:
+    """The probabilities of each encoded image, or the reason it cannot be classified:
+    the whole batch at once, one by one if one of them fails to decode."""
+    import tensorflow as tf
+
+    if not contents:
+        return []
+    try:
+        return list(classifier.classify(contents))
+    except tf.errors.InvalidArgumentError:
+        if len(contents) == 1:
+            return ["not a decodable image (JPEG, PNG, GIF or BMP)"]
+        return [result for item in contents for result in classify_all(classifier, [item])]
+
+
+def print_prediction(path: str, top: list[tuple[int, str, float]], output: str) -> None:
+    if output == "json":
+        print(json.dumps({"file": path, "predictions": [
+            {"class_id": class_id, "class_name": name, "probability": probability}
+            for class_id, name, probability in top]}), flush=True)
+    else:
+        print(f"{path}: " + ", ".join(f"{name} {probability:.4f}" for _, name, probability
+                                      in top), flush=True)
+
+
+def print_failure(path: str, reason: str, output: str) -> None:
+    if output == "json":
+        print(json.dumps({"file": path, "error": reason}), flush=True)
+    else:
+        print(f"{path}: error: {reason}", file=sys.stderr, flush=True)

@@ -1,0 +1,82 @@
+"""TF Serving's model layout: a base path holding one numbered folder per version.
+
+``<base>/<version>/saved_model.pb``: TF Serving watches the base path and serves the
+highest version. :func:`write_version` writes a new version into a hidden staging
+folder beside the others (which TF Serving ignores: only numeric names are versions)
+and renames it into place, so a reader never sees half a version, and it never
+replaces a version that exists.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+
+from layers.errors import UsageError
+
+SAVED_MODEL_FILE = "saved_model.pb"
+STAGING_PREFIX = ".partial-"
+
+
+def versions(base_path: str) -> list[int]:
+    """The version numbers in ``base_path``, ascending (none if it does not exist)."""
+    if not os.path.isdir(base_path):
+        return []
+    return sorted(int(name) for name in os.listdir(base_path)
+                  if name.isdigit() and os.path.isdir(os.path.join(base_path, name)))
+
+
+def check_base_path(base_path: str, flag: str = "--export_dir") -> None:
+    """Makes sure new versions can be written to ``base_path``, before any work: a
+    file, an unversioned SavedModel (``saved_model.pb`` directly inside) and a folder
+    that cannot be written are usage errors naming it."""
+    if os.path.exists(base_path) and not os.path.isdir(base_path):
+        raise UsageError(f"{flag}={base_path!r} is a file; pass a folder (TF Serving's model "
+                         "base path, which holds one numbered folder per version).")
+    if os.path.isfile(os.path.join(base_path, SAVED_MODEL_FILE)):
+        raise UsageError(f"{flag}={base_path!r} holds an unversioned SavedModel; pass another "
+                         "folder: exports go to <export_dir>/<version>/ (TF Serving's layout).")
+    parent = base_path
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag}={base_path!r} cannot be written ({parent} is not writable); "
+                         "choose a folder you can write to.")
+
+
+def write_version(base_path: str, write: Callable[[str], None]) -> str:
+    """Calls ``write(folder)`` on an empty staging folder in ``base_path``, then renames
+    it to the next version number; returns the version's path. A version another
+    writer took meanwhile is left alone (the next number is taken); the staging
+    folder is removed if ``write`` fails."""
+    check_base_path(base_path)
+    os.makedirs(base_path, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=base_path)
+    try:
+        write(staging)
+        while True:
+            version = os.path.join(base_path, str(max(versions(base_path), default=0) + 1))
+            try:
+                os.rename(staging, version)  # refuses a non-empty target
+                return version
+            except OSError:
+                if not os.path.isdir(version):
+                    raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def saved_model_dir(path: str) -> str:
+    """The SavedModel ``path`` names: ``path`` itself if it holds ``saved_model.pb``,
+    else the highest version of the base path ``path``; a usage error naming ``path``
+    if it holds neither."""
+    if os.path.isfile(os.path.join(path, SAVED_MODEL_FILE)):
+        return path
+    numbered = [version for version in versions(path)
+                if os.path.isfile(os.path.join(path, str(version), SAVED_MODEL_FILE))]
+    if not numbered:
+        raise UsageError(f"No SavedModel in {path!r}: pass a model base path holding "
+                         "<version>/saved_model.pb (an --export_dir) or a version folder.")
+    return os.path.join(path, str(numbered[-1]))

@@ -1,0 +1,36 @@
+"""A classifier exported by :mod:`engine.serving`, read back with TensorFlow alone (no
+recipe code, no run directory): what ``--mode=predict`` uses."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from engine.serving import layout
+from engine.serving.contract import INPUTS, LABELS_FILE, SERVE_BYTES
+
+
+class SavedClassifier:
+    """The SavedModel in ``path``: a version folder, or a model base path (its highest
+    version). :meth:`classify` runs its ``serve_bytes`` signature."""
+
+    def __init__(self, path: str):
+        self.directory = layout.saved_model_dir(path)
+        self.saved_model = tf.saved_model.load(self.directory)  # owns the signature's variables
+        self.serve_bytes = self.saved_model.signatures[SERVE_BYTES]
+        with open(os.path.join(self.directory, "assets", LABELS_FILE), encoding="utf-8") as file:
+            self.class_names = tuple(file.read().splitlines())
+
+    def classify(self, contents: list[bytes]) -> np.ndarray:
+        """The class probabilities ``[len(contents), classes]`` of encoded images; raises
+        ``tf.errors.InvalidArgumentError`` if one of them is not a decodable image."""
+        outputs = self.serve_bytes(**{INPUTS[SERVE_BYTES]: tf.constant(contents, tf.string)})
+        return outputs["probabilities"].numpy()
+
+    def top_k(self, probabilities: np.ndarray, k: int) -> list[tuple[int, str, float]]:
+        """The ``k`` most probable ``(class id, class name, probability)`` of one image,
+        most probable first."""
+        ids = np.argsort(-probabilities, kind="stable")[:k]
+        return [(int(i), self.class_names[i], float(probabilities[i])) for i in ids]

@@ -1,0 +1,143 @@
+"""The serving signatures: a trained network made a complete classifier.
+
+Three endpoints of one ``keras.export.ExportArchive`` (their names are
+:mod:`engine.serving.contract`'s), each returning one flat dict: ``probabilities``
+(float32, ``[N, classes]``), ``logits`` (float32, ``[N, classes]``), ``class_ids``
+(int32, ``[N]``: the most probable class) and ``class_names`` (string, ``[N]``: its name).
+
+- ``serving_default(images)``: a batch of raw ``uint8`` images ``[N, H, W, C]`` of any
+  size (one size per batch), ``C`` the network's channels. The run's evaluation
+  geometry (:meth:`Augmentation.store` then :meth:`Augmentation.evaluate`: pad or
+  resize, crop) and normalization (:class:`Preprocessing`) run inside, on the whole
+  batch: the functions the test pipeline applies, so a served image gets the
+  probabilities the run's own evaluation gave it.
+- ``serve_bytes(image_bytes)``: a batch of encoded JPEG, PNG, GIF (first frame) or BMP
+  images, each decoded to RGB as the ``folder:`` source decodes files, then brought to
+  the network's channels and geometry one by one (their sizes differ), normalized
+  together.
+- ``serve_features(features)``: the network's input ``[N, H, W, C]`` float32, already
+  preprocessed, for callers with a pipeline of their own.
+
+The class names are the run's, in a ``labels.txt`` asset read by a lookup table that
+the archive tracks, so the SavedModel carries them (and copies them when it is copied).
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from engine.data import Augmentation, Preprocessing
+from engine.data.folder import decode_bytes
+from engine.evaluate import ends_in_softmax
+from engine.serving.contract import INPUTS, SERVE_BYTES, SERVE_FEATURES, SERVING_DEFAULT
+
+# The first bytes of each format tf.io.decode_image reads.
+SIGNATURES = {"JPEG": b"\xff\xd8\xff", "PNG": b"\x89PNG", "GIF": b"GIF8", "BMP": b"BM"}
+LOGITS_OF = "predictions"  # the recipes' final activation: its input is the logits
+
+
+def network_input(images: tf.Tensor, augmentation: Augmentation,
+                  preprocessing: Preprocessing) -> tf.Tensor:
+    """Raw images (one image or a batch of one size, any dtype, 0-255) as the network's
+    input: the evaluation view of the stored image, normalized."""
+    return preprocessing(augmentation.evaluate(augmentation.store(images)))
+
+
+def write_labels(class_names, path: str) -> None:
+    """``labels.txt``: one class name a line, in label order."""
+    for name in class_names:
+        if "\n" in name or "\r" in name:
+            raise ValueError(f"Class name {name!r} holds a line break; labels.txt cannot.")
+    with open(path, "w", encoding="utf-8") as file:
+        file.write("".join(f"{name}\n" for name in class_names))
+
+
+def label_table(path: str) -> tf.lookup.StaticHashTable:
+    """class id (int64) -> class name, from the ``labels.txt`` at ``path``."""
+    return tf.lookup.StaticHashTable(
+        tf.lookup.TextFileInitializer(
+            path, key_dtype=tf.int64, key_index=tf.lookup.TextFileIndex.LINE_NUMBER,
+            value_dtype=tf.string, value_index=tf.lookup.TextFileIndex.WHOLE_LINE),
+        default_value="")
+
+
+class Classifier:
+    """``model``'s network input -> ``probabilities``, ``logits`` and ``class_ids``
+    (float32, float32, int32): the outputs every exported format shares."""
+
+    def __init__(self, model: keras.Model):
+        # The logits are the input of the recipes' final activation, ``predictions``.
+        self.heads = keras.Model(model.inputs,
+                                 [model.get_layer(LOGITS_OF).input, model.outputs[0]],
+                                 name=f"{model.name}_heads")
+        self.softmax = ends_in_softmax(model)
+
+    def __call__(self, features: tf.Tensor) -> dict:
+        logits, outputs = self.heads(features, training=False)
+        logits = tf.cast(logits, tf.float32)
+        probabilities = tf.cast(outputs, tf.float32) if self.softmax else tf.nn.softmax(logits)
+        return {"probabilities": probabilities, "logits": logits,
+                "class_ids": tf.argmax(probabilities, axis=-1, output_type=tf.int32)}
+
+
+def classifier_archive(model: keras.Model, augmentation: Augmentation,
+                       preprocessing: Preprocessing,
+                       labels_path: str) -> keras.export.ExportArchive:
+    """The three signatures of ``model`` trained on images that ``augmentation`` (its
+    evaluation view) and ``preprocessing`` prepared, named by ``labels_path``."""
+    height, width, channels = preprocessing.input_shape
+    classifier = Classifier(model)
+    table = label_table(labels_path)
+    archive = keras.export.ExportArchive()
+    archive.track(classifier.heads)
+    archive.track(table)
+
+    def classify(features):
+        outputs = classifier(features)
+        return {**outputs, "class_names": table.lookup(tf.cast(outputs["class_ids"], tf.int64))}
+
+    def serve_images(images):
+        with tf.control_dependencies([check_channels(images, channels)]):
+            return classify(network_input(images, augmentation, preprocessing))
+
+    def view(contents):
+        with tf.name_scope(INPUTS[SERVE_BYTES]):  # decoding errors name the node
+            image = decode_bytes(contents)
+        return augmentation.evaluate(augmentation.store(image))
+
+    def serve_bytes(image_bytes):
+        with tf.control_dependencies([check_formats(image_bytes)]):
+            views = tf.map_fn(view, image_bytes, fn_output_signature=tf.TensorSpec(
+                [height, width, channels], tf.float32))
+        return classify(preprocessing(views))
+
+    archive.add_endpoint(SERVING_DEFAULT, serve_images, [tf.TensorSpec(
+        [None, None, None, channels], tf.uint8, name=INPUTS[SERVING_DEFAULT])])
+    archive.add_endpoint(SERVE_BYTES, serve_bytes, [tf.TensorSpec(
+        [None], tf.string, name=INPUTS[SERVE_BYTES])])
+    archive.add_endpoint(SERVE_FEATURES, classify, [tf.TensorSpec(
+        [None, height, width, channels], tf.float32, name=INPUTS[SERVE_FEATURES])])
+    return archive
+
+
+def check_formats(image_bytes: tf.Tensor) -> tf.Operation:
+    """An assertion that every item of ``image_bytes`` starts as a JPEG, PNG, GIF or BMP
+    file does; its message names the input and the indices of those that do not."""
+    known = tf.zeros_like(image_bytes, tf.bool)
+    for magic in SIGNATURES.values():
+        known = tf.logical_or(known, tf.equal(tf.strings.substr(image_bytes, 0, len(magic)),
+                                              magic))
+    return tf.debugging.Assert(
+        tf.reduce_all(known),
+        [(f"{SERVE_BYTES}: these items of `{INPUTS[SERVE_BYTES]}` are not JPEG, PNG, GIF or "
+          "BMP images (their indices):"), tf.where(tf.logical_not(known))[:, 0]])
+
+
+def check_channels(images: tf.Tensor, channels: int) -> tf.Operation:
+    """An assertion that ``images`` has ``channels`` channels, naming the input (a
+    signature's declared shape is not enforced when it is called by name)."""
+    return tf.debugging.Assert(
+        tf.equal(tf.shape(images)[-1], channels),
+        [(f"{SERVING_DEFAULT}: `{INPUTS[SERVING_DEFAULT]}` must be uint8 [batch, height, "
+          f"width, {channels}]; got shape"), tf.shape(images)], summarize=4)

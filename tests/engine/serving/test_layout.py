@@ -1,0 +1,81 @@
+"""TF Serving's layout: numbered versions under a base path, written atomically,
+never replaced."""
+
+import os
+
+import pytest
+
+from engine.serving import layout
+from layers.errors import UsageError
+
+
+def write_saved_model(directory):
+    with open(os.path.join(directory, layout.SAVED_MODEL_FILE), "wb") as file:
+        file.write(b"graph")
+
+
+def test_each_export_is_the_next_version(tmp_path):
+    base = tmp_path / "export"
+    first = layout.write_version(str(base), write_saved_model)
+    second = layout.write_version(str(base), write_saved_model)
+    assert (first, second) == (str(base / "1"), str(base / "2"))
+    (base / "7").mkdir()
+    (base / "notes").mkdir()  # not a version: TF Serving reads numeric names only
+    assert layout.write_version(str(base), write_saved_model) == str(base / "8")
+    assert layout.versions(str(base)) == [1, 2, 7, 8]
+    assert sorted(os.listdir(base)) == ["1", "2", "7", "8", "notes"]  # no staging left
+
+
+def test_a_version_another_writer_took_is_not_replaced(tmp_path, monkeypatch):
+    base = tmp_path / "export"
+    (base / "1").mkdir(parents=True)
+    write_saved_model(base / "1")
+    real_versions = layout.versions
+    calls = []
+
+    def stale_versions(path):  # the first look misses version 1, as in a race
+        calls.append(path)
+        return [] if len(calls) == 1 else real_versions(path)
+
+    monkeypatch.setattr(layout, "versions", stale_versions)
+    version = layout.write_version(str(base), lambda directory: (
+        open(os.path.join(directory, "mine"), "w").close()))
+    assert version == str(base / "2") and os.listdir(base / "2") == ["mine"]
+    assert os.listdir(base / "1") == [layout.SAVED_MODEL_FILE]
+
+
+def test_a_failed_write_leaves_no_version_and_no_staging_folder(tmp_path):
+    base = tmp_path / "export"
+
+    def fails(directory):
+        write_saved_model(directory)
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        layout.write_version(str(base), fails)
+    assert os.listdir(base) == []
+
+
+def test_base_paths_that_cannot_hold_versions_are_usage_errors(tmp_path):
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    with pytest.raises(UsageError, match=r"--export_dir=.*file' is a file"):
+        layout.check_base_path(str(a_file))
+    unversioned = tmp_path / "old_export"
+    unversioned.mkdir()
+    write_saved_model(unversioned)
+    with pytest.raises(UsageError, match="holds an unversioned SavedModel"):
+        layout.check_base_path(str(unversioned))
+    layout.check_base_path(str(tmp_path / "new" / "export"))  # created when written
+
+
+def test_saved_model_dir_is_a_version_or_the_highest_version_of_a_base_path(tmp_path):
+    base = tmp_path / "export"
+    for version in ("2", "10"):
+        (base / version).mkdir(parents=True)
+        write_saved_model(base / version)
+    (base / "11").mkdir()  # empty: not a SavedModel
+    assert layout.saved_model_dir(str(base)) == str(base / "10")
+    assert layout.saved_model_dir(str(base / "2")) == str(base / "2")
+    with pytest.raises(UsageError, match="No SavedModel in"):
+        layout.saved_model_dir(str(tmp_path))

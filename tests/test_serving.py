@@ -1,0 +1,283 @@
+"""train.py end to end: the exported classifier of a run, --mode=export, --mode=predict,
+and what a run's artifacts may hold."""
+
+import ast
+import io
+import json
+import pathlib
+import shutil
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+TFLITE_TOLERANCE = 1e-5  # README: TFLite's kernels against Keras's, probabilities
+
+
+def run_train(*flags, cwd=ROOT):
+    return subprocess.run([sys.executable, str(ROOT / "train.py"), *flags], cwd=cwd,
+                          capture_output=True, text=True, timeout=900)
+
+
+def png(image: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(image[..., 0]).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """LeNet-5 on the embedded digits, 2 epochs, exported as a SavedModel and TFLite."""
+    model_dir = tmp_path_factory.mktemp("serving") / "lenet"
+    result = run_train("--epochs=2", "--deterministic", "--export_format=saved_model,tflite",
+                       f"--model_dir={model_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return model_dir, json.loads((model_dir / "report.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def test_split(run):
+    """The run's test split: raw uint8 images, the pipeline's network inputs, labels,
+    and the trained Keras model's probabilities on those inputs."""
+    from engine import rundir
+    from engine.data import DataSpec, prepare
+
+    saved = rundir.load_run(str(run[0]))
+    preprocessing = saved.preprocessing()
+    data = prepare(DataSpec(dataset="digits", batch_size=64, deterministic=True),
+                   preprocessing.input_shape, preprocessing=preprocessing)
+    batches = list(data.pipelines.test.as_numpy_iterator())
+    features = np.concatenate([images for images, _ in batches])
+    labels = np.concatenate([labels for _, labels in batches])
+    raw = np.stack([image for image, _ in data.source.test.as_numpy_iterator()])
+    probabilities = saved.load_model().predict(features, verbose=0)
+    return raw, features, labels, probabilities, data
+
+
+def test_the_export_is_version_1_of_the_runs_model_base_path(run):
+    model_dir, report = run
+    assert report["export_dir"] == str(model_dir / "export" / "1")
+    assert sorted(path.name for path in (model_dir / "export").iterdir()) == ["1"]
+    version = model_dir / "export" / "1"
+    for name in ("saved_model.pb", "variables", "assets/labels.txt", "model.tflite"):
+        assert (version / name).exists(), name
+
+
+def test_served_probabilities_and_accuracy_are_the_runs(run, test_split):
+    # This process did not write the export (train.py did): it has only the SavedModel.
+    _, report = run
+    raw, _, labels, probabilities, _ = test_split
+    saved = tf.saved_model.load(report["export_dir"])
+    served = saved.signatures["serving_default"](images=tf.constant(raw))
+    np.testing.assert_allclose(served["probabilities"], probabilities, atol=1e-5)
+    assert np.mean(served["class_ids"].numpy() == labels) == report["test_accuracy"]
+    assert [name.decode() for name in served["class_names"].numpy()] == [
+        str(class_id) for class_id in served["class_ids"].numpy()]
+    from_bytes = saved.signatures["serve_bytes"](
+        image_bytes=tf.constant([png(image) for image in raw]))
+    np.testing.assert_allclose(from_bytes["probabilities"], probabilities, atol=1e-5)
+    np.testing.assert_array_equal(from_bytes["class_ids"], served["class_ids"])
+
+
+def test_tflite_runs_builtin_ops_on_uint8_images_and_matches_keras(run, test_split):
+    from engine.serving import tflite
+
+    _, report = run
+    raw, _, labels, probabilities, data = test_split
+    path = str(pathlib.Path(report["export_dir"]) / "model.tflite")
+    assert b"Flex" not in pathlib.Path(path).read_bytes()  # no SELECT_TF_OPS
+    runner = tflite.interpreter(path)
+    (images,) = runner.get_input_details()
+    assert images["dtype"] == np.uint8 and list(images["shape_signature"]) == [-1, 32, 32, 1]
+    views = data.augmentation.store(tf.constant(raw)).numpy()  # the caller's H x W images
+    outputs = tflite.classify(path, views)
+    np.testing.assert_allclose(outputs["probabilities"], probabilities, atol=TFLITE_TOLERANCE)
+    assert np.mean(outputs["class_ids"] == labels) == report["test_accuracy"]
+
+
+def test_export_mode_adds_a_version_from_the_runs_files(run, test_split, tmp_path):
+    model_dir, report = run
+    first = model_dir / "export" / "1"
+    before = {path: path.read_bytes() for path in first.rglob("*") if path.is_file()}
+    result = run_train("--mode=export", f"--model_dir={model_dir}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    second = model_dir / "export" / "2"
+    assert f"exported to {second}" in result.stdout
+    assert {path: path.read_bytes() for path in first.rglob("*") if path.is_file()} == before
+    assert not (second / "model.tflite").exists()  # --export_format's default
+    raw = tf.constant(test_split[0][:32])
+    outputs = [tf.saved_model.load(str(version)).signatures["serving_default"](images=raw)
+               for version in (first, second)]
+    np.testing.assert_allclose(outputs[1]["probabilities"], outputs[0]["probabilities"],
+                               atol=1e-6)
+    assert json.loads((model_dir / "report.json").read_text()) == report
+
+
+@pytest.fixture
+def images(test_split, tmp_path):
+    """Three digits as PNG files and one as BMP in a sub-folder, plus a text file."""
+    raw = test_split[0]
+    folder = tmp_path / "images"
+    (folder / "more").mkdir(parents=True)
+    for index in range(3):
+        (folder / f"digit{index}.png").write_bytes(png(raw[index]))
+    Image.fromarray(raw[3][..., 0]).save(folder / "more" / "digit3.bmp")
+    (folder / "notes.txt").write_text("not an image")
+    return folder
+
+
+def test_predict_classifies_files_folders_and_globs_with_the_saved_model_alone(
+        run, test_split, images, tmp_path):
+    _, report = run
+    export_only = tmp_path / "export"  # no run.json, no model.keras, no recipe
+    shutil.copytree(report["export_dir"], export_only / "3")
+    result = run_train("--mode=predict", f"--export_dir={export_only}", str(images / "more"),
+                       str(images / "digit*.png"), str(images / "notes.txt"),
+                       str(images / "missing.png"), cwd=tmp_path)
+    assert result.returncode == 1
+    lines = result.stdout.strip().splitlines()
+    files = [images / "more" / "digit3.bmp"] + [images / f"digit{i}.png" for i in range(3)]
+    assert [line.split(": ")[0] for line in lines] == [str(path) for path in files]
+    expected = test_split[3][[3, 0, 1, 2]]
+    for line, probabilities in zip(lines, expected):
+        top = [entry.rsplit(" ", 1) for entry in line.split(": ", 1)[1].split(", ")]
+        assert len(top) == 5
+        assert [name for name, _ in top] == [str(i) for i in np.argsort(-probabilities)[:5]]
+        np.testing.assert_allclose([float(p) for _, p in top],
+                                   np.sort(probabilities)[::-1][:5], atol=1e-4)
+    errors = result.stderr.strip().splitlines()
+    assert f"{images / 'notes.txt'}: error: not a decodable image (JPEG, PNG, GIF or BMP)" \
+        in errors
+    assert f"{images / 'missing.png'}: error: no such file" in errors
+    assert errors[-1] == "train.py: failed: 2 of 6 files could not be classified."
+    assert "Traceback" not in result.stderr
+
+
+def test_predict_json_prints_one_object_per_file(run, images, tmp_path):
+    model_dir, _ = run
+    result = run_train("--mode=predict", f"--export_dir={model_dir / 'export'}",
+                       "--output=json", "--top_k=3", str(images / "digit0.png"),
+                       str(images / "notes.txt"), cwd=tmp_path)
+    assert result.returncode == 1, result.stderr[-3000:]
+    first, second = [json.loads(line) for line in result.stdout.strip().splitlines()]
+    assert first["file"] == str(images / "digit0.png") and len(first["predictions"]) == 3
+    probabilities = [entry["probability"] for entry in first["predictions"]]
+    assert probabilities == sorted(probabilities, reverse=True) and sum(probabilities) <= 1
+    assert set(first["predictions"][0]) == {"class_id", "class_name", "probability"}
+    assert second == {"file": str(images / "notes.txt"),
+                      "error": "not a decodable image (JPEG, PNG, GIF or BMP)"}
+
+
+def test_predict_imports_no_recipe_and_no_pipeline_code():
+    code = ("import sys, engine.modes.predict; "
+            "print('recipes' in sys.modules, 'engine.data' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True, timeout=300)
+    assert result.stdout.split() == ["False", "False"], result.stderr[-2000:]
+
+
+@pytest.fixture
+def command_line():
+    """``command_line(*arguments)``: parses them as train.py's command line and returns what
+    absl leaves (the program name and the positional arguments); the flags are reset after."""
+    from absl import flags
+
+    flags.FLAGS.unparse_flags()
+    yield lambda *arguments: flags.FLAGS(["train.py", *arguments])
+    flags.FLAGS.unparse_flags()
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (("--mode=predict", "--export_dir=unused"), "--mode=predict needs image files"),
+    (("--mode=predict", "digit.png"), "--mode=predict needs --export_dir"),
+    (("--mode=evaluate", "extra.png"), "unexpected arguments 'extra.png'; only --mode=predict"),
+    (("--mode=export",), "No finished run in"),
+])
+def test_usage_errors_end_in_one_sentence_before_any_work(arguments, message, command_line,
+                                                           tmp_path, capsys):
+    import train
+
+    argv = command_line(*arguments, f"--model_dir={tmp_path / 'run'}")
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(argv)
+    assert exit_info.value.code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("train.py: error: ") and message in line
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("argument", ["--export_format=saved_model,onnx",
+                                      "--export_format=tflite", "--top_k=0", "--output=xml"])
+def test_bad_flag_values_are_refused_when_parsed(argument, command_line):
+    from absl import flags
+
+    with pytest.raises(flags.IllegalFlagValueError, match=argument.split("=")[0]):
+        command_line(argument)
+
+
+def test_a_bad_export_format_ends_the_command_in_one_sentence(tmp_path):
+    result = run_train("--export_format=saved_model,onnx", f"--model_dir={tmp_path / 'run'}")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert ("--export_format takes a comma-separated list of saved_model, tflite that includes "
+            "saved_model") in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_training_refuses_an_unversioned_export_dir_before_training(command_line, tmp_path,
+                                                                   capsys):
+    import train
+
+    old_export = tmp_path / "old_export"
+    old_export.mkdir()
+    (old_export / "saved_model.pb").write_bytes(b"")
+    argv = command_line(f"--export_dir={old_export}", f"--model_dir={tmp_path / 'run'}")
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(argv)
+    assert exit_info.value.code == 2
+    assert "holds an unversioned SavedModel" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def keras_classes(config) -> set[str]:
+    """Every ``class_name`` in a Keras config, nested ones included."""
+    if isinstance(config, dict):
+        own = {config["class_name"]} if isinstance(config.get("class_name"), str) else set()
+        return own.union(*(keras_classes(value) for value in config.values()))
+    if isinstance(config, list):
+        return set().union(*(keras_classes(value) for value in config))
+    return set()
+
+
+def test_the_runs_artifacts_hold_no_lambda_layer_and_no_code(run):
+    model_dir, _ = run
+    with zipfile.ZipFile(model_dir / "model.keras") as archive:
+        assert sorted(archive.namelist()) == ["config.json", "metadata.json", "model.weights.h5"]
+        config = json.loads(archive.read("config.json"))
+    classes = keras_classes(config)
+    assert "Functional" in classes and "Conv2D" in classes
+    assert not classes & {"Lambda", "__lambda__", "function"}
+    for version in (model_dir / "export").iterdir():
+        files = [path for path in version.rglob("*") if path.is_file()]
+        assert not [path for path in files if path.suffix in (".pkl", ".pickle", ".py")]
+        assert not (version / "keras_metadata.pb").exists()
+        assert b"__lambda__" not in (version / "saved_model.pb").read_bytes()
+
+
+def test_every_keras_load_in_the_project_is_safe():
+    unsafe = []
+    for path in ROOT.rglob("*.py"):
+        if any(part.startswith(".") or part in ("runs", "build") for part in path.parts):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr == "load_model" and node.args):
+                safe = [keyword for keyword in node.keywords if keyword.arg == "safe_mode"
+                        and isinstance(keyword.value, ast.Constant) and keyword.value.value]
+                if not safe:
+                    unsafe.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not unsafe
