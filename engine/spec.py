@@ -58,7 +58,8 @@ def resolve(recipe: str, training: TrainingConfig, *, dataset: str = "digits",
     data = DataSpec(dataset=dataset, data_dir=absolute(data_dir), manual_dir=absolute(manual_dir),
                     batch_size=training.batch_size, seed=seed, image_size=image_size,
                     augmentation=training.augmentation, normalization=training.normalization,
-                    tta=tta, deterministic=deterministic)
+                    tta=tta, deterministic=deterministic,
+                    validation_fraction=training.validation_fraction)
     spec = RunSpec(recipe=recipe, data=data, model_dir=model_dir,
                    export_dir=absolute(export_dir) or os.path.join(model_dir, "export"),
                    seed=seed, training=training, precision=precision, jit_compile=jit_compile,
@@ -82,12 +83,24 @@ def validate(spec: RunSpec) -> None:
             ("schedule", training.schedule, choices.SCHEDULES),
             ("precision", spec.precision, choices.PRECISIONS),
             ("distribute", spec.distribute, choices.DISTRIBUTE_MODES),
-            ("transfer", spec.transfer, choices.TRANSFER_MODES)):
+            ("transfer", spec.transfer, choices.TRANSFER_MODES),
+            ("plateau monitor", training.plateau_monitor, choices.PLATEAU_MONITORS)):
         choices.check(kind, value, accepted)
-    if (spec.data.augmentation, spec.data.normalization) != (training.augmentation,
-                                                               training.normalization):
-        raise UsageError("The data spec's augmentation and normalization differ from the "
-                         "training configuration's; build the spec with engine.spec.resolve.")
+    if ((spec.data.augmentation, spec.data.normalization, spec.data.validation_fraction)
+            != (training.augmentation, training.normalization, training.validation_fraction)):
+        raise UsageError("The data spec's augmentation, normalization and validation fraction "
+                         "differ from the training configuration's; build the spec with "
+                         "engine.spec.resolve.")
+    if spec.init_from and spec.transfer == "vgg_shallow":
+        from engine import transfer
+
+        transfer.check_vgg_shallow(spec.recipe)
+    from engine.data.preprocessing import check_normalization
+
+    height, width, *channels = recipes.get(spec.recipe).input_shape
+    side = spec.data.image_size
+    check_normalization(training.normalization,
+                        (side or height, side or width, *channels))
 
 
 def default_model_dir(recipe: str, dataset: str) -> str:

@@ -44,6 +44,7 @@ def train(spec: RunSpec, overwrite: bool = False) -> dict | None:
     with session(spec.distribute, spec.seed, spec.deterministic, spec.precision) as strategy:
         input_shape = resolve_input_shape(recipe.input_shape, spec.data.image_size)
         source = open_source(spec.data, input_shape, recipe.classes)
+        training.check_validation(spec.training, source.sizes["validation"])
         built = build(spec.recipe, source.num_classes, input_shape, spec.training,
                       spec.init_from, spec.transfer)
         data = prepare(spec.data, input_shape, source=source)
@@ -55,10 +56,14 @@ def train(spec: RunSpec, overwrite: bool = False) -> dict | None:
         training.compile_model(built.trained, spec.training, built.slow_layers,
                                spec.finetune_multiplier)
         accuracy = training.accuracy_key(built.trained)
+        validation = data.pipelines.validation
         training.train(built.trained,
                        training.one_target_per_head(built.trained, data.pipelines.train),
-                       training.one_target_per_head(built.trained, data.pipelines.validation),
-                       spec.training, training.run_callbacks(spec.training, run_dir, accuracy),
+                       None if validation is None
+                       else training.one_target_per_head(built.trained, validation),
+                       spec.training,
+                       training.run_callbacks(spec.training, run_dir, accuracy,
+                                              validation=validation is not None),
                        jit_compile=spec.jit_compile)
         evaluation = evaluate(built.model, data, spec.data.tta)
     model_path, export_dir = publish(built.model, spec, data, run_dir, chief)
