@@ -133,3 +133,15 @@ def test_bad_normalization_and_empty_split_are_clear_errors():
         DataSpec(normalization="zca")
     with pytest.raises(ValueError, match="training split is empty"):
         Preprocessing.fit(empty, SHAPE)
+
+
+@pytest.mark.parametrize("normalization", NORMALIZATIONS)
+def test_every_normalization_serves_batches_of_any_size_as_it_trains_one_image(
+        tmp_path, images, normalization):
+    # The export applies the run's Preprocessing inside a SavedModel signature, batch-wise.
+    fitted = Preprocessing.fit(tf.data.Dataset.from_tensor_slices(images), SHAPE, normalization)
+    fitted.save(tmp_path / "preprocessing.json")
+    loaded = Preprocessing.load(tmp_path / "preprocessing.json")
+    serve = tf.function(loaded, input_signature=[tf.TensorSpec([None, *SHAPE], tf.float32)])
+    single = np.stack([fitted(image).numpy() for image in images[:3]])
+    np.testing.assert_allclose(serve(images[:3]).numpy(), single, atol=1e-5)
