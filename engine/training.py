@@ -123,7 +123,8 @@ class ConstantWarmup(keras.callbacks.Callback):
     below 80% (about 400 iterations), and then go back to 0.1". The epoch-level
     schedule sets the warm-up rate at the start of each epoch the warm-up touches; at
     iteration ``round(warmup_epochs * steps per epoch)`` this sets the schedule's rate.
-    Counted from the optimizer's iterations, so a resumed run switches at the same one.
+    Counted from the optimizer's iterations, so a resumed run switches at the same one;
+    where the number of steps per epoch is unknown, the switch waits for the next epoch.
     """
 
     def __init__(self, config: TrainingConfig):
