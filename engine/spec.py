@@ -73,7 +73,9 @@ def resolve(recipe: str, training: TrainingConfig, *, dataset: str = "digits",
 def validate(spec: RunSpec) -> None:
     """Checks the names in ``spec`` against :mod:`engine.choices` (raises
     :class:`UsageError` naming the first one that is not accepted); the data's own
-    names (augmentation, normalization, TTA) are checked by :class:`DataSpec`."""
+    names (augmentation, normalization, TTA) are checked by :class:`DataSpec`. Also
+    refuses ``--transfer=vgg_shallow`` for a recipe that is not a VGG network and
+    ``gcn_zca`` for an input too large to whiten, before any work."""
     import recipes
 
     recipes.get(spec.recipe)
