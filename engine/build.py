@@ -36,7 +36,8 @@ def build(recipe: str, classes: int, input_shape, training: TrainingConfig,
     them (except when only a new head trains on frozen features, which they cannot
     help), ``training.dropout`` in the main network, and ``init_from``'s weights in
     every layer but the recipe's head (``transfer_mode`` ``feature_extractor``
-    freezes them)."""
+    freezes them; ``finetune`` slows them down) or, with ``vgg_shallow``, in the
+    layers a trained VGG net A gives a deeper one (all at the full rate)."""
     feature_extractor = bool(init_from) and transfer_mode == "feature_extractor"
     auxiliary = bool(training.auxiliary_loss_weight) and not feature_extractor
     trained = recipes.build(recipe, classes=classes, input_shape=tuple(input_shape),
@@ -49,11 +50,15 @@ def build(recipe: str, classes: int, input_shape, training: TrainingConfig,
     if init_from:
         head = recipes.get(recipe).head
         pretrained = transfer.load_pretrained(init_from)
-        copied = transfer.copy_pretrained_weights(pretrained, model, head)
+        if transfer_mode == "vgg_shallow":
+            transfer.check_vgg_shallow(recipe)
+            copied = transfer.copy_net_a(pretrained, model)
+        else:
+            copied = transfer.copy_pretrained_weights(pretrained, model, head)
         print(f"Initialized {len(copied)} layers from {init_from} ({transfer_mode}).", flush=True)
         if feature_extractor:
             transfer.freeze_all_but_head(model, head)
-        else:
+        elif transfer_mode == "finetune":
             slow_layers = tuple(copied)
     return Built(trained=trained, model=model, slow_layers=slow_layers)
 

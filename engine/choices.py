@@ -10,12 +10,15 @@ line can parse and reject flags before TensorFlow loads.
 MODES = ("train", "evaluate", "summary", "activations", "export", "predict")
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
 SCHEDULES = ("constant", "step", "plateau", "exponential", "cosine")
-AUGMENTATIONS = ("none", "cifar", "alexnet", "vgg", "inception")
-NORMALIZATIONS = ("per_channel", "mean_image")
+AUGMENTATIONS = ("none", "cifar", "cifar_reflect", "alexnet", "zfnet", "vgg", "resnet",
+                 "inception")
+NORMALIZATIONS = ("per_channel", "mean_image", "mean_rgb", "lenet", "gcn_zca")
 TTA_MODES = ("none", "flip", "10crop")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 DISTRIBUTE_MODES = ("none", "mirrored", "multi_worker")
-TRANSFER_MODES = ("feature_extractor", "finetune")
+TRANSFER_MODES = ("feature_extractor", "finetune", "vgg_shallow")
+# The accuracy a plateau schedule watches (TrainingConfig.plateau_monitor).
+PLATEAU_MONITORS = ("validation", "training")
 # What an export writes (the SavedModel always) and how --mode=predict prints.
 EXPORT_FORMATS = ("saved_model", "tflite")
 OUTPUT_FORMATS = ("text", "json")

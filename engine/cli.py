@@ -44,8 +44,14 @@ flags.DEFINE_integer("image_size", None, "Input height and width; default: the r
                      lower_bound=1)
 flags.DEFINE_enum("augment", None, choices.AUGMENTATIONS,
                   "Training augmentation preset; default: the recipe's.")
+flags.DEFINE_enum("normalization", None, choices.NORMALIZATIONS,
+                  "Input normalization fitted on the training split; default: the recipe's.")
 flags.DEFINE_enum("tta", "none", choices.TTA_MODES,
                   "Test-time augmentation of the final evaluation, reported as tta_accuracy.")
+flags.DEFINE_float("validation_fraction", None,
+                   "Share of the training split held out for validation where the dataset has "
+                   "no validation split; 0 trains on the whole training split, without "
+                   "validation. Default: the recipe's (0.1; 0 for lenet5).", lower_bound=0.0)
 flags.DEFINE_boolean("deterministic", False,
                      "Reproducible element order in the input pipeline (and op determinism).")
 
@@ -78,7 +84,10 @@ flags.DEFINE_string("init_from", None,
                     "(every layer but the recipe's classifier head).")
 flags.DEFINE_enum("transfer", "finetune", choices.TRANSFER_MODES,
                   "With --init_from: train only the new head, or everything with the "
-                  "pretrained layers at --finetune_multiplier times the learning rate.")
+                  "pretrained layers at --finetune_multiplier times the learning rate; "
+                  "vgg_shallow: a deeper VGG net starts from a trained net A's first four "
+                  "conv and three FC layers, all at the full rate (Simonyan and Zisserman, "
+                  "section 3.1).")
 flags.DEFINE_float("finetune_multiplier", 0.1,
                    "Learning-rate factor of the pretrained layers when fine-tuning.",
                    lower_bound=0.0)
@@ -105,7 +114,7 @@ flags.DEFINE_enum("output", "text", choices.OUTPUT_FORMATS,
 # The flags that override the recipe's TrainingConfig field of the same name.
 TRAINING_OVERRIDES = ("epochs", "batch_size", "learning_rate", "optimizer", "momentum",
                       "weight_decay", "schedule", "warmup_epochs", "label_smoothing", "clipnorm",
-                      "dropout", "ema")
+                      "dropout", "ema", "validation_fraction")
 _NAMES = tuple(flag.name for flag in flags.FLAGS.get_flags_for_module(__name__))
 
 
@@ -130,7 +139,7 @@ def arguments(flag_values: flags.FlagValues, argv=()) -> types.SimpleNamespace:
 
 def run_spec(args: types.SimpleNamespace):
     """The :class:`engine.spec.RunSpec` of a training run: the recipe's configuration
-    with the flags' overrides (``--augment`` included), validated."""
+    with the flags' overrides (``--augment`` and ``--normalization`` included), validated."""
     import dataclasses
 
     import recipes
@@ -145,6 +154,8 @@ def run_spec(args: types.SimpleNamespace):
                  if getattr(args, key) is not None}
     if args.augment is not None:
         overrides["augmentation"] = args.augment
+    if args.normalization is not None:
+        overrides["normalization"] = args.normalization
     training = dataclasses.replace(recipe.training, **overrides)
     return spec.resolve(
         args.recipe, training, dataset=args.dataset, data_dir=args.data_dir,

@@ -18,12 +18,14 @@ import tensorflow as tf
 from engine.training import EPOCH_SECONDS
 
 def read_history(path: str) -> dict[str, list[float]]:
-    """The per-epoch columns of Keras's CSVLogger file (all epochs, resumed runs included)."""
+    """The per-epoch columns of Keras's CSVLogger file (all epochs, resumed runs included);
+    a column without values (the ``val_`` ones CSVLogger fills with ``NA`` in a run
+    without validation) is an empty list."""
     if not os.path.exists(path):
         return {}
     with open(path, newline="") as file:
         rows = list(csv.DictReader(file))
-    return {key: [float(row[key]) for row in rows if row.get(key) not in (None, "")]
+    return {key: [float(row[key]) for row in rows if row.get(key) not in (None, "", "NA")]
             for key in (rows[0].keys() if rows else ())}
 
 

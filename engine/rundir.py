@@ -95,7 +95,8 @@ def load_run(model_dir: str) -> SavedRun:
 
 # What a training run writes into its directory (--overwrite removes these, nothing else).
 RUN_ENTRIES = (RUN_FILE, REPORT_FILE, MODEL_FILE, PREPROCESSING_FILE, EVALUATION_FILE,
-               CURVES_FILE, "preprocessing_mean_image.npy", "history.csv", "checkpoints",
+               CURVES_FILE, "preprocessing_mean_image.npy", "preprocessing_zca_mean.npy",
+               "preprocessing_zca_matrix.npy", "history.csv", "checkpoints",
                "backup", "logs", EXPORT_DIR)
 
 

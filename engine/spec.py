@@ -61,7 +61,8 @@ def resolve(recipe: str, training: TrainingConfig, *, dataset: str = "digits",
     data = DataSpec(dataset=dataset, data_dir=absolute(data_dir), manual_dir=absolute(manual_dir),
                     batch_size=training.batch_size, seed=seed, image_size=image_size,
                     augmentation=training.augmentation, normalization=training.normalization,
-                    tta=tta, deterministic=deterministic)
+                    tta=tta, deterministic=deterministic,
+                    validation_fraction=training.validation_fraction)
     spec = RunSpec(recipe=recipe, data=data, model_dir=model_dir,
                    export_dir=absolute(export_dir) or os.path.join(model_dir, rundir.EXPORT_DIR),
                    seed=seed, training=training, precision=precision, jit_compile=jit_compile,
@@ -76,7 +77,9 @@ def resolve(recipe: str, training: TrainingConfig, *, dataset: str = "digits",
 def validate(spec: RunSpec) -> None:
     """Checks the names in ``spec`` against :mod:`engine.choices` (raises
     :class:`UsageError` naming the first one that is not accepted); the data's own
-    names (augmentation, normalization, TTA) are checked by :class:`DataSpec`."""
+    names (augmentation, normalization, TTA) are checked by :class:`DataSpec`. Also
+    refuses ``--transfer=vgg_shallow`` for a recipe that is not a VGG network and
+    ``gcn_zca`` for an input too large to whiten, before any work."""
     import recipes
 
     recipes.get(spec.recipe)
@@ -87,13 +90,25 @@ def validate(spec: RunSpec) -> None:
             ("precision", spec.precision, choices.PRECISIONS),
             ("distribute", spec.distribute, choices.DISTRIBUTE_MODES),
             ("transfer", spec.transfer, choices.TRANSFER_MODES),
+            ("plateau monitor", training.plateau_monitor, choices.PLATEAU_MONITORS),
             *(("export format", value, choices.EXPORT_FORMATS)
               for value in spec.export_formats)):
         choices.check(kind, value, accepted)
-    if (spec.data.augmentation, spec.data.normalization) != (training.augmentation,
-                                                               training.normalization):
-        raise UsageError("The data spec's augmentation and normalization differ from the "
-                         "training configuration's; build the spec with engine.spec.resolve.")
+    if ((spec.data.augmentation, spec.data.normalization, spec.data.validation_fraction)
+            != (training.augmentation, training.normalization, training.validation_fraction)):
+        raise UsageError("The data spec's augmentation, normalization and validation fraction "
+                         "differ from the training configuration's; build the spec with "
+                         "engine.spec.resolve.")
+    if spec.init_from and spec.transfer == "vgg_shallow":
+        from engine import transfer
+
+        transfer.check_vgg_shallow(spec.recipe)
+    from engine.data.preprocessing import check_normalization
+
+    height, width, *channels = recipes.get(spec.recipe).input_shape
+    side = spec.data.image_size
+    check_normalization(training.normalization,
+                        (side or height, side or width, *channels))
 
 
 def check_paths(spec: RunSpec) -> None:

@@ -14,7 +14,7 @@ import keras
 
 from engine import loop, transfer
 from engine.losses import classification_loss
-from layers.errors import RunFailure
+from layers.errors import RunFailure, UsageError
 from recipes import TrainingConfig
 
 BACKUP_DIR = "backup"
@@ -23,7 +23,6 @@ BEST_WEIGHTS = os.path.join("checkpoints", "best.weights.h5")
 BEST_WEIGHTS_PARTIAL = os.path.join("checkpoints", "best.partial.weights.h5")
 HISTORY_FILE = "history.csv"
 LOG_DIR = "logs"
-PLATEAU_PATIENCE = 5
 EPOCH_SECONDS = "epoch_seconds"  # the history column of each epoch's wall time
 
 
@@ -139,10 +138,18 @@ def apply_weight_decay(model: keras.Model, weight_decay: float) -> None:
 
 
 def scheduled_learning_rate(config: TrainingConfig, epoch: int) -> float:
-    """The learning rate of (0-based) ``epoch``: linear warmup, then the schedule."""
-    base = config.learning_rate
+    """The learning rate at the start of (0-based) ``epoch``: the warm-up (a linear ramp,
+    or ``config.warmup_learning_rate`` held constant), then the schedule."""
     if epoch < config.warmup_epochs:
-        return base * (epoch + 1) / math.ceil(config.warmup_epochs)
+        if config.warmup_learning_rate is not None:
+            return config.warmup_learning_rate
+        return config.learning_rate * (epoch + 1) / math.ceil(config.warmup_epochs)
+    return rate_after_warmup(config, epoch)
+
+
+def rate_after_warmup(config: TrainingConfig, epoch: int) -> float:
+    """The schedule's learning rate of (0-based) ``epoch``, the warm-up left aside."""
+    base = config.learning_rate
     if config.schedule == "step":
         stage = sum(epoch >= boundary for boundary in config.decay_epochs)
         return config.step_rates[stage] if config.step_rates else base * config.decay_factor ** stage
@@ -154,20 +161,72 @@ def scheduled_learning_rate(config: TrainingConfig, epoch: int) -> float:
     return base
 
 
+class ConstantWarmup(keras.callbacks.Callback):
+    """Ends a constant warm-up (``config.warmup_learning_rate`` for the first
+    ``config.warmup_epochs``) at the iteration it spans, not at an epoch boundary:
+    He et al. 2016, section 4.2, train ResNet-110 at 0.01 "until the training error is
+    below 80% (about 400 iterations), and then go back to 0.1". The epoch-level
+    schedule sets the warm-up rate at the start of each epoch the warm-up touches; at
+    iteration ``round(warmup_epochs * steps per epoch)`` this sets the schedule's rate.
+    Counted from the optimizer's iterations, so a resumed run switches at the same one;
+    where the number of steps per epoch is unknown, the switch waits for the next epoch.
+    """
+
+    def __init__(self, config: TrainingConfig):
+        super().__init__()
+        self.config = config
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        steps = self.params.get("steps")
+        if not steps or int(self.model.optimizer.iterations) != self.warmup_steps(steps):
+            return
+        self.model.optimizer.learning_rate = rate_after_warmup(self.config, self.epoch)
+
+    def warmup_steps(self, steps_per_epoch: int) -> int:
+        """The iterations of the warm-up with ``steps_per_epoch`` batches per epoch."""
+        return round(self.config.warmup_epochs * steps_per_epoch)
+
+
 def learning_rate_callbacks(config: TrainingConfig,
                             accuracy: str = "accuracy") -> list[keras.callbacks.Callback]:
-    """The callbacks that carry ``config.schedule`` out, epoch by epoch."""
+    """The callbacks that carry ``config.schedule`` out, epoch by epoch (and, for a
+    constant warm-up, at the iteration it ends).
+
+    The plateau schedule divides the rate by ``1 / decay_factor`` when the accuracy
+    named by ``config.plateau_monitor`` has not improved for ``plateau_patience``
+    epochs, at most ``plateau_drops`` times (Keras's ``ReduceLROnPlateau`` with
+    ``min_lr`` at the last drop's rate).
+    """
     callbacks = []
     if config.schedule != "constant" or config.warmup_epochs > 0:
         callbacks.append(keras.callbacks.LearningRateScheduler(
             lambda epoch, lr: (scheduled_learning_rate(config, epoch)
                                if config.schedule != "plateau" or epoch < config.warmup_epochs
                                else lr)))
+    if config.warmup_epochs > 0 and config.warmup_learning_rate is not None:
+        callbacks.append(ConstantWarmup(config))
     if config.schedule == "plateau":
+        monitor = accuracy if config.plateau_monitor == "training" else f"val_{accuracy}"
         callbacks.append(keras.callbacks.ReduceLROnPlateau(
-            monitor=f"val_{accuracy}", mode="max", factor=config.decay_factor,
-            patience=PLATEAU_PATIENCE, min_lr=config.learning_rate * 1e-4, verbose=1))
+            monitor=monitor, mode="max", factor=config.decay_factor,
+            patience=config.plateau_patience,
+            min_lr=config.learning_rate * config.decay_factor ** config.plateau_drops,
+            verbose=1))
     return callbacks
+
+
+def check_validation(config: TrainingConfig, validation_examples: int) -> None:
+    """Refuses, before any work, a plateau schedule that watches a validation split the
+    run does not have (``validation_fraction=0``)."""
+    if (validation_examples == 0 and config.schedule == "plateau"
+            and config.plateau_monitor == "validation"):
+        raise UsageError(
+            "The plateau schedule watches the validation accuracy, but the run has no "
+            f"validation split (validation_fraction={config.validation_fraction:g}); keep a "
+            "validation fraction above 0 or choose another --schedule.")
 
 
 def compile_model(model: keras.Model, config: TrainingConfig, slow_layers=(),
@@ -206,17 +265,20 @@ def one_target_per_head(model: keras.Model, dataset):
 
 
 def run_callbacks(config: TrainingConfig, run_dir: str, accuracy: str = "accuracy",
-                  extra: list[keras.callbacks.Callback] = ()) -> list[keras.callbacks.Callback]:
+                  extra: list[keras.callbacks.Callback] = (),
+                  validation: bool = True) -> list[keras.callbacks.Callback]:
     """Backup every epoch (the previous one kept too, so a backup broken by a kill falls
     back to it), a divergence stop, the schedule, the best checkpoint (written to a
     temporary name, then renamed), TensorBoard logs and the CSV history, all under
-    ``run_dir``; ``accuracy`` names the logged
-    accuracy that the plateau schedule and the best checkpoint watch.
+    ``run_dir``; ``accuracy`` names the logged accuracy that the plateau schedule and
+    the best checkpoint watch. Without a ``validation`` split there is no best
+    checkpoint (this says so, once).
 
     When ``run_dir`` holds the backup of an interrupted run, the history keeps the
     rows of the epochs the backup holds and drops any later one (a run killed after
     writing a row but before backing its epoch up reruns that epoch), so resuming
-    appends to a history that agrees with the backup.
+    appends to a history that agrees with the backup, and the best checkpoint stays
+    until an epoch beats it.
 
     Under multi-worker training every worker runs the same callbacks (saving reads
     distributed variables, a collective step), each into its own ``run_dir``.
@@ -224,19 +286,25 @@ def run_callbacks(config: TrainingConfig, run_dir: str, accuracy: str = "accurac
     backup_dir = os.path.join(run_dir, BACKUP_DIR)
     history = os.path.join(run_dir, HISTORY_FILE)
     resuming = os.path.isdir(backup_dir)  # a finished run's backup is gone: start afresh
-    best = None  # a resumed run's best checkpoint stays until an epoch beats it
     if resuming:
         keep_history_rows(history, backed_up_epochs(backup_dir))
-        best = max(read_column(history, f"val_{accuracy}"), default=None)
+    if validation:
+        partial = os.path.join(run_dir, BEST_WEIGHTS_PARTIAL)
+        best_so_far = max(read_column(history, f"val_{accuracy}"), default=None) \
+            if resuming else None
+        best = [keras.callbacks.ModelCheckpoint(
+                    partial, monitor=f"val_{accuracy}", mode="max", save_best_only=True,
+                    save_weights_only=True, initial_value_threshold=best_so_far),
+                RenameWhenWritten(partial, os.path.join(run_dir, BEST_WEIGHTS))]
+    else:
+        best = []
+        print("No validation split (validation_fraction=0): training on the whole training "
+              "split, without per-epoch validation or a best checkpoint.", flush=True)
     return [
         keras.callbacks.BackupAndRestore(backup_dir, double_checkpoint=True),
         StopOnDivergence(),
         *learning_rate_callbacks(config, accuracy),
-        keras.callbacks.ModelCheckpoint(
-            os.path.join(run_dir, BEST_WEIGHTS_PARTIAL), monitor=f"val_{accuracy}", mode="max",
-            save_best_only=True, save_weights_only=True, initial_value_threshold=best),
-        RenameWhenWritten(os.path.join(run_dir, BEST_WEIGHTS_PARTIAL),
-                          os.path.join(run_dir, BEST_WEIGHTS)),
+        *best,
         keras.callbacks.TensorBoard(os.path.join(run_dir, LOG_DIR), write_graph=False),
         EpochTimer(),
         keras.callbacks.CSVLogger(history, append=resuming),

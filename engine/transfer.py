@@ -3,7 +3,11 @@ replace its classifier, then train only the new head (feature extractor) or
 everything, the pretrained layers at a fraction of the learning rate (fine-tuning).
 
 The head is the recipe's (:attr:`recipes.Recipe.head`): the layers whose weights
-depend on the classes. The modes are :data:`engine.choices.TRANSFER_MODES`.
+depend on the classes. The modes are :data:`engine.choices.TRANSFER_MODES`; the third,
+``vgg_shallow``, is not transfer to new classes but Simonyan and Zisserman's way of
+starting a deep VGG net (section 3.1): from a trained net A's first four
+convolutional and three fully connected layers (:func:`copy_net_a`), everything
+trained at the full learning rate.
 """
 
 from __future__ import annotations
@@ -49,6 +53,43 @@ def copy_pretrained_weights(source: keras.Model, target: keras.Model,
         raise UsageError(
             f"No layer of the pretrained model {source.name!r} matches a layer of "
             f"{target.name!r} by name and shape; --init_from must come from the same recipe.")
+    return copied
+
+
+def check_vgg_shallow(recipe: str) -> None:
+    """Refuses ``--transfer=vgg_shallow`` for a recipe that is not a VGG network."""
+    import recipes
+    from recipes import vgg
+
+    if recipes.get(recipe).builder is not vgg.vgg:
+        raise UsageError(f"--transfer=vgg_shallow initializes a VGG network from a trained "
+                         f"VGG net A; --recipe={recipe} is not a VGG recipe.")
+
+
+def copy_net_a(source: keras.Model, target: keras.Model) -> list[keras.layers.Layer]:
+    """Simonyan and Zisserman, section 3.1: "we initialised the first four convolutional
+    layers and the last three fully-connected layers with the layers of net A (the
+    intermediate layers were initialised randomly)". Copies ``source`` (a trained net A)'s
+    layers :data:`recipes.vgg.NET_A_LAYERS` into ``target``'s layers of the same name
+    (net A's conv3_2 is the deeper nets' conv3_2, as Caffe copies weights by layer
+    name) and returns them; the classifier is copied too, so both must have the same
+    classes and input size."""
+    from recipes.vgg import NET_A_LAYERS
+
+    convolutions = sum(isinstance(layer, keras.layers.Conv2D) for layer in source.layers)
+    if convolutions != 8:
+        raise UsageError(f"--transfer=vgg_shallow starts from a trained VGG net A (8 "
+                         f"convolutional layers); {source.name!r} has {convolutions}.")
+    copied = []
+    for name in NET_A_LAYERS:
+        ours, theirs = target.get_layer(name), source.get_layer(name)
+        shapes = [tuple(w.shape) for w in ours.weights], [tuple(w.shape) for w in theirs.weights]
+        if shapes[0] != shapes[1]:
+            raise UsageError(
+                f"Layer {name!r} of net A has weights of shapes {shapes[1]}, this network's "
+                f"{shapes[0]}; train net A at the same input size and on the same classes.")
+        ours.set_weights(theirs.get_weights())
+        copied.append(ours)
     return copied
 
 

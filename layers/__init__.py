@@ -7,6 +7,7 @@ is registered for ``.keras`` serialization under the package "convnet_recipes".
 from layers.arithmetic import (conv_formula, conv_output_size, effective_kernel,
                                grow_receptive_field, receptive_field, resolve_padding,
                                same_padding)
+from layers.constraints import MaxFilterRMS
 from layers.conv import PaddedConv2D, explicit_padding, factorized_conv
 from layers.errors import RunFailure, UsageError
 from layers.lrn import LocalResponseNormalization
@@ -29,6 +30,7 @@ __all__ = [
     "receptive_field",
     "resolve_padding",
     "same_padding",
+    "MaxFilterRMS",
     "PaddedConv2D",
     "explicit_padding",
     "factorized_conv",

@@ -3,11 +3,21 @@
 A. Krizhevsky, I. Sutskever and G. E. Hinton, "ImageNet Classification with Deep
 Convolutional Neural Networks", NIPS 2012, Figure 2 and sections 3-5.
 M. D. Zeiler and R. Fergus, "Visualizing and Understanding Convolutional
-Networks", ECCV 2014, Figure 3 and Table 2.
+Networks", ECCV 2014, Figure 3, section 3.1 and Table 2.
 
 Each network is a table of convolutional layers (:data:`ARCHITECTURES`) and one
 builder. Layers are named as in the lecture table: ``conv1``..``conv5``,
 ``pool1``..``pool3``, ``norm1``, ``norm2``, ``fc6``, ``fc7`` and ``logits`` (FC8).
+
+* ``alexnet``: the lecture notes' single-tower table, which puts each response
+  normalization *after* its max pooling (POOL1 then NORM1); the paper's order
+  (normalization, then pooling: section 3.5) is ``alexnet_grouped``'s, together with
+  the paper's two towers.
+* ``alexnet_grouped``: Figure 2 as published, two towers, normalization before pooling.
+* ``zfnet``: Zeiler and Fergus's Figure 3 as published (conv3-5 of 384, 384, 256 maps:
+  62,357,608 parameters at 224x224x3 and 1000 classes).
+* ``zfnet_wide``: the lecture notes' ZFNet, Table 2's variant with layers 3, 4, 5 of 512,
+  1024, 512 maps (107,627,624 parameters).
 """
 
 from __future__ import annotations
@@ -16,7 +26,7 @@ import dataclasses
 
 import keras
 
-from layers import LocalResponseNormalization, PaddedConv2D
+from layers import LocalResponseNormalization, MaxFilterRMS, PaddedConv2D
 from layers.errors import UsageError
 from recipes.common import apply, classifier
 from recipes.registry import Recipe, TrainingConfig, register
@@ -44,11 +54,13 @@ class ConvLayer:
 
 @dataclasses.dataclass(frozen=True)
 class Architecture:
-    """A network of the family: its conv table, where LRN sits and the FC biases."""
+    """A network of the family: its conv table, where LRN sits, the FC biases and, where
+    the paper renormalizes large conv filters, the RMS radius it keeps them within."""
 
     convs: tuple[ConvLayer, ...]
     norm_before_pool: bool
     fc_bias: float
+    max_filter_rms: float | None = None
 
 
 FC_UNITS = 4096
@@ -85,25 +97,39 @@ ALEXNET_GROUPED = Architecture(
     fc_bias=1.0,
 )
 
-# Zeiler and Fergus, Figure 3 with Table 2's best single model (layers 3, 4, 5 of
-# 512, 1024, 512 maps): 224x224x3 -> conv1 96 7x7/2 -> 110x110 -> pool 3x3/2 -> 55x55
-# -> norm -> conv2 256 5x5/2 -> 26x26 -> pool -> 13x13 -> norm -> conv3-5 3x3 pad 1
-# -> 13x13 -> pool -> 6x6. 110 needs one zero on each side of conv1 and 55 and 13
-# need the pools to round up ("same"), as Caffe's pooling does. Section 3: all
-# weights N(0, 0.01), biases 0.
-ZFNET = Architecture(
-    convs=(
-        ConvLayer(96, 7, stride=2, padding=1, pool="same", norm=True),
-        ConvLayer(256, 5, stride=2, pool="same", norm=True),
-        ConvLayer(512, 3, padding=1),
-        ConvLayer(1024, 3, padding=1),
-        ConvLayer(512, 3, padding=1, pool="valid"),
-    ),
-    norm_before_pool=False,
-    fc_bias=0.0,
-)
+# Zeiler and Fergus, Figure 3: 224x224x3 -> conv1 96 7x7/2 -> 110x110 -> pool 3x3/2
+# -> 55x55 -> norm -> conv2 256 5x5/2 -> 26x26 -> pool -> 13x13 -> norm -> conv3 384,
+# conv4 384, conv5 256, 3x3 pad 1 -> 13x13 -> pool -> 6x6x256 -> fc6, fc7 4096 ->
+# 1000. 110 needs one zero on each side of conv1 and 55 and 13 need the pools to
+# round up ("same"), as Caffe's pooling does; Figure 3's caption orders each stage
+# ReLU, pool, contrast normalization. Section 3.1: all weights N(0, 0.01), biases 0,
+# and conv filters whose RMS exceeds 0.1 renormalized to 0.1.
+ZFNET_FILTER_RMS = 0.1
 
-ARCHITECTURES = {"alexnet": ALEXNET, "alexnet_grouped": ALEXNET_GROUPED, "zfnet": ZFNET}
+
+def _zfnet(widths: tuple[int, int, int]) -> Architecture:
+    conv3, conv4, conv5 = widths
+    return Architecture(
+        convs=(
+            ConvLayer(96, 7, stride=2, padding=1, pool="same", norm=True),
+            ConvLayer(256, 5, stride=2, pool="same", norm=True),
+            ConvLayer(conv3, 3, padding=1),
+            ConvLayer(conv4, 3, padding=1),
+            ConvLayer(conv5, 3, padding=1, pool="valid"),
+        ),
+        norm_before_pool=False,
+        fc_bias=0.0,
+        max_filter_rms=ZFNET_FILTER_RMS,
+    )
+
+
+ZFNET = _zfnet((384, 384, 256))
+# Table 2, "1 convnet as per Fig. 3 but with layers 3,4,5: 512,1024,512 maps": the
+# paper's best single model, and the ZFNet of the lecture notes.
+ZFNET_WIDE = _zfnet((512, 1024, 512))
+
+ARCHITECTURES = {"alexnet": ALEXNET, "alexnet_grouped": ALEXNET_GROUPED, "zfnet": ZFNET,
+                 "zfnet_wide": ZFNET_WIDE}
 
 
 def alexnet(input_shape, classes, classifier_activation, name="alexnet",
@@ -114,7 +140,9 @@ def alexnet(input_shape, classes, classifier_activation, name="alexnet",
     local response normalization with the paper's n=5, k=2, alpha=1e-4, beta=0.75
     (ZFNet's "contrast normalization across feature maps" is read as the same
     layer), FC 4096-4096-classes with ``dropout`` after fc6 and fc7. Weights start
-    from N(0, 0.01) (both papers); biases as each table says.
+    from N(0, 0.01) (both papers); biases as each table says. ZFNet's convolutions
+    keep each filter's RMS within 0.1 (:class:`layers.MaxFilterRMS`, applied after
+    every update).
 
     AlexNet's input is 227x227, not the paper's 224x224: only 227 gives the 55x55
     maps of Figure 2 with an 11x11/4 unpadded conv1 (the common reading, used by
@@ -129,13 +157,14 @@ def alexnet(input_shape, classes, classifier_activation, name="alexnet",
         raise UsageError(f"dropout must be in [0, 1), got {dropout!r}.")
     table = ARCHITECTURES[architecture]
     weights = keras.initializers.RandomNormal(mean=0.0, stddev=0.01)
+    constraint = MaxFilterRMS(table.max_filter_rms) if table.max_filter_rms else None
     inputs = keras.Input(shape=input_shape, name="input")
     x = inputs
     pools = 0
     for index, conv in enumerate(table.convs, start=1):
         x = apply(PaddedConv2D(conv.filters, conv.kernel, strides=conv.stride,
                                padding=conv.padding, groups=conv.groups, activation="relu",
-                               kernel_initializer=weights,
+                               kernel_initializer=weights, kernel_constraint=constraint,
                                bias_initializer=keras.initializers.Constant(conv.bias),
                                name=f"conv{index}"), x)
         if conv.pool:
@@ -159,12 +188,16 @@ KRIZHEVSKY = ("Krizhevsky, Sutskever and Hinton, ImageNet Classification with De
               "Convolutional Neural Networks, NIPS 2012")
 
 # Section 5: batch 128, momentum 0.9, weight decay 5e-4, learning rate 0.01 divided by
-# 10 when the validation error stopped improving (three times), about 90 epochs;
-# section 4: random 224x224 crops (227 here), flips and PCA colour noise ("alexnet");
-# section 2: the mean image of the training set subtracted from each image.
+# 10 "when the validation error rate stopped improving with the current learning rate",
+# "reduced three times prior to termination" (plateau_drops=3), about 90 epochs. The
+# paper decided by hand; "stopped improving" is read as 5 epochs without a better
+# validation accuracy (plateau_patience=5, our choice). Section 4: random 224x224
+# crops (227 here), flips and PCA colour noise ("alexnet"); section 2: the mean image
+# of the training set subtracted from each image ("mean_image").
 ALEXNET_TRAINING = TrainingConfig(
     optimizer="momentum", learning_rate=0.01, momentum=0.9, weight_decay=5e-4,
     batch_size=128, epochs=90, schedule="plateau", decay_factor=0.1,
+    plateau_monitor="validation", plateau_patience=5, plateau_drops=3,
     augmentation="alexnet", normalization="mean_image", dropout=0.5,
 )
 
@@ -175,10 +208,12 @@ register(Recipe(
     classes=1000,
     paper=KRIZHEVSKY,
     year=2012,
-    table="Figure 2 as a single tower (the lecture notes' AlexNet table)",
+    table="Figure 2 as a single tower (the lecture notes' AlexNet table: pool, then norm)",
     training=ALEXNET_TRAINING,
     variant={"architecture": "alexnet"},
-    description="AlexNet as one tower: 5 conv + 3 FC layers, LRN, overlapping pooling.",
+    description="AlexNet as one tower (the lectures' table): 5 conv + 3 FC layers, LRN "
+                "after each of the first two max pools; the paper's order, LRN before "
+                "pooling, is alexnet_grouped's.",
 ))
 
 register(Recipe(
@@ -188,28 +223,52 @@ register(Recipe(
     classes=1000,
     paper=KRIZHEVSKY,
     year=2012,
-    table="Figure 2 and section 3.5: two towers (grouped conv2, conv4, conv5)",
+    table="Figure 2 and section 3.5: two towers (grouped conv2, conv4, conv5), norm then pool",
     training=ALEXNET_TRAINING,
     variant={"architecture": "alexnet_grouped"},
-    description="AlexNet's original two-GPU layout with grouped convolutions.",
+    description="AlexNet as published: the two-GPU layout with grouped convolutions and "
+                "LRN before max pooling (section 3.5).",
 ))
+
+ZEILER_FERGUS = ("Zeiler and Fergus, Visualizing and Understanding Convolutional Networks, "
+                 "ECCV 2014")
+
+# Section 3.1: mini-batch 128, learning rate 1e-2 "annealed throughout training manually
+# when the validation error plateaus", momentum 0.9, dropout 0.5 in fc6 and fc7, 70
+# epochs; the 256x256 centre of each image with the per-pixel mean subtracted
+# ("mean_image") and its ten 224x224 corner and centre crops with(out) flips ("zfnet":
+# no colour noise). No weight decay is stated. The paper does not count its drops:
+# three, as AlexNet's section 5 which it replicates (plateau_drops=3), after 5 epochs
+# without a better validation accuracy (plateau_patience=5, our choice).
+ZFNET_TRAINING = TrainingConfig(
+    optimizer="momentum", learning_rate=0.01, momentum=0.9, batch_size=128, epochs=70,
+    schedule="plateau", decay_factor=0.1, plateau_monitor="validation", plateau_patience=5,
+    plateau_drops=3, augmentation="zfnet", normalization="mean_image", dropout=0.5)
 
 register(Recipe(
     name="zfnet",
     builder=alexnet,
     input_shape=(224, 224, 3),
     classes=1000,
-    paper="Zeiler and Fergus, Visualizing and Understanding Convolutional Networks, ECCV 2014",
+    paper=ZEILER_FERGUS,
     year=2014,
-    table="Figure 3 with Table 2's layers 3, 4, 5 of 512, 1024, 512 maps",
-    # Section 3: mini-batch 128, learning rate 1e-2 annealed by hand when the
-    # validation error plateaus, momentum 0.9, dropout 0.5 in fc6 and fc7, 70 epochs,
-    # 224x224 crops and flips of 256x256 images with the per-pixel mean subtracted;
-    # no weight decay is stated. The paper's renormalization of conv filters whose
-    # RMS exceeds 0.1 is not modelled.
-    training=TrainingConfig(optimizer="momentum", learning_rate=0.01, momentum=0.9,
-                            batch_size=128, epochs=70, schedule="plateau", decay_factor=0.1,
-                            augmentation="alexnet", normalization="mean_image", dropout=0.5),
+    table="Figure 3 (conv3-5 of 384, 384, 256 maps), section 3.1",
+    training=ZFNET_TRAINING,
     variant={"architecture": "zfnet"},
-    description="AlexNet with a 7x7/2 conv1, a strided conv2 and wider conv3-5.",
+    description="ZFNet as published: AlexNet with a 7x7/2 conv1 and a 5x5/2 conv2, conv "
+                "filters renormalized to RMS 0.1.",
+))
+
+register(Recipe(
+    name="zfnet_wide",
+    builder=alexnet,
+    input_shape=(224, 224, 3),
+    classes=1000,
+    paper=ZEILER_FERGUS,
+    year=2014,
+    table="Table 2: Figure 3 with layers 3, 4, 5 of 512, 1024, 512 maps (the lectures' ZFNet)",
+    training=ZFNET_TRAINING,
+    variant={"architecture": "zfnet_wide"},
+    description="The lectures' ZFNet: Table 2's widened variant of Figure 3 (conv3-5 of "
+                "512, 1024, 512 maps).",
 ))

@@ -14,6 +14,13 @@ where the paper leaves them open: each convolution is conv - dropout - BN - ReLU
 and the last join of a block comes after the pooling (each column is pooled, then
 joined), which the paper mentions as a swap made for convenience.  The 1x1x512 map
 left after five poolings of a 32x32 input feeds the classifier directly.
+
+``fractalnet`` is the network of the paper's main CIFAR results (Table 1, "FractalNet
+(20 layers, 38.6M params)"): C = 3 columns, 20 layers deep.  The layout the paper
+describes gives it 33.7M learnable parameters (33,724,618 for 10 classes), not 38.6M;
+an independent reimplementation (khanrc/pt.fractalnet) reports the same gap, and
+the paper does not say where the other 4.9M come from.  ``fractalnet40`` is Fig. 1's
+40-layer layout (C = 4) at the same widths (76.1M learnable parameters).
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ CIFAR_FILTERS = (64, 128, 256, 512, 512)
 CIFAR_DROPOUT = (0.0, 0.1, 0.2, 0.3, 0.4)
 
 
-def fractalnet(input_shape, classes, classifier_activation, name="fractalnet", *, columns=4,
+def fractalnet(input_shape, classes, classifier_activation, name="fractalnet", *, columns=3,
                filters=CIFAR_FILTERS, dropout=CIFAR_DROPOUT, local_drop_path=0.15,
                global_drop_path=0.5):
     """A FractalNet of ``len(filters)`` blocks with ``columns`` columns each.
@@ -111,13 +118,15 @@ FRACTALNET_TRAINING = TrainingConfig(
 
 register(Recipe(
     name="fractalnet", builder=fractalnet, input_shape=(32, 32, 3), classes=10,
-    paper=LARSSON_2017, year=2017, table="Fig. 1 (B = 5, C = 4: 40 layers), Sec. 4 widths",
-    training=FRACTALNET_TRAINING, variant=dict(columns=4),
-    description="FractalNet, 5 blocks of 4 columns (40 layers deep), local + global "
-                "drop-path."))
-register(Recipe(
-    name="fractalnet20", builder=fractalnet, input_shape=(32, 32, 3), classes=10,
-    paper=LARSSON_2017, year=2017, table="Table 1, FractalNet 20 layers (C = 3)",
+    paper=LARSSON_2017, year=2017,
+    table="Table 1, FractalNet 20 layers (B = 5, C = 3), Sec. 4 widths",
     training=FRACTALNET_TRAINING, variant=dict(columns=3),
     description="FractalNet, 5 blocks of 3 columns (20 layers deep): the network of the "
-                "paper's CIFAR results."))
+                "paper's CIFAR results. The paper reports 38.6M parameters; the layout it "
+                "describes has 33.7M (an independent reimplementation finds the same)."))
+register(Recipe(
+    name="fractalnet40", builder=fractalnet, input_shape=(32, 32, 3), classes=10,
+    paper=LARSSON_2017, year=2017, table="Fig. 1 (B = 5, C = 4: 40 layers), Sec. 4 widths",
+    training=FRACTALNET_TRAINING, variant=dict(columns=4),
+    description="FractalNet, 5 blocks of 4 columns (40 layers deep) at the 20-layer "
+                "network's widths, local + global drop-path."))

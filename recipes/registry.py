@@ -30,10 +30,16 @@ class TrainingConfig:
     ``schedule``: ``step`` divides the learning rate by
     ``1 / decay_factor`` at each epoch in ``decay_epochs`` (or, where the paper lists
     them, uses ``step_rates``: one rate per stage, ``len(decay_epochs) + 1`` of
-    them); ``plateau`` does so when
-    the validation accuracy stops improving; ``exponential`` multiplies it by
-    ``decay_factor`` every ``decay_every`` epochs; ``cosine`` anneals it to zero.
-    ``warmup_epochs`` ramps the rate linearly from zero before any schedule.
+    them); ``plateau`` does so when the accuracy named by ``plateau_monitor``
+    (``validation`` or ``training``) has not improved for ``plateau_patience`` epochs,
+    at most ``plateau_drops`` times, as the papers count their drops;
+    ``exponential`` multiplies it by ``decay_factor`` every ``decay_every`` epochs;
+    ``cosine`` anneals it to zero.
+    ``warmup_epochs`` ramps the rate linearly from zero before any schedule or, with
+    ``warmup_learning_rate``, holds that constant rate for the first ``warmup_epochs``
+    (counted in iterations: ResNet-110's 0.01 for about 400 iterations).
+    ``validation_fraction`` of the training split is held out for validation where the
+    dataset has no validation split; 0 trains on all of it, without validation.
     ``auxiliary_loss_weight`` > 0 trains the recipe built with ``aux_heads=True``
     (GoogLeNet's auxiliary classifiers, weight 0.3); the saved model has the main
     head only.
@@ -41,7 +47,9 @@ class TrainingConfig:
     so it flows through the momentum as in Krizhevsky et al.'s update rule.
     ``augmentation`` is an input-pipeline preset; ``normalization``: ``per_channel``
     standardizes each channel, ``mean_image`` subtracts the training set's mean image
-    (AlexNet).
+    (AlexNet, ZFNet, ResNet), ``mean_rgb`` its mean colour (VGG), ``lenet`` maps 0-255
+    to LeNet-5's -0.1 to 1.175, ``gcn_zca`` is global contrast normalization and ZCA
+    whitening (NiN); see :mod:`engine.data.preprocessing`.
     """
 
     optimizer: str = "momentum"
@@ -55,7 +63,11 @@ class TrainingConfig:
     decay_epochs: tuple[float, ...] = ()
     decay_every: float = 0.0
     step_rates: tuple[float, ...] = ()
+    plateau_monitor: str = "validation"
+    plateau_patience: int = 5
+    plateau_drops: int = 3
     warmup_epochs: float = 0.0
+    warmup_learning_rate: float | None = None
     label_smoothing: float = 0.0
     clipnorm: float | None = None
     auxiliary_loss_weight: float = 0.0
@@ -63,6 +75,7 @@ class TrainingConfig:
     normalization: str = "per_channel"
     dropout: float | None = None
     ema: bool = False
+    validation_fraction: float = 0.1
 
     def __post_init__(self):
         if self.step_rates and len(self.step_rates) != len(self.decay_epochs) + 1:
@@ -77,6 +90,16 @@ class TrainingConfig:
                 f"label_smoothing must be in [0, 1), got {self.label_smoothing}.")
         if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
             raise UsageError(f"dropout must be in [0, 1), got {self.dropout}.")
+        if self.plateau_patience < 1 or self.plateau_drops < 0:
+            raise UsageError(
+                f"The plateau schedule needs plateau_patience >= 1 and plateau_drops >= 0, "
+                f"got {self.plateau_patience} and {self.plateau_drops}.")
+        if self.warmup_learning_rate is not None and self.warmup_learning_rate <= 0:
+            raise UsageError(
+                f"warmup_learning_rate must be positive, got {self.warmup_learning_rate}.")
+        if not 0.0 <= self.validation_fraction < 1.0:
+            raise UsageError(
+                f"validation_fraction must be in [0, 1), got {self.validation_fraction}.")
 
 
 @dataclasses.dataclass(frozen=True)

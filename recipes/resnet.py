@@ -17,6 +17,8 @@ Stage ``s`` is named ``conv{s+2}`` as in Table 1, its blocks ``conv{s+2}_block{i
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 
 from layers.errors import UsageError
@@ -129,14 +131,19 @@ IMAGENET_WIDTHS = (64, 128, 256, 512)
 BOTTLENECK_EXPANSION = 4
 IMAGENET_TRAIN_IMAGES = 1_281_167
 
-# Sec. 3.4: SGD, batch 256, lr 0.1 divided by 10 when the error plateaus, weight decay
+# Sec. 3.4: SGD, batch 256, lr 0.1 "divided by 10 when the error plateaus", weight decay
 # 1e-4 (the lecture slide's 1e-5 is a typo), momentum 0.9, 60e4 iterations
-# (60e4 * 256 / 1,281,167 = 119.9 epochs); scale augmentation as VGG (shorter side in
-# [256, 480]), no dropout.
+# (60e4 * 256 / 1,281,167 = 119.9 epochs), no dropout. The paper does not count its
+# drops or say which error: three drops of the validation accuracy (AlexNet's count,
+# as fb.resnet.torch's steps at epochs 30, 60 and 90), after 5 epochs without
+# improvement (plateau_patience=5, our choice). Scale augmentation:
+# the shorter side in [256, 480], a 224x224 crop or its flip and the standard colour
+# augmentation ("resnet"), "with the per-pixel mean subtracted" ("mean_image").
 IMAGENET_TRAINING = TrainingConfig(
     optimizer="momentum", learning_rate=0.1, momentum=0.9, weight_decay=1e-4,
     batch_size=256, epochs=round(600_000 * 256 / IMAGENET_TRAIN_IMAGES), schedule="plateau",
-    decay_factor=0.1, augmentation="vgg")
+    decay_factor=0.1, plateau_monitor="validation", plateau_patience=5, plateau_drops=3,
+    augmentation="resnet", normalization="mean_image")
 
 
 def _imagenet_variant(depth):
@@ -185,15 +192,20 @@ def _cifar_epochs(iterations):
 
 # Sec. 4.2: batch 128, lr 0.1 divided by 10 at 32k and 48k iterations (epochs 91.0 and
 # 136.5), stop at 64k (182.0 epochs), weight decay 1e-4, momentum 0.9, 4-pixel padding
-# + random 32x32 crop + horizontal flip.
+# + random 32x32 crop + horizontal flip, "32x32 images, with the per-pixel mean
+# subtracted" ("mean_image").
 CIFAR_TRAINING = TrainingConfig(
     optimizer="momentum", learning_rate=0.1, momentum=0.9, weight_decay=1e-4,
     batch_size=CIFAR_BATCH, epochs=round(_cifar_epochs(64_000)), schedule="step",
     decay_factor=0.1, decay_epochs=(_cifar_epochs(32_000), _cifar_epochs(48_000)),
-    augmentation="cifar")
-# ResNet-110 warms up at lr 0.01 until the training error is below 80% (about 400
-# iterations, 1.1 epochs) before going back to 0.1; TrainingConfig has no warm-up field.
-RESNET110_WARMUP = "warms up at lr 0.01 for about 400 iterations (1.1 epochs), then uses 0.1"
+    augmentation="cifar", normalization="mean_image")
+# Sec. 4.2, ResNet-110: "we use 0.01 to warm up the training until the training error is
+# below 80% (about 400 iterations), and then go back to 0.1": a constant 0.01 for 400
+# iterations (1.14 epochs of 45k images; the error criterion itself is not watched).
+RESNET110_WARMUP_ITERATIONS = 400
+RESNET110_TRAINING = dataclasses.replace(
+    CIFAR_TRAINING, warmup_epochs=_cifar_epochs(RESNET110_WARMUP_ITERATIONS),
+    warmup_learning_rate=0.01)
 
 
 def _cifar_variant(depth, **extra):
@@ -207,9 +219,11 @@ for _depth in CIFAR_RESNET_DEPTHS:
         name=f"resnet{_depth}", builder=resnet, input_shape=(32, 32, 3), classes=10,
         paper=HE_2016, year=2016, table=f"Sec. 4.2 and Table 6, {_depth} layers (n = "
                                         f"{(_depth - 2) // 6})",
-        training=CIFAR_TRAINING, variant=_cifar_variant(_depth),
+        training=RESNET110_TRAINING if _depth == 110 else CIFAR_TRAINING,
+        variant=_cifar_variant(_depth),
         description=f"CIFAR-10 ResNet-{_depth}, option A shortcuts"
-                    + (f"; the paper {RESNET110_WARMUP}." if _depth == 110 else ".")))
+                    + ("; lr 0.01 for the first 400 iterations, then 0.1." if _depth == 110
+                       else ".")))
 
 for _depth in CIFAR_PLAIN_DEPTHS:
     register(Recipe(
@@ -237,11 +251,14 @@ register(Recipe(
 # ---- Zagoruyko & Komodakis 2016: WRN-28-10 --------------------------------------------------
 # Table 1: depth 6N + 4 = 28 (N = 4 blocks per stage), widths 16k, 32k, 64k for k = 10.
 # Sec. 4: SGD with Nesterov momentum 0.9, lr 0.1 multiplied by 0.2 at epochs 60, 120
-# and 160 of 200, weight decay 5e-4, batch 128, flips and 4-pixel-padded random crops.
+# and 160 of 200, weight decay 5e-4, batch 128, flips and random crops "from image
+# padded by 4 pixels on each side, filling missing pixels with reflections of original
+# image" ("cifar_reflect": reflections without repeating the edge, as the authors'
+# code); per-channel mean/std normalization, as their code ("per_channel").
 WRN_TRAINING = TrainingConfig(
     optimizer="nesterov", learning_rate=0.1, momentum=0.9, weight_decay=5e-4, batch_size=128,
     epochs=200, schedule="step", decay_factor=0.2, decay_epochs=(60, 120, 160),
-    augmentation="cifar")
+    augmentation="cifar_reflect")
 WRN28_10 = dict(block="preact", blocks=(4, 4, 4), filters=(160, 320, 640), stem="cifar",
                 stem_filters=16)
 

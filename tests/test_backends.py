@@ -24,7 +24,8 @@ CASES = {  # recipe -> build arguments; together they use every custom layer
     "alexnet_grouped": {"input_shape": (67, 67, 3)},
     "alphago_policy_k128": {},
     "resnet20": {"final_survival_probability": 0.5},  # option A shortcuts, stochastic depth
-    "fractalnet20": {"filters": (8, 8, 8, 8, 8)},
+    "fractalnet": {"filters": (8, 8, 8, 8, 8)},
+    "zfnet": {"input_shape": (63, 63, 3)},  # MaxFilterRMS
 }
 maxout = keras.Sequential([keras.Input((6, 6, 4)), layers.ChannelMaxout(2),
                            keras.layers.Flatten(), layers.Maxout(3, 2)], name="maxout")

@@ -14,15 +14,20 @@ same two steps to whole batches.
 
 - ``none``: the image padded or resized to the input (:func:`geometry.fit_to`);
 - ``cifar``: He et al. 2016, section 4.2: 4-pixel zero padding, random crop, flip;
+- ``cifar_reflect``: Zagoruyko and Komodakis 2016, section 4: the same with the
+  padding filled by reflections of the image;
 - ``alexnet``: Krizhevsky et al. 2012, section 4.1: random crops of the 256x256
   image, flips, PCA colour noise;
+- ``zfnet``: Zeiler and Fergus 2014, section 3.1: one of the ten 224x224 crops of the
+  256x256 image (corners and centre, with or without flip), no colour noise;
 - ``vgg``: Simonyan and Zisserman 2015, section 3.1: scale jittering (shorter side
   S in [256, 512]), random crop, flip, PCA colour noise;
+- ``resnet``: He et al. 2016, section 3.4: the same with S in [256, 480];
 - ``inception``: Szegedy et al. 2015, section 6: crops of 8%-100% of the area with
   aspect ratio 3/4-4/3 resized to the input, flip, photometric distortions.
 
-The 256 image and VGG's [256, 512] are the papers' numbers for a 224 input; they scale
-with the input (:func:`geometry.canvas_size`).
+The 256 image, VGG's [256, 512] and ResNet's [256, 480] are the papers' numbers for a
+224 input; they scale with the input (:func:`geometry.canvas_size`).
 """
 
 from __future__ import annotations
@@ -33,15 +38,17 @@ from typing import ClassVar
 import numpy as np
 import tensorflow as tf
 
-from engine.data.geometry import (canvas_size, centre_crop, cover, fit_to, match_channels,
-                                  resize_to_cover, to_uint8)
+from engine.data.geometry import (canvas_size, centre_crop, corner_and_centre_offsets, cover,
+                                  fit_to, match_channels, resize_to_cover, to_uint8)
 from engine.choices import AUGMENTATIONS
 from layers.errors import UsageError
 
 CIFAR_PAD = 4  # pixels on each side (He et al. 2016, section 4.2)
 PCA_STDDEV = 0.1  # of the Gaussian multiplying each principal component (Krizhevsky et al.)
-# Scale jittering: S in [S_min, S_max] = [256, 512] for 224 crops, i.e. 1x and 2x the canvas.
+# Scale jittering: S in [S_min, S_max] = [256, 512] for 224 crops, i.e. 1x and 2x the canvas
+# (Simonyan and Zisserman, section 3.1); He et al. 2016, section 3.4: [256, 480].
 VGG_SCALES = (1, 2)
+RESNET_SCALES = (1, 480 / 256)
 # Szegedy et al. 2015, section 6: "patches of the image whose size is distributed evenly
 # between 8% and 100% of the image area with aspect ratio constrained to [3/4, 4/3]".
 INCEPTION_AREA = (0.08, 1.0)
@@ -112,12 +119,27 @@ class CifarAugmentation(Augmentation):
     name = "cifar"
     random = True
     mirrors = True
+    padding = "CONSTANT"  # tf.pad's mode
 
     def train(self, image, seed):
         crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-        padded = pad(tf.cast(image, tf.float32), CIFAR_PAD)
+        padded = pad(tf.cast(image, tf.float32), CIFAR_PAD, self.padding)
         crop = tf.image.stateless_random_crop(padded, [*self.size, self.channels], crop_seed)
         return tf.image.stateless_random_flip_left_right(crop, flip_seed)
+
+    def tta_canvas(self, image):
+        return pad(self.evaluate(image), CIFAR_PAD, self.padding)
+
+
+class CifarReflectAugmentation(CifarAugmentation):
+    """Zagoruyko and Komodakis 2016 (wide residual networks), section 4: "take random
+    crops from image padded by 4 pixels on each side, filling missing pixels with
+    reflections of original image", as their code does (Torch's
+    ``SpatialReflectionPadding``: the edge pixel is not repeated, ``tf.pad``'s
+    ``REFLECT``); flips as ``cifar``."""
+
+    name = "cifar_reflect"
+    padding = "REFLECT"
 
 
 class AlexNetAugmentation(Augmentation):
@@ -148,6 +170,24 @@ class AlexNetAugmentation(Augmentation):
         return tf.cast(image, tf.float32)
 
 
+class ZfnetAugmentation(AlexNetAugmentation):
+    """Zeiler and Fergus 2014, section 3.1: each image's shorter side resized to 256, the
+    central 256x256 kept, "then using 10 different sub-crops of size 224x224 (corners +
+    center with(out) horizontal flips)": each epoch trains on one of the ten, drawn at
+    random. No colour noise (unlike AlexNet's section 4.1). Evaluation uses the centre
+    crop."""
+
+    name = "zfnet"
+
+    def train(self, image, seed):
+        crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        offsets = tf.constant(corner_and_centre_offsets(canvas_size(self.size), self.size))
+        top, left = tf.unstack(offsets[tf.random.stateless_uniform(
+            [], crop_seed, maxval=len(offsets), dtype=tf.int32)])
+        crop = tf.slice(tf.cast(image, tf.float32), [top, left, 0], [*self.size, self.channels])
+        return tf.image.stateless_random_flip_left_right(crop, flip_seed)
+
+
 class WholeImageAugmentation(Augmentation):
     """The presets that crop at random scales keep the whole image (channels matched);
     their evaluation view is the centre crop of the image rescaled to the canvas
@@ -174,6 +214,7 @@ class VggAugmentation(WholeImageAugmentation):
     the paper evaluates densely at Q = 384)."""
 
     name = "vgg"
+    scales = VGG_SCALES  # [S_min, S_max] as multiples of the canvas side (256 for 224)
 
     def train(self, image, seed):
         scale_seed, crop_seed, flip_seed, colour_seed = tf.unstack(
@@ -187,9 +228,21 @@ class VggAugmentation(WholeImageAugmentation):
     def shorter_side(self, seed: tf.Tensor) -> tf.Tensor:
         """S, uniform over the integers of [S_min, S_max] (256 and 512 for a 224 input)."""
         smallest = min(canvas_size(self.size))
-        return tf.random.stateless_uniform(
-            [], seed, minval=VGG_SCALES[0] * smallest, maxval=VGG_SCALES[1] * smallest + 1,
-            dtype=tf.int32)
+        low, high = (round(scale * smallest) for scale in self.scales)
+        return tf.random.stateless_uniform([], seed, minval=low, maxval=high + 1,
+                                           dtype=tf.int32)
+
+
+class ResnetAugmentation(VggAugmentation):
+    """He et al. 2016, section 3.4: "The image is resized with its shorter side randomly
+    sampled in [256, 480] for scale augmentation. A 224x224 crop is randomly sampled
+    from an image or its horizontal flip ... The standard color augmentation in [21]
+    is used": VGG's preset with S in [256, 480] (not VGG's [256, 512]). Evaluation uses
+    the centre crop of the image at 256 (the paper evaluates 10 crops, and fully
+    convolutionally at several scales)."""
+
+    name = "resnet"
+    scales = RESNET_SCALES
 
 
 class InceptionAugmentation(WholeImageAugmentation):
@@ -233,8 +286,8 @@ class InceptionAugmentation(WholeImageAugmentation):
 
 
 PRESETS = {preset.name: preset for preset in (
-    Augmentation, CifarAugmentation, AlexNetAugmentation, VggAugmentation,
-    InceptionAugmentation)}
+    Augmentation, CifarAugmentation, CifarReflectAugmentation, AlexNetAugmentation,
+    ZfnetAugmentation, VggAugmentation, ResnetAugmentation, InceptionAugmentation)}
 
 
 def make_augmentation(name: str, input_shape) -> Augmentation:
@@ -243,7 +296,9 @@ def make_augmentation(name: str, input_shape) -> Augmentation:
     return PRESETS[name](size=(height, width), channels=channels)
 
 
-def pad(image: tf.Tensor, pixels: int) -> tf.Tensor:
-    """``image`` with ``pixels`` zeros on each side."""
-    return tf.pad(tf.cast(image, tf.float32), [[pixels, pixels], [pixels, pixels], [0, 0]])
+def pad(image: tf.Tensor, pixels: int, mode: str = "CONSTANT") -> tf.Tensor:
+    """``image`` with ``pixels`` zeros (or, with ``mode="REFLECT"``, reflections) on each
+    side."""
+    return tf.pad(tf.cast(image, tf.float32), [[pixels, pixels], [pixels, pixels], [0, 0]],
+                  mode=mode)
 

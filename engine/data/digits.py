@@ -11,9 +11,10 @@ import tensorflow as tf
 from engine.data.source import SPLIT_SEED, TEST_FRACTION, VALIDATION_FRACTION, Source
 
 
-def digits() -> Source:
-    """1,797 8x8 images with 17 grey levels, in fixed stratified splits (seed 0) of
-    1,293 train, 144 validation and 360 test images."""
+def digits(validation_fraction: float = VALIDATION_FRACTION) -> Source:
+    """1,797 8x8 images with 17 grey levels, in fixed stratified splits (seed 0): 360 test
+    images, then ``validation_fraction`` of the rest for validation (1,293 train and 144
+    validation images at the default 0.1; 1,437 train and none at 0)."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -22,8 +23,12 @@ def digits() -> Source:
     labels = bunch.target.astype(np.int64)
     rest_x, test_x, rest_y, test_y = train_test_split(
         images, labels, test_size=TEST_FRACTION, stratify=labels, random_state=SPLIT_SEED)
-    train_x, val_x, train_y, val_y = train_test_split(
-        rest_x, rest_y, test_size=VALIDATION_FRACTION, stratify=rest_y, random_state=SPLIT_SEED)
+    if validation_fraction > 0:
+        train_x, val_x, train_y, val_y = train_test_split(
+            rest_x, rest_y, test_size=validation_fraction, stratify=rest_y,
+            random_state=SPLIT_SEED)
+    else:
+        train_x, train_y, val_x, val_y = rest_x, rest_y, rest_x[:0], rest_y[:0]
     splits = {"train": (train_x, train_y), "validation": (val_x, val_y), "test": (test_x, test_y)}
     datasets = {key: tf.data.Dataset.from_tensor_slices(value) for key, value in splits.items()}
     return Source(name="digits", num_classes=10, image_shape=(8, 8, 1),

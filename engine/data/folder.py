@@ -24,8 +24,10 @@ SPLITS = ("train", "validation", "test")
 REPORTED_FILES = 5  # skipped files named in the warning
 
 
-def image_folder(path: str) -> Source:
-    """The image folder at ``path`` as a :class:`Source` of RGB uint8 images."""
+def image_folder(path: str, validation_fraction: float = VALIDATION_FRACTION) -> Source:
+    """The image folder at ``path`` as a :class:`Source` of RGB uint8 images; without a
+    validation folder, ``validation_fraction`` of each class's training images is held
+    out (0: none, the validation split is empty)."""
     root = pathlib.Path(path).expanduser()
     if not root.is_dir():
         raise UsageError(f"Image folder {path!r} is not a directory; expected "
@@ -63,20 +65,22 @@ def image_folder(path: str) -> Source:
             if not files:
                 raise UsageError(f"Class folder {str(split_root[split] / name)!r} holds no "
                                  "decodable images; add images or remove the folder.")
-    layout = carve_missing_splits(layout)
+    layout = carve_missing_splits(layout, validation_fraction)
     for split in SPLITS:
-        if not any(layout[split].values()):
+        if not any(layout[split].values()) and (split, validation_fraction) != ("validation", 0):
             raise UsageError(f"Image folder {path!r} has too few images per class to hold out a "
                              f"{split} split; add images or provide PATH/{split}/<class>/*.")
 
     labels = {name: index for index, name in enumerate(class_names)}
     examples = {split: [(str(file), labels[name]) for name in sorted(classes)
                         for file in classes[name]] for split, classes in layout.items()}
+    datasets = {split: _decoded(items) if items else None for split, items in examples.items()}
+    if datasets["validation"] is None:  # validation_fraction=0
+        datasets["validation"] = datasets["train"].take(0)
     return Source(name=f"folder:{path}", num_classes=len(class_names),
                   image_shape=(None, None, 3), class_names=class_names,
                   sizes={split: len(items) for split, items in examples.items()},
-                  skipped=tuple(sorted(skipped)),
-                  **{split: _decoded(items) for split, items in examples.items()})
+                  skipped=tuple(sorted(skipped)), **datasets)
 
 
 def class_files(directory: pathlib.Path) -> dict[str, list[pathlib.Path]]:
@@ -87,14 +91,15 @@ def class_files(directory: pathlib.Path) -> dict[str, list[pathlib.Path]]:
             if entry.is_dir() and not entry.name.startswith(".")}
 
 
-def carve_missing_splits(layout: dict) -> dict:
+def carve_missing_splits(layout: dict, validation_fraction: float = VALIDATION_FRACTION) -> dict:
     """Adds the test and validation splits ``layout`` lacks, taken from train class by
-    class with a fixed seed: ``ceil(20%)`` for test, then ``ceil(10%)`` of the rest for
-    validation, always leaving at least one training image per class."""
+    class with a fixed seed: ``ceil(20%)`` for test, then ``ceil(validation_fraction)``
+    (10% by default) of the rest for validation, always leaving at least one training
+    image per class."""
     layout = {split: {name: list(files) for name, files in classes.items()}
               for split, classes in layout.items()}
     rng = np.random.default_rng(SPLIT_SEED)
-    for split, fraction in (("test", TEST_FRACTION), ("validation", VALIDATION_FRACTION)):
+    for split, fraction in (("test", TEST_FRACTION), ("validation", validation_fraction)):
         if split in layout:
             continue
         layout[split] = {}

@@ -80,6 +80,14 @@ def centre_crop(image: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
     return tf.ensure_shape(window, [*image.shape[:-3], height, width, image.shape[-1]])
 
 
+def corner_and_centre_offsets(canvas: tuple[int, int], size: tuple[int, int]):
+    """``(top, left)`` of the four corner windows of ``size`` in an image of ``canvas``
+    (height, width), then of the centre one: the five crops of Krizhevsky et al. 2012,
+    section 4.1."""
+    bottom, right = canvas[0] - size[0], canvas[1] - size[1]
+    return [(0, 0), (0, right), (bottom, 0), (bottom, right), (bottom // 2, right // 2)]
+
+
 def canvas_size(size: tuple[int, int]) -> tuple[int, int]:
     """The image the crops of a ``size`` input come from: :data:`CANVAS_RATIO` (256/224)
     times larger, rounded to a multiple of 8, so that both 224 and AlexNet's 227 get 256."""

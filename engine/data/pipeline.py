@@ -35,8 +35,11 @@ CHANNELS = (1, 3)
 
 @dataclasses.dataclass(frozen=True)
 class Pipelines:
+    """The batched splits; ``validation`` is None where the run has no validation split
+    (``validation_fraction=0``)."""
+
     train: tf.data.Dataset
-    validation: tf.data.Dataset
+    validation: tf.data.Dataset | None
     test: tf.data.Dataset
 
 
@@ -88,7 +91,8 @@ def prepare(spec: DataSpec, input_shape, classes: int | None = None,
     augmentation = augmentation.with_colour_basis(preprocessing.colour_basis)
     pipelines = Pipelines(
         train=_training(stored["train"], augmentation, preprocessing, spec),
-        validation=_evaluation(stored["validation"], augmentation, preprocessing, spec),
+        validation=_evaluation(stored["validation"], augmentation, preprocessing, spec)
+        if source.sizes["validation"] else None,
         test=_evaluation(stored["test"], augmentation, preprocessing, spec))
     return Prepared(spec, source, augmentation, preprocessing, pipelines)
 
@@ -98,7 +102,7 @@ def open_source(spec: DataSpec, input_shape, classes: int | None = None) -> Sour
     are known, and nothing has been decoded yet."""
     return load_source(spec.dataset, spec.data_dir, spec.manual_dir,
                        image_shape=resolve_input_shape(input_shape, spec.image_size),
-                       classes=classes or 10)
+                       classes=classes or 10, validation_fraction=spec.validation_fraction)
 
 
 def warn_about_misfits(source: Source, augmentation: Augmentation, spec: DataSpec) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from engine.data.digits import digits
 from engine.data.folder import image_folder
-from engine.data.source import Source
+from engine.data.source import VALIDATION_FRACTION, Source
 from engine.data.synthetic import synthetic
 from engine.data.tfds_source import tfds_source
 
@@ -12,17 +12,20 @@ FOLDER_PREFIX = "folder:"
 
 
 def load_source(name: str, data_dir: str | None = None, manual_dir: str | None = None, *,
-                image_shape=(32, 32, 3), classes: int = 10) -> Source:
+                image_shape=(32, 32, 3), classes: int = 10,
+                validation_fraction: float = VALIDATION_FRACTION) -> Source:
     """The dataset called ``name``.
 
     ``digits`` (embedded), ``synthetic`` (random ``image_shape`` images of ``classes``
     classes), ``folder:PATH`` (an image folder) or a TFDS dataset in ``data_dir``,
-    prepared offline from ``manual_dir`` if it is not prepared yet.
+    prepared offline from ``manual_dir`` if it is not prepared yet. Where the dataset
+    has no validation split, ``validation_fraction`` of its training split is held out
+    as one (0: none; the validation split is then empty).
     """
     if name == "digits":
-        return digits()
+        return digits(validation_fraction)
     if name == "synthetic":
-        return synthetic(tuple(image_shape), classes)
+        return synthetic(tuple(image_shape), classes, validation_fraction)
     if name.startswith(FOLDER_PREFIX):
-        return image_folder(name[len(FOLDER_PREFIX):])
-    return tfds_source(name, data_dir, manual_dir)
+        return image_folder(name[len(FOLDER_PREFIX):], validation_fraction)
+    return tfds_source(name, data_dir, manual_dir, validation_fraction)

@@ -15,7 +15,9 @@ class DataSpec:
     ``augmentation`` is a preset of :mod:`engine.data.augment`, ``normalization``
     one of :mod:`engine.data.preprocessing`'s, ``tta`` one of :mod:`engine.data.tta`'s
     (the names are :mod:`engine.choices`'; this spec checks them). ``image_size``
-    overrides the recipe's input height and width. ``num_shards``/``shard_index`` give
+    overrides the recipe's input height and width. ``validation_fraction`` of the
+    training split is held out for validation where the dataset has no validation split
+    (0: none, the whole training split trains). ``num_shards``/``shard_index`` give
     each worker of a multi-worker run its part of every split.
     """
 
@@ -29,6 +31,7 @@ class DataSpec:
     normalization: str = "per_channel"
     tta: str = "none"
     deterministic: bool = False
+    validation_fraction: float = 0.1
     num_shards: int = 1
     shard_index: int = 0
 
@@ -43,6 +46,9 @@ class DataSpec:
         if self.image_size is not None and self.image_size < 1:
             raise UsageError(f"image_size must be a positive number of pixels, got "
                              f"{self.image_size}.")
+        if not 0.0 <= self.validation_fraction < 1.0:
+            raise UsageError(f"validation_fraction must be in [0, 1), got "
+                             f"{self.validation_fraction}.")
         if not 0 <= self.shard_index < self.num_shards:
             raise UsageError(f"shard_index must be in [0, {self.num_shards}), got "
                              f"{self.shard_index}.")

@@ -5,17 +5,22 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from engine.data.source import SPLIT_SEED, Source
+from engine.data.source import SPLIT_SEED, VALIDATION_FRACTION, Source
 
-# A pool of distinct random images, repeated to these split sizes.
+# A pool of distinct random images, repeated to these split sizes (validation's is
+# the validation fraction of train's: 1,000 at the default 0.1).
 SYNTHETIC_SIZES = {"train": 10_000, "validation": 1_000, "test": 1_000}
 SYNTHETIC_POOL = 64
 
 
-def synthetic(image_shape: tuple[int, int, int], classes: int) -> Source:
+def synthetic(image_shape: tuple[int, int, int], classes: int,
+              validation_fraction: float = VALIDATION_FRACTION) -> Source:
     """Uniform random uint8 images of ``image_shape`` with random labels, classes named
     ``class_0``, ``class_1``, ...: :data:`SYNTHETIC_POOL` distinct images repeated to
-    :data:`SYNTHETIC_SIZES`."""
+    :data:`SYNTHETIC_SIZES`, validation's ``validation_fraction`` times train's."""
+    sizes = {"train": SYNTHETIC_SIZES["train"],
+             "validation": round(validation_fraction * SYNTHETIC_SIZES["train"]),
+             "test": SYNTHETIC_SIZES["test"]}
     rng = np.random.default_rng(SPLIT_SEED)
     pool = tf.constant(rng.integers(0, 256, (SYNTHETIC_POOL, *image_shape), dtype=np.uint8))
 
@@ -26,5 +31,4 @@ def synthetic(image_shape: tuple[int, int, int], classes: int) -> Source:
 
     return Source(name="synthetic", num_classes=classes, image_shape=tuple(image_shape),
                   class_names=tuple(f"class_{index}" for index in range(classes)),
-                  sizes=dict(SYNTHETIC_SIZES),
-                  **{key: split(size) for key, size in SYNTHETIC_SIZES.items()})
+                  sizes=sizes, **{key: split(size) for key, size in sizes.items()})

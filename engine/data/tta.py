@@ -14,6 +14,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from engine.data.augment import Augmentation
+from engine.data.geometry import corner_and_centre_offsets
 
 VIEWS = {"none": 1, "flip": 2, "10crop": 10}
 
@@ -32,9 +33,7 @@ def ten_crops(canvas: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
     """The four corner crops and the centre crop of ``canvas`` at ``size``, then their
     horizontal reflections: ``[10, height, width, C]``."""
     height, width = size
-    shape = tf.shape(canvas)
-    bottom, right = shape[0] - height, shape[1] - width
-    offsets = [(0, 0), (0, right), (bottom, 0), (bottom, right), (bottom // 2, right // 2)]
+    offsets = corner_and_centre_offsets(tf.unstack(tf.shape(canvas)[:2]), size)
     crops = tf.stack([canvas[top:top + height, left:left + width] for top, left in offsets])
     crops = tf.ensure_shape(crops, [5, height, width, canvas.shape[-1]])
     return tf.concat([crops, tf.image.flip_left_right(crops)], axis=0)

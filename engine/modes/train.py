@@ -50,6 +50,7 @@ def train(spec: RunSpec, overwrite: bool = False) -> dict | None:
         source = open_source(spec.data, input_shape, recipe.classes)
         record = run_record(spec, source.class_names, input_shape, source.sizes)
         rundir.check_resumable(run_dir, record, overwrite)
+        training.check_validation(spec.training, source.sizes["validation"])
         # The architecture is checked against the input before any statistics are computed.
         built = build(spec.recipe, source.num_classes, input_shape, spec.training,
                       spec.init_from, spec.transfer)
@@ -61,13 +62,16 @@ def train(spec: RunSpec, overwrite: bool = False) -> dict | None:
             training.compile_model(built.trained, spec.training, built.slow_layers,
                                    spec.finetune_multiplier)
             accuracy = training.accuracy_key(built.trained)
+            validation = data.pipelines.validation
             print(plan_line(spec, data), flush=True)
             training.train(built.trained,
                            training.one_target_per_head(built.trained, data.pipelines.train),
-                           training.one_target_per_head(built.trained, data.pipelines.validation),
+                           None if validation is None
+                           else training.one_target_per_head(built.trained, validation),
                            spec.training,
                            training.run_callbacks(spec.training, run_dir, accuracy,
-                                                  extra=[training.TimeToEnd()]),
+                                                  extra=[training.TimeToEnd()],
+                                                  validation=validation is not None),
                            jit_compile=spec.jit_compile)
             evaluation = evaluate(built.model, data, spec.data.tta)
     model_path, export_dir = publish(built.model, spec, data, run_dir, chief)

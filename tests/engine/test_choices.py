@@ -9,6 +9,7 @@ import pytest
 import recipes
 from engine import choices, spec, training
 from engine.data.augment import PRESETS
+from engine.data.preprocessing import ARRAYS
 from engine.data.tta import VIEWS
 from engine.initialization import INITIALIZATIONS
 from recipes import TrainingConfig
@@ -18,6 +19,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 def test_tables_implement_exactly_the_listed_choices():
     assert tuple(PRESETS) == choices.AUGMENTATIONS
+    assert tuple(ARRAYS) == choices.NORMALIZATIONS
     assert tuple(VIEWS) == choices.TTA_MODES
     assert tuple(INITIALIZATIONS) == choices.INITIALIZATIONS
     for optimizer in choices.OPTIMIZERS:
@@ -32,6 +34,13 @@ def test_every_recipes_training_configuration_is_valid(name):
     spec.resolve(name, config, model_dir="unused")  # raises on an unknown name
 
 
+def test_an_unknown_plateau_monitor_is_refused():
+    from layers import UsageError
+
+    with pytest.raises(UsageError, match="Unknown plateau monitor 'test'; accepted: validation"):
+        spec.resolve("mlp", TrainingConfig(plateau_monitor="test"), model_dir="unused")
+
+
 def test_flags_take_their_enums_from_the_choices():
     from absl import flags
 
@@ -39,6 +48,7 @@ def test_flags_take_their_enums_from_the_choices():
 
     for flag, accepted in (("mode", choices.MODES), ("optimizer", choices.OPTIMIZERS),
                            ("schedule", choices.SCHEDULES), ("augment", choices.AUGMENTATIONS),
+                           ("normalization", choices.NORMALIZATIONS),
                            ("tta", choices.TTA_MODES), ("precision", choices.PRECISIONS),
                            ("distribute", choices.DISTRIBUTE_MODES),
                            ("transfer", choices.TRANSFER_MODES),

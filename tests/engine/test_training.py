@@ -81,6 +81,89 @@ def test_schedule_callback_sets_the_optimizer_learning_rate():
     assert seen == pytest.approx([0.1, 0.01, 0.001])
 
 
+def plateau_rates(config, logs, epochs=40):
+    """The learning rate after each of ``epochs`` epochs whose end logs are ``logs(epoch)``,
+    under ``config``'s plateau schedule."""
+    model = tiny_model()
+    training.compile_model(model, config)
+    callbacks = keras.callbacks.CallbackList(training.learning_rate_callbacks(config),
+                                             model=model)
+    rates = []
+    callbacks.on_train_begin()
+    for epoch in range(epochs):
+        callbacks.on_epoch_begin(epoch)
+        callbacks.on_epoch_end(epoch, logs(epoch))
+        rates.append(float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)))
+    return rates
+
+
+def test_alexnet_and_vgg_divide_the_rate_by_ten_three_times_watching_validation():
+    # Krizhevsky et al. section 5: "reduced three times prior to termination"; Simonyan
+    # and Zisserman section 3.1: "In total, the learning rate was decreased 3 times".
+    for name in ("alexnet", "vgg16", "zfnet"):
+        config = recipes.get(name).training
+        stalled = plateau_rates(config, lambda epoch: {"accuracy": epoch / 40,
+                                                       "val_accuracy": 0.5})
+        drops = sorted(set(stalled), reverse=True)
+        assert drops == pytest.approx([0.01, 1e-3, 1e-4, 1e-5]), name
+        # Patience 5: the first epoch without improvement is epoch 1; the rate drops
+        # after epoch 5, then after every further 5 stalled epochs.
+        assert stalled.index(drops[1]) == 5 and stalled.index(drops[2]) == 10
+        improving = plateau_rates(config, lambda epoch: {"accuracy": 0.5,
+                                                         "val_accuracy": epoch / 40})
+        assert improving == pytest.approx([0.01] * 40)
+
+
+def test_nin_divides_the_rate_twice_watching_the_training_accuracy():
+    # Lin et al. section 4.1: lowered by 10 when "the accuracy on the training set stops
+    # improving", once more, "such that the final learning rate is 1% of the initial".
+    config = recipes.get("nin").training
+    stalled = plateau_rates(config, lambda epoch: {"accuracy": 0.5, "val_accuracy": epoch / 40})
+    assert sorted(set(stalled), reverse=True) == pytest.approx([0.1, 0.01, 0.001])
+    assert stalled[-1] == pytest.approx(0.01 * config.learning_rate)
+    improving = plateau_rates(config, lambda epoch: {"accuracy": epoch / 40,
+                                                     "val_accuracy": 0.5})
+    assert improving == pytest.approx([0.1] * 40)
+
+
+def test_resnet110_warms_up_at_a_constant_0_01_for_400_iterations():
+    # He et al. section 4.2: "we use 0.01 to warm up the training until the training error
+    # is below 80% (about 400 iterations), and then go back to 0.1".
+    config = recipes.get("resnet110").training
+    assert (config.warmup_learning_rate, config.learning_rate) == (0.01, 0.1)
+    steps_per_epoch = math.ceil(45_000 / 128)
+    warmup = training.ConstantWarmup(config).warmup_steps(steps_per_epoch)
+    assert abs(warmup - 400) <= 1
+    assert rates(config, 3) == pytest.approx([0.01, 0.01, 0.1])  # at each epoch's start
+    assert recipes.get("resnet56").training.warmup_learning_rate is None
+
+
+def test_a_constant_warmup_ends_at_its_iteration_not_at_an_epoch():
+    config = TrainingConfig(optimizer="sgd", learning_rate=0.1, warmup_epochs=1.5,
+                            warmup_learning_rate=0.01, schedule="step", decay_epochs=(3,),
+                            epochs=4)
+    model = tiny_model()
+    training.compile_model(model, config)
+    seen = []
+    record = keras.callbacks.LambdaCallback(on_train_batch_begin=lambda batch, logs: seen.append(
+        float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))))
+    loop.fit(model, tiny_data(batch_size=8, count=32), epochs=4, verbose=0,
+             callbacks=[*training.learning_rate_callbacks(config), record])
+    # 4 steps per epoch: 6 warm-up steps at 0.01 (constant, not a ramp), then the schedule.
+    assert seen == pytest.approx([0.01] * 6 + [0.1] * 6 + [0.01] * 4)
+
+
+def test_a_plateau_on_validation_needs_a_validation_split():
+    from layers import UsageError
+
+    with pytest.raises(UsageError, match="watches the validation accuracy, but the run has no "
+                                         "validation split"):
+        training.check_validation(recipes.get("vgg_a").training, 0)
+    training.check_validation(recipes.get("vgg_a").training, 10)
+    training.check_validation(recipes.get("nin").training, 0)  # NiN watches training accuracy
+    training.check_validation(recipes.get("lenet5").training, 0)
+
+
 def test_unknown_schedule_or_optimizer_is_one_sentence():
     from engine.spec import resolve
     from layers import UsageError

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import recipes
-from layers import LocalResponseNormalization
+from layers import LocalResponseNormalization, MaxFilterRMS
 
 # The lecture notes' "Full (simplified) AlexNet architecture".
 LECTURE_ALEXNET = [
@@ -28,19 +28,21 @@ LECTURE_ALEXNET = [
     ("logits", (1000,)),
 ]
 
-# Zeiler and Fergus, Figure 3, with layers 3-5 of 512, 1024, 512 maps (Table 2).
+# Zeiler and Fergus, Figure 3.
 ZFNET_FIGURE_3 = [
     ("conv1", (110, 110, 96)),
     ("pool1", (55, 55, 96)),
     ("conv2", (26, 26, 256)),
     ("pool2", (13, 13, 256)),
-    ("conv3", (13, 13, 512)),
-    ("conv4", (13, 13, 1024)),
-    ("conv5", (13, 13, 512)),
-    ("pool3", (6, 6, 512)),
+    ("conv3", (13, 13, 384)),
+    ("conv4", (13, 13, 384)),
+    ("conv5", (13, 13, 256)),
+    ("pool3", (6, 6, 256)),
     ("fc6", (4096,)),
     ("fc7", (4096,)),
 ]
+# Table 2's widened variant: layers 3, 4, 5 of 512, 1024, 512 maps (the lectures' ZFNet).
+ZFNET_WIDE_CHANNELS = {"conv3": 512, "conv4": 1024, "conv5": 512, "pool3": 512}
 
 
 def conv_params(kernel, channels_in, filters, groups=1):
@@ -127,13 +129,59 @@ def test_zfnet_follows_figure_3():
         assert tuple(model.get_layer(name).output.shape[1:]) == shape, name
     assert tuple(model.get_layer("conv1").kernel.shape) == (7, 7, 3, 96)
     assert model.get_layer("conv1").strides == (2, 2)
+    assert model.get_layer("conv2").strides == (2, 2)
+    expected = (conv_params(7, 3, 96) + conv_params(5, 96, 256) + conv_params(3, 256, 384)
+                + conv_params(3, 384, 384) + conv_params(3, 384, 256)
+                + dense_params(6 * 6 * 256, 4096) + dense_params(4096, 4096)
+                + dense_params(4096, 1000))
+    assert model.count_params() == expected == 62_357_608
+    biases = [keras.ops.convert_to_numpy(layer.bias) for layer in model.layers if layer.weights]
+    assert all(not bias.any() for bias in biases)  # section 3.1: biases set to 0
+    order = _layer_order(model)  # Figure 3's caption: ReLU, pool, contrast normalization
+    assert order.index("pool1") < order.index("norm1") < order.index("conv2")
+
+
+def test_zfnet_wide_is_table_2s_variant_of_figure_3():
+    model = recipes.build("zfnet_wide")
+    for name, shape in ZFNET_FIGURE_3:
+        channels = ZFNET_WIDE_CHANNELS.get(name, shape[-1])
+        assert tuple(model.get_layer(name).output.shape[1:]) == (*shape[:-1], channels), name
     expected = (conv_params(7, 3, 96) + conv_params(5, 96, 256) + conv_params(3, 256, 512)
                 + conv_params(3, 512, 1024) + conv_params(3, 1024, 512)
                 + dense_params(6 * 6 * 512, 4096) + dense_params(4096, 4096)
                 + dense_params(4096, 1000))
-    assert model.count_params() == expected
-    biases = [keras.ops.convert_to_numpy(layer.bias) for layer in model.layers if layer.weights]
-    assert all(not bias.any() for bias in biases)  # section 3: biases set to 0
+    assert model.count_params() == expected == 107_627_624
+
+
+def test_zfnet_renormalizes_conv_filters_to_rms_point_one():
+    # Section 3.1: conv filters whose RMS exceeds 0.1 are renormalized to 0.1; AlexNet's
+    # and the FC layers' weights are unconstrained.
+    small = dict(input_shape=(63, 63, 3), classes=10)
+    for name in ("zfnet", "zfnet_wide"):
+        model = recipes.build(name, **small)
+        for index in range(1, 6):
+            constraint = model.get_layer(f"conv{index}").kernel_constraint
+            assert isinstance(constraint, MaxFilterRMS) and constraint.max_rms == 0.1
+        assert all(model.get_layer(layer).kernel_constraint is None
+                   for layer in ("fc6", "fc7", "logits"))
+    alexnet = recipes.build("alexnet", input_shape=(67, 67, 3), classes=10)
+    assert alexnet.get_layer("conv1").kernel_constraint is None
+    model = recipes.build("zfnet", **small)
+    conv1 = model.get_layer("conv1")
+    conv1.kernel.assign(np.full(conv1.kernel.shape, 0.5, "float32"))  # RMS 0.5
+    model.compile(optimizer=keras.optimizers.SGD(1e-4), loss="sparse_categorical_crossentropy")
+    images = np.random.default_rng(0).normal(size=(2, 63, 63, 3)).astype("float32")
+    model.train_on_batch(images, np.array([0, 1]))
+    kernel = keras.ops.convert_to_numpy(conv1.kernel)
+    np.testing.assert_allclose(np.sqrt(np.mean(kernel ** 2, axis=(0, 1, 2))), 0.1, rtol=1e-5)
+
+
+def test_single_tower_documents_its_norm_pool_order():
+    # The lectures' table pools, then normalizes; the paper's order is alexnet_grouped's.
+    for text in (recipes.get("alexnet").description, recipes.get("alexnet").table):
+        assert "pool" in text
+    assert "alexnet_grouped" in recipes.get("alexnet").description
+    assert "before" in recipes.get("alexnet_grouped").description
 
 
 def test_training_configurations_of_the_papers():
@@ -142,10 +190,16 @@ def test_training_configurations_of_the_papers():
     assert (alexnet.weight_decay, alexnet.batch_size, alexnet.epochs) == (5e-4, 128, 90)
     assert (alexnet.schedule, alexnet.decay_factor, alexnet.augmentation) == (
         "plateau", 0.1, "alexnet")
+    # Section 5: the rate divided by 10 three times, watching the validation error.
+    assert (alexnet.plateau_monitor, alexnet.plateau_drops, alexnet.plateau_patience) == (
+        "validation", 3, 5)
     assert recipes.get("alexnet_grouped").training == alexnet
     zfnet = recipes.get("zfnet").training
     assert (zfnet.learning_rate, zfnet.momentum, zfnet.batch_size, zfnet.epochs) == (
         0.01, 0.9, 128, 70)
+    # Section 3.1: ten fixed sub-crops, no PCA colour noise; per-pixel mean subtracted.
+    assert (zfnet.augmentation, zfnet.normalization) == ("zfnet", "mean_image")
+    assert recipes.get("zfnet_wide").training == zfnet
 
 
 def test_mnist_sized_input_names_the_layer_and_the_arithmetic():

@@ -84,6 +84,10 @@ def test_training_configuration_follows_section_iii():
     assert training.schedule == "step" and training.decay_epochs == (2, 5, 8, 12)
     assert training.step_rates == (5e-4, 2e-4, 1e-4, 5e-5, 1e-5)
     assert training.augmentation == "none" and training.weight_decay == 0
+    # Section II-B: background -0.1, foreground 1.175; Section III-A: all 60,000 images train.
+    assert (training.normalization, training.validation_fraction) == ("lenet", 0.0)
+    modern = recipes.get("lenet5_modern").training
+    assert (modern.normalization, modern.validation_fraction) == ("per_channel", 0.1)
 
 
 def test_lenet5_learns_a_small_learnable_problem():

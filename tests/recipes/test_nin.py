@@ -66,3 +66,12 @@ def test_classes_set_the_last_mlpconv_width():
 def test_round_trip(nin, round_trip):
     images = np.random.default_rng(1).normal(size=(2, 32, 32, 3)).astype("float32")
     round_trip(nin, images, atol=1e-6)
+
+
+def test_training_follows_section_4():
+    training = recipes.get("nin").training
+    # Section 4.1: divided by 10 when the training accuracy stops improving, twice (the
+    # final rate is 1% of the initial one); section 4.2: GCN and ZCA whitening.
+    assert (training.schedule, training.decay_factor) == ("plateau", 0.1)
+    assert (training.plateau_monitor, training.plateau_drops) == ("training", 2)
+    assert (training.normalization, training.augmentation) == ("gcn_zca", "cifar")

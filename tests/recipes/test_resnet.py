@@ -235,20 +235,29 @@ def test_resnext29_8x64d_matches_table_7():
 def test_training_configurations():
     imagenet = recipes.get("resnet50").training
     assert (imagenet.optimizer, imagenet.learning_rate, imagenet.momentum, imagenet.batch_size,
-            imagenet.weight_decay, imagenet.schedule, imagenet.augmentation) == (
-        "momentum", 0.1, 0.9, 256, 1e-4, "plateau", "vgg")
+            imagenet.weight_decay, imagenet.schedule) == (
+        "momentum", 0.1, 0.9, 256, 1e-4, "plateau")
+    # Sec. 3.4: shorter side in [256, 480] (not VGG's [256, 512]), per-pixel mean subtracted.
+    assert (imagenet.augmentation, imagenet.normalization) == ("resnet", "mean_image")
     assert imagenet.epochs == 120  # 60e4 iterations of 256 images
     cifar = recipes.get("resnet110").training
     # 32k, 48k and 64k iterations of 128 images over the 45k training images.
     np.testing.assert_allclose(cifar.decay_epochs, [91.02, 136.53], atol=0.01)
     assert (cifar.epochs, cifar.learning_rate, cifar.weight_decay, cifar.batch_size,
-            cifar.augmentation) == (182, 0.1, 1e-4, 128, "cifar")
+            cifar.augmentation, cifar.normalization) == (
+        182, 0.1, 1e-4, 128, "cifar", "mean_image")
+    # Sec. 4.2: a constant 0.01 for about 400 iterations (1.14 epochs of 45k images).
+    assert cifar.warmup_learning_rate == 0.01
+    assert cifar.warmup_epochs * 45_000 / 128 == pytest.approx(400)
     assert "400 iterations" in recipes.get("resnet110").description
     stochastic = recipes.get("resnet110_sd").training
     assert (stochastic.epochs, stochastic.decay_epochs) == (500, (250, 375))
     wide = recipes.get("wrn28_10").training
     assert (wide.weight_decay, wide.decay_factor, wide.decay_epochs) == (5e-4, 0.2,
                                                                          (60, 120, 160))
+    # Zagoruyko and Komodakis, Sec. 4: crops of the reflection-padded image.
+    assert wide.augmentation == "cifar_reflect"
+    assert recipes.get("wrn28_10_dropout").training == wide
 
 
 @pytest.mark.parametrize("variant, message", [

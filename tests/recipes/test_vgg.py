@@ -94,9 +94,40 @@ def test_a_lrn_normalizes_after_conv1_1_with_alexnets_parameters():
 
 @pytest.mark.parametrize("alias, name", [("vgg11", "vgg_a"), ("vgg13", "vgg_b"),
                                          ("vgg16", "vgg_d"), ("vgg19", "vgg_e")])
-def test_aliases_share_builder_and_variant(alias, name):
+def test_numbered_names_are_the_same_networks_with_glorot_initialization(alias, name):
     assert recipes.get(alias).builder is recipes.get(name).builder
-    assert dict(recipes.get(alias).variant) == dict(recipes.get(name).variant)
+    assert ({**recipes.get(alias).variant, "initialization": "normal"}
+            == dict(recipes.get(name).variant))
+    assert recipes.get(alias).variant["initialization"] == "glorot"
+
+
+def test_the_papers_initialization_and_glorots():
+    # Section 3.1: weights from N(0, 0.01) (the paper's "10^-2 variance", read as AlexNet's
+    # std), biases zero; its later note: Glorot & Bengio's initialization.
+    small = dict(input_shape=(32, 32, 3), classes=10)
+    for name in ("vgg_a", "vgg_d"):
+        model = recipes.build(name, **small)
+        for layer in _weight_layers(model):
+            kernel, bias = (keras.ops.convert_to_numpy(w) for w in layer.weights)
+            assert not bias.any(), layer.name
+            if kernel.size > 10_000:  # enough weights for the std to show
+                assert abs(kernel.std() - 0.01) < 5e-4 and abs(kernel.mean()) < 5e-4, layer.name
+        keras.backend.clear_session()
+    glorot = recipes.build("vgg16", **small)
+    conv = keras.ops.convert_to_numpy(glorot.get_layer("conv3_1").kernel)  # 3x3x128 -> 256
+    limit = np.sqrt(6 / (9 * 128 + 9 * 256))
+    assert abs(conv.std() - limit / np.sqrt(3)) < 1e-3 and np.abs(conv).max() <= limit
+    keras.backend.clear_session()
+
+
+def test_net_a_layers_that_initialize_the_deeper_nets():
+    # Section 3.1: "the first four convolutional layers and the last three fully-connected
+    # layers" of net A.
+    model = recipes.build("vgg_a", input_shape=(32, 32, 3), classes=10)
+    convs = [layer.name for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    dense = [layer.name for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    assert recipes.vgg.NET_A_LAYERS == (*convs[:4], *dense[-3:])
+    assert "vgg_shallow" in recipes.get("vgg_d").description
 
 
 @pytest.mark.parametrize("name, application", [("vgg_d", "VGG16"), ("vgg_e", "VGG19")])
@@ -119,7 +150,9 @@ def test_paper_training_configuration():
     assert (training.learning_rate, training.momentum) == (0.01, 0.9)
     assert (training.weight_decay, training.batch_size, training.epochs) == (5e-4, 256, 74)
     assert (training.schedule, training.decay_factor, training.dropout) == ("plateau", 0.1, 0.5)
-    assert training.augmentation == "vgg"
+    assert (training.plateau_monitor, training.plateau_drops) == ("validation", 3)
+    # Section 2.1: the mean RGB value subtracted, nothing else.
+    assert (training.augmentation, training.normalization) == ("vgg", "mean_rgb")
 
 
 def test_dropout_follows_fc6_and_fc7(vgg16):

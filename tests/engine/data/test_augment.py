@@ -62,6 +62,21 @@ def test_cifar_crops_the_4_pixel_padded_image_and_flips():
     np.testing.assert_array_equal(augmentation.evaluate(stored), stored.numpy())
 
 
+def test_cifar_reflect_crops_the_reflection_padded_image():
+    # Zagoruyko and Komodakis 2016, section 4: padding filled with reflections of the
+    # image (no repeated edge, as Torch's SpatialReflectionPadding); zeros for "cifar".
+    augmentation = make_augmentation("cifar_reflect", (32, 32, 3))
+    stored = augmentation.store(distinct_image(32, 32))
+    padded = np.pad(stored.numpy().astype(np.float32), [(4, 4), (4, 4), (0, 0)], mode="reflect")
+    windows = [find_window(padded, augmentation.train(stored, seed).numpy())
+               for seed in SEEDS[:16]]
+    assert None not in windows
+    assert any(top in (0, 8) or left in (0, 8) for top, left, _ in windows)  # border views
+    np.testing.assert_array_equal(augmentation.tta_canvas(stored), padded)
+    zero_padded = make_augmentation("cifar", (32, 32, 3)).tta_canvas(stored).numpy()
+    assert zero_padded[0].max() == 0 and padded[0].max() > 0
+
+
 def test_the_same_seed_gives_the_same_view():
     augmentation = make_augmentation("cifar", (32, 32, 3))
     stored = augmentation.store(distinct_image(32, 32))
@@ -84,6 +99,21 @@ def test_alexnet_stores_the_256_image_and_crops_227(alexnet):
     assert None not in windows and {flipped for _, _, flipped in windows} == {False, True}
     assert all(0 <= top <= 29 and 0 <= left <= 29 for top, left, _ in windows)
     np.testing.assert_array_equal(alexnet.evaluate(stored), stored[14:241, 14:241])
+
+
+def test_zfnet_trains_on_the_ten_corner_and_centre_crops_without_colour_noise():
+    # Zeiler and Fergus 2014, section 3.1: "10 different sub-crops of size 224x224
+    # (corners + center with(out) horizontal flips)" of the central 256x256.
+    augmentation = make_augmentation("zfnet", (224, 224, 3))  # no colour basis needed
+    stored = augmentation.store(distinct_image(300, 400))
+    assert stored.shape == (256, 256, 3)
+    stored = stored.numpy().astype(np.float32)
+    windows = {find_window(stored, augmentation.train(stored, seed).numpy())
+               for seed in SEEDS}  # exact crops: no colour shift
+    corners_and_centre = {(0, 0), (0, 32), (32, 0), (32, 32), (16, 16)}
+    assert {(top, left) for top, left, _ in windows} == corners_and_centre
+    assert len(windows) == 10  # all ten views, each with and without its flip
+    np.testing.assert_array_equal(augmentation.evaluate(stored), stored[16:240, 16:240])
 
 
 def test_pca_noise_shifts_every_pixel_by_one_colour():
@@ -125,6 +155,15 @@ def test_vgg_scale_jitter_draws_s_from_256_to_512():
              for index in range(400)]
     assert min(sides) >= 256 and max(sides) <= 512
     assert min(sides) < 270 and max(sides) > 498  # the whole range is used
+
+
+def test_resnet_scale_augmentation_draws_s_from_256_to_480():
+    # He et al. 2016, section 3.4: "shorter side randomly sampled in [256, 480]".
+    augmentation = make_augmentation("resnet", (224, 224, 3))
+    sides = [int(augmentation.shorter_side(tf.constant([3, index], tf.int64)))
+             for index in range(400)]
+    assert min(sides) >= 256 and max(sides) <= 480
+    assert min(sides) < 268 and max(sides) > 468  # the whole range is used
 
 
 def test_vgg_views_are_input_sized_crops():

@@ -34,6 +34,33 @@ def test_unknown_augmentation_flag_is_rejected_before_any_work(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+def test_validation_fraction_zero_trains_on_the_whole_training_split(tmp_path):
+    model_dir = tmp_path / "run"
+    result = run("train.py", "--epochs=2", "--validation_fraction=0", "--normalization=lenet",
+                 f"--model_dir={model_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("No validation split") == 1  # said once
+    record = json.loads((model_dir / "run.json").read_text())
+    assert record["split_sizes"] == {"train": 1437, "validation": 0, "test": 360}
+    assert record["training"]["validation_fraction"] == 0
+    assert record["normalization"] == "lenet"
+    report = json.loads((model_dir / "report.json").read_text())
+    assert report["train_examples"] == 1437 and report["best_val_accuracy"] is None
+    assert report["epochs_run"] == 2 and report["test_accuracy"] > 0.5
+    assert not (model_dir / "checkpoints").exists()  # no validation, no best checkpoint
+
+
+def test_validation_fractions_that_cannot_work_are_refused_before_any_work(tmp_path):
+    result = run("train.py", "--validation_fraction=1", f"--model_dir={tmp_path / 'run'}")
+    assert result.returncode == 2 and "validation_fraction must be in [0, 1), got 1" in (
+        result.stderr)
+    # VGG's plateau schedule watches the validation accuracy.
+    result = run("train.py", "--recipe=vgg_a", "--validation_fraction=0",
+                 f"--model_dir={tmp_path / 'run'}")
+    assert result.returncode == 2 and "has no validation split" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()
+
+
 def test_bench_prints_the_ratio_last(tmp_path):
     result = run("bench/input_pipeline.py", "--pipeline_batches=20", "--train_steps=5",
                  "--warmup_steps=2")

@@ -118,3 +118,13 @@ def test_a_single_class_is_not_a_classification_dataset(tmp_path):
     with pytest.raises(ValueError, match=r"holds one class \('cat'\); a classifier needs at "
                                          "least two"):
         image_folder(str(tmp_path / "one"))
+
+
+def test_validation_fraction_zero_keeps_every_training_image(tmp_path):
+    for name, colour in (("cat", (250, 10, 10)), ("dog", (10, 10, 250))):
+        write_images(tmp_path / name, 10, colour)
+    held_out = image_folder(str(tmp_path))
+    assert held_out.sizes == {"train": 14, "validation": 2, "test": 4}
+    whole = image_folder(str(tmp_path), validation_fraction=0.0)
+    assert whole.sizes == {"train": 16, "validation": 0, "test": 4}
+    assert len(list(whole.validation)) == 0 and len(list(whole.train)) == 16

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from engine.data.preprocessing import Preprocessing
+from engine.choices import NORMALIZATIONS
+from engine.data.preprocessing import ARRAYS, Preprocessing, check_normalization
 
 SHAPE = (6, 5, 3)
 
@@ -63,6 +64,67 @@ def test_save_and_load_give_the_same_numbers(tmp_path, images, fitted):
     assert loaded.to_json() == fitted.to_json()
 
 
+def test_mean_rgb_subtracts_the_mean_colour_unscaled(images):
+    # Simonyan and Zisserman 2015, section 2.1: "subtracting the mean RGB value,
+    # computed on the training set, from each pixel".
+    preprocessing = Preprocessing.fit(tf.data.Dataset.from_tensor_slices(images), SHAPE,
+                                      "mean_rgb")
+    mean_colour = images.reshape(-1, 3).astype(np.float64).mean(axis=0)
+    np.testing.assert_allclose(preprocessing(images), images - mean_colour, atol=1e-3)
+
+
+def test_lenet_maps_background_to_minus_point_one_and_ink_to_1_175():
+    # LeCun et al. 1998, section II-B: background -0.1, foreground 1.175, linear between.
+    preprocessing = Preprocessing.fit(
+        tf.data.Dataset.from_tensor_slices(np.zeros((2, 4, 4, 1), np.float32)), (4, 4, 1),
+        "lenet")
+    normalized = preprocessing(tf.constant([[0.0], [255.0], [127.5]])).numpy().ravel()
+    np.testing.assert_allclose(normalized, [-0.1, 1.175, (1.175 - 0.1) / 2], atol=1e-6)
+
+
+def pylearn2_gcn_zca(train, test):
+    """Goodfellow et al.'s maxout preprocessing, written out independently: pylearn2's
+    CIFAR10(gcn=55.) (each vector minus its mean, scaled to norm 55) and ZCA(filter_bias=0.1)
+    (covariance + 0.1 I, P = U diag(l^-1/2) U^T, (x - mean) P)."""
+    def gcn(x):
+        x = x - x.mean(axis=1, keepdims=True)
+        return 55.0 * x / np.sqrt((x ** 2).sum(axis=1, keepdims=True))
+
+    train, test = gcn(train), gcn(test)
+    mean = train.mean(axis=0)
+    centred = train - mean
+    values, vectors = np.linalg.eigh(centred.T @ centred / len(train) + 0.1 * np.eye(len(mean)))
+    return (test - mean) @ (vectors * values ** -0.5) @ vectors.T
+
+
+def test_gcn_zca_is_goodfellow_et_als_preprocessing(tmp_path, images):
+    # Lin et al. 2014, section 4.2: NiN's CIFAR-10 input, "global contrast normalization
+    # and ZCA whitening ... as was used by Goodfellow et al." (maxout, pylearn2).
+    preprocessing = Preprocessing.fit(tf.data.Dataset.from_tensor_slices(images), SHAPE,
+                                      "gcn_zca")
+    flat = images.reshape(len(images), -1).astype(np.float64)
+    expected = pylearn2_gcn_zca(flat, flat[:5]).reshape(5, *SHAPE)
+    np.testing.assert_allclose(preprocessing(images[:5]), expected, atol=2e-4)
+    np.testing.assert_allclose(preprocessing(images[0]), expected[0], atol=2e-4)  # one image
+    path = tmp_path / "preprocessing.json"
+    preprocessing.save(path)
+    assert {file.name for file in tmp_path.iterdir()} == {
+        "preprocessing.json", "preprocessing_zca_mean.npy", "preprocessing_zca_matrix.npy"}
+    np.testing.assert_array_equal(Preprocessing.load(path)(images), preprocessing(images))
+
+
+def test_gcn_zca_refuses_inputs_too_large_to_whiten():
+    with pytest.raises(ValueError, match=r"'gcn_zca' whitens whole images: a 224x224x3 input "
+                                         r"has 150,528 values"):
+        check_normalization("gcn_zca", (224, 224, 3))
+    check_normalization("gcn_zca", (32, 32, 3))
+    check_normalization("per_channel", (224, 224, 3))
+
+
+def test_normalizations_are_the_listed_choices():
+    assert tuple(ARRAYS) == NORMALIZATIONS
+
+
 def test_bad_normalization_and_empty_split_are_clear_errors():
     from engine.data import DataSpec
 
@@ -71,3 +133,15 @@ def test_bad_normalization_and_empty_split_are_clear_errors():
         DataSpec(normalization="zca")
     with pytest.raises(ValueError, match="training split is empty"):
         Preprocessing.fit(empty, SHAPE)
+
+
+@pytest.mark.parametrize("normalization", NORMALIZATIONS)
+def test_every_normalization_serves_batches_of_any_size_as_it_trains_one_image(
+        tmp_path, images, normalization):
+    # The export applies the run's Preprocessing inside a SavedModel signature, batch-wise.
+    fitted = Preprocessing.fit(tf.data.Dataset.from_tensor_slices(images), SHAPE, normalization)
+    fitted.save(tmp_path / "preprocessing.json")
+    loaded = Preprocessing.load(tmp_path / "preprocessing.json")
+    serve = tf.function(loaded, input_signature=[tf.TensorSpec([None, *SHAPE], tf.float32)])
+    single = np.stack([fitted(image).numpy() for image in images[:3]])
+    np.testing.assert_allclose(serve(images[:3]).numpy(), single, atol=1e-5)

@@ -22,6 +22,17 @@ def test_digits_are_split_1293_144_360():
     assert images.dtype == np.uint8 and images.shape == (5, 8, 8, 1) and labels.dtype == np.int64
 
 
+def test_validation_fraction_zero_trains_on_the_whole_training_split():
+    # LeNet-5 trains on all of MNIST's training images; the test split does not change.
+    whole = load_source("digits", validation_fraction=0.0)
+    assert whole.sizes == {"train": 1437, "validation": 0, "test": 360}
+    assert len(list(whole.validation)) == 0 and len(list(whole.train)) == 1437
+    np.testing.assert_array_equal(first_examples(whole.test, 360)[1],
+                                  first_examples(load_source("digits").test, 360)[1])
+    assert load_source("digits", validation_fraction=0.25).sizes["validation"] == 360
+    assert load_source("synthetic", validation_fraction=0.0).sizes["validation"] == 0
+
+
 def test_synthetic_data_has_the_recipe_shape_and_classes():
     source = load_source("synthetic", image_shape=(20, 24, 3), classes=7)
     assert source.sizes == SYNTHETIC_SIZES and source.num_classes == 7
@@ -53,6 +64,25 @@ def test_prepared_mnist_carves_validation_from_train(shared_tfds):
     source = load_source("mnist", str(shared_tfds))
     assert source.sizes == {"train": 54_000, "validation": 6_000, "test": 10_000}
     assert source.image_shape == (28, 28, 1) and source.num_classes == 10
+
+
+def test_prepared_mnist_with_validation_fraction_zero_trains_on_all_60000(shared_tfds):
+    source = load_source("mnist", str(shared_tfds), validation_fraction=0.0)
+    assert source.sizes == {"train": 60_000, "validation": 0, "test": 10_000}
+    assert len(list(source.validation)) == 0
+    held_out = load_source("mnist", str(shared_tfds), validation_fraction=0.05)
+    assert held_out.sizes == {"train": 57_000, "validation": 3_000, "test": 10_000}
+
+
+def test_the_default_fraction_holds_out_the_first_tenth_of_train(shared_tfds):
+    import tensorflow_datasets as tfds
+
+    source = load_source("mnist", str(shared_tfds))
+    for split, ours in (("train[:10%]", source.validation), ("train[10%:]", source.train)):
+        reference = tfds.load("mnist", split=split, data_dir=str(shared_tfds),
+                              as_supervised=True, shuffle_files=False)
+        np.testing.assert_array_equal(first_examples(ours, 16)[0],
+                                      first_examples(reference, 16)[0])
 
 
 def test_prepared_cifar10_has_45000_5000_10000(shared_tfds):

@@ -1,0 +1,66 @@
+"""--transfer=vgg_shallow: a deeper VGG net starts from a trained net A (Simonyan and
+Zisserman, section 3.1), checked on a small input."""
+
+import keras
+import numpy as np
+import pytest
+
+import recipes
+from engine.build import build
+from engine.spec import resolve
+from layers import UsageError
+from recipes import TrainingConfig
+
+SMALL = dict(input_shape=(32, 32, 3), classes=10)
+NET_A_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv3_2", "fc6", "fc7", "logits")
+
+
+@pytest.fixture(scope="module")
+def net_a(tmp_path_factory):
+    """A "trained" net A at 32x32 with 10 classes, saved as a run would save it."""
+    keras.utils.set_random_seed(1)
+    model = recipes.build("vgg_a", **SMALL)
+    for weight in model.weights:  # far from any fresh initialization
+        weight.assign(np.full(weight.shape, 0.003, "float32"))
+    path = tmp_path_factory.mktemp("net_a") / "model.keras"
+    model.save(path)
+    keras.backend.clear_session()
+    return path
+
+
+def weights_of(layer):
+    return [keras.ops.convert_to_numpy(weight) for weight in layer.weights]
+
+
+def test_deeper_nets_take_net_as_first_four_convs_and_three_fc_layers(net_a):
+    keras.utils.set_random_seed(2)
+    built = build("vgg_d", SMALL["classes"], SMALL["input_shape"], TrainingConfig(),
+                  init_from=str(net_a), transfer_mode="vgg_shallow")
+    model, source = built.model, keras.saving.load_model(net_a, safe_mode=True)
+    for name in NET_A_LAYERS:
+        for ours, theirs in zip(weights_of(model.get_layer(name)),
+                                weights_of(source.get_layer(name)), strict=True):
+            np.testing.assert_array_equal(ours, theirs)
+    # The intermediate layers are random, from the paper's N(0, 0.01) with zero biases.
+    for name in ("conv1_2", "conv2_2", "conv3_3", "conv4_1", "conv5_3"):
+        kernel, bias = weights_of(model.get_layer(name))
+        assert abs(kernel.std() - 0.01) < 1e-3 and not bias.any(), name
+    # "We did not decrease the learning rate for the pre-initialised layers".
+    assert built.slow_layers == ()
+    keras.backend.clear_session()
+
+
+def test_vgg_shallow_refuses_what_is_not_a_deeper_vgg_from_net_a(net_a, tmp_path):
+    with pytest.raises(UsageError, match="--recipe=resnet20 is not a VGG recipe"):
+        resolve("resnet20", recipes.get("resnet20").training, model_dir=str(tmp_path),
+                init_from=str(net_a), transfer="vgg_shallow")
+    deeper = tmp_path / "vgg_b.keras"
+    recipes.build("vgg_b", **SMALL).save(deeper)
+    with pytest.raises(UsageError, match="starts from a trained VGG net A .8 convolutional "
+                                         "layers.; 'vgg_b' has 10"):
+        build("vgg_d", 10, SMALL["input_shape"], TrainingConfig(), init_from=str(deeper),
+              transfer_mode="vgg_shallow")
+    with pytest.raises(UsageError, match="Layer 'logits' of net A has weights of shapes"):
+        build("vgg_d", 4, SMALL["input_shape"], TrainingConfig(), init_from=str(net_a),
+              transfer_mode="vgg_shallow")
+    keras.backend.clear_session()
