@@ -9,6 +9,7 @@ from layers.arithmetic import (conv_formula, conv_output_size, effective_kernel,
                                same_padding)
 from layers.conv import PaddedConv2D, explicit_padding, factorized_conv
 from layers.errors import RunFailure, UsageError
+from layers.im2col import conv_as_matmul, im2col, kernel_rows
 from layers.lrn import LocalResponseNormalization
 from layers.maxout import ChannelMaxout, Maxout, max_over_pieces
 from layers.position_bias import PositionBias
@@ -29,6 +30,9 @@ __all__ = [
     "receptive_field",
     "resolve_padding",
     "same_padding",
+    "conv_as_matmul",
+    "im2col",
+    "kernel_rows",
     "PaddedConv2D",
     "explicit_padding",
     "factorized_conv",
