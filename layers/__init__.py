@@ -9,6 +9,7 @@ from layers.arithmetic import (conv_formula, conv_output_size, effective_kernel,
                                same_padding)
 from layers.conv import PaddedConv2D, explicit_padding, factorized_conv
 from layers.errors import RunFailure, UsageError
+from layers.dense_evaluation import fully_convolutional
 from layers.im2col import conv_as_matmul, im2col, kernel_rows
 from layers.lrn import LocalResponseNormalization
 from layers.maxout import ChannelMaxout, Maxout, max_over_pieces
@@ -31,6 +32,7 @@ __all__ = [
     "resolve_padding",
     "same_padding",
     "conv_as_matmul",
+    "fully_convolutional",
     "im2col",
     "kernel_rows",
     "PaddedConv2D",
