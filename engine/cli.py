@@ -18,7 +18,8 @@ from engine import choices
 flags.DEFINE_enum("mode", "train", choices.MODES,
                   "train; evaluate the run in --model_dir on its test split (with --tta); "
                   "summary: print the per-layer table (no data needed); activations: the "
-                  "lectures' activation-statistics experiment.")
+                  "lectures' activation-statistics experiment; visualize: filters, feature "
+                  "maps, occlusion and top test images of the run in --model_dir.")
 flags.DEFINE_string("recipe", "lenet5_modern",
                     "Registered recipe name (see README's recipe table).")
 flags.DEFINE_string("dataset", "digits",
@@ -40,7 +41,12 @@ flags.DEFINE_integer("image_size", None, "Input height and width; default: the r
 flags.DEFINE_enum("augment", None, choices.AUGMENTATIONS,
                   "Training augmentation preset; default: the recipe's.")
 flags.DEFINE_enum("tta", "none", choices.TTA_MODES,
-                  "Test-time augmentation of the final evaluation, reported as tta_accuracy.")
+                  "Test-time augmentation of the final evaluation, reported as tta_accuracy; "
+                  "dense: VGG's fully convolutional evaluation of the whole image at "
+                  "--test_scale.")
+flags.DEFINE_integer("test_scale", None,
+                     "--tta=dense: Q, the test images' shorter side; default: the scale the "
+                     "augmentation preset trains at (384 for vgg's 224 input).", lower_bound=1)
 flags.DEFINE_boolean("deterministic", False,
                      "Reproducible element order in the input pipeline (and op determinism).")
 
@@ -84,6 +90,31 @@ flags.DEFINE_enum("init", "normal_0.01", choices.INITIALIZATIONS,
 flags.DEFINE_enum("activation", "tanh", choices.ACTIVATIONS,
                   "--mode=activations: nonlinearity.")
 
+# --- looking inside a finished run: --mode=evaluate and --mode=visualize ----------------------
+flags.DEFINE_integer("mc_dropout", 0,
+                     "--mode=evaluate: also average N stochastic passes with dropout on "
+                     "(Monte Carlo dropout) and report their accuracy and calibration.",
+                     lower_bound=0)
+flags.DEFINE_list("ensemble", None,
+                  "--mode=evaluate: run directories of one dataset whose softmax outputs are "
+                  "averaged; reports each run's accuracy and the ensemble's.")
+flags.DEFINE_list("layers", None,
+                  "--mode=visualize: layers whose feature maps and top test images to draw; "
+                  "default: every pooling stage.")
+flags.DEFINE_string("image", None,
+                    "--mode=visualize: image file for the feature maps and occlusion; default: "
+                    "the first test image.")
+flags.DEFINE_integer("patch", None,
+                     "--mode=visualize: side of the grey occluding square; default: a quarter "
+                     "of the input.", lower_bound=1)
+flags.DEFINE_integer("stride", None,
+                     "--mode=visualize: step of the occluding square; default: a quarter of "
+                     "--patch.", lower_bound=1)
+# Flags that mean something in some modes only: given to another, they are a usage error.
+MODE_FLAGS = {"mc_dropout": ("evaluate",), "ensemble": ("evaluate",),
+              "layers": ("visualize",), "image": ("visualize",), "patch": ("visualize",),
+              "stride": ("visualize",), "test_scale": ("train", "evaluate")}
+
 # The flags that override the recipe's TrainingConfig field of the same name.
 TRAINING_OVERRIDES = ("epochs", "batch_size", "learning_rate", "optimizer", "momentum",
                       "weight_decay", "schedule", "warmup_epochs", "label_smoothing", "clipnorm",
@@ -97,6 +128,17 @@ def arguments(flag_values: flags.FlagValues) -> types.SimpleNamespace:
     return types.SimpleNamespace(
         **{name: flag_values[name].value for name in _NAMES},
         given=frozenset(name for name in _NAMES if flag_values[name].present))
+
+
+def check_mode_flags(mode: str, args: types.SimpleNamespace) -> None:
+    """Raises :class:`layers.UsageError` for a flag of :data:`MODE_FLAGS` set on the
+    command line of a mode it does not apply to."""
+    for name in sorted(set(getattr(args, "given", ())) & MODE_FLAGS.keys()):
+        if mode not in MODE_FLAGS[name]:
+            from layers.errors import UsageError
+
+            modes = " or ".join(f"--mode={accepted}" for accepted in MODE_FLAGS[name])
+            raise UsageError(f"--{name} applies to {modes}, not --mode={mode}.")
 
 
 def run_spec(args: types.SimpleNamespace):
@@ -116,7 +158,8 @@ def run_spec(args: types.SimpleNamespace):
     return spec.resolve(
         args.recipe, training, dataset=args.dataset, data_dir=args.data_dir,
         manual_dir=args.manual_dir, model_dir=args.model_dir, export_dir=args.export_dir,
-        seed=args.seed, image_size=args.image_size, tta=args.tta, precision=args.precision,
+        seed=args.seed, image_size=args.image_size, tta=args.tta, test_scale=args.test_scale,
+        precision=args.precision,
         jit_compile=args.jit_compile, distribute=args.distribute,
         deterministic=args.deterministic, init_from=args.init_from, transfer=args.transfer,
         finetune_multiplier=args.finetune_multiplier)

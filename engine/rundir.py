@@ -23,6 +23,11 @@ MODEL_FILE = "model.keras"
 PREPROCESSING_FILE = "preprocessing.json"
 EVALUATION_FILE = "evaluation.json"
 CURVES_FILE = "curves.png"
+# --mode=evaluate's reliability diagrams and --mode=visualize's figures.
+RELIABILITY_FILE = "reliability.png"
+MC_DROPOUT_RELIABILITY_FILE = "reliability_mc_dropout.png"
+OCCLUSION_FILE = "occlusion.png"
+LAYER_FIGURES = ("filters_{layer}.png", "feature_maps_{layer}.png", "top_images_{layer}.png")
 
 
 def write_json(path: str, data) -> None:
@@ -72,6 +77,24 @@ class SavedRun:
 
         return Preprocessing.load(os.path.join(self.directory, PREPROCESSING_FILE))
 
+    def prepare(self, data_dir: str | None = None, batch_size: int | None = None, **options):
+        """The run's data (:class:`engine.data.Prepared`) with the preprocessing it trained
+        with: its dataset (``data_dir`` overrides where it is), its augmentation preset's
+        views, its batch size unless ``batch_size``; ``options`` are further
+        :class:`engine.data.DataSpec` fields (``tta``, ``test_scale``, ``deterministic``)."""
+        from engine.data import DataSpec, prepare
+        from engine.spec import training_config
+
+        training = training_config(self.record)
+        preprocessing = self.preprocessing()
+        spec = DataSpec(dataset=self.record["dataset"],
+                        data_dir=data_dir or self.record["data_dir"],
+                        batch_size=batch_size or training.batch_size,
+                        augmentation=training.augmentation,
+                        normalization=training.normalization, **options)
+        return prepare(spec, preprocessing.input_shape, classes=self.record["num_classes"],
+                       preprocessing=preprocessing)
+
     def load_model(self):
         """The trained model (``safe_mode=True``), uncompiled."""
         import keras
@@ -92,10 +115,12 @@ def load_run(model_dir: str) -> SavedRun:
     return SavedRun(os.path.abspath(model_dir), read_json(os.path.join(model_dir, RUN_FILE)))
 
 
-# What a training run writes into its directory (--overwrite removes these, nothing else).
+# What a run, and the modes that read it, write into its directory (--overwrite removes
+# these, nothing else; `*` stands for a layer's name).
 RUN_ENTRIES = (RUN_FILE, REPORT_FILE, MODEL_FILE, PREPROCESSING_FILE, EVALUATION_FILE,
                CURVES_FILE, "preprocessing_mean_image.npy", "history.csv", "checkpoints",
-               "backup", "logs", "export")
+               "backup", "logs", "export", RELIABILITY_FILE, MC_DROPOUT_RELIABILITY_FILE,
+               OCCLUSION_FILE, *(name.format(layer="*") for name in LAYER_FIGURES))
 
 
 def claim(model_dir: str, overwrite: bool = False) -> None:
@@ -123,14 +148,15 @@ def claim(model_dir: str, overwrite: bool = False) -> None:
 
 def remove_run(model_dir: str) -> None:
     """Removes the files a training run wrote into ``model_dir``."""
+    import glob
     import shutil
 
     for entry in RUN_ENTRIES:
-        path = os.path.join(model_dir, entry)
-        if os.path.isdir(path):
-            shutil.rmtree(path)
-        elif os.path.exists(path):
-            os.remove(path)
+        for path in glob.glob(os.path.join(glob.escape(model_dir), entry)):
+            if os.path.isdir(path):
+                shutil.rmtree(path)
+            else:
+                os.remove(path)
 
 
 def save_model(model, directory: str) -> str:

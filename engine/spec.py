@@ -47,7 +47,8 @@ class RunSpec:
 def resolve(recipe: str, training: TrainingConfig, *, dataset: str = "digits",
             data_dir: str | None = None, manual_dir: str | None = None,
             model_dir: str | None = None, export_dir: str | None = None, seed: int = 42,
-            image_size: int | None = None, tta: str = "none", precision: str = "float32",
+            image_size: int | None = None, tta: str = "none", test_scale: int | None = None,
+            precision: str = "float32",
             jit_compile: bool = False, distribute: str = "none", deterministic: bool = False,
             init_from: str | None = None, transfer: str = "finetune",
             finetune_multiplier: float = DEFAULT_FINETUNE_MULTIPLIER) -> RunSpec:
@@ -58,7 +59,7 @@ def resolve(recipe: str, training: TrainingConfig, *, dataset: str = "digits",
     data = DataSpec(dataset=dataset, data_dir=absolute(data_dir), manual_dir=absolute(manual_dir),
                     batch_size=training.batch_size, seed=seed, image_size=image_size,
                     augmentation=training.augmentation, normalization=training.normalization,
-                    tta=tta, deterministic=deterministic)
+                    tta=tta, test_scale=test_scale, deterministic=deterministic)
     spec = RunSpec(recipe=recipe, data=data, model_dir=model_dir,
                    export_dir=absolute(export_dir) or os.path.join(model_dir, "export"),
                    seed=seed, training=training, precision=precision, jit_compile=jit_compile,
@@ -123,6 +124,7 @@ def run_record(spec: RunSpec, class_names, input_shape, split_sizes) -> dict:
         "image_size": spec.data.image_size,
         "input_shape": list(input_shape),
         "tta": spec.data.tta,
+        "test_scale": spec.data.test_scale,
         "precision": spec.precision,
         "jit_compile": spec.jit_compile,
         "distribute": spec.distribute,

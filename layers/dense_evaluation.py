@@ -41,7 +41,7 @@ def fully_convolutional(model: keras.Model) -> keras.Model:
     Raises :class:`UsageError` for a model without such a head (one ending in global
     average pooling, as NiN, GoogLeNet and ResNet do, is fully convolutional already).
     """
-    flatten, head = _head(model)
+    flatten, head = fully_connected_head(model)
     height, width, channels = flatten.input.shape[1:]
     dense_layers = [layer for layer in head if isinstance(layer, keras.layers.Dense)]
     convolutions = {id(layer): _as_convolution(layer, (height, width) if index == 0 else (1, 1),
@@ -68,8 +68,10 @@ def fully_convolutional(model: keras.Model) -> keras.Model:
                                     call_function=call)
 
 
-def _head(model: keras.Model):
-    """The model's ``Flatten`` layer and the layers from it to the output, in order."""
+def fully_connected_head(model: keras.Model):
+    """The model's ``Flatten`` layer and the layers after it (Dense layers, and layers that
+    act per position) up to the output, in order; raises :class:`UsageError` for a
+    model without one."""
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise UsageError(f"Dense evaluation takes a model with one input and one output; "
                          f"{model.name!r} has {len(model.inputs)} and {len(model.outputs)}.")

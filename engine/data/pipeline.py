@@ -21,7 +21,7 @@ from engine.data.source import Source
 from engine.data.sources import load_source
 from engine.data.spec import DataSpec
 from layers.errors import UsageError
-from engine.data.tta import VIEWS, views
+from engine.data.tta import VIEWS, dense_scale, views
 
 SHUFFLE_BUFFER = 10_000
 CACHE_BUDGET_BYTES = 2 * 2**30  # per split; larger splits are decoded every epoch
@@ -52,12 +52,16 @@ class Prepared:
 
     def tta_pipeline(self, mode: str) -> tf.data.Dataset:
         """Batches of ``([images, VIEWS[mode], H, W, C] normalized views, labels)`` of the
-        test split; each batch holds ``batch_size // VIEWS[mode]`` images."""
+        test split; each batch holds ``batch_size // VIEWS[mode]`` images (``dense``
+        views of stored images of different sizes: one image per batch)."""
         test = _stored(self.source.test, self.augmentation, self.spec)
+        scale = dense_scale(self.augmentation, self.spec.test_scale) if mode == "dense" else None
+        normalize = self.preprocessing.at_any_size if mode == "dense" else self.preprocessing
+        same_size = test.element_spec[0].shape.is_fully_defined()
         test = test.map(
-            lambda image, label: (self.preprocessing(views(self.augmentation, image, mode)), label),
+            lambda image, label: (normalize(views(self.augmentation, image, mode, scale)), label),
             num_parallel_calls=tf.data.AUTOTUNE)
-        batch_size = max(1, self.spec.batch_size // VIEWS[mode])
+        batch_size = max(1, self.spec.batch_size // VIEWS[mode]) if same_size else 1
         return _finish(test.batch(batch_size), self.spec)
 
 

@@ -15,8 +15,10 @@ class DataSpec:
     ``augmentation`` is a preset of :mod:`engine.data.augment`, ``normalization``
     one of :mod:`engine.data.preprocessing`'s, ``tta`` one of :mod:`engine.data.tta`'s
     (the names are :mod:`engine.choices`'; this spec checks them). ``image_size``
-    overrides the recipe's input height and width. ``num_shards``/``shard_index`` give
-    each worker of a multi-worker run its part of every split.
+    overrides the recipe's input height and width. ``test_scale`` is dense evaluation's
+    Q (``tta="dense"`` only; default :func:`engine.data.tta.dense_scale`).
+    ``num_shards``/``shard_index`` give each worker of a multi-worker run its part of
+    every split.
     """
 
     dataset: str = "digits"
@@ -28,6 +30,7 @@ class DataSpec:
     augmentation: str = "none"
     normalization: str = "per_channel"
     tta: str = "none"
+    test_scale: int | None = None
     deterministic: bool = False
     num_shards: int = 1
     shard_index: int = 0
@@ -43,6 +46,10 @@ class DataSpec:
         if self.image_size is not None and self.image_size < 1:
             raise UsageError(f"image_size must be a positive number of pixels, got "
                              f"{self.image_size}.")
+        if self.test_scale is not None and (self.tta != "dense" or self.test_scale < 1):
+            raise UsageError(f"--test_scale is dense evaluation's image size Q, a positive "
+                             f"number of pixels with --tta=dense; got {self.test_scale} with "
+                             f"--tta={self.tta}.")
         if not 0 <= self.shard_index < self.num_shards:
             raise UsageError(f"shard_index must be in [0, {self.num_shards}), got "
                              f"{self.shard_index}.")
