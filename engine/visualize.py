@@ -161,9 +161,56 @@ def display(image: np.ndarray) -> dict:
     return {"X": image, "interpolation": "nearest"}
 
 
-def _grid(count: int, columns: int) -> tuple[int, int]:
-    columns = max(1, min(count, columns))
-    return math.ceil(count / columns), columns
+def mosaic(tiles: list[np.ndarray], columns: int, gap: int, caption: int = 0):
+    """The equal-sized ``tiles`` (``H x W`` or ``H x W x C``) laid out ``columns`` to a
+    row, ``gap`` pixels apart, with ``caption`` pixels above each row for their
+    captions; what is not a tile is NaN. Returns the canvas and each tile's
+    ``(top, left)``. One image drawn once is many times faster than a subplot per tile."""
+    height, width = tiles[0].shape[:2]
+    rows, columns = math.ceil(len(tiles) / columns), min(columns, len(tiles))
+    step_y, step_x = caption + height + gap, width + gap
+    canvas = np.full((rows * step_y - gap, columns * step_x - gap, *tiles[0].shape[2:]), np.nan,
+                     np.float32)
+    origins = []
+    for index, tile in enumerate(tiles):
+        row, column = divmod(index, columns)
+        top, left = row * step_y + caption, column * step_x
+        canvas[top:top + height, left:left + width] = tile
+        origins.append((top, left))
+    return canvas, origins
+
+
+class _Layout:
+    """Pixel sizes of a mosaic whose tiles are ``tile_inches`` wide on the page."""
+
+    def __init__(self, tile_pixels: int, tile_inches: float):
+        self.inches = tile_inches / tile_pixels  # per pixel
+        self.gap = max(1, round(0.06 / self.inches))
+        self.caption = math.ceil(0.16 / self.inches)
+
+    def size(self, canvas: np.ndarray) -> tuple[float, float]:
+        return canvas.shape[1] * self.inches, canvas.shape[0] * self.inches
+
+
+def _draw_mosaic(axis, canvas: np.ndarray, origins, captions, layout: _Layout, width: int,
+                 **imshow) -> object:
+    """Draws ``canvas`` on ``axis`` (NaN as white) with each caption centred above its
+    tile; returns the image artist."""
+    if canvas.ndim == 3:  # RGB: white gaps
+        picture = axis.imshow(np.nan_to_num(canvas, nan=1.0), interpolation="nearest", **imshow)
+    else:
+        import matplotlib
+
+        colours = matplotlib.colormaps[imshow.pop("cmap", "gray")].with_extremes(bad="white")
+        picture = axis.imshow(canvas, cmap=colours, interpolation="nearest", **imshow)
+    for (top, left), caption in zip(origins, captions):
+        axis.text(left + (width - 1) / 2, top - 0.6, caption, ha="center", va="bottom",
+                  fontsize=7)
+    axis.set_xticks([])
+    axis.set_yticks([])
+    for spine in axis.spines.values():
+        spine.set_visible(False)
+    return picture
 
 
 def _save(figure: Figure, path: str) -> str:
@@ -178,24 +225,25 @@ def plot_filters(layer: keras.layers.Layer, path: str) -> str:
     kernel = keras.ops.convert_to_numpy(layer.kernel).astype(np.float32)
     kernel_h, kernel_w, channels, count = kernel.shape
     shown = min(count, MAX_FILTERS)
-    rows, columns = _grid(shown, 12 if shown > 64 else 8)
-    figure = Figure(figsize=(0.75 * columns + 0.4, 0.75 * rows + 0.8), layout="constrained")
-    FigureCanvasAgg(figure)
-    axes = np.atleast_1d(figure.subplots(rows, columns, squeeze=False)).ravel()
-    for index, axis in enumerate(axes):
-        axis.set_axis_off()
-        if index >= shown:
-            continue
+    tiles = []
+    for index in range(shown):
         weights = kernel[..., index]
-        weights = weights if channels == 3 else weights.mean(axis=-1, keepdims=True)
+        weights = weights if channels == 3 else weights.mean(axis=-1)
         low, high = weights.min(), weights.max()
-        axis.imshow(**display(255.0 * (weights - low) / (high - low or 1.0)))
-        axis.set_title(str(index), fontsize=7, pad=1)
+        tiles.append((weights - low) / (high - low or 1.0))
+    layout = _Layout(kernel_w, 0.55)
+    canvas, origins = mosaic(tiles, 12 if shown > 64 else 8, layout.gap, layout.caption)
+    width, height = layout.size(canvas)
+    figure = Figure(figsize=(max(width, 3.2) + 0.2, height + 0.7), layout="constrained")
+    FigureCanvasAgg(figure)
+    axis = figure.subplots()
+    _draw_mosaic(axis, canvas, origins, [str(index) for index in range(shown)], layout, kernel_w,
+                 vmin=0.0, vmax=1.0)
     colour = ("RGB" if channels == 3 else "grey" if channels == 1
               else f"mean of {channels} input channels")
     more = f", the first {shown}" if shown < count else ""
-    figure.suptitle(f"{layer.name}: {count} filters of {kernel_h}x{kernel_w}x{channels}{more}\n"
-                    f"({colour}, each scaled to its own range)", fontsize=9)
+    axis.set_title(f"{layer.name}: {count} filters of {kernel_h}x{kernel_w}x{channels}{more}\n"
+                   f"({colour}, each scaled to its own range)", fontsize=9)
     return _save(figure, path)
 
 
@@ -205,27 +253,24 @@ def plot_feature_maps(name: str, maps: np.ndarray, image: np.ndarray, caption: s
     the left with ``caption``), on one colour scale so that weak maps look weak."""
     height, width, channels = maps.shape
     shown = min(channels, MAX_MAPS)
-    rows, columns = _grid(shown, 8)
-    cell = max(0.7, min(1.5, 7.5 / columns))
-    figure = Figure(figsize=(2.3 + cell * columns, max(2.6, cell * rows + 0.9)),
+    columns = 8 if shown > 8 else shown
+    layout = _Layout(width, min(1.4, 7.0 / columns))
+    canvas, origins = mosaic([maps[..., index] for index in range(shown)], columns, layout.gap,
+                             layout.caption)
+    maps_width, maps_height = layout.size(canvas)
+    figure = Figure(figsize=(2.4 + maps_width + 0.9, max(2.7, maps_height + 0.6)),
                     layout="constrained")
     FigureCanvasAgg(figure)
-    left, right = figure.subfigures(1, 2, width_ratios=(2.3, cell * columns))
-    axis = left.subplots()
-    axis.imshow(**display(image))
-    axis.set_title(caption, fontsize=8)
-    axis.set_axis_off()
-    low, high = float(maps.min()), float(maps.max())
-    axes = right.subplots(rows, columns, squeeze=False).ravel()
-    for index, axis in enumerate(axes):
-        axis.set_axis_off()
-        if index < shown:
-            picture = axis.imshow(maps[..., index], cmap="viridis", vmin=low, vmax=high,
-                                  interpolation="nearest")
-            axis.set_title(str(index), fontsize=7, pad=1)
-    right.colorbar(picture, ax=list(axes), shrink=0.8, label="activation")
+    left, right = figure.subplots(1, 2, width_ratios=(2.4, maps_width))
+    left.imshow(**display(image))
+    left.set_title(caption, fontsize=8)
+    left.set_axis_off()
+    picture = _draw_mosaic(right, canvas, origins, [str(index) for index in range(shown)],
+                           layout, width, cmap="viridis", vmin=float(maps.min()),
+                           vmax=float(maps.max()))
+    figure.colorbar(picture, ax=right, shrink=0.8, label="activation")
     more = f" (the first {shown})" if shown < channels else ""
-    right.suptitle(f"{name}: {height}x{width}x{channels} feature maps{more}", fontsize=9)
+    right.set_title(f"{name}: {height}x{width}x{channels} feature maps{more}", fontsize=9)
     return _save(figure, path)
 
 
@@ -234,6 +279,8 @@ def plot_occlusion(image: np.ndarray, probabilities: np.ndarray, patch: int, str
     """The 0-255 ``image`` and, over it, the heat map of :func:`occlusion_map` for the
     ``kind`` ("true" or "predicted") class ``class_name``: each position's probability
     drawn around the centre of the square there."""
+    from matplotlib.patches import Rectangle
+
     rows, columns = probabilities.shape
     figure = Figure(figsize=(6.4, 3.2), layout="constrained")
     FigureCanvasAgg(figure)
@@ -245,7 +292,8 @@ def plot_occlusion(image: np.ndarray, probabilities: np.ndarray, patch: int, str
     extent = (half - 0.5, half + columns * stride - 0.5, half + rows * stride - 0.5, half - 0.5)
     picture = heat.imshow(probabilities, cmap="jet", vmin=0.0, vmax=1.0, alpha=0.55,
                           extent=extent, interpolation="nearest")
-    heat.add_patch(_square(patch))
+    heat.add_patch(Rectangle((-0.5, -0.5), patch, patch, fill=False, edgecolor="white",
+                             linestyle="--", linewidth=1.0))
     heat.set(xlim=(-0.5, image.shape[1] - 0.5), ylim=(image.shape[0] - 0.5, -0.5))
     heat.set_title(f"p('{class_name}'), the {kind} class, with a grey\n"
                    f"{patch}x{patch} square centred at each position (stride {stride})",
@@ -256,36 +304,38 @@ def plot_occlusion(image: np.ndarray, probabilities: np.ndarray, patch: int, str
     return _save(figure, path)
 
 
-def _square(patch: int):
-    from matplotlib.patches import Rectangle
-
-    return Rectangle((-0.5, -0.5), patch, patch, fill=False, edgecolor="white", linestyle="--",
-                     linewidth=1.0)
-
-
 def plot_top_images(name: str, shape, ranking, activations: np.ndarray, images: dict,
                     labels: dict, class_names, path: str) -> str:
     """For each ``(unit, image indices)`` of ``ranking`` (:func:`top_units`), a row of
     the test ``images`` (index -> 0-255 image) labelled with their class and the unit's
     activation."""
-    rows, columns = len(ranking), len(ranking[0][1])
-    figure = Figure(figsize=(0.95 * columns + 0.9, 1.05 * rows + 0.6), layout="constrained")
+    columns = max(len(indices) for _, indices in ranking)
+    tiles, captions = [], []
+    for unit, indices in ranking:
+        for column in range(columns):
+            if column < len(indices):
+                index = int(indices[column])
+                tiles.append(np.clip(np.asarray(images[index], np.float32) / 255.0, 0, 1))
+                captions.append(f"'{class_names[labels[index]]}' {activations[index, unit]:.2f}")
+            else:
+                tiles.append(np.full_like(tiles[-1], np.nan))
+                captions.append("")
+    if tiles[0].shape[-1] == 1:
+        tiles = [tile[..., 0] for tile in tiles]
+    image_height, image_width = tiles[0].shape[:2]
+    layout = _Layout(image_width, 0.8)
+    canvas, origins = mosaic(tiles, columns, layout.gap, layout.caption)
+    width, height = layout.size(canvas)
+    figure = Figure(figsize=(width + 0.8, height + 0.7), layout="constrained")
     FigureCanvasAgg(figure)
-    axes = figure.subplots(rows, columns, squeeze=False)
-    for row, (unit, indices) in enumerate(ranking):
-        for column, axis in enumerate(axes[row]):
-            axis.set_xticks([])
-            axis.set_yticks([])
-            if column >= len(indices):
-                axis.set_axis_off()
-                continue
-            index = int(indices[column])
-            axis.imshow(**display(images[index]))
-            axis.set_title(f"'{class_names[labels[index]]}' {activations[index, unit]:.2f}",
-                           fontsize=7, pad=1)
-        axes[row][0].set_ylabel(f"unit {unit}", fontsize=8)
-    height, width, channels = shape
-    figure.suptitle(f"{name} ({height}x{width}x{channels}): the {columns} test images that "
-                    f"excite each of its {rows} most active units most\n"
-                    f"(class and the unit's strongest activation on the image)", fontsize=9)
+    axis = figure.subplots()
+    _draw_mosaic(axis, canvas, origins, captions, layout, image_width, vmin=0.0, vmax=1.0)
+    axis.set_yticks([origins[row * columns][0] + (image_height - 1) / 2
+                     for row in range(len(ranking))],
+                    [f"unit {unit}" for unit, _ in ranking], fontsize=8)
+    axis.tick_params(length=0)
+    height_, width_, channels = shape
+    axis.set_title(f"{name} ({height_}x{width_}x{channels}): the {columns} test images that "
+                   f"excite each of its {len(ranking)} most active units most\n"
+                   f"(class, and the unit's strongest activation on the image)", fontsize=9)
     return _save(figure, path)

@@ -8,7 +8,7 @@ import types
 import pytest
 
 
-def mode_args(**given) -> types.SimpleNamespace:
+def arguments(**given) -> types.SimpleNamespace:
     """The namespace :func:`engine.cli.arguments` gives for a command line that sets
     ``given`` (flag name -> value) and leaves every other flag at its default."""
     from absl import flags
@@ -22,13 +22,19 @@ def mode_args(**given) -> types.SimpleNamespace:
 
 
 @pytest.fixture(scope="session")
+def mode_args():
+    """``mode_args(**given)``: the arguments of a command line setting ``given``."""
+    return arguments
+
+
+@pytest.fixture(scope="session")
 def train_digits():
     """``train_digits(model_dir, recipe="lenet5_modern", epochs=2, **flags)`` trains a
     run on the embedded digits (deterministic input order) and returns its directory."""
     from engine import modes
 
     def train(model_dir, recipe="lenet5_modern", epochs=2, **flags):
-        modes.run("train", mode_args(recipe=recipe, epochs=epochs, model_dir=str(model_dir),
+        modes.run("train", arguments(recipe=recipe, epochs=epochs, model_dir=str(model_dir),
                                      deterministic=True, **flags))
         return model_dir
 
