@@ -47,7 +47,9 @@ def evaluate_run(saved: rundir.SavedRun, data_dir: str | None = None, tta: str =
     ``evaluation.json``, and writes the reliability diagrams."""
     model = saved.load_model()
     check_evaluation(model, tta, test_scale, mc_dropout)
-    data = saved.prepare(data_dir, batch_size, tta=tta, test_scale=test_scale)
+    # In order: Monte Carlo dropout's masks then fall on the same images every time.
+    data = saved.prepare(data_dir, batch_size, tta=tta, test_scale=test_scale,
+                         deterministic=True)
     record = saved.record
     evaluation = {"recipe": record["recipe"], "dataset": record["dataset"],
                   "test_examples": data.source.sizes["test"],
