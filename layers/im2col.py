@@ -70,6 +70,8 @@ def conv_as_matmul(x, kernel, bias=None, strides=1, padding="valid"):
     (with a leading batch axis for a batch): what ``keras.layers.Conv2D`` with the
     same weights, strides and padding gives, before its activation.
     """
+    x = ops.convert_to_tensor(x)
+    kernel = ops.cast(kernel, x.dtype)
     if len(kernel.shape) != 4 or kernel.shape[2] != x.shape[-1]:
         raise UsageError(f"The kernel {tuple(kernel.shape)} does not fit the input "
                          f"{tuple(x.shape)}: it needs (kh, kw, {x.shape[-1]}, filters).")
