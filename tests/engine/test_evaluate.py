@@ -10,7 +10,7 @@ from engine.data.augment import make_augmentation
 from engine.data.tta import dense_scale
 from engine.evaluate import (accuracy_interval, as_probabilities, check_evaluation, evaluate,
                              evaluate_ensemble, evaluate_mc_dropout, format_accuracy,
-                             monte_carlo_dropout, predict, predict_test_split)
+                             predict, predict_test_split)
 from layers import UsageError
 
 

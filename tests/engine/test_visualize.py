@@ -1,6 +1,5 @@
 """--mode=visualize and engine.visualize: filters, feature maps, occlusion, top images."""
 
-import json
 import pathlib
 import subprocess
 import sys
