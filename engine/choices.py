@@ -7,13 +7,14 @@ the tables and the lists equal. This module imports nothing heavy, so the comman
 line can parse and reject flags before TensorFlow loads.
 """
 
-MODES = ("train", "evaluate", "summary", "activations", "export", "predict")
+MODES = ("train", "evaluate", "summary", "activations", "export", "predict",
+         "visualize")
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
 SCHEDULES = ("constant", "step", "plateau", "exponential", "cosine")
 AUGMENTATIONS = ("none", "cifar", "cifar_reflect", "alexnet", "zfnet", "vgg", "resnet",
                  "inception")
 NORMALIZATIONS = ("per_channel", "mean_image", "mean_rgb", "lenet", "gcn_zca")
-TTA_MODES = ("none", "flip", "10crop")
+TTA_MODES = ("none", "flip", "10crop", "dense")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 DISTRIBUTE_MODES = ("none", "mirrored", "multi_worker")
 TRANSFER_MODES = ("feature_extractor", "finetune", "vgg_shallow")

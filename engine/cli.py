@@ -21,7 +21,8 @@ flags.DEFINE_enum("mode", "train", choices.MODES,
                   "summary: print the per-layer table (no data needed); activations: the "
                   "lectures' activation-statistics experiment; export: a new version of the "
                   "run in --model_dir into --export_dir; predict: classify the image files "
-                  "given as arguments with the SavedModel in --export_dir.")
+                  "given as arguments with the SavedModel in --export_dir; visualize: filters, "
+                  "feature maps, occlusion and top test images of the run in --model_dir.")
 flags.DEFINE_string("recipe", "lenet5_modern",
                     "Registered recipe name (see README's recipe table).")
 flags.DEFINE_string("dataset", "digits",
@@ -47,7 +48,12 @@ flags.DEFINE_enum("augment", None, choices.AUGMENTATIONS,
 flags.DEFINE_enum("normalization", None, choices.NORMALIZATIONS,
                   "Input normalization fitted on the training split; default: the recipe's.")
 flags.DEFINE_enum("tta", "none", choices.TTA_MODES,
-                  "Test-time augmentation of the final evaluation, reported as tta_accuracy.")
+                  "Test-time augmentation of the final evaluation, reported as tta_accuracy; "
+                  "dense: VGG's fully convolutional evaluation of the whole image at "
+                  "--test_scale.")
+flags.DEFINE_integer("test_scale", None,
+                     "--tta=dense: Q, the test images' shorter side; default: the scale the "
+                     "augmentation preset trains at (384 for vgg's 224 input).", lower_bound=1)
 flags.DEFINE_float("validation_fraction", None,
                    "Share of the training split held out for validation where the dataset has "
                    "no validation split; 0 trains on the whole training split, without "
@@ -110,6 +116,30 @@ flags.register_validator(
 flags.DEFINE_integer("top_k", 5, "--mode=predict: classes printed per image.", lower_bound=1)
 flags.DEFINE_enum("output", "text", choices.OUTPUT_FORMATS,
                   "--mode=predict: text lines, or json: one JSON object per file.")
+# --- looking inside a finished run: --mode=evaluate and --mode=visualize ----------------------
+flags.DEFINE_integer("mc_dropout", 0,
+                     "--mode=evaluate: also average N stochastic passes with dropout on "
+                     "(Monte Carlo dropout) and report their accuracy and calibration.",
+                     lower_bound=0)
+flags.DEFINE_list("ensemble", None,
+                  "--mode=evaluate: run directories of one dataset whose softmax outputs are "
+                  "averaged; reports each run's accuracy and the ensemble's.")
+flags.DEFINE_list("layers", None,
+                  "--mode=visualize: layers whose feature maps and top test images to draw; "
+                  "default: every pooling stage.")
+flags.DEFINE_string("image", None,
+                    "--mode=visualize: image file for the feature maps and occlusion; default: "
+                    "the first test image.")
+flags.DEFINE_integer("patch", None,
+                     "--mode=visualize: side of the grey occluding square; default: a quarter "
+                     "of the input.", lower_bound=1)
+flags.DEFINE_integer("stride", None,
+                     "--mode=visualize: step of the occluding square; default: a quarter of "
+                     "--patch.", lower_bound=1)
+# Flags that mean something in some modes only: given to another, they are a usage error.
+MODE_FLAGS = {"mc_dropout": ("evaluate",), "ensemble": ("evaluate",),
+              "layers": ("visualize",), "image": ("visualize",), "patch": ("visualize",),
+              "stride": ("visualize",), "test_scale": ("train", "evaluate")}
 
 # The flags that override the recipe's TrainingConfig field of the same name.
 TRAINING_OVERRIDES = ("epochs", "batch_size", "learning_rate", "optimizer", "momentum",
@@ -137,6 +167,17 @@ def arguments(flag_values: flags.FlagValues, argv=()) -> types.SimpleNamespace:
         files=tuple(argv[1:]))
 
 
+def check_mode_flags(mode: str, args: types.SimpleNamespace) -> None:
+    """Raises :class:`layers.UsageError` for a flag of :data:`MODE_FLAGS` set on the
+    command line of a mode it does not apply to."""
+    for name in sorted(set(getattr(args, "given", ())) & MODE_FLAGS.keys()):
+        if mode not in MODE_FLAGS[name]:
+            from layers.errors import UsageError
+
+            modes = " or ".join(f"--mode={accepted}" for accepted in MODE_FLAGS[name])
+            raise UsageError(f"--{name} applies to {modes}, not --mode={mode}.")
+
+
 def run_spec(args: types.SimpleNamespace):
     """The :class:`engine.spec.RunSpec` of a training run: the recipe's configuration
     with the flags' overrides (``--augment`` and ``--normalization`` included), validated."""
@@ -160,7 +201,8 @@ def run_spec(args: types.SimpleNamespace):
     return spec.resolve(
         args.recipe, training, dataset=args.dataset, data_dir=args.data_dir,
         manual_dir=args.manual_dir, model_dir=args.model_dir, export_dir=args.export_dir,
-        seed=args.seed, image_size=args.image_size, tta=args.tta, precision=args.precision,
+        seed=args.seed, image_size=args.image_size, tta=args.tta, test_scale=args.test_scale,
+        precision=args.precision,
         jit_compile=args.jit_compile, distribute=args.distribute,
         deterministic=args.deterministic, init_from=args.init_from, transfer=args.transfer,
         finetune_multiplier=args.finetune_multiplier, export_formats=args.export_format)

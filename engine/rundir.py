@@ -24,6 +24,11 @@ PREPROCESSING_FILE = "preprocessing.json"
 EVALUATION_FILE = "evaluation.json"
 CURVES_FILE = "curves.png"
 EXPORT_DIR = "export"  # the default model base path of the run's exports (TF Serving layout)
+# --mode=evaluate's reliability diagrams and --mode=visualize's figures.
+RELIABILITY_FILE = "reliability.png"
+MC_DROPOUT_RELIABILITY_FILE = "reliability_mc_dropout.png"
+OCCLUSION_FILE = "occlusion.png"
+LAYER_FIGURES = ("filters_{layer}.png", "feature_maps_{layer}.png", "top_images_{layer}.png")
 
 
 def write_json(path: str, data) -> None:
@@ -73,6 +78,24 @@ class SavedRun:
 
         return Preprocessing.load(os.path.join(self.directory, PREPROCESSING_FILE))
 
+    def prepare(self, data_dir: str | None = None, batch_size: int | None = None, **options):
+        """The run's data (:class:`engine.data.Prepared`) with the preprocessing it trained
+        with: its dataset (``data_dir`` overrides where it is), its augmentation preset's
+        views, its batch size unless ``batch_size``; ``options`` are further
+        :class:`engine.data.DataSpec` fields (``tta``, ``test_scale``, ``deterministic``)."""
+        from engine.data import DataSpec, prepare
+        from engine.spec import training_config
+
+        training = training_config(self.record)
+        preprocessing = self.preprocessing()
+        spec = DataSpec(dataset=self.record["dataset"],
+                        data_dir=data_dir or self.record["data_dir"],
+                        batch_size=batch_size or training.batch_size,
+                        augmentation=training.augmentation,
+                        normalization=training.normalization, **options)
+        return prepare(spec, preprocessing.input_shape, classes=self.record["num_classes"],
+                       preprocessing=preprocessing)
+
     def load_model(self):
         """The trained model (``safe_mode=True``), uncompiled."""
         import keras
@@ -93,11 +116,13 @@ def load_run(model_dir: str) -> SavedRun:
     return SavedRun(os.path.abspath(model_dir), read_json(os.path.join(model_dir, RUN_FILE)))
 
 
-# What a training run writes into its directory (--overwrite removes these, nothing else).
+# What a run, and the modes that read it, write into its directory (--overwrite removes
+# these, nothing else; `*` stands for a layer's name).
 RUN_ENTRIES = (RUN_FILE, REPORT_FILE, MODEL_FILE, PREPROCESSING_FILE, EVALUATION_FILE,
                CURVES_FILE, "preprocessing_mean_image.npy", "preprocessing_zca_mean.npy",
-               "preprocessing_zca_matrix.npy", "history.csv", "checkpoints",
-               "backup", "logs", EXPORT_DIR)
+               "preprocessing_zca_matrix.npy", "history.csv", "checkpoints", "backup", "logs",
+               EXPORT_DIR, RELIABILITY_FILE, MC_DROPOUT_RELIABILITY_FILE, OCCLUSION_FILE,
+               *(name.format(layer="*") for name in LAYER_FIGURES))
 
 
 def claim(model_dir: str, overwrite: bool = False) -> None:
@@ -154,14 +179,15 @@ def check_writable(flag: str, path: str) -> None:
 
 def remove_run(model_dir: str) -> None:
     """Removes the files a training run wrote into ``model_dir``."""
+    import glob
     import shutil
 
     for entry in RUN_ENTRIES:
-        path = os.path.join(model_dir, entry)
-        if os.path.isdir(path):
-            shutil.rmtree(path)
-        elif os.path.exists(path):
-            os.remove(path)
+        for path in glob.glob(os.path.join(glob.escape(model_dir), entry)):
+            if os.path.isdir(path):
+                shutil.rmtree(path)
+            else:
+                os.remove(path)
 
 
 def save_model(model, directory: str) -> str:

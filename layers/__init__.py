@@ -10,7 +10,10 @@ from layers.arithmetic import (conv_formula, conv_output_size, effective_kernel,
 from layers.constraints import MaxFilterRMS
 from layers.conv import PaddedConv2D, explicit_padding, factorized_conv
 from layers.errors import RunFailure, UsageError
+from layers.dense_evaluation import fully_connected_head, fully_convolutional
+from layers.im2col import conv_as_matmul, im2col, kernel_rows
 from layers.lrn import LocalResponseNormalization
+from layers.monte_carlo import MonteCarloDropout, with_dropout_at_test_time
 from layers.maxout import ChannelMaxout, Maxout, max_over_pieces
 from layers.position_bias import PositionBias
 from layers.regularization import FractalJoin, GlobalDropPath, StochasticDepth
@@ -31,6 +34,11 @@ __all__ = [
     "resolve_padding",
     "same_padding",
     "MaxFilterRMS",
+    "conv_as_matmul",
+    "fully_connected_head",
+    "fully_convolutional",
+    "im2col",
+    "kernel_rows",
     "PaddedConv2D",
     "explicit_padding",
     "factorized_conv",
@@ -38,6 +46,8 @@ __all__ = [
     "ChannelMaxout",
     "Maxout",
     "max_over_pieces",
+    "MonteCarloDropout",
+    "with_dropout_at_test_time",
     "PositionBias",
     "FractalJoin",
     "GlobalDropPath",

@@ -54,3 +54,46 @@ def test_every_custom_layer_trains_and_round_trips_on_jax():
                             text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.count("ok ") == 6
+
+
+LOOKING_INSIDE = r"""
+import os, sys, tempfile
+os.environ["KERAS_BACKEND"] = "jax"
+sys.path.insert(0, sys.argv[1])
+import numpy as np
+import keras
+import layers, recipes
+assert keras.backend.backend() == "jax"
+rng = np.random.default_rng(0)
+x = rng.normal(size=(2, 7, 7, 3)).astype("float32")
+conv = keras.layers.Conv2D(4, 3, strides=2, padding="same")
+expected = np.asarray(conv(x))
+ours = layers.conv_as_matmul(x, conv.kernel, conv.bias, strides=2, padding="same")
+np.testing.assert_allclose(np.asarray(ours), expected, rtol=1e-5, atol=1e-5)
+lenet = recipes.build("lenet5_modern")
+images = rng.normal(size=(2, 32, 32, 1)).astype("float32")
+dense = layers.fully_convolutional(lenet)
+np.testing.assert_allclose(np.asarray(dense(images)), np.asarray(lenet(images)), atol=1e-6)
+inputs = keras.Input((8,))
+model = keras.Model(inputs, keras.layers.Dense(2)(layers.MonteCarloDropout(0.5)(inputs)))
+model.compile("sgd", "mse")
+model.train_on_batch(np.ones((4, 8), "float32"), np.zeros((4, 2), "float32"))
+path = os.path.join(tempfile.mkdtemp(), "model.keras")
+model.save(path)
+reloaded = keras.saving.load_model(path, safe_mode=True)
+assert isinstance(reloaded.layers[1], layers.MonteCarloDropout)
+dropped = np.asarray(layers.with_dropout_at_test_time(
+    keras.Sequential([keras.Input((400,)), keras.layers.Dropout(0.5)]))(np.ones((1, 400))))
+assert 0 < (dropped == 0).sum() < 400
+print("ok")
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None,
+                    reason="JAX is not installed (pip install -e '.[test]' installs it)")
+def test_im2col_dense_evaluation_and_monte_carlo_dropout_on_jax():
+    result = subprocess.run([sys.executable, "-c", LOOKING_INSIDE, str(ROOT)],
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().endswith("ok")

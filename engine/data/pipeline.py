@@ -23,8 +23,8 @@ from engine.data.preprocessing import STATS_MAX_IMAGES, Preprocessing
 from engine.data.source import Source
 from engine.data.sources import load_source
 from engine.data.spec import DataSpec
+from engine.data.tta import VIEWS, dense_scale, views
 from layers.errors import RunFailure, UsageError
-from engine.data.tta import VIEWS, views
 
 LABEL_ERROR = "label outside the class range:"
 MIRRORING_TTA = ("flip", "10crop")  # the test-time views that include mirror images
@@ -60,12 +60,16 @@ class Prepared:
 
     def tta_pipeline(self, mode: str) -> tf.data.Dataset:
         """Batches of ``([images, VIEWS[mode], H, W, C] normalized views, labels)`` of the
-        test split; each batch holds ``batch_size // VIEWS[mode]`` images."""
+        test split; each batch holds ``batch_size // VIEWS[mode]`` images (``dense``
+        views of stored images of different sizes: one image per batch)."""
         test = _stored(self.source.test, self.augmentation, self.spec)
+        scale = dense_scale(self.augmentation, self.spec.test_scale) if mode == "dense" else None
+        normalize = self.preprocessing.at_any_size if mode == "dense" else self.preprocessing
+        same_size = test.element_spec[0].shape.is_fully_defined()
         test = test.map(
-            lambda image, label: (self.preprocessing(views(self.augmentation, image, mode)), label),
+            lambda image, label: (normalize(views(self.augmentation, image, mode, scale)), label),
             num_parallel_calls=tf.data.AUTOTUNE)
-        batch_size = max(1, self.spec.batch_size // VIEWS[mode])
+        batch_size = max(1, self.spec.batch_size // VIEWS[mode]) if same_size else 1
         return _finish(test.batch(batch_size), self.spec)
 
 

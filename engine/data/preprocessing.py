@@ -116,6 +116,14 @@ class Preprocessing:
             return tf.reshape(whitened, tf.shape(image))
         return (image - tf.constant(self.mean, tf.float32)) / tf.constant(self.std, tf.float32)
 
+    def at_any_size(self, image: tf.Tensor) -> tf.Tensor:
+        """Normalizes a float 0-255 image (or batch) of any size, as dense evaluation's
+        whole images need: as :meth:`__call__`, except that ``mean_image``, which has the
+        input's size, subtracts its mean colour (``mean``) instead."""
+        if self.normalization == "mean_image":
+            return tf.cast(image, tf.float32) - tf.constant(self.mean, tf.float32)
+        return self(image)
+
     @property
     def colour_basis(self) -> np.ndarray:
         """Eigenvectors (columns) scaled by their eigenvalues: the PCA colour noise is

@@ -17,8 +17,10 @@ class DataSpec:
     (the names are :mod:`engine.choices`'; this spec checks them). ``image_size``
     overrides the recipe's input height and width. ``validation_fraction`` of the
     training split is held out for validation where the dataset has no validation split
-    (0: none, the whole training split trains). ``num_shards``/``shard_index`` give
-    each worker of a multi-worker run its part of every split.
+    (0: none, the whole training split trains). ``test_scale`` is dense evaluation's
+    Q (``tta="dense"`` only; default :func:`engine.data.tta.dense_scale`).
+    ``num_shards``/``shard_index`` give each worker of a multi-worker run its part of
+    every split.
     """
 
     dataset: str = "digits"
@@ -30,6 +32,7 @@ class DataSpec:
     augmentation: str = "none"
     normalization: str = "per_channel"
     tta: str = "none"
+    test_scale: int | None = None
     deterministic: bool = False
     validation_fraction: float = 0.1
     num_shards: int = 1
@@ -49,6 +52,10 @@ class DataSpec:
         if not 0.0 <= self.validation_fraction < 1.0:
             raise UsageError(f"validation_fraction must be in [0, 1), got "
                              f"{self.validation_fraction}.")
+        if self.test_scale is not None and (self.tta != "dense" or self.test_scale < 1):
+            raise UsageError(f"--test_scale is dense evaluation's image size Q, a positive "
+                             f"number of pixels with --tta=dense; got {self.test_scale} with "
+                             f"--tta={self.tta}.")
         if not 0 <= self.shard_index < self.num_shards:
             raise UsageError(f"shard_index must be in [0, {self.num_shards}), got "
                              f"{self.shard_index}.")

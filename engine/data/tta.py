@@ -6,21 +6,33 @@ and the center patch) as well as their horizontal reflections (hence ten patches
 all), and averaging the predictions made by the network's softmax layer on the ten
 patches". The patches come from the preset's TTA canvas: the 256x256 image for
 ``alexnet``, ``vgg`` and ``inception``, the 4-pixel zero-padded image for ``cifar``
-and ``none``.
+and ``none``. ``dense``: Simonyan and Zisserman 2015, section 3.2, the whole
+(uncropped) image isotropically rescaled to a smallest side Q, for the network with
+its fully connected layers as convolutions (:func:`layers.fully_convolutional`);
+"we also augment the test set by horizontal flipping of the images", which applies
+to runs that trained on flipped images (every preset but ``none``).
 """
 
 from __future__ import annotations
 
 import tensorflow as tf
 
-from engine.data.augment import Augmentation
-from engine.data.geometry import corner_and_centre_offsets
+from engine.data.augment import (VGG_SCALES, AlexNetAugmentation, Augmentation,
+                                 VggAugmentation, WholeImageAugmentation)
+from engine.data.geometry import canvas_size, corner_and_centre_offsets, resize_to_cover
 
-VIEWS = {"none": 1, "flip": 2, "10crop": 10}
+VIEWS = {"none": 1, "flip": 2, "10crop": 10, "dense": 2}
 
 
-def views(augmentation: Augmentation, image: tf.Tensor, mode: str) -> tf.Tensor:
-    """``[VIEWS[mode], H, W, C]`` float 0-255 views of a stored image."""
+def views(augmentation: Augmentation, image: tf.Tensor, mode: str,
+          scale: int | None = None) -> tf.Tensor:
+    """``[VIEWS[mode], H, W, C]`` float 0-255 views of a stored image (``dense``: at most
+    ``VIEWS[mode]`` views of the whole image with its shorter side ``scale``)."""
+    if mode == "dense":
+        whole = resize_to_cover(image, (scale, scale))
+        if augmentation.random:  # every random preset trains on flipped images
+            return tf.stack([whole, tf.image.flip_left_right(whole)])
+        return whole[None]
     if mode == "10crop":
         return ten_crops(augmentation.tta_canvas(image), augmentation.size)
     view = augmentation.evaluate(image)
@@ -37,3 +49,18 @@ def ten_crops(canvas: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
     crops = tf.stack([canvas[top:top + height, left:left + width] for top, left in offsets])
     crops = tf.ensure_shape(crops, [5, height, width, canvas.shape[-1]])
     return tf.concat([crops, tf.image.flip_left_right(crops)], axis=0)
+
+
+def dense_scale(augmentation: Augmentation, test_scale: int | None = None) -> int:
+    """Q, the shorter side of dense evaluation's test images: ``test_scale`` when given,
+    otherwise the scale the preset trains at: for ``vgg``'s jittered S in [256, 512] the
+    middle, 384, as the paper's Table 3 does; 256 for ``alexnet`` and ``inception``
+    (the image their crops come from, for a 224 input); the input size otherwise."""
+    if test_scale is not None:
+        return test_scale
+    canvas = min(canvas_size(augmentation.size))
+    if isinstance(augmentation, VggAugmentation):
+        return canvas * (VGG_SCALES[0] + VGG_SCALES[1]) // 2
+    if isinstance(augmentation, (AlexNetAugmentation, WholeImageAugmentation)):
+        return canvas
+    return min(augmentation.size)

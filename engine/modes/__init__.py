@@ -13,6 +13,7 @@ import importlib
 import types
 
 from engine.choices import MODES
+from engine.cli import check_mode_flags
 
 
 def run(mode: str, args: types.SimpleNamespace):
@@ -20,4 +21,5 @@ def run(mode: str, args: types.SimpleNamespace):
     (:func:`engine.cli.arguments`)."""
     if mode not in MODES:
         raise KeyError(f"No mode {mode!r}; modes are {', '.join(MODES)}.")
+    check_mode_flags(mode, args)
     return importlib.import_module(f"{__name__}.{mode}").run(args)

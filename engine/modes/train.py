@@ -14,7 +14,7 @@ from engine import distribute, rundir, training
 from engine.build import build
 from engine.cli import run_spec
 from engine.data import named_data_errors, open_source, prepare, resolve_input_shape
-from engine.evaluate import evaluate
+from engine.evaluate import check_evaluation, evaluate, format_accuracy
 from engine.publish import publish
 from engine.report import plot_curves, read_history, training_report
 from engine.serving import layout
@@ -54,6 +54,7 @@ def train(spec: RunSpec, overwrite: bool = False) -> dict | None:
         # The architecture is checked against the input before any statistics are computed.
         built = build(spec.recipe, source.num_classes, input_shape, spec.training,
                       spec.init_from, spec.transfer)
+        check_evaluation(built.model, spec.data.tta, spec.data.test_scale)
         with named_data_errors(source):
             data = prepare(spec.data, input_shape, source=source)
             os.makedirs(run_dir, exist_ok=True)
@@ -98,7 +99,7 @@ def plan_line(spec: RunSpec, data) -> str:
 
 def summary_line(report: dict, model_dir: str) -> str:
     """The line a finished run prints."""
-    return (f"{report['recipe']} on {report['dataset']}: test accuracy "
-            f"{report['test_accuracy']:.4f}, test loss {report['test_loss']:.4f} "
-            f"({report['test_examples']} test images), {report['epochs_run']} epochs in "
+    accuracy = format_accuracy(report["test_accuracy"], report["test_accuracy_interval"])
+    return (f"{report['recipe']} on {report['dataset']}: test accuracy {accuracy}, "
+            f"test loss {report['test_loss']:.4f}, {report['epochs_run']} epochs in "
             f"{report['train_seconds']:.1f} s; run in {model_dir}")

@@ -1,11 +1,17 @@
-"""evaluate(): plain and test-time-augmented accuracy on the test split."""
+"""evaluate(): plain and test-time-augmented accuracy on the test split, its interval,
+dense evaluation, Monte Carlo dropout and ensembles."""
 
 import keras
 import numpy as np
 import pytest
 
 from engine.data import DataSpec, prepare
-from engine.evaluate import as_probabilities, evaluate, predict
+from engine.data.augment import make_augmentation
+from engine.data.tta import dense_scale
+from engine.evaluate import (accuracy_interval, as_probabilities, check_evaluation, evaluate,
+                             evaluate_ensemble, evaluate_mc_dropout, format_accuracy,
+                             predict, predict_test_split)
+from layers import UsageError
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +35,8 @@ def test_plain_metrics_match_keras_evaluate(digits):
     model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     loss, accuracy = model.evaluate(digits.pipelines.test, verbose=0)
     result = evaluate(model, digits)
-    assert set(result) == {"test_accuracy", "test_loss"}
+    assert set(result) == {"test_accuracy", "test_accuracy_interval", "test_loss"}
+    assert result["test_accuracy_interval"]["n"] == 360
     assert result["test_accuracy"] == pytest.approx(accuracy, abs=1e-6)
     assert result["test_loss"] == pytest.approx(loss, rel=1e-5)
 
@@ -58,4 +65,106 @@ def test_logits_are_turned_into_probabilities(digits):
     softmax_model = flip_invariant_model()
     outputs = logits_model.predict_on_batch(np.zeros((2, 16, 16, 1), np.float32))
     np.testing.assert_allclose(as_probabilities(logits_model, outputs).sum(axis=-1), 1, rtol=1e-9)
-    assert evaluate(logits_model, digits) == pytest.approx(evaluate(softmax_model, digits))
+    logits_result, softmax_result = evaluate(logits_model, digits), evaluate(softmax_model, digits)
+    assert logits_result["test_accuracy"] == softmax_result["test_accuracy"]
+    assert logits_result["test_loss"] == pytest.approx(softmax_result["test_loss"])
+
+
+def test_accuracy_interval_is_the_normal_approximation():
+    # The issue's example: 0.9852 on 10,000 images is +- 1.96 sqrt(0.9852 * 0.0148 / 10000).
+    interval = accuracy_interval(0.9852, 10_000)
+    assert interval["half_width"] == pytest.approx(0.002367, abs=1e-6)
+    assert interval["method"] == "normal approximation" and interval["confidence"] == 0.95
+    assert interval["low"] == pytest.approx(0.9852 - interval["half_width"])
+    assert format_accuracy(0.9852, interval) == "0.9852 ± 0.0024 (95%, n=10000)"
+    # Four times the test set halves the interval (the lectures' O(1/sqrt(n))).
+    assert accuracy_interval(0.9852, 40_000)["half_width"] == pytest.approx(
+        interval["half_width"] / 2)
+    assert accuracy_interval(0.99, 100)["high"] == 1.0  # clipped to [0, 1]
+    assert accuracy_interval(0.5, 100, confidence=0.99)["half_width"] == pytest.approx(
+        2.5758 * 0.05, abs=1e-4)
+
+
+def fully_connected_model():
+    """A conv, 2x2 pooling, then Flatten and two Dense layers: what dense evaluation converts."""
+    keras.utils.set_random_seed(2)
+    inputs = keras.Input((16, 16, 1))
+    x = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
+    x = keras.layers.MaxPooling2D(2)(x)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(16, activation="relu")(x)
+    x = keras.layers.Dropout(0.5)(x)
+    x = keras.layers.Dense(10, name="logits")(x)
+    return keras.Model(inputs, keras.layers.Activation("softmax", name="predictions")(x))
+
+
+def test_dense_evaluation_at_the_native_size_is_the_plain_evaluation(digits):
+    # The `none` preset trains without flips, so dense evaluation has one view: the whole
+    # image at Q = 16, which is the plain evaluation view, through the converted network.
+    dense = prepare(DataSpec(dataset="digits", batch_size=64, deterministic=True, tta="dense"),
+                    (16, 16, 1), preprocessing=digits.preprocessing)
+    result = evaluate(fully_connected_model(), dense, "dense")
+    assert result["tta"] == "dense" and result["test_scale"] == 16
+    assert result["tta_accuracy"] == pytest.approx(result["test_accuracy"], abs=1e-9)
+    assert result["tta_loss"] == pytest.approx(result["test_loss"], rel=1e-5)
+
+
+def test_dense_evaluation_averages_the_image_and_its_mirror_for_flip_trained_runs():
+    # The cifar preset trains on flips: dense at the native size is then flip TTA.
+    data = prepare(DataSpec(dataset="digits", batch_size=64, deterministic=True,
+                            augmentation="cifar", tta="dense"), (16, 16, 1))
+    model = fully_connected_model()
+    dense, flip = predict_test_split(model, data, "dense"), predict_test_split(model, data, "flip")
+    np.testing.assert_allclose(dense[0], flip[0], rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(dense[1], flip[1])
+    larger = prepare(DataSpec(dataset="digits", batch_size=64, deterministic=True,
+                              augmentation="cifar", tta="dense", test_scale=24), (16, 16, 1),
+                     preprocessing=data.preprocessing)
+    images, _ = next(iter(larger.tta_pipeline("dense")))
+    assert images.shape[1:] == (2, 24, 24, 1)
+    assert 0 <= evaluate(model, larger, "dense")["tta_accuracy"] <= 1
+
+
+def test_dense_scale_defaults_to_the_presets_training_scale():
+    # VGG's Table 3: Q = 384 for S jittered in [256, 512]; 256 for AlexNet's crops.
+    assert dense_scale(make_augmentation("vgg", (224, 224, 3))) == 384
+    assert dense_scale(make_augmentation("alexnet", (227, 227, 3))) == 256
+    assert dense_scale(make_augmentation("inception", (224, 224, 3))) == 256
+    assert dense_scale(make_augmentation("none", (32, 32, 1))) == 32
+    assert dense_scale(make_augmentation("vgg", (224, 224, 3)), 512) == 512
+
+
+def test_evaluation_options_that_cannot_apply_are_usage_errors():
+    with pytest.raises(UsageError, match="no fully connected layers"):
+        check_evaluation(flip_invariant_model(), "dense")
+    with pytest.raises(UsageError, match=r"--test_scale=12 is smaller .* Q >= 16"):
+        check_evaluation(fully_connected_model(), "dense", test_scale=12)
+    with pytest.raises(UsageError, match="--mc_dropout needs Dropout layers"):
+        check_evaluation(flip_invariant_model(), mc_dropout=5)
+    check_evaluation(fully_connected_model(), "dense", 32, mc_dropout=5)
+    with pytest.raises(UsageError, match="--test_scale .* with --tta=flip"):
+        DataSpec(tta="flip", test_scale=300)
+
+
+def test_monte_carlo_dropout_averages_stochastic_passes_reproducibly(digits):
+    model = fully_connected_model()
+    plain = evaluate(model, digits)
+    first = evaluate_mc_dropout(model, digits, passes=4, seed=7)
+    again = evaluate_mc_dropout(model, digits, passes=4, seed=7)
+    other = evaluate_mc_dropout(model, digits, passes=4, seed=8)
+    assert first["passes"] == 4 and first == again
+    assert first["test_loss"] != plain["test_loss"] and other["test_loss"] != first["test_loss"]
+    assert {"expected_calibration_error", "mean_entropy_correct",
+            "mean_entropy_wrong"} <= set(first["calibration"])
+
+
+def test_an_ensemble_averages_the_members_probabilities():
+    labels = np.array([0, 1, 1])
+    # Each member is right on two images; averaged, they are right on all three.
+    first = np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8]])
+    second = np.array([[0.4, 0.6], [0.1, 0.9], [0.3, 0.7]])
+    result = evaluate_ensemble([first, second], labels)
+    assert [member["test_accuracy"] for member in result["members"]] == [2 / 3, 2 / 3]
+    assert result["test_accuracy"] == 1.0
+    assert result["test_loss"] == pytest.approx(-np.mean(np.log([0.65, 0.65, 0.75])))
+    assert result["test_accuracy_interval"]["n"] == 3

@@ -1,0 +1,109 @@
+"""Dense evaluation: a classifier's fully connected layers as convolutions.
+
+Simonyan and Zisserman 2015, section 3.2: "the fully-connected layers are first
+converted to convolutional layers (the first FC layer to a 7x7 conv. layer, the
+last two FC layers to 1x1 conv. layers). The resulting fully-convolutional net is
+then applied to the whole (uncropped) image. The result is a class score map with
+the number of channels equal to the number of classes, and a variable spatial
+resolution, dependent on the input image size. Finally, to obtain a fixed-size
+vector of class scores for the image, the class score map is spatially averaged
+(sum-pooled)."
+
+:func:`fully_convolutional` does this surgery on any network whose head is
+``Flatten`` followed by ``Dense`` layers (with ``Dropout``, activations or batch
+normalization between them): the first ``Dense`` becomes an ``h x w`` convolution
+over the ``h x w`` map the ``Flatten`` received (its kernel is the Dense kernel
+reshaped, since Flatten lays the map out row by row, channels innermost), every
+later one a 1x1 convolution. The class scores (the last ``Dense``'s output, before
+its activation and the model's softmax) are averaged over the map, then the
+model's own final layers apply; at the native input size the map is 1x1 and the
+network computes exactly the original function. The convolutional layers are the
+original model's (shared weights), called on an input of any size.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from layers.errors import UsageError
+
+# Layers the head may hold besides Dense: they act on the last axis, map or vector alike.
+PER_POSITION = (keras.layers.Dropout, keras.layers.Activation, keras.layers.Softmax,
+                keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.BatchNormalization)
+SCORE_AVERAGE = "score_average"
+
+
+def fully_convolutional(model: keras.Model) -> keras.Model:
+    """``model`` with its fully connected head converted to convolutions, taking
+    images of any size at least the native one and returning the class scores
+    averaged over the class score map (through the model's own final activation).
+
+    Raises :class:`UsageError` for a model without such a head (one ending in global
+    average pooling, as NiN, GoogLeNet and ResNet do, is fully convolutional already).
+    """
+    flatten, head = fully_connected_head(model)
+    height, width, channels = flatten.input.shape[1:]
+    dense_layers = [layer for layer in head if isinstance(layer, keras.layers.Dense)]
+    convolutions = {id(layer): _as_convolution(layer, (height, width) if index == 0 else (1, 1),
+                                                linear=layer is dense_layers[-1])
+                    for index, layer in enumerate(dense_layers)}
+    last = dense_layers[-1]
+
+    def call(layer, *args, **kwargs):
+        if layer is flatten:
+            return args[0]  # keep the map: the first convolution covers it
+        if id(layer) in convolutions:
+            scores = convolutions[id(layer)](args[0])
+            if layer is not last:
+                return scores
+            averaged = keras.layers.GlobalAveragePooling2D(name=SCORE_AVERAGE)(scores)
+            if last.activation is keras.activations.linear:
+                return averaged
+            return keras.layers.Activation(last.activation, name=f"{last.name}_activation")(
+                averaged)
+        return layer(*args, **kwargs)
+
+    inputs = keras.Input((None, None, model.inputs[0].shape[-1]), name=model.inputs[0].name)
+    return keras.models.clone_model(model, input_tensors=inputs, clone_function=lambda x: x,
+                                    call_function=call)
+
+
+def fully_connected_head(model: keras.Model):
+    """The model's ``Flatten`` layer and the layers after it (Dense layers, and layers that
+    act per position) up to the output, in order; raises :class:`UsageError` for a
+    model without one."""
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise UsageError(f"Dense evaluation takes a model with one input and one output; "
+                         f"{model.name!r} has {len(model.inputs)} and {len(model.outputs)}.")
+    producer = {id(layer.output): layer for layer in model.layers
+                if not isinstance(layer, keras.layers.InputLayer)}
+    layer, head = producer.get(id(model.outputs[0])), []
+    while layer is not None and not isinstance(layer, keras.layers.Flatten):
+        if not isinstance(layer, (keras.layers.Dense, *PER_POSITION)):
+            raise UsageError(
+                f"{model.name!r} has no fully connected layers on a flattened feature map to "
+                f"convert for dense evaluation: its head reaches {layer.name!r} "
+                f"({type(layer).__name__}) before any Flatten layer.")
+        head.insert(0, layer)
+        layer = producer.get(id(layer.input))
+    if layer is None or not any(isinstance(item, keras.layers.Dense) for item in head):
+        raise UsageError(f"{model.name!r} has no fully connected layers on a flattened feature "
+                         f"map to convert for dense evaluation.")
+    if len(layer.input.shape) != 4 or layer.data_format != "channels_last":
+        raise UsageError(f"Dense evaluation needs the Flatten layer {layer.name!r} to receive a "
+                         f"channels-last feature map; it receives {tuple(layer.input.shape)}.")
+    return layer, head
+
+
+def _as_convolution(dense: keras.layers.Dense, kernel_size, linear: bool) -> keras.layers.Conv2D:
+    """A Conv2D of ``kernel_size`` computing ``dense`` at each position (without its
+    activation when ``linear``), with its weights."""
+    kernel = keras.ops.convert_to_numpy(dense.kernel)
+    kernel = kernel.reshape(*kernel_size, -1, kernel.shape[-1])
+    convolution = keras.layers.Conv2D(
+        kernel.shape[-1], kernel_size, activation=None if linear else dense.activation,
+        use_bias=dense.use_bias, dtype=dense.dtype_policy, name=dense.name)
+    convolution.build((None, None, None, kernel.shape[2]))
+    convolution.set_weights([kernel, *([keras.ops.convert_to_numpy(dense.bias)]
+                                       if dense.use_bias else [])])
+    return convolution

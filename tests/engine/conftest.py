@@ -1,0 +1,41 @@
+"""Fixtures of the engine tests: short training runs on the embedded digits, and the
+command line's arguments for a mode."""
+
+from __future__ import annotations
+
+import types
+
+import pytest
+
+
+def arguments(**given) -> types.SimpleNamespace:
+    """The namespace :func:`engine.cli.arguments` gives for a command line that sets
+    ``given`` (flag name -> value) and leaves every other flag at its default."""
+    from absl import flags
+
+    from engine import cli
+
+    values = {name: flags.FLAGS[name].default for name in cli._NAMES}
+    unknown = set(given) - set(values)
+    assert not unknown, f"no such flags: {unknown}"
+    return types.SimpleNamespace(**{**values, **given}, given=frozenset(given))
+
+
+@pytest.fixture(scope="session")
+def mode_args():
+    """``mode_args(**given)``: the arguments of a command line setting ``given``."""
+    return arguments
+
+
+@pytest.fixture(scope="session")
+def train_digits():
+    """``train_digits(model_dir, recipe="lenet5_modern", epochs=2, **flags)`` trains a
+    run on the embedded digits (deterministic input order) and returns its directory."""
+    from engine import modes
+
+    def train(model_dir, recipe="lenet5_modern", epochs=2, **flags):
+        modes.run("train", arguments(recipe=recipe, epochs=epochs, model_dir=str(model_dir),
+                                     deterministic=True, **flags))
+        return model_dir
+
+    return train

@@ -1,0 +1,116 @@
+"""--mode=evaluate on finished digits runs: the accuracy interval, the reliability
+diagram, dense evaluation, Monte Carlo dropout and ensembles."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from engine import modes
+from layers import UsageError
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, train_digits):
+    """Two LeNet-5 runs of different seeds and a dropout MLP, 2 epochs each."""
+    root = tmp_path_factory.mktemp("evaluate")
+    return {"lenet": train_digits(root / "lenet"),
+            "lenet_seed7": train_digits(root / "lenet_seed7", seed=7),
+            "mlp": train_digits(root / "mlp", recipe="mlp")}
+
+
+def read(path):
+    return json.loads(path.read_text())
+
+
+def test_the_interval_is_in_the_report_the_evaluation_and_the_summary_lines(runs, mode_args,
+                                                                           capsys):
+    run = runs["lenet"]
+    modes.run("evaluate", mode_args(model_dir=str(run)))
+    report, evaluation = read(run / "report.json"), read(run / "evaluation.json")
+    interval = evaluation["test_accuracy_interval"]
+    assert interval == pytest.approx(report["test_accuracy_interval"])
+    accuracy = evaluation["test_accuracy"]
+    assert interval["n"] == 360 and interval["confidence"] == 0.95
+    assert interval["half_width"] == pytest.approx(1.96 * np.sqrt(accuracy * (1 - accuracy) / 360),
+                                                   rel=1e-3)
+    shown = f"test accuracy {accuracy:.4f} ± {interval['half_width']:.4f} (95%, n=360)"
+    assert shown in capsys.readouterr().out
+    calibration = evaluation["calibration"]
+    assert sum(row["count"] for row in calibration["bins"]) == 360
+    assert 0 <= calibration["expected_calibration_error"] <= 1
+    assert (run / "reliability.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_dense_evaluation_of_lenet(runs, mode_args):
+    # At the native 32x32 (the default Q of the `none` preset) the converted network is
+    # the original and there is no flip: the plain accuracy exactly.
+    run = runs["lenet"]
+    modes.run("evaluate", mode_args(model_dir=str(run), tta="dense"))
+    evaluation = read(run / "evaluation.json")
+    assert evaluation["tta"] == "dense" and evaluation["test_scale"] == 32
+    assert evaluation["tta_accuracy"] == evaluation["test_accuracy"]
+    assert evaluation["tta_loss"] == pytest.approx(evaluation["test_loss"], rel=1e-5)
+    modes.run("evaluate", mode_args(model_dir=str(run), tta="dense", test_scale=40))
+    larger = read(run / "evaluation.json")
+    assert larger["test_scale"] == 40 and larger["tta_loss"] != evaluation["tta_loss"]
+
+
+def test_monte_carlo_dropout(runs, mode_args, capsys):
+    run = runs["mlp"]
+    modes.run("evaluate", mode_args(model_dir=str(run), mc_dropout=5))
+    evaluation = read(run / "evaluation.json")
+    result = evaluation["mc_dropout"]
+    assert result["passes"] == 5 and result["test_accuracy_interval"]["n"] == 360
+    assert result["test_loss"] != evaluation["test_loss"]
+    assert result["calibration"]["mean_entropy_correct"] < result["calibration"][
+        "mean_entropy_wrong"]
+    assert (run / "reliability_mc_dropout.png").read_bytes()[:4] == b"\x89PNG"
+    assert "Monte Carlo dropout, 5 passes: test accuracy" in capsys.readouterr().out
+    before = (runs["lenet"] / "evaluation.json").read_text()
+    with pytest.raises(UsageError, match="--mc_dropout needs Dropout layers, and "
+                                         "'lenet5_modern' has none"):
+        modes.run("evaluate", mode_args(model_dir=str(runs["lenet"]), mc_dropout=5))
+    assert (runs["lenet"] / "evaluation.json").read_text() == before
+
+
+def test_an_ensemble_of_two_runs(runs, mode_args, tmp_path, capsys):
+    members = [runs["lenet"], runs["lenet_seed7"]]
+    modes.run("evaluate", mode_args(ensemble=[str(run) for run in members],
+                                    model_dir=str(tmp_path / "ensemble")))
+    result = read(tmp_path / "ensemble" / "ensemble.json")
+    reports = [read(run / "report.json") for run in members]
+    # Each member scores as its own run did: the test images line up across runs.
+    assert [member["test_accuracy"] for member in result["members"]] == [
+        report["test_accuracy"] for report in reports]
+    assert [member["model_dir"] for member in result["members"]] == [str(run) for run in members]
+    # The cross-entropy of the averaged softmax is at most the members' mean (Jensen).
+    assert result["test_loss"] <= np.mean([member["test_loss"] for member in result["members"]])
+    assert result["test_examples"] == 360
+    assert (tmp_path / "ensemble" / "reliability_ensemble.png").is_file()
+    assert "Ensemble of 2 runs on digits" in capsys.readouterr().out
+
+
+def test_ensemble_mistakes_are_usage_errors(runs, mode_args, tmp_path):
+    other = tmp_path / "other"
+    shutil.copytree(runs["lenet"], other)
+    record = read(other / "run.json")
+    record["dataset"] = "mnist"
+    (other / "run.json").write_text(json.dumps(record))
+    with pytest.raises(UsageError, match="--ensemble runs must share one dataset"):
+        modes.run("evaluate", mode_args(ensemble=[str(runs["lenet"]), str(other)]))
+    with pytest.raises(UsageError, match="two or more run directories, got 1"):
+        modes.run("evaluate", mode_args(ensemble=[str(runs["lenet"])]))
+    with pytest.raises(UsageError, match="No finished run in"):
+        modes.run("evaluate", mode_args(ensemble=[str(runs["lenet"]), str(tmp_path / "none")]))
+
+
+def test_dense_training_of_a_network_without_fc_layers_fails_before_training(mode_args,
+                                                                           tmp_path):
+    with pytest.raises(UsageError, match="'nin' has no fully connected layers"):
+        modes.run("train", mode_args(recipe="nin", tta="dense", model_dir=str(tmp_path / "nin")))
+    assert not (tmp_path / "nin").exists()
+    with pytest.raises(UsageError, match="--test_scale applies to --mode=train or "
+                                         "--mode=evaluate, not --mode=visualize"):
+        modes.run("visualize", mode_args(test_scale=64))

@@ -1,0 +1,121 @@
+"""--mode=visualize and engine.visualize: filters, feature maps, occlusion, top images."""
+
+import pathlib
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from engine import modes, visualize
+from layers import UsageError
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def lenet_run(tmp_path_factory, train_digits):
+    return train_digits(tmp_path_factory.mktemp("visualize") / "lenet")
+
+
+def test_visualize_writes_every_figure_into_the_run(lenet_run, mode_args):
+    modes.run("visualize", mode_args(model_dir=str(lenet_run)))
+    expected = ["filters_c1.png", "feature_maps_s2.png", "feature_maps_s4.png", "occlusion.png",
+                "top_images_s2.png", "top_images_s4.png"]  # the pooling stages by default
+    for name in expected:
+        assert (lenet_run / name).read_bytes()[:8] == PNG, name
+
+
+def test_chosen_layers_and_an_image_file(lenet_run, mode_args, tmp_path):
+    image = tmp_path / "three.png"
+    pixels = np.zeros((20, 20, 3), np.uint8)
+    pixels[4:16, 8:12] = 255  # a bar: a '1' of sorts, in colour; the run takes grey
+    image.write_bytes(tf.io.encode_png(pixels).numpy())
+    modes.run("visualize", mode_args(model_dir=str(lenet_run), layers=["c3"],
+                                     image=str(image), patch=6, stride=3))
+    assert (lenet_run / "feature_maps_c3.png").is_file()
+    assert (lenet_run / "top_images_c3.png").is_file()
+
+
+def test_mistakes_fail_before_any_work_with_one_sentence(lenet_run, mode_args, tmp_path):
+    not_an_image = tmp_path / "notes.png"
+    not_an_image.write_text("not pixels")
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), "--mode=visualize", f"--model_dir={lenet_run}",
+         f"--image={not_an_image}"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith(f"--image={str(not_an_image)!r} is not a readable "
+                                          f"image file (JPEG, PNG, BMP or GIF).")
+    with pytest.raises(UsageError, match=r"Unknown --layers name 'conv9': the layers of "
+                                         r"'lenet5_modern' with feature maps are c1, s2, c3, "
+                                         r"s4, c5\."):
+        modes.run("visualize", mode_args(model_dir=str(lenet_run), layers=["s2", "conv9"]))
+    with pytest.raises(UsageError, match="--patch=40 is larger than the 32x32 input"):
+        modes.run("visualize", mode_args(model_dir=str(lenet_run), patch=40))
+    with pytest.raises(UsageError, match="--layers applies to --mode=visualize, not --mode=train"):
+        modes.run("train", mode_args(model_dir=str(tmp_path / "new"), layers=["c1"]))
+    assert not (tmp_path / "new").exists()
+
+
+def window_model():
+    """p(class 0) = sigmoid(sum of the 2x2 top-left pixels * 4): an 8x8 image's class 0
+    lives in its top-left corner."""
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Flatten()(inputs)
+    dense = keras.layers.Dense(2)
+    outputs = keras.layers.Activation("softmax")(dense(x))
+    weights = np.zeros((64, 2), np.float32)
+    weights[[0, 1, 8, 9], 0] = 4.0
+    dense.set_weights([weights, np.zeros(2, np.float32)])
+    return keras.Model(inputs, outputs)
+
+
+def test_occlusion_map_by_hand():
+    image = np.ones((8, 8, 1), np.float32)
+    heat = visualize.occlusion_map(window_model(), image, 0, patch=2, stride=2, batch_size=5)
+    assert heat.shape == (4, 4)
+    sigmoid = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+    expected = np.full((4, 4), sigmoid(16.0))
+    expected[0, 0] = 0.5  # the square hides the whole corner: the logits tie
+    np.testing.assert_allclose(heat, expected, rtol=1e-6)
+    shifted = visualize.occlusion_map(window_model(), image, 0, patch=2, stride=1)
+    assert shifted.shape == (7, 7)
+    assert shifted[0, 1] == pytest.approx(sigmoid(8.0))  # half the corner hidden
+
+
+def test_occlusion_defaults_give_a_13_by_13_grid():
+    assert visualize.occlusion_geometry((32, 32, 1), None, None) == (8, 2)
+    assert visualize.occlusion_geometry((224, 224, 3), None, None) == (56, 14)
+    assert visualize.occlusion_geometry((224, 224, 3), 32, None) == (32, 8)
+
+
+def test_top_units_and_their_top_images():
+    activations = np.array([[1.0, 0.0, 5.0],
+                            [3.0, 0.5, 4.0],
+                            [2.0, 0.2, 9.0]])
+    ranking = visualize.top_units(activations, units=2, images=2)
+    assert [unit for unit, _ in ranking] == [2, 0]  # strongest activations 9 and 3
+    np.testing.assert_array_equal(ranking[0][1], [2, 0])
+    np.testing.assert_array_equal(ranking[1][1], [1, 2])
+
+
+def test_strongest_activation_is_the_maximum_over_positions():
+    inputs = keras.Input((4, 4, 2))
+    probe = keras.Model(inputs, [keras.layers.Identity()(inputs),
+                                 keras.layers.MaxPooling2D(2)(inputs)])
+    images = np.random.default_rng(0).normal(size=(5, 4, 4, 2)).astype(np.float32)
+    identity, pooled = visualize.strongest_activations(probe, [images[:3], images[3:]])
+    np.testing.assert_allclose(identity, images.max(axis=(1, 2)))
+    np.testing.assert_allclose(pooled, images.max(axis=(1, 2)))
+
+
+def test_rgb_filters_are_drawn_in_colour(tmp_path):
+    keras.utils.set_random_seed(0)
+    layer = keras.layers.Conv2D(20, 5, name="conv1")
+    layer.build((None, 16, 16, 3))
+    path = visualize.plot_filters(layer, str(tmp_path / "filters_conv1.png"))
+    assert open(path, "rb").read(8) == PNG
+    assert visualize.first_convolution(keras.Sequential([keras.Input((8, 8, 3)), layer])) is layer

@@ -1,0 +1,85 @@
+"""Dense evaluation (VGG, section 3.2): the fully connected head as convolutions."""
+
+import keras
+import numpy as np
+import pytest
+
+import recipes
+from layers import UsageError, fully_convolutional
+
+
+def numpy(x):
+    return keras.ops.convert_to_numpy(x)
+
+
+def images(shape, seed=0):
+    return np.random.default_rng(seed).normal(size=shape).astype("float32")
+
+
+@pytest.fixture(scope="module")
+def lenet():
+    keras.utils.set_random_seed(3)
+    return recipes.build("lenet5_modern", classes=10, input_shape=(32, 32, 1),
+                         classifier_activation="softmax")
+
+
+def test_at_the_native_size_the_converted_network_is_the_original(lenet):
+    dense = fully_convolutional(lenet)
+    x = images((4, 32, 32, 1))
+    np.testing.assert_allclose(numpy(dense(x)), numpy(lenet(x)), rtol=0, atol=1e-6)
+    kernels = {layer.name: layer.kernel_size for layer in dense.layers
+               if isinstance(layer, keras.layers.Conv2D)}
+    assert kernels["f6"] == (1, 1) and kernels["logits"] == (1, 1)  # C5 leaves a 1x1 map
+    assert not [layer for layer in dense.layers if isinstance(layer, keras.layers.Dense)]
+    assert dense.count_params() == lenet.count_params()
+
+
+def test_a_larger_image_averages_the_class_scores_of_every_window(lenet):
+    # Sliding the 32x32 network over a 48x40 image at its total stride (4: two 2x2 pools)
+    # gives a 5x3 class score map; dense evaluation averages it, then applies the softmax.
+    dense = fully_convolutional(lenet)
+    x = images((2, 48, 40, 1), seed=1)
+    scores = keras.Model(lenet.input, lenet.get_layer("logits").output)
+    windows = [numpy(scores(x[:, 4 * i:4 * i + 32, 4 * j:4 * j + 32]))
+               for i in range(5) for j in range(3)]
+    expected = numpy(keras.activations.softmax(np.mean(windows, axis=0)))
+    np.testing.assert_allclose(numpy(dense(x)), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_vgg_fully_connected_layers_become_convolutions_sharing_the_trunk():
+    keras.utils.set_random_seed(4)
+    model = recipes.build("vgg11", classes=10, input_shape=(64, 64, 3),
+                          classifier_activation=None)
+    dense = fully_convolutional(model)
+    x = images((2, 64, 64, 3), seed=2)
+    np.testing.assert_allclose(numpy(dense(x)), numpy(model(x)), rtol=1e-5, atol=1e-5)
+    assert [dense.get_layer(name).kernel_size for name in ("fc6", "fc7", "logits")] == [
+        (2, 2), (1, 1), (1, 1)]  # a 64x64 input leaves a 2x2x512 map after pool5
+    assert dense.get_layer("conv1_1") is model.get_layer("conv1_1")  # shared, not copied
+    assert numpy(dense(images((1, 96, 128, 3)))).shape == (1, 10)
+
+
+@pytest.mark.slow
+def test_vgg16_at_224_fc6_is_a_7x7_convolution():
+    # The paper's numbers: fc6 over the 7x7x512 map of pool5 as a 7x7 conv, fc7 and fc8 as 1x1.
+    keras.utils.set_random_seed(5)
+    model = recipes.build("vgg16", classes=10, classifier_activation="softmax")
+    dense = fully_convolutional(model)
+    assert [(dense.get_layer(name).kernel_size, dense.get_layer(name).filters)
+            for name in ("fc6", "fc7", "logits")] == [((7, 7), 4096), ((1, 1), 4096), ((1, 1), 10)]
+    x = images((1, 224, 224, 3), seed=3)
+    np.testing.assert_allclose(numpy(dense(x)), numpy(model(x)), rtol=1e-5, atol=1e-6)
+    del model, dense
+    keras.backend.clear_session()
+
+
+@pytest.mark.parametrize("name, reaches", [("nin", "'logits' (GlobalAveragePooling2D)"),
+                                           ("resnet20", "'avg_pool' (GlobalAveragePooling2D)"),
+                                           ("alphago_policy", None)])
+def test_networks_without_fully_connected_layers_to_convert_are_refused(name, reaches):
+    # NiN and ResNet end in global average pooling; AlphaGo flattens its last 1x1
+    # convolution's map into the move logits, with no Dense layer.
+    with pytest.raises(UsageError, match="no fully connected layers") as error:
+        fully_convolutional(recipes.build(name))
+    if reaches:
+        assert f"its head reaches {reaches} before any Flatten layer" in str(error.value)
