@@ -7,7 +7,7 @@ the tables and the lists equal. This module imports nothing heavy, so the comman
 line can parse and reject flags before TensorFlow loads.
 """
 
-MODES = ("train", "evaluate", "summary", "activations")
+MODES = ("train", "evaluate", "summary", "activations", "tune")
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
 SCHEDULES = ("constant", "step", "plateau", "exponential", "cosine")
 AUGMENTATIONS = ("none", "cifar", "alexnet", "vgg", "inception")
@@ -19,6 +19,9 @@ TRANSFER_MODES = ("feature_extractor", "finetune")
 # --mode=activations: the lectures' initialization experiment.
 INITIALIZATIONS = ("normal_0.01", "normal_1", "xavier", "he")
 ACTIVATIONS = ("tanh", "relu")
+# --mode=tune: keras-tuner's search algorithms and what a search may optimize.
+TUNERS = ("random", "bayesian", "hyperband")
+OBJECTIVES = ("val_accuracy", "val_loss")
 
 
 

@@ -18,7 +18,8 @@ from engine import choices
 flags.DEFINE_enum("mode", "train", choices.MODES,
                   "train; evaluate the run in --model_dir on its test split (with --tta); "
                   "summary: print the per-layer table (no data needed); activations: the "
-                  "lectures' activation-statistics experiment.")
+                  "lectures' activation-statistics experiment; tune: search the recipe's "
+                  "hyperparameters with keras-tuner.")
 flags.DEFINE_string("recipe", "lenet5_modern",
                     "Registered recipe name (see README's recipe table).")
 flags.DEFINE_string("dataset", "digits",
@@ -83,6 +84,20 @@ flags.DEFINE_enum("init", "normal_0.01", choices.INITIALIZATIONS,
                   "--mode=activations: weights from N(0, 0.01), N(0, 1), Xavier or He.")
 flags.DEFINE_enum("activation", "tanh", choices.ACTIVATIONS,
                   "--mode=activations: nonlinearity.")
+
+# --- --mode=tune (engine.tuning); checked there, so a bad value is one sentence (exit 2) ---
+flags.DEFINE_string("tuner", "random",
+                    f"--mode=tune: the search algorithm, one of {', '.join(choices.TUNERS)}.")
+flags.DEFINE_integer("max_trials", 10, "--mode=tune: hyperparameter sets to try at most.")
+flags.DEFINE_integer("executions_per_trial", 1,
+                     "--mode=tune: trainings of each trial from fresh initializations; the "
+                     "trial scores their mean.")
+flags.DEFINE_string("objective", "val_accuracy",
+                    "--mode=tune: what the search optimizes on the validation split, one of "
+                    f"{', '.join(choices.OBJECTIVES)}.")
+flags.DEFINE_integer("max_failed_trials", 3,
+                     "--mode=tune: stop the search once this many trials failed (a diverged "
+                     "loss, out of memory, an architecture that does not fit).")
 
 # The flags that override the recipe's TrainingConfig field of the same name.
 TRAINING_OVERRIDES = ("epochs", "batch_size", "learning_rate", "optimizer", "momentum",
