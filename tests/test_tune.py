@@ -143,7 +143,7 @@ def test_bad_tune_flags_fail_in_one_sentence_before_any_work(flag, message, tmp_
 @pytest.mark.slow
 def test_a_search_killed_with_sigkill_resumes_without_rerunning_finished_trials(tmp_path):
     model_dir = tmp_path / "run"
-    command = ["--mode=tune", "--max_trials=3", "--epochs=2", f"--model_dir={model_dir}"]
+    command = ["--mode=tune", "--max_trials=3", "--epochs=1", f"--model_dir={model_dir}"]
     process = subprocess.Popen([sys.executable, TRAIN, *command], cwd=ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     project = model_dir / "search"

@@ -83,6 +83,12 @@ def test_the_search_stops_at_max_failed_trials_in_one_sentence(tmp_path):
     assert not (tmp_path / "search_run" / "report.json").exists()
     oracle = json.loads((tmp_path / "search_run" / "search" / "oracle.json").read_text())
     assert oracle["end_order"] == ["0"]  # kept: a higher limit resumes the search
+    # --overwrite starts afresh (here with a space that trains).
+    good = dataclasses.replace(search, space=SearchSpace(training={
+        "learning_rate": Choice((1e-3,))}), max_trials=1)
+    report = tune.tune(good, overwrite=True, verbose=0)
+    assert [(row["id"], row["status"]) for row in report["trials"]] == [("0", "COMPLETED")]
+    assert report["trials"][0]["hyperparameters"] == {"learning_rate": 1e-3}
     keras.backend.clear_session()
 
 

@@ -70,3 +70,24 @@ def test_flags_given_hold_their_entries_fixed(tmp_path):
     assert search.record() == {"tuner": "hyperband", "max_trials": 4,
                                "executions_per_trial": 1, "objective": "val_accuracy",
                                "max_failed_trials": 3, "fixed": ["batch_size", "optimizer"]}
+
+
+def test_the_tune_flags_name_their_choices():
+    from engine import choices
+
+    for name in choices.TUNERS:
+        assert name in flags.FLAGS["tuner"].help
+    for name in choices.OBJECTIVES:
+        assert name in flags.FLAGS["objective"].help
+
+
+def test_tensorboard_stays_a_dependency():
+    """keras-tuner imports tensorboard's HParams plugin at run time (and so does the
+    search's HParams view)."""
+    import configparser
+    import pathlib
+
+    setup = configparser.ConfigParser()
+    setup.read(pathlib.Path(__file__).resolve().parents[3] / "setup.cfg")
+    required = setup["options"]["install_requires"].split()
+    assert {"tensorboard", "keras-tuner"} <= set(required)
