@@ -143,13 +143,15 @@ def test_bad_tune_flags_fail_in_one_sentence_before_any_work(flag, message, tmp_
 @pytest.mark.slow
 def test_a_search_killed_with_sigkill_resumes_without_rerunning_finished_trials(tmp_path):
     model_dir = tmp_path / "run"
-    command = ["--mode=tune", "--max_trials=3", "--epochs=1", f"--model_dir={model_dir}"]
+    command = ["--mode=tune", "--max_trials=2", "--epochs=3", f"--model_dir={model_dir}"]
     process = subprocess.Popen([sys.executable, TRAIN, *command], cwd=ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     project = model_dir / "search"
+    history = project / "trial_1" / "execution0" / "history.csv"
     deadline = time.monotonic() + 600
-    # Kill once trial 0 is over and trial 1 has started (the oracle wrote both).
-    while not (project / "trial_1" / "trial.json").exists() and process.poll() is None:
+    # Kill once trial 0 is over and trial 1 has recorded (and backed up) an epoch.
+    while (not history.exists() or len(history.read_text().split()) < 2) \
+            and process.poll() is None:
         assert time.monotonic() < deadline
         time.sleep(0.1)
     process.send_signal(signal.SIGKILL)
@@ -163,13 +165,16 @@ def test_a_search_killed_with_sigkill_resumes_without_rerunning_finished_trials(
     resumed = run_train(*command)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"Recovered {oracle} from its last good copy." in resumed.stdout
-    assert "Resuming the search: 1 of 3 trials done" in resumed.stdout
-    assert [line.split()[1] for line in trial_lines(resumed.stdout)] == ["1", "2"]
+    assert "Resuming the search: 1 of 2 trials done" in resumed.stdout
+    assert "Resuming from the backup: epoch " in resumed.stdout  # trial 1, mid-way
+    assert [line.split()[1] for line in trial_lines(resumed.stdout)] == ["1"]
     assert (project / "trial_0" / "outcome.json").read_text() == finished
     assert (project / "trial_0" / "checkpoint.weights.h5").stat().st_mtime_ns == checkpoint
     report = json.loads((model_dir / "report.json").read_text())
     assert [(row["id"], row["status"]) for row in report["trials"]] == [
-        ("0", "COMPLETED"), ("1", "COMPLETED"), ("2", "COMPLETED")]
+        ("0", "COMPLETED"), ("1", "COMPLETED")]
+    rows = history.read_text().split()
+    assert [row.split(",")[0] for row in rows[1:]] == ["0", "1", "2"]
 
 
 def free_port():
