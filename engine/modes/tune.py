@@ -32,7 +32,7 @@ from engine.tuning import hparams, state
 from engine.tuning.hypermodel import RecipeHyperModel
 from engine.tuning.space import configuration, describe
 from engine.tuning.spec import SearchSpec, is_chief, resolve, tuner_id
-from engine.tuning.tuner import failed, finished, make_tuner, trial_table
+from engine.tuning.tuner import failed, finished, make_tuner, settings, trial_table
 from layers.errors import RunFailure, UsageError
 
 
@@ -81,36 +81,49 @@ def tune(search: SearchSpec, overwrite: bool = False, verbose: int | None = None
             print(f"{tuner_id()} has no trial left to run; the chief writes the report.")
             return None
         best = best_trial(tuner, search)
-        trained = tuner.get_best_models(1)[0]
-        _, training = configuration(search.space, run.training,
-                                    hypermodel.values(best.hyperparameters.copy()))
-        if training.ema:  # the averaged weights, as a training run saves them
-            trained.optimizer.finalize_variable_values(trained.trainable_weights)
-        model = main_head(trained)
+        trained, model, training = best_model(tuner, best, search)
         with strategy.scope():
             evaluation = evaluate(model, data, run.data.tta)
     best_run = dataclasses.replace(run, training=training)
-    model_path, export_dir = publish(model, best_run, data, run.model_dir, chief)
+    model_path, export_dir = publish(model, best_run, data, run.model_dir)
     history = read_history(os.path.join(tuner.get_trial_dir(best.trial_id), "execution0",
                                         HISTORY_FILE))
     curves = os.path.join(run.model_dir, rundir.CURVES_FILE)
     plot_curves(history, curves, title=f"{run.recipe}, trial {best.trial_id}")
+    report = {**training_report(best_run, data, model, trained.optimizer, evaluation, history,
+                                strategy, model_path=model_path, export_dir=export_dir,
+                                curves=curves),
+              **search_results(search, tuner, best)}
+    rundir.write_json(os.path.join(run.model_dir, rundir.REPORT_FILE), report)
+    return report
+
+
+def best_model(tuner, best, search: SearchSpec):
+    """The best trial's trained network (its best epoch's checkpoint), the network to
+    save and serve (its main head), and its training configuration."""
+    trained = tuner.get_best_models(1)[0]
+    _, training = configuration(search.space, search.run.training,
+                                tuner.hypermodel.values(best.hyperparameters.copy()))
+    if training.ema:  # the averaged weights, as a training run saves them
+        trained.optimizer.finalize_variable_values(trained.trainable_weights)
+    return trained, main_head(trained), training
+
+
+def search_results(search: SearchSpec, tuner, best) -> dict:
+    """What ``report.json`` adds to a training run's report: the search's settings, its
+    best trial and the trial table."""
     table = trial_table(tuner)
-    report = training_report(best_run, data, model, trained.optimizer, evaluation, history,
-                             strategy, model_path=model_path, export_dir=export_dir,
-                             curves=curves)
-    report.update(search.record())
-    report.update({
+    return {
+        **search.record(),
         "best_trial": best.trial_id,
         "best_score": best.score,
-        "best_hyperparameters": table_row(table, best.trial_id)["hyperparameters"],
+        "best_hyperparameters": next(row["hyperparameters"] for row in table
+                                     if row["id"] == best.trial_id),
         "trials": table,
         "failed_trials": sum(row["status"] == "FAILED" for row in table),
         "search_seconds": round(sum(row["seconds"] or 0.0 for row in table), 3),
         "search_dir": search.project_dir,
-    })
-    rundir.write_json(os.path.join(run.model_dir, rundir.REPORT_FILE), report)
-    return report
+    }
 
 
 def search_record(search: SearchSpec) -> dict:
@@ -154,17 +167,17 @@ def best_trial(tuner, search: SearchSpec):
     """The oracle's best trial; a search stopped by failures, or without a completed
     trial, ends in one sentence (run the same command to resume it)."""
     failures, done = failed(tuner.oracle), finished(tuner.oracle)
-    last = [row for row in trial_table(tuner) if row["status"] == "FAILED"][-1:] or [None]
-    last = last[0]
+    reasons = [row["message"] for row in trial_table(tuner) if row["status"] == "FAILED"]
+    last = reasons[-1] if reasons else "no trial ran"
     if len(failures) >= search.max_failed_trials:
         raise RunFailure(
-            f"{len(failures)} of {len(done)} trials failed (the last: {last['message']}), "
+            f"{len(failures)} of {len(done)} trials failed (the last: {last}), "
             f"reaching --max_failed_trials={search.max_failed_trials}, so the search stopped; "
             "narrow the search space or raise --max_failed_trials and run the same command "
             "to resume it.")
     if len(failures) == len(done):
-        raise RunFailure(f"No trial of the search completed; the last one failed: "
-                         f"{last['message'] if last else 'no trial ran'}.")
+        raise RunFailure(f"None of the search's {len(done)} trials completed (the last "
+                         f"failure: {last}).")
     best = tuner.oracle.get_best_trials(1)[0]
     if not glob.glob(os.path.join(tuner.get_trial_dir(best.trial_id), "*.weights.h5")):
         raise UsageError(
@@ -173,16 +186,10 @@ def best_trial(tuner, search: SearchSpec):
     return best
 
 
-def table_row(table: list[dict], trial_id: str) -> dict:
-    return next(row for row in table if row["id"] == trial_id)
-
-
 def summary_line(report: dict, model_dir: str) -> str:
     """The line a finished search prints."""
-    settings = ", ".join(f"{name}={value:.4g}" if isinstance(value, float) else f"{name}={value}"
-                         for name, value in report["best_hyperparameters"].items())
     return (f"Best of {len(report['trials'])} trials ({report['failed_trials']} failed): trial "
             f"{report['best_trial']}, {report['objective']} {report['best_score']:.4f} with "
-            f"{settings}; test accuracy {report['test_accuracy']:.4f}, test loss "
+            f"{settings(report['best_hyperparameters'])}; test accuracy {report['test_accuracy']:.4f}, test loss "
             f"{report['test_loss']:.4f} ({report['test_examples']} test images); run in "
             f"{model_dir}")

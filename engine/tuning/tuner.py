@@ -154,10 +154,14 @@ def trial_table(tuner) -> list[dict]:
 def trial_line(trial_id, status, score, seconds, values, objective, message=None) -> str:
     """The line a finished trial prints."""
     scored = f": {objective} {score:.4f}" if score is not None else ""
-    settings = ", ".join(f"{name}={value:.4g}" if isinstance(value, float)
-                         else f"{name}={value}" for name, value in values.items())
-    return (f"Trial {trial_id} {status}{scored} in {seconds:.1f} s; {settings}"
+    return (f"Trial {trial_id} {status}{scored} in {seconds:.1f} s; {settings(values)}"
             + (f". {message}" if message else ""))
+
+
+def settings(values: dict) -> str:
+    """``name=value, ...``, numbers to 4 significant digits."""
+    return ", ".join(f"{name}={value:.4g}" if isinstance(value, float) else f"{name}={value}"
+                     for name, value in values.items())
 
 
 def last_line(message: str | None) -> str | None:
