@@ -34,8 +34,9 @@ import tensorflow as tf
 
 from engine import loop
 from engine.build import build
-from engine.training import (LOG_DIR, accuracy_key, compile_model, one_target_per_head,
-                             run_callbacks)
+from engine.report import read_history
+from engine.training import (HISTORY_FILE, LOG_DIR, accuracy_key, compile_model,
+                             one_target_per_head, run_callbacks)
 from engine.tuning import hparams, space
 from engine.tuning.spec import SearchSpec
 from layers.errors import RunFailure, UsageError
@@ -99,19 +100,22 @@ class RecipeHyperModel(keras_tuner.HyperModel):
         run_dir = os.path.join(self.trial_dir, f"execution{self.execution}")
         self.execution += 1
         accuracy = accuracy_key(model)
-        extra = [hparams.session_callback(os.path.join(run_dir, LOG_DIR), self.values(hp),
-                                          self.trial_id), *callbacks]
+        trial_callbacks = run_callbacks(training, run_dir, accuracy, [
+            hparams.session_callback(os.path.join(run_dir, LOG_DIR), self.values(hp),
+                                     self.trial_id), *callbacks])
         if accuracy != "accuracy":
-            extra.insert(0, MainHeadLogs(accuracy))
+            trial_callbacks.insert(0, MainHeadLogs(accuracy))
         train = one_target_per_head(model, rebatched(x, training.batch_size,
                                                      run.data.batch_size, self.train_examples))
         with self.strategy.scope(), self.trial_errors():
             history = loop.fit(model, train,
                                validation_data=one_target_per_head(model, validation_data),
                                epochs=epochs, initial_epoch=initial_epoch,
-                               callbacks=run_callbacks(training, run_dir, accuracy, extra),
-                               verbose=self.verbose, jit_compile=run.jit_compile)
-            return best_epoch(history.history, self.search.objective)
+                               callbacks=trial_callbacks, verbose=self.verbose,
+                               jit_compile=run.jit_compile).history
+            if not history.get(self.search.objective):  # resumed from its last epoch's backup
+                history = read_history(os.path.join(run_dir, HISTORY_FILE))
+            return best_epoch(history, self.search.objective)
 
     @contextlib.contextmanager
     def trial_errors(self):
@@ -142,8 +146,8 @@ class RecipeHyperModel(keras_tuner.HyperModel):
 
 class MainHeadLogs(keras.callbacks.Callback):
     """Names the main head's accuracy ``accuracy`` and ``val_accuracy`` in each epoch's
-    logs, as the objective and keras-tuner's checkpoint expect, where auxiliary heads
-    make Keras call it ``predictions_accuracy``."""
+    logs (before any callback records them), as the objective and keras-tuner's
+    checkpoint expect, where auxiliary heads make Keras call it ``predictions_accuracy``."""
 
     def __init__(self, accuracy: str):
         super().__init__()

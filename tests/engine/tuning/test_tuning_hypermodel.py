@@ -102,6 +102,29 @@ def test_hyperbands_epochs_keep_the_searchs_schedule_horizon(tmp_path):
     assert float(rate["learning_rate"]) == pytest.approx(0.5 * 0.01 * (1 + math.cos(math.pi / 4)))
 
 
+def test_a_trial_resumed_after_its_last_epoch_scores_its_recorded_epochs(tmp_path,
+                                                                          monkeypatch):
+    """Killed after backing its last epoch up: the rerun trains no epoch, and the trial
+    is scored from the history it recorded."""
+    trials = hypermodel(tmp_path, epochs=1)
+    hp = keras_tuner.HyperParameters()
+    with monkeypatch.context() as patch:
+        patch.setattr(keras.callbacks.BackupAndRestore, "on_train_end", _kill)
+        with pytest.raises(SystemExit):
+            trials.fit(hp, trials.build(hp), data(), validation_data=data(), epochs=1)
+    trials.start_trial("0", str(tmp_path / "trial_0"))  # keras-tuner retries the trial
+    model = trials.build(hp)
+    metrics = trials.fit(hp, model, data(), validation_data=data(), epochs=1)
+    assert not model.history.history  # nothing left to train
+    recorded = (tmp_path / "trial_0" / "execution0" / training.HISTORY_FILE).read_text().split()
+    row = dict(zip(recorded[0].split(","), recorded[1].split(",")))
+    assert metrics["val_accuracy"] == pytest.approx(float(row["val_accuracy"]))
+
+
+def _kill(*args, **kwargs):
+    raise SystemExit("killed before the backup is removed")
+
+
 def test_each_trial_trains_at_its_own_batch_size(tmp_path):
     batches = rebatched(data(32), 16, 32, EXAMPLES)
     assert int(batches.cardinality()) == 4

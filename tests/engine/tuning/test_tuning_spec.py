@@ -11,15 +11,13 @@ from layers.errors import UsageError
 
 
 def arguments(*argv):
-    flag_values = flags.FlagValues()
-    for flag in flags.FLAGS.get_flags_for_module(cli):
-        flag_values[flag.name] = flag  # the real flags, parsed into a private holder
-    flag_values.unparse_flags()
-    flag_values(["train.py", *argv])
+    """What train.py's modes receive for the command line ``argv``."""
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(["train.py", *argv])
     try:
-        return cli.arguments(flag_values)
+        return cli.arguments(flags.FLAGS)
     finally:
-        flag_values.unparse_flags()
+        flags.FLAGS.unparse_flags()
 
 
 @pytest.mark.parametrize("argv, message", [
