@@ -261,7 +261,7 @@ register(Recipe(
                             weight_decay=1e-4, batch_size=128, epochs=500, schedule="step",
                             decay_factor=0.1, decay_epochs=(250, 375), augmentation="cifar"),
     variant=_cifar_variant(110, final_survival_probability=0.5),
-    # Fig. 8 of the paper varies p_L from 0.1 to 1.
+    # p_L: the paper's 0.5 and others of the range its analysis varies.
     search_space=_cifar_space(18, final_survival_probability=Choice((0.2, 0.5, 0.8, 1.0),
                                                                     default=0.5)),
     description="ResNet-110 with stochastic depth, survival 1 -> p_L = 0.5 linearly."))
@@ -278,8 +278,8 @@ WRN_TRAINING = TrainingConfig(
 WRN28_10 = dict(block="preact", blocks=(4, 4, 4), filters=(160, 320, 640), stem="cifar",
                 stem_filters=16)
 
-# A search: depth 6N + 4 with N = 2, 4, 6 (WRN-16, -28, -40) and k = 2, 4, 8, 10 (the
-# paper's Tables 4 and 5) as multipliers of k = 10's widths.
+# A search: depth 6N + 4 with N = 2, 4, 6 (WRN-16, -28, -40) and k = 2, 4, 8, 10 (widths
+# the paper trains) as multipliers of k = 10's widths.
 WRN_SPACE = SearchSpace(architecture={
     "blocks": depth_choices(4, (2, 4, 6)),
     "width_multiplier": Choice((0.2, 0.4, 0.8, 1.0), default=1.0)})
