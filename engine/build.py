@@ -30,20 +30,22 @@ class Built:
 
 
 def build(recipe: str, classes: int, input_shape, training: TrainingConfig,
-          init_from: str | None = None, transfer_mode: str = "finetune") -> Built:
-    """``recipe`` for ``classes`` classes at ``input_shape``, set up to train with
-    ``training``: auxiliary heads where ``training.auxiliary_loss_weight`` asks for
-    them (except when only a new head trains on frozen features, which they cannot
-    help), ``training.dropout`` in the main network, and ``init_from``'s weights in
-    every layer but the recipe's head (``transfer_mode`` ``feature_extractor``
-    freezes them; ``finetune`` slows them down) or, with ``vgg_shallow``, in the
-    layers a trained VGG net A gives a deeper one (all at the full rate)."""
+          init_from: str | None = None, transfer_mode: str = "finetune",
+          variant: dict | None = None) -> Built:
+    """``recipe`` (with the builder arguments in ``variant`` overriding its own, as a
+    search's trial does) for ``classes`` classes at ``input_shape``, set up to train
+    with ``training``: auxiliary heads where ``training.auxiliary_loss_weight`` asks
+    for them (except when only a new head trains on frozen features, which they
+    cannot help), ``training.dropout`` in the main network, and ``init_from``'s
+    weights in every layer but the recipe's head (``transfer_mode``
+    ``feature_extractor`` freezes them; ``finetune`` slows them down) or, with
+    ``vgg_shallow``, in the layers a trained VGG net A gives a deeper one (all at the
+    full rate)."""
     feature_extractor = bool(init_from) and transfer_mode == "feature_extractor"
     auxiliary = bool(training.auxiliary_loss_weight) and not feature_extractor
     trained = recipes.build(recipe, classes=classes, input_shape=tuple(input_shape),
-                            **({"aux_heads": True} if auxiliary else {}))
-    model = keras.Model(trained.input, trained.outputs[0], name=trained.name) if auxiliary \
-        else trained
+                            **(variant or {}), **({"aux_heads": True} if auxiliary else {}))
+    model = main_head(trained)
     if training.dropout is not None:
         set_dropout(model, training.dropout)
     slow_layers = ()
@@ -61,6 +63,14 @@ def build(recipe: str, classes: int, input_shape, training: TrainingConfig,
         elif transfer_mode == "finetune":
             slow_layers = tuple(copied)
     return Built(trained=trained, model=model, slow_layers=slow_layers)
+
+
+def main_head(trained: keras.Model) -> keras.Model:
+    """The network that is saved and served: ``trained`` without its auxiliary heads
+    (sharing its layers), or ``trained`` itself where it has one output."""
+    if len(trained.outputs) == 1:
+        return trained
+    return keras.Model(trained.input, trained.outputs[0], name=trained.name)
 
 
 def set_dropout(model: keras.Model, rate: float) -> None:

@@ -8,7 +8,7 @@ line can parse and reject flags before TensorFlow loads.
 """
 
 MODES = ("train", "evaluate", "summary", "activations", "export", "predict",
-         "visualize")
+         "visualize", "tune")
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
 SCHEDULES = ("constant", "step", "plateau", "exponential", "cosine")
 AUGMENTATIONS = ("none", "cifar", "cifar_reflect", "alexnet", "zfnet", "vgg", "resnet",
@@ -26,6 +26,9 @@ OUTPUT_FORMATS = ("text", "json")
 # --mode=activations: the lectures' initialization experiment.
 INITIALIZATIONS = ("normal_0.01", "normal_1", "xavier", "he")
 ACTIVATIONS = ("tanh", "relu")
+# --mode=tune: keras-tuner's search algorithms and what a search may optimize.
+TUNERS = ("random", "bayesian", "hyperband")
+OBJECTIVES = ("val_accuracy", "val_loss")
 
 
 

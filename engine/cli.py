@@ -22,7 +22,8 @@ flags.DEFINE_enum("mode", "train", choices.MODES,
                   "lectures' activation-statistics experiment; export: a new version of the "
                   "run in --model_dir into --export_dir; predict: classify the image files "
                   "given as arguments with the SavedModel in --export_dir; visualize: filters, "
-                  "feature maps, occlusion and top test images of the run in --model_dir.")
+                  "feature maps, occlusion and top test images of the run in --model_dir; "
+                  "tune: search the recipe's hyperparameters with keras-tuner.")
 flags.DEFINE_string("recipe", "lenet5_modern",
                     "Registered recipe name (see README's recipe table).")
 flags.DEFINE_string("dataset", "digits",
@@ -140,6 +141,19 @@ flags.DEFINE_integer("stride", None,
 MODE_FLAGS = {"mc_dropout": ("evaluate",), "ensemble": ("evaluate",),
               "layers": ("visualize",), "image": ("visualize",), "patch": ("visualize",),
               "stride": ("visualize",), "test_scale": ("train", "evaluate")}
+# --- --mode=tune (engine.tuning); checked there, so a bad value is one sentence (exit 2) ---
+flags.DEFINE_string("tuner", "random",
+                    f"--mode=tune: the search algorithm, one of {', '.join(choices.TUNERS)}.")
+flags.DEFINE_integer("max_trials", 10, "--mode=tune: hyperparameter sets to try at most.")
+flags.DEFINE_integer("executions_per_trial", 1,
+                     "--mode=tune: trainings of each trial from fresh initializations; the "
+                     "trial scores their mean.")
+flags.DEFINE_string("objective", "val_accuracy",
+                    "--mode=tune: what the search optimizes on the validation split, one of "
+                    f"{', '.join(choices.OBJECTIVES)}.")
+flags.DEFINE_integer("max_failed_trials", 3,
+                     "--mode=tune: stop the search once this many trials failed (a diverged "
+                     "loss, out of memory, an architecture that does not fit).")
 
 # The flags that override the recipe's TrainingConfig field of the same name.
 TRAINING_OVERRIDES = ("epochs", "batch_size", "learning_rate", "optimizer", "momentum",

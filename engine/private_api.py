@@ -1,4 +1,4 @@
-"""The private Keras and TensorFlow API the engine cannot do without, in one place.
+"""The private Keras, TensorFlow and keras-tuner API the engine cannot do without, in one place.
 
 Neither has a public way to do these things; each function below wraps one
 private name, and ``tests/engine/test_private_api.py`` fails loudly when an
@@ -12,9 +12,15 @@ upgrade changes it.
 * TensorFlow can turn op determinism on (``tf.config.experimental.enable_op_determinism``)
   but has no public way to turn it off again, which a process that runs a
   deterministic run and then another needs.
+* keras-tuner saves its state (``oracle.json``, each ``trial.json``, ``tuner0.json``)
+  through one function, ``keras_tuner.src.utils.save_json``, which truncates the file
+  and then writes it: a process killed in between leaves a file that no later run
+  can read. It has no public way to write them otherwise.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import keras
 
@@ -47,3 +53,17 @@ def op_determinism() -> bool:
     from tensorflow.python.framework import config
 
     return config.is_op_determinism_enabled()
+
+
+@contextlib.contextmanager
+def keras_tuner_state_writer(save_json):
+    """Within the block, keras-tuner saves every state file with ``save_json(path, state)``
+    (which returns the JSON text written, as keras-tuner's own does)."""
+    from keras_tuner.src import utils
+
+    original = utils.save_json
+    utils.save_json = save_json
+    try:
+        yield
+    finally:
+        utils.save_json = original

@@ -31,13 +31,23 @@ OCCLUSION_FILE = "occlusion.png"
 LAYER_FIGURES = ("filters_{layer}.png", "feature_maps_{layer}.png", "top_images_{layer}.png")
 
 
+FILE_MODE = 0o644  # what open() would give a new file under the usual umask
+
+
 def write_json(path: str, data) -> None:
     """Writes ``data`` to ``path`` as strict JSON (non-finite numbers as ``null``) through
     a temporary file renamed into place, so readers never see half of it."""
+    write_text(path, json.dumps(strict(data), indent=2, sort_keys=True, allow_nan=False) + "\n")
+
+
+def write_text(path: str, text: str) -> None:
+    """Writes ``text`` to ``path`` through a temporary file renamed into place: a
+    reader (or a process killed while writing) sees the old file or the new one,
+    never part of one."""
     directory = os.path.dirname(os.path.abspath(path))
     with tempfile.NamedTemporaryFile("w", dir=directory, suffix=".tmp", delete=False) as file:
-        json.dump(strict(data), file, indent=2, sort_keys=True, allow_nan=False)
-        file.write("\n")
+        file.write(text)
+    os.chmod(file.name, FILE_MODE)  # a temporary file is private to its owner
     os.replace(file.name, path)
 
 
@@ -116,13 +126,15 @@ def load_run(model_dir: str) -> SavedRun:
     return SavedRun(os.path.abspath(model_dir), read_json(os.path.join(model_dir, RUN_FILE)))
 
 
-# What a run, and the modes that read it, write into its directory (--overwrite removes
-# these, nothing else; `*` stands for a layer's name).
+SEARCH_DIR = "search"  # --mode=tune: keras-tuner's project (its state and every trial)
+
+# What a run, a search, and the modes that read them write into its directory
+# (--overwrite removes these, nothing else; `*` stands for a layer's name).
 RUN_ENTRIES = (RUN_FILE, REPORT_FILE, MODEL_FILE, PREPROCESSING_FILE, EVALUATION_FILE,
                CURVES_FILE, "preprocessing_mean_image.npy", "preprocessing_zca_mean.npy",
                "preprocessing_zca_matrix.npy", "history.csv", "checkpoints", "backup", "logs",
-               EXPORT_DIR, RELIABILITY_FILE, MC_DROPOUT_RELIABILITY_FILE, OCCLUSION_FILE,
-               *(name.format(layer="*") for name in LAYER_FIGURES))
+               EXPORT_DIR, SEARCH_DIR, RELIABILITY_FILE, MC_DROPOUT_RELIABILITY_FILE,
+               OCCLUSION_FILE, *(name.format(layer="*") for name in LAYER_FIGURES))
 
 
 def claim(model_dir: str, overwrite: bool = False) -> None:

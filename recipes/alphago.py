@@ -18,6 +18,7 @@ from layers import PaddedConv2D, PositionBias
 from layers.errors import UsageError
 from recipes.common import apply, predictions
 from recipes.registry import Recipe, TrainingConfig, register
+from recipes.space import Choice, SearchSpace
 
 HIDDEN_LAYERS = 12
 # (kernel, zero padding) of hidden layer 1 and of hidden layers 2 to 12.
@@ -86,6 +87,8 @@ for _filters in FILTERS:
         table="Methods, Neural network architecture; Extended Data Table 3 (k)",
         training=ALPHAGO_TRAINING,
         variant={"filters": _filters},
+        # A search tries the paper's other k (Fig. 2b, Extended Data Table 3).
+        search_space=SearchSpace(architecture={"filters": Choice(FILTERS, default=_filters)}),
         description=f"AlphaGo's SL policy network, 13 layers, k = {_filters} filters"
                     + (" (the match version)." if _filters == 192 else "."),
         head=("conv13", "position_bias"),  # the 1x1 convolution and the per-point biases

@@ -18,6 +18,7 @@ import keras
 from layers.errors import UsageError
 from recipes.common import apply, classifier
 from recipes.registry import Recipe, TrainingConfig, register
+from recipes.space import Choice, Int, SearchSpace
 
 
 def mlp(input_shape, classes, classifier_activation, name="mlp", hidden_units=(256, 256),
@@ -46,20 +47,24 @@ def mlp(input_shape, classes, classifier_activation, name="mlp", hidden_units=(2
 
 def convnet(input_shape, classes, classifier_activation, name="convnet", convs_per_block=2,
             blocks=3, fc_layers=1, filters=(32, 64, 128), fc_units=256, kernel_size=3,
-            pool=True):
+            pool=True, growth=1):
     """``[(CONV-RELU)*N-POOL?]*M-(FC-RELU)*K, SOFTMAX`` from the lectures' summary.
 
     ``convs_per_block`` is N, ``blocks`` is M and ``fc_layers`` is K (K = 0 puts the
     classifier right after the last block). ``filters`` gives each block's width
-    (one int for all blocks, or M ints), ``fc_units`` each FC layer's (one int or K
-    ints). Convolutions are ``kernel_size`` x ``kernel_size``, stride 1, with "same"
-    padding; ``pool`` ends every block with a 2x2/2 max pool.
+    (M ints, or one int: the first block's, each later block ``growth`` times the
+    one before, so 32 with growth 2 is 32, 64, 128), ``fc_units`` each FC layer's
+    (one int or K ints). Convolutions are ``kernel_size`` x ``kernel_size``, stride
+    1, with "same" padding; ``pool`` ends every block with a 2x2/2 max pool.
     """
     convs_per_block = _positive_int("convs_per_block (N)", convs_per_block)
     blocks = _positive_int("blocks (M)", blocks)
     if isinstance(fc_layers, bool) or not isinstance(fc_layers, int) or fc_layers < 0:
         raise UsageError(f"fc_layers (K) must be a non-negative integer, got {fc_layers!r}.")
     kernel_size = _positive_int("kernel_size", kernel_size)
+    if isinstance(filters, int) and not isinstance(filters, bool):
+        filters = tuple(filters * _positive_int("growth", growth) ** block
+                        for block in range(blocks))
     filters = _positive_ints("filters", filters, length=blocks, per=f"one per block, M = {blocks}")
     fc_units = _positive_ints("fc_units", fc_units, length=fc_layers,
                               per=f"one per FC layer, K = {fc_layers}")
@@ -133,5 +138,11 @@ register(Recipe(
                             augmentation="cifar"),
     variant={"convs_per_block": 2, "blocks": 3, "fc_layers": 1, "filters": (32, 64, 128),
              "fc_units": 256},
+    # A search varies N, M, K and the widths (the first block's, then doubling or not);
+    # 32 with growth 2 is the default's (32, 64, 128).
+    search_space=SearchSpace(architecture={
+        "convs_per_block": Int(1, 3, default=2), "blocks": Int(1, 4, default=3),
+        "fc_layers": Int(0, 2, default=1), "filters": Choice((16, 32, 64), default=32),
+        "growth": Choice((1, 2), default=2), "fc_units": Choice((128, 256, 512), default=256)}),
     description="The generic early convnet of the lectures' summary.",
 ))

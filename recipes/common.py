@@ -64,3 +64,14 @@ def _check_axis(layer_name, size, kernel, stride, dilation, padding, axis):
             f"{conv_formula(size, kernel, stride, padding, dilation)} < 1; "
             f"use a larger input_shape."
         ) from None
+
+
+def scaled(channels: int, width_multiplier: float, divisor: int = 1) -> int:
+    """``channels`` times ``width_multiplier``, rounded to the nearest multiple of
+    ``divisor`` (a grouped convolution's groups) and at least ``divisor``: the width of
+    a layer in a network made uniformly narrower or wider (``width_multiplier`` of the
+    builders that take one; 1 is the paper's network)."""
+    if isinstance(width_multiplier, bool) or not width_multiplier > 0:
+        raise UsageError(f"width_multiplier must be a positive number, got "
+                         f"{width_multiplier!r}.")
+    return max(divisor, round(channels * width_multiplier / divisor) * divisor)

@@ -31,6 +31,7 @@ from layers.errors import UsageError
 from layers.regularization import FractalJoin, GlobalDropPath
 from recipes.common import apply, classifier
 from recipes.registry import Recipe, TrainingConfig, register
+from recipes.space import Choice, SearchSpace, depth_choices
 
 LARSSON_2017 = ("Larsson, Maire and Shakhnarovich, FractalNet: ultra-deep neural networks "
                 "without residuals, ICLR")
@@ -116,17 +117,27 @@ FRACTALNET_TRAINING = TrainingConfig(
     epochs=400, schedule="step", decay_factor=0.1, decay_epochs=(200, 300, 350, 375),
     augmentation="cifar")
 
+
+
+def fractal_space(columns: int) -> SearchSpace:
+    """A search's columns per block (depth 5 * 2**(C-1)) and local drop-path rate (the
+    paper reports its CIFAR networks with and without drop-path)."""
+    return SearchSpace(architecture={
+        "columns": depth_choices(columns, (2, 3, 4)),
+        "local_drop_path": Choice((0.0, 0.15, 0.3), default=0.15)})
+
+
 register(Recipe(
     name="fractalnet", builder=fractalnet, input_shape=(32, 32, 3), classes=10,
     paper=LARSSON_2017, year=2017,
     table="Table 1, FractalNet 20 layers (B = 5, C = 3), Sec. 4 widths",
-    training=FRACTALNET_TRAINING, variant=dict(columns=3),
+    training=FRACTALNET_TRAINING, variant=dict(columns=3), search_space=fractal_space(3),
     description="FractalNet, 5 blocks of 3 columns (20 layers deep): the network of the "
                 "paper's CIFAR results. The paper reports 38.6M parameters; the layout it "
                 "describes has 33.7M (an independent reimplementation finds the same)."))
 register(Recipe(
     name="fractalnet40", builder=fractalnet, input_shape=(32, 32, 3), classes=10,
     paper=LARSSON_2017, year=2017, table="Fig. 1 (B = 5, C = 4: 40 layers), Sec. 4 widths",
-    training=FRACTALNET_TRAINING, variant=dict(columns=4),
+    training=FRACTALNET_TRAINING, variant=dict(columns=4), search_space=fractal_space(4),
     description="FractalNet, 5 blocks of 4 columns (40 layers deep) at the 20-layer "
                 "network's widths, local + global drop-path."))

@@ -14,8 +14,9 @@ import keras
 
 from layers import (LENET5_C3_CONNECTIONS, EuclideanRBF, FanInUniform, PartialConnectionConv2D,
                     TrainableSubsampling, scaled_tanh)
-from recipes.common import apply, classifier, predictions
+from recipes.common import apply, classifier, predictions, scaled
 from recipes.registry import Recipe, TrainingConfig, register
+from recipes.space import Boolean, Choice, SearchSpace
 
 # (name, filters, kernel) of the convolutional stages in Fig. 2; C5 is a 5x5 conv
 # over the 5x5 maps of S4, i.e. fully connected to them.
@@ -80,20 +81,42 @@ def lenet5(input_shape, classes, classifier_activation, name="lenet5"):
     return keras.Model(inputs, predictions(logits, classifier_activation), name=name)
 
 
-def lenet5_modern(input_shape, classes, classifier_activation, name="lenet5_modern"):
+def lenet5_modern(input_shape, classes, classifier_activation, name="lenet5_modern",
+                  batch_norm=False, width_multiplier=1.0):
     """The "modern LeNet-like" network of the lectures: Fig. 2's layout with ReLU,
     2x2 max pooling instead of trainable subsampling, full C3 connections and a
-    softmax output instead of the Euclidean RBF layer."""
+    softmax output instead of the Euclidean RBF layer.
+
+    Variants for a search (the defaults are the lectures' network):
+    ``batch_norm=True`` puts batch normalization (Ioffe and Szegedy, 2015) between
+    each of C1, C3, C5, F6 and its ReLU (``c1_bn``, ``c1_relu``, ...), the layer then
+    having no bias (BN's offset replaces it); ``width_multiplier`` scales the
+    channels of C1, C3, C5 and the units of F6 (:func:`recipes.common.scaled`).
+    """
     inputs = keras.Input(shape=input_shape, name="input")
     x = inputs
     for index, (layer_name, filters, kernel) in enumerate(LENET5_CONVS):
-        x = apply(keras.layers.Conv2D(filters, kernel, activation="relu", name=layer_name), x)
+        x = apply(keras.layers.Conv2D(scaled(filters, width_multiplier), kernel,
+                                      **_activation_unless(batch_norm), name=layer_name), x)
+        x = _normalized_relu(x, layer_name) if batch_norm else x
         if index < len(LENET5_CONVS) - 1:
             x = apply(keras.layers.MaxPooling2D(2, name=f"s{2 * index + 2}"), x)
     x = keras.layers.Flatten(name="flatten")(x)
-    x = keras.layers.Dense(LENET5_F6_UNITS, activation="relu", name="f6")(x)
+    x = keras.layers.Dense(scaled(LENET5_F6_UNITS, width_multiplier),
+                           **_activation_unless(batch_norm), name="f6")(x)
+    x = _normalized_relu(x, "f6") if batch_norm else x
     outputs = classifier(x, classes, classifier_activation)
     return keras.Model(inputs, outputs, name=name)
+
+
+def _activation_unless(batch_norm):
+    """A ReLU layer's arguments, or a bias-free linear layer's when batch norm follows."""
+    return {"activation": None, "use_bias": False} if batch_norm else {"activation": "relu"}
+
+
+def _normalized_relu(x, layer_name):
+    x = keras.layers.BatchNormalization(name=f"{layer_name}_bn")(x)
+    return keras.layers.Activation("relu", name=f"{layer_name}_relu")(x)
 
 
 register(Recipe(
@@ -107,6 +130,9 @@ register(Recipe(
     # Not the paper's recipe (see `lenet5`): Adam is the common modern choice.
     training=TrainingConfig(optimizer="adam", learning_rate=1e-3, batch_size=32, epochs=30),
     description="LeNet-5's layout with ReLU, max pooling and a softmax head.",
+    search_space=SearchSpace(architecture={
+        "batch_norm": Boolean(default=False),
+        "width_multiplier": Choice((0.5, 1.0, 2.0), default=1.0)}),
 ))
 
 register(Recipe(

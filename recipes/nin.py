@@ -21,8 +21,9 @@ from __future__ import annotations
 import keras
 
 from layers.errors import UsageError
-from recipes.common import apply, predictions
+from recipes.common import apply, predictions, scaled
 from recipes.registry import Recipe, TrainingConfig, register
+from recipes.space import Choice, SearchSpace
 
 # One mlpconv block per row: (kernel of the spatial conv, widths of the conv and its
 # two 1x1 "cccp" layers); None is the number of classes. The spatial convs have
@@ -34,19 +35,22 @@ MLPCONV_BLOCKS = (
 )
 
 
-def nin(input_shape, classes, classifier_activation, name="nin", dropout=0.5):
+def nin(input_shape, classes, classifier_activation, name="nin", dropout=0.5,
+        width_multiplier=1.0):
     """Network in Network on CIFAR-10 (Lin et al., 2013, section 4.2).
 
     Layers ``conv{b}``, ``cccp{2b-1}``, ``cccp{2b}`` for block b; ``pool1``,
     ``dropout1``, ``pool2``, ``dropout2`` between blocks; the global average pool
-    over the last block's ``classes`` maps is ``logits``.
+    over the last block's ``classes`` maps is ``logits``. ``width_multiplier``
+    scales every width but the classes (a search's variant; 1 is the paper's).
     """
     if not 0 <= dropout < 1:
         raise UsageError(f"dropout must be in [0, 1), got {dropout!r}.")
     inputs = keras.Input(shape=input_shape, name="input")
     x = inputs
     for block, (kernel, widths) in enumerate(MLPCONV_BLOCKS, start=1):
-        conv_filters, *cccp_filters = (classes if width is None else width for width in widths)
+        conv_filters, *cccp_filters = (classes if width is None else scaled(width, width_multiplier)
+                                       for width in widths)
         x = apply(keras.layers.Conv2D(conv_filters, kernel, padding="same", activation="relu",
                                       name=f"conv{block}"), x)
         for offset, filters in enumerate(cccp_filters, start=1):
@@ -85,4 +89,6 @@ register(Recipe(
                             dropout=0.5),
     description="Three mlpconv blocks and global average pooling instead of FC layers.",
     head=("cccp6",),  # the 1x1 convolution to one map per class; "logits" only averages
+    search_space=SearchSpace(architecture={
+        "width_multiplier": Choice((0.5, 1.0, 1.5), default=1.0)}),
 ))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import difflib
+import inspect
 import sys
 import types
 from typing import Any, Callable, Mapping
@@ -19,6 +20,7 @@ from typing import Any, Callable, Mapping
 import keras
 
 from layers.errors import UsageError
+from recipes.space import SearchSpace, training_space
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,6 +115,10 @@ class Recipe:
     ``head`` names the classifier's layers: those whose weights depend on the classes,
     which transfer learning replaces (``--init_from``) and trains alone
     (``--transfer=feature_extractor``); by default the final ``logits`` layer.
+    ``search_space`` is what ``--mode=tune`` varies (:mod:`recipes.space`): builder
+    arguments and :class:`TrainingConfig` fields, the paper's values their defaults;
+    without training ranges it gets :func:`recipes.space.training_space` of ``training``
+    (with the dropout rate where the paper sets one).
     """
 
     name: str
@@ -126,9 +132,24 @@ class Recipe:
     variant: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     description: str = ""
     head: tuple[str, ...] = ("logits",)
+    search_space: SearchSpace = SearchSpace()
 
     def __post_init__(self):
         object.__setattr__(self, "variant", types.MappingProxyType(dict(self.variant)))
+        if self.search_space.training is None:
+            object.__setattr__(self, "search_space", dataclasses.replace(
+                self.search_space, training=training_space(
+                    self.training, dropout=self.training.dropout is not None)))
+        fields = {field.name for field in dataclasses.fields(TrainingConfig)}
+        arguments = inspect.signature(self.builder).parameters
+        for name in self.search_space.training:
+            if name not in fields:
+                raise UsageError(f"{self.name}: search space entry {name!r} is not a "
+                                 "TrainingConfig field.")
+        for name in self.search_space.architecture:
+            if name not in arguments:
+                raise UsageError(f"{self.name}: search space entry {name!r} is not an "
+                                 f"argument of {self.builder.__name__}.")
 
 
 _REGISTRY: dict[str, Recipe] = {}

@@ -24,8 +24,9 @@ import keras
 from layers.errors import UsageError
 from layers.residual import (SHORTCUTS, STRIDE_PLACEMENTS, basic_block, bn_relu,
                              bottleneck_block, conv, conv_bn, preact_block)
-from recipes.common import apply, classifier
+from recipes.common import apply, classifier, scaled
 from recipes.registry import Recipe, TrainingConfig, register
+from recipes.space import Choice, SearchSpace, depth_choices
 
 BLOCKS = ("basic", "bottleneck", "preact")
 STEMS = ("imagenet", "cifar")
@@ -40,7 +41,7 @@ XIE_2017 = ("Xie, Girshick, Dollar, Tu and He, Aggregated residual transformatio
 def resnet(input_shape, classes, classifier_activation, name="resnet", *, blocks, filters,
            block="basic", widths=None, groups=1, stem="imagenet", stem_filters=64,
            shortcut="B", stride_on="1x1", final_survival_probability=1.0, dropout=0.0,
-           conv_bias=False):
+           conv_bias=False, width_multiplier=1.0):
     """A residual network: ``stem``, then one stage per entry of ``blocks``.
 
     ``stem="imagenet"`` is Table 1's conv1 (7x7/2, pad 3) and 3x3/2 max pool;
@@ -55,7 +56,17 @@ def resnet(input_shape, classes, classifier_activation, name="resnet", *, blocks
     Huang et al.'s linear decay, ``p_l = 1 - l/L (1 - p_L)`` for block ``l`` of
     ``L``.  ``conv_bias=True`` gives every convolution a bias, the layout of
     ``keras.applications.ResNet50`` (the paper's Caffe model has none).
+
+    For a search: ``blocks`` may be one int, the same number of blocks in every
+    stage (the CIFAR networks' n); ``width_multiplier`` scales every stage's
+    channels (``filters`` and ``widths``, the latter to a multiple of ``groups``):
+    the wide ResNets' k, the stem keeping ``stem_filters`` as theirs does.
     """
+    if isinstance(blocks, int) and not isinstance(blocks, bool):
+        blocks = (blocks,) * len(filters)
+    filters = tuple(scaled(width, width_multiplier) for width in filters)
+    if widths is not None:
+        widths = tuple(scaled(width, width_multiplier, groups) for width in widths)
     _check_variant(blocks, filters, block, widths, stem, shortcut, stride_on, dropout,
                    final_survival_probability)
     inputs = keras.Input(shape=input_shape, name="input")
@@ -146,6 +157,12 @@ IMAGENET_TRAINING = TrainingConfig(
     augmentation="resnet", normalization="mean_image")
 
 
+# What a search varies besides the training (recipes.space) in the networks whose stages
+# differ in depth: the width.
+WIDTH_SPACE = SearchSpace(architecture={
+    "width_multiplier": Choice((0.5, 1.0), default=1.0)})
+
+
 def _imagenet_variant(depth):
     block, blocks = IMAGENET_BLOCKS[depth]
     if block == "basic":
@@ -159,6 +176,7 @@ for _depth in IMAGENET_BLOCKS:
         name=f"resnet{_depth}", builder=resnet, input_shape=(224, 224, 3), classes=1000,
         paper=HE_2016, year=2016, table=f"Table 1, {_depth}-layer",
         training=IMAGENET_TRAINING, variant=_imagenet_variant(_depth),
+        search_space=WIDTH_SPACE,
         description=f"ResNet-{_depth} v1 (stride on the bottleneck's first 1x1 as the Caffe "
                     f"model), option B shortcuts."))
 
@@ -167,12 +185,14 @@ for _depth in (18, 34):
         name=f"plain{_depth}", builder=resnet, input_shape=(224, 224, 3), classes=1000,
         paper=HE_2016, year=2016, table=f"Table 1, {_depth}-layer, plain (Fig. 3 middle)",
         training=IMAGENET_TRAINING, variant={**_imagenet_variant(_depth), "shortcut": None},
+        search_space=WIDTH_SPACE,
         description=f"ResNet-{_depth} without its shortcuts (Sec. 4.1, plain networks)."))
 
 register(Recipe(
     name="resnet50_v1_5", builder=resnet, input_shape=(224, 224, 3), classes=1000,
     paper=HE_2016, year=2016, table="Table 1, 50-layer, stride on the 3x3 (torchvision)",
     training=IMAGENET_TRAINING, variant={**_imagenet_variant(50), "stride_on": "3x3"},
+    search_space=WIDTH_SPACE,
     description="ResNet-50 \"v1.5\": torchvision's stride placement, same parameters."))
 
 
@@ -214,13 +234,21 @@ def _cifar_variant(depth, **extra):
                    stem_filters=CIFAR_FILTERS[0], shortcut="A"), **extra}
 
 
+def _cifar_space(n, **extra):
+    """A search of a CIFAR network: n blocks per stage (6n + 2 layers) and wider stages
+    (option A's zero-padded shortcuts cannot narrow below the stem's 16 channels)."""
+    return SearchSpace(architecture={
+        "blocks": depth_choices(n, (3, 5, 9, 18)),
+        "width_multiplier": Choice((1.0, 2.0, 4.0), default=1.0), **extra})
+
+
 for _depth in CIFAR_RESNET_DEPTHS:
     register(Recipe(
         name=f"resnet{_depth}", builder=resnet, input_shape=(32, 32, 3), classes=10,
         paper=HE_2016, year=2016, table=f"Sec. 4.2 and Table 6, {_depth} layers (n = "
                                         f"{(_depth - 2) // 6})",
         training=RESNET110_TRAINING if _depth == 110 else CIFAR_TRAINING,
-        variant=_cifar_variant(_depth),
+        variant=_cifar_variant(_depth), search_space=_cifar_space((_depth - 2) // 6),
         description=f"CIFAR-10 ResNet-{_depth}, option A shortcuts"
                     + ("; lr 0.01 for the first 400 iterations, then 0.1." if _depth == 110
                        else ".")))
@@ -230,6 +258,7 @@ for _depth in CIFAR_PLAIN_DEPTHS:
         name=f"plain{_depth}", builder=resnet, input_shape=(32, 32, 3), classes=10,
         paper=HE_2016, year=2016, table=f"Sec. 4.2 and Fig. 6 left, plain-{_depth}",
         training=CIFAR_TRAINING, variant=_cifar_variant(_depth, shortcut=None),
+        search_space=_cifar_space((_depth - 2) // 6),
         description=f"CIFAR-10 plain-{_depth}: ResNet-{_depth} without shortcuts."))
 
 
@@ -245,6 +274,9 @@ register(Recipe(
                             weight_decay=1e-4, batch_size=128, epochs=500, schedule="step",
                             decay_factor=0.1, decay_epochs=(250, 375), augmentation="cifar"),
     variant=_cifar_variant(110, final_survival_probability=0.5),
+    # p_L: the paper's 0.5 and others of the range its analysis varies.
+    search_space=_cifar_space(18, final_survival_probability=Choice((0.2, 0.5, 0.8, 1.0),
+                                                                    default=0.5)),
     description="ResNet-110 with stochastic depth, survival 1 -> p_L = 0.5 linearly."))
 
 
@@ -262,15 +294,21 @@ WRN_TRAINING = TrainingConfig(
 WRN28_10 = dict(block="preact", blocks=(4, 4, 4), filters=(160, 320, 640), stem="cifar",
                 stem_filters=16)
 
+# A search: depth 6N + 4 with N = 2, 4, 6 (WRN-16, -28, -40) and k = 2, 4, 8, 10 (widths
+# the paper trains) as multipliers of k = 10's widths.
+WRN_SPACE = SearchSpace(architecture={
+    "blocks": depth_choices(4, (2, 4, 6)),
+    "width_multiplier": Choice((0.2, 0.4, 0.8, 1.0), default=1.0)})
+
 register(Recipe(
     name="wrn28_10", builder=resnet, input_shape=(32, 32, 3), classes=10,
     paper=ZAGORUYKO_2016, year=2016, table="Table 1, WRN-28-10 (N = 4, k = 10)",
-    training=WRN_TRAINING, variant=WRN28_10,
+    training=WRN_TRAINING, variant=WRN28_10, search_space=WRN_SPACE,
     description="Wide ResNet 28-10, pre-activation basic blocks, no dropout."))
 register(Recipe(
     name="wrn28_10_dropout", builder=resnet, input_shape=(32, 32, 3), classes=10,
     paper=ZAGORUYKO_2016, year=2016, table="Table 1, WRN-28-10, wide-dropout block (Fig. 1d)",
-    training=WRN_TRAINING, variant={**WRN28_10, "dropout": 0.3},
+    training=WRN_TRAINING, variant={**WRN28_10, "dropout": 0.3}, search_space=WRN_SPACE,
     description="Wide ResNet 28-10 with dropout 0.3 between the convolutions of a block."))
 
 
@@ -288,6 +326,7 @@ register(Recipe(
                             augmentation="inception"),
     variant=dict(block="bottleneck", blocks=(3, 4, 6, 3), widths=(128, 256, 512, 1024),
                  filters=(256, 512, 1024, 2048), groups=32, stride_on="3x3"),
+    search_space=WIDTH_SPACE,
     description="ResNeXt-50, cardinality 32, bottleneck width 4 per group."))
 
 # Sec. 5.3: conv1 3x3 with 64 filters, three stages of 3 bottlenecks (29 layers) with
@@ -305,4 +344,5 @@ register(Recipe(
     variant=dict(block="bottleneck", blocks=(3, 3, 3), widths=(512, 1024, 2048),
                  filters=(256, 512, 1024), groups=8, stride_on="3x3", stem="cifar",
                  stem_filters=64),
+    search_space=WIDTH_SPACE,
     description="CIFAR ResNeXt-29, cardinality 8, bottleneck width 64 per group."))

@@ -30,8 +30,9 @@ import keras
 
 from layers import LocalResponseNormalization
 from layers.errors import UsageError
-from recipes.common import apply, classifier
+from recipes.common import apply, classifier, scaled
 from recipes.registry import Recipe, TrainingConfig, register
+from recipes.space import Boolean, Choice, SearchSpace
 
 # Channels of the convolutions in each of the five stages (Table 1 rows).
 STAGE_WIDTHS = (64, 128, 256, 512, 512)
@@ -57,7 +58,7 @@ INITIALIZATIONS = ("normal", "glorot")
 
 
 def vgg(input_shape, classes, classifier_activation, name="vgg", configuration="D",
-        lrn=False, dropout=0.5, initialization="normal"):
+        lrn=False, dropout=0.5, initialization="normal", width_multiplier=1.0):
     """VGG configuration ``configuration`` of Table 1 (Simonyan and Zisserman, 2014).
 
     ``lrn=True`` adds the A-LRN column's local response normalization ``norm1``
@@ -66,6 +67,8 @@ def vgg(input_shape, classes, classifier_activation, name="vgg", configuration="
     ``initialization`` draws every weight from N(0, 0.01) (``"normal"``, section 3.1)
     or Glorot's uniform distribution (``"glorot"``, the paper's later note); biases
     start at zero either way.
+    ``width_multiplier`` scales every convolution's channels and the FC layers' units
+    (1, the paper's, keeps ``keras.applications``' weight shapes).
     """
     if configuration not in CONFIGURATIONS:
         raise UsageError(f"Unknown VGG configuration {configuration!r}; accepted: "
@@ -85,7 +88,8 @@ def vgg(input_shape, classes, classifier_activation, name="vgg", configuration="
     for stage, (width, kernels) in enumerate(zip(STAGE_WIDTHS, CONFIGURATIONS[configuration]),
                                              start=1):
         for index, kernel in enumerate(kernels, start=1):
-            x = apply(keras.layers.Conv2D(width, kernel, padding="same", activation="relu",
+            x = apply(keras.layers.Conv2D(scaled(width, width_multiplier), kernel,
+                                          padding="same", activation="relu",
                                           kernel_initializer=weights(),
                                           name=f"conv{stage}_{index}"), x)
             if lrn and stage == 1 and index == 1:
@@ -93,7 +97,8 @@ def vgg(input_shape, classes, classifier_activation, name="vgg", configuration="
         x = apply(keras.layers.MaxPooling2D(2, strides=2, name=f"pool{stage}"), x)
     x = keras.layers.Flatten(name="flatten")(x)
     for layer in (6, 7):
-        x = keras.layers.Dense(FC_UNITS, activation="relu", kernel_initializer=weights(),
+        x = keras.layers.Dense(scaled(FC_UNITS, width_multiplier), activation="relu",
+                               kernel_initializer=weights(),
                                name=f"fc{layer}")(x)
         x = keras.layers.Dropout(dropout, name=f"drop{layer}")(x)
     outputs = classifier(x, classes, classifier_activation, kernel_initializer=weights())
@@ -139,6 +144,15 @@ def _initialization_note(configuration: str, initialization: str) -> str:
             "(--init_from=RUN --transfer=vgg_shallow)")
 
 
+def vgg_space(configuration: str, lrn: bool) -> SearchSpace:
+    """What a search of a VGG recipe varies besides the training: the depth (Table 1's
+    columns), the width and, for configuration A, the A-LRN column's normalization."""
+    return SearchSpace(architecture={
+        "configuration": Choice(tuple(CONFIGURATIONS), default=configuration),
+        "width_multiplier": Choice((0.25, 0.5, 1.0), default=1.0),
+        **({"lrn": Boolean(default=lrn)} if configuration == "A" else {})})
+
+
 for _name, _configuration, _lrn, _depth, _initialization in VGG_RECIPES:
     _column = f"{_configuration}-LRN" if _lrn else _configuration
     register(Recipe(
@@ -153,6 +167,7 @@ for _name, _configuration, _lrn, _depth, _initialization in VGG_RECIPES:
         training=VGG_TRAINING,
         variant={"configuration": _configuration, "lrn": _lrn,
                  "initialization": _initialization},
+        search_space=vgg_space(_configuration, _lrn),
         description=f"VGG configuration {_column}: {_depth} weight layers, 3x3 convolutions, "
                     f"{_initialization_note(_configuration, _initialization)}.",
     ))

@@ -1,4 +1,5 @@
-"""The private Keras and TensorFlow API in engine.private_api still means what it did.
+"""The private Keras, TensorFlow and keras-tuner API in engine.private_api still means
+what it did.
 
 If one of these fails after an upgrade, Keras or TensorFlow changed the private
 name it wraps: update engine/private_api.py, nothing else uses it.
@@ -57,3 +58,24 @@ def test_op_determinism_turns_on_and_off():
         assert not private_api.op_determinism()
     finally:
         private_api.set_op_determinism(before)
+
+
+def test_keras_tuner_saves_all_its_state_through_the_writer(tmp_path):
+    import keras_tuner
+
+    class Quadratic(keras_tuner.RandomSearch):
+        def run_trial(self, trial, *args, **kwargs):
+            return trial.hyperparameters.Float("x", -1.0, 1.0) ** 2
+
+    written = []
+
+    def save_json(path, state):
+        written.append(str(path)[len(str(tmp_path)) + 1:])
+        return "{}"
+
+    with private_api.keras_tuner_state_writer(save_json):
+        tuner = Quadratic(objective=keras_tuner.Objective("score", "min"), max_trials=1,
+                          directory=str(tmp_path), project_name="p")
+        tuner.search(verbose=0)
+    assert {"p/oracle.json", "p/tuner0.json", "p/trial_0/trial.json"} <= set(written)
+    assert not (tmp_path / "p" / "oracle.json").exists()  # nothing else wrote it

@@ -25,3 +25,15 @@ def test_session_seeds_the_run():
         with session(seed=7):
             draws.append(keras.random.uniform((3,)).numpy().tolist())
     assert draws[0] == draws[1]
+
+
+def test_a_search_takes_the_session_without_the_strategys_scope():
+    # keras-tuner clears the Keras session before each trial, which drops an entered
+    # MirroredStrategy scope and makes leaving it fail: a search enters it per trial.
+    with session("mirrored", scope=False) as strategy:
+        assert isinstance(strategy, tf.distribute.MirroredStrategy)
+        assert not tf.distribute.has_strategy()
+        keras.backend.clear_session()
+        with strategy.scope():
+            assert tf.distribute.get_strategy() is strategy
+    assert keras.config.dtype_policy().name == "float32"

@@ -1,0 +1,195 @@
+"""``--mode=tune``: a keras-tuner search of the recipe's search space, phase by phase.
+
+check the flags -> claim the run folder -> set up (without entering the strategy's
+scope: keras-tuner clears the session before every trial, and each trial enters it)
+-> open the data -> the tuner (reloading a killed search; it builds the default
+network once, so a recipe that does not fit the data fails here) -> prepare the
+data once for every trial -> ``run.json`` -> search (validation split only) -> the
+best trial's model, evaluated once on test -> save -> export -> report.
+
+In a distributed search the chief holds the oracle and, once the workers have run
+every trial, does everything after the search; a worker only runs trials.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import os
+import sys
+
+import recipes
+from engine import rundir
+from engine.build import main_head
+from engine.data import open_source, prepare, resolve_input_shape
+from engine.evaluate import evaluate
+from engine.publish import publish
+from engine.report import plot_curves, read_history, training_report
+from engine.session import session
+from engine.spec import run_record
+from engine.training import HISTORY_FILE
+from engine.tuning import hparams, state
+from engine.tuning.hypermodel import RecipeHyperModel
+from engine.tuning.space import configuration, describe
+from engine.tuning.spec import SearchSpec, is_chief, resolve, tuner_id
+from engine.tuning.tuner import failed, finished, make_tuner, settings, trial_table
+from layers.errors import RunFailure, UsageError
+
+
+def run(args) -> None:
+    search = resolve(args)
+    report = tune(search, overwrite=args.overwrite)
+    if report is not None:  # a distributed search's workers leave the report to the chief
+        print(summary_line(report, search.run.model_dir))
+
+
+def tune(search: SearchSpec, overwrite: bool = False, verbose: int | None = None) -> dict | None:
+    """Runs (or resumes) ``search``; the chief saves, exports and reports the best
+    trial's model as a training run does and returns the report, a worker None.
+    ``verbose`` is Keras's display of each epoch: a progress bar on a terminal, one
+    line per epoch otherwise."""
+    verbose = (1 if sys.stdout.isatty() else 2) if verbose is None else verbose
+    run = search.run
+    recipe = recipes.get(run.recipe)
+    chief = is_chief()
+    if chief:
+        rundir.claim(run.model_dir, overwrite)
+        if not overwrite:
+            check_same_search(search)
+    with session(run.distribute, run.seed, run.deterministic, run.precision,
+                 scope=False) as strategy, state.atomic_state():
+        input_shape = resolve_input_shape(recipe.input_shape, run.data.image_size)
+        source = open_source(run.data, input_shape, recipe.classes)
+        hypermodel = RecipeHyperModel(search, source.num_classes, input_shape, strategy,
+                                      source.sizes["train"], verbose)
+        resumed = not overwrite and os.path.isfile(
+            os.path.join(search.project_dir, f"{tuner_id()}.json"))
+        for path in state.recover(search.project_dir):
+            print(f"Recovered {path} from its last good copy.", flush=True)
+        tuner = make_tuner(search, hypermodel, overwrite)
+        data = prepare(run.data, input_shape, source=source)
+        if chief:
+            record = run_record(run, source.class_names, input_shape, source.sizes)
+            rundir.write_json(os.path.join(run.model_dir, rundir.RUN_FILE),
+                              {**record, "search": search_record(search)})
+            data.preprocessing.save(os.path.join(run.model_dir, rundir.PREPROCESSING_FILE))
+            hparams.write_experiment(search.project_dir, search.space, search.fixed_values)
+        print(announcement(search, tuner, resumed), flush=True)
+        tuner.search(data.pipelines.train, validation_data=data.pipelines.validation,
+                     epochs=run.training.epochs, verbose=0)
+        if not chief:
+            print(f"{tuner_id()} has no trial left to run; the chief writes the report.")
+            return None
+        best = best_trial(tuner, search)
+        trained, model, training = best_model(tuner, best, search)
+        with strategy.scope():
+            evaluation = evaluate(model, data, run.data.tta)
+    best_run = dataclasses.replace(run, training=training)
+    model_path, export_dir = publish(model, best_run, data, run.model_dir)
+    history = read_history(os.path.join(tuner.get_trial_dir(best.trial_id), "execution0",
+                                        HISTORY_FILE))
+    curves = os.path.join(run.model_dir, rundir.CURVES_FILE)
+    plot_curves(history, curves, title=f"{run.recipe}, trial {best.trial_id}")
+    report = {**training_report(best_run, data, model, trained.optimizer, evaluation, history,
+                                strategy, model_path=model_path, export_dir=export_dir,
+                                curves=curves),
+              **search_results(search, tuner, best)}
+    rundir.write_json(os.path.join(run.model_dir, rundir.REPORT_FILE), report)
+    return report
+
+
+def best_model(tuner, best, search: SearchSpec):
+    """The best trial's trained network (its best epoch's checkpoint), the network to
+    save and serve (its main head), and its training configuration."""
+    trained = tuner.get_best_models(1)[0]
+    _, training = configuration(search.space, search.run.training,
+                                tuner.hypermodel.values(best.hyperparameters.copy()))
+    if training.ema:  # the averaged weights, as a training run saves them
+        trained.optimizer.finalize_variable_values(trained.trainable_weights)
+    return trained, main_head(trained), training
+
+
+def search_results(search: SearchSpec, tuner, best) -> dict:
+    """What ``report.json`` adds to a training run's report: the search's settings, its
+    best trial and the trial table."""
+    table = trial_table(tuner)
+    return {
+        **search.record(),
+        "best_trial": best.trial_id,
+        "best_score": best.score,
+        "best_hyperparameters": next(row["hyperparameters"] for row in table
+                                     if row["id"] == best.trial_id),
+        "trials": table,
+        "failed_trials": sum(row["status"] == "FAILED" for row in table),
+        "search_seconds": round(sum(row["seconds"] or 0.0 for row in table), 3),
+        "search_dir": search.project_dir,
+    }
+
+
+def search_record(search: SearchSpec) -> dict:
+    """``run.json``'s ``search``: the settings and the space (what the command fixed)."""
+    return {**search.record(), "search_space": describe(search.space, search.fixed_values)}
+
+
+def check_same_search(search: SearchSpec) -> None:
+    """A folder holding another search (or a training run) is not resumed by this one."""
+    path = os.path.join(search.run.model_dir, rundir.RUN_FILE)
+    if not os.path.isfile(path) or not os.path.isdir(search.project_dir):
+        return
+    record = rundir.read_json(path)
+    saved = record.get("search", {})
+    same = (record.get("recipe"), record.get("dataset"), saved.get("tuner"),
+            saved.get("objective")) == (search.run.recipe, search.run.data.dataset,
+                                        search.tuner, search.objective)
+    if not same:
+        raise UsageError(
+            f"{search.run.model_dir} holds a search of {record.get('recipe')} on "
+            f"{record.get('dataset')} (--tuner={saved.get('tuner')}, --objective="
+            f"{saved.get('objective')}); rerun it with those flags to resume it, pass "
+            "--overwrite to start afresh or choose another --model_dir.")
+
+
+def announcement(search: SearchSpec, tuner, resumed: bool) -> str:
+    """The line a search starts with (saying so when it resumes a killed one)."""
+    where = f"; state in {search.project_dir}"
+    if resumed and is_chief():
+        return (f"Resuming the search: {len(finished(tuner.oracle))} of {search.max_trials} "
+                f"trials done{where}.")
+    if resumed:
+        return f"Resuming as {tuner_id()} of the distributed search{where}."
+    varied = [name for name in search.space.entries if name not in search.fixed]
+    return (f"Searching {search.run.recipe} on {search.run.data.dataset} ({search.tuner}, "
+            f"up to {search.max_trials} trials of {search.run.training.epochs} epochs, "
+            f"objective {search.objective}): {', '.join(varied)}{where}.")
+
+
+def best_trial(tuner, search: SearchSpec):
+    """The oracle's best trial; a search stopped by failures, or without a completed
+    trial, ends in one sentence (run the same command to resume it)."""
+    failures, done = failed(tuner.oracle), finished(tuner.oracle)
+    reasons = [row["message"] for row in trial_table(tuner) if row["status"] == "FAILED"]
+    last = reasons[-1] if reasons else "no trial ran"
+    if len(failures) >= search.max_failed_trials:
+        raise RunFailure(
+            f"{len(failures)} of {len(done)} trials failed (the last: {last}), "
+            f"reaching --max_failed_trials={search.max_failed_trials}, so the search stopped; "
+            "narrow the search space or raise --max_failed_trials and run the same command "
+            "to resume it.")
+    if len(failures) == len(done):
+        raise RunFailure(f"None of the search's {len(done)} trials completed (the last "
+                         f"failure: {last}).")
+    best = tuner.oracle.get_best_trials(1)[0]
+    if not glob.glob(os.path.join(tuner.get_trial_dir(best.trial_id), "*.weights.h5")):
+        raise UsageError(
+            f"Trial {best.trial_id}'s checkpoint is not in {tuner.get_trial_dir(best.trial_id)}: "
+            "the chief and the workers of a distributed search must share --model_dir.")
+    return best
+
+
+def summary_line(report: dict, model_dir: str) -> str:
+    """The line a finished search prints."""
+    return (f"Best of {len(report['trials'])} trials ({report['failed_trials']} failed): trial "
+            f"{report['best_trial']}, {report['objective']} {report['best_score']:.4f} with "
+            f"{settings(report['best_hyperparameters'])}; test accuracy {report['test_accuracy']:.4f}, test loss "
+            f"{report['test_loss']:.4f} ({report['test_examples']} test images); run in "
+            f"{model_dir}")

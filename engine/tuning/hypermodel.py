@@ -1,0 +1,184 @@
+"""A recipe as a keras-tuner ``HyperModel``: ``build(hp)`` builds and compiles one
+trial's network, ``fit(hp, model, ...)`` trains it through the project's training
+loop (:func:`engine.loop.fit`, with :func:`engine.training.run_callbacks`) and
+returns its validation metrics.
+
+It handles keras-tuner's pitfalls, as measured with keras-tuner 1.4.8 and Keras 3:
+
+* keras-tuner calls ``keras.backend.clear_session()`` before every build, which
+  resets the dtype policy: ``build`` sets ``--precision`` again.
+* keras-tuner enters the strategy's scope around ``build`` only, not ``fit``:
+  both enter it.
+* Hyperband continues a trial by loading its last checkpoint into the model that
+  ``build`` returns; Keras restores the optimizer's state from it only into an
+  optimizer that exists: ``build`` compiles the model and builds its optimizer.
+* Hyperband passes its own ``epochs`` and ``initial_epoch``: ``fit`` trains for
+  those, while the learning-rate schedule keeps the search's full horizon (the
+  training configuration's ``epochs``).
+
+A trial whose loss diverges (:class:`engine.training.StopOnDivergence`), that runs
+out of memory or whose network does not build is a failed trial
+(``keras_tuner.errors.FailedTrialError``); any other error is a bug and stops the
+search with its traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+
+import keras
+import keras_tuner
+import tensorflow as tf
+
+from engine import loop
+from engine.build import build
+from engine.report import read_history
+from engine.training import (HISTORY_FILE, LOG_DIR, accuracy_key, compile_model,
+                             one_target_per_head, run_callbacks)
+from engine.tuning import hparams, space
+from engine.tuning.spec import SearchSpec
+from layers.errors import RunFailure, UsageError
+
+REPORTED = ("loss", "accuracy", "val_loss", "val_accuracy")  # what a trial returns
+
+
+class RecipeHyperModel(keras_tuner.HyperModel):
+    """Trials of ``search`` on data of ``classes`` classes at ``input_shape`` with
+    ``train_examples`` training images, built and trained under ``strategy``;
+    ``verbose`` is Keras's progress display in a trial."""
+
+    def __init__(self, search: SearchSpec, classes: int, input_shape, strategy,
+                 train_examples: int, verbose: int = 1):
+        super().__init__(name=search.run.recipe)
+        self.search = search
+        self.classes = classes
+        self.input_shape = tuple(input_shape)
+        self.strategy = strategy
+        self.train_examples = train_examples
+        self.verbose = verbose
+        self.trial_id = self.trial_dir = self.failure = None
+        self.execution = 0
+
+    def start_trial(self, trial_id: str, trial_dir: str) -> None:
+        """The tuner starts trial ``trial_id``, whose files go to ``trial_dir``."""
+        self.trial_id, self.trial_dir, self.failure, self.execution = trial_id, trial_dir, None, 0
+
+    def end_trial(self) -> str | None:
+        """The tuner ended the trial; returns why it failed (None if it did not)."""
+        failure, self.trial_id, self.trial_dir = self.failure, None, None
+        return failure
+
+    def values(self, hp) -> dict:
+        """The trial's value of every entry of the search space."""
+        return space.hyperparameters(hp, self.search.space, self.search.fixed_values)
+
+    def configuration(self, hp):
+        """The trial's builder arguments and training configuration."""
+        return space.configuration(self.search.space, self.search.run.training, self.values(hp))
+
+    def build(self, hp) -> keras.Model:
+        run = self.search.run
+        keras.config.set_dtype_policy(run.precision)
+        keras.utils.set_random_seed(run.seed + self.execution)
+        with self.strategy.scope(), self.trial_errors():
+            variant, training = self.configuration(hp)
+            built = build(run.recipe, self.classes, self.input_shape, training, run.init_from,
+                          run.transfer, variant=variant)
+            compile_model(built.trained, training, built.slow_layers, run.finetune_multiplier)
+            built.trained.optimizer.build(built.trained.trainable_variables)
+        return built.trained
+
+    def fit(self, hp, model, x, validation_data=None, callbacks=(), epochs=1, initial_epoch=0,
+            **kwargs):
+        """Trains ``model`` on ``x`` from ``initial_epoch`` to ``epochs`` (keras-tuner's
+        arguments; its ``verbose`` gives way to this model's) and returns the loss and
+        accuracy of the epoch with the best objective."""
+        run = self.search.run
+        _, training = self.configuration(hp)
+        run_dir = os.path.join(self.trial_dir, f"execution{self.execution}")
+        self.execution += 1
+        accuracy = accuracy_key(model)
+        trial_callbacks = run_callbacks(training, run_dir, accuracy, [
+            hparams.session_callback(os.path.join(run_dir, LOG_DIR), self.values(hp),
+                                     self.trial_id), *callbacks])
+        if accuracy != "accuracy":
+            trial_callbacks.insert(0, MainHeadLogs(accuracy))
+        train = one_target_per_head(model, rebatched(x, training.batch_size,
+                                                     run.data.batch_size, self.train_examples))
+        with self.strategy.scope(), self.trial_errors():
+            history = loop.fit(model, train,
+                               validation_data=one_target_per_head(model, validation_data),
+                               epochs=epochs, initial_epoch=initial_epoch,
+                               callbacks=trial_callbacks, verbose=self.verbose,
+                               jit_compile=run.jit_compile).history
+            if not history.get(self.search.objective):  # resumed from its last epoch's backup
+                history = read_history(os.path.join(run_dir, HISTORY_FILE))
+            return best_epoch(history, self.search.objective)
+
+    @contextlib.contextmanager
+    def trial_errors(self):
+        """Within a trial, turns what makes a trial fail into ``FailedTrialError`` (and
+        records why) and any other error into keras-tuner's ``FatalError``; outside
+        one (keras-tuner exploring the space, the best model rebuilt) lets errors
+        through, so a recipe that does not fit the data is one sentence."""
+        if self.trial_id is None:
+            yield
+            return
+        try:
+            yield
+        except keras_tuner.errors.FailedTrialError as failure:
+            self.failure = str(failure)
+            raise
+        except (RunFailure, UsageError) as failure:  # diverged; a network that does not build
+            self.failure = str(failure)
+            raise keras_tuner.errors.FailedTrialError(self.failure) from failure
+        except (tf.errors.ResourceExhaustedError, MemoryError) as error:
+            self.failure = (f"The trial ran out of memory ({type(error).__name__}); a smaller "
+                            "batch_size or width_multiplier needs less.")
+            raise keras_tuner.errors.FailedTrialError(self.failure) from error
+        except Exception as error:
+            raise keras_tuner.errors.FatalError(
+                f"Trial {self.trial_id} stopped the search with an internal error "
+                f"({type(error).__name__}: {error}).") from error
+
+
+class MainHeadLogs(keras.callbacks.Callback):
+    """Names the main head's accuracy ``accuracy`` and ``val_accuracy`` in each epoch's
+    logs (before any callback records them), as the objective and keras-tuner's
+    checkpoint expect, where auxiliary heads make Keras call it ``predictions_accuracy``."""
+
+    def __init__(self, accuracy: str):
+        super().__init__()
+        self.accuracy = accuracy
+
+    def on_epoch_end(self, epoch, logs=None):
+        for prefix in ("", "val_"):
+            if logs is not None and prefix + self.accuracy in logs:
+                logs[prefix + "accuracy"] = logs[prefix + self.accuracy]
+
+
+def rebatched(batches: tf.data.Dataset, batch_size: int, prepared: int,
+              examples: int) -> tf.data.Dataset:
+    """``batches`` of ``examples`` images (``prepared`` per batch) in batches of
+    ``batch_size``: the data is prepared once for the whole search, each trial takes
+    its own batch size. The batch count stays known (for the progress bar)."""
+    if batch_size == prepared:
+        return batches
+    return batches.rebatch(batch_size).apply(tf.data.experimental.assert_cardinality(
+        math.ceil(examples / batch_size))).prefetch(tf.data.AUTOTUNE)
+
+
+def best_epoch(history: dict, objective: str) -> dict:
+    """The loss and accuracy (training and validation) of the epoch of ``history`` whose
+    ``objective`` is best: keras-tuner scores the trial with them, and its checkpoint
+    holds that epoch's weights."""
+    scores = history.get(objective, [])
+    finite = [epoch for epoch, score in enumerate(scores) if math.isfinite(score)]
+    if not finite:
+        raise keras_tuner.errors.FailedTrialError(
+            f"The trial's {objective} was never a finite number ({scores}).")
+    pick = max if objective.endswith("accuracy") else min
+    epoch = pick(finite, key=scores.__getitem__)
+    return {name: float(history[name][epoch]) for name in REPORTED if name in history}

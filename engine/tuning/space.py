@@ -1,0 +1,64 @@
+"""A recipe's search space (:mod:`recipes.space`, plain data) as keras-tuner
+hyperparameters, and a trial's values as the builder arguments and training
+configuration it runs with."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping
+
+from recipes import TrainingConfig
+from recipes.space import Boolean, Choice, Float, Int, SearchSpace
+
+DIGITS = 12  # a Float on a step grid is rounded to this many decimals (0.3, not 0.300...04)
+
+
+def hyperparameters(hp, space: SearchSpace,
+                    fixed: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Declares every entry of ``space`` on keras-tuner's ``hp`` (those named in
+    ``fixed`` as ``hp.Fixed`` at their value) and returns the values ``hp`` holds for
+    them: the defaults while keras-tuner explores the space, a trial's values in a
+    trial."""
+    values, fixed = {}, fixed or {}
+    for name, entry in space.entries.items():
+        if name in fixed:
+            values[name] = hp.Fixed(name, fixed[name])
+        elif isinstance(entry, Choice):
+            values[name] = hp.Choice(name, list(entry.values), default=entry.default)
+        elif isinstance(entry, Int):
+            values[name] = hp.Int(name, entry.min_value, entry.max_value, step=entry.step,
+                                  default=entry.default)
+        elif isinstance(entry, Float):
+            value = hp.Float(name, entry.min_value, entry.max_value, step=entry.step,
+                             sampling="log" if entry.log else "linear", default=entry.default)
+            values[name] = value if entry.step is None else round(value, DIGITS)
+        elif isinstance(entry, Boolean):
+            values[name] = hp.Boolean(name, default=entry.default)
+    return values
+
+
+def configuration(space: SearchSpace, training: TrainingConfig,
+                  values: Mapping[str, Any]) -> tuple[dict[str, Any], TrainingConfig]:
+    """The builder arguments and the training configuration of a trial with ``values``:
+    ``training`` with the trial's training entries, a learning rate scaling a paper's
+    per-stage rates (``step_rates``) with it."""
+    variant = {name: values[name] for name in space.architecture}
+    changes = {name: values[name] for name in space.training}
+    rate = changes.get("learning_rate", training.learning_rate)
+    if training.step_rates and rate != training.learning_rate:
+        factor = rate / training.learning_rate
+        changes["step_rates"] = tuple(stage * factor for stage in training.step_rates)
+    return variant, dataclasses.replace(training, **changes)
+
+
+def describe(space: SearchSpace, fixed: Mapping[str, Any] | None = None) -> dict[str, dict]:
+    """The space as ``run.json`` records it: each entry's kind and range (or the value
+    the command line fixed it at)."""
+    described, fixed = {}, fixed or {}
+    for name, entry in space.entries.items():
+        if name in fixed:
+            described[name] = {"kind": "fixed", "value": fixed[name]}
+        else:
+            described[name] = {"kind": type(entry).__name__.lower(),
+                               **dataclasses.asdict(entry)}
+    return described

@@ -1,0 +1,105 @@
+"""What a search is, validated once before any work: the run it starts every trial
+from, the recipe's search space, the algorithm, its budget and its objective.
+
+``--mode=tune``'s flags resolve to a :class:`SearchSpec` (:func:`resolve`). A
+distributed search (one chief oracle, several workers) is keras-tuner's: each
+process learns its role from ``KERASTUNER_TUNER_ID``, ``KERASTUNER_ORACLE_IP`` and
+``KERASTUNER_ORACLE_PORT`` (:func:`is_chief`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+
+import recipes
+from engine import choices, cli, rundir
+from engine.spec import RunSpec
+from layers.errors import UsageError
+from recipes.space import SearchSpace
+
+CLUSTER_VARIABLES = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
+MULTI_WORKER_REFUSAL = (
+    "--distribute=multi_worker cannot run inside a search's trials; to search on several "
+    "machines run one chief and workers with KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_IP and "
+    "KERASTUNER_ORACLE_PORT set (README: Distributed search), each trial on "
+    "--distribute=none or mirrored.")
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchSpec:
+    """A search of ``space`` around ``run`` (the recipe's configuration with the flags'
+    overrides; every trial starts from it). ``fixed`` names the training entries of
+    the space that the command line set, which the search holds at ``run``'s values.
+    ``run.training.epochs`` is every trial's length (Hyperband's longest)."""
+
+    run: RunSpec
+    space: SearchSpace
+    fixed: tuple[str, ...] = ()
+    tuner: str = "random"
+    max_trials: int = 10
+    executions_per_trial: int = 1
+    objective: str = "val_accuracy"
+    max_failed_trials: int = 3
+
+    @property
+    def project_dir(self) -> str:
+        """keras-tuner's project: its state files and one folder per trial."""
+        return os.path.join(self.run.model_dir, rundir.SEARCH_DIR)
+
+    @property
+    def fixed_values(self) -> dict:
+        return {name: getattr(self.run.training, name) for name in self.fixed}
+
+    def record(self) -> dict:
+        """The search's settings, as ``run.json`` and ``report.json`` record them."""
+        return {"tuner": self.tuner, "max_trials": self.max_trials,
+                "executions_per_trial": self.executions_per_trial,
+                "objective": self.objective, "max_failed_trials": self.max_failed_trials,
+                "fixed": list(self.fixed)}
+
+
+def resolve(args: types.SimpleNamespace) -> SearchSpec:
+    """The :class:`SearchSpec` of the command line's ``args``
+    (:func:`engine.cli.arguments`); raises :class:`UsageError` on the first flag that
+    is wrong, before anything is read or written."""
+    choices.check("tuner", args.tuner, choices.TUNERS)
+    choices.check("objective", args.objective, choices.OBJECTIVES)
+    for flag in ("max_trials", "executions_per_trial", "max_failed_trials"):
+        if getattr(args, flag) < 1:
+            raise UsageError(f"--{flag} must be at least 1, got {getattr(args, flag)}.")
+    if args.distribute == "multi_worker":
+        raise UsageError(MULTI_WORKER_REFUSAL)
+    check_cluster()
+    run = cli.run_spec(args)
+    space = recipes.get(run.recipe).search_space
+    return SearchSpec(run=run, space=space,
+                      fixed=tuple(name for name in space.training if name in args.given),
+                      tuner=args.tuner, max_trials=args.max_trials,
+                      executions_per_trial=args.executions_per_trial,
+                      objective=args.objective, max_failed_trials=args.max_failed_trials)
+
+
+def check_cluster() -> None:
+    """A distributed search needs all three of keras-tuner's variables, or none."""
+    present = [name for name in CLUSTER_VARIABLES if os.environ.get(name)]
+    if present and len(present) < len(CLUSTER_VARIABLES):
+        missing = [name for name in CLUSTER_VARIABLES if name not in present]
+        raise UsageError(f"A distributed search needs {', '.join(CLUSTER_VARIABLES)}; "
+                         f"{', '.join(missing)} not set.")
+
+
+def distributed() -> bool:
+    return bool(os.environ.get("KERASTUNER_ORACLE_IP"))
+
+
+def tuner_id() -> str:
+    """This process's name in the search (keras-tuner's default, ``tuner0``, alone)."""
+    return os.environ.get("KERASTUNER_TUNER_ID", "tuner0")
+
+
+def is_chief() -> bool:
+    """True for the process that holds the oracle and writes the results: the only
+    process, or the one whose tuner id contains ``chief`` (keras-tuner's rule)."""
+    return not distributed() or "chief" in tuner_id()

@@ -1,0 +1,171 @@
+"""keras-tuner's three searches (random search, Bayesian optimization, Hyperband) on a
+recipe's :class:`~engine.tuning.hypermodel.RecipeHyperModel`, with what a long
+search needs from them:
+
+* every trial gets its own folder (``search/trial_<id>/execution<k>``: backup,
+  history, TensorBoard logs) and, when it ends, one printed line and an
+  ``outcome.json`` (who ran it, how long it took, why it failed);
+* no new trial starts once ``--max_failed_trials`` trials have failed (decided by
+  the oracle, so a distributed search's workers all stop);
+* keras-tuner's own count of consecutive failures never stops a search halfway
+  through ending a trial.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import keras_tuner
+from keras_tuner.engine.trial import TrialStatus
+
+from engine import rundir
+from engine.tuning import spec as search_spec
+from engine.tuning.hypermodel import RecipeHyperModel
+from engine.tuning.spec import SearchSpec
+
+OUTCOME_FILE = "outcome.json"
+HYPERBAND_FACTOR = 3  # keras-tuner's default: each round keeps a third of the trials
+DONE = (TrialStatus.COMPLETED, TrialStatus.FAILED)
+
+
+class StopAfterFailures:
+    """Oracle mixin: reports the search STOPPED to whoever asks for a trial once
+    ``max_failed_trials`` trials have failed."""
+
+    max_failed_trials: int | None = None
+
+    def populate_space(self, trial_id):
+        if self.max_failed_trials and len(failed(self)) >= self.max_failed_trials:
+            return {"status": TrialStatus.STOPPED}
+        return super().populate_space(trial_id)
+
+
+class RandomOracle(StopAfterFailures, keras_tuner.oracles.RandomSearchOracle):
+    pass
+
+
+class BayesianOracle(StopAfterFailures, keras_tuner.oracles.BayesianOptimizationOracle):
+    pass
+
+
+class HyperbandOracle(StopAfterFailures, keras_tuner.oracles.HyperbandOracle):
+    pass
+
+
+class TrialRecords:
+    """Tuner mixin: starts each trial in its folder, and when it ends records its
+    ``outcome.json`` and prints its line."""
+
+    def on_trial_begin(self, trial):
+        super().on_trial_begin(trial)
+        self.trial_started = time.perf_counter()
+        self.hypermodel.start_trial(trial.trial_id, self.get_trial_dir(trial.trial_id))
+
+    def on_trial_end(self, trial):
+        seconds = time.perf_counter() - self.trial_started
+        failure = self.hypermodel.end_trial() or last_line(trial.message)
+        rundir.write_json(os.path.join(self.get_trial_dir(trial.trial_id), OUTCOME_FILE),
+                          {"tuner_id": self.tuner_id, "seconds": round(seconds, 3),
+                           "message": None if trial.status == TrialStatus.COMPLETED
+                           else failure})
+        super().on_trial_end(trial)  # the oracle scores or fails it, the state is saved
+        ended = self.oracle.get_trial(trial.trial_id)
+        print(trial_line(ended.trial_id, ended.status, ended.score, seconds,
+                         self.hypermodel.values(ended.hyperparameters.copy()),
+                         self.oracle.objective.name,
+                         None if ended.status == TrialStatus.COMPLETED else failure),
+              flush=True)
+
+
+class Search(TrialRecords, keras_tuner.Tuner):
+    """Random search and Bayesian optimization: keras-tuner's Tuner on their oracle."""
+
+
+class HyperbandSearch(TrialRecords, keras_tuner.Hyperband):
+    """keras-tuner's Hyperband (its epochs, its trials continued from their checkpoint)."""
+
+    def __init__(self, oracle, hypermodel, **kwargs):
+        # keras_tuner.Hyperband.__init__ only makes a HyperbandOracle from its
+        # arguments; this one comes made (with the failure limit).
+        keras_tuner.Tuner.__init__(self, oracle=oracle, hypermodel=hypermodel, **kwargs)
+
+
+def make_tuner(search: SearchSpec, hypermodel: RecipeHyperModel, overwrite: bool = False):
+    """The tuner of ``search`` for ``hypermodel``, its project in ``search.project_dir``:
+    reloaded from there (a resumed search) unless ``overwrite``, which only the chief
+    of a distributed search honours (it alone may delete the shared project)."""
+    objective = keras_tuner.Objective(search.objective,
+                                      "max" if search.objective.endswith("accuracy") else "min")
+    common = dict(objective=objective, seed=search.run.seed, max_retries_per_trial=0,
+                  max_consecutive_failed_trials=search.max_trials + 1)
+    if search.tuner == "hyperband":
+        oracle = HyperbandOracle(max_epochs=search.run.training.epochs, factor=HYPERBAND_FACTOR,
+                                 **common)
+        oracle.max_trials = search.max_trials
+    elif search.tuner == "bayesian":
+        dimensions = len(search.space.entries) - len(search.fixed)
+        oracle = BayesianOracle(max_trials=search.max_trials,
+                                num_initial_points=max(2, min(3 * dimensions,
+                                                              search.max_trials // 3)),
+                                **common)
+    else:
+        oracle = RandomOracle(max_trials=search.max_trials, **common)
+    oracle.max_failed_trials = search.max_failed_trials
+    tuner_class = HyperbandSearch if search.tuner == "hyperband" else Search
+    return tuner_class(oracle=oracle, hypermodel=hypermodel, directory=search.run.model_dir,
+                       project_name=rundir.SEARCH_DIR,
+                       overwrite=overwrite and search_spec.is_chief(),
+                       executions_per_trial=search.executions_per_trial,
+                       distribution_strategy=hypermodel.strategy)
+
+
+def failed(oracle) -> list:
+    return [trial for trial in oracle.trials.values() if trial.status == TrialStatus.FAILED]
+
+
+def finished(oracle) -> list:
+    return [trial for trial in oracle.trials.values() if trial.status in DONE]
+
+
+def trial_table(tuner) -> list[dict]:
+    """One row per trial of ``tuner``'s oracle (the chief's in a distributed search):
+    ``id``, ``hyperparameters``, ``score``, ``status``, ``seconds``, the ``tuner_id``
+    that ran it, Hyperband's ``epochs`` and, for a failed trial, its ``message``."""
+    rows = []
+    for trial in sorted(tuner.oracle.trials.values(), key=lambda trial: int(trial.trial_id)):
+        outcome_path = os.path.join(tuner.get_trial_dir(trial.trial_id), OUTCOME_FILE)
+        outcome = rundir.read_json(outcome_path) if os.path.isfile(outcome_path) else {}
+        values = trial.hyperparameters.values
+        rows.append({
+            "id": trial.trial_id,
+            "hyperparameters": tuner.hypermodel.values(trial.hyperparameters.copy()),
+            "score": trial.score,
+            "status": trial.status,
+            "seconds": outcome.get("seconds"),
+            "tuner_id": outcome.get("tuner_id"),
+            **({"epochs": values["tuner/epochs"]} if "tuner/epochs" in values else {}),
+            **({"message": outcome.get("message")} if trial.status != TrialStatus.COMPLETED
+               else {}),
+        })
+    return rows
+
+
+def trial_line(trial_id, status, score, seconds, values, objective, message=None) -> str:
+    """The line a finished trial prints."""
+    scored = f": {objective} {score:.4f}" if score is not None else ""
+    return (f"Trial {trial_id} {status}{scored} in {seconds:.1f} s; {settings(values)}"
+            + (f". {message}" if message else ""))
+
+
+def settings(values: dict) -> str:
+    """``name=value, ...``, numbers to 4 significant digits."""
+    return ", ".join(f"{name}={value:.4g}" if isinstance(value, float) else f"{name}={value}"
+                     for name, value in values.items())
+
+
+def last_line(message: str | None) -> str | None:
+    """The exception's own words at the end of keras-tuner's traceback text."""
+    if not message or not message.strip():
+        return None
+    return message.strip().splitlines()[-1].partition(": ")[2] or None

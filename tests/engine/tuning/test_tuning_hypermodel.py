@@ -1,0 +1,193 @@
+"""engine.tuning.hypermodel: a recipe as a keras-tuner HyperModel, and the keras-tuner
+pitfalls it handles (measured with keras-tuner 1.4.8 and Keras 3)."""
+
+import dataclasses
+import math
+
+import keras
+import keras_tuner
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import recipes
+from engine import loop, spec, training
+from engine.tuning.hypermodel import MainHeadLogs, RecipeHyperModel, best_epoch, rebatched
+from engine.tuning.spec import SearchSpec
+from recipes.space import Choice, SearchSpace
+
+EXAMPLES = 64
+
+
+def hypermodel(tmp_path, strategy=None, space=SearchSpace(training={}), precision="float32",
+               **config):
+    """Trials of lenet5_modern (its paper's configuration with ``config``) over ``space``,
+    trial 0 started."""
+    training = dataclasses.replace(recipes.get("lenet5_modern").training,
+                                   **{"epochs": 2, **config})
+    run = spec.resolve("lenet5_modern", training, model_dir=str(tmp_path), precision=precision)
+    model = RecipeHyperModel(SearchSpec(run=run, space=space), 10, (32, 32, 1),
+                             strategy or tf.distribute.get_strategy(), EXAMPLES, verbose=0)
+    model.start_trial("0", str(tmp_path / "trial_0"))
+    return model
+
+
+def data(batch_size=32):
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(EXAMPLES, 32, 32, 1)).astype("float32")
+    labels = rng.integers(0, 10, size=EXAMPLES)
+    return tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size)
+
+
+@pytest.fixture(autouse=True)
+def float32_policy():
+    yield
+    keras.config.set_dtype_policy("float32")
+
+
+def test_build_sets_the_dtype_policy_that_clearing_the_session_resets(tmp_path):
+    keras.config.set_dtype_policy("mixed_float16")
+    keras.backend.clear_session()  # what keras-tuner does before every trial
+    assert keras.config.dtype_policy().name == "float32"
+    model = hypermodel(tmp_path, precision="mixed_float16").build(keras_tuner.HyperParameters())
+    assert model.get_layer("c1").dtype_policy.name == "mixed_float16"
+    assert model.output.dtype == "float32"
+
+
+def test_build_and_fit_enter_the_strategy_scope(tmp_path):
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    trials = hypermodel(tmp_path, strategy)
+    hp = keras_tuner.HyperParameters()
+    model = trials.build(hp)  # keras-tuner enters no scope around fit
+    assert isinstance(model.get_layer("c1").kernel.value, tf.distribute.DistributedValues)
+    seen = []
+    record = keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs: seen.append(tf.distribute.get_strategy()))
+    metrics = trials.fit(hp, model, data(), validation_data=data(), callbacks=[record],
+                         epochs=1)
+    assert seen == [strategy]
+    assert set(metrics) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+
+
+def test_a_continued_trial_keeps_its_optimizers_state(tmp_path):
+    """Hyperband continues a trial by loading its checkpoint into a freshly built model."""
+    trials = hypermodel(tmp_path, optimizer="momentum", learning_rate=0.01)
+    hp = keras_tuner.HyperParameters()
+    model = trials.build(hp)
+    trials.fit(hp, model, data(), validation_data=data(), epochs=1)
+    checkpoint = str(tmp_path / "checkpoint.weights.h5")
+    model.save_weights(checkpoint)  # as keras-tuner's SaveBestEpoch does
+    continued = trials.build(hp)
+    continued.load_weights(checkpoint)
+    assert int(continued.optimizer.iterations.numpy()) == EXAMPLES // 32
+    for saved, loaded in zip(model.optimizer.variables, continued.optimizer.variables):
+        np.testing.assert_array_equal(np.asarray(saved), np.asarray(loaded))
+    # The pitfall: an optimizer that does not exist yet is skipped (Keras warns).
+    compiled_only = recipes.build("lenet5_modern")
+    compiled_only.compile(optimizer=keras.optimizers.SGD(momentum=0.9),
+                          loss="sparse_categorical_crossentropy")
+    with pytest.warns(UserWarning, match="Skipping variable loading for optimizer"):
+        compiled_only.load_weights(checkpoint)
+    assert int(compiled_only.optimizer.iterations.numpy()) == 0
+
+
+def test_hyperbands_epochs_keep_the_searchs_schedule_horizon(tmp_path):
+    trials = hypermodel(tmp_path, schedule="cosine", learning_rate=0.01, epochs=4)
+    hp = keras_tuner.HyperParameters()
+    model = trials.build(hp)
+    trials.fit(hp, model, data(), validation_data=data(), epochs=2, initial_epoch=1)
+    rows = (tmp_path / "trial_0" / "execution0" / training.HISTORY_FILE).read_text().split()
+    epoch, rate = rows[1].split(",")[0], dict(zip(rows[0].split(","), rows[1].split(",")))
+    assert epoch == "1"  # Hyperband's rung: epoch 2 of the search's 4
+    assert float(rate["learning_rate"]) == pytest.approx(0.5 * 0.01 * (1 + math.cos(math.pi / 4)))
+
+
+def test_a_trial_resumed_after_its_last_epoch_scores_its_recorded_epochs(tmp_path,
+                                                                          monkeypatch):
+    """Killed after backing its last epoch up: the rerun trains no epoch, and the trial
+    is scored from the history it recorded."""
+    trials = hypermodel(tmp_path, epochs=1)
+    hp = keras_tuner.HyperParameters()
+    with monkeypatch.context() as patch:
+        patch.setattr(keras.callbacks.BackupAndRestore, "on_train_end", _kill)
+        with pytest.raises(SystemExit):
+            trials.fit(hp, trials.build(hp), data(), validation_data=data(), epochs=1)
+    trials.start_trial("0", str(tmp_path / "trial_0"))  # keras-tuner retries the trial
+    model = trials.build(hp)
+    metrics = trials.fit(hp, model, data(), validation_data=data(), epochs=1)
+    assert not model.history.history  # nothing left to train
+    recorded = (tmp_path / "trial_0" / "execution0" / training.HISTORY_FILE).read_text().split()
+    row = dict(zip(recorded[0].split(","), recorded[1].split(",")))
+    assert metrics["val_accuracy"] == pytest.approx(float(row["val_accuracy"]))
+
+
+def _kill(*args, **kwargs):
+    raise SystemExit("killed before the backup is removed")
+
+
+def test_each_trial_trains_at_its_own_batch_size(tmp_path):
+    batches = rebatched(data(32), 16, 32, EXAMPLES)
+    assert int(batches.cardinality()) == 4
+    assert [int(images.shape[0]) for images, _ in batches] == [16] * 4
+    assert rebatched(data(32), 32, 32, EXAMPLES) is not None
+
+
+def test_a_diverged_loss_fails_the_trial(tmp_path):
+    trials = hypermodel(tmp_path, optimizer="sgd", learning_rate=1e9)
+    hp = keras_tuner.HyperParameters()
+    model = trials.build(hp)
+    with pytest.raises(keras_tuner.errors.FailedTrialError, match="The training loss became"):
+        trials.fit(hp, model, data(), validation_data=data(), epochs=1)
+    assert trials.end_trial().startswith("The training loss became")
+
+
+def test_running_out_of_memory_fails_the_trial_and_a_bug_stops_the_search(tmp_path,
+                                                                        monkeypatch):
+    trials = hypermodel(tmp_path)
+    hp = keras_tuner.HyperParameters()
+    model = trials.build(hp)
+
+    def out_of_memory(*args, **kwargs):
+        raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
+
+    monkeypatch.setattr(loop, "fit", out_of_memory)
+    with pytest.raises(keras_tuner.errors.FailedTrialError, match="ran out of memory"):
+        trials.fit(hp, model, data(), validation_data=data(), epochs=1)
+
+    def bug(*args, **kwargs):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(loop, "fit", bug)
+    with pytest.raises(keras_tuner.errors.FatalError, match="internal error") as error:
+        trials.fit(hp, model, data(), validation_data=data(), epochs=1)
+    assert isinstance(error.value.__cause__, KeyError)
+
+
+def test_a_network_that_does_not_build_fails_its_trial_only(tmp_path):
+    space = SearchSpace(architecture={"width_multiplier": Choice((1.0, -1.0), default=1.0)},
+                        training={})
+    trials = hypermodel(tmp_path, space=space)
+    hp = keras_tuner.HyperParameters()
+    trials.build(hp)
+    hp.values["width_multiplier"] = -1.0
+    with pytest.raises(keras_tuner.errors.FailedTrialError, match="width_multiplier must be"):
+        trials.build(hp)
+    trials.end_trial()
+    with pytest.raises(ValueError, match="width_multiplier must be"):  # outside a trial
+        trials.build(hp)
+
+
+def test_the_trial_scores_its_best_epoch():
+    history = {"loss": [2.0, 1.0, 0.5], "val_accuracy": [0.5, 0.9, 0.8],
+               "val_loss": [1.5, 0.7, 0.6], "accuracy": [0.3, 0.6, 0.9], "learning_rate": [1] * 3}
+    assert best_epoch(history, "val_accuracy") == {"loss": 1.0, "accuracy": 0.6,
+                                                   "val_loss": 0.7, "val_accuracy": 0.9}
+    assert best_epoch(history, "val_loss")["val_loss"] == 0.6
+    with pytest.raises(keras_tuner.errors.FailedTrialError, match="never a finite number"):
+        best_epoch({"val_accuracy": [float("nan")]}, "val_accuracy")
+
+
+def test_auxiliary_heads_report_the_main_heads_accuracy():
+    logs = {"predictions_accuracy": 0.5, "val_predictions_accuracy": 0.25, "loss": 1.0}
+    MainHeadLogs("predictions_accuracy").on_epoch_end(0, logs)
+    assert (logs["accuracy"], logs["val_accuracy"]) == (0.5, 0.25)

@@ -1,0 +1,120 @@
+"""Searches run in this process on the embedded digits (engine.modes.tune.tune): the
+search picks a good setting over a bad one, failures are recorded without poisoning it,
+trials do not accumulate models, Hyperband continues its trials, and a trial runs under
+MirroredStrategy."""
+
+import dataclasses
+import gc
+import json
+import weakref
+
+import keras
+import pytest
+
+import recipes
+from engine import spec
+from engine.modes import tune
+from engine.tuning.hypermodel import RecipeHyperModel
+from engine.tuning.spec import SearchSpec
+from layers.errors import RunFailure
+from recipes.space import Choice, SearchSpace
+
+
+def digits_search(tmp_path, training, epochs=1, distribute="none", **settings):
+    """A search of lenet5_modern on digits over the ``training`` ranges only."""
+    config = dataclasses.replace(recipes.get("lenet5_modern").training, epochs=epochs)
+    run = spec.resolve("lenet5_modern", config, model_dir=str(tmp_path / "search_run"),
+                       distribute=distribute)
+    return SearchSpec(run=run, space=SearchSpace(training=training), **settings)
+
+
+def test_the_search_picks_the_good_learning_rate_and_keeps_no_model_alive(tmp_path,
+                                                                          monkeypatch):
+    built = []
+    build = RecipeHyperModel.build
+
+    def recording(self, hp):
+        model = build(self, hp)
+        built.append(weakref.ref(model))
+        return model
+
+    monkeypatch.setattr(RecipeHyperModel, "build", recording)
+    search = digits_search(tmp_path, {"learning_rate": Choice((1e-6, 1e-3, 3e-3),
+                                                              default=1e-3)},
+                           epochs=2, max_trials=3)
+    report = tune.tune(search, verbose=0)
+    gc.collect()
+    assert len(built) >= 4  # the space explored, three trials, the best one reloaded
+    assert sum(reference() is not None for reference in built) <= 1
+    rates = {row["hyperparameters"]["learning_rate"]: row for row in report["trials"]}
+    assert set(rates) == {1e-6, 1e-3, 3e-3}
+    assert report["best_hyperparameters"]["learning_rate"] != 1e-6
+    assert rates[1e-6]["score"] < report["best_score"] - 0.3  # 1e-6 barely moves in 2 epochs
+    assert report["best_score"] == max(row["score"] for row in report["trials"])
+    assert all(row["status"] == "COMPLETED" and row["seconds"] > 0 for row in report["trials"])
+    assert report["test_examples"] == 360 and 0.0 <= report["test_accuracy"] <= 1.0
+    assert report["learning_rate"] == report["best_hyperparameters"]["learning_rate"]
+    keras.backend.clear_session()
+
+
+def test_a_diverged_trial_is_recorded_as_failed_and_the_search_goes_on(tmp_path, capsys):
+    search = digits_search(tmp_path, {"optimizer": Choice(("sgd",)),
+                                      "learning_rate": Choice((1e-2, 1e9), default=1e-2)},
+                           max_trials=2, max_failed_trials=2)
+    report = tune.tune(search, verbose=0)
+    failed = [row for row in report["trials"] if row["status"] == "FAILED"]
+    assert len(failed) == report["failed_trials"] == 1
+    assert failed[0]["hyperparameters"]["learning_rate"] == 1e9 and failed[0]["score"] is None
+    assert failed[0]["message"].startswith("The training loss became")
+    assert report["best_hyperparameters"]["learning_rate"] == 1e-2
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Trial ")]
+    assert len(lines) == 2 and any("FAILED" in line and "loss became" in line for line in lines)
+    keras.backend.clear_session()
+
+
+def test_the_search_stops_at_max_failed_trials_in_one_sentence(tmp_path):
+    search = digits_search(tmp_path, {"optimizer": Choice(("sgd",)),
+                                      "learning_rate": Choice((1e9, 1e10))},
+                           max_trials=3, max_failed_trials=1)
+    with pytest.raises(RunFailure, match=r"^1 of 1 trials failed \(the last: The training loss "
+                                         r"became .*--max_failed_trials=1, so the search "
+                                         "stopped"):
+        tune.tune(search, verbose=0)
+    assert not (tmp_path / "search_run" / "report.json").exists()
+    oracle = json.loads((tmp_path / "search_run" / "search" / "oracle.json").read_text())
+    assert oracle["end_order"] == ["0"]  # kept: a higher limit resumes the search
+    # --overwrite starts afresh (here with a space that trains).
+    good = dataclasses.replace(search, space=SearchSpace(training={
+        "learning_rate": Choice((1e-3,))}), max_trials=1)
+    report = tune.tune(good, overwrite=True, verbose=0)
+    assert [(row["id"], row["status"]) for row in report["trials"]] == [("0", "COMPLETED")]
+    assert report["trials"][0]["hyperparameters"] == {"learning_rate": 1e-3}
+    keras.backend.clear_session()
+
+
+@pytest.mark.slow
+def test_hyperband_continues_the_best_trials_from_their_checkpoints(tmp_path):
+    # max_epochs 3, factor 3: three trials of 1 epoch, then the best continued to 3.
+    search = digits_search(tmp_path, {"learning_rate": Choice((3e-4, 1e-3, 3e-3),
+                                                              default=1e-3)},
+                           epochs=3, tuner="hyperband", max_trials=4)
+    report = tune.tune(search, verbose=0)
+    rows = report["trials"]
+    assert [row["epochs"] for row in rows] == [1, 1, 1, 3]
+    first_round = max(rows[:3], key=lambda row: row["score"])
+    trial = json.loads((tmp_path / "search_run" / "search" / "trial_3" / "trial.json").read_text())
+    assert trial["hyperparameters"]["values"]["tuner/trial_id"] == first_round["id"]
+    history = (tmp_path / "search_run" / "search" / "trial_3" / "execution0" /
+               "history.csv").read_text().split()
+    assert [row.split(",")[0] for row in history[1:]] == ["1", "2"]
+    keras.backend.clear_session()
+
+
+@pytest.mark.slow
+def test_a_trial_runs_under_mirrored_strategy(tmp_path):
+    search = digits_search(tmp_path, {"learning_rate": Choice((1e-3,))}, distribute="mirrored",
+                           max_trials=1)
+    report = tune.tune(search, verbose=0)
+    assert report["hardware"]["strategy"] == "MirroredStrategy"
+    assert report["trials"][0]["status"] == "COMPLETED"
+    keras.backend.clear_session()

@@ -1,0 +1,81 @@
+"""engine.tuning.space: a recipe's space as keras-tuner hyperparameters, and a trial's
+values as the builder arguments and training configuration it runs with."""
+
+import keras_tuner
+import pytest
+
+import recipes
+from engine import choices
+from engine.tuning.space import configuration, describe, hyperparameters
+from recipes.space import Boolean, Choice, Float, Int, SearchSpace
+
+SPACE = SearchSpace(
+    architecture={"batch_norm": Boolean(default=False), "blocks": Int(1, 4, default=3)},
+    training={"learning_rate": Float(1e-4, 1e-2, log=True, default=1e-3),
+              "dropout": Float(0.0, 0.7, step=0.1, default=0.5),
+              "optimizer": Choice(("adam", "adamw"), default="adam")})
+
+
+def test_each_range_becomes_its_keras_tuner_hyperparameter():
+    hp = keras_tuner.HyperParameters()
+    values = hyperparameters(hp, SPACE, fixed={"optimizer": "sgd"})
+    assert values == {"batch_norm": False, "blocks": 3, "learning_rate": 1e-3, "dropout": 0.5,
+                      "optimizer": "sgd"}
+    declared = {entry.name: entry for entry in hp.space}
+    assert isinstance(declared["batch_norm"], keras_tuner.engine.hyperparameters.Boolean)
+    blocks = declared["blocks"]
+    assert (blocks.min_value, blocks.max_value, blocks.step) == (1, 4, 1)
+    rate = declared["learning_rate"]
+    assert (rate.min_value, rate.max_value, rate.sampling) == (1e-4, 1e-2, "log")
+    assert declared["dropout"].step == 0.1 and declared["dropout"].sampling == "linear"
+    assert isinstance(declared["optimizer"], keras_tuner.engine.hyperparameters.Fixed)
+
+
+def test_a_trials_values_are_read_back_and_step_grids_rounded():
+    hp = keras_tuner.HyperParameters()
+    hyperparameters(hp, SPACE)
+    hp.values.update({"dropout": 0.30000000000000004, "blocks": 2, "learning_rate": 5e-3})
+    values = hyperparameters(hp, SPACE)
+    assert values["dropout"] == 0.3 and values["blocks"] == 2 and values["learning_rate"] == 5e-3
+
+
+def test_a_trials_configuration():
+    training = recipes.TrainingConfig(optimizer="adam", learning_rate=1e-3, dropout=0.5)
+    variant, config = configuration(SPACE, training, {
+        "batch_norm": True, "blocks": 2, "learning_rate": 4e-3, "dropout": 0.2,
+        "optimizer": "adamw"})
+    assert variant == {"batch_norm": True, "blocks": 2}
+    assert (config.learning_rate, config.dropout, config.optimizer) == (4e-3, 0.2, "adamw")
+    assert config.epochs == training.epochs  # the search's horizon, untouched
+
+
+def test_a_searched_learning_rate_scales_a_papers_step_rates():
+    recipe = recipes.get("lenet5")  # Section III-B: 5e-4, 2e-4, 1e-4, 5e-5, 1e-5
+    values = hyperparameters(keras_tuner.HyperParameters(), recipe.search_space)
+    _, config = configuration(recipe.search_space, recipe.training,
+                              {**values, "learning_rate": 1e-3})
+    assert config.step_rates == pytest.approx((1e-3, 4e-4, 2e-4, 1e-4, 2e-5))
+    _, paper = configuration(recipe.search_space, recipe.training, values)
+    assert paper == recipe.training  # the defaults are the paper's configuration
+
+
+@pytest.mark.parametrize("name", recipes.names())
+def test_every_recipes_space_is_a_keras_tuner_space(name):
+    recipe = recipes.get(name)
+    hp = keras_tuner.HyperParameters()
+    values = hyperparameters(hp, recipe.search_space)
+    assert [entry.name for entry in hp.space] == list(recipe.search_space.entries)
+    variant, config = configuration(recipe.search_space, recipe.training, values)
+    assert config.optimizer in choices.OPTIMIZERS
+    for _ in range(5):  # random points of the space make valid configurations too
+        sample = {entry.name: entry.random_sample() for entry in hp.space}
+        configuration(recipe.search_space, recipe.training, sample)
+
+
+def test_describe_records_ranges_and_fixed_values():
+    described = describe(SPACE, fixed={"optimizer": "sgd"})
+    assert described["learning_rate"] == {"kind": "float", "min_value": 1e-4,
+                                          "max_value": 1e-2, "log": True, "step": None,
+                                          "default": 1e-3}
+    assert described["batch_norm"] == {"kind": "boolean", "default": False}
+    assert described["optimizer"] == {"kind": "fixed", "value": "sgd"}

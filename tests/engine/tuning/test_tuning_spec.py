@@ -1,0 +1,91 @@
+"""engine.tuning.spec: the tune flags are checked once, before any work, each mistake one
+sentence; flags given on the command line hold their entries of the space fixed."""
+
+import pytest
+from absl import flags
+
+import engine.cli  # noqa: F401  (defines the flags)
+from engine import cli
+from engine.tuning import spec as search_spec
+from layers.errors import UsageError
+
+
+def arguments(*argv):
+    """What train.py's modes receive for the command line ``argv``."""
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(["train.py", *argv])
+    try:
+        return cli.arguments(flags.FLAGS)
+    finally:
+        flags.FLAGS.unparse_flags()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--tuner=unknown"], "Unknown tuner 'unknown'; accepted: random, bayesian, hyperband."),
+    (["--objective=accuracy"], "Unknown objective 'accuracy'; accepted: val_accuracy, val_loss."),
+    (["--max_trials=0"], "--max_trials must be at least 1, got 0."),
+    (["--executions_per_trial=0"], "--executions_per_trial must be at least 1, got 0."),
+    (["--max_failed_trials=-2"], "--max_failed_trials must be at least 1, got -2."),
+    (["--distribute=multi_worker"], "--distribute=multi_worker cannot run inside a search"),
+    (["--recipe=lenet6"], "Unknown recipe 'lenet6'"),
+])
+def test_bad_tune_flags_are_one_sentence(argv, message, tmp_path):
+    with pytest.raises(UsageError) as error:
+        search_spec.resolve(arguments("--mode=tune", f"--model_dir={tmp_path / 'run'}", *argv))
+    assert str(error.value).startswith(message)
+    assert "\n" not in str(error.value)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_partial_cluster_environment_is_refused(monkeypatch):
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.delenv("KERASTUNER_ORACLE_PORT", raising=False)
+    monkeypatch.delenv("KERASTUNER_TUNER_ID", raising=False)
+    with pytest.raises(UsageError, match="KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_PORT not set"):
+        search_spec.check_cluster()
+
+
+def test_roles_follow_keras_tuners_variables(monkeypatch):
+    for name in search_spec.CLUSTER_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    assert search_spec.is_chief() and search_spec.tuner_id() == "tuner0"
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", "8000")
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "tuner1")
+    assert search_spec.distributed() and not search_spec.is_chief()
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "chief")
+    assert search_spec.is_chief()
+
+
+def test_flags_given_hold_their_entries_fixed(tmp_path):
+    search = search_spec.resolve(arguments(
+        "--mode=tune", "--batch_size=64", "--optimizer=adam", "--epochs=2",
+        "--tuner=hyperband", "--max_trials=4", f"--model_dir={tmp_path}"))
+    assert search.fixed == ("batch_size", "optimizer")
+    assert search.fixed_values == {"batch_size": 64, "optimizer": "adam"}
+    assert search.run.training.epochs == 2 and search.tuner == "hyperband"
+    assert search.project_dir == str(tmp_path / "search")
+    assert search.record() == {"tuner": "hyperband", "max_trials": 4,
+                               "executions_per_trial": 1, "objective": "val_accuracy",
+                               "max_failed_trials": 3, "fixed": ["batch_size", "optimizer"]}
+
+
+def test_the_tune_flags_name_their_choices():
+    from engine import choices
+
+    for name in choices.TUNERS:
+        assert name in flags.FLAGS["tuner"].help
+    for name in choices.OBJECTIVES:
+        assert name in flags.FLAGS["objective"].help
+
+
+def test_tensorboard_stays_a_dependency():
+    """keras-tuner imports tensorboard's HParams plugin at run time (and so does the
+    search's HParams view)."""
+    import configparser
+    import pathlib
+
+    setup = configparser.ConfigParser()
+    setup.read(pathlib.Path(__file__).resolve().parents[3] / "setup.cfg")
+    required = setup["options"]["install_requires"].split()
+    assert {"tensorboard", "keras-tuner"} <= set(required)
