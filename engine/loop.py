@@ -10,7 +10,7 @@ metrics — and replaces only the driver: the epoch loop that ``fit`` and
 ``evaluate`` run. :func:`fit` takes ``model.fit``'s arguments (so keras-tuner's
 ``HyperModel.fit`` can hand them over) and drives the same Keras callbacks
 (progress bar, History, BackupAndRestore, ModelCheckpoint, TensorBoard,
-CSVLogger, learning-rate schedules, TerminateOnNaN) in the same order as
+CSVLogger, learning-rate schedules, the divergence stop) in the same order as
 ``fit``, for every strategy, the default one included, so a run behaves the same
 on one CPU, on all local GPUs or on several machines.
 
