@@ -19,6 +19,7 @@ from engine.spec import RunSpec
 from layers.errors import UsageError
 from recipes.space import SearchSpace
 
+SEARCH_VALIDATION_FRACTION = 0.1  # for recipes that keep no validation split
 CLUSTER_VARIABLES = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
 MULTI_WORKER_REFUSAL = (
     "--distribute=multi_worker cannot run inside a search's trials; to search on several "
@@ -73,6 +74,14 @@ def resolve(args: types.SimpleNamespace) -> SearchSpec:
         raise UsageError(MULTI_WORKER_REFUSAL)
     check_cluster()
     run = cli.run_spec(args)
+    if not run.training.validation_fraction:
+        # A search scores its trials on the validation split: a recipe that trains on
+        # the whole training split (lenet5) holds the usual share out for the search.
+        if "validation_fraction" in args.given:
+            raise UsageError("--mode=tune scores trials on the validation split; "
+                             "--validation_fraction=0 leaves none (use 0.1, say).")
+        run = cli.run_spec(types.SimpleNamespace(
+            **{**vars(args), "validation_fraction": SEARCH_VALIDATION_FRACTION}))
     space = recipes.get(run.recipe).search_space
     return SearchSpec(run=run, space=space,
                       fixed=tuple(name for name in space.training if name in args.given),

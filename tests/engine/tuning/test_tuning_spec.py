@@ -89,3 +89,16 @@ def test_tensorboard_stays_a_dependency():
     setup.read(pathlib.Path(__file__).resolve().parents[3] / "setup.cfg")
     required = setup["options"]["install_requires"].split()
     assert {"tensorboard", "keras-tuner"} <= set(required)
+
+
+def test_a_search_of_a_recipe_without_validation_holds_the_usual_share_out(tmp_path):
+    # lenet5 trains on the whole training split (its paper's setting); a search scores
+    # its trials on a validation split, so it holds 10% out, unless told 0 explicitly.
+    search = search_spec.resolve(arguments("--mode=tune", "--recipe=lenet5",
+                                           f"--model_dir={tmp_path / 'run'}"))
+    assert search.run.training.validation_fraction == 0.1
+    assert search.run.data.validation_fraction == 0.1
+    with pytest.raises(UsageError, match="--validation_fraction=0 leaves none"):
+        search_spec.resolve(arguments("--mode=tune", "--recipe=lenet5",
+                                      "--validation_fraction=0",
+                                      f"--model_dir={tmp_path / 'run'}"))
