@@ -55,6 +55,17 @@ def test_batches_of_raw_images_get_the_test_pipelines_input(folder, augmentation
     np.testing.assert_allclose(served, pipeline, atol=1e-5)
 
 
+@pytest.mark.parametrize("normalization", choices.NORMALIZATIONS)
+def test_every_normalization_is_served_as_the_pipeline_applies_it(folder, normalization):
+    spec = DataSpec(dataset=f"folder:{folder}", normalization=normalization, batch_size=4,
+                    deterministic=True)
+    data = prepare(spec, (32, 32, 3))
+    pipeline = np.concatenate([images for images, _ in data.pipelines.test.as_numpy_iterator()])
+    raw = np.stack([image for image, _ in data.source.test.as_numpy_iterator()])
+    served = network_input(tf.constant(raw), data.augmentation, data.preprocessing)
+    np.testing.assert_allclose(served, pipeline, atol=1e-4)
+
+
 @pytest.fixture(scope="module")
 def digits():
     return prepare(DataSpec(dataset="digits", batch_size=64, deterministic=True), (32, 32, 1))
