@@ -53,7 +53,7 @@ def test_every_custom_layer_trains_and_round_trips_on_jax():
     result = subprocess.run([sys.executable, "-c", SCRIPT, str(ROOT)], capture_output=True,
                             text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.count("ok ") == 6
+    assert result.stdout.count("ok ") == 7  # the six recipes and maxout
 
 
 LOOKING_INSIDE = r"""
