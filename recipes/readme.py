@@ -39,9 +39,12 @@ def recipe_costs(names=None) -> dict[str, tuple[int, int, int]]:
         key = (recipe.builder, repr(sorted(recipe.variant.items())), recipe.input_shape,
                recipe.classes)
         if key not in built:
-            model = registry.build(name)
-            total = totals(summarize(model))
-            built[key] = (total["params"], learnable_parameters(model), total["macs"])
+            # The counts need shapes only: in a StatelessScope, Keras gives the weights no
+            # values (no random initialization), which halves the time a large model takes.
+            with keras.StatelessScope():
+                model = registry.build(name)
+                total = totals(summarize(model))
+                built[key] = (total["params"], learnable_parameters(model), total["macs"])
             del model
             keras.backend.clear_session()
         costs[name] = built[key]

@@ -1,6 +1,10 @@
 """Every bad invocation of train.py ends in one sentence: through the real command line,
 the exit code (2 for a mistake in the command, 1 for a run that failed), a last line that
-names the flag or the file, no traceback, and nothing written."""
+names the flag or the file, no traceback, and nothing written.
+
+The table runs train.py's parsing and ``main`` in this process (``train_here``); a few of
+its cases, and the diverging run, also go through a new ``python train.py`` process, so
+the exit codes and the output a user sees are checked where they are made."""
 
 import json
 import os
@@ -20,7 +24,7 @@ def run_train(*arguments, env=None):
 
 
 @pytest.fixture(scope="module")
-def places(tmp_path_factory):
+def places(tmp_path_factory, train_here):
     """Files and folders the bad invocations point at, and one finished run."""
     root = tmp_path_factory.mktemp("places")
     (root / "a_file").write_text("not a folder\n")
@@ -35,7 +39,7 @@ def places(tmp_path_factory):
 
     Image.new("RGB", (8, 8), (200, 10, 10)).save(one_class / "red.png")
     finished = root / "finished"
-    result = run_train("--epochs=1", f"--model_dir={finished}")
+    result = train_here("--epochs=1", f"--model_dir={finished}")
     assert result.returncode == 0, result.stderr[-3000:]
     interrupted = root / "interrupted"  # an interrupted run of another recipe
     (interrupted / "backup").mkdir(parents=True)
@@ -89,10 +93,26 @@ CASES = [
 ]
 
 
-@pytest.mark.slow
+IN_A_NEW_PROCESS = [case for case in CASES if case[0][0] in (
+    "--recipe=resnet5", "--learning_rate=nan", "stray_argument", "--model_dir={a_file}")]
+
+
 @pytest.mark.parametrize("arguments, code, named", CASES,
                          ids=[" ".join(case[0]) for case in CASES])
-def test_a_bad_invocation_ends_in_one_sentence(places, tmp_path, arguments, code, named):
+def test_a_bad_invocation_ends_in_one_sentence(places, tmp_path, train_here, arguments, code,
+                                               named):
+    check_bad_invocation(places, tmp_path, arguments, code, named, train_here)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arguments, code, named", IN_A_NEW_PROCESS,
+                         ids=[" ".join(case[0]) for case in IN_A_NEW_PROCESS])
+def test_a_bad_invocation_ends_the_same_in_a_new_process(places, tmp_path, arguments, code,
+                                                         named):
+    check_bad_invocation(places, tmp_path, arguments, code, named, run_train)
+
+
+def check_bad_invocation(places, tmp_path, arguments, code, named, run):
     where = {"a_file": places / "a_file", "empty": places / "empty",
              "missing": places / "missing", "one_class_root": places / "one_class",
              "undecodable": places / "undecodable", "finished": places / "finished",
@@ -108,7 +128,7 @@ def test_a_bad_invocation_ends_in_one_sentence(places, tmp_path, arguments, code
     if not any(flag.startswith("--model_dir") for flag in flags):
         flags.append(f"--model_dir={tmp_path / 'run'}")
     before = snapshot(places)
-    result = run_train(*flags, env=env)
+    result = run(*flags, env=env)
     assert result.returncode == code, result.stderr[-3000:]
     lines = result.stderr.strip().splitlines()
     assert lines and named in lines[-1], result.stderr[-3000:]

@@ -90,47 +90,47 @@ def test_export_serves_the_same_predictions_as_the_keras_model(digits_run):
     np.testing.assert_allclose(served["probabilities"], np.asarray(model(features)), atol=1e-6)
 
 
-def test_unknown_recipe_fails_with_one_sentence(tmp_path):
-    result = run_train("--recipe=lenet6", f"--model_dir={tmp_path / 'run'}")
+def test_unknown_recipe_fails_with_one_sentence(tmp_path, train_here):
+    result = train_here("--recipe=lenet6", f"--model_dir={tmp_path / 'run'}")
     assert result.returncode != 0
     assert "Unknown recipe 'lenet6'" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "run").exists()
 
 
-def test_flagfile_is_honoured(tmp_path):
+def test_flagfile_is_honoured(tmp_path, train_here):
     flagfile = tmp_path / "flags.txt"
     flagfile.write_text("--recipe=no_such_recipe\n")
-    result = run_train(f"--flagfile={flagfile}")
+    result = train_here(f"--flagfile={flagfile}")
     assert result.returncode != 0 and "Unknown recipe 'no_such_recipe'" in result.stderr
 
 
 @pytest.mark.slow
-def test_lenet5_on_mnist_one_epoch_exceeds_98_percent(shared_tfds, tmp_path):
+def test_lenet5_on_mnist_one_epoch_exceeds_98_percent(shared_tfds, tmp_path, train_here):
     # --deterministic: one fixed input order and op order, so the figure is reproducible
     # (without it, one epoch lands between about 0.973 and 0.985 from run to run).
-    result = run_train("--dataset=mnist", f"--data_dir={shared_tfds}", "--epochs=1",
-                       "--deterministic", f"--model_dir={tmp_path / 'mnist'}")
+    result = train_here("--dataset=mnist", f"--data_dir={shared_tfds}", "--epochs=1",
+                        "--deterministic", f"--model_dir={tmp_path / 'mnist'}")
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((tmp_path / "mnist" / "report.json").read_text())
     assert report["test_examples"] == 10_000 and report["train_examples"] == 54_000
     assert report["test_accuracy"] > 0.98
 
 
-def test_unprepared_dataset_fails_before_writing_anything(tmp_path):
-    result = run_train("--dataset=mnist", f"--data_dir={tmp_path / 'empty'}",
+def test_unprepared_dataset_fails_before_writing_anything(tmp_path, train_here):
+    result = train_here("--dataset=mnist", f"--data_dir={tmp_path / 'empty'}",
                        f"--model_dir={tmp_path / 'run'}")
     assert result.returncode != 0
     assert "is not prepared" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "run").exists()
 
 
-def test_evaluate_mode_reproduces_the_runs_test_accuracy(digits_run, tmp_path):
+def test_evaluate_mode_reproduces_the_runs_test_accuracy(digits_run, tmp_path, train_here):
     model_dir, _ = digits_run
     report = json.loads((model_dir / "report.json").read_text())
     # From another folder: the run's records hold absolute paths.
-    result = run_train("--mode=evaluate", f"--model_dir={model_dir}", "--tta=flip",
-                       cwd=tmp_path)
+    result = train_here("--mode=evaluate", f"--model_dir={model_dir}", "--tta=flip",
+                        cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     evaluation = json.loads((model_dir / "evaluation.json").read_text())
     # One evaluator: the same numbers, test_loss the plain cross-entropy (no decay term).
@@ -169,7 +169,7 @@ def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(tmp_path):
     import time
 
     model_dir = tmp_path / "run"
-    command = [sys.executable, str(ROOT / "train.py"), "--epochs=40", f"--model_dir={model_dir}"]
+    command = [sys.executable, str(ROOT / "train.py"), "--epochs=10", f"--model_dir={model_dir}"]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     backup = model_dir / "backup" / "training_metadata.json"
@@ -182,23 +182,23 @@ def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(tmp_path):
     assert "run the same command again to resume" in stderr
     assert not (model_dir / "report.json").exists()
     done = json.loads(backup.read_text())["epoch"]
-    assert 1 <= done < 40
+    assert 1 <= done < 10
 
     resumed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert f"Resuming from the backup: epoch {done + 1} of 40." in resumed.stdout
+    assert f"Resuming from the backup: epoch {done + 1} of 10." in resumed.stdout
     history = (model_dir / "history.csv").read_text().strip().splitlines()
-    assert [int(line.split(",")[0]) for line in history[1:]] == list(range(40))
+    assert [int(line.split(",")[0]) for line in history[1:]] == list(range(10))
     report = json.loads((model_dir / "report.json").read_text())
-    assert report["epochs"] == 40 and report["test_accuracy"] > 0.9
+    assert report["epochs"] == 10 and report["test_accuracy"] > 0.9
 
 
-def test_deterministic_seeded_runs_are_bit_identical(tmp_path):
+def test_deterministic_seeded_runs_are_bit_identical(tmp_path, train_here):
     import keras
 
     weights = []
     for name in ("first", "second"):
-        result = run_train("--epochs=2", "--deterministic", f"--model_dir={tmp_path / name}")
+        result = train_here("--epochs=2", "--deterministic", f"--model_dir={tmp_path / name}")
         assert result.returncode == 0, result.stderr[-3000:]
         weights.append(keras.saving.load_model(tmp_path / name / "model.keras",
                                                safe_mode=True).get_weights())

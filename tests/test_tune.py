@@ -18,20 +18,15 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 TRAIN = str(ROOT / "train.py")
 
 
-def run_train(*flags, env=None, cwd=ROOT):
-    return subprocess.run([sys.executable, TRAIN, *flags], cwd=cwd, capture_output=True,
-                          text=True, timeout=900, env=env)
-
-
 def trial_lines(stdout):
     return [line for line in stdout.splitlines() if line.startswith("Trial ")]
 
 
 @pytest.fixture(scope="module")
-def searched(tmp_path_factory):
+def searched(tmp_path_factory, train_here):
     """Two trials of one epoch of lenet5_modern on the embedded digits."""
     model_dir = tmp_path_factory.mktemp("tune") / "lenet"
-    result = run_train("--mode=tune", "--max_trials=2", "--epochs=1", f"--model_dir={model_dir}")
+    result = train_here("--mode=tune", "--max_trials=2", "--epochs=1", f"--model_dir={model_dir}")
     assert result.returncode == 0, result.stderr[-3000:]
     return model_dir, result
 
@@ -72,7 +67,7 @@ def test_the_report_holds_the_best_trial_its_test_score_and_the_trial_table(sear
     assert record["search"]["search_space"]["learning_rate"]["kind"] == "float"
 
 
-def test_the_best_model_is_saved_and_exported_as_a_training_run(searched, tmp_path):
+def test_the_best_model_is_saved_and_exported_as_a_training_run(searched, tmp_path, train_here):
     import keras
     import tensorflow as tf
 
@@ -83,12 +78,13 @@ def test_the_best_model_is_saved_and_exported_as_a_training_run(searched, tmp_pa
         assert (model_dir / name).is_file(), name
     model = keras.saving.load_model(model_dir / "model.keras", safe_mode=True)
     images = np.random.default_rng(0).normal(size=(8, 32, 32, 1)).astype("float32")
-    exported = tf.saved_model.load(str(model_dir / "export"))
-    np.testing.assert_allclose(np.asarray(exported.serve(tf.constant(images))),
-                               np.asarray(model(images)), atol=1e-6)
     report = json.loads((model_dir / "report.json").read_text())
+    assert report["export_dir"] == str(model_dir / "export" / "1")
+    exported = tf.saved_model.load(report["export_dir"])
+    served = exported.signatures["serve_features"](features=tf.constant(images))
+    np.testing.assert_allclose(served["probabilities"], np.asarray(model(images)), atol=1e-6)
     # The run's records serve --mode=evaluate as a training run's do: the same test score.
-    result = run_train("--mode=evaluate", f"--model_dir={model_dir}", cwd=tmp_path)
+    result = train_here("--mode=evaluate", f"--model_dir={model_dir}", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     evaluation = json.loads((model_dir / "evaluation.json").read_text())
     assert evaluation["test_accuracy"] == pytest.approx(report["test_accuracy"], abs=1e-6)
@@ -132,8 +128,9 @@ def tf_value(event):
     ("--tuner=unknown", "Unknown tuner 'unknown'; accepted: random, bayesian, hyperband."),
     ("--max_trials=0", "--max_trials must be at least 1, got 0."),
 ])
-def test_bad_tune_flags_fail_in_one_sentence_before_any_work(flag, message, tmp_path):
-    result = run_train("--mode=tune", flag, f"--model_dir={tmp_path / 'run'}")
+def test_bad_tune_flags_fail_in_one_sentence_before_any_work(flag, message, tmp_path,
+                                                             train_here):
+    result = train_here("--mode=tune", flag, f"--model_dir={tmp_path / 'run'}")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == f"train.py: error: {message}"
     assert "Traceback" not in result.stderr
@@ -141,7 +138,8 @@ def test_bad_tune_flags_fail_in_one_sentence_before_any_work(flag, message, tmp_
 
 
 @pytest.mark.slow
-def test_a_search_killed_with_sigkill_resumes_without_rerunning_finished_trials(tmp_path):
+def test_a_search_killed_with_sigkill_resumes_without_rerunning_finished_trials(tmp_path,
+                                                                               train_here):
     model_dir = tmp_path / "run"
     command = ["--mode=tune", "--max_trials=2", "--epochs=3", f"--model_dir={model_dir}"]
     process = subprocess.Popen([sys.executable, TRAIN, *command], cwd=ROOT,
@@ -162,7 +160,7 @@ def test_a_search_killed_with_sigkill_resumes_without_rerunning_finished_trials(
     oracle = project / "oracle.json"
     oracle.write_text(oracle.read_text()[:60])
 
-    resumed = run_train(*command)
+    resumed = train_here(*command)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"Recovered {oracle} from its last good copy." in resumed.stdout
     assert "Resuming the search: 1 of 2 trials done" in resumed.stdout

@@ -23,8 +23,9 @@ def built_small(name):
     return recipes.build(name)
 
 
+# ResNet-1202 has ResNet-110's builder and head, and takes 30 s to build: left to test_resnet.
 @pytest.mark.slow
-@pytest.mark.parametrize("name", recipes.names())
+@pytest.mark.parametrize("name", [name for name in recipes.names() if name != "resnet1202"])
 def test_feature_extractor_trains_exactly_the_recipes_head(name):
     head = recipes.get(name).head
     model = built_small(name)

@@ -1,4 +1,5 @@
-"""The input-pipeline flags of train.py and bench/input_pipeline.py, end to end."""
+"""The input-pipeline flags of train.py (run in this process) and bench/input_pipeline.py,
+end to end."""
 
 import json
 import pathlib
@@ -15,9 +16,9 @@ def run(script, *flags):
                           capture_output=True, text=True, timeout=600)
 
 
-def test_input_flags_reach_the_pipeline_the_model_and_the_report(tmp_path):
+def test_input_flags_reach_the_pipeline_the_model_and_the_report(tmp_path, train_here):
     model_dir = tmp_path / "run"
-    result = run("train.py", "--epochs=1", "--augment=cifar", "--tta=flip", "--image_size=40",
+    result = train_here("--epochs=1", "--augment=cifar", "--tta=flip", "--image_size=40",
                  "--deterministic", f"--model_dir={model_dir}")
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((model_dir / "report.json").read_text())
@@ -28,15 +29,15 @@ def test_input_flags_reach_the_pipeline_the_model_and_the_report(tmp_path):
     assert tuple(model.input_shape) == (None, 40, 40, 1)
 
 
-def test_unknown_augmentation_flag_is_rejected_before_any_work(tmp_path):
-    result = run("train.py", "--augment=mixup", f"--model_dir={tmp_path / 'run'}")
+def test_unknown_augmentation_flag_is_rejected_before_any_work(tmp_path, train_here):
+    result = train_here("--augment=mixup", f"--model_dir={tmp_path / 'run'}")
     assert result.returncode != 0 and "--augment" in result.stderr and "cifar" in result.stderr
     assert not (tmp_path / "run").exists()
 
 
-def test_validation_fraction_zero_trains_on_the_whole_training_split(tmp_path):
+def test_validation_fraction_zero_trains_on_the_whole_training_split(tmp_path, train_here):
     model_dir = tmp_path / "run"
-    result = run("train.py", "--epochs=2", "--validation_fraction=0", "--normalization=lenet",
+    result = train_here("--epochs=2", "--validation_fraction=0", "--normalization=lenet",
                  f"--model_dir={model_dir}")
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.count("No validation split") == 1  # said once
@@ -50,12 +51,12 @@ def test_validation_fraction_zero_trains_on_the_whole_training_split(tmp_path):
     assert not (model_dir / "checkpoints").exists()  # no validation, no best checkpoint
 
 
-def test_validation_fractions_that_cannot_work_are_refused_before_any_work(tmp_path):
-    result = run("train.py", "--validation_fraction=1", f"--model_dir={tmp_path / 'run'}")
+def test_validation_fractions_that_cannot_work_are_refused_before_any_work(tmp_path, train_here):
+    result = train_here("--validation_fraction=1", f"--model_dir={tmp_path / 'run'}")
     assert result.returncode == 2 and "validation_fraction must be in [0, 1), got 1" in (
         result.stderr)
     # VGG's plateau schedule watches the validation accuracy.
-    result = run("train.py", "--recipe=vgg_a", "--validation_fraction=0",
+    result = train_here("--recipe=vgg_a", "--validation_fraction=0",
                  f"--model_dir={tmp_path / 'run'}")
     assert result.returncode == 2 and "has no validation split" in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()
