@@ -170,6 +170,8 @@ class ConstantWarmup(keras.callbacks.Callback):
     iteration ``round(warmup_epochs * steps per epoch)`` this sets the schedule's rate.
     Counted from the optimizer's iterations, so a resumed run switches at the same one;
     where the number of steps per epoch is unknown, the switch waits for the next epoch.
+    A loop running several steps per call (``steps_per_execution``) switches at the
+    first call that starts at or after that iteration.
     """
 
     def __init__(self, config: TrainingConfig):
@@ -181,9 +183,9 @@ class ConstantWarmup(keras.callbacks.Callback):
 
     def on_train_batch_begin(self, batch, logs=None):
         steps = self.params.get("steps")
-        if not steps or int(self.model.optimizer.iterations) != self.warmup_steps(steps):
-            return
-        self.model.optimizer.learning_rate = rate_after_warmup(self.config, self.epoch)
+        if (steps and self.epoch < self.config.warmup_epochs
+                and int(self.model.optimizer.iterations) >= self.warmup_steps(steps)):
+            self.model.optimizer.learning_rate = rate_after_warmup(self.config, self.epoch)
 
     def warmup_steps(self, steps_per_epoch: int) -> int:
         """The iterations of the warm-up with ``steps_per_epoch`` batches per epoch."""
