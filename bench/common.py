@@ -74,6 +74,38 @@ def machine() -> dict:
             "command": " ".join([pathlib.Path(sys.argv[0]).as_posix(), *sys.argv[1:]])}
 
 
+def prepared_or_skip(dataset: str, data_dir: str | None) -> bool:
+    """Whether TFDS dataset ``dataset`` is prepared in ``data_dir``; where it is not, says
+    so on stderr and as the last JSON line (a reproduction skips, it does not fail).
+    The embedded ``digits`` and ``synthetic`` sources are always there."""
+    if dataset in ("digits", "synthetic") or dataset.startswith("folder:"):
+        return True
+    if data_dir and (pathlib.Path(data_dir) / dataset).is_dir():
+        return True
+    reason = (f"skipped: the prepared TFDS dataset {dataset!r} is not in --data_dir={data_dir} "
+              "(prepare it with train.py --dataset=... --data_dir=... --manual_dir=...)")
+    print(reason, file=sys.stderr)
+    emit({"skipped": reason})
+    return False
+
+
+def run(main) -> None:
+    """``absl.app.run(main)``, a caller's mistake (:class:`layers.UsageError`) printed as
+    its one sentence with exit code 2, as train.py does."""
+    from absl import app
+
+    from layers.errors import UsageError
+
+    def guarded(argv):
+        try:
+            main(argv)
+        except UsageError as error:
+            print(f"{pathlib.Path(sys.argv[0]).name}: {error}", file=sys.stderr)
+            sys.exit(2)
+
+    app.run(guarded)
+
+
 def figure_path(name: str) -> pathlib.Path:
     """``bench/figures/<name>``, the folder made if needed."""
     FIGURES.mkdir(parents=True, exist_ok=True)

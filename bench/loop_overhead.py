@@ -22,7 +22,7 @@ import pathlib
 import sys
 import time
 
-from absl import app, flags
+from absl import flags
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
@@ -32,7 +32,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import recipes  # noqa: E402
-from bench.common import emit, machine, median  # noqa: E402
+from bench.common import emit, machine, median, run  # noqa: E402
 from engine import loop, training  # noqa: E402
 
 POOL_BATCHES = 8  # distinct batches, repeated to --steps
@@ -117,4 +117,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run(main)

@@ -1,6 +1,9 @@
 """Compile and train a recipe's model with its paper's training configuration:
 the optimizer, the weight decay, the loss, the learning-rate schedule and the
-callbacks that keep a run's records (backup, best checkpoint, history, logs)."""
+callbacks that keep a run's records (backup, best checkpoint, history, logs).
+
+Compiling imports no TensorFlow (only :func:`train` does, through :mod:`engine.loop`):
+``bench/throughput.py --backend=jax`` compiles recipes with :func:`compile_model`."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ import time
 
 import keras
 
-from engine import loop, transfer
+from engine import transfer
 from engine.losses import classification_loss
 from layers.errors import RunFailure, UsageError
 from recipes import TrainingConfig
@@ -351,6 +354,8 @@ def train(model: keras.Model, train_data, validation_data, config: TrainingConfi
           callbacks: list[keras.callbacks.Callback], jit_compile: bool = False,
           verbose="auto") -> keras.callbacks.History:
     """Trains the compiled ``model`` for ``config.epochs`` (see :mod:`engine.loop`)."""
+    from engine import loop  # TensorFlow's side
+
     return loop.fit(model, train_data, validation_data=validation_data, epochs=config.epochs,
                     callbacks=callbacks, verbose=1 if verbose == "auto" else verbose,
                     jit_compile=jit_compile)
