@@ -34,20 +34,27 @@ from engine import private_api
 
 def fit(model: keras.Model, x: tf.data.Dataset, validation_data: tf.data.Dataset | None = None,
         epochs: int = 1, initial_epoch: int = 0, callbacks=None, verbose: int = 1,
-        jit_compile: bool = False) -> keras.callbacks.History:
+        jit_compile: bool = False, steps_per_execution: int = 1) -> keras.callbacks.History:
     """Trains a compiled ``model`` (built under ``tf.distribute.get_strategy()``) on the
     batches of ``x`` from ``initial_epoch`` to ``epochs``, as ``model.fit`` does.
 
     A ``BackupAndRestore`` among ``callbacks`` that finds a backup restores the
     model and resumes at the epoch after the one it saved, and says so.
+
+    ``steps_per_execution`` (Keras's ``compile`` argument of that name) runs that many
+    training steps per call of the compiled function, an epoch's last call fewer: the
+    batch callbacks then see one batch per call (``on_train_batch_begin`` with its first
+    step, ``on_train_batch_end`` with its last step and the logs after it), as under
+    ``model.fit``. Epochs, validation and the epoch callbacks are unchanged.
     """
     strategy = tf.distribute.get_strategy()
     _build_state(model, x)
-    train_function = _step_function(model, "train", jit_compile)
+    train_steps = _step_function(model, "train", jit_compile, steps_per_execution)
     distributed_train = strategy.experimental_distribute_dataset(x)
+    steps = _cardinality(x)
     callbacks = keras.callbacks.CallbackList(
         list(callbacks or ()), add_history=True, add_progbar=verbose != 0, verbose=verbose,
-        epochs=epochs, steps=_cardinality(x), model=model)
+        epochs=epochs, steps=steps, model=model)
 
     model.stop_training = False
     private_api.forget_restored_epoch(model)
@@ -60,17 +67,12 @@ def fit(model: keras.Model, x: tf.data.Dataset, validation_data: tf.data.Dataset
     for epoch in range(initial_epoch, epochs):
         model.reset_metrics()
         callbacks.on_epoch_begin(epoch)
-        logs = {}
-        for step, batch in enumerate(distributed_train):
-            callbacks.on_train_batch_begin(step)
-            logs = _numpy(train_function(batch))
-            callbacks.on_train_batch_end(step, logs)
-            if model.stop_training:
-                break
-        epoch_logs = dict(logs)
+        logs = _run_steps(train_steps, distributed_train, steps, callbacks.on_train_batch_begin,
+                          callbacks.on_train_batch_end, stop=lambda: model.stop_training)
+        epoch_logs = _numpy(logs)
         if validation_data is not None:
             val_logs = evaluate(model, validation_data, callbacks=callbacks,
-                                jit_compile=jit_compile)
+                                jit_compile=jit_compile, steps_per_execution=steps_per_execution)
             epoch_logs.update({f"val_{name}": value for name, value in val_logs.items()})
         epoch_logs["learning_rate"] = float(
             keras.ops.convert_to_numpy(model.optimizer.learning_rate))
@@ -86,21 +88,39 @@ def fit(model: keras.Model, x: tf.data.Dataset, validation_data: tf.data.Dataset
 
 def evaluate(model: keras.Model, x: tf.data.Dataset,
              callbacks: keras.callbacks.CallbackList | None = None,
-             jit_compile: bool = False) -> dict[str, float]:
+             jit_compile: bool = False, steps_per_execution: int = 1) -> dict[str, float]:
     """The compiled loss and metrics of ``model`` over the batches of ``x``, as
     ``model.evaluate`` with ``return_dict=True``."""
     strategy = tf.distribute.get_strategy()
     _build_state(model, x)
-    test_function = _step_function(model, "test", jit_compile)
+    test_steps = _step_function(model, "test", jit_compile, steps_per_execution)
     callbacks = callbacks or keras.callbacks.CallbackList(model=model)
     model.reset_metrics()
     callbacks.on_test_begin()
-    logs = {}
-    for step, batch in enumerate(strategy.experimental_distribute_dataset(x)):
-        callbacks.on_test_batch_begin(step)
-        logs = _numpy(test_function(batch))
-        callbacks.on_test_batch_end(step, logs)
+    logs = _numpy(_run_steps(test_steps, strategy.experimental_distribute_dataset(x),
+                             _cardinality(x), callbacks.on_test_batch_begin,
+                             callbacks.on_test_batch_end))
     callbacks.on_test_end(logs)
+    return logs
+
+
+def _run_steps(function, distributed_dataset, steps: int | None, on_batch_begin, on_batch_end,
+               stop=lambda: False) -> dict:
+    """One pass over ``distributed_dataset``, ``function``'s calls each taking its next
+    batches from one iterator, with the batch callbacks around every call; returns the
+    logs of the last call (empty if there was no batch)."""
+    iterator = iter(distributed_dataset)
+    logs, step = {}, 0
+    while steps is None or step < steps:
+        on_batch_begin(step)
+        count, call_logs = function(iterator)
+        count = int(count)
+        if count == 0:  # the data ended (its length was unknown)
+            break
+        logs, step = call_logs, step + count
+        on_batch_end(step - 1, logs)
+        if stop():
+            break
     return logs
 
 
@@ -141,17 +161,22 @@ def _build_state(model: keras.Model, dataset: tf.data.Dataset) -> None:
         model.optimizer.build(model.trainable_variables)
 
 
-def _step_function(model: keras.Model, kind: str, jit_compile: bool):
-    """Runs ``model.train_step`` or ``test_step`` on every replica's share of a
-    distributed batch, then returns the metric results across replicas.
+def _step_function(model: keras.Model, kind: str, jit_compile: bool, steps_per_execution: int):
+    """A function of a distributed dataset's iterator that runs ``model.train_step`` (or
+    ``test_step``) on every replica's share of its next batch, up to
+    ``steps_per_execution`` times, and returns how many batches it ran and the metric
+    results across replicas.
 
-    Made once per model, kind and jit setting, so validation does not retrace
-    every epoch. The functions reach the model through a weak reference: the
-    cache that keeps them must not keep the model alive.
+    The batches are taken inside the compiled function (no Python between steps, one
+    call per ``steps_per_execution`` steps). Made once per model, kind, jit setting and
+    steps per call, so validation does not retrace every epoch. The functions reach the
+    model through a weak reference: the cache that keeps them must not keep the model
+    alive.
     """
     functions = _compiled_steps(model)
-    if (kind, jit_compile) in functions:
-        return functions[kind, jit_compile]
+    key = (kind, jit_compile, steps_per_execution)
+    if key in functions:
+        return functions[key]
     strategy = tf.distribute.get_strategy()
     reference = weakref.ref(model)
 
@@ -162,15 +187,22 @@ def _step_function(model: keras.Model, kind: str, jit_compile: bool):
     replica_function = tf.function(replica_step, jit_compile=jit_compile, reduce_retracing=True)
 
     @tf.function(reduce_retracing=True)
-    def distributed_step(batch):
-        strategy.run(replica_function, args=(batch,))
-        return _metric_results(reference())
+    def distributed_steps(iterator):
+        count = tf.constant(0)
+        for _ in tf.range(steps_per_execution):
+            batch = iterator.get_next_as_optional()
+            if not batch.has_value():
+                break
+            strategy.run(replica_function, args=(batch.get_value(),))
+            count += 1
+        return count, _metric_results(reference())
 
-    functions[kind, jit_compile] = distributed_step
-    return distributed_step
+    functions[key] = distributed_steps
+    return distributed_steps
 
 
-# model -> (the optimizer it was compiled with, {(kind, jit_compile): step function})
+# model -> (the optimizer it was compiled with,
+#           {(kind, jit_compile, steps_per_execution): step function})
 _STEP_FUNCTIONS: "weakref.WeakKeyDictionary[keras.Model, tuple]" = weakref.WeakKeyDictionary()
 
 

@@ -1,6 +1,9 @@
 """Compile and train a recipe's model with its paper's training configuration:
 the optimizer, the weight decay, the loss, the learning-rate schedule and the
-callbacks that keep a run's records (backup, best checkpoint, history, logs)."""
+callbacks that keep a run's records (backup, best checkpoint, history, logs).
+
+Compiling imports no TensorFlow (only :func:`train` does, through :mod:`engine.loop`):
+``bench/throughput.py --backend=jax`` compiles recipes with :func:`compile_model`."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ import time
 
 import keras
 
-from engine import loop, transfer
+from engine import transfer
 from engine.losses import classification_loss
 from layers.errors import RunFailure, UsageError
 from recipes import TrainingConfig
@@ -170,6 +173,8 @@ class ConstantWarmup(keras.callbacks.Callback):
     iteration ``round(warmup_epochs * steps per epoch)`` this sets the schedule's rate.
     Counted from the optimizer's iterations, so a resumed run switches at the same one;
     where the number of steps per epoch is unknown, the switch waits for the next epoch.
+    A loop running several steps per call (``steps_per_execution``) switches at the
+    first call that starts at or after that iteration.
     """
 
     def __init__(self, config: TrainingConfig):
@@ -181,9 +186,9 @@ class ConstantWarmup(keras.callbacks.Callback):
 
     def on_train_batch_begin(self, batch, logs=None):
         steps = self.params.get("steps")
-        if not steps or int(self.model.optimizer.iterations) != self.warmup_steps(steps):
-            return
-        self.model.optimizer.learning_rate = rate_after_warmup(self.config, self.epoch)
+        if (steps and self.epoch < self.config.warmup_epochs
+                and int(self.model.optimizer.iterations) >= self.warmup_steps(steps)):
+            self.model.optimizer.learning_rate = rate_after_warmup(self.config, self.epoch)
 
     def warmup_steps(self, steps_per_epoch: int) -> int:
         """The iterations of the warm-up with ``steps_per_epoch`` batches per epoch."""
@@ -349,6 +354,8 @@ def train(model: keras.Model, train_data, validation_data, config: TrainingConfi
           callbacks: list[keras.callbacks.Callback], jit_compile: bool = False,
           verbose="auto") -> keras.callbacks.History:
     """Trains the compiled ``model`` for ``config.epochs`` (see :mod:`engine.loop`)."""
+    from engine import loop  # TensorFlow's side
+
     return loop.fit(model, train_data, validation_data=validation_data, epochs=config.epochs,
                     callbacks=callbacks, verbose=1 if verbose == "auto" else verbose,
                     jit_compile=jit_compile)

@@ -1,5 +1,5 @@
-"""engine.loop.fit: model.fit's arguments, resuming only from a backup, no model kept
-alive by its cache, Ctrl-C held while an epoch's records are written."""
+"""engine.loop.fit: model.fit's arguments, several steps per call, resuming only from a
+backup, no model kept alive by its cache, Ctrl-C held while an epoch's records are written."""
 
 import gc
 import signal
@@ -41,6 +41,42 @@ def test_fit_takes_model_fits_argument_names(capsys):
     assert seen == [2, 3]
     assert set(history.history) >= {"loss", "accuracy", "val_loss", "val_accuracy"}
     assert "Resuming" not in capsys.readouterr().out  # an initial epoch is not a resume
+
+
+def weights_after(steps_per_execution, data, epochs=2):
+    keras.utils.set_random_seed(1)
+    model = compiled()
+    batches = []
+    record = keras.callbacks.LambdaCallback(
+        on_train_batch_begin=lambda batch, logs: batches.append(("begin", batch)),
+        on_train_batch_end=lambda batch, logs: batches.append(("end", batch, logs["loss"])))
+    history = loop.fit(model, data, validation_data=tiny_data(), epochs=epochs, verbose=0,
+                       callbacks=[record], steps_per_execution=steps_per_execution)
+    return model.get_weights(), history.history, batches
+
+
+@pytest.mark.parametrize("known_length", [True, False])
+def test_several_steps_per_call_train_as_one_step_per_call(known_length):
+    data = tiny_data(count=40)  # 5 batches: calls of 3 and 2 steps
+    if not known_length:
+        data = data.filter(lambda x, y: True)
+        assert loop._cardinality(data) is None
+    one, one_history, one_batches = weights_after(1, data)
+    three, three_history, three_batches = weights_after(3, data)
+    for a, b in zip(one, three):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    for name in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        np.testing.assert_allclose(one_history[name], three_history[name], rtol=1e-5)
+    # Each call is one batch to the callbacks: begins at its first step, ends at its last
+    # with the logs after it, as under model.fit(steps_per_execution=3). Where the length
+    # is unknown, each epoch ends with one call that finds no batch (begun, never ended).
+    ends = [event for event in three_batches if event[0] == "end"]
+    assert [event[1] for event in ends] == [2, 4, 2, 4]
+    begins = [event[1] for event in three_batches if event[0] == "begin"]
+    assert begins == ([0, 3] if known_length else [0, 3, 5]) * 2
+    one_ends = [event for event in one_batches if event[0] == "end"]
+    assert [event[2] for event in ends] == pytest.approx(
+        [event[2] for event in one_ends if event[1] in (2, 4)], rel=1e-5)
 
 
 def test_models_trained_in_one_process_are_freed():

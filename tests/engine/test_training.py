@@ -153,6 +153,23 @@ def test_a_constant_warmup_ends_at_its_iteration_not_at_an_epoch():
     assert seen == pytest.approx([0.01] * 6 + [0.1] * 6 + [0.01] * 4)
 
 
+def test_a_constant_warmup_ends_at_the_first_call_past_its_iteration():
+    config = TrainingConfig(optimizer="sgd", learning_rate=0.1, warmup_epochs=1.5,
+                            warmup_learning_rate=0.01, schedule="step", decay_epochs=(3,),
+                            epochs=4)
+    model = tiny_model()
+    training.compile_model(model, config)
+    seen = []
+    record = keras.callbacks.LambdaCallback(on_train_batch_begin=lambda batch, logs: seen.append(
+        (batch, float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)))))
+    loop.fit(model, tiny_data(batch_size=8, count=32), epochs=4, verbose=0,
+             steps_per_execution=3, callbacks=[*training.learning_rate_callbacks(config), record])
+    # Calls of 3 and 1 steps per 4-step epoch; the 6th iteration falls inside epoch 1's first
+    # call, so its second call (from iteration 7) is the first at 0.1.
+    assert [batch for batch, _ in seen] == [0, 3] * 4
+    assert [rate for _, rate in seen] == pytest.approx([0.01] * 3 + [0.1] * 3 + [0.01] * 2)
+
+
 def test_a_plateau_on_validation_needs_a_validation_split():
     from layers import UsageError
 

@@ -1,0 +1,112 @@
+"""What the benchmark scripts share: the machine they ran on, medians, JSON lines.
+
+Imports ``keras`` and the standard library only, so ``bench/throughput.py
+--backend=jax`` can use it without TensorFlow. The scripts print one JSON object
+per line; the last line is the result.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import pathlib
+import platform
+import statistics
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+FIGURES = ROOT / "bench" / "figures"
+
+
+def emit(record: dict) -> None:
+    """Prints ``record`` as one JSON line (strict JSON: non-finite numbers are null)."""
+    clean = {key: (None if isinstance(value, float) and value != value else value)
+             for key, value in record.items()}
+    print(json.dumps(clean), flush=True)
+
+
+def median(values) -> float:
+    return float(statistics.median(values))
+
+
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), or what ``platform`` knows."""
+    try:
+        with open("/proc/cpuinfo") as file:
+            for line in file:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def device() -> str:
+    """The device Keras trains on: the first GPU's name where there is one, else the CPU
+    and its core count."""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        first = jax.devices()[0]
+        if first.platform != "cpu":
+            return f"{first.platform.upper()}: {first.device_kind}"
+    elif keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        if gpus:
+            details = tf.config.experimental.get_device_details(gpus[0])
+            return f"GPU: {details.get('device_name', gpus[0].name)}"
+    return f"CPU: {cpu_name()}, {os.cpu_count()} cores"
+
+
+def machine() -> dict:
+    """The header line of every benchmark: when, where, with what."""
+    import keras
+
+    return {"date": datetime.date.today().isoformat(), "device": device(),
+            "backend": keras.backend.backend(), "keras": keras.__version__,
+            "python": platform.python_version(), "platform": platform.platform(),
+            "load_average": [round(value, 2) for value in os.getloadavg()],
+            "command": " ".join([pathlib.Path(sys.argv[0]).as_posix(), *sys.argv[1:]])}
+
+
+def prepared_or_skip(dataset: str, data_dir: str | None) -> bool:
+    """Whether TFDS dataset ``dataset`` is prepared in ``data_dir``; where it is not, says
+    so on stderr and as the last JSON line (a reproduction skips, it does not fail).
+    The embedded ``digits`` and ``synthetic`` sources are always there."""
+    if dataset in ("digits", "synthetic") or dataset.startswith("folder:"):
+        return True
+    if data_dir and (pathlib.Path(data_dir) / dataset).is_dir():
+        return True
+    reason = (f"skipped: the prepared TFDS dataset {dataset!r} is not in --data_dir={data_dir} "
+              "(prepare it with train.py --dataset=... --data_dir=... --manual_dir=...)")
+    print(reason, file=sys.stderr)
+    emit({"skipped": reason})
+    return False
+
+
+def run(main) -> None:
+    """``absl.app.run(main)``, a caller's mistake (:class:`layers.UsageError`) printed as
+    its one sentence with exit code 2, as train.py does."""
+    from absl import app
+
+    from layers.errors import UsageError
+
+    def guarded(argv):
+        try:
+            main(argv)
+        except UsageError as error:
+            print(f"{pathlib.Path(sys.argv[0]).name}: {error}", file=sys.stderr)
+            sys.exit(2)
+
+    app.run(guarded)
+
+
+def figure_path(name: str) -> pathlib.Path:
+    """``bench/figures/<name>``, the folder made if needed."""
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    return FIGURES / name

@@ -1,0 +1,180 @@
+"""The degradation problem in miniature: plain-20/56 against ResNet-20/56 on CIFAR-10.
+
+    python bench/reproduce_degradation.py --data_dir=../shared/tfds
+
+He et al. 2016, Section 4.2 and Fig. 6: on CIFAR-10 the deeper *plain* network
+(plain-56) has a higher training error than the shallower one (plain-20), an
+optimization difficulty, not overfitting; with shortcuts (ResNet-56 against
+ResNet-20) the deeper network is not worse. Fig. 6 trains for 64k iterations; this
+trains each of the four recipes (their builders, He initialization, batch
+normalization, the paper's SGD: rate 0.1, momentum 0.9, weight decay 1e-4, batch 128,
+4-pixel padding, crops and flips, the per-pixel mean subtracted) for the same fixed
+budget of ``--steps`` iterations from the same seed, and records the training error
+on the fly (each chunk of ``--chunk_steps`` iterations' running error, as Fig. 6's
+thin curves) against iterations. The budget is the miniature: the rate stays at 0.1
+(the paper's first drop comes at 32k iterations).
+
+Writes ``degradation.json`` (the curves, the final chunk's training error of each
+network and whether the deeper plain net is the worse one and the deeper ResNet not)
+and ``degradation.png`` (Fig. 6's left and middle panels) into ``--output_dir``.
+Skips, saying why, where the prepared dataset is missing. The last line printed is
+the result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pathlib
+import sys
+import time
+
+from absl import flags
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+import keras  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+import recipes  # noqa: E402
+from bench.common import FIGURES, ROOT, emit, machine, prepared_or_skip, run  # noqa: E402
+from engine import loop, training  # noqa: E402
+from engine.data import DataSpec, prepare  # noqa: E402
+from engine.session import session  # noqa: E402
+
+FAMILIES = ("plain", "resnet")
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("dataset", "cifar10", "Dataset, as train.py's --dataset.")
+flags.DEFINE_string("data_dir", str(ROOT.parent / "shared" / "tfds"),
+                    "TFDS data dir holding the prepared dataset.")
+flags.DEFINE_list("depths", ["20", "56"], "The depths compared (CIFAR ResNets: 6n + 2).")
+flags.DEFINE_integer("steps", 600, "Training iterations per network (the fixed budget).",
+                     lower_bound=1)
+flags.DEFINE_integer("chunk_steps", 50, "Iterations per point of the curves.", lower_bound=1)
+flags.DEFINE_integer("batch_size", None, "Batch size; default: the recipes' (128).",
+                     lower_bound=1)
+flags.DEFINE_integer("seed", 42, "Initialization and shuffling seed (the same for all).")
+flags.DEFINE_string("output_dir", str(FIGURES), "Where the JSON and the PNG go.")
+
+
+class TrainingError(keras.callbacks.Callback):
+    """The training error (%) of each chunk of ``chunk_steps`` iterations, from the
+    epoch's running accuracy (Keras's mean over the batches so far)."""
+
+    def __init__(self, name: str, chunk_steps: int):
+        super().__init__()
+        self.name, self.chunk_steps, self.points = name, chunk_steps, []
+        self.correct_before = 0.0  # running accuracy x iterations at the last point
+
+    def on_train_batch_end(self, batch, logs=None):
+        iterations = batch + 1
+        if iterations % self.chunk_steps and iterations != self.params["steps"]:
+            return
+        correct = logs["accuracy"] * iterations
+        done_before = self.points[-1][0] if self.points else 0
+        error = 100 * (1 - (correct - self.correct_before) / (iterations - done_before))
+        self.points.append((iterations, error))
+        self.correct_before = correct
+        emit({"network": self.name, "iterations": iterations, "training_error": round(error, 2)})
+
+
+def train(name: str, data, config, steps: int, chunk_steps: int, seed: int) -> dict:
+    """Trains recipe ``name`` for ``steps`` iterations (one pass over a stream of
+    batches that goes on through the epochs of the training split); its curve and
+    seconds."""
+    keras.utils.set_random_seed(seed)
+    model = recipes.build(name, classes=data.source.num_classes, input_shape=data.input_shape)
+    training.compile_model(model, config)
+    curve = TrainingError(name, chunk_steps)
+    started = time.perf_counter()
+    loop.fit(model, data.pipelines.train.repeat().take(steps), epochs=1, verbose=0,
+             callbacks=[training.StopOnDivergence(), curve])
+    seconds = time.perf_counter() - started
+    keras.backend.clear_session()
+    return {"network": name, "iterations": [point[0] for point in curve.points],
+            "training_error": [point[1] for point in curve.points],
+            "seconds": round(seconds, 1)}
+
+
+def final_error(curve: dict, points: int = 2) -> float:
+    """The training error at the end of the budget: the mean of the last ``points``
+    chunks (one chunk's running error is noisy)."""
+    errors = curve["training_error"][-points:]
+    return sum(errors) / len(errors)
+
+
+def plot(curves: dict, depths: list[int], path: str, title: str) -> None:
+    """Fig. 6's left and middle panels: training error against iterations."""
+    figure = Figure(figsize=(10.0, 4.0), layout="constrained")
+    FigureCanvasAgg(figure)
+    panels = figure.subplots(1, len(FAMILIES), sharey=True)
+    for axes, family in zip(panels, FAMILIES):
+        for depth, colour in zip(depths, ("tab:orange", "tab:red", "tab:purple", "tab:brown")):
+            curve = curves[f"{family}{depth}"]
+            label = f"{'plain' if family == 'plain' else 'ResNet'}-{depth}"
+            axes.plot(curve["iterations"], curve["training_error"], color=colour, label=label)
+        axes.set(xlabel="iterations", title="plain networks" if family == "plain" else "ResNets")
+        axes.grid(alpha=0.3)
+        axes.legend()
+    panels[0].set_ylabel("training error (%)")
+    figure.suptitle(title)
+    figure.savefig(path, dpi=80)
+
+
+def main(argv):
+    del argv
+    depths = sorted(int(depth) for depth in FLAGS.depths)
+    names = [f"{family}{depth}" for family in FAMILIES for depth in depths]
+    for name in names:
+        recipes.get(name)  # an unknown depth is one sentence, before any work
+    config = recipes.get(names[0]).training
+    if FLAGS.batch_size:
+        config = dataclasses.replace(config, batch_size=FLAGS.batch_size)
+    for name in names:  # one input pipeline serves all four networks
+        other = recipes.get(name).training
+        assert (other.augmentation, other.normalization) == (
+            config.augmentation, config.normalization), name
+    if not prepared_or_skip(FLAGS.dataset, FLAGS.data_dir):
+        return
+    started = time.perf_counter()
+    emit({**machine(), "experiment": "degradation", "dataset": FLAGS.dataset,
+          "networks": names, "steps": FLAGS.steps, "chunk_steps": FLAGS.chunk_steps,
+          "batch_size": config.batch_size, "training": dataclasses.asdict(config)})
+    spec = DataSpec(dataset=FLAGS.dataset, data_dir=FLAGS.data_dir,
+                    batch_size=config.batch_size, seed=FLAGS.seed,
+                    augmentation=config.augmentation, normalization=config.normalization,
+                    validation_fraction=config.validation_fraction)
+    curves = {}
+    with session(seed=FLAGS.seed):
+        data = prepare(spec, recipes.get(names[0]).input_shape, classes=10)
+        for name in names:
+            curves[name] = train(name, data, dataclasses.replace(
+                recipes.get(name).training, batch_size=config.batch_size), FLAGS.steps,
+                FLAGS.chunk_steps, FLAGS.seed)
+    final = {name: round(final_error(curve), 2) for name, curve in curves.items()}
+    shallow, deep = depths[0], depths[-1]
+    result = {
+        "experiment": "degradation", "dataset": FLAGS.dataset,
+        "iterations": curves[names[0]]["iterations"][-1], "batch_size": config.batch_size,
+        "final_training_error": final,
+        "plain_deeper_is_worse": final[f"plain{deep}"] > final[f"plain{shallow}"],
+        "resnet_deeper_is_not_worse": final[f"resnet{deep}"] <= final[f"resnet{shallow}"],
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    os.makedirs(FLAGS.output_dir, exist_ok=True)
+    figure = os.path.join(FLAGS.output_dir, "degradation.png")
+    plot(curves, depths, figure,
+         f"{FLAGS.dataset}: training error over the first {result['iterations']:,} iterations "
+         f"(batch {config.batch_size}), He et al. 2016 Fig. 6 in miniature")
+    path = os.path.join(FLAGS.output_dir, "degradation.json")
+    with open(path, "w") as file:
+        json.dump({**result, "curves": curves}, file, indent=1)
+    emit({**result, "figure": figure, "json": path})
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,278 @@
+"""Training throughput of a recipe, side by side with the matching keras.applications model.
+
+    python bench/throughput.py --recipe=resnet50 --baseline=keras --batch_size=16
+    python bench/throughput.py --recipe=vgg16 --baseline=keras --batch_size=8 \\
+        --precision=mixed_bfloat16
+    python bench/throughput.py --recipe=resnet50 --backend=jax --precision=mixed_bfloat16
+
+Times whole training steps (forward, backward, the optimizer's update) on one
+synthetic batch held on the device, after ``--warmup_steps`` untimed ones (tracing,
+compilation), in ``--windows`` windows of ``--steps`` steps. With
+``--baseline=keras`` the matching ``keras.applications`` model (ResNet50/101/152,
+VGG16/19, built with ``weights=None`` for the recipe's classes and input) trains on
+the same batch, compiled the same way (the recipe's optimizer, weight decay and loss:
+``engine.training.compile_model``), window by window in alternating order, so both see
+the same load; the ratio is the median of the windows' ratios (recipe / baseline).
+Both go through the project's training path (``engine.loop.fit``) on TensorFlow, and
+through Keras's own ``train_on_batch`` on JAX, where the engine (TensorFlow's side)
+is not used: ``--backend=jax`` (or ``KERAS_BACKEND=jax``) imports no TensorFlow.
+
+Each window also times a 2048x2048 matmul in the policy's compute dtype, the
+device's practical limit; the result reports the training FLOPs the model does
+(``3 x 2 x`` its multiply-adds per image: forward, and a backward pass twice as
+costly) as a share of it. ``--baseline=torchvision`` (a GPU machine with PyTorch)
+times torchvision's model with ``torch.compile`` and bf16 autocast instead, and
+``--peak_tflops`` adds the model FLOP utilization (MFU) against the device's peak.
+The last line is the result.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import random
+import sys
+import time
+
+
+def _backend_flag(argv: list[str]) -> str | None:
+    """``--backend``'s value in ``argv``: Keras reads its backend once, at import."""
+    for index, argument in enumerate(argv):
+        if argument.startswith("--backend="):
+            return argument.split("=", 1)[1]
+        if argument == "--backend" and index + 1 < len(argv):
+            return argv[index + 1]
+    return None
+
+
+BACKENDS = ("tensorflow", "jax")
+if _backend_flag(sys.argv) in BACKENDS:
+    os.environ["KERAS_BACKEND"] = _backend_flag(sys.argv)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if "--baseline=torchvision" in sys.argv:  # JAX and PyTorch share the GPU
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from absl import flags  # noqa: E402
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import recipes  # noqa: E402
+from bench.common import emit, machine, median, run  # noqa: E402
+from engine import training  # noqa: E402  (compiling imports no TensorFlow)
+from engine.choices import PRECISIONS  # noqa: E402
+from layers.errors import UsageError  # noqa: E402
+from recipes.summary import summarize, totals  # noqa: E402
+
+# recipe -> the keras.applications model of the same architecture
+KERAS_APPLICATIONS = {
+    "resnet50": "ResNet50", "resnet101": "ResNet101", "resnet152": "ResNet152",
+    "vgg16": "VGG16", "vgg19": "VGG19", "vgg_d": "VGG16", "vgg_e": "VGG19",
+}
+# recipe -> the torchvision.models constructor of the same architecture
+# (torchvision's bottleneck ResNets stride on the 3x3 convolution: resnet50_v1_5's layout)
+TORCHVISION_MODELS = {
+    "resnet18": "resnet18", "resnet34": "resnet34", "resnet50_v1_5": "resnet50",
+    "resnet50": "resnet50",
+    "resnet101": "resnet101", "resnet152": "resnet152", "vgg16": "vgg16", "vgg19": "vgg19",
+    "vgg_d": "vgg16", "vgg_e": "vgg19",
+}
+BASELINES = ("none", "keras", "torchvision")
+MATMUL_SIZE = 2048
+MATMULS_PER_WINDOW = 3
+TRAINING_FLOPS_PER_MAC = 6  # forward 2 FLOPs per multiply-add, backward twice the forward
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("recipe", "resnet50", "Registered recipe name.")
+flags.DEFINE_enum("baseline", "none", BASELINES,
+                  "Time the matching keras.applications model (or torchvision's) alongside.")
+flags.DEFINE_enum("backend", None, BACKENDS,
+                  "Keras backend; default: KERAS_BACKEND's, else tensorflow.")
+flags.DEFINE_integer("batch_size", 16, "Images per training step.", lower_bound=1)
+flags.DEFINE_integer("image_size", None, "Input height and width; default: the recipe's.",
+                     lower_bound=1)
+flags.DEFINE_integer("steps", 5, "Training steps per timed window.", lower_bound=1)
+flags.DEFINE_integer("windows", 5, "Timed windows per model.", lower_bound=1)
+flags.DEFINE_integer("warmup_steps", 2, "Untimed steps per model before the windows.",
+                     lower_bound=1)
+flags.DEFINE_enum("precision", "float32", PRECISIONS, "Keras dtype policy of both models.")
+flags.DEFINE_boolean("jit_compile", False,
+                     "Compile the training step with XLA (always so on JAX).")
+flags.DEFINE_float("peak_tflops", None,
+                   "The device's peak TFLOP/s at the compute dtype; adds the model FLOP "
+                   "utilization (mfu).", lower_bound=0.0)
+
+
+def synthetic_batch(input_shape, classes: int, batch_size: int):
+    """Unit-Gaussian images and uniform labels, as numpy arrays."""
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(batch_size, *input_shape)).astype("float32")
+    return images, rng.integers(0, classes, batch_size).astype("int64")
+
+
+class KerasTrainer:
+    """Times training steps of a compiled Keras model on one batch held on the device:
+    ``engine.loop.fit`` on TensorFlow, Keras's ``train_on_batch`` on JAX."""
+
+    def __init__(self, model: keras.Model, batch, jit_compile: bool):
+        self.model, self.jit_compile = model, jit_compile
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            self.batch = tuple(tf.constant(array) for array in batch)
+        else:
+            self.batch = tuple(keras.ops.convert_to_tensor(array) for array in batch)
+
+    def run(self, steps: int) -> float:
+        """Trains ``steps`` steps; returns the wall seconds, the device finished."""
+        started = time.perf_counter()
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            from engine import loop
+
+            data = tf.data.Dataset.from_tensors(self.batch).repeat(steps)
+            loop.fit(self.model, data, epochs=1, verbose=0, jit_compile=self.jit_compile)
+        else:
+            for _ in range(steps):
+                logs = self.model.train_on_batch(*self.batch, return_dict=True)
+            float(logs["loss"])
+        return time.perf_counter() - started
+
+
+class TorchTrainer:
+    """Times training steps of torchvision's model, ``torch.compile``-d, under bf16
+    autocast (SGD with the recipe's learning rate, momentum and weight decay), on the GPU."""
+
+    def __init__(self, name: str, classes: int, batch, config):
+        try:
+            import torch
+            import torchvision
+        except ImportError as error:
+            raise UsageError(f"--baseline=torchvision needs PyTorch and torchvision: {error}.")
+        if not torch.cuda.is_available():
+            raise UsageError("--baseline=torchvision needs a CUDA GPU; PyTorch sees none.")
+
+        self.torch = torch
+        model = getattr(torchvision.models, name)(num_classes=classes)
+        model = model.cuda().to(memory_format=torch.channels_last)
+        self.optimizer = torch.optim.SGD(model.parameters(), lr=config.learning_rate,
+                                         momentum=config.momentum,
+                                         weight_decay=config.weight_decay)
+        self.model = torch.compile(model)
+        images, labels = batch
+        self.images = torch.from_numpy(images).permute(0, 3, 1, 2).cuda().contiguous(
+            memory_format=torch.channels_last)
+        self.labels = torch.from_numpy(labels).cuda()
+
+    def run(self, steps: int) -> float:
+        torch = self.torch
+        torch.cuda.synchronize()
+        started = time.perf_counter()
+        for _ in range(steps):
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                loss = torch.nn.functional.cross_entropy(self.model(self.images), self.labels)
+            loss.backward()
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+        torch.cuda.synchronize()
+        return time.perf_counter() - started
+
+
+def matmul_gflops(dtype: str) -> float:
+    """GFLOP/s of ``MATMULS_PER_WINDOW`` ``MATMUL_SIZE``-square matmuls in ``dtype``."""
+    rng = np.random.default_rng(1)
+    a, b = (keras.ops.convert_to_tensor(
+        rng.normal(size=(MATMUL_SIZE, MATMUL_SIZE)).astype("float32"), dtype=dtype)
+        for _ in range(2))
+    float(keras.ops.sum(keras.ops.matmul(a, b)))  # the first call may compile
+    started = time.perf_counter()
+    for _ in range(MATMULS_PER_WINDOW):
+        float(keras.ops.sum(keras.ops.matmul(a, b)))
+    seconds = time.perf_counter() - started
+    return MATMULS_PER_WINDOW * 2 * MATMUL_SIZE ** 3 / seconds / 1e9
+
+
+def keras_baseline(recipe_name: str, input_shape, classes: int) -> keras.Model:
+    if recipe_name not in KERAS_APPLICATIONS:
+        raise UsageError(f"--baseline=keras has no keras.applications model for recipe "
+                         f"{recipe_name!r}; it has one for {', '.join(KERAS_APPLICATIONS)}.")
+    builder = getattr(keras.applications, KERAS_APPLICATIONS[recipe_name])
+    return builder(weights=None, input_shape=input_shape, classes=classes)
+
+
+def main(argv):
+    del argv
+    backend = keras.backend.backend()
+    if FLAGS.backend and FLAGS.backend != backend:
+        raise UsageError(f"--backend={FLAGS.backend} but Keras had already loaded {backend}.")
+    if FLAGS.baseline == "torchvision" and FLAGS.recipe not in TORCHVISION_MODELS:
+        raise UsageError(f"--baseline=torchvision has no torchvision model for recipe "
+                         f"{FLAGS.recipe!r}; it has one for {', '.join(TORCHVISION_MODELS)}.")
+    recipe = recipes.get(FLAGS.recipe)
+    input_shape = recipe.input_shape
+    if FLAGS.image_size:
+        input_shape = (FLAGS.image_size, FLAGS.image_size, *input_shape[2:])
+    jit_compile = FLAGS.jit_compile or backend == "jax"
+    keras.config.set_dtype_policy(FLAGS.precision)
+    random.seed(0)  # Keras's weight seeds (keras.utils.set_random_seed would import TensorFlow)
+    batch = synthetic_batch(input_shape, recipe.classes, FLAGS.batch_size)
+
+    model = recipes.build(FLAGS.recipe, input_shape=input_shape)
+    training.compile_model(model, recipe.training)
+    flops_per_image = TRAINING_FLOPS_PER_MAC * totals(summarize(model))["macs"]
+    trainers = {FLAGS.recipe: KerasTrainer(model, batch, jit_compile)}
+    baseline = None
+    if FLAGS.baseline == "keras":
+        baseline = f"keras.applications.{KERAS_APPLICATIONS.get(FLAGS.recipe)}"
+        reference = keras_baseline(FLAGS.recipe, input_shape, recipe.classes)
+        training.compile_model(reference, recipe.training)
+        trainers[baseline] = KerasTrainer(reference, batch, jit_compile)
+    elif FLAGS.baseline == "torchvision":
+        baseline = f"torchvision.models.{TORCHVISION_MODELS[FLAGS.recipe]}"
+        trainers[baseline] = TorchTrainer(TORCHVISION_MODELS[FLAGS.recipe], recipe.classes,
+                                          batch, recipe.training)
+    emit({**machine(), "recipe": FLAGS.recipe, "baseline": baseline,
+          "input_shape": list(input_shape), "batch_size": FLAGS.batch_size,
+          "precision": FLAGS.precision, "jit_compile": jit_compile, "steps": FLAGS.steps,
+          "windows": FLAGS.windows, "training_gflops_per_image": round(flops_per_image / 1e9, 3)})
+
+    for trainer in trainers.values():
+        trainer.run(FLAGS.warmup_steps)
+    compute_dtype = keras.config.dtype_policy().compute_dtype
+    rates = {name: [] for name in trainers}
+    ratios, matmul = [], []
+    images = FLAGS.steps * FLAGS.batch_size
+    for window in range(FLAGS.windows):
+        order = list(trainers) if window % 2 == 0 else list(reversed(trainers))
+        seconds = {name: trainers[name].run(FLAGS.steps) for name in order}
+        matmul.append(matmul_gflops(compute_dtype))
+        for name, value in seconds.items():
+            rates[name].append(images / value)
+        if baseline:
+            ratios.append(seconds[baseline] / seconds[FLAGS.recipe])
+        emit({"window": window, "first": order[0], "matmul_gflops": round(matmul[-1], 1),
+              **{f"{name}_images_per_second": round(images / value, 3)
+                 for name, value in seconds.items()}})
+
+    images_per_second = median(rates[FLAGS.recipe])
+    achieved = images_per_second * flops_per_image / 1e9
+    result = {
+        "recipe": FLAGS.recipe, "images_per_second": round(images_per_second, 3),
+        "baseline": baseline,
+        "baseline_images_per_second": round(median(rates[baseline]), 3) if baseline else None,
+        "ratio": round(median(ratios), 4) if baseline else None,
+        "device": machine()["device"], "precision": FLAGS.precision, "jit_compile": jit_compile,
+        "batch_size": FLAGS.batch_size, "backend": backend,
+        "achieved_gflops": round(achieved, 1), "matmul_gflops": round(median(matmul), 1),
+        "fraction_of_matmul": round(achieved / median(matmul), 3),
+        "ratios": [round(ratio, 4) for ratio in ratios],
+        "tensorflow_imported": "tensorflow" in sys.modules,
+    }
+    if FLAGS.peak_tflops:
+        result["mfu"] = round(achieved / (FLAGS.peak_tflops * 1e3), 4)
+    emit(result)
+
+
+if __name__ == "__main__":
+    run(main)

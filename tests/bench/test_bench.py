@@ -1,0 +1,159 @@
+"""bench/: every script runs on a tiny setting, prints its result last and writes its files.
+
+No timing is asserted (speed belongs to the scripts' output, not to the tests); what is
+checked is the contract: the JSON keys, the ratios computed from the windows, the
+figures written, TensorFlow left out of the JAX path, the skips and the usage errors.
+"""
+
+import importlib.util
+import json
+import os
+import pathlib
+import statistics
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def run(script, *flags, env=None):
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / script), *flags], cwd=ROOT,
+                            capture_output=True, text=True, timeout=900,
+                            env={**os.environ, **(env or {})})
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    return result, lines
+
+
+def test_throughput_against_keras_applications_interleaved():
+    result, lines = run("throughput.py", "--recipe=vgg16", "--baseline=keras", "--batch_size=2",
+                        "--image_size=32", "--steps=1", "--windows=3", "--warmup_steps=1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    header, *windows, last = lines
+    assert header["input_shape"] == [32, 32, 3] and header["device"].startswith("CPU")
+    assert set(last) >= {"recipe", "images_per_second", "baseline", "baseline_images_per_second",
+                         "ratio", "device", "precision", "jit_compile", "batch_size"}
+    assert last["baseline"] == "keras.applications.VGG16" and last["precision"] == "float32"
+    assert [window["first"] for window in windows] == [
+        "vgg16", "keras.applications.VGG16", "vgg16"]  # alternating order
+    ratios = [window["vgg16_images_per_second"] / window[f"{last['baseline']}_images_per_second"]
+              for window in windows]
+    assert last["ratio"] == pytest.approx(statistics.median(ratios), rel=1e-2)
+    assert last["images_per_second"] == pytest.approx(
+        statistics.median(window["vgg16_images_per_second"] for window in windows), rel=1e-3)
+    # VGG-16 at 32x32: 3 x 2 x its multiply-adds per image, against the matmul's rate.
+    assert last["achieved_gflops"] == pytest.approx(
+        last["images_per_second"] * header["training_gflops_per_image"], rel=2e-2)
+    assert last["fraction_of_matmul"] == pytest.approx(
+        last["achieved_gflops"] / last["matmul_gflops"], rel=2e-2)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None,
+                    reason="JAX is not installed (pip install -e '.[test]' installs it)")
+def test_throughput_on_jax_imports_no_tensorflow():
+    result, lines = run("throughput.py", "--backend=jax", "--recipe=lenet5_modern",
+                        "--batch_size=4", "--steps=2", "--windows=2", "--warmup_steps=1",
+                        env={"KERAS_BACKEND": "tensorflow"})  # the flag wins
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert lines[0]["backend"] == "jax"
+    last = lines[-1]
+    assert last["backend"] == "jax" and last["tensorflow_imported"] is False
+    assert last["jit_compile"] is True and last["images_per_second"] > 0
+
+
+def test_throughput_refuses_a_baseline_it_does_not_have():
+    result, _ = run("throughput.py", "--recipe=lenet5_modern", "--baseline=keras")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "no keras.applications model for recipe 'lenet5_modern'" in result.stderr
+    if importlib.util.find_spec("torch") is None:
+        result, _ = run("throughput.py", "--recipe=resnet50", "--baseline=torchvision",
+                        "--batch_size=1", "--image_size=32")
+        assert result.returncode == 2 and "needs PyTorch and torchvision" in result.stderr
+
+
+def test_loop_overhead_reports_the_median_of_interleaved_rounds():
+    result, lines = run("loop_overhead.py", "--batch_size=8", "--steps=3", "--rounds=3",
+                        "--steps_per_execution=2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    header, *rounds, last = lines
+    assert header["steps_per_execution"] == 2 and len(rounds) == 3
+    assert [entry["first"] for entry in rounds] == ["loop", "fit", "loop"]
+    assert last["ratio"] == pytest.approx(
+        statistics.median(entry["fit_seconds"] / entry["loop_seconds"] for entry in rounds),
+        rel=1e-2)
+    assert last["ratios"] == [entry["ratio"] for entry in rounds]
+
+
+def test_time_to_accuracy_stops_at_the_target_and_scores_the_test_split_once():
+    result, lines = run("time_to_accuracy.py", "--dataset=digits", "--epochs=3",
+                        "--target=0.3")
+    assert result.returncode == 0, result.stderr[-3000:]
+    epochs, last = [line for line in lines if "epoch" in line], lines[-1]
+    assert last["reached"] and last["epochs"] == len(epochs) < 3  # stopped at the target
+    assert epochs[-1]["val_accuracy"] >= 0.3 > max([e["val_accuracy"] for e in epochs[:-1]] or [0])
+    assert last["meets_target"] == (last["test_accuracy"] >= 0.3)
+    assert last["seconds"] >= epochs[-1]["seconds"] > 0  # counted from the process start
+    assert last["train_images"] == 1293
+
+
+def test_time_to_accuracy_that_never_reaches_the_target_says_so():
+    result, lines = run("time_to_accuracy.py", "--dataset=digits", "--epochs=1", "--target=1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert lines[-1]["epochs"] == 1 and lines[-1]["reached"] is False
+
+
+def test_lenet5_reproduction_writes_its_curve_and_figure(tmp_path):
+    result, lines = run("reproduce_lenet5.py", "--dataset=digits", "--epochs=2",
+                        "--steps_per_execution=500", f"--output_dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    header, first, second, last = lines
+    assert header["training"]["batch_size"] == 1 and header["training"]["optimizer"] == "rmsprop"
+    assert header["training"]["validation_fraction"] == 0  # every training image trains
+    assert last["train_images"] == 1437 and last["paper_test_error"] == 0.95
+    saved = json.loads((tmp_path / "lenet5.json").read_text())
+    assert [entry["pass"] for entry in saved["passes"]] == [1, 2]
+    assert saved["final_test_error"] == second["test_error"] == last["final_test_error"]
+    assert first["learning_rate"] == pytest.approx(5e-4)  # the paper's first two passes
+    assert (tmp_path / "lenet5.png").stat().st_size > 10_000
+
+
+def test_reproductions_skip_where_the_dataset_is_missing(tmp_path):
+    for script in ("reproduce_lenet5.py", "reproduce_degradation.py", "time_to_accuracy.py"):
+        result, lines = run(script, f"--data_dir={tmp_path}", f"--output_dir={tmp_path}"
+                            if script != "time_to_accuracy.py" else "--target=0.9")
+        assert result.returncode == 0 and "skipped: the prepared TFDS dataset" in result.stderr
+        assert lines[-1]["skipped"].startswith("skipped") and not list(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_degradation_reproduction_records_every_networks_curve(tmp_path):
+    result, lines = run("reproduce_degradation.py", "--dataset=synthetic", "--depths=20,32",
+                        "--steps=4", "--chunk_steps=2", "--batch_size=4",
+                        f"--output_dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    last = lines[-1]
+    assert set(last["final_training_error"]) == {"plain20", "plain32", "resnet20", "resnet32"}
+    saved = json.loads((tmp_path / "degradation.json").read_text())
+    for curve in saved["curves"].values():
+        assert curve["iterations"] == [2, 4]
+        assert all(0 <= error <= 100 for error in curve["training_error"])
+    assert last["plain_deeper_is_worse"] == (
+        last["final_training_error"]["plain32"] > last["final_training_error"]["plain20"])
+    assert (tmp_path / "degradation.png").stat().st_size > 10_000
+
+
+def test_initialization_figure_has_the_lectures_four_settings(tmp_path):
+    result, lines = run("reproduce_initialization.py", f"--output_dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    saved = json.loads((tmp_path / "initialization.json").read_text())
+    settings = {(entry["init"], entry["activation"]): entry["std"]
+                for entry in saved["settings"]}
+    assert list(settings) == [("normal_0.01", "tanh"), ("normal_1", "tanh"),
+                              ("xavier", "tanh"), ("he", "relu")]
+    # The lecture's readings: collapse to zero, saturation, spread kept for tanh and ReLU.
+    assert settings["normal_0.01", "tanh"][-1] < 1e-5
+    assert min(settings["normal_1", "tanh"]) > 0.95
+    assert 0.1 < settings["xavier", "tanh"][-1] < settings["xavier", "tanh"][0] < 0.7
+    assert all(0.6 < std < 1.2 for std in settings["he", "relu"])
+    assert (tmp_path / "initialization.png").stat().st_size > 10_000
