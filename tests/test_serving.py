@@ -100,11 +100,11 @@ def test_tflite_runs_builtin_ops_on_uint8_images_and_matches_keras(run, test_spl
     assert np.mean(outputs["class_ids"] == labels) == report["test_accuracy"]
 
 
-def test_export_mode_adds_a_version_from_the_runs_files(run, test_split, tmp_path):
+def test_export_mode_adds_a_version_from_the_runs_files(run, test_split, tmp_path, train_here):
     model_dir, report = run
     first = model_dir / "export" / "1"
     before = {path: path.read_bytes() for path in first.rglob("*") if path.is_file()}
-    result = run_train("--mode=export", f"--model_dir={model_dir}", cwd=tmp_path)
+    result = train_here("--mode=export", f"--model_dir={model_dir}", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     second = model_dir / "export" / "2"
     assert f"exported to {second}" in result.stdout
@@ -132,13 +132,13 @@ def images(test_split, tmp_path):
 
 
 def test_predict_classifies_files_folders_and_globs_with_the_saved_model_alone(
-        run, test_split, images, tmp_path):
+        run, test_split, images, tmp_path, train_here):
     _, report = run
     export_only = tmp_path / "export"  # no run.json, no model.keras, no recipe
     shutil.copytree(report["export_dir"], export_only / "3")
-    result = run_train("--mode=predict", f"--export_dir={export_only}", str(images / "more"),
-                       str(images / "digit*.png"), str(images / "notes.txt"),
-                       str(images / "missing.png"), cwd=tmp_path)
+    result = train_here("--mode=predict", f"--export_dir={export_only}", str(images / "more"),
+                        str(images / "digit*.png"), str(images / "notes.txt"),
+                        str(images / "missing.png"), cwd=tmp_path)
     assert result.returncode == 1
     lines = result.stdout.strip().splitlines()
     files = [images / "more" / "digit3.bmp"] + [images / f"digit{i}.png" for i in range(3)]
@@ -158,11 +158,11 @@ def test_predict_classifies_files_folders_and_globs_with_the_saved_model_alone(
     assert "Traceback" not in result.stderr
 
 
-def test_predict_json_prints_one_object_per_file(run, images, tmp_path):
+def test_predict_json_prints_one_object_per_file(run, images, tmp_path, train_here):
     model_dir, _ = run
-    result = run_train("--mode=predict", f"--export_dir={model_dir / 'export'}",
-                       "--output=json", "--top_k=3", str(images / "digit0.png"),
-                       str(images / "notes.txt"), cwd=tmp_path)
+    result = train_here("--mode=predict", f"--export_dir={model_dir / 'export'}",
+                        "--output=json", "--top_k=3", str(images / "digit0.png"),
+                        str(images / "notes.txt"), cwd=tmp_path)
     assert result.returncode == 1, result.stderr[-3000:]
     first, second = [json.loads(line) for line in result.stdout.strip().splitlines()]
     assert first["file"] == str(images / "digit0.png") and len(first["predictions"]) == 3

@@ -184,7 +184,7 @@ def free_port():
 @pytest.mark.slow
 def test_a_chief_and_two_workers_split_the_trials_and_the_chief_reports(tmp_path):
     model_dir = tmp_path / "run"
-    command = [sys.executable, TRAIN, "--mode=tune", "--max_trials=4", "--epochs=2",
+    command = [sys.executable, TRAIN, "--mode=tune", "--max_trials=4", "--epochs=1",
                f"--model_dir={model_dir}"]
     cluster = {**os.environ, "KERASTUNER_ORACLE_IP": "127.0.0.1",
                "KERASTUNER_ORACLE_PORT": str(free_port())}

@@ -1,17 +1,21 @@
 """The lectures' activation-statistics experiment reproduces its qualitative results."""
 
 import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from engine.initialization import (ACTIVATIONS, DEPTH, EXAMPLES, INITIALIZATIONS, WIDTH,
-                                   format_statistics, hidden_activations, layer_statistics,
-                                   run_experiment)
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+from engine.initialization import (
+    ACTIVATIONS,
+    DEPTH,
+    EXAMPLES,
+    INITIALIZATIONS,
+    WIDTH,
+    format_statistics,
+    hidden_activations,
+    layer_statistics,
+    run_experiment,
+)
 
 
 @pytest.fixture(scope="module")
@@ -106,11 +110,9 @@ def test_train_py_flags_list_the_experiments_settings():
     assert train.FLAGS["activation"].parser.enum_values == list(ACTIVATIONS)
 
 
-def test_train_py_runs_the_experiment(tmp_path):
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "train.py"), "--recipe=mlp", "--mode=activations",
-         "--init=xavier", "--activation=tanh", f"--model_dir={tmp_path}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300)
+def test_train_py_runs_the_experiment(tmp_path, train_here):
+    result = train_here("--recipe=mlp", "--mode=activations", "--init=xavier",
+                        "--activation=tanh", f"--model_dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "hidden layer 10 had mean" in result.stdout
     assert (tmp_path / "activations_xavier_tanh.png").is_file()

@@ -1,9 +1,5 @@
 """--mode=visualize and engine.visualize: filters, feature maps, occlusion, top images."""
 
-import pathlib
-import subprocess
-import sys
-
 import keras
 import numpy as np
 import pytest
@@ -12,7 +8,6 @@ import tensorflow as tf
 from engine import modes, visualize
 from layers import UsageError
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -40,12 +35,12 @@ def test_chosen_layers_and_an_image_file(lenet_run, mode_args, tmp_path):
     assert (lenet_run / "top_images_c3.png").is_file()
 
 
-def test_mistakes_fail_before_any_work_with_one_sentence(lenet_run, mode_args, tmp_path):
+def test_mistakes_fail_before_any_work_with_one_sentence(lenet_run, mode_args, tmp_path,
+                                                         train_here):
     not_an_image = tmp_path / "notes.png"
     not_an_image.write_text("not pixels")
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "train.py"), "--mode=visualize", f"--model_dir={lenet_run}",
-         f"--image={not_an_image}"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    result = train_here("--mode=visualize", f"--model_dir={lenet_run}",
+                        f"--image={not_an_image}")
     assert result.returncode == 2
     assert result.stderr.strip().endswith(f"--image={str(not_an_image)!r} is not a readable "
                                           f"image file (JPEG, PNG, BMP or GIF).")

@@ -1,9 +1,6 @@
 """recipes.summarize: the lecture's VGG-16 table, the papers' multiply-adds, receptive fields."""
 
 import math
-import pathlib
-import subprocess
-import sys
 
 import keras
 import pytest
@@ -11,8 +8,6 @@ import pytest
 import layers
 import recipes
 from recipes.summary import format_count, format_summary, summarize, totals
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 # The lecture's VGG-16 walk-through (CS231n, "CNN architectures"): name, output
 # shape, memory as printed, weights without biases ("params: ... (not counting biases)").
@@ -246,10 +241,8 @@ def test_recipes_exports_summarize():
     assert recipes.summarize is summarize
 
 
-def test_train_py_prints_the_summary():
-    result = subprocess.run([sys.executable, str(ROOT / "train.py"), "--recipe=lenet5",
-                             "--mode=summary"], cwd=ROOT, capture_output=True, text=True,
-                            timeout=300)
+def test_train_py_prints_the_summary(train_here):
+    result = train_here("--recipe=lenet5", "--mode=summary")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "c3" in result.stdout and "[10x10x16]" in result.stdout
     assert "TOTAL params: 60,000" in result.stdout
