@@ -252,7 +252,7 @@ def main(argv):
         if baseline:
             ratios.append(seconds[baseline] / seconds[FLAGS.recipe])
         emit({"window": window, "first": order[0], "matmul_gflops": round(matmul[-1], 1),
-              **{f"{name}_images_per_second": round(images / value, 3)
+              **{f"{name}_images_per_second": float(f"{images / value:.4g}")
                  for name, value in seconds.items()}})
 
     images_per_second = median(rates[FLAGS.recipe])

@@ -167,11 +167,14 @@ def _step_function(model: keras.Model, kind: str, jit_compile: bool, steps_per_e
     ``steps_per_execution`` times, and returns how many batches it ran and the metric
     results across replicas.
 
-    The batches are taken inside the compiled function (no Python between steps, one
-    call per ``steps_per_execution`` steps). Made once per model, kind, jit setting and
-    steps per call, so validation does not retrace every epoch. The functions reach the
-    model through a weak reference: the cache that keeps them must not keep the model
-    alive.
+    With one step per call, the batch is taken in Python and the compiled function runs
+    one step on it: the path every strategy supports (a data-dependent ``break`` inside
+    the compiled loop fails under ``MultiWorkerMirroredStrategy``). With more, the
+    batches are taken inside the compiled function (no Python between steps, one call per
+    ``steps_per_execution`` steps), on one worker. Made once per model, kind, jit setting
+    and steps per call, so validation does not retrace every epoch. The functions reach
+    the model through a weak reference: the cache that keeps them must not keep the
+    model alive.
     """
     functions = _compiled_steps(model)
     key = (kind, jit_compile, steps_per_execution)
@@ -187,6 +190,15 @@ def _step_function(model: keras.Model, kind: str, jit_compile: bool, steps_per_e
     replica_function = tf.function(replica_step, jit_compile=jit_compile, reduce_retracing=True)
 
     @tf.function(reduce_retracing=True)
+    def distributed_step(batch):
+        strategy.run(replica_function, args=(batch,))
+        return _metric_results(reference())
+
+    def one_step(iterator):
+        batch = next(iterator, None)
+        return (0, {}) if batch is None else (1, distributed_step(batch))
+
+    @tf.function(reduce_retracing=True)
     def distributed_steps(iterator):
         count = tf.constant(0)
         for _ in tf.range(steps_per_execution):
@@ -197,8 +209,8 @@ def _step_function(model: keras.Model, kind: str, jit_compile: bool, steps_per_e
             count += 1
         return count, _metric_results(reference())
 
-    functions[key] = distributed_steps
-    return distributed_steps
+    functions[key] = one_step if steps_per_execution == 1 else distributed_steps
+    return functions[key]
 
 
 # model -> (the optimizer it was compiled with,
