@@ -7,6 +7,7 @@ per line; the last line is the result.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import os
@@ -110,3 +111,15 @@ def figure_path(name: str) -> pathlib.Path:
     """``bench/figures/<name>``, the folder made if needed."""
     FIGURES.mkdir(parents=True, exist_ok=True)
     return FIGURES / name
+
+
+def recipe_and_training(name: str, batch_size: int | None = None):
+    """The registered recipe ``name`` and its training configuration, with ``batch_size``
+    in place of the recipe's where given."""
+    import recipes
+
+    recipe = recipes.get(name)
+    config = recipe.training
+    if batch_size:
+        config = dataclasses.replace(config, batch_size=batch_size)
+    return recipe, config

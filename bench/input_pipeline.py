@@ -14,7 +14,6 @@ training step consumes. Prints one JSON object per line; the last one holds
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import pathlib
@@ -31,6 +30,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import recipes  # noqa: E402
+from bench.common import recipe_and_training  # noqa: E402
 from engine import loop, training  # noqa: E402
 from engine.data import DataSpec, prepare  # noqa: E402
 
@@ -93,10 +93,7 @@ def training_throughput(model, batch, steps: int, warmup: int) -> dict:
 
 def main(argv):
     del argv
-    recipe = recipes.get(FLAGS.recipe)
-    config = recipe.training
-    if FLAGS.batch_size:
-        config = dataclasses.replace(config, batch_size=FLAGS.batch_size)
+    recipe, config = recipe_and_training(FLAGS.recipe, FLAGS.batch_size)
     spec = DataSpec(dataset=FLAGS.dataset, data_dir=FLAGS.data_dir, batch_size=config.batch_size,
                     augmentation=config.augmentation, normalization=config.normalization)
     started = time.perf_counter()

@@ -16,7 +16,6 @@ what it is robust to).
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import pathlib
 import sys
@@ -32,7 +31,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import recipes  # noqa: E402
-from bench.common import emit, machine, median, run  # noqa: E402
+from bench.common import emit, machine, median, recipe_and_training, run  # noqa: E402
 from engine import loop, training  # noqa: E402
 
 POOL_BATCHES = 8  # distinct batches, repeated to --steps
@@ -69,10 +68,7 @@ def timed(function) -> tuple[float, float]:
 
 def main(argv):
     del argv
-    recipe = recipes.get(FLAGS.recipe)
-    config = recipe.training
-    if FLAGS.batch_size:
-        config = dataclasses.replace(config, batch_size=FLAGS.batch_size)
+    recipe, config = recipe_and_training(FLAGS.recipe, FLAGS.batch_size)
     input_shape = recipe.input_shape
     if FLAGS.image_size:
         input_shape = (FLAGS.image_size, FLAGS.image_size, *input_shape[2:])
@@ -92,8 +88,8 @@ def main(argv):
                                  steps_per_execution=FLAGS.steps_per_execution),
         "fit": lambda: model.fit(data, epochs=1, verbose=0),
     }
-    for run in drivers.values():  # tracing
-        run()
+    for drive in drivers.values():  # tracing
+        drive()
     ratios, cpu_ratios, seconds = [], [], {name: [] for name in drivers}
     for round_index in range(FLAGS.rounds):
         order = list(drivers) if round_index % 2 == 0 else list(reversed(drivers))
