@@ -43,10 +43,11 @@ def test_throughput_against_keras_applications_interleaved():
     assert last["images_per_second"] == pytest.approx(
         statistics.median(window["vgg16_images_per_second"] for window in windows), rel=1e-3)
     # VGG-16 at 32x32: 3 x 2 x its multiply-adds per image, against the matmul's rate.
+    # (The printed figures are rounded: 0.1 GFLOP/s, 3 decimals for the fraction.)
     assert last["achieved_gflops"] == pytest.approx(
-        last["images_per_second"] * header["training_gflops_per_image"], rel=2e-2)
+        last["images_per_second"] * header["training_gflops_per_image"], rel=2e-2, abs=0.1)
     assert last["fraction_of_matmul"] == pytest.approx(
-        last["achieved_gflops"] / last["matmul_gflops"], rel=2e-2)
+        last["achieved_gflops"] / last["matmul_gflops"], rel=2e-2, abs=2e-3)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None,
