@@ -11,8 +11,8 @@ MODES = ("train", "evaluate", "summary", "activations", "export", "predict",
          "visualize", "tune")
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
 SCHEDULES = ("constant", "step", "plateau", "exponential", "cosine")
-AUGMENTATIONS = ("none", "cifar", "cifar_reflect", "alexnet", "zfnet", "vgg", "resnet",
-                 "inception")
+AUGMENTATIONS = ("none", "cifar", "cifar_reflect", "shift", "alexnet", "zfnet", "vgg",
+                 "resnet", "inception")
 NORMALIZATIONS = ("per_channel", "mean_image", "mean_rgb", "lenet", "gcn_zca")
 TTA_MODES = ("none", "flip", "10crop", "dense")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")

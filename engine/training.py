@@ -150,8 +150,9 @@ def scheduled_learning_rate(config: TrainingConfig, epoch: int) -> float:
     return rate_after_warmup(config, epoch)
 
 
-def rate_after_warmup(config: TrainingConfig, epoch: int) -> float:
-    """The schedule's learning rate of (0-based) ``epoch``, the warm-up left aside."""
+def rate_after_warmup(config: TrainingConfig, epoch: float) -> float:
+    """The schedule's learning rate of (0-based) ``epoch``, the warm-up left aside; a
+    fraction of an epoch counts for the cosine only (:class:`CosineAnnealing`)."""
     base = config.learning_rate
     if config.schedule == "step":
         stage = sum(epoch >= boundary for boundary in config.decay_epochs)
@@ -195,10 +196,32 @@ class ConstantWarmup(keras.callbacks.Callback):
         return round(self.config.warmup_epochs * steps_per_epoch)
 
 
+class CosineAnnealing(keras.callbacks.Callback):
+    """Anneals the ``cosine`` schedule at every step, not only at each epoch's start
+    (Loshchilov and Hutter 2017, SGDR, section 3: the rate follows the cosine as the
+    batches go, ``T_cur`` counting fractions of an epoch), so a short run, even a single
+    epoch, ends near zero. The position is the optimizer's iteration over the steps per
+    epoch, so a resumed run goes on from the same rate; during a warm-up, and where the
+    number of steps per epoch is unknown, the epoch-level rate stays.
+    """
+
+    def __init__(self, config: TrainingConfig):
+        super().__init__()
+        self.config = config
+
+    def on_train_batch_begin(self, batch, logs=None):
+        steps = self.params.get("steps")
+        if not steps:
+            return
+        position = int(self.model.optimizer.iterations) / steps
+        if position >= self.config.warmup_epochs:
+            self.model.optimizer.learning_rate = rate_after_warmup(self.config, position)
+
+
 def learning_rate_callbacks(config: TrainingConfig,
                             accuracy: str = "accuracy") -> list[keras.callbacks.Callback]:
     """The callbacks that carry ``config.schedule`` out, epoch by epoch (and, for a
-    constant warm-up, at the iteration it ends).
+    constant warm-up, at the iteration it ends; for the cosine, at every step).
 
     The plateau schedule divides the rate by ``1 / decay_factor`` when the accuracy
     named by ``config.plateau_monitor`` has not improved for ``plateau_patience``
@@ -213,6 +236,8 @@ def learning_rate_callbacks(config: TrainingConfig,
                                else lr)))
     if config.warmup_epochs > 0 and config.warmup_learning_rate is not None:
         callbacks.append(ConstantWarmup(config))
+    if config.schedule == "cosine":
+        callbacks.append(CosineAnnealing(config))
     if config.schedule == "plateau":
         monitor = accuracy if config.plateau_monitor == "training" else f"val_{accuracy}"
         callbacks.append(keras.callbacks.ReduceLROnPlateau(

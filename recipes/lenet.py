@@ -127,8 +127,14 @@ register(Recipe(
     paper=LENET5_PAPER,
     year=1998,
     table="Fig. 2 (modern variant: ReLU, max pooling, softmax)",
-    # Not the paper's recipe (see `lenet5`): Adam is the common modern choice.
-    training=TrainingConfig(optimizer="adam", learning_rate=1e-3, batch_size=32, epochs=30),
+    # Not the paper's recipe (see `lenet5`): a short modern one, chosen for the time to
+    # 99% on MNIST (bench/time_to_accuracy.py, README "Performance"). Adam at 5e-3
+    # annealed to zero by a cosine over 5 epochs of 64-image batches (MNIST: 54,000 / 64
+    # = 844 steps an epoch, 4,220 in all; the embedded digits: 1,293 / 64 = 21), with
+    # random shifts of up to 2 pixels ("shift"): without them the network overfits
+    # MNIST within 4 epochs (training accuracy 0.995, validation 0.989).
+    training=TrainingConfig(optimizer="adam", learning_rate=5e-3, batch_size=64, epochs=5,
+                            schedule="cosine", augmentation="shift"),
     description="LeNet-5's layout with ReLU, max pooling and a softmax head.",
     search_space=SearchSpace(architecture={
         "batch_norm": Boolean(default=False),

@@ -36,7 +36,7 @@ class TrainingConfig:
     (``validation`` or ``training``) has not improved for ``plateau_patience`` epochs,
     at most ``plateau_drops`` times, as the papers count their drops;
     ``exponential`` multiplies it by ``decay_factor`` every ``decay_every`` epochs;
-    ``cosine`` anneals it to zero.
+    ``cosine`` anneals it to zero, step by step.
     ``warmup_epochs`` ramps the rate linearly from zero before any schedule or, with
     ``warmup_learning_rate``, holds that constant rate for the first ``warmup_epochs``
     (counted in iterations: ResNet-110's 0.01 for about 400 iterations).

@@ -45,7 +45,7 @@ def test_run_json_records_the_resolved_configuration(digits_run):
     assert record["recipe"] == "lenet5_modern" and record["dataset"] == "digits"
     assert record["class_names"] == [str(digit) for digit in range(10)]
     assert record["training"]["epochs"] == 4 and record["training"]["weight_decay"] == 5e-4
-    assert record["training"]["augmentation"] == record["augmentation"] == "none"
+    assert record["training"]["augmentation"] == record["augmentation"] == "shift"
     assert record["input_shape"] == [32, 32, 1] and record["seed"] == 42
     assert record["model_dir"] == str(model_dir)
     assert pathlib.Path(record["export_dir"]).is_absolute()
@@ -58,7 +58,7 @@ def test_a_cpu_run_prints_no_tensorflow_start_up_chatter(digits_run):
     for chatter in ("cuInit", "cudart_stub", "I0000", "E0000", "absl::InitializeLog", "oneDNN"):
         assert chatter not in result.stderr, result.stderr[-2000:]
     # The plan before training and the time to the end after its first epoch.
-    assert "lenet5_modern: 4 epochs of 41 steps (batch 32, 1,293 training images)" in result.stdout
+    assert "lenet5_modern: 4 epochs of 21 steps (batch 64, 1,293 training images)" in result.stdout
     assert "Epoch 1 took" in result.stdout and "to the end (3 more epochs)" in result.stdout
     assert "4 epochs in" in result.stdout.strip().splitlines()[-1]
 
@@ -169,7 +169,9 @@ def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(tmp_path):
     import time
 
     model_dir = tmp_path / "run"
-    command = [sys.executable, str(ROOT / "train.py"), "--epochs=10", f"--model_dir={model_dir}"]
+    # Batch 32: 41 steps an epoch, so that the interrupt lands well before the tenth.
+    command = [sys.executable, str(ROOT / "train.py"), "--epochs=10", "--batch_size=32",
+               f"--model_dir={model_dir}"]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     backup = model_dir / "backup" / "training_metadata.json"

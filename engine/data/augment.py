@@ -14,6 +14,8 @@ same two steps to whole batches.
 
 - ``none``: the image padded or resized to the input (:func:`geometry.fit_to`);
 - ``cifar``: He et al. 2016, section 4.2: 4-pixel zero padding, random crop, flip;
+- ``shift``: random translations of up to 2 pixels, no flips: the mild augmentation
+  for digits (not mirror-symmetric), which ``lenet5_modern`` trains with;
 - ``cifar_reflect``: Zagoruyko and Komodakis 2016, section 4: the same with the
   padding filled by reflections of the image;
 - ``alexnet``: Krizhevsky et al. 2012, section 4.1: random crops of the 256x256
@@ -44,6 +46,7 @@ from engine.choices import AUGMENTATIONS
 from layers.errors import UsageError
 
 CIFAR_PAD = 4  # pixels on each side (He et al. 2016, section 4.2)
+SHIFT_PIXELS = 2  # the largest translation of ``shift``, in each direction
 PCA_STDDEV = 0.1  # of the Gaussian multiplying each principal component (Krizhevsky et al.)
 # Scale jittering: S in [S_min, S_max] = [256, 512] for 224 crops, i.e. 1x and 2x the canvas
 # (Simonyan and Zisserman, section 3.1); He et al. 2016, section 3.4: [256, 480].
@@ -140,6 +143,21 @@ class CifarReflectAugmentation(CifarAugmentation):
 
     name = "cifar_reflect"
     padding = "REFLECT"
+
+
+class ShiftAugmentation(Augmentation):
+    """Random translations of up to :data:`SHIFT_PIXELS` pixels in each direction (a
+    crop of the zero-padded image), without flips: a mirrored digit is not the same
+    class. Not a paper's preset: the mild augmentation commonly used for MNIST, a
+    small part of LeCun et al. 1998's distortions (section III-C: translations,
+    scaling, squeezing, shearing)."""
+
+    name = "shift"
+    random = True
+
+    def train(self, image, seed):
+        padded = pad(tf.cast(image, tf.float32), SHIFT_PIXELS)
+        return tf.image.stateless_random_crop(padded, [*self.size, self.channels], seed)
 
 
 class AlexNetAugmentation(Augmentation):
@@ -286,7 +304,8 @@ class InceptionAugmentation(WholeImageAugmentation):
 
 
 PRESETS = {preset.name: preset for preset in (
-    Augmentation, CifarAugmentation, CifarReflectAugmentation, AlexNetAugmentation,
+    Augmentation, CifarAugmentation, CifarReflectAugmentation, ShiftAugmentation,
+    AlexNetAugmentation,
     ZfnetAugmentation, VggAugmentation, ResnetAugmentation, InceptionAugmentation)}
 
 

@@ -5,12 +5,12 @@ et al. 2012, section 4.1, "extracting five 224x224 patches (the four corner patc
 and the center patch) as well as their horizontal reflections (hence ten patches in
 all), and averaging the predictions made by the network's softmax layer on the ten
 patches". The patches come from the preset's TTA canvas: the 256x256 image for
-``alexnet``, ``vgg`` and ``inception``, the 4-pixel zero-padded image for ``cifar``
-and ``none``. ``dense``: Simonyan and Zisserman 2015, section 3.2, the whole
+``alexnet``, ``vgg`` and ``inception``, the 4-pixel zero-padded image for ``cifar``,
+``shift`` and ``none``. ``dense``: Simonyan and Zisserman 2015, section 3.2, the whole
 (uncropped) image isotropically rescaled to a smallest side Q, for the network with
 its fully connected layers as convolutions (:func:`layers.fully_convolutional`);
 "we also augment the test set by horizontal flipping of the images", which applies
-to runs that trained on flipped images (every preset but ``none``).
+to runs that trained on flipped images (every preset but ``none`` and ``shift``).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def views(augmentation: Augmentation, image: tf.Tensor, mode: str,
     ``VIEWS[mode]`` views of the whole image with its shorter side ``scale``)."""
     if mode == "dense":
         whole = resize_to_cover(image, (scale, scale))
-        if augmentation.random:  # every random preset trains on flipped images
+        if augmentation.mirrors:
             return tf.stack([whole, tf.image.flip_left_right(whole)])
         return whole[None]
     if mode == "10crop":

@@ -101,5 +101,6 @@ def summary_line(report: dict, model_dir: str) -> str:
     """The line a finished run prints."""
     accuracy = format_accuracy(report["test_accuracy"], report["test_accuracy_interval"])
     return (f"{report['recipe']} on {report['dataset']}: test accuracy {accuracy}, "
-            f"test loss {report['test_loss']:.4f}, {report['epochs_run']} epochs in "
+            f"test loss {report['test_loss']:.4f}, {report['epochs_run']} "
+            f"epoch{'s' if report['epochs_run'] != 1 else ''} in "
             f"{report['train_seconds']:.1f} s; run in {model_dir}")

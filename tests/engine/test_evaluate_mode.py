@@ -44,8 +44,9 @@ def test_the_interval_is_in_the_report_the_evaluation_and_the_summary_lines(runs
 
 
 def test_dense_evaluation_of_lenet(runs, mode_args):
-    # At the native 32x32 (the default Q of the `none` preset) the converted network is
-    # the original and there is no flip: the plain accuracy exactly.
+    # At the native 32x32 (the default Q of lenet5_modern's `shift` preset) the converted
+    # network is the original and there is no flip (digits are not mirrored in training):
+    # the plain accuracy exactly.
     run = runs["lenet"]
     modes.run("evaluate", mode_args(model_dir=str(run), tta="dense"))
     evaluation = read(run / "evaluation.json")

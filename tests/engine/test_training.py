@@ -169,6 +169,23 @@ def test_a_constant_warmup_ends_at_the_first_call_past_its_iteration():
     assert [rate for _, rate in seen] == pytest.approx([0.01] * 3 + [0.1] * 3 + [0.01] * 2)
 
 
+def test_the_cosine_anneals_at_every_step_after_the_warmup():
+    # 4 steps per epoch, 1 warm-up epoch (a linear ramp: 0.1 for its 4 steps), then
+    # 0.5 * 0.1 * (1 + cos(pi * t / 3)) at t = 0, 1/4, ..., 11/4 epochs.
+    config = TrainingConfig(optimizer="sgd", learning_rate=0.1, schedule="cosine",
+                            warmup_epochs=1, epochs=4)
+    model = tiny_model()
+    training.compile_model(model, config)
+    seen = []
+    record = keras.callbacks.LambdaCallback(on_train_batch_begin=lambda batch, logs: seen.append(
+        float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))))
+    loop.fit(model, tiny_data(batch_size=8, count=32), epochs=4, verbose=0,
+             callbacks=[*training.learning_rate_callbacks(config), record])
+    annealed = [0.05 * (1 + math.cos(math.pi * step / 4 / 3)) for step in range(12)]
+    assert seen == pytest.approx([0.1] * 4 + annealed)
+    assert training.rate_after_warmup(config, 2.5) == pytest.approx(annealed[6])
+
+
 def test_a_plateau_on_validation_needs_a_validation_split():
     from layers import UsageError
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from engine.data.augment import CIFAR_PAD, PCA_STDDEV, PRESETS, make_augmentation
+from engine.data.augment import CIFAR_PAD, PCA_STDDEV, PRESETS, SHIFT_PIXELS, make_augmentation
 from engine.data.geometry import canvas_size
 from engine.choices import AUGMENTATIONS
 from engine.data import DataSpec
@@ -75,6 +75,20 @@ def test_cifar_reflect_crops_the_reflection_padded_image():
     np.testing.assert_array_equal(augmentation.tta_canvas(stored), padded)
     zero_padded = make_augmentation("cifar", (32, 32, 3)).tta_canvas(stored).numpy()
     assert zero_padded[0].max() == 0 and padded[0].max() > 0
+
+
+def test_shift_translates_by_up_to_2_pixels_and_never_flips():
+    # For digits: a crop of the 2-pixel zero-padded image; a mirrored digit is another class.
+    augmentation = make_augmentation("shift", (32, 32, 1))
+    stored = augmentation.store(distinct_image(28, 28, 1))
+    padded = np.pad(stored.numpy().astype(np.float32), [(2, 2), (2, 2), (0, 0)])
+    windows = [find_window(padded, augmentation.train(stored, seed).numpy()) for seed in SEEDS]
+    assert None not in windows and not any(flipped for _, _, flipped in windows)
+    offsets = {(top, left) for top, left, _ in windows}
+    assert SHIFT_PIXELS == 2 and {top for top, _ in offsets} == set(range(5))
+    assert {left for _, left in offsets} == set(range(5))
+    assert augmentation.random and not augmentation.mirrors
+    np.testing.assert_array_equal(augmentation.evaluate(stored), stored.numpy())
 
 
 def test_the_same_seed_gives_the_same_view():

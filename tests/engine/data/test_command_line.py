@@ -63,8 +63,8 @@ def test_validation_fractions_that_cannot_work_are_refused_before_any_work(tmp_p
 
 
 def test_bench_prints_the_ratio_last(tmp_path):
-    result = run("bench/input_pipeline.py", "--pipeline_batches=20", "--train_steps=5",
-                 "--warmup_steps=2")
+    result = run("bench/input_pipeline.py", "--batch_size=32", "--pipeline_batches=20",
+                 "--train_steps=5", "--warmup_steps=2")
     assert result.returncode == 0, result.stderr[-3000:]
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     pipeline, training, summary = lines[-3:]
