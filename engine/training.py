@@ -172,10 +172,11 @@ class ConstantWarmup(keras.callbacks.Callback):
     below 80% (about 400 iterations), and then go back to 0.1". The epoch-level
     schedule sets the warm-up rate at the start of each epoch the warm-up touches; at
     iteration ``round(warmup_epochs * steps per epoch)`` this sets the schedule's rate.
-    Counted from the optimizer's iterations, so a resumed run switches at the same one;
-    where the number of steps per epoch is unknown, the switch waits for the next epoch.
-    A loop running several steps per call (``steps_per_execution``) switches at the
-    first call that starts at or after that iteration.
+    Counted as the epoch's steps plus the batch (what the loop reports, so a resumed or
+    continued run switches at the same one, and no variable is read back from the
+    device); where the number of steps per epoch is unknown, the switch waits for the
+    next epoch. A loop running several steps per call (``steps_per_execution``) switches
+    at the first call that starts at or after that iteration.
     """
 
     def __init__(self, config: TrainingConfig):
@@ -188,7 +189,7 @@ class ConstantWarmup(keras.callbacks.Callback):
     def on_train_batch_begin(self, batch, logs=None):
         steps = self.params.get("steps")
         if (steps and self.epoch < self.config.warmup_epochs
-                and int(self.model.optimizer.iterations) >= self.warmup_steps(steps)):
+                and self.epoch * steps + batch >= self.warmup_steps(steps)):
             self.model.optimizer.learning_rate = rate_after_warmup(self.config, self.epoch)
 
     def warmup_steps(self, steps_per_epoch: int) -> int:
@@ -200,20 +201,24 @@ class CosineAnnealing(keras.callbacks.Callback):
     """Anneals the ``cosine`` schedule at every step, not only at each epoch's start
     (Loshchilov and Hutter 2017, SGDR, section 3: the rate follows the cosine as the
     batches go, ``T_cur`` counting fractions of an epoch), so a short run, even a single
-    epoch, ends near zero. The position is the optimizer's iteration over the steps per
-    epoch, so a resumed run goes on from the same rate; during a warm-up, and where the
-    number of steps per epoch is unknown, the epoch-level rate stays.
+    epoch, ends near zero. The position is the epoch plus the batch over the steps per
+    epoch, so a resumed run, or a Hyperband trial continued at a later epoch, goes on
+    from the same rate; during a warm-up, and where the number of steps per epoch is
+    unknown, the epoch-level rate stays.
     """
 
     def __init__(self, config: TrainingConfig):
         super().__init__()
         self.config = config
 
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
     def on_train_batch_begin(self, batch, logs=None):
         steps = self.params.get("steps")
         if not steps:
             return
-        position = int(self.model.optimizer.iterations) / steps
+        position = self.epoch + batch / steps
         if position >= self.config.warmup_epochs:
             self.model.optimizer.learning_rate = rate_after_warmup(self.config, position)
 

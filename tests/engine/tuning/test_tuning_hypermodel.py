@@ -99,7 +99,10 @@ def test_hyperbands_epochs_keep_the_searchs_schedule_horizon(tmp_path):
     rows = (tmp_path / "trial_0" / "execution0" / training.HISTORY_FILE).read_text().split()
     epoch, rate = rows[1].split(",")[0], dict(zip(rows[0].split(","), rows[1].split(",")))
     assert epoch == "1"  # Hyperband's rung: epoch 2 of the search's 4
-    assert float(rate["learning_rate"]) == pytest.approx(0.5 * 0.01 * (1 + math.cos(math.pi / 4)))
+    # The rate recorded is the epoch's last step's: batch 1 of 2 in epoch 1, of 4 epochs.
+    position = (1 + 1 / 2) / 4
+    assert float(rate["learning_rate"]) == pytest.approx(
+        0.5 * 0.01 * (1 + math.cos(math.pi * position)))
 
 
 def test_a_trial_resumed_after_its_last_epoch_scores_its_recorded_epochs(tmp_path,
