@@ -9,7 +9,7 @@ line can parse and reject flags before TensorFlow loads.
 
 MODES = ("train", "evaluate", "summary", "activations", "export", "predict",
          "visualize", "tune")
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "sdlm")
 SCHEDULES = ("constant", "step", "plateau", "exponential", "cosine")
 AUGMENTATIONS = ("none", "cifar", "cifar_reflect", "shift", "alexnet", "zfnet", "vgg",
                  "resnet", "inception")

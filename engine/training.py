@@ -17,6 +17,7 @@ import keras
 
 from engine import transfer
 from engine.losses import classification_loss
+from engine.optimizers import StochasticDiagonalLevenbergMarquardt
 from layers.errors import RunFailure, UsageError
 from recipes import TrainingConfig
 
@@ -120,6 +121,7 @@ def make_optimizer(config: TrainingConfig) -> keras.optimizers.Optimizer:
         "rmsprop": lambda: keras.optimizers.RMSprop(momentum=momentum, **common),
         "adam": lambda: keras.optimizers.Adam(**common),
         "adamw": lambda: keras.optimizers.AdamW(weight_decay=config.weight_decay, **common),
+        "sdlm": lambda: StochasticDiagonalLevenbergMarquardt(**common),
     }
     return factories[config.optimizer]()
 
@@ -165,19 +167,14 @@ def rate_after_warmup(config: TrainingConfig, epoch: float) -> float:
     return base
 
 
-class ConstantWarmup(keras.callbacks.Callback):
-    """Ends a constant warm-up (``config.warmup_learning_rate`` for the first
-    ``config.warmup_epochs``) at the iteration it spans, not at an epoch boundary:
-    He et al. 2016, section 4.2, train ResNet-110 at 0.01 "until the training error is
-    below 80% (about 400 iterations), and then go back to 0.1". The epoch-level
-    schedule sets the warm-up rate at the start of each epoch the warm-up touches; at
-    iteration ``round(warmup_epochs * steps per epoch)`` this sets the schedule's rate.
-    Counted as the epoch's steps plus the batch (what the loop reports, so a resumed or
-    continued run switches at the same one, and no variable is read back from the
-    device); where the number of steps per epoch is unknown, the switch waits for the
-    next epoch. A loop running several steps per call (``steps_per_execution``) switches
-    at the first call that starts at or after that iteration.
-    """
+class StepSchedule(keras.callbacks.Callback):
+    """Base of the schedules that act inside an epoch: calls :meth:`at_step` before
+    each training call with the step counted from the run's start, the epoch's steps
+    plus the batch (what the loop reports, so a resumed run, or a Hyperband trial
+    continued at a later epoch, sees the same steps, and no variable is read back from
+    the device), and the steps per epoch; nothing where those are unknown. A loop
+    running several steps per call (``steps_per_execution``) calls it with each call's
+    first step."""
 
     def __init__(self, config: TrainingConfig):
         super().__init__()
@@ -188,8 +185,26 @@ class ConstantWarmup(keras.callbacks.Callback):
 
     def on_train_batch_begin(self, batch, logs=None):
         steps = self.params.get("steps")
-        if (steps and self.epoch < self.config.warmup_epochs
-                and self.epoch * steps + batch >= self.warmup_steps(steps)):
+        if steps:
+            self.at_step(self.epoch * steps + batch, steps)
+
+    def at_step(self, step: int, steps_per_epoch: int) -> None:
+        raise NotImplementedError
+
+
+class ConstantWarmup(StepSchedule):
+    """Ends a constant warm-up (``config.warmup_learning_rate`` for the first
+    ``config.warmup_epochs``) at the iteration it spans, not at an epoch boundary:
+    He et al. 2016, section 4.2, train ResNet-110 at 0.01 "until the training error is
+    below 80% (about 400 iterations), and then go back to 0.1". The epoch-level
+    schedule sets the warm-up rate at the start of each epoch the warm-up touches; at
+    iteration ``round(warmup_epochs * steps per epoch)`` (or the first call past it)
+    this sets the schedule's rate; where the number of steps per epoch is unknown, the
+    switch waits for the next epoch.
+    """
+
+    def at_step(self, step, steps_per_epoch):
+        if self.epoch < self.config.warmup_epochs and step >= self.warmup_steps(steps_per_epoch):
             self.model.optimizer.learning_rate = rate_after_warmup(self.config, self.epoch)
 
     def warmup_steps(self, steps_per_epoch: int) -> int:
@@ -197,28 +212,16 @@ class ConstantWarmup(keras.callbacks.Callback):
         return round(self.config.warmup_epochs * steps_per_epoch)
 
 
-class CosineAnnealing(keras.callbacks.Callback):
+class CosineAnnealing(StepSchedule):
     """Anneals the ``cosine`` schedule at every step, not only at each epoch's start
     (Loshchilov and Hutter 2017, SGDR, section 3: the rate follows the cosine as the
     batches go, ``T_cur`` counting fractions of an epoch), so a short run, even a single
-    epoch, ends near zero. The position is the epoch plus the batch over the steps per
-    epoch, so a resumed run, or a Hyperband trial continued at a later epoch, goes on
-    from the same rate; during a warm-up, and where the number of steps per epoch is
+    epoch, ends near zero. During a warm-up, and where the number of steps per epoch is
     unknown, the epoch-level rate stays.
     """
 
-    def __init__(self, config: TrainingConfig):
-        super().__init__()
-        self.config = config
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-
-    def on_train_batch_begin(self, batch, logs=None):
-        steps = self.params.get("steps")
-        if not steps:
-            return
-        position = self.epoch + batch / steps
+    def at_step(self, step, steps_per_epoch):
+        position = step / steps_per_epoch
         if position >= self.config.warmup_epochs:
             self.model.optimizer.learning_rate = rate_after_warmup(self.config, position)
 

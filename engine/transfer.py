@@ -17,6 +17,7 @@ import os
 import keras
 
 from engine import private_api
+from engine.optimizers import StochasticDiagonalLevenbergMarquardt
 from layers.errors import UsageError
 
 DEFAULT_FINETUNE_MULTIPLIER = 0.1
@@ -134,7 +135,7 @@ def _layerwise(optimizer_class):
 
 FINETUNE_OPTIMIZERS = {cls: _layerwise(cls) for cls in (
     keras.optimizers.SGD, keras.optimizers.Adagrad, keras.optimizers.RMSprop,
-    keras.optimizers.Adam, keras.optimizers.AdamW)}
+    keras.optimizers.Adam, keras.optimizers.AdamW, StochasticDiagonalLevenbergMarquardt)}
 
 
 def slow_down(optimizer: keras.optimizers.Optimizer, layers, multiplier: float):

@@ -133,6 +133,7 @@ OPTIMIZER_NEIGHBOURS = {
     "adamw": ("adamw", "adam"),
     "rmsprop": ("rmsprop", "adam"),
     "adagrad": ("adagrad", "adam"),
+    "sdlm": ("sdlm", "rmsprop"),
 }
 LEARNING_RATE_DECADES = 1  # the learning rate ranges over [paper / 10, paper * 10]
 WEIGHT_DECAYS_WITHOUT_PAPER = (0.0, 1e-4, 5e-4)

@@ -109,7 +109,7 @@ def test_lenet5_reproduction_writes_its_curve_and_figure(tmp_path):
                         "--steps_per_execution=500", f"--output_dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
     header, first, second, last = lines
-    assert header["training"]["batch_size"] == 1 and header["training"]["optimizer"] == "rmsprop"
+    assert header["training"]["batch_size"] == 1 and header["training"]["optimizer"] == "sdlm"
     assert header["training"]["validation_fraction"] == 0  # every training image trains
     assert last["train_images"] == 1437 and last["paper_test_error"] == 0.95
     saved = json.loads((tmp_path / "lenet5.json").read_text())

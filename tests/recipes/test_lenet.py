@@ -79,8 +79,8 @@ def test_training_configuration_follows_section_iii():
     assert (recipe.input_shape, recipe.classes, recipe.year) == ((32, 32, 1), 10, 1998)
     training = recipe.training
     assert LENET5_LEARNING_RATES == ((0, 5e-4), (2, 2e-4), (5, 1e-4), (8, 5e-5), (12, 1e-5))
-    assert (training.optimizer, training.batch_size, training.epochs) == ("rmsprop", 1, 20)
-    assert training.learning_rate == 5e-4 and training.momentum == 0.0
+    assert (training.optimizer, training.batch_size, training.epochs) == ("sdlm", 1, 20)
+    assert training.learning_rate == 5e-4
     assert training.schedule == "step" and training.decay_epochs == (2, 5, 8, 12)
     assert training.step_rates == (5e-4, 2e-4, 1e-4, 5e-5, 1e-5)
     assert training.augmentation == "none" and training.weight_decay == 0

@@ -1,0 +1,66 @@
+"""Optimizers the papers use that Keras lacks."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+# LeCun et al. 1998, Section III-B: "mu was set to 0.02"; the curvature is
+# re-estimated "on 500 samples" before each pass, so the running average spans
+# about 500 patterns.
+SDLM_DAMPING = 0.02
+SDLM_CURVATURE_PATTERNS = 500
+
+
+@keras.saving.register_keras_serializable(package="convnet_recipes")
+class StochasticDiagonalLevenbergMarquardt(keras.optimizers.Optimizer):
+    """The stochastic diagonal Levenberg-Marquardt method of LeCun et al. 1998
+    (Appendix C, used for LeNet-5 in Section III-B): each parameter ``w_k`` steps by
+    ``eta / (mu + h_kk)`` times its gradient, ``h_kk`` a running estimate of the
+    diagonal of the Gauss-Newton curvature and ``mu`` (``damping``, 0.02) keeping the
+    step bounded where the curvature is small: at most ``eta / mu`` times the gradient,
+    50 times the global rate ``eta``.
+
+    ``h_kk`` is the running average of the squared gradient (the outer-product, or
+    empirical Fisher, approximation of the Gauss-Newton diagonal), each step weighing
+    ``1 - curvature_decay``; the default ``1 - 1/500`` spans the 500 patterns on which
+    the paper estimates it, and it is divided by ``1 - curvature_decay ** t`` after
+    ``t`` steps (as Adam's second moment) so that the first steps, like the paper's
+    after its estimate before the first pass, see the mean over the patterns so far
+    rather than a curvature near zero. The paper backpropagates the second derivatives instead
+    (Appendix C, its eqs. 25-27), which Keras's automatic differentiation does not give
+    per parameter; the step's form, its damping and its global rates are the paper's.
+    """
+
+    def __init__(self, learning_rate=5e-4, damping=SDLM_DAMPING,
+                 curvature_decay=1.0 - 1.0 / SDLM_CURVATURE_PATTERNS, name="sdlm", **kwargs):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        if damping <= 0:
+            raise ValueError(f"The damping mu must be positive (it bounds the step), got {damping}.")
+        if not 0.0 <= curvature_decay < 1.0:
+            raise ValueError("The curvature decay must be in [0, 1) (the running average's "
+                             f"weight on its past), got {curvature_decay}.")
+        self.damping = damping
+        self.curvature_decay = curvature_decay
+
+    def build(self, variables):
+        if self.built:
+            return
+        super().build(variables)
+        self._curvatures = self.add_optimizer_variables(variables, "curvature")
+
+    def update_step(self, gradient, variable, learning_rate):
+        learning_rate = ops.cast(learning_rate, variable.dtype)
+        gradient = ops.cast(gradient, variable.dtype)
+        curvature = self._curvatures[self._get_variable_index(variable)]
+        self.assign(curvature, ops.add(ops.multiply(self.curvature_decay, curvature),
+                                       ops.multiply(1.0 - self.curvature_decay,
+                                                    ops.square(gradient))))
+        steps = ops.cast(self.iterations + 1, variable.dtype)
+        estimate = ops.divide(curvature, 1.0 - ops.power(self.curvature_decay, steps))
+        self.assign_sub(variable, ops.divide(ops.multiply(learning_rate, gradient),
+                                             ops.add(self.damping, estimate)))
+
+    def get_config(self):
+        return {**super().get_config(), "damping": self.damping,
+                "curvature_decay": self.curvature_decay}
