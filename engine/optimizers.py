@@ -27,9 +27,11 @@ class StochasticDiagonalLevenbergMarquardt(keras.optimizers.Optimizer):
     the paper estimates it, and it is divided by ``1 - curvature_decay ** t`` after
     ``t`` steps (as Adam's second moment) so that the first steps, like the paper's
     after its estimate before the first pass, see the mean over the patterns so far
-    rather than a curvature near zero. The paper backpropagates the second derivatives instead
-    (Appendix C, its eqs. 25-27), which Keras's automatic differentiation does not give
-    per parameter; the step's form, its damping and its global rates are the paper's.
+    rather than a curvature near zero. The paper backpropagates Gauss-Newton second
+    derivatives instead (Appendix C), summed over the connections that share a weight,
+    which Keras's automatic differentiation does not give per parameter; the squared
+    gradient squares that sum, overstating the curvature of shared convolution weights.
+    The step's form, its damping and its global rates are the paper's.
     """
 
     def __init__(self, learning_rate=5e-4, damping=SDLM_DAMPING,
