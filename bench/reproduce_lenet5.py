@@ -18,8 +18,19 @@ intra-op pool is set to 1 thread; the input pipeline keeps its own threads), so 
 ``train.py`` takes; the updates, their order and the schedule are the same (the step
 schedule changes the rate between passes, never inside one).
 
+``--criterion`` chooses the output loss among Section II-C's: the recipe's
+cross-entropy on the negated RBF penalties (the MAP criterion in the limit of no
+rubbish class), ``map`` (the MAP criterion ``y_D + log(exp(-j) + sum_i exp(-y_i))``
+with the rubbish class's penalty ``j``, ``--rubbish_penalty``, for which the paper
+gives no value) or ``mse`` (the MLE criterion, the labelled class's penalty ``y_D``
+alone). Before training, the diagonal curvature the paper's optimizer would use
+(Appendix C, Gauss-Newton second derivatives on ``--curvature_patterns`` training
+images) is printed per weight tensor beside the squared gradient ``sdlm`` averages,
+and the damping mu (:mod:`bench.curvature`).
+
 Writes ``lenet5.json`` (per pass: training error, test error, seconds) and
-``lenet5.png`` (Fig. 5's axes) into ``--output_dir``. Skips, saying why, where the
+``lenet5.png`` (Fig. 5's axes) into ``--output_dir`` (``lenet5_map.*``,
+``lenet5_mse.*`` for the other criteria). Skips, saying why, where the
 prepared dataset is missing. The last line printed is the result.
 """
 
@@ -39,18 +50,22 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from keras import ops  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 import recipes  # noqa: E402
+from bench import curvature  # noqa: E402
 from bench.common import FIGURES, ROOT, emit, machine, prepared_or_skip, run  # noqa: E402
 from engine import loop, training  # noqa: E402
 from engine.data import DataSpec, prepare  # noqa: E402
 from engine.evaluate import accuracy, predict  # noqa: E402
+from engine.optimizers import SDLM_CURVATURE_PATTERNS, SDLM_DAMPING  # noqa: E402
 from engine.session import session  # noqa: E402
 
 PAPER_TEST_ERROR = 0.95  # percent, Section III-C ("LeNet-5 ... 0.95% on the test set")
 EVALUATION_BATCH = 1000
+CRITERIA = ("cross_entropy", "map", "mse")
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("dataset", "mnist", "Dataset, as train.py's --dataset.")
@@ -64,6 +79,13 @@ flags.DEFINE_float("validation_fraction", None,
 flags.DEFINE_integer("steps_per_execution", 1000, "Updates per call of the compiled step.",
                      lower_bound=1)
 flags.DEFINE_boolean("jit_compile", True, "Compile the training step with XLA.")
+flags.DEFINE_enum("criterion", "cross_entropy", CRITERIA,
+                  "Output loss (Section II-C): the recipe's cross-entropy, 'map' with a rubbish "
+                  "class, 'mse' (the labelled class's penalty).")
+flags.DEFINE_float("rubbish_penalty", 10.0, "j of the MAP criterion's rubbish class, exp(-j).")
+flags.DEFINE_integer("curvature_patterns", SDLM_CURVATURE_PATTERNS,
+                     "Training images the curvature comparison averages over (0: none).",
+                     lower_bound=0)
 flags.DEFINE_integer("seed", 42, "Initialization and shuffling seed.")
 flags.DEFINE_string("output_dir", str(FIGURES), "Where the JSON and the PNG go.")
 
@@ -71,23 +93,70 @@ flags.DEFINE_string("output_dir", str(FIGURES), "Where the JSON and the PNG go."
 class TestError(keras.callbacks.Callback):
     """After every pass: the on-the-fly training error (the pass's running accuracy, as
     Fig. 5 measures it), the test error and the pass's wall seconds, printed as a JSON
-    line."""
+    line. ``classifier`` is the recipe's model (class probabilities), whose weights
+    the trained model shares."""
 
-    def __init__(self, test_batches):
+    def __init__(self, classifier, test_batches):
         super().__init__()
-        self.test_batches, self.passes = test_batches, []
+        self.classifier, self.test_batches, self.passes = classifier, test_batches, []
 
     def on_epoch_begin(self, epoch, logs=None):
         self.started = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
         seconds = time.perf_counter() - self.started
-        test_accuracy = accuracy(*predict(self.model, self.test_batches))
+        test_accuracy = accuracy(*predict(self.classifier, self.test_batches))
         self.passes.append({"pass": epoch + 1, "learning_rate": logs["learning_rate"],
                             "training_error": 100 * (1 - logs["accuracy"]),
                             "test_error": 100 * (1 - test_accuracy),
                             "seconds": round(seconds, 1)})
         emit(self.passes[-1])
+
+
+def penalty_criterion(criterion: str, rubbish_penalty: float):
+    """Section II-C's loss on the RBF penalties ``y`` of an image labelled ``D``: ``mse``
+    is ``y_D``, ``map`` is ``y_D + log(exp(-j) + sum_i exp(-y_i))``."""
+
+    def loss(labels, penalties):
+        labels = ops.reshape(ops.cast(labels, "int32"), (-1, 1))
+        labelled = ops.take_along_axis(penalties, labels, axis=1)[:, 0]
+        if criterion == "mse":
+            return labelled
+        rubbish = ops.full_like(penalties[:, :1], -rubbish_penalty)
+        return labelled + ops.logsumexp(ops.concatenate([-penalties, rubbish], axis=1), axis=1)
+
+    loss.__name__ = criterion
+    return loss
+
+
+def nearest_code(labels, penalties):
+    """The RBF's decision is right: the labelled class has the lowest penalty."""
+    return keras.metrics.sparse_categorical_accuracy(labels, -penalties)
+
+
+def trained_model(model: keras.Model, config) -> keras.Model:
+    """The model the run trains, compiled: the recipe's own for its cross-entropy,
+    otherwise its RBF penalties (same weights) under ``--criterion``."""
+    training.compile_model(model, config)
+    if FLAGS.criterion == "cross_entropy":
+        return model
+    penalties = keras.Model(model.input, model.get_layer("rbf").output, name="lenet5_penalties")
+    penalties.compile(optimizer=model.optimizer,
+                      loss=penalty_criterion(FLAGS.criterion, FLAGS.rubbish_penalty),
+                      metrics=[keras.metrics.MeanMetricWrapper(nearest_code, name="accuracy")])
+    return penalties
+
+
+def compare_curvatures(network: keras.Model, batches) -> list[dict]:
+    """Prints and returns, per weight tensor, the paper's Gauss-Newton curvature and the
+    squared gradient on the first ``--curvature_patterns`` training images, with mu."""
+    if not FLAGS.curvature_patterns:
+        return []
+    images, labels = next(iter(batches.unbatch().batch(FLAGS.curvature_patterns)))
+    rows = curvature.compare(network, network.loss, images, labels)
+    for row in rows:
+        emit({"curvature_at_initialization": row, "damping": SDLM_DAMPING})
+    return rows
 
 
 def plot(passes: list[dict], path: str, title: str) -> None:
@@ -126,31 +195,38 @@ def main(argv):
         return
     emit({**machine(), "recipe": "lenet5", "dataset": FLAGS.dataset, "epochs": config.epochs,
           "batch_size": config.batch_size, "steps_per_execution": FLAGS.steps_per_execution,
-          "jit_compile": FLAGS.jit_compile, "training": dataclasses.asdict(config)})
+          "jit_compile": FLAGS.jit_compile, "criterion": FLAGS.criterion,
+          "training": dataclasses.asdict(config)})
     tf.config.threading.set_intra_op_parallelism_threads(1)
     with session(seed=FLAGS.seed):
         data = prepare(spec, recipe.input_shape, classes=recipe.classes)
         model = recipes.build("lenet5", classes=data.source.num_classes,
                               input_shape=data.input_shape)
-        training.compile_model(model, config)
-        test_error = TestError(data.pipelines.test.unbatch().batch(EVALUATION_BATCH))
-        loop.fit(model, data.pipelines.train, epochs=config.epochs, verbose=0,
+        network = trained_model(model, config)
+        curvatures = compare_curvatures(network, data.pipelines.train)
+        test_error = TestError(model, data.pipelines.test.unbatch().batch(EVALUATION_BATCH))
+        loop.fit(network, data.pipelines.train, epochs=config.epochs, verbose=0,
                  callbacks=[training.StopOnDivergence(),
                             *training.learning_rate_callbacks(config), test_error],
                  jit_compile=FLAGS.jit_compile, steps_per_execution=FLAGS.steps_per_execution)
     passes = test_error.passes
     os.makedirs(FLAGS.output_dir, exist_ok=True)
-    figure = os.path.join(FLAGS.output_dir, "lenet5.png")
+    stem = "lenet5" if FLAGS.criterion == "cross_entropy" else f"lenet5_{FLAGS.criterion}"
+    figure = os.path.join(FLAGS.output_dir, f"{stem}.png")
     images = data.source.sizes["train"]
-    plot(passes, figure, f"LeNet-5 on {FLAGS.dataset} ({images:,} training images, batch 1)")
-    result = {"experiment": "lenet5", "dataset": FLAGS.dataset, "train_images": images,
+    plot(passes, figure, f"LeNet-5 on {FLAGS.dataset} ({images:,} training images, batch 1, "
+                         f"{FLAGS.criterion.replace('_', '-')})")
+    result = {"experiment": "lenet5", "criterion": FLAGS.criterion,
+              **({"rubbish_penalty": FLAGS.rubbish_penalty} if FLAGS.criterion == "map" else {}),
+              "dataset": FLAGS.dataset, "train_images": images,
               "test_images": data.source.sizes["test"], "epochs": config.epochs,
               "final_test_error": passes[-1]["test_error"],
               "paper_test_error": PAPER_TEST_ERROR,
               "seconds": round(time.perf_counter() - started, 1), "figure": figure}
-    path = os.path.join(FLAGS.output_dir, "lenet5.json")
+    path = os.path.join(FLAGS.output_dir, f"{stem}.json")
     with open(path, "w") as file:
-        json.dump({**result, "passes": passes}, file, indent=1)
+        json.dump({**result, "passes": passes, "damping": SDLM_DAMPING,
+                   "curvature_at_initialization": curvatures}, file, indent=1)
     emit({**result, "json": path})
 
 

@@ -106,17 +106,38 @@ def test_time_to_accuracy_that_never_reaches_the_target_says_so():
 
 def test_lenet5_reproduction_writes_its_curve_and_figure(tmp_path):
     result, lines = run("reproduce_lenet5.py", "--dataset=digits", "--epochs=2",
-                        "--steps_per_execution=500", f"--output_dir={tmp_path}")
+                        "--steps_per_execution=500", "--curvature_patterns=10",
+                        f"--output_dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
-    header, first, second, last = lines
+    header, *curvatures, first, second, last = lines
+    # Every weight tensor of C1 to F6 (the RBF's codes are fixed), next to mu.
+    assert [row["curvature_at_initialization"]["weights"] for row in curvatures] == [
+        f"{layer}/{weights}" for layer in ("c1", "s2", "c3", "s4", "c5", "f6")
+        for weights in (("coefficient", "bias") if layer.startswith("s") else ("kernel", "bias"))]
+    assert all(row["damping"] == 0.02 and row["curvature_at_initialization"]["gauss_newton"] > 0
+               for row in curvatures)
+    assert header["criterion"] == last["criterion"] == "cross_entropy"
     assert header["training"]["batch_size"] == 1 and header["training"]["optimizer"] == "sdlm"
     assert header["training"]["validation_fraction"] == 0  # every training image trains
     assert last["train_images"] == 1437 and last["paper_test_error"] == 0.95
     saved = json.loads((tmp_path / "lenet5.json").read_text())
     assert [entry["pass"] for entry in saved["passes"]] == [1, 2]
+    assert saved["curvature_at_initialization"] == [row["curvature_at_initialization"]
+                                                    for row in curvatures]
     assert saved["final_test_error"] == second["test_error"] == last["final_test_error"]
     assert first["learning_rate"] == pytest.approx(5e-4)  # the paper's first two passes
     assert (tmp_path / "lenet5.png").stat().st_size > 10_000
+
+
+def test_lenet5_reproduction_with_the_papers_map_criterion(tmp_path):
+    result, lines = run("reproduce_lenet5.py", "--dataset=digits", "--epochs=1",
+                        "--criterion=map", "--rubbish_penalty=5", "--curvature_patterns=0",
+                        "--steps_per_execution=500", f"--output_dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    header, first, last = lines
+    assert (last["criterion"], last["rubbish_penalty"]) == ("map", 5.0)
+    assert first["test_error"] < 50  # it learns: chance is 90%
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["lenet5_map.json", "lenet5_map.png"]
 
 
 def test_a_reproduction_skips_where_the_dataset_is_missing(tmp_path):

@@ -1,0 +1,131 @@
+"""The diagonal curvature LeCun et al. 1998 estimate for their Levenberg-Marquardt
+steps (Appendix C), against the squared gradient that ``engine.optimizers``'s
+``sdlm`` keeps: are the two far apart where it matters, next to the damping mu?
+
+Both are per trainable weight, averaged over a batch of patterns, for one network;
+``bench/reproduce_lenet5.py`` prints them per layer before it trains.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from layers.errors import UsageError
+
+
+@contextlib.contextmanager
+def _linear(layer):
+    """``layer`` with its activation removed: its weighted sums."""
+    activation = getattr(layer, "activation", None)
+    if activation is not None:
+        layer.activation = keras.activations.linear
+    try:
+        yield layer
+    finally:
+        if activation is not None:
+            layer.activation = activation
+
+
+def _per_pattern_losses(loss, labels, outputs):
+    """``loss``'s value per pattern, where it is a Keras loss that averages the batch."""
+    values = loss(labels, outputs)
+    if values.shape.rank == 0:
+        return values * tf.cast(tf.shape(outputs)[0], values.dtype)
+    return values
+
+
+def gauss_newton_diagonal(model: keras.Model, loss, images, labels) -> dict[str, np.ndarray]:
+    """The paper's curvature ``h_kk`` of every trainable weight of ``model`` (by its
+    path), averaged over ``images``: second derivatives backpropagated as first ones
+    are, dropping the off-diagonal terms and the terms in ``f''`` (Gauss-Newton).
+    For a unit ``a = sum_j w_j x_j`` squashed by ``f``: ``h_a = f'(a)^2 h_f(a)``,
+    ``h_x_j = sum w_j^2 h_a`` over the units ``x_j`` feeds, and a weight's ``h`` sums
+    ``x_j^2 h_a`` over every connection that shares it. At the top, the diagonal of the
+    Hessian of ``loss`` (mean over the batch, as Keras's) with respect to the outputs of
+    the last layer with weights, negative entries set to zero.
+
+    ``model`` must be a chain: each layer with weights linear in its input and in its
+    weights before its ``activation`` (``Conv2D``, ``Dense``, LeNet-5's subsampling and
+    partial C3), so that the same layer on ``x^2`` with weights ``w^2`` carries both
+    sums (its vector-Jacobian product gives them); layers without weights below the
+    last one that has them must only rearrange (``Flatten``).
+    """
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    last = max(index for index, layer in enumerate(layers) if layer.trainable_weights)
+    body, head = layers[:last + 1], layers[last + 1:]
+    inputs, slopes, x = [], [], images
+    for layer in body:
+        inputs.append(x)
+        if not layer.trainable_weights:
+            slopes.append(None)
+            x = layer(x)
+            continue
+        with _linear(layer):
+            sums = layer(x)
+        with tf.GradientTape() as tape:
+            tape.watch(sums)
+            x = layer.activation(sums) if getattr(layer, "activation", None) else sums
+        slopes.append(tf.square(tape.gradient(x, sums)))
+    with tf.GradientTape() as outer:
+        outer.watch(x)
+        with tf.GradientTape() as inner:
+            inner.watch(x)
+            outputs = x
+            for layer in head:
+                outputs = layer(outputs)
+            total = tf.reduce_sum(_per_pattern_losses(loss, labels, outputs))
+        gradient = inner.gradient(total, x)
+    np.testing.assert_allclose(outputs, model(images), rtol=1e-4, atol=1e-4,
+                               err_msg=f"{model.name} is not a chain of its layers")
+    curvature = tf.maximum(tf.linalg.diag_part(outer.batch_jacobian(gradient, x)), 0.0)
+    diagonal = {}
+    for layer, layer_input, slope in reversed(list(zip(body, inputs, slopes))):
+        if slope is None:
+            if not isinstance(layer, (keras.layers.Flatten, keras.layers.Reshape)):
+                raise UsageError(f"Layer {layer.name!r} ({type(layer).__name__}) has no weights "
+                                 "and does more than rearrange its input; the Gauss-Newton "
+                                 "diagonal here covers chains of weighted sums only.")
+            with tf.GradientTape() as tape:
+                tape.watch(layer_input)
+                rearranged = layer(layer_input)
+            curvature = tape.gradient(rearranged, layer_input, output_gradients=curvature)
+            continue
+        squared_input = tf.square(layer_input)
+        squared_weights = [tf.square(variable.value) for variable in layer.trainable_variables]
+        with tf.GradientTape() as tape, _linear(layer):
+            tape.watch([squared_input, *squared_weights])
+            sums, _ = layer.stateless_call(
+                squared_weights, [v.value for v in layer.non_trainable_variables], squared_input)
+        below, *weights = tape.gradient(sums, [squared_input, *squared_weights],
+                                        output_gradients=slope * curvature)
+        for variable, value in zip(layer.trainable_variables, weights):
+            diagonal[variable.path] = value.numpy() / len(images)
+        curvature = below
+    return diagonal
+
+
+def squared_gradient(model: keras.Model, loss, images, labels) -> dict[str, np.ndarray]:
+    """The mean over ``images`` of each weight's squared gradient, one pattern at a
+    time: what ``sdlm``'s running curvature averages at batch 1."""
+    total = {variable.path: 0.0 for variable in model.trainable_variables}
+    for index in range(len(images)):
+        with tf.GradientTape() as tape:
+            value = loss(labels[index:index + 1], model(images[index:index + 1]))
+        for variable, gradient in zip(model.trainable_variables,
+                                      tape.gradient(value, model.trainable_variables)):
+            total[variable.path] = total[variable.path] + np.square(gradient.numpy())
+    return {path: value / len(images) for path, value in total.items()}
+
+
+def compare(model: keras.Model, loss, images, labels) -> list[dict]:
+    """One row per trainable weight tensor: the mean of each estimate over its entries."""
+    paper = gauss_newton_diagonal(model, loss, images, labels)
+    squared = squared_gradient(model, loss, images, labels)
+    return [{"weights": path, "gauss_newton": float(paper[path].mean()),
+             "squared_gradient": float(squared[path].mean()),
+             "ratio": float(squared[path].mean() / max(paper[path].mean(), 1e-30))}
+            for path in squared]

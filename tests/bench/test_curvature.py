@@ -1,0 +1,74 @@
+"""bench/curvature.py: the paper's Gauss-Newton diagonal and the squared gradient,
+against the formulas worked by hand on a two-layer network."""
+
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from tests.bench.test_bench import ROOT
+
+sys.path.insert(0, str(ROOT))
+from bench import curvature  # noqa: E402
+
+
+def squared_error(labels, outputs):
+    """Per pattern: sum_j (out_j - t_j)^2, whose Hessian in the outputs is 2 I."""
+    return keras.ops.sum(keras.ops.square(outputs - labels), axis=-1)
+
+
+@pytest.fixture
+def network():
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(3, activation="tanh", name="hidden")(inputs)
+    flat = keras.layers.Flatten(name="flatten")(hidden)
+    outputs = keras.layers.Dense(2, name="out")(flat)
+    return keras.Model(inputs, outputs)
+
+
+def test_the_diagonal_is_the_papers_backpropagated_second_derivatives(network):
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(5, 4)).astype("float32")
+    targets = rng.normal(size=(5, 2)).astype("float32")
+    w1, b1 = (v.numpy() for v in network.get_layer("hidden").weights)
+    w2 = network.get_layer("out").weights[0].numpy()
+    sums = images @ w1 + b1
+    hidden = np.tanh(sums)
+    # Top: h = 2 for each output unit (linear, so h_a = 2 too).
+    expected_w2 = np.mean(hidden[:, :, None] ** 2 * np.full(2, 2.0), axis=0)
+    expected_b2 = np.full(2, 2.0)
+    h_hidden = (w2 ** 2 @ np.full(2, 2.0))  # sum_j w_ij^2 h_j, the same for every pattern
+    h_sums = (1 - hidden ** 2) ** 2 * h_hidden  # f'(a)^2 h
+    expected_w1 = np.mean(images[:, :, None] ** 2 * h_sums[:, None, :], axis=0)
+    expected_b1 = np.mean(h_sums, axis=0)
+
+    diagonal = curvature.gauss_newton_diagonal(network, squared_error, images, targets)
+    np.testing.assert_allclose(diagonal["out/kernel"], expected_w2, rtol=1e-5)
+    np.testing.assert_allclose(diagonal["out/bias"], expected_b2, rtol=1e-5)
+    np.testing.assert_allclose(diagonal["hidden/kernel"], expected_w1, rtol=1e-4)
+    np.testing.assert_allclose(diagonal["hidden/bias"], expected_b1, rtol=1e-4)
+
+    # The squared gradient of the last layer: (x_i * 2 (out_j - t_j))^2, averaged.
+    outputs = hidden @ w2 + network.get_layer("out").weights[1].numpy()
+    squared = curvature.squared_gradient(network, squared_error, images, targets)
+    np.testing.assert_allclose(
+        squared["out/kernel"],
+        np.mean((hidden[:, :, None] * 2 * (outputs - targets)[:, None, :]) ** 2, axis=0),
+        rtol=1e-4)
+    rows = curvature.compare(network, squared_error, images, targets)
+    assert [row["weights"] for row in rows] == [
+        "hidden/kernel", "hidden/bias", "out/kernel", "out/bias"]
+    assert rows[3]["gauss_newton"] == pytest.approx(2.0)
+
+
+def test_a_layer_that_does_more_than_rearrange_is_refused():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(3, activation="tanh")(inputs)
+    scaled = keras.layers.Rescaling(2.0, name="double")(hidden)
+    model = keras.Model(inputs, keras.layers.Dense(2)(scaled))
+    images = np.ones((2, 4), dtype="float32")
+    with pytest.raises(ValueError, match="'double' .* does more than rearrange"):
+        curvature.gauss_newton_diagonal(model, squared_error, images, np.zeros((2, 2), "float32"))
