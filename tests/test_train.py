@@ -172,8 +172,13 @@ def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(tmp_path):
     # Batch 32: 41 steps an epoch, so that the interrupt lands well before the tenth.
     command = [sys.executable, str(ROOT / "train.py"), "--epochs=10", "--batch_size=32",
                f"--model_dir={model_dir}"]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    # As from a terminal: SIGINT back to its default before train.py starts, since a test
+    # run started in the background by a shell without job control passes it on ignored.
+    with_default_sigint = [sys.executable, "-c", "import os, signal, sys; "
+                           "signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                           "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"]
+    process = subprocess.Popen(with_default_sigint + command[1:], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     backup = model_dir / "backup" / "training_metadata.json"
     deadline = time.monotonic() + 300
     while not backup.exists() and time.monotonic() < deadline and process.poll() is None:

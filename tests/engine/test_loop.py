@@ -91,7 +91,17 @@ def test_models_trained_in_one_process_are_freed():
     assert [reference() for reference in references] == [None, None, None]
 
 
-def test_a_ctrl_c_during_the_epochs_records_is_held_until_they_are_written(tmp_path):
+@pytest.fixture
+def python_sigint():
+    """Python's Ctrl-C handler, whatever this process inherited: started in the background
+    by a shell without job control, it starts with SIGINT ignored and no handler."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_a_ctrl_c_during_the_epochs_records_is_held_until_they_are_written(tmp_path,
+                                                                            python_sigint):
     class InterruptWhileRecording(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             signal.raise_signal(signal.SIGINT)  # lands between the backup and the CSV row
