@@ -30,6 +30,19 @@ def _linear(layer):
             layer.activation = activation
 
 
+def _chain(model: keras.Model) -> list:
+    """``model``'s layers after its input, each fed by the one before it alone."""
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    previous = model.inputs[0] if len(model.inputs) == 1 else None
+    for layer in layers:
+        if previous is None or layer.input is not previous:
+            raise UsageError(f"Model {model.name!r} is not a chain of its layers (layer "
+                             f"{layer.name!r} takes more than the layer before it); the "
+                             "Gauss-Newton diagonal here needs one.")
+        previous = layer.output
+    return layers
+
+
 def _per_pattern_losses(loss, labels, outputs):
     """``loss``'s value per pattern, where it is a Keras loss that averages the batch."""
     values = loss(labels, outputs)
@@ -54,7 +67,7 @@ def gauss_newton_diagonal(model: keras.Model, loss, images, labels) -> dict[str,
     sums (its vector-Jacobian product gives them); layers without weights below the
     last one that has them must only rearrange (``Flatten``).
     """
-    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    layers = _chain(model)
     last = max(index for index, layer in enumerate(layers) if layer.trainable_weights)
     body, head = layers[:last + 1], layers[last + 1:]
     inputs, slopes, x = [], [], images
@@ -79,8 +92,6 @@ def gauss_newton_diagonal(model: keras.Model, loss, images, labels) -> dict[str,
                 outputs = layer(outputs)
             total = tf.reduce_sum(_per_pattern_losses(loss, labels, outputs))
         gradient = inner.gradient(total, x)
-    np.testing.assert_allclose(outputs, model(images), rtol=1e-4, atol=1e-4,
-                               err_msg=f"{model.name} is not a chain of its layers")
     curvature = tf.maximum(tf.linalg.diag_part(outer.batch_jacobian(gradient, x)), 0.0)
     diagonal = {}
     for layer, layer_input, slope in reversed(list(zip(body, inputs, slopes))):

@@ -72,3 +72,14 @@ def test_a_layer_that_does_more_than_rearrange_is_refused():
     images = np.ones((2, 4), dtype="float32")
     with pytest.raises(ValueError, match="'double' .* does more than rearrange"):
         curvature.gauss_newton_diagonal(model, squared_error, images, np.zeros((2, 2), "float32"))
+
+
+def test_a_model_that_is_not_a_chain_is_refused():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(4, activation="tanh", name="hidden")(inputs)
+    skip = keras.layers.Add(name="skip")([inputs, hidden])  # a shortcut: not a chain
+    model = keras.Model(inputs, keras.layers.Dense(2, name="out")(skip))
+    images = np.ones((2, 4), dtype="float32")
+    with pytest.raises(ValueError, match="is not a chain of its layers"):
+        curvature.gauss_newton_diagonal(model, squared_error, images, np.zeros((2, 2), "float32"))
