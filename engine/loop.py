@@ -14,15 +14,20 @@ CSVLogger, learning-rate schedules, the divergence stop) in the same order as
 ``fit``, for every strategy, the default one included, so a run behaves the same
 on one CPU, on all local GPUs or on several machines.
 
-The end of an epoch is one step: a Ctrl-C that arrives while the callbacks
-record it (history row, checkpoint, backup) is held until they are done, so the
-records never disagree about which epochs ran.
+A Ctrl-C stops training where the loop can stop cleanly: after the step call
+under way, or, while the callbacks record an epoch (history row, checkpoint,
+backup), after all of them, so the records never disagree about which epochs ran.
+The ``KeyboardInterrupt`` is raised by the loop itself, never from inside
+TensorFlow's Python code (where an exception can leave its runtime's state half
+updated; a Ctrl-C there crashed the process once). A second Ctrl-C outside the
+records stops at once.
 """
 
 from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
 import weakref
 
@@ -58,31 +63,38 @@ def fit(model: keras.Model, x: tf.data.Dataset, validation_data: tf.data.Dataset
 
     model.stop_training = False
     private_api.forget_restored_epoch(model)
-    callbacks.on_train_begin()
-    restored = private_api.restored_epoch(model)  # set by BackupAndRestore
-    if restored:
-        initial_epoch = restored
-        print(f"Resuming from the backup: epoch {restored + 1} of {epochs}.", flush=True)
-    epoch_logs = {}
-    for epoch in range(initial_epoch, epochs):
-        model.reset_metrics()
-        callbacks.on_epoch_begin(epoch)
-        logs = _run_steps(train_steps, distributed_train, steps, callbacks.on_train_batch_begin,
-                          callbacks.on_train_batch_end, stop=lambda: model.stop_training)
-        epoch_logs = _numpy(logs)
-        if validation_data is not None:
-            val_logs = evaluate(model, validation_data, callbacks=callbacks,
-                                jit_compile=jit_compile, steps_per_execution=steps_per_execution)
-            epoch_logs.update({f"val_{name}": value for name, value in val_logs.items()})
-        epoch_logs["learning_rate"] = float(
-            keras.ops.convert_to_numpy(model.optimizer.learning_rate))
-        with interruptions_held():
-            callbacks.on_epoch_end(epoch, epoch_logs)
-        if model.stop_training:
-            break
-    if epochs > initial_epoch:
-        model.optimizer.finalize_variable_values(model.trainable_weights)  # EMA weights
-    callbacks.on_train_end(logs=epoch_logs)
+    with _interruptions() as interruptions:
+        callbacks.on_train_begin()
+        restored = private_api.restored_epoch(model)  # set by BackupAndRestore
+        if restored:
+            initial_epoch = restored
+            print(f"Resuming from the backup: epoch {restored + 1} of {epochs}.", flush=True)
+
+        def stop_training() -> bool:
+            interruptions.raise_if_pending()
+            return model.stop_training
+
+        epoch_logs = {}
+        for epoch in range(initial_epoch, epochs):
+            model.reset_metrics()
+            callbacks.on_epoch_begin(epoch)
+            logs = _run_steps(train_steps, distributed_train, steps,
+                              callbacks.on_train_batch_begin, callbacks.on_train_batch_end,
+                              stop=stop_training)
+            epoch_logs = _numpy(logs)
+            if validation_data is not None:
+                val_logs = _evaluate(model, validation_data, callbacks, jit_compile,
+                                     steps_per_execution, stop=interruptions.raise_if_pending)
+                epoch_logs.update({f"val_{name}": value for name, value in val_logs.items()})
+            epoch_logs["learning_rate"] = float(
+                keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+            with interruptions.held():
+                callbacks.on_epoch_end(epoch, epoch_logs)
+            if stop_training():
+                break
+        if epochs > initial_epoch:
+            model.optimizer.finalize_variable_values(model.trainable_weights)  # EMA weights
+        callbacks.on_train_end(logs=epoch_logs)
     return model.history
 
 
@@ -91,6 +103,12 @@ def evaluate(model: keras.Model, x: tf.data.Dataset,
              jit_compile: bool = False, steps_per_execution: int = 1) -> dict[str, float]:
     """The compiled loss and metrics of ``model`` over the batches of ``x``, as
     ``model.evaluate`` with ``return_dict=True``."""
+    return _evaluate(model, x, callbacks, jit_compile, steps_per_execution)
+
+
+def _evaluate(model: keras.Model, x: tf.data.Dataset,
+              callbacks: keras.callbacks.CallbackList | None, jit_compile: bool,
+              steps_per_execution: int, stop=lambda: False) -> dict[str, float]:
     strategy = tf.distribute.get_strategy()
     _build_state(model, x)
     test_steps = _step_function(model, "test", jit_compile, steps_per_execution)
@@ -99,7 +117,7 @@ def evaluate(model: keras.Model, x: tf.data.Dataset,
     callbacks.on_test_begin()
     logs = _numpy(_run_steps(test_steps, strategy.experimental_distribute_dataset(x),
                              _cardinality(x), callbacks.on_test_batch_begin,
-                             callbacks.on_test_batch_end))
+                             callbacks.on_test_batch_end, stop=stop))
     callbacks.on_test_end(logs)
     return logs
 
@@ -124,23 +142,52 @@ def _run_steps(function, distributed_dataset, steps: int | None, on_batch_begin,
     return logs
 
 
+class _Interruptions:
+    """SIGINT's Python handler while a model trains: the first Ctrl-C is held until
+    :meth:`raise_if_pending`, a second one raises at once unless it arrives inside
+    :meth:`held` (which holds every Ctrl-C until the block is done)."""
+
+    def __init__(self):
+        self.pending = False
+        self.holding = False
+
+    def receive(self, number, frame) -> None:
+        if self.pending and not self.holding:
+            raise KeyboardInterrupt
+        if not self.pending:
+            print("\nCtrl-C: training stops when this step is done (Ctrl-C again: at once).",
+                  file=sys.stderr, flush=True)
+        self.pending = True
+
+    def raise_if_pending(self) -> bool:
+        """Raises the held Ctrl-C as ``KeyboardInterrupt``; False if there is none."""
+        if self.pending:
+            raise KeyboardInterrupt
+        return False
+
+    @contextlib.contextmanager
+    def held(self):
+        self.holding = True
+        try:
+            yield
+        finally:
+            self.holding = False
+
+
 @contextlib.contextmanager
-def interruptions_held():
-    """Holds a SIGINT (Ctrl-C) that arrives inside the block and raises it as
-    ``KeyboardInterrupt`` when the block is done (main thread only; elsewhere, and
-    where SIGINT has no Python handler, the block runs as it is)."""
+def _interruptions():
+    """:class:`_Interruptions` as SIGINT's handler for the block (main thread only, and
+    only where SIGINT has Python's own handler; elsewhere it never holds anything)."""
+    interruptions = _Interruptions()
     if (threading.current_thread() is not threading.main_thread()
             or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
-        yield
+        yield interruptions
         return
-    received = []
-    previous = signal.signal(signal.SIGINT, lambda number, frame: received.append(number))
+    previous = signal.signal(signal.SIGINT, interruptions.receive)
     try:
-        yield
+        yield interruptions
     finally:
         signal.signal(signal.SIGINT, previous)
-    if received:
-        raise KeyboardInterrupt
 
 
 def _build_state(model: keras.Model, dataset: tf.data.Dataset) -> None:

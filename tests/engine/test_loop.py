@@ -118,6 +118,43 @@ def test_a_ctrl_c_during_the_epochs_records_is_held_until_they_are_written(tmp_p
     assert [row.split(",")[0] for row in rows] == ["0"]
 
 
+class CtrlCBeforeStep(keras.callbacks.Callback):
+    """Presses Ctrl-C ``presses`` times as step ``step`` begins; records the steps that end."""
+
+    def __init__(self, step, presses):
+        super().__init__()
+        self.step, self.presses, self.ended = step, presses, []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if batch == self.step:
+            for _ in range(self.presses):
+                signal.raise_signal(signal.SIGINT)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.ended.append(batch)
+
+
+def test_a_ctrl_c_during_a_step_stops_training_after_that_step(python_sigint, capsys):
+    model = compiled()
+    ctrl_c = CtrlCBeforeStep(step=2, presses=1)
+    with pytest.raises(KeyboardInterrupt):
+        loop.fit(model, tiny_data(), epochs=3, verbose=0, callbacks=[ctrl_c])
+    # Under Python's own handler the interrupt would end the callback, before step 2 runs.
+    assert ctrl_c.ended == [0, 1, 2]
+    assert int(model.optimizer.iterations.numpy()) == 3
+    assert "training stops when this step is done" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_second_ctrl_c_stops_training_at_once(python_sigint):
+    model = compiled()
+    ctrl_c = CtrlCBeforeStep(step=2, presses=2)
+    with pytest.raises(KeyboardInterrupt):
+        loop.fit(model, tiny_data(), epochs=3, verbose=0, callbacks=[ctrl_c])
+    assert ctrl_c.ended == [0, 1]
+    assert int(model.optimizer.iterations.numpy()) == 2
+
+
 def test_resuming_drops_history_rows_the_backup_does_not_hold(tmp_path):
     config = TrainingConfig(optimizer="sgd", learning_rate=0.1, epochs=3)
     model = compiled()
