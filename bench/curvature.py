@@ -3,7 +3,9 @@ steps (Appendix C), against the squared gradient that ``engine.optimizers``'s
 ``sdlm`` keeps: are the two far apart where it matters, next to the damping mu?
 
 Both are per trainable weight, averaged over a batch of patterns, for one network;
-``bench/reproduce_lenet5.py`` prints them per layer before it trains.
+``bench/reproduce_lenet5.py`` prints them per layer before it trains, and with
+``--curvature=gauss_newton`` trains with the paper's (:class:`HeldCurvatureSDLM`,
+:class:`PaperCurvature`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from engine.optimizers import StochasticDiagonalLevenbergMarquardt
 from layers.errors import UsageError
 
 
@@ -140,3 +143,28 @@ def compare(model: keras.Model, loss, images, labels) -> list[dict]:
              "squared_gradient": float(squared[path].mean()),
              "ratio": float(squared[path].mean() / max(paper[path].mean(), 1e-30))}
             for path in squared]
+
+
+class HeldCurvatureSDLM(StochasticDiagonalLevenbergMarquardt):
+    """``sdlm`` whose ``h_kk`` is whatever its curvature variables hold (set by
+    :class:`PaperCurvature` before each pass), not a running squared gradient."""
+
+    def curvature_estimate(self, gradient, variable):
+        return self.curvature(variable)
+
+
+class PaperCurvature(keras.callbacks.Callback):
+    """Before every pass, sets ``HeldCurvatureSDLM``'s curvatures of ``network`` to the
+    Gauss-Newton diagonal on the next ``patterns`` training images (Appendix C: "on 500
+    samples", once per pass)."""
+
+    def __init__(self, network: keras.Model, batches, patterns: int):
+        super().__init__()
+        self.network = network
+        self.samples = iter(batches.unbatch().batch(patterns).repeat())
+
+    def on_epoch_begin(self, epoch, logs=None):
+        images, labels = next(self.samples)
+        diagonal = gauss_newton_diagonal(self.network, self.network.loss, images, labels)
+        for variable in self.network.trainable_variables:
+            self.network.optimizer.curvature(variable).assign(diagonal[variable.path])

@@ -140,6 +140,27 @@ def test_lenet5_reproduction_with_the_papers_map_criterion(tmp_path):
     assert sorted(path.name for path in tmp_path.iterdir()) == ["lenet5_map.json", "lenet5_map.png"]
 
 
+def test_lenet5_reproduction_with_the_papers_gauss_newton_curvature(tmp_path):
+    result, lines = run("reproduce_lenet5.py", "--dataset=digits", "--epochs=1",
+                        "--curvature=gauss_newton", "--curvature_patterns=50",
+                        "--steps_per_execution=500", f"--output_dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    last = lines[-1]
+    assert lines[0]["curvature"] == last["curvature"] == "gauss_newton"
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "lenet5_gauss_newton.json", "lenet5_gauss_newton.png"]
+    assert json.loads((tmp_path / "lenet5_gauss_newton.json").read_text())["curvature"] == (
+        "gauss_newton")
+
+
+def test_the_gauss_newton_curvature_needs_patterns_to_estimate_it(tmp_path):
+    result, _ = run("reproduce_lenet5.py", "--dataset=digits", "--curvature=gauss_newton",
+                    "--curvature_patterns=0", f"--output_dir={tmp_path}")
+    assert result.returncode == 2
+    assert "give it a positive number" in result.stderr and "Traceback" not in result.stderr
+    assert not list(tmp_path.iterdir())
+
+
 def test_a_reproduction_skips_where_the_dataset_is_missing(tmp_path):
     # One script: they all ask bench.common.prepared_or_skip before any work.
     result, lines = run("reproduce_degradation.py", f"--data_dir={tmp_path}",

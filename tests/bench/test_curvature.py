@@ -83,3 +83,35 @@ def test_a_model_that_is_not_a_chain_is_refused():
     images = np.ones((2, 4), dtype="float32")
     with pytest.raises(ValueError, match="is not a chain of its layers"):
         curvature.gauss_newton_diagonal(model, squared_error, images, np.zeros((2, 2), "float32"))
+
+
+def test_held_curvature_steps_by_eta_over_mu_plus_h_and_keeps_h():
+    weights = keras.Variable(np.array([1.0, 2.0, 3.0], "float32"))
+    optimizer = curvature.HeldCurvatureSDLM(learning_rate=0.1, damping=0.02)
+    optimizer.build([weights])
+    held = np.array([0.0, 0.18, 1.98], "float32")
+    optimizer.curvature(weights).assign(held)
+    gradient = np.array([1.0, -2.0, 4.0], "float32")
+    optimizer.apply_gradients([(keras.ops.convert_to_tensor(gradient), weights)])
+    np.testing.assert_allclose(weights.numpy(), [1 - 0.1 / 0.02, 2 + 0.2 / 0.2, 3 - 0.4 / 2.0],
+                               rtol=1e-5)
+    np.testing.assert_array_equal(optimizer.curvature(weights).numpy(), held)
+
+
+def test_the_paper_curvature_is_set_before_each_pass_from_the_next_patterns(network):
+    import tensorflow as tf
+
+    rng = np.random.default_rng(1)
+    images = rng.normal(size=(10, 4)).astype("float32")
+    targets = rng.normal(size=(10, 2)).astype("float32")
+    network.compile(optimizer=curvature.HeldCurvatureSDLM(), loss=squared_error)
+    network.optimizer.build(network.trainable_variables)
+    batches = tf.data.Dataset.from_tensor_slices((images, targets)).batch(1)
+    callback = curvature.PaperCurvature(network, batches, patterns=5)
+    for epoch, chunk in enumerate((slice(0, 5), slice(5, 10))):
+        callback.on_epoch_begin(epoch)
+        expected = curvature.gauss_newton_diagonal(network, squared_error, images[chunk],
+                                                   targets[chunk])
+        for variable in network.trainable_variables:
+            np.testing.assert_allclose(network.optimizer.curvature(variable).numpy(),
+                                       expected[variable.path], rtol=1e-6)
