@@ -12,7 +12,9 @@ compilation), in ``--windows`` windows of ``--steps`` steps. With
 VGG16/19, built with ``weights=None`` for the recipe's classes and input) trains on
 the same batch, compiled the same way (the recipe's optimizer, weight decay and loss:
 ``engine.training.compile_model``), window by window in alternating order, so both see
-the same load; the ratio is the median of the windows' ratios (recipe / baseline).
+the same load; the ratio is the median of the windows' ratios (recipe / baseline),
+and ``fastest_ratio`` that of each model's fastest window (the one a throttled host
+stretched least: ``bench/loop_overhead.py``).
 Both go through the project's training path (``engine.loop.fit``) on TensorFlow, and
 through Keras's own ``train_on_batch`` on JAX, where the engine (TensorFlow's side)
 is not used: ``--backend=jax`` (or ``KERAS_BACKEND=jax``) imports no TensorFlow.
@@ -262,6 +264,8 @@ def main(argv):
         "baseline": baseline,
         "baseline_images_per_second": round(median(rates[baseline]), 3) if baseline else None,
         "ratio": round(median(ratios), 4) if baseline else None,
+        "fastest_ratio": round(max(rates[FLAGS.recipe]) / max(rates[baseline]), 4)
+        if baseline else None,
         "device": machine()["device"], "precision": FLAGS.precision, "jit_compile": jit_compile,
         "batch_size": FLAGS.batch_size, "backend": backend,
         "achieved_gflops": round(achieved, 1), "matmul_gflops": round(median(matmul), 1),
