@@ -11,10 +11,11 @@ each (tracing). Each round times both whole epochs (their per-epoch set-up
 included) and gives the ratio ``model.fit seconds / loop seconds``: above 1 the loop
 is faster. The last line holds the median ratio over the rounds (a machine shared
 with other work slows either side at random; the median of interleaved rounds is
-what it is robust to) and ``fastest_ratio``, the ratio of each driver's fastest round:
-on a virtual machine whose host throttles it, a slowed round is not a little slower
-but stretched (on the 2-core machine of README "Performance", to 2.55 s times a power
-of two), and a driver's fastest round is the one least stretched.
+what it is robust to), ``fastest_ratio``, the ratio of each driver's fastest round, and
+``cpu_ratio``, the median ratio of the rounds' process CPU seconds. On the virtual
+machine of README "Performance" some rounds are stretched while the process sits idle:
+their wall time lands on one of a few values (2.55 s times a power of two, and 141.9 s)
+while their CPU time stays that of the others; the CPU-time ratio ignores the stretch.
 """
 
 from __future__ import annotations

@@ -13,8 +13,10 @@ VGG16/19, built with ``weights=None`` for the recipe's classes and input) trains
 the same batch, compiled the same way (the recipe's optimizer, weight decay and loss:
 ``engine.training.compile_model``), window by window in alternating order, so both see
 the same load; the ratio is the median of the windows' ratios (recipe / baseline),
-and ``fastest_ratio`` that of each model's fastest window (the one a throttled host
-stretched least: ``bench/loop_overhead.py``).
+``fastest_ratio`` that of each model's fastest window and, on a CPU, ``cpu_ratio`` the
+median of the windows' ratios of process CPU seconds (baseline / recipe): a window the
+machine stretched while the process sat idle (``bench/loop_overhead.py``) keeps its CPU
+time.
 Both go through the project's training path (``engine.loop.fit``) on TensorFlow, and
 through Keras's own ``train_on_batch`` on JAX, where the engine (TensorFlow's side)
 is not used: ``--backend=jax`` (or ``KERAS_BACKEND=jax``) imports no TensorFlow.
@@ -243,21 +245,28 @@ def main(argv):
         trainer.run(FLAGS.warmup_steps)
     compute_dtype = keras.config.dtype_policy().compute_dtype
     rates = {name: [] for name in trainers}
-    ratios, matmul = [], []
+    ratios, cpu_ratios, matmul = [], [], []
     images = FLAGS.steps * FLAGS.batch_size
     for window in range(FLAGS.windows):
         order = list(trainers) if window % 2 == 0 else list(reversed(trainers))
-        seconds = {name: trainers[name].run(FLAGS.steps) for name in order}
+        seconds, cpu_seconds = {}, {}
+        for name in order:
+            cpu = time.process_time()
+            seconds[name] = trainers[name].run(FLAGS.steps)
+            cpu_seconds[name] = time.process_time() - cpu
         matmul.append(matmul_gflops(compute_dtype))
         for name, value in seconds.items():
             rates[name].append(images / value)
         if baseline:
             ratios.append(seconds[baseline] / seconds[FLAGS.recipe])
+            cpu_ratios.append(cpu_seconds[baseline] / cpu_seconds[FLAGS.recipe])
         emit({"window": window, "first": order[0], "matmul_gflops": round(matmul[-1], 1),
               **{f"{name}_images_per_second": float(f"{images / value:.4g}")
-                 for name, value in seconds.items()}})
+                 for name, value in seconds.items()},
+              **{f"{name}_cpu_seconds": round(value, 4) for name, value in cpu_seconds.items()}})
 
     images_per_second = median(rates[FLAGS.recipe])
+    on_cpu = machine()["device"].startswith("CPU")  # else the process's CPU time is the host's
     achieved = images_per_second * flops_per_image / 1e9
     result = {
         "recipe": FLAGS.recipe, "images_per_second": round(images_per_second, 3),
@@ -266,6 +275,7 @@ def main(argv):
         "ratio": round(median(ratios), 4) if baseline else None,
         "fastest_ratio": round(max(rates[FLAGS.recipe]) / max(rates[baseline]), 4)
         if baseline else None,
+        "cpu_ratio": round(median(cpu_ratios), 4) if baseline and on_cpu else None,
         "device": machine()["device"], "precision": FLAGS.precision, "jit_compile": jit_compile,
         "batch_size": FLAGS.batch_size, "backend": backend,
         "achieved_gflops": round(achieved, 1), "matmul_gflops": round(median(matmul), 1),

@@ -45,6 +45,9 @@ def test_throughput_against_keras_applications_interleaved():
         / max(window[f"{last['baseline']}_images_per_second"] for window in windows), rel=1e-2)
     assert last["images_per_second"] == pytest.approx(
         statistics.median(window["vgg16_images_per_second"] for window in windows), rel=1e-3)
+    assert last["cpu_ratio"] == pytest.approx(statistics.median(
+        window[f"{last['baseline']}_cpu_seconds"] / window["vgg16_cpu_seconds"]
+        for window in windows), rel=1e-2)
     # VGG-16 at 32x32: 3 x 2 x its multiply-adds per image, against the matmul's rate.
     # (The printed figures are rounded: 0.1 GFLOP/s, 3 decimals for the fraction.)
     assert last["achieved_gflops"] == pytest.approx(
