@@ -156,14 +156,27 @@ class HeldCurvatureSDLM(StochasticDiagonalLevenbergMarquardt):
 class PaperCurvature(keras.callbacks.Callback):
     """Before every pass, sets ``HeldCurvatureSDLM``'s curvatures of ``network`` to the
     Gauss-Newton diagonal on the next ``patterns`` training images (Appendix C: "on 500
-    samples", once per pass)."""
+    samples", once per pass); with ``every``, also after each ``every`` updates within
+    a pass (at the first call of the training step that starts past that count)."""
 
-    def __init__(self, network: keras.Model, batches, patterns: int):
+    def __init__(self, network: keras.Model, batches, patterns: int, every: int = 0):
         super().__init__()
-        self.network = network
+        if every < 0:
+            raise UsageError(f"every must be 0 (once per pass) or a positive number of "
+                             f"updates, got {every}.")
+        self.network, self.every = network, every
         self.samples = iter(batches.unbatch().batch(patterns).repeat())
 
     def on_epoch_begin(self, epoch, logs=None):
+        self.estimated_for = 0
+        self.estimate()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.every and batch // self.every > self.estimated_for:
+            self.estimated_for = batch // self.every
+            self.estimate()
+
+    def estimate(self):
         images, labels = next(self.samples)
         diagonal = gauss_newton_diagonal(self.network, self.network.loss, images, labels)
         for variable in self.network.trainable_variables:

@@ -29,7 +29,7 @@ images) is printed per weight tensor beside the squared gradient ``sdlm`` averag
 and the damping mu (:mod:`bench.curvature`). ``--curvature=gauss_newton`` trains
 with that estimate in place of the recipe's running squared gradient, as Appendix C
 does: re-estimated on ``--curvature_patterns`` training images before each pass and
-held for the pass.
+held for the pass (``--curvature_every=N`` also re-estimates it every N updates).
 
 Writes ``lenet5.json`` (per pass: training error, test error, seconds) and
 ``lenet5.png`` (Fig. 5's axes) into ``--output_dir`` (``lenet5_map.*``,
@@ -95,6 +95,9 @@ flags.DEFINE_integer("curvature_patterns", SDLM_CURVATURE_PATTERNS,
 flags.DEFINE_enum("curvature", "squared_gradient", CURVATURES,
                   "sdlm's h_kk: the recipe's running squared gradient, or the paper's "
                   "Gauss-Newton diagonal, re-estimated before each pass (Appendix C).")
+flags.DEFINE_integer("curvature_every", 0,
+                     "With --curvature=gauss_newton, also re-estimate it after every this many "
+                     "updates within a pass (0: once per pass, as Appendix C).", lower_bound=0)
 flags.DEFINE_integer("seed", 42, "Initialization and shuffling seed.")
 flags.DEFINE_string("output_dir", str(FIGURES), "Where the JSON and the PNG go.")
 
@@ -220,7 +223,7 @@ def main(argv):
         curvatures = compare_curvatures(network, data.pipelines.train)
         test_error = TestError(model, data.pipelines.test.unbatch().batch(EVALUATION_BATCH))
         paper_curvature = ([curvature.PaperCurvature(network, data.pipelines.train,
-                                           FLAGS.curvature_patterns)]
+                                           FLAGS.curvature_patterns, FLAGS.curvature_every)]
                            if FLAGS.curvature == "gauss_newton" else [])
         loop.fit(network, data.pipelines.train, epochs=config.epochs, verbose=0,
                  callbacks=[*paper_curvature, training.StopOnDivergence(),
@@ -238,6 +241,8 @@ def main(argv):
                          f"{', Gauss-Newton curvature' if FLAGS.curvature == 'gauss_newton' else ''})")
     result = {"experiment": "lenet5", "criterion": FLAGS.criterion, "curvature": FLAGS.curvature,
               **({"rubbish_penalty": FLAGS.rubbish_penalty} if FLAGS.criterion == "map" else {}),
+              **({"curvature_every": FLAGS.curvature_every}
+                 if FLAGS.curvature == "gauss_newton" else {}),
               "dataset": FLAGS.dataset, "train_images": images,
               "test_images": data.source.sizes["test"], "epochs": config.epochs,
               "final_test_error": passes[-1]["test_error"],

@@ -152,14 +152,15 @@ def test_lenet5_reproduction_with_the_papers_map_criterion(tmp_path):
 def test_lenet5_reproduction_with_the_papers_gauss_newton_curvature(tmp_path):
     result, lines = run("reproduce_lenet5.py", "--dataset=digits", "--epochs=1",
                         "--curvature=gauss_newton", "--curvature_patterns=50",
-                        "--steps_per_execution=500", f"--output_dir={tmp_path}")
+                        "--curvature_every=1000", "--steps_per_execution=500",
+                        f"--output_dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
     last = lines[-1]
     assert lines[0]["curvature"] == last["curvature"] == "gauss_newton"
     assert sorted(path.name for path in tmp_path.iterdir()) == [
         "lenet5_gauss_newton.json", "lenet5_gauss_newton.png"]
-    assert json.loads((tmp_path / "lenet5_gauss_newton.json").read_text())["curvature"] == (
-        "gauss_newton")
+    saved = json.loads((tmp_path / "lenet5_gauss_newton.json").read_text())
+    assert (saved["curvature"], saved["curvature_every"]) == ("gauss_newton", 1000)
 
 
 def test_the_gauss_newton_curvature_needs_patterns_to_estimate_it(tmp_path):

@@ -115,3 +115,36 @@ def test_the_paper_curvature_is_set_before_each_pass_from_the_next_patterns(netw
         for variable in network.trainable_variables:
             np.testing.assert_allclose(network.optimizer.curvature(variable).numpy(),
                                        expected[variable.path], rtol=1e-6)
+
+
+def test_the_paper_curvature_is_also_set_every_n_updates_within_a_pass(network):
+    import tensorflow as tf
+
+    rng = np.random.default_rng(2)
+    images = rng.normal(size=(10, 4)).astype("float32")
+    targets = rng.normal(size=(10, 2)).astype("float32")
+    network.compile(optimizer=curvature.HeldCurvatureSDLM(), loss=squared_error)
+    network.optimizer.build(network.trainable_variables)
+    batches = tf.data.Dataset.from_tensor_slices((images, targets)).batch(1)
+    callback = curvature.PaperCurvature(network, batches, patterns=5, every=4)
+    first, second = (curvature.gauss_newton_diagonal(network, squared_error, images[chunk],
+                                                     targets[chunk])
+                     for chunk in (slice(0, 5), slice(5, 10)))
+
+    def held(expected):
+        for variable in network.trainable_variables:
+            np.testing.assert_allclose(network.optimizer.curvature(variable).numpy(),
+                                       expected[variable.path], rtol=1e-6)
+
+    callback.on_epoch_begin(0)
+    for batch in (0, 2):  # steps 0-3 use the estimate made before the pass
+        callback.on_train_batch_begin(batch)
+        held(first)
+    callback.on_train_batch_begin(4)  # a call starting at step 4 gets a new one
+    held(second)
+    callback.on_train_batch_begin(6)
+    held(second)
+    callback.on_epoch_begin(1)  # the patterns go round again: each pass starts afresh
+    held(first)
+    with pytest.raises(ValueError, match="every must be 0"):
+        curvature.PaperCurvature(network, batches, patterns=5, every=-1)
