@@ -98,7 +98,9 @@ def test_held_curvature_steps_by_eta_over_mu_plus_h_and_keeps_h():
     np.testing.assert_array_equal(optimizer.curvature(weights).numpy(), held)
 
 
-def test_the_paper_curvature_is_set_before_each_pass_from_the_next_patterns(network):
+@pytest.fixture
+def patterns(network):
+    """Ten patterns for ``network``, compiled with the held-curvature optimizer, one per batch."""
     import tensorflow as tf
 
     rng = np.random.default_rng(1)
@@ -106,45 +108,41 @@ def test_the_paper_curvature_is_set_before_each_pass_from_the_next_patterns(netw
     targets = rng.normal(size=(10, 2)).astype("float32")
     network.compile(optimizer=curvature.HeldCurvatureSDLM(), loss=squared_error)
     network.optimizer.build(network.trainable_variables)
-    batches = tf.data.Dataset.from_tensor_slices((images, targets)).batch(1)
+    return images, targets, tf.data.Dataset.from_tensor_slices((images, targets)).batch(1)
+
+
+def diagonal_on(network, images, targets, chunk):
+    return curvature.gauss_newton_diagonal(network, squared_error, images[chunk], targets[chunk])
+
+
+def assert_held(network, expected):
+    for variable in network.trainable_variables:
+        np.testing.assert_allclose(network.optimizer.curvature(variable).numpy(),
+                                   expected[variable.path], rtol=1e-6)
+
+
+def test_the_paper_curvature_is_set_before_each_pass_from_the_next_patterns(network, patterns):
+    images, targets, batches = patterns
     callback = curvature.PaperCurvature(network, batches, patterns=5)
     for epoch, chunk in enumerate((slice(0, 5), slice(5, 10))):
         callback.on_epoch_begin(epoch)
-        expected = curvature.gauss_newton_diagonal(network, squared_error, images[chunk],
-                                                   targets[chunk])
-        for variable in network.trainable_variables:
-            np.testing.assert_allclose(network.optimizer.curvature(variable).numpy(),
-                                       expected[variable.path], rtol=1e-6)
+        assert_held(network, diagonal_on(network, images, targets, chunk))
 
 
-def test_the_paper_curvature_is_also_set_every_n_updates_within_a_pass(network):
-    import tensorflow as tf
-
-    rng = np.random.default_rng(2)
-    images = rng.normal(size=(10, 4)).astype("float32")
-    targets = rng.normal(size=(10, 2)).astype("float32")
-    network.compile(optimizer=curvature.HeldCurvatureSDLM(), loss=squared_error)
-    network.optimizer.build(network.trainable_variables)
-    batches = tf.data.Dataset.from_tensor_slices((images, targets)).batch(1)
+def test_the_paper_curvature_is_also_set_every_n_updates_within_a_pass(network, patterns):
+    images, targets, batches = patterns
     callback = curvature.PaperCurvature(network, batches, patterns=5, every=4)
-    first, second = (curvature.gauss_newton_diagonal(network, squared_error, images[chunk],
-                                                     targets[chunk])
+    first, second = (diagonal_on(network, images, targets, chunk)
                      for chunk in (slice(0, 5), slice(5, 10)))
-
-    def held(expected):
-        for variable in network.trainable_variables:
-            np.testing.assert_allclose(network.optimizer.curvature(variable).numpy(),
-                                       expected[variable.path], rtol=1e-6)
-
     callback.on_epoch_begin(0)
     for batch in (0, 2):  # steps 0-3 use the estimate made before the pass
         callback.on_train_batch_begin(batch)
-        held(first)
+        assert_held(network, first)
     callback.on_train_batch_begin(4)  # a call starting at step 4 gets a new one
-    held(second)
+    assert_held(network, second)
     callback.on_train_batch_begin(6)
-    held(second)
+    assert_held(network, second)
     callback.on_epoch_begin(1)  # the patterns go round again: each pass starts afresh
-    held(first)
+    assert_held(network, first)
     with pytest.raises(ValueError, match="every must be 0"):
         curvature.PaperCurvature(network, batches, patterns=5, every=-1)
