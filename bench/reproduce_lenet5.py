@@ -208,6 +208,9 @@ def main(argv):
     if FLAGS.curvature == "gauss_newton" and not FLAGS.curvature_patterns:
         raise UsageError("--curvature=gauss_newton estimates the curvature on "
                          "--curvature_patterns training images: give it a positive number.")
+    if FLAGS.curvature_every and FLAGS.curvature != "gauss_newton":
+        raise UsageError("--curvature_every re-estimates the Gauss-Newton curvature: add "
+                         "--curvature=gauss_newton, or drop --curvature_every.")
     if not prepared_or_skip(FLAGS.dataset, FLAGS.data_dir):
         return
     emit({**machine(), "recipe": "lenet5", "dataset": FLAGS.dataset, "epochs": config.epochs,

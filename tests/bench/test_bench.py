@@ -171,6 +171,14 @@ def test_the_gauss_newton_curvature_needs_patterns_to_estimate_it(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+def test_re_estimating_the_curvature_needs_the_gauss_newton_curvature(tmp_path):
+    result, _ = run("reproduce_lenet5.py", "--dataset=digits", "--curvature_every=100",
+                    f"--output_dir={tmp_path}")
+    assert result.returncode == 2
+    assert "add --curvature=gauss_newton" in result.stderr and "Traceback" not in result.stderr
+    assert not list(tmp_path.iterdir())
+
+
 def test_a_reproduction_skips_where_the_dataset_is_missing(tmp_path):
     # One script: they all ask bench.common.prepared_or_skip before any work.
     result, lines = run("reproduce_degradation.py", f"--data_dir={tmp_path}",
