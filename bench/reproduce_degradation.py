@@ -12,7 +12,10 @@ normalization, the paper's SGD: rate 0.1, momentum 0.9, weight decay 1e-4, batch
 budget of ``--steps`` iterations from the same seed, and records the training error
 on the fly (each chunk of ``--chunk_steps`` iterations' running error, as Fig. 6's
 thin curves) against iterations. The budget is the miniature: the rate stays at 0.1
-(the paper's first drop comes at 32k iterations).
+(the paper's first drop comes at 32k iterations). The default of 200 iterations keeps
+the four networks under 30 minutes on 2 CPU cores (28 minutes measured); plain-56
+trails plain-20 from the start, but shortcuts only pay later: with ``--steps=600``
+ResNet-56 is 20 points ahead of plain-56 where at 200 the two are level.
 
 Writes ``degradation.json`` (the curves, the final chunk's training error of each
 network and whether the deeper plain net is the worse one and the deeper ResNet not)
@@ -52,9 +55,10 @@ flags.DEFINE_string("dataset", "cifar10", "Dataset, as train.py's --dataset.")
 flags.DEFINE_string("data_dir", str(ROOT.parent / "shared" / "tfds"),
                     "TFDS data dir holding the prepared dataset.")
 flags.DEFINE_list("depths", ["20", "56"], "The depths compared (CIFAR ResNets: 6n + 2).")
-flags.DEFINE_integer("steps", 600, "Training iterations per network (the fixed budget).",
+flags.DEFINE_integer("steps", 200, "Training iterations per network (the fixed budget; 200 "
+                     "keep the four networks under 30 minutes on 2 cores).",
                      lower_bound=1)
-flags.DEFINE_integer("chunk_steps", 50, "Iterations per point of the curves.", lower_bound=1)
+flags.DEFINE_integer("chunk_steps", 20, "Iterations per point of the curves.", lower_bound=1)
 flags.DEFINE_integer("batch_size", None, "Batch size; default: the recipes' (128).",
                      lower_bound=1)
 flags.DEFINE_integer("seed", 42, "Initialization and shuffling seed (the same for all).")
