@@ -26,7 +26,8 @@ gives no value) or ``mse`` (the MLE criterion, the labelled class's penalty ``y_
 alone). Before training, the diagonal curvature the paper's optimizer would use
 (Appendix C, Gauss-Newton second derivatives on ``--curvature_patterns`` training
 images) is printed per weight tensor beside the squared gradient ``sdlm`` averages,
-and the damping mu (:mod:`bench.curvature`). ``--curvature=gauss_newton`` trains
+and the damping mu (:mod:`bench.curvature`); after each pass, the paper's estimate at
+the weights then is recorded beside the ``h_kk`` the optimizer holds. ``--curvature=gauss_newton`` trains
 with that estimate in place of the recipe's running squared gradient, as Appendix C
 does: re-estimated on ``--curvature_patterns`` training images before each pass and
 held for the pass (``--curvature_every=N`` also re-estimates it every N updates).
@@ -105,12 +106,14 @@ flags.DEFINE_string("output_dir", str(FIGURES), "Where the JSON and the PNG go."
 class TestError(keras.callbacks.Callback):
     """After every pass: the on-the-fly training error (the pass's running accuracy, as
     Fig. 5 measures it), the test error and the pass's wall seconds, printed as a JSON
-    line. ``classifier`` is the recipe's model (class probabilities), whose weights
-    the trained model shares."""
+    line; with ``curvature``, also what it returns then (:func:`curvatures_after_pass`).
+    ``classifier`` is the recipe's model (class probabilities), whose weights the
+    trained model shares."""
 
-    def __init__(self, classifier, test_batches):
+    def __init__(self, classifier, test_batches, curvature=None):
         super().__init__()
         self.classifier, self.test_batches, self.passes = classifier, test_batches, []
+        self.curvature = curvature
 
     def on_epoch_begin(self, epoch, logs=None):
         self.started = time.perf_counter()
@@ -122,6 +125,8 @@ class TestError(keras.callbacks.Callback):
                             "training_error": 100 * (1 - logs["accuracy"]),
                             "test_error": 100 * (1 - test_accuracy),
                             "seconds": round(seconds, 1)})
+        if self.curvature:
+            self.passes[-1]["curvature"] = self.curvature()
         emit(self.passes[-1])
 
 
@@ -170,6 +175,22 @@ def compare_curvatures(network: keras.Model, batches) -> list[dict]:
     rows = curvature.compare(network, network.loss, images, labels)
     for row in rows:
         emit({"curvature_at_initialization": row, "damping": SDLM_DAMPING})
+    return rows
+
+
+def curvatures_after_pass(network: keras.Model, batches):
+    """A function giving, per weight tensor, the paper's Gauss-Newton curvature at the
+    current weights (on the next ``--curvature_patterns`` training images) beside the
+    ``h_kk`` the optimizer holds (``sdlm``'s running squared gradient, or the paper's
+    estimate held since the pass began), each the mean over the tensor's entries."""
+    samples = iter(batches.unbatch().batch(FLAGS.curvature_patterns).repeat())
+
+    def rows():
+        paper = curvature.gauss_newton_diagonal(network, network.loss, *next(samples))
+        return [{"weights": variable.path, "gauss_newton": float(paper[variable.path].mean()),
+                 "optimizer": float(ops.mean(network.optimizer.curvature(variable)))}
+                for variable in network.trainable_variables]
+
     return rows
 
 
@@ -224,7 +245,9 @@ def main(argv):
                               input_shape=data.input_shape)
         network = trained_model(model, config)
         curvatures = compare_curvatures(network, data.pipelines.train)
-        test_error = TestError(model, data.pipelines.test.unbatch().batch(EVALUATION_BATCH))
+        test_error = TestError(model, data.pipelines.test.unbatch().batch(EVALUATION_BATCH),
+                               curvatures_after_pass(network, data.pipelines.train)
+                               if FLAGS.curvature_patterns else None)
         paper_curvature = ([curvature.PaperCurvature(network, data.pipelines.train,
                                            FLAGS.curvature_patterns, FLAGS.curvature_every)]
                            if FLAGS.curvature == "gauss_newton" else [])

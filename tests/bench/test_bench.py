@@ -131,6 +131,12 @@ def test_lenet5_reproduction_writes_its_curve_and_figure(tmp_path):
     assert last["train_images"] == 1437 and last["paper_test_error"] == 0.95
     saved = json.loads((tmp_path / "lenet5.json").read_text())
     assert [entry["pass"] for entry in saved["passes"]] == [1, 2]
+    # After each pass, the paper's estimate at the weights then beside sdlm's running h_kk.
+    for entry in saved["passes"]:
+        assert [row["weights"] for row in entry["curvature"]] == [
+            row["curvature_at_initialization"]["weights"] for row in curvatures]
+        assert all(row["gauss_newton"] > 0 and row["optimizer"] > 0 for row in entry["curvature"])
+    assert saved["passes"][0]["curvature"] != saved["passes"][1]["curvature"]
     assert saved["curvature_at_initialization"] == [row["curvature_at_initialization"]
                                                     for row in curvatures]
     assert saved["final_test_error"] == second["test_error"] == last["final_test_error"]
@@ -146,6 +152,7 @@ def test_lenet5_reproduction_with_the_papers_map_criterion(tmp_path):
     header, first, last = lines
     assert (last["criterion"], last["rubbish_penalty"]) == ("map", 5.0)
     assert first["test_error"] < 50  # it learns: chance is 90%
+    assert "curvature" not in first  # --curvature_patterns=0: no comparison
     assert sorted(path.name for path in tmp_path.iterdir()) == ["lenet5_map.json", "lenet5_map.png"]
 
 
