@@ -166,27 +166,23 @@ def trained_model(model: keras.Model, config) -> keras.Model:
     return penalties
 
 
-def compare_curvatures(network: keras.Model, batches) -> list[dict]:
+def compare_curvatures(network: keras.Model, patterns) -> list[dict]:
     """Prints and returns, per weight tensor, the paper's Gauss-Newton curvature and the
-    squared gradient on the first ``--curvature_patterns`` training images, with mu."""
-    if not FLAGS.curvature_patterns:
-        return []
-    images, labels = next(iter(batches.unbatch().batch(FLAGS.curvature_patterns)))
-    rows = curvature.compare(network, network.loss, images, labels)
+    squared gradient on ``patterns`` (images, labels), with mu."""
+    rows = curvature.compare(network, network.loss, *patterns)
     for row in rows:
         emit({"curvature_at_initialization": row, "damping": SDLM_DAMPING})
     return rows
 
 
-def curvatures_after_pass(network: keras.Model, batches):
-    """A function giving, per weight tensor, the paper's Gauss-Newton curvature at the
-    current weights (on the next ``--curvature_patterns`` training images) beside the
-    ``h_kk`` the optimizer holds (``sdlm``'s running squared gradient, or the paper's
-    estimate held since the pass began), each the mean over the tensor's entries."""
-    samples = iter(batches.unbatch().batch(FLAGS.curvature_patterns).repeat())
+def curvatures_after_pass(network: keras.Model, patterns):
+    """A function giving, per weight tensor, the paper's Gauss-Newton curvature on
+    ``patterns`` (images, labels) at the current weights beside the ``h_kk`` the
+    optimizer holds (``sdlm``'s running squared gradient, or the paper's estimate held
+    since the pass began), each the mean over the tensor's entries."""
 
     def rows():
-        paper = curvature.gauss_newton_diagonal(network, network.loss, *next(samples))
+        paper = curvature.gauss_newton_diagonal(network, network.loss, *patterns)
         return [{"weights": variable.path, "gauss_newton": float(paper[variable.path].mean()),
                  "optimizer": float(ops.mean(network.optimizer.curvature(variable)))}
                 for variable in network.trainable_variables]
@@ -244,10 +240,14 @@ def main(argv):
         model = recipes.build("lenet5", classes=data.source.num_classes,
                               input_shape=data.input_shape)
         network = trained_model(model, config)
-        curvatures = compare_curvatures(network, data.pipelines.train)
+        # The first --curvature_patterns training images, drawn once: another pass over
+        # the shuffled training set would move the order of the passes that train.
+        patterns = (next(iter(data.pipelines.train.unbatch().batch(FLAGS.curvature_patterns)))
+                    if FLAGS.curvature_patterns else None)
+        compared = patterns is not None
+        curvatures = compare_curvatures(network, patterns) if compared else []
         test_error = TestError(model, data.pipelines.test.unbatch().batch(EVALUATION_BATCH),
-                               curvatures_after_pass(network, data.pipelines.train)
-                               if FLAGS.curvature_patterns else None)
+                               curvatures_after_pass(network, patterns) if compared else None)
         paper_curvature = ([curvature.PaperCurvature(network, data.pipelines.train,
                                            FLAGS.curvature_patterns, FLAGS.curvature_every)]
                            if FLAGS.curvature == "gauss_newton" else [])
