@@ -39,7 +39,10 @@ class StochasticDiagonalLevenbergMarquardt(keras.optimizers.Optimizer):
     it, the Gauss-Newton estimate does not train LeNet-5 at the paper's rates (``--curvature=
     gauss_newton`` there: chance after 2 passes, the weights of C1 to S4 running away):
     the running squared gradient rises with each large gradient and damps that very
-    step. The step's form, its damping and its global rates are the paper's.
+    step. The price comes after the first pass: there the squared gradient of C1 to S4
+    is 70 to 55,000 times the paper's estimate (C1's kernel 448 against 0.086), so those
+    layers all but stop learning while C5 and F6 go on. The step's form, its damping
+    and its global rates are the paper's.
     """
 
     def __init__(self, learning_rate=5e-4, damping=SDLM_DAMPING,
