@@ -8,8 +8,8 @@
 #   bash bench/gpu_resnet50.sh            # PEAK_TFLOPS=790 (an H200, as measured there)
 #
 # The GPU machine has JAX and PyTorch but no TensorFlow, so the JAX path imports none.
-# Where Keras itself is missing there, its pure-Python wheels unpacked into .gpu_deps/
-# (git-ignored, carried with the call) are put on the path (see README, Performance).
+# Nor has it Keras: `bash bench/gpu_deps.sh` unpacks Keras and the two packages it needs
+# there into .gpu_deps/ (git-ignored), which the call carries and this puts on the path.
 # Sized to about 5 minutes: compilation of both models, then 5 windows of 20 steps each.
 set -euo pipefail
 cd "$(dirname "$0")/.."

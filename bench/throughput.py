@@ -24,8 +24,8 @@ is not used: ``--backend=jax`` (or ``KERAS_BACKEND=jax``) imports no TensorFlow.
 Each window also times a 2048x2048 matmul in the policy's compute dtype, the
 device's practical limit; the result reports the training FLOPs the model does
 (``3 x 2 x`` its multiply-adds per image: forward, and a backward pass twice as
-costly) as a share of it. ``--baseline=torchvision`` (a GPU machine with PyTorch)
-times torchvision's model with ``torch.compile`` and bf16 autocast instead, and
+costly) as a share of it. ``--baseline=torchvision`` (PyTorch, on the GPU where it
+sees one) times torchvision's model with ``torch.compile`` and bf16 autocast instead, and
 ``--peak_tflops`` adds the model FLOP utilization (MFU) against the device's peak.
 The last line is the result.
 """
@@ -146,7 +146,8 @@ class KerasTrainer:
 
 class TorchTrainer:
     """Times training steps of torchvision's model, ``torch.compile``-d, under bf16
-    autocast (SGD with the recipe's learning rate, momentum and weight decay), on the GPU."""
+    autocast (SGD with the recipe's learning rate, momentum and weight decay), on the GPU
+    where PyTorch sees one, else on the CPU."""
 
     def __init__(self, name: str, classes: int, batch, config):
         try:
@@ -154,33 +155,37 @@ class TorchTrainer:
             import torchvision
         except ImportError as error:
             raise UsageError(f"--baseline=torchvision needs PyTorch and torchvision: {error}.")
-        if not torch.cuda.is_available():
-            raise UsageError("--baseline=torchvision needs a CUDA GPU; PyTorch sees none.")
 
         self.torch = torch
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         model = getattr(torchvision.models, name)(num_classes=classes)
-        model = model.cuda().to(memory_format=torch.channels_last)
+        model = model.to(self.device, memory_format=torch.channels_last)
         self.optimizer = torch.optim.SGD(model.parameters(), lr=config.learning_rate,
                                          momentum=config.momentum,
                                          weight_decay=config.weight_decay)
         self.model = torch.compile(model)
         images, labels = batch
-        self.images = torch.from_numpy(images).permute(0, 3, 1, 2).cuda().contiguous(
+        self.images = torch.from_numpy(images).permute(0, 3, 1, 2).to(self.device).contiguous(
             memory_format=torch.channels_last)
-        self.labels = torch.from_numpy(labels).cuda()
+        self.labels = torch.from_numpy(labels).to(self.device)
 
     def run(self, steps: int) -> float:
         torch = self.torch
-        torch.cuda.synchronize()
+        self.synchronize()
         started = time.perf_counter()
         for _ in range(steps):
-            with torch.autocast("cuda", dtype=torch.bfloat16):
+            with torch.autocast(self.device.type, dtype=torch.bfloat16):
                 loss = torch.nn.functional.cross_entropy(self.model(self.images), self.labels)
             loss.backward()
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
-        torch.cuda.synchronize()
+        self.synchronize()
         return time.perf_counter() - started
+
+    def synchronize(self) -> None:
+        """Waits for the GPU's queued work (the CPU's is done when its call returns)."""
+        if self.device.type == "cuda":
+            self.torch.cuda.synchronize()
 
 
 def matmul_gflops(dtype: str) -> float:
