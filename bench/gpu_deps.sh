@@ -7,7 +7,7 @@
 #
 #   bash bench/gpu_deps.sh      # then carry .gpu_deps with the call that runs gpu_resnet50.sh
 #
-# PYTHON_VERSION (default 3.12) names the GPU machine's Python.
+# PYTHON_VERSION (default 3.12) names the GPU machine's Python (its `python3`, which holds PyTorch).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 version() { python -c "import importlib.metadata as m; print(m.version('$1'))"; }

@@ -14,9 +14,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -d .gpu_deps ]; then export PYTHONPATH="$PWD/.gpu_deps${PYTHONPATH:+:$PYTHONPATH}"; fi
+export KERAS_BACKEND=jax  # Keras's default, TensorFlow, is not there
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv,noheader || true
-python -c "import jax, keras, torch, torchvision; print('jax', jax.__version__, jax.devices(), \
+python3 -c "import jax, keras, torch, torchvision; print('jax', jax.__version__, jax.devices(), \
 'keras', keras.__version__, 'torch', torch.__version__)"
-python bench/throughput.py --backend=jax --recipe="${RECIPE:-resnet50_v1_5}" --baseline=torchvision \
+python3 bench/throughput.py --backend=jax --recipe="${RECIPE:-resnet50_v1_5}" --baseline=torchvision \
   --precision=mixed_bfloat16 --batch_size="${BATCH_SIZE:-256}" --steps="${STEPS:-20}" \
   --windows="${WINDOWS:-5}" --warmup_steps=3 --peak_tflops="${PEAK_TFLOPS:-790}"
