@@ -10,14 +10,23 @@
 # PYTHON_VERSION (default 3.12) names the GPU machine's Python (its `python3`, which holds PyTorch).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-version() { python -c "import importlib.metadata as m; print(m.version('$1'))"; }
+version() {
+  python -c "import importlib.metadata as m; print(m.version('$1'))" 2>/dev/null || {
+    echo "bench/gpu_deps.sh: $1 is not installed in this Python; install the project first" \
+         "(pip install -e .)." >&2
+    return 2
+  }
+}
+keras=$(version keras)
+namex=$(version namex)
+optree=$(version optree)
 wheels=$(mktemp -d)
 trap 'rm -rf "$wheels"' EXIT
 python -m pip download --quiet --no-deps --only-binary=:all: \
   --python-version "${PYTHON_VERSION:-3.12}" --implementation cp \
   --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
   --platform manylinux2014_x86_64 --platform any -d "$wheels" \
-  "keras==$(version keras)" "namex==$(version namex)" "optree==$(version optree)"
+  "keras==$keras" "namex==$namex" "optree==$optree"
 rm -rf .gpu_deps
 mkdir .gpu_deps
 for wheel in "$wheels"/*.whl; do python -m zipfile -e "$wheel" .gpu_deps; done
