@@ -27,7 +27,8 @@ python -m pip download --quiet --no-deps --only-binary=:all: \
   --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
   --platform manylinux2014_x86_64 --platform any -d "$wheels" \
   "keras==$keras" "namex==$namex" "optree==$optree"
+# Unpacked beside the wheels first, so a failure leaves any earlier .gpu_deps as it was.
+for wheel in "$wheels"/*.whl; do python -m zipfile -e "$wheel" "$wheels/unpacked"; done
 rm -rf .gpu_deps
-mkdir .gpu_deps
-for wheel in "$wheels"/*.whl; do python -m zipfile -e "$wheel" .gpu_deps; done
-echo "unpacked into .gpu_deps: $(cd "$wheels" && ls) ($(du -sh .gpu_deps | cut -f1))"
+mv "$wheels/unpacked" .gpu_deps
+echo "unpacked into .gpu_deps: $(cd "$wheels" && ls -- *.whl) ($(du -sh .gpu_deps | cut -f1))"
