@@ -5,7 +5,10 @@ steps (Appendix C), against the squared gradient that ``engine.optimizers``'s
 Both are per trainable weight, averaged over a batch of patterns, for one network;
 ``bench/reproduce_lenet5.py`` prints them per layer before it trains, and with
 ``--curvature=gauss_newton`` trains with the paper's (:class:`HeldCurvatureSDLM`,
-:class:`PaperCurvature`).
+:class:`PaperCurvature`). With ``--curvature=connection_squared_gradient`` it trains
+with a third estimate between the two: the running squared gradient, summed over the
+connections that share a weight as the paper sums its second derivatives
+(:class:`ConnectionSquaredGradient`, :class:`ConnectionSquaredGradientSDLM`).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from engine import private_api
 from engine.optimizers import StochasticDiagonalLevenbergMarquardt
 from layers.errors import UsageError
 
@@ -108,18 +112,27 @@ def gauss_newton_diagonal(model: keras.Model, loss, images, labels) -> dict[str,
                 rearranged = layer(layer_input)
             curvature = tape.gradient(rearranged, layer_input, output_gradients=curvature)
             continue
-        squared_input = tf.square(layer_input)
-        squared_weights = [tf.square(variable.value) for variable in layer.trainable_variables]
-        with tf.GradientTape() as tape, _linear(layer):
-            tape.watch([squared_input, *squared_weights])
-            sums, _ = layer.stateless_call(
-                squared_weights, [v.value for v in layer.non_trainable_variables], squared_input)
-        below, *weights = tape.gradient(sums, [squared_input, *squared_weights],
-                                        output_gradients=slope * curvature)
+        below, weights = _summed_over_connections(layer, layer_input, slope * curvature)
         for variable, value in zip(layer.trainable_variables, weights):
             diagonal[variable.path] = value.numpy() / len(images)
         curvature = below
     return diagonal
+
+
+def _summed_over_connections(layer, layer_input, per_unit):
+    """For a weighted ``layer`` and a value ``per_unit`` per unit of its weighted sums:
+    per input, the sum of ``w^2 per_unit`` over the units it feeds, and per weight, the
+    sum of ``x^2 per_unit`` over the connections that share it (the vector-Jacobian
+    product of the same layer run on ``x^2`` with weights ``w^2``)."""
+    squared_input = tf.square(layer_input)
+    squared_weights = [tf.square(variable.value) for variable in layer.trainable_variables]
+    with tf.GradientTape() as tape, _linear(layer):
+        tape.watch([squared_input, *squared_weights])
+        sums, _ = layer.stateless_call(
+            squared_weights, [v.value for v in layer.non_trainable_variables], squared_input)
+    below, *weights = tape.gradient(sums, [squared_input, *squared_weights],
+                                    output_gradients=per_unit)
+    return below, weights
 
 
 def squared_gradient(model: keras.Model, loss, images, labels) -> dict[str, np.ndarray]:
@@ -181,3 +194,67 @@ class PaperCurvature(keras.callbacks.Callback):
         diagonal = gauss_newton_diagonal(self.network, self.network.loss, images, labels)
         for variable in self.network.trainable_variables:
             self.network.optimizer.curvature(variable).assign(diagonal[variable.path])
+
+
+class ConnectionSquaredGradientSDLM(StochasticDiagonalLevenbergMarquardt):
+    """``sdlm`` whose running ``h_kk`` averages each weight's squared gradient summed
+    over the connections that share it, ``sum (x_j delta_i)^2`` (:meth:`record`, called
+    by :class:`ConnectionSquaredGradient` before each update), rather than the square
+    of their sum, ``(sum x_j delta_i)^2``: the empirical-Fisher counterpart of the
+    paper's per-connection Gauss-Newton sum (Appendix C), which grows with the number
+    of connections a weight has where the square of the sum grows with its square."""
+
+    def record(self, variable, connection_squares):
+        curvature = self.curvature(variable)
+        curvature.assign(self.curvature_decay * curvature
+                         + (1.0 - self.curvature_decay) * connection_squares)
+
+    def curvature_estimate(self, gradient, variable):
+        steps = keras.ops.cast(self.iterations + 1, variable.dtype)
+        return self.curvature(variable) / (1.0 - keras.ops.power(self.curvature_decay, steps))
+
+
+class ConnectionSquaredGradient(keras.Model):
+    """Trains the chain ``network`` (weights shared with it) with
+    :class:`ConnectionSquaredGradientSDLM`: each step records, per weighted layer, the
+    squared gradient of each connection, ``x_j^2 delta_i^2`` with ``delta_i`` the loss's
+    gradient at the unit's weighted sum, summed over the connections of each weight
+    (one pattern at batch 1), then updates."""
+
+    def __init__(self, network: keras.Model, **kwargs):
+        super().__init__(name=f"{network.name}_connection_squared_gradient", **kwargs)
+        self.network = network
+        layers = _chain(network)
+        last = max(index for index, layer in enumerate(layers) if layer.trainable_weights)
+        self.body, self.head = layers[:last + 1], layers[last + 1:]
+
+    def call(self, inputs, training=False):
+        return self.network(inputs, training=training)
+
+    def train_step(self, data):
+        images, labels = data[0], data[1]
+        with tf.GradientTape() as tape:
+            x, units = images, []
+            for layer in self.body:
+                if not layer.trainable_weights:
+                    x = layer(x)
+                    continue
+                with _linear(layer):
+                    sums = layer(x)
+                units.append((layer, x, sums))
+                x = layer.activation(sums) if getattr(layer, "activation", None) else sums
+            outputs = x
+            for layer in self.head:
+                outputs = layer(outputs)
+            loss = self.compute_loss(x=images, y=labels, y_pred=outputs, training=True)
+        variables = self.trainable_variables
+        if not self.optimizer.built:  # Keras's fit builds it at the first update
+            self.optimizer.build(variables)
+        gradients = tape.gradient(loss, [*variables, *(sums for _, _, sums in units)])
+        for (layer, layer_input, _), delta in zip(units, gradients[len(variables):]):
+            _, squares = _summed_over_connections(layer, layer_input, tf.square(delta))
+            for variable, square in zip(layer.trainable_variables, squares):
+                self.optimizer.record(variable, square)
+        self.optimizer.apply_gradients(zip(gradients[:len(variables)], variables))
+        private_api.track_loss(self, loss)
+        return self.compute_metrics(images, labels, outputs, sample_weight=None)

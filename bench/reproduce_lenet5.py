@@ -31,11 +31,14 @@ the weights then is recorded beside the ``h_kk`` the optimizer holds. ``--curvat
 with that estimate in place of the recipe's running squared gradient, as Appendix C
 does: re-estimated on ``--curvature_patterns`` training images before each pass and
 held for the pass (``--curvature_every=N`` also re-estimates it every N updates).
+``--curvature=connection_squared_gradient`` keeps ``sdlm``'s running squared gradient
+but sums each weight's over the connections that share it, ``sum (x_j delta_i)^2``,
+where ``sdlm`` squares the sum (:class:`bench.curvature.ConnectionSquaredGradient`).
 
 Writes ``lenet5.json`` (per pass: training error, test error, seconds) and
 ``lenet5.png`` (Fig. 5's axes) into ``--output_dir`` (``lenet5_map.*``,
-``lenet5_mse.*`` for the other criteria, ``_gauss_newton`` added for that
-curvature). Skips, saying why, where the
+``lenet5_mse.*`` for the other criteria, ``_gauss_newton`` or
+``_connection_squared_gradient`` added for those curvatures). Skips, saying why, where the
 prepared dataset is missing. The last line printed is the result.
 """
 
@@ -72,7 +75,9 @@ from layers.errors import UsageError  # noqa: E402
 PAPER_TEST_ERROR = 0.95  # percent, Section III-C ("LeNet-5 ... 0.95% on the test set")
 EVALUATION_BATCH = 1000
 CRITERIA = ("cross_entropy", "map", "mse")
-CURVATURES = ("squared_gradient", "gauss_newton")
+# --curvature's choices, each with what the figure's title adds for it.
+CURVATURE_TITLES = {"squared_gradient": "", "gauss_newton": ", Gauss-Newton curvature",
+                    "connection_squared_gradient": ", per-connection squared gradient"}
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("dataset", "mnist", "Dataset, as train.py's --dataset.")
@@ -93,9 +98,10 @@ flags.DEFINE_float("rubbish_penalty", 10.0, "j of the MAP criterion's rubbish cl
 flags.DEFINE_integer("curvature_patterns", SDLM_CURVATURE_PATTERNS,
                      "Training images the curvature comparison (and the gauss_newton "
                      "curvature) averages over (0: no comparison).", lower_bound=0)
-flags.DEFINE_enum("curvature", "squared_gradient", CURVATURES,
-                  "sdlm's h_kk: the recipe's running squared gradient, or the paper's "
-                  "Gauss-Newton diagonal, re-estimated before each pass (Appendix C).")
+flags.DEFINE_enum("curvature", "squared_gradient", list(CURVATURE_TITLES),
+                  "sdlm's h_kk: the recipe's running squared gradient, the paper's "
+                  "Gauss-Newton diagonal, re-estimated before each pass (Appendix C), or the "
+                  "running squared gradient summed over each weight's connections.")
 flags.DEFINE_integer("curvature_every", 0,
                      "With --curvature=gauss_newton, also re-estimate it after every this many "
                      "updates within a pass (0: once per pass, as Appendix C).", lower_bound=0)
@@ -157,34 +163,43 @@ def trained_model(model: keras.Model, config) -> keras.Model:
     training.compile_model(model, config)
     if FLAGS.curvature == "gauss_newton":  # the recipe's optimizer, its h_kk held
         model.optimizer = curvature.HeldCurvatureSDLM.from_config(model.optimizer.get_config())
+    if FLAGS.curvature == "connection_squared_gradient":
+        model.optimizer = curvature.ConnectionSquaredGradientSDLM.from_config(
+            model.optimizer.get_config())
     if FLAGS.criterion == "cross_entropy":
+        network, loss, metrics = model, model.loss, ["accuracy"]
+    else:
+        network = keras.Model(model.input, model.get_layer("rbf").output, name="lenet5_penalties")
+        loss = penalty_criterion(FLAGS.criterion, FLAGS.rubbish_penalty)
+        metrics = [keras.metrics.MeanMetricWrapper(nearest_code, name="accuracy")]
+    if FLAGS.curvature == "connection_squared_gradient":
+        network = curvature.ConnectionSquaredGradient(network)
+    elif network is model:
         return model
-    penalties = keras.Model(model.input, model.get_layer("rbf").output, name="lenet5_penalties")
-    penalties.compile(optimizer=model.optimizer,
-                      loss=penalty_criterion(FLAGS.criterion, FLAGS.rubbish_penalty),
-                      metrics=[keras.metrics.MeanMetricWrapper(nearest_code, name="accuracy")])
-    return penalties
+    network.compile(optimizer=model.optimizer, loss=loss, metrics=metrics)
+    return network
 
 
-def compare_curvatures(network: keras.Model, patterns) -> list[dict]:
+def compare_curvatures(network: keras.Model, loss, patterns) -> list[dict]:
     """Prints and returns, per weight tensor, the paper's Gauss-Newton curvature and the
-    squared gradient on ``patterns`` (images, labels), with mu."""
-    rows = curvature.compare(network, network.loss, *patterns)
+    squared gradient of ``loss`` on ``patterns`` (images, labels), with mu."""
+    rows = curvature.compare(network, loss, *patterns)
     for row in rows:
         emit({"curvature_at_initialization": row, "damping": SDLM_DAMPING})
     return rows
 
 
-def curvatures_after_pass(network: keras.Model, patterns):
-    """A function giving, per weight tensor, the paper's Gauss-Newton curvature on
-    ``patterns`` (images, labels) at the current weights beside the ``h_kk`` the
-    optimizer holds (``sdlm``'s running squared gradient, or the paper's estimate held
-    since the pass began), each the mean over the tensor's entries."""
+def curvatures_after_pass(network: keras.Model, loss, optimizer, patterns):
+    """A function giving, per weight tensor, the paper's Gauss-Newton curvature of
+    ``loss`` on ``patterns`` (images, labels) at the current weights beside the ``h_kk``
+    ``optimizer`` holds (``sdlm``'s running squared gradient, the per-connection one, or
+    the paper's estimate held since the pass began), each the mean over the tensor's
+    entries."""
 
     def rows():
-        paper = curvature.gauss_newton_diagonal(network, network.loss, *patterns)
+        paper = curvature.gauss_newton_diagonal(network, loss, *patterns)
         return [{"weights": variable.path, "gauss_newton": float(paper[variable.path].mean()),
-                 "optimizer": float(ops.mean(network.optimizer.curvature(variable)))}
+                 "optimizer": float(ops.mean(optimizer.curvature(variable)))}
                 for variable in network.trainable_variables]
 
     return rows
@@ -245,9 +260,11 @@ def main(argv):
         patterns = (next(iter(data.pipelines.train.unbatch().batch(FLAGS.curvature_patterns)))
                     if FLAGS.curvature_patterns else None)
         compared = patterns is not None
-        curvatures = compare_curvatures(network, patterns) if compared else []
+        chain = getattr(network, "network", network)  # ConnectionSquaredGradient's own
+        curvatures = compare_curvatures(chain, network.loss, patterns) if compared else []
         test_error = TestError(model, data.pipelines.test.unbatch().batch(EVALUATION_BATCH),
-                               curvatures_after_pass(network, patterns) if compared else None)
+                               curvatures_after_pass(chain, network.loss, network.optimizer,
+                                                     patterns) if compared else None)
         paper_curvature = ([curvature.PaperCurvature(network, data.pipelines.train,
                                            FLAGS.curvature_patterns, FLAGS.curvature_every)]
                            if FLAGS.curvature == "gauss_newton" else [])
@@ -258,13 +275,13 @@ def main(argv):
     passes = test_error.passes
     os.makedirs(FLAGS.output_dir, exist_ok=True)
     stem = "lenet5" if FLAGS.criterion == "cross_entropy" else f"lenet5_{FLAGS.criterion}"
-    if FLAGS.curvature == "gauss_newton":
-        stem += "_gauss_newton"
+    if FLAGS.curvature != "squared_gradient":
+        stem += f"_{FLAGS.curvature}"
     figure = os.path.join(FLAGS.output_dir, f"{stem}.png")
     images = data.source.sizes["train"]
     plot(passes, figure, f"LeNet-5 on {FLAGS.dataset} ({images:,} training images, batch 1, "
                          f"{FLAGS.criterion.replace('_', '-')}"
-                         f"{', Gauss-Newton curvature' if FLAGS.curvature == 'gauss_newton' else ''})")
+                         f"{CURVATURE_TITLES[FLAGS.curvature]})")
     result = {"experiment": "lenet5", "criterion": FLAGS.criterion, "curvature": FLAGS.curvature,
               **({"rubbish_penalty": FLAGS.rubbish_penalty} if FLAGS.criterion == "map" else {}),
               **({"curvature_every": FLAGS.curvature_every}

@@ -12,6 +12,9 @@ upgrade changes it.
 * TensorFlow can turn op determinism on (``tf.config.experimental.enable_op_determinism``)
   but has no public way to turn it off again, which a process that runs a
   deterministic run and then another needs.
+* A ``train_step`` written anew (one that needs more from the backward pass than
+  the weights' gradients) reports its loss in the logs only through the tracker
+  Keras's own ``train_step`` updates, ``model._loss_tracker``.
 * keras-tuner saves its state (``oracle.json``, each ``trial.json``, ``tuner0.json``)
   through one function, ``keras_tuner.src.utils.save_json``, which truncates the file
   and then writes it: a process killed in between leaves a file that no later run
@@ -39,6 +42,12 @@ def variable_key(optimizer: keras.optimizers.Optimizer, variable) -> str:
     """The key ``optimizer`` files ``variable`` (or the backend variable ``update_step``
     receives for it) under."""
     return optimizer._var_key(variable)
+
+
+def track_loss(model: keras.Model, loss) -> None:
+    """Adds one batch's ``loss`` to the mean that ``model``'s logs report as ``loss``, as
+    Keras's own ``train_step`` does."""
+    model._loss_tracker.update_state(loss)
 
 
 def set_op_determinism(enabled: bool) -> None:

@@ -146,3 +146,41 @@ def test_the_paper_curvature_is_also_set_every_n_updates_within_a_pass(network, 
     assert_held(network, first)
     with pytest.raises(ValueError, match="every must be 0"):
         curvature.PaperCurvature(network, batches, patterns=5, every=-1)
+
+
+def test_the_connection_squared_gradient_sums_each_connections_square_then_steps():
+    """One update at batch 1 of a conv net: each shared weight's ``h`` is
+    ``sum_p (x_p delta_p)^2`` over its connections, not ``(sum_p x_p delta_p)^2``, and
+    the step is ``eta g / (mu + h)`` (the running mean's first step, bias-corrected)."""
+    keras.utils.set_random_seed(5)
+    inputs = keras.Input((3, 3, 1))
+    maps = keras.layers.Conv2D(1, 2, activation="tanh", name="conv")(inputs)
+    flat = keras.layers.Flatten(name="flatten")(maps)
+    network = keras.Model(inputs, keras.layers.Dense(2, name="out")(flat))
+    kernel, bias = (v.numpy() for v in network.get_layer("conv").weights)
+    w2, b2 = (v.numpy() for v in network.get_layer("out").weights)
+    rng = np.random.default_rng(2)
+    image = rng.normal(size=(1, 3, 3, 1)).astype("float32")
+    target = rng.normal(size=(1, 2)).astype("float32")
+
+    windows = np.stack([image[0, i:i + 2, j:j + 2, 0] for i in range(2) for j in range(2)])
+    sums = (windows * kernel[:, :, 0, 0]).sum(axis=(1, 2)) + bias[0]  # 4 positions
+    delta_out = 2 * (np.tanh(sums) @ w2 + b2 - target[0])
+    delta = (1 - np.tanh(sums) ** 2) * (w2 @ delta_out)  # at the conv's weighted sums
+    gradient = (windows * delta[:, None, None]).sum(axis=0)
+    squares = (windows ** 2 * delta[:, None, None] ** 2).sum(axis=0)
+    assert not np.allclose(squares, gradient ** 2)  # the two estimates differ
+
+    optimizer = curvature.ConnectionSquaredGradientSDLM(learning_rate=0.1, damping=0.02)
+    trained = curvature.ConnectionSquaredGradient(network)
+    trained.compile(optimizer=optimizer, loss=squared_error)
+    history = trained.fit(image, target, batch_size=1, epochs=1, verbose=0)
+    assert history.history["loss"] == [pytest.approx(np.sum((delta_out / 2) ** 2), rel=1e-5)]
+    held = optimizer.curvature(network.get_layer("conv").kernel).numpy()[:, :, 0, 0]
+    np.testing.assert_allclose(held, (1 - optimizer.curvature_decay) * squares, rtol=1e-4)
+    np.testing.assert_allclose(
+        optimizer.curvature(network.get_layer("conv").bias).numpy(),
+        [(1 - optimizer.curvature_decay) * np.sum(delta ** 2)], rtol=1e-4)
+    np.testing.assert_allclose(network.get_layer("conv").kernel.numpy()[:, :, 0, 0],
+                               kernel[:, :, 0, 0] - 0.1 * gradient / (0.02 + squares),
+                               rtol=1e-4, atol=1e-6)

@@ -49,6 +49,15 @@ def test_optimizer_keys_match_the_variables_update_step_receives():
     assert len(set(seen)) == len(model.trainable_variables)
 
 
+def test_a_tracked_loss_is_the_loss_the_logs_report():
+    model = tiny_model()
+    model.evaluate(np.ones((1, 3), "float32"), np.ones((1, 2), "float32"), verbose=0)
+    model.reset_metrics()
+    for loss in (1.0, 4.0):
+        private_api.track_loss(model, loss)
+    assert model.get_metrics_result()["loss"] == 2.5
+
+
 def test_op_determinism_turns_on_and_off():
     before = private_api.op_determinism()
     try:
