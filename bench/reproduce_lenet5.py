@@ -279,10 +279,10 @@ def main(argv):
         stem += f"_{FLAGS.curvature}"
     figure = os.path.join(FLAGS.output_dir, f"{stem}.png")
     images = data.source.sizes["train"]
-    plot(passes, figure, f"LeNet-5 on {FLAGS.dataset} ({images:,} training images, batch 1, "
-                         f"{FLAGS.criterion.replace('_', '-')}"
-                         f"{CURVATURE_TITLES[FLAGS.curvature]})")
+    plot(passes, figure, f"LeNet-5 on {FLAGS.dataset} ({images:,} training images, batch 1)\n"
+                         f"{FLAGS.criterion.replace('_', '-')}{CURVATURE_TITLES[FLAGS.curvature]}")
     result = {"experiment": "lenet5", "criterion": FLAGS.criterion, "curvature": FLAGS.curvature,
+              "seed": FLAGS.seed,
               **({"rubbish_penalty": FLAGS.rubbish_penalty} if FLAGS.criterion == "map" else {}),
               **({"curvature_every": FLAGS.curvature_every}
                  if FLAGS.curvature == "gauss_newton" else {}),
