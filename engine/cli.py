@@ -39,7 +39,8 @@ flags.DEFINE_string("export_dir", None,
 flags.DEFINE_boolean("overwrite", False,
                      "Replace the finished (or differently configured) run in --model_dir "
                      "instead of refusing to.")
-flags.DEFINE_integer("seed", 42, "Random seed for initialization and shuffling.")
+flags.DEFINE_integer("seed", 42, "Random seed for initialization and shuffling.",
+                     lower_bound=0, upper_bound=2**32 - 1)  # Keras's and NumPy's seed range
 
 # --- the input pipeline (engine.data) -------------------------------------------------------
 flags.DEFINE_integer("image_size", None, "Input height and width; default: the recipe's.",
@@ -58,7 +59,8 @@ flags.DEFINE_integer("test_scale", None,
 flags.DEFINE_float("validation_fraction", None,
                    "Share of the training split held out for validation where the dataset has "
                    "no validation split; 0 trains on the whole training split, without "
-                   "validation. Default: the recipe's (0.1; 0 for lenet5).", lower_bound=0.0)
+                   "validation. Default: the recipe's (0.1; 0 for lenet5).", lower_bound=0.0,
+                   upper_bound=0.99)
 flags.DEFINE_boolean("deterministic", False,
                      "Reproducible element order in the input pipeline (and op determinism).")
 
@@ -137,23 +139,26 @@ flags.DEFINE_integer("patch", None,
 flags.DEFINE_integer("stride", None,
                      "--mode=visualize: step of the occluding square; default: a quarter of "
                      "--patch.", lower_bound=1)
+# --- --mode=tune (engine.tuning) --------------------------------------------------------------
+flags.DEFINE_enum("tuner", "random", choices.TUNERS, "--mode=tune: the search algorithm.")
+flags.DEFINE_integer("max_trials", 10, "--mode=tune: hyperparameter sets to try at most.",
+                     lower_bound=1)
+flags.DEFINE_integer("executions_per_trial", 1,
+                     "--mode=tune: trainings of each trial from fresh initializations; the "
+                     "trial scores their mean.", lower_bound=1)
+flags.DEFINE_enum("objective", "val_accuracy", choices.OBJECTIVES,
+                  "--mode=tune: what the search optimizes on the validation split.")
+flags.DEFINE_integer("max_failed_trials", 3,
+                     "--mode=tune: stop the search once this many trials failed (a diverged "
+                     "loss, out of memory, an architecture that does not fit).", lower_bound=1)
+TUNE_FLAGS = ("tuner", "max_trials", "executions_per_trial", "objective", "max_failed_trials")
 # Flags that mean something in some modes only: given to another, they are a usage error.
 MODE_FLAGS = {"mc_dropout": ("evaluate",), "ensemble": ("evaluate",),
               "layers": ("visualize",), "image": ("visualize",), "patch": ("visualize",),
-              "stride": ("visualize",), "test_scale": ("train", "evaluate")}
-# --- --mode=tune (engine.tuning); checked there, so a bad value is one sentence (exit 2) ---
-flags.DEFINE_string("tuner", "random",
-                    f"--mode=tune: the search algorithm, one of {', '.join(choices.TUNERS)}.")
-flags.DEFINE_integer("max_trials", 10, "--mode=tune: hyperparameter sets to try at most.")
-flags.DEFINE_integer("executions_per_trial", 1,
-                     "--mode=tune: trainings of each trial from fresh initializations; the "
-                     "trial scores their mean.")
-flags.DEFINE_string("objective", "val_accuracy",
-                    "--mode=tune: what the search optimizes on the validation split, one of "
-                    f"{', '.join(choices.OBJECTIVES)}.")
-flags.DEFINE_integer("max_failed_trials", 3,
-                     "--mode=tune: stop the search once this many trials failed (a diverged "
-                     "loss, out of memory, an architecture that does not fit).")
+              "stride": ("visualize",), "test_scale": ("train", "evaluate"),
+              "top_k": ("predict",), "output": ("predict",),
+              "init": ("activations",), "activation": ("activations",),
+              **{name: ("tune",) for name in TUNE_FLAGS}}
 
 # The flags that override the recipe's TrainingConfig field of the same name.
 TRAINING_OVERRIDES = ("epochs", "batch_size", "learning_rate", "optimizer", "momentum",

@@ -14,7 +14,7 @@ import os
 import types
 
 import recipes
-from engine import choices, cli, rundir
+from engine import cli, rundir
 from engine.spec import RunSpec
 from layers.errors import UsageError
 from recipes.space import SearchSpace
@@ -63,13 +63,9 @@ class SearchSpec:
 
 def resolve(args: types.SimpleNamespace) -> SearchSpec:
     """The :class:`SearchSpec` of the command line's ``args``
-    (:func:`engine.cli.arguments`); raises :class:`UsageError` on the first flag that
-    is wrong, before anything is read or written."""
-    choices.check("tuner", args.tuner, choices.TUNERS)
-    choices.check("objective", args.objective, choices.OBJECTIVES)
-    for flag in ("max_trials", "executions_per_trial", "max_failed_trials"):
-        if getattr(args, flag) < 1:
-            raise UsageError(f"--{flag} must be at least 1, got {getattr(args, flag)}.")
+    (:func:`engine.cli.arguments`; absl has checked each tune flag's choices and range);
+    raises :class:`UsageError` on the first setting that is wrong, before anything is
+    read or written."""
     if args.distribute == "multi_worker":
         raise UsageError(MULTI_WORKER_REFUSAL)
     check_cluster()

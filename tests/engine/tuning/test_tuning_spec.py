@@ -21,11 +21,26 @@ def arguments(*argv):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--tuner=unknown"], "Unknown tuner 'unknown'; accepted: random, bayesian, hyperband."),
-    (["--objective=accuracy"], "Unknown objective 'accuracy'; accepted: val_accuracy, val_loss."),
-    (["--max_trials=0"], "--max_trials must be at least 1, got 0."),
-    (["--executions_per_trial=0"], "--executions_per_trial must be at least 1, got 0."),
-    (["--max_failed_trials=-2"], "--max_failed_trials must be at least 1, got -2."),
+    (["--tuner=unknown"], "flag --tuner=unknown: value should be one of "
+                          "<random|bayesian|hyperband>"),
+    (["--objective=accuracy"], "flag --objective=accuracy: value should be one of "
+                               "<val_accuracy|val_loss>"),
+    (["--max_trials=0"], "flag --max_trials=0: 0 is not a positive integer"),
+    (["--executions_per_trial=0"], "flag --executions_per_trial=0: 0 is not a positive integer"),
+    (["--max_failed_trials=-2"], "flag --max_failed_trials=-2: -2 is not a positive integer"),
+])
+def test_bad_tune_flag_values_are_refused_by_the_parser(argv, message):
+    """Before TensorFlow loads: absl checks the choices and the ranges."""
+    flags.FLAGS.unparse_flags()
+    try:
+        with pytest.raises(flags.IllegalFlagValueError) as error:
+            flags.FLAGS(["train.py", "--mode=tune", *argv])
+    finally:
+        flags.FLAGS.unparse_flags()
+    assert str(error.value) == message
+
+
+@pytest.mark.parametrize("argv, message", [
     (["--distribute=multi_worker"], "--distribute=multi_worker cannot run inside a search"),
     (["--recipe=lenet6"], "Unknown recipe 'lenet6'"),
 ])
