@@ -14,6 +14,7 @@ import json
 import math
 import os
 import tempfile
+import zipfile
 
 from layers.errors import UsageError
 
@@ -63,8 +64,40 @@ def strict(data):
 
 
 def read_json(path: str) -> dict:
-    with open(path) as file:
-        return json.load(file)
+    """The JSON file at ``path``; one that does not parse is a usage error naming it."""
+    try:
+        with open(path) as file:
+            return json.load(file)
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError
+        raise UsageError(f"{path} is damaged ({error}); restore it, or rerun the command that "
+                         "wrote it with --overwrite.") from None
+
+
+def load_model(path: str):
+    """The Keras model saved at ``path`` (``safe_mode=True``), uncompiled; a file that is
+    not a ``.keras`` archive (a zip file: a truncated one is not) is a usage error
+    naming it, where Keras would say the file is not found."""
+    import keras
+
+    import engine.losses  # noqa: F401  (registers the loss a run may have compiled with)
+
+    if not zipfile.is_zipfile(path):
+        raise UsageError(f"{path} is damaged (not a .keras archive); restore it, or rerun the "
+                         "training that wrote it with --overwrite.")
+    return keras.saving.load_model(path, compile=False, safe_mode=True)
+
+
+def pretrained_model_file(init_from: str) -> str:
+    """``--init_from``'s model: a run directory's ``model.keras`` or a ``.keras`` file,
+    which must be a ``.keras`` archive."""
+    model_file = os.path.join(init_from, MODEL_FILE) if os.path.isdir(init_from) else init_from
+    if not (os.path.isfile(model_file) and model_file.endswith(".keras")):
+        raise UsageError(f"--init_from={init_from!r} is neither a run directory holding "
+                         "model.keras nor a .keras file.")
+    if not zipfile.is_zipfile(model_file):
+        raise UsageError(f"--init_from={init_from!r}: {model_file} is damaged (not a .keras "
+                         "archive); pass a model saved by a finished run.")
+    return model_file
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,11 +141,7 @@ class SavedRun:
 
     def load_model(self):
         """The trained model (``safe_mode=True``), uncompiled."""
-        import keras
-
-        import engine.losses  # noqa: F401  (registers the loss a run may have compiled with)
-
-        return keras.saving.load_model(self.model_path, compile=False, safe_mode=True)
+        return load_model(self.model_path)
 
 
 def load_run(model_dir: str) -> SavedRun:
@@ -178,15 +207,23 @@ def check_resumable(run_dir: str, record: dict, overwrite: bool = False) -> None
 
 def check_writable(flag: str, path: str) -> None:
     """Raises :class:`UsageError` naming ``--flag`` unless ``path`` is (or can be made)
-    a folder this process can write into."""
+    a folder this process can write into. The nearest existing folder is probed by
+    making (and removing) an empty folder in it, its times kept: permission bits do not
+    tell, for root or on a virtual file system (``/proc``)."""
     if os.path.exists(path) and not os.path.isdir(path):
         raise UsageError(f"--{flag}={path!r} is a file; pass a folder.")
-    parent = path
+    parent = os.path.abspath(path)
     while not os.path.exists(parent):
         parent = os.path.dirname(parent)
-    if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
+    try:
+        if not os.path.isdir(parent):
+            raise NotADirectoryError(parent)
+        times = os.stat(parent)
+        os.rmdir(tempfile.mkdtemp(prefix=".write-check-", dir=parent))
+        os.utime(parent, ns=(times.st_atime_ns, times.st_mtime_ns))  # leave no trace
+    except OSError:
         raise UsageError(f"--{flag}={path!r} cannot be written ({parent} is not a writable "
-                         "folder); choose a folder you can write to.")
+                         "folder); choose a folder you can write to.") from None
 
 
 def remove_run(model_dir: str) -> None:

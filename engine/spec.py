@@ -116,7 +116,7 @@ def check_paths(spec: RunSpec) -> None:
     """Checks, before any work, that the run's inputs exist and its outputs can be
     written: ``model_dir`` and ``export_dir`` are (or can be made) writable folders,
     ``data_dir`` is a folder if it exists, ``init_from`` a run folder or a ``.keras``
-    file."""
+    file that holds a model."""
     check_writable("model_dir", spec.model_dir)
     check_writable("export_dir", spec.export_dir)
     data_dir = spec.data.data_dir
@@ -124,11 +124,7 @@ def check_paths(spec: RunSpec) -> None:
             and not os.path.isdir(data_dir):
         raise UsageError(f"--data_dir={data_dir!r} is a file; pass the TFDS data folder.")
     if spec.init_from:
-        model_file = (os.path.join(spec.init_from, "model.keras")
-                      if os.path.isdir(spec.init_from) else spec.init_from)
-        if not (os.path.isfile(model_file) and model_file.endswith(".keras")):
-            raise UsageError(f"--init_from={spec.init_from!r} is neither a run directory holding "
-                             "model.keras nor a .keras file.")
+        rundir.pretrained_model_file(spec.init_from)
 
 
 def default_model_dir(recipe: str, dataset: str) -> str:

@@ -16,7 +16,7 @@ import os
 
 import keras
 
-from engine import private_api
+from engine import private_api, rundir
 from engine.optimizers import StochasticDiagonalLevenbergMarquardt
 from layers.errors import UsageError
 
@@ -25,14 +25,7 @@ DEFAULT_FINETUNE_MULTIPLIER = 0.1
 
 def load_pretrained(path: str) -> keras.Model:
     """The model saved at ``path``: a run directory (its ``model.keras``) or a .keras file."""
-    model_file = os.path.join(path, "model.keras") if os.path.isdir(path) else path
-    if not os.path.isfile(model_file) or not model_file.endswith(".keras"):
-        raise UsageError(
-            f"--init_from={path!r} is neither a run directory holding model.keras nor a "
-            ".keras file.")
-    import engine.losses  # noqa: F401  (registers the loss a run may have compiled with)
-
-    return keras.saving.load_model(model_file, compile=False, safe_mode=True)
+    return rundir.load_model(rundir.pretrained_model_file(path))
 
 
 def copy_pretrained_weights(source: keras.Model, target: keras.Model,
@@ -41,19 +34,24 @@ def copy_pretrained_weights(source: keras.Model, target: keras.Model,
     the layer of ``source`` with the same name and weight shapes; returns the layers it
     filled."""
     by_name = {layer.name: layer for layer in source.layers}
-    copied = []
+    copied, reshaped = [], []
     for layer in target.layers:
         match = by_name.get(layer.name)
         if layer.name in head or match is None or not layer.weights:
             continue
-        if [w.shape for w in layer.weights] != [w.shape for w in match.weights]:
+        shapes = [tuple(w.shape) for w in layer.weights], [tuple(w.shape) for w in match.weights]
+        if shapes[0] != shapes[1]:
+            reshaped.append(f"{layer.name!r} {shapes[1][0]} against {shapes[0][0]}")
             continue
         layer.set_weights(match.get_weights())
         copied.append(layer)
     if not copied:
+        hint = (f" (layers of the same name differ in shape, {reshaped[0]}: another "
+                "variant, such as a width a search chose)" if reshaped else "")
         raise UsageError(
             f"No layer of the pretrained model {source.name!r} matches a layer of "
-            f"{target.name!r} by name and shape; --init_from must come from the same recipe.")
+            f"{target.name!r} by name and shape{hint}; --init_from must come from the same "
+            "recipe and variant.")
     return copied
 
 

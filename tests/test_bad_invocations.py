@@ -9,6 +9,7 @@ the exit codes and the output a user sees are checked where they are made."""
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -41,6 +42,13 @@ def places(tmp_path_factory, train_here):
     finished = root / "finished"
     result = train_here("--epochs=1", f"--model_dir={finished}")
     assert result.returncode == 0, result.stderr[-3000:]
+    damaged_model = root / "damaged_model"  # a finished run whose model.keras was cut short
+    shutil.copytree(finished, damaged_model)
+    (damaged_model / "model.keras").write_bytes((finished / "model.keras").read_bytes()[:20000])
+    damaged_record = root / "damaged_record"  # one whose run.json is not JSON
+    shutil.copytree(finished, damaged_record)
+    (damaged_record / "run.json").write_text('{"recipe": "lenet5_modern", ')
+    (root / "text.keras").write_text("not a model\n")
     interrupted = root / "interrupted"  # an interrupted run of another recipe
     (interrupted / "backup").mkdir(parents=True)
     record = json.loads((finished / "run.json").read_text())
@@ -66,6 +74,13 @@ CASES = [
     (["--tta=12crop"], 2, "--tta=12crop"),
     (["--precision=fp8"], 2, "--precision=fp8"),
     (["--mode=dance"], 2, "--mode=dance"),
+    (["--seed=-1"], 2, "--seed=-1"),
+    (["--validation_fraction=1"], 2, "--validation_fraction=1"),
+    (["--mode=tune", "--tuner=grid"], 2, "--tuner=grid"),
+    (["--mode=tune", "--max_trials=0"], 2, "--max_trials=0"),
+    (["--tuner=hyperband"], 2, "--tuner applies to --mode=tune, not --mode=train"),
+    (["--mode=summary", "--top_k=3"], 2, "--top_k applies to --mode=predict"),
+    (["--init=he"], 2, "--init applies to --mode=activations"),
     (["--mode=activations", "--init=bogus"], 2, "--init=bogus"),
     (["--no_such_flag=1"], 2, "no_such_flag"),
     (["stray_argument"], 2, "stray_argument"),
@@ -81,11 +96,16 @@ CASES = [
     (["--model_dir={a_file}/run"], 2, "--model_dir"),
     (["--model_dir="], 2, "--model_dir is empty"),
     (["--export_dir={a_file}"], 2, "--export_dir"),
+    (["--mode=tune", "--export_dir={a_file}"], 2, "--export_dir"),
+    (["--model_dir=/proc/no_such_run"], 2, "cannot be written"),
     (["--model_dir={finished}"], 2, "holds a finished run; pass --overwrite"),
     (["--model_dir={interrupted}"], 2, "interrupted run with another recipe"),
     (["--recipe=lenet5", "--image_size=1"], 2, "does not fit its input"),
     (["--recipe=alphago_policy"], 2, "48-channel input"),
     (["--init_from={missing}"], 2, "--init_from"),
+    (["--init_from={text_keras}"], 2, "is damaged (not a .keras archive)"),
+    (["--mode=evaluate", "--model_dir={damaged_model}"], 2, "model.keras is damaged"),
+    (["--mode=export", "--model_dir={damaged_record}"], 2, "run.json is damaged"),
     (["--recipe=mlp", "--init_from={finished}"], 2, "No layer of the pretrained model"),
     (["--mode=evaluate", "--model_dir={empty}"], 2, "No finished run"),
     (["--distribute=multi_worker"], 2, "TF_CONFIG"),
@@ -116,7 +136,8 @@ def check_bad_invocation(places, tmp_path, arguments, code, named, run):
     where = {"a_file": places / "a_file", "empty": places / "empty",
              "missing": places / "missing", "one_class_root": places / "one_class",
              "undecodable": places / "undecodable", "finished": places / "finished",
-             "interrupted": places / "interrupted"}
+             "interrupted": places / "interrupted", "damaged_model": places / "damaged_model",
+             "damaged_record": places / "damaged_record", "text_keras": places / "text.keras"}
     env = {}
     flags = []
     for argument in arguments:

@@ -25,13 +25,12 @@ The normalizations (:data:`engine.choices.NORMALIZATIONS`):
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 
 import numpy as np
 import tensorflow as tf
 
-from engine.rundir import write_json
+from engine.rundir import read_json, write_json
 from layers.errors import UsageError
 
 # Images the statistics are computed from: the whole training split up to this many
@@ -210,8 +209,7 @@ class Preprocessing:
     @classmethod
     def load(cls, path) -> "Preprocessing":
         """The preprocessing :meth:`save` wrote to ``path``."""
-        with open(path) as file:
-            data = json.load(file)
+        data = read_json(os.fspath(path))
         return cls.from_json(data, **{name: np.load(array_path(path, name))
                                       for name in ARRAYS[data["normalization"]]})
 

@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 
+from engine.rundir import check_writable
 from layers.errors import UsageError
 
 SAVED_MODEL_FILE = "saved_model.pb"
@@ -38,12 +39,7 @@ def check_base_path(base_path: str, flag: str = "--export_dir") -> None:
     if os.path.isfile(os.path.join(base_path, SAVED_MODEL_FILE)):
         raise UsageError(f"{flag}={base_path!r} holds an unversioned SavedModel; pass another "
                          "folder: exports go to <export_dir>/<version>/ (TF Serving's layout).")
-    parent = base_path
-    while not os.path.exists(parent):
-        parent = os.path.dirname(parent)
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise UsageError(f"{flag}={base_path!r} cannot be written ({parent} is not writable); "
-                         "choose a folder you can write to.")
+    check_writable(flag.removeprefix("--"), base_path)
 
 
 def write_version(base_path: str, write: Callable[[str], None]) -> str:

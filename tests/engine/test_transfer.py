@@ -64,3 +64,12 @@ def test_vgg_shallow_refuses_what_is_not_a_deeper_vgg_from_net_a(net_a, tmp_path
         build("vgg_d", 4, SMALL["input_shape"], TrainingConfig(), init_from=str(net_a),
               transfer_mode="vgg_shallow")
     keras.backend.clear_session()
+
+
+def test_a_pretrained_model_of_another_width_is_refused_naming_a_layer():
+    from engine.transfer import copy_pretrained_weights
+
+    narrow = recipes.build("lenet5_modern", width_multiplier=0.5)
+    with pytest.raises(UsageError, match=r"differ in shape, 'c1' \(5, 5, 1, 3\) against "
+                                         r"\(5, 5, 1, 6\): another variant"):
+        copy_pretrained_weights(narrow, recipes.build("lenet5_modern"))
