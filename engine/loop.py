@@ -68,7 +68,9 @@ def fit(model: keras.Model, x: tf.data.Dataset, validation_data: tf.data.Dataset
         restored = private_api.restored_epoch(model)  # set by BackupAndRestore
         if restored:
             initial_epoch = restored
-            print(f"Resuming from the backup: epoch {restored + 1} of {epochs}.", flush=True)
+            print(f"Resuming from the backup: epoch {restored + 1} of {epochs}."
+                  if restored < epochs else
+                  f"Resuming from the backup: all {epochs} epochs are done.", flush=True)
 
         def stop_training() -> bool:
             interruptions.raise_if_pending()

@@ -19,6 +19,9 @@ upgrade changes it.
   through one function, ``keras_tuner.src.utils.save_json``, which truncates the file
   and then writes it: a process killed in between leaves a file that no later run
   can read. It has no public way to write them otherwise.
+* keras-tuner prints the traceback of every failed trial while its module flag
+  ``keras_tuner.src.config.DEBUG`` is on, as it is by default, with no public way to
+  turn it off; the trial's message keeps the traceback.
 """
 
 from __future__ import annotations
@@ -76,3 +79,16 @@ def keras_tuner_state_writer(save_json):
         yield
     finally:
         utils.save_json = original
+
+
+@contextlib.contextmanager
+def keras_tuner_quiet_failures():
+    """Within the block, keras-tuner prints no traceback when a trial fails."""
+    from keras_tuner.src import config
+
+    original = config.DEBUG
+    config.DEBUG = False
+    try:
+        yield
+    finally:
+        config.DEBUG = original

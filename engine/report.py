@@ -37,7 +37,7 @@ def training_report(spec, data, model: keras.Model, optimizer, evaluation: dict,
     :func:`engine.evaluate.evaluate`), the ``history`` of every epoch that ran and the
     paths it wrote."""
     val_accuracy = history.get(f"val_{accuracy}", [])
-    best_epoch = max(range(len(val_accuracy)), key=val_accuracy.__getitem__) if val_accuracy \
+    best = max(range(len(val_accuracy)), key=val_accuracy.__getitem__) if val_accuracy \
         else None
     epochs_run = len(history.get("epoch", []))
     train_seconds = sum(history.get(EPOCH_SECONDS, []))
@@ -64,8 +64,10 @@ def training_report(spec, data, model: keras.Model, optimizer, evaluation: dict,
         "test_examples": sizes["test"],
         "train_examples": sizes["train"],
         "validation_examples": sizes["validation"],
-        "best_val_accuracy": val_accuracy[best_epoch] if val_accuracy else None,
-        "best_epoch": best_epoch + 1 if val_accuracy else None,
+        "best_val_accuracy": val_accuracy[best] if val_accuracy else None,
+        # CSVLogger's own epoch number: a Hyperband trial continued from another's
+        # checkpoint logs from its initial epoch on.
+        "best_epoch": int(history["epoch"][best]) + 1 if val_accuracy else None,
         "trainable_params": trainable_params(model),
         "train_seconds": round(train_seconds, 3),
         "images_per_second": round(sizes["train"] * epochs_run / train_seconds, 1)

@@ -1,6 +1,6 @@
 """``--mode=tune``: a keras-tuner search of the recipe's search space, phase by phase.
 
-check the flags -> claim the run folder -> set up (without entering the strategy's
+check the flags and the paths -> claim the run folder -> set up (without entering the strategy's
 scope: keras-tuner clears the session before every trial, and each trial enters it)
 -> open the data -> the tuner (reloading a killed search; it builds the default
 network once, so a recipe that does not fit the data fails here) -> prepare the
@@ -15,25 +15,34 @@ from __future__ import annotations
 
 import dataclasses
 import glob
+import math
 import os
 import sys
 
 import recipes
-from engine import rundir
+from engine import interrupts, rundir
 from engine.build import main_head
 from engine.data import open_source, prepare, resolve_input_shape
 from engine.evaluate import evaluate
 from engine.publish import publish
 from engine.report import plot_curves, read_history, training_report
 from engine.session import session
-from engine.spec import run_record
+from engine.serving import layout
+from engine.spec import check_paths, run_record
 from engine.training import HISTORY_FILE
 from engine.tuning import hparams, state
 from engine.tuning.hypermodel import RecipeHyperModel
 from engine.tuning.space import configuration, describe
 from engine.tuning.spec import SearchSpec, is_chief, resolve, tuner_id
-from engine.tuning.tuner import failed, finished, make_tuner, settings, trial_table
+from engine.tuning.tuner import (failed, finished, make_tuner, running, settings,
+                                 trial_table)
 from layers.errors import RunFailure, UsageError
+
+
+# What a resumed search shares with the one it resumes (run.json's entries and its
+# "search"'s); the budget, --max_trials and --max_failed_trials, may change.
+RESUMED_KEYS = ("recipe", "dataset", "training", "seed", "precision", "tuner", "objective",
+                "executions_per_trial", "search_space")
 
 
 def run(args) -> None:
@@ -52,18 +61,22 @@ def tune(search: SearchSpec, overwrite: bool = False, verbose: int | None = None
     run = search.run
     recipe = recipes.get(run.recipe)
     chief = is_chief()
+    check_paths(run)
     if chief:
         rundir.claim(run.model_dir, overwrite)
+        layout.check_base_path(run.export_dir)
         if not overwrite:
             check_same_search(search)
     with session(run.distribute, run.seed, run.deterministic, run.precision,
-                 scope=False) as strategy, state.atomic_state():
+                 scope=False) as strategy, running():
         input_shape = resolve_input_shape(recipe.input_shape, run.data.image_size)
         source = open_source(run.data, input_shape, recipe.classes)
         hypermodel = RecipeHyperModel(search, source.num_classes, input_shape, strategy,
                                       source.sizes["train"], verbose)
-        resumed = not overwrite and os.path.isfile(
-            os.path.join(search.project_dir, f"{tuner_id()}.json"))
+        # The oracle saves its state when the first trial starts, a worker its own after
+        # its first trial.
+        resumed = not overwrite and os.path.isfile(os.path.join(
+            search.project_dir, "oracle.json" if chief else f"{tuner_id()}.json"))
         for path in state.recover(search.project_dir):
             print(f"Recovered {path} from its last good copy.", flush=True)
         tuner = make_tuner(search, hypermodel, overwrite)
@@ -77,6 +90,7 @@ def tune(search: SearchSpec, overwrite: bool = False, verbose: int | None = None
         print(announcement(search, tuner, resumed), flush=True)
         tuner.search(data.pipelines.train, validation_data=data.pipelines.validation,
                      epochs=run.training.epochs, verbose=0)
+        interrupts.raise_if_dropped()
         if not chief:
             print(f"{tuner_id()} has no trial left to run; the chief writes the report.")
             return None
@@ -86,8 +100,7 @@ def tune(search: SearchSpec, overwrite: bool = False, verbose: int | None = None
             evaluation = evaluate(model, data, run.data.tta)
     best_run = dataclasses.replace(run, training=training)
     model_path, export_dir = publish(model, best_run, data, run.model_dir)
-    history = read_history(os.path.join(tuner.get_trial_dir(best.trial_id), "execution0",
-                                        HISTORY_FILE))
+    history = checkpoint_history(tuner, best.trial_id, search.executions_per_trial)
     curves = os.path.join(run.model_dir, rundir.CURVES_FILE)
     plot_curves(history, curves, title=f"{run.recipe}, trial {best.trial_id}")
     report = {**training_report(best_run, data, model, trained.optimizer, evaluation, history,
@@ -107,6 +120,23 @@ def best_model(tuner, best, search: SearchSpec):
     if training.ema:  # the averaged weights, as a training run saves them
         trained.optimizer.finalize_variable_values(trained.trainable_weights)
     return trained, main_head(trained), training
+
+
+def checkpoint_history(tuner, trial_id: str, executions: int) -> dict:
+    """The history of the trial's execution whose epoch its checkpoint holds: keras-tuner
+    keeps one checkpoint per trial, saved whenever an epoch's objective beats that of
+    every earlier epoch of the trial's executions (its ``SaveBestEpoch``, shared by
+    them), so the model saved is the first execution's to reach the best value."""
+    objective = tuner.oracle.objective
+    best, best_value = {}, None
+    for execution in range(executions):
+        history = read_history(os.path.join(tuner.get_trial_dir(trial_id),
+                                            f"execution{execution}", HISTORY_FILE))
+        for value in history.get(objective.name, []):
+            if math.isfinite(value) and (best_value is None
+                                         or objective.better_than(value, best_value)):
+                best, best_value = history, value
+    return best
 
 
 def search_results(search: SearchSpec, tuner, best) -> dict:
@@ -132,21 +162,24 @@ def search_record(search: SearchSpec) -> dict:
 
 
 def check_same_search(search: SearchSpec) -> None:
-    """A folder holding another search (or a training run) is not resumed by this one."""
+    """A folder holding another search is not resumed by this one: every entry of
+    :data:`RESUMED_KEYS` must be the saved search's."""
     path = os.path.join(search.run.model_dir, rundir.RUN_FILE)
     if not os.path.isfile(path) or not os.path.isdir(search.project_dir):
         return
     record = rundir.read_json(path)
-    saved = record.get("search", {})
-    same = (record.get("recipe"), record.get("dataset"), saved.get("tuner"),
-            saved.get("objective")) == (search.run.recipe, search.run.data.dataset,
-                                        search.tuner, search.objective)
-    if not same:
+    saved = {**record, **record.get("search", {})}
+    current = {"recipe": search.run.recipe, "dataset": search.run.data.dataset,
+               "training": dataclasses.asdict(search.run.training), "seed": search.run.seed,
+               "precision": search.run.precision, **search_record(search)}
+    changed = [key for key in RESUMED_KEYS
+               if rundir.strict(saved.get(key)) != rundir.strict(current[key])]
+    if changed:
         raise UsageError(
             f"{search.run.model_dir} holds a search of {record.get('recipe')} on "
-            f"{record.get('dataset')} (--tuner={saved.get('tuner')}, --objective="
-            f"{saved.get('objective')}); rerun it with those flags to resume it, pass "
-            "--overwrite to start afresh or choose another --model_dir.")
+            f"{record.get('dataset')} with another {', '.join(changed)}; run its own command "
+            "again to resume it, pass --overwrite to start afresh or choose another "
+            "--model_dir.")
 
 
 def announcement(search: SearchSpec, tuner, resumed: bool) -> str:

@@ -32,7 +32,7 @@ import keras
 import keras_tuner
 import tensorflow as tf
 
-from engine import loop
+from engine import interrupts, loop
 from engine.build import build
 from engine.report import read_history
 from engine.training import (HISTORY_FILE, LOG_DIR, accuracy_key, compile_model,
@@ -79,6 +79,7 @@ class RecipeHyperModel(keras_tuner.HyperModel):
         return space.configuration(self.search.space, self.search.run.training, self.values(hp))
 
     def build(self, hp) -> keras.Model:
+        interrupts.raise_if_dropped()  # keras-tuner has just collected garbage
         run = self.search.run
         keras.config.set_dtype_policy(run.precision)
         keras.utils.set_random_seed(run.seed + self.execution)
@@ -95,6 +96,7 @@ class RecipeHyperModel(keras_tuner.HyperModel):
         """Trains ``model`` on ``x`` from ``initial_epoch`` to ``epochs`` (keras-tuner's
         arguments; its ``verbose`` gives way to this model's) and returns the loss and
         accuracy of the epoch with the best objective."""
+        interrupts.raise_if_dropped()
         run = self.search.run
         _, training = self.configuration(hp)
         run_dir = os.path.join(self.trial_dir, f"execution{self.execution}")

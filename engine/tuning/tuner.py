@@ -8,19 +8,23 @@ search needs from them:
 * no new trial starts once ``--max_failed_trials`` trials have failed (decided by
   the oracle, so a distributed search's workers all stop);
 * keras-tuner's own count of consecutive failures never stops a search halfway
-  through ending a trial.
+  through ending a trial;
+* within :func:`running`, its state files are written atomically, a failed trial
+  prints one line (no traceback), and a Ctrl-C between trials stops the search.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 
 import keras_tuner
 from keras_tuner.engine.trial import TrialStatus
 
-from engine import rundir
+from engine import interrupts, private_api, rundir
 from engine.tuning import spec as search_spec
+from engine.tuning import state
 from engine.tuning.hypermodel import RecipeHyperModel
 from engine.tuning.spec import SearchSpec
 
@@ -58,6 +62,7 @@ class TrialRecords:
     ``outcome.json`` and prints its line."""
 
     def on_trial_begin(self, trial):
+        interrupts.raise_if_dropped()
         super().on_trial_begin(trial)
         self.trial_started = time.perf_counter()
         self.hypermodel.start_trial(trial.trial_id, self.get_trial_dir(trial.trial_id))
@@ -89,6 +94,17 @@ class HyperbandSearch(TrialRecords, keras_tuner.Hyperband):
         # keras_tuner.Hyperband.__init__ only makes a HyperbandOracle from its
         # arguments; this one comes made (with the failure limit).
         keras_tuner.Tuner.__init__(self, oracle=oracle, hypermodel=hypermodel, **kwargs)
+
+
+@contextlib.contextmanager
+def running():
+    """What a search runs within: keras-tuner's state written atomically
+    (:func:`engine.tuning.state.atomic_state`), no traceback printed for a failed trial
+    (its line says why), and a Ctrl-C that keras-tuner's garbage collection between
+    trials would drop kept (:mod:`engine.interrupts`) and raised before the next trial
+    builds, trains or starts."""
+    with state.atomic_state(), private_api.keras_tuner_quiet_failures(), interrupts.kept():
+        yield
 
 
 def make_tuner(search: SearchSpec, hypermodel: RecipeHyperModel, overwrite: bool = False):

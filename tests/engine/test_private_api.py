@@ -88,3 +88,23 @@ def test_keras_tuner_saves_all_its_state_through_the_writer(tmp_path):
         tuner.search(verbose=0)
     assert {"p/oracle.json", "p/tuner0.json", "p/trial_0/trial.json"} <= set(written)
     assert not (tmp_path / "p" / "oracle.json").exists()  # nothing else wrote it
+
+
+def test_keras_tuner_prints_no_traceback_for_a_failed_trial_in_the_block(tmp_path, capsys):
+    import keras_tuner
+
+    class Failing(keras_tuner.RandomSearch):
+        def run_trial(self, trial, *args, **kwargs):
+            raise keras_tuner.errors.FailedTrialError("no good")
+
+    def search(project):
+        Failing(objective=keras_tuner.Objective("score", "min"), max_trials=1,
+                directory=str(tmp_path), project_name=project).search(verbose=0)
+
+    search("default")
+    assert "Traceback" in capsys.readouterr().err  # keras-tuner's config.DEBUG, on
+    with private_api.keras_tuner_quiet_failures():
+        search("quiet")
+    assert "Traceback" not in capsys.readouterr().err
+    search("again")
+    assert "Traceback" in capsys.readouterr().err  # restored after the block

@@ -1,22 +1,26 @@
 """Searches run in this process on the embedded digits (engine.modes.tune.tune): the
-search picks a good setting over a bad one, failures are recorded without poisoning it,
-trials do not accumulate models, Hyperband continues its trials, and a trial runs under
-MirroredStrategy."""
+search picks a good setting over a bad one, failures are recorded without poisoning it
+(nor printing tracebacks), trials do not accumulate models, Hyperband continues its
+trials, the report describes the training the saved model comes from, a Ctrl-C between
+trials stops the search, and a trial runs under MirroredStrategy."""
 
 import dataclasses
 import gc
 import json
+import sys
+import types
 import weakref
 
 import keras
 import pytest
 
 import recipes
-from engine import spec
+from engine import rundir, spec
 from engine.modes import tune
+from engine.report import read_history
 from engine.tuning.hypermodel import RecipeHyperModel
 from engine.tuning.spec import SearchSpec
-from layers.errors import RunFailure
+from layers.errors import RunFailure, UsageError
 from recipes.space import Choice, SearchSpace
 
 
@@ -67,8 +71,10 @@ def test_a_diverged_trial_is_recorded_as_failed_and_the_search_goes_on(tmp_path,
     assert failed[0]["hyperparameters"]["learning_rate"] == 1e9 and failed[0]["score"] is None
     assert failed[0]["message"].startswith("The training loss became")
     assert report["best_hyperparameters"]["learning_rate"] == 1e-2
-    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Trial ")]
+    printed = capsys.readouterr()
+    lines = [line for line in printed.out.splitlines() if line.startswith("Trial ")]
     assert len(lines) == 2 and any("FAILED" in line and "loss became" in line for line in lines)
+    assert "Traceback" not in printed.err  # the trial's line says why
     keras.backend.clear_session()
 
 
@@ -107,6 +113,49 @@ def test_hyperband_continues_the_best_trials_from_their_checkpoints(tmp_path):
     history = (tmp_path / "search_run" / "search" / "trial_3" / "execution0" /
                "history.csv").read_text().split()
     assert [row.split(",")[0] for row in history[1:]] == ["1", "2"]
+    best = tmp_path / "search_run" / "search" / f"trial_{report['best_trial']}"
+    epochs = read_history(str(best / "execution0" / "history.csv"))["epoch"]
+    assert report["best_epoch"] - 1 in epochs  # counted as the trial's own log counts
+    keras.backend.clear_session()
+
+
+def test_the_report_describes_the_execution_the_saved_model_comes_from(tmp_path):
+    """With two executions per trial, keras-tuner keeps the checkpoint of the best epoch
+    of either: the report's best validation accuracy is the saved model's."""
+    search = digits_search(tmp_path, {"learning_rate": Choice((3e-3,))}, epochs=2,
+                           max_trials=1, executions_per_trial=2)
+    report = tune.tune(search, verbose=0)
+    trial = tmp_path / "search_run" / "search" / f"trial_{report['best_trial']}"
+    best = [max(read_history(str(trial / f"execution{k}" / "history.csv"))["val_accuracy"])
+            for k in (0, 1)]
+    assert report["best_val_accuracy"] == max(best)
+    saved = rundir.load_run(str(tmp_path / "search_run"))
+    model = saved.load_model()
+    model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    scores = model.evaluate(saved.prepare().pipelines.validation, return_dict=True, verbose=0)
+    assert scores["accuracy"] == pytest.approx(report["best_val_accuracy"], abs=1e-6)
+    keras.backend.clear_session()
+
+
+def test_a_ctrl_c_dropped_between_trials_stops_the_search(tmp_path, monkeypatch):
+    """keras-tuner collects garbage before every trial; a Ctrl-C that lands in a
+    finalizer there is dropped by Python (reported to sys.unraisablehook), and the search
+    used to run on to its end."""
+    end_trial = RecipeHyperModel.end_trial
+
+    def dropped_after_the_trial(self):
+        failure = end_trial(self)
+        sys.unraisablehook(types.SimpleNamespace(  # what Python does with it
+            exc_type=KeyboardInterrupt, exc_value=KeyboardInterrupt(), exc_traceback=None,
+            err_msg=None, object=None))
+        return failure
+
+    monkeypatch.setattr(RecipeHyperModel, "end_trial", dropped_after_the_trial)
+    search = digits_search(tmp_path, {"learning_rate": Choice((1e-3, 3e-3))}, max_trials=2)
+    with pytest.raises(KeyboardInterrupt):
+        tune.tune(search, verbose=0)
+    oracle = json.loads((tmp_path / "search_run" / "search" / "oracle.json").read_text())
+    assert oracle["end_order"] == ["0"]  # the second trial never trained
     keras.backend.clear_session()
 
 
@@ -118,3 +167,21 @@ def test_a_trial_runs_under_mirrored_strategy(tmp_path):
     assert report["hardware"]["strategy"] == "MirroredStrategy"
     assert report["trials"][0]["status"] == "COMPLETED"
     keras.backend.clear_session()
+
+
+def test_a_search_resumed_with_another_space_or_configuration_is_refused(tmp_path):
+    search = digits_search(tmp_path, {"learning_rate": Choice((1e-3, 3e-3))}, max_trials=2)
+    (tmp_path / "search_run" / "search").mkdir(parents=True)
+    rundir.write_json(str(tmp_path / "search_run" / "run.json"), {
+        "recipe": "lenet5_modern", "dataset": "digits", "seed": 42, "precision": "float32",
+        "training": dataclasses.asdict(search.run.training),
+        "search": tune.search_record(search)})
+    tune.check_same_search(dataclasses.replace(search, max_trials=5))  # a larger budget
+    narrower = dataclasses.replace(search, space=SearchSpace(training={
+        "learning_rate": Choice((1e-3,))}))
+    with pytest.raises(UsageError, match="with another search_space; run its own command"):
+        tune.check_same_search(narrower)
+    longer = dataclasses.replace(search, run=dataclasses.replace(
+        search.run, training=dataclasses.replace(search.run.training, epochs=3)))
+    with pytest.raises(UsageError, match="with another training;"):
+        tune.check_same_search(longer)

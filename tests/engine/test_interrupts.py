@@ -1,0 +1,50 @@
+"""engine.interrupts: a Ctrl-C that a finalizer would drop is kept and raised again."""
+
+import gc
+import sys
+
+import pytest
+
+from engine import interrupts
+
+
+class InterruptedWhenCollected:
+    """Garbage (a reference cycle, freed by the collector only) whose finalizer gets the
+    KeyboardInterrupt, as TensorFlow's do when Ctrl-C arrives in ``gc.collect()``."""
+
+    def __init__(self):
+        self.cycle = self
+
+    def __del__(self):
+        raise KeyboardInterrupt
+
+
+def test_a_ctrl_c_a_finalizer_drops_is_raised_again_once(capsys):
+    with interrupts.kept():
+        InterruptedWhenCollected()
+        gc.collect()  # Python reports the interrupt to sys.unraisablehook and goes on
+        with pytest.raises(KeyboardInterrupt):
+            interrupts.raise_if_dropped()
+        interrupts.raise_if_dropped()  # raised once
+    assert "KeyboardInterrupt" not in capsys.readouterr().err
+
+
+def test_other_unraisable_errors_and_the_hook_are_left_alone():
+    seen = []
+    previous = sys.unraisablehook
+    sys.unraisablehook = seen.append
+    try:
+        with interrupts.kept():
+            sys.unraisablehook(type("Unraisable", (), {"exc_type": ValueError})())
+            interrupts.raise_if_dropped()
+        assert sys.unraisablehook == seen.append
+    finally:
+        sys.unraisablehook = previous
+    assert [entry.exc_type for entry in seen] == [ValueError]
+
+
+def test_nothing_is_kept_outside_the_block():
+    with interrupts.kept():
+        InterruptedWhenCollected()
+        gc.collect()
+    interrupts.raise_if_dropped()  # the block ended: what it kept went with it
