@@ -41,15 +41,15 @@ def main(argv):
               "--mode=predict takes arguments (the image files), every other option is a "
               "--flag (see --helpfull).", file=sys.stderr)
         sys.exit(USAGE_EXIT)
-    if not FLAGS["verbosity"].present:  # --verbosity brings TensorFlow's chatter back
-        logging.set_verbosity(logging.WARNING)
-        quiet.import_tensorflow()
     from engine.spec import default_model_dir
     from layers.errors import RunFailure, UsageError
 
     args = cli.arguments(FLAGS, argv)
     run_dir = args.model_dir or default_model_dir(args.recipe, args.dataset)
     try:
+        if not FLAGS["verbosity"].present:  # --verbosity brings TensorFlow's chatter back
+            logging.set_verbosity(logging.WARNING)
+            quiet.import_tensorflow()
         modes.run(args.mode, args)
     except UsageError as error:
         print(f"train.py: error: {error}", file=sys.stderr)
@@ -58,8 +58,8 @@ def main(argv):
         print(f"\ntrain.py: failed: {failure}", file=sys.stderr)
         sys.exit(FAILURE_EXIT)
     except KeyboardInterrupt:
-        print(f"\ntrain.py: interrupted. The last completed epoch is backed up in {run_dir}; "
-              "run the same command again to resume.", file=sys.stderr)
+        print(f"\ntrain.py: interrupted.{interrupted_state(args.mode, run_dir)}",
+              file=sys.stderr)
         # Everything is on disk: leave without the interpreter's shutdown, which a Ctrl-C
         # can catch with TensorFlow's and the input pipeline's threads still running (a
         # SIGABRT at exit was seen once in about 35 interrupted runs on a loaded machine).
@@ -72,6 +72,20 @@ def main(argv):
               f"({type(error).__name__}); the traceback above says where. Files written so "
               f"far are in {run_dir}.", file=sys.stderr)
         sys.exit(FAILURE_EXIT)
+
+
+def interrupted_state(mode: str, run_dir: str) -> str:
+    """What an interrupted run of ``mode`` in ``run_dir`` left to resume from."""
+    from engine import rundir
+
+    if mode == "tune" and os.path.isdir(os.path.join(run_dir, rundir.SEARCH_DIR)):
+        return f" The search's state is in {run_dir}; run the same command again to resume it."
+    if mode == "train" and os.path.isdir(os.path.join(run_dir, rundir.BACKUP_DIR)):
+        return (f" The last completed epoch is backed up in {run_dir}; run the same command "
+                "again to resume.")
+    if mode in ("train", "tune"):
+        return " No epoch was backed up yet: the same command starts afresh."
+    return ""
 
 
 if __name__ == "__main__":

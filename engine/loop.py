@@ -94,7 +94,7 @@ def fit(model: keras.Model, x: tf.data.Dataset, validation_data: tf.data.Dataset
                 callbacks.on_epoch_end(epoch, epoch_logs)
             if stop_training():
                 break
-        if epochs > initial_epoch:
+        if epochs > initial_epoch or restored:  # restored: the backup holds raw weights
             model.optimizer.finalize_variable_values(model.trainable_weights)  # EMA weights
         callbacks.on_train_end(logs=epoch_logs)
     return model.history

@@ -24,6 +24,7 @@ MODEL_FILE = "model.keras"
 PREPROCESSING_FILE = "preprocessing.json"
 EVALUATION_FILE = "evaluation.json"
 CURVES_FILE = "curves.png"
+BACKUP_DIR = "backup"  # Keras BackupAndRestore's state: an interrupted run resumes from it
 EXPORT_DIR = "export"  # the default model base path of the run's exports (TF Serving layout)
 # --mode=evaluate's reliability diagrams and --mode=visualize's figures.
 RELIABILITY_FILE = "reliability.png"
@@ -33,6 +34,7 @@ LAYER_FIGURES = ("filters_{layer}.png", "feature_maps_{layer}.png", "top_images_
 
 
 FILE_MODE = 0o644  # what open() would give a new file under the usual umask
+DIRECTORY_MODE = 0o755  # and os.makedirs a new folder: a server running as another user reads it
 
 
 def write_json(path: str, data) -> None:
@@ -161,7 +163,7 @@ SEARCH_DIR = "search"  # --mode=tune: keras-tuner's project (its state and every
 # (--overwrite removes these, nothing else; `*` stands for a layer's name).
 RUN_ENTRIES = (RUN_FILE, REPORT_FILE, MODEL_FILE, PREPROCESSING_FILE, EVALUATION_FILE,
                CURVES_FILE, "preprocessing_mean_image.npy", "preprocessing_zca_mean.npy",
-               "preprocessing_zca_matrix.npy", "history.csv", "checkpoints", "backup", "logs",
+               "preprocessing_zca_matrix.npy", "history.csv", "checkpoints", BACKUP_DIR, "logs",
                EXPORT_DIR, SEARCH_DIR, RELIABILITY_FILE, MC_DROPOUT_RELIABILITY_FILE,
                OCCLUSION_FILE, *(name.format(layer="*") for name in LAYER_FIGURES))
 

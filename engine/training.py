@@ -11,17 +11,18 @@ import csv
 import json
 import math
 import os
+import shutil
 import time
 
 import keras
 
 from engine import transfer
+from engine.rundir import BACKUP_DIR
 from engine.losses import classification_loss
 from engine.optimizers import StochasticDiagonalLevenbergMarquardt
 from layers.errors import RunFailure, UsageError
 from recipes import TrainingConfig
 
-BACKUP_DIR = "backup"
 BEST_WEIGHTS = os.path.join("checkpoints", "best.weights.h5")
 # ModelCheckpoint writes here, then the file is renamed to BEST_WEIGHTS.
 BEST_WEIGHTS_PARTIAL = os.path.join("checkpoints", "best.partial.weights.h5")
@@ -303,14 +304,17 @@ def one_target_per_head(model: keras.Model, dataset):
 
 
 def run_callbacks(config: TrainingConfig, run_dir: str, accuracy: str = "accuracy",
-                  extra: list[keras.callbacks.Callback] = (),
-                  validation: bool = True) -> list[keras.callbacks.Callback]:
+                  extra: list[keras.callbacks.Callback] = (), validation: bool = True,
+                  keep_backup: bool = False) -> list[keras.callbacks.Callback]:
     """Backup every epoch (the previous one kept too, so a backup broken by a kill falls
     back to it), a divergence stop, the schedule, the best checkpoint (written to a
     temporary name, then renamed), TensorBoard logs and the CSV history, all under
     ``run_dir``; ``accuracy`` names the logged accuracy that the plateau schedule and
     the best checkpoint watch. Without a ``validation`` split there is no best
-    checkpoint (this says so, once).
+    checkpoint (this says so, once). The backup is deleted when training ends unless
+    ``keep_backup`` (a run that evaluates, saves and exports afterwards keeps it until
+    its report is written, :func:`remove_backup`, so that an interruption there resumes
+    after the last epoch instead of training again).
 
     When ``run_dir`` holds the backup of an interrupted run, the history keeps the
     rows of the epochs the backup holds and drops any later one (a run killed after
@@ -339,7 +343,8 @@ def run_callbacks(config: TrainingConfig, run_dir: str, accuracy: str = "accurac
         print("No validation split (validation_fraction=0): training on the whole training "
               "split, without per-epoch validation or a best checkpoint.", flush=True)
     return [
-        keras.callbacks.BackupAndRestore(backup_dir, double_checkpoint=True),
+        keras.callbacks.BackupAndRestore(backup_dir, double_checkpoint=True,
+                                         delete_checkpoint=not keep_backup),
         StopOnDivergence(),
         *learning_rate_callbacks(config, accuracy),
         *best,
@@ -348,6 +353,12 @@ def run_callbacks(config: TrainingConfig, run_dir: str, accuracy: str = "accurac
         keras.callbacks.CSVLogger(history, append=resuming),
         *extra,
     ]
+
+
+def remove_backup(run_dir: str) -> None:
+    """Deletes the backup a run kept (``run_callbacks(keep_backup=True)``) once its report
+    is written: a finished run is not resumed."""
+    shutil.rmtree(os.path.join(run_dir, BACKUP_DIR), ignore_errors=True)
 
 
 def backed_up_epochs(backup_dir: str) -> int:

@@ -164,6 +164,48 @@ def test_an_internal_error_keeps_its_traceback(monkeypatch, capsys):
     assert stderr.strip().splitlines()[-1].endswith("Files written so far are in /tmp/somewhere.")
 
 
+@pytest.mark.parametrize("mode, left, advice", [
+    ("train", "backup", "The last completed epoch is backed up in {run}; run the same command "
+                        "again to resume."),
+    ("train", None, "No epoch was backed up yet: the same command starts afresh."),
+    ("tune", "search", "The search's state is in {run}; run the same command again to resume "
+                       "it."),
+    ("evaluate", None, ""),
+])
+def test_ctrl_c_says_what_there_is_to_resume(mode, left, advice, tmp_path, monkeypatch,
+                                             capsys):
+    from absl import flags
+
+    import train
+    from engine import modes, quiet
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    def leave(code):
+        raise SystemExit(code)
+
+    if left:
+        (tmp_path / left).mkdir()
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(["train.py", f"--mode={mode}", f"--model_dir={tmp_path}"])
+    monkeypatch.setattr(modes, "run", interrupted)
+    monkeypatch.setattr(train.os, "_exit", leave)
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            train.main(["train.py"])
+        # While TensorFlow loads, too: the same sentence, no traceback.
+        monkeypatch.setattr(quiet, "import_tensorflow", interrupted)
+        with pytest.raises(SystemExit):
+            train.main(["train.py"])
+    finally:
+        flags.FLAGS.unparse_flags()
+    assert exit_info.value.code == 130
+    lines = capsys.readouterr().err.strip().splitlines()
+    expected = "train.py: interrupted." + (" " + advice.format(run=tmp_path) if advice else "")
+    assert lines[-1] == lines[-3] == expected and "Traceback" not in "\n".join(lines)
+
+
 def without_module_list(stderr: str) -> str:
     """A crashed process's output without the list of extension modules that Python's
     fault handler prints last, so that a failure shows the threads' stacks before it."""
@@ -219,3 +261,41 @@ def test_deterministic_seeded_runs_are_bit_identical(tmp_path, train_here):
                                                safe_mode=True).get_weights())
     for first, second in zip(*weights):
         np.testing.assert_array_equal(first, second)
+
+
+def test_an_interruption_after_the_last_epoch_resumes_without_training_again(tmp_path,
+                                                                           monkeypatch,
+                                                                           capsys):
+    """The backup outlives the training until the report is written: a Ctrl-C (or a
+    crash) during the final evaluation, save or export loses no epoch."""
+    import dataclasses
+
+    import recipes
+    from engine import spec
+    from engine.modes import train as train_mode
+
+    config = dataclasses.replace(recipes.get("lenet5_modern").training, epochs=2, ema=True)
+    uninterrupted, run = (spec.resolve("lenet5_modern", config, deterministic=True,
+                                       model_dir=str(tmp_path / name))
+                          for name in ("uninterrupted", "run"))
+    expected = train_mode.train(uninterrupted)
+    evaluate = train_mode.evaluate
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_mode, "evaluate", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train_mode.train(run)
+    assert (tmp_path / "run" / "backup").is_dir()
+    monkeypatch.setattr(train_mode, "evaluate", evaluate)
+    capsys.readouterr()
+    report = train_mode.train(run)
+    out = capsys.readouterr().out
+    assert "Resuming from the backup: all 2 epochs are done." in out
+    assert "Epoch 1/2" not in out and "Epoch 2/2" not in out  # nothing trained again
+    assert report["epochs_run"] == 2
+    # The same model as without the interruption (the averaged weights, --ema, included).
+    assert report["test_accuracy"] == expected["test_accuracy"]
+    assert report["test_loss"] == pytest.approx(expected["test_loss"], abs=1e-6)
+    assert not (tmp_path / "run" / "backup").exists()  # a finished run is not resumed

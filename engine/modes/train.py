@@ -2,7 +2,8 @@
 
 set up -> open the data -> build (the architecture checked against the input
 before any statistics are computed) -> fit the preprocessing -> ``run.json`` ->
-compile -> fit -> evaluate once on test -> save -> export -> report.
+compile -> fit -> evaluate once on test -> save -> export -> report -> the backup,
+kept until here so that an interruption after the last epoch resumes after it, removed.
 """
 
 from __future__ import annotations
@@ -72,11 +73,13 @@ def train(spec: RunSpec, overwrite: bool = False) -> dict | None:
                            spec.training,
                            training.run_callbacks(spec.training, run_dir, accuracy,
                                                   extra=[training.TimeToEnd()],
-                                                  validation=validation is not None),
+                                                  validation=validation is not None,
+                                                  keep_backup=True),
                            jit_compile=spec.jit_compile)
             evaluation = evaluate(built.model, data, spec.data.tta)
     model_path, export_dir = publish(built.model, spec, data, run_dir, chief)
     if not chief:
+        training.remove_backup(run_dir)
         return None
     history = read_history(os.path.join(run_dir, training.HISTORY_FILE))
     curves = os.path.join(spec.model_dir, rundir.CURVES_FILE)
@@ -85,6 +88,7 @@ def train(spec: RunSpec, overwrite: bool = False) -> dict | None:
                              history, strategy, model_path=model_path, export_dir=export_dir,
                              curves=curves, accuracy=accuracy)
     rundir.write_json(os.path.join(spec.model_dir, rundir.REPORT_FILE), report)
+    training.remove_backup(run_dir)
     return report
 
 
