@@ -14,7 +14,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 
-from engine.rundir import check_writable
+from engine.rundir import DIRECTORY_MODE, check_writable
 from layers.errors import UsageError
 
 SAVED_MODEL_FILE = "saved_model.pb"
@@ -50,6 +50,7 @@ def write_version(base_path: str, write: Callable[[str], None]) -> str:
     check_base_path(base_path)
     os.makedirs(base_path, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=base_path)
+    os.chmod(staging, DIRECTORY_MODE)  # mkdtemp's folder is private to its owner
     try:
         write(staging)
         while True:

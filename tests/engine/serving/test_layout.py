@@ -26,6 +26,11 @@ def test_each_export_is_the_next_version(tmp_path):
     assert sorted(os.listdir(base)) == ["1", "2", "7", "8", "notes"]  # no staging left
 
 
+def test_a_version_is_readable_by_a_server_running_as_another_user(tmp_path):
+    version = layout.write_version(str(tmp_path / "export"), write_saved_model)
+    assert os.stat(version).st_mode & 0o777 == 0o755  # not mkdtemp's 0o700
+
+
 def test_a_version_another_writer_took_is_not_replaced(tmp_path, monkeypatch):
     base = tmp_path / "export"
     (base / "1").mkdir(parents=True)
