@@ -41,15 +41,20 @@ def main(argv):
               "--mode=predict takes arguments (the image files), every other option is a "
               "--flag (see --helpfull).", file=sys.stderr)
         sys.exit(USAGE_EXIT)
-    from engine.spec import default_model_dir
+    if not FLAGS["verbosity"].present:  # --verbosity brings TensorFlow's chatter back
+        logging.set_verbosity(logging.WARNING)
+        try:
+            quiet.import_tensorflow()
+        except KeyboardInterrupt:
+            print("\ntrain.py: interrupted while TensorFlow loaded; nothing was done.",
+                  file=sys.stderr)
+            leave(INTERRUPTED_EXIT)
+    from engine.spec import default_model_dir  # (after TensorFlow: it imports Keras)
     from layers.errors import RunFailure, UsageError
 
     args = cli.arguments(FLAGS, argv)
     run_dir = args.model_dir or default_model_dir(args.recipe, args.dataset)
     try:
-        if not FLAGS["verbosity"].present:  # --verbosity brings TensorFlow's chatter back
-            logging.set_verbosity(logging.WARNING)
-            quiet.import_tensorflow()
         modes.run(args.mode, args)
     except UsageError as error:
         print(f"train.py: error: {error}", file=sys.stderr)
@@ -60,18 +65,23 @@ def main(argv):
     except KeyboardInterrupt:
         print(f"\ntrain.py: interrupted.{interrupted_state(args.mode, run_dir)}",
               file=sys.stderr)
-        # Everything is on disk: leave without the interpreter's shutdown, which a Ctrl-C
-        # can catch with TensorFlow's and the input pipeline's threads still running (a
-        # SIGABRT at exit was seen once in about 35 interrupted runs on a loaded machine).
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(INTERRUPTED_EXIT)
+        leave(INTERRUPTED_EXIT)
     except Exception as error:  # a bug, not a user's mistake: keep its traceback
         traceback.print_exc()
         print(f"train.py: --mode={args.mode} failed with an internal error "
               f"({type(error).__name__}); the traceback above says where. Files written so "
               f"far are in {run_dir}.", file=sys.stderr)
         sys.exit(FAILURE_EXIT)
+
+
+def leave(code: int) -> None:
+    """Exits with ``code`` after a Ctrl-C. Everything is on disk: this skips the
+    interpreter's shutdown, which a Ctrl-C can catch with TensorFlow's and the input
+    pipeline's threads still running (a SIGABRT at exit was seen once in about 35
+    interrupted runs on a loaded machine)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def interrupted_state(mode: str, run_dir: str) -> str:

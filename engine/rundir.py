@@ -75,7 +75,7 @@ def read_json(path: str) -> dict:
                          "wrote it with --overwrite.") from None
 
 
-def load_model(path: str):
+def read_model(path: str):
     """The Keras model saved at ``path`` (``safe_mode=True``), uncompiled; a file that is
     not a ``.keras`` archive (a zip file: a truncated one is not) is a usage error
     naming it, where Keras would say the file is not found."""
@@ -143,7 +143,7 @@ class SavedRun:
 
     def load_model(self):
         """The trained model (``safe_mode=True``), uncompiled."""
-        return load_model(self.model_path)
+        return read_model(self.model_path)
 
 
 def load_run(model_dir: str) -> SavedRun:

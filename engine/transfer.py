@@ -25,7 +25,7 @@ DEFAULT_FINETUNE_MULTIPLIER = 0.1
 
 def load_pretrained(path: str) -> keras.Model:
     """The model saved at ``path``: a run directory (its ``model.keras``) or a .keras file."""
-    return rundir.load_model(rundir.pretrained_model_file(path))
+    return rundir.read_model(rundir.pretrained_model_file(path))
 
 
 def copy_pretrained_weights(source: keras.Model, target: keras.Model,

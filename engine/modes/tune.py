@@ -1,11 +1,11 @@
 """``--mode=tune``: a keras-tuner search of the recipe's search space, phase by phase.
 
-check the flags and the paths -> claim the run folder -> set up (without entering the strategy's
-scope: keras-tuner clears the session before every trial, and each trial enters it)
--> open the data -> the tuner (reloading a killed search; it builds the default
-network once, so a recipe that does not fit the data fails here) -> prepare the
-data once for every trial -> ``run.json`` -> search (validation split only) -> the
-best trial's model, evaluated once on test -> save -> export -> report.
+check the flags and the paths -> claim the run folder -> set up (without entering
+the strategy's scope: keras-tuner clears the session before every trial, and each
+trial enters it) -> open the data -> the tuner (reloading a killed search; it builds
+the default network once, so a recipe that does not fit the data fails here) ->
+prepare the data once for every trial -> ``run.json`` -> search (validation split
+only) -> the best trial's model, evaluated once on test -> save -> export -> report.
 
 In a distributed search the chief holds the oracle and, once the workers have run
 every trial, does everything after the search; a worker only runs trials.
