@@ -21,7 +21,7 @@ import platform
 import sys
 import time
 
-from absl import app, flags
+from absl import flags
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
@@ -30,7 +30,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import recipes  # noqa: E402
-from bench.common import recipe_and_training  # noqa: E402
+from bench.common import recipe_and_training, run  # noqa: E402
 from engine import loop, training  # noqa: E402
 from engine.data import DataSpec, prepare  # noqa: E402
 
@@ -126,4 +126,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run(main)

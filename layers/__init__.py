@@ -5,8 +5,8 @@ is registered for ``.keras`` serialization under the package "convnet_recipes".
 """
 
 from layers.arithmetic import (conv_formula, conv_output_size, effective_kernel,
-                               grow_receptive_field, receptive_field, resolve_padding,
-                               same_padding)
+                               grow_receptive_field, layer_output_size, receptive_field,
+                               resolve_padding, same_padding)
 from layers.constraints import MaxFilterRMS
 from layers.conv import PaddedConv2D, explicit_padding, factorized_conv
 from layers.errors import RunFailure, UsageError
@@ -28,6 +28,7 @@ __all__ = [
     "UsageError",
     "conv_formula",
     "conv_output_size",
+    "layer_output_size",
     "effective_kernel",
     "grow_receptive_field",
     "receptive_field",

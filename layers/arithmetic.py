@@ -51,6 +51,24 @@ def conv_output_size(size: int, kernel: int, stride: int = 1, padding="valid",
     return reach // stride + 1
 
 
+def layer_output_size(layer_name: str, size: int | None, kernel: int, stride: int = 1,
+                      padding="valid", dilation: int = 1, axis: int = 0) -> int | None:
+    """:func:`conv_output_size` of layer ``layer_name``'s window along ``axis`` (0:
+    height, 1: width; an unknown ``size`` gives None): a window that does not fit is
+    a usage error naming the layer and showing the arithmetic, e.g. ``Layer 'pool5'
+    does not fit its input: height (1 - 2 + 0)/2 + 1 = 0.5 < 1``."""
+    if size is None:
+        return None
+    try:
+        return conv_output_size(size, kernel, stride, padding, dilation)
+    except ValueError:
+        raise UsageError(
+            f"Layer {layer_name!r} does not fit its input: {('height', 'width')[axis]} "
+            f"{conv_formula(size, kernel, stride, padding, dilation)} < 1; use a larger "
+            "input_shape."
+        ) from None
+
+
 def conv_formula(size: int, kernel: int, stride: int = 1, padding="valid",
                  dilation: int = 1) -> str:
     """The notes' output-size arithmetic written out, e.g. ``"(7 - 3 + 0)/3 + 1 = 2.33"``.

@@ -21,7 +21,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from layers.arithmetic import is_int
+from layers.arithmetic import is_int, layer_output_size
 from layers.errors import UsageError
 
 SQUASHING_AMPLITUDE = 1.7159
@@ -168,8 +168,8 @@ class TrainableSubsampling(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         batch, height, width, maps = input_shape
         size = self.pool_size[0]
-        return (batch, None if height is None else height // size,
-                None if width is None else width // size, maps)
+        return (batch, layer_output_size(self.name, height, size, size),
+                layer_output_size(self.name, width, size, size, axis=1), maps)
 
     def macs(self, input_shape) -> int:
         """Multiply-adds per image for ``recipes.summarize``: one (the coefficient) per
@@ -253,8 +253,8 @@ class PartialConnectionConv2D(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         batch, height, width, _ = input_shape
         kh, kw = self.kernel_size
-        return (batch, None if height is None else height - kh + 1,
-                None if width is None else width - kw + 1, self.filters)
+        return (batch, layer_output_size(self.name, height, kh),
+                layer_output_size(self.name, width, kw, axis=1), self.filters)
 
     def macs(self, input_shape) -> int:
         """Multiply-adds per image for ``recipes.summarize``: the connected kernels only,

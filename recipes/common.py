@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from layers import conv_formula, conv_output_size
+from layers import layer_output_size
 from layers.errors import UsageError
 
 
@@ -43,27 +43,13 @@ def apply(layer: keras.layers.Layer, x):
         zeros = getattr(layer, "explicit_padding", None)
         for axis, size in enumerate(x.shape[1:3]):
             padding = zeros[2 * axis:2 * axis + 2] if zeros else getattr(layer, "padding", "valid")
-            _check_axis(layer.name, size, _at(window, axis), _at(strides, axis),
-                        _at(dilation, axis), padding, axis)
+            layer_output_size(layer.name, size, _at(window, axis), _at(strides, axis),
+                              padding, _at(dilation, axis), axis)
     return layer(x)
 
 
 def _at(value, axis):
     return value[axis] if isinstance(value, (tuple, list)) else value
-
-
-def _check_axis(layer_name, size, kernel, stride, dilation, padding, axis):
-    if size is None:
-        return
-    try:
-        conv_output_size(size, kernel, stride, padding, dilation)
-    except ValueError:
-        dim = "height" if axis == 0 else "width"
-        raise UsageError(
-            f"Layer {layer_name!r} does not fit its input: {dim} "
-            f"{conv_formula(size, kernel, stride, padding, dilation)} < 1; "
-            f"use a larger input_shape."
-        ) from None
 
 
 def scaled(channels: int, width_multiplier: float, divisor: int = 1) -> int:

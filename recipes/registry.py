@@ -19,6 +19,7 @@ from typing import Any, Callable, Mapping
 
 import keras
 
+from layers.arithmetic import is_int
 from layers.errors import UsageError
 from recipes.space import SearchSpace, training_space
 
@@ -189,13 +190,16 @@ def build(
 ) -> keras.Model:
     """Builds recipe ``name``; ``classes`` and ``input_shape`` default to the paper's."""
     recipe = get(name)
-    if classes is not None and (not isinstance(classes, int) or classes < 1):
+    if classes is not None and (not is_int(classes) or classes < 1):
         raise UsageError(f"classes must be a positive integer, got {classes!r}.")
+    if input_shape is not None and len(tuple(input_shape)) != len(recipe.input_shape):
+        raise UsageError(f"input_shape must have {len(recipe.input_shape)} entries, as the "
+                         f"recipe's {tuple(recipe.input_shape)}, got {input_shape!r}.")
     options = {**recipe.variant, **variant}
     with _recursion_limit(DEEP_GRAPH_RECURSION_LIMIT):
         return recipe.builder(
-            input_shape=tuple(input_shape or recipe.input_shape),
-            classes=classes or recipe.classes,
+            input_shape=recipe.input_shape if input_shape is None else tuple(input_shape),
+            classes=recipe.classes if classes is None else int(classes),
             classifier_activation=classifier_activation,
             name=recipe.name,
             **options,

@@ -69,6 +69,13 @@ def test_throughput_on_jax_imports_no_tensorflow():
     assert last["jit_compile"] is True and last["images_per_second"] > 0
 
 
+def test_input_pipeline_refuses_an_unknown_recipe_in_one_sentence():
+    result, _ = run("input_pipeline.py", "--recipe=lenet6")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        "input_pipeline.py: Unknown recipe 'lenet6'")
+
+
 def test_throughput_refuses_a_baseline_it_does_not_have():
     result, _ = run("throughput.py", "--recipe=lenet5_modern", "--baseline=keras")
     assert result.returncode == 2 and "Traceback" not in result.stderr

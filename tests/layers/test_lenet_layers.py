@@ -5,6 +5,7 @@ Section II-B, Table I and Appendix A.
 """
 
 import itertools
+import re
 
 import keras
 import numpy as np
@@ -12,7 +13,7 @@ import pytest
 import tensorflow as tf
 
 from layers import (LENET5_C3_CONNECTIONS, EuclideanRBF, FanInUniform, PartialConnectionConv2D,
-                    TrainableSubsampling, scaled_tanh)
+                    TrainableSubsampling, UsageError, scaled_tanh)
 from layers.lenet import DIGIT_BITMAPS, rbf_codes
 
 # Table I as printed: rows are S2 maps 0-5, columns C3 maps 0-15, X = connected.
@@ -246,3 +247,16 @@ def test_initializer_and_layer_configs_rebuild_equal_layers():
                   EuclideanRBF(4, codes="random", seed=9)):
         config = layer.get_config()
         assert type(layer).from_config(config).get_config() == config
+
+
+@pytest.mark.parametrize("layer, input_shape, arithmetic", [
+    (TrainableSubsampling(2, name="s2"), (1, 1, 3), "height (1 - 2 + 0)/2 + 1 = 0.50 < 1"),
+    (PartialConnectionConv2D(LENET5_C3_CONNECTIONS, 5, name="c3"), (5, 3, 6),
+     "width (3 - 5 + 0)/1 + 1 = -1 < 1"),
+])
+def test_a_window_larger_than_its_input_names_the_layer(layer, input_shape, arithmetic):
+    """On their own too, not only through a recipe's guard (Keras's poolings refuse an
+    empty output; these layers used to return one)."""
+    with pytest.raises(UsageError, match=re.escape(f"Layer '{layer.name}' does not fit its "
+                                                   f"input: {arithmetic}")):
+        layer(keras.Input(input_shape))

@@ -51,9 +51,17 @@ def test_head_is_float32_softmax_or_logits():
     assert not np.allclose(logits.sum(axis=1), 1.0)
 
 
-def test_build_rejects_bad_classes():
+@pytest.mark.parametrize("classes", [0, True, 10.0, "10"])
+def test_build_rejects_bad_classes(classes):
     with pytest.raises(ValueError, match="classes must be a positive integer"):
-        recipes.build("lenet5_modern", classes=0)
+        recipes.build("lenet5_modern", classes=classes)
+
+
+def test_build_takes_numpy_integers_and_refuses_an_input_shape_of_another_rank():
+    assert recipes.build("lenet5_modern", classes=np.int64(7)).output_shape == (None, 7)
+    with pytest.raises(ValueError, match=r"input_shape must have 3 entries, as the recipe's "
+                                         r"\(32, 32, 1\), got \(\)"):
+        recipes.build("lenet5_modern", input_shape=())
 
 
 def test_duplicate_registration_is_refused():
