@@ -192,9 +192,9 @@ def build(
     recipe = get(name)
     if classes is not None and (not is_int(classes) or classes < 1):
         raise UsageError(f"classes must be a positive integer, got {classes!r}.")
-    if input_shape is not None and len(tuple(input_shape)) != len(recipe.input_shape):
-        raise UsageError(f"input_shape must have {len(recipe.input_shape)} entries, as the "
-                         f"recipe's {tuple(recipe.input_shape)}, got {input_shape!r}.")
+    if input_shape is not None and not tuple(input_shape):
+        raise UsageError(f"input_shape must not be empty; leave it out for the recipe's "
+                         f"{tuple(recipe.input_shape)}.")
     options = {**recipe.variant, **variant}
     with _recursion_limit(DEEP_GRAPH_RECURSION_LIMIT):
         return recipe.builder(

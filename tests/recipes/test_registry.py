@@ -57,10 +57,10 @@ def test_build_rejects_bad_classes(classes):
         recipes.build("lenet5_modern", classes=classes)
 
 
-def test_build_takes_numpy_integers_and_refuses_an_input_shape_of_another_rank():
+def test_build_takes_numpy_integers_and_refuses_an_empty_input_shape():
     assert recipes.build("lenet5_modern", classes=np.int64(7)).output_shape == (None, 7)
-    with pytest.raises(ValueError, match=r"input_shape must have 3 entries, as the recipe's "
-                                         r"\(32, 32, 1\), got \(\)"):
+    with pytest.raises(ValueError, match=r"input_shape must not be empty; leave it out for "
+                                         r"the recipe's \(32, 32, 1\)"):
         recipes.build("lenet5_modern", input_shape=())
 
 
