@@ -65,6 +65,11 @@ def plot(results: list[dict], path: str) -> None:
     figure.savefig(path, dpi=72)
 
 
+def significant(value: float) -> float:
+    """``value`` to 4 significant digits: N(0, 0.01)'s last tanh layer has a std of 3e-7."""
+    return float(f"{value:.4g}")
+
+
 def main(argv):
     del argv
     emit(machine())
@@ -75,7 +80,7 @@ def main(argv):
         results.append({"init": init, "activation": activation, "layers": statistics,
                         "activations": activations})
         emit({"init": init, "activation": activation,
-              "std": [round(std, 6) for _, std in statistics]})
+              "std": [significant(std) for _, std in statistics]})
     os.makedirs(FLAGS.output_dir, exist_ok=True)
     figure = os.path.join(FLAGS.output_dir, "initialization.png")
     plot(results, figure)
@@ -90,7 +95,7 @@ def main(argv):
         json.dump(record, file, indent=1)
     emit({"experiment": "initialization", "json": path, "figure": figure,
           "last_layer_std": {f"{result['init']}_{result['activation']}":
-                             round(result["layers"][-1][1], 6) for result in results}})
+                             significant(result["layers"][-1][1]) for result in results}})
 
 
 if __name__ == "__main__":
