@@ -2,6 +2,7 @@
 refused before any work; a search killed with SIGKILL resumes; a chief and two workers
 share a search on this machine."""
 
+import csv
 import json
 import os
 import pathlib
@@ -156,11 +157,21 @@ def test_a_search_killed_with_sigkill_resumes_without_rerunning_finished_trials(
     process.wait()
     finished = (project / "trial_0" / "outcome.json").read_text()
     checkpoint = (project / "trial_0" / "checkpoint.weights.h5").stat().st_mtime_ns
+    # Trial 1's epochs before the kill count in its seconds: one made to last 1000 s.
+    with open(history, newline="") as file:
+        epochs = list(csv.DictReader(file))
+    epochs[0]["epoch_seconds"] = "1000.0"
+    with open(history, "w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(epochs[0]))
+        writer.writeheader()
+        writer.writerows(epochs)
     # What a kill during plain keras-tuner's truncate-then-write leaves behind.
     oracle = project / "oracle.json"
     oracle.write_text(oracle.read_text()[:60])
 
+    started = time.monotonic()
     resumed = train_here(*command)
+    resumed_seconds = time.monotonic() - started
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"Recovered {oracle} from its last good copy." in resumed.stdout
     assert "Resuming the search: 1 of 2 trials done" in resumed.stdout
@@ -171,6 +182,7 @@ def test_a_search_killed_with_sigkill_resumes_without_rerunning_finished_trials(
     report = json.loads((model_dir / "report.json").read_text())
     assert [(row["id"], row["status"]) for row in report["trials"]] == [
         ("0", "COMPLETED"), ("1", "COMPLETED")]
+    assert 1000 < report["trials"][1]["seconds"] < 1000 + resumed_seconds
     rows = history.read_text().split()
     assert [row.split(",")[0] for row in rows[1:]] == ["0", "1", "2"]
 

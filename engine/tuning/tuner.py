@@ -16,6 +16,7 @@ search needs from them:
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import time
 
@@ -23,6 +24,8 @@ import keras_tuner
 from keras_tuner.engine.trial import TrialStatus
 
 from engine import interrupts, private_api, rundir
+from engine.report import read_history
+from engine.training import EPOCH_SECONDS, HISTORY_FILE
 from engine.tuning import spec as search_spec
 from engine.tuning import state
 from engine.tuning.hypermodel import RecipeHyperModel
@@ -59,13 +62,15 @@ class HyperbandOracle(StopAfterFailures, keras_tuner.oracles.HyperbandOracle):
 
 class TrialRecords:
     """Tuner mixin: starts each trial in its folder, and when it ends records its
-    ``outcome.json`` and prints its line."""
+    ``outcome.json`` and prints its line. A trial's seconds are its wall time; a
+    trial resumed after an interruption adds the epochs its backup kept."""
 
     def on_trial_begin(self, trial):
         interrupts.raise_if_dropped()
         super().on_trial_begin(trial)
-        self.trial_started = time.perf_counter()
-        self.hypermodel.start_trial(trial.trial_id, self.get_trial_dir(trial.trial_id))
+        trial_dir = self.get_trial_dir(trial.trial_id)
+        self.trial_started = time.perf_counter() - seconds_before_resume(trial_dir)
+        self.hypermodel.start_trial(trial.trial_id, trial_dir)
 
     def on_trial_end(self, trial):
         seconds = time.perf_counter() - self.trial_started
@@ -134,6 +139,14 @@ def make_tuner(search: SearchSpec, hypermodel: RecipeHyperModel, overwrite: bool
                        overwrite=overwrite and search_spec.is_chief(),
                        executions_per_trial=search.executions_per_trial,
                        distribution_strategy=hypermodel.strategy)
+
+
+def seconds_before_resume(trial_dir: str) -> float:
+    """The epoch seconds the executions of an interrupted trial recorded before it
+    resumed (nothing for a trial that starts afresh)."""
+    return sum(sum(read_history(path).get(EPOCH_SECONDS, ()))
+               for path in glob.glob(os.path.join(glob.escape(trial_dir), "execution*",
+                                                  HISTORY_FILE)))
 
 
 def failed(oracle) -> list:
