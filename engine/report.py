@@ -18,9 +18,8 @@ import tensorflow as tf
 from engine.training import EPOCH_SECONDS
 
 def read_history(path: str) -> dict[str, list[float]]:
-    """The per-epoch columns of Keras's CSVLogger file (all epochs, resumed runs included);
-    a column without values (the ``val_`` ones CSVLogger fills with ``NA`` in a run
-    without validation) is an empty list."""
+    """The per-epoch columns of the history file (all epochs, resumed runs included);
+    a column without values (``NA``) is an empty list."""
     if not os.path.exists(path):
         return {}
     with open(path, newline="") as file:

@@ -44,6 +44,22 @@ class EpochTimer(keras.callbacks.Callback):
             logs[EPOCH_SECONDS] = time.perf_counter() - self.started
 
 
+class HistoryLogger(keras.callbacks.CSVLogger):
+    """Keras's ``CSVLogger`` (the ``history.csv`` of every epoch), without the ``val_``
+    twin of every column, ``NA`` throughout, that it adds when the first epoch's logs
+    hold no validation values (meant for ``validation_freq > 1``) in a run that has no
+    ``validation`` split."""
+
+    def __init__(self, filename: str, validation: bool, append: bool):
+        super().__init__(filename, append=append)
+        self.validation = validation
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.keys is None and not self.validation:
+            self.keys = sorted(logs or {})
+        super().on_epoch_end(epoch, logs)
+
+
 class StopOnDivergence(keras.callbacks.Callback):
     """Ends training with :class:`layers.RunFailure` at the first batch whose loss is NaN
     or infinite, naming the epoch and step: a diverged run is a failure, not a result
@@ -350,7 +366,7 @@ def run_callbacks(config: TrainingConfig, run_dir: str, accuracy: str = "accurac
         *best,
         keras.callbacks.TensorBoard(os.path.join(run_dir, LOG_DIR), write_graph=False),
         EpochTimer(),
-        keras.callbacks.CSVLogger(history, append=resuming),
+        HistoryLogger(history, validation, append=resuming),
         *extra,
     ]
 
