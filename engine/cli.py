@@ -152,13 +152,22 @@ flags.DEFINE_integer("max_failed_trials", 3,
                      "--mode=tune: stop the search once this many trials failed (a diverged "
                      "loss, out of memory, an architecture that does not fit).", lower_bound=1)
 TUNE_FLAGS = ("tuner", "max_trials", "executions_per_trial", "objective", "max_failed_trials")
-# Flags that mean something in some modes only: given to another, they are a usage error.
-MODE_FLAGS = {"mc_dropout": ("evaluate",), "ensemble": ("evaluate",),
-              "layers": ("visualize",), "image": ("visualize",), "patch": ("visualize",),
-              "stride": ("visualize",), "test_scale": ("train", "evaluate"),
-              "top_k": ("predict",), "output": ("predict",),
-              "init": ("activations",), "activation": ("activations",),
-              **{name: ("tune",) for name in TUNE_FLAGS}}
+# The flags of the modes that read a saved run or an export, or no run at all; train and
+# tune read every flag but these (tune not --test_scale, train not the tune flags).
+READ_BY = {
+    "evaluate": ("model_dir", "recipe", "dataset", "data_dir", "batch_size", "seed", "tta",
+                 "test_scale", "mc_dropout", "ensemble"),
+    "summary": ("recipe", "image_size"),
+    "activations": ("recipe", "model_dir", "seed", "init", "activation"),
+    "export": ("model_dir", "recipe", "dataset", "export_dir", "export_format"),
+    "predict": ("export_dir", "batch_size", "top_k", "output"),
+    "visualize": ("model_dir", "recipe", "dataset", "data_dir", "batch_size", "layers",
+                  "image", "patch", "stride"),
+}
+_OTHER_MODES_ONLY = ("mc_dropout", "ensemble", "layers", "image", "patch", "stride", "top_k",
+                     "output", "init", "activation")
+NOT_READ_BY = {"train": (*_OTHER_MODES_ONLY, *TUNE_FLAGS),
+               "tune": (*_OTHER_MODES_ONLY, "test_scale")}
 
 # The flags that override the recipe's TrainingConfig field of the same name.
 TRAINING_OVERRIDES = ("epochs", "batch_size", "learning_rate", "optimizer", "momentum",
@@ -186,15 +195,24 @@ def arguments(flag_values: flags.FlagValues, argv=()) -> types.SimpleNamespace:
         files=tuple(argv[1:]))
 
 
+def reads(mode: str, name: str) -> bool:
+    """Whether ``--mode=mode`` reads flag ``name`` (:data:`READ_BY`, :data:`NOT_READ_BY`)."""
+    if mode in READ_BY:
+        return name in READ_BY[mode]
+    return name not in NOT_READ_BY[mode]
+
+
 def check_mode_flags(mode: str, args: types.SimpleNamespace) -> None:
-    """Raises :class:`layers.UsageError` for a flag of :data:`MODE_FLAGS` set on the
-    command line of a mode it does not apply to."""
-    for name in sorted(set(getattr(args, "given", ())) & MODE_FLAGS.keys()):
-        if mode not in MODE_FLAGS[name]:
+    """Raises :class:`layers.UsageError` for a flag set on the command line that
+    ``--mode=mode`` does not read (:func:`reads`): it would be silently ignored."""
+    for name in sorted(set(getattr(args, "given", ())) - {"mode"}):
+        if not reads(mode, name):
             from layers.errors import UsageError
 
-            modes = " or ".join(f"--mode={accepted}" for accepted in MODE_FLAGS[name])
-            raise UsageError(f"--{name} applies to {modes}, not --mode={mode}.")
+            modes = [f"--mode={other}" for other in choices.MODES if reads(other, name)]
+            accepted = " or ".join([", ".join(modes[:-1]), modes[-1]] if len(modes) > 1
+                                   else modes)
+            raise UsageError(f"--{name} applies to {accepted}, not --mode={mode}.")
 
 
 def run_spec(args: types.SimpleNamespace):

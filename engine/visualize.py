@@ -67,7 +67,7 @@ def choose_layers(model: keras.Model, names: list[str] | None) -> list[str]:
         if unknown:
             raise UsageError(f"Unknown --layers name {unknown[0]!r}: the layers of "
                              f"{model.name!r} with feature maps are {', '.join(available)}.")
-        return list(names)
+        return list(dict.fromkeys(names))  # each once, in the order given
     pooling = [name for name in available
                if isinstance(model.get_layer(name), POOLING_LAYERS)]
     return pooling or [name for name in available
@@ -91,7 +91,7 @@ def load_image(path: str) -> tf.Tensor:
     try:
         data = tf.io.read_file(path)
         return tf.io.decode_image(data, expand_animations=False)
-    except (tf.errors.NotFoundError, tf.errors.InvalidArgumentError, tf.errors.UnknownError):
+    except tf.errors.OpError:  # missing, a folder, unreadable, not an image
         raise UsageError(f"--image={path!r} is not a readable image file (JPEG, PNG, BMP or "
                          f"GIF).") from None
 

@@ -15,6 +15,8 @@ import sys
 
 import pytest
 
+from engine import choices, cli
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
@@ -81,6 +83,17 @@ CASES = [
     (["--tuner=hyperband"], 2, "--tuner applies to --mode=tune, not --mode=train"),
     (["--mode=summary", "--top_k=3"], 2, "--top_k applies to --mode=predict"),
     (["--init=he"], 2, "--init applies to --mode=activations"),
+    (["--mode=summary", "--epochs=3"], 2,
+     "--epochs applies to --mode=train or --mode=tune, not --mode=summary"),
+    (["--mode=export", "--precision=mixed_float16"], 2,
+     "--precision applies to --mode=train or --mode=tune, not --mode=export"),
+    (["--mode=predict", "--image_size=64", "digit.png"], 2,
+     "--image_size applies to --mode=train, --mode=summary or --mode=tune, not --mode=predict"),
+    (["--mode=summary", "--recipe=alexnet", "--image_size=30"], 2,
+     "Layer 'pool2' does not fit its input"),
+    (["--mode=activations", "--model_dir={a_file}"], 2, "--model_dir"),
+    (["--mode=visualize", "--model_dir={finished}", "--image={empty}"], 2,
+     "is not a readable image file"),
     (["--mode=activations", "--init=bogus"], 2, "--init=bogus"),
     (["--no_such_flag=1"], 2, "no_such_flag"),
     (["stray_argument"], 2, "stray_argument"),
@@ -146,7 +159,10 @@ def check_bad_invocation(places, tmp_path, arguments, code, named, run):
             env["TF_CONFIG"] = argument.split("=", 1)[1]
         else:
             flags.append(argument)
-    if not any(flag.startswith("--model_dir") for flag in flags):
+    mode = next((flag.split("=", 1)[1] for flag in flags if flag.startswith("--mode=")),
+                "train")
+    if not any(flag.startswith("--model_dir") for flag in flags) and (
+            mode not in choices.MODES or cli.reads(mode, "model_dir")):
         flags.append(f"--model_dir={tmp_path / 'run'}")
     before = snapshot(places)
     result = run(*flags, env=env)

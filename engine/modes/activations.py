@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from engine.initialization import run_experiment
+from engine.rundir import check_writable
 
 EXPERIMENT_RECIPE = "mlp"
 
@@ -17,5 +18,6 @@ EXPERIMENT_RECIPE = "mlp"
 def run(args) -> None:
     recipe = args.recipe if "recipe" in args.given else EXPERIMENT_RECIPE
     model_dir = args.model_dir or os.path.join("runs", f"{recipe}-activations")
+    check_writable("model_dir", model_dir)
     text, png = run_experiment(args.init, args.activation, model_dir, recipe, args.seed)
     print(f"{text}\nhistograms: {png}")

@@ -1,4 +1,5 @@
-"""``--mode=summary``: the recipe's per-layer table, the way the lectures draw VGG-16."""
+"""``--mode=summary``: the recipe's per-layer table, the way the lectures draw VGG-16,
+at its paper's input or at ``--image_size`` (the network a run at that size builds)."""
 
 from __future__ import annotations
 
@@ -7,4 +8,7 @@ from recipes.summary import format_summary
 
 
 def run(args) -> None:
-    print(format_summary(recipes.build(args.recipe)))
+    native = recipes.get(args.recipe).input_shape
+    side = args.image_size
+    input_shape = (side, side, *native[2:]) if side else None
+    print(format_summary(recipes.build(args.recipe, input_shape=input_shape)))

@@ -55,6 +55,11 @@ def test_mistakes_fail_before_any_work_with_one_sentence(lenet_run, mode_args, t
     assert not (tmp_path / "new").exists()
 
 
+def test_a_layer_named_twice_is_drawn_once(lenet_run):
+    model = keras.saving.load_model(lenet_run / "model.keras")
+    assert visualize.choose_layers(model, ["s2", "c1", "s2"]) == ["s2", "c1"]
+
+
 def window_model():
     """p(class 0) = sigmoid(sum of the 2x2 top-left pixels * 4): an 8x8 image's class 0
     lives in its top-left corner."""

@@ -246,3 +246,13 @@ def test_train_py_prints_the_summary(train_here):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "c3" in result.stdout and "[10x10x16]" in result.stdout
     assert "TOTAL params: 60,000" in result.stdout
+
+
+def test_train_py_prints_the_summary_at_the_image_size(train_here):
+    result = train_here("--recipe=vgg16", "--mode=summary", "--image_size=32")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "[1x1x512]" in result.stdout  # pool5 after five halvings of 32
+    # The 13 convolutions (keras.applications' VGG16 without its top: 14,714,688), then
+    # fc6 on 1x1x512, fc7 and fc8.
+    params = 14_714_688 + (512 * 4096 + 4096) + (4096 * 4096 + 4096) + (4096 * 1000 + 1000)
+    assert f"TOTAL params: {params:,}" in result.stdout
