@@ -20,7 +20,10 @@ left after five poolings of a 32x32 input feeds the classifier directly.
 describes gives it 33.7M learnable parameters (33,724,618 for 10 classes), not 38.6M;
 an independent reimplementation (khanrc/pt.fractalnet) reports the same gap, and
 the paper does not say where the other 4.9M come from.  ``fractalnet40`` is Fig. 1's
-40-layer layout (C = 4) at the same widths (76.1M learnable parameters).
+40-layer layout (C = 4) at the same widths (76.1M learnable parameters).  It is not
+Table 1's 40-layer network, listed with 22.9M parameters, fewer than the 20-layer
+one's: that network narrowed its columns (the paper's footnote describes widths that
+vary across columns and a mix of 1x1 and 3x3 filters, without an exact layout).
 """
 
 from __future__ import annotations
