@@ -126,7 +126,8 @@ class SavedRun:
     def prepare(self, data_dir: str | None = None, batch_size: int | None = None, **options):
         """The run's data (:class:`engine.data.Prepared`) with the preprocessing it trained
         with: its dataset (``data_dir`` overrides where it is), its augmentation preset's
-        views, its batch size unless ``batch_size``; ``options`` are further
+        views, its splits (its validation fraction), its batch size unless ``batch_size``;
+        ``options`` are further
         :class:`engine.data.DataSpec` fields (``tta``, ``test_scale``, ``deterministic``)."""
         from engine.data import DataSpec, prepare
         from engine.spec import training_config
@@ -137,7 +138,8 @@ class SavedRun:
                         data_dir=data_dir or self.record["data_dir"],
                         batch_size=batch_size or training.batch_size,
                         augmentation=training.augmentation,
-                        normalization=training.normalization, **options)
+                        normalization=training.normalization,
+                        validation_fraction=training.validation_fraction, **options)
         return prepare(spec, preprocessing.input_shape, classes=self.record["num_classes"],
                        preprocessing=preprocessing)
 

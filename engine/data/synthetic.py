@@ -21,14 +21,18 @@ def synthetic(image_shape: tuple[int, int, int], classes: int,
     sizes = {"train": SYNTHETIC_SIZES["train"],
              "validation": round(validation_fraction * SYNTHETIC_SIZES["train"]),
              "test": SYNTHETIC_SIZES["test"]}
-    rng = np.random.default_rng(SPLIT_SEED)
-    pool = tf.constant(rng.integers(0, 256, (SYNTHETIC_POOL, *image_shape), dtype=np.uint8))
+    pool = tf.constant(np.random.default_rng(SPLIT_SEED).integers(
+        0, 256, (SYNTHETIC_POOL, *image_shape), dtype=np.uint8))
 
-    def split(size: int) -> tf.data.Dataset:
+    def split(position: int, size: int) -> tf.data.Dataset:
+        # Each split's labels from a generator of its own: the test split does not
+        # depend on the validation fraction.
+        rng = np.random.default_rng((SPLIT_SEED, position))
         labels = tf.constant(rng.integers(0, classes, size), tf.int64)
         return tf.data.Dataset.range(size).map(
             lambda index: (tf.gather(pool, index % SYNTHETIC_POOL), tf.gather(labels, index)))
 
     return Source(name="synthetic", num_classes=classes, image_shape=tuple(image_shape),
                   class_names=tuple(f"class_{index}" for index in range(classes)),
-                  sizes=sizes, **{key: split(size) for key, size in sizes.items()})
+                  sizes=sizes, **{key: split(position, size)
+                                  for position, (key, size) in enumerate(sizes.items())})

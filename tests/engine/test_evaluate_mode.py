@@ -115,3 +115,21 @@ def test_dense_training_of_a_network_without_fc_layers_fails_before_training(mod
     with pytest.raises(UsageError, match="--test_scale applies to --mode=train or "
                                          "--mode=evaluate, not --mode=visualize"):
         modes.run("visualize", mode_args(test_scale=64))
+
+
+def test_a_run_without_validation_is_evaluated_on_its_own_splits(tmp_path, train_digits,
+                                                                 mode_args):
+    from PIL import Image
+
+    # Two images a class: one held out for test, one to train on, none for validation.
+    for name, grey in (("dark", 20), ("light", 230)):
+        (tmp_path / "images" / name).mkdir(parents=True)
+        for index in range(2):
+            Image.new("RGB", (8, 8), (grey + index,) * 3).save(
+                tmp_path / "images" / name / f"{index}.png")
+    run = train_digits(tmp_path / "run", epochs=1, dataset=f"folder:{tmp_path / 'images'}",
+                       validation_fraction=0.0)
+    modes.run("evaluate", mode_args(model_dir=str(run)))
+    evaluation, report = read(run / "evaluation.json"), read(run / "report.json")
+    assert evaluation["test_accuracy_interval"]["n"] == report["test_examples"] == 2
+    assert evaluation["test_loss"] == pytest.approx(report["test_loss"], rel=1e-6)

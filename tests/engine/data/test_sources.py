@@ -107,3 +107,10 @@ def test_manual_dir_prepares_mnist_offline_identical_to_tfds(mnist_archives, sha
         np.testing.assert_array_equal(labels, reference_labels)
     again = load_source("mnist", str(data_dir))  # prepared now: no manual_dir needed
     assert again.sizes == source.sizes
+
+
+def test_the_synthetic_test_split_does_not_depend_on_the_validation_fraction():
+    tests = [load_source("synthetic", validation_fraction=fraction).test
+             for fraction in (0.0, 0.25)]
+    labels = [np.array([label for _, label in test.as_numpy_iterator()]) for test in tests]
+    np.testing.assert_array_equal(*labels)
