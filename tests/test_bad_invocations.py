@@ -114,6 +114,7 @@ CASES = [
     (["--model_dir={finished}"], 2, "holds a finished run; pass --overwrite"),
     (["--model_dir={interrupted}"], 2, "interrupted run with another recipe"),
     (["--recipe=lenet5", "--image_size=1"], 2, "does not fit its input"),
+    (["--normalization=gcn_zca", "--tta=dense"], 2, "--tta=dense cannot evaluate with gcn_zca"),
     (["--recipe=alphago_policy"], 2, "48-channel input"),
     (["--init_from={missing}"], 2, "--init_from"),
     (["--init_from={text_keras}"], 2, "is damaged (not a .keras archive)"),

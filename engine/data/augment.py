@@ -41,7 +41,8 @@ import numpy as np
 import tensorflow as tf
 
 from engine.data.geometry import (canvas_size, centre_crop, corner_and_centre_offsets, cover,
-                                  fit_to, match_channels, resize_to_cover, to_uint8)
+                                  fit_to, fit_whole, match_channels, resize_to_cover,
+                                  to_uint8)
 from engine.choices import AUGMENTATIONS
 from layers.errors import UsageError
 
@@ -85,6 +86,11 @@ class Augmentation:
     def store(self, image: tf.Tensor) -> tf.Tensor:
         """The deterministic part, before the cache: uint8 at the preset's stored size."""
         return to_uint8(fit_to(match_channels(image, self.channels), self.size))
+
+    def store_whole(self, image: tf.Tensor) -> tf.Tensor:
+        """Dense evaluation's stored test image: :meth:`store`'s without its crop, the
+        whole image (channels matched) for :func:`engine.data.tta.views` to rescale."""
+        return to_uint8(fit_whole(match_channels(image, self.channels), self.size))
 
     def train(self, image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         """A random training view of a stored image, at the input size."""
@@ -173,6 +179,9 @@ class AlexNetAugmentation(Augmentation):
     def store(self, image):
         return to_uint8(cover(match_channels(image, self.channels), canvas_size(self.size)))
 
+    def store_whole(self, image):
+        return to_uint8(match_channels(image, self.channels))
+
     def train(self, image, seed):
         crop_seed, flip_seed, colour_seed = tf.unstack(
             tf.random.experimental.stateless_split(seed, 3))
@@ -216,6 +225,8 @@ class WholeImageAugmentation(Augmentation):
 
     def store(self, image):
         return to_uint8(match_channels(image, self.channels))
+
+    store_whole = store  # the stored image is the whole image
 
     def evaluate(self, image):
         return centre_crop(self.tta_canvas(image), self.size)

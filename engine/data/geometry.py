@@ -42,6 +42,14 @@ def fit_to(image: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
     """``image`` at ``size``: zero-padded and centred when it is a little smaller
     (at most :data:`PAD_FRACTION` per side), otherwise resized to cover ``size``
     with its aspect ratio kept and centre-cropped (a batch: all its images alike)."""
+    fitted = centre_crop(fit_whole(image, size), size)
+    return tf.ensure_shape(fitted, [*image.shape[:-3], *size, image.shape[-1]])
+
+
+def fit_whole(image: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
+    """:func:`fit_to` without its crop: ``image`` zero-padded and centred to ``size``
+    when it is a little smaller, otherwise resized (aspect ratio kept) to the smallest
+    size covering ``size``, whole."""
     height, width = size
     shape = tf.shape(image)
     rows, columns = shape[-3], shape[-2]
@@ -50,10 +58,8 @@ def fit_to(image: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
         tf.logical_and(tf.cast(rows, tf.float32) >= (1 - PAD_FRACTION) * height,
                        tf.cast(columns, tf.float32) >= (1 - PAD_FRACTION) * width))
     image = tf.cast(image, tf.float32)
-    fitted = tf.cond(fits,
-                     lambda: tf.image.resize_with_crop_or_pad(image, height, width),
-                     lambda: cover(image, size))
-    return tf.ensure_shape(fitted, [*image.shape[:-3], height, width, image.shape[-1]])
+    return tf.cond(fits, lambda: tf.image.resize_with_crop_or_pad(image, height, width),
+                   lambda: resize_to_cover(image, size))
 
 
 def cover(image: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:

@@ -62,7 +62,8 @@ class Prepared:
         """Batches of ``([images, VIEWS[mode], H, W, C] normalized views, labels)`` of the
         test split; each batch holds ``batch_size // VIEWS[mode]`` images (``dense``
         views of stored images of different sizes: one image per batch)."""
-        test = _stored(self.source.test, self.augmentation, self.spec)
+        store = self.augmentation.store_whole if mode == "dense" else self.augmentation.store
+        test = _stored(self.source.test, store, self.spec)
         scale = dense_scale(self.augmentation, self.spec.test_scale) if mode == "dense" else None
         normalize = self.preprocessing.at_any_size if mode == "dense" else self.preprocessing
         same_size = test.element_spec[0].shape.is_fully_defined()
@@ -86,7 +87,7 @@ def prepare(spec: DataSpec, input_shape, classes: int | None = None,
     source = with_checked_labels(source)
     augmentation = make_augmentation(spec.augmentation, input_shape)
     warn_about_misfits(source, augmentation, spec)
-    stored = {split: _stored(getattr(source, split), augmentation, spec) for split in
+    stored = {split: _stored(getattr(source, split), augmentation.store, spec) for split in
               ("train", "validation", "test")}
     stored = {split: _maybe_cache(dataset, source.sizes[split] / spec.num_shards)
               for split, dataset in stored.items()}
@@ -160,7 +161,7 @@ def _fit_preprocessing(source, stored, augmentation, input_shape, spec: DataSpec
     if spec.num_shards == 1 and source.sizes["train"] <= STATS_MAX_IMAGES:
         statistics_images = stored["train"]
     else:
-        statistics_images = _stored(source.train, augmentation,
+        statistics_images = _stored(source.train, augmentation.store,
                                     dataclasses.replace(spec, num_shards=1, shard_index=0))
     return Preprocessing.fit(
         statistics_images.map(lambda image, label: augmentation.evaluate(image),
@@ -179,10 +180,12 @@ def resolve_input_shape(input_shape, image_size: int | None) -> tuple[int, int, 
     return height, width, channels
 
 
-def _stored(split: tf.data.Dataset, augmentation: Augmentation, spec: DataSpec):
+def _stored(split: tf.data.Dataset, store, spec: DataSpec):
+    """``split`` (this worker's shard of it) with each image through ``store``
+    (an :class:`Augmentation`'s ``store`` or ``store_whole``)."""
     if spec.num_shards > 1:
         split = split.shard(spec.num_shards, spec.shard_index)
-    return split.map(lambda image, label: (augmentation.store(image), label),
+    return split.map(lambda image, label: (store(image), label),
                      num_parallel_calls=tf.data.AUTOTUNE, deterministic=spec.deterministic)
 
 

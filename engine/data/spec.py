@@ -56,6 +56,11 @@ class DataSpec:
             raise UsageError(f"--test_scale is dense evaluation's image size Q, a positive "
                              f"number of pixels with --tta=dense; got {self.test_scale} with "
                              f"--tta={self.tta}.")
+        if self.tta == "dense" and self.normalization == "gcn_zca":
+            raise UsageError("--tta=dense cannot evaluate with gcn_zca normalization: its "
+                             "whitening matrix is fitted at the network's input size, and dense "
+                             "evaluation feeds whole images of any size; use --tta=flip or "
+                             "--tta=10crop.")
         if not 0 <= self.shard_index < self.num_shards:
             raise UsageError(f"shard_index must be in [0, {self.num_shards}), got "
                              f"{self.shard_index}.")

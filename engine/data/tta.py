@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from engine.data.augment import (VGG_SCALES, AlexNetAugmentation, Augmentation,
+from engine.data.augment import (AlexNetAugmentation, Augmentation,
                                  VggAugmentation, WholeImageAugmentation)
 from engine.data.geometry import canvas_size, corner_and_centre_offsets, resize_to_cover
 
@@ -53,14 +53,15 @@ def ten_crops(canvas: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
 
 def dense_scale(augmentation: Augmentation, test_scale: int | None = None) -> int:
     """Q, the shorter side of dense evaluation's test images: ``test_scale`` when given,
-    otherwise the scale the preset trains at: for ``vgg``'s jittered S in [256, 512] the
-    middle, 384, as the paper's Table 3 does; 256 for ``alexnet`` and ``inception``
+    otherwise the scale the preset trains at: the middle of its jittered S, 384 for
+    ``vgg``'s [256, 512], as the paper's Table 3 does (368 for ``resnet``'s [256, 480]); 256 for ``alexnet`` and ``inception``
     (the image their crops come from, for a 224 input); the input size otherwise."""
     if test_scale is not None:
         return test_scale
     canvas = min(canvas_size(augmentation.size))
     if isinstance(augmentation, VggAugmentation):
-        return canvas * (VGG_SCALES[0] + VGG_SCALES[1]) // 2
+        low, high = augmentation.scales
+        return round(canvas * (low + high) / 2)
     if isinstance(augmentation, (AlexNetAugmentation, WholeImageAugmentation)):
         return canvas
     return min(augmentation.size)

@@ -125,9 +125,32 @@ def test_dense_evaluation_averages_the_image_and_its_mirror_for_flip_trained_run
     assert 0 <= evaluate(model, larger, "dense")["tta_accuracy"] <= 1
 
 
+@pytest.mark.parametrize("augmentation, whole", [("cifar", (24, 40)), ("alexnet", (24, 40)),
+                                                  ("vgg", (24, 40)), ("none", (32, 32))])
+def test_dense_evaluation_sees_the_whole_uncropped_image(tmp_path, augmentation, whole):
+    # Folder images of 30x50 (rows x columns); dense at Q = 24 rescales the whole image
+    # to 24x40, where the presets' stored test images are cropped square. A 30x30 image
+    # is a little smaller than a 32x32 input: padded, as the stored image is.
+    from PIL import Image
+
+    rows, columns = (30, 50) if whole != (32, 32) else (30, 30)
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        for index in range(5):
+            Image.new("RGB", (columns, rows), (40 * index, 0, 0)).save(
+                tmp_path / name / f"{index}.png")
+    scale = whole[0]
+    data = prepare(DataSpec(dataset=f"folder:{tmp_path}", batch_size=4, augmentation=augmentation,
+                            tta="dense", test_scale=scale), (scale, scale, 3))
+    images, _ = next(iter(data.tta_pipeline("dense")))
+    assert images.shape[2:4] == whole
+
+
 def test_dense_scale_defaults_to_the_presets_training_scale():
     # VGG's Table 3: Q = 384 for S jittered in [256, 512]; 256 for AlexNet's crops.
     assert dense_scale(make_augmentation("vgg", (224, 224, 3))) == 384
+    assert dense_scale(make_augmentation("resnet", (224, 224, 3))) == 368  # [256, 480]
+    assert dense_scale(make_augmentation("zfnet", (224, 224, 3))) == 256
     assert dense_scale(make_augmentation("alexnet", (227, 227, 3))) == 256
     assert dense_scale(make_augmentation("inception", (224, 224, 3))) == 256
     assert dense_scale(make_augmentation("none", (32, 32, 1))) == 32

@@ -110,7 +110,8 @@ def test_ensemble_mistakes_are_usage_errors(runs, mode_args, tmp_path):
 def test_dense_training_of_a_network_without_fc_layers_fails_before_training(mode_args,
                                                                            tmp_path):
     with pytest.raises(UsageError, match="'nin' has no fully connected layers"):
-        modes.run("train", mode_args(recipe="nin", tta="dense", model_dir=str(tmp_path / "nin")))
+        modes.run("train", mode_args(recipe="nin", tta="dense", normalization="per_channel",
+                                     model_dir=str(tmp_path / "nin")))
     assert not (tmp_path / "nin").exists()
     with pytest.raises(UsageError, match="--test_scale applies to --mode=train or "
                                          "--mode=evaluate, not --mode=visualize"):
