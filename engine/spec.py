@@ -15,6 +15,7 @@ import platform
 
 from engine import choices, rundir
 from engine.rundir import check_writable
+from engine.data.sources import FOLDER_PREFIX
 from engine.data.spec import DataSpec
 from layers.errors import UsageError
 from recipes import TrainingConfig
@@ -59,6 +60,8 @@ def resolve(recipe: str, training: TrainingConfig, *, dataset: str = "digits",
     ``model_dir`` defaults to ``runs/<recipe>-<dataset>``, ``export_dir`` (the model
     base path of the exports) to ``<model_dir>/export``."""
     model_dir = os.path.abspath(os.path.expanduser(model_dir or default_model_dir(recipe, dataset)))
+    if dataset.startswith(FOLDER_PREFIX):  # recorded in run.json: later modes run anywhere
+        dataset = FOLDER_PREFIX + absolute(dataset.removeprefix(FOLDER_PREFIX))
     data = DataSpec(dataset=dataset, data_dir=absolute(data_dir), manual_dir=absolute(manual_dir),
                     batch_size=training.batch_size, seed=seed, image_size=image_size,
                     augmentation=training.augmentation, normalization=training.normalization,

@@ -78,6 +78,8 @@ CASES = [
     (["--mode=dance"], 2, "--mode=dance"),
     (["--seed=-1"], 2, "--seed=-1"),
     (["--validation_fraction=1"], 2, "--validation_fraction=1"),
+    (["--validation_fraction=0.001"], 2, "holds out 2 of the 1,437 digits, fewer than one per "
+     "class; pass 0 or at least 0.007"),
     (["--mode=tune", "--tuner=grid"], 2, "--tuner=grid"),
     (["--mode=tune", "--max_trials=0"], 2, "--max_trials=0"),
     (["--tuner=hyperband"], 2, "--tuner applies to --mode=tune, not --mode=train"),

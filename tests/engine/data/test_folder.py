@@ -128,3 +128,14 @@ def test_validation_fraction_zero_keeps_every_training_image(tmp_path):
     whole = image_folder(str(tmp_path), validation_fraction=0.0)
     assert whole.sizes == {"train": 16, "validation": 0, "test": 4}
     assert len(list(whole.validation)) == 0 and len(list(whole.train)) == 16
+
+
+def test_a_relative_folder_is_recorded_absolute(tmp_path, monkeypatch):
+    import recipes
+    from engine import spec
+
+    monkeypatch.chdir(tmp_path)
+    run = spec.resolve("lenet5_modern", recipes.get("lenet5_modern").training,
+                       dataset="folder:images/flat", model_dir="run")
+    assert run.data.dataset == f"folder:{tmp_path / 'images' / 'flat'}"
+    assert run.model_dir == str(tmp_path / "run")
