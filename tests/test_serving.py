@@ -158,6 +158,20 @@ def test_predict_classifies_files_folders_and_globs_with_the_saved_model_alone(
     assert "Traceback" not in result.stderr
 
 
+def test_a_glob_matching_only_folders_without_images_is_a_failure(run, tmp_path, train_here):
+    model_dir, _ = run
+    for name in ("empty", "notes"):
+        (tmp_path / "scans" / name).mkdir(parents=True)
+    (tmp_path / "scans" / "notes" / "notes.txt").write_text("not an image")
+    pattern = str(tmp_path / "scans" / "*")
+    result = train_here("--mode=predict", f"--export_dir={model_dir / 'export'}", pattern,
+                        cwd=tmp_path)
+    assert result.returncode == 1 and not result.stdout
+    assert result.stderr.strip().splitlines() == [
+        f"{pattern}: error: matches only folders that hold no images (.jpg, .jpeg, .png, .gif, "
+        ".bmp)", "", "train.py: failed: 1 of 1 files could not be classified."]
+
+
 def test_predict_json_prints_one_object_per_file(run, images, tmp_path, train_here):
     model_dir, _ = run
     result = train_here("--mode=predict", f"--export_dir={model_dir / 'export'}",
@@ -195,14 +209,16 @@ def command_line():
 @pytest.mark.parametrize("arguments, message", [
     (("--mode=predict", "--export_dir=unused"), "--mode=predict needs image files"),
     (("--mode=predict", "digit.png"), "--mode=predict needs --export_dir"),
-    (("--mode=evaluate", "extra.png"), "unexpected arguments 'extra.png'; only --mode=predict"),
-    (("--mode=export",), "No finished run in"),
+    (("--mode=evaluate", "extra.png", "--model_dir={run}"),
+     "unexpected arguments 'extra.png'; only --mode=predict"),
+    (("--mode=export", "--model_dir={run}"), "No finished run in"),
 ])
 def test_usage_errors_end_in_one_sentence_before_any_work(arguments, message, command_line,
                                                            tmp_path, capsys):
     import train
 
-    argv = command_line(*arguments, f"--model_dir={tmp_path / 'run'}")
+    # --mode=predict reads no --model_dir (and refuses one).
+    argv = command_line(*(argument.format(run=tmp_path / "run") for argument in arguments))
     with pytest.raises(SystemExit) as exit_info:
         train.main(argv)
     assert exit_info.value.code == 2

@@ -3,14 +3,18 @@
 Two layouts: ``PATH/train/<class>/*`` with optional ``PATH/validation/<class>/*``
 and ``PATH/test/<class>/*``, or a flat ``PATH/<class>/*``. Splits a folder lacks
 are carved from train per class with a fixed seed (test first, then validation).
-Any file format TensorFlow decodes is accepted (JPEG, PNG, BMP, GIF: its first
-frame). Every file is decoded once when the folder is loaded; those that cannot be
-are skipped and reported, not fatal. Labels follow the sorted class folder names.
+Exactly the formats an export's ``serve_bytes`` takes are accepted, told by their
+first bytes (:data:`SIGNATURES`): JPEG, PNG, BMP, GIF (its first frame); not WebP,
+which ``tf.io.decode_image`` also reads, so that every image a run trained on can be
+served. Every file is checked and decoded once when the folder is loaded; those that
+fail are skipped and reported, not fatal. Labels follow the sorted class folder
+names, which become the lines of the export's ``labels.txt`` (:func:`name_problem`).
 """
 
 from __future__ import annotations
 
 import math
+import os
 import pathlib
 
 import numpy as np
@@ -22,6 +26,9 @@ from layers.errors import UsageError
 
 SPLITS = ("train", "validation", "test")
 REPORTED_FILES = 5  # skipped files named in the warning
+# The first bytes of each accepted format: the folder source and serve_bytes check the
+# same table (here, beside decode_bytes: engine.serving imports engine.data, not back).
+SIGNATURES = {"JPEG": b"\xff\xd8\xff", "PNG": b"\x89PNG", "GIF": b"GIF8", "BMP": b"BM"}
 
 
 def image_folder(path: str, validation_fraction: float = VALIDATION_FRACTION) -> Source:
@@ -40,6 +47,13 @@ def image_folder(path: str, validation_fraction: float = VALIDATION_FRACTION) ->
     if not class_names:
         raise UsageError(f"Image folder {path!r} holds no class folders; expected "
                          "PATH/train/<class>/* or PATH/<class>/*.")
+    train_root = root / "train" if (root / "train").is_dir() else root
+    for name in class_names:
+        problem = name_problem(name)
+        if problem:
+            raise UsageError(f"Class folder {str(train_root / name)!r} {problem}; rename it: "
+                             "class names become the lines of the export's labels.txt "
+                             "(UTF-8, one name a line).")
     if len(class_names) < 2:
         raise UsageError(f"Image folder {path!r} holds one class ({class_names[0]!r}); a "
                          "classifier needs at least two class folders.")
@@ -54,7 +68,8 @@ def image_folder(path: str, validation_fraction: float = VALIDATION_FRACTION) ->
     skipped = set(undecodable(paths))
     if skipped:
         names = sorted(skipped)
-        logging.warning("Skipped %d files of %s that are not decodable images: %s%s",
+        logging.warning("Skipped %d files of %s that are not decodable JPEG, PNG, GIF or BMP "
+                        "images: %s%s",
                         len(names), path, ", ".join(names[:REPORTED_FILES]),
                         ", ..." if len(names) > REPORTED_FILES else "")
     layout = {split: {name: [file for file in files if str(file) not in skipped]
@@ -113,17 +128,52 @@ def carve_missing_splits(layout: dict, validation_fraction: float = VALIDATION_F
     return layout
 
 
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a class, or None. The class names are the lines of an
+    export's ``labels.txt``, UTF-8 text that TensorFlow's lookup table splits at
+    ``\\n`` (and strips a ``\\r`` before it): a line break would shift every later
+    class's name, and a name that is not UTF-8 (a folder named in another encoding,
+    which Python hands over surrogate-escaped) cannot be written there, nor be a
+    TensorFlow string. The one definition the folder source and ``write_labels`` share."""
+    if "\n" in name or "\r" in name:
+        return "holds a line break"
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "is not valid UTF-8"
+    return None
+
+
+def known_formats(contents: tf.Tensor) -> tf.Tensor:
+    """Whether each item of ``contents`` (encoded files) starts as a JPEG, PNG, GIF or
+    BMP file does (:data:`SIGNATURES`); bool, ``contents``' shape."""
+    known = tf.zeros_like(contents, tf.bool)
+    for magic in SIGNATURES.values():
+        known = tf.logical_or(known, tf.equal(tf.strings.substr(contents, 0, len(magic)), magic))
+    return known
+
+
 def undecodable(paths: list[str]) -> list[str]:
-    """The files among ``paths`` that TensorFlow cannot decode as an image (one parallel
-    decoding pass)."""
+    """The files among ``paths`` that are not a JPEG, PNG, GIF or BMP image TensorFlow
+    decodes (one parallel pass)."""
     if not paths:
         return []
-    indices = tf.data.Dataset.from_tensor_slices((paths, tf.range(len(paths))))
-    # The decoded shape is an output, so the decoding cannot be optimized away.
-    decoded = indices.map(lambda path, index: (index, tf.shape(decode(path))),
-                          num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
-    good = {index for index, _ in decoded.ignore_errors().as_numpy_iterator()}
+    indices = tf.data.Dataset.from_tensor_slices((encoded(paths), tf.range(len(paths))))
+
+    def check(path, index):
+        contents = tf.io.read_file(path)
+        # The decoded shape is an output, so the decoding cannot be optimized away.
+        return index, known_formats(contents), tf.shape(decode_bytes(contents))
+
+    checked = indices.map(check, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
+    good = {index for index, known, _ in checked.ignore_errors().as_numpy_iterator() if known}
     return [path for index, path in enumerate(paths) if index not in good]
+
+
+def encoded(paths: list[str]) -> list[bytes]:
+    """``paths`` as the file system's bytes, for TensorFlow: a file name that is not
+    UTF-8 (Python hands it over surrogate-escaped) is no TensorFlow string as ``str``."""
+    return [os.fsencode(path) for path in paths]
 
 
 def decode(path) -> tf.Tensor:
@@ -138,7 +188,7 @@ def decode_bytes(contents) -> tf.Tensor:
 
 
 def _decoded(items: list[tuple[str, int]]) -> tf.data.Dataset:
-    paths = [path for path, _ in items]
+    paths = encoded([path for path, _ in items])
     labels = np.asarray([label for _, label in items], np.int64)
     return tf.data.Dataset.from_tensor_slices((paths, labels)).map(
         lambda path, label: (decode(path), label), num_parallel_calls=tf.data.AUTOTUNE)

@@ -57,10 +57,12 @@ def expand(arguments) -> list[tuple[str, str | None]]:
             files.append((argument, None))
         elif any(character in argument for character in GLOB_CHARACTERS):
             matches = sorted(glob.glob(argument, recursive=True))
-            files += [(path, None) for match in matches
-                      for path in (folder_images(match) if os.path.isdir(match) else [match])]
-            if not matches:
-                files.append((argument, "matches no file"))
+            found = [path for match in matches
+                     for path in (folder_images(match) if os.path.isdir(match) else [match])]
+            # Only folders without images matched: the pattern names no image either.
+            reason = (f"matches only folders that hold no images ({', '.join(IMAGE_EXTENSIONS)})"
+                      if matches else "matches no file")
+            files += [(path, None) for path in found] or [(argument, reason)]
         else:
             files.append((argument, "no such file"))
     return files

@@ -21,12 +21,24 @@ SAVED_MODEL_FILE = "saved_model.pb"
 STAGING_PREFIX = ".partial-"
 
 
-def versions(base_path: str) -> list[int]:
-    """The version numbers in ``base_path``, ascending (none if it does not exist)."""
+def numbered(base_path: str) -> list[str]:
+    """The names in ``base_path`` that are numbers (ASCII digits, as TF Serving reads a
+    version's), files included (none if it does not exist)."""
     if not os.path.isdir(base_path):
         return []
-    return sorted(int(name) for name in os.listdir(base_path)
-                  if name.isdigit() and os.path.isdir(os.path.join(base_path, name)))
+    return [name for name in os.listdir(base_path) if name.isascii() and name.isdigit()]
+
+
+def versions(base_path: str) -> list[int]:
+    """The version numbers in ``base_path`` (its numbered folders), ascending."""
+    return sorted(int(name) for name in numbered(base_path)
+                  if os.path.isdir(os.path.join(base_path, name)))
+
+
+def next_version(base_path: str) -> int:
+    """The number of the next version of ``base_path``: above every numbered name in
+    it, a stray file too, which the new version's folder cannot be renamed onto."""
+    return max(map(int, numbered(base_path)), default=0) + 1
 
 
 def check_base_path(base_path: str, flag: str = "--export_dir") -> None:
@@ -44,9 +56,9 @@ def check_base_path(base_path: str, flag: str = "--export_dir") -> None:
 
 def write_version(base_path: str, write: Callable[[str], None]) -> str:
     """Calls ``write(folder)`` on an empty staging folder in ``base_path``, then renames
-    it to the next version number; returns the version's path. A version another
-    writer took meanwhile is left alone (the next number is taken); the staging
-    folder is removed if ``write`` fails."""
+    it to the next version number; returns the version's path. A version (or file)
+    another writer took meanwhile is left alone (the next number is taken); the
+    staging folder is removed if ``write`` fails."""
     check_base_path(base_path)
     os.makedirs(base_path, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=base_path)
@@ -54,12 +66,12 @@ def write_version(base_path: str, write: Callable[[str], None]) -> str:
     try:
         write(staging)
         while True:
-            version = os.path.join(base_path, str(max(versions(base_path), default=0) + 1))
+            version = os.path.join(base_path, str(next_version(base_path)))
             try:
-                os.rename(staging, version)  # refuses a non-empty target
+                os.rename(staging, version)  # refuses a non-empty folder and a file
                 return version
             except OSError:
-                if not os.path.isdir(version):
+                if not os.path.lexists(version):
                     raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -21,7 +21,10 @@ class SavedClassifier:
         self.saved_model = tf.saved_model.load(self.directory)  # owns the signature's variables
         self.serve_bytes = self.saved_model.signatures[SERVE_BYTES]
         with open(os.path.join(self.directory, "assets", LABELS_FILE), encoding="utf-8") as file:
-            self.class_names = tuple(file.read().splitlines())
+            # Split at "\n" alone, as the SavedModel's lookup table does (and write_labels
+            # ends every name with one): str.splitlines would also split a name at \f,
+            # \v, \x1c-\x1e, \x85, \u2028 or \u2029 and shift every later class's name.
+            self.class_names = tuple(file.read().split("\n")[:-1])
 
     def classify(self, contents: list[bytes]) -> np.ndarray:
         """The class probabilities ``[len(contents), classes]`` of encoded images; raises

@@ -20,6 +20,11 @@ Three endpoints of one ``keras.export.ExportArchive`` (their names are
 
 The class names are the run's, in a ``labels.txt`` asset read by a lookup table that
 the archive tracks, so the SavedModel carries them (and copies them when it is copied).
+
+A signature's declared input shape is not enforced when it is called by name
+(``saved.signatures[name](...)``, TF Serving), and the graph takes the declared shape
+for the real one; every signature therefore checks its input's shape first
+(:func:`check_shape`), so wrong input fails with a message naming it.
 """
 
 from __future__ import annotations
@@ -28,12 +33,10 @@ import keras
 import tensorflow as tf
 
 from engine.data import Augmentation, Preprocessing
-from engine.data.folder import decode_bytes
+from engine.data.folder import decode_bytes, known_formats, name_problem
 from engine.evaluate import ends_in_softmax
 from engine.serving.contract import INPUTS, SERVE_BYTES, SERVE_FEATURES, SERVING_DEFAULT
 
-# The first bytes of each format tf.io.decode_image reads.
-SIGNATURES = {"JPEG": b"\xff\xd8\xff", "PNG": b"\x89PNG", "GIF": b"GIF8", "BMP": b"BM"}
 LOGITS_OF = "predictions"  # the recipes' final activation: its input is the logits
 
 
@@ -45,10 +48,12 @@ def network_input(images: tf.Tensor, augmentation: Augmentation,
 
 
 def write_labels(class_names, path: str) -> None:
-    """``labels.txt``: one class name a line, in label order."""
+    """``labels.txt``: one class name a line, in label order. The folder source refuses
+    such names before any work; this guards the other callers."""
     for name in class_names:
-        if "\n" in name or "\r" in name:
-            raise ValueError(f"Class name {name!r} holds a line break; labels.txt cannot.")
+        problem = name_problem(name)
+        if problem:
+            raise ValueError(f"Class name {name!r} {problem}; labels.txt cannot hold it.")
     with open(path, "w", encoding="utf-8") as file:
         file.write("".join(f"{name}\n" for name in class_names))
 
@@ -98,7 +103,8 @@ def classifier_archive(model: keras.Model, augmentation: Augmentation,
         return {**outputs, "class_names": table.lookup(tf.cast(outputs["class_ids"], tf.int64))}
 
     def serve_images(images):
-        with tf.control_dependencies([check_channels(images, channels)]):
+        with tf.control_dependencies([check_shape(images, SERVING_DEFAULT,
+                                                  ("batch", "height", "width", channels))]):
             return classify(network_input(images, augmentation, preprocessing))
 
     def view(contents):
@@ -107,37 +113,53 @@ def classifier_archive(model: keras.Model, augmentation: Augmentation,
         return augmentation.evaluate(augmentation.store(image))
 
     def serve_bytes(image_bytes):
-        with tf.control_dependencies([check_formats(image_bytes)]):
+        # The formats check runs after the shape check: on a rank-2 input it fails unnamed.
+        with tf.control_dependencies([check_shape(image_bytes, SERVE_BYTES, ("batch",))]):
+            formats = check_formats(image_bytes)
+        with tf.control_dependencies([formats]):
             views = tf.map_fn(view, image_bytes, fn_output_signature=tf.TensorSpec(
                 [height, width, channels], tf.float32))
         return classify(preprocessing(views))
+
+    def serve_features(features):
+        with tf.control_dependencies([check_shape(features, SERVE_FEATURES,
+                                                  ("batch", height, width, channels))]):
+            return classify(features)
 
     archive.add_endpoint(SERVING_DEFAULT, serve_images, [tf.TensorSpec(
         [None, None, None, channels], tf.uint8, name=INPUTS[SERVING_DEFAULT])])
     archive.add_endpoint(SERVE_BYTES, serve_bytes, [tf.TensorSpec(
         [None], tf.string, name=INPUTS[SERVE_BYTES])])
-    archive.add_endpoint(SERVE_FEATURES, classify, [tf.TensorSpec(
+    archive.add_endpoint(SERVE_FEATURES, serve_features, [tf.TensorSpec(
         [None, height, width, channels], tf.float32, name=INPUTS[SERVE_FEATURES])])
     return archive
 
 
 def check_formats(image_bytes: tf.Tensor) -> tf.Operation:
     """An assertion that every item of ``image_bytes`` starts as a JPEG, PNG, GIF or BMP
-    file does; its message names the input and the indices of those that do not."""
-    known = tf.zeros_like(image_bytes, tf.bool)
-    for magic in SIGNATURES.values():
-        known = tf.logical_or(known, tf.equal(tf.strings.substr(image_bytes, 0, len(magic)),
-                                              magic))
+    file does (the folder source's check); its message names the input and the indices
+    of those that do not."""
+    known = known_formats(image_bytes)
     return tf.debugging.Assert(
         tf.reduce_all(known),
         [(f"{SERVE_BYTES}: these items of `{INPUTS[SERVE_BYTES]}` are not JPEG, PNG, GIF or "
           "BMP images (their indices):"), tf.where(tf.logical_not(known))[:, 0]])
 
 
-def check_channels(images: tf.Tensor, channels: int) -> tf.Operation:
-    """An assertion that ``images`` has ``channels`` channels, naming the input (a
-    signature's declared shape is not enforced when it is called by name)."""
+def check_shape(tensor: tf.Tensor, signature: str, dimensions) -> tf.Operation:
+    """An assertion that ``tensor``, the input of ``signature``, has the shape
+    ``dimensions`` (per dimension its size, or a name for any size); its message names
+    the signature, the input and that shape, and gives the shape it got.
+
+    The shape is matched as text (``"8,32,32,1"`` against ``"\\d+,32,32,1"``): the
+    graph takes the declared rank for the real one, so TensorFlow folds a check of
+    the rank (``tf.rank``, ``tf.size`` of the shape) to a constant that passes; the
+    text is made of the sizes the tensor has when the signature runs."""
+    shape = tf.shape(tensor)
+    pattern = ",".join(str(size) if isinstance(size, int) else r"\d+" for size in dimensions)
+    sizes = tf.strings.reduce_join(tf.strings.as_string(shape), separator=",")
     return tf.debugging.Assert(
-        tf.equal(tf.shape(images)[-1], channels),
-        [(f"{SERVING_DEFAULT}: `{INPUTS[SERVING_DEFAULT]}` must be uint8 [batch, height, "
-          f"width, {channels}]; got shape"), tf.shape(images)], summarize=4)
+        tf.strings.regex_full_match(sizes, pattern),
+        [(f"{signature}: `{INPUTS[signature]}` must be {tensor.dtype.name} "
+          f"[{', '.join(str(size) for size in dimensions)}]; got shape"), shape],
+        summarize=-1)

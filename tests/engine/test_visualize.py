@@ -56,7 +56,7 @@ def test_mistakes_fail_before_any_work_with_one_sentence(lenet_run, mode_args, t
 
 
 def test_a_layer_named_twice_is_drawn_once(lenet_run):
-    model = keras.saving.load_model(lenet_run / "model.keras")
+    model = keras.saving.load_model(lenet_run / "model.keras", safe_mode=True)
     assert visualize.choose_layers(model, ["s2", "c1", "s2"]) == ["s2", "c1"]
 
 

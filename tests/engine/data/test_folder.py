@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from engine.data import folder
 from engine.data.folder import carve_missing_splits, image_folder
+from layers.errors import UsageError
 
 FORMATS = ("JPEG", "PNG", "BMP", "GIF")
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "BMP": "bmp", "GIF": "gif"}
@@ -60,6 +62,45 @@ def test_undecodable_files_are_skipped_and_reported(layered, caplog):
     names = sorted(path.rsplit("/", 1)[-1] for path in source.skipped)
     assert names == ["broken.jpg", "notes.txt", "truncated.png"]
     assert "Skipped 3 files" in caplog.text and "broken.jpg" in caplog.text
+
+
+def test_webp_and_other_formats_serving_refuses_are_skipped_and_reported(layered, caplog):
+    # tf.io.decode_image reads WebP, but serve_bytes and --mode=predict take JPEG, PNG, GIF
+    # and BMP only: a run must not train on what its export cannot serve.
+    Image.new("RGB", (12, 10), (250, 10, 10)).save(layered / "train" / "cat" / "photo.webp",
+                                                   "WEBP")
+    with caplog.at_level(logging.WARNING):
+        source = image_folder(str(layered))
+    names = sorted(path.rsplit("/", 1)[-1] for path in source.skipped)
+    assert names == ["broken.jpg", "notes.txt", "photo.webp", "truncated.png"]
+    assert "Skipped 4 files" in caplog.text and "photo.webp" in caplog.text
+    assert source.sizes["train"] + source.sizes["validation"] == 20
+
+
+@pytest.mark.parametrize("name, problem", [
+    ("line\nbreak", r"'.*/line\\nbreak' holds a line break"),
+    ("carriage\rreturn", r"'.*/carriage\\rreturn' holds a line break"),
+    (b"caf\xe9".decode("utf-8", "surrogateescape"), r"'.*/caf\\udce9' is not valid UTF-8"),
+])
+def test_a_class_folder_name_labels_txt_cannot_hold_is_refused_before_any_work(
+        tmp_path, monkeypatch, name, problem):
+    # The names become the lines of the export's labels.txt: refused when the folder is
+    # read, not after the training, when the export fails.
+    write_images(tmp_path / "pets" / "train" / "cat", 3, (1, 2, 3))
+    write_images(tmp_path / "pets" / "train" / name, 3, (1, 2, 3))
+    monkeypatch.setattr(folder, "undecodable", lambda paths: pytest.fail("decoded files"))
+    with pytest.raises(UsageError, match=f"Class folder {problem}; rename it"):
+        image_folder(str(tmp_path / "pets"))
+
+
+def test_file_names_that_are_not_utf8_are_read(tmp_path):
+    for name, colour in (("cat", (250, 10, 10)), ("dog", (10, 10, 250))):
+        write_images(tmp_path / name, 5, colour)
+        latin1 = b"chat\xe9.png".decode("utf-8", "surrogateescape")  # a Latin-1 file name
+        Image.new("RGB", (12, 10), colour).save(tmp_path / name / latin1, "PNG")
+    source = image_folder(str(tmp_path))
+    assert not source.skipped and sum(source.sizes.values()) == 12
+    assert len(all_examples(source.train)) == source.sizes["train"]
 
 
 def test_validation_is_carved_from_train_per_class_and_deterministically(layered):

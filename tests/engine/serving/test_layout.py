@@ -26,6 +26,18 @@ def test_each_export_is_the_next_version(tmp_path):
     assert sorted(os.listdir(base)) == ["1", "2", "7", "8", "notes"]  # no staging left
 
 
+def test_a_file_with_a_numeric_name_is_stepped_over_not_read_as_a_version(tmp_path):
+    # A stray file "4" beside versions 1-3: the next version cannot be renamed onto it.
+    base = tmp_path / "export"
+    for _ in range(3):
+        layout.write_version(str(base), write_saved_model)
+    (base / "4").write_text("not a version")
+    assert layout.write_version(str(base), write_saved_model) == str(base / "5")
+    assert layout.versions(str(base)) == [1, 2, 3, 5]
+    (base / "9").write_text("")
+    assert layout.saved_model_dir(str(base)) == str(base / "5")
+
+
 def test_a_version_is_readable_by_a_server_running_as_another_user(tmp_path):
     version = layout.write_version(str(tmp_path / "export"), write_saved_model)
     assert os.stat(version).st_mode & 0o777 == 0o755  # not mkdtemp's 0o700
@@ -35,14 +47,14 @@ def test_a_version_another_writer_took_is_not_replaced(tmp_path, monkeypatch):
     base = tmp_path / "export"
     (base / "1").mkdir(parents=True)
     write_saved_model(base / "1")
-    real_versions = layout.versions
+    real_next_version = layout.next_version
     calls = []
 
-    def stale_versions(path):  # the first look misses version 1, as in a race
+    def stale_next_version(path):  # the first look misses version 1, as in a race
         calls.append(path)
-        return [] if len(calls) == 1 else real_versions(path)
+        return 1 if len(calls) == 1 else real_next_version(path)
 
-    monkeypatch.setattr(layout, "versions", stale_versions)
+    monkeypatch.setattr(layout, "next_version", stale_next_version)
     version = layout.write_version(str(base), lambda directory: (
         open(os.path.join(directory, "mine"), "w").close()))
     assert version == str(base / "2") and os.listdir(base / "2") == ["mine"]

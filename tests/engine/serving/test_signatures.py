@@ -14,9 +14,10 @@ from PIL import Image
 import recipes
 from engine import choices
 from engine.data import DataSpec, prepare
+from engine.data.folder import name_problem
 from engine.serving import contract
 from engine.serving.export import export
-from engine.serving.signatures import network_input
+from engine.serving.signatures import network_input, write_labels
 
 
 def encode(image: np.ndarray, format: str) -> bytes:
@@ -179,3 +180,55 @@ def test_wrong_inputs_fail_with_a_message_naming_them(exported):
         saved.signatures["serve_bytes"](image_bytes=tf.constant([png, b"not an image", b""]))
     with pytest.raises(tf.errors.InvalidArgumentError, match="image_bytes/decode_image"):
         saved.signatures["serve_bytes"](image_bytes=tf.constant([png[:30]]))  # truncated
+
+
+@pytest.mark.parametrize("name, inputs, message", [
+    ("serving_default", {"images": tf.zeros([8, 8, 1], tf.uint8)},
+     r"serving_default: `images` must be uint8 \[batch, height, width, 1\]; got shape\] \[8 8 1\]"),
+    ("serving_default", {"images": tf.zeros([1, 2, 8, 8, 1], tf.uint8)},
+     r"`images` must be uint8 \[batch, height, width, 1\]; got shape\] \[1 2 8 8 1\]"),
+    ("serve_features", {"features": tf.zeros([2, 64, 64, 1])},
+     r"serve_features: `features` must be float32 \[batch, 32, 32, 1\]; got shape\] \[2 64 64 1\]"),
+    ("serve_features", {"features": tf.zeros([32, 32, 1])},
+     r"`features` must be float32 \[batch, 32, 32, 1\]; got shape\] \[32 32 1\]"),
+    ("serve_bytes", {"image_bytes": tf.constant([[b"x"]])},
+     r"serve_bytes: `image_bytes` must be string \[batch\]; got shape\] \[1 1\]"),
+    ("serve_bytes", {"image_bytes": tf.constant(b"x")},
+     r"`image_bytes` must be string \[batch\]; got shape\] \[\]"),
+])
+def test_inputs_of_a_wrong_rank_or_size_fail_with_a_message_naming_them(exported, name, inputs,
+                                                                       message):
+    # Called by name, a signature does not enforce its declared shape: its own check must.
+    _, saved, _ = exported
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        saved.signatures[name](**inputs)
+
+
+NAMES_SPLITLINES_BREAKS = [f"{digit}{separator}x" for digit, separator in enumerate(
+    ["\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029", "", " "])]
+
+
+def test_predict_reads_the_class_names_the_signatures_return(exported, digits, tmp_path):
+    # Names with characters str.splitlines breaks at (but labels.txt and TensorFlow's
+    # lookup table do not): --mode=predict must name the classes as serve_bytes does.
+    from engine.serving.predictor import SavedClassifier
+
+    model, _, _ = exported
+    base = tmp_path / "export"
+    export(model, digits.augmentation, digits.preprocessing, NAMES_SPLITLINES_BREAKS, str(base))
+    classifier = SavedClassifier(str(base))
+    assert classifier.class_names == tuple(NAMES_SPLITLINES_BREAKS)
+    served = classifier.serve_bytes(image_bytes=tf.constant(
+        [encode(np.full((8, 8, 1), 40 * index, np.uint8), "PNG") for index in range(6)]))
+    assert [name.decode() for name in served["class_names"].numpy()] == [
+        classifier.class_names[class_id] for class_id in served["class_ids"].numpy()]
+
+
+@pytest.mark.parametrize("name", ["line\nbreak", "carriage\rreturn",
+                                  b"caf\xe9".decode("utf-8", "surrogateescape")])
+def test_labels_txt_refuses_the_names_the_folder_source_refuses(name, tmp_path):
+    # One definition (engine.data.folder's) for both: a name one accepts, the other takes.
+    assert name_problem(name)
+    with pytest.raises(ValueError, match=f"Class name .* {name_problem(name)}"):
+        write_labels(["cat", name], str(tmp_path / contract.LABELS_FILE))
+    assert name_problem("chien été\x0c") is None
