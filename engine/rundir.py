@@ -170,20 +170,23 @@ RUN_ENTRIES = (RUN_FILE, REPORT_FILE, MODEL_FILE, PREPROCESSING_FILE, EVALUATION
                OCCLUSION_FILE, *(name.format(layer="*") for name in LAYER_FIGURES))
 
 
-def claim(model_dir: str, overwrite: bool = False) -> None:
-    """Makes sure a training run may write into ``model_dir``, before any work.
+def claim(model_dir: str, overwrite: bool = False) -> bool:
+    """Makes sure a training run may write into ``model_dir``, before any work; returns
+    whether a finished run there is to be replaced.
 
-    A finished run there (one with ``report.json``) is kept unless ``overwrite``,
-    which removes what a run writes (:data:`RUN_ENTRIES`) and nothing else; an
-    interrupted run (a backup without a report) is left to resume. A path that is a
-    file or a folder that cannot be written is a usage error.
+    A finished run there (one with ``report.json``) is kept unless ``overwrite``: then
+    the caller removes what a run writes (:func:`remove_run`) once every other check
+    has passed, so that a mistake in the command loses nothing. An interrupted run (a
+    backup without a report) is left to resume. A path that is a file or a folder that
+    cannot be written is a usage error.
     """
     check_writable("model_dir", model_dir)
-    if os.path.isfile(os.path.join(model_dir, REPORT_FILE)):
-        if not overwrite:
-            raise UsageError(f"{model_dir} holds a finished run; pass --overwrite to replace "
-                             "it or choose another --model_dir.")
-        remove_run(model_dir)
+    if not os.path.isfile(os.path.join(model_dir, REPORT_FILE)):
+        return False
+    if not overwrite:
+        raise UsageError(f"{model_dir} holds a finished run; pass --overwrite to replace "
+                         "it or choose another --model_dir.")
+    return True
 
 
 # run.json's entries that a resumed run must share with the run it resumes.
@@ -191,22 +194,23 @@ RESUME_KEYS = ("recipe", "dataset", "training", "input_shape", "precision", "see
                "transfer", "finetune_multiplier", "class_names")
 
 
-def check_resumable(run_dir: str, record: dict, overwrite: bool = False) -> None:
+def check_resumable(run_dir: str, record: dict, overwrite: bool = False) -> bool:
     """Where ``run_dir`` holds an interrupted run (a backup), makes sure ``record`` (the new
     ``run.json``) describes the same run: a differently configured one is refused naming
-    the differences, or, with ``overwrite``, its files are removed for a fresh start."""
-    backup, previous = os.path.join(run_dir, "backup"), os.path.join(run_dir, RUN_FILE)
+    the differences, or, with ``overwrite``, is to be replaced (returns True; the caller
+    removes its files, :func:`remove_run`, once every check has passed)."""
+    backup, previous = os.path.join(run_dir, BACKUP_DIR), os.path.join(run_dir, RUN_FILE)
     if not (os.path.isdir(backup) and os.path.isfile(previous)):
-        return
+        return False
     old = read_json(previous)
     changed = [key for key in RESUME_KEYS if strict(old.get(key)) != strict(record.get(key))]
     if not changed:
-        return
+        return False
     if not overwrite:
         raise UsageError(f"{run_dir} holds an interrupted run with another {', '.join(changed)}; "
                          "run its own command again to resume it, pass --overwrite to replace "
                          "it, or choose another --model_dir.")
-    remove_run(run_dir)
+    return True
 
 
 def check_writable(flag: str, path: str) -> None:

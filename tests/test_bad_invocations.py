@@ -114,6 +114,11 @@ CASES = [
     (["--mode=tune", "--export_dir={a_file}"], 2, "--export_dir"),
     (["--model_dir=/proc/no_such_run"], 2, "cannot be written"),
     (["--model_dir={finished}"], 2, "holds a finished run; pass --overwrite"),
+    (["--model_dir={finished}", "--overwrite", "--dataset=mnist", "--data_dir={empty}"], 2,
+     "is not prepared"),  # the finished run is kept: the snapshot below checks it
+    (["--mode=tune", "--model_dir={finished}", "--overwrite", "--dataset=mnist",
+      "--data_dir={empty}"], 2, "is not prepared"),
+    (["--model_dir={finished}", "--overwrite", "--image_size=1"], 2, "does not fit its input"),
     (["--model_dir={interrupted}"], 2, "interrupted run with another recipe"),
     (["--recipe=lenet5", "--image_size=1"], 2, "does not fit its input"),
     (["--normalization=gcn_zca", "--tta=dense"], 2, "--tta=dense cannot evaluate with gcn_zca"),

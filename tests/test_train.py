@@ -301,3 +301,17 @@ def test_an_interruption_after_the_last_epoch_resumes_without_training_again(tmp
     assert report["test_accuracy"] == expected["test_accuracy"]
     assert report["test_loss"] == pytest.approx(expected["test_loss"], abs=1e-6)
     assert not (tmp_path / "run" / "backup").exists()  # a finished run is not resumed
+
+
+def test_overwrite_replaces_a_finished_run_and_keeps_other_files(tmp_path, train_here):
+    model_dir = tmp_path / "run"
+    first = train_here("--epochs=1", f"--model_dir={model_dir}")
+    assert first.returncode == 0, first.stderr[-3000:]
+    (model_dir / "notes.txt").write_text("mine")
+    second = train_here("--epochs=2", "--overwrite", f"--model_dir={model_dir}")
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert (model_dir / "notes.txt").read_text() == "mine"
+    assert json.loads((model_dir / "report.json").read_text())["epochs_run"] == 2
+    rows = (model_dir / "history.csv").read_text().split()[1:]
+    assert [row.split(",")[0] for row in rows] == ["0", "1"]  # the first run's row is gone
+    assert sorted(path.name for path in (model_dir / "export").iterdir()) == ["1"]

@@ -43,14 +43,14 @@ def train(spec: RunSpec, overwrite: bool = False) -> dict | None:
     chief = distribute.is_chief()
     run_dir = distribute.worker_dir(spec.model_dir)
     check_paths(spec)
+    replace = chief and rundir.claim(spec.model_dir, overwrite)
     if chief:
-        rundir.claim(spec.model_dir, overwrite)
         layout.check_base_path(spec.export_dir)
     with session(spec.distribute, spec.seed, spec.deterministic, spec.precision) as strategy:
         input_shape = resolve_input_shape(recipe.input_shape, spec.data.image_size)
         source = open_source(spec.data, input_shape, recipe.classes)
         record = run_record(spec, source.class_names, input_shape, source.sizes)
-        rundir.check_resumable(run_dir, record, overwrite)
+        replace = rundir.check_resumable(run_dir, record, overwrite) or replace
         training.check_validation(spec.training, source.sizes["validation"])
         # The architecture is checked against the input before any statistics are computed.
         built = build(spec.recipe, source.num_classes, input_shape, spec.training,
@@ -58,6 +58,8 @@ def train(spec: RunSpec, overwrite: bool = False) -> dict | None:
         check_evaluation(built.model, spec.data.tta, spec.data.test_scale)
         with named_data_errors(source):
             data = prepare(spec.data, input_shape, source=source)
+            if replace:  # --overwrite, every check passed: a mistake would have lost nothing
+                rundir.remove_run(run_dir)
             os.makedirs(run_dir, exist_ok=True)
             rundir.write_json(os.path.join(run_dir, rundir.RUN_FILE), record)
             data.preprocessing.save(os.path.join(run_dir, rundir.PREPROCESSING_FILE))

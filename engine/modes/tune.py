@@ -62,8 +62,8 @@ def tune(search: SearchSpec, overwrite: bool = False, verbose: int | None = None
     recipe = recipes.get(run.recipe)
     chief = is_chief()
     check_paths(run)
+    replace = chief and rundir.claim(run.model_dir, overwrite)
     if chief:
-        rundir.claim(run.model_dir, overwrite)
         layout.check_base_path(run.export_dir)
         if not overwrite:
             check_same_search(search)
@@ -79,8 +79,10 @@ def tune(search: SearchSpec, overwrite: bool = False, verbose: int | None = None
             search.project_dir, "oracle.json" if chief else f"{tuner_id()}.json"))
         for path in state.recover(search.project_dir):
             print(f"Recovered {path} from its last good copy.", flush=True)
-        tuner = make_tuner(search, hypermodel, overwrite)
         data = prepare(run.data, input_shape, source=source)
+        if replace:  # --overwrite, every check passed: a mistake would have lost nothing
+            rundir.remove_run(run.model_dir)
+        tuner = make_tuner(search, hypermodel, overwrite)
         if chief:
             record = run_record(run, source.class_names, input_shape, source.sizes)
             rundir.write_json(os.path.join(run.model_dir, rundir.RUN_FILE),
