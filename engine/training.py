@@ -60,6 +60,23 @@ class HistoryLogger(keras.callbacks.CSVLogger):
         super().on_epoch_end(epoch, logs)
 
 
+class Backup(keras.callbacks.BackupAndRestore):
+    """Keras's ``BackupAndRestore``, restoring when training begins (first, before the
+    other callbacks start) and saving each epoch's state last, through :meth:`saver`:
+    the epoch's records (its ``history.csv`` row, the best checkpoint) are written
+    before the backup says the epoch is done. A kill between the two then leaves a
+    record the backup lacks, which resuming drops (:func:`keep_history_rows`), never a
+    backed-up epoch without its row."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        pass  # the saver, the last callback, saves
+
+    def saver(self) -> keras.callbacks.Callback:
+        return keras.callbacks.LambdaCallback(
+            on_epoch_end=lambda epoch, logs: keras.callbacks.BackupAndRestore.on_epoch_end(
+                self, epoch, logs))
+
+
 class StopOnDivergence(keras.callbacks.Callback):
     """Ends training with :class:`layers.RunFailure` at the first batch whose loss is NaN
     or infinite, naming the epoch and step: a diverged run is a failure, not a result
@@ -358,9 +375,9 @@ def run_callbacks(config: TrainingConfig, run_dir: str, accuracy: str = "accurac
         best = []
         print("No validation split (validation_fraction=0): training on the whole training "
               "split, without per-epoch validation or a best checkpoint.", flush=True)
+    backup = Backup(backup_dir, double_checkpoint=True, delete_checkpoint=not keep_backup)
     return [
-        keras.callbacks.BackupAndRestore(backup_dir, double_checkpoint=True,
-                                         delete_checkpoint=not keep_backup),
+        backup,
         StopOnDivergence(),
         *learning_rate_callbacks(config, accuracy),
         *best,
@@ -368,6 +385,7 @@ def run_callbacks(config: TrainingConfig, run_dir: str, accuracy: str = "accurac
         EpochTimer(),
         HistoryLogger(history, validation, append=resuming),
         *extra,
+        backup.saver(),
     ]
 
 

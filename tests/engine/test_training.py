@@ -331,6 +331,32 @@ def test_an_interrupted_run_resumes_at_the_right_epoch(tmp_path, capsys):
     assert not all(np.array_equal(a, b) for a, b in zip(interrupted, model.get_weights()))
 
 
+def test_the_backup_is_saved_after_the_epochs_history_row(tmp_path, monkeypatch):
+    # A kill while epoch 1's records are written: the backup still says one epoch.
+    write_row = training.HistoryLogger.on_epoch_end
+
+    def killed_at_epoch_1(self, epoch, logs=None):
+        if epoch == 1:
+            raise KeyboardInterrupt
+        write_row(self, epoch, logs)
+
+    config = TrainingConfig(optimizer="sgd", learning_rate=0.1, epochs=3)
+    model = tiny_model()
+    training.compile_model(model, config)
+    with monkeypatch.context() as patch:
+        patch.setattr(training.HistoryLogger, "on_epoch_end", killed_at_epoch_1)
+        with pytest.raises(KeyboardInterrupt):
+            loop.fit(model, tiny_data(), validation_data=tiny_data(), epochs=3,
+                     callbacks=training.run_callbacks(config, str(tmp_path)), verbose=0)
+    assert training.backed_up_epochs(str(tmp_path / "backup")) == 1
+    model = tiny_model()
+    training.compile_model(model, config)
+    loop.fit(model, tiny_data(), validation_data=tiny_data(), epochs=3,
+             callbacks=training.run_callbacks(config, str(tmp_path)), verbose=0)
+    rows = (tmp_path / training.HISTORY_FILE).read_text().split()[1:]
+    assert [row.split(",")[0] for row in rows] == ["0", "1", "2"]
+
+
 def test_nan_loss_stops_training():
     model = tiny_model()
     training.compile_model(model, TrainingConfig(optimizer="sgd", learning_rate=0.1))
