@@ -178,7 +178,8 @@ def apply_weight_decay(model: keras.Model, weight_decay: float) -> None:
 
 def scheduled_learning_rate(config: TrainingConfig, epoch: int) -> float:
     """The learning rate at the start of (0-based) ``epoch``: the warm-up (a linear ramp,
-    or ``config.warmup_learning_rate`` held constant), then the schedule."""
+    here by whole epochs, which :class:`Warmup` refines to steps; or
+    ``config.warmup_learning_rate`` held constant), then the schedule."""
     if epoch < config.warmup_epochs:
         if config.warmup_learning_rate is not None:
             return config.warmup_learning_rate
@@ -226,24 +227,30 @@ class StepSchedule(keras.callbacks.Callback):
         raise NotImplementedError
 
 
-class ConstantWarmup(StepSchedule):
-    """Ends a constant warm-up (``config.warmup_learning_rate`` for the first
-    ``config.warmup_epochs``) at the iteration it spans, not at an epoch boundary:
+class Warmup(StepSchedule):
+    """The warm-up, step by step, for its ``round(config.warmup_epochs * steps per
+    epoch)`` iterations: a linear ramp from zero (``learning_rate * (step + 1) /
+    steps``, so a warm-up of one epoch or less ramps too), or
+    ``config.warmup_learning_rate`` held. The schedule's rate takes over at the
+    iteration the warm-up spans (or the first call past it), not at an epoch boundary:
     He et al. 2016, section 4.2, train ResNet-110 at 0.01 "until the training error is
-    below 80% (about 400 iterations), and then go back to 0.1". The epoch-level
-    schedule sets the warm-up rate at the start of each epoch the warm-up touches; at
-    iteration ``round(warmup_epochs * steps per epoch)`` (or the first call past it)
-    this sets the schedule's rate; where the number of steps per epoch is unknown, the
-    switch waits for the next epoch.
+    below 80% (about 400 iterations), and then go back to 0.1". Where the number of
+    steps per epoch is unknown, the epoch-level rates (:func:`scheduled_learning_rate`)
+    stay.
     """
 
     def at_step(self, step, steps_per_epoch):
-        if self.epoch < self.config.warmup_epochs and step >= self.warmup_steps(steps_per_epoch):
+        if self.epoch >= self.config.warmup_epochs:
+            return
+        steps = self.warmup_steps(steps_per_epoch)
+        if step >= steps:
             self.model.optimizer.learning_rate = rate_after_warmup(self.config, self.epoch)
+        elif self.config.warmup_learning_rate is None:
+            self.model.optimizer.learning_rate = self.config.learning_rate * (step + 1) / steps
 
     def warmup_steps(self, steps_per_epoch: int) -> int:
         """The iterations of the warm-up with ``steps_per_epoch`` batches per epoch."""
-        return round(self.config.warmup_epochs * steps_per_epoch)
+        return max(1, round(self.config.warmup_epochs * steps_per_epoch))
 
 
 class CosineAnnealing(StepSchedule):
@@ -276,8 +283,8 @@ def learning_rate_callbacks(config: TrainingConfig,
             lambda epoch, lr: (scheduled_learning_rate(config, epoch)
                                if config.schedule != "plateau" or epoch < config.warmup_epochs
                                else lr)))
-    if config.warmup_epochs > 0 and config.warmup_learning_rate is not None:
-        callbacks.append(ConstantWarmup(config))
+    if config.warmup_epochs > 0:
+        callbacks.append(Warmup(config))
     if config.schedule == "cosine":
         callbacks.append(CosineAnnealing(config))
     if config.schedule == "plateau":

@@ -132,7 +132,7 @@ def test_resnet110_warms_up_at_a_constant_0_01_for_400_iterations():
     config = recipes.get("resnet110").training
     assert (config.warmup_learning_rate, config.learning_rate) == (0.01, 0.1)
     steps_per_epoch = math.ceil(45_000 / 128)
-    warmup = training.ConstantWarmup(config).warmup_steps(steps_per_epoch)
+    warmup = training.Warmup(config).warmup_steps(steps_per_epoch)
     assert abs(warmup - 400) <= 1
     assert rates(config, 3) == pytest.approx([0.01, 0.01, 0.1])  # at each epoch's start
     assert recipes.get("resnet56").training.warmup_learning_rate is None
@@ -169,9 +169,22 @@ def test_a_constant_warmup_ends_at_the_first_call_past_its_iteration():
     assert [rate for _, rate in seen] == pytest.approx([0.01] * 3 + [0.1] * 3 + [0.01] * 2)
 
 
+def test_a_linear_warmup_ramps_by_step_even_within_one_epoch():
+    # 4 steps per epoch, half an epoch of warm-up: 0.05, 0.1, then the constant 0.1.
+    config = TrainingConfig(optimizer="sgd", learning_rate=0.1, warmup_epochs=0.5, epochs=2)
+    model = tiny_model()
+    training.compile_model(model, config)
+    seen = []
+    record = keras.callbacks.LambdaCallback(on_train_batch_begin=lambda batch, logs: seen.append(
+        float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))))
+    loop.fit(model, tiny_data(batch_size=8, count=32), epochs=2, verbose=0,
+             callbacks=[*training.learning_rate_callbacks(config), record])
+    assert seen == pytest.approx([0.05, 0.1] + [0.1] * 6)
+
+
 def test_the_cosine_anneals_at_every_step_after_the_warmup():
-    # 4 steps per epoch, 1 warm-up epoch (a linear ramp: 0.1 for its 4 steps), then
-    # 0.5 * 0.1 * (1 + cos(pi * t / 3)) at t = 0, 1/4, ..., 11/4 epochs.
+    # 4 steps per epoch, 1 warm-up epoch (a linear ramp: 0.025 to 0.1 over its 4 steps),
+    # then 0.5 * 0.1 * (1 + cos(pi * t / 3)) at t = 0, 1/4, ..., 11/4 epochs.
     config = TrainingConfig(optimizer="sgd", learning_rate=0.1, schedule="cosine",
                             warmup_epochs=1, epochs=4)
     model = tiny_model()
@@ -182,7 +195,7 @@ def test_the_cosine_anneals_at_every_step_after_the_warmup():
     loop.fit(model, tiny_data(batch_size=8, count=32), epochs=4, verbose=0,
              callbacks=[*training.learning_rate_callbacks(config), record])
     annealed = [0.05 * (1 + math.cos(math.pi * step / 4 / 3)) for step in range(12)]
-    assert seen == pytest.approx([0.1] * 4 + annealed)
+    assert seen == pytest.approx([0.025, 0.05, 0.075, 0.1] + annealed)
     assert training.rate_after_warmup(config, 2.5) == pytest.approx(annealed[6])
 
 
