@@ -267,15 +267,43 @@ class CosineAnnealing(StepSchedule):
             self.model.optimizer.learning_rate = rate_after_warmup(self.config, position)
 
 
-def learning_rate_callbacks(config: TrainingConfig,
-                            accuracy: str = "accuracy") -> list[keras.callbacks.Callback]:
+class Plateau(keras.callbacks.ReduceLROnPlateau):
+    """Keras's ``ReduceLROnPlateau``, whose count of epochs without improvement survives
+    a resume: when a run resumes from its backup (``history``, the path of its
+    ``history.csv``, holds the epochs the backup holds), the watched values and rates of
+    those epochs go through Keras's own epoch-end logic again, silently, and the rate
+    the backup restored is put back. A fresh Keras callback would count from zero and
+    drop the rate at other epochs than the uninterrupted run."""
+
+    def __init__(self, history: str | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.history = history
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if not self.history:
+            return
+        values = read_column(self.history, self.monitor)
+        rates = read_column(self.history, "learning_rate")
+        restored = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        verbose, self.verbose = self.verbose, 0
+        for epoch, (value, rate) in enumerate(zip(values, rates)):
+            self.model.optimizer.learning_rate = rate
+            super().on_epoch_end(epoch, {self.monitor: value})
+        self.verbose = verbose
+        self.model.optimizer.learning_rate = restored
+
+
+def learning_rate_callbacks(config: TrainingConfig, accuracy: str = "accuracy",
+                            history: str | None = None) -> list[keras.callbacks.Callback]:
     """The callbacks that carry ``config.schedule`` out, epoch by epoch (and, for a
     constant warm-up, at the iteration it ends; for the cosine, at every step).
 
     The plateau schedule divides the rate by ``1 / decay_factor`` when the accuracy
     named by ``config.plateau_monitor`` has not improved for ``plateau_patience``
     epochs, at most ``plateau_drops`` times (Keras's ``ReduceLROnPlateau`` with
-    ``min_lr`` at the last drop's rate).
+    ``min_lr`` at the last drop's rate); ``history``, the history of a run that resumes,
+    gives it the epochs already done (:class:`Plateau`).
     """
     callbacks = []
     if config.schedule != "constant" or config.warmup_epochs > 0:
@@ -289,8 +317,8 @@ def learning_rate_callbacks(config: TrainingConfig,
         callbacks.append(CosineAnnealing(config))
     if config.schedule == "plateau":
         monitor = accuracy if config.plateau_monitor == "training" else f"val_{accuracy}"
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(
-            monitor=monitor, mode="max", factor=config.decay_factor,
+        callbacks.append(Plateau(
+            history, monitor=monitor, mode="max", factor=config.decay_factor,
             patience=config.plateau_patience,
             min_lr=config.learning_rate * config.decay_factor ** config.plateau_drops,
             verbose=1))
@@ -386,7 +414,7 @@ def run_callbacks(config: TrainingConfig, run_dir: str, accuracy: str = "accurac
     return [
         backup,
         StopOnDivergence(),
-        *learning_rate_callbacks(config, accuracy),
+        *learning_rate_callbacks(config, accuracy, history if resuming else None),
         *best,
         keras.callbacks.TensorBoard(os.path.join(run_dir, LOG_DIR), write_graph=False),
         EpochTimer(),

@@ -81,16 +81,19 @@ def test_schedule_callback_sets_the_optimizer_learning_rate():
     assert seen == pytest.approx([0.1, 0.01, 0.001])
 
 
-def plateau_rates(config, logs, epochs=40):
+def plateau_rates(config, logs, epochs=40, start=0, history=None, rate=None):
     """The learning rate after each of ``epochs`` epochs whose end logs are ``logs(epoch)``,
-    under ``config``'s plateau schedule."""
+    under ``config``'s plateau schedule; from epoch ``start`` at ``rate``, as a run
+    resumed with the ``history.csv`` at ``history`` does."""
     model = tiny_model()
     training.compile_model(model, config)
-    callbacks = keras.callbacks.CallbackList(training.learning_rate_callbacks(config),
-                                             model=model)
+    if rate is not None:
+        model.optimizer.learning_rate = rate
+    callbacks = keras.callbacks.CallbackList(
+        training.learning_rate_callbacks(config, history=history), model=model)
     rates = []
     callbacks.on_train_begin()
-    for epoch in range(epochs):
+    for epoch in range(start, epochs):
         callbacks.on_epoch_begin(epoch)
         callbacks.on_epoch_end(epoch, logs(epoch))
         rates.append(float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)))
@@ -112,6 +115,20 @@ def test_alexnet_and_vgg_divide_the_rate_by_ten_three_times_watching_validation(
         improving = plateau_rates(config, lambda epoch: {"accuracy": 0.5,
                                                          "val_accuracy": epoch / 40})
         assert improving == pytest.approx([0.01] * 40)
+
+
+def test_a_resumed_plateau_drops_the_rate_where_the_uninterrupted_run_does(tmp_path):
+    config = recipes.get("vgg16").training  # patience 5, watching the validation accuracy
+    logs = lambda epoch: {"accuracy": 0.5, "val_accuracy": 0.5}  # noqa: E731
+    uninterrupted = plateau_rates(config, logs, epochs=14)
+    history = tmp_path / "history.csv"  # the 8 epochs a backup holds
+    history.write_text("epoch,learning_rate,val_accuracy\n" + "".join(
+        f"{epoch},{uninterrupted[epoch - 1] if epoch else config.learning_rate},0.5\n"
+        for epoch in range(8)))
+    resumed = plateau_rates(config, logs, epochs=14, start=8, history=str(history),
+                            rate=uninterrupted[7])
+    assert resumed == pytest.approx(uninterrupted[8:])
+    assert uninterrupted[10] < uninterrupted[9]  # a drop after epoch 10, in the resumed part
 
 
 def test_nin_divides_the_rate_twice_watching_the_training_accuracy():
