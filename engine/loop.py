@@ -68,6 +68,11 @@ def fit(model: keras.Model, x: tf.data.Dataset, validation_data: tf.data.Dataset
         restored = private_api.restored_epoch(model)  # set by BackupAndRestore
         if restored:
             initial_epoch = restored
+            # Each pass over ``x`` draws its shuffle and augmentation seeds when its iterator
+            # is made: making (and dropping) one per epoch the backup holds gives the
+            # epochs to come the data an uninterrupted run gives them.
+            for _ in range(min(restored, epochs)):
+                iter(distributed_train)
             print(f"Resuming from the backup: epoch {restored + 1} of {epochs}."
                   if restored < epochs else
                   f"Resuming from the backup: all {epochs} epochs are done.", flush=True)

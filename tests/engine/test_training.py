@@ -361,6 +361,33 @@ def test_an_interrupted_run_resumes_at_the_right_epoch(tmp_path, capsys):
     assert not all(np.array_equal(a, b) for a, b in zip(interrupted, model.get_weights()))
 
 
+def test_a_resumed_run_sees_the_shuffles_of_an_uninterrupted_one(tmp_path):
+    # Batches reshuffled every epoch (as the training pipeline does): the resumed epochs
+    # must draw the orders the uninterrupted run draws, not the first epoch's again.
+    def shuffled():
+        return tiny_data(batch_size=4).unbatch().shuffle(
+            32, seed=3, reshuffle_each_iteration=True).batch(4)
+
+    config = TrainingConfig(optimizer="sgd", learning_rate=0.1, epochs=4)
+    final = {}
+    for name, interrupt in (("uninterrupted", None), ("resumed", 1)):
+        keras.utils.set_random_seed(0)
+        model = tiny_model()
+        training.compile_model(model, config)
+        callbacks = training.run_callbacks(config, str(tmp_path / name))
+        if interrupt is not None:
+            with pytest.raises(KeyboardInterrupt):
+                loop.fit(model, shuffled(), epochs=4, verbose=0,
+                         callbacks=[*callbacks, StopAtEpoch(interrupt)])
+            model = tiny_model()
+            training.compile_model(model, config)
+            callbacks = training.run_callbacks(config, str(tmp_path / name))
+        loop.fit(model, shuffled(), epochs=4, callbacks=callbacks, verbose=0)
+        final[name] = model.get_weights()
+    for uninterrupted, resumed in zip(final["uninterrupted"], final["resumed"]):
+        np.testing.assert_array_equal(uninterrupted, resumed)
+
+
 def test_the_backup_is_saved_after_the_epochs_history_row(tmp_path, monkeypatch):
     # A kill while epoch 1's records are written: the backup still says one epoch.
     write_row = training.HistoryLogger.on_epoch_end
