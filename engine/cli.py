@@ -75,6 +75,18 @@ flags.DEFINE_float("weight_decay", None,
                    "L2 coefficient through the gradient (decoupled for adamw).", lower_bound=0.0)
 flags.DEFINE_enum("schedule", None, choices.SCHEDULES,
                   "Learning-rate schedule; default: the recipe's.")
+flags.DEFINE_float("decay_factor", None,
+                   "The rate's multiplier at each drop of the step, plateau and exponential "
+                   "schedules (0.1 divides it by ten); default: the recipe's.",
+                   lower_bound=0.0, upper_bound=1.0)
+flags.DEFINE_list("decay_epochs", None,
+                  "The step schedule's drops: the epochs at which the rate is multiplied by "
+                  "--decay_factor, ascending (e.g. 30,60,90); default: the recipe's. They "
+                  "replace the per-stage rates a paper lists (LeNet-5's).")
+flags.DEFINE_float("decay_every", None,
+                   "The exponential schedule's period: the rate is multiplied by "
+                   "--decay_factor every this many epochs; default: the recipe's.",
+                   lower_bound=0.0)
 flags.DEFINE_float("warmup_epochs", None, "Linear learning-rate warmup epochs.", lower_bound=0.0)
 flags.DEFINE_float("label_smoothing", None, "Label smoothing of the cross-entropy.",
                    lower_bound=0.0, upper_bound=0.99)
@@ -171,8 +183,8 @@ NOT_READ_BY = {"train": (*_OTHER_MODES_ONLY, *TUNE_FLAGS),
 
 # The flags that override the recipe's TrainingConfig field of the same name.
 TRAINING_OVERRIDES = ("epochs", "batch_size", "learning_rate", "optimizer", "momentum",
-                      "weight_decay", "schedule", "warmup_epochs", "label_smoothing", "clipnorm",
-                      "dropout", "ema", "validation_fraction")
+                      "weight_decay", "schedule", "decay_factor", "decay_every", "warmup_epochs",
+                      "label_smoothing", "clipnorm", "dropout", "ema", "validation_fraction")
 _NAMES = tuple(flag.name for flag in flags.FLAGS.get_flags_for_module(__name__))
 
 
@@ -183,6 +195,22 @@ def _finite(value) -> bool:
 for _name in _NAMES:  # nan and inf parse as floats; no flag accepts them
     if isinstance(flags.FLAGS[_name].parser, flags.FloatParser):
         flags.register_validator(_name, _finite, message="must be a finite number")
+
+
+def epochs_list(values) -> tuple[float, ...] | None:
+    """``--decay_epochs``' epochs as numbers; None where they are not positive, finite
+    and ascending."""
+    try:
+        epochs = tuple(float(value) for value in values)
+    except ValueError:
+        return None
+    ascending = all(0 < a < b for a, b in zip(epochs, epochs[1:]))
+    return epochs if epochs and epochs[0] > 0 and ascending and all(
+        map(math.isfinite, epochs)) else None
+
+
+flags.register_validator("decay_epochs", lambda values: values is None or bool(epochs_list(values)),
+                         message="must be positive epochs in ascending order, e.g. 30,60,90")
 
 
 def arguments(flag_values: flags.FlagValues, argv=()) -> types.SimpleNamespace:
@@ -234,6 +262,10 @@ def run_spec(args: types.SimpleNamespace):
         overrides["augmentation"] = args.augment
     if args.normalization is not None:
         overrides["normalization"] = args.normalization
+    if args.decay_epochs is not None:
+        overrides["decay_epochs"] = epochs_list(args.decay_epochs)
+    if {"decay_epochs", "decay_factor"} & overrides.keys():
+        overrides["step_rates"] = ()  # the drops given replace a paper's per-stage rates
     training = dataclasses.replace(recipe.training, **overrides)
     return spec.resolve(
         args.recipe, training, dataset=args.dataset, data_dir=args.data_dir,

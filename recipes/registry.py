@@ -87,7 +87,13 @@ class TrainingConfig:
                 f"decay_epochs={self.decay_epochs}), got {len(self.step_rates)}.")
         if self.schedule == "exponential" and self.decay_every <= 0:
             raise UsageError(
-                f"The exponential schedule needs decay_every > 0 epochs, got {self.decay_every}.")
+                f"The exponential schedule needs decay_every > 0 epochs (--decay_every), got "
+                f"{self.decay_every:g}.")
+        if self.schedule == "step" and not self.decay_epochs:
+            raise UsageError("The step schedule needs decay_epochs, the epochs at which the "
+                             "rate drops (--decay_epochs=30,60), and has none.")
+        if not 0.0 < self.decay_factor <= 1.0:
+            raise UsageError(f"decay_factor must be in (0, 1], got {self.decay_factor:g}.")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise UsageError(
                 f"label_smoothing must be in [0, 1), got {self.label_smoothing}.")

@@ -78,6 +78,10 @@ CASES = [
     (["--mode=dance"], 2, "--mode=dance"),
     (["--seed=-1"], 2, "--seed=-1"),
     (["--validation_fraction=1"], 2, "--validation_fraction=1"),
+    (["--schedule=exponential"], 2, "needs decay_every > 0 epochs (--decay_every)"),
+    (["--schedule=step"], 2, "The step schedule needs decay_epochs"),
+    (["--decay_epochs=60,30"], 2, "must be positive epochs in ascending order"),
+    (["--decay_factor=0", "--schedule=plateau"], 2, "decay_factor must be in (0, 1]"),
     (["--validation_fraction=0.001"], 2, "holds out 2 of the 1,437 digits, fewer than one per "
      "class; pass 0 or at least 0.007"),
     (["--mode=tune", "--tuner=grid"], 2, "--tuner=grid"),

@@ -539,3 +539,17 @@ def test_float16_training_scales_the_loss_and_keeps_float32_weights():
     assert model.get_layer("hidden").compute_dtype == "float16"
     assert model.get_layer("hidden").kernel.dtype == "float32"
     assert np.isfinite(history.history["loss"]).all()
+
+
+def test_the_decay_flags_reach_the_schedule(mode_args):
+    from engine import cli
+
+    lenet = cli.run_spec(mode_args(recipe="lenet5", decay_epochs=["4", "8"],
+                                   decay_factor=0.5, model_dir="unused")).training
+    # The drops given replace LeNet-5's per-stage rates from the paper.
+    assert (lenet.decay_epochs, lenet.decay_factor, lenet.step_rates) == ((4.0, 8.0), 0.5, ())
+    assert rates(lenet, 10) == pytest.approx([5e-4] * 4 + [2.5e-4] * 4 + [1.25e-4] * 2)
+    exponential = cli.run_spec(mode_args(schedule="exponential", decay_every=2.0,
+                                         decay_factor=0.5, model_dir="unused")).training
+    assert rates(exponential, 5) == pytest.approx(
+        [exponential.learning_rate * 0.5 ** (epoch // 2) for epoch in range(5)])
