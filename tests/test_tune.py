@@ -147,10 +147,11 @@ def test_a_search_killed_with_sigkill_resumes_without_rerunning_finished_trials(
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     project = model_dir / "search"
     history = project / "trial_1" / "execution0" / "history.csv"
+    backup = project / "trial_1" / "execution0" / "backup" / "training_metadata.json"
     deadline = time.monotonic() + 600
-    # Kill once trial 0 is over and trial 1 has recorded (and backed up) an epoch.
-    while (not history.exists() or len(history.read_text().split()) < 2) \
-            and process.poll() is None:
+    # Kill once trial 0 is over and trial 1 has backed up an epoch (the backup is an
+    # epoch's last record: its history row is written by then).
+    while not backed_up(backup) and process.poll() is None:
         assert time.monotonic() < deadline
         time.sleep(0.1)
     process.send_signal(signal.SIGKILL)
@@ -185,6 +186,14 @@ def test_a_search_killed_with_sigkill_resumes_without_rerunning_finished_trials(
     assert 1000 < report["trials"][1]["seconds"] < 1000 + resumed_seconds
     rows = history.read_text().split()
     assert [row.split(",")[0] for row in rows[1:]] == ["0", "1", "2"]
+
+
+def backed_up(metadata) -> bool:
+    """Whether the BackupAndRestore metadata file holds a whole epoch (it is complete)."""
+    try:
+        return json.loads(metadata.read_text())["epoch"] >= 1
+    except (OSError, ValueError, KeyError):
+        return False
 
 
 def free_port():
