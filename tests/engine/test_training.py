@@ -155,18 +155,21 @@ def test_resnet110_warms_up_at_a_constant_0_01_for_400_iterations():
     assert recipes.get("resnet56").training.warmup_learning_rate is None
 
 
-def rates_at_each_call(steps_per_execution):
-    """(batch, learning rate) at the start of every call of the loop's compiled step over 4
-    epochs of 4 steps, with a 1.5-epoch constant warm-up at 0.01, then 0.1 dropped at 3."""
-    config = TrainingConfig(optimizer="sgd", learning_rate=0.1, warmup_epochs=1.5,
-                            warmup_learning_rate=0.01, schedule="step", decay_epochs=(3,),
-                            epochs=4)
+# A 1.5-epoch constant warm-up at 0.01, then 0.1 dropped at epoch 3.
+CONSTANT_WARMUP = TrainingConfig(optimizer="sgd", learning_rate=0.1, warmup_epochs=1.5,
+                                 warmup_learning_rate=0.01, schedule="step", decay_epochs=(3,),
+                                 epochs=4)
+
+
+def rates_at_each_call(config, steps_per_execution=1):
+    """(batch, learning rate) at the start of every call of the loop's compiled step over
+    ``config.epochs`` epochs of 4 steps under ``config``'s schedule."""
     model = tiny_model()
     training.compile_model(model, config)
     seen = []
     record = keras.callbacks.LambdaCallback(on_train_batch_begin=lambda batch, logs: seen.append(
         (batch, float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)))))
-    loop.fit(model, tiny_data(batch_size=8, count=32), epochs=4, verbose=0,
+    loop.fit(model, tiny_data(batch_size=8, count=32), epochs=config.epochs, verbose=0,
              steps_per_execution=steps_per_execution,
              callbacks=[*training.learning_rate_callbacks(config), record])
     return seen
@@ -174,14 +177,14 @@ def rates_at_each_call(steps_per_execution):
 
 def test_a_constant_warmup_ends_at_its_iteration_not_at_an_epoch():
     # 4 steps per epoch: 6 warm-up steps at 0.01 (constant, not a ramp), then the schedule.
-    seen = rates_at_each_call(steps_per_execution=1)
+    seen = rates_at_each_call(CONSTANT_WARMUP)
     assert [rate for _, rate in seen] == pytest.approx([0.01] * 6 + [0.1] * 6 + [0.01] * 4)
 
 
 def test_a_constant_warmup_ends_at_the_first_call_past_its_iteration():
     # Calls of 3 and 1 steps per 4-step epoch; the 6th iteration falls inside epoch 1's first
     # call, so its second call (from iteration 7) is the first at 0.1.
-    seen = rates_at_each_call(steps_per_execution=3)
+    seen = rates_at_each_call(CONSTANT_WARMUP, steps_per_execution=3)
     assert [batch for batch, _ in seen] == [0, 3] * 4
     assert [rate for _, rate in seen] == pytest.approx([0.01] * 3 + [0.1] * 3 + [0.01] * 2)
 
@@ -189,13 +192,7 @@ def test_a_constant_warmup_ends_at_the_first_call_past_its_iteration():
 def test_a_linear_warmup_ramps_by_step_even_within_one_epoch():
     # 4 steps per epoch, half an epoch of warm-up: 0.05, 0.1, then the constant 0.1.
     config = TrainingConfig(optimizer="sgd", learning_rate=0.1, warmup_epochs=0.5, epochs=2)
-    model = tiny_model()
-    training.compile_model(model, config)
-    seen = []
-    record = keras.callbacks.LambdaCallback(on_train_batch_begin=lambda batch, logs: seen.append(
-        float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))))
-    loop.fit(model, tiny_data(batch_size=8, count=32), epochs=2, verbose=0,
-             callbacks=[*training.learning_rate_callbacks(config), record])
+    seen = [rate for _, rate in rates_at_each_call(config)]
     assert seen == pytest.approx([0.05, 0.1] + [0.1] * 6)
 
 
@@ -204,13 +201,7 @@ def test_the_cosine_anneals_at_every_step_after_the_warmup():
     # then 0.5 * 0.1 * (1 + cos(pi * t / 3)) at t = 0, 1/4, ..., 11/4 epochs.
     config = TrainingConfig(optimizer="sgd", learning_rate=0.1, schedule="cosine",
                             warmup_epochs=1, epochs=4)
-    model = tiny_model()
-    training.compile_model(model, config)
-    seen = []
-    record = keras.callbacks.LambdaCallback(on_train_batch_begin=lambda batch, logs: seen.append(
-        float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))))
-    loop.fit(model, tiny_data(batch_size=8, count=32), epochs=4, verbose=0,
-             callbacks=[*training.learning_rate_callbacks(config), record])
+    seen = [rate for _, rate in rates_at_each_call(config)]
     annealed = [0.05 * (1 + math.cos(math.pi * step / 4 / 3)) for step in range(12)]
     assert seen == pytest.approx([0.025, 0.05, 0.075, 0.1] + annealed)
     assert training.rate_after_warmup(config, 2.5) == pytest.approx(annealed[6])
