@@ -15,6 +15,10 @@ upgrade changes it.
 * A ``train_step`` written anew (one that needs more from the backward pass than
   the weights' gradients) reports its loss in the logs only through the tracker
   Keras's own ``train_step`` updates, ``model._loss_tracker``.
+* Keras applies an optimizer's decoupled weight decay (AdamW's) in the private
+  ``_apply_weight_decay``, before ``update_step`` and at the full learning rate, reading
+  the optimizer's ``weight_decay`` as it runs; a rate that differs per variable
+  (fine-tuning's slower pretrained layers) reaches it only through that method.
 * keras-tuner saves its state (``oracle.json``, each ``trial.json``, ``tuner0.json``)
   through one function, ``keras_tuner.src.utils.save_json``, which truncates the file
   and then writes it: a process killed in between leaves a file that no later run
@@ -65,6 +69,29 @@ def op_determinism() -> bool:
     from tensorflow.python.framework import config
 
     return config.is_op_determinism_enabled()
+
+
+class ScaledWeightDecay:
+    """Optimizer mixin: decoupled weight decay (AdamW's) decays each variable at
+    ``self.weight_decay_scale(variable)`` times the optimizer's ``weight_decay``, as
+    ``update_step`` can scale each variable's learning rate."""
+
+    def weight_decay_scale(self, variable) -> float:
+        return 1.0
+
+    def _apply_weight_decay(self, variables):
+        full = self.weight_decay
+        if full is None:
+            return super()._apply_weight_decay(variables)
+        groups = {}
+        for variable in variables:
+            groups.setdefault(self.weight_decay_scale(variable), []).append(variable)
+        try:
+            for scale, group in groups.items():
+                self.weight_decay = full * scale
+                super()._apply_weight_decay(group)
+        finally:
+            self.weight_decay = full
 
 
 @contextlib.contextmanager

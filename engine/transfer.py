@@ -98,9 +98,10 @@ def freeze_all_but_head(model: keras.Model, head=("logits",)) -> None:
         layer.trainable = layer.name in head
 
 
-class LayerwiseLearningRate:
+class LayerwiseLearningRate(private_api.ScaledWeightDecay):
     """Mixin for Keras optimizers: variables in ``slow_variables`` (their paths) update
-    at ``slow_multiplier`` times the learning rate."""
+    at ``slow_multiplier`` times the learning rate, decoupled weight decay (AdamW's)
+    included."""
 
     def __init__(self, *args, slow_variables=(), slow_multiplier=DEFAULT_FINETUNE_MULTIPLIER,
                  **kwargs):
@@ -113,6 +114,9 @@ class LayerwiseLearningRate:
         # update_step sees backend variables; match them by the optimizer's own key.
         self._slow_keys = {private_api.variable_key(self, variable) for variable in variables
                            if variable.path in self.slow_variables}
+
+    def weight_decay_scale(self, variable) -> float:
+        return self.slow_multiplier if variable.path in self.slow_variables else 1.0
 
     def update_step(self, gradient, variable, learning_rate):
         if private_api.variable_key(self, variable) in self._slow_keys:

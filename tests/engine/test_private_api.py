@@ -108,3 +108,20 @@ def test_keras_tuner_prints_no_traceback_for_a_failed_trial_in_the_block(tmp_pat
     assert "Traceback" not in capsys.readouterr().err
     search("again")
     assert "Traceback" in capsys.readouterr().err  # restored after the block
+
+
+def test_decoupled_weight_decay_scales_per_variable():
+    class HalfDecayForTheBias(private_api.ScaledWeightDecay, keras.optimizers.AdamW):
+        def weight_decay_scale(self, variable):
+            return 0.5 if variable.path.endswith("bias") else 1.0
+
+    model = tiny_model()
+    dense = model.layers[-1]
+    dense.bias.assign(np.ones(2, "float32"))
+    kernel, bias = dense.kernel.numpy(), dense.bias.numpy()
+    optimizer = HalfDecayForTheBias(learning_rate=0.1, weight_decay=0.2)
+    # Zero gradients: Adam's step is zero, so only the decay moves the weights.
+    optimizer.apply([np.zeros_like(kernel), np.zeros_like(bias)], [dense.kernel, dense.bias])
+    np.testing.assert_allclose(dense.kernel.numpy(), kernel * (1 - 0.1 * 0.2), rtol=1e-6)
+    np.testing.assert_allclose(dense.bias.numpy(), bias * (1 - 0.1 * 0.2 * 0.5), rtol=1e-6)
+    assert optimizer.weight_decay == 0.2

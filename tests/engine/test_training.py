@@ -460,6 +460,15 @@ def test_finetuning_moves_pretrained_layers_at_a_tenth_of_the_rate():
     np.testing.assert_allclose(deltas[True]["logits"], deltas[False]["logits"], rtol=1e-5)
 
 
+def test_finetuning_decays_pretrained_layers_at_the_slower_rate_too():
+    config = TrainingConfig(optimizer="adamw", learning_rate=0.5, weight_decay=0.01)
+    _, model, copied = pretrained_and_new()
+    training.compile_model(model, config, slow_layers=copied, slow_multiplier=0.0)
+    hidden = model.get_layer("hidden").kernel.numpy()
+    loop.fit(model, tiny_data(batch_size=32), epochs=1, verbose=0)
+    np.testing.assert_array_equal(model.get_layer("hidden").kernel.numpy(), hidden)
+
+
 def test_init_from_a_missing_run_is_one_sentence(tmp_path):
     with pytest.raises(ValueError, match="neither a run directory holding model.keras"):
         transfer.load_pretrained(str(tmp_path))
