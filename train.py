@@ -24,6 +24,7 @@ FLAGS = flags.FLAGS
 USAGE_EXIT = 2  # a mistake in the command: nothing was done
 FAILURE_EXIT = 1  # the run failed
 INTERRUPTED_EXIT = 130  # Ctrl-C: 128 + SIGINT
+RUN_FOLDER_MODES = ("train", "tune")  # the modes that write the run folder (--model_dir)
 
 
 def parse(argv: list[str]) -> list[str]:
@@ -68,9 +69,11 @@ def main(argv):
         leave(INTERRUPTED_EXIT)
     except Exception as error:  # a bug, not a user's mistake: keep its traceback
         traceback.print_exc()
+        written = (f" Files written so far are in {run_dir}."
+                   if args.mode in RUN_FOLDER_MODES else "")
         print(f"train.py: --mode={args.mode} failed with an internal error "
-              f"({type(error).__name__}); the traceback above says where. Files written so "
-              f"far are in {run_dir}.", file=sys.stderr)
+              f"({type(error).__name__}); the traceback above says where.{written}",
+              file=sys.stderr)
         sys.exit(FAILURE_EXIT)
 
 
@@ -93,7 +96,7 @@ def interrupted_state(mode: str, run_dir: str) -> str:
     if mode == "train" and os.path.isdir(os.path.join(run_dir, rundir.BACKUP_DIR)):
         return (f" The last completed epoch is backed up in {run_dir}; run the same command "
                 "again to resume.")
-    if mode in ("train", "tune"):
+    if mode in RUN_FOLDER_MODES:
         return " No epoch was backed up yet: the same command starts afresh."
     return ""
 

@@ -141,7 +141,12 @@ def test_evaluate_mode_reproduces_the_runs_test_accuracy(digits_run, tmp_path, t
     assert f"test accuracy {report['test_accuracy']:.4f}" in result.stdout
 
 
-def test_an_internal_error_keeps_its_traceback(monkeypatch, capsys):
+@pytest.mark.parametrize("mode, last_words", [
+    ("train", "Files written so far are in /tmp/somewhere."),
+    ("tune", "Files written so far are in /tmp/somewhere."),
+    ("evaluate", "the traceback above says where."),  # evaluate writes no run folder
+])
+def test_an_internal_error_keeps_its_traceback(mode, last_words, monkeypatch, capsys):
     from absl import flags
 
     import train
@@ -151,7 +156,7 @@ def test_an_internal_error_keeps_its_traceback(monkeypatch, capsys):
         raise ValueError("a bug inside Keras")  # not the project's UsageError
 
     flags.FLAGS.unparse_flags()
-    flags.FLAGS(["train.py", "--model_dir=/tmp/somewhere"])
+    flags.FLAGS(["train.py", f"--mode={mode}", "--model_dir=/tmp/somewhere"])
     monkeypatch.setattr(modes, "run", broken)
     try:
         with pytest.raises(SystemExit) as exit_info:
@@ -161,7 +166,7 @@ def test_an_internal_error_keeps_its_traceback(monkeypatch, capsys):
     assert exit_info.value.code == 1
     stderr = capsys.readouterr().err
     assert "Traceback" in stderr and "ValueError: a bug inside Keras" in stderr
-    assert stderr.strip().splitlines()[-1].endswith("Files written so far are in /tmp/somewhere.")
+    assert stderr.strip().splitlines()[-1].endswith(last_words)
 
 
 @pytest.mark.parametrize("mode, left, advice", [
