@@ -94,7 +94,9 @@ def factorized_conv(x, filters: int, kernel_size: int, name: str, *,
     ``conv(x, filters, kernel_size, name=..., **conv_kwargs) -> x`` builds each
     half; the default is a :class:`PaddedConv2D` with ``conv_kwargs`` (e.g.
     ``padding="same", activation="relu"``).  Pass your own to put batch
-    normalization after each half, as Inception-v3 does.
+    normalization after each half, as Inception-v3 does.  ``conv_kwargs`` are the
+    NxN's: explicit zeros and strides go to the half that convolves along their
+    axis, so the pair's output has the NxN's size.
     """
     if not is_int(kernel_size) or kernel_size < 2:
         raise UsageError(
@@ -104,12 +106,30 @@ def factorized_conv(x, filters: int, kernel_size: int, name: str, *,
     row, column = (1, kernel_size), (kernel_size, 1)
     first, second = (column, row) if column_first else (row, column)
     x = conv(x, intermediate_filters or filters, first, name=_factor_name(name, first),
-             **conv_kwargs)
-    return conv(x, filters, second, name=_factor_name(name, second), **conv_kwargs)
+             **_half_kwargs(first, conv_kwargs))
+    return conv(x, filters, second, name=_factor_name(name, second),
+                **_half_kwargs(second, conv_kwargs))
 
 
 def _factor_name(name, kernel_size):
     return f"{name}_{kernel_size[0]}x{kernel_size[1]}"
+
+
+def _half_kwargs(kernel_size, conv_kwargs):
+    """``conv_kwargs`` for the half of shape ``kernel_size`` (1xN or Nx1): the NxN's
+    explicit zeros and strides along the axis the half convolves, none along the other,
+    so that the pair's output has the NxN's size."""
+    kwargs = dict(conv_kwargs)
+    along_height = kernel_size[0] > 1
+    explicit = explicit_padding(kwargs.get("padding", "valid"))
+    if explicit is not None:
+        top, bottom, left, right = explicit
+        kwargs["padding"] = (top, bottom, 0, 0) if along_height else (0, 0, left, right)
+    if "strides" in kwargs:
+        strides = kwargs["strides"]
+        height, width = (strides, strides) if is_int(strides) else tuple(strides)
+        kwargs["strides"] = (height, 1) if along_height else (1, width)
+    return kwargs
 
 
 def _padded_conv(x, filters, kernel_size, name, **conv_kwargs):

@@ -184,6 +184,21 @@ class TestFactorizedConv:
         assert tuple(model(x).shape) == (2, 7, 7, 3)
         np.testing.assert_allclose(model(x), full(x), atol=1e-4)
 
+    @pytest.mark.parametrize("padding, strides", [
+        (2, 1), ((0, 1, 2, 0), 1), ("same", 2), ("valid", (2, 3)), (1, 2)])
+    def test_padding_and_strides_apply_along_each_half_s_axis(self, padding, strides):
+        x = random(2, 11, 10, 2)
+        inputs = keras.Input((11, 10, 2))
+        model = keras.Model(inputs, factorized_conv(inputs, 3, 5, "f", intermediate_filters=4,
+                                                    use_bias=False, padding=padding,
+                                                    strides=strides))
+        row, column = (layer.get_weights()[0] for layer in model.layers[1:])
+        full = PaddedConv2D(3, 5, padding=padding, strides=strides, use_bias=False)
+        full.build(x.shape)
+        full.set_weights([np.einsum("jcm,imo->ijco", row[0], column[:, 0])])
+        assert model.output.shape[1:] == full.compute_output_shape(x.shape)[1:]
+        np.testing.assert_allclose(model(x), full(x), atol=1e-4)
+
     def test_custom_conv_builds_each_half(self):
         def conv_bn(x, filters, kernel_size, name, **kwargs):
             x = PaddedConv2D(filters, kernel_size, name=name, use_bias=False, **kwargs)(x)
