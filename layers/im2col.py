@@ -81,7 +81,8 @@ def conv_as_matmul(x, kernel, bias=None, strides=1, padding="valid"):
     maps = ops.swapaxes(product, -1, -2)  # (..., out_h*out_w, filters)
     if bias is not None:
         maps = maps + bias
-    return ops.reshape(maps, (*x.shape[:-3], out_h, out_w, kernel.shape[-1]))
+    batch = (-1,) if len(x.shape) == 4 else ()  # -1: a symbolic batch has no size yet
+    return ops.reshape(maps, (*batch, out_h, out_w, kernel.shape[-1]))
 
 
 def _pair(name, value) -> tuple[int, int]:

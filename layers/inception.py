@@ -54,6 +54,11 @@ def inception_module(x, filters: InceptionFilters, name: str, **conv_kwargs):
     regularizers) go to every convolution.
     """
     filters = _check_filters(filters)
+    fixed = sorted({"padding", "activation"} & set(conv_kwargs))
+    if fixed:
+        raise UsageError(f"inception_module fixes {' and '.join(fixed)} (every convolution is "
+                         f"'same'-padded and followed by a ReLU, as in Fig. 2(b)); remove "
+                         f"{', '.join(fixed)} from its keyword arguments.")
 
     def conv(tensor, count, size, suffix):
         layer = keras.layers.Conv2D(count, size, padding="same", activation="relu",

@@ -103,7 +103,7 @@ class FanInUniform(keras.initializers.Initializer):
             raise UsageError(f"seed must be None or an integer, got {seed!r}.")
         self.scale = float(scale)
         self.fan_in = list(fan_in) if isinstance(fan_in, (list, tuple)) else fan_in
-        self.seed = seed
+        self.seed = None if seed is None else int(seed)  # Keras's random ops take a Python int
 
     def __call__(self, shape, dtype=None):
         fan_in = self.fan_in
@@ -162,7 +162,8 @@ class TrainableSubsampling(keras.layers.Layer):
 
     def call(self, inputs):
         window = self.pool_size[0] * self.pool_size[1]
-        sums = ops.average_pool(inputs, self.pool_size, self.strides, padding="valid") * window
+        sums = ops.average_pool(inputs, self.pool_size, self.strides, padding="valid",
+                                data_format="channels_last") * window
         return self.activation(sums * self.coefficient + self.bias)
 
     def compute_output_shape(self, input_shape):
@@ -247,7 +248,8 @@ class PartialConnectionConv2D(keras.layers.Layer):
     def call(self, inputs):
         selector = ops.convert_to_tensor(self._selector, dtype=self.compute_dtype)
         kernel = ops.einsum("hwc,cio->hwio", self.kernel, selector)
-        outputs = ops.conv(inputs, kernel, strides=1, padding="valid") + self.bias
+        outputs = ops.conv(inputs, kernel, strides=1, padding="valid",
+                           data_format="channels_last") + self.bias
         return self.activation(outputs)
 
     def compute_output_shape(self, input_shape):

@@ -58,6 +58,18 @@ def test_strided_padded_convolutions_match_keras(shape, kernel_size, strides, pa
                                rtol=1e-5, atol=1e-5)
 
 
+def test_conv_as_matmul_builds_a_model_on_a_symbolic_batch():
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(3, 7, 7, 2)).astype("float32")
+    kernel = rng.normal(size=(3, 3, 2, 4)).astype("float32")
+    inputs = keras.Input((7, 7, 2))
+    model = keras.Model(inputs, conv_as_matmul(inputs, kernel, strides=2, padding="same"))
+    assert tuple(model.output.shape) == (None, 4, 4, 4)
+    np.testing.assert_allclose(numpy(model(x)),
+                               numpy(conv_as_matmul(x, kernel, strides=2, padding="same")),
+                               rtol=1e-5, atol=1e-5)
+
+
 def test_explicit_zeros_pad_like_the_papers_tables():
     # Dumoulin and Visin, Figure 2.6: a 3x3 kernel over a 5x5 input padded with a 1x1
     # border of zeros at stride 2 gives 3x3; "pad 1" is Keras's "same" here.

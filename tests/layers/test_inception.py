@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from layers import InceptionFilters, inception_module
+from layers import InceptionFilters, UsageError, inception_module
 
 INCEPTION_3A = InceptionFilters(64, 96, 128, 16, 32, 32)  # Table 1, inception (3a)
 BRANCH_LAYERS = ("1x1", "3x3_reduce", "3x3", "5x5_reduce", "5x5", "pool", "pool_proj")
@@ -74,6 +74,13 @@ def test_conv_kwargs_reach_every_convolution():
                                                  kernel_regularizer="l2"))
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     assert len(convs) == 6 and all(layer.kernel_regularizer is not None for layer in convs)
+
+
+@pytest.mark.parametrize("kwargs", [{"padding": "valid"}, {"activation": None}])
+def test_conv_kwargs_cannot_change_the_fixed_padding_or_relu(kwargs):
+    with pytest.raises(UsageError, match=f"inception_module fixes {next(iter(kwargs))}"):
+        inception_module(keras.Input((8, 8, 4)), InceptionFilters(1, 1, 1, 1, 1, 1), "m",
+                         **kwargs)
 
 
 def test_a_model_with_inception_modules_round_trips(round_trip):

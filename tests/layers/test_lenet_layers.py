@@ -55,6 +55,23 @@ def test_fan_in_uniform_takes_one_fan_in_per_output():
     assert np.abs(values[:, 1]).max() <= 0.024
 
 
+def test_fan_in_uniform_takes_a_numpy_integer_seed():
+    layer = keras.layers.Dense(3, kernel_initializer=FanInUniform(seed=np.int64(1)))
+    layer.build((None, 4))
+    np.testing.assert_array_equal(np.asarray(layer.kernel), np.asarray(FanInUniform(seed=1)((4, 3))))
+
+
+def test_subsampling_and_c3_are_channels_last_whatever_keras_json_says():
+    x = np.random.default_rng(0).normal(size=(2, 14, 14, 6)).astype("float32")
+    subsampling, c3 = TrainableSubsampling(2), PartialConnectionConv2D(LENET5_C3_CONNECTIONS, 5)
+    expected = np.asarray(c3(subsampling(x)))
+    keras.config.set_image_data_format("channels_first")
+    try:
+        np.testing.assert_array_equal(np.asarray(c3(subsampling(x))), expected)
+    finally:
+        keras.config.set_image_data_format("channels_last")
+
+
 @pytest.mark.parametrize("kwargs", [{"scale": 0}, {"fan_in": 0}, {"fan_in": []},
                                     {"fan_in": [3, -1]}, {"seed": 1.5}])
 def test_fan_in_uniform_rejects_bad_arguments(kwargs):
