@@ -11,7 +11,8 @@ vector of class scores for the image, the class score map is spatially averaged
 
 :func:`fully_convolutional` does this surgery on any network whose head is
 ``Flatten`` followed by ``Dense`` layers (with ``Dropout``, activations or batch
-normalization between them): the first ``Dense`` becomes an ``h x w`` convolution
+normalization between them; a batch normalization of the flattened map itself, before
+the first ``Dense``, is refused: it has one mean per feature of the map): the first ``Dense`` becomes an ``h x w`` convolution
 over the ``h x w`` map the ``Flatten`` received (its kernel is the Dense kernel
 reshaped, since Flatten lays the map out row by row, channels innermost), every
 later one a 1x1 convolution. The class scores (the last ``Dense``'s output, before
@@ -30,6 +31,8 @@ from layers.errors import UsageError
 # Layers the head may hold besides Dense: they act on the last axis, map or vector alike.
 PER_POSITION = (keras.layers.Dropout, keras.layers.Activation, keras.layers.Softmax,
                 keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.BatchNormalization)
+# Of those, the ones whose weights or normalization are per feature of the flattened map.
+BY_FEATURE = (keras.layers.BatchNormalization, keras.layers.Softmax)
 SCORE_AVERAGE = "score_average"
 
 
@@ -41,6 +44,8 @@ def fully_convolutional(model: keras.Model) -> keras.Model:
     Raises :class:`UsageError` for a model without such a head (one ending in global
     average pooling, as NiN, GoogLeNet and ResNet do, is fully convolutional already).
     """
+    if isinstance(model, keras.Sequential):  # clone_model calls no call_function on one
+        model = keras.Model(model.inputs[0], model.outputs[0], name=model.name)
     flatten, head = fully_connected_head(model)
     height, width, channels = flatten.input.shape[1:]
     dense_layers = [layer for layer in head if isinstance(layer, keras.layers.Dense)]
@@ -61,6 +66,8 @@ def fully_convolutional(model: keras.Model) -> keras.Model:
                 return averaged
             return keras.layers.Activation(last.activation, name=f"{last.name}_activation")(
                 averaged)
+        if isinstance(layer, keras.layers.BatchNormalization):
+            return _on_maps(layer, args[0].shape)(args[0], **kwargs)
         return layer(*args, **kwargs)
 
     inputs = keras.Input((None, None, model.inputs[0].shape[-1]), name=model.inputs[0].name)
@@ -89,6 +96,15 @@ def fully_connected_head(model: keras.Model):
     if layer is None or not any(isinstance(item, keras.layers.Dense) for item in head):
         raise UsageError(f"{model.name!r} has no fully connected layers on a flattened feature "
                          f"map to convert for dense evaluation.")
+    before_dense = head[:next(index for index, item in enumerate(head)
+                              if isinstance(item, keras.layers.Dense))]
+    for item in before_dense:
+        if isinstance(item, BY_FEATURE):
+            raise UsageError(
+                f"{model.name!r} cannot be evaluated densely: {item.name!r} "
+                f"({type(item).__name__}) acts on each of the flattened map's features, "
+                f"which a convolution over the map has no place for; it needs to come "
+                f"after the first Dense layer.")
     if len(layer.input.shape) != 4 or layer.data_format != "channels_last":
         raise UsageError(f"Dense evaluation needs the Flatten layer {layer.name!r} to receive a "
                          f"channels-last feature map; it receives {tuple(layer.input.shape)}.")
@@ -107,3 +123,12 @@ def _as_convolution(dense: keras.layers.Dense, kernel_size, linear: bool) -> ker
     convolution.set_weights([kernel, *([keras.ops.convert_to_numpy(dense.bias)]
                                        if dense.use_bias else [])])
     return convolution
+
+
+def _on_maps(normalization: keras.layers.BatchNormalization, shape) -> keras.layers.Layer:
+    """A copy of ``normalization`` (built on vectors, which Keras then holds it to) for
+    maps of ``shape``, with its weights: the same normalization at every position."""
+    copy = type(normalization).from_config(normalization.get_config())
+    copy.build(shape)
+    copy.set_weights(normalization.get_weights())
+    return copy

@@ -83,3 +83,52 @@ def test_networks_without_fully_connected_layers_to_convert_are_refused(name, re
         fully_convolutional(recipes.build(name))
     if reaches:
         assert f"its head reaches {reaches} before any Flatten layer" in str(error.value)
+
+
+def with_moving_statistics(model, seed):
+    """``model`` with random moving means and variances in its batch normalizations (at
+    their initial 0 and 1 they would hide a normalization on the wrong axis)."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            size = layer.moving_mean.shape
+            layer.moving_mean.assign(rng.normal(size=size).astype("float32"))
+            layer.moving_variance.assign(rng.uniform(0.5, 2.0, size=size).astype("float32"))
+    return model
+
+
+def test_batch_normalization_in_the_head_normalizes_every_position():
+    keras.utils.set_random_seed(6)
+    model = with_moving_statistics(recipes.build(
+        "lenet5_modern", classes=10, input_shape=(32, 32, 1), batch_norm=True,
+        classifier_activation="softmax"), seed=6)
+    assert isinstance(model.get_layer("f6_bn"), keras.layers.BatchNormalization)
+    dense = fully_convolutional(model)
+    x = images((2, 32, 32, 1), seed=7)
+    np.testing.assert_allclose(numpy(dense(x)), numpy(model(x)), rtol=1e-5, atol=1e-6)
+    larger = images((2, 40, 36, 1), seed=8)  # a 3x2 score map
+    scores = keras.Model(model.input, model.get_layer("logits").output)
+    windows = [numpy(scores(larger[:, 4 * i:4 * i + 32, 4 * j:4 * j + 32]))
+               for i in range(3) for j in range(2)]
+    np.testing.assert_allclose(numpy(dense(larger)),
+                               numpy(keras.activations.softmax(np.mean(windows, axis=0))),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_a_sequential_model_converts():
+    keras.utils.set_random_seed(7)
+    model = keras.Sequential([keras.Input((8, 8, 2)), keras.layers.Conv2D(4, 3),
+                              keras.layers.Flatten(), keras.layers.Dense(5, activation="relu"),
+                              keras.layers.Dense(3, activation="softmax")])
+    x = images((2, 8, 8, 2), seed=9)
+    np.testing.assert_allclose(numpy(fully_convolutional(model)(x)), numpy(model(x)),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_batch_normalization_of_the_flattened_map_is_refused():
+    inputs = keras.Input((4, 4, 2))
+    flat = keras.layers.BatchNormalization(name="flat_bn")(keras.layers.Flatten()(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(3)(flat))
+    with pytest.raises(UsageError, match="'flat_bn' .BatchNormalization. acts on each of the "
+                                         "flattened map's features"):
+        fully_convolutional(model)
