@@ -61,6 +61,11 @@ flags.DEFINE_integer("steps", 200, "Training iterations per network (the fixed b
 flags.DEFINE_integer("chunk_steps", 20, "Iterations per point of the curves.", lower_bound=1)
 flags.DEFINE_integer("batch_size", None, "Batch size; default: the recipes' (128).",
                      lower_bound=1)
+flags.DEFINE_float("learning_rate", None, "Learning rate, constant; default: the recipes' "
+                   "(the paper's 0.1). 0.01 is the paper's warm-up rate for ResNet-110.",
+                   lower_bound=0.0)
+flags.DEFINE_string("figure_name", "degradation",
+                    "File name, without extension, of the JSON and the PNG.")
 flags.DEFINE_integer("seed", 42, "Initialization and shuffling seed (the same for all).")
 flags.DEFINE_string("output_dir", str(FIGURES), "Where the JSON and the PNG go.")
 
@@ -138,6 +143,8 @@ def main(argv):
     config = recipes.get(names[0]).training
     if FLAGS.batch_size:
         config = dataclasses.replace(config, batch_size=FLAGS.batch_size)
+    if FLAGS.learning_rate is not None:
+        config = dataclasses.replace(config, learning_rate=FLAGS.learning_rate)
     for name in names:  # one input pipeline serves all four networks
         other = recipes.get(name).training
         assert (other.augmentation, other.normalization) == (
@@ -157,24 +164,27 @@ def main(argv):
         data = prepare(spec, recipes.get(names[0]).input_shape, classes=10)
         for name in names:
             curves[name] = train(name, data, dataclasses.replace(
-                recipes.get(name).training, batch_size=config.batch_size), FLAGS.steps,
+                recipes.get(name).training, batch_size=config.batch_size,
+                learning_rate=config.learning_rate), FLAGS.steps,
                 FLAGS.chunk_steps, FLAGS.seed)
     final = {name: round(final_error(curve), 2) for name, curve in curves.items()}
     shallow, deep = depths[0], depths[-1]
     result = {
         "experiment": "degradation", "dataset": FLAGS.dataset,
         "iterations": curves[names[0]]["iterations"][-1], "batch_size": config.batch_size,
+        "learning_rate": config.learning_rate,
         "final_training_error": final,
         "plain_deeper_is_worse": final[f"plain{deep}"] > final[f"plain{shallow}"],
         "resnet_deeper_is_not_worse": final[f"resnet{deep}"] <= final[f"resnet{shallow}"],
         "seconds": round(time.perf_counter() - started, 1),
     }
     os.makedirs(FLAGS.output_dir, exist_ok=True)
-    figure = os.path.join(FLAGS.output_dir, "degradation.png")
+    figure = os.path.join(FLAGS.output_dir, f"{FLAGS.figure_name}.png")
     plot(curves, depths, figure,
          f"{FLAGS.dataset}: training error over the first {result['iterations']:,} iterations "
-         f"(batch {config.batch_size}), He et al. 2016 Fig. 6 in miniature")
-    path = os.path.join(FLAGS.output_dir, "degradation.json")
+         f"(batch {config.batch_size}, rate {config.learning_rate:g}), He et al. 2016 Fig. 6 "
+         f"in miniature")
+    path = os.path.join(FLAGS.output_dir, f"{FLAGS.figure_name}.json")
     with open(path, "w") as file:
         json.dump({**result, "curves": curves}, file, indent=1)
     emit({**result, "figure": figure, "json": path})

@@ -221,17 +221,18 @@ def test_a_reproduction_skips_where_the_dataset_is_missing(tmp_path):
 def test_degradation_reproduction_records_every_networks_curve(tmp_path):
     result, lines = run("reproduce_degradation.py", "--dataset=synthetic", "--depths=20,32",
                         "--steps=4", "--chunk_steps=2", "--batch_size=4",
-                        f"--output_dir={tmp_path}")
+                        "--learning_rate=0.01", "--figure_name=small", f"--output_dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
     last = lines[-1]
     assert set(last["final_training_error"]) == {"plain20", "plain32", "resnet20", "resnet32"}
-    saved = json.loads((tmp_path / "degradation.json").read_text())
+    assert last["learning_rate"] == 0.01 and lines[0]["training"]["learning_rate"] == 0.01
+    saved = json.loads((tmp_path / "small.json").read_text())
     for curve in saved["curves"].values():
         assert curve["iterations"] == [2, 4]
         assert all(0 <= error <= 100 for error in curve["training_error"])
     assert last["plain_deeper_is_worse"] == (
         last["final_training_error"]["plain32"] > last["final_training_error"]["plain20"])
-    assert (tmp_path / "degradation.png").stat().st_size > 10_000
+    assert (tmp_path / "small.png").stat().st_size > 10_000
 
 
 def test_initialization_figure_has_the_lectures_four_settings(tmp_path):
