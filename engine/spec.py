@@ -82,8 +82,9 @@ def validate(spec: RunSpec) -> None:
     """Checks the names in ``spec`` against :mod:`engine.choices` (raises
     :class:`UsageError` naming the first one that is not accepted); the data's own
     names (augmentation, normalization, TTA) are checked by :class:`DataSpec`. Also
-    refuses ``--transfer=vgg_shallow`` for a recipe that is not a VGG network and
-    ``gcn_zca`` for an input too large to whiten, before any work."""
+    refuses ``--transfer=vgg_shallow`` for a recipe that is not a VGG network,
+    ``gcn_zca`` for an input too large to whiten and ``--deterministic`` with
+    ``--jit_compile``, before any work."""
     import recipes
 
     recipes.get(spec.recipe)
@@ -103,6 +104,10 @@ def validate(spec: RunSpec) -> None:
         raise UsageError("The data spec's augmentation, normalization and validation fraction "
                          "differ from the training configuration's; build the spec with "
                          "engine.spec.resolve.")
+    if spec.deterministic and spec.jit_compile:
+        raise UsageError("--deterministic cannot go with --jit_compile: TensorFlow's "
+                         "deterministic ops have no XLA kernel for max pooling's gradient, "
+                         "which most recipes train through; leave one of the two out.")
     if spec.init_from and spec.transfer == "vgg_shallow":
         from engine import transfer
 
