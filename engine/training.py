@@ -15,8 +15,9 @@ import shutil
 import time
 
 import keras
+import numpy as np
 
-from engine import transfer
+from engine import private_api, transfer
 from engine.rundir import BACKUP_DIR
 from engine.losses import classification_loss
 from engine.optimizers import StochasticDiagonalLevenbergMarquardt
@@ -27,6 +28,7 @@ BEST_WEIGHTS = os.path.join("checkpoints", "best.weights.h5")
 # ModelCheckpoint writes here, then the file is renamed to BEST_WEIGHTS.
 BEST_WEIGHTS_PARTIAL = os.path.join("checkpoints", "best.partial.weights.h5")
 HISTORY_FILE = "history.csv"
+RANDOM_STATES_FILE = "random_states_{epochs}.npz"  # in the backup, after that many epochs
 LOG_DIR = "logs"
 EPOCH_SECONDS = "epoch_seconds"  # the history column of each epoch's wall time
 
@@ -66,15 +68,46 @@ class Backup(keras.callbacks.BackupAndRestore):
     the epoch's records (its ``history.csv`` row, the best checkpoint) are written
     before the backup says the epoch is done. A kill between the two then leaves a
     record the backup lacks, which resuming drops (:func:`keep_history_rows`), never a
-    backed-up epoch without its row."""
+    backed-up epoch without its row. The backup also keeps the random states of the
+    model's layers (:func:`random_states`: dropout's masks), so that a resumed
+    ``--deterministic`` run draws what the uninterrupted one draws."""
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        epochs = private_api.restored_epoch(self.model)
+        if epochs and os.path.exists(self._seed_path(epochs)):
+            with np.load(self._seed_path(epochs)) as saved:
+                for index, variable in enumerate(random_states(self.model)):
+                    variable.assign(saved[f"arr_{index}"])
 
     def on_epoch_end(self, epoch, logs=None):
         pass  # the saver, the last callback, saves
 
     def saver(self) -> keras.callbacks.Callback:
-        return keras.callbacks.LambdaCallback(
-            on_epoch_end=lambda epoch, logs: keras.callbacks.BackupAndRestore.on_epoch_end(
-                self, epoch, logs))
+        return keras.callbacks.LambdaCallback(on_epoch_end=self._save)
+
+    def _save(self, epoch, logs):
+        # The random states of the epochs done (epoch + 1) go first: the backup's
+        # metadata, written last, is what says the epoch is backed up.
+        os.makedirs(self.backup_dir, exist_ok=True)
+        partial = self._seed_path(epoch + 1) + ".partial"
+        with open(partial, "wb") as file:
+            np.savez(file, *(keras.ops.convert_to_numpy(variable)
+                             for variable in random_states(self.model)))
+        os.replace(partial, self._seed_path(epoch + 1))
+        keras.callbacks.BackupAndRestore.on_epoch_end(self, epoch, logs)
+        if os.path.exists(self._seed_path(epoch - 1)):  # the backup keeps two epochs
+            os.remove(self._seed_path(epoch - 1))
+
+    def _seed_path(self, epochs: int) -> str:
+        return os.path.join(self.backup_dir, RANDOM_STATES_FILE.format(epochs=epochs))
+
+
+def random_states(model: keras.Model) -> list:
+    """The state variables of ``model``'s random-number generators (dropout's, stochastic
+    depth's), which advance every step: Keras's saved weights leave them out."""
+    weights = {id(weight) for weight in model.weights}
+    return [variable for variable in model.variables if id(variable) not in weights]
 
 
 class StopOnDivergence(keras.callbacks.Callback):

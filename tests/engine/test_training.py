@@ -352,6 +352,29 @@ def test_an_interrupted_run_resumes_at_the_right_epoch(tmp_path, capsys):
     assert not all(np.array_equal(a, b) for a, b in zip(interrupted, model.get_weights()))
 
 
+def final_weights_uninterrupted_and_resumed(tmp_path, make_model, make_data):
+    """The weights after 4 epochs, uninterrupted and interrupted after epoch 1 then
+    resumed by a new model (as a new process makes it)."""
+    config = TrainingConfig(optimizer="sgd", learning_rate=0.1, epochs=4)
+    final = {}
+    for name, interrupt in (("uninterrupted", None), ("resumed", 1)):
+        keras.utils.set_random_seed(0)
+        model = make_model()
+        training.compile_model(model, config)
+        callbacks = training.run_callbacks(config, str(tmp_path / name))
+        if interrupt is not None:
+            with pytest.raises(KeyboardInterrupt):
+                loop.fit(model, make_data(), epochs=4, verbose=0,
+                         callbacks=[*callbacks, StopAtEpoch(interrupt)])
+            keras.utils.set_random_seed(0)
+            model = make_model()
+            training.compile_model(model, config)
+            callbacks = training.run_callbacks(config, str(tmp_path / name))
+        loop.fit(model, make_data(), epochs=4, callbacks=callbacks, verbose=0)
+        final[name] = model.get_weights()
+    return final["uninterrupted"], final["resumed"]
+
+
 def test_a_resumed_run_sees_the_shuffles_of_an_uninterrupted_one(tmp_path):
     # Batches reshuffled every epoch (as the training pipeline does): the resumed epochs
     # must draw the orders the uninterrupted run draws, not the first epoch's again.
@@ -359,23 +382,21 @@ def test_a_resumed_run_sees_the_shuffles_of_an_uninterrupted_one(tmp_path):
         return tiny_data(batch_size=4).unbatch().shuffle(
             32, seed=3, reshuffle_each_iteration=True).batch(4)
 
-    config = TrainingConfig(optimizer="sgd", learning_rate=0.1, epochs=4)
-    final = {}
-    for name, interrupt in (("uninterrupted", None), ("resumed", 1)):
-        keras.utils.set_random_seed(0)
-        model = tiny_model()
-        training.compile_model(model, config)
-        callbacks = training.run_callbacks(config, str(tmp_path / name))
-        if interrupt is not None:
-            with pytest.raises(KeyboardInterrupt):
-                loop.fit(model, shuffled(), epochs=4, verbose=0,
-                         callbacks=[*callbacks, StopAtEpoch(interrupt)])
-            model = tiny_model()
-            training.compile_model(model, config)
-            callbacks = training.run_callbacks(config, str(tmp_path / name))
-        loop.fit(model, shuffled(), epochs=4, callbacks=callbacks, verbose=0)
-        final[name] = model.get_weights()
-    for uninterrupted, resumed in zip(final["uninterrupted"], final["resumed"]):
+    for uninterrupted, resumed in zip(*final_weights_uninterrupted_and_resumed(
+            tmp_path, tiny_model, shuffled)):
+        np.testing.assert_array_equal(uninterrupted, resumed)
+
+
+def test_a_resumed_run_draws_the_dropout_masks_of_an_uninterrupted_one(tmp_path):
+    def with_dropout():
+        inputs = keras.Input((4,))
+        hidden = keras.layers.Dropout(0.5)(keras.layers.Dense(3, name="hidden")(inputs))
+        return keras.Model(inputs, recipes.common.classifier(hidden, 2, "softmax"))
+
+    model = with_dropout()
+    assert len(training.random_states(model)) == 1  # Dropout's, which weights leave out
+    for uninterrupted, resumed in zip(*final_weights_uninterrupted_and_resumed(
+            tmp_path, with_dropout, tiny_data)):
         np.testing.assert_array_equal(uninterrupted, resumed)
 
 
