@@ -175,6 +175,11 @@ def is_int(value) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
+def is_real(value) -> bool:
+    """True for Python and NumPy real numbers, False for bools (and strings)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def _check_positive(name: str, value) -> None:
     if not is_int(value) or value < 1:
         raise UsageError(f"{name} must be a positive integer, got {value!r}.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from layers.arithmetic import is_real
 from layers.errors import UsageError
 
 
@@ -23,7 +24,7 @@ class MaxFilterRMS(keras.constraints.Constraint):
     """
 
     def __init__(self, max_rms: float = 0.1):
-        if not max_rms > 0:
+        if not (is_real(max_rms) and max_rms > 0):
             raise UsageError(f"max_rms must be positive, got {max_rms!r}.")
         self.max_rms = float(max_rms)
 

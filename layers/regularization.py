@@ -15,7 +15,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from layers.arithmetic import is_int
+from layers.arithmetic import is_int, is_real
 from layers.errors import UsageError
 
 STOCHASTIC_DEPTH_MODES = ("batch", "row")
@@ -36,7 +36,7 @@ class StochasticDepth(keras.layers.Layer):
     def __init__(self, survival_probability: float = 0.5, mode: str = "batch",
                  seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
-        if not 0 < survival_probability <= 1:
+        if not (is_real(survival_probability) and 0 < survival_probability <= 1):
             raise UsageError(
                 f"survival_probability must be in (0, 1], got {survival_probability!r}."
             )
@@ -89,7 +89,7 @@ class FractalJoin(keras.layers.Layer):
     def __init__(self, drop_probability: float = 0.15, columns=None, seed: int | None = None,
                  **kwargs):
         super().__init__(**kwargs)
-        if not 0 <= drop_probability <= 1:
+        if not (is_real(drop_probability) and 0 <= drop_probability <= 1):
             raise UsageError(f"drop_probability must be in [0, 1], got {drop_probability!r}.")
         if columns is not None:
             columns = list(columns)
@@ -175,7 +175,7 @@ class GlobalDropPath(keras.layers.Layer):
         super().__init__(**kwargs)
         if not is_int(columns) or columns < 1:
             raise UsageError(f"columns must be a positive integer, got {columns!r}.")
-        if not 0 <= probability <= 1:
+        if not (is_real(probability) and 0 <= probability <= 1):
             raise UsageError(f"probability must be in [0, 1], got {probability!r}.")
         self.columns = int(columns)
         self.probability = float(probability)

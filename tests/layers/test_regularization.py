@@ -51,6 +51,7 @@ def test_stochastic_depth_with_survival_one_is_the_identity():
 @pytest.mark.parametrize("kwargs, message", [
     (dict(survival_probability=0.0), r"survival_probability must be in \(0, 1\]"),
     (dict(survival_probability=1.5), r"survival_probability must be in \(0, 1\]"),
+    (dict(survival_probability="0.5"), r"survival_probability must be in \(0, 1\], got '0.5'"),
     (dict(survival_probability=0.5, mode="sample"), "mode must be 'batch' or 'row'"),
 ])
 def test_stochastic_depth_rejects_bad_arguments(kwargs, message):
@@ -131,6 +132,7 @@ def test_fractal_join_all_zero_selection_means_local_drop_path():
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(drop_probability=-0.1), r"drop_probability must be in \[0, 1\]"),
+    (dict(drop_probability=None), r"drop_probability must be in \[0, 1\], got None"),
     (dict(drop_probability=0.15, columns=[0, 0]), "distinct non-negative"),
     (dict(drop_probability=0.15, columns=[-1, 0]), "distinct non-negative"),
     (dict(drop_probability=0.15, columns=[]), "distinct non-negative"),
@@ -179,6 +181,7 @@ def test_global_drop_path_selects_one_column_for_half_the_batches():
 @pytest.mark.parametrize("kwargs, message", [
     (dict(columns=0), "columns must be a positive integer"),
     (dict(columns=3, probability=2.0), r"probability must be in \[0, 1\]"),
+    (dict(columns=3, probability="0.1"), r"probability must be in \[0, 1\]"),
 ])
 def test_global_drop_path_rejects_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
