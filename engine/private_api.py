@@ -26,6 +26,10 @@ upgrade changes it.
 * keras-tuner prints the traceback of every failed trial while its module flag
   ``keras_tuner.src.config.DEBUG`` is on, as it is by default, with no public way to
   turn it off; the trial's message keeps the traceback.
+* keras-tuner checkpoints a trial's best epoch with its ``SaveBestEpoch`` callback
+  (``keras_tuner.src.engine.tuner_utils``), made anew for each run of the trial with
+  no best value: a trial resumed after an interruption would overwrite the checkpoint
+  of a better epoch before it. Its best value, ``best_value``, has no public setter.
 """
 
 from __future__ import annotations
@@ -119,3 +123,15 @@ def keras_tuner_quiet_failures():
         yield
     finally:
         config.DEBUG = original
+
+
+def keras_tuner_keep_best_epoch(callbacks, value: float) -> None:
+    """Makes keras-tuner's ``SaveBestEpoch`` among ``callbacks`` (those it passes a
+    trial's ``fit``) checkpoint only an epoch better than ``value``, as if it had seen
+    an epoch of that value; a better value it has seen stays."""
+    from keras_tuner.src.engine import tuner_utils
+
+    for callback in callbacks:
+        if isinstance(callback, tuner_utils.SaveBestEpoch) and callback.objective.better_than(
+                value, callback.best_value):
+            callback.best_value = value

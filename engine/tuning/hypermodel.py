@@ -15,6 +15,9 @@ It handles keras-tuner's pitfalls, as measured with keras-tuner 1.4.8 and Keras 
 * Hyperband passes its own ``epochs`` and ``initial_epoch``: ``fit`` trains for
   those, while the learning-rate schedule keeps the search's full horizon (the
   training configuration's ``epochs``).
+* keras-tuner checkpoints a trial's best epoch with a callback made anew for each
+  run of the trial: a trial resumed after an interruption scores, and checkpoints
+  over, the epochs it recorded before it as well (:func:`best_recorded`).
 
 A trial whose loss diverges (:class:`engine.training.StopOnDivergence`), that runs
 out of memory or whose network does not build is a failed trial
@@ -32,9 +35,10 @@ import keras
 import keras_tuner
 import tensorflow as tf
 
-from engine import interrupts, loop
+from engine import interrupts, loop, private_api
 from engine.build import build
 from engine.report import read_history
+from engine.rundir import BACKUP_DIR
 from engine.training import (HISTORY_FILE, LOG_DIR, accuracy_key, compile_model,
                              one_target_per_head, run_callbacks)
 from engine.tuning import hparams, space
@@ -102,11 +106,16 @@ class RecipeHyperModel(keras_tuner.HyperModel):
         run_dir = os.path.join(self.trial_dir, f"execution{self.execution}")
         self.execution += 1
         accuracy = accuracy_key(model)
+        resuming = os.path.isdir(os.path.join(run_dir, BACKUP_DIR))  # an interrupted execution
         trial_callbacks = run_callbacks(training, run_dir, accuracy, [
             hparams.session_callback(os.path.join(run_dir, LOG_DIR), self.values(hp),
                                      self.trial_id), *callbacks])
         if accuracy != "accuracy":
             trial_callbacks.insert(0, MainHeadLogs(accuracy))
+        if resuming:  # its checkpoint holds the best of the epochs recorded so far
+            recorded = best_recorded(os.path.join(run_dir, HISTORY_FILE), self.search.objective)
+            if recorded is not None:
+                private_api.keras_tuner_keep_best_epoch(callbacks, recorded)
         train = one_target_per_head(model, rebatched(x, training.batch_size,
                                                      run.data.batch_size, self.train_examples))
         with self.strategy.scope(), self.trial_errors():
@@ -115,7 +124,7 @@ class RecipeHyperModel(keras_tuner.HyperModel):
                                epochs=epochs, initial_epoch=initial_epoch,
                                callbacks=trial_callbacks, verbose=self.verbose,
                                jit_compile=run.jit_compile).history
-            if not history.get(self.search.objective):  # resumed from its last epoch's backup
+            if resuming:  # the epochs before the interruption count as well
                 history = read_history(os.path.join(run_dir, HISTORY_FILE))
             return best_epoch(history, self.search.objective)
 
@@ -170,6 +179,14 @@ def rebatched(batches: tf.data.Dataset, batch_size: int, prepared: int,
         return batches
     return batches.rebatch(batch_size).apply(tf.data.experimental.assert_cardinality(
         math.ceil(examples / batch_size))).prefetch(tf.data.AUTOTUNE)
+
+
+def best_recorded(path: str, objective: str) -> float | None:
+    """The best finite ``objective`` of the epochs the history file at ``path`` records
+    (None if none)."""
+    scores = [score for score in read_history(path).get(objective, []) if math.isfinite(score)]
+    pick = max if objective.endswith("accuracy") else min
+    return pick(scores) if scores else None
 
 
 def best_epoch(history: dict, objective: str) -> dict:

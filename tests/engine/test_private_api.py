@@ -110,6 +110,26 @@ def test_keras_tuner_prints_no_traceback_for_a_failed_trial_in_the_block(tmp_pat
     assert "Traceback" in capsys.readouterr().err  # restored after the block
 
 
+def test_keras_tuners_best_epoch_checkpoint_keeps_a_value_it_is_given(tmp_path):
+    import keras_tuner
+
+    given = []
+
+    class Recorded(keras_tuner.HyperModel):
+        def build(self, hp):
+            return keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+
+        def fit(self, hp, model, *args, callbacks=(), **kwargs):
+            given.extend(callbacks)
+            return {"val_accuracy": 0.5}
+
+    keras_tuner.RandomSearch(Recorded(), objective="val_accuracy", max_trials=1,
+                             directory=str(tmp_path), project_name="p").search(verbose=0)
+    private_api.keras_tuner_keep_best_epoch(given, 0.75)
+    private_api.keras_tuner_keep_best_epoch(given, 0.25)  # not better: 0.75 stays
+    assert [callback.best_value for callback in given if hasattr(callback, "best_value")] == [0.75]
+
+
 def test_decoupled_weight_decay_scales_per_variable():
     class HalfDecayForTheBias(private_api.ScaledWeightDecay, keras.optimizers.AdamW):
         def weight_decay_scale(self, variable):

@@ -124,6 +124,45 @@ def test_a_trial_resumed_after_its_last_epoch_scores_its_recorded_epochs(tmp_pat
     assert metrics["val_accuracy"] == pytest.approx(float(row["val_accuracy"]))
 
 
+def test_a_trial_resumed_mid_way_scores_and_keeps_its_best_epoch_before_the_kill(tmp_path):
+    """Killed after its first epoch, whose score (made 1.0 here) no later epoch reaches:
+    the resumed trial still scores that epoch, and keras-tuner's checkpoint (a new
+    ``SaveBestEpoch`` per run of the trial) keeps its weights."""
+    from keras_tuner.src.engine import tuner_utils
+
+    trials = hypermodel(tmp_path, epochs=3)
+    hp = keras_tuner.HyperParameters()
+    objective = keras_tuner.Objective("val_accuracy", "max")
+    checkpoint = tmp_path / "trial_0" / "checkpoint.weights.h5"
+    with pytest.raises(SystemExit):
+        trials.fit(hp, trials.build(hp), data(), validation_data=data(), epochs=3,
+                   callbacks=[tuner_utils.SaveBestEpoch(objective, str(checkpoint)),
+                              KillAtEpoch(1)])
+    history = tmp_path / "trial_0" / "execution0" / training.HISTORY_FILE
+    header, first = (line.split(",") for line in history.read_text().split()[:2])
+    first[header.index("val_accuracy")] = "1.0"
+    history.write_text(",".join(header) + "\n" + ",".join(first) + "\n")
+    saved = checkpoint.read_bytes()
+    trials.start_trial("0", str(tmp_path / "trial_0"))
+    model = trials.build(hp)
+    metrics = trials.fit(hp, model, data(), validation_data=data(), epochs=3,
+                         callbacks=[tuner_utils.SaveBestEpoch(objective, str(checkpoint))])
+    assert len(model.history.history["val_accuracy"]) == 2  # epochs 2 and 3 trained
+    assert max(model.history.history["val_accuracy"]) < 1.0
+    assert metrics["val_accuracy"] == 1.0
+    assert checkpoint.read_bytes() == saved
+
+
+class KillAtEpoch(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            _kill()
+
+
 def _kill(*args, **kwargs):
     raise SystemExit("killed before the backup is removed")
 
