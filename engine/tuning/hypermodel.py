@@ -28,6 +28,7 @@ search with its traceback.
 from __future__ import annotations
 
 import contextlib
+import glob
 import math
 import os
 
@@ -40,7 +41,7 @@ from engine.build import build
 from engine.report import read_history
 from engine.rundir import BACKUP_DIR
 from engine.training import (HISTORY_FILE, LOG_DIR, accuracy_key, compile_model,
-                             one_target_per_head, run_callbacks)
+                             one_target_per_head, remove_backup, run_callbacks)
 from engine.tuning import hparams, space
 from engine.tuning.spec import SearchSpec
 from layers.errors import RunFailure, UsageError
@@ -70,7 +71,10 @@ class RecipeHyperModel(keras_tuner.HyperModel):
         self.trial_id, self.trial_dir, self.failure, self.execution = trial_id, trial_dir, None, 0
 
     def end_trial(self) -> str | None:
-        """The tuner ended the trial; returns why it failed (None if it did not)."""
+        """The tuner ended the trial; returns why it failed (None if it did not). Its
+        executions' backups, kept until now, go: an ended trial is not run again."""
+        for run_dir in glob.glob(os.path.join(glob.escape(self.trial_dir or ""), "execution*")):
+            remove_backup(run_dir)
         failure, self.trial_id, self.trial_dir = self.failure, None, None
         return failure
 
@@ -107,9 +111,11 @@ class RecipeHyperModel(keras_tuner.HyperModel):
         self.execution += 1
         accuracy = accuracy_key(model)
         resuming = os.path.isdir(os.path.join(run_dir, BACKUP_DIR))  # an interrupted execution
+        # Each execution's backup is kept until the trial ends: a trial interrupted in a
+        # later execution runs no finished one again.
         trial_callbacks = run_callbacks(training, run_dir, accuracy, [
             hparams.session_callback(os.path.join(run_dir, LOG_DIR), self.values(hp),
-                                     self.trial_id), *callbacks])
+                                     self.trial_id), *callbacks], keep_backup=True)
         if accuracy != "accuracy":
             trial_callbacks.insert(0, MainHeadLogs(accuracy))
         if resuming:  # its checkpoint holds the best of the epochs recorded so far

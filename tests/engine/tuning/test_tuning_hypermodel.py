@@ -153,6 +153,24 @@ def test_a_trial_resumed_mid_way_scores_and_keeps_its_best_epoch_before_the_kill
     assert checkpoint.read_bytes() == saved
 
 
+def test_a_trial_interrupted_in_its_second_execution_runs_no_finished_one_again(tmp_path):
+    trials = hypermodel(tmp_path, epochs=2)
+    hp = keras_tuner.HyperParameters()
+    first = trials.fit(hp, trials.build(hp), data(), validation_data=data(), epochs=2)
+    with pytest.raises(SystemExit):
+        trials.fit(hp, trials.build(hp), data(), validation_data=data(), epochs=2,
+                   callbacks=[KillAtEpoch(1)])
+    trials.start_trial("0", str(tmp_path / "trial_0"))  # keras-tuner runs the trial again
+    model = trials.build(hp)
+    assert trials.fit(hp, model, data(), validation_data=data(), epochs=2) == first
+    assert not model.history.history  # execution 0 trained nothing again
+    model = trials.build(hp)
+    trials.fit(hp, model, data(), validation_data=data(), epochs=2)
+    assert len(model.history.history["val_accuracy"]) == 1  # execution 1 from its backup
+    trials.end_trial()
+    assert not list((tmp_path / "trial_0").glob(f"execution*/{training.BACKUP_DIR}"))
+
+
 class KillAtEpoch(keras.callbacks.Callback):
     def __init__(self, epoch):
         super().__init__()
