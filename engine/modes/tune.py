@@ -108,6 +108,7 @@ def tune(search: SearchSpec, overwrite: bool = False, verbose: int | None = None
     report = {**training_report(best_run, data, model, trained.optimizer, evaluation, history,
                                 strategy, model_path=model_path, export_dir=export_dir,
                                 curves=curves),
+              **checkpoint_epoch(history, tuner.oracle.objective),
               **search_results(search, tuner, best)}
     rundir.write_json(os.path.join(run.model_dir, rundir.REPORT_FILE), report)
     return report
@@ -139,6 +140,23 @@ def checkpoint_history(tuner, trial_id: str, executions: int) -> dict:
                                          or objective.better_than(value, best_value)):
                 best, best_value = history, value
     return best
+
+
+def checkpoint_epoch(history: dict, objective) -> dict:
+    """``best_epoch`` and ``best_val_accuracy`` of the epoch of ``history`` whose weights
+    the checkpoint holds: the first with the best ``objective`` (keras-tuner's), which for
+    ``val_loss`` need not be the one with the best validation accuracy."""
+    scores = history.get(objective.name, [])
+    finite = [epoch for epoch, value in enumerate(scores) if math.isfinite(value)]
+    if not finite:
+        return {}
+    best = finite[0]
+    for epoch in finite[1:]:
+        if objective.better_than(scores[epoch], scores[best]):
+            best = epoch
+    accuracy = history.get("val_accuracy", [])
+    return {"best_epoch": int(history["epoch"][best]) + 1,
+            "best_val_accuracy": accuracy[best] if best < len(accuracy) else None}
 
 
 def search_results(search: SearchSpec, tuner, best) -> dict:

@@ -137,6 +137,21 @@ def test_the_report_describes_the_execution_the_saved_model_comes_from(tmp_path)
     keras.backend.clear_session()
 
 
+def test_the_reports_best_epoch_is_the_checkpoints_under_a_val_loss_objective(tmp_path,
+                                                                               monkeypatch):
+    """keras-tuner checkpoints the epoch of the lowest validation loss: the report names
+    that epoch and its accuracy, not the epoch of the highest validation accuracy."""
+    recorded = {"epoch": [0.0, 1.0, 2.0], "loss": [2.0, 1.0, 0.5],
+                "accuracy": [0.3, 0.6, 0.7], "val_loss": [1.5, 0.9, 0.8],
+                "val_accuracy": [0.4, 0.9, 0.8]}
+    monkeypatch.setattr(tune, "checkpoint_history", lambda *args: recorded)
+    search = digits_search(tmp_path, {"learning_rate": Choice((3e-3,))}, max_trials=1,
+                           objective="val_loss")
+    report = tune.tune(search, verbose=0)
+    assert (report["best_epoch"], report["best_val_accuracy"]) == (3, 0.8)
+    keras.backend.clear_session()
+
+
 def test_a_ctrl_c_dropped_between_trials_stops_the_search(tmp_path, monkeypatch):
     """keras-tuner collects garbage before every trial; a Ctrl-C that lands in a
     finalizer there is dropped by Python (reported to sys.unraisablehook), and the search
