@@ -134,11 +134,18 @@ def make_tuner(search: SearchSpec, hypermodel: RecipeHyperModel, overwrite: bool
         oracle = RandomOracle(max_trials=search.max_trials, **common)
     oracle.max_failed_trials = search.max_failed_trials
     tuner_class = HyperbandSearch if search.tuner == "hyperband" else Search
-    return tuner_class(oracle=oracle, hypermodel=hypermodel, directory=search.run.model_dir,
-                       project_name=rundir.SEARCH_DIR,
-                       overwrite=overwrite and search_spec.is_chief(),
-                       executions_per_trial=search.executions_per_trial,
-                       distribution_strategy=hypermodel.strategy)
+    tuner = tuner_class(oracle=oracle, hypermodel=hypermodel, directory=search.run.model_dir,
+                        project_name=rundir.SEARCH_DIR,
+                        overwrite=overwrite and search_spec.is_chief(),
+                        executions_per_trial=search.executions_per_trial,
+                        distribution_strategy=hypermodel.strategy)
+    if search.tuner == "hyperband":
+        # keras-tuner's one iteration of Hyperband's brackets holds as many trials as
+        # --epochs allows (one at --epochs=1): --max_trials bounds the search instead.
+        # Set after a resumed search reloads its state, where a smaller --max_trials
+        # set it.
+        tuner.oracle.hyperband_iterations = search.max_trials
+    return tuner
 
 
 def seconds_before_resume(trial_dir: str) -> float:

@@ -13,6 +13,7 @@ import weakref
 
 import keras
 import pytest
+import tensorflow as tf
 
 import recipes
 from engine import rundir, spec
@@ -21,7 +22,7 @@ from engine.report import read_history
 from engine.tuning.hypermodel import RecipeHyperModel
 from engine.tuning.spec import SearchSpec
 from layers.errors import RunFailure, UsageError
-from recipes.space import Choice, SearchSpace
+from recipes.space import Choice, Float, SearchSpace
 
 
 def digits_search(tmp_path, training, epochs=1, distribute="none", **settings):
@@ -117,6 +118,29 @@ def test_hyperband_continues_the_best_trials_from_their_checkpoints(tmp_path):
     epochs = read_history(str(best / "execution0" / "history.csv"))["epoch"]
     assert report["best_epoch"] - 1 in epochs  # counted as the trial's own log counts
     keras.backend.clear_session()
+
+
+@pytest.mark.parametrize("epochs", [1, 3])
+def test_hyperband_hands_out_max_trials_whatever_the_epochs(tmp_path, epochs):
+    """keras-tuner's one pass of Hyperband's brackets holds one trial at --epochs=1 (six at
+    3): the search repeats them up to --max_trials, as random search runs that many."""
+    from keras_tuner.engine.trial import TrialStatus
+
+    from engine.tuning import space, tuner
+
+    search = digits_search(tmp_path, {"learning_rate": Float(1e-4, 1e-2, log=True,
+                                                             default=1e-3)},
+                           epochs=epochs, tuner="hyperband", max_trials=8)
+    hypermodel = RecipeHyperModel(search, 10, (32, 32, 1), tf.distribute.get_strategy(), 64)
+    oracle = tuner.make_tuner(search, hypermodel).oracle
+    space.hyperparameters(oracle.hyperparameters, search.space)
+    started = 0
+    while (trial := oracle.create_trial("tuner0")).status == TrialStatus.RUNNING:
+        started += 1
+        oracle.update_trial(trial.trial_id, {"val_accuracy": 0.5})
+        trial.status = TrialStatus.COMPLETED
+        oracle.end_trial(trial)
+    assert started == 8
 
 
 def test_the_report_describes_the_execution_the_saved_model_comes_from(tmp_path):
