@@ -213,7 +213,8 @@ def announcement(search: SearchSpec, tuner, resumed: bool) -> str:
     varied = [name for name in search.space.entries if name not in search.fixed]
     return (f"Searching {search.run.recipe} on {search.run.data.dataset} ({search.tuner}, "
             f"up to {search.max_trials} trials of {search.run.training.epochs} epochs, "
-            f"objective {search.objective}): {', '.join(varied)}{where}.")
+            f"objective {search.objective}): "
+            f"{', '.join(varied) or 'nothing varies, the flags fix every entry'}{where}.")
 
 
 def best_trial(tuner, search: SearchSpec):

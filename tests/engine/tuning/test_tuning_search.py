@@ -143,6 +143,15 @@ def test_hyperband_hands_out_max_trials_whatever_the_epochs(tmp_path, epochs):
     assert started == 8
 
 
+def test_the_first_line_names_what_varies_or_that_nothing_does(tmp_path):
+    space = {"learning_rate": Choice((1e-3, 3e-3)), "batch_size": Choice((32, 64))}
+    line = tune.announcement(digits_search(tmp_path, space, fixed=("batch_size",)), None, False)
+    assert "objective val_accuracy): learning_rate; state in " in line
+    line = tune.announcement(digits_search(tmp_path, space, fixed=("batch_size", "learning_rate")),
+                             None, False)
+    assert "objective val_accuracy): nothing varies, the flags fix every entry; state in " in line
+
+
 def test_the_report_describes_the_execution_the_saved_model_comes_from(tmp_path):
     """With two executions per trial, keras-tuner keeps the checkpoint of the best epoch
     of either: the report's best validation accuracy is the saved model's."""
