@@ -26,7 +26,7 @@ from layers.residual import (SHORTCUTS, STRIDE_PLACEMENTS, basic_block, bn_relu,
                              bottleneck_block, conv, conv_bn, preact_block)
 from recipes.common import apply, classifier, scaled
 from recipes.registry import Recipe, TrainingConfig, register
-from recipes.space import Choice, SearchSpace, depth_choices
+from recipes.space import Choice, SearchSpace, depth_choices, training_space
 
 BLOCKS = ("basic", "bottleneck", "preact")
 STEMS = ("imagenet", "cifar")
@@ -305,10 +305,16 @@ register(Recipe(
     paper=ZAGORUYKO_2016, year=2016, table="Table 1, WRN-28-10 (N = 4, k = 10)",
     training=WRN_TRAINING, variant=WRN28_10, search_space=WRN_SPACE,
     description="Wide ResNet 28-10, pre-activation basic blocks, no dropout."))
+WRN_DROPOUT = 0.3  # the wide-dropout block's rate (Fig. 1d), between its convolutions
+# A builder argument here; searched, as every paper's rate is, as the training entry
+# that sets the network's Dropout layers (the paper's rate its default).
+WRN_DROPOUT_SPACE = SearchSpace(architecture=WRN_SPACE.architecture, training=training_space(
+    dataclasses.replace(WRN_TRAINING, dropout=WRN_DROPOUT), dropout=True))
 register(Recipe(
     name="wrn28_10_dropout", builder=resnet, input_shape=(32, 32, 3), classes=10,
     paper=ZAGORUYKO_2016, year=2016, table="Table 1, WRN-28-10, wide-dropout block (Fig. 1d)",
-    training=WRN_TRAINING, variant={**WRN28_10, "dropout": 0.3}, search_space=WRN_SPACE,
+    training=WRN_TRAINING, variant={**WRN28_10, "dropout": WRN_DROPOUT},
+    search_space=WRN_DROPOUT_SPACE,
     description="Wide ResNet 28-10 with dropout 0.3 between the convolutions of a block."))
 
 

@@ -17,7 +17,9 @@ from recipes.space import Boolean, Choice, Float, Int, SearchSpace, training_spa
 def paper_value(recipe, name):
     """The value a recipe builds or trains with when a search does not vary ``name``."""
     if name in recipe.search_space.training:
-        return getattr(recipe.training, name)
+        value = getattr(recipe.training, name)
+        # a rate the builder sets where the training leaves it (wrn28_10_dropout's dropout)
+        return recipe.variant.get(name) if value is None else value
     if name in recipe.variant:
         return recipe.variant[name]
     return inspect.signature(recipe.builder).parameters[name].default

@@ -79,3 +79,21 @@ def test_describe_records_ranges_and_fixed_values():
                                           "default": 1e-3}
     assert described["batch_norm"] == {"kind": "boolean", "default": False}
     assert described["optimizer"] == {"kind": "fixed", "value": "sgd"}
+
+
+def test_a_rate_the_paper_sets_in_the_builder_is_searched_from_it():
+    """wrn28_10_dropout's 0.3 is a builder argument, not a training one: its space still
+    has the dropout entry (README: where the paper sets a rate), the paper's the default."""
+    import keras
+
+    from engine.build import build
+
+    recipe = recipes.get("wrn28_10_dropout")
+    entry = recipe.search_space.training["dropout"]
+    assert (entry.min_value, entry.max_value, entry.step, entry.default) == (0.0, 0.7, 0.1, 0.3)
+    values = {name: entry.default for name, entry in recipe.search_space.entries.items()}
+    variant, config = configuration(recipe.search_space, recipe.training,
+                                    {**values, "blocks": 2, "width_multiplier": 0.2})
+    model = build("wrn28_10_dropout", 10, (32, 32, 3), config, variant=variant).model
+    rates = {layer.rate for layer in model.layers if isinstance(layer, keras.layers.Dropout)}
+    assert rates == {0.3}
