@@ -125,11 +125,8 @@ def make_tuner(search: SearchSpec, hypermodel: RecipeHyperModel, overwrite: bool
                                  **common)
         oracle.max_trials = search.max_trials
     elif search.tuner == "bayesian":
-        dimensions = len(search.space.entries) - len(search.fixed)
         oracle = BayesianOracle(max_trials=search.max_trials,
-                                num_initial_points=max(2, min(3 * dimensions,
-                                                              search.max_trials // 3)),
-                                **common)
+                                num_initial_points=initial_points(search), **common)
     else:
         oracle = RandomOracle(max_trials=search.max_trials, **common)
     oracle.max_failed_trials = search.max_failed_trials
@@ -145,7 +142,16 @@ def make_tuner(search: SearchSpec, hypermodel: RecipeHyperModel, overwrite: bool
         # Set after a resumed search reloads its state, where a smaller --max_trials
         # set it.
         tuner.oracle.hyperband_iterations = search.max_trials
+    if search.tuner == "bayesian":  # a resumed search's state holds its own --max_trials'
+        tuner.oracle.num_initial_points = initial_points(search)
     return tuner
+
+
+def initial_points(search: SearchSpec) -> int:
+    """The random trials a Bayesian search starts with: three per dimension, at most a
+    third of ``--max_trials``, at least two."""
+    dimensions = len(search.space.entries) - len(search.fixed)
+    return max(2, min(3 * dimensions, search.max_trials // 3))
 
 
 def seconds_before_resume(trial_dir: str) -> float:

@@ -152,6 +152,21 @@ def test_the_first_line_names_what_varies_or_that_nothing_does(tmp_path):
     assert "objective val_accuracy): nothing varies, the flags fix every entry; state in " in line
 
 
+def test_a_bayesian_search_extended_on_resume_starts_with_its_new_random_trials(tmp_path):
+    from engine.tuning import tuner
+
+    space = {"learning_rate": Float(1e-4, 1e-2, log=True, default=1e-3),
+             "batch_size": Choice((32, 64))}
+
+    def made(max_trials):
+        search = digits_search(tmp_path, space, tuner="bayesian", max_trials=max_trials)
+        hypermodel = RecipeHyperModel(search, 10, (32, 32, 1), tf.distribute.get_strategy(), 64)
+        return tuner.make_tuner(search, hypermodel)
+
+    made(6).save()  # a search of 6 trials, killed: 2 random ones first
+    assert made(30).oracle.num_initial_points == 6  # resumed with 30: 3 per dimension
+
+
 def test_the_report_describes_the_execution_the_saved_model_comes_from(tmp_path):
     """With two executions per trial, keras-tuner keeps the checkpoint of the best epoch
     of either: the report's best validation accuracy is the saved model's."""
