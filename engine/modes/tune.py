@@ -41,7 +41,8 @@ from layers.errors import RunFailure, UsageError
 
 # What a resumed search shares with the one it resumes (run.json's entries and its
 # "search"'s); the budget, --max_trials and --max_failed_trials, may change.
-RESUMED_KEYS = ("recipe", "dataset", "training", "seed", "precision", "tuner", "objective",
+RESUMED_KEYS = ("recipe", "dataset", "input_shape", "training", "seed", "precision",
+                "init_from", "transfer", "finetune_multiplier", "tuner", "objective",
                 "executions_per_trial", "search_space")
 
 
@@ -189,9 +190,15 @@ def check_same_search(search: SearchSpec) -> None:
         return
     record = rundir.read_json(path)
     saved = {**record, **record.get("search", {})}
-    current = {"recipe": search.run.recipe, "dataset": search.run.data.dataset,
-               "training": dataclasses.asdict(search.run.training), "seed": search.run.seed,
-               "precision": search.run.precision, **search_record(search)}
+    run = search.run
+    current = {"recipe": run.recipe, "dataset": run.data.dataset,
+               "input_shape": list(resolve_input_shape(recipes.get(run.recipe).input_shape,
+                                                       run.data.image_size)),
+               "training": dataclasses.asdict(run.training), "seed": run.seed,
+               "precision": run.precision, "init_from": run.init_from,
+               "transfer": run.transfer if run.init_from else None,
+               "finetune_multiplier": run.finetune_multiplier if run.init_from else None,
+               **search_record(search)}
     changed = [key for key in RESUMED_KEYS
                if rundir.strict(saved.get(key)) != rundir.strict(current[key])]
     if changed:

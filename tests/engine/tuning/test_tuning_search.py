@@ -237,7 +237,8 @@ def test_a_search_resumed_with_another_space_or_configuration_is_refused(tmp_pat
     (tmp_path / "search_run" / "search").mkdir(parents=True)
     rundir.write_json(str(tmp_path / "search_run" / "run.json"), {
         "recipe": "lenet5_modern", "dataset": "digits", "seed": 42, "precision": "float32",
-        "training": dataclasses.asdict(search.run.training),
+        "input_shape": [32, 32, 1], "init_from": None, "transfer": None,
+        "finetune_multiplier": None, "training": dataclasses.asdict(search.run.training),
         "search": tune.search_record(search)})
     tune.check_same_search(dataclasses.replace(search, max_trials=5))  # a larger budget
     narrower = dataclasses.replace(search, space=SearchSpace(training={
@@ -248,3 +249,8 @@ def test_a_search_resumed_with_another_space_or_configuration_is_refused(tmp_pat
         search.run, training=dataclasses.replace(search.run.training, epochs=3)))
     with pytest.raises(UsageError, match="with another training;"):
         tune.check_same_search(longer)
+    # Its trials' checkpoints do not load into a network of another input size.
+    larger = dataclasses.replace(search, run=dataclasses.replace(
+        search.run, data=dataclasses.replace(search.run.data, image_size=40)))
+    with pytest.raises(UsageError, match="with another input_shape;"):
+        tune.check_same_search(larger)
