@@ -72,6 +72,8 @@ def tune(search: SearchSpec, overwrite: bool = False, verbose: int | None = None
                  scope=False) as strategy, running():
         input_shape = resolve_input_shape(recipe.input_shape, run.data.image_size)
         source = open_source(run.data, input_shape, recipe.classes)
+        if chief and not overwrite:
+            check_same_classes(search, source.class_names)
         hypermodel = RecipeHyperModel(search, source.num_classes, input_shape, strategy,
                                       source.sizes["train"], verbose)
         # The oracle saves its state when the first trial starts, a worker its own after
@@ -207,6 +209,20 @@ def check_same_search(search: SearchSpec) -> None:
             f"{record.get('dataset')} with another {', '.join(changed)}; run its own command "
             "again to resume it, pass --overwrite to start afresh or choose another "
             "--model_dir.")
+
+
+def check_same_classes(search: SearchSpec, class_names) -> None:
+    """A search is resumed on the classes it started with (a folder's may have changed):
+    its trials' checkpoints hold a head of that many."""
+    path = os.path.join(search.run.model_dir, rundir.RUN_FILE)
+    if not os.path.isfile(path) or not os.path.isdir(search.project_dir):
+        return
+    saved = rundir.read_json(path).get("class_names")
+    if saved is not None and list(saved) != list(class_names):
+        raise UsageError(
+            f"{search.run.model_dir} holds a search of {len(saved)} classes and "
+            f"{search.run.data.dataset} now has {len(class_names)} (or other names); "
+            "pass --overwrite to start afresh or choose another --model_dir.")
 
 
 def announcement(search: SearchSpec, tuner, resumed: bool) -> str:

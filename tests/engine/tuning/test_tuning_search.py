@@ -167,6 +167,22 @@ def test_a_bayesian_search_extended_on_resume_starts_with_its_new_random_trials(
     assert made(30).oracle.num_initial_points == 6  # resumed with 30: 3 per dimension
 
 
+def test_a_search_resumed_on_other_classes_is_refused_before_any_work(tmp_path):
+    """A folder dataset's classes may change between a kill and the rerun: the trials'
+    checkpoints hold a head of the classes the search started with."""
+    search = digits_search(tmp_path, {"learning_rate": Choice((1e-3, 3e-3))}, max_trials=2)
+    (tmp_path / "search_run" / "search").mkdir(parents=True)
+    rundir.write_json(str(tmp_path / "search_run" / "run.json"), {
+        "recipe": "lenet5_modern", "dataset": "digits", "seed": 42, "precision": "float32",
+        "input_shape": [32, 32, 1], "init_from": None, "transfer": None,
+        "finetune_multiplier": None, "training": dataclasses.asdict(search.run.training),
+        "search": tune.search_record(search), "class_names": ["0", "1", "2"]})
+    with pytest.raises(UsageError, match="holds a search of 3 classes and digits now has 10"):
+        tune.tune(search, verbose=0)
+    assert sorted(path.name for path in (tmp_path / "search_run").iterdir()) == [
+        "run.json", "search"]
+
+
 def test_the_report_describes_the_execution_the_saved_model_comes_from(tmp_path):
     """With two executions per trial, keras-tuner keeps the checkpoint of the best epoch
     of either: the report's best validation accuracy is the saved model's."""
