@@ -1,6 +1,7 @@
 """``--mode=tune``: a keras-tuner search of the recipe's search space, phase by phase.
 
-check the flags and the paths -> claim the run folder -> set up (without entering
+check the flags and the paths -> claim the run folder (a finished search is extended by a
+larger ``--max_trials``) -> set up (without entering
 the strategy's scope: keras-tuner clears the session before every trial, and each
 trial enters it) -> open the data -> the tuner (reloading a killed search; it builds
 the default network once, so a recipe that does not fit the data fails here) ->
@@ -63,7 +64,7 @@ def tune(search: SearchSpec, overwrite: bool = False, verbose: int | None = None
     recipe = recipes.get(run.recipe)
     chief = is_chief()
     check_paths(run)
-    replace = chief and rundir.claim(run.model_dir, overwrite)
+    replace = chief and claim(search, overwrite)
     if chief:
         layout.check_base_path(run.export_dir)
         if not overwrite:
@@ -115,6 +116,26 @@ def tune(search: SearchSpec, overwrite: bool = False, verbose: int | None = None
               **search_results(search, tuner, best)}
     rundir.write_json(os.path.join(run.model_dir, rundir.REPORT_FILE), report)
     return report
+
+
+def claim(search: SearchSpec, overwrite: bool) -> bool:
+    """:func:`engine.rundir.claim` for a search: a finished search that ``--max_trials``
+    raises above the budget it finished with is extended (its trials kept, its report,
+    model and a new export version written once the new trials have run); one that it
+    does not raise is kept unless ``overwrite``."""
+    model_dir = search.run.model_dir
+    path = os.path.join(model_dir, rundir.REPORT_FILE)
+    if overwrite or not os.path.isfile(path):
+        return rundir.claim(model_dir, overwrite)
+    budget = rundir.read_json(path).get("max_trials")
+    if not isinstance(budget, int):  # a training run's report
+        return rundir.claim(model_dir, overwrite)
+    if search.max_trials <= budget:
+        raise UsageError(f"{model_dir} holds a finished search of --max_trials={budget}; pass "
+                         "a larger --max_trials to extend it, --overwrite to replace it, or "
+                         "another --model_dir.")
+    rundir.check_writable("model_dir", model_dir)
+    return False
 
 
 def best_model(tuner, best, search: SearchSpec):

@@ -99,6 +99,28 @@ def test_the_search_stops_at_max_failed_trials_in_one_sentence(tmp_path):
     keras.backend.clear_session()
 
 
+def test_a_finished_search_is_extended_by_a_larger_max_trials(tmp_path):
+    # README: "a larger --max_trials extends a search"; a finished one was refused
+    # ("holds a finished run; pass --overwrite").
+    search = digits_search(tmp_path, {"learning_rate": Choice((1e-3, 3e-3), default=1e-3)},
+                           max_trials=1)
+    first = tune.tune(search, verbose=0)
+    with pytest.raises(UsageError, match=r"holds a finished search of --max_trials=1; pass a "
+                                         "larger --max_trials to extend it, --overwrite"):
+        tune.tune(search, verbose=0)
+    extended = tune.tune(dataclasses.replace(search, max_trials=2), verbose=0)
+    assert [row["id"] for row in extended["trials"]] == ["0", "1"]
+    assert extended["trials"][0] == first["trials"][0]  # kept, not trained again
+    assert extended["max_trials"] == 2
+    assert {row["hyperparameters"]["learning_rate"] for row in extended["trials"]} == {
+        1e-3, 3e-3}
+    run_dir = tmp_path / "search_run"
+    assert sorted(path.name for path in (run_dir / "export").iterdir()) == ["1", "2"]
+    assert extended["export_dir"] == str(run_dir / "export" / "2")
+    assert json.loads((run_dir / "report.json").read_text())["max_trials"] == 2
+    keras.backend.clear_session()
+
+
 @pytest.mark.slow
 def test_hyperband_continues_the_best_trials_from_their_checkpoints(tmp_path):
     # max_epochs 3, factor 3: three trials of 1 epoch, then the best continued to 3.
