@@ -10,17 +10,40 @@ import tensorflow as tf
 
 from engine.serving import layout
 from engine.serving.contract import INPUTS, LABELS_FILE, SERVE_BYTES
+from layers.errors import UsageError
+
+# What tf.saved_model.load raises on a damaged SavedModel: a saved_model.pb that does not
+# parse (OSError), missing or truncated variables (FileNotFoundError, IndexError), ...
+LOAD_ERRORS = (OSError, LookupError, ValueError, tf.errors.OpError)
 
 
 class SavedClassifier:
     """The SavedModel in ``path``: a version folder, or a model base path (its highest
-    version). :meth:`classify` runs its ``serve_bytes`` signature."""
+    version). :meth:`classify` runs its ``serve_bytes`` signature. A folder that is not
+    such an export (no ``labels.txt``, no ``serve_bytes``: another program's SavedModel)
+    or a damaged one is a usage error naming it."""
 
     def __init__(self, path: str):
         self.directory = layout.saved_model_dir(path)
-        self.saved_model = tf.saved_model.load(self.directory)  # owns the signature's variables
+        labels = os.path.join(self.directory, "assets", LABELS_FILE)
+        again = "export the run again (python train.py --mode=export --model_dir=RUN)"
+        if not os.path.isfile(labels):
+            raise UsageError(f"{self.directory} is no classifier export: it lacks "
+                             f"assets/{LABELS_FILE}; pass a version that --mode=export wrote, "
+                             f"or {again}.")
+        try:
+            self.saved_model = tf.saved_model.load(self.directory)  # owns the variables
+        except LOAD_ERRORS as error:
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(
+                error).__name__
+            raise UsageError(f"{self.directory} is damaged ({reason}); {again}.") from None
+        if SERVE_BYTES not in self.saved_model.signatures:
+            raise UsageError(f"{self.directory} is no classifier export: it has no "
+                             f"{SERVE_BYTES} signature (it has "
+                             f"{', '.join(sorted(self.saved_model.signatures)) or 'none'}); "
+                             f"pass a version that --mode=export wrote, or {again}.")
         self.serve_bytes = self.saved_model.signatures[SERVE_BYTES]
-        with open(os.path.join(self.directory, "assets", LABELS_FILE), encoding="utf-8") as file:
+        with open(labels, encoding="utf-8") as file:
             # Split at "\n" alone, as the SavedModel's lookup table does (and write_labels
             # ends every name with one): str.splitlines would also split a name at \f,
             # \v, \x1c-\x1e, \x85, \u2028 or \u2029 and shift every later class's name.
