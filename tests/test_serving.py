@@ -187,6 +187,25 @@ def test_predict_json_prints_one_object_per_file(run, images, tmp_path, train_he
                       "error": "not a decodable image (JPEG, PNG, GIF or BMP)"}
 
 
+def test_predict_prints_file_names_that_are_not_utf8_as_a_terminal_takes_them(
+        run, test_split, tmp_path, train_here):
+    # A Latin-1 file name reaches Python surrogate-escaped; a UTF-8 terminal's strict
+    # encoder (LANG=en_US.UTF-8) refused the line: a UnicodeEncodeError traceback.
+    model_dir, _ = run
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    with open(bytes(folder) + b"/caf\xe9.png", "wb") as file:
+        file.write(png(test_split[0][0]))
+    (folder / "caf\xe9 2.png").write_bytes(b"not an image")  # a UTF-8 name, as it is
+    result = train_here("--mode=predict", f"--export_dir={model_dir / 'export'}", str(folder),
+                        cwd=tmp_path)
+    assert result.returncode == 1
+    (line,) = result.stdout.splitlines()
+    assert line.startswith(f"{folder}/caf\\xe9.png: ")
+    line.encode("utf-8")  # strict
+    assert f"{folder}/caf\xe9 2.png: error: not a decodable image" in result.stderr
+
+
 def test_predict_imports_no_recipe_and_no_pipeline_code():
     code = ("import sys, engine.modes.predict; "
             "print('recipes' in sys.modules, 'engine.data' in sys.modules)")

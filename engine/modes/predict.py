@@ -110,18 +110,25 @@ def classify_all(classifier: SavedClassifier, contents: list[bytes]) -> list:
         return [result for item in contents for result in classify_all(classifier, [item])]
 
 
+def shown(path: str) -> str:
+    """``path`` as a text line shows it: a file name that is not valid in the file
+    system's encoding (Python hands it over surrogate-escaped, which a UTF-8 terminal's
+    strict encoder refuses) with its stray bytes written ``\\xe9``."""
+    return os.fsencode(path).decode(sys.getfilesystemencoding(), "backslashreplace")
+
+
 def print_prediction(path: str, top: list[tuple[int, str, float]], output: str) -> None:
     if output == "json":
         print(json.dumps({"file": path, "predictions": [
             {"class_id": class_id, "class_name": name, "probability": probability}
             for class_id, name, probability in top]}), flush=True)
     else:
-        print(f"{path}: " + ", ".join(f"{name} {probability:.4f}" for _, name, probability
-                                      in top), flush=True)
+        print(f"{shown(path)}: " + ", ".join(f"{name} {probability:.4f}" for _, name, probability
+                                             in top), flush=True)
 
 
 def print_failure(path: str, reason: str, output: str) -> None:
     if output == "json":
         print(json.dumps({"file": path, "error": reason}), flush=True)
     else:
-        print(f"{path}: error: {reason}", file=sys.stderr, flush=True)
+        print(f"{shown(path)}: error: {reason}", file=sys.stderr, flush=True)
