@@ -184,7 +184,54 @@ def decode(path) -> tf.Tensor:
 def decode_bytes(contents) -> tf.Tensor:
     """The RGB uint8 ``HxWx3`` image encoded in ``contents`` (JPEG, PNG, GIF: its first
     frame, BMP). Three channels for every format: GIF and BMP cannot be decoded to one."""
-    return tf.io.decode_image(contents, channels=3, expand_animations=False)
+    image = tf.io.decode_image(contents, channels=3, expand_animations=False)
+    return tf.cond(is_palette_bmp(contents), lambda: bmp_palette_colours(contents, image),
+                   lambda: image)
+
+
+# BMP's header (BITMAPFILEHEADER, then a BITMAPINFOHEADER or a later one, little-endian):
+# where its fields are, in bytes from the start of the file.
+BMP_INFO_SIZE, BMP_BITS, BMP_COLOURS_USED, BMP_HEADER = (14, 4), (28, 2), (46, 4), 54
+BMP_INFO_HEADER_MIN = 40  # BITMAPINFOHEADER; the 12-byte OS/2 header has 3-byte entries
+BMP_PALETTE_ENTRIES = 256  # an 8-bit image's palette: at most 256 4-byte BGR0 entries
+
+
+def _bmp_field(contents, field) -> tf.Tensor:
+    """The unsigned little-endian ``field`` (offset, size) of a BMP header (0 past the end
+    of ``contents``), int64."""
+    header = tf.io.decode_raw(tf.strings.substr(
+        tf.strings.join([contents, b"\0" * BMP_HEADER]), 0, BMP_HEADER), tf.uint8)
+    offset, size = field
+    digits = tf.cast(header[offset:offset + size], tf.int64)
+    return tf.reduce_sum(digits * 256 ** tf.range(size, dtype=tf.int64))
+
+
+def is_palette_bmp(contents) -> tf.Tensor:
+    """Whether ``contents`` is an 8-bit BMP with a BITMAPINFOHEADER (or a later header):
+    its pixels are indices into the colour table after the header, which TensorFlow's
+    decoder returns as they are, as grey levels."""
+    return tf.logical_and(
+        tf.logical_and(tf.equal(tf.strings.substr(contents, 0, 2), SIGNATURES["BMP"]),
+                       tf.equal(_bmp_field(contents, BMP_BITS), 8)),
+        _bmp_field(contents, BMP_INFO_SIZE) >= BMP_INFO_HEADER_MIN)
+
+
+def bmp_palette_colours(contents, indices: tf.Tensor) -> tf.Tensor:
+    """The RGB image of the 8-bit BMP ``contents`` whose colour indices TensorFlow decoded
+    as the grey ``HxWx3`` image ``indices``: each pixel its colour table entry (an
+    index past the table's used colours black)."""
+    start = tf.minimum(14 + _bmp_field(contents, BMP_INFO_SIZE),
+                       tf.cast(tf.strings.length(contents), tf.int64))
+    table = tf.io.decode_raw(tf.strings.substr(
+        tf.strings.join([contents, b"\0" * (4 * BMP_PALETTE_ENTRIES)]), start,
+        4 * BMP_PALETTE_ENTRIES), tf.uint8)
+    used = _bmp_field(contents, BMP_COLOURS_USED)
+    used = tf.where(tf.logical_or(used == 0, used > BMP_PALETTE_ENTRIES),
+                    tf.constant(BMP_PALETTE_ENTRIES, tf.int64), used)
+    rgb = tf.reverse(tf.reshape(table, [BMP_PALETTE_ENTRIES, 4])[:, :3], axis=[1])  # BGR0
+    rgb = tf.where(tf.range(BMP_PALETTE_ENTRIES, dtype=tf.int64)[:, None] < used, rgb,
+                   tf.zeros_like(rgb))
+    return tf.gather(rgb, tf.cast(indices[..., 0], tf.int32))
 
 
 def _decoded(items: list[tuple[str, int]]) -> tf.data.Dataset:

@@ -56,6 +56,32 @@ def test_layered_folder_reads_every_format_and_labels_by_sorted_class(layered):
         assert (red > blue) == (label == 0)  # cats are red, dogs blue, in all four formats
 
 
+@pytest.mark.parametrize("colours", [2, 16, 256])
+def test_an_8_bit_bmp_decodes_to_its_colour_tables_colours(colours):
+    # TensorFlow's BMP decoder returns an 8-bit image's colour indices as grey levels.
+    import io
+
+    import tensorflow as tf
+
+    pixels = np.random.default_rng(colours).integers(0, 256, (9, 7, 3), dtype=np.uint8)
+    palette = Image.fromarray(pixels).quantize(colours)
+    assert palette.mode == "P"
+    encoded = {}
+    for image_format in ("BMP", "PNG"):
+        buffer = io.BytesIO()
+        palette.save(buffer, image_format)
+        encoded[image_format] = buffer.getvalue()
+    expected = np.asarray(palette.convert("RGB"))
+    decoded = folder.decode_bytes(tf.constant(encoded["BMP"])).numpy()
+    np.testing.assert_array_equal(decoded, expected)
+    np.testing.assert_array_equal(folder.decode_bytes(encoded["PNG"]).numpy(), expected)
+    grey = Image.fromarray(pixels[..., 0])  # a grey 8-bit BMP's table is the identity
+    buffer = io.BytesIO()
+    grey.save(buffer, "BMP")
+    np.testing.assert_array_equal(folder.decode_bytes(buffer.getvalue()).numpy(),
+                                  np.asarray(grey.convert("RGB")))
+
+
 def test_undecodable_files_are_skipped_and_reported(layered, caplog):
     with caplog.at_level(logging.WARNING):
         source = image_folder(str(layered))

@@ -153,6 +153,25 @@ def test_gif_bmp_and_jpeg_bytes_decode_like_png(exported, test_split):
     assert probabilities("JPEG").shape == png.shape  # lossy: only decodable
 
 
+def test_an_8_bit_bmp_is_served_in_its_colour_tables_colours(exported):
+    # Its pixels index the colour table: served as grey levels, they were another image.
+    _, saved, _ = exported
+    rng = np.random.default_rng(0)
+    images = [Image.fromarray(rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)).quantize(16)
+              for _ in range(3)]
+
+    def probabilities(format):
+        encoded = []
+        for image in images:
+            buffer = io.BytesIO()
+            image.save(buffer, format)
+            encoded.append(buffer.getvalue())
+        return saved.signatures["serve_bytes"](image_bytes=tf.constant(encoded))[
+            "probabilities"].numpy()
+
+    np.testing.assert_array_equal(probabilities("BMP"), probabilities("PNG"))
+
+
 def test_an_empty_batch_gives_empty_outputs(exported):
     _, saved, _ = exported
     calls = {"serving_default": {"images": tf.zeros([0, 8, 8, 1], tf.uint8)},
