@@ -149,14 +149,16 @@ def check_formats(image_bytes: tf.Tensor) -> tf.Operation:
 def check_shape(tensor: tf.Tensor, signature: str, dimensions) -> tf.Operation:
     """An assertion that ``tensor``, the input of ``signature``, has the shape
     ``dimensions`` (per dimension its size, or a name for any size); its message names
-    the signature, the input and that shape, and gives the shape it got.
+    the signature, the input and that shape, and gives the shape it got. A named size
+    other than ``batch`` (an image's height or width) must be at least 1.
 
     The shape is matched as text (``"8,32,32,1"`` against ``"\\d+,32,32,1"``): the
     graph takes the declared rank for the real one, so TensorFlow folds a check of
     the rank (``tf.rank``, ``tf.size`` of the shape) to a constant that passes; the
     text is made of the sizes the tensor has when the signature runs."""
     shape = tf.shape(tensor)
-    pattern = ",".join(str(size) if isinstance(size, int) else r"\d+" for size in dimensions)
+    pattern = ",".join(str(size) if isinstance(size, int) else r"\d+" if size == "batch"
+                       else r"[1-9]\d*" for size in dimensions)
     sizes = tf.strings.reduce_join(tf.strings.as_string(shape), separator=",")
     return tf.debugging.Assert(
         tf.strings.regex_full_match(sizes, pattern),

@@ -206,6 +206,10 @@ def test_wrong_inputs_fail_with_a_message_naming_them(exported):
      r"serving_default: `images` must be uint8 \[batch, height, width, 1\]; got shape\] \[8 8 1\]"),
     ("serving_default", {"images": tf.zeros([1, 2, 8, 8, 1], tf.uint8)},
      r"`images` must be uint8 \[batch, height, width, 1\]; got shape\] \[1 2 8 8 1\]"),
+    ("serving_default", {"images": tf.zeros([2, 0, 0, 1], tf.uint8)},  # no pixels to resize
+     r"`images` must be uint8 \[batch, height, width, 1\]; got shape\] \[2 0 0 1\]"),
+    ("serving_default", {"images": tf.zeros([2, 5, 0, 1], tf.uint8)},
+     r"`images` must be uint8 \[batch, height, width, 1\]; got shape\] \[2 5 0 1\]"),
     ("serve_features", {"features": tf.zeros([2, 64, 64, 1])},
      r"serve_features: `features` must be float32 \[batch, 32, 32, 1\]; got shape\] \[2 64 64 1\]"),
     ("serve_features", {"features": tf.zeros([32, 32, 1])},
