@@ -206,6 +206,23 @@ def test_predict_prints_file_names_that_are_not_utf8_as_a_terminal_takes_them(
     assert f"{folder}/caf\xe9 2.png: error: not a decodable image" in result.stderr
 
 
+def test_predict_skips_a_folders_hidden_files_as_the_folder_source_does(
+        run, test_split, tmp_path, train_here):
+    # A folder copied from a Mac holds ._<name> metadata files: each was an error line
+    # and the command failed, though a glob's * and the folder: source skip them.
+    model_dir, _ = run
+    folder = tmp_path / "scans"
+    (folder / ".thumbnails").mkdir(parents=True)
+    (folder / "digit.png").write_bytes(png(test_split[0][0]))
+    (folder / "._digit.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    (folder / ".thumbnails" / "digit.png").write_bytes(png(test_split[0][1]))
+    result = train_here("--mode=predict", f"--export_dir={model_dir / 'export'}", str(folder),
+                        str(folder / "*.png"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert [line.split(": ")[0] for line in result.stdout.splitlines()] == [
+        str(folder / "digit.png")] * 2
+
+
 def test_predict_imports_no_recipe_and_no_pipeline_code():
     code = ("import sys, engine.modes.predict; "
             "print('recipes' in sys.modules, 'engine.data' in sys.modules)")

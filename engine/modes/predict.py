@@ -2,7 +2,7 @@
 SavedModel alone (:class:`engine.serving.predictor.SavedClassifier`).
 
 Each argument is an image file, a folder (its images, recursively: the files with
-an image extension) or a glob pattern. For each file: its ``--top_k`` classes with
+an image extension, hidden ones skipped) or a glob pattern. For each file: its ``--top_k`` classes with
 their probabilities, as a text line or (``--output=json``) one JSON object. A file
 that is missing or not an image gets one line naming it and the reason, the others
 still print, and the run fails (exit 1) at the end if any did.
@@ -69,9 +69,15 @@ def expand(arguments) -> list[tuple[str, str | None]]:
 
 
 def folder_images(folder: str) -> list[str]:
-    """The files under ``folder`` with an image extension, sorted."""
-    return sorted(os.path.join(root, name) for root, _, names in os.walk(folder)
-                  for name in names if name.lower().endswith(IMAGE_EXTENSIONS))
+    """The files under ``folder`` with an image extension, sorted; hidden entries (``.``
+    names: macOS's ``._photo.jpg`` metadata, ``.thumbnails/``) are skipped, as the
+    ``folder:`` source and a glob's ``*`` skip them."""
+    images = []
+    for root, folders, names in os.walk(folder):
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        images += [os.path.join(root, name) for name in names
+                   if not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)]
+    return sorted(images)
 
 
 def classify_files(classifier: SavedClassifier, files, batch_size: int):
