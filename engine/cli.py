@@ -241,6 +241,20 @@ def check_mode_flags(mode: str, args: types.SimpleNamespace) -> None:
             accepted = " or ".join([", ".join(modes[:-1]), modes[-1]] if len(modes) > 1
                                    else modes)
             raise UsageError(f"--{name} applies to {accepted}, not --mode={mode}.")
+    check_paths_given(args)
+
+
+PATH_FLAGS = ("model_dir", "export_dir", "data_dir", "manual_dir", "init_from")
+
+
+def check_paths_given(args: types.SimpleNamespace) -> None:
+    """Raises :class:`layers.UsageError` for a path flag set to nothing (``--model_dir=``):
+    every mode would take its default instead, silently."""
+    from layers.errors import UsageError
+
+    for flag in PATH_FLAGS:
+        if flag in getattr(args, "given", ()) and not getattr(args, flag):
+            raise UsageError(f"--{flag} is empty; give a path or leave the flag out.")
 
 
 def run_spec(args: types.SimpleNamespace):
@@ -250,11 +264,8 @@ def run_spec(args: types.SimpleNamespace):
 
     import recipes
     from engine import spec
-    from layers.errors import UsageError
 
-    for flag in ("model_dir", "export_dir", "data_dir", "manual_dir", "init_from"):
-        if flag in args.given and not getattr(args, flag):
-            raise UsageError(f"--{flag} is empty; give a path or leave the flag out.")
+    check_paths_given(args)
     recipe = recipes.get(args.recipe)
     overrides = {key: getattr(args, key) for key in TRAINING_OVERRIDES
                  if getattr(args, key) is not None}
