@@ -223,6 +223,23 @@ def test_predict_skips_a_folders_hidden_files_as_the_folder_source_does(
         str(folder / "digit.png")] * 2
 
 
+def test_a_dangling_link_in_a_folder_is_no_such_file_as_a_missing_argument(
+        run, test_split, tmp_path, train_here):
+    # It was "No such file or directory" (the OS's words), another error string in JSON.
+    model_dir, _ = run
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    (folder / "digit.png").write_bytes(png(test_split[0][0]))
+    (folder / "moved.png").symlink_to(tmp_path / "gone.png")
+    result = train_here("--mode=predict", f"--export_dir={model_dir / 'export'}",
+                        "--output=json", str(folder), str(tmp_path / "gone.png"), cwd=tmp_path)
+    assert result.returncode == 1
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["file"] for line in lines] == [
+        str(folder / "digit.png"), str(folder / "moved.png"), str(tmp_path / "gone.png")]
+    assert lines[1]["error"] == lines[2]["error"] == "no such file"
+
+
 def test_predict_imports_no_recipe_and_no_pipeline_code():
     code = ("import sys, engine.modes.predict; "
             "print('recipes' in sys.modules, 'engine.data' in sys.modules)")

@@ -64,7 +64,7 @@ def expand(arguments) -> list[tuple[str, str | None]]:
                       if matches else "matches no file")
             files += [(path, None) for path in found] or [(argument, reason)]
         else:
-            files.append((argument, "no such file"))
+            files.append((argument, NO_SUCH_FILE))
     return files
 
 
@@ -92,13 +92,20 @@ def classify_files(classifier: SavedClassifier, files, batch_size: int):
             yield path, next(results) if isinstance(contents, bytes) else contents
 
 
+NO_SUCH_FILE = "no such file"
+
+
 def read(path: str) -> bytes | str:
-    """The contents of the file ``path``, or why it cannot be read."""
+    """The contents of the file ``path``, or why it cannot be read (a file that vanished
+    or a dangling link: :data:`NO_SUCH_FILE`, as for a missing argument)."""
     try:
         with open(path, "rb") as file:
             return file.read()
+    except FileNotFoundError:
+        return NO_SUCH_FILE
     except OSError as error:
-        return error.strerror or str(error)
+        reason = error.strerror or str(error)
+        return reason[:1].lower() + reason[1:]
 
 
 def classify_all(classifier: SavedClassifier, contents: list[bytes]) -> list:
