@@ -43,11 +43,22 @@ class SavedClassifier:
                              f"{', '.join(sorted(self.saved_model.signatures)) or 'none'}); "
                              f"pass a version that --mode=export wrote, or {again}.")
         self.serve_bytes = self.saved_model.signatures[SERVE_BYTES]
-        with open(labels, encoding="utf-8") as file:
-            # Split at "\n" alone, as the SavedModel's lookup table does (and write_labels
-            # ends every name with one): str.splitlines would also split a name at \f,
-            # \v, \x1c-\x1e, \x85, \u2028 or \u2029 and shift every later class's name.
-            self.class_names = tuple(file.read().split("\n")[:-1])
+        try:
+            with open(labels, encoding="utf-8") as file:  # "\r\n" read as "\n", as the table
+                # Split at "\n" alone, as the SavedModel's lookup table does: str.splitlines
+                # would also split a name at \f, \v, \x1c-\x1e, \x85, \u2028 or \u2029 and
+                # shift every later class's name. write_labels ends every name with "\n";
+                # a file edited by hand may not end the last one.
+                names = file.read().split("\n")
+        except UnicodeDecodeError:
+            raise UsageError(f"{labels} is not UTF-8 text; save it as UTF-8, or {again}.") \
+                from None
+        self.class_names = tuple(names[:-1] if names[-1] == "" else names)
+        classes = self.serve_bytes.structured_outputs["probabilities"].shape[-1]
+        if len(self.class_names) != classes:
+            raise UsageError(f"{labels} names {len(self.class_names)} classes, but the model "
+                             f"has {classes}; give it one name a line, in class-id order, or "
+                             f"{again}.")
 
     def classify(self, contents: list[bytes]) -> np.ndarray:
         """The class probabilities ``[len(contents), classes]`` of encoded images; raises

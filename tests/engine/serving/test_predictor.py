@@ -73,3 +73,37 @@ def test_another_programs_saved_model_is_not_a_classifier_export(version, tmp_pa
     with pytest.raises(UsageError, match=f"^{other} is no classifier export: it has no "
                                          "serve_bytes signature \\(it has serving_default\\)"):
         SavedClassifier(str(other.parent))
+
+
+def edited_labels(version, tmp_path, contents: bytes):
+    """A copy of ``version`` whose labels.txt holds ``contents``, as a hand edit left it."""
+    copy = tmp_path / "1"
+    shutil.copytree(version, copy)
+    (copy / "assets" / contract.LABELS_FILE).write_bytes(contents)
+    return copy
+
+
+@pytest.mark.parametrize("contents", [b"chat\nchien\nanguille", b"chat\r\nchien\r\nanguille\r\n"])
+def test_labels_edited_by_hand_are_read_as_the_export_reads_them(version, tmp_path, contents):
+    # Without a final line break the last class lost its name (an IndexError when an image
+    # was classified as it); Windows line breaks are read as the lookup table reads them.
+    copy = edited_labels(version, tmp_path, contents)
+    classifier = SavedClassifier(str(copy))
+    assert classifier.class_names == ("chat", "chien", "anguille")
+    served = classifier.serve_bytes(image_bytes=tf.constant([
+        tf.io.encode_png(tf.fill([8, 8, 1], tf.constant(value, tf.uint8))).numpy()
+        for value in (0, 80, 160, 240)]))
+    assert [name.decode() for name in served["class_names"].numpy()] == [
+        classifier.class_names[class_id] for class_id in served["class_ids"].numpy()]
+
+
+@pytest.mark.parametrize("contents, message", [
+    (b"chat\nchien\n", "names 2 classes, but the model has 3"),
+    (b"chat\nchien\nanguille\nrat\n", "names 4 classes, but the model has 3"),
+    (b"chat\nchien\ncaf\xe9\n", "is not UTF-8 text"),
+])
+def test_labels_that_do_not_name_the_classes_are_one_sentence(version, tmp_path, contents,
+                                                              message):
+    copy = edited_labels(version, tmp_path, contents)
+    with pytest.raises(UsageError, match=f"^{copy}/assets/{contract.LABELS_FILE} {message}"):
+        SavedClassifier(str(copy))
