@@ -198,9 +198,10 @@ BMP_PALETTE_ENTRIES = 256  # an 8-bit image's palette: at most 256 4-byte BGR0 e
 
 def _bmp_field(contents, field) -> tf.Tensor:
     """The unsigned little-endian ``field`` (offset, size) of a BMP header (0 past the end
-    of ``contents``), int64."""
-    header = tf.io.decode_raw(tf.strings.substr(
-        tf.strings.join([contents, b"\0" * BMP_HEADER]), 0, BMP_HEADER), tf.uint8)
+    of ``contents``), int64; only the header is copied, not the whole file."""
+    header = tf.io.decode_raw(tf.strings.substr(tf.strings.join(
+        [tf.strings.substr(contents, 0, BMP_HEADER), b"\0" * BMP_HEADER]), 0, BMP_HEADER),
+        tf.uint8)
     offset, size = field
     digits = tf.cast(header[offset:offset + size], tf.int64)
     return tf.reduce_sum(digits * 256 ** tf.range(size, dtype=tf.int64))
@@ -222,9 +223,9 @@ def bmp_palette_colours(contents, indices: tf.Tensor) -> tf.Tensor:
     index past the table's used colours black)."""
     start = tf.minimum(14 + _bmp_field(contents, BMP_INFO_SIZE),
                        tf.cast(tf.strings.length(contents), tf.int64))
-    table = tf.io.decode_raw(tf.strings.substr(
-        tf.strings.join([contents, b"\0" * (4 * BMP_PALETTE_ENTRIES)]), start,
-        4 * BMP_PALETTE_ENTRIES), tf.uint8)
+    size = 4 * BMP_PALETTE_ENTRIES
+    table = tf.io.decode_raw(tf.strings.substr(tf.strings.join(
+        [tf.strings.substr(contents, start, size), b"\0" * size]), 0, size), tf.uint8)
     used = _bmp_field(contents, BMP_COLOURS_USED)
     used = tf.where(tf.logical_or(used == 0, used > BMP_PALETTE_ENTRIES),
                     tf.constant(BMP_PALETTE_ENTRIES, tf.int64), used)
