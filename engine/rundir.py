@@ -129,7 +129,7 @@ class SavedRun:
         views, its splits (its validation fraction), its batch size unless ``batch_size``;
         ``options`` are further
         :class:`engine.data.DataSpec` fields (``tta``, ``test_scale``, ``deterministic``)."""
-        from engine.data import DataSpec, prepare
+        from engine.data import DataSpec, open_source, prepare
         from engine.spec import training_config
 
         training = training_config(self.record)
@@ -140,8 +140,26 @@ class SavedRun:
                         augmentation=training.augmentation,
                         normalization=training.normalization,
                         validation_fraction=training.validation_fraction, **options)
-        return prepare(spec, preprocessing.input_shape, classes=self.record["num_classes"],
-                       preprocessing=preprocessing)
+        source = open_source(spec, preprocessing.input_shape, self.record["num_classes"])
+        self.check_classes(source.class_names)
+        return prepare(spec, preprocessing.input_shape, preprocessing=preprocessing,
+                       source=source)
+
+    def check_classes(self, class_names) -> None:
+        """Raises :class:`UsageError` unless the dataset's classes, ``class_names``, are
+        the ones the run trained on (an image folder can gain, lose or rename a class
+        folder: its labels would then no longer be the network's outputs)."""
+        trained = self.class_names
+        if tuple(class_names) == trained:
+            return
+        added = sorted(set(class_names) - set(trained))
+        missing = sorted(set(trained) - set(class_names))
+        change = "; ".join(part for part in (f"new {added}" if added else "",
+                                             f"missing {missing}" if missing else "")
+                           if part) or "in another order"
+        raise UsageError(f"Dataset {self.record['dataset']!r} no longer has the "
+                         f"{len(trained)} classes the run in {self.directory} trained on "
+                         f"({change}); restore its classes or train a new run.")
 
     def load_model(self):
         """The trained model (``safe_mode=True``), uncompiled."""

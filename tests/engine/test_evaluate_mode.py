@@ -134,3 +134,27 @@ def test_a_run_without_validation_is_evaluated_on_its_own_splits(tmp_path, train
     evaluation, report = read(run / "evaluation.json"), read(run / "report.json")
     assert evaluation["test_accuracy_interval"]["n"] == report["test_examples"] == 2
     assert evaluation["test_loss"] == pytest.approx(report["test_loss"], rel=1e-6)
+
+
+def test_a_folder_whose_classes_changed_since_the_run_is_refused(tmp_path, train_digits,
+                                                                  mode_args):
+    from PIL import Image
+
+    def add_class(name, grey):
+        (tmp_path / "images" / name).mkdir(parents=True)
+        for index in range(3):
+            Image.new("RGB", (8, 8), (grey + index,) * 3).save(
+                tmp_path / "images" / name / f"{index}.png")
+
+    add_class("dark", 20)
+    add_class("light", 230)
+    run = train_digits(tmp_path / "run", epochs=1, dataset=f"folder:{tmp_path / 'images'}",
+                       validation_fraction=0.0)
+    # A class sorted first shifts every label (scored silently against the wrong outputs);
+    # one sorted last has a label the network has no output for (an IndexError).
+    add_class("blank", 0)
+    for mode in ("evaluate", "visualize"):
+        with pytest.raises(UsageError, match=r"no longer has the 2 classes the run in .* "
+                                             r"trained on \(new \['blank'\]\)"):
+            modes.run(mode, mode_args(model_dir=str(run)))
+    assert not (run / "evaluation.json").exists()
