@@ -166,15 +166,35 @@ class SavedRun:
         return read_model(self.model_path)
 
 
-def load_run(model_dir: str) -> SavedRun:
+def load_run(model_dir: str, **named: str) -> SavedRun:
     """The finished run in ``model_dir``; a folder without ``run.json``,
-    ``preprocessing.json`` and ``model.keras`` is a usage error that names it."""
+    ``preprocessing.json`` and ``model.keras`` is a usage error that names it, and so is
+    a run of another recipe or dataset than ``named`` says (``recipe=``, ``dataset=``:
+    the flags given beside ``--model_dir``, which the modes that read a run take from
+    it: a mismatch would be ignored)."""
     missing = [name for name in (RUN_FILE, PREPROCESSING_FILE, MODEL_FILE)
                if not os.path.isfile(os.path.join(model_dir, name))]
     if missing:
         raise UsageError(f"No finished run in {model_dir!r} (it lacks {', '.join(missing)}); "
                          "pass the --model_dir of a completed training run.")
-    return SavedRun(os.path.abspath(model_dir), read_json(os.path.join(model_dir, RUN_FILE)))
+    saved = SavedRun(os.path.abspath(model_dir), read_json(os.path.join(model_dir, RUN_FILE)))
+    for flag, value in named.items():
+        if value != saved.record[flag] and not (
+                flag == "dataset" and _folder_dataset(value) == saved.record[flag]):
+            raise UsageError(f"--{flag}={value!r}, but the run in {saved.directory} is of "
+                             f"{flag} {saved.record[flag]!r}, which this mode reads from it; "
+                             f"leave --{flag} out or pass the --model_dir of a run of {value!r}.")
+    return saved
+
+
+def _folder_dataset(dataset: str) -> str:
+    """``folder:PATH`` with PATH absolute, as ``run.json`` records it."""
+    from engine.data.sources import FOLDER_PREFIX
+    from engine.spec import absolute
+
+    if not dataset.startswith(FOLDER_PREFIX):
+        return dataset
+    return FOLDER_PREFIX + absolute(dataset.removeprefix(FOLDER_PREFIX))
 
 
 SEARCH_DIR = "search"  # --mode=tune: keras-tuner's project (its state and every trial)

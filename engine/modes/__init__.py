@@ -15,6 +15,8 @@ import types
 from engine.choices import MODES
 from engine.cli import check_mode_flags
 
+NAMING_FLAGS = ("recipe", "dataset")  # name the default --model_dir, runs/<recipe>-<dataset>
+
 
 def run(mode: str, args: types.SimpleNamespace):
     """Carries ``--mode=mode`` out with the command line's ``args``
@@ -23,3 +25,15 @@ def run(mode: str, args: types.SimpleNamespace):
         raise KeyError(f"No mode {mode!r}; modes are {', '.join(MODES)}.")
     check_mode_flags(mode, args)
     return importlib.import_module(f"{__name__}.{mode}").run(args)
+
+
+def saved_run(args: types.SimpleNamespace, model_dir: str | None = None):
+    """The finished run in ``model_dir`` (default ``--model_dir``, else
+    ``runs/<recipe>-<dataset>``), which a ``--recipe`` or ``--dataset`` given on the
+    command line must match (:func:`engine.rundir.load_run`)."""
+    from engine import rundir
+    from engine.spec import default_model_dir
+
+    model_dir = model_dir or args.model_dir or default_model_dir(args.recipe, args.dataset)
+    return rundir.load_run(model_dir, **{flag: getattr(args, flag) for flag in NAMING_FLAGS
+                                         if flag in args.given})

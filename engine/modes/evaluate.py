@@ -22,6 +22,7 @@ from engine.calibration import plot_reliability
 from engine.data import named_data_errors
 from engine.evaluate import (check_evaluation, evaluate, evaluate_ensemble, evaluate_mc_dropout,
                              format_accuracy, predict_test_split)
+from engine.modes import saved_run
 from engine.spec import default_model_dir
 from layers.errors import UsageError
 
@@ -32,11 +33,11 @@ ENSEMBLE_RELIABILITY_FILE = "reliability_ensemble.png"
 def run(args) -> None:
     if args.ensemble:
         return run_ensemble(args)
-    model_dir = args.model_dir or default_model_dir(args.recipe, args.dataset)
-    evaluation = evaluate_run(rundir.load_run(model_dir), args.data_dir, args.tta,
+    saved = saved_run(args)
+    evaluation = evaluate_run(saved, args.data_dir, args.tta,
                               args.batch_size, test_scale=args.test_scale,
                               mc_dropout=args.mc_dropout, seed=args.seed)
-    print(describe(evaluation, model_dir))
+    print(describe(evaluation, saved.directory))
 
 
 def evaluate_run(saved: rundir.SavedRun, data_dir: str | None = None, tta: str = "none",
@@ -111,7 +112,7 @@ def _diagrams(evaluation: dict) -> list[str]:
 def run_ensemble(args) -> dict:
     """``--ensemble``: each run and the average of their softmax outputs on the test
     split; writes ``ensemble.json`` and ``reliability_ensemble.png``."""
-    runs = [rundir.load_run(directory) for directory in args.ensemble]
+    runs = [saved_run(args, directory) for directory in args.ensemble]
     check_ensemble(runs, args)
     dataset = runs[0].record["dataset"]
     output_dir = (args.model_dir if "model_dir" in args.given

@@ -10,12 +10,12 @@ from engine import rundir
 from engine.data import make_augmentation
 from engine.serving import layout
 from engine.serving.export import export
-from engine.spec import absolute, default_model_dir, training_config
+from engine.modes import saved_run
+from engine.spec import absolute, training_config
 
 
 def run(args) -> None:
-    model_dir = args.model_dir or default_model_dir(args.recipe, args.dataset)
-    saved = rundir.load_run(model_dir)
+    saved = saved_run(args)
     base_path = absolute(args.export_dir) or os.path.join(saved.directory, rundir.EXPORT_DIR)
     layout.check_base_path(base_path)
     version = export_run(saved, base_path, args.export_format)

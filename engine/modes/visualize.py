@@ -17,13 +17,12 @@ import tensorflow as tf
 
 from engine import rundir
 from engine.evaluate import as_probabilities
-from engine.spec import default_model_dir
+from engine.modes import saved_run
 from engine import visualize as draw
 
 
 def run(args) -> None:
-    model_dir = args.model_dir or default_model_dir(args.recipe, args.dataset)
-    saved = rundir.load_run(model_dir)
+    saved = saved_run(args)
     image = draw.load_image(args.image) if args.image else None
     model = saved.load_model()
     names = draw.choose_layers(model, args.layers)

@@ -107,6 +107,35 @@ def test_ensemble_mistakes_are_usage_errors(runs, mode_args, tmp_path):
         modes.run("evaluate", mode_args(ensemble=[str(runs["lenet"]), str(tmp_path / "none")]))
 
 
+def test_a_recipe_or_dataset_beside_model_dir_must_be_the_runs(runs, mode_args, tmp_path,
+                                                                 monkeypatch):
+    # The modes read both from the run: another one was silently ignored (a digits run
+    # was scored on digits under --dataset=mnist).
+    run = str(runs["lenet"])
+    versions = sorted((runs["lenet"] / "export").iterdir())
+    for mode, flags in (("evaluate", {}), ("visualize", {}), ("export", {}),
+                        ("evaluate", {"ensemble": [run, str(runs["lenet_seed7"])]})):
+        with pytest.raises(UsageError, match=r"--dataset='mnist', but the run in .* is of "
+                                             r"dataset 'digits'"):
+            modes.run(mode, mode_args(model_dir=run, dataset="mnist", **flags))
+        with pytest.raises(UsageError, match=r"--recipe='vgg16', but the run in .* is of "
+                                             r"recipe 'lenet5_modern'"):
+            modes.run(mode, mode_args(model_dir=run, recipe="vgg16", **flags))
+    assert sorted((runs["lenet"] / "export").iterdir()) == versions
+    # The run's own names are accepted; a folder dataset also by a relative path.
+    modes.run("evaluate", mode_args(model_dir=run, recipe="lenet5_modern", dataset="digits"))
+    from engine import rundir
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    record = read(runs["lenet"] / "run.json")
+    saved = tmp_path / "folder_run"
+    shutil.copytree(runs["lenet"], saved)
+    (saved / "run.json").write_text(json.dumps({**record, "dataset": f"folder:{folder}"}))
+    monkeypatch.chdir(tmp_path)
+    assert rundir.load_run(str(saved), dataset="folder:images").directory == str(saved)
+
+
 def test_dense_training_of_a_network_without_fc_layers_fails_before_training(mode_args,
                                                                            tmp_path):
     with pytest.raises(UsageError, match="'nin' has no fully connected layers"):
