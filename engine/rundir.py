@@ -177,24 +177,16 @@ def load_run(model_dir: str, **named: str) -> SavedRun:
     if missing:
         raise UsageError(f"No finished run in {model_dir!r} (it lacks {', '.join(missing)}); "
                          "pass the --model_dir of a completed training run.")
+    from engine.spec import recorded_dataset
+
     saved = SavedRun(os.path.abspath(model_dir), read_json(os.path.join(model_dir, RUN_FILE)))
     for flag, value in named.items():
         if value != saved.record[flag] and not (
-                flag == "dataset" and _folder_dataset(value) == saved.record[flag]):
+                flag == "dataset" and recorded_dataset(value) == saved.record[flag]):
             raise UsageError(f"--{flag}={value!r}, but the run in {saved.directory} is of "
                              f"{flag} {saved.record[flag]!r}, which this mode reads from it; "
                              f"leave --{flag} out or pass the --model_dir of a run of {value!r}.")
     return saved
-
-
-def _folder_dataset(dataset: str) -> str:
-    """``folder:PATH`` with PATH absolute, as ``run.json`` records it."""
-    from engine.data.sources import FOLDER_PREFIX
-    from engine.spec import absolute
-
-    if not dataset.startswith(FOLDER_PREFIX):
-        return dataset
-    return FOLDER_PREFIX + absolute(dataset.removeprefix(FOLDER_PREFIX))
 
 
 SEARCH_DIR = "search"  # --mode=tune: keras-tuner's project (its state and every trial)

@@ -59,9 +59,8 @@ def resolve(recipe: str, training: TrainingConfig, *, dataset: str = "digits",
     """The validated :class:`RunSpec` of a run of ``recipe`` with ``training``;
     ``model_dir`` defaults to ``runs/<recipe>-<dataset>``, ``export_dir`` (the model
     base path of the exports) to ``<model_dir>/export``."""
+    dataset = recorded_dataset(dataset)  # as run.json records it: later modes run anywhere
     model_dir = os.path.abspath(os.path.expanduser(model_dir or default_model_dir(recipe, dataset)))
-    if dataset.startswith(FOLDER_PREFIX):  # recorded in run.json: later modes run anywhere
-        dataset = FOLDER_PREFIX + absolute(dataset.removeprefix(FOLDER_PREFIX))
     data = DataSpec(dataset=dataset, data_dir=absolute(data_dir), manual_dir=absolute(manual_dir),
                     batch_size=training.batch_size, seed=seed, image_size=image_size,
                     augmentation=training.augmentation, normalization=training.normalization,
@@ -140,6 +139,18 @@ def default_model_dir(recipe: str, dataset: str) -> str:
     name = os.path.basename(os.path.normpath(dataset.split(":", 1)[1])) if ":" in dataset \
         else dataset
     return os.path.join("runs", f"{recipe}-{name}")
+
+
+def recorded_dataset(dataset: str) -> str:
+    """``dataset`` as ``run.json`` records it: a folder dataset's PATH made absolute
+    (later modes run from any folder); ``folder:`` without a PATH is a usage error."""
+    if not dataset.startswith(FOLDER_PREFIX):
+        return dataset
+    path = dataset.removeprefix(FOLDER_PREFIX)
+    if not path:
+        raise UsageError(f"--dataset={dataset} names no folder; pass folder:PATH with PATH "
+                         "holding PATH/train/<class>/* or PATH/<class>/*.")
+    return FOLDER_PREFIX + absolute(path)
 
 
 def absolute(path: str | None) -> str | None:

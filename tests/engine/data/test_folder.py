@@ -206,3 +206,14 @@ def test_a_relative_folder_is_recorded_absolute(tmp_path, monkeypatch):
                        dataset="folder:images/flat", model_dir="run")
     assert run.data.dataset == f"folder:{tmp_path / 'images' / 'flat'}"
     assert run.model_dir == str(tmp_path / "run")
+
+
+def test_a_folder_dataset_without_a_path_is_refused(tmp_path, monkeypatch):
+    import recipes
+    from engine import spec
+
+    # It crashed recording the run (absolute('') is None: a TypeError).
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UsageError, match=r"--dataset=folder: names no folder; pass folder:PATH"):
+        spec.resolve("lenet5_modern", recipes.get("lenet5_modern").training, dataset="folder:")
+    assert not (tmp_path / "runs").exists()
