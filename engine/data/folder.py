@@ -83,8 +83,11 @@ def image_folder(path: str, validation_fraction: float = VALIDATION_FRACTION) ->
     layout = carve_missing_splits(layout, validation_fraction)
     for split in SPLITS:
         if not any(layout[split].values()) and (split, validation_fraction) != ("validation", 0):
+            remedy = (", or pass --validation_fraction=0 to train without validation"
+                      if split == "validation" else "")
             raise UsageError(f"Image folder {path!r} has too few images per class to hold out a "
-                             f"{split} split; add images or provide PATH/{split}/<class>/*.")
+                             f"{split} split; add images or provide PATH/{split}/<class>/*"
+                             f"{remedy}.")
 
     labels = {name: index for index, name in enumerate(class_names)}
     examples = {split: [(str(file), labels[name]) for name in sorted(classes)

@@ -176,8 +176,13 @@ def test_test_classes_must_exist_in_train(tmp_path):
 def test_too_few_images_to_hold_out_splits_is_a_clear_error(tmp_path):
     write_images(tmp_path / "tiny" / "cat", 1, (1, 2, 3))
     write_images(tmp_path / "tiny" / "dog", 1, (1, 2, 3))
-    with pytest.raises(ValueError, match="too few images per class to hold out a validation split"):
+    with pytest.raises(ValueError, match="too few images per class to hold out a validation split"
+                                         r".*, or pass --validation_fraction=0 to train"):
         image_folder(str(tmp_path / "tiny"))
+    # Without validation, one image a class cannot give a test split either.
+    with pytest.raises(ValueError, match=r"to hold out a test split; add images or provide "
+                                         r"PATH/test/<class>/\*\.$"):
+        image_folder(str(tmp_path / "tiny"), validation_fraction=0.0)
 
 
 def test_a_single_class_is_not_a_classification_dataset(tmp_path):
