@@ -244,7 +244,7 @@ def check_mode_flags(mode: str, args: types.SimpleNamespace) -> None:
     check_paths_given(args)
 
 
-PATH_FLAGS = ("model_dir", "export_dir", "data_dir", "manual_dir", "init_from")
+PATH_FLAGS = ("model_dir", "export_dir", "data_dir", "manual_dir", "init_from", "image")
 
 
 def check_paths_given(args: types.SimpleNamespace) -> None:

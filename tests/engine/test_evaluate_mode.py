@@ -187,3 +187,11 @@ def test_a_folder_whose_classes_changed_since_the_run_is_refused(tmp_path, train
                                              r"trained on \(new \['blank'\]\)"):
             modes.run(mode, mode_args(model_dir=str(run)))
     assert not (run / "evaluation.json").exists()
+
+
+@pytest.mark.parametrize("mode, flag", [("evaluate", "data_dir"), ("visualize", "image"),
+                                        ("visualize", "data_dir"), ("export", "export_dir")])
+def test_an_empty_path_flag_is_refused_by_the_modes_that_read_a_run(mode_args, mode, flag):
+    # Empty, it read as not given: the recorded data dir, the first test image.
+    with pytest.raises(UsageError, match=f"--{flag} is empty; give a path or leave the flag out"):
+        modes.run(mode, mode_args(model_dir="runs/none", **{flag: ""}))
