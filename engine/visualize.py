@@ -28,6 +28,7 @@ import tensorflow as tf
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from engine.data.folder import decode_bytes, is_palette_bmp
 from engine.evaluate import as_probabilities
 from layers import TrainableSubsampling
 from layers.errors import UsageError
@@ -90,6 +91,8 @@ def load_image(path: str) -> tf.Tensor:
     """The image file ``path`` decoded (JPEG, PNG, BMP, GIF's first frame)."""
     try:
         data = tf.io.read_file(path)
+        if is_palette_bmp(data):  # TensorFlow decodes its colour indices as grey levels
+            return decode_bytes(data)
         return tf.io.decode_image(data, expand_animations=False)
     except tf.errors.OpError:  # missing, a folder, unreadable, not an image
         raise UsageError(f"--image={path!r} is not a readable image file (JPEG, PNG, BMP or "

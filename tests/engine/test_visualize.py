@@ -119,3 +119,17 @@ def test_rgb_filters_are_drawn_in_colour(tmp_path):
     path = visualize.plot_filters(layer, str(tmp_path / "filters_conv1.png"))
     assert open(path, "rb").read(8) == PNG
     assert visualize.first_convolution(keras.Sequential([keras.Input((8, 8, 3)), layer])) is layer
+
+
+def test_an_8_bit_bmp_image_is_read_in_its_colour_tables_colours(tmp_path):
+    # TensorFlow's BMP decoder returns an 8-bit image's colour indices as grey levels:
+    # the figures were drawn for those.
+    from PIL import Image
+
+    pixels = np.random.default_rng(0).integers(0, 256, (9, 7, 3), dtype=np.uint8)
+    palette = Image.fromarray(pixels).quantize(16)
+    palette.save(tmp_path / "palette.bmp")
+    np.testing.assert_array_equal(visualize.load_image(str(tmp_path / "palette.bmp")).numpy(),
+                                  np.asarray(palette.convert("RGB")))
+    Image.fromarray(pixels[..., 0]).save(tmp_path / "grey.png")  # other files as before
+    assert visualize.load_image(str(tmp_path / "grey.png")).shape == (9, 7, 1)
