@@ -9,7 +9,8 @@ Zeiler and Fergus, "Visualizing and Understanding Convolutional Networks", ECCV 
   different portions of the scene with a grey square, and monitoring the output of
   the classifier": the probability of the true class at each position of the square,
   drawn as a heat map over the image. The square is grey in the network's input
-  space: zero after normalization, the training set's mean colour (or mean image);
+  space: zero after normalization, the training set's mean colour (or mean image;
+  with ``lenet``'s fixed mapping, a pixel of 20 of 255);
 * for the most active units of a layer, the test images that excite them most, the
   first step of their "top 9 activations" figure (Figure 2), each unit's activation
   on an image being its strongest over the image's positions.
