@@ -33,6 +33,17 @@ def digits_search(tmp_path, training, epochs=1, distribute="none", **settings):
     return SearchSpec(run=run, space=SearchSpace(training=training), **settings)
 
 
+def killed_search(tmp_path, search: SearchSpec, **record) -> None:
+    """What a kill of ``search`` before its first trial leaves: run.json (plus
+    ``record``'s entries) and an empty project folder."""
+    (tmp_path / "search_run" / "search").mkdir(parents=True)
+    rundir.write_json(str(tmp_path / "search_run" / "run.json"), {
+        "recipe": "lenet5_modern", "dataset": "digits", "seed": 42, "precision": "float32",
+        "input_shape": [32, 32, 1], "init_from": None, "transfer": None,
+        "finetune_multiplier": None, "training": dataclasses.asdict(search.run.training),
+        "search": tune.search_record(search), **record})
+
+
 def test_the_search_picks_the_good_learning_rate_and_keeps_no_model_alive(tmp_path,
                                                                           monkeypatch):
     built = []
@@ -193,12 +204,7 @@ def test_a_search_resumed_on_other_classes_is_refused_before_any_work(tmp_path):
     """A folder dataset's classes may change between a kill and the rerun: the trials'
     checkpoints hold a head of the classes the search started with."""
     search = digits_search(tmp_path, {"learning_rate": Choice((1e-3, 3e-3))}, max_trials=2)
-    (tmp_path / "search_run" / "search").mkdir(parents=True)
-    rundir.write_json(str(tmp_path / "search_run" / "run.json"), {
-        "recipe": "lenet5_modern", "dataset": "digits", "seed": 42, "precision": "float32",
-        "input_shape": [32, 32, 1], "init_from": None, "transfer": None,
-        "finetune_multiplier": None, "training": dataclasses.asdict(search.run.training),
-        "search": tune.search_record(search), "class_names": ["0", "1", "2"]})
+    killed_search(tmp_path, search, class_names=["0", "1", "2"])
     with pytest.raises(UsageError, match="holds a search of 3 classes and digits now has 10"):
         tune.tune(search, verbose=0)
     assert sorted(path.name for path in (tmp_path / "search_run").iterdir()) == [
@@ -272,12 +278,7 @@ def test_a_trial_runs_under_mirrored_strategy(tmp_path):
 
 def test_a_search_resumed_with_another_space_or_configuration_is_refused(tmp_path):
     search = digits_search(tmp_path, {"learning_rate": Choice((1e-3, 3e-3))}, max_trials=2)
-    (tmp_path / "search_run" / "search").mkdir(parents=True)
-    rundir.write_json(str(tmp_path / "search_run" / "run.json"), {
-        "recipe": "lenet5_modern", "dataset": "digits", "seed": 42, "precision": "float32",
-        "input_shape": [32, 32, 1], "init_from": None, "transfer": None,
-        "finetune_multiplier": None, "training": dataclasses.asdict(search.run.training),
-        "search": tune.search_record(search)})
+    killed_search(tmp_path, search)
     tune.check_same_search(dataclasses.replace(search, max_trials=5))  # a larger budget
     narrower = dataclasses.replace(search, space=SearchSpace(training={
         "learning_rate": Choice((1e-3,))}))
