@@ -223,6 +223,21 @@ def test_predict_skips_a_folders_hidden_files_as_the_folder_source_does(
         str(folder / "digit.png")] * 2
 
 
+def test_predict_follows_linked_folders_once(tmp_path):
+    # os.walk does not follow links: a linked folder of photos was silently left out.
+    from engine.modes.predict import folder_images
+
+    photos, scans = tmp_path / "photos", tmp_path / "scans"
+    photos.mkdir()
+    scans.mkdir()
+    (photos / "a.png").write_bytes(b"")
+    (scans / "b.jpg").write_bytes(b"")
+    (scans / "holiday").symlink_to(photos, target_is_directory=True)
+    (scans / "again").symlink_to(photos, target_is_directory=True)
+    (scans / "up").symlink_to(tmp_path, target_is_directory=True)  # a loop
+    assert folder_images(str(scans)) == [str(scans / "again" / "a.png"), str(scans / "b.jpg")]
+
+
 def test_a_dangling_link_in_a_folder_is_no_such_file_as_a_missing_argument(
         run, test_split, tmp_path, train_here):
     # It was "No such file or directory" (the OS's words), another error string in JSON.

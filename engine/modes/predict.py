@@ -71,10 +71,15 @@ def expand(arguments) -> list[tuple[str, str | None]]:
 def folder_images(folder: str) -> list[str]:
     """The files under ``folder`` with an image extension, sorted; hidden entries (``.``
     names: macOS's ``._photo.jpg`` metadata, ``.thumbnails/``) are skipped, as the
-    ``folder:`` source and a glob's ``*`` skip them."""
-    images = []
-    for root, folders, names in os.walk(folder):
-        folders[:] = [name for name in folders if not name.startswith(".")]
+    ``folder:`` source and a glob's ``*`` skip them. Linked folders are followed, as the
+    ``folder:`` source follows them, each real folder once."""
+    images, walked = [], set()
+    for root, folders, names in os.walk(folder, followlinks=True):
+        if os.path.realpath(root) in walked:  # a link back up the tree, or a second link
+            folders[:] = []
+            continue
+        walked.add(os.path.realpath(root))
+        folders[:] = sorted(name for name in folders if not name.startswith("."))
         images += [os.path.join(root, name) for name in names
                    if not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)]
     return sorted(images)
