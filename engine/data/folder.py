@@ -80,14 +80,20 @@ def image_folder(path: str, validation_fraction: float = VALIDATION_FRACTION) ->
             if not files:
                 raise UsageError(f"Class folder {str(split_root[split] / name)!r} holds no "
                                  "decodable images; add images or remove the folder.")
+    given = set(layout)
     layout = carve_missing_splits(layout, validation_fraction)
     for split in SPLITS:
-        if not any(layout[split].values()) and (split, validation_fraction) != ("validation", 0):
-            remedy = (", or pass --validation_fraction=0 to train without validation"
-                      if split == "validation" else "")
-            raise UsageError(f"Image folder {path!r} has too few images per class to hold out a "
-                             f"{split} split; add images or provide PATH/{split}/<class>/*"
-                             f"{remedy}.")
+        if any(layout[split].values()) or (split, validation_fraction) == ("validation", 0):
+            continue
+        if split in given:  # an empty PATH/test or PATH/validation
+            raise UsageError(f"{split_root[split]} holds no images; add "
+                             f"{split_root[split]}/<class>/* or remove the folder (then part "
+                             "of train is held out for it).")
+        remedy = (", or pass --validation_fraction=0 to train without validation"
+                  if split == "validation" else "")
+        raise UsageError(f"Image folder {path!r} has too few images per class to hold out a "
+                         f"{split} split; add images or provide PATH/{split}/<class>/*"
+                         f"{remedy}.")
 
     labels = {name: index for index, name in enumerate(class_names)}
     examples = {split: [(str(file), labels[name]) for name in sorted(classes)

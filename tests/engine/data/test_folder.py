@@ -185,6 +185,22 @@ def test_too_few_images_to_hold_out_splits_is_a_clear_error(tmp_path):
         image_folder(str(tmp_path / "tiny"), validation_fraction=0.0)
 
 
+def test_an_empty_test_or_validation_folder_is_named(tmp_path):
+    # It was "too few images per class to hold out a test split", though none is held out.
+    for name in ("cat", "dog"):
+        write_images(tmp_path / "data" / "train" / name, 10, (1, 2, 3))
+    (tmp_path / "data" / "test").mkdir()
+    with pytest.raises(ValueError, match=r"data/test holds no images; add .*data/test/<class>/"
+                                         r"\* or remove the folder"):
+        image_folder(str(tmp_path / "data"))
+    (tmp_path / "data" / "test").rmdir()
+    (tmp_path / "data" / "validation").mkdir()
+    with pytest.raises(ValueError, match=r"data/validation holds no images"):
+        image_folder(str(tmp_path / "data"))
+    assert image_folder(str(tmp_path / "data"), validation_fraction=0.0).sizes == {
+        "train": 16, "validation": 0, "test": 4}
+
+
 def test_a_single_class_is_not_a_classification_dataset(tmp_path):
     write_images(tmp_path / "one" / "cat", 4, (1, 2, 3))
     with pytest.raises(ValueError, match=r"holds one class \('cat'\); a classifier needs at "
