@@ -92,6 +92,8 @@ class TrainingConfig:
         if self.schedule == "step" and not self.decay_epochs:
             raise UsageError("The step schedule needs decay_epochs, the epochs at which the "
                              "rate drops (--decay_epochs=30,60), and has none.")
+        if not 0.0 <= self.momentum < 1.0:
+            raise UsageError(f"momentum must be in [0, 1), got {self.momentum:g}.")
         if not 0.0 < self.decay_factor <= 1.0:
             raise UsageError(f"decay_factor must be in (0, 1], got {self.decay_factor:g}.")
         if not 0.0 <= self.label_smoothing < 1.0:

@@ -85,6 +85,7 @@ CASES = [
     (["--schedule=step"], 2, "The step schedule needs decay_epochs"),
     (["--decay_epochs=60,30"], 2, "must be positive epochs in ascending order"),
     (["--decay_factor=0", "--schedule=plateau"], 2, "decay_factor must be in (0, 1]"),
+    (["--optimizer=momentum", "--momentum=1.5"], 2, "momentum must be in [0, 1), got 1.5"),
     (["--validation_fraction=0.001"], 2, "holds out 2 of the 1,437 digits, fewer than one per "
      "class; pass 0 or at least 0.007"),
     (["--mode=tune", "--tuner=grid"], 2, "--tuner=grid"),
