@@ -358,6 +358,29 @@ def learning_rate_callbacks(config: TrainingConfig, accuracy: str = "accuracy",
     return callbacks
 
 
+# The training flags that only some optimizers or schedules read: the configuration
+# field that chooses, and the choices that read the flag.
+READ_ONLY_BY = {
+    "momentum": ("optimizer", ("momentum", "nesterov", "rmsprop")),
+    "decay_factor": ("schedule", ("step", "plateau", "exponential")),
+    "decay_epochs": ("schedule", ("step",)),
+    "decay_every": ("schedule", ("exponential",)),
+}
+
+
+def check_flags_read(config: TrainingConfig, given) -> None:
+    """Refuses, before any work, a flag in ``given`` (the flags set on the command line)
+    that ``config``'s optimizer or schedule does not read: ``--momentum`` to Adam,
+    ``--decay_every`` to the step schedule would be silently ignored."""
+    for flag, (field, readers) in READ_ONLY_BY.items():
+        chosen = getattr(config, field)
+        if flag in given and chosen not in readers:
+            raise UsageError(
+                f"--{flag} applies to the {', '.join(readers)} {field}"
+                f"{'s' if len(readers) > 1 else ''}, not --{field}={chosen}; leave it out "
+                f"or choose {'one of those' if len(readers) > 1 else 'that'} --{field}.")
+
+
 def check_validation(config: TrainingConfig, validation_examples: int) -> None:
     """Refuses, before any work, a plateau schedule that watches a validation split the
     run does not have (``validation_fraction=0``)."""

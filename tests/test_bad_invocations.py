@@ -86,6 +86,16 @@ CASES = [
     (["--decay_epochs=60,30"], 2, "must be positive epochs in ascending order"),
     (["--decay_factor=0", "--schedule=plateau"], 2, "decay_factor must be in (0, 1]"),
     (["--optimizer=momentum", "--momentum=1.5"], 2, "momentum must be in [0, 1), got 1.5"),
+    (["--momentum=0.5"], 2, "--momentum applies to the momentum, nesterov, rmsprop optimizers, "
+     "not --optimizer=adam"),
+    (["--decay_every=3"], 2, "--decay_every applies to the exponential schedule, not "
+     "--schedule=cosine; leave it out or choose that --schedule"),
+    (["--schedule=step", "--decay_epochs=2", "--decay_every=3"], 2,
+     "--decay_every applies to the exponential schedule, not --schedule=step"),
+    (["--decay_factor=0.5"], 2, "--decay_factor applies to the step, plateau, exponential "
+     "schedules, not --schedule=cosine"),
+    (["--schedule=constant", "--decay_epochs=2"], 2, "--decay_epochs applies to the step "
+     "schedule, not --schedule=constant"),
     (["--validation_fraction=0.001"], 2, "holds out 2 of the 1,437 digits, fewer than one per "
      "class; pass 0 or at least 0.007"),
     (["--mode=tune", "--tuner=grid"], 2, "--tuner=grid"),

@@ -25,6 +25,7 @@ from engine.spec import RunSpec, check_paths, run_record
 
 def run(args) -> None:
     spec = run_spec(args)
+    training.check_flags_read(spec.training, args.given)
     report = train(spec, overwrite=args.overwrite)
     if report is not None:  # a multi-worker run's other workers leave the report to the chief
         print(summary_line(report, spec.model_dir))
