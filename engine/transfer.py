@@ -55,6 +55,22 @@ def copy_pretrained_weights(source: keras.Model, target: keras.Model,
     return copied
 
 
+def check_flags(init_from: str | None, transfer_mode: str, given) -> None:
+    """Refuses, before any work, a transfer flag in ``given`` (the flags set on the
+    command line) that the run does not read: ``--transfer`` or
+    ``--finetune_multiplier`` without ``--init_from``, ``--finetune_multiplier`` with
+    a mode that trains every layer at one rate (it would be silently ignored)."""
+    for flag in ("transfer", "finetune_multiplier"):
+        if flag in given and not init_from:
+            raise UsageError(f"--{flag} applies to a run that starts from --init_from (a run "
+                             "folder or .keras file), and none is given; add --init_from or "
+                             f"leave --{flag} out.")
+    if "finetune_multiplier" in given and transfer_mode != "finetune":
+        raise UsageError(f"--finetune_multiplier applies to --transfer=finetune, not "
+                         f"--transfer={transfer_mode}, which trains its layers at one rate; "
+                         "leave it out.")
+
+
 def check_vgg_shallow(recipe: str) -> None:
     """Refuses ``--transfer=vgg_shallow`` for a recipe that is not a VGG network."""
     import recipes

@@ -149,6 +149,13 @@ CASES = [
     (["--mode=evaluate", "--model_dir={damaged_model}"], 2, "model.keras is damaged"),
     (["--mode=export", "--model_dir={damaged_record}"], 2, "run.json is damaged"),
     (["--recipe=mlp", "--init_from={finished}"], 2, "No layer of the pretrained model"),
+    (["--transfer=feature_extractor"], 2, "--transfer applies to a run that starts from "
+     "--init_from"),
+    (["--finetune_multiplier=0.5"], 2, "--finetune_multiplier applies to a run that starts "
+     "from --init_from"),
+    (["--init_from={finished}", "--transfer=feature_extractor", "--finetune_multiplier=0.5"],
+     2, "--finetune_multiplier applies to --transfer=finetune, not "
+     "--transfer=feature_extractor"),
     (["--mode=evaluate", "--model_dir={empty}"], 2, "No finished run"),
     (["--distribute=multi_worker"], 2, "TF_CONFIG"),
     (["--distribute=multi_worker", "TF_CONFIG=[not, json"], 2, "TF_CONFIG"),

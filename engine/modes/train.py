@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 
 import recipes
-from engine import distribute, rundir, training
+from engine import distribute, rundir, training, transfer
 from engine.build import build
 from engine.cli import run_spec
 from engine.data import named_data_errors, open_source, prepare, resolve_input_shape
@@ -26,6 +26,7 @@ from engine.spec import RunSpec, check_paths, run_record
 def run(args) -> None:
     spec = run_spec(args)
     training.check_flags_read(spec.training, args.given)
+    transfer.check_flags(spec.init_from, spec.transfer, args.given)
     report = train(spec, overwrite=args.overwrite)
     if report is not None:  # a multi-worker run's other workers leave the report to the chief
         print(summary_line(report, spec.model_dir))
