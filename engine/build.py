@@ -15,6 +15,7 @@ import keras
 
 import recipes
 from engine import transfer
+from layers.errors import UsageError
 from recipes import TrainingConfig
 
 
@@ -75,10 +76,15 @@ def main_head(trained: keras.Model) -> keras.Model:
 
 def set_dropout(model: keras.Model, rate: float) -> None:
     """Sets every ``Dropout`` layer of ``model`` (and of the models nested in it) to
-    ``rate``; layers outside ``model``, such as auxiliary heads, keep theirs."""
-    for layer in all_layers(model):
-        if isinstance(layer, keras.layers.Dropout):
-            layer.rate = rate
+    ``rate``; layers outside ``model``, such as auxiliary heads, keep theirs. A model
+    without ``Dropout`` layers is a :class:`UsageError`: the rate would be ignored."""
+    dropouts = [layer for layer in all_layers(model) if isinstance(layer, keras.layers.Dropout)]
+    if not dropouts:
+        raise UsageError(f"--dropout sets the rate of the network's Dropout layers, and "
+                         f"{model.name} has none (dropout={rate:g} would be ignored); leave "
+                         "it out.")
+    for layer in dropouts:
+        layer.rate = rate
 
 
 def all_layers(model: keras.Model):

@@ -86,6 +86,8 @@ CASES = [
     (["--decay_epochs=60,30"], 2, "must be positive epochs in ascending order"),
     (["--decay_factor=0", "--schedule=plateau"], 2, "decay_factor must be in (0, 1]"),
     (["--optimizer=momentum", "--momentum=1.5"], 2, "momentum must be in [0, 1), got 1.5"),
+    (["--recipe=resnet20", "--epochs=1", "--dropout=0.3"], 2,
+     "resnet20 has none (dropout=0.3 would be ignored)"),
     (["--momentum=0.5"], 2, "--momentum applies to the momentum, nesterov, rmsprop optimizers, "
      "not --optimizer=adam"),
     (["--decay_every=3"], 2, "--decay_every applies to the exponential schedule, not "
