@@ -368,17 +368,27 @@ READ_ONLY_BY = {
 }
 
 
-def check_flags_read(config: TrainingConfig, given) -> None:
+def check_flags_read(config: TrainingConfig, given, searched: dict | None = None) -> None:
     """Refuses, before any work, a flag in ``given`` (the flags set on the command line)
     that ``config``'s optimizer or schedule does not read: ``--momentum`` to Adam,
-    ``--decay_every`` to the step schedule would be silently ignored."""
+    ``--decay_every`` to the step schedule would be silently ignored. ``searched`` maps
+    a field a search chooses (``optimizer``) to the values it tries; the flag is refused
+    only where none of them reads it."""
+    searched = searched or {}
     for flag, (field, readers) in READ_ONLY_BY.items():
-        chosen = getattr(config, field)
-        if flag in given and chosen not in readers:
+        chosen = tuple(searched.get(field, (getattr(config, field),)))
+        if flag not in given or any(value in readers for value in chosen):
+            continue
+        plural = "s" if len(readers) > 1 else ""
+        if field in searched:
             raise UsageError(
-                f"--{flag} applies to the {', '.join(readers)} {field}"
-                f"{'s' if len(readers) > 1 else ''}, not --{field}={chosen}; leave it out "
-                f"or choose {'one of those' if len(readers) > 1 else 'that'} --{field}.")
+                f"--{flag} applies to the {', '.join(readers)} {field}{plural}, and this "
+                f"search tries {' and '.join(chosen)}; leave it out or fix one of those with "
+                f"--{field}.")
+        raise UsageError(
+            f"--{flag} applies to the {', '.join(readers)} {field}{plural}, not "
+            f"--{field}={chosen[0]}; leave it out or choose "
+            f"{'one of those' if plural else 'that'} --{field}.")
 
 
 def check_validation(config: TrainingConfig, validation_examples: int) -> None:

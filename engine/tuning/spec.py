@@ -14,10 +14,10 @@ import os
 import types
 
 import recipes
-from engine import cli, rundir
+from engine import cli, rundir, training, transfer
 from engine.spec import RunSpec
 from layers.errors import UsageError
-from recipes.space import SearchSpace
+from recipes.space import Choice, SearchSpace
 
 SEARCH_VALIDATION_FRACTION = 0.1  # for recipes that keep no validation split
 CLUSTER_VARIABLES = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
@@ -79,8 +79,12 @@ def resolve(args: types.SimpleNamespace) -> SearchSpec:
         run = cli.run_spec(types.SimpleNamespace(
             **{**vars(args), "validation_fraction": SEARCH_VALIDATION_FRACTION}))
     space = recipes.get(run.recipe).search_space
-    return SearchSpec(run=run, space=space,
-                      fixed=tuple(name for name in space.training if name in args.given),
+    fixed = tuple(name for name in space.training if name in args.given)
+    training.check_flags_read(run.training, args.given, searched={
+        name: entry.values for name, entry in space.training.items()
+        if name not in fixed and isinstance(entry, Choice)})
+    transfer.check_flags(run.init_from, run.transfer, args.given)
+    return SearchSpec(run=run, space=space, fixed=fixed,
                       tuner=args.tuner, max_trials=args.max_trials,
                       executions_per_trial=args.executions_per_trial,
                       objective=args.objective, max_failed_trials=args.max_failed_trials)

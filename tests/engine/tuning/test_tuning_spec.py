@@ -43,6 +43,17 @@ def test_bad_tune_flag_values_are_refused_by_the_parser(argv, message):
 @pytest.mark.parametrize("argv, message", [
     (["--distribute=multi_worker"], "--distribute=multi_worker cannot run inside a search"),
     (["--recipe=lenet6"], "Unknown recipe 'lenet6'"),
+    # lenet5_modern's search tries Adam and AdamW, neither of which reads a momentum.
+    (["--momentum=0.5"], "--momentum applies to the momentum, nesterov, rmsprop optimizers, "
+                         "and this search tries adam and adamw; leave it out or fix one of "
+                         "those with --optimizer."),
+    (["--optimizer=adam", "--momentum=0.5"], "--momentum applies to the momentum, nesterov, "
+                                             "rmsprop optimizers, not --optimizer=adam"),
+    (["--decay_every=3"], "--decay_every applies to the exponential schedule, not "
+                          "--schedule=cosine"),
+    (["--transfer=finetune"], "--transfer applies to a run that starts from --init_from"),
+    (["--finetune_multiplier=0.5"], "--finetune_multiplier applies to a run that starts from "
+                                    "--init_from"),
 ])
 def test_bad_tune_flags_are_one_sentence(argv, message, tmp_path):
     with pytest.raises(UsageError) as error:
@@ -117,3 +128,14 @@ def test_a_search_of_a_recipe_without_validation_holds_the_usual_share_out(tmp_p
         search_spec.resolve(arguments("--mode=tune", "--recipe=lenet5",
                                       "--validation_fraction=0",
                                       f"--model_dir={tmp_path / 'run'}"))
+
+
+@pytest.mark.parametrize("argv", [
+    ["--recipe=resnet20", "--momentum=0.5"],  # the momentum and Nesterov optimizers read it
+    ["--optimizer=rmsprop", "--momentum=0.5"],
+    ["--recipe=resnet20", "--decay_epochs=2,4"],
+])
+def test_a_flag_some_searched_choice_reads_is_accepted(argv, tmp_path):
+    search = search_spec.resolve(arguments("--mode=tune", f"--model_dir={tmp_path / 'run'}",
+                                           *argv))
+    assert search.run.recipe == ("resnet20" if "--recipe=resnet20" in argv else "lenet5_modern")
