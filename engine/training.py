@@ -16,6 +16,7 @@ import time
 
 import keras
 import numpy as np
+from absl import logging
 
 from engine import private_api, transfer
 from engine.rundir import BACKUP_DIR
@@ -389,6 +390,42 @@ def check_flags_read(config: TrainingConfig, given, searched: dict | None = None
             f"--{flag} applies to the {', '.join(readers)} {field}{plural}, not "
             f"--{field}={chosen[0]}; leave it out or choose "
             f"{'one of those' if plural else 'that'} --{field}.")
+
+
+def unreached_drops(config: TrainingConfig) -> tuple[float, ...]:
+    """The epochs of ``config``'s rate drops that its run never reaches. Schedules act
+    on whole (0-based) epochs (:func:`rate_after_warmup`): a drop at epoch ``E`` acts
+    from the first epoch at or past it, so only in a run of more than ``ceil(E)`` epochs."""
+    if config.schedule == "step":
+        return tuple(drop for drop in config.decay_epochs if math.ceil(drop) >= config.epochs)
+    if config.schedule == "exponential" and math.ceil(config.decay_every) >= config.epochs:
+        return (config.decay_every,)
+    return ()
+
+
+def check_drops_reached(config: TrainingConfig, given, recipe: str) -> None:
+    """Refuses, before any work, a rate drop set on the command line (``--decay_epochs``,
+    ``--decay_every``; ``given`` holds the flags set) that falls after the run's last
+    epoch: it would be silently ignored. ``recipe``'s own drops past a shortened
+    ``--epochs`` (a quick trial of a 160-epoch paper) are a warning instead."""
+    unreached = unreached_drops(config)
+    if not unreached:
+        return
+    epochs = " and ".join(f"{drop:g}" for drop in unreached)
+    if config.schedule == "exponential":
+        if "decay_every" in given:
+            raise UsageError(
+                f"--decay_every={config.decay_every:g} drops the rate every {epochs} epochs, "
+                f"but the run stops after --epochs={config.epochs}, before the first drop; "
+                "raise --epochs or shorten --decay_every.")
+    elif "decay_epochs" in given:
+        raise UsageError(
+            f"--decay_epochs={','.join(f'{drop:g}' for drop in config.decay_epochs)} drops "
+            f"the rate after {epochs} epochs, but the run stops after --epochs={config.epochs}; "
+            f"raise --epochs or leave {'those drops' if len(unreached) > 1 else 'that drop'} out.")
+    logging.warning("%s's %s schedule drops the rate after %s epochs, past --epochs=%d: "
+                    "this run does not reach %s.", recipe, config.schedule, epochs,
+                    config.epochs, "those drops" if len(unreached) > 1 else "that drop")
 
 
 def check_validation(config: TrainingConfig, validation_examples: int) -> None:

@@ -98,6 +98,12 @@ CASES = [
      "schedules, not --schedule=cosine"),
     (["--schedule=constant", "--decay_epochs=2"], 2, "--decay_epochs applies to the step "
      "schedule, not --schedule=constant"),
+    (["--schedule=step", "--decay_epochs=2,5"], 2, "--decay_epochs=2,5 drops the rate after 5 "
+     "epochs, but the run stops after --epochs=5; raise --epochs or leave that drop out."),
+    (["--schedule=exponential", "--decay_every=5"], 2, "--decay_every=5 drops the rate every 5 "
+     "epochs, but the run stops after --epochs=5, before the first drop"),
+    (["--mode=tune", "--schedule=step", "--decay_epochs=9"], 2,
+     "--decay_epochs=9 drops the rate after 9 epochs, but the run stops after --epochs=5"),
     (["--validation_fraction=0.001"], 2, "holds out 2 of the 1,437 digits, fewer than one per "
      "class; pass 0 or at least 0.007"),
     (["--mode=tune", "--tuner=grid"], 2, "--tuner=grid"),

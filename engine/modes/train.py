@@ -26,6 +26,7 @@ from engine.spec import RunSpec, check_paths, run_record
 def run(args) -> None:
     spec = run_spec(args)
     training.check_flags_read(spec.training, args.given)
+    training.check_drops_reached(spec.training, args.given, spec.recipe)
     transfer.check_flags(spec.init_from, spec.transfer, args.given)
     report = train(spec, overwrite=args.overwrite)
     if report is not None:  # a multi-worker run's other workers leave the report to the chief

@@ -83,6 +83,7 @@ def resolve(args: types.SimpleNamespace) -> SearchSpec:
     training.check_flags_read(run.training, args.given, searched={
         name: entry.values for name, entry in space.training.items()
         if name not in fixed and isinstance(entry, Choice)})
+    training.check_drops_reached(run.training, args.given, run.recipe)
     transfer.check_flags(run.init_from, run.transfer, args.given)
     return SearchSpec(run=run, space=space, fixed=fixed,
                       tuner=args.tuner, max_trials=args.max_trials,

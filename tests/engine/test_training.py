@@ -2,6 +2,7 @@
 
 import dataclasses
 import math
+from unittest import mock
 
 import keras
 import numpy as np
@@ -12,6 +13,7 @@ import recipes
 from engine import loop, training, transfer
 from engine.build import build
 from engine.losses import SmoothedSparseCategoricalCrossentropy
+from layers.errors import UsageError
 from recipes import TrainingConfig
 
 
@@ -560,6 +562,42 @@ def test_float16_training_scales_the_loss_and_keeps_float32_weights():
     assert model.get_layer("hidden").compute_dtype == "float16"
     assert model.get_layer("hidden").kernel.dtype == "float32"
     assert np.isfinite(history.history["loss"]).all()
+
+
+@pytest.mark.parametrize("config, unreached", [
+    (TrainingConfig(schedule="step", decay_epochs=(2, 4), epochs=5), ()),
+    (TrainingConfig(schedule="step", decay_epochs=(2, 5), epochs=5), (5,)),
+    # 4.5 acts from epoch 5, the sixth: a run of 5 epochs (0 to 4) never gets there.
+    (TrainingConfig(schedule="step", decay_epochs=(2, 4.5), epochs=5), (4.5,)),
+    (TrainingConfig(schedule="step", decay_epochs=(2, 4.5), epochs=6), ()),
+    (TrainingConfig(schedule="exponential", decay_every=4, epochs=5), ()),
+    (TrainingConfig(schedule="exponential", decay_every=5, epochs=5), (5,)),
+    (TrainingConfig(schedule="cosine", epochs=1), ()),
+])
+def test_unreached_drops_are_the_ones_the_schedule_never_applies(config, unreached):
+    assert training.unreached_drops(config) == unreached
+    lr = rates(config, config.epochs)
+    drops_applied = sum(later < earlier for earlier, later in zip(lr, lr[1:]))
+    if config.schedule == "step":
+        assert drops_applied == len(config.decay_epochs) - len(unreached)
+    elif config.schedule == "exponential":
+        assert (drops_applied == 0) == bool(unreached)
+
+
+def test_a_recipes_drops_past_a_short_run_are_a_warning_and_given_ones_refused():
+    config = dataclasses.replace(recipes.get("resnet20").training, epochs=10)
+    with pytest.raises(UsageError, match=r"^--decay_epochs=91.0222,136.533 drops the rate after "
+                       r"91.0222 and 136.533 epochs, but the run stops after --epochs=10; raise "
+                       r"--epochs or leave those drops out\.$"):
+        training.check_drops_reached(config, {"epochs", "decay_epochs"}, "resnet20")
+    with mock.patch.object(training.logging, "warning") as warning:
+        training.check_drops_reached(config, {"epochs"}, "resnet20")
+    assert "resnet20's step schedule drops the rate after 91.0222 and 136.533 epochs, past " \
+           "--epochs=10" in warning.call_args.args[0] % warning.call_args.args[1:]
+    exponential = TrainingConfig(schedule="exponential", decay_every=5, epochs=5)
+    with pytest.raises(UsageError, match="--decay_every=5 drops the rate every 5 epochs, but the "
+                       "run stops after --epochs=5, before the first drop"):
+        training.check_drops_reached(exponential, {"decay_every"}, "lenet5_modern")
 
 
 def test_the_decay_flags_reach_the_schedule(mode_args):
