@@ -92,4 +92,5 @@ for _filters in FILTERS:
         description=f"AlphaGo's SL policy network, 13 layers, k = {_filters} filters"
                     + (" (the match version)." if _filters == 192 else "."),
         head=("conv13", "position_bias"),  # the 1x1 convolution and the per-point biases
+        one_class_per_point=True,
     ))

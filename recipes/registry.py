@@ -127,7 +127,9 @@ class Recipe:
     ``search_space`` is what ``--mode=tune`` varies (:mod:`recipes.space`): builder
     arguments and :class:`TrainingConfig` fields, the paper's values their defaults;
     without training ranges it gets :func:`recipes.space.training_space` of ``training``
-    (with the dropout rate where the paper sets one).
+    (with the dropout rate where the paper sets one). ``one_class_per_point`` marks a
+    network with one class per input position (AlphaGo's policy: a move per board
+    point), whose ``classes`` follow the input's size (:meth:`classes_at`).
     """
 
     name: str
@@ -142,6 +144,13 @@ class Recipe:
     description: str = ""
     head: tuple[str, ...] = ("logits",)
     search_space: SearchSpace = SearchSpace()
+    one_class_per_point: bool = False
+
+    def classes_at(self, input_shape: tuple[int, ...] | None) -> int:
+        """The paper's classes for ``input_shape`` (None: the paper's input)."""
+        if self.one_class_per_point and input_shape is not None:
+            return int(input_shape[0]) * int(input_shape[1])
+        return self.classes
 
     def __post_init__(self):
         object.__setattr__(self, "variant", types.MappingProxyType(dict(self.variant)))
@@ -196,7 +205,8 @@ def build(
     classifier_activation: str | None = "softmax",
     **variant: Any,
 ) -> keras.Model:
-    """Builds recipe ``name``; ``classes`` and ``input_shape`` default to the paper's."""
+    """Builds recipe ``name``; ``classes`` and ``input_shape`` default to the paper's
+    (``classes`` to the points of ``input_shape`` for a policy with a move per point)."""
     recipe = get(name)
     if classes is not None and (not is_int(classes) or classes < 1):
         raise UsageError(f"classes must be a positive integer, got {classes!r}.")
@@ -207,7 +217,7 @@ def build(
     with _recursion_limit(DEEP_GRAPH_RECURSION_LIMIT):
         return recipe.builder(
             input_shape=recipe.input_shape if input_shape is None else tuple(input_shape),
-            classes=recipe.classes if classes is None else int(classes),
+            classes=recipe.classes_at(input_shape) if classes is None else int(classes),
             classifier_activation=classifier_activation,
             name=recipe.name,
             **options,

@@ -51,7 +51,7 @@ def train(spec: RunSpec, overwrite: bool = False) -> dict | None:
         layout.check_base_path(spec.export_dir)
     with session(spec.distribute, spec.seed, spec.deterministic, spec.precision) as strategy:
         input_shape = resolve_input_shape(recipe.input_shape, spec.data.image_size)
-        source = open_source(spec.data, input_shape, recipe.classes)
+        source = open_source(spec.data, input_shape, recipe.classes_at(input_shape))
         record = run_record(spec, source.class_names, input_shape, source.sizes)
         replace = rundir.check_resumable(run_dir, record, overwrite) or replace
         training.check_validation(spec.training, source.sizes["validation"])

@@ -72,7 +72,7 @@ def tune(search: SearchSpec, overwrite: bool = False, verbose: int | None = None
     with session(run.distribute, run.seed, run.deterministic, run.precision,
                  scope=False) as strategy, running():
         input_shape = resolve_input_shape(recipe.input_shape, run.data.image_size)
-        source = open_source(run.data, input_shape, recipe.classes)
+        source = open_source(run.data, input_shape, recipe.classes_at(input_shape))
         if chief and not overwrite:
             check_same_classes(search, source.class_names)
         hypermodel = RecipeHyperModel(search, source.num_classes, input_shape, strategy,

@@ -39,6 +39,16 @@ def test_k192_match_version_layer_by_layer():
     assert tuple(model.output.shape[1:]) == (361,)
 
 
+def test_on_a_smaller_board_the_moves_are_its_points():
+    """A 9x9 board (--mode=summary --image_size=9) has 81 moves and 81 position biases;
+    the convolutions keep their weights."""
+    model = recipes.build("alphago_policy", input_shape=(9, 9, 48))
+    assert tuple(model.output.shape[1:]) == (81,)
+    assert model.count_params() == policy_parameters(192) - 361 + 81
+    assert recipes.get("alphago_policy").classes_at((9, 9, 48)) == 81
+    assert recipes.get("resnet20").classes_at((64, 64, 3)) == 10
+
+
 def test_one_bias_per_point_in_row_major_move_order():
     model = recipes.build("alphago_policy", filters=4)
     model.get_layer("conv13").kernel.assign(np.zeros((1, 1, 4, 1), "float32"))
@@ -82,7 +92,7 @@ def test_round_trip(round_trip):
     ({"filters": 0}, "filters"),
     ({"filters": 19.2}, "filters"),
     ({"classes": 10}, "361"),
-    ({"input_shape": (9, 9, 48)}, "81"),
+    ({"input_shape": (9, 9, 48), "classes": 361}, "81"),
 ])
 def test_nonsense_arguments_are_refused(options, message):
     with pytest.raises(ValueError, match=message):

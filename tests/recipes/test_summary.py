@@ -256,3 +256,10 @@ def test_train_py_prints_the_summary_at_the_image_size(train_here):
     # fc6 on 1x1x512, fc7 and fc8.
     params = 14_714_688 + (512 * 4096 + 4096) + (4096 * 4096 + 4096) + (4096 * 1000 + 1000)
     assert f"TOTAL params: {params:,}" in result.stdout
+
+
+def test_train_py_prints_alphagos_policy_on_a_smaller_board(train_here):
+    result = train_here("--recipe=alphago_policy", "--mode=summary", "--image_size=9")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "[81]" in result.stdout  # one move per point of the 9x9 board
+    assert f"TOTAL params: {3_882_793 - 361 + 81:,}" in result.stdout
