@@ -143,6 +143,8 @@ register(Recipe(
     search_space=SearchSpace(architecture={
         "convs_per_block": Int(1, 3, default=2), "blocks": Int(1, 4, default=3),
         "fc_layers": Int(0, 2, default=1), "filters": Choice((16, 32, 64), default=32),
-        "growth": Choice((1, 2), default=2), "fc_units": Choice((128, 256, 512), default=256)}),
+        "growth": Choice((1, 2), default=2), "fc_units": Choice((128, 256, 512), default=256)},
+        # One block has no later block to grow into; no FC layer has no units.
+        conditions={"growth": ("blocks", (2, 3, 4)), "fc_units": ("fc_layers", (1, 2))}),
     description="The generic early convnet of the lectures' summary.",
 ))

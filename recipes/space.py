@@ -87,6 +87,16 @@ class Boolean:
 Range = Choice | Int | Float | Boolean
 
 
+def _holds(entry: Range, value) -> bool:
+    """Whether the discrete range ``entry`` can take ``value``."""
+    if isinstance(entry, Choice):
+        return value in entry.values
+    if isinstance(entry, Boolean):
+        return isinstance(value, bool)
+    return (isinstance(value, int) and entry.min_value <= value <= entry.max_value
+            and (value - entry.min_value) % entry.step == 0)
+
+
 def _check_range(entry):
     if entry.default is None:
         object.__setattr__(entry, "default", entry.min_value)
@@ -98,10 +108,17 @@ def _check_range(entry):
 class SearchSpace:
     """What a search may vary: builder arguments (``architecture``) and training
     configuration fields (``training``), each name mapped to its range. ``training``
-    None stands for :func:`training_space` of the recipe's configuration."""
+    None stands for :func:`training_space` of the recipe's configuration.
+
+    ``conditions`` maps an entry that matters only for some values of an earlier,
+    discrete entry to that entry's name and those values (``{"growth": ("blocks",
+    (2, 3, 4))}``: one block has nothing to grow into). A trial leaves the entry out
+    where the condition fails, so it is not tried again with only that entry changed.
+    """
 
     architecture: Mapping[str, Range] = dataclasses.field(default_factory=dict)
     training: Mapping[str, Range] | None = None
+    conditions: Mapping[str, tuple[str, tuple]] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         for part in ("architecture", "training"):
@@ -117,6 +134,32 @@ class SearchSpace:
         if shared:
             raise UsageError(f"Search space names must be unique; {sorted(shared)} are both "
                              "architecture and training entries.")
+        object.__setattr__(self, "conditions", types.MappingProxyType(
+            {name: (parent, tuple(values)) for name, (parent, values) in
+             self.conditions.items()}))
+        self._check_conditions()
+
+    def _check_conditions(self) -> None:
+        named = {name for name, (parent, _) in self.conditions.items()} | {
+            parent for parent, _ in self.conditions.values()}
+        if self.training is None and not named <= set(self.architecture):
+            return  # checked once the registry fills the training ranges in
+        order = list(self.entries)
+        for name, (parent, values) in self.conditions.items():
+            entry = self.entries.get(parent)
+            if name not in order or entry is None:
+                raise UsageError(f"Search space condition {name!r} on {parent!r} names an "
+                                 f"entry the space does not have; entries are {order}.")
+            if isinstance(entry, Float) or parent in self.conditions:
+                raise UsageError(f"Search space entry {name!r} can depend only on a Choice, "
+                                 f"Int or Boolean entry that has no condition itself, not on "
+                                 f"{parent!r}.")
+            if order.index(parent) > order.index(name):
+                raise UsageError(f"Search space entry {name!r} depends on {parent!r}, which "
+                                 "must come before it.")
+            if not values or any(not _holds(entry, value) for value in values):
+                raise UsageError(f"Search space condition of {name!r} needs values of "
+                                 f"{parent!r} within its range, got {values!r}.")
 
     @property
     def entries(self) -> dict[str, Range]:

@@ -4,6 +4,7 @@ configuration it runs with."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from typing import Any, Mapping
 
@@ -16,25 +17,40 @@ DIGITS = 12  # a Float on a step grid is rounded to this many decimals (0.3, not
 def hyperparameters(hp, space: SearchSpace,
                     fixed: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Declares every entry of ``space`` on keras-tuner's ``hp`` (those named in
-    ``fixed`` as ``hp.Fixed`` at their value) and returns the values ``hp`` holds for
-    them: the defaults while keras-tuner explores the space, a trial's values in a
-    trial."""
+    ``fixed`` as ``hp.Fixed`` at their value; those with a condition in its
+    conditional scope) and returns the values ``hp`` holds for the active ones: the
+    defaults while keras-tuner explores the space, a trial's values in a trial. An
+    entry whose condition fails is left out: the builder or the configuration keeps
+    its default, which changes nothing there."""
     values, fixed = {}, fixed or {}
     for name, entry in space.entries.items():
-        if name in fixed:
-            values[name] = hp.Fixed(name, fixed[name])
-        elif isinstance(entry, Choice):
-            values[name] = hp.Choice(name, list(entry.values), default=entry.default)
-        elif isinstance(entry, Int):
-            values[name] = hp.Int(name, entry.min_value, entry.max_value, step=entry.step,
-                                  default=entry.default)
-        elif isinstance(entry, Float):
-            value = hp.Float(name, entry.min_value, entry.max_value, step=entry.step,
-                             sampling="log" if entry.log else "linear", default=entry.default)
-            values[name] = value if entry.step is None else round(value, DIGITS)
-        elif isinstance(entry, Boolean):
-            values[name] = hp.Boolean(name, default=entry.default)
+        scope = (hp.conditional_scope(space.conditions[name][0],
+                                      list(space.conditions[name][1]))
+                 if name in space.conditions else contextlib.nullcontext())
+        with scope:
+            value = declare(hp, name, entry, fixed)
+        if value is not None:
+            values[name] = value
     return values
+
+
+def declare(hp, name: str, entry, fixed: Mapping[str, Any]):
+    """Declares ``entry`` as keras-tuner hyperparameter ``name``; its value (None while
+    it is inactive)."""
+    if name in fixed:
+        return hp.Fixed(name, fixed[name])
+    if isinstance(entry, Choice):
+        return hp.Choice(name, list(entry.values), default=entry.default)
+    if isinstance(entry, Int):
+        return hp.Int(name, entry.min_value, entry.max_value, step=entry.step,
+                      default=entry.default)
+    if isinstance(entry, Float):
+        value = hp.Float(name, entry.min_value, entry.max_value, step=entry.step,
+                         sampling="log" if entry.log else "linear", default=entry.default)
+        return value if entry.step is None or value is None else round(value, DIGITS)
+    if isinstance(entry, Boolean):
+        return hp.Boolean(name, default=entry.default)
+    raise TypeError(f"No keras-tuner hyperparameter for {entry!r}.")
 
 
 def configuration(space: SearchSpace, training: TrainingConfig,
@@ -42,8 +58,8 @@ def configuration(space: SearchSpace, training: TrainingConfig,
     """The builder arguments and the training configuration of a trial with ``values``:
     ``training`` with the trial's training entries, a learning rate scaling a paper's
     per-stage rates (``step_rates``) with it."""
-    variant = {name: values[name] for name in space.architecture}
-    changes = {name: values[name] for name in space.training}
+    variant = {name: values[name] for name in space.architecture if name in values}
+    changes = {name: values[name] for name in space.training if name in values}
     rate = changes.get("learning_rate", training.learning_rate)
     if training.step_rates and rate != training.learning_rate:
         factor = rate / training.learning_rate
@@ -61,4 +77,7 @@ def describe(space: SearchSpace, fixed: Mapping[str, Any] | None = None) -> dict
         else:
             described[name] = {"kind": type(entry).__name__.lower(),
                                **dataclasses.asdict(entry)}
+        if name in space.conditions:
+            parent, parent_values = space.conditions[name]
+            described[name]["active_when"] = {parent: list(parent_values)}
     return described

@@ -82,6 +82,18 @@ def test_a_recipe_without_training_ranges_gets_its_papers_neighbourhood():
     (lambda: SearchSpace(architecture={"x": (1, 2)}), "must be a Choice"),
     (lambda: SearchSpace(architecture={"dropout": Boolean()},
                          training={"dropout": Float(0.0, 0.5)}), "unique"),
+    (lambda: SearchSpace(architecture={"growth": Choice((1, 2))}, training={},
+                         conditions={"growth": ("blocks", (2,))}), "does not have"),
+    (lambda: SearchSpace(architecture={"width": Float(0.5, 1.0), "growth": Choice((1, 2))},
+                         conditions={"growth": ("width", (1.0,))}), "only on a Choice, Int"),
+    (lambda: SearchSpace(architecture={"growth": Choice((1, 2)), "blocks": Int(1, 4)},
+                         conditions={"growth": ("blocks", (2,))}), "must come before it"),
+    (lambda: SearchSpace(architecture={"blocks": Int(1, 4), "growth": Choice((1, 2))},
+                         conditions={"growth": ("blocks", (5,))}), "within its range"),
+    (lambda: SearchSpace(architecture={"blocks": Int(1, 4), "growth": Choice((1, 2)),
+                                       "width": Choice((1, 2))},
+                         conditions={"growth": ("blocks", (2,)), "width": ("growth", (2,))}),
+     "no condition itself"),
 ])
 def test_malformed_ranges_are_refused(entry, message):
     with pytest.raises(ValueError, match=message):

@@ -1,6 +1,8 @@
 """engine.tuning.space: a recipe's space as keras-tuner hyperparameters, and a trial's
 values as the builder arguments and training configuration it runs with."""
 
+import dataclasses
+
 import keras_tuner
 import pytest
 
@@ -97,3 +99,58 @@ def test_a_rate_the_paper_sets_in_the_builder_is_searched_from_it():
     model = build("wrn28_10_dropout", 10, (32, 32, 3), config, variant=variant).model
     rates = {layer.rate for layer in model.layers if isinstance(layer, keras.layers.Dropout)}
     assert rates == {0.3}
+
+
+# A second block is what growth widens: with one block the growth changes nothing.
+GROWING = SearchSpace(architecture={"blocks": Int(1, 2, default=2),
+                                    "growth": Choice((1, 2), default=2)},
+                      training={}, conditions={"growth": ("blocks", (2,))})
+
+
+def test_an_entry_whose_condition_fails_is_left_out_of_the_trial():
+    hp = keras_tuner.HyperParameters()
+    assert hyperparameters(hp, GROWING) == {"blocks": 2, "growth": 2}
+    hp.values["blocks"] = 1
+    values = hyperparameters(hp, GROWING)
+    assert values == {"blocks": 1}
+    variant, _ = configuration(GROWING, recipes.TrainingConfig(), values)
+    assert variant == {"blocks": 1}  # the builder keeps its own growth
+    assert describe(GROWING)["growth"]["active_when"] == {"blocks": [2]}
+
+
+def test_a_search_does_not_try_a_trial_that_differs_only_in_an_inactive_entry(tmp_path):
+    """keras-tuner's random oracle counts distinct active values: (1), (2, 1) and (2, 2),
+    three trials, where without the condition it finds four."""
+    def distinct_trials(space, project):
+        hp = keras_tuner.HyperParameters()
+        hyperparameters(hp, space)
+        oracle = keras_tuner.oracles.RandomSearchOracle(
+            objective=keras_tuner.Objective("score", "max"), max_trials=20,
+            hyperparameters=hp, seed=0)
+        oracle._set_project_dir(str(tmp_path), project)  # as a tuner sets it
+        proposed = []
+        while (trial := oracle.create_trial("tuner0")).status == "RUNNING":
+            proposed.append(dict(trial.hyperparameters.values))
+            oracle.update_trial(trial.trial_id, {"score": 0.5})
+            trial.status = "COMPLETED"
+            oracle.end_trial(trial)
+        return proposed
+
+    with_condition = distinct_trials(GROWING, "conditional")
+    assert sorted(map(sorted, (values.items() for values in with_condition))) == [
+        [("blocks", 1)], [("blocks", 2), ("growth", 1)], [("blocks", 2), ("growth", 2)]]
+    assert len(distinct_trials(dataclasses.replace(GROWING, conditions={}), "plain")) == 4
+
+
+def test_convnets_growth_and_fc_units_apply_only_where_they_change_the_network():
+    space = recipes.get("convnet").search_space
+    hp = keras_tuner.HyperParameters()
+    hyperparameters(hp, space)
+    hp.values.update({"blocks": 1, "fc_layers": 0})
+    values = hyperparameters(hp, space)
+    assert "growth" not in values and "fc_units" not in values
+    variant, _ = configuration(space, recipes.get("convnet").training, values)
+    one_block = recipes.build("convnet", **variant)
+    for growth, fc_units in ((1, 128), (2, 512)):  # what the trial left out changes nothing
+        assert recipes.build("convnet", **variant, growth=growth,
+                             fc_units=fc_units).count_params() == one_block.count_params()
