@@ -28,7 +28,7 @@ import keras
 
 from layers import LocalResponseNormalization, MaxFilterRMS, PaddedConv2D
 from layers.errors import UsageError
-from recipes.common import apply, classifier, scaled
+from recipes.common import apply, classifier, features, scaled
 from recipes.registry import Recipe, TrainingConfig, register
 from recipes.space import Boolean, Choice, SearchSpace
 
@@ -134,7 +134,8 @@ ARCHITECTURES = {"alexnet": ALEXNET, "alexnet_grouped": ALEXNET_GROUPED, "zfnet"
 
 
 def alexnet(input_shape, classes, classifier_activation, name="alexnet",
-            architecture="alexnet", dropout=0.5, lrn=True, width_multiplier=1.0):
+            architecture="alexnet", dropout=0.5, lrn=True, width_multiplier=1.0,
+            include_top=True, pooling=None):
     """AlexNet or ZFNet from its table in :data:`ARCHITECTURES`.
 
     ReLU after every convolution and hidden FC layer, overlapping 3x3/2 max pools,
@@ -183,6 +184,8 @@ def alexnet(input_shape, classes, classifier_activation, name="alexnet",
             for layer in ((norm, pool) if table.norm_before_pool else (pool, norm)):
                 if layer is not None:
                     x = apply(layer, x)
+    if not include_top:
+        return features(inputs, x, pooling, name)
     x = keras.layers.Flatten(name="flatten")(x)
     for layer in (6, 7):
         x = keras.layers.Dense(scaled(FC_UNITS, width_multiplier), activation="relu",

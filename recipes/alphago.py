@@ -16,7 +16,7 @@ import keras
 
 from layers import PaddedConv2D, PositionBias
 from layers.errors import UsageError
-from recipes.common import apply, predictions
+from recipes.common import apply, features, predictions
 from recipes.registry import Recipe, TrainingConfig, register
 from recipes.space import Choice, SearchSpace
 
@@ -33,7 +33,7 @@ MINIBATCH = 16
 
 
 def alphago_policy(input_shape, classes, classifier_activation, name="alphago_policy",
-                   filters=192):
+                   filters=192, include_top=True, pooling=None):
     """The 13-layer policy network with ``filters`` (the paper's k) per hidden layer.
 
     Layers ``conv1``..``conv12`` (ReLU), ``conv13`` (1x1, one filter, no shared
@@ -58,6 +58,8 @@ def alphago_policy(input_shape, classes, classifier_activation, name="alphago_po
         kernel, padding = FIRST_LAYER if index == 1 else OTHER_LAYERS
         x = apply(PaddedConv2D(filters, kernel, padding=padding, activation="relu",
                                name=f"conv{index}"), x)
+    if not include_top:
+        return features(inputs, x, pooling, name)
     x = keras.layers.Conv2D(1, 1, use_bias=False, name=f"conv{HIDDEN_LAYERS + 1}")(x)
     x = PositionBias(name="position_bias")(x)
     x = keras.layers.Flatten(name="logits")(x)

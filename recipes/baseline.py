@@ -16,7 +16,7 @@ from typing import Sequence
 import keras
 
 from layers.errors import UsageError
-from recipes.common import apply, classifier
+from recipes.common import apply, classifier, features
 from recipes.registry import Recipe, TrainingConfig, register
 from recipes.space import Choice, Int, SearchSpace
 
@@ -47,7 +47,7 @@ def mlp(input_shape, classes, classifier_activation, name="mlp", hidden_units=(2
 
 def convnet(input_shape, classes, classifier_activation, name="convnet", convs_per_block=2,
             blocks=3, fc_layers=1, filters=(32, 64, 128), fc_units=256, kernel_size=3,
-            pool=True, growth=1):
+            pool=True, growth=1, include_top=True, pooling=None):
     """``[(CONV-RELU)*N-POOL?]*M-(FC-RELU)*K, SOFTMAX`` from the lectures' summary.
 
     ``convs_per_block`` is N, ``blocks`` is M and ``fc_layers`` is K (K = 0 puts the
@@ -78,6 +78,8 @@ def convnet(input_shape, classes, classifier_activation, name="convnet", convs_p
                                           name=f"block{block}_conv{index}"), x)
         if pool:
             x = apply(keras.layers.MaxPooling2D(2, strides=2, name=f"block{block}_pool"), x)
+    if not include_top:
+        return features(inputs, x, pooling, name)
     x = keras.layers.Flatten(name="flatten")(x)
     for index, units in enumerate(fc_units, start=1):
         x = keras.layers.Dense(units, activation="relu", name=f"fc{index}")(x)

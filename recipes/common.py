@@ -1,4 +1,5 @@
-"""Pieces every recipe builder shares: the classifier head and the input-size guard."""
+"""Pieces every recipe builder shares: the classifier head, the headless network of
+``include_top=False`` and the input-size guard."""
 
 from __future__ import annotations
 
@@ -18,6 +19,19 @@ def classifier(x, classes: int, classifier_activation: str | None, prefix: str =
     """
     x = keras.layers.Dense(classes, name=f"{prefix}logits", **dense_kwargs)(x)
     return predictions(x, classifier_activation, prefix)
+
+
+# keras.applications' ``pooling`` of a headless network, and the layer each adds.
+POOLINGS = {"avg": keras.layers.GlobalAveragePooling2D, "max": keras.layers.GlobalMaxPooling2D}
+
+
+def features(inputs, x, pooling: str | None, name: str) -> keras.Model:
+    """keras.applications' ``include_top=False``: the network up to its classifier, the
+    last feature maps ``x``, or their global average (``pooling="avg"``, layer
+    ``avg_pool``) or maximum (``"max"``, ``max_pool``), one vector per image."""
+    if pooling is not None:
+        x = POOLINGS[pooling](name=f"{pooling}_pool")(x)
+    return keras.Model(inputs, x, name=name)
 
 
 def predictions(logits, classifier_activation: str | None, prefix: str = ""):

@@ -32,7 +32,7 @@ import keras
 
 from layers.errors import UsageError
 from layers.regularization import FractalJoin, GlobalDropPath
-from recipes.common import apply, classifier
+from recipes.common import apply, classifier, features
 from recipes.registry import Recipe, TrainingConfig, register
 from recipes.space import Choice, SearchSpace, depth_choices
 
@@ -44,7 +44,7 @@ CIFAR_DROPOUT = (0.0, 0.1, 0.2, 0.3, 0.4)
 
 def fractalnet(input_shape, classes, classifier_activation, name="fractalnet", *, columns=3,
                filters=CIFAR_FILTERS, dropout=CIFAR_DROPOUT, local_drop_path=0.15,
-               global_drop_path=0.5):
+               global_drop_path=0.5, include_top=True, pooling=None):
     """A FractalNet of ``len(filters)`` blocks with ``columns`` columns each.
 
     ``dropout`` gives each block's dropout rate, ``local_drop_path`` each join's
@@ -67,6 +67,8 @@ def fractalnet(input_shape, classes, classifier_activation, name="fractalnet", *
         x = fractal_block(x, block_filters, columns=columns, dropout=rate,
                           drop_probability=local_drop_path, selection=selection,
                           name=f"block{index + 1}")
+    if not include_top:
+        return features(inputs, x, pooling, name)
     x = keras.layers.Flatten(name="flatten")(x)
     outputs = classifier(x, classes, classifier_activation)
     return keras.Model(inputs, outputs, name=name)

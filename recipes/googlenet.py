@@ -21,7 +21,7 @@ import keras
 
 from layers import InceptionFilters, LocalResponseNormalization, PaddedConv2D, inception_module
 from layers.errors import UsageError
-from recipes.common import apply, classifier
+from recipes.common import apply, classifier, features
 from recipes.registry import Recipe, TrainingConfig, register
 
 # Table 1: (#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj) per module, by stage.
@@ -48,7 +48,7 @@ AUX_LOSS_WEIGHT = 0.3
 
 
 def googlenet(input_shape, classes, classifier_activation, name="googlenet", aux_heads=False,
-              dropout=DROPOUT):
+              dropout=DROPOUT, include_top=True, pooling=None):
     """GoogLeNet as Table 1 lists it; ``aux_heads=True`` adds Section 5's two helpers.
 
     conv1 7x7/2 (64) -> pool1 3x3/2 -> norm1 -> conv2_3x3_reduce 1x1 (64) ->
@@ -81,11 +81,13 @@ def googlenet(input_shape, classes, classifier_activation, name="googlenet", aux
     for stage, modules in INCEPTION_MODULES.items():
         for module, filters in modules.items():
             x = inception_module(x, filters, name=f"inception_{module}")
-            if aux_heads and module in AUXILIARY_HEADS:
+            if aux_heads and include_top and module in AUXILIARY_HEADS:
                 auxiliary_outputs.append(_auxiliary_classifier(
                     x, classes, classifier_activation, AUXILIARY_HEADS[module]))
         if stage != last_stage:
             x = _max_pool(x, f"pool{stage}")
+    if not include_top:  # pool5, the 7x7 average, is pooling="avg" at 224x224
+        return features(inputs, x, pooling, name)
     x = apply(keras.layers.AveragePooling2D(7, strides=1, name="pool5"), x)
     x = keras.layers.Flatten(name="flatten")(x)
     x = keras.layers.Dropout(dropout, name="dropout")(x)

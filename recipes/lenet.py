@@ -14,7 +14,7 @@ import keras
 
 from layers import (LENET5_C3_CONNECTIONS, EuclideanRBF, FanInUniform, PartialConnectionConv2D,
                     TrainableSubsampling, scaled_tanh)
-from recipes.common import apply, classifier, predictions, scaled
+from recipes.common import apply, classifier, features, predictions, scaled
 from recipes.registry import Recipe, TrainingConfig, register
 from recipes.space import Boolean, Choice, SearchSpace
 
@@ -31,7 +31,8 @@ LENET5_PAPER = "LeCun et al., Gradient-based learning applied to document recogn
 LENET5_LEARNING_RATES = ((0, 5e-4), (2, 2e-4), (5, 1e-4), (8, 5e-5), (12, 1e-5))
 
 
-def lenet5(input_shape, classes, classifier_activation, name="lenet5"):
+def lenet5(input_shape, classes, classifier_activation, name="lenet5", include_top=True,
+           pooling=None):
     """LeNet-5 as published: LeCun et al. 1998, Section II-B, Fig. 2 and Table I.
 
     C1 (6 5x5 convolutions), S2 and S4 (:class:`layers.TrainableSubsampling`),
@@ -72,6 +73,8 @@ def lenet5(input_shape, classes, classifier_activation, name="lenet5"):
         if index < len(LENET5_CONVS) - 1:
             x = apply(TrainableSubsampling(2, activation=scaled_tanh,
                                            name=f"s{2 * index + 2}"), x)
+    if not include_top:
+        return features(inputs, x, pooling, name)
     x = keras.layers.Flatten(name="flatten")(x)
     x = keras.layers.Dense(LENET5_F6_UNITS, activation=scaled_tanh,
                            kernel_initializer=FanInUniform(), name="f6")(x)
@@ -82,7 +85,7 @@ def lenet5(input_shape, classes, classifier_activation, name="lenet5"):
 
 
 def lenet5_modern(input_shape, classes, classifier_activation, name="lenet5_modern",
-                  batch_norm=False, width_multiplier=1.0):
+                  batch_norm=False, width_multiplier=1.0, include_top=True, pooling=None):
     """The "modern LeNet-like" network of the lectures: Fig. 2's layout with ReLU,
     2x2 max pooling instead of trainable subsampling, full C3 connections and a
     softmax output instead of the Euclidean RBF layer.
@@ -101,6 +104,8 @@ def lenet5_modern(input_shape, classes, classifier_activation, name="lenet5_mode
         x = _normalized_relu(x, layer_name) if batch_norm else x
         if index < len(LENET5_CONVS) - 1:
             x = apply(keras.layers.MaxPooling2D(2, name=f"s{2 * index + 2}"), x)
+    if not include_top:
+        return features(inputs, x, pooling, name)
     x = keras.layers.Flatten(name="flatten")(x)
     x = keras.layers.Dense(scaled(LENET5_F6_UNITS, width_multiplier),
                            **_activation_unless(batch_norm), name="f6")(x)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import keras
 
 from layers.errors import UsageError
-from recipes.common import apply, predictions, scaled
+from recipes.common import apply, features, predictions, scaled
 from recipes.registry import Recipe, TrainingConfig, register
 from recipes.space import Choice, SearchSpace
 
@@ -36,13 +36,15 @@ MLPCONV_BLOCKS = (
 
 
 def nin(input_shape, classes, classifier_activation, name="nin", dropout=0.5,
-        width_multiplier=1.0):
+        width_multiplier=1.0, include_top=True, pooling=None):
     """Network in Network on CIFAR-10 (Lin et al., 2013, section 4.2).
 
     Layers ``conv{b}``, ``cccp{2b-1}``, ``cccp{2b}`` for block b; ``pool1``,
     ``dropout1``, ``pool2``, ``dropout2`` between blocks; the global average pool
     over the last block's ``classes`` maps is ``logits``. ``width_multiplier``
     scales every width but the classes (a search's variant; 1 is the paper's).
+    Without its top (``include_top=False``) the network ends at ``cccp5``: ``cccp6``,
+    one map per class, is its classifier.
     """
     if not 0 <= dropout < 1:
         raise UsageError(f"dropout must be in [0, 1), got {dropout!r}.")
@@ -54,6 +56,8 @@ def nin(input_shape, classes, classifier_activation, name="nin", dropout=0.5,
         x = apply(keras.layers.Conv2D(conv_filters, kernel, padding="same", activation="relu",
                                       name=f"conv{block}"), x)
         for offset, filters in enumerate(cccp_filters, start=1):
+            if widths[offset] is None and not include_top:
+                return features(inputs, x, pooling, name)
             x = keras.layers.Conv2D(filters, 1, activation="relu",
                                     name=f"cccp{2 * block - 2 + offset}")(x)
         if block < len(MLPCONV_BLOCKS):

@@ -21,6 +21,7 @@ import keras
 
 from layers.arithmetic import is_int
 from layers.errors import UsageError
+from recipes.common import POOLINGS
 from recipes.space import SearchSpace, training_space
 
 
@@ -203,17 +204,27 @@ def build(
     classes: int | None = None,
     input_shape: tuple[int, ...] | None = None,
     classifier_activation: str | None = "softmax",
+    include_top: bool = True,
+    pooling: str | None = None,
     **variant: Any,
 ) -> keras.Model:
     """Builds recipe ``name``; ``classes`` and ``input_shape`` default to the paper's
-    (``classes`` to the points of ``input_shape`` for a policy with a move per point)."""
+    (``classes`` to the points of ``input_shape`` for a policy with a move per point).
+
+    As in ``keras.applications``, ``include_top=False`` leaves the classifier out (the
+    layers from the first flattening or global pooling on, and GoogLeNet's auxiliary
+    heads): the model ends at the last feature maps, or at their global average or
+    maximum with ``pooling="avg"`` or ``"max"``. The layers keep the whole network's
+    names (``conv5_block3_out``, ``pool5``).
+    """
     recipe = get(name)
     if classes is not None and (not is_int(classes) or classes < 1):
         raise UsageError(f"classes must be a positive integer, got {classes!r}.")
     if input_shape is not None and not tuple(input_shape):
         raise UsageError(f"input_shape must not be empty; leave it out for the recipe's "
                          f"{tuple(recipe.input_shape)}.")
-    options = {**recipe.variant, **variant}
+    headless = _check_top(recipe, classes, include_top, pooling)
+    options = {**recipe.variant, **variant, **headless}
     with _recursion_limit(DEEP_GRAPH_RECURSION_LIMIT):
         return recipe.builder(
             input_shape=recipe.input_shape if input_shape is None else tuple(input_shape),
@@ -222,6 +233,27 @@ def build(
             name=recipe.name,
             **options,
         )
+
+
+def _check_top(recipe: Recipe, classes, include_top, pooling) -> dict[str, Any]:
+    """The builder arguments of ``include_top`` and ``pooling`` (none with the top);
+    a combination that cannot be built, or would be ignored, is a :class:`UsageError`."""
+    if not isinstance(include_top, bool):
+        raise UsageError(f"include_top must be True or False, got {include_top!r}.")
+    if pooling is not None and pooling not in POOLINGS:
+        raise UsageError(f"pooling must be None, 'avg' or 'max', got {pooling!r}.")
+    if include_top:
+        if pooling is not None:
+            raise UsageError(f"pooling={pooling!r} applies to include_top=False; the "
+                             "classifier pools as its paper does.")
+        return {}
+    if "include_top" not in inspect.signature(recipe.builder).parameters:
+        raise UsageError(f"{recipe.name} has no feature maps before its classifier; "
+                         "include_top=False applies to the convolutional recipes.")
+    if classes is not None:
+        raise UsageError(f"classes={classes!r} sizes the classifier, which include_top=False "
+                         "leaves out; leave classes out.")
+    return {"include_top": False, "pooling": pooling}
 
 
 # Keras walks a functional graph recursively, one Python frame per layer: ResNet-1202's

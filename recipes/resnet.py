@@ -24,7 +24,7 @@ import keras
 from layers.errors import UsageError
 from layers.residual import (SHORTCUTS, STRIDE_PLACEMENTS, basic_block, bn_relu,
                              bottleneck_block, conv, conv_bn, preact_block)
-from recipes.common import apply, classifier, scaled
+from recipes.common import apply, classifier, features, scaled
 from recipes.registry import Recipe, TrainingConfig, register
 from recipes.space import Choice, SearchSpace, depth_choices, training_space
 
@@ -41,7 +41,7 @@ XIE_2017 = ("Xie, Girshick, Dollar, Tu and He, Aggregated residual transformatio
 def resnet(input_shape, classes, classifier_activation, name="resnet", *, blocks, filters,
            block="basic", widths=None, groups=1, stem="imagenet", stem_filters=64,
            shortcut="B", stride_on="1x1", final_survival_probability=1.0, dropout=0.0,
-           conv_bias=False, width_multiplier=1.0):
+           conv_bias=False, width_multiplier=1.0, include_top=True, pooling=None):
     """A residual network: ``stem``, then one stage per entry of ``blocks``.
 
     ``stem="imagenet"`` is Table 1's conv1 (7x7/2, pad 3) and 3x3/2 max pool;
@@ -89,6 +89,8 @@ def resnet(input_shape, classes, classifier_activation, name="resnet", *, blocks
                 x = preact_block(x, stage_filters, dropout=dropout, **options)
     if block == "preact":
         x = bn_relu(x, name="post")
+    if not include_top:
+        return features(inputs, x, pooling, name)
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     outputs = classifier(x, classes, classifier_activation)
     return keras.Model(inputs, outputs, name=name)

@@ -30,7 +30,7 @@ import keras
 
 from layers import LocalResponseNormalization
 from layers.errors import UsageError
-from recipes.common import apply, classifier, scaled
+from recipes.common import apply, classifier, features, scaled
 from recipes.registry import Recipe, TrainingConfig, register
 from recipes.space import Boolean, Choice, SearchSpace
 
@@ -58,7 +58,8 @@ INITIALIZATIONS = ("normal", "glorot")
 
 
 def vgg(input_shape, classes, classifier_activation, name="vgg", configuration="D",
-        lrn=False, dropout=0.5, initialization="normal", width_multiplier=1.0):
+        lrn=False, dropout=0.5, initialization="normal", width_multiplier=1.0,
+        include_top=True, pooling=None):
     """VGG configuration ``configuration`` of Table 1 (Simonyan and Zisserman, 2014).
 
     ``lrn=True`` adds the A-LRN column's local response normalization ``norm1``
@@ -95,6 +96,8 @@ def vgg(input_shape, classes, classifier_activation, name="vgg", configuration="
             if lrn and stage == 1 and index == 1:
                 x = LocalResponseNormalization(name="norm1")(x)
         x = apply(keras.layers.MaxPooling2D(2, strides=2, name=f"pool{stage}"), x)
+    if not include_top:
+        return features(inputs, x, pooling, name)
     x = keras.layers.Flatten(name="flatten")(x)
     for layer in (6, 7):
         x = keras.layers.Dense(scaled(FC_UNITS, width_multiplier), activation="relu",

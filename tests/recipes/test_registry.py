@@ -67,3 +67,70 @@ def test_build_takes_numpy_integers_and_refuses_an_empty_input_shape():
 def test_duplicate_registration_is_refused():
     with pytest.raises(ValueError, match="already registered"):
         recipes.register(recipes.get("lenet5_modern"))
+
+
+# --- include_top=False: the network without its classifier, as keras.applications ---------
+
+def test_a_headless_vgg16_and_resnet50_are_keras_applications_own():
+    import keras
+
+    for pooling, shape in ((None, (7, 7, 512)), ("avg", (512,)), ("max", (512,))):
+        ours = recipes.build("vgg16", include_top=False, pooling=pooling)
+        theirs = keras.applications.VGG16(include_top=False, weights=None, pooling=pooling,
+                                          input_shape=(224, 224, 3))
+        assert tuple(ours.output.shape[1:]) == tuple(theirs.output.shape[1:]) == shape
+        assert ours.count_params() == theirs.count_params() == 14_714_688
+    # keras.applications' ResNet50 gives every convolution a bias (conv_bias=True).
+    ours = recipes.build("resnet50", include_top=False, conv_bias=True)
+    theirs = keras.applications.ResNet50(include_top=False, weights=None)
+    assert ours.count_params() == theirs.count_params() == 23_587_712
+    assert tuple(ours.output.shape[1:]) == (7, 7, 2048)
+
+
+@pytest.mark.parametrize("name, variant, last", [
+    ("lenet5", {}, "c5"),  # Table I's C1 to C5: 156 + 12 + 1,516 + 32 + 48,120 parameters
+    ("lenet5_modern", {"batch_norm": True}, "c5_relu"),
+    ("convnet", {"blocks": 2, "filters": 16, "pool": False}, "block2_conv2"),
+    ("nin", {"width_multiplier": 0.5}, "cccp5"),  # cccp6, one map per class, classifies
+    ("resnet20", {}, "conv4_block3_out"),
+    ("wrn28_10", {"blocks": 1, "width_multiplier": 0.2}, "post_relu"),
+    ("fractalnet", {"columns": 1, "filters": (8, 8, 8, 8, 8)}, "block5_col1_pool"),
+    ("googlenet", {"aux_heads": True}, "inception_5b"),
+    ("alphago_policy", {"filters": 4}, "conv12"),
+])
+def test_a_headless_network_is_the_whole_one_up_to_its_classifier(name, variant, last):
+    import keras
+
+    whole = recipes.build(name, **variant)
+    headless = recipes.build(name, include_top=False, **variant)
+    assert headless.layers[-1].name == last and len(headless.outputs) == 1
+    assert {layer.name for layer in headless.layers} <= {layer.name for layer in whole.layers}
+    for layer in headless.layers:
+        layer.set_weights(whole.get_layer(layer.name).get_weights())
+    trunk = keras.Model(whole.input, whole.get_layer(last).output)
+    images = np.random.default_rng(0).uniform(
+        size=(2, *recipes.get(name).input_shape)).astype("float32")
+    np.testing.assert_allclose(headless.predict(images, verbose=0),
+                               trunk.predict(images, verbose=0), rtol=1e-5, atol=1e-6)
+    if name == "lenet5":
+        assert headless.count_params() == 49_836
+
+
+def test_a_headless_network_round_trips(round_trip):
+    model = recipes.build("resnet20", include_top=False, pooling="max", blocks=1)
+    assert model.layers[-1].name == "max_pool"
+    round_trip(model, np.random.default_rng(1).uniform(size=(2, 32, 32, 3)).astype("float32"))
+
+
+@pytest.mark.parametrize("arguments, message", [
+    ({"name": "mlp", "include_top": False}, "mlp has no feature maps before its classifier"),
+    ({"name": "resnet20", "pooling": "avg"}, "pooling='avg' applies to include_top=False"),
+    ({"name": "resnet20", "include_top": False, "pooling": "sum"},
+     "pooling must be None, 'avg' or 'max', got 'sum'"),
+    ({"name": "resnet20", "include_top": False, "classes": 5},
+     "classes=5 sizes the classifier, which include_top=False leaves out"),
+    ({"name": "resnet20", "include_top": "no"}, "include_top must be True or False"),
+])
+def test_a_top_that_cannot_be_left_out_as_asked_is_one_sentence(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        recipes.build(**arguments)
