@@ -122,6 +122,7 @@ register(Recipe(
     training=TrainingConfig(optimizer="sgd", learning_rate=0.1, momentum=0.0, batch_size=256,
                             epochs=10, dropout=0.5),
     description="The lectures' fully connected baseline: two hidden ReLU layers with dropout.",
+    any_input_rank=True,
 ))
 
 register(Recipe(

@@ -131,6 +131,8 @@ class Recipe:
     (with the dropout rate where the paper sets one). ``one_class_per_point`` marks a
     network with one class per input position (AlphaGo's policy: a move per board
     point), whose ``classes`` follow the input's size (:meth:`classes_at`).
+    ``any_input_rank`` marks a builder that flattens its input first (the MLP), which
+    therefore takes an ``input_shape`` of any rank (``(500,)`` as well as ``(28, 28, 1)``).
     """
 
     name: str
@@ -146,10 +148,12 @@ class Recipe:
     head: tuple[str, ...] = ("logits",)
     search_space: SearchSpace = SearchSpace()
     one_class_per_point: bool = False
+    any_input_rank: bool = False
 
     def classes_at(self, input_shape: tuple[int, ...] | None) -> int:
         """The paper's classes for ``input_shape`` (None: the paper's input)."""
-        if self.one_class_per_point and input_shape is not None:
+        if (self.one_class_per_point and input_shape is not None
+                and None not in tuple(input_shape)[:2]):
             return int(input_shape[0]) * int(input_shape[1])
         return self.classes
 
@@ -220,14 +224,13 @@ def build(
     recipe = get(name)
     if classes is not None and (not is_int(classes) or classes < 1):
         raise UsageError(f"classes must be a positive integer, got {classes!r}.")
-    if input_shape is not None and not tuple(input_shape):
-        raise UsageError(f"input_shape must not be empty; leave it out for the recipe's "
-                         f"{tuple(recipe.input_shape)}.")
+    if input_shape is not None:
+        input_shape = _checked_input_shape(recipe, input_shape)
     headless = _check_top(recipe, classes, include_top, pooling)
     options = {**recipe.variant, **variant, **headless}
     with _recursion_limit(DEEP_GRAPH_RECURSION_LIMIT):
         return recipe.builder(
-            input_shape=recipe.input_shape if input_shape is None else tuple(input_shape),
+            input_shape=recipe.input_shape if input_shape is None else input_shape,
             classes=recipe.classes_at(input_shape) if classes is None else int(classes),
             classifier_activation=classifier_activation,
             name=recipe.name,
@@ -254,6 +257,30 @@ def _check_top(recipe: Recipe, classes, include_top, pooling) -> dict[str, Any]:
         raise UsageError(f"classes={classes!r} sizes the classifier, which include_top=False "
                          "leaves out; leave classes out.")
     return {"include_top": False, "pooling": pooling}
+
+
+def _checked_input_shape(recipe: Recipe, input_shape) -> tuple:
+    """``input_shape`` as a tuple of ints (None for a size left open), or a usage error
+    naming what a shape of this recipe is."""
+    native = tuple(recipe.input_shape)
+    accepted = (f"a tuple of positive integers such as the recipe's {native}" if
+                recipe.any_input_rank else f"{len(native)} positive integers (height, width, "
+                f"channels) such as the recipe's {native}")
+    try:
+        shape = tuple(input_shape) if not isinstance(input_shape, (str, bytes)) else None
+    except TypeError:
+        shape = None
+    if shape == ():
+        raise UsageError(f"input_shape must not be empty; leave it out for the recipe's "
+                         f"{native}.")
+    if (shape is None or not all(size is None or (is_int(size) and size > 0) for size in shape)
+            or (not recipe.any_input_rank and len(shape) != len(native))):
+        raise UsageError(f"input_shape of {recipe.name!r} must be {accepted}, got "
+                         f"{input_shape!r}.")
+    if shape[-1] is None:
+        raise UsageError(f"input_shape of {recipe.name!r} needs a known number of channels "
+                         f"(its last entry), got {input_shape!r}.")
+    return tuple(None if size is None else int(size) for size in shape)
 
 
 # Keras walks a functional graph recursively, one Python frame per layer: ResNet-1202's

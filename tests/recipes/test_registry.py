@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import recipes
+from layers import UsageError
 
 
 def test_names_are_sorted_and_include_the_default():
@@ -67,6 +68,27 @@ def test_build_takes_numpy_integers_and_refuses_an_empty_input_shape():
 def test_duplicate_registration_is_refused():
     with pytest.raises(ValueError, match="already registered"):
         recipes.register(recipes.get("lenet5_modern"))
+
+
+@pytest.mark.parametrize("input_shape", [(32, 32), (32, 32, 0), (-3, 32, 1), (32.0, 32, 1), 32,
+                                         "32", (32, 32, 1, 1)])
+def test_build_refuses_an_input_shape_that_is_not_height_width_channels(input_shape):
+    with pytest.raises(UsageError, match=r"input_shape of 'lenet5_modern' must be 3 positive "
+                                         r"integers \(height, width, channels\) such as the "
+                                         r"recipe's \(32, 32, 1\), got "):
+        recipes.build("lenet5_modern", input_shape=input_shape)
+
+
+def test_build_takes_any_rank_for_the_mlp_and_open_sizes_where_the_network_allows():
+    assert recipes.build("mlp", input_shape=(500,)).input_shape == (None, 500)
+    assert recipes.build("lenet5_modern", input_shape=np.array([36, 36, 3])).input_shape == (
+        None, 36, 36, 3)
+    assert recipes.build("nin", input_shape=(None, None, 3)).output_shape == (None, 10)
+    with pytest.raises(UsageError, match=r"needs a known number of channels \(its last "
+                                         r"entry\), got \(32, 32, None\)"):
+        recipes.build("lenet5_modern", input_shape=(32, 32, None))
+    with pytest.raises(UsageError, match=r"known sizes, got \(None, None, 48\)"):
+        recipes.build("alphago_policy", input_shape=(None, None, 48))
 
 
 # --- include_top=False: the network without its classifier, as keras.applications ---------
