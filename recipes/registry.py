@@ -226,6 +226,7 @@ def build(
         raise UsageError(f"classes must be a positive integer, got {classes!r}.")
     if input_shape is not None:
         input_shape = _checked_input_shape(recipe, input_shape)
+    _check_variant(recipe, variant)
     headless = _check_top(recipe, classes, include_top, pooling)
     options = {**recipe.variant, **variant, **headless}
     with _recursion_limit(DEEP_GRAPH_RECURSION_LIMIT):
@@ -259,6 +260,11 @@ def _check_top(recipe: Recipe, classes, include_top, pooling) -> dict[str, Any]:
     return {"include_top": False, "pooling": pooling}
 
 
+# The arguments build() itself gives every builder.
+BUILD_ARGUMENTS = ("input_shape", "classes", "classifier_activation", "name", "include_top",
+                   "pooling")
+
+
 def _checked_input_shape(recipe: Recipe, input_shape) -> tuple:
     """``input_shape`` as a tuple of ints (None for a size left open), or a usage error
     naming what a shape of this recipe is."""
@@ -281,6 +287,19 @@ def _checked_input_shape(recipe: Recipe, input_shape) -> tuple:
         raise UsageError(f"input_shape of {recipe.name!r} needs a known number of channels "
                          f"(its last entry), got {input_shape!r}.")
     return tuple(None if size is None else int(size) for size in shape)
+
+
+def _check_variant(recipe: Recipe, variant: Mapping[str, Any]) -> None:
+    parameters = inspect.signature(recipe.builder).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return
+    accepted = [name for name in parameters if name not in BUILD_ARGUMENTS]
+    unknown = [name for name in variant if name not in accepted]
+    if unknown:
+        raise UsageError(
+            f"Recipe {recipe.name!r} takes no argument {', '.join(map(repr, unknown))}; its "
+            f"builder {recipe.builder.__name__} accepts {', '.join(accepted)}."
+        )
 
 
 # Keras walks a functional graph recursively, one Python frame per layer: ResNet-1202's

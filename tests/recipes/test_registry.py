@@ -91,6 +91,15 @@ def test_build_takes_any_rank_for_the_mlp_and_open_sizes_where_the_network_allow
         recipes.build("alphago_policy", input_shape=(None, None, 48))
 
 
+def test_build_refuses_an_argument_the_recipes_builder_does_not_take():
+    with pytest.raises(UsageError, match=r"Recipe 'lenet5_modern' takes no argument 'dropuot'; "
+                                         r"its builder lenet5_modern accepts batch_norm, "
+                                         r"width_multiplier\.$"):
+        recipes.build("lenet5_modern", dropuot=0.5)
+    assert recipes.build("convnet", blocks=2, filters=(8, 16), input_shape=(8, 8, 3)).get_layer(
+        "block2_conv1").filters == 16
+
+
 # --- include_top=False: the network without its classifier, as keras.applications ---------
 
 def test_a_headless_vgg16_and_resnet50_are_keras_applications_own():
