@@ -226,6 +226,7 @@ def build(
         raise UsageError(f"classes must be a positive integer, got {classes!r}.")
     if input_shape is not None:
         input_shape = _checked_input_shape(recipe, input_shape)
+    _check_activation(classifier_activation)
     _check_variant(recipe, variant)
     headless = _check_top(recipe, classes, include_top, pooling)
     options = {**recipe.variant, **variant, **headless}
@@ -287,6 +288,18 @@ def _checked_input_shape(recipe: Recipe, input_shape) -> tuple:
         raise UsageError(f"input_shape of {recipe.name!r} needs a known number of channels "
                          f"(its last entry), got {input_shape!r}.")
     return tuple(None if size is None else int(size) for size in shape)
+
+
+def _check_activation(classifier_activation) -> None:
+    if classifier_activation is None or callable(classifier_activation):
+        return
+    try:
+        keras.activations.get(classifier_activation)
+    except (ValueError, TypeError):
+        raise UsageError(
+            f"classifier_activation must be None (the model returns logits) or a Keras "
+            f"activation such as 'softmax' or 'sigmoid', got {classifier_activation!r}."
+        ) from None
 
 
 def _check_variant(recipe: Recipe, variant: Mapping[str, Any]) -> None:

@@ -2,6 +2,7 @@
 
 import dataclasses
 
+import keras
 import numpy as np
 import pytest
 
@@ -165,3 +166,12 @@ def test_a_headless_network_round_trips(round_trip):
 def test_a_top_that_cannot_be_left_out_as_asked_is_one_sentence(arguments, message):
     with pytest.raises(ValueError, match=message):
         recipes.build(**arguments)
+
+
+def test_build_refuses_an_unknown_classifier_activation():
+    with pytest.raises(UsageError, match=r"classifier_activation must be None \(the model "
+                                         r"returns logits\) or a Keras activation such as "
+                                         r"'softmax' or 'sigmoid', got 'softmaxx'\."):
+        recipes.build("lenet5_modern", classifier_activation="softmaxx")
+    sigmoid = recipes.build("lenet5_modern", classifier_activation="sigmoid")
+    assert sigmoid.get_layer("predictions").activation is keras.activations.sigmoid
