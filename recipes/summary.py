@@ -31,7 +31,8 @@ Counting rules:
 * ``receptive_field``: the ``(height, width)`` input window one output unit
   sees, grown layer by layer with :func:`layers.grow_receptive_field`; a node
   with several inputs (an Inception concatenation, a residual addition) takes
-  the largest field and jump over its inputs.  ``None`` once the spatial axes
+  the largest field and jump over its inputs of the output's rank (FractalNet's joins also
+  take a ``(batch, columns)`` code that sees no pixels).  ``None`` once the spatial axes
   are gone (after ``Flatten`` or global pooling, every unit sees the whole image).
 """
 
@@ -81,7 +82,8 @@ def summarize(model: keras.Model) -> list[dict]:
         outputs = keras.tree.flatten(layer.output)
         input_shape = _known_shape(layer, inputs[0].shape) if inputs else None
         output_shapes = [_known_shape(layer, tensor.shape) for tensor in outputs]
-        fields = _receptive_field(layer, [geometry[id(t)] for t in inputs], output_shapes[0])
+        fields = _receptive_field(layer, _maps_in(inputs, geometry, len(outputs[0].shape)),
+                                  output_shapes[0])
         for tensor in outputs:
             geometry[id(tensor)] = fields
         rows[id(layer)] = {
@@ -177,6 +179,16 @@ def _macs(layer, input_shape, output_shape) -> int:
     if isinstance(layer, keras.layers.Dense):
         return outputs * input_shape[-1]
     return 0
+
+
+def _maps_in(inputs, geometry, rank):
+    """The geometry of the inputs laid out as the output is (its rank): a node's other
+    inputs carry no pixels of their own (FractalNet's drop-path column code beside the
+    maps it joins); with none such, ``[None]`` (every unit sees the whole image)."""
+    if not inputs:
+        return []
+    maps = [geometry[id(tensor)] for tensor in inputs if len(tensor.shape) == rank]
+    return maps or [None]
 
 
 def _receptive_field(layer, input_geometry, output_shape):

@@ -225,6 +225,26 @@ def test_branches_take_the_largest_receptive_field():
     assert rows["block_out"]["activations"] == 0  # the final ReLU runs in place
 
 
+
+def test_a_fractal_join_takes_the_field_of_its_maps_not_of_the_drop_path_code():
+    inputs = keras.Input((8, 8, 4))
+    column = layers.GlobalDropPath(2, name="global_drop_path")(inputs)
+    short = keras.layers.Conv2D(4, 3, padding="same", name="short")(inputs)
+    deep = keras.layers.Conv2D(4, 3, padding="same", name="deep2")(
+        keras.layers.Conv2D(4, 3, padding="same", name="deep1")(inputs))
+    join = layers.FractalJoin(columns=[0, 1], name="join")([short, deep], column)
+    after = keras.layers.Conv2D(4, 3, padding="same", name="after")(join)
+    rows = rows_by_name(keras.Model(inputs, after))
+    assert rows["global_drop_path"]["receptive_field"] is None
+    assert rows["join"]["receptive_field"] == (5, 5)  # the deeper column's two 3x3s
+    assert rows["after"]["receptive_field"] == (7, 7)
+    # A vector reshaped back into a map (squeeze-and-excitation) still sees the whole image.
+    pooled = keras.layers.GlobalAveragePooling2D(name="pooled")(short)
+    excited = keras.layers.Reshape((1, 1, 4), name="excite")(pooled)
+    rows = rows_by_name(keras.Model(inputs, keras.layers.Multiply(name="scale")([short, excited])))
+    assert rows["excite"]["receptive_field"] is None
+    assert rows["scale"]["receptive_field"] is None
+
 def test_summarize_rejects_models_it_cannot_measure():
     with pytest.raises(ValueError, match="static shapes"):
         summarize(stack(keras.Input((None, None, 3)), keras.layers.Conv2D(4, 3)))
