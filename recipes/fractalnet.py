@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import keras
 
+from layers.arithmetic import is_int, is_real
 from layers.errors import UsageError
 from layers.regularization import FractalJoin, GlobalDropPath
 from recipes.common import apply, classifier, features
@@ -53,6 +54,14 @@ def fractalnet(input_shape, classes, classifier_activation, name="fractalnet", *
     """
     if not isinstance(columns, int) or columns < 1:
         raise UsageError(f"columns must be a positive integer, got {columns!r}.")
+    if (not isinstance(filters, (tuple, list)) or not filters
+            or not all(is_int(count) and count > 0 for count in filters)):
+        raise UsageError(f"filters must be a non-empty list of positive integers, one per "
+                         f"block (the paper's {CIFAR_FILTERS}), got {filters!r}.")
+    if (not isinstance(dropout, (tuple, list))
+            or not all(is_real(rate) and 0 <= rate < 1 for rate in dropout)):
+        raise UsageError(f"dropout must be a list of rates in [0, 1), one per block (the "
+                         f"paper's {CIFAR_DROPOUT}), got {dropout!r}.")
     if len(dropout) != len(filters):
         raise UsageError(
             f"dropout needs one rate per block, got {len(dropout)} rates for "

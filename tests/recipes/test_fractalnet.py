@@ -121,3 +121,16 @@ def test_training_configuration():
 def test_mismatched_dropout_raises():
     with pytest.raises(ValueError, match="one rate per block"):
         recipes.build("fractalnet", dropout=(0.1, 0.2))
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (dict(dropout=0.2), r"dropout must be a list of rates in \[0, 1\), one per block \(the "
+                        r"paper's \(0.0, 0.1, 0.2, 0.3, 0.4\)\), got 0.2\."),
+    (dict(filters=(8, 8), dropout=(0.0, 1.5)), r"dropout must be .*got \(0.0, 1.5\)\."),
+    (dict(filters=64), r"filters must be a non-empty list of positive integers, one per "
+                       r"block \(the paper's \(64, 128, 256, 512, 512\)\), got 64\."),
+    (dict(filters=(8, -8), dropout=(0.0, 0.0)), r"filters must be .*got \(8, -8\)\."),
+])
+def test_filters_and_dropout_that_are_not_one_per_block_are_refused(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        recipes.build("fractalnet", **arguments)
