@@ -193,6 +193,9 @@ def names() -> list[str]:
 
 def get(name: str) -> Recipe:
     """The recipe called ``name``; an unknown name raises ``ValueError``."""
+    if not isinstance(name, str):
+        raise UsageError(f"A recipe name is a string such as 'lenet5_modern' (recipes.names() "
+                         f"lists them), got {name!r}.")
     try:
         return _REGISTRY[name]
     except KeyError:

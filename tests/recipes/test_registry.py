@@ -34,6 +34,15 @@ def test_unknown_recipe_names_the_close_matches():
         recipes.get("lenet5_modrn")
 
 
+
+@pytest.mark.parametrize("name", [None, 5, ["lenet5_modern"]])
+def test_a_recipe_name_that_is_not_a_string_is_refused(name):
+    with pytest.raises(UsageError, match=r"A recipe name is a string such as 'lenet5_modern' "
+                                         r"\(recipes.names\(\) lists them\), got "):
+        recipes.get(name)
+    with pytest.raises(UsageError, match="A recipe name is a string"):
+        recipes.build(name)
+
 def test_build_uses_the_paper_shape_and_accepts_overrides():
     model = recipes.build("lenet5_modern")
     assert model.name == "lenet5_modern"
