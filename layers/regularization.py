@@ -106,8 +106,16 @@ class FractalJoin(keras.layers.Layer):
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def build(self, inputs_shape, global_column_shape=None):
-        if not isinstance(inputs_shape, (list, tuple)) or len(inputs_shape) < 2:
+        if (not isinstance(inputs_shape, (list, tuple)) or len(inputs_shape) < 2
+                or not all(isinstance(shape, (list, tuple)) for shape in inputs_shape)):
             raise UsageError(f"FractalJoin {self.name!r} joins a list of at least two tensors.")
+        first = tuple(inputs_shape[0])
+        for shape in inputs_shape[1:]:
+            if len(shape) != len(first) or any(
+                    a is not None and b is not None and a != b for a, b in zip(first, shape)):
+                raise UsageError(
+                    f"FractalJoin {self.name!r} averages tensors of one shape, got shapes "
+                    f"{', '.join(str(tuple(shape)) for shape in inputs_shape)}.")
         if self.columns is not None and len(self.columns) != len(inputs_shape):
             raise UsageError(
                 f"FractalJoin {self.name!r} has columns={self.columns} for "

@@ -155,6 +155,18 @@ def test_fractal_join_checks_its_inputs_against_its_columns():
         FractalJoin(columns=[1, 2])([x, x], selection)
 
 
+
+def test_fractal_join_refuses_a_single_tensor_and_inputs_of_different_shapes():
+    x = keras.Input((2, 2, 1))
+    with pytest.raises(ValueError, match="joins a list of at least two tensors"):
+        FractalJoin()(x)
+    with pytest.raises(ValueError, match=r"FractalJoin 'join' averages tensors of one shape, "
+                                         r"got shapes \(None, 2, 2, 1\), \(None, 2, 2, 3\)\."):
+        FractalJoin(name="join")([x, keras.Input((2, 2, 3))])
+    with pytest.raises(ValueError, match="averages tensors of one shape"):
+        FractalJoin()([x, keras.Input((4, 4, 1))])
+    assert FractalJoin()([x, keras.Input((None, 2, 1))]).shape == (None, 2, 2, 1)
+
 def test_fractal_join_config_round_trip():
     clone = FractalJoin.from_config(FractalJoin(0.2, columns=[2, 3], seed=7).get_config())
     assert (clone.drop_probability, clone.columns, clone.seed) == (0.2, [2, 3], 7)
