@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 
 from layers import layer_output_size
 from layers.errors import UsageError
@@ -75,3 +76,11 @@ def scaled(channels: int, width_multiplier: float, divisor: int = 1) -> int:
         raise UsageError(f"width_multiplier must be a positive number, got "
                          f"{width_multiplier!r}.")
     return max(divisor, round(channels * width_multiplier / divisor) * divisor)
+
+
+def switch(argument: str, value) -> bool:
+    """``value`` of an on/off builder argument (``lrn``, ``batch_norm``, ``aux_heads``):
+    True or False only, so that a string such as ``"no"`` is not read as on."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise UsageError(f"{argument} must be True or False, got {value!r}.")
+    return bool(value)

@@ -14,7 +14,7 @@ import keras
 
 from layers import (LENET5_C3_CONNECTIONS, EuclideanRBF, FanInUniform, PartialConnectionConv2D,
                     TrainableSubsampling, scaled_tanh)
-from recipes.common import apply, classifier, features, predictions, scaled
+from recipes.common import apply, classifier, features, predictions, scaled, switch
 from recipes.registry import Recipe, TrainingConfig, register
 from recipes.space import Boolean, Choice, SearchSpace
 
@@ -96,6 +96,7 @@ def lenet5_modern(input_shape, classes, classifier_activation, name="lenet5_mode
     having no bias (BN's offset replaces it); ``width_multiplier`` scales the
     channels of C1, C3, C5 and the units of F6 (:func:`recipes.common.scaled`).
     """
+    batch_norm = switch("batch_norm", batch_norm)
     inputs = keras.Input(shape=input_shape, name="input")
     x = inputs
     for index, (layer_name, filters, kernel) in enumerate(LENET5_CONVS):

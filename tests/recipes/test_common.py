@@ -3,9 +3,11 @@
 import re
 
 import keras
+import numpy as np
 import pytest
 
 from layers import PaddedConv2D
+import recipes
 from recipes.common import apply
 
 
@@ -41,3 +43,18 @@ def test_layers_without_a_window_and_unknown_sizes_pass_through():
     assert tuple(apply(keras.layers.Dense(3), keras.Input((4,))).shape) == (None, 3)
     assert tuple(apply(keras.layers.MaxPooling2D(2), keras.Input((None, None, 3))).shape) == (
         None, None, None, 3)
+
+
+@pytest.mark.parametrize("recipe, argument", [("alexnet", "lrn"), ("vgg_a", "lrn"),
+                                              ("googlenet", "aux_heads"),
+                                              ("lenet5_modern", "batch_norm")])
+def test_an_on_off_argument_that_is_not_a_bool_is_refused(recipe, argument):
+    with pytest.raises(ValueError, match=rf"^{argument} must be True or False, got 'no'\.$"):
+        recipes.build(recipe, **{argument: "no"})
+
+
+def test_an_on_off_argument_takes_numpy_bools():
+    model = recipes.build("lenet5_modern", batch_norm=np.bool_(True))
+    assert "c1_bn" in [layer.name for layer in model.layers]
+    model = recipes.build("lenet5_modern", batch_norm=np.bool_(False))
+    assert "c1_bn" not in [layer.name for layer in model.layers]
