@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import keras
 
-from layers.arithmetic import is_int
+from layers.arithmetic import is_int, is_real
 from layers.conv import PaddedConv2D
 from layers.errors import UsageError
 from layers.regularization import StochasticDepth
@@ -148,7 +148,7 @@ def preact_block(x, filters: int, *, name: str, strides: int = 1, dropout: float
     pre-activated input, as in the authors' code; elsewhere it is the identity.
     """
     _check_positive("filters", filters)
-    if not 0 <= dropout < 1:
+    if not (is_real(dropout) and 0 <= dropout < 1):
         raise UsageError(f"dropout must be in [0, 1), got {dropout!r}.")
     activated = bn_relu(x, name=f"{name}_preact")
     identity = x

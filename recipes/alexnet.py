@@ -28,7 +28,7 @@ import keras
 
 from layers import LocalResponseNormalization, MaxFilterRMS, PaddedConv2D
 from layers.errors import UsageError
-from recipes.common import apply, classifier, features, scaled, switch
+from recipes.common import apply, classifier, features, rate, scaled, switch
 from recipes.registry import Recipe, TrainingConfig, register
 from recipes.space import Boolean, Choice, SearchSpace
 
@@ -160,8 +160,7 @@ def alexnet(input_shape, classes, classifier_activation, name="alexnet",
     if architecture not in ARCHITECTURES:
         raise UsageError(f"Unknown architecture {architecture!r}; accepted: "
                          f"{', '.join(ARCHITECTURES)}.")
-    if not 0 <= dropout < 1:
-        raise UsageError(f"dropout must be in [0, 1), got {dropout!r}.")
+    dropout = rate("dropout", dropout)
     lrn = switch("lrn", lrn)
     table = ARCHITECTURES[architecture]
     weights = keras.initializers.RandomNormal(mean=0.0, stddev=0.01)

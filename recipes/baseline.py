@@ -16,7 +16,7 @@ from typing import Sequence
 import keras
 
 from layers.errors import UsageError
-from recipes.common import apply, classifier, features
+from recipes.common import apply, classifier, features, rate
 from recipes.registry import Recipe, TrainingConfig, register
 from recipes.space import Choice, Int, SearchSpace
 
@@ -32,8 +32,7 @@ def mlp(input_shape, classes, classifier_activation, name="mlp", hidden_units=(2
     ``activation`` and ``kernel_initializer`` under study.
     """
     hidden_units = _positive_ints("hidden_units", hidden_units, length=None)
-    if not 0 <= dropout < 1:
-        raise UsageError(f"dropout must be in [0, 1), got {dropout!r}.")
+    dropout = rate("dropout", dropout)
     inputs = keras.Input(shape=input_shape, name="input")
     x = keras.layers.Flatten(name="flatten")(inputs)
     for index, units in enumerate(hidden_units, start=1):

@@ -7,6 +7,7 @@ import keras
 import numpy as np
 
 from layers import layer_output_size
+from layers.arithmetic import is_real
 from layers.errors import UsageError
 
 
@@ -84,3 +85,10 @@ def switch(argument: str, value) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise UsageError(f"{argument} must be True or False, got {value!r}.")
     return bool(value)
+
+
+def rate(argument: str, value) -> float:
+    """``value`` of a builder's dropout rate: a number in [0, 1)."""
+    if not (is_real(value) and 0 <= value < 1):
+        raise UsageError(f"{argument} must be in [0, 1), got {value!r}.")
+    return value

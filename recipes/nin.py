@@ -21,7 +21,7 @@ from __future__ import annotations
 import keras
 
 from layers.errors import UsageError
-from recipes.common import apply, features, predictions, scaled
+from recipes.common import apply, features, predictions, rate, scaled
 from recipes.registry import Recipe, TrainingConfig, register
 from recipes.space import Choice, SearchSpace
 
@@ -46,8 +46,7 @@ def nin(input_shape, classes, classifier_activation, name="nin", dropout=0.5,
     Without its top (``include_top=False``) the network ends at ``cccp5``: ``cccp6``,
     one map per class, is its classifier.
     """
-    if not 0 <= dropout < 1:
-        raise UsageError(f"dropout must be in [0, 1), got {dropout!r}.")
+    dropout = rate("dropout", dropout)
     inputs = keras.Input(shape=input_shape, name="input")
     x = inputs
     for block, (kernel, widths) in enumerate(MLPCONV_BLOCKS, start=1):

@@ -30,7 +30,7 @@ import keras
 
 from layers import LocalResponseNormalization
 from layers.errors import UsageError
-from recipes.common import apply, classifier, features, scaled, switch
+from recipes.common import apply, classifier, features, rate, scaled, switch
 from recipes.registry import Recipe, TrainingConfig, register
 from recipes.space import Boolean, Choice, SearchSpace
 
@@ -74,8 +74,7 @@ def vgg(input_shape, classes, classifier_activation, name="vgg", configuration="
     if configuration not in CONFIGURATIONS:
         raise UsageError(f"Unknown VGG configuration {configuration!r}; accepted: "
                          f"{', '.join(CONFIGURATIONS)} (Table 1 columns).")
-    if not 0 <= dropout < 1:
-        raise UsageError(f"dropout must be in [0, 1), got {dropout!r}.")
+    dropout = rate("dropout", dropout)
     lrn = switch("lrn", lrn)
     if initialization not in INITIALIZATIONS:
         raise UsageError(f"Unknown VGG initialization {initialization!r}; accepted: "

@@ -58,3 +58,10 @@ def test_an_on_off_argument_takes_numpy_bools():
     assert "c1_bn" in [layer.name for layer in model.layers]
     model = recipes.build("lenet5_modern", batch_norm=np.bool_(False))
     assert "c1_bn" not in [layer.name for layer in model.layers]
+
+
+@pytest.mark.parametrize("recipe", ["mlp", "alexnet", "vgg_a", "googlenet", "nin",
+                                    "wrn28_10_dropout"])
+def test_a_dropout_rate_that_is_not_a_number_is_refused(recipe):
+    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\), got '0.5'\."):
+        recipes.build(recipe, dropout="0.5", input_shape=(32, 32, 3))
