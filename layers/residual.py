@@ -210,6 +210,10 @@ class ZeroPadShortcut(keras.layers.Layer):
         self.strides = int(strides)
 
     def build(self, input_shape):
+        if len(input_shape) != 4:
+            raise UsageError(
+                f"ZeroPadShortcut {self.name!r} takes (batch, height, width, channels) maps, "
+                f"got input shape {tuple(input_shape)}.")
         channels = input_shape[-1]
         if channels is not None and channels > self.filters:
             raise UsageError(

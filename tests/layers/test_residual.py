@@ -70,6 +70,13 @@ def test_zero_pad_shortcut_cannot_remove_channels():
         ZeroPadShortcut(8)(keras.Input((4, 4, 16)))
 
 
+
+@pytest.mark.parametrize("shape", [(16,), (4, 16), (2, 4, 4, 16)])
+def test_zero_pad_shortcut_takes_maps_only(shape):
+    with pytest.raises(ValueError, match=r"ZeroPadShortcut 'sc' takes \(batch, height, width, "
+                                         r"channels\) maps, got input shape \(None, "):
+        ZeroPadShortcut(32, name="sc")(keras.Input(shape))
+
 def test_zero_pad_shortcut_config_round_trip():
     layer = ZeroPadShortcut(48, strides=2, name="sc")
     clone = ZeroPadShortcut.from_config(layer.get_config())
