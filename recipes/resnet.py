@@ -69,6 +69,8 @@ def resnet(input_shape, classes, classifier_activation, name="resnet", *, blocks
         widths = tuple(scaled(width, width_multiplier, groups) for width in widths)
     _check_variant(blocks, filters, block, widths, stem, shortcut, stride_on, dropout,
                    final_survival_probability)
+    _check_read(block, widths=widths, groups=groups, stride_on=stride_on, conv_bias=conv_bias,
+                final_survival_probability=final_survival_probability)
     inputs = keras.Input(shape=input_shape, name="input")
     x = _stem(inputs, stem, stem_filters, block, conv_bias)
     total, index = sum(blocks), 0
@@ -132,6 +134,22 @@ def _check_variant(blocks, filters, block, widths, stem, shortcut, stride_on, dr
     if not 0 < final_survival_probability <= 1:
         raise UsageError(f"final_survival_probability must be in (0, 1], "
                          f"got {final_survival_probability!r}.")
+
+
+# The arguments each block reads beyond blocks and filters, and their values when unread.
+READ_BY = {"widths": (("bottleneck",), None), "groups": (("bottleneck",), 1),
+           "stride_on": (("bottleneck",), "1x1"), "conv_bias": (("basic", "bottleneck"), False),
+           "final_survival_probability": (("basic", "bottleneck"), 1.0)}
+
+
+def _check_read(block, **arguments):
+    """Refuses an argument that ``block`` does not read, given a value it would ignore."""
+    for argument, value in arguments.items():
+        blocks, unread = READ_BY[argument]
+        if block not in blocks and value != unread:
+            raise UsageError(
+                f"{argument} is read by {' and '.join(map(repr, blocks))} blocks only, got "
+                f"{argument}={value!r} with block={block!r}.")
 
 
 # ---- He et al. 2016, Table 1: ImageNet ------------------------------------------------------

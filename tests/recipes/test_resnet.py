@@ -280,3 +280,18 @@ def test_every_family_name_is_registered():
                 | {"resnet50_v1_5", "resnet110_sd", "wrn28_10", "wrn28_10_dropout",
                    "resnext50_32x4d", "resnext29_8x64d"})
     assert expected <= set(recipes.names())
+
+
+@pytest.mark.parametrize("recipe, arguments, message", [
+    ("wrn28_10", dict(final_survival_probability=0.5),
+     r"final_survival_probability is read by 'basic' and 'bottleneck' blocks only, got "
+     r"final_survival_probability=0.5 with block='preact'\."),
+    ("wrn28_10", dict(conv_bias=True), r"conv_bias is read by 'basic' and 'bottleneck' "),
+    ("resnet20", dict(groups=4), r"groups is read by 'bottleneck' blocks only, got groups=4 "
+                                 r"with block='basic'\."),
+    ("resnet20", dict(widths=(8, 8, 8)), r"widths is read by 'bottleneck' blocks only"),
+    ("resnet20", dict(stride_on="3x3"), r"stride_on is read by 'bottleneck' blocks only"),
+])
+def test_an_argument_the_block_does_not_read_is_refused(recipe, arguments, message):
+    with pytest.raises(ValueError, match=message):
+        recipes.build(recipe, **arguments)
