@@ -64,6 +64,10 @@ def convnet(input_shape, classes, classifier_activation, name="convnet", convs_p
     if isinstance(filters, int) and not isinstance(filters, bool):
         filters = tuple(filters * _positive_int("growth", growth) ** block
                         for block in range(blocks))
+    elif growth != 1:
+        raise UsageError(f"growth multiplies the first block's width given as one int "
+                         f"(filters=32, growth=2 is 32, 64, 128); filters={filters!r} gives "
+                         f"every block's, so growth={growth!r} would be ignored.")
     filters = _positive_ints("filters", filters, length=blocks, per=f"one per block, M = {blocks}")
     fc_units = _positive_ints("fc_units", fc_units, length=fc_layers,
                               per=f"one per FC layer, K = {fc_layers}")

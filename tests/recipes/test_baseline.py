@@ -103,6 +103,8 @@ def test_convnet_default_is_n2_m3_k1():
     ({"fc_units": "wide"}, "fc_units"),
     ({"kernel_size": 0}, "kernel_size"),
     ({"pool": "yes"}, "pool"),
+    ({"growth": 2}, r"filters=\(32, 64, 128\) gives every block's, so growth=2 would be "
+                    r"ignored\."),
 ])
 def test_convnet_refuses_nonsense(options, message):
     with pytest.raises(ValueError, match=message):
