@@ -66,7 +66,8 @@ DEPTHWISE_CONVOLUTIONS = (keras.layers.DepthwiseConv1D, keras.layers.DepthwiseCo
 
 
 def summarize(model: keras.Model) -> list[dict]:
-    """One row per layer of the functional ``model``, in graph order.
+    """One row per layer of the functional ``model``, in graph order; a model nested in
+    it (a Sequential block) gives its layers' rows, named ``block/conv``.
 
     Each row has ``name``, ``type`` (the layer's class name), ``output_shape``
     (without the batch axis), ``params``, ``macs``, ``activations`` and
@@ -75,26 +76,53 @@ def summarize(model: keras.Model) -> list[dict]:
     """
     if not isinstance(model, keras.Model) or not hasattr(model, "inputs") or not model.inputs:
         raise UsageError(f"summarize needs a functional keras.Model, got {type(model).__name__}.")
-    rows = {}
+    return _summarize(model)[0]
+
+
+def _summarize(model: keras.Model, entry=None, prefix: str = ""):
+    """``model``'s rows and the geometry of its tensors; ``entry`` is the geometry of the
+    inputs of a model nested in another (None for the summarized model itself), whose
+    layers' rows are named ``{prefix}{name}``."""
+    rows = []
     geometry = {}  # id(KerasTensor) -> ((field per axis), (jump per axis)) or None
+    if entry is not None:
+        geometry.update(zip(map(id, keras.tree.flatten(model.inputs)), entry))
     for layer in model.layers:  # a functional model lists its layers in graph order
-        inputs = [] if isinstance(layer, keras.layers.InputLayer) else keras.tree.flatten(layer.input)
-        outputs = keras.tree.flatten(layer.output)
+        if isinstance(layer, keras.layers.InputLayer) and entry is not None:
+            continue  # a nested model's input is the tensor its caller passes
+        inputs = [] if isinstance(layer, keras.layers.InputLayer) else _called_on(layer)
+        outputs = keras.tree.flatten(keras.Operation.output.fget(layer))
+        if isinstance(layer, keras.Model) and getattr(layer, "inputs", None):
+            # A nested model (a Sequential block): its own layers' rows, not one row
+            # counting its parameters without their multiply-adds or receptive field.
+            nested, inner = _summarize(layer, [geometry[id(t)] for t in inputs],
+                                       f"{prefix}{layer.name}/")
+            rows += nested
+            for tensor, output in zip(outputs, keras.tree.flatten(layer.outputs)):
+                geometry[id(tensor)] = inner[id(output)]
+            continue
         input_shape = _known_shape(layer, inputs[0].shape) if inputs else None
         output_shapes = [_known_shape(layer, tensor.shape) for tensor in outputs]
         fields = _receptive_field(layer, _maps_in(inputs, geometry, len(outputs[0].shape)),
                                   output_shapes[0])
         for tensor in outputs:
             geometry[id(tensor)] = fields
-        rows[id(layer)] = {
-            "name": layer.name, "type": type(layer).__name__,
+        rows.append({
+            "name": f"{prefix}{layer.name}", "type": type(layer).__name__,
             "output_shape": output_shapes[0][1:] if len(outputs) == 1
             else tuple(shape[1:] for shape in output_shapes),
             "params": layer.count_params(), "macs": _macs(layer, input_shape, output_shapes[0]),
             "activations": 0 if isinstance(layer, NO_NEW_TENSOR)
             else sum(math.prod(shape[1:]) for shape in output_shapes),
-            "receptive_field": None if fields is None else fields[0]}
-    return [rows[id(layer)] for layer in model.layers]
+            "receptive_field": None if fields is None else fields[0]})
+    return rows, geometry
+
+
+def _called_on(layer) -> list:
+    """The tensors ``layer`` was first called on in the graph. A nested functional model's
+    own ``input`` is its inner ``Input``, so this asks :class:`keras.Operation`'s, which
+    every layer and model has: the tensors of the call, as for any other layer."""
+    return keras.tree.flatten(keras.Operation.input.fget(layer))
 
 
 def totals(rows: list[dict]) -> dict:

@@ -245,6 +245,27 @@ def test_a_fractal_join_takes_the_field_of_its_maps_not_of_the_drop_path_code():
     assert rows["excite"]["receptive_field"] is None
     assert rows["scale"]["receptive_field"] is None
 
+
+def test_a_nested_model_gives_the_rows_of_its_layers():
+    inputs = keras.Input((8, 8, 3))
+    block = keras.Sequential([keras.Input((8, 8, 3)),
+                              keras.layers.Conv2D(4, 3, padding="same", name="c1"),
+                              keras.layers.Conv2D(4, 3, padding="same", name="c2")], name="block")
+    inner = keras.Input((8, 8, 4))
+    down = keras.Model(inner, keras.layers.Conv2D(4, 3, strides=2, padding="same", name="f")(inner),
+                       name="down")
+    outputs = keras.layers.Conv2D(2, 3, padding="same", name="after")(down(block(inputs)))
+    model = keras.Model(inputs, outputs)
+    rows = summarize(model)
+    assert [row["name"] for row in rows][1:] == ["block/c1", "block/c2", "down/f", "after"]
+    rows = {row["name"]: row for row in rows}
+    assert rows["block/c2"]["macs"] == 8 * 8 * 4 * (3 * 3 * 4)
+    assert rows["down/f"]["macs"] == 4 * 4 * 4 * (3 * 3 * 4)
+    # Two 3x3s see 5, the strided 3x3 7, and the 3x3 after it 7 + 2*2.
+    assert [rows[name]["receptive_field"] for name in ("block/c2", "down/f", "after")] == [
+        (5, 5), (7, 7), (11, 11)]
+    assert totals(list(rows.values()))["params"] == model.count_params()
+
 def test_summarize_rejects_models_it_cannot_measure():
     with pytest.raises(ValueError, match="static shapes"):
         summarize(stack(keras.Input((None, None, 3)), keras.layers.Conv2D(4, 3)))
