@@ -46,8 +46,8 @@ class StochasticDepth(keras.layers.Layer):
             )
         self.survival_probability = float(survival_probability)
         self.mode = mode
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.seed = checked_seed(seed)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
 
     def call(self, inputs, training=False):
         if not training:
@@ -102,8 +102,8 @@ class FractalJoin(keras.layers.Layer):
             columns = [int(c) for c in columns]
         self.drop_probability = float(drop_probability)
         self.columns = columns
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.seed = checked_seed(seed)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
 
     def build(self, inputs_shape, global_column_shape=None):
         if (not isinstance(inputs_shape, (list, tuple)) or len(inputs_shape) < 2
@@ -187,8 +187,8 @@ class GlobalDropPath(keras.layers.Layer):
             raise UsageError(f"probability must be in [0, 1], got {probability!r}.")
         self.columns = int(columns)
         self.probability = float(probability)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.seed = checked_seed(seed)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
 
     def call(self, inputs, training=False):
         shape = (ops.shape(inputs)[0], self.columns)
@@ -206,3 +206,11 @@ class GlobalDropPath(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "columns": self.columns,
                 "probability": self.probability, "seed": self.seed}
+
+
+def checked_seed(seed) -> int | None:
+    """``seed`` as the Python int Keras's ``SeedGenerator`` takes (a NumPy integer too), or
+    None; anything else is a usage error."""
+    if seed is not None and not is_int(seed):
+        raise UsageError(f"seed must be None or an integer, got {seed!r}.")
+    return None if seed is None else int(seed)

@@ -230,3 +230,15 @@ def test_drop_path_layers_under_mixed_precision(mixed_precision):
     for training in (False, True):
         output = model(x, training=training)
         assert output.dtype == "float16" and np.isfinite(numpy(output)).all()
+
+
+@pytest.mark.parametrize("make", [lambda seed: StochasticDepth(0.5, seed=seed),
+                                  lambda seed: FractalJoin(seed=seed),
+                                  lambda seed: GlobalDropPath(2, seed=seed)])
+def test_drop_path_layers_take_numpy_integer_seeds_and_refuse_others(make):
+    layer = make(np.int64(3))
+    assert layer.seed == 3 and type(layer.get_config()["seed"]) is int
+    clone = type(layer).from_config(layer.get_config())
+    assert clone.seed == 3
+    with pytest.raises(ValueError, match=r"^seed must be None or an integer, got '3'\.$"):
+        make("3")
