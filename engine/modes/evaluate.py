@@ -31,7 +31,7 @@ ENSEMBLE_RELIABILITY_FILE = "reliability_ensemble.png"
 
 
 def run(args) -> None:
-    if args.ensemble:
+    if args.ensemble or "ensemble" in args.given:  # --ensemble= is a list of none
         return run_ensemble(args)
     saved = saved_run(args)
     evaluation = evaluate_run(saved, args.data_dir, args.tta,
@@ -112,7 +112,8 @@ def _diagrams(evaluation: dict) -> list[str]:
 def run_ensemble(args) -> dict:
     """``--ensemble``: each run and the average of their softmax outputs on the test
     split; writes ``ensemble.json`` and ``reliability_ensemble.png``."""
-    runs = [saved_run(args, directory) for directory in args.ensemble]
+    check_directories(args.ensemble or [])
+    runs = [saved_run(args, directory) for directory in args.ensemble or []]
     check_ensemble(runs, args)
     dataset = runs[0].record["dataset"]
     output_dir = (args.model_dir if "model_dir" in args.given
@@ -143,6 +144,23 @@ def run_ensemble(args) -> dict:
     rundir.write_json(path, result)
     print(describe_ensemble(result, path))
     return result
+
+
+def check_directories(directories: list[str]) -> None:
+    """Raises :class:`UsageError` for an empty entry of ``--ensemble`` (it would stand for
+    ``--model_dir`` or ``runs/<recipe>-<dataset>``) or a run named twice (an ensemble
+    holding one run twice weighs it double)."""
+    given = ",".join(directories)
+    if not all(directories):
+        raise UsageError(f"--ensemble={given} has an empty entry; pass run directories "
+                         "separated by single commas, without a comma at either end.")
+    seen = {}
+    for directory in directories:
+        path = os.path.realpath(directory)
+        if path in seen:
+            raise UsageError(f"--ensemble={given} names the run in {path} twice "
+                             f"({seen[path]!r} and {directory!r}); pass each run once.")
+        seen[path] = directory
 
 
 def check_ensemble(runs: list[rundir.SavedRun], args) -> None:

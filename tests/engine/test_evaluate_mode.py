@@ -107,6 +107,26 @@ def test_ensemble_mistakes_are_usage_errors(runs, mode_args, tmp_path):
         modes.run("evaluate", mode_args(ensemble=[str(runs["lenet"]), str(tmp_path / "none")]))
 
 
+def test_an_empty_or_repeated_ensemble_entry_is_refused(runs, mode_args, tmp_path,
+                                                         monkeypatch):
+    # An empty entry stood for --model_dir (or runs/<recipe>-<dataset>): with
+    # --model_dir=RUN, --ensemble=RUN,,OTHER averaged RUN twice; --ensemble= evaluated
+    # the default run alone, as --mode=evaluate without --ensemble.
+    run, other = str(runs["lenet"]), str(runs["lenet_seed7"])
+    for entries in ([run, "", other], [run, other, ""], [""]):
+        with pytest.raises(UsageError, match=r"--ensemble=.* has an empty entry"):
+            modes.run("evaluate", mode_args(ensemble=entries, model_dir=run))
+    with pytest.raises(UsageError, match="two or more run directories, got 0"):
+        modes.run("evaluate", mode_args(ensemble=[], model_dir=run))
+    # The same run twice, by another spelling of its path too.
+    monkeypatch.chdir(runs["lenet"].parent)
+    with pytest.raises(UsageError, match=r"names the run in .*lenet twice \('lenet' and "):
+        modes.run("evaluate", mode_args(ensemble=["lenet", other, run + "/"],
+                                        model_dir=str(tmp_path / "ensemble")))
+    assert not (tmp_path / "ensemble").exists()
+    assert not (runs["lenet"] / "ensemble.json").exists()
+
+
 def test_a_recipe_or_dataset_beside_model_dir_must_be_the_runs(runs, mode_args, tmp_path,
                                                                  monkeypatch):
     # The modes read both from the run: another one was silently ignored (a digits run
