@@ -118,6 +118,7 @@ def run_ensemble(args) -> dict:
     dataset = runs[0].record["dataset"]
     output_dir = (args.model_dir if "model_dir" in args.given
                   else default_model_dir("ensemble", dataset))
+    rundir.check_writable("model_dir", output_dir)  # before any run is evaluated
     member_probabilities, labels = [], None
     for saved in runs:
         model = saved.load_model()

@@ -127,6 +127,23 @@ def test_an_empty_or_repeated_ensemble_entry_is_refused(runs, mode_args, tmp_pat
     assert not (runs["lenet"] / "ensemble.json").exists()
 
 
+def test_an_ensemble_model_dir_that_is_a_file_is_refused_before_any_run_is_evaluated(
+        runs, mode_args, tmp_path, monkeypatch):
+    # It was os.makedirs' FileExistsError traceback once every run had been evaluated.
+    from engine.modes import evaluate
+
+    def not_reached(*args, **kwargs):
+        raise AssertionError("a run was evaluated")
+
+    monkeypatch.setattr(evaluate, "predict_test_split", not_reached)
+    output = tmp_path / "ensemble.txt"
+    output.write_text("notes")
+    with pytest.raises(UsageError, match=r"--model_dir=.*ensemble.txt' is a file; pass a folder"):
+        modes.run("evaluate", mode_args(ensemble=[str(runs["lenet"]), str(runs["lenet_seed7"])],
+                                        model_dir=str(output)))
+    assert output.read_text() == "notes"
+
+
 def test_a_recipe_or_dataset_beside_model_dir_must_be_the_runs(runs, mode_args, tmp_path,
                                                                  monkeypatch):
     # The modes read both from the run: another one was silently ignored (a digits run
