@@ -24,7 +24,7 @@ import recipes
 from engine import interrupts, rundir
 from engine.build import main_head
 from engine.data import open_source, prepare, resolve_input_shape
-from engine.evaluate import evaluate
+from engine.evaluate import check_evaluation, evaluate
 from engine.publish import publish
 from engine.report import plot_curves, read_history, training_report
 from engine.session import session
@@ -77,6 +77,9 @@ def tune(search: SearchSpec, overwrite: bool = False, verbose: int | None = None
             check_same_classes(search, source.class_names)
         hypermodel = RecipeHyperModel(search, source.num_classes, input_shape, strategy,
                                       source.sizes["train"], verbose)
+        if run.data.tta == "dense":  # the best trial's network is evaluated densely
+            check_evaluation(recipes.build(run.recipe, source.num_classes, input_shape),
+                             run.data.tta)
         # The oracle saves its state when the first trial starts, a worker its own after
         # its first trial.
         resumed = not overwrite and os.path.isfile(os.path.join(

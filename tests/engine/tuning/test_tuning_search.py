@@ -293,3 +293,22 @@ def test_a_search_resumed_with_another_space_or_configuration_is_refused(tmp_pat
         search.run, data=dataclasses.replace(search.run.data, image_size=40)))
     with pytest.raises(UsageError, match="with another input_shape;"):
         tune.check_same_search(larger)
+
+
+def test_a_dense_evaluation_the_network_cannot_take_is_refused_before_any_trial(tmp_path,
+                                                                              monkeypatch):
+    """--tta=dense scores the best trial's network densely: one without fully connected
+    layers (ResNet's global average pooling) ran the whole search, then failed."""
+    def no_trial(*args, **kwargs):
+        raise AssertionError("a trial trained")
+
+    monkeypatch.setattr(RecipeHyperModel, "fit", no_trial)
+    config = dataclasses.replace(recipes.get("resnet20").training, epochs=1)
+    run = spec.resolve("resnet20", config, model_dir=str(tmp_path / "search_run"),
+                       tta="dense")
+    search = SearchSpec(run=run, space=SearchSpace(training={"learning_rate": Choice((0.1,))}),
+                        max_trials=1)
+    with pytest.raises(UsageError, match="'resnet20' has no fully connected layers on a "
+                                         "flattened feature map to convert for dense evaluation"):
+        tune.tune(search, verbose=0)
+    assert not (tmp_path / "search_run").exists()
