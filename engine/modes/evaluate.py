@@ -31,6 +31,10 @@ ENSEMBLE_RELIABILITY_FILE = "reliability_ensemble.png"
 
 
 def run(args) -> None:
+    if "seed" in args.given and not args.mc_dropout:
+        raise UsageError(f"--seed draws the dropout masks of --mc_dropout, and this evaluation "
+                         f"has none (--seed={args.seed} would be ignored); leave --seed out or "
+                         "add --mc_dropout=N.")
     if args.ensemble or "ensemble" in args.given:  # --ensemble= is a list of none
         return run_ensemble(args)
     saved = saved_run(args)

@@ -76,6 +76,24 @@ def test_monte_carlo_dropout(runs, mode_args, capsys):
     assert (runs["lenet"] / "evaluation.json").read_text() == before
 
 
+def test_seed_draws_the_monte_carlo_masks_and_is_refused_without_them(runs, mode_args):
+    run = runs["mlp"]
+    losses = []
+    for seed in (1, 2):
+        modes.run("evaluate", mode_args(model_dir=str(run), mc_dropout=2, seed=seed))
+        losses.append(read(run / "evaluation.json")["mc_dropout"]["test_loss"])
+    assert losses[0] != losses[1]
+    # Without --mc_dropout the evaluation draws nothing: the seed was silently ignored.
+    before = (run / "evaluation.json").read_text()
+    for flags in ({}, {"tta": "flip"},
+                  {"ensemble": [str(runs["lenet"]), str(runs["lenet_seed7"])]}):
+        with pytest.raises(UsageError, match=r"--seed draws the dropout masks of --mc_dropout, "
+                                             r"and this evaluation has none \(--seed=3 would "
+                                             r"be ignored\)"):
+            modes.run("evaluate", mode_args(model_dir=str(run), seed=3, **flags))
+    assert (run / "evaluation.json").read_text() == before
+
+
 def test_an_ensemble_of_two_runs(runs, mode_args, tmp_path, capsys):
     members = [runs["lenet"], runs["lenet_seed7"]]
     modes.run("evaluate", mode_args(ensemble=[str(run) for run in members],
