@@ -210,8 +210,21 @@ class Preprocessing:
     def load(cls, path) -> "Preprocessing":
         """The preprocessing :meth:`save` wrote to ``path``."""
         data = read_json(os.fspath(path))
-        return cls.from_json(data, **{name: np.load(array_path(path, name))
+        return cls.from_json(data, **{name: _load_array(array_path(path, name))
                                       for name in ARRAYS[data["normalization"]]})
+
+
+def _load_array(path: str) -> np.ndarray:
+    """The array :meth:`Preprocessing.save` wrote to ``path``; a missing or damaged file
+    is a usage error naming it."""
+    try:
+        return np.load(path)
+    except FileNotFoundError:
+        problem = "is missing"
+    except (OSError, ValueError, EOFError):  # truncated, or not an .npy file at all
+        problem = "is damaged (not a whole NumPy .npy file)"
+    raise UsageError(f"{path} {problem}; the run's normalization needs it: restore it, or "
+                     "rerun the training that wrote it with --overwrite.")
 
 
 def array_path(path, name: str) -> str:

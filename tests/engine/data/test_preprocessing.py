@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from engine.choices import NORMALIZATIONS
 from engine.data.preprocessing import ARRAYS, Preprocessing, check_normalization
+from layers.errors import UsageError
 
 SHAPE = (6, 5, 3)
 
@@ -62,6 +63,24 @@ def test_save_and_load_give_the_same_numbers(tmp_path, images, fitted):
     loaded = Preprocessing.load(path)
     np.testing.assert_array_equal(loaded(images), fitted(images))
     assert loaded.to_json() == fitted.to_json()
+
+
+@pytest.mark.parametrize("damage, problem", [
+    (lambda array: array.unlink(), "is missing"),
+    (lambda array: array.write_bytes(array.read_bytes()[:50]), r"is damaged \(not a whole"),
+    (lambda array: array.write_bytes(b""), r"is damaged \(not a whole"),
+    (lambda array: array.write_text("mean image"), r"is damaged \(not a whole"),
+])
+def test_a_missing_or_damaged_array_is_one_sentence_naming_it(tmp_path, fitted, damage, problem):
+    # The modes that read a run (evaluate, visualize, export) ended in NumPy's
+    # FileNotFoundError, ValueError or EOFError traceback.
+    path = tmp_path / "preprocessing.json"
+    fitted.save(path)
+    array = tmp_path / "preprocessing_mean_image.npy"
+    damage(array)
+    with pytest.raises(UsageError, match=f"^{array} {problem}.*; the run's normalization needs "
+                                         "it: restore it, or rerun the training"):
+        Preprocessing.load(path)
 
 
 def test_mean_rgb_subtracts_the_mean_colour_unscaled(images):
