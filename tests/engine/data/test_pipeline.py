@@ -118,6 +118,31 @@ def test_image_folders_of_varying_sizes_are_not_cached(tmp_path):
     assert images.shape == (4, 16, 16, 3)
 
 
+def test_tta_views_of_whole_images_of_varying_sizes_are_batched(tmp_path):
+    # flip and 10crop views are at the input size whatever the stored image's: they
+    # went one image per batch, as dense evaluation's whole images must.
+    from PIL import Image
+
+    for index in range(6):
+        for name, colour in (("a", (200, 0, 0)), ("b", (0, 0, 200))):
+            (tmp_path / "test" / name).mkdir(parents=True, exist_ok=True)
+            (tmp_path / "train" / name).mkdir(parents=True, exist_ok=True)
+            for split in ("train", "test"):
+                Image.new("RGB", (20 + index, 16 + 2 * index), colour).save(
+                    tmp_path / split / name / f"{index}.png")
+    prepared = prepare(DataSpec(dataset=f"folder:{tmp_path}", augmentation="vgg",
+                                batch_size=8, validation_fraction=0), (16, 16, 3))
+    for mode, views, images in (("flip", 2, [4, 4, 4]), ("10crop", 10, [1] * 12),
+                                ("dense", 2, [1] * 12)):
+        shapes = [batch.shape for batch, _ in batches(prepared.tta_pipeline(mode))]
+        assert [shape[0] for shape in shapes] == images
+        assert all(shape[1] == views for shape in shapes)
+    prepared = dataclasses.replace(prepared, spec=dataclasses.replace(prepared.spec,
+                                                                      batch_size=40))
+    assert [batch.shape[:2] for batch, _ in batches(prepared.tta_pipeline("10crop"))] == [
+        (4, 10)] * 3
+
+
 def test_cifar10_pipeline_statistics(shared_tfds):
     # ../shared/README.md: the training set's channel means are 125.27/122.93/113.86 over
     # all 50,000 images; these are over the 45,000 of the train split.
