@@ -23,6 +23,7 @@ from engine import visualize as draw
 
 def run(args) -> None:
     saved = saved_run(args)
+    rundir.check_writable("model_dir", saved.directory)  # the figures go there
     image = draw.load_image(args.image) if args.image else None
     model = saved.load_model()
     names = draw.choose_layers(model, args.layers)

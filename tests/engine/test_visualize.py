@@ -55,6 +55,37 @@ def test_mistakes_fail_before_any_work_with_one_sentence(lenet_run, mode_args, t
     assert not (tmp_path / "new").exists()
 
 
+def copy_run(run, directory):
+    """The files of the finished ``run`` that the mode reads, copied into ``directory``."""
+    import shutil
+
+    directory.mkdir()
+    for name in ("run.json", "preprocessing.json", "model.keras"):
+        shutil.copy(run / name, directory / name)
+    return directory
+
+
+def test_a_run_directory_that_cannot_be_written_is_refused_before_any_work(
+        lenet_run, mode_args, tmp_path, monkeypatch):
+    # The figures go into the run: drawing them all first ended in a PermissionError
+    # traceback at the first figure (a run of another user, a read-only copy).
+    import tempfile
+
+    run = copy_run(lenet_run, tmp_path / "read_only")
+    make_folder = tempfile.mkdtemp
+
+    def refuse(*args, dir=None, **kwargs):
+        if dir == str(run):
+            raise PermissionError(13, "Permission denied", dir)
+        return make_folder(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkdtemp", refuse)
+    with pytest.raises(UsageError, match=rf"--model_dir='{run}' cannot be written"):
+        modes.run("visualize", mode_args(model_dir=str(run)))
+    assert sorted(path.name for path in run.iterdir()) == ["model.keras", "preprocessing.json",
+                                                           "run.json"]
+
+
 def test_a_layer_named_twice_is_drawn_once(lenet_run):
     model = keras.saving.load_model(lenet_run / "model.keras", safe_mode=True)
     assert visualize.choose_layers(model, ["s2", "c1", "s2"]) == ["s2", "c1"]
