@@ -26,6 +26,7 @@ def run(args) -> None:
     rundir.check_writable("model_dir", saved.directory)  # the figures go there
     image = draw.load_image(args.image) if args.image else None
     model = saved.load_model()
+    draw.first_convolution(model)  # a network without one (an MLP) is refused before any work
     names = draw.choose_layers(model, args.layers)
     patch, stride = draw.occlusion_geometry(model.inputs[0].shape[1:], args.patch, args.stride)
     data = saved.prepare(args.data_dir, args.batch_size, deterministic=True)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from engine import modes, visualize
+from engine import modes, rundir, visualize
 from layers import UsageError
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -84,6 +84,22 @@ def test_a_run_directory_that_cannot_be_written_is_refused_before_any_work(
         modes.run("visualize", mode_args(model_dir=str(run)))
     assert sorted(path.name for path in run.iterdir()) == ["model.keras", "preprocessing.json",
                                                            "run.json"]
+
+
+def test_a_network_without_convolutions_is_refused_before_any_work(lenet_run, mode_args,
+                                                                    tmp_path, monkeypatch):
+    # An MLP's run was refused only after its data was prepared; with --layers, as a
+    # name unknown among its layers with feature maps, "are ." (it has none).
+    run = copy_run(lenet_run, tmp_path / "mlp")
+    mlp = keras.Sequential([keras.Input((32, 32, 1)), keras.layers.Flatten(),
+                            keras.layers.Dense(10, activation="softmax", name="hidden1")],
+                           name="mlp")
+    mlp.save(run / "model.keras")
+    monkeypatch.setattr(rundir.SavedRun, "prepare", None)  # no data is read
+    for layers in (None, ["hidden1"]):
+        with pytest.raises(UsageError, match=r"^'mlp' has no convolutional layer whose filters "
+                                             r"could be drawn\.$"):
+            modes.run("visualize", mode_args(model_dir=str(run), layers=layers))
 
 
 def test_a_layer_named_twice_is_drawn_once(lenet_run):
