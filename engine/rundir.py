@@ -171,7 +171,9 @@ def load_run(model_dir: str, **named: str) -> SavedRun:
     ``preprocessing.json`` and ``model.keras`` is a usage error that names it, and so is
     a run of another recipe or dataset than ``named`` says (``recipe=``, ``dataset=``:
     the flags given beside ``--model_dir``, which the modes that read a run take from
-    it: a mismatch would be ignored)."""
+    it: a mismatch would be ignored). A ``~`` in ``model_dir`` is expanded, as a training
+    run's ``--model_dir`` is."""
+    model_dir = os.path.expanduser(model_dir)
     missing = [name for name in (RUN_FILE, PREPROCESSING_FILE, MODEL_FILE)
                if not os.path.isfile(os.path.join(model_dir, name))]
     if missing:

@@ -59,7 +59,7 @@ def copy_run(run, directory):
     """The files of the finished ``run`` that the mode reads, copied into ``directory``."""
     import shutil
 
-    directory.mkdir()
+    directory.mkdir(parents=True)
     for name in ("run.json", "preprocessing.json", "model.keras"):
         shutil.copy(run / name, directory / name)
     return directory
@@ -100,6 +100,16 @@ def test_a_network_without_convolutions_is_refused_before_any_work(lenet_run, mo
         with pytest.raises(UsageError, match=r"^'mlp' has no convolutional layer whose filters "
                                              r"could be drawn\.$"):
             modes.run("visualize", mode_args(model_dir=str(run), layers=layers))
+
+
+def test_a_model_dir_under_home_is_read_as_training_wrote_it(lenet_run, mode_args, tmp_path,
+                                                             monkeypatch):
+    # train.py --model_dir=~/runs/lenet writes into $HOME/runs/lenet; the modes that read
+    # the run looked for a folder named '~' ("No finished run in '~/runs/lenet'").
+    home = tmp_path / "home"
+    run = copy_run(lenet_run, home / "runs" / "lenet")
+    monkeypatch.setenv("HOME", str(home))
+    assert modes.saved_run(mode_args(model_dir="~/runs/lenet")).directory == str(run)
 
 
 def test_a_layer_named_twice_is_drawn_once(lenet_run):
