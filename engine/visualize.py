@@ -22,6 +22,7 @@ pyplot state) and labelled with the layer, its shape and the classes.
 from __future__ import annotations
 
 import math
+import os
 
 import keras
 import numpy as np
@@ -89,9 +90,10 @@ def occlusion_geometry(input_shape, patch: int | None, stride: int | None) -> tu
 
 
 def load_image(path: str) -> tf.Tensor:
-    """The image file ``path`` decoded (JPEG, PNG, BMP, GIF's first frame)."""
+    """The image file ``path`` decoded (JPEG, PNG, BMP, GIF's first frame); a ``~`` in it is
+    expanded, as in the other path flags."""
     try:
-        data = tf.io.read_file(path)
+        data = tf.io.read_file(os.path.expanduser(path))
         if is_palette_bmp(data):  # TensorFlow decodes its colour indices as grey levels
             return decode_bytes(data)
         return tf.io.decode_image(data, expand_animations=False)

@@ -190,3 +190,11 @@ def test_an_8_bit_bmp_image_is_read_in_its_colour_tables_colours(tmp_path):
                                   np.asarray(palette.convert("RGB")))
     Image.fromarray(pixels[..., 0]).save(tmp_path / "grey.png")  # other files as before
     assert visualize.load_image(str(tmp_path / "grey.png")).shape == (9, 7, 1)
+
+
+def test_an_image_under_home_is_read(tmp_path, monkeypatch):
+    # --image=~/cat.png (the shell leaves a ~ after = alone) was "not a readable image file".
+    monkeypatch.setenv("HOME", str(tmp_path))
+    pixels = np.arange(12, dtype=np.uint8).reshape(2, 2, 3)
+    (tmp_path / "cat.png").write_bytes(tf.io.encode_png(pixels).numpy())
+    np.testing.assert_array_equal(visualize.load_image("~/cat.png").numpy(), pixels)
