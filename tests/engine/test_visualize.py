@@ -198,3 +198,30 @@ def test_an_image_under_home_is_read(tmp_path, monkeypatch):
     pixels = np.arange(12, dtype=np.uint8).reshape(2, 2, 3)
     (tmp_path / "cat.png").write_bytes(tf.io.encode_png(pixels).numpy())
     np.testing.assert_array_equal(visualize.load_image("~/cat.png").numpy(), pixels)
+
+
+def test_class_names_with_dollar_signs_are_drawn_as_they_are(tmp_path, monkeypatch):
+    # matplotlib reads the text between two $ as mathtext: a class folder named $5-$10 was
+    # drawn as an italic "5-", and one named a$^$b ended in a ParseSyntaxException.
+    from matplotlib import cbook
+
+    figures = []
+    save = visualize._save
+    monkeypatch.setattr(visualize, "_save",
+                        lambda figure, path: figures.append(figure) or save(figure, path))
+    names = ("$5-$10", "a$^$b")
+    image = np.full((8, 8, 1), 128.0, np.float32)
+    caption = f"test image 0: class '{names[1]}'"
+    visualize.plot_occlusion(image, np.full((2, 2), 0.5), 4, 4, caption, names[0], "true",
+                             str(tmp_path / "occlusion.png"))
+    visualize.plot_feature_maps("s2", np.ones((4, 4, 2), np.float32), image, caption,
+                                str(tmp_path / "feature_maps_s2.png"))
+    visualize.plot_top_images("s2", (4, 4, 2), [(0, np.array([0, 1]))], np.ones((2, 2)),
+                              {0: image, 1: image}, {0: 0, 1: 1}, names,
+                              str(tmp_path / "top_images_s2.png"))
+    texts = [artist.get_text() for figure in figures
+             for artist in figure.findobj(lambda artist: hasattr(artist, "get_text"))]
+    assert not [text for text in texts if cbook.is_math_text(text)]
+    shown = " ".join(text.replace(r"\$", "$") for text in texts)  # as matplotlib draws it
+    for name in names:
+        assert f"'{name}'" in shown
