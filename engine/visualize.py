@@ -62,8 +62,9 @@ def map_layers(model: keras.Model) -> list[str]:
 
 
 def choose_layers(model: keras.Model, names: list[str] | None) -> list[str]:
-    """``names`` checked against :func:`map_layers`; by default every pooling stage
-    (every convolution in a network without pooling)."""
+    """``names`` checked against :func:`map_layers`; by default every pooling stage: a
+    pooling layer that makes the maps smaller, not the stride-1 pool inside an Inception
+    module's branch (every convolution in a network without pooling stages)."""
     available = map_layers(model)
     if names:
         unknown = [name for name in names if name not in available]
@@ -71,10 +72,15 @@ def choose_layers(model: keras.Model, names: list[str] | None) -> list[str]:
             raise UsageError(f"Unknown --layers name {unknown[0]!r}: the layers of "
                              f"{model.name!r} with feature maps are {', '.join(available)}.")
         return list(dict.fromkeys(names))  # each once, in the order given
-    pooling = [name for name in available
-               if isinstance(model.get_layer(name), POOLING_LAYERS)]
+    pooling = [name for name in available if pooling_stage(model.get_layer(name))]
     return pooling or [name for name in available
                        if isinstance(model.get_layer(name), keras.layers.Conv2D)]
+
+
+def pooling_stage(layer: keras.layers.Layer) -> bool:
+    """Whether ``layer`` pools its input into smaller maps."""
+    return isinstance(layer, POOLING_LAYERS) and (
+        tuple(layer.output.shape[1:3]) != tuple(layer.input.shape[1:3]))
 
 
 def occlusion_geometry(input_shape, patch: int | None, stride: int | None) -> tuple[int, int]:

@@ -117,6 +117,21 @@ def test_a_layer_named_twice_is_drawn_once(lenet_run):
     assert visualize.choose_layers(model, ["s2", "c1", "s2"]) == ["s2", "c1"]
 
 
+def test_the_default_layers_are_the_pooling_stages_not_an_inception_branchs_pool():
+    # GoogLeNet's default was 14 layers: pool1 to pool5 and the 3x3/1 max pool of each of
+    # its nine Inception modules' fourth branch, which keeps the maps' size.
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", name="conv1")(inputs)
+    x = keras.layers.MaxPooling2D(3, strides=2, padding="same", name="pool1")(x)
+    branch = keras.layers.MaxPooling2D(3, strides=1, padding="same", name="inception_3a_pool")(x)
+    branch = keras.layers.Conv2D(2, 1, name="inception_3a_pool_proj")(branch)
+    x = keras.layers.Concatenate(name="inception_3a")([keras.layers.Conv2D(2, 1)(x), branch])
+    x = keras.layers.AveragePooling2D(8, strides=1, name="pool5")(x)
+    model = keras.Model(inputs, keras.layers.Flatten()(x), name="googlenet")
+    assert visualize.choose_layers(model, None) == ["pool1", "pool5"]
+    assert visualize.choose_layers(model, ["inception_3a_pool"]) == ["inception_3a_pool"]
+
+
 def window_model():
     """p(class 0) = sigmoid(sum of the 2x2 top-left pixels * 4): an 8x8 image's class 0
     lives in its top-left corner."""
