@@ -69,8 +69,15 @@ def choose_layers(model: keras.Model, names: list[str] | None) -> list[str]:
     if names:
         unknown = [name for name in names if name not in available]
         if unknown:
-            raise UsageError(f"Unknown --layers name {unknown[0]!r}: the layers of "
-                             f"{model.name!r} with feature maps are {', '.join(available)}.")
+            layers = {layer.name: layer for layer in model.layers}
+            layer = layers.get(unknown[0])
+            what = (f"Unknown --layers name {unknown[0]!r}" if layer is None else
+                    f"--layers name {unknown[0]!r} is the input" if isinstance(
+                        layer, keras.layers.InputLayer) else
+                    f"--layers name {unknown[0]!r} has no feature maps (its output's shape is "
+                    f"{tuple(layer.output.shape)})")
+            raise UsageError(f"{what}: the layers of {model.name!r} with feature maps are "
+                             f"{', '.join(available)}.")
         return list(dict.fromkeys(names))  # each once, in the order given
     pooling = [name for name in available if pooling_stage(model.get_layer(name))]
     return pooling or [name for name in available

@@ -48,6 +48,12 @@ def test_mistakes_fail_before_any_work_with_one_sentence(lenet_run, mode_args, t
                                          r"'lenet5_modern' with feature maps are c1, s2, c3, "
                                          r"s4, c5\."):
         modes.run("visualize", mode_args(model_dir=str(lenet_run), layers=["s2", "conv9"]))
+    # A layer without feature maps was "Unknown" too.
+    with pytest.raises(UsageError, match=r"^--layers name 'logits' has no feature maps \(its "
+                                         r"output's shape is \(None, 10\)\): the layers of "
+                                         r"'lenet5_modern' with feature maps are c1, s2, c3, "
+                                         r"s4, c5\.$"):
+        modes.run("visualize", mode_args(model_dir=str(lenet_run), layers=["logits"]))
     with pytest.raises(UsageError, match="--patch=40 is larger than the 32x32 input"):
         modes.run("visualize", mode_args(model_dir=str(lenet_run), patch=40))
     with pytest.raises(UsageError, match="--layers applies to --mode=visualize, not --mode=train"):
