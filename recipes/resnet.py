@@ -21,6 +21,7 @@ import dataclasses
 
 import keras
 
+from layers.arithmetic import is_int
 from layers.errors import UsageError
 from layers.residual import (SHORTCUTS, STRIDE_PLACEMENTS, basic_block, bn_relu,
                              bottleneck_block, conv, conv_bn, preact_block)
@@ -64,6 +65,7 @@ def resnet(input_shape, classes, classifier_activation, name="resnet", *, blocks
     """
     if isinstance(blocks, int) and not isinstance(blocks, bool):
         blocks = (blocks,) * len(filters)
+    _check_stages(blocks, filters)
     filters = tuple(scaled(width, width_multiplier) for width in filters)
     if widths is not None:
         widths = tuple(scaled(width, width_multiplier, groups) for width in widths)
@@ -120,11 +122,6 @@ def _check_variant(blocks, filters, block, widths, stem, shortcut, stride_on, dr
     choice("stem", stem, STEMS)
     choice("shortcut", shortcut, SHORTCUTS + (None,))
     choice("stride_on", stride_on, STRIDE_PLACEMENTS)
-    if not blocks or len(blocks) != len(filters) or min(blocks) < 1:
-        raise UsageError(
-            f"blocks and filters need one positive entry per stage, got blocks={blocks!r} "
-            f"and filters={filters!r}."
-        )
     if block == "bottleneck" and (widths is None or len(widths) != len(blocks)):
         raise UsageError(f"Bottleneck blocks need one width per stage, got widths={widths!r}.")
     if block == "preact" and shortcut != "B":
@@ -140,6 +137,18 @@ def _check_variant(blocks, filters, block, widths, stem, shortcut, stride_on, dr
 READ_BY = {"widths": (("bottleneck",), None), "groups": (("bottleneck",), 1),
            "stride_on": (("bottleneck",), "1x1"), "conv_bias": (("basic", "bottleneck"), False),
            "final_survival_probability": (("basic", "bottleneck"), 1.0)}
+
+
+def _check_stages(blocks, filters):
+    """``blocks`` and ``filters``: one positive integer per stage each (blocks may be one
+    int, given for every stage)."""
+    if not all(isinstance(value, (tuple, list)) and value
+               and all(is_int(entry) and entry > 0 for entry in value)
+               for value in (blocks, filters)) or len(blocks) != len(filters):
+        raise UsageError(
+            f"blocks and filters need one positive entry per stage, got blocks={blocks!r} "
+            f"and filters={filters!r}."
+        )
 
 
 def _check_read(block, **arguments):

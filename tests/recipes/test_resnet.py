@@ -266,6 +266,10 @@ def test_training_configurations():
     (dict(stride_on="5x5"), "stride_on must be one of"),
     (dict(block="dense"), "block must be one of"),
     (dict(blocks=(3, 4)), "one positive entry per stage"),
+    (dict(blocks=(3, 4, 6.5, 3)), r"one positive entry per stage, got blocks=\(3, 4, 6.5, 3\)"),
+    (dict(blocks="3463"), r"one positive entry per stage, got blocks='3463'"),
+    (dict(blocks=2.0), r"one positive entry per stage, got blocks=2.0"),
+    (dict(filters=(256, "512", 1024, 2048)), r"one positive entry per stage, got .*'512'"),
     (dict(dropout=0.3), "preact"),
     (dict(final_survival_probability=0.0), "final_survival_probability"),
 ])
