@@ -125,17 +125,18 @@ class SavedRun:
 
     def prepare(self, data_dir: str | None = None, batch_size: int | None = None, **options):
         """The run's data (:class:`engine.data.Prepared`) with the preprocessing it trained
-        with: its dataset (``data_dir`` overrides where it is), its augmentation preset's
+        with: its dataset (``data_dir`` overrides where it is; a ``~`` is expanded, as
+        training expands it), its augmentation preset's
         views, its splits (its validation fraction), its batch size unless ``batch_size``;
         ``options`` are further
         :class:`engine.data.DataSpec` fields (``tta``, ``test_scale``, ``deterministic``)."""
         from engine.data import DataSpec, open_source, prepare
-        from engine.spec import training_config
+        from engine.spec import absolute, training_config
 
         training = training_config(self.record)
         preprocessing = self.preprocessing()
         spec = DataSpec(dataset=self.record["dataset"],
-                        data_dir=data_dir or self.record["data_dir"],
+                        data_dir=absolute(data_dir) or self.record["data_dir"],
                         batch_size=batch_size or training.batch_size,
                         augmentation=training.augmentation,
                         normalization=training.normalization,

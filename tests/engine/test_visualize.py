@@ -118,6 +118,22 @@ def test_a_model_dir_under_home_is_read_as_training_wrote_it(lenet_run, mode_arg
     assert modes.saved_run(mode_args(model_dir="~/runs/lenet")).directory == str(run)
 
 
+def test_a_data_dir_under_home_is_read_as_training_reads_it(lenet_run, mode_args, tmp_path,
+                                                            monkeypatch):
+    # train.py --data_dir=~/tfds reads $HOME/tfds; --mode=visualize (and evaluate) handed
+    # '~/tfds' to TFDS, which does not expand it: "Dataset 'mnist' is not prepared in '~/tfds'".
+    import engine.data
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+
+    def open_source(spec, *args):
+        raise LookupError(spec.data_dir)
+
+    monkeypatch.setattr(engine.data, "open_source", open_source)
+    with pytest.raises(LookupError, match=rf"^{tmp_path / 'tfds'}$"):
+        modes.run("visualize", mode_args(model_dir=str(lenet_run), data_dir="~/tfds"))
+
+
 def test_a_layer_named_twice_is_drawn_once(lenet_run):
     model = keras.saving.load_model(lenet_run / "model.keras", safe_mode=True)
     assert visualize.choose_layers(model, ["s2", "c1", "s2"]) == ["s2", "c1"]
