@@ -17,7 +17,8 @@ EXPERIMENT_RECIPE = "mlp"
 
 def run(args) -> None:
     recipe = args.recipe if "recipe" in args.given else EXPERIMENT_RECIPE
-    model_dir = args.model_dir or os.path.join("runs", f"{recipe}-activations")
+    # ~ expanded as training expands it (it made a folder named ~ in the current one)
+    model_dir = os.path.expanduser(args.model_dir or os.path.join("runs", f"{recipe}-activations"))
     check_writable("model_dir", model_dir)
     text, png = run_experiment(args.init, args.activation, model_dir, recipe, args.seed)
     print(f"{text}\nhistograms: {png}")

@@ -116,3 +116,14 @@ def test_train_py_runs_the_experiment(tmp_path, train_here):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "hidden layer 10 had mean" in result.stdout
     assert (tmp_path / "activations_xavier_tanh.png").is_file()
+
+
+def test_a_model_dir_under_home_is_written_there(tmp_path, monkeypatch, mode_args):
+    # --model_dir=~/acts made a folder named ~ in the current folder (training expands it).
+    from engine import modes
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    modes.run("activations", mode_args(model_dir="~/acts", init="he", activation="relu"))
+    assert (tmp_path / "home" / "acts" / "activations_he_relu.png").is_file()
+    assert not (tmp_path / "~").exists()
