@@ -34,6 +34,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from bench.common import FIGURES, emit, machine, run  # noqa: E402
 from engine.initialization import DEPTH, EXAMPLES, WIDTH, hidden_activations, layer_statistics  # noqa: E402,E501
+from engine.rundir import check_writable  # noqa: E402
 
 # (initialization, activation): the lecture's four settings, in its order.
 SETTINGS = (("normal_0.01", "tanh"), ("normal_1", "tanh"), ("xavier", "tanh"), ("he", "relu"))
@@ -72,6 +73,7 @@ def significant(value: float) -> float:
 
 def main(argv):
     del argv
+    check_writable("output_dir", FLAGS.output_dir)  # before any work
     emit(machine())
     results = []
     for init, activation in SETTINGS:

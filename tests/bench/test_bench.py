@@ -249,3 +249,13 @@ def test_initialization_figure_has_the_lectures_four_settings(tmp_path):
     assert 0.1 < settings["xavier", "tanh"][-1] < settings["xavier", "tanh"][0] < 0.7
     assert all(0.6 < std < 1.2 for std in settings["he", "relu"])
     assert (tmp_path / "initialization.png").stat().st_size > 10_000
+
+
+def test_initialization_refuses_an_output_dir_that_is_a_file_before_any_work(tmp_path):
+    # It drew the four settings, then os.makedirs ended in a FileExistsError traceback.
+    taken = tmp_path / "taken"
+    taken.write_text("")
+    result, lines = run("reproduce_initialization.py", f"--output_dir={taken}")
+    assert result.returncode == 2 and not lines
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"reproduce_initialization.py: --output_dir={str(taken)!r} is a file; pass a folder.")
