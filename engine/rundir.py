@@ -143,6 +143,7 @@ class SavedRun:
                         validation_fraction=training.validation_fraction, **options)
         source = open_source(spec, preprocessing.input_shape, self.record["num_classes"])
         self.check_classes(source.class_names)
+        self.check_splits(source.sizes)
         return prepare(spec, preprocessing.input_shape, preprocessing=preprocessing,
                        source=source)
 
@@ -161,6 +162,24 @@ class SavedRun:
         raise UsageError(f"Dataset {self.record['dataset']!r} no longer has the "
                          f"{len(trained)} classes the run in {self.directory} trained on "
                          f"({change}); restore its classes or train a new run.")
+
+    def check_splits(self, sizes: dict) -> None:
+        """Raises :class:`UsageError` unless the dataset's split ``sizes`` are those the run
+        recorded: an image folder whose images changed since the run is split anew (a
+        carved test split then holds images the run trained on)."""
+        recorded = self.record.get("split_sizes")
+        if recorded is None or dict(sizes) == recorded:
+            return
+
+        def shown(counts):
+            return ", ".join(f"{counts.get(split)} {split}"
+                             for split in ("train", "validation", "test"))
+
+        raise UsageError(f"Dataset {self.record['dataset']!r} now splits into {shown(sizes)} "
+                         f"images, and the run in {self.directory} trained on a split into "
+                         f"{shown(recorded)}: its images changed since (a test split carved "
+                         "from train would now hold training images); restore them or train "
+                         "a new run.")
 
     def load_model(self):
         """The trained model (``safe_mode=True``), uncompiled."""

@@ -244,6 +244,31 @@ def test_a_folder_whose_classes_changed_since_the_run_is_refused(tmp_path, train
     assert not (run / "evaluation.json").exists()
 
 
+def test_a_folder_whose_images_changed_since_the_run_is_refused(tmp_path, train_digits,
+                                                                 mode_args):
+    # The test split is carved from train: one image more reshuffles it, and the run was
+    # scored, silently, on a test split holding images it had trained on.
+    from PIL import Image
+
+    for name, grey in (("dark", 20), ("light", 230)):
+        (tmp_path / "images" / name).mkdir(parents=True)
+        for index in range(6):
+            Image.new("RGB", (8, 8), (grey + index,) * 3).save(
+                tmp_path / "images" / name / f"{index}.png")
+    run = train_digits(tmp_path / "run", epochs=1, dataset=f"folder:{tmp_path / 'images'}",
+                       validation_fraction=0.0)
+    modes.run("evaluate", mode_args(model_dir=str(run)))  # unchanged: evaluated
+    (run / "evaluation.json").unlink()
+    Image.new("RGB", (8, 8), (30,) * 3).save(tmp_path / "images" / "dark" / "6.png")
+    for mode in ("evaluate", "visualize"):
+        with pytest.raises(UsageError, match=r"now splits into 9 train, 0 validation, 4 test "
+                                             r"images, and the run in .* trained on a split "
+                                             r"into 8 train, 0 validation, 4 test: its images "
+                                             r"changed since"):
+            modes.run(mode, mode_args(model_dir=str(run)))
+    assert not (run / "evaluation.json").exists()
+
+
 @pytest.mark.parametrize("mode, flag", [("evaluate", "data_dir"), ("visualize", "image"),
                                         ("visualize", "data_dir"), ("export", "export_dir")])
 def test_an_empty_path_flag_is_refused_by_the_modes_that_read_a_run(mode_args, mode, flag):
