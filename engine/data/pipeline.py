@@ -64,14 +64,15 @@ class Prepared:
         views of stored images of different sizes: one image per batch)."""
         store = self.augmentation.store_whole if mode == "dense" else self.augmentation.store
         test = _stored(self.source.test, store, self.spec)
+        stored_same_size = test.element_spec[0].shape.is_fully_defined()
         scale = dense_scale(self.augmentation, self.spec.test_scale) if mode == "dense" else None
         normalize = self.preprocessing.at_any_size if mode == "dense" else self.preprocessing
         test = test.map(
             lambda image, label: (normalize(views(self.augmentation, image, mode, scale)), label),
             num_parallel_calls=tf.data.AUTOTUNE)
-        # The views' size, not the stored images': flip and 10crop views of whole images
-        # of any size (vgg, resnet, inception) are all at the input size.
-        same_size = test.element_spec[0].shape.is_fully_defined()
+        # Stored images of one size have views of one size; so have flip and 10crop views
+        # of whole images of any size (vgg, resnet, inception): all at the input size.
+        same_size = stored_same_size or test.element_spec[0].shape.is_fully_defined()
         batch_size = max(1, self.spec.batch_size // VIEWS[mode]) if same_size else 1
         return _finish(test.batch(batch_size), self.spec)
 

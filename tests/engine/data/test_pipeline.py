@@ -92,6 +92,9 @@ def test_shards_split_every_split_and_share_the_statistics(digits):
 def test_ten_crop_pipeline_batches_views_of_each_test_image(digits):
     images, labels = batches(digits.tta_pipeline("10crop"), 1)[0]
     assert images.shape == (3, 10, 32, 32, 1) and labels.shape == (3,)  # 32 // 10 images
+    # Dense evaluation's whole images of one stored size are batched too.
+    images, labels = batches(digits.tta_pipeline("dense"), 1)[0]
+    assert images.shape == (16, 1, 32, 32, 1) and labels.shape == (16,)  # 32 // 2 images
 
 
 def test_alexnet_mean_image_is_subtracted_from_the_centre_crops():
