@@ -162,6 +162,31 @@ def test_an_ensemble_model_dir_that_is_a_file_is_refused_before_any_run_is_evalu
     assert output.read_text() == "notes"
 
 
+def test_a_run_directory_that_cannot_be_written_is_refused_before_any_work(
+        runs, mode_args, tmp_path, monkeypatch):
+    # evaluation.json and the diagrams go into the run: a read-only run (another user's,
+    # a read-only copy) was evaluated in full, then writing ended in a PermissionError.
+    import tempfile
+
+    from engine.modes import evaluate
+
+    run = tmp_path / "read_only"
+    shutil.copytree(runs["lenet"], run)
+    before = sorted(path.name for path in run.iterdir())
+    make_folder = tempfile.mkdtemp
+
+    def refuse(*args, dir=None, **kwargs):
+        if dir == str(run):
+            raise PermissionError(13, "Permission denied", dir)
+        return make_folder(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkdtemp", refuse)
+    monkeypatch.setattr(evaluate, "evaluate_run", None)  # nothing is evaluated
+    with pytest.raises(UsageError, match=rf"--model_dir='{run}' cannot be written"):
+        modes.run("evaluate", mode_args(model_dir=str(run)))
+    assert sorted(path.name for path in run.iterdir()) == before
+
+
 def test_a_recipe_or_dataset_beside_model_dir_must_be_the_runs(runs, mode_args, tmp_path,
                                                                  monkeypatch):
     # The modes read both from the run: another one was silently ignored (a digits run
