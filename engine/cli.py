@@ -264,8 +264,10 @@ def run_spec(args: types.SimpleNamespace):
 
     import recipes
     from engine import spec
+    from engine.data.sources import check_tfds_flags
 
     check_paths_given(args)
+    check_tfds_flags(args.dataset, getattr(args, "given", ()))
     recipe = recipes.get(args.recipe)
     overrides = {key: getattr(args, key) for key in TRAINING_OVERRIDES
                  if getattr(args, key) is not None}

@@ -126,6 +126,12 @@ CASES = [
     (["--no_such_flag=1"], 2, "no_such_flag"),
     (["stray_argument"], 2, "stray_argument"),
     (["--dataset=no_such_dataset"], 2, "Unknown dataset 'no_such_dataset'"),
+    (["--data_dir={empty}"], 2, "--data_dir tells where a TFDS dataset is prepared, and "
+     "--dataset=digits is not one (it is embedded in scikit-learn); leave --data_dir out."),
+    (["--dataset=synthetic", "--manual_dir={empty}"], 2, "--manual_dir tells where a TFDS "
+     "dataset is prepared, and --dataset=synthetic is not one (its images are random)"),
+    (["--mode=tune", "--dataset=folder:{one_class_root}", "--data_dir={empty}"], 2,
+     "(its images are in the folder its name gives); leave --data_dir out."),
     (["--dataset=mnist", "--data_dir={empty}"], 2, "is not prepared"),
     (["--dataset=mnist", "--data_dir={empty}", "--manual_dir={missing}"], 2, "--manual_dir"),
     (["--dataset=mnist", "--data_dir={a_file}"], 2, "--data_dir"),

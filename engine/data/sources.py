@@ -7,6 +7,7 @@ from engine.data.folder import image_folder
 from engine.data.source import VALIDATION_FRACTION, Source
 from engine.data.synthetic import synthetic
 from engine.data.tfds_source import tfds_source
+from layers.errors import UsageError
 
 FOLDER_PREFIX = "folder:"
 
@@ -29,3 +30,21 @@ def load_source(name: str, data_dir: str | None = None, manual_dir: str | None =
     if name.startswith(FOLDER_PREFIX):
         return image_folder(name[len(FOLDER_PREFIX):], validation_fraction)
     return tfds_source(name, data_dir, manual_dir, validation_fraction)
+
+
+def check_tfds_flags(name: str, given) -> None:
+    """Refuses ``--data_dir`` or ``--manual_dir`` in ``given`` (the flags set on the
+    command line) for dataset ``name`` when it is not a TFDS dataset: they would be
+    silently ignored."""
+    if name == "digits":
+        why = "it is embedded in scikit-learn"
+    elif name == "synthetic":
+        why = "its images are random"
+    elif name.startswith(FOLDER_PREFIX):
+        why = "its images are in the folder its name gives"
+    else:
+        return
+    for flag in ("data_dir", "manual_dir"):
+        if flag in given:
+            raise UsageError(f"--{flag} tells where a TFDS dataset is prepared, and "
+                             f"--dataset={name} is not one ({why}); leave --{flag} out.")

@@ -34,6 +34,10 @@ def saved_run(args: types.SimpleNamespace, model_dir: str | None = None):
     from engine import rundir
     from engine.spec import default_model_dir
 
+    from engine.data.sources import check_tfds_flags
+
     model_dir = model_dir or args.model_dir or default_model_dir(args.recipe, args.dataset)
-    return rundir.load_run(model_dir, **{flag: getattr(args, flag) for flag in NAMING_FLAGS
-                                         if flag in args.given})
+    saved = rundir.load_run(model_dir, **{flag: getattr(args, flag) for flag in NAMING_FLAGS
+                                          if flag in args.given})
+    check_tfds_flags(saved.record["dataset"], getattr(args, "given", ()))
+    return saved

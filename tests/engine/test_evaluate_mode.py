@@ -187,6 +187,14 @@ def test_a_run_directory_that_cannot_be_written_is_refused_before_any_work(
     assert sorted(path.name for path in run.iterdir()) == before
 
 
+@pytest.mark.parametrize("mode", ["evaluate", "visualize"])
+def test_a_data_dir_for_a_run_of_an_embedded_dataset_is_refused(runs, mode_args, tmp_path, mode):
+    # The digits are embedded: --data_dir was silently ignored by the modes that read a run.
+    with pytest.raises(UsageError, match=r"^--data_dir tells where a TFDS dataset is prepared, "
+                                         r"and --dataset=digits is not one"):
+        modes.run(mode, mode_args(model_dir=str(runs["lenet"]), data_dir=str(tmp_path)))
+
+
 def test_a_recipe_or_dataset_beside_model_dir_must_be_the_runs(runs, mode_args, tmp_path,
                                                                  monkeypatch):
     # The modes read both from the run: another one was silently ignored (a digits run

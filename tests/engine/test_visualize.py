@@ -122,8 +122,13 @@ def test_a_data_dir_under_home_is_read_as_training_reads_it(lenet_run, mode_args
                                                             monkeypatch):
     # train.py --data_dir=~/tfds reads $HOME/tfds; --mode=visualize (and evaluate) handed
     # '~/tfds' to TFDS, which does not expand it: "Dataset 'mnist' is not prepared in '~/tfds'".
+    import json
+
     import engine.data
 
+    run = copy_run(lenet_run, tmp_path / "mnist_run")  # a run of a TFDS dataset
+    record = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**record, "dataset": "mnist"}))
     monkeypatch.setenv("HOME", str(tmp_path))
 
     def open_source(spec, *args):
@@ -131,7 +136,7 @@ def test_a_data_dir_under_home_is_read_as_training_reads_it(lenet_run, mode_args
 
     monkeypatch.setattr(engine.data, "open_source", open_source)
     with pytest.raises(LookupError, match=rf"^{tmp_path / 'tfds'}$"):
-        modes.run("visualize", mode_args(model_dir=str(lenet_run), data_dir="~/tfds"))
+        modes.run("visualize", mode_args(model_dir=str(run), data_dir="~/tfds"))
 
 
 def test_a_layer_named_twice_is_drawn_once(lenet_run):
