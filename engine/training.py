@@ -407,7 +407,17 @@ def check_drops_reached(config: TrainingConfig, given, recipe: str) -> None:
     """Refuses, before any work, a rate drop set on the command line (``--decay_epochs``,
     ``--decay_every``; ``given`` holds the flags set) that falls after the run's last
     epoch: it would be silently ignored. ``recipe``'s own drops past a shortened
-    ``--epochs`` (a quick trial of a 160-epoch paper) are a warning instead."""
+    ``--epochs`` (a quick trial of a 160-epoch paper) are a warning instead. So is a
+    warm-up longer than the run (``--warmup_epochs``): the rate would never reach
+    ``--learning_rate``, nor the schedule begin."""
+    if config.warmup_epochs > config.epochs:
+        if "warmup_epochs" in given:
+            raise UsageError(
+                f"--warmup_epochs={config.warmup_epochs:g} lasts longer than the run "
+                f"(--epochs={config.epochs}): the rate would never reach the learning rate "
+                "nor the schedule begin; raise --epochs or shorten --warmup_epochs.")
+        logging.warning("%s's warm-up lasts %g epochs, past --epochs=%d: this run ends "
+                        "during it.", recipe, config.warmup_epochs, config.epochs)
     unreached = unreached_drops(config)
     if not unreached:
         return

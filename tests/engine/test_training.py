@@ -600,6 +600,22 @@ def test_a_recipes_drops_past_a_short_run_are_a_warning_and_given_ones_refused()
         training.check_drops_reached(exponential, {"decay_every"}, "lenet5_modern")
 
 
+def test_a_warmup_longer_than_the_run_is_refused_given_and_a_warning_from_the_recipe():
+    config = TrainingConfig(schedule="cosine", epochs=1, warmup_epochs=1.5)
+    with pytest.raises(UsageError, match=r"^--warmup_epochs=1.5 lasts longer than the run "
+                       r"\(--epochs=1\): the rate would never reach the learning rate nor the "
+                       r"schedule begin; raise --epochs or shorten --warmup_epochs\.$"):
+        training.check_drops_reached(config, {"epochs", "warmup_epochs"}, "lenet5_modern")
+    resnet110 = dataclasses.replace(recipes.get("resnet110").training, epochs=1)
+    with mock.patch.object(training.logging, "warning") as warning:
+        training.check_drops_reached(resnet110, {"epochs"}, "resnet110")
+    assert "resnet110's warm-up lasts" in warning.call_args_list[0].args[0] % \
+        warning.call_args_list[0].args[1:]
+    # A warm-up as long as the run reaches the rate at its last step: accepted.
+    training.check_drops_reached(dataclasses.replace(config, warmup_epochs=1.0),
+                                 {"epochs", "warmup_epochs"}, "lenet5_modern")
+
+
 def test_the_decay_flags_reach_the_schedule(mode_args):
     from engine import cli
 
