@@ -259,10 +259,23 @@ def check_resumable(run_dir: str, record: dict, overwrite: bool = False) -> bool
     if not changed:
         return False
     if not overwrite:
-        raise UsageError(f"{run_dir} holds an interrupted run with another {', '.join(changed)}; "
+        said = ", ".join(difference(key, strict(old.get(key)), strict(record.get(key)))
+                         for key in changed)
+        raise UsageError(f"{run_dir} holds an interrupted run with another {said}; "
                          "run its own command again to resume it, pass --overwrite to replace "
                          "it, or choose another --model_dir.")
     return True
+
+
+def difference(key: str, then, now) -> str:
+    """``key`` and what differs in it, as a refusal names it: ``seed (42 then, 3 now)``;
+    for a configuration (a dict), its entries that differ: ``training (epochs: 6 then,
+    5 now)``."""
+    if isinstance(then, dict) and isinstance(now, dict):
+        entries = [f"{name}: {json.dumps(then.get(name))} then, {json.dumps(now.get(name))} now"
+                   for name in {**then, **now} if then.get(name) != now.get(name)]
+        return f"{key} ({'; '.join(entries)})"
+    return f"{key} ({json.dumps(then)} then, {json.dumps(now)} now)"
 
 
 def check_writable(flag: str, path: str) -> None:
