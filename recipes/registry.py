@@ -106,6 +106,13 @@ class TrainingConfig:
             raise UsageError(
                 f"The plateau schedule needs plateau_patience >= 1 and plateau_drops >= 0, "
                 f"got {self.plateau_patience} and {self.plateau_drops}.")
+        if self.learning_rate <= 0:  # a rate of zero trains nothing, quietly
+            raise UsageError(
+                f"learning_rate must be positive (--learning_rate), got {self.learning_rate:g}.")
+        if self.clipnorm is not None and self.clipnorm <= 0:  # Keras ignores a zero clipnorm
+            raise UsageError(
+                f"clipnorm must be positive (--clipnorm; leave it out not to clip), got "
+                f"{self.clipnorm:g}.")
         if self.warmup_learning_rate is not None and self.warmup_learning_rate <= 0:
             raise UsageError(
                 f"warmup_learning_rate must be positive, got {self.warmup_learning_rate}.")

@@ -86,6 +86,11 @@ CASES = [
     (["--decay_epochs=60,30"], 2, "must be positive epochs in ascending order"),
     (["--decay_factor=0", "--schedule=plateau"], 2, "decay_factor must be in (0, 1]"),
     (["--optimizer=momentum", "--momentum=1.5"], 2, "momentum must be in [0, 1), got 1.5"),
+    (["--learning_rate=0"], 2, "learning_rate must be positive (--learning_rate), got 0."),
+    (["--clipnorm=0"], 2, "clipnorm must be positive (--clipnorm; leave it out not to clip), "
+     "got 0."),
+    (["--warmup_epochs=2.5", "--epochs=2"], 2, "--warmup_epochs=2.5 lasts longer than the run "
+     "(--epochs=2)"),
     (["--recipe=resnet20", "--epochs=1", "--dropout=0.3"], 2,
      "resnet20 has none (dropout=0.3 would be ignored)"),
     (["--momentum=0.5"], 2, "--momentum applies to the momentum, nesterov, rmsprop optimizers, "
