@@ -126,7 +126,8 @@ class StopOnDivergence(keras.callbacks.Callback):
             rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
             raise RunFailure(
                 f"The training loss became {loss} at epoch {self.epoch + 1}, step {batch + 1}: "
-                f"the run diverged; lower --learning_rate (it was {rate:g}) and run again.")
+                f"the run diverged; lower --learning_rate (the rate at that step, after the "
+                f"schedule and warm-up, was {rate:g}) and run again.")
 
 
 class RenameWhenWritten(keras.callbacks.Callback):

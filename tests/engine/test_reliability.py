@@ -58,7 +58,8 @@ def test_divergence_stops_the_run_naming_epoch_and_step():
     model.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse")
     x = np.array([[1.0, np.nan]] * 4, "float32")
     with pytest.raises(RunFailure, match=r"became nan at epoch 1, step 1: the run diverged; "
-                                         r"lower --learning_rate \(it was 0\.5\)"):
+                                         r"lower --learning_rate \(the rate at that step, after "
+                                         r"the schedule and warm-up, was 0\.5\)"):
         model.fit(x, np.zeros((4, 1)), epochs=2, verbose=0,
                   callbacks=[training.StopOnDivergence()])
 
