@@ -225,7 +225,8 @@ def check_same_search(search: SearchSpec) -> None:
                "transfer": run.transfer if run.init_from else None,
                "finetune_multiplier": run.finetune_multiplier if run.init_from else None,
                **search_record(search)}
-    changed = [key for key in RESUMED_KEYS
+    changed = [rundir.difference(key, rundir.strict(saved.get(key)), rundir.strict(current[key]))
+               for key in RESUMED_KEYS
                if rundir.strict(saved.get(key)) != rundir.strict(current[key])]
     if changed:
         raise UsageError(

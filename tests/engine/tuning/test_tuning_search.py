@@ -282,16 +282,19 @@ def test_a_search_resumed_with_another_space_or_configuration_is_refused(tmp_pat
     tune.check_same_search(dataclasses.replace(search, max_trials=5))  # a larger budget
     narrower = dataclasses.replace(search, space=SearchSpace(training={
         "learning_rate": Choice((1e-3,))}))
-    with pytest.raises(UsageError, match="with another search_space; run its own command"):
+    with pytest.raises(UsageError, match=r"with another search_space \(learning_rate: "
+                                         r"\{.*\[0\.001, 0\.003\].*\} then, "
+                                         r"\{.*\[0\.001\].*\} now\); run its own command"):
         tune.check_same_search(narrower)
     longer = dataclasses.replace(search, run=dataclasses.replace(
         search.run, training=dataclasses.replace(search.run.training, epochs=3)))
-    with pytest.raises(UsageError, match="with another training;"):
+    with pytest.raises(UsageError, match=r"with another training \(epochs: 1 then, 3 now\);"):
         tune.check_same_search(longer)
     # Its trials' checkpoints do not load into a network of another input size.
     larger = dataclasses.replace(search, run=dataclasses.replace(
         search.run, data=dataclasses.replace(search.run.data, image_size=40)))
-    with pytest.raises(UsageError, match="with another input_shape;"):
+    with pytest.raises(UsageError, match=r"with another input_shape \(\[32, 32, 1\] then, "
+                                         r"\[40, 40, 1\] now\);"):
         tune.check_same_search(larger)
 
 
