@@ -48,6 +48,7 @@ import recipes  # noqa: E402
 from bench.common import FIGURES, ROOT, emit, machine, prepared_or_skip, run  # noqa: E402
 from engine import loop, training  # noqa: E402
 from engine.data import DataSpec, prepare  # noqa: E402
+from engine.rundir import check_writable  # noqa: E402
 from engine.session import session  # noqa: E402
 
 FAMILIES = ("plain", "resnet")
@@ -151,6 +152,7 @@ def main(argv):
         other = recipes.get(name).training
         assert (other.augmentation, other.normalization) == (
             config.augmentation, config.normalization), name
+    check_writable("output_dir", FLAGS.output_dir)  # before any work
     if not prepared_or_skip(FLAGS.dataset, FLAGS.data_dir):
         return
     started = time.perf_counter()

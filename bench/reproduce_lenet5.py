@@ -69,6 +69,7 @@ from engine import loop, training  # noqa: E402
 from engine.data import DataSpec, prepare  # noqa: E402
 from engine.evaluate import accuracy, predict  # noqa: E402
 from engine.optimizers import SDLM_CURVATURE_PATTERNS, SDLM_DAMPING  # noqa: E402
+from engine.rundir import check_writable  # noqa: E402
 from engine.session import session  # noqa: E402
 from layers.errors import UsageError  # noqa: E402
 
@@ -243,6 +244,7 @@ def main(argv):
     if FLAGS.curvature_every and FLAGS.curvature != "gauss_newton":
         raise UsageError("--curvature_every re-estimates the Gauss-Newton curvature: add "
                          "--curvature=gauss_newton, or drop --curvature_every.")
+    check_writable("output_dir", FLAGS.output_dir)  # before any work
     if not prepared_or_skip(FLAGS.dataset, FLAGS.data_dir):
         return
     emit({**machine(), "recipe": "lenet5", "dataset": FLAGS.dataset, "epochs": config.epochs,

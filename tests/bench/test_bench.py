@@ -259,3 +259,14 @@ def test_initialization_refuses_an_output_dir_that_is_a_file_before_any_work(tmp
     assert result.returncode == 2 and not lines
     assert result.stderr.strip().splitlines()[-1] == (
         f"reproduce_initialization.py: --output_dir={str(taken)!r} is a file; pass a folder.")
+
+
+@pytest.mark.parametrize("script", ["reproduce_degradation.py", "reproduce_lenet5.py"])
+def test_a_reproduction_refuses_an_output_dir_that_is_a_file_before_any_work(tmp_path, script):
+    # They trained in full, then os.makedirs ended in a FileExistsError traceback.
+    taken = tmp_path / "taken"
+    taken.write_text("")
+    result, lines = run(script, "--dataset=digits", f"--output_dir={taken}")
+    assert result.returncode == 2 and not lines
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"{script}: --output_dir={str(taken)!r} is a file; pass a folder.")
