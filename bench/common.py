@@ -90,14 +90,30 @@ def prepared_or_skip(dataset: str, data_dir: str | None) -> bool:
     return False
 
 
+# The scripts' flags that name a folder: a leading ``~`` is the user's home, as train.py
+# reads its path flags (the shell leaves the ``~`` of ``--output_dir=~/figures`` alone).
+PATH_FLAGS = ("data_dir", "output_dir", "work", "out")
+
+
+def expand_path_flags() -> None:
+    """Expands a leading ``~`` in the :data:`PATH_FLAGS` the running script defines."""
+    from absl import flags
+
+    for name in PATH_FLAGS:
+        if name in flags.FLAGS and isinstance(flags.FLAGS[name].value, str):
+            flags.FLAGS[name].value = os.path.expanduser(flags.FLAGS[name].value)
+
+
 def run(main) -> None:
     """``absl.app.run(main)``, a caller's mistake (:class:`layers.UsageError`) printed as
-    its one sentence with exit code 2, as train.py does."""
+    its one sentence with exit code 2, as train.py does; ``~`` in the path flags
+    expanded first."""
     from absl import app
 
     from layers.errors import UsageError
 
     def guarded(argv):
+        expand_path_flags()
         try:
             main(argv)
         except UsageError as error:

@@ -270,3 +270,17 @@ def test_a_reproduction_refuses_an_output_dir_that_is_a_file_before_any_work(tmp
     assert result.returncode == 2 and not lines
     assert result.stderr.strip().splitlines()[-1] == (
         f"{script}: --output_dir={str(taken)!r} is a file; pass a folder.")
+
+
+def test_a_leading_tilde_in_the_path_flags_is_the_home_folder(tmp_path):
+    # The shell leaves the ~ of --output_dir=~/figures alone: the scripts made a folder
+    # named ~ in the current one, and looked for the datasets of --data_dir=~/tfds there.
+    result, lines = run("reproduce_initialization.py", "--output_dir=~/figures",
+                        env={"HOME": str(tmp_path)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert lines[-1]["json"] == str(tmp_path / "figures" / "initialization.json")
+    assert (tmp_path / "figures" / "initialization.png").is_file()
+    assert not (ROOT / "~").exists()
+    result, lines = run("reproduce_degradation.py", "--data_dir=~/tfds",
+                        f"--output_dir={tmp_path}", env={"HOME": str(tmp_path)})
+    assert result.returncode == 0 and f"--data_dir={tmp_path / 'tfds'} " in lines[-1]["skipped"]
