@@ -21,9 +21,15 @@ import subprocess
 import sys
 import tempfile
 
-from absl import app, flags
+from absl import flags
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from bench.common import run  # noqa: E402
+from engine.rundir import check_writable  # noqa: E402
+
 SHARED_TFDS = ROOT.parent / "shared" / "tfds"
 FIGURES = ROOT / "bench" / "figures"
 COLOURS = 256
@@ -60,6 +66,9 @@ def compress(source: pathlib.Path, target: pathlib.Path) -> int:
 
 def main(argv):
     del argv
+    check_writable("out", FLAGS.out)  # before any training
+    if FLAGS.work:
+        check_writable("work", FLAGS.work)
     dataset = FLAGS.dataset or ("mnist" if (pathlib.Path(FLAGS.data_dir) / "mnist").is_dir()
                                 else "digits")
     data = [f"--dataset={dataset}"] + ([f"--data_dir={FLAGS.data_dir}"]
@@ -116,5 +125,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    app.run(main)
+    run(main)

@@ -284,3 +284,15 @@ def test_a_leading_tilde_in_the_path_flags_is_the_home_folder(tmp_path):
     result, lines = run("reproduce_degradation.py", "--data_dir=~/tfds",
                         f"--output_dir={tmp_path}", env={"HOME": str(tmp_path)})
     assert result.returncode == 0 and f"--data_dir={tmp_path / 'tfds'} " in lines[-1]["skipped"]
+
+
+def test_figures_refuses_an_out_folder_it_cannot_write_into_before_any_training(tmp_path):
+    # It trained five runs and evaluated them, then out.mkdir ended in a FileExistsError
+    # traceback.
+    taken = tmp_path / "taken"
+    taken.write_text("")
+    result, lines = run("figures.py", "--dataset=digits", f"--out={taken}",
+                        f"--work={tmp_path / 'work'}")
+    assert result.returncode == 2 and not lines and not (tmp_path / "work").exists()
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"figures.py: --out={str(taken)!r} is a file; pass a folder.")
