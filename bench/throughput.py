@@ -206,8 +206,13 @@ def keras_baseline(recipe_name: str, input_shape, classes: int) -> keras.Model:
     if recipe_name not in KERAS_APPLICATIONS:
         raise UsageError(f"--baseline=keras has no keras.applications model for recipe "
                          f"{recipe_name!r}; it has one for {', '.join(KERAS_APPLICATIONS)}.")
-    builder = getattr(keras.applications, KERAS_APPLICATIONS[recipe_name])
-    return builder(weights=None, input_shape=input_shape, classes=classes)
+    name = KERAS_APPLICATIONS[recipe_name]
+    try:
+        return getattr(keras.applications, name)(weights=None, input_shape=input_shape,
+                                                 classes=classes)
+    except ValueError as error:  # "Input size must be at least 32x32; ..."
+        raise UsageError(f"--baseline=keras: keras.applications.{name} cannot be built for "
+                         f"the input {tuple(input_shape)}: {error}") from None
 
 
 def main(argv):

@@ -296,3 +296,15 @@ def test_figures_refuses_an_out_folder_it_cannot_write_into_before_any_training(
     assert result.returncode == 2 and not lines and not (tmp_path / "work").exists()
     assert result.stderr.strip().splitlines()[-1] == (
         f"figures.py: --out={str(taken)!r} is a file; pass a folder.")
+
+
+def test_throughput_refuses_an_image_size_its_keras_baseline_cannot_take():
+    # keras.applications' models take 32x32 and up: it was a ValueError traceback.
+    result, lines = run("throughput.py", "--recipe=resnet50", "--baseline=keras",
+                        "--image_size=31", "--batch_size=1", "--steps=1", "--windows=1",
+                        "--warmup_steps=1")
+    assert result.returncode == 2 and not lines and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "throughput.py: --baseline=keras: keras.applications.ResNet50 cannot be built for the "
+        "input (31, 31, 3): Input size must be at least 32x32; Received: "
+        "input_shape=(31, 31, 3)")
