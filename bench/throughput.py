@@ -104,7 +104,9 @@ flags.DEFINE_boolean("jit_compile", False,
                      "Compile the training step with XLA (always so on JAX).")
 flags.DEFINE_float("peak_tflops", None,
                    "The device's peak TFLOP/s at the compute dtype; adds the model FLOP "
-                   "utilization (mfu).", lower_bound=0.0)
+                   "utilization (mfu).")
+flags.register_validator("peak_tflops", lambda value: value is None or value > 0,
+                         "must be a positive number of TFLOP/s (the device's peak)")
 
 
 def synthetic_batch(input_shape, classes: int, batch_size: int):

@@ -308,3 +308,12 @@ def test_throughput_refuses_an_image_size_its_keras_baseline_cannot_take():
         "throughput.py: --baseline=keras: keras.applications.ResNet50 cannot be built for the "
         "input (31, 31, 3): Input size must be at least 32x32; Received: "
         "input_shape=(31, 31, 3)")
+
+
+def test_throughput_refuses_a_peak_of_zero_tflops():
+    # --peak_tflops=0 passed its lower bound, then left out the mfu it asks for.
+    result, lines = run("throughput.py", "--recipe=lenet5_modern", "--peak_tflops=0",
+                        "--steps=1", "--windows=1", "--warmup_steps=1")
+    assert result.returncode != 0 and not lines
+    assert ("flag --peak_tflops=0.0: must be a positive number of TFLOP/s (the device's peak)"
+            in result.stderr)
