@@ -50,6 +50,7 @@ from engine import loop, training  # noqa: E402
 from engine.data import DataSpec, prepare  # noqa: E402
 from engine.rundir import check_writable  # noqa: E402
 from engine.session import session  # noqa: E402
+from layers.errors import UsageError  # noqa: E402
 
 FAMILIES = ("plain", "resnet")
 
@@ -139,7 +140,14 @@ def plot(curves: dict, depths: list[int], path: str, title: str) -> None:
 
 def main(argv):
     del argv
-    depths = sorted(int(depth) for depth in FLAGS.depths)
+    for depth in FLAGS.depths:
+        if not depth.isdigit() or (int(depth) - 2) % 6:
+            raise UsageError(f"--depths takes the CIFAR networks' depths 6n + 2 (20, 32, 44, "
+                             f"56, 110); received {depth!r}.")
+    depths = sorted({int(depth) for depth in FLAGS.depths})
+    if len(depths) < 2:
+        raise UsageError(f"--depths compares two depths or more, such as 20,56; received "
+                         f"{','.join(FLAGS.depths)!r}.")
     names = [f"{family}{depth}" for family in FAMILIES for depth in depths]
     for name in names:
         recipes.get(name)  # an unknown depth is one sentence, before any work

@@ -317,3 +317,19 @@ def test_throughput_refuses_a_peak_of_zero_tflops():
     assert result.returncode != 0 and not lines
     assert ("flag --peak_tflops=0.0: must be a positive number of TFLOP/s (the device's peak)"
             in result.stderr)
+
+
+@pytest.mark.parametrize("depths, message", [
+    ("20,abc", "--depths takes the CIFAR networks' depths 6n + 2 (20, 32, 44, 56, 110); "
+               "received 'abc'."),
+    ("18,20", "--depths takes the CIFAR networks' depths 6n + 2 (20, 32, 44, 56, 110); "
+              "received '18'."),
+    ("20,20", "--depths compares two depths or more, such as 20,56; received '20,20'."),
+])
+def test_degradation_refuses_depths_it_cannot_compare(tmp_path, depths, message):
+    # 'abc' was a ValueError traceback; 18 picked the ImageNet plain18 and resnet18; one
+    # depth compared a network with itself.
+    result, lines = run("reproduce_degradation.py", f"--depths={depths}", "--dataset=digits",
+                        f"--output_dir={tmp_path}")
+    assert result.returncode == 2 and not lines and not list(tmp_path.iterdir())
+    assert result.stderr.strip().splitlines()[-1] == f"reproduce_degradation.py: {message}"
