@@ -244,6 +244,10 @@ def main(argv):
     if FLAGS.curvature_every and FLAGS.curvature != "gauss_newton":
         raise UsageError("--curvature_every re-estimates the Gauss-Newton curvature: add "
                          "--curvature=gauss_newton, or drop --curvature_every.")
+    if FLAGS["rubbish_penalty"].present and FLAGS.criterion != "map":
+        raise UsageError(f"--rubbish_penalty is j of the MAP criterion's rubbish class, not "
+                         f"used by --criterion={FLAGS.criterion}: add --criterion=map, or "
+                         "drop --rubbish_penalty.")
     check_writable("output_dir", FLAGS.output_dir)  # before any work
     if not prepared_or_skip(FLAGS.dataset, FLAGS.data_dir):
         return

@@ -333,3 +333,13 @@ def test_degradation_refuses_depths_it_cannot_compare(tmp_path, depths, message)
                         f"--output_dir={tmp_path}")
     assert result.returncode == 2 and not lines and not list(tmp_path.iterdir())
     assert result.stderr.strip().splitlines()[-1] == f"reproduce_degradation.py: {message}"
+
+
+def test_the_rubbish_penalty_needs_the_map_criterion(tmp_path):
+    # It was ignored: the cross-entropy run trained as without it, into the same lenet5.json.
+    result, lines = run("reproduce_lenet5.py", "--dataset=digits", "--rubbish_penalty=5",
+                        f"--output_dir={tmp_path}")
+    assert result.returncode == 2 and not lines and not list(tmp_path.iterdir())
+    assert result.stderr.strip().splitlines()[-1] == (
+        "reproduce_lenet5.py: --rubbish_penalty is j of the MAP criterion's rubbish class, not "
+        "used by --criterion=cross_entropy: add --criterion=map, or drop --rubbish_penalty.")
