@@ -39,3 +39,21 @@ def train_digits():
         return model_dir
 
     return train
+
+
+@pytest.fixture
+def read_only(monkeypatch):
+    """``read_only(folder)`` makes :func:`engine.rundir.check_writable`'s probe of
+    ``folder`` fail as in a folder this user cannot write into (the tests run as root,
+    whom permission bits do not stop)."""
+    import tempfile
+
+    make_folder, refused = tempfile.mkdtemp, set()
+
+    def mkdtemp(*args, dir=None, **kwargs):
+        if dir in refused:
+            raise PermissionError(13, "Permission denied", dir)
+        return make_folder(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkdtemp", mkdtemp)
+    return lambda folder: refused.add(str(folder))

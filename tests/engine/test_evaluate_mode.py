@@ -24,6 +24,17 @@ def read(path):
     return json.loads(path.read_text())
 
 
+def grey_folder(root, greys, images):
+    """A ``folder:`` dataset in ``root``: per class (name -> grey level) ``images`` 8x8
+    PNGs of slightly different greys."""
+    from PIL import Image
+
+    for name, grey in greys.items():
+        (root / name).mkdir(parents=True)
+        for index in range(images):
+            Image.new("RGB", (8, 8), (grey + index,) * 3).save(root / name / f"{index}.png")
+
+
 def test_the_interval_is_in_the_report_the_evaluation_and_the_summary_lines(runs, mode_args,
                                                                            capsys):
     run = runs["lenet"]
@@ -163,24 +174,15 @@ def test_an_ensemble_model_dir_that_is_a_file_is_refused_before_any_run_is_evalu
 
 
 def test_a_run_directory_that_cannot_be_written_is_refused_before_any_work(
-        runs, mode_args, tmp_path, monkeypatch):
+        runs, mode_args, tmp_path, monkeypatch, read_only):
     # evaluation.json and the diagrams go into the run: a read-only run (another user's,
     # a read-only copy) was evaluated in full, then writing ended in a PermissionError.
-    import tempfile
-
     from engine.modes import evaluate
 
     run = tmp_path / "read_only"
     shutil.copytree(runs["lenet"], run)
     before = sorted(path.name for path in run.iterdir())
-    make_folder = tempfile.mkdtemp
-
-    def refuse(*args, dir=None, **kwargs):
-        if dir == str(run):
-            raise PermissionError(13, "Permission denied", dir)
-        return make_folder(*args, dir=dir, **kwargs)
-
-    monkeypatch.setattr(tempfile, "mkdtemp", refuse)
+    read_only(run)
     monkeypatch.setattr(evaluate, "evaluate_run", None)  # nothing is evaluated
     with pytest.raises(UsageError, match=rf"--model_dir='{run}' cannot be written"):
         modes.run("evaluate", mode_args(model_dir=str(run)))
@@ -237,14 +239,8 @@ def test_dense_training_of_a_network_without_fc_layers_fails_before_training(mod
 
 def test_a_run_without_validation_is_evaluated_on_its_own_splits(tmp_path, train_digits,
                                                                  mode_args):
-    from PIL import Image
-
     # Two images a class: one held out for test, one to train on, none for validation.
-    for name, grey in (("dark", 20), ("light", 230)):
-        (tmp_path / "images" / name).mkdir(parents=True)
-        for index in range(2):
-            Image.new("RGB", (8, 8), (grey + index,) * 3).save(
-                tmp_path / "images" / name / f"{index}.png")
+    grey_folder(tmp_path / "images", {"dark": 20, "light": 230}, images=2)
     run = train_digits(tmp_path / "run", epochs=1, dataset=f"folder:{tmp_path / 'images'}",
                        validation_fraction=0.0)
     modes.run("evaluate", mode_args(model_dir=str(run)))
@@ -255,21 +251,12 @@ def test_a_run_without_validation_is_evaluated_on_its_own_splits(tmp_path, train
 
 def test_a_folder_whose_classes_changed_since_the_run_is_refused(tmp_path, train_digits,
                                                                   mode_args):
-    from PIL import Image
-
-    def add_class(name, grey):
-        (tmp_path / "images" / name).mkdir(parents=True)
-        for index in range(3):
-            Image.new("RGB", (8, 8), (grey + index,) * 3).save(
-                tmp_path / "images" / name / f"{index}.png")
-
-    add_class("dark", 20)
-    add_class("light", 230)
+    grey_folder(tmp_path / "images", {"dark": 20, "light": 230}, images=3)
     run = train_digits(tmp_path / "run", epochs=1, dataset=f"folder:{tmp_path / 'images'}",
                        validation_fraction=0.0)
     # A class sorted first shifts every label (scored silently against the wrong outputs);
     # one sorted last has a label the network has no output for (an IndexError).
-    add_class("blank", 0)
+    grey_folder(tmp_path / "images", {"blank": 0}, images=3)
     for mode in ("evaluate", "visualize"):
         with pytest.raises(UsageError, match=r"no longer has the 2 classes the run in .* "
                                              r"trained on \(new \['blank'\]\)"):
@@ -283,11 +270,7 @@ def test_a_folder_whose_images_changed_since_the_run_is_refused(tmp_path, train_
     # scored, silently, on a test split holding images it had trained on.
     from PIL import Image
 
-    for name, grey in (("dark", 20), ("light", 230)):
-        (tmp_path / "images" / name).mkdir(parents=True)
-        for index in range(6):
-            Image.new("RGB", (8, 8), (grey + index,) * 3).save(
-                tmp_path / "images" / name / f"{index}.png")
+    grey_folder(tmp_path / "images", {"dark": 20, "light": 230}, images=6)
     run = train_digits(tmp_path / "run", epochs=1, dataset=f"folder:{tmp_path / 'images'}",
                        validation_fraction=0.0)
     modes.run("evaluate", mode_args(model_dir=str(run)))  # unchanged: evaluated

@@ -72,20 +72,11 @@ def copy_run(run, directory):
 
 
 def test_a_run_directory_that_cannot_be_written_is_refused_before_any_work(
-        lenet_run, mode_args, tmp_path, monkeypatch):
+        lenet_run, mode_args, tmp_path, read_only):
     # The figures go into the run: drawing them all first ended in a PermissionError
     # traceback at the first figure (a run of another user, a read-only copy).
-    import tempfile
-
     run = copy_run(lenet_run, tmp_path / "read_only")
-    make_folder = tempfile.mkdtemp
-
-    def refuse(*args, dir=None, **kwargs):
-        if dir == str(run):
-            raise PermissionError(13, "Permission denied", dir)
-        return make_folder(*args, dir=dir, **kwargs)
-
-    monkeypatch.setattr(tempfile, "mkdtemp", refuse)
+    read_only(run)
     with pytest.raises(UsageError, match=rf"--model_dir='{run}' cannot be written"):
         modes.run("visualize", mode_args(model_dir=str(run)))
     assert sorted(path.name for path in run.iterdir()) == ["model.keras", "preprocessing.json",
