@@ -237,7 +237,8 @@ def main(argv):
     spec = DataSpec(dataset=FLAGS.dataset, data_dir=FLAGS.data_dir,
                     batch_size=config.batch_size, seed=FLAGS.seed,
                     augmentation=config.augmentation, normalization=config.normalization,
-                    validation_fraction=config.validation_fraction)
+                    validation_fraction=config.validation_fraction,
+                    deterministic=True)  # one update per image: --seed fixes their order
     if FLAGS.curvature == "gauss_newton" and not FLAGS.curvature_patterns:
         raise UsageError("--curvature=gauss_newton estimates the curvature on "
                          "--curvature_patterns training images: give it a positive number.")

@@ -116,7 +116,9 @@ def test_the_papers_initialization_and_glorots():
     glorot = recipes.build("vgg16", **small)
     conv = keras.ops.convert_to_numpy(glorot.get_layer("conv3_1").kernel)  # 3x3x128 -> 256
     limit = np.sqrt(6 / (9 * 128 + 9 * 256))
-    assert abs(conv.std() - limit / np.sqrt(3)) < 1e-3 and np.abs(conv).max() <= limit
+    # The draw is float32: its largest value may be the limit rounded up (0.041666668).
+    assert abs(conv.std() - limit / np.sqrt(3)) < 1e-3
+    assert np.abs(conv).max() <= np.float32(limit)
     keras.backend.clear_session()
 
 
