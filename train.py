@@ -18,12 +18,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
-from engine import cli, modes, quiet  # noqa: E402  (cli defines the flags)
+from engine import cli, interrupts, modes, quiet  # noqa: E402  (cli defines the flags)
 
 FLAGS = flags.FLAGS
 USAGE_EXIT = 2  # a mistake in the command: nothing was done
 FAILURE_EXIT = 1  # the run failed
 INTERRUPTED_EXIT = 130  # Ctrl-C: 128 + SIGINT
+TERMINATED_EXIT = 143  # SIGTERM (kill, a scheduler's stop): 128 + SIGTERM
 RUN_FOLDER_MODES = ("train", "tune")  # the modes that write the run folder (--model_dir)
 
 
@@ -46,10 +47,11 @@ def main(argv):
         logging.set_verbosity(logging.WARNING)
         try:
             quiet.import_tensorflow()
-        except KeyboardInterrupt:
-            print("\ntrain.py: interrupted while TensorFlow loaded; nothing was done.",
+        except KeyboardInterrupt as interruption:
+            stopped, code = how_stopped(interruption)
+            print(f"\ntrain.py: {stopped} while TensorFlow loaded; nothing was done.",
                   file=sys.stderr)
-            leave(INTERRUPTED_EXIT)
+            leave(code)
     from engine.spec import default_model_dir  # (after TensorFlow: it imports Keras)
     from layers.errors import RunFailure, UsageError
 
@@ -63,10 +65,11 @@ def main(argv):
     except RunFailure as failure:
         print(f"\ntrain.py: failed: {failure}", file=sys.stderr)
         sys.exit(FAILURE_EXIT)
-    except KeyboardInterrupt:
-        print(f"\ntrain.py: interrupted.{interrupted_state(args.mode, run_dir)}",
+    except KeyboardInterrupt as interruption:
+        stopped, code = how_stopped(interruption)
+        print(f"\ntrain.py: {stopped}.{interrupted_state(args.mode, run_dir)}",
               file=sys.stderr)
-        leave(INTERRUPTED_EXIT)
+        leave(code)
     except Exception as error:  # a bug, not a user's mistake: keep its traceback
         traceback.print_exc()
         written = (f" Files written so far are in {run_dir}."
@@ -77,8 +80,15 @@ def main(argv):
         sys.exit(FAILURE_EXIT)
 
 
+def how_stopped(interruption: KeyboardInterrupt) -> tuple[str, int]:
+    """What stopped the run, in words, and the exit code that says so."""
+    if isinstance(interruption, interrupts.Terminated):
+        return "stopped by SIGTERM", TERMINATED_EXIT
+    return "interrupted", INTERRUPTED_EXIT
+
+
 def leave(code: int) -> None:
-    """Exits with ``code`` after a Ctrl-C. Everything is on disk: this skips the
+    """Exits with ``code`` after a Ctrl-C or a SIGTERM. Everything is on disk: this skips the
     interpreter's shutdown, which a Ctrl-C can catch with TensorFlow's and the input
     pipeline's threads still running (a SIGABRT at exit was seen once in about 35
     interrupted runs on a loaded machine)."""
@@ -102,4 +112,5 @@ def interrupted_state(mode: str, run_dir: str) -> str:
 
 
 if __name__ == "__main__":
+    interrupts.stop_on_sigterm()
     app.run(main, flags_parser=parse)

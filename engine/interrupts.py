@@ -1,4 +1,4 @@
-"""Ctrl-C that Python would drop.
+"""Ctrl-C that Python would drop, and SIGTERM handled as a Ctrl-C.
 
 A ``KeyboardInterrupt`` raised inside a finalizer (an object's ``__del__``, a weakref
 callback the garbage collector runs) goes to ``sys.unraisablehook``, which prints
@@ -8,14 +8,38 @@ finalizers), so a Ctrl-C between a search's trials often lands there, and the se
 used to run on to its end. Within :func:`kept`, such an interrupt is recorded instead
 (and not printed), and :func:`raise_if_dropped` raises it again where the program can
 stop cleanly.
+
+SIGTERM (``kill``, a scheduler stopping or preempting a job) kills a Python process
+at once by default, in the middle of whatever it writes. ``train.py`` makes it raise
+:class:`Terminated`, a ``KeyboardInterrupt``, so it stops a run where a Ctrl-C would
+(the training loop holds it until the step under way is done) and ends with its own
+sentence and exit code.
 """
 
 from __future__ import annotations
 
 import contextlib
+import signal
 import sys
 
-_dropped = False
+_dropped: type[KeyboardInterrupt] | None = None
+
+
+class Terminated(KeyboardInterrupt):
+    """A SIGTERM, raised where a Ctrl-C's ``KeyboardInterrupt`` would be."""
+
+
+def raise_terminated(number, frame) -> None:
+    """SIGTERM's handler: raises :class:`Terminated`, as Python's own SIGINT handler
+    raises ``KeyboardInterrupt``."""
+    raise Terminated
+
+
+def stop_on_sigterm() -> None:
+    """Makes SIGTERM raise :class:`Terminated` where it would kill the process (its
+    default action); a handler the process was given is left alone."""
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, raise_terminated)
 
 
 @contextlib.contextmanager
@@ -28,7 +52,7 @@ def kept():
         global _dropped
         if unraisable.exc_type is not None and issubclass(unraisable.exc_type,
                                                           KeyboardInterrupt):
-            _dropped = True
+            _dropped = unraisable.exc_type
         else:
             previous(unraisable)
 
@@ -37,12 +61,13 @@ def kept():
         yield
     finally:
         sys.unraisablehook = previous
-        _dropped = False
+        _dropped = None
 
 
 def raise_if_dropped() -> None:
-    """Raises ``KeyboardInterrupt`` if a finalizer dropped one since the last call."""
+    """Raises the ``KeyboardInterrupt`` (or :class:`Terminated`) a finalizer dropped
+    since the last call, if any."""
     global _dropped
     if _dropped:
-        _dropped = False
-        raise KeyboardInterrupt
+        dropped, _dropped = _dropped, None
+        raise dropped

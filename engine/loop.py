@@ -20,7 +20,8 @@ backup), after all of them, so the records never disagree about which epochs ran
 The ``KeyboardInterrupt`` is raised by the loop itself, never from inside
 TensorFlow's Python code (where an exception can leave its runtime's state half
 updated; a Ctrl-C there crashed the process once). A second Ctrl-C outside the
-records stops at once.
+records stops at once. A SIGTERM is held the same way where ``train.py`` made it raise
+(:mod:`engine.interrupts`).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import weakref
 import keras
 import tensorflow as tf
 
-from engine import private_api
+from engine import interrupts, private_api
 
 
 def fit(model: keras.Model, x: tf.data.Dataset, validation_data: tf.data.Dataset | None = None,
@@ -150,26 +151,31 @@ def _run_steps(function, distributed_dataset, steps: int | None, on_batch_begin,
 
 
 class _Interruptions:
-    """SIGINT's Python handler while a model trains: the first Ctrl-C is held until
-    :meth:`raise_if_pending`, a second one raises at once unless it arrives inside
-    :meth:`held` (which holds every Ctrl-C until the block is done)."""
+    """SIGINT's (and SIGTERM's, see :mod:`engine.interrupts`) Python handler while a model
+    trains: the first signal is held until :meth:`raise_if_pending`, a second one raises
+    at once unless it arrives inside :meth:`held` (which holds every signal until the
+    block is done)."""
 
     def __init__(self):
-        self.pending = False
+        self.pending: type[KeyboardInterrupt] | None = None
         self.holding = False
 
     def receive(self, number, frame) -> None:
+        interruption = (interrupts.Terminated if number == signal.SIGTERM
+                        else KeyboardInterrupt)
         if self.pending and not self.holding:
-            raise KeyboardInterrupt
+            raise interruption
         if not self.pending:
-            print("\nCtrl-C: training stops when this step is done (Ctrl-C again: at once).",
+            name = "SIGTERM" if interruption is interrupts.Terminated else "Ctrl-C"
+            print(f"\n{name}: training stops when this step is done ({name} again: at once).",
                   file=sys.stderr, flush=True)
-        self.pending = True
+        self.pending = interruption
 
     def raise_if_pending(self) -> bool:
-        """Raises the held Ctrl-C as ``KeyboardInterrupt``; False if there is none."""
+        """Raises the held signal as ``KeyboardInterrupt`` (SIGTERM: as
+        :class:`engine.interrupts.Terminated`); False if there is none."""
         if self.pending:
-            raise KeyboardInterrupt
+            raise self.pending
         return False
 
     @contextlib.contextmanager
@@ -181,20 +187,28 @@ class _Interruptions:
             self.holding = False
 
 
+# Each signal the loop holds, with the Python handler it must find in place to take over:
+# Python's own for SIGINT, train.py's (engine.interrupts.stop_on_sigterm) for SIGTERM.
+_HELD_SIGNALS = ((signal.SIGINT, signal.default_int_handler),
+                 (signal.SIGTERM, interrupts.raise_terminated))
+
+
 @contextlib.contextmanager
 def _interruptions():
-    """:class:`_Interruptions` as SIGINT's handler for the block (main thread only, and
-    only where SIGINT has Python's own handler; elsewhere it never holds anything)."""
+    """:class:`_Interruptions` as the handler of SIGINT and SIGTERM for the block (main
+    thread only, and only for a signal whose Python handler raises an interrupt; elsewhere
+    it never holds anything)."""
     interruptions = _Interruptions()
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+    if threading.current_thread() is not threading.main_thread():
         yield interruptions
         return
-    previous = signal.signal(signal.SIGINT, interruptions.receive)
+    previous = {number: signal.signal(number, interruptions.receive)
+                for number, handler in _HELD_SIGNALS if signal.getsignal(number) is handler}
     try:
         yield interruptions
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def _build_state(model: keras.Model, dataset: tf.data.Dataset) -> None:

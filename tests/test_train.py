@@ -169,6 +169,11 @@ def test_an_internal_error_keeps_its_traceback(mode, last_words, monkeypatch, ca
     assert stderr.strip().splitlines()[-1].endswith(last_words)
 
 
+def exit_at_once(code):
+    """train.leave's ``os._exit``, in a test: a SystemExit pytest can catch."""
+    raise SystemExit(code)
+
+
 @pytest.mark.parametrize("mode, left, advice", [
     ("train", "backup", "The last completed epoch is backed up in {run}; run the same command "
                         "again to resume."),
@@ -186,9 +191,6 @@ def test_ctrl_c_says_what_there_is_to_resume(mode, left, advice, tmp_path, monke
 
     def interrupted(*args):
         raise KeyboardInterrupt
-
-    def exit_at_once(code):
-        raise SystemExit(code)
 
     if left:
         (tmp_path / left).mkdir()
@@ -211,6 +213,32 @@ def test_ctrl_c_says_what_there_is_to_resume(mode, left, advice, tmp_path, monke
     assert lines[-3] == expected
     assert lines[-1] == "train.py: interrupted while TensorFlow loaded; nothing was done."
     assert "Traceback" not in "\n".join(lines)
+
+
+def test_a_sigterm_stops_the_run_as_a_ctrl_c_does_with_exit_143(tmp_path, monkeypatch,
+                                                                capsys):
+    from absl import flags
+
+    import train
+    from engine import interrupts, modes
+
+    def terminated(*args):
+        raise interrupts.Terminated
+
+    (tmp_path / "backup").mkdir()
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(["train.py", f"--model_dir={tmp_path}"])
+    monkeypatch.setattr(modes, "run", terminated)
+    monkeypatch.setattr(train.os, "_exit", exit_at_once)
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            train.main(["train.py"])
+    finally:
+        flags.FLAGS.unparse_flags()
+    assert exit_info.value.code == 143
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"train.py: stopped by SIGTERM. The last completed epoch is backed up in {tmp_path}; "
+        "run the same command again to resume.")
 
 
 def without_module_list(stderr: str) -> str:
@@ -255,6 +283,28 @@ def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(tmp_path):
     assert [int(line.split(",")[0]) for line in history[1:]] == list(range(10))
     report = json.loads((model_dir / "report.json").read_text())
     assert report["epochs"] == 10 and report["test_accuracy"] > 0.9
+
+
+@pytest.mark.slow
+def test_sigterm_stops_after_the_step_under_way_and_leaves_the_backup(tmp_path):
+    import signal
+    import time
+
+    model_dir = tmp_path / "run"
+    process = subprocess.Popen([sys.executable, str(ROOT / "train.py"), "--epochs=10",
+                                "--batch_size=32", f"--model_dir={model_dir}"], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    backup = model_dir / "backup" / "training_metadata.json"
+    deadline = time.monotonic() + 300
+    while not backup.exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    process.terminate()  # as kill, or a scheduler stopping the job
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143, without_module_list(stderr)[-6000:]
+    assert "SIGTERM: training stops when this step is done (SIGTERM again: at once)." in stderr
+    assert "train.py: stopped by SIGTERM. The last completed epoch is backed up" in stderr
+    assert not (model_dir / "report.json").exists()
+    assert 1 <= json.loads(backup.read_text())["epoch"] < 10
 
 
 def test_deterministic_seeded_runs_are_bit_identical(tmp_path, train_here):

@@ -1,6 +1,8 @@
-"""engine.interrupts: a Ctrl-C that a finalizer would drop is kept and raised again."""
+"""engine.interrupts: a Ctrl-C that a finalizer would drop is kept and raised again; SIGTERM
+raises Terminated where it would kill the process."""
 
 import gc
+import signal
 import sys
 
 import pytest
@@ -12,11 +14,17 @@ class InterruptedWhenCollected:
     """Garbage (a reference cycle, freed by the collector only) whose finalizer gets the
     KeyboardInterrupt, as TensorFlow's do when Ctrl-C arrives in ``gc.collect()``."""
 
+    interruption = KeyboardInterrupt
+
     def __init__(self):
         self.cycle = self
 
     def __del__(self):
-        raise KeyboardInterrupt
+        raise self.interruption
+
+
+class TerminatedWhenCollected(InterruptedWhenCollected):
+    interruption = interrupts.Terminated
 
 
 def test_a_ctrl_c_a_finalizer_drops_is_raised_again_once(capsys):
@@ -27,6 +35,36 @@ def test_a_ctrl_c_a_finalizer_drops_is_raised_again_once(capsys):
             interrupts.raise_if_dropped()
         interrupts.raise_if_dropped()  # raised once
     assert "KeyboardInterrupt" not in capsys.readouterr().err
+
+
+def test_a_sigterm_a_finalizer_drops_is_raised_again_as_a_sigterm():
+    with interrupts.kept():
+        TerminatedWhenCollected()
+        gc.collect()
+        with pytest.raises(interrupts.Terminated):
+            interrupts.raise_if_dropped()
+
+
+@pytest.fixture
+def default_sigterm():
+    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    yield
+    signal.signal(signal.SIGTERM, previous)
+
+
+def test_sigterm_raises_terminated_instead_of_killing_the_process(default_sigterm):
+    interrupts.stop_on_sigterm()
+    with pytest.raises(interrupts.Terminated):
+        signal.raise_signal(signal.SIGTERM)
+    assert issubclass(interrupts.Terminated, KeyboardInterrupt)  # stops what a Ctrl-C stops
+
+
+def test_a_sigterm_handler_the_process_was_given_is_kept(default_sigterm):
+    received = []
+    signal.signal(signal.SIGTERM, lambda number, frame: received.append(number))
+    interrupts.stop_on_sigterm()
+    signal.raise_signal(signal.SIGTERM)
+    assert received == [signal.SIGTERM]
 
 
 def test_other_unraisable_errors_and_the_hook_are_left_alone():

@@ -1,5 +1,6 @@
 """engine.loop.fit: model.fit's arguments, several steps per call, resuming only from a
-backup, no model kept alive by its cache, Ctrl-C held while an epoch's records are written."""
+backup, no model kept alive by its cache, Ctrl-C (and SIGTERM) held while an epoch's records
+are written."""
 
 import gc
 import signal
@@ -11,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 import recipes
-from engine import loop, training
+from engine import interrupts, loop, training
 from recipes import TrainingConfig
 
 
@@ -94,10 +95,13 @@ def test_models_trained_in_one_process_are_freed():
 @pytest.fixture
 def python_sigint():
     """Python's Ctrl-C handler, whatever this process inherited: started in the background
-    by a shell without job control, it starts with SIGINT ignored and no handler."""
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    by a shell without job control, it starts with SIGINT ignored and no handler. SIGTERM's
+    handler is train.py's."""
+    previous_sigint = signal.signal(signal.SIGINT, signal.default_int_handler)
+    previous_sigterm = signal.signal(signal.SIGTERM, interrupts.raise_terminated)
     yield
-    signal.signal(signal.SIGINT, previous)
+    signal.signal(signal.SIGINT, previous_sigint)
+    signal.signal(signal.SIGTERM, previous_sigterm)
 
 
 def test_a_ctrl_c_during_the_epochs_records_is_held_until_they_are_written(tmp_path,
@@ -119,40 +123,62 @@ def test_a_ctrl_c_during_the_epochs_records_is_held_until_they_are_written(tmp_p
 
 
 class CtrlCBeforeStep(keras.callbacks.Callback):
-    """Presses Ctrl-C ``presses`` times as step ``step`` begins; records the steps that end."""
+    """Presses Ctrl-C (or sends ``number``) ``presses`` times as step ``step`` begins;
+    records the steps that end."""
 
-    def __init__(self, step, presses):
+    def __init__(self, step, presses, number=signal.SIGINT):
         super().__init__()
-        self.step, self.presses, self.ended = step, presses, []
+        self.step, self.presses, self.number, self.ended = step, presses, number, []
 
     def on_train_batch_begin(self, batch, logs=None):
         if batch == self.step:
             for _ in range(self.presses):
-                signal.raise_signal(signal.SIGINT)
+                signal.raise_signal(self.number)
 
     def on_train_batch_end(self, batch, logs=None):
         self.ended.append(batch)
 
 
-def test_a_ctrl_c_during_a_step_stops_training_after_that_step(python_sigint, capsys):
+@pytest.mark.parametrize("number, name", [(signal.SIGINT, "Ctrl-C"),
+                                          (signal.SIGTERM, "SIGTERM")])
+def test_a_ctrl_c_during_a_step_stops_training_after_that_step(number, name, python_sigint,
+                                                               capsys):
     model = compiled()
-    ctrl_c = CtrlCBeforeStep(step=2, presses=1)
-    with pytest.raises(KeyboardInterrupt):
+    ctrl_c = CtrlCBeforeStep(step=2, presses=1, number=number)
+    with pytest.raises(KeyboardInterrupt) as interruption:
         loop.fit(model, tiny_data(), epochs=3, verbose=0, callbacks=[ctrl_c])
     # Under Python's own handler the interrupt would end the callback, before step 2 runs.
     assert ctrl_c.ended == [0, 1, 2]
     assert int(model.optimizer.iterations.numpy()) == 3
-    assert "training stops when this step is done" in capsys.readouterr().err
+    assert (interruption.type is interrupts.Terminated) == (number == signal.SIGTERM)
+    assert (f"{name}: training stops when this step is done ({name} again: at once)."
+            in capsys.readouterr().err)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGTERM) is interrupts.raise_terminated
 
 
-def test_a_second_ctrl_c_stops_training_at_once(python_sigint):
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM])
+def test_a_second_ctrl_c_stops_training_at_once(number, python_sigint):
     model = compiled()
-    ctrl_c = CtrlCBeforeStep(step=2, presses=2)
+    ctrl_c = CtrlCBeforeStep(step=2, presses=2, number=number)
     with pytest.raises(KeyboardInterrupt):
         loop.fit(model, tiny_data(), epochs=3, verbose=0, callbacks=[ctrl_c])
     assert ctrl_c.ended == [0, 1]
     assert int(model.optimizer.iterations.numpy()) == 2
+
+
+def test_sigterm_is_left_alone_where_train_py_did_not_take_it_over():
+    class SeeHandler(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            self.handler = signal.getsignal(signal.SIGTERM)
+
+    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        seen = SeeHandler()
+        loop.fit(compiled(), tiny_data(), epochs=1, verbose=0, callbacks=[seen])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert seen.handler is signal.SIG_DFL  # a library caller's process: kill still kills
 
 
 def test_resuming_drops_history_rows_the_backup_does_not_hold(tmp_path):
