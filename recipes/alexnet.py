@@ -28,7 +28,7 @@ import keras
 
 from layers import LocalResponseNormalization, MaxFilterRMS, PaddedConv2D
 from layers.errors import UsageError
-from recipes.common import apply, classifier, features, rate, scaled, switch
+from recipes.common import apply, classifier, features, flatten, rate, scaled, switch
 from recipes.registry import Recipe, TrainingConfig, register
 from recipes.space import Boolean, Choice, SearchSpace
 
@@ -186,7 +186,7 @@ def alexnet(input_shape, classes, classifier_activation, name="alexnet",
                     x = apply(layer, x)
     if not include_top:
         return features(inputs, x, pooling, name)
-    x = keras.layers.Flatten(name="flatten")(x)
+    x = flatten(x)
     for layer in (6, 7):
         x = keras.layers.Dense(scaled(FC_UNITS, width_multiplier), activation="relu",
                                kernel_initializer=weights,

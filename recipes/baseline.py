@@ -16,7 +16,7 @@ from typing import Sequence
 import keras
 
 from layers.errors import UsageError
-from recipes.common import apply, classifier, features, rate
+from recipes.common import apply, classifier, features, flatten, rate
 from recipes.registry import Recipe, TrainingConfig, register
 from recipes.space import Choice, Int, SearchSpace
 
@@ -34,7 +34,7 @@ def mlp(input_shape, classes, classifier_activation, name="mlp", hidden_units=(2
     hidden_units = _positive_ints("hidden_units", hidden_units, length=None)
     dropout = rate("dropout", dropout)
     inputs = keras.Input(shape=input_shape, name="input")
-    x = keras.layers.Flatten(name="flatten")(inputs)
+    x = flatten(inputs)
     for index, units in enumerate(hidden_units, start=1):
         x = keras.layers.Dense(units, activation=activation, name=f"hidden{index}",
                                kernel_initializer=kernel_initializer)(x)
@@ -83,7 +83,7 @@ def convnet(input_shape, classes, classifier_activation, name="convnet", convs_p
             x = apply(keras.layers.MaxPooling2D(2, strides=2, name=f"block{block}_pool"), x)
     if not include_top:
         return features(inputs, x, pooling, name)
-    x = keras.layers.Flatten(name="flatten")(x)
+    x = flatten(x)
     for index, units in enumerate(fc_units, start=1):
         x = keras.layers.Dense(units, activation="relu", name=f"fc{index}")(x)
     outputs = classifier(x, classes, classifier_activation)

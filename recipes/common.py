@@ -36,6 +36,18 @@ def features(inputs, x, pooling: str | None, name: str) -> keras.Model:
     return keras.Model(inputs, x, name=name)
 
 
+def flatten(x, name: str = "flatten"):
+    """``Flatten`` in front of fully connected layers, which need its length: feature
+    maps of open height or width (an ``input_shape`` with None) are a :class:`UsageError`
+    saying so, not Keras's error about a kernel of shape (None, units)."""
+    if any(size is None for size in x.shape[1:]):
+        raise UsageError(
+            f"Layer {name!r} flattens feature maps of open size {tuple(x.shape[1:])} into "
+            "fully connected layers, which need a fixed input size: give the height and width "
+            "in input_shape, or build with include_top=False.")
+    return keras.layers.Flatten(name=name)(x)
+
+
 def predictions(logits, classifier_activation: str | None, prefix: str = ""):
     """The float32 activation ``predictions`` for heads whose logits come from no
     Dense layer (global average pooling in NiN, a 1x1 conv in AlphaGo)."""

@@ -33,7 +33,7 @@ import keras
 from layers.arithmetic import is_int, is_real
 from layers.errors import UsageError
 from layers.regularization import FractalJoin, GlobalDropPath
-from recipes.common import apply, classifier, features
+from recipes.common import apply, classifier, features, flatten
 from recipes.registry import Recipe, TrainingConfig, register
 from recipes.space import Choice, SearchSpace, depth_choices
 
@@ -78,7 +78,7 @@ def fractalnet(input_shape, classes, classifier_activation, name="fractalnet", *
                           name=f"block{index + 1}")
     if not include_top:
         return features(inputs, x, pooling, name)
-    x = keras.layers.Flatten(name="flatten")(x)
+    x = flatten(x)
     outputs = classifier(x, classes, classifier_activation)
     return keras.Model(inputs, outputs, name=name)
 

@@ -21,7 +21,7 @@ import keras
 
 from layers import InceptionFilters, LocalResponseNormalization, PaddedConv2D, inception_module
 from layers.errors import UsageError
-from recipes.common import apply, classifier, features, rate, switch
+from recipes.common import apply, classifier, features, flatten, rate, switch
 from recipes.registry import Recipe, TrainingConfig, register
 
 # Table 1: (#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj) per module, by stage.
@@ -89,7 +89,7 @@ def googlenet(input_shape, classes, classifier_activation, name="googlenet", aux
     if not include_top:  # pool5, the 7x7 average, is pooling="avg" at 224x224
         return features(inputs, x, pooling, name)
     x = apply(keras.layers.AveragePooling2D(7, strides=1, name="pool5"), x)
-    x = keras.layers.Flatten(name="flatten")(x)
+    x = flatten(x)
     x = keras.layers.Dropout(dropout, name="dropout")(x)
     outputs = classifier(x, classes, classifier_activation)
     return keras.Model(inputs, [outputs, *auxiliary_outputs] if aux_heads else outputs, name=name)
@@ -104,7 +104,7 @@ def _auxiliary_classifier(x, classes, classifier_activation, name):
     size, stride = AUX_POOL
     x = apply(keras.layers.AveragePooling2D(size, strides=stride, name=f"{name}_pool"), x)
     x = apply(keras.layers.Conv2D(AUX_CONV_FILTERS, 1, activation="relu", name=f"{name}_conv"), x)
-    x = keras.layers.Flatten(name=f"{name}_flatten")(x)
+    x = flatten(x, f"{name}_flatten")
     x = keras.layers.Dense(AUX_FC_UNITS, activation="relu", name=f"{name}_fc")(x)
     x = keras.layers.Dropout(AUX_DROPOUT, name=f"{name}_dropout")(x)
     return classifier(x, classes, classifier_activation, prefix=f"{name}_")

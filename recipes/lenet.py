@@ -14,7 +14,7 @@ import keras
 
 from layers import (LENET5_C3_CONNECTIONS, EuclideanRBF, FanInUniform, PartialConnectionConv2D,
                     TrainableSubsampling, scaled_tanh)
-from recipes.common import apply, classifier, features, predictions, scaled, switch
+from recipes.common import apply, classifier, features, flatten, predictions, scaled, switch
 from recipes.registry import Recipe, TrainingConfig, register
 from recipes.space import Boolean, Choice, SearchSpace
 
@@ -75,7 +75,7 @@ def lenet5(input_shape, classes, classifier_activation, name="lenet5", include_t
                                            name=f"s{2 * index + 2}"), x)
     if not include_top:
         return features(inputs, x, pooling, name)
-    x = keras.layers.Flatten(name="flatten")(x)
+    x = flatten(x)
     x = keras.layers.Dense(LENET5_F6_UNITS, activation=scaled_tanh,
                            kernel_initializer=FanInUniform(), name="f6")(x)
     codes = "digits" if classes == 10 else "random"
@@ -107,7 +107,7 @@ def lenet5_modern(input_shape, classes, classifier_activation, name="lenet5_mode
             x = apply(keras.layers.MaxPooling2D(2, name=f"s{2 * index + 2}"), x)
     if not include_top:
         return features(inputs, x, pooling, name)
-    x = keras.layers.Flatten(name="flatten")(x)
+    x = flatten(x)
     x = keras.layers.Dense(scaled(LENET5_F6_UNITS, width_multiplier),
                            **_activation_unless(batch_norm), name="f6")(x)
     x = _normalized_relu(x, "f6") if batch_norm else x

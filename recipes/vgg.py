@@ -30,7 +30,7 @@ import keras
 
 from layers import LocalResponseNormalization
 from layers.errors import UsageError
-from recipes.common import apply, classifier, features, rate, scaled, switch
+from recipes.common import apply, classifier, features, flatten, rate, scaled, switch
 from recipes.registry import Recipe, TrainingConfig, register
 from recipes.space import Boolean, Choice, SearchSpace
 
@@ -98,7 +98,7 @@ def vgg(input_shape, classes, classifier_activation, name="vgg", configuration="
         x = apply(keras.layers.MaxPooling2D(2, strides=2, name=f"pool{stage}"), x)
     if not include_top:
         return features(inputs, x, pooling, name)
-    x = keras.layers.Flatten(name="flatten")(x)
+    x = flatten(x)
     for layer in (6, 7):
         x = keras.layers.Dense(scaled(FC_UNITS, width_multiplier), activation="relu",
                                kernel_initializer=weights(),

@@ -101,6 +101,24 @@ def test_build_takes_any_rank_for_the_mlp_and_open_sizes_where_the_network_allow
         recipes.build("alphago_policy", input_shape=(None, None, 48))
 
 
+FLATTENING = ["lenet5", "lenet5_modern", "alexnet", "vgg11", "googlenet", "fractalnet",
+              "convnet", "mlp"]
+
+
+@pytest.mark.parametrize("name", FLATTENING)
+def test_a_fully_connected_head_on_open_sizes_is_one_sentence(name):
+    channels = recipes.get(name).input_shape[-1]
+    with pytest.raises(UsageError, match=r"^Layer '(aux1_)?flatten' flattens feature maps of "
+                                         r"open size \(None, None, \d+\) into fully connected "
+                                         r"layers, which need a fixed input size: give the "
+                                         r"height and width in input_shape, or build with "
+                                         r"include_top=False\.$"):
+        recipes.build(name, input_shape=(None, None, channels))
+    if name != "mlp":  # the feature maps alone take any size
+        assert recipes.build(name, input_shape=(None, None, channels),
+                             include_top=False).output_shape[1:3] == (None, None)
+
+
 def test_build_refuses_an_argument_the_recipes_builder_does_not_take():
     with pytest.raises(UsageError, match=r"Recipe 'lenet5_modern' takes no argument 'dropuot'; "
                                          r"its builder lenet5_modern accepts batch_norm, "
