@@ -141,37 +141,44 @@ def test_evaluate_mode_reproduces_the_runs_test_accuracy(digits_run, tmp_path, t
     assert f"test accuracy {report['test_accuracy']:.4f}" in result.stdout
 
 
+def main_exits(flag_list, run_mode, monkeypatch) -> int:
+    """The exit code of ``train.main`` in this process, with ``flag_list`` parsed and
+    ``modes.run`` replaced by ``run_mode`` (``os._exit`` raises SystemExit instead)."""
+    from absl import flags
+
+    import train
+    from engine import modes
+
+    def exit_at_once(code):
+        raise SystemExit(code)
+
+    monkeypatch.setattr(modes, "run", run_mode)
+    monkeypatch.setattr(train.os, "_exit", exit_at_once)
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(["train.py", *flag_list])
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            train.main(["train.py"])
+    finally:
+        flags.FLAGS.unparse_flags()
+    return exit_info.value.code
+
+
 @pytest.mark.parametrize("mode, last_words", [
     ("train", "Files written so far are in /tmp/somewhere."),
     ("tune", "Files written so far are in /tmp/somewhere."),
     ("evaluate", "the traceback above says where."),  # evaluate writes no run folder
 ])
 def test_an_internal_error_keeps_its_traceback(mode, last_words, monkeypatch, capsys):
-    from absl import flags
-
-    import train
-    from engine import modes
-
     def broken(mode, args):
         raise ValueError("a bug inside Keras")  # not the project's UsageError
 
-    flags.FLAGS.unparse_flags()
-    flags.FLAGS(["train.py", f"--mode={mode}", "--model_dir=/tmp/somewhere"])
-    monkeypatch.setattr(modes, "run", broken)
-    try:
-        with pytest.raises(SystemExit) as exit_info:
-            train.main(["train.py"])
-    finally:
-        flags.FLAGS.unparse_flags()
-    assert exit_info.value.code == 1
+    assert main_exits([f"--mode={mode}", "--model_dir=/tmp/somewhere"], broken,
+                      monkeypatch) == 1
     stderr = capsys.readouterr().err
     assert "Traceback" in stderr and "ValueError: a bug inside Keras" in stderr
     assert stderr.strip().splitlines()[-1].endswith(last_words)
 
-
-def exit_at_once(code):
-    """train.leave's ``os._exit``, in a test: a SystemExit pytest can catch."""
-    raise SystemExit(code)
 
 
 @pytest.mark.parametrize("mode, left, advice", [
@@ -184,30 +191,18 @@ def exit_at_once(code):
 ])
 def test_ctrl_c_says_what_there_is_to_resume(mode, left, advice, tmp_path, monkeypatch,
                                              capsys):
-    from absl import flags
-
-    import train
-    from engine import modes, quiet
+    from engine import quiet
 
     def interrupted(*args):
         raise KeyboardInterrupt
 
     if left:
         (tmp_path / left).mkdir()
-    flags.FLAGS.unparse_flags()
-    flags.FLAGS(["train.py", f"--mode={mode}", f"--model_dir={tmp_path}"])
-    monkeypatch.setattr(modes, "run", interrupted)
-    monkeypatch.setattr(train.os, "_exit", exit_at_once)
-    try:
-        with pytest.raises(SystemExit) as exit_info:
-            train.main(["train.py"])
-        # While TensorFlow loads, nothing has started: one sentence, no traceback.
-        monkeypatch.setattr(quiet, "import_tensorflow", interrupted)
-        with pytest.raises(SystemExit) as loading_exit:
-            train.main(["train.py"])
-    finally:
-        flags.FLAGS.unparse_flags()
-    assert exit_info.value.code == loading_exit.value.code == 130
+    flag_list = [f"--mode={mode}", f"--model_dir={tmp_path}"]
+    assert main_exits(flag_list, interrupted, monkeypatch) == 130
+    # While TensorFlow loads, nothing has started: one sentence, no traceback.
+    monkeypatch.setattr(quiet, "import_tensorflow", interrupted)
+    assert main_exits(flag_list, interrupted, monkeypatch) == 130
     lines = capsys.readouterr().err.strip().splitlines()
     expected = "train.py: interrupted." + (" " + advice.format(run=tmp_path) if advice else "")
     assert lines[-3] == expected
@@ -217,25 +212,13 @@ def test_ctrl_c_says_what_there_is_to_resume(mode, left, advice, tmp_path, monke
 
 def test_a_sigterm_stops_the_run_as_a_ctrl_c_does_with_exit_143(tmp_path, monkeypatch,
                                                                 capsys):
-    from absl import flags
-
-    import train
-    from engine import interrupts, modes
+    from engine import interrupts
 
     def terminated(*args):
         raise interrupts.Terminated
 
     (tmp_path / "backup").mkdir()
-    flags.FLAGS.unparse_flags()
-    flags.FLAGS(["train.py", f"--model_dir={tmp_path}"])
-    monkeypatch.setattr(modes, "run", terminated)
-    monkeypatch.setattr(train.os, "_exit", exit_at_once)
-    try:
-        with pytest.raises(SystemExit) as exit_info:
-            train.main(["train.py"])
-    finally:
-        flags.FLAGS.unparse_flags()
-    assert exit_info.value.code == 143
+    assert main_exits([f"--model_dir={tmp_path}"], terminated, monkeypatch) == 143
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         f"train.py: stopped by SIGTERM. The last completed epoch is backed up in {tmp_path}; "
         "run the same command again to resume.")
