@@ -141,7 +141,8 @@ flags.DEFINE_list("ensemble", None,
                   "averaged; reports each run's accuracy and the ensemble's.")
 flags.DEFINE_list("layers", None,
                   "--mode=visualize: layers whose feature maps and top test images to draw; "
-                  "default: every pooling stage.")
+                  "default: each stage's output (every pooling stage; a ResNet's last block at "
+                  "each map size).")
 flags.DEFINE_string("image", None,
                     "--mode=visualize: image file for the feature maps and occlusion; default: "
                     "the first test image.")

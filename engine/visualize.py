@@ -62,9 +62,10 @@ def map_layers(model: keras.Model) -> list[str]:
 
 
 def choose_layers(model: keras.Model, names: list[str] | None) -> list[str]:
-    """``names`` checked against :func:`map_layers`; by default every pooling stage: a
-    pooling layer that makes the maps smaller, not the stride-1 pool inside an Inception
-    module's branch (every convolution in a network without pooling stages)."""
+    """``names`` checked against :func:`map_layers`; by default :func:`default_layers`:
+    every pooling stage (a pooling layer that makes the maps smaller, not the stride-1 pool
+    inside an Inception module's branch) and the stage outputs of networks that shrink
+    their maps otherwise."""
     available = map_layers(model)
     if names:
         unknown = [name for name in names if name not in available]
@@ -79,15 +80,70 @@ def choose_layers(model: keras.Model, names: list[str] | None) -> list[str]:
             raise UsageError(f"{what}: the layers of {model.name!r} with feature maps are "
                              f"{', '.join(available)}.")
         return list(dict.fromkeys(names))  # each once, in the order given
-    pooling = [name for name in available if pooling_stage(model.get_layer(name))]
-    return pooling or [name for name in available
-                       if isinstance(model.get_layer(name), keras.layers.Conv2D)]
+    return default_layers(model, available)
+
+
+def default_layers(model: keras.Model, available: list[str]) -> list[str]:
+    """The pooling stages every path passes through and, at each map size (larger than
+    1x1) that none of them leaves, where the maps shrink by a strided convolution or end in
+    a global pooling, the last layer of that size that every path passes through: the
+    output of the network's stage at that size (ResNet-50's ``conv2_block3_out`` to
+    ``conv5_block3_out``, not a convolution inside a block; FractalNet's joins, not each
+    column's pool). A network that keeps one map size throughout (AlphaGo's policy) gets
+    every convolution."""
+    layers = [model.get_layer(name) for name in available]
+    if len({map_size(layer.output) for layer in layers}) <= 1:
+        return [layer.name for layer in layers if isinstance(layer, keras.layers.Conv2D)]
+    producers, through = graph(model)
+    pools = {layer.name for layer in layers if layer.name in through and pooling_stage(layer)}
+
+    def unpadded_size(tensor) -> tuple:
+        producer = producers.get(id(tensor))
+        if isinstance(producer, keras.layers.ZeroPadding2D):
+            return unpadded_size(keras.Operation.input.fget(producer))
+        return map_size(tensor)
+
+    left_by_pooling = {unpadded_size(model.get_layer(name).input) for name in pools}
+    stage_ends = {}  # map size -> the last layer of that size on every path
+    for layer in layers:
+        size = map_size(layer.output)
+        if (layer.name in through and size not in left_by_pooling and size != (1, 1)
+                and not isinstance(layer, keras.layers.ZeroPadding2D)):
+            stage_ends[size] = layer.name
+    chosen = pools | set(stage_ends.values())
+    return [name for name in available if name in chosen]
+
+
+def map_size(tensor) -> tuple:
+    """A feature map's height and width."""
+    return tuple(tensor.shape[1:3])
 
 
 def pooling_stage(layer: keras.layers.Layer) -> bool:
     """Whether ``layer`` pools its input into smaller maps."""
-    return isinstance(layer, POOLING_LAYERS) and (
-        tuple(layer.output.shape[1:3]) != tuple(layer.input.shape[1:3]))
+    return isinstance(layer, POOLING_LAYERS) and map_size(layer.output) != map_size(layer.input)
+
+
+def graph(model: keras.Model) -> tuple[dict, set[str]]:
+    """The layer that outputs each tensor (by ``id``), and the names of the layers that
+    every path of feature maps from the inputs to the outputs passes through: in the
+    model's order of layers (the graph's), those that no connection carrying maps jumps
+    over (a residual block's inner layers are jumped over by its shortcut; FractalNet's
+    drop-path choice, which every join takes, is not maps)."""
+    producers, position = {}, {}
+    for index, layer in enumerate(model.layers):
+        for tensor in keras.tree.flatten(keras.Operation.output.fget(layer)):
+            producers[id(tensor)], position[id(tensor)] = layer, index
+    jumped = set()
+    for index, layer in enumerate(model.layers):
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        for tensor in keras.tree.flatten(keras.Operation.input.fget(layer)):
+            source = position.get(id(tensor))
+            if source is not None and len(tensor.shape) == 4:  # maps, not a side input
+                jumped.update(range(source + 1, index))
+    return producers, {layer.name for index, layer in enumerate(model.layers)
+                       if index not in jumped}
 
 
 def occlusion_geometry(input_shape, patch: int | None, stride: int | None) -> tuple[int, int]:

@@ -1,8 +1,8 @@
 """``--mode=visualize``: what a finished run's network computes (Zeiler and Fergus 2014).
 
 Writes into the run directory ``filters_<layer>.png`` (the first convolution's
-filters), ``feature_maps_<layer>.png`` for each of ``--layers`` (default: every
-pooling stage) on ``--image`` (default: the first test image), ``occlusion.png``
+filters), ``feature_maps_<layer>.png`` for each of ``--layers`` (default: each
+stage's output, :func:`engine.visualize.default_layers`) on ``--image`` (default: the first test image), ``occlusion.png``
 (``--patch``, ``--stride``) and ``top_images_<layer>.png`` for each of ``--layers``
 (the test images that excite its most active units most). See
 :mod:`engine.visualize`.

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import recipes
 from engine import modes, rundir, visualize
 from layers import UsageError
 
@@ -148,6 +149,36 @@ def test_the_default_layers_are_the_pooling_stages_not_an_inception_branchs_pool
     model = keras.Model(inputs, keras.layers.Flatten()(x), name="googlenet")
     assert visualize.choose_layers(model, None) == ["pool1", "pool5"]
     assert visualize.choose_layers(model, ["inception_3a_pool"]) == ["inception_3a_pool"]
+
+
+def test_a_residual_network_defaults_to_its_stage_outputs_not_the_layers_inside_blocks():
+    inputs = keras.Input((16, 16, 3))
+    stem = keras.layers.Conv2D(4, 3, padding="same", name="conv1")(inputs)
+    x = keras.layers.Conv2D(4, 3, padding="same", name="block1_conv")(stem)
+    x = keras.layers.Add(name="block1_add")([stem, x])
+    stage1 = keras.layers.ReLU(name="block1_out")(x)
+    x = keras.layers.Conv2D(8, 3, strides=2, padding="same", name="block2_conv")(stage1)
+    shortcut = keras.layers.Conv2D(8, 1, strides=2, name="block2_shortcut")(stage1)
+    x = keras.layers.Add(name="block2_out")([shortcut, x])
+    x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    model = keras.Model(inputs, keras.layers.Dense(2)(x))
+    # Every convolution was the default of a network without pooling stages.
+    assert visualize.choose_layers(model, None) == ["block1_out", "block2_out"]
+
+
+@pytest.mark.parametrize("name, stages", [
+    # ResNet-50's stages of [3, 4, 6, 3] blocks, after the stem's pooling
+    ("resnet50", ["pool1_pool", "conv2_block3_out", "conv3_block4_out", "conv4_block6_out",
+                  "conv5_block3_out"]),
+    ("plain20", ["conv2_block3_out", "conv3_block3_out", "conv4_block3_out"]),
+    # each block's last join, where every column meets (not its columns' pools)
+    ("fractalnet", ["block1_join4", "block2_join4", "block3_join4", "block4_join4"]),
+    ("vgg16", ["pool1", "pool2", "pool3", "pool4", "pool5"]),
+    ("lenet5", ["s2", "s4"]),
+    ("alphago_policy", [f"conv{index}" for index in range(1, 14)]),  # one map size
+])
+def test_the_recipes_default_layers(name, stages):
+    assert visualize.choose_layers(recipes.build(name), None) == stages
 
 
 def window_model():
