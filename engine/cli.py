@@ -37,8 +37,9 @@ flags.DEFINE_string("export_dir", None,
                     "Model base path of the exports (TF Serving's layout: each export is a new "
                     "<export_dir>/<version>/); default: <model_dir>/export.")
 flags.DEFINE_boolean("overwrite", False,
-                     "Replace the finished (or differently configured) run in --model_dir "
-                     "instead of refusing to.")
+                     "Replace the run in --model_dir, finished or interrupted, and start "
+                     "afresh (without it a finished run is kept and an interrupted one "
+                     "resumes).")
 flags.DEFINE_integer("seed", 42, "Random seed for initialization and shuffling.",
                      lower_bound=0, upper_bound=2**32 - 1)  # Keras's and NumPy's seed range
 

@@ -229,8 +229,8 @@ def claim(model_dir: str, overwrite: bool = False) -> bool:
     A finished run there (one with ``report.json``) is kept unless ``overwrite``: then
     the caller removes what a run writes (:func:`remove_run`) once every other check
     has passed, so that a mistake in the command loses nothing. An interrupted run (a
-    backup without a report) is left to resume. A path that is a file or a folder that
-    cannot be written is a usage error.
+    backup without a report) is :func:`check_resumable`'s. A path that is a file or a
+    folder that cannot be written is a usage error.
     """
     check_writable("model_dir", model_dir)
     if not os.path.isfile(os.path.join(model_dir, REPORT_FILE)):
@@ -247,24 +247,25 @@ RESUME_KEYS = ("recipe", "dataset", "training", "input_shape", "precision", "see
 
 
 def check_resumable(run_dir: str, record: dict, overwrite: bool = False) -> bool:
-    """Where ``run_dir`` holds an interrupted run (a backup), makes sure ``record`` (the new
-    ``run.json``) describes the same run: a differently configured one is refused naming
-    the differences, or, with ``overwrite``, is to be replaced (returns True; the caller
-    removes its files, :func:`remove_run`, once every check has passed)."""
+    """Where ``run_dir`` holds an interrupted run (a backup), returns whether it is to be
+    replaced: with ``overwrite``, always (the caller removes its files, :func:`remove_run`,
+    once every check has passed, and the run starts afresh, as a search does); without,
+    ``record`` (the new ``run.json``) must describe the same run, which then resumes, and
+    a differently configured one is refused naming the differences."""
     backup, previous = os.path.join(run_dir, BACKUP_DIR), os.path.join(run_dir, RUN_FILE)
+    if overwrite and os.path.isdir(backup):
+        return True
     if not (os.path.isdir(backup) and os.path.isfile(previous)):
         return False
     old = read_json(previous)
     changed = [key for key in RESUME_KEYS if strict(old.get(key)) != strict(record.get(key))]
     if not changed:
         return False
-    if not overwrite:
-        said = ", ".join(difference(key, strict(old.get(key)), strict(record.get(key)))
-                         for key in changed)
-        raise UsageError(f"{run_dir} holds an interrupted run with another {said}; "
-                         "run its own command again to resume it, pass --overwrite to replace "
-                         "it, or choose another --model_dir.")
-    return True
+    said = ", ".join(difference(key, strict(old.get(key)), strict(record.get(key)))
+                     for key in changed)
+    raise UsageError(f"{run_dir} holds an interrupted run with another {said}; "
+                     "run its own command again to resume it, pass --overwrite to replace "
+                     "it, or choose another --model_dir.")
 
 
 def difference(key: str, then, now) -> str:

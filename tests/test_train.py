@@ -341,6 +341,34 @@ def test_an_interruption_after_the_last_epoch_resumes_without_training_again(tmp
     assert not (tmp_path / "run" / "backup").exists()  # a finished run is not resumed
 
 
+def test_overwrite_starts_an_interrupted_run_afresh(tmp_path, monkeypatch, capsys):
+    import dataclasses
+
+    import recipes
+    from engine import spec
+    from engine.modes import train as train_mode
+
+    config = dataclasses.replace(recipes.get("lenet5_modern").training, epochs=2)
+    run = spec.resolve("lenet5_modern", config, model_dir=str(tmp_path / "run"))
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(train_mode, "evaluate", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            train_mode.train(run)
+    assert (tmp_path / "run" / "backup").is_dir()
+    capsys.readouterr()
+    report = train_mode.train(run, overwrite=True)
+    out = capsys.readouterr().out
+    assert "Resuming from the backup" not in out
+    assert "Epoch 1/2" in out and "Epoch 2/2" in out  # both epochs trained again
+    assert report["epochs_run"] == 2
+    rows = (tmp_path / "run" / "history.csv").read_text().split()[1:]
+    assert [row.split(",")[0] for row in rows] == ["0", "1"]  # the interrupted run's are gone
+
+
 def test_overwrite_replaces_a_finished_run_and_keeps_other_files(tmp_path, train_here):
     model_dir = tmp_path / "run"
     first = train_here("--epochs=1", f"--model_dir={model_dir}")

@@ -25,3 +25,5 @@ def test_an_interrupted_run_with_another_configuration_is_refused_naming_what_di
                        r"again to resume it"):
         rundir.check_resumable(run_dir, longer)
     assert rundir.check_resumable(run_dir, longer, overwrite=True) is True
+    # --overwrite starts afresh, as a search's does, rather than resume the same run
+    assert rundir.check_resumable(run_dir, record, overwrite=True) is True
