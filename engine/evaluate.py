@@ -53,9 +53,15 @@ def evaluate_tta(model: keras.Model, prepared: Prepared, tta: str) -> dict:
     if tta == "none":
         return {}
     probabilities, labels = predict_test_split(model, prepared, tta)
-    scale = {"test_scale": dense_scale(prepared.augmentation, prepared.spec.test_scale)} \
-        if tta == "dense" else {}
-    return {"tta": tta, **scale, **scores(probabilities, labels, "tta_")}
+    return {"tta": tta, **tta_scale(prepared, tta), **scores(probabilities, labels, "tta_")}
+
+
+def tta_scale(prepared: Prepared, tta: str) -> dict:
+    """``{"test_scale": Q}``, the shorter side dense evaluation (``tta="dense"``) runs
+    ``prepared``'s test images at; empty for the other ``tta``."""
+    if tta != "dense":
+        return {}
+    return {"test_scale": dense_scale(prepared.augmentation, prepared.spec.test_scale)}
 
 
 def predict_test_split(model: keras.Model, prepared: Prepared,

@@ -21,7 +21,7 @@ from engine import rundir
 from engine.calibration import plot_reliability
 from engine.data import named_data_errors
 from engine.evaluate import (check_evaluation, evaluate, evaluate_ensemble, evaluate_mc_dropout,
-                             format_accuracy, predict_test_split)
+                             format_accuracy, predict_test_split, tta_scale)
 from engine.modes import saved_run
 from engine.spec import default_model_dir
 from layers.errors import UsageError
@@ -124,7 +124,7 @@ def run_ensemble(args) -> dict:
     output_dir = (args.model_dir if "model_dir" in args.given
                   else default_model_dir("ensemble", dataset))
     rundir.check_writable("model_dir", output_dir)  # before any run is evaluated
-    member_probabilities, labels = [], None
+    member_probabilities, scales, labels = [], [], None
     for saved in runs:
         model = saved.load_model()
         # Deterministic element order: every run's probabilities line up with the labels.
@@ -135,13 +135,14 @@ def run_ensemble(args) -> dict:
             raise UsageError(f"The runs' test splits differ ({runs[0].directory} and "
                              f"{saved.directory}); ensemble runs of one prepared dataset.")
         member_probabilities.append(probabilities)
+        scales.append(tta_scale(data, args.tta))  # each run's own Q under --tta=dense
         labels = run_labels
         del model
         keras.backend.clear_session()
     result = {"dataset": dataset, "tta": args.tta, "test_examples": len(labels),
               **evaluate_ensemble(member_probabilities, labels)}
-    for member, saved in zip(result["members"], runs):
-        member.update(model_dir=saved.directory, recipe=saved.record["recipe"])
+    for member, saved, scale in zip(result["members"], runs, scales):
+        member.update(model_dir=saved.directory, recipe=saved.record["recipe"], **scale)
     os.makedirs(output_dir, exist_ok=True)
     result["calibration"]["diagram"] = plot_reliability(
         result["calibration"], os.path.join(output_dir, ENSEMBLE_RELIABILITY_FILE),

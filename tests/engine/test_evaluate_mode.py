@@ -120,6 +120,16 @@ def test_an_ensemble_of_two_runs(runs, mode_args, tmp_path, capsys):
     assert result["test_examples"] == 360
     assert (tmp_path / "ensemble" / "reliability_ensemble.png").is_file()
     assert "Ensemble of 2 runs on digits" in capsys.readouterr().out
+    assert not any("test_scale" in member for member in result["members"])
+
+
+def test_a_dense_ensemble_records_the_scale_each_member_ran_at(runs, mode_args, tmp_path):
+    members = [runs["lenet"], runs["lenet_seed7"]]
+    modes.run("evaluate", mode_args(ensemble=[str(run) for run in members], tta="dense",
+                                    test_scale=40, model_dir=str(tmp_path / "ensemble")))
+    result = read(tmp_path / "ensemble" / "ensemble.json")
+    assert result["tta"] == "dense"
+    assert [member["test_scale"] for member in result["members"]] == [40, 40]
 
 
 def test_ensemble_mistakes_are_usage_errors(runs, mode_args, tmp_path):
