@@ -77,6 +77,7 @@ class Classifier:
                                  [model.get_layer(LOGITS_OF).input, model.outputs[0]],
                                  name=f"{model.name}_heads")
         self.softmax = ends_in_softmax(model)
+        self.classes = model.outputs[0].shape[-1]
 
     def __call__(self, features: tf.Tensor) -> dict:
         logits, outputs = self.heads(features, training=False)
@@ -84,6 +85,12 @@ class Classifier:
         probabilities = tf.cast(outputs, tf.float32) if self.softmax else tf.nn.softmax(logits)
         return {"probabilities": probabilities, "logits": logits,
                 "class_ids": tf.argmax(probabilities, axis=-1, output_type=tf.int32)}
+
+
+def no_outputs(classes: int) -> dict:
+    """:class:`Classifier`'s outputs for an empty batch."""
+    return {"probabilities": tf.zeros([0, classes]), "logits": tf.zeros([0, classes]),
+            "class_ids": tf.zeros([0], tf.int32)}
 
 
 def classifier_archive(model: keras.Model, augmentation: Augmentation,
@@ -99,7 +106,11 @@ def classifier_archive(model: keras.Model, augmentation: Augmentation,
     archive.track(table)
 
     def classify(features):
-        outputs = classifier(features)
+        # oneDNN's convolutions (TensorFlow's CPU kernels on AVX-512 machines) fail on an
+        # empty batch ("input depth must be evenly divisible by filter depth"): one skips
+        # the network.
+        outputs = tf.cond(tf.shape(features)[0] > 0, lambda: classifier(features),
+                          lambda: no_outputs(classifier.classes))
         return {**outputs, "class_names": table.lookup(tf.cast(outputs["class_ids"], tf.int64))}
 
     def serve_images(images):
