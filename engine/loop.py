@@ -27,6 +27,7 @@ records stops at once. A SIGTERM is held the same way where ``train.py`` made it
 from __future__ import annotations
 
 import contextlib
+import logging
 import signal
 import sys
 import threading
@@ -294,6 +295,24 @@ def _compiled_steps(model: keras.Model) -> dict:
         functions = {}
         _STEP_FUNCTIONS[model] = (weakref.ref(model.optimizer), functions)
     return functions
+
+
+class _NewModelsRetrace(logging.Filter):
+    """Drops TensorFlow's warning that a function "triggered tf.function retracing" when
+    it names one of :func:`_step_function`'s functions. TensorFlow counts together the
+    traces of every function made from one piece of Python code, so the step functions
+    made anew for each model (a search's trials one after another) read to it as one
+    function traced again and again ("creating @tf.function repeatedly in a loop"),
+    where each model's trace once per batch shape (``reduce_retracing``). The warning
+    about any other function still shows."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ("triggered tf.function retracing" in message
+                    and f"{_step_function.__qualname__}.<locals>." in message)
+
+
+tf.get_logger().addFilter(_NewModelsRetrace())
 
 
 def _metric_results(model: keras.Model) -> dict:

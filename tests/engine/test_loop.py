@@ -3,6 +3,7 @@ backup, no model kept alive by its cache, Ctrl-C (and SIGTERM) held while an epo
 are written."""
 
 import gc
+import logging
 import signal
 import weakref
 
@@ -90,6 +91,39 @@ def test_models_trained_in_one_process_are_freed():
         del model
     gc.collect()
     assert [reference() for reference in references] == [None, None, None]
+
+
+@pytest.fixture
+def tensorflow_warnings(monkeypatch):
+    """The messages TensorFlow's logger lets through, counted by a fresh retracing
+    detector (each stops warning for good after two warnings in a process)."""
+    from tensorflow.python.eager.polymorphic_function import polymorphic_function
+
+    monkeypatch.setattr(polymorphic_function, "_frequent_tracing_detector_manager",
+                        polymorphic_function._FrequentTracingDetectorManager())
+    messages = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            messages.append(record.getMessage())
+
+    handler = Keep()
+    tf.get_logger().addHandler(handler)
+    yield messages
+    tf.get_logger().removeHandler(handler)
+
+
+def test_models_trained_one_after_another_are_not_reported_as_retracing(tensorflow_warnings):
+    # Each model's step functions trace for the full and for the last, smaller batch:
+    # four models in a row are 16 traces of the code TensorFlow keys its counts by.
+    for steps_per_execution in (1, 1, 3, 3):
+        loop.fit(compiled(), tiny_data(count=36), validation_data=tiny_data(count=12),
+                 epochs=1, verbose=0, steps_per_execution=steps_per_execution)
+    assert not [message for message in tensorflow_warnings if "retracing" in message]
+    # The same warning about a function made in a loop elsewhere still shows.
+    for size in range(1, 7):
+        tf.function(lambda x: x + 1)(tf.zeros(size))
+    assert [message for message in tensorflow_warnings if "retracing" in message]
 
 
 @pytest.fixture
