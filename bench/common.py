@@ -123,12 +123,6 @@ def run(main) -> None:
     app.run(guarded)
 
 
-def figure_path(name: str) -> pathlib.Path:
-    """``bench/figures/<name>``, the folder made if needed."""
-    FIGURES.mkdir(parents=True, exist_ok=True)
-    return FIGURES / name
-
-
 def recipe_and_training(name: str, batch_size: int | None = None):
     """The registered recipe ``name`` and its training configuration, with ``batch_size``
     in place of the recipe's where given."""
