@@ -151,7 +151,7 @@ def named_data_errors(source: Source):
     except tf.errors.InvalidArgumentError as error:
         if LABEL_ERROR not in str(error):
             raise
-        found = re.search(re.escape(LABEL_ERROR) + r"\W*(-?\d+)", str(error))
+        found = re.search(re.escape(LABEL_ERROR) + r"[^\d-]*(-?\d+)", str(error))
         label = found.group(1) if found else "?"
         raise RunFailure(f"Dataset {source.name!r} has a label ({label}) outside the range of "
                          f"its {source.num_classes} classes, 0 to {source.num_classes - 1}; "

@@ -32,10 +32,11 @@ def tiny_source(labels, classes=3):
                   class_names=("a", "b", "c"))
 
 
-def test_a_label_outside_the_classes_is_named():
-    source = tiny_source([0, 1, 7])
-    with pytest.raises(RunFailure, match=r"Dataset 'tiny' has a label \(7\) outside the range "
-                                         r"of its 3 classes, 0 to 2"):
+@pytest.mark.parametrize("label", [7, -1])  # -1: TFDS's mark of an unlabelled image
+def test_a_label_outside_the_classes_is_named(label):
+    source = tiny_source([0, 1, label])
+    with pytest.raises(RunFailure, match=rf"Dataset 'tiny' has a label \({label}\) outside the "
+                                         r"range of its 3 classes, 0 to 2"):
         with named_data_errors(source):
             prepare(DataSpec(batch_size=2), (8, 8, 1), source=source)
 
