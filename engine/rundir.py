@@ -168,18 +168,9 @@ class SavedRun:
         recorded: an image folder whose images changed since the run is split anew (a
         carved test split then holds images the run trained on)."""
         recorded = self.record.get("split_sizes")
-        if recorded is None or dict(sizes) == recorded:
-            return
-
-        def shown(counts):
-            return ", ".join(f"{counts.get(split)} {split}"
-                             for split in ("train", "validation", "test"))
-
-        raise UsageError(f"Dataset {self.record['dataset']!r} now splits into {shown(sizes)} "
-                         f"images, and the run in {self.directory} trained on a split into "
-                         f"{shown(recorded)}: its images changed since (a test split carved "
-                         "from train would now hold training images); restore them or train "
-                         "a new run.")
+        if recorded is not None and dict(sizes) != recorded:
+            change = split_change(self.record, sizes, f"the run in {self.directory}")
+            raise UsageError(f"{change}; restore them or train a new run.")
 
     def load_model(self):
         """The trained model (``safe_mode=True``), uncompiled."""
@@ -222,19 +213,27 @@ RUN_ENTRIES = (RUN_FILE, REPORT_FILE, MODEL_FILE, PREPROCESSING_FILE, EVALUATION
                OCCLUSION_FILE, *(name.format(layer="*") for name in LAYER_FIGURES))
 
 
-def claim(model_dir: str, overwrite: bool = False) -> bool:
-    """Makes sure a training run may write into ``model_dir``, before any work; returns
-    whether a finished run there is to be replaced.
+def claim(model_dir: str, overwrite: bool = False, search: bool = False) -> bool:
+    """Makes sure a training run (a search, with ``search``) may write into
+    ``model_dir``, before any work; returns whether what is there is to be replaced.
 
     A finished run there (one with ``report.json``) is kept unless ``overwrite``: then
     the caller removes what a run writes (:func:`remove_run`) once every other check
-    has passed, so that a mistake in the command loses nothing. An interrupted run (a
-    backup without a report) is :func:`check_resumable`'s. A path that is a file or a
-    folder that cannot be written is a usage error.
+    has passed, so that a mistake in the command loses nothing. So is an interrupted
+    run of the other mode, a search's ``search/`` for a training run or a training
+    run's backup for a search: neither resumes the other's. An interrupted run of the
+    same mode is :func:`check_resumable`'s (a search's, :mod:`engine.modes.tune`'s). A
+    path that is a file or a folder that cannot be written is a usage error.
     """
     check_writable("model_dir", model_dir)
     if not os.path.isfile(os.path.join(model_dir, REPORT_FILE)):
-        return False
+        other = os.path.join(model_dir, BACKUP_DIR if search else SEARCH_DIR)
+        if not os.path.isdir(other) or overwrite:
+            return os.path.isdir(other)
+        kind = "training run (--mode=train)" if search else "search (--mode=tune)"
+        raise UsageError(f"{model_dir} holds an interrupted {kind}; run its own command again "
+                         "to resume it, pass --overwrite to replace it, or choose another "
+                         "--model_dir.")
     if not overwrite:
         raise UsageError(f"{model_dir} holds a finished run; pass --overwrite to replace "
                          "it or choose another --model_dir.")
@@ -251,7 +250,8 @@ def check_resumable(run_dir: str, record: dict, overwrite: bool = False) -> bool
     replaced: with ``overwrite``, always (the caller removes its files, :func:`remove_run`,
     once every check has passed, and the run starts afresh, as a search does); without,
     ``record`` (the new ``run.json``) must describe the same run, which then resumes, and
-    a differently configured one is refused naming the differences."""
+    a differently configured one is refused naming the differences, as is one whose image
+    folder now splits otherwise (its test split would hold images the run trained on)."""
     backup, previous = os.path.join(run_dir, BACKUP_DIR), os.path.join(run_dir, RUN_FILE)
     if overwrite and os.path.isdir(backup):
         return True
@@ -259,13 +259,29 @@ def check_resumable(run_dir: str, record: dict, overwrite: bool = False) -> bool
         return False
     old = read_json(previous)
     changed = [key for key in RESUME_KEYS if strict(old.get(key)) != strict(record.get(key))]
-    if not changed:
-        return False
-    said = ", ".join(difference(key, strict(old.get(key)), strict(record.get(key)))
-                     for key in changed)
-    raise UsageError(f"{run_dir} holds an interrupted run with another {said}; "
-                     "run its own command again to resume it, pass --overwrite to replace "
-                     "it, or choose another --model_dir.")
+    if changed:
+        said = ", ".join(difference(key, strict(old.get(key)), strict(record.get(key)))
+                         for key in changed)
+        raise UsageError(f"{run_dir} holds an interrupted run with another {said}; "
+                         "run its own command again to resume it, pass --overwrite to replace "
+                         "it, or choose another --model_dir.")
+    if old.get("split_sizes") not in (None, record.get("split_sizes")):  # an image folder's
+        change = split_change(old, record["split_sizes"], f"the interrupted run in {run_dir}")
+        raise UsageError(f"{change}; restore them, pass --overwrite to start afresh, or choose "
+                         "another --model_dir.")
+    return False
+
+
+def split_change(record: dict, sizes: dict, run: str) -> str:
+    """The sentence, without its remedy, that says the dataset of ``record`` (a
+    ``run.json``) now splits into ``sizes`` where ``run`` was trained on another split."""
+    def shown(counts):
+        return ", ".join(f"{counts.get(split)} {split}"
+                         for split in ("train", "validation", "test"))
+
+    return (f"Dataset {record['dataset']!r} now splits into {shown(sizes)} images, and {run} "
+            f"trained on a split into {shown(record['split_sizes'])}: its images changed since "
+            "(a test split carved from train would now hold training images)")
 
 
 def difference(key: str, then, now) -> str:

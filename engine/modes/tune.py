@@ -74,7 +74,7 @@ def tune(search: SearchSpec, overwrite: bool = False, verbose: int | None = None
         input_shape = resolve_input_shape(recipe.input_shape, run.data.image_size)
         source = open_source(run.data, input_shape, recipe.classes_at(input_shape))
         if chief and not overwrite:
-            check_same_classes(search, source.class_names)
+            check_same_data(search, source.class_names, source.sizes)
         hypermodel = RecipeHyperModel(search, source.num_classes, input_shape, strategy,
                                       source.sizes["train"], verbose)
         if run.data.tta == "dense":  # the best trial's network is evaluated densely
@@ -129,10 +129,10 @@ def claim(search: SearchSpec, overwrite: bool) -> bool:
     model_dir = search.run.model_dir
     path = os.path.join(model_dir, rundir.REPORT_FILE)
     if overwrite or not os.path.isfile(path):
-        return rundir.claim(model_dir, overwrite)
+        return rundir.claim(model_dir, overwrite, search=True)
     budget = rundir.read_json(path).get("max_trials")
     if not isinstance(budget, int):  # a training run's report
-        return rundir.claim(model_dir, overwrite)
+        return rundir.claim(model_dir, overwrite, search=True)
     if search.max_trials <= budget:
         raise UsageError(f"{model_dir} holds a finished search of --max_trials={budget}; pass "
                          "a larger --max_trials to extend it, --overwrite to replace it, or "
@@ -236,18 +236,24 @@ def check_same_search(search: SearchSpec) -> None:
             "--model_dir.")
 
 
-def check_same_classes(search: SearchSpec, class_names) -> None:
+def check_same_data(search: SearchSpec, class_names, sizes) -> None:
     """A search is resumed on the classes it started with (a folder's may have changed):
-    its trials' checkpoints hold a head of that many."""
+    its trials' checkpoints hold a head of that many; and on the same split (a folder
+    whose images changed is split anew, its test split then holding training images)."""
     path = os.path.join(search.run.model_dir, rundir.RUN_FILE)
     if not os.path.isfile(path) or not os.path.isdir(search.project_dir):
         return
-    saved = rundir.read_json(path).get("class_names")
+    record = rundir.read_json(path)
+    saved = record.get("class_names")
     if saved is not None and list(saved) != list(class_names):
         raise UsageError(
             f"{search.run.model_dir} holds a search of {len(saved)} classes and "
             f"{search.run.data.dataset} now has {len(class_names)} (or other names); "
             "pass --overwrite to start afresh or choose another --model_dir.")
+    if record.get("split_sizes") not in (None, dict(sizes)):
+        change = rundir.split_change(record, sizes, f"the search in {search.run.model_dir}")
+        raise UsageError(f"{change}; restore them, pass --overwrite to start afresh, or choose "
+                         "another --model_dir.")
 
 
 def announcement(search: SearchSpec, tuner, resumed: bool) -> str:

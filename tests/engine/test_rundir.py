@@ -27,3 +27,32 @@ def test_an_interrupted_run_with_another_configuration_is_refused_naming_what_di
     assert rundir.check_resumable(run_dir, longer, overwrite=True) is True
     # --overwrite starts afresh, as a search's does, rather than resume the same run
     assert rundir.check_resumable(run_dir, record, overwrite=True) is True
+
+
+def test_an_interrupted_run_whose_image_folder_now_splits_otherwise_is_refused(tmp_path):
+    # An image folder that gained images is split anew: resumed, the run would evaluate
+    # on a test split holding images it trained on.
+    record = {"recipe": "resnet20", "dataset": "folder:/data/pets",
+              "split_sizes": {"train": 63, "validation": 9, "test": 18}}
+    run_dir = interrupted(tmp_path, record)
+    assert rundir.check_resumable(run_dir, record) is False
+    grown = {**record, "split_sizes": {"train": 84, "validation": 12, "test": 24}}
+    with pytest.raises(UsageError, match=r"Dataset 'folder:/data/pets' now splits into 84 train, "
+                       r"12 validation, 24 test images, and the interrupted run in .* trained "
+                       r"on a split into 63 train, 9 validation, 18 test: its images changed "
+                       r"since .*; restore them, pass --overwrite"):
+        rundir.check_resumable(run_dir, grown)
+    assert rundir.check_resumable(run_dir, grown, overwrite=True) is True
+
+
+@pytest.mark.parametrize("search, other, kind", [
+    (False, rundir.SEARCH_DIR, r"search \(--mode=tune\)"),
+    (True, rundir.BACKUP_DIR, r"training run \(--mode=train\)")])
+def test_an_interrupted_run_of_the_other_mode_is_neither_resumed_nor_overwritten(
+        tmp_path, search, other, kind):
+    os.makedirs(tmp_path / other)
+    with pytest.raises(UsageError, match=rf"holds an interrupted {kind}; run its own command "
+                                         r"again to resume it, pass --overwrite to replace it"):
+        rundir.claim(str(tmp_path), search=search)
+    assert rundir.claim(str(tmp_path), overwrite=True, search=search) is True  # removed first
+    assert rundir.claim(str(tmp_path), search=not search) is False  # its own mode resumes it

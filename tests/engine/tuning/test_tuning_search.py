@@ -211,6 +211,20 @@ def test_a_search_resumed_on_other_classes_is_refused_before_any_work(tmp_path):
         "run.json", "search"]
 
 
+def test_a_search_resumed_on_a_dataset_split_otherwise_is_refused_before_any_work(tmp_path):
+    """A folder whose images changed is split anew: its test split would hold images
+    the search's trials trained on."""
+    search = digits_search(tmp_path, {"learning_rate": Choice((1e-3, 3e-3))}, max_trials=2)
+    killed_search(tmp_path, search, class_names=[str(digit) for digit in range(10)],
+                  split_sizes={"train": 900, "validation": 100, "test": 360})
+    with pytest.raises(UsageError, match=r"now splits into 1293 train, 144 validation, 360 test "
+                                         r"images, and the search in .* trained on a split into "
+                                         r"900 train, 100 validation, 360 test"):
+        tune.tune(search, verbose=0)
+    assert sorted(path.name for path in (tmp_path / "search_run").iterdir()) == [
+        "run.json", "search"]
+
+
 def test_the_report_describes_the_execution_the_saved_model_comes_from(tmp_path):
     """With two executions per trial, keras-tuner keeps the checkpoint of the best epoch
     of either: the report's best validation accuracy is the saved model's."""
