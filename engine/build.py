@@ -60,7 +60,7 @@ def build(recipe: str, classes: int, input_shape, training: TrainingConfig,
             copied = transfer.copy_pretrained_weights(pretrained, model, head)
         print(f"Initialized {len(copied)} layers from {init_from} ({transfer_mode}).", flush=True)
         if feature_extractor:
-            transfer.freeze_all_but_head(model, head)
+            transfer.freeze(model, copied)
         elif transfer_mode == "finetune":
             slow_layers = tuple(copied)
     return Built(trained=trained, model=model, slow_layers=slow_layers)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 
 import keras
+from absl import logging
 
 from engine import private_api, rundir
 from engine.optimizers import StochasticDiagonalLevenbergMarquardt
@@ -32,7 +33,8 @@ def copy_pretrained_weights(source: keras.Model, target: keras.Model,
                             head=("logits",)) -> list[keras.layers.Layer]:
     """Copies the weights of every layer of ``target`` but those named in ``head`` from
     the layer of ``source`` with the same name and weight shapes; returns the layers it
-    filled."""
+    filled. A layer of the same name whose weights differ in shape (a denser layer after
+    a larger input, say) keeps its initial weights, with a warning naming it."""
     by_name = {layer.name: layer for layer in source.layers}
     copied, reshaped = [], []
     for layer in target.layers:
@@ -52,6 +54,10 @@ def copy_pretrained_weights(source: keras.Model, target: keras.Model,
             f"No layer of the pretrained model {source.name!r} matches a layer of "
             f"{target.name!r} by name and shape{hint}; --init_from must come from the same "
             "recipe and variant.")
+    if reshaped:
+        logging.warning("Not copied from the pretrained model, its weights differing in shape "
+                        "(there against here): %s; these layers start from their initializers "
+                        "and train.", ", ".join(reshaped))
     return copied
 
 
@@ -108,10 +114,11 @@ def copy_net_a(source: keras.Model, target: keras.Model) -> list[keras.layers.La
     return copied
 
 
-def freeze_all_but_head(model: keras.Model, head=("logits",)) -> None:
-    """The feature-extractor setting: only the layers named in ``head`` train."""
+def freeze(model: keras.Model, copied) -> None:
+    """The feature-extractor setting: the layers ``copied`` from the pretrained network
+    stop training; the head, and any layer whose weights could not be copied, train."""
     for layer in model.layers:
-        layer.trainable = layer.name in head
+        layer.trainable = layer not in copied
 
 
 class LayerwiseLearningRate(private_api.ScaledWeightDecay):

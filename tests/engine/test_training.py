@@ -459,8 +459,8 @@ def test_pretrained_weights_are_copied_except_the_head():
 
 
 def test_feature_extractor_freezes_all_but_the_head():
-    _, model, _ = pretrained_and_new()
-    transfer.freeze_all_but_head(model)
+    _, model, copied = pretrained_and_new()
+    transfer.freeze(model, copied)
     training.compile_model(model, TrainingConfig(optimizer="sgd", learning_rate=0.5))
     hidden, head = model.get_layer("hidden").kernel.numpy(), model.get_layer("logits").kernel.numpy()
     loop.fit(model, tiny_data(), epochs=2, verbose=0)

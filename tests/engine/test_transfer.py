@@ -1,5 +1,5 @@
 """--transfer=vgg_shallow: a deeper VGG net starts from a trained net A (Simonyan and
-Zisserman, section 3.1), checked on a small input."""
+Zisserman, section 3.1), checked on a small input; what the other modes copy and train."""
 
 import keras
 import numpy as np
@@ -73,3 +73,19 @@ def test_a_pretrained_model_of_another_width_is_refused_naming_a_layer():
     with pytest.raises(UsageError, match=r"differ in shape, 'c1' \(5, 5, 1, 3\) against "
                                          r"\(5, 5, 1, 6\): another variant"):
         copy_pretrained_weights(narrow, recipes.build("lenet5_modern"))
+
+
+def test_a_feature_extractor_trains_the_layers_it_could_not_copy(tmp_path, caplog):
+    # At 40x40 LeNet's F6 reads 3x3 maps of C5 where the pretrained one read 1x1: its
+    # weights cannot be copied, and frozen at their random start they would only blur.
+    keras.utils.set_random_seed(0)
+    pretrained = tmp_path / "lenet.keras"
+    recipes.build("lenet5_modern").save(pretrained)
+    with caplog.at_level("WARNING"):
+        built = build("lenet5_modern", 10, (40, 40, 1), TrainingConfig(),
+                      init_from=str(pretrained), transfer_mode="feature_extractor")
+    assert "Not copied from the pretrained model, its weights differing in shape (there " \
+           "against here): 'f6' (120, 84) against (1080, 84)" in caplog.text
+    trainable = {layer.name for layer in built.model.layers if layer.trainable_weights}
+    assert trainable == {"f6", "logits"}  # c1, c3 and c5 copied and frozen
+    keras.backend.clear_session()
