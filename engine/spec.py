@@ -135,9 +135,13 @@ def check_paths(spec: RunSpec) -> None:
 
 
 def default_model_dir(recipe: str, dataset: str) -> str:
-    """``runs/<recipe>-<dataset>``, with a folder dataset's path reduced to its name."""
-    name = os.path.basename(os.path.normpath(dataset.split(":", 1)[1])) if ":" in dataset \
-        else dataset
+    """``runs/<recipe>-<dataset>``, with a folder dataset's path reduced to its name and
+    a TFDS name's config and version joined by dashes (``imagenette/320px-v2:1.0.0``:
+    ``imagenette-320px-v2-1.0.0``)."""
+    if dataset.startswith(FOLDER_PREFIX):
+        name = os.path.basename(os.path.normpath(dataset.removeprefix(FOLDER_PREFIX)))
+    else:
+        name = dataset.replace("/", "-").replace(":", "-")
     return os.path.join("runs", f"{recipe}-{name}")
 
 

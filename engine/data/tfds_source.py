@@ -12,8 +12,9 @@ from __future__ import annotations
 import os
 
 import tensorflow as tf
+from absl import logging
 
-from engine.data.source import SPLIT_SEED, VALIDATION_FRACTION, Source
+from engine.data.source import SPLIT_SEED, TEST_FRACTION, VALIDATION_FRACTION, Source
 from layers.errors import UsageError
 
 # TFDS datasets of characters, whose mirror images are not the same class.
@@ -25,7 +26,11 @@ def tfds_source(name: str, data_dir: str | None, manual_dir: str | None = None,
     """The TFDS dataset ``name`` from ``data_dir``; where the dataset has no validation
     split, the first ``validation_fraction`` of train is one (TFDS shuffled the examples
     when it prepared them; 10% by default, 6,000 of MNIST's 60,000; with 0 the whole
-    training split trains and the validation split is empty)."""
+    training split trains and the validation split is empty). Where it has no labelled
+    test split (``imagenette`` has none, ``imagenet2012``'s images are labelled -1), its
+    validation split is the test split, as papers report ImageNet's, and validation comes
+    from train; with neither, the first ``TEST_FRACTION`` of train is the test split.
+    """
     import tensorflow_datasets as tfds
 
     builder = _builder(name, data_dir)
@@ -38,18 +43,7 @@ def tfds_source(name: str, data_dir: str | None, manual_dir: str | None = None,
         prepare_offline(builder, manual_dir)
     info = builder.info
     image_key, label_key = _supervised_keys(info)
-    splits = dict(info.splits)
-    if "test" not in splits:
-        raise UsageError(f"Dataset {name!r} has no test split; splits are {sorted(splits)}.")
-    held_out = 0 if "validation" in splits else round(
-        validation_fraction * splits["train"].num_examples)
-    if "validation" in splits:
-        names = {"train": "train", "validation": "validation"}
-    elif held_out:
-        names = {"train": f"train[{held_out}:]", "validation": f"train[:{held_out}]"}
-    else:
-        names = {"train": "train"}
-    names["test"] = "test"
+    names = _split_names(builder, label_key, validation_fraction)
     read_config = tfds.ReadConfig(shuffle_seed=SPLIT_SEED, try_autocache=False)
     datasets = {
         key: builder.as_dataset(split=split, shuffle_files=False, read_config=read_config)
@@ -66,7 +60,52 @@ def tfds_source(name: str, data_dir: str | None, manual_dir: str | None = None,
     return Source(name=name, num_classes=label.num_classes,
                   image_shape=tuple(info.features[image_key].shape),
                   class_names=tuple(class_names), sizes=sizes,
-                  mirror_symmetric=name.split("/")[0] not in NOT_MIRROR_SYMMETRIC, **datasets)
+                  mirror_symmetric=builder.name not in NOT_MIRROR_SYMMETRIC, **datasets)
+
+
+def _split_names(builder, label_key: str, validation_fraction: float) -> dict[str, str]:
+    """The TFDS split (or slice of train) that each of train, validation and test reads;
+    no validation where there is none to take (a fraction of 0)."""
+    splits = builder.info.splits
+    if "train" not in splits:
+        raise UsageError(f"Dataset {builder.name!r} has no train split; splits are "
+                         f"{sorted(splits)}.")
+    test = "test" if "test" in splits and _labelled(builder, "test", label_key) else None
+    if test is None and "validation" in splits:
+        test = "validation"
+    size = splits["train"].num_examples
+    start = 0 if test else round(TEST_FRACTION * size)
+    names = {"test": test or _train_slice(0, start)}
+    if "validation" in splits and test != "validation":
+        names["validation"] = "validation"
+    elif held_out := round(validation_fraction * (size - start)):
+        names["validation"] = _train_slice(start, start + held_out)
+        start += held_out
+    names["train"] = _train_slice(start, None)
+    if names["test"] != "test":
+        taken = "its validation split" if test else f"the first {TEST_FRACTION:.0%} of train"
+        validation = names.get("validation", "validation")
+        carved = (f", {splits[validation].num_examples:,} images of train the validation split"
+                  if validation != "validation" else "")
+        logging.warning("Dataset %r has no labelled test split (its splits: %s): %s (%s images) "
+                        "is the test split%s.", builder.name, ", ".join(sorted(splits)), taken,
+                        f"{splits[names['test']].num_examples:,}", carved)
+    return {split: names[split] for split in ("train", "validation", "test") if split in names}
+
+
+def _train_slice(start: int, end: int | None) -> str:
+    """TFDS's name of train's examples ``start`` to ``end``: ``train[6000:]``, ``train``."""
+    if not start and end is None:
+        return "train"
+    return f"train[{start or ''}:{'' if end is None else end}]"
+
+
+def _labelled(builder, split: str, label_key: str) -> bool:
+    """Whether ``split``'s examples carry labels: TFDS marks an unlabelled image -1
+    (``imagenet2012``'s test split); its first example tells."""
+    for example in builder.as_dataset(split=f"{split}[:1]").take(1):
+        return int(example[label_key]) >= 0
+    return True
 
 
 def prepare_offline(builder, manual_dir: str) -> None:

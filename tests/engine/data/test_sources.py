@@ -85,6 +85,61 @@ def test_the_default_fraction_holds_out_the_first_tenth_of_train(shared_tfds):
                                       first_examples(reference, 16)[0])
 
 
+def test_a_tfds_name_with_a_version_reads_the_same_dataset(shared_tfds):
+    source = load_source("mnist:3.0.1", str(shared_tfds))
+    assert source.sizes == {"train": 54_000, "validation": 6_000, "test": 10_000}
+    assert not source.mirror_symmetric  # a digit's mirror image is no digit
+
+
+@pytest.fixture
+def tfds_without_a_labelled_test_split(tmp_path, monkeypatch):
+    """A TFDS data dir with datasets shaped like imagenette (train and validation
+    splits), imagenet2012 (a test split labelled -1) and one with a train split only;
+    train is labelled 1, validation 0."""
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    from engine.data import tfds_source
+
+    def split(count, label):
+        return tf.data.Dataset.from_tensor_slices(
+            {"image": np.zeros((count, 8, 8, 1), np.uint8), "label": np.full(count, label)})
+
+    features = tfds.features.FeaturesDict({"image": tfds.features.Image(shape=(8, 8, 1)),
+                                           "label": tfds.features.ClassLabel(num_classes=2)})
+    for name, splits in (("nette", {"train": split(20, 1), "validation": split(6, 0)}),
+                         ("net2012", {"train": split(20, 1), "validation": split(6, 0),
+                                      "test": split(4, -1)}),
+                         ("trainonly", {"train": split(20, 1)})):
+        tfds.dataset_builders.store_as_tfds_dataset(
+            name=name, version="1.0.0", features=features, split_datasets=splits,
+            data_dir=str(tmp_path))
+    # An ad hoc builder declares no supervised keys; the real datasets do.
+    monkeypatch.setattr(tfds_source, "_supervised_keys", lambda info: ("image", "label"))
+    return str(tmp_path)
+
+
+@pytest.mark.parametrize("name, fraction, sizes, test_label, said", [
+    ("nette", 0.1, {"train": 18, "validation": 2, "test": 6}, 0,
+     "its validation split (6 images) is the test split, 2 images of train the validation"),
+    ("nette", 0.0, {"train": 20, "validation": 0, "test": 6}, 0,
+     "its validation split (6 images) is the test split."),
+    ("net2012", 0.1, {"train": 18, "validation": 2, "test": 6}, 0,
+     "its validation split (6 images) is the test split, 2 images of train the validation"),
+    ("trainonly", 0.1, {"train": 14, "validation": 2, "test": 4}, 1,
+     "the first 20% of train (4 images) is the test split, 2 images of train the validation")])
+def test_without_a_labelled_test_split_validation_or_train_is_tested_on_saying_so(
+        tfds_without_a_labelled_test_split, caplog, name, fraction, sizes, test_label, said):
+    with caplog.at_level("WARNING"):
+        source = load_source(name, tfds_without_a_labelled_test_split,
+                             validation_fraction=fraction)
+    assert source.sizes == sizes
+    assert f"Dataset {name!r} has no labelled test split" in caplog.text and said in caplog.text
+    assert set(first_examples(source.test, sizes["test"])[1]) == {test_label}
+    assert len(list(source.train)) == sizes["train"]
+    assert len(list(source.validation)) == sizes["validation"]
+
+
 def test_prepared_cifar10_has_45000_5000_10000(shared_tfds):
     source = load_source("cifar10", str(shared_tfds))
     assert source.sizes == {"train": 45_000, "validation": 5_000, "test": 10_000}
@@ -114,3 +169,12 @@ def test_the_synthetic_test_split_does_not_depend_on_the_validation_fraction():
              for fraction in (0.0, 0.25)]
     labels = [np.array([label for _, label in test.as_numpy_iterator()]) for test in tests]
     np.testing.assert_array_equal(*labels)
+
+
+def test_the_default_run_folder_is_one_folder_named_after_the_dataset():
+    from engine.spec import default_model_dir
+
+    assert default_model_dir("vgg16", "mnist") == "runs/vgg16-mnist"
+    assert default_model_dir("vgg16", "mnist:3.0.1") == "runs/vgg16-mnist-3.0.1"
+    assert default_model_dir("vgg16", "imagenette/320px-v2") == "runs/vgg16-imagenette-320px-v2"
+    assert default_model_dir("vgg16", "folder:/data/pets/") == "runs/vgg16-pets"
