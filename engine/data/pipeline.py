@@ -89,7 +89,8 @@ def prepare(spec: DataSpec, input_shape, classes: int | None = None,
         source = open_source(spec, input_shape, classes)
     source = with_checked_labels(source)
     augmentation = make_augmentation(spec.augmentation, input_shape)
-    warn_about_misfits(source, augmentation, spec)
+    # A saved run's preprocessing: the data is only evaluated, in batches of any size.
+    warn_about_misfits(source, augmentation, spec, training=preprocessing is None)
     stored = {split: _stored(getattr(source, split), augmentation.store, spec) for split in
               ("train", "validation", "test")}
     stored = {split: _maybe_cache(dataset, source.sizes[split] / spec.num_shards)
@@ -113,10 +114,12 @@ def open_source(spec: DataSpec, input_shape, classes: int | None = None) -> Sour
                        classes=classes or 10, validation_fraction=spec.validation_fraction)
 
 
-def warn_about_misfits(source: Source, augmentation: Augmentation, spec: DataSpec) -> None:
+def warn_about_misfits(source: Source, augmentation: Augmentation, spec: DataSpec,
+                       training: bool = True) -> None:
     """Warns where the flags do not suit the data: a batch larger than the training
-    split (one step per epoch), mirror images of data that is not mirror-symmetric."""
-    if spec.batch_size > source.sizes["train"]:
+    split (one step per epoch, when ``training``), mirror images of data that is not
+    mirror-symmetric."""
+    if training and spec.batch_size > source.sizes["train"]:
         logging.warning("--batch_size=%d is larger than the %d training images of %s: each "
                         "epoch is a single step; use a batch of at most %d.", spec.batch_size,
                         source.sizes["train"], source.name, source.sizes["train"])

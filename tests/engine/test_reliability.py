@@ -42,13 +42,17 @@ def test_a_label_outside_the_classes_is_named(label):
 
 
 def test_flags_that_do_not_suit_the_data_are_warned_about(caplog):
+    spec = DataSpec(dataset="digits", batch_size=4096, tta="flip", augmentation="cifar")
     with caplog.at_level("WARNING"):
-        prepare(DataSpec(dataset="digits", batch_size=4096, tta="flip", augmentation="cifar"),
-                (8, 8, 1))
+        prepared = prepare(spec, (8, 8, 1))
     text = caplog.text
     assert "--batch_size=4096 is larger than the 1293 training images of digits" in text
     assert "--tta=flip adds mirror images, but digits is not mirror-symmetric" in text
     assert "--augment=cifar adds mirror images" in text
+    caplog.clear()
+    with caplog.at_level("WARNING"):  # a saved run's data, evaluated: no epochs to warn of
+        prepare(spec, (8, 8, 1), preprocessing=prepared.preprocessing)
+    assert "--batch_size" not in caplog.text and "--tta=flip adds mirror" in caplog.text
 
 
 def test_divergence_stops_the_run_naming_epoch_and_step():
