@@ -163,7 +163,7 @@ def check_directories(directories: list[str]) -> None:
                          "separated by single commas, without a comma at either end.")
     seen = {}
     for directory in directories:
-        path = os.path.realpath(directory)
+        path = os.path.realpath(os.path.expanduser(directory))  # as load_run reads it
         if path in seen:
             raise UsageError(f"--ensemble={given} names the run in {path} twice "
                              f"({seen[path]!r} and {directory!r}); pass each run once.")

@@ -162,6 +162,10 @@ def test_an_empty_or_repeated_ensemble_entry_is_refused(runs, mode_args, tmp_pat
     with pytest.raises(UsageError, match=r"names the run in .*lenet twice \('lenet' and "):
         modes.run("evaluate", mode_args(ensemble=["lenet", other, run + "/"],
                                         model_dir=str(tmp_path / "ensemble")))
+    monkeypatch.setenv("HOME", str(runs["lenet"].parent))
+    with pytest.raises(UsageError, match=r"names the run in .*lenet twice \('~/lenet' and "):
+        modes.run("evaluate", mode_args(ensemble=["~/lenet", other, run],
+                                        model_dir=str(tmp_path / "ensemble")))
     assert not (tmp_path / "ensemble").exists()
     assert not (runs["lenet"] / "ensemble.json").exists()
 
