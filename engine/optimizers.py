@@ -43,8 +43,8 @@ class StochasticDiagonalLevenbergMarquardt(keras.optimizers.Optimizer):
     is 70 to 55,000 times the paper's estimate (C1's kernel 448 against 0.086), so those
     layers all but stop learning while C5 and F6 go on. Summed over the connections
     instead, ``sum (x_j delta_i)^2``, the same running average keeps them learning and
-    trains LeNet-5 to 0.93% to 1.35% test error under the MAP criterion (thirteen seeds,
-    mean 1.12%; ``bench/reproduce_lenet5.py --curvature=connection_squared_gradient``), but it needs
+    trains LeNet-5 to 0.93% to 1.35% test error under the MAP criterion (fifteen seeds,
+    mean 1.11%; ``bench/reproduce_lenet5.py --curvature=connection_squared_gradient``), but it needs
     each layer's ``delta`` from the backward pass, which an optimizer never sees. The
     step's form, its damping and its global rates are the paper's.
     """
