@@ -172,9 +172,11 @@ def test_a_glob_matching_only_folders_without_images_is_a_failure(run, tmp_path,
         ".bmp)", "", "train.py: failed: 1 of 1 files could not be classified."]
 
 
-def test_predict_json_prints_one_object_per_file(run, images, tmp_path, train_here):
+def test_predict_json_prints_one_object_per_file(run, images, tmp_path, train_here,
+                                                 monkeypatch):
     model_dir, _ = run
-    result = train_here("--mode=predict", f"--export_dir={model_dir / 'export'}",
+    monkeypatch.setenv("HOME", str(model_dir))  # --export_dir=~/... as the other modes take it
+    result = train_here("--mode=predict", "--export_dir=~/export",
                         "--output=json", "--top_k=3", str(images / "digit0.png"),
                         str(images / "notes.txt"), cwd=tmp_path)
     assert result.returncode == 1, result.stderr[-3000:]

@@ -31,7 +31,7 @@ def run(args) -> None:
         raise UsageError("--mode=predict needs image files, folders or glob patterns as "
                          "arguments, e.g. python train.py --mode=predict --export_dir=DIR "
                          "digit.png.")
-    classifier = SavedClassifier(args.export_dir)
+    classifier = SavedClassifier(os.path.expanduser(args.export_dir))  # as every mode takes it
     files = expand(args.files)
     failures = 0
     for path, result in classify_files(classifier, files, args.batch_size or BATCH_SIZE):
