@@ -86,6 +86,8 @@ def tune(search: SearchSpec, overwrite: bool = False, verbose: int | None = None
             search.project_dir, "oracle.json" if chief else f"{tuner_id()}.json"))
         for path in state.recover(search.project_dir):
             print(f"Recovered {path} from its last good copy.", flush=True)
+        if chief and resumed:
+            check_budget(search)
         data = prepare(run.data, input_shape, source=source)
         if replace:  # --overwrite, every check passed: a mistake would have lost nothing
             rundir.remove_run(run.model_dir)
@@ -130,9 +132,11 @@ def claim(search: SearchSpec, overwrite: bool) -> bool:
     path = os.path.join(model_dir, rundir.REPORT_FILE)
     if overwrite or not os.path.isfile(path):
         return rundir.claim(model_dir, overwrite, search=True)
-    budget = rundir.read_json(path).get("max_trials")
-    if not isinstance(budget, int):  # a training run's report
+    report = rundir.read_json(path)
+    if not isinstance(report.get("max_trials"), int):  # a training run's report
         return rundir.claim(model_dir, overwrite, search=True)
+    # A search resumed with a smaller --max_trials finished the trial it had started.
+    budget = max(report["max_trials"], len(report.get("trials", ())))
     if search.max_trials <= budget:
         raise UsageError(f"{model_dir} holds a finished search of --max_trials={budget}; pass "
                          "a larger --max_trials to extend it, --overwrite to replace it, or "
@@ -234,6 +238,18 @@ def check_same_search(search: SearchSpec) -> None:
             f"{record.get('dataset')} with another {', '.join(changed)}; run its own command "
             "again to resume it, pass --overwrite to start afresh or choose another "
             "--model_dir.")
+
+
+def check_budget(search: SearchSpec) -> None:
+    """A resumed search must leave room for the trials it has started: keras-tuner
+    finishes a trial a kill interrupted whatever ``--max_trials`` now says."""
+    started = len(rundir.read_json(os.path.join(search.project_dir, "oracle.json"))
+                  .get("start_order", ()))
+    if started > search.max_trials:
+        raise UsageError(f"{search.run.model_dir} holds a search that has started {started} "
+                         f"trials, more than --max_trials={search.max_trials}; pass "
+                         f"--max_trials={started} or more to resume it, --overwrite to start "
+                         "afresh, or another --model_dir.")
 
 
 def check_same_data(search: SearchSpec, class_names, sizes) -> None:

@@ -211,6 +211,24 @@ def test_a_search_resumed_on_other_classes_is_refused_before_any_work(tmp_path):
         "run.json", "search"]
 
 
+def test_a_search_resumed_with_fewer_trials_than_it_started_is_refused(tmp_path):
+    """keras-tuner finishes a trial a kill interrupted whatever --max_trials says: a
+    search of 3 started trials resumed with --max_trials=2 would run a third."""
+    search = digits_search(tmp_path, {"learning_rate": Choice((1e-3, 3e-3))}, max_trials=2)
+    killed_search(tmp_path, search, class_names=[str(digit) for digit in range(10)])
+    rundir.write_json(str(tmp_path / "search_run" / "search" / "oracle.json"),
+                      {"start_order": ["0", "1", "2"], "ongoing_trials": {"tuner0": "2"}})
+    with pytest.raises(UsageError, match=r"holds a search that has started 3 trials, more than "
+                                         r"--max_trials=2; pass --max_trials=3 or more"):
+        tune.tune(search, verbose=0)
+    # Finished so before this check, with 3 trials under --max_trials=2: 3 extend nothing.
+    rundir.write_json(str(tmp_path / "search_run" / rundir.REPORT_FILE),
+                      {"max_trials": 2, "trials": [{"id": str(index)} for index in range(3)]})
+    with pytest.raises(UsageError, match=r"holds a finished search of --max_trials=3; pass a "
+                                         r"larger --max_trials"):
+        tune.claim(dataclasses.replace(search, max_trials=3), overwrite=False)
+
+
 def test_a_search_resumed_on_a_dataset_split_otherwise_is_refused_before_any_work(tmp_path):
     """A folder whose images changed is split anew: its test split would hold images
     the search's trials trained on."""
