@@ -121,7 +121,7 @@ def run_ensemble(args) -> dict:
     runs = [saved_run(args, directory) for directory in args.ensemble or []]
     check_ensemble(runs, args)
     dataset = runs[0].record["dataset"]
-    output_dir = (args.model_dir if "model_dir" in args.given
+    output_dir = (os.path.expanduser(args.model_dir) if "model_dir" in args.given
                   else default_model_dir("ensemble", dataset))
     rundir.check_writable("model_dir", output_dir)  # before any run is evaluated
     member_probabilities, scales, labels = [], [], None

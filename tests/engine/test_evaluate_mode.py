@@ -105,10 +105,13 @@ def test_seed_draws_the_monte_carlo_masks_and_is_refused_without_them(runs, mode
     assert (run / "evaluation.json").read_text() == before
 
 
-def test_an_ensemble_of_two_runs(runs, mode_args, tmp_path, capsys):
+def test_an_ensemble_of_two_runs(runs, mode_args, tmp_path, capsys, monkeypatch):
     members = [runs["lenet"], runs["lenet_seed7"]]
+    monkeypatch.setenv("HOME", str(tmp_path))  # ~ expanded, not a folder named ~ made here
+    monkeypatch.chdir(tmp_path)
     modes.run("evaluate", mode_args(ensemble=[str(run) for run in members],
-                                    model_dir=str(tmp_path / "ensemble")))
+                                    model_dir="~/ensemble"))
+    assert not (tmp_path / "~").exists()
     result = read(tmp_path / "ensemble" / "ensemble.json")
     reports = [read(run / "report.json") for run in members]
     # Each member scores as its own run did: the test images line up across runs.
