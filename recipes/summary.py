@@ -16,8 +16,9 @@ Counting rules:
   included (``layer.count_params()``); the lecture leaves biases out.
 * ``macs``: multiply-adds per image of the layer's weights: a convolution does
   ``output elements * kernel area * input channels / groups``, a depthwise one
-  ``output elements * kernel area``, a dense layer ``output elements * input
-  width``.  Biases, pooling, normalization (LRN, batch norm), activations,
+  ``output elements * kernel area``, a separable one both (its depthwise, then its
+  1x1 convolution), a transposed one ``input elements * kernel area * filters``, a
+  dense layer ``output elements * input width``.  Biases, pooling, normalization (LRN, batch norm), activations,
   additions and concatenations count 0, as in ResNet's Table 1 "FLOPs"
   (He et al. 2016), which are multiply-adds.  A custom layer that multiplies
   weights by inputs reports its count with a method ``macs(input_shape) ->
@@ -33,7 +34,8 @@ Counting rules:
   with several inputs (an Inception concatenation, a residual addition) takes
   the largest field and jump over its inputs of the output's rank (FractalNet's joins also
   take a ``(batch, columns)`` code that sees no pixels).  ``None`` once the spatial axes
-  are gone (after ``Flatten`` or global pooling, every unit sees the whole image).
+  are gone (after ``Flatten`` or global pooling, every unit sees the whole image) and
+  after a transposed convolution (its window lies on the output, not the input).
 """
 
 from __future__ import annotations
@@ -63,6 +65,9 @@ GLOBAL_POOLING = (
 )
 CONVOLUTIONS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
 DEPTHWISE_CONVOLUTIONS = (keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D)
+SEPARABLE_CONVOLUTIONS = (keras.layers.SeparableConv1D, keras.layers.SeparableConv2D)
+TRANSPOSED_CONVOLUTIONS = (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose,
+                           keras.layers.Conv3DTranspose)
 
 
 def summarize(model: keras.Model) -> list[dict]:
@@ -76,6 +81,8 @@ def summarize(model: keras.Model) -> list[dict]:
     """
     if not isinstance(model, keras.Model) or not hasattr(model, "inputs") or not model.inputs:
         raise UsageError(f"summarize needs a functional keras.Model, got {type(model).__name__}.")
+    if isinstance(model, keras.Sequential):  # its layers leave out its input
+        model = keras.Model(model.inputs, model.outputs, name=model.name)
     return _summarize(model)[0]
 
 
@@ -184,8 +191,9 @@ def format_count(count: int, digits: int = 2) -> str:
     """
     if count < 10_000:
         return str(count)
-    suffix, scale = next((suffix, scale) for suffix, scale in COUNT_SUFFIXES if count >= scale)
-    return f"{float(f'{count / scale:.{digits}g}'):g}{suffix}"
+    rounded = float(f"{count:.{digits}g}")  # 999,600,000 to 3 digits is 1G, not 1000M
+    suffix, scale = next((suffix, scale) for suffix, scale in COUNT_SUFFIXES if rounded >= scale)
+    return f"{float(f'{rounded / scale:.{digits}g}'):g}{suffix}"
 
 
 def _known_shape(layer, shape) -> tuple:
@@ -201,12 +209,21 @@ def _macs(layer, input_shape, output_shape) -> int:
     outputs = math.prod(output_shape[1:])
     if isinstance(layer, DEPTHWISE_CONVOLUTIONS):
         return outputs * math.prod(layer.kernel_size)
+    if isinstance(layer, SEPARABLE_CONVOLUTIONS):  # depthwise, then pointwise (1x1)
+        between = outputs // layer.filters * _channels(layer, input_shape) * layer.depth_multiplier
+        return between * math.prod(layer.kernel_size) + between * layer.filters
+    if isinstance(layer, TRANSPOSED_CONVOLUTIONS):  # each input element scatters a kernel
+        return math.prod(input_shape[1:]) * math.prod(layer.kernel_size) * layer.filters
     if isinstance(layer, CONVOLUTIONS):
-        channels = input_shape[-1] if layer.data_format == "channels_last" else input_shape[1]
+        channels = _channels(layer, input_shape)
         return outputs * math.prod(layer.kernel_size) * channels // layer.groups
     if isinstance(layer, keras.layers.Dense):
         return outputs * input_shape[-1]
     return 0
+
+
+def _channels(layer, input_shape) -> int:
+    return input_shape[1] if layer.data_format == "channels_first" else input_shape[-1]
 
 
 def _maps_in(inputs, geometry, rank):
@@ -222,7 +239,8 @@ def _maps_in(inputs, geometry, rank):
 def _receptive_field(layer, input_geometry, output_shape):
     """``(fields, jumps)`` per spatial axis of the layer's output, or ``None``."""
     spatial = len(output_shape) - 2
-    if spatial < 1 or isinstance(layer, GLOBAL_POOLING):
+    # A transposed convolution spreads each input over a window: no window on the input.
+    if spatial < 1 or isinstance(layer, GLOBAL_POOLING + TRANSPOSED_CONVOLUTIONS):
         return None
     if not input_geometry:  # the model's input: a single pixel, one pixel apart
         return (1,) * spatial, (1,) * spatial

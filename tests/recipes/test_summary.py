@@ -111,6 +111,7 @@ def test_format_summary_writes_the_lecture_rows_and_totals(vgg16):
 @pytest.mark.parametrize("count, text", [
     (150_528, "150K"), (3_211_264, "3.2M"), (802_816, "800K"), (25_088, "25K"),
     (4_096, "4096"), (0, "0"), (15_470_264_320, "15G"),
+    (999_500, "1M"), (999_600_000, "1G"),  # rounded before the suffix is chosen
 ])
 def test_format_count_writes_the_lectures_memory_column(count, text):
     assert format_count(count) == text
@@ -244,6 +245,27 @@ def test_a_fractal_join_takes_the_field_of_its_maps_not_of_the_drop_path_code():
     rows = rows_by_name(keras.Model(inputs, keras.layers.Multiply(name="scale")([short, excited])))
     assert rows["excite"]["receptive_field"] is None
     assert rows["scale"]["receptive_field"] is None
+
+
+def test_separable_and_transposed_convolutions_count_their_multiply_adds():
+    rows = rows_by_name(stack(
+        keras.Input((7, 7, 8)),
+        keras.layers.SeparableConv2D(16, 3, name="separable"),  # 5x5x8 depthwise, then 1x1
+        keras.layers.Conv2DTranspose(4, 3, strides=2, name="transposed"),  # 5x5 -> 11x11
+    ))
+    assert rows["separable"]["macs"] == 5 * 5 * 8 * 3 * 3 + 5 * 5 * 16 * 8  # 1,800 + 3,200
+    assert rows["transposed"]["macs"] == 5 * 5 * 16 * (3 * 3 * 4)  # each input scatters 3x3x4
+    assert rows["separable"]["receptive_field"] == (3, 3)
+    assert rows["transposed"]["receptive_field"] is None  # its window lies on its output
+
+
+def test_a_sequential_model_is_summarized_from_its_input():
+    model = keras.Sequential([keras.Input((16, 16, 1)), keras.layers.Conv2D(2, 3, name="conv"),
+                              keras.layers.Flatten(name="flatten"),
+                              keras.layers.Dense(3, name="dense")])
+    rows = rows_by_name(model)
+    assert rows["conv"]["macs"] == 14 * 14 * 2 * 3 * 3 and rows["dense"]["macs"] == 392 * 3
+    assert rows["conv"]["receptive_field"] == (3, 3)
 
 
 def test_a_nested_model_gives_the_rows_of_its_layers():
