@@ -95,7 +95,9 @@ def default_layers(model: keras.Model, available: list[str]) -> list[str]:
     if len({map_size(layer.output) for layer in layers}) <= 1:
         return [layer.name for layer in layers if isinstance(layer, keras.layers.Conv2D)]
     producers, through = graph(model)
-    pools = {layer.name for layer in layers if layer.name in through and pooling_stage(layer)}
+    # A pool to 1x1 (GoogLeNet's pool5) is a global pooling: single pixels, no maps to see.
+    pools = {layer.name for layer in layers if layer.name in through and pooling_stage(layer)
+             and map_size(layer.output) != (1, 1)}
 
     def unpadded_size(tensor) -> tuple:
         producer = producers.get(id(tensor))

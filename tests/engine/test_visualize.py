@@ -147,7 +147,8 @@ def test_the_default_layers_are_the_pooling_stages_not_an_inception_branchs_pool
     x = keras.layers.Concatenate(name="inception_3a")([keras.layers.Conv2D(2, 1)(x), branch])
     x = keras.layers.AveragePooling2D(8, strides=1, name="pool5")(x)
     model = keras.Model(inputs, keras.layers.Flatten()(x), name="googlenet")
-    assert visualize.choose_layers(model, None) == ["pool1", "pool5"]
+    # pool5, 8x8 to 1x1, is a global pooling: the module before it ends the stage.
+    assert visualize.choose_layers(model, None) == ["pool1", "inception_3a"]
     assert visualize.choose_layers(model, ["inception_3a_pool"]) == ["inception_3a_pool"]
 
 
@@ -174,12 +175,16 @@ def test_a_residual_network_defaults_to_its_stage_outputs_not_the_layers_inside_
     # each block's last join, where every column meets (not its columns' pools)
     ("fractalnet", ["block1_join4", "block2_join4", "block3_join4", "block4_join4"]),
     ("vgg16", ["pool1", "pool2", "pool3", "pool4", "pool5"]),
+    ("vgg16_at_32", ["pool1", "pool2", "pool3", "pool4", "conv5_3"]),  # pool5 is 1x1 there
+    ("googlenet", ["pool1", "pool2", "pool3", "pool4", "inception_5b"]),
     ("lenet5", ["s2", "s4"]),
     ("alphago_policy", [f"conv{index}" for index in range(1, 14)]),  # one map size
 ])
 def test_the_recipes_default_layers(name, stages):
-    small = {"resnet50": (64, 64, 3), "vgg16": (32, 32, 3)}  # the same stages, less memory
-    assert visualize.choose_layers(recipes.build(name, input_shape=small.get(name)),
+    # the same stages, less memory (VGG-16's pool5 is 2x2 at 64, 1x1 at 32)
+    small = {"resnet50": (64, 64, 3), "vgg16": (64, 64, 3), "vgg16_at_32": (32, 32, 3)}
+    recipe = name.removesuffix("_at_32")
+    assert visualize.choose_layers(recipes.build(recipe, input_shape=small.get(name)),
                                    None) == stages
 
 
