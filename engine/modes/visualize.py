@@ -19,9 +19,13 @@ from engine import rundir
 from engine.evaluate import as_probabilities
 from engine.modes import saved_run
 from engine import visualize as draw
+from layers.errors import UsageError
 
 
 def run(args) -> None:
+    if args.layers == []:  # --layers= (no names) read as the default layers
+        raise UsageError("--layers is empty; name layers with feature maps, comma-separated, "
+                         "or leave the flag out for each stage's output.")
     saved = saved_run(args)
     rundir.check_writable("model_dir", saved.directory)  # the figures go there
     image = draw.load_image(args.image) if args.image else None
