@@ -24,6 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from engine import quiet
 from engine.calibration import calibration
 from engine.data import Prepared
 from engine.data.tta import dense_scale
@@ -130,6 +131,7 @@ def _all_layers(model: keras.Model):
             yield from _all_layers(layer)
 
 
+@quiet.made_per_model  # an ensemble's runs, one model after another
 def predict(model: keras.Model, batches, passes: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Class probabilities and labels over ``batches`` of ``(images, labels)``; images of
     shape ``[batch, views, H, W, C]`` get the mean probability of their views, and each

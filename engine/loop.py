@@ -27,7 +27,6 @@ records stops at once. A SIGTERM is held the same way where ``train.py`` made it
 from __future__ import annotations
 
 import contextlib
-import logging
 import signal
 import sys
 import threading
@@ -36,7 +35,7 @@ import weakref
 import keras
 import tensorflow as tf
 
-from engine import interrupts, private_api
+from engine import interrupts, private_api, quiet
 
 
 def fit(model: keras.Model, x: tf.data.Dataset, validation_data: tf.data.Dataset | None = None,
@@ -230,6 +229,7 @@ def _build_state(model: keras.Model, dataset: tf.data.Dataset) -> None:
         model.optimizer.build(model.trainable_variables)
 
 
+@quiet.made_per_model  # a search's trials, one model after another
 def _step_function(model: keras.Model, kind: str, jit_compile: bool, steps_per_execution: int):
     """A function of a distributed dataset's iterator that runs ``model.train_step`` (or
     ``test_step``) on every replica's share of its next batch, up to
@@ -295,24 +295,6 @@ def _compiled_steps(model: keras.Model) -> dict:
         functions = {}
         _STEP_FUNCTIONS[model] = (weakref.ref(model.optimizer), functions)
     return functions
-
-
-class _NewModelsRetrace(logging.Filter):
-    """Drops TensorFlow's warning that a function "triggered tf.function retracing" when
-    it names one of :func:`_step_function`'s functions. TensorFlow counts together the
-    traces of every function made from one piece of Python code, so the step functions
-    made anew for each model (a search's trials one after another) read to it as one
-    function traced again and again ("creating @tf.function repeatedly in a loop"),
-    where each model's trace once per batch shape (``reduce_retracing``). The warning
-    about any other function still shows."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        return not ("triggered tf.function retracing" in message
-                    and f"{_step_function.__qualname__}.<locals>." in message)
-
-
-tf.get_logger().addFilter(_NewModelsRetrace())
 
 
 def _metric_results(model: keras.Model) -> dict:

@@ -1,4 +1,4 @@
-"""A quiet start: TensorFlow's start-up chatter kept off a user's terminal.
+"""TensorFlow's chatter kept off a user's terminal: at the start, and one warning after.
 
 TensorFlow writes lines such as ``E0000 ... failed call to cuInit`` and
 ``I0000 ... cudart_stub.cc ... Could not find cuda drivers`` straight to file
@@ -7,10 +7,18 @@ logging setting applies (``TF_CPP_MIN_LOG_LEVEL`` does not silence them). On a C
 machine they are expected, not problems. :func:`import_tensorflow` loads
 TensorFlow and looks for GPUs with descriptor 2 captured, then writes back every
 captured line that is not such chatter, so real errors still show.
+
+TensorFlow also warns that a function "triggered tf.function retracing" when it counts
+too many traces of the functions made from one piece of Python code: the functions a
+piece of code makes anew for each model it is given (a search's trials, an ensemble's
+runs, one after another) read to it as one function traced again and again ("creating
+@tf.function repeatedly in a loop"). :func:`made_per_model` marks such code; the
+warning about any other function still shows.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sys
@@ -45,3 +53,28 @@ def import_tensorflow() -> None:
             for line in captured.read().decode(errors="replace").splitlines():
                 if line.strip() and not CHATTER.search(line):
                     print(line, file=sys.stderr)
+
+
+class _PerModelRetracing(logging.Filter):
+    """Drops the retracing warning where it names a function made by code in ``sources``
+    (qualified names)."""
+
+    def __init__(self):
+        super().__init__()
+        self.sources: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ("triggered tf.function retracing" in message
+                    and any(f"{source}.<locals>." in message for source in self.sources))
+
+
+_PER_MODEL_RETRACING = _PerModelRetracing()
+logging.getLogger("tensorflow").addFilter(_PER_MODEL_RETRACING)  # TensorFlow's own logger
+
+
+def made_per_model(function):
+    """Marks ``function`` as making its ``tf.function`` objects anew for each model (each
+    traced once per input shape): TensorFlow's retracing warning about them is dropped."""
+    _PER_MODEL_RETRACING.sources.add(function.__qualname__)
+    return function

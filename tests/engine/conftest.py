@@ -1,8 +1,9 @@
-"""Fixtures of the engine tests: short training runs on the embedded digits, and the
-command line's arguments for a mode."""
+"""Fixtures of the engine tests: short training runs on the embedded digits, the
+command line's arguments for a mode, TensorFlow's warnings."""
 
 from __future__ import annotations
 
+import logging
 import types
 
 import pytest
@@ -57,3 +58,24 @@ def read_only(monkeypatch):
 
     monkeypatch.setattr(tempfile, "mkdtemp", mkdtemp)
     return lambda folder: refused.add(str(folder))
+
+
+@pytest.fixture
+def tensorflow_warnings(monkeypatch):
+    """The messages TensorFlow's logger lets through, counted by a fresh retracing
+    detector (each stops warning for good after two warnings in a process)."""
+    import tensorflow as tf
+    from tensorflow.python.eager.polymorphic_function import polymorphic_function
+
+    monkeypatch.setattr(polymorphic_function, "_frequent_tracing_detector_manager",
+                        polymorphic_function._FrequentTracingDetectorManager())
+    messages = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            messages.append(record.getMessage())
+
+    handler = Keep()
+    tf.get_logger().addHandler(handler)
+    yield messages
+    tf.get_logger().removeHandler(handler)

@@ -191,3 +191,11 @@ def test_an_ensemble_averages_the_members_probabilities():
     assert result["test_accuracy"] == 1.0
     assert result["test_loss"] == pytest.approx(-np.mean(np.log([0.65, 0.65, 0.75])))
     assert result["test_accuracy_interval"]["n"] == 3
+
+
+def test_the_runs_of_an_ensemble_are_not_reported_as_retracing(digits, tensorflow_warnings):
+    # Each run's forward function traces for the full and the last, smaller batch: three
+    # runs in a row are six traces of the code TensorFlow keys its counts by.
+    for _ in range(3):
+        predict(flip_invariant_model(), digits.pipelines.test)
+    assert not [message for message in tensorflow_warnings if "retracing" in message]

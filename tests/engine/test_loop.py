@@ -3,7 +3,6 @@ backup, no model kept alive by its cache, Ctrl-C (and SIGTERM) held while an epo
 are written."""
 
 import gc
-import logging
 import signal
 import weakref
 
@@ -91,26 +90,6 @@ def test_models_trained_in_one_process_are_freed():
         del model
     gc.collect()
     assert [reference() for reference in references] == [None, None, None]
-
-
-@pytest.fixture
-def tensorflow_warnings(monkeypatch):
-    """The messages TensorFlow's logger lets through, counted by a fresh retracing
-    detector (each stops warning for good after two warnings in a process)."""
-    from tensorflow.python.eager.polymorphic_function import polymorphic_function
-
-    monkeypatch.setattr(polymorphic_function, "_frequent_tracing_detector_manager",
-                        polymorphic_function._FrequentTracingDetectorManager())
-    messages = []
-
-    class Keep(logging.Handler):
-        def emit(self, record):
-            messages.append(record.getMessage())
-
-    handler = Keep()
-    tf.get_logger().addHandler(handler)
-    yield messages
-    tf.get_logger().removeHandler(handler)
 
 
 def test_models_trained_one_after_another_are_not_reported_as_retracing(tensorflow_warnings):
