@@ -12,6 +12,7 @@ runs of one dataset and the average of their softmax outputs instead, written to
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import keras
@@ -71,6 +72,9 @@ def evaluate_run(saved: rundir.SavedRun, data_dir: str | None = None, tta: str =
             result["calibration"],
             os.path.join(saved.directory, rundir.MC_DROPOUT_RELIABILITY_FILE),
             f"{title}\nMonte Carlo dropout, {mc_dropout} passes")
+    else:  # an earlier evaluation's diagram would no longer match evaluation.json
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(saved.directory, rundir.MC_DROPOUT_RELIABILITY_FILE))
     rundir.write_json(os.path.join(saved.directory, rundir.EVALUATION_FILE), evaluation)
     return evaluation
 

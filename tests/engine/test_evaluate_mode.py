@@ -80,6 +80,9 @@ def test_monte_carlo_dropout(runs, mode_args, capsys):
         "mean_entropy_wrong"]
     assert (run / "reliability_mc_dropout.png").read_bytes()[:4] == b"\x89PNG"
     assert "Monte Carlo dropout, 5 passes: test accuracy" in capsys.readouterr().out
+    modes.run("evaluate", mode_args(model_dir=str(run)))  # the diagram goes with its numbers
+    assert "mc_dropout" not in read(run / "evaluation.json")
+    assert not (run / "reliability_mc_dropout.png").exists()
     before = (runs["lenet"] / "evaluation.json").read_text()
     with pytest.raises(UsageError, match="--mc_dropout needs Dropout layers, and "
                                          "'lenet5_modern' has none"):
