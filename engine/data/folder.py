@@ -41,6 +41,13 @@ def image_folder(path: str, validation_fraction: float = VALIDATION_FRACTION) ->
                          "PATH/train/<class>/* or PATH/<class>/*.")
     if (root / "train").is_dir():
         layout = {split: class_files(root / split) for split in SPLITS if (root / split).is_dir()}
+        others = sorted(entry.name for entry in root.iterdir() if entry.is_dir()
+                        and entry.name not in SPLITS and not entry.name.startswith("."))
+        if others:
+            logging.warning("Image folder %s: %s beside train not read: the splits are the "
+                            "folders train, validation and test (a missing one is held out of "
+                            "train); rename a split folder such as 'val' to one of those.",
+                            path, ", ".join(others))
     else:
         layout = {"train": class_files(root)}
     class_names = tuple(sorted(layout["train"]))

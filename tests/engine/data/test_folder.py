@@ -139,6 +139,15 @@ def test_validation_is_carved_from_train_per_class_and_deterministically(layered
         assert ours == again
 
 
+def test_a_folder_beside_train_that_is_no_split_is_named(layered, caplog):
+    write_images(layered / "val" / "cat", 2, (250, 10, 10))  # ImageNet's name for validation
+    with caplog.at_level("WARNING"):
+        source = image_folder(str(layered))
+    assert "val beside train not read: the splits are the folders train, validation and " \
+           "test" in caplog.text
+    assert source.sizes["validation"] == 2  # held out of train, as without the folder
+
+
 def test_flat_folder_is_split_into_disjoint_train_validation_test(tmp_path):
     for index, colour in enumerate(((250, 0, 0), (0, 250, 0), (0, 0, 250))):
         write_images(tmp_path / "flat" / f"class{index}", 10, colour)
