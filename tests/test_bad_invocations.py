@@ -41,6 +41,10 @@ def places(tmp_path_factory, train_here):
     from PIL import Image
 
     Image.new("RGB", (8, 8), (200, 10, 10)).save(one_class / "red.png")
+    for split in ("train", "validation", "test"):  # ships its own validation split
+        for name, colour in (("cat", (200, 10, 10)), ("dog", (10, 10, 200))):
+            (root / "with_validation" / split / name).mkdir(parents=True)
+            Image.new("RGB", (8, 8), colour).save(root / "with_validation" / split / name / "a.png")
     finished = root / "finished"
     result = train_here("--epochs=1", f"--model_dir={finished}")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -144,6 +148,11 @@ CASES = [
     (["--dataset=folder:{empty}"], 2, "holds no class folders"),
     (["--dataset=folder:{one_class_root}"], 2, "one class"),
     (["--dataset=folder:{undecodable}"], 2, "holds no decodable images"),
+    (["--dataset=folder:{with_validation}", "--validation_fraction=0.2"], 2,
+     "--validation_fraction=0.2 does not apply: folder:"),
+    (["--mode=tune", "--dataset=folder:{with_validation}", "--validation_fraction=0.2"], 2,
+     "ships its own validation split (2 images), which the run validates on; leave the flag "
+     "out."),
     (["--model_dir={a_file}"], 2, "--model_dir"),
     (["--model_dir={a_file}/run"], 2, "--model_dir"),
     (["--model_dir="], 2, "--model_dir is empty"),
@@ -204,6 +213,7 @@ def check_bad_invocation(places, tmp_path, arguments, code, named, run):
     where = {"a_file": places / "a_file", "empty": places / "empty",
              "missing": places / "missing", "one_class_root": places / "one_class",
              "undecodable": places / "undecodable", "finished": places / "finished",
+             "with_validation": places / "with_validation",
              "interrupted": places / "interrupted", "damaged_model": places / "damaged_model",
              "damaged_record": places / "damaged_record", "text_keras": places / "text.keras"}
     env = {}

@@ -111,7 +111,8 @@ def image_folder(path: str, validation_fraction: float = VALIDATION_FRACTION) ->
     return Source(name=f"folder:{path}", num_classes=len(class_names),
                   image_shape=(None, None, 3), class_names=class_names,
                   sizes={split: len(items) for split, items in examples.items()},
-                  skipped=tuple(sorted(skipped)), **datasets)
+                  skipped=tuple(sorted(skipped)), validation_shipped="validation" in given,
+                  **datasets)
 
 
 def class_files(directory: pathlib.Path) -> dict[str, list[pathlib.Path]]:

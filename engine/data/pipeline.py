@@ -132,6 +132,16 @@ def warn_about_misfits(source: Source, augmentation: Augmentation, spec: DataSpe
                                 "accuracy.", flag, value, source.name)
 
 
+def check_validation_fraction(source: Source, fraction: float, given: bool) -> None:
+    """Refuses a ``--validation_fraction`` set on the command line (``given``) where
+    ``source`` ships its own validation split: nothing is held out of train, so the flag
+    would be silently ignored."""
+    if given and source.validation_shipped:
+        raise UsageError(f"--validation_fraction={fraction:g} does not apply: {source.name} "
+                         f"ships its own validation split ({source.sizes['validation']:,} "
+                         "images), which the run validates on; leave the flag out.")
+
+
 def with_checked_labels(source: Source) -> Source:
     """``source`` whose splits stop with :data:`LABEL_ERROR` at a label outside
     ``[0, num_classes)`` (see :func:`named_data_errors`)."""

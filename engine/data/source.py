@@ -24,7 +24,9 @@ class Source:
 
     ``image_shape`` has ``None`` sides where image sizes vary (image folders,
     ImageNet); ``class_names`` names each label, in label order; ``skipped`` lists
-    the files an image folder could not decode. ``mirror_symmetric`` is False for
+    the files an image folder could not decode. ``validation_shipped`` is True where the
+    dataset brings its own validation split, so that none is held out of train.
+    ``mirror_symmetric`` is False for
     data whose mirror image is another thing (digits, letters): flips, in training
     or at test time, then hurt.
     """
@@ -39,3 +41,4 @@ class Source:
     class_names: tuple[str, ...]
     skipped: tuple[str, ...] = ()
     mirror_symmetric: bool = True
+    validation_shipped: bool = False

@@ -60,7 +60,8 @@ def tfds_source(name: str, data_dir: str | None, manual_dir: str | None = None,
     return Source(name=name, num_classes=label.num_classes,
                   image_shape=tuple(info.features[image_key].shape),
                   class_names=tuple(class_names), sizes=sizes,
-                  mirror_symmetric=builder.name not in NOT_MIRROR_SYMMETRIC, **datasets)
+                  mirror_symmetric=builder.name not in NOT_MIRROR_SYMMETRIC,
+                  validation_shipped=names.get("validation") == "validation", **datasets)
 
 
 def _split_names(builder, label_key: str, validation_fraction: float) -> dict[str, str]:

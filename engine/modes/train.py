@@ -14,7 +14,8 @@ import recipes
 from engine import distribute, rundir, training, transfer
 from engine.build import build
 from engine.cli import run_spec
-from engine.data import named_data_errors, open_source, prepare, resolve_input_shape
+from engine.data import (check_validation_fraction, named_data_errors, open_source, prepare,
+                         resolve_input_shape)
 from engine.evaluate import check_evaluation, evaluate, format_accuracy
 from engine.publish import publish
 from engine.report import plot_curves, read_history, training_report
@@ -28,12 +29,14 @@ def run(args) -> None:
     training.check_flags_read(spec.training, args.given)
     training.check_drops_reached(spec.training, args.given, spec.recipe)
     transfer.check_flags(spec.init_from, spec.transfer, args.given)
-    report = train(spec, overwrite=args.overwrite)
+    report = train(spec, overwrite=args.overwrite,
+                   validation_fraction_given="validation_fraction" in args.given)
     if report is not None:  # a multi-worker run's other workers leave the report to the chief
         print(summary_line(report, spec.model_dir))
 
 
-def train(spec: RunSpec, overwrite: bool = False) -> dict | None:
+def train(spec: RunSpec, overwrite: bool = False,
+          validation_fraction_given: bool = False) -> dict | None:
     """Trains ``spec.recipe`` on ``spec.data.dataset``, evaluates once on the test split,
     saves the model and its SavedModel export, and returns the report it wrote.
 
@@ -41,6 +44,8 @@ def train(spec: RunSpec, overwrite: bool = False) -> dict | None:
     exports (reading distributed variables is a collective step), each in its own
     folder (``distribute.worker_dir``); only the chief writes into ``model_dir``,
     the report included, and gets the report; the others get None.
+    ``validation_fraction_given``: ``--validation_fraction`` was set, which is refused
+    for a dataset that ships its own validation split.
     """
     recipe = recipes.get(spec.recipe)
     chief = distribute.is_chief()
@@ -54,6 +59,8 @@ def train(spec: RunSpec, overwrite: bool = False) -> dict | None:
         source = open_source(spec.data, input_shape, recipe.classes_at(input_shape))
         record = run_record(spec, source.class_names, input_shape, source.sizes)
         replace = rundir.check_resumable(run_dir, record, overwrite) or replace
+        check_validation_fraction(source, spec.data.validation_fraction,
+                                  validation_fraction_given)
         training.check_validation(spec.training, source.sizes["validation"])
         # The architecture is checked against the input before any statistics are computed.
         built = build(spec.recipe, source.num_classes, input_shape, spec.training,

@@ -23,7 +23,7 @@ import sys
 import recipes
 from engine import interrupts, rundir
 from engine.build import main_head
-from engine.data import open_source, prepare, resolve_input_shape
+from engine.data import check_validation_fraction, open_source, prepare, resolve_input_shape
 from engine.evaluate import check_evaluation, evaluate
 from engine.publish import publish
 from engine.report import plot_curves, read_history, training_report
@@ -49,16 +49,19 @@ RESUMED_KEYS = ("recipe", "dataset", "input_shape", "training", "seed", "precisi
 
 def run(args) -> None:
     search = resolve(args)
-    report = tune(search, overwrite=args.overwrite)
+    report = tune(search, overwrite=args.overwrite,
+                  validation_fraction_given="validation_fraction" in args.given)
     if report is not None:  # a distributed search's workers leave the report to the chief
         print(summary_line(report, search.run.model_dir))
 
 
-def tune(search: SearchSpec, overwrite: bool = False, verbose: int | None = None) -> dict | None:
+def tune(search: SearchSpec, overwrite: bool = False, verbose: int | None = None,
+         validation_fraction_given: bool = False) -> dict | None:
     """Runs (or resumes) ``search``; the chief saves, exports and reports the best
     trial's model as a training run does and returns the report, a worker None.
     ``verbose`` is Keras's display of each epoch: a progress bar on a terminal, one
-    line per epoch otherwise."""
+    line per epoch otherwise. ``validation_fraction_given``: ``--validation_fraction``
+    was set, which is refused for a dataset that ships its own validation split."""
     verbose = (1 if sys.stdout.isatty() else 2) if verbose is None else verbose
     run = search.run
     recipe = recipes.get(run.recipe)
@@ -73,6 +76,8 @@ def tune(search: SearchSpec, overwrite: bool = False, verbose: int | None = None
                  scope=False) as strategy, running():
         input_shape = resolve_input_shape(recipe.input_shape, run.data.image_size)
         source = open_source(run.data, input_shape, recipe.classes_at(input_shape))
+        check_validation_fraction(source, run.data.validation_fraction,
+                                  validation_fraction_given)
         if chief and not overwrite:
             check_same_data(search, source.class_names, source.sizes)
         hypermodel = RecipeHyperModel(search, source.num_classes, input_shape, strategy,

@@ -94,8 +94,8 @@ def test_a_tfds_name_with_a_version_reads_the_same_dataset(shared_tfds):
 @pytest.fixture
 def tfds_without_a_labelled_test_split(tmp_path, monkeypatch):
     """A TFDS data dir with datasets shaped like imagenette (train and validation
-    splits), imagenet2012 (a test split labelled -1) and one with a train split only;
-    train is labelled 1, validation 0."""
+    splits), imagenet2012 (a test split labelled -1), one with a train split only and one
+    with all three labelled; train is labelled 1, validation 0."""
     import tensorflow as tf
     import tensorflow_datasets as tfds
 
@@ -110,7 +110,9 @@ def tfds_without_a_labelled_test_split(tmp_path, monkeypatch):
     for name, splits in (("nette", {"train": split(20, 1), "validation": split(6, 0)}),
                          ("net2012", {"train": split(20, 1), "validation": split(6, 0),
                                       "test": split(4, -1)}),
-                         ("trainonly", {"train": split(20, 1)})):
+                         ("trainonly", {"train": split(20, 1)}),
+                         ("allthree", {"train": split(20, 1), "validation": split(6, 0),
+                                       "test": split(4, 1)})):
         tfds.dataset_builders.store_as_tfds_dataset(
             name=name, version="1.0.0", features=features, split_datasets=splits,
             data_dir=str(tmp_path))
@@ -138,6 +140,26 @@ def test_without_a_labelled_test_split_validation_or_train_is_tested_on_saying_s
     assert set(first_examples(source.test, sizes["test"])[1]) == {test_label}
     assert len(list(source.train)) == sizes["train"]
     assert len(list(source.validation)) == sizes["validation"]
+    assert not source.validation_shipped
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.1, 0.5])
+def test_a_shipped_validation_split_is_read_whatever_the_fraction_and_a_set_fraction_refused(
+        tfds_without_a_labelled_test_split, fraction):
+    from engine.data import check_validation_fraction
+    from layers.errors import UsageError
+
+    source = load_source("allthree", tfds_without_a_labelled_test_split,
+                         validation_fraction=fraction)
+    assert source.sizes == {"train": 20, "validation": 6, "test": 4}
+    assert source.validation_shipped
+    assert set(first_examples(source.validation, 6)[1]) == {0}
+    check_validation_fraction(source, fraction, given=False)
+    with pytest.raises(UsageError, match=f"--validation_fraction={fraction:g} does not apply: "
+                       r"allthree ships its own validation split \(6 images\)"):
+        check_validation_fraction(source, fraction, given=True)
+    carved = load_source("digits", validation_fraction=fraction or 0.1)
+    check_validation_fraction(carved, fraction, given=True)  # held out of train: accepted
 
 
 def test_prepared_cifar10_has_45000_5000_10000(shared_tfds):
