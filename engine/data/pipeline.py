@@ -78,19 +78,22 @@ class Prepared:
 
 
 def prepare(spec: DataSpec, input_shape, classes: int | None = None,
-            preprocessing: Preprocessing | None = None, source: Source | None = None) -> Prepared:
+            preprocessing: Preprocessing | None = None, source: Source | None = None,
+            batch_sizes: tuple[int, int] | None = None) -> Prepared:
     """Loads ``spec.dataset`` (or takes ``source``, already loaded), fits the
     preprocessing on its training split (or uses ``preprocessing``, a saved run's) and
     builds the pipelines for a recipe input of ``input_shape`` (``spec.image_size``
     overrides its sides). ``classes`` sets the class count of ``synthetic`` data
-    (default 10)."""
+    (default 10). ``batch_sizes``: a search's smallest and largest batch size, whose
+    trials rebatch the data; ``spec.batch_size`` trains otherwise."""
     input_shape = resolve_input_shape(input_shape, spec.image_size)
     if source is None:
         source = open_source(spec, input_shape, classes)
     source = with_checked_labels(source)
     augmentation = make_augmentation(spec.augmentation, input_shape)
     # A saved run's preprocessing: the data is only evaluated, in batches of any size.
-    warn_about_misfits(source, augmentation, spec, training=preprocessing is None)
+    warn_about_misfits(source, augmentation, spec, training=preprocessing is None,
+                       batch_sizes=batch_sizes)
     stored = {split: _stored(getattr(source, split), augmentation.store, spec) for split in
               ("train", "validation", "test")}
     stored = {split: _maybe_cache(dataset, source.sizes[split] / spec.num_shards)
@@ -115,14 +118,21 @@ def open_source(spec: DataSpec, input_shape, classes: int | None = None) -> Sour
 
 
 def warn_about_misfits(source: Source, augmentation: Augmentation, spec: DataSpec,
-                       training: bool = True) -> None:
+                       training: bool = True, batch_sizes: tuple[int, int] | None = None) -> None:
     """Warns where the flags do not suit the data: a batch larger than the training
-    split (one step per epoch, when ``training``), mirror images of data that is not
-    mirror-symmetric."""
-    if training and spec.batch_size > source.sizes["train"]:
+    split (one step per epoch, when ``training``; ``batch_sizes``: a search's smallest
+    and largest), mirror images of data that is not mirror-symmetric."""
+    smallest, largest = batch_sizes or (spec.batch_size, spec.batch_size)
+    examples = source.sizes["train"]
+    if training and largest > examples and smallest == largest:
         logging.warning("--batch_size=%d is larger than the %d training images of %s: each "
-                        "epoch is a single step; use a batch of at most %d.", spec.batch_size,
-                        source.sizes["train"], source.name, source.sizes["train"])
+                        "epoch is a single step; use a batch of at most %d.", largest,
+                        examples, source.name, examples)
+    elif training and largest > examples:
+        logging.warning("The search tries batch sizes from %d to %d, and %s has %d training "
+                        "images: a trial with a larger batch takes a single step per epoch; "
+                        "fix --batch_size at most %d.", smallest, largest, source.name,
+                        examples, examples)
     if not source.mirror_symmetric:
         for flag, value, mirrors in (("--augment", spec.augmentation, augmentation.mirrors),
                                      ("--tta", spec.tta, spec.tta in MIRRORING_TTA)):

@@ -93,7 +93,7 @@ def tune(search: SearchSpec, overwrite: bool = False, verbose: int | None = None
             print(f"Recovered {path} from its last good copy.", flush=True)
         if chief and resumed:
             check_budget(search)
-        data = prepare(run.data, input_shape, source=source)
+        data = prepare(run.data, input_shape, source=source, batch_sizes=search.batch_sizes)
         if replace:  # --overwrite, every check passed: a mistake would have lost nothing
             rundir.remove_run(run.model_dir)
         tuner = make_tuner(search, hypermodel, overwrite)

@@ -53,6 +53,16 @@ class SearchSpec:
     def fixed_values(self) -> dict:
         return {name: getattr(self.run.training, name) for name in self.fixed}
 
+    @property
+    def batch_sizes(self) -> tuple[int, int]:
+        """The smallest and the largest batch size of the trials."""
+        entry = self.space.training.get("batch_size")
+        if entry is None or "batch_size" in self.fixed:
+            return self.run.training.batch_size, self.run.training.batch_size
+        if isinstance(entry, Choice):
+            return min(entry.values), max(entry.values)
+        return entry.min_value, entry.max_value
+
     def record(self) -> dict:
         """The search's settings, as ``run.json`` and ``report.json`` record them."""
         return {"tuner": self.tuner, "max_trials": self.max_trials,

@@ -55,6 +55,20 @@ def test_flags_that_do_not_suit_the_data_are_warned_about(caplog):
     assert "--batch_size" not in caplog.text and "--tta=flip adds mirror" in caplog.text
 
 
+@pytest.mark.parametrize("batch_sizes, said", [
+    ((1024, 4096), "The search tries batch sizes from 1024 to 4096, and digits has 1293 "
+     "training images: a trial with a larger batch takes a single step per epoch; fix "
+     "--batch_size at most 1293."),
+    ((32, 128), None)])
+def test_a_search_is_warned_of_its_batch_sizes_not_of_the_prepared_one(caplog, batch_sizes,
+                                                                         said):
+    spec = DataSpec(dataset="digits", batch_size=2048)  # the recipe's, which trials rebatch
+    with caplog.at_level("WARNING"):
+        prepare(spec, (8, 8, 1), batch_sizes=batch_sizes)
+    assert "--batch_size=2048" not in caplog.text
+    assert (said in caplog.text) if said else "batch" not in caplog.text
+
+
 def test_divergence_stops_the_run_naming_epoch_and_step():
     import keras
 

@@ -94,6 +94,13 @@ def test_flags_given_hold_their_entries_fixed(tmp_path):
     assert search.record() == {"tuner": "hyperband", "max_trials": 4,
                                "executions_per_trial": 1, "objective": "val_accuracy",
                                "max_failed_trials": 3, "fixed": ["batch_size", "optimizer"]}
+    assert search.batch_sizes == (64, 64)
+
+
+def test_the_trials_batch_sizes_span_the_searched_choice(tmp_path):
+    search = search_spec.resolve(arguments("--mode=tune", f"--model_dir={tmp_path}"))
+    assert search.space.training["batch_size"].values == (32, 64, 128)  # lenet5_modern's 64
+    assert search.batch_sizes == (32, 128)
 
 
 def test_the_tune_flags_name_their_choices():
