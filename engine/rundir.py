@@ -143,7 +143,7 @@ class SavedRun:
                         validation_fraction=training.validation_fraction, **options)
         source = open_source(spec, preprocessing.input_shape, self.record["num_classes"])
         self.check_classes(source.class_names)
-        self.check_splits(source.sizes)
+        self.check_splits(source.sizes, source.split_digest)
         return prepare(spec, preprocessing.input_shape, preprocessing=preprocessing,
                        source=source)
 
@@ -163,13 +163,12 @@ class SavedRun:
                          f"{len(trained)} classes the run in {self.directory} trained on "
                          f"({change}); restore its classes or train a new run.")
 
-    def check_splits(self, sizes: dict) -> None:
-        """Raises :class:`UsageError` unless the dataset's split ``sizes`` are those the run
-        recorded: an image folder whose images changed since the run is split anew (a
-        carved test split then holds images the run trained on)."""
-        recorded = self.record.get("split_sizes")
-        if recorded is not None and dict(sizes) != recorded:
-            change = split_change(self.record, sizes, f"the run in {self.directory}")
+    def check_splits(self, sizes: dict, digest: str | None = None) -> None:
+        """Raises :class:`UsageError` unless the dataset's split ``sizes`` and ``digest``
+        are those the run recorded: an image folder whose images changed since the run is
+        split anew (a carved test split then holds images the run trained on)."""
+        change = split_change(self.record, sizes, digest, f"the run in {self.directory}")
+        if change:
             raise UsageError(f"{change}; restore them or train a new run.")
 
     def load_model(self):
@@ -265,23 +264,32 @@ def check_resumable(run_dir: str, record: dict, overwrite: bool = False) -> bool
         raise UsageError(f"{run_dir} holds an interrupted run with another {said}; "
                          "run its own command again to resume it, pass --overwrite to replace "
                          "it, or choose another --model_dir.")
-    if old.get("split_sizes") not in (None, record.get("split_sizes")):  # an image folder's
-        change = split_change(old, record["split_sizes"], f"the interrupted run in {run_dir}")
+    change = "split_sizes" in record and split_change(
+        old, record["split_sizes"], record.get("split_digest"), f"the interrupted run in {run_dir}")
+    if change:  # an image folder's images changed
         raise UsageError(f"{change}; restore them, pass --overwrite to start afresh, or choose "
                          "another --model_dir.")
     return False
 
 
-def split_change(record: dict, sizes: dict, run: str) -> str:
-    """The sentence, without its remedy, that says the dataset of ``record`` (a
-    ``run.json``) now splits into ``sizes`` where ``run`` was trained on another split."""
+def split_change(record: dict, sizes: dict, digest: str | None, run: str) -> str | None:
+    """None where the dataset of ``record`` (a ``run.json``) still splits as ``run`` was
+    trained (its split ``sizes`` and, for an image folder, the ``digest`` of its files);
+    otherwise the sentence, without its remedy, that says how it changed."""
     def shown(counts):
         return ", ".join(f"{counts.get(split)} {split}"
                          for split in ("train", "validation", "test"))
 
-    return (f"Dataset {record['dataset']!r} now splits into {shown(sizes)} images, and {run} "
-            f"trained on a split into {shown(record['split_sizes'])}: its images changed since "
-            "(a test split carved from train would now hold training images)")
+    consequence = "(a test split carved from train would now hold training images)"
+    if record.get("split_sizes") not in (None, dict(sizes)):
+        return (f"Dataset {record['dataset']!r} now splits into {shown(sizes)} images, and "
+                f"{run} trained on a split into {shown(record['split_sizes'])}: its images "
+                f"changed since {consequence}")
+    if record.get("split_digest") not in (None, digest):
+        return (f"Dataset {record['dataset']!r} still splits into {shown(sizes)} images, but "
+                f"not into the files {run} trained on: its images were replaced, renamed or "
+                f"changed since {consequence}")
+    return None
 
 
 def difference(key: str, then, now) -> str:

@@ -165,7 +165,8 @@ def absolute(path: str | None) -> str | None:
     return os.path.abspath(os.path.expanduser(path))
 
 
-def run_record(spec: RunSpec, class_names, input_shape, split_sizes) -> dict:
+def run_record(spec: RunSpec, class_names, input_shape, split_sizes,
+               split_digest: str | None = None) -> dict:
     """``run.json``: the resolved configuration of a run, with what the data told."""
     import keras
     import tensorflow as tf
@@ -195,6 +196,7 @@ def run_record(spec: RunSpec, class_names, input_shape, split_sizes) -> dict:
         "num_classes": len(class_names),
         "class_names": list(class_names),
         "split_sizes": dict(split_sizes),
+        "split_digest": split_digest,
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__,
                      "python": platform.python_version()},
     }

@@ -13,6 +13,7 @@ names, which become the lines of the export's ``labels.txt`` (:func:`name_proble
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import pathlib
@@ -112,7 +113,20 @@ def image_folder(path: str, validation_fraction: float = VALIDATION_FRACTION) ->
                   image_shape=(None, None, 3), class_names=class_names,
                   sizes={split: len(items) for split, items in examples.items()},
                   skipped=tuple(sorted(skipped)), validation_shipped="validation" in given,
-                  **datasets)
+                  split_digest=split_digest(root, examples), **datasets)
+
+
+def split_digest(root: pathlib.Path, examples: dict) -> str:
+    """SHA-256 of each split's files (path under ``root``, size in bytes, label): the
+    same split gives the same digest; one whose files were swapped for others (the same
+    count) does not."""
+    digest = hashlib.sha256()
+    for split in SPLITS:
+        for path, label in examples[split]:
+            relative = os.fsencode(os.path.relpath(path, root))
+            digest.update(b"%s\t%s\t%d\t%d\n" % (split.encode(), relative,
+                                                  os.path.getsize(path), label))
+    return digest.hexdigest()
 
 
 def class_files(directory: pathlib.Path) -> dict[str, list[pathlib.Path]]:

@@ -26,6 +26,9 @@ class Source:
     ImageNet); ``class_names`` names each label, in label order; ``skipped`` lists
     the files an image folder could not decode. ``validation_shipped`` is True where the
     dataset brings its own validation split, so that none is held out of train.
+    ``split_digest`` fingerprints an image folder's split (its files' names and sizes),
+    so that a run can tell the same split from another of the same sizes; None elsewhere
+    (a prepared dataset's splits are fixed by its version).
     ``mirror_symmetric`` is False for
     data whose mirror image is another thing (digits, letters): flips, in training
     or at test time, then hurt.
@@ -42,3 +45,4 @@ class Source:
     skipped: tuple[str, ...] = ()
     mirror_symmetric: bool = True
     validation_shipped: bool = False
+    split_digest: str | None = None

@@ -57,7 +57,8 @@ def train(spec: RunSpec, overwrite: bool = False,
     with session(spec.distribute, spec.seed, spec.deterministic, spec.precision) as strategy:
         input_shape = resolve_input_shape(recipe.input_shape, spec.data.image_size)
         source = open_source(spec.data, input_shape, recipe.classes_at(input_shape))
-        record = run_record(spec, source.class_names, input_shape, source.sizes)
+        record = run_record(spec, source.class_names, input_shape, source.sizes,
+                            source.split_digest)
         replace = rundir.check_resumable(run_dir, record, overwrite) or replace
         check_validation_fraction(source, spec.data.validation_fraction,
                                   validation_fraction_given)

@@ -79,7 +79,7 @@ def tune(search: SearchSpec, overwrite: bool = False, verbose: int | None = None
         check_validation_fraction(source, run.data.validation_fraction,
                                   validation_fraction_given)
         if chief and not overwrite:
-            check_same_data(search, source.class_names, source.sizes)
+            check_same_data(search, source.class_names, source.sizes, source.split_digest)
         hypermodel = RecipeHyperModel(search, source.num_classes, input_shape, strategy,
                                       source.sizes["train"], verbose)
         if run.data.tta == "dense":  # the best trial's network is evaluated densely
@@ -98,7 +98,8 @@ def tune(search: SearchSpec, overwrite: bool = False, verbose: int | None = None
             rundir.remove_run(run.model_dir)
         tuner = make_tuner(search, hypermodel, overwrite)
         if chief:
-            record = run_record(run, source.class_names, input_shape, source.sizes)
+            record = run_record(run, source.class_names, input_shape, source.sizes,
+                                source.split_digest)
             rundir.write_json(os.path.join(run.model_dir, rundir.RUN_FILE),
                               {**record, "search": search_record(search)})
             data.preprocessing.save(os.path.join(run.model_dir, rundir.PREPROCESSING_FILE))
@@ -257,7 +258,7 @@ def check_budget(search: SearchSpec) -> None:
                          "afresh, or another --model_dir.")
 
 
-def check_same_data(search: SearchSpec, class_names, sizes) -> None:
+def check_same_data(search: SearchSpec, class_names, sizes, digest: str | None = None) -> None:
     """A search is resumed on the classes it started with (a folder's may have changed):
     its trials' checkpoints hold a head of that many; and on the same split (a folder
     whose images changed is split anew, its test split then holding training images)."""
@@ -271,8 +272,8 @@ def check_same_data(search: SearchSpec, class_names, sizes) -> None:
             f"{search.run.model_dir} holds a search of {len(saved)} classes and "
             f"{search.run.data.dataset} now has {len(class_names)} (or other names); "
             "pass --overwrite to start afresh or choose another --model_dir.")
-    if record.get("split_sizes") not in (None, dict(sizes)):
-        change = rundir.split_change(record, sizes, f"the search in {search.run.model_dir}")
+    change = rundir.split_change(record, sizes, digest, f"the search in {search.run.model_dir}")
+    if change:
         raise UsageError(f"{change}; restore them, pass --overwrite to start afresh, or choose "
                          "another --model_dir.")
 

@@ -302,7 +302,16 @@ def test_a_folder_whose_images_changed_since_the_run_is_refused(tmp_path, train_
                                              r"into 8 train, 0 validation, 4 test: its images "
                                              r"changed since"):
             modes.run(mode, mode_args(model_dir=str(run)))
-    assert not (run / "evaluation.json").exists()
+    # The same counts, other files: one image renamed (it moves to another split).
+    (tmp_path / "images" / "dark" / "6.png").unlink()
+    (tmp_path / "images" / "dark" / "0.png").rename(tmp_path / "images" / "dark" / "9.png")
+    with pytest.raises(UsageError, match=r"still splits into 8 train, 0 validation, 4 test "
+                                         r"images, but not into the files the run in .* "
+                                         r"trained on: its images were replaced, renamed"):
+        modes.run("evaluate", mode_args(model_dir=str(run)))
+    (tmp_path / "images" / "dark" / "9.png").rename(tmp_path / "images" / "dark" / "0.png")
+    modes.run("evaluate", mode_args(model_dir=str(run)))  # restored: evaluated again
+    assert (run / "evaluation.json").exists()
 
 
 @pytest.mark.parametrize("mode, flag", [("evaluate", "data_dir"), ("visualize", "image"),

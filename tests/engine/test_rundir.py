@@ -45,6 +45,22 @@ def test_an_interrupted_run_whose_image_folder_now_splits_otherwise_is_refused(t
     assert rundir.check_resumable(run_dir, grown, overwrite=True) is True
 
 
+def test_an_interrupted_run_whose_image_folder_holds_other_files_of_the_same_count_is_refused(
+        tmp_path):
+    sizes = {"train": 63, "validation": 9, "test": 18}
+    record = {"recipe": "resnet20", "dataset": "folder:/data/pets", "split_sizes": sizes,
+              "split_digest": "a" * 64}
+    run_dir = interrupted(tmp_path, record)
+    assert rundir.check_resumable(run_dir, record) is False
+    with pytest.raises(UsageError, match=r"Dataset 'folder:/data/pets' still splits into 63 "
+                       r"train, 9 validation, 18 test images, but not into the files the "
+                       r"interrupted run in .* trained on: its images were replaced, renamed or "
+                       r"changed since .*; restore them, pass --overwrite"):
+        rundir.check_resumable(run_dir, {**record, "split_digest": "b" * 64})
+    older = {key: value for key, value in record.items() if key != "split_digest"}
+    assert rundir.check_resumable(interrupted(tmp_path / "older", older), record) is False
+
+
 @pytest.mark.parametrize("search, other, kind", [
     (False, rundir.SEARCH_DIR, r"search \(--mode=tune\)"),
     (True, rundir.BACKUP_DIR, r"training run \(--mode=train\)")])

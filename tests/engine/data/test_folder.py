@@ -148,6 +148,22 @@ def test_a_folder_beside_train_that_is_no_split_is_named(layered, caplog):
     assert source.sizes["validation"] == 2  # held out of train, as without the folder
 
 
+def test_the_split_digest_tells_other_files_of_the_same_count(layered):
+    digest = image_folder(str(layered)).split_digest
+    assert len(digest) == 64 and image_folder(str(layered)).split_digest == digest
+    cat = layered / "train" / "cat"
+    (cat / "000.jpg").rename(cat / "100.jpg")  # renamed: another image is held out
+    renamed = image_folder(str(layered))
+    assert renamed.sizes == image_folder(str(layered)).sizes and renamed.split_digest != digest
+    (cat / "100.jpg").rename(cat / "000.jpg")
+    assert image_folder(str(layered)).split_digest == digest
+    Image.new("RGB", (30, 30), (1, 2, 3)).save(cat / "000.jpg", "JPEG")  # replaced
+    assert image_folder(str(layered)).split_digest != digest
+    from engine.data import load_source
+
+    assert load_source("digits").split_digest is None  # a fixed split needs none
+
+
 def test_flat_folder_is_split_into_disjoint_train_validation_test(tmp_path):
     for index, colour in enumerate(((250, 0, 0), (0, 250, 0), (0, 0, 250))):
         write_images(tmp_path / "flat" / f"class{index}", 10, colour)
