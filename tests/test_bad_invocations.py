@@ -135,6 +135,13 @@ CASES = [
     (["--no_such_flag=1"], 2, "no_such_flag"),
     (["stray_argument"], 2, "stray_argument"),
     (["--dataset=no_such_dataset"], 2, "Unknown dataset 'no_such_dataset'"),
+    (["--dataset={empty}"], 2, "; an image folder is --dataset=folder:/"),
+    (["--dataset="], 2, "Unknown dataset '': use 'digits'"),
+    (["--dataset=mnist:9.9.9", "--data_dir={empty}"], 2, "TFDS cannot open dataset "
+     "'mnist:9.9.9': Dataset mnist cannot be loaded at version 9.9.9, only: 3.0.1; name a "
+     "config and version it has"),
+    (["--dataset=mnist/foo", "--data_dir={empty}"], 2, "TFDS cannot open dataset 'mnist/foo': "
+     "BuilderConfig foo not found with version 3.0.1; name a config"),
     (["--data_dir={empty}"], 2, "--data_dir tells where a TFDS dataset is prepared, and "
      "--dataset=digits is not one (it is embedded in scikit-learn); leave --data_dir out."),
     (["--dataset=synthetic", "--manual_dir={empty}"], 2, "--manual_dir tells where a TFDS "

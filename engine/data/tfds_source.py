@@ -10,6 +10,7 @@ because MNIST and Fashion-MNIST share file names.
 from __future__ import annotations
 
 import os
+import re
 
 import tensorflow as tf
 from absl import logging
@@ -17,6 +18,8 @@ from absl import logging
 from engine.data.source import SPLIT_SEED, TEST_FRACTION, VALIDATION_FRACTION, Source
 from layers.errors import UsageError
 
+DATASET_NAMES = ("use 'digits', 'synthetic', 'folder:PATH' or a TFDS image-classification "
+                 "dataset name such as 'mnist' or 'cifar10'")
 # TFDS datasets of characters, whose mirror images are not the same class.
 NOT_MIRROR_SYMMETRIC = ("mnist", "emnist", "kmnist", "svhn_cropped", "binary_alpha_digits")
 
@@ -137,14 +140,24 @@ def prepare_offline(builder, manual_dir: str) -> None:
 
 
 def _builder(name: str, data_dir: str | None):
+    """TFDS's builder of ``name`` (``mnist``, ``mnist:3.0.1``, ``name/config``); a name
+    TFDS cannot parse, or whose config or version it lacks, is a :class:`UsageError`."""
     import tensorflow_datasets as tfds
 
     try:
         return tfds.builder(name, data_dir=data_dir)
     except tfds.core.registered.DatasetNotFoundError:
-        raise UsageError(
-            f"Unknown dataset {name!r}: use 'digits', 'synthetic', 'folder:PATH' or a TFDS "
-            "image-classification dataset name such as 'mnist' or 'cifar10'.") from None
+        raise UsageError(f"Unknown dataset {name!r}: {DATASET_NAMES}.") from None
+    except (ValueError, AssertionError) as error:  # TFDS's for a name, config or version
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        if reason.startswith("Parsing builder name string"):
+            folder = (f"; an image folder is --dataset=folder:{name}"
+                      if name.startswith(("/", ".", "~")) else "")
+            raise UsageError(f"Unknown dataset {name!r}: {DATASET_NAMES}{folder}.") from None
+        reason = re.sub(r'^Failed to construct dataset .*?builder_kwargs ".*?": ', "", reason)
+        reason = re.sub(r"\s*Here are .*$", "", reason)  # a list cut off at the line's end
+        raise UsageError(f"TFDS cannot open dataset {name!r}: {reason.rstrip('.')}; name a "
+                         "config and version it has (or none: the default).") from None
 
 
 def _supervised_keys(info) -> tuple[str, str]:
