@@ -52,11 +52,11 @@ def main(argv):
             print(f"\ntrain.py: {stopped} while TensorFlow loaded; nothing was done.",
                   file=sys.stderr)
             leave(code)
-    from engine.spec import default_model_dir  # (after TensorFlow: it imports Keras)
+    from engine.spec import run_directory  # (after TensorFlow: it imports Keras)
     from layers.errors import RunFailure, UsageError
 
     args = cli.arguments(FLAGS, argv)
-    run_dir = args.model_dir or default_model_dir(args.recipe, args.dataset)
+    run_dir = run_directory(args.model_dir, args.recipe, args.dataset)
     try:
         modes.run(args.mode, args)
     except UsageError as error:
@@ -73,7 +73,7 @@ def main(argv):
     except Exception as error:  # a bug, not a user's mistake: keep its traceback
         traceback.print_exc()
         written = (f" Files written so far are in {run_dir}."
-                   if args.mode in RUN_FOLDER_MODES else "")
+                   if args.mode in RUN_FOLDER_MODES and os.path.isdir(run_dir) else "")
         print(f"train.py: --mode={args.mode} failed with an internal error "
               f"({type(error).__name__}); the traceback above says where.{written}",
               file=sys.stderr)

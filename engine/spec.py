@@ -60,7 +60,7 @@ def resolve(recipe: str, training: TrainingConfig, *, dataset: str = "digits",
     ``model_dir`` defaults to ``runs/<recipe>-<dataset>``, ``export_dir`` (the model
     base path of the exports) to ``<model_dir>/export``."""
     dataset = recorded_dataset(dataset)  # as run.json records it: later modes run anywhere
-    model_dir = os.path.abspath(os.path.expanduser(model_dir or default_model_dir(recipe, dataset)))
+    model_dir = run_directory(model_dir, recipe, dataset)
     data = DataSpec(dataset=dataset, data_dir=absolute(data_dir), manual_dir=absolute(manual_dir),
                     batch_size=training.batch_size, seed=seed, image_size=image_size,
                     augmentation=training.augmentation, normalization=training.normalization,
@@ -134,12 +134,19 @@ def check_paths(spec: RunSpec) -> None:
         rundir.pretrained_model_file(spec.init_from)
 
 
+def run_directory(model_dir: str | None, recipe: str, dataset: str) -> str:
+    """The absolute folder a run writes to: ``model_dir`` (``~`` expanded), by default
+    :func:`default_model_dir`'s."""
+    return os.path.abspath(os.path.expanduser(model_dir or default_model_dir(recipe, dataset)))
+
+
 def default_model_dir(recipe: str, dataset: str) -> str:
-    """``runs/<recipe>-<dataset>``, with a folder dataset's path reduced to its name and
-    a TFDS name's config and version joined by dashes (``imagenette/320px-v2:1.0.0``:
-    ``imagenette-320px-v2-1.0.0``)."""
+    """``runs/<recipe>-<dataset>``, with a folder dataset's path reduced to its folder's
+    name (``folder:.``: the current folder's) and a TFDS name's config and version joined
+    by dashes (``imagenette/320px-v2:1.0.0``: ``imagenette-320px-v2-1.0.0``)."""
     if dataset.startswith(FOLDER_PREFIX):
-        name = os.path.basename(os.path.normpath(dataset.removeprefix(FOLDER_PREFIX)))
+        path = dataset.removeprefix(FOLDER_PREFIX)
+        name = os.path.basename(os.path.abspath(os.path.expanduser(path)) if path else "")
     else:
         name = dataset.replace("/", "-").replace(":", "-")
     return os.path.join("runs", f"{recipe}-{name}")

@@ -164,20 +164,24 @@ def main_exits(flag_list, run_mode, monkeypatch) -> int:
     return exit_info.value.code
 
 
-@pytest.mark.parametrize("mode, last_words", [
-    ("train", "Files written so far are in /tmp/somewhere."),
-    ("tune", "Files written so far are in /tmp/somewhere."),
-    ("evaluate", "the traceback above says where."),  # evaluate writes no run folder
+@pytest.mark.parametrize("mode, folder, last_words", [
+    ("train", "run", "Files written so far are in {run}."),
+    ("tune", "run", "Files written so far are in {run}."),
+    ("train", None, "the traceback above says where."),  # it failed before writing any
+    ("evaluate", "run", "the traceback above says where."),  # evaluate writes no run folder
 ])
-def test_an_internal_error_keeps_its_traceback(mode, last_words, monkeypatch, capsys):
+def test_an_internal_error_keeps_its_traceback(mode, folder, last_words, tmp_path, monkeypatch,
+                                               capsys):
     def broken(mode, args):
         raise ValueError("a bug inside Keras")  # not the project's UsageError
 
-    assert main_exits([f"--mode={mode}", "--model_dir=/tmp/somewhere"], broken,
+    if folder:
+        (tmp_path / folder).mkdir()
+    assert main_exits([f"--mode={mode}", f"--model_dir={tmp_path / 'run'}"], broken,
                       monkeypatch) == 1
     stderr = capsys.readouterr().err
     assert "Traceback" in stderr and "ValueError: a bug inside Keras" in stderr
-    assert stderr.strip().splitlines()[-1].endswith(last_words)
+    assert stderr.strip().splitlines()[-1].endswith(last_words.format(run=tmp_path / "run"))
 
 
 
@@ -221,6 +225,25 @@ def test_a_sigterm_stops_the_run_as_a_ctrl_c_does_with_exit_143(tmp_path, monkey
     assert main_exits([f"--model_dir={tmp_path}"], terminated, monkeypatch) == 143
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         f"train.py: stopped by SIGTERM. The last completed epoch is backed up in {tmp_path}; "
+        "run the same command again to resume.")
+
+
+@pytest.mark.parametrize("flag_list, run", [
+    (["--model_dir=~/rr"], "rr"),  # ~ expanded as the run expands it
+    (["--dataset=folder:."], "pets/runs/lenet5_modern-pets")])  # named as the run names it
+def test_an_interruption_finds_the_backup_where_the_run_wrote_it(flag_list, run, tmp_path,
+                                                                 monkeypatch, capsys):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "pets").mkdir()
+    monkeypatch.chdir(tmp_path / "pets")
+    (tmp_path / run / "backup").mkdir(parents=True)
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    assert main_exits(flag_list, interrupted, monkeypatch) == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"train.py: interrupted. The last completed epoch is backed up in {tmp_path / run}; "
         "run the same command again to resume.")
 
 

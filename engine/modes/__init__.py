@@ -32,11 +32,11 @@ def saved_run(args: types.SimpleNamespace, model_dir: str | None = None):
     ``runs/<recipe>-<dataset>``), which a ``--recipe`` or ``--dataset`` given on the
     command line must match (:func:`engine.rundir.load_run`)."""
     from engine import rundir
-    from engine.spec import default_model_dir
+    from engine.spec import run_directory
 
     from engine.data.sources import check_tfds_flags
 
-    model_dir = model_dir or args.model_dir or default_model_dir(args.recipe, args.dataset)
+    model_dir = model_dir or run_directory(args.model_dir, args.recipe, args.dataset)
     saved = rundir.load_run(model_dir, **{flag: getattr(args, flag) for flag in NAMING_FLAGS
                                           if flag in args.given})
     check_tfds_flags(saved.record["dataset"], getattr(args, "given", ()))

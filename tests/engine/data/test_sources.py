@@ -1,6 +1,8 @@
 """Sources: the embedded digits, synthetic data, prepared TFDS datasets and offline
 preparation from hand-downloaded archives (--manual_dir)."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -200,3 +202,5 @@ def test_the_default_run_folder_is_one_folder_named_after_the_dataset():
     assert default_model_dir("vgg16", "mnist:3.0.1") == "runs/vgg16-mnist-3.0.1"
     assert default_model_dir("vgg16", "imagenette/320px-v2") == "runs/vgg16-imagenette-320px-v2"
     assert default_model_dir("vgg16", "folder:/data/pets/") == "runs/vgg16-pets"
+    here = os.path.basename(os.getcwd())
+    assert default_model_dir("vgg16", "folder:.") == f"runs/vgg16-{here}"
