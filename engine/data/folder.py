@@ -51,16 +51,23 @@ def image_folder(path: str, validation_fraction: float = VALIDATION_FRACTION) ->
                             path, ", ".join(others))
     else:
         layout = {"train": class_files(root)}
+    split_root = {split: root / split if (root / "train").is_dir() else root for split in layout}
+    loose = [str(file) for split in layout for file in sorted(split_root[split].iterdir())
+             if file.is_file() and not file.name.startswith(".")]
+    if loose:
+        logging.warning("Image folder %s: %d file%s outside any class folder not read (%s%s); "
+                        "a class's images go in its folder, <split>/<class>/*.", path, len(loose),
+                        "" if len(loose) == 1 else "s", ", ".join(loose[:REPORTED_FILES]),
+                        ", ..." if len(loose) > REPORTED_FILES else "")
     class_names = tuple(sorted(layout["train"]))
     if not class_names:
         raise UsageError(f"Image folder {path!r} holds no class folders; expected "
                          "PATH/train/<class>/* or PATH/<class>/*.")
-    train_root = root / "train" if (root / "train").is_dir() else root
     for name in class_names:
         problem = name_problem(name)
         if problem:
-            raise UsageError(f"Class folder {str(train_root / name)!r} {problem}; rename it: "
-                             "class names become the lines of the export's labels.txt "
+            raise UsageError(f"Class folder {str(split_root['train'] / name)!r} {problem}; rename "
+                             "it: class names become the lines of the export's labels.txt "
                              "(UTF-8, one name a line).")
     if len(class_names) < 2:
         raise UsageError(f"Image folder {path!r} holds one class ({class_names[0]!r}); a "
@@ -82,7 +89,6 @@ def image_folder(path: str, validation_fraction: float = VALIDATION_FRACTION) ->
                         ", ..." if len(names) > REPORTED_FILES else "")
     layout = {split: {name: [file for file in files if str(file) not in skipped]
                       for name, files in classes.items()} for split, classes in layout.items()}
-    split_root = {split: root / split if (root / "train").is_dir() else root for split in layout}
     for split, classes in layout.items():
         for name, files in classes.items():
             if not files:
@@ -90,7 +96,7 @@ def image_folder(path: str, validation_fraction: float = VALIDATION_FRACTION) ->
                                  "decodable images; add images or remove the folder.")
     given = set(layout)
     layout = carve_missing_splits(layout, validation_fraction)
-    for split in SPLITS:
+    for split in ("train", "test", "validation"):  # test is carved first, so named first
         if any(layout[split].values()) or (split, validation_fraction) == ("validation", 0):
             continue
         if split in given:  # an empty PATH/test or PATH/validation

@@ -164,6 +164,17 @@ def test_the_split_digest_tells_other_files_of_the_same_count(layered):
     assert load_source("digits").split_digest is None  # a fixed split needs none
 
 
+def test_files_outside_any_class_folder_are_named(layered, caplog):
+    write_images(layered / "train", 1, (5, 5, 5))  # train/000.jpg: no class
+    (layered / "train" / ".DS_Store").write_text("hidden: ignored")
+    (layered / "NOTES.txt").write_text("beside the splits: not a split's")
+    with caplog.at_level(logging.WARNING):
+        source = image_folder(str(layered))
+    assert f"1 file outside any class folder not read ({layered / 'train' / '000.jpg'}); " \
+           "a class's images go in its folder" in caplog.text
+    assert source.sizes == image_folder(str(layered)).sizes
+
+
 def test_flat_folder_is_split_into_disjoint_train_validation_test(tmp_path):
     for index, colour in enumerate(((250, 0, 0), (0, 250, 0), (0, 0, 250))):
         write_images(tmp_path / "flat" / f"class{index}", 10, colour)
@@ -201,13 +212,19 @@ def test_test_classes_must_exist_in_train(tmp_path):
 def test_too_few_images_to_hold_out_splits_is_a_clear_error(tmp_path):
     write_images(tmp_path / "tiny" / "cat", 1, (1, 2, 3))
     write_images(tmp_path / "tiny" / "dog", 1, (1, 2, 3))
+    # One image a class gives no test split, with validation or without: said first, so
+    # that no remedy offered leads to the other refusal.
+    for fraction in (0.1, 0.0):
+        with pytest.raises(ValueError, match=r"to hold out a test split; add images or provide "
+                                             r"PATH/test/<class>/\*\.$"):
+            image_folder(str(tmp_path / "tiny"), validation_fraction=fraction)
+    write_images(tmp_path / "tiny" / "cat", 1, (1, 2, 3), start=1)
+    write_images(tmp_path / "tiny" / "dog", 1, (1, 2, 3), start=1)
     with pytest.raises(ValueError, match="too few images per class to hold out a validation split"
                                          r".*, or pass --validation_fraction=0 to train"):
         image_folder(str(tmp_path / "tiny"))
-    # Without validation, one image a class cannot give a test split either.
-    with pytest.raises(ValueError, match=r"to hold out a test split; add images or provide "
-                                         r"PATH/test/<class>/\*\.$"):
-        image_folder(str(tmp_path / "tiny"), validation_fraction=0.0)
+    assert image_folder(str(tmp_path / "tiny"), validation_fraction=0.0).sizes == {
+        "train": 2, "validation": 0, "test": 2}  # the remedy offered works
 
 
 def test_an_empty_test_or_validation_folder_is_named(tmp_path):
