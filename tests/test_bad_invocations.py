@@ -260,3 +260,16 @@ def test_a_diverging_run_fails_naming_the_epoch_and_exports_nothing(tmp_path):
     assert not (tmp_path / "run" / "report.json").exists()
     assert not (tmp_path / "run" / "export").exists()
     assert not (tmp_path / "run" / "model.keras").exists()
+
+
+@pytest.mark.parametrize("mode", ["train", "tune"])
+def test_an_architecture_that_does_not_fit_is_named_before_a_folder_is_read(
+        places, tmp_path, train_here, mode):
+    # The folder's files are all decoded when it is opened (its undecodable ones are
+    # skipped, with a warning): the recipe's fit comes first.
+    result = train_here(f"--mode={mode}", "--recipe=lenet5", "--image_size=1",
+                        f"--dataset=folder:{places / 'undecodable'}",
+                        f"--model_dir={tmp_path / 'run'}")
+    assert result.returncode == 2
+    assert "Layer 'c1' does not fit its input" in result.stderr.strip().splitlines()[-1]
+    assert "Skipped" not in result.stderr and "holds no decodable images" not in result.stderr

@@ -12,7 +12,7 @@ import os
 
 import recipes
 from engine import distribute, rundir, training, transfer
-from engine.build import build
+from engine.build import build, check_fits_before_reading
 from engine.cli import run_spec
 from engine.data import (check_validation_fraction, named_data_errors, open_source, prepare,
                          resolve_input_shape)
@@ -56,6 +56,7 @@ def train(spec: RunSpec, overwrite: bool = False,
         layout.check_base_path(spec.export_dir)
     with session(spec.distribute, spec.seed, spec.deterministic, spec.precision) as strategy:
         input_shape = resolve_input_shape(recipe.input_shape, spec.data.image_size)
+        check_fits_before_reading(spec.recipe, input_shape, spec.data.dataset)
         source = open_source(spec.data, input_shape, recipe.classes_at(input_shape))
         record = run_record(spec, source.class_names, input_shape, source.sizes,
                             source.split_digest)

@@ -22,7 +22,7 @@ import sys
 
 import recipes
 from engine import interrupts, rundir
-from engine.build import main_head
+from engine.build import check_fits_before_reading, main_head
 from engine.data import check_validation_fraction, open_source, prepare, resolve_input_shape
 from engine.evaluate import check_evaluation, evaluate
 from engine.publish import publish
@@ -75,6 +75,7 @@ def tune(search: SearchSpec, overwrite: bool = False, verbose: int | None = None
     with session(run.distribute, run.seed, run.deterministic, run.precision,
                  scope=False) as strategy, running():
         input_shape = resolve_input_shape(recipe.input_shape, run.data.image_size)
+        check_fits_before_reading(run.recipe, input_shape, run.data.dataset)
         source = open_source(run.data, input_shape, recipe.classes_at(input_shape))
         check_validation_fraction(source, run.data.validation_fraction,
                                   validation_fraction_given)
