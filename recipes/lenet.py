@@ -54,7 +54,8 @@ def lenet5(input_shape, classes, classifier_activation, name="lenet5", include_t
     nearest code, and the usual cross-entropy on it is
     ``y_D + log(sum_i exp(-y_i))``, the paper's MAP criterion (Section II-C)
     without the constant "rubbish class" term ``exp(-j)`` (its ``j -> inf``
-    limit).  The penalties themselves are ``model.get_layer("rbf").output``.
+    limit).  The penalties themselves are ``model.get_layer("rbf").output``;
+    ``rbf`` and ``logits`` run in float32 under mixed precision.
 
     Inputs are expected normalized as in the paper (Section II-B: background
     -0.1, foreground 1.175), the input pipeline's ``lenet`` normalization, which
@@ -79,8 +80,10 @@ def lenet5(input_shape, classes, classifier_activation, name="lenet5", include_t
     x = keras.layers.Dense(LENET5_F6_UNITS, activation=scaled_tanh,
                            kernel_initializer=FanInUniform(), name="f6")(x)
     codes = "digits" if classes == 10 else "random"
-    penalties = EuclideanRBF(classes, codes=codes, name="rbf")(x)
-    logits = keras.layers.Rescaling(-1.0, name="logits")(penalties)
+    # Penalties of 84 squared distances (about 80 to 600) differ by less than a 16-bit
+    # float resolves there (0.5 to 4 in bfloat16): the head runs in float32.
+    penalties = EuclideanRBF(classes, codes=codes, name="rbf", dtype="float32")(x)
+    logits = keras.layers.Rescaling(-1.0, name="logits", dtype="float32")(penalties)
     return keras.Model(inputs, predictions(logits, classifier_activation), name=name)
 
 

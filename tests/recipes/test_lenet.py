@@ -128,3 +128,23 @@ def test_lenet5_runs_under_mixed_precision():
     outputs = keras.ops.convert_to_numpy(model(np.ones((2, 32, 32, 1), dtype="float32")))
     assert outputs.dtype == np.float32
     np.testing.assert_allclose(outputs.sum(-1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_lenet5s_penalties_keep_float32s_ranking_under_mixed_precision(policy):
+    # 84 squared distances sum to 80-600, where bfloat16 steps by 0.5 to 4: computed in
+    # it, the classes' scores tied or swapped (every class at 0.1, argmax off on most).
+    images = np.random.default_rng(0).normal(size=(64, 32, 32, 1)).astype("float32")
+    exact = recipes.build("lenet5")
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        mixed = recipes.build("lenet5")
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    mixed.set_weights(exact.get_weights())
+    assert mixed.get_layer("c3").compute_dtype != "float32"
+    assert {mixed.get_layer(name).compute_dtype for name in ("rbf", "logits")} == {"float32"}
+    ours = keras.ops.convert_to_numpy(mixed(images))
+    reference = keras.ops.convert_to_numpy(exact(images))
+    np.testing.assert_array_equal(ours.argmax(-1), reference.argmax(-1))
+    np.testing.assert_allclose(ours, reference, atol=2e-4)
