@@ -17,6 +17,7 @@ padding with the odd extra zero after (:func:`layers.same_padding`).
 
 from __future__ import annotations
 
+import keras
 from keras import ops
 
 from layers.arithmetic import conv_output_size, is_int, resolve_padding
@@ -68,10 +69,12 @@ def conv_as_matmul(x, kernel, bias=None, strides=1, padding="valid"):
     ``(kh, kw, C, filters)`` and ``bias`` (optional) ``(filters,)``; ``strides`` and
     ``padding`` as in :func:`im2col`. Returns the maps ``(H_out, W_out, filters)``
     (with a leading batch axis for a batch): what ``keras.layers.Conv2D`` with the
-    same weights, strides and padding gives, before its activation.
+    same weights, strides and padding gives, before its activation. Both are computed
+    in their common dtype (an integer image with a float kernel: the kernel's).
     """
-    x = ops.convert_to_tensor(x)
-    kernel = ops.cast(kernel, x.dtype)
+    x, kernel = ops.convert_to_tensor(x), ops.convert_to_tensor(kernel)
+    dtype = keras.backend.result_type(x.dtype, kernel.dtype)
+    x, kernel = ops.cast(x, dtype), ops.cast(kernel, dtype)
     if len(kernel.shape) != 4 or kernel.shape[2] != x.shape[-1]:
         raise UsageError(f"The kernel {tuple(kernel.shape)} does not fit the input "
                          f"{tuple(x.shape)}: it needs (kh, kw, {x.shape[-1]}, filters).")

@@ -70,6 +70,20 @@ def test_conv_as_matmul_builds_a_model_on_a_symbolic_batch():
                                rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("image_dtype", ["int64", "uint8"])
+def test_an_integer_image_with_a_float_kernel_convolves_in_float(image_dtype):
+    # The lectures' images are integers: a 3x3 box filter (1/9 each) cast to them was all
+    # zeros, and uint8 wrapped around.
+    image = (np.arange(5 * 5 * 2).reshape(1, 5, 5, 2) % 7).astype(image_dtype)
+    kernel = np.random.default_rng(4).normal(size=(3, 3, 2, 2)).astype("float32")
+    kernel[..., 0] = 1 / 9
+    ours = conv_as_matmul(image, kernel)
+    assert keras.backend.standardize_dtype(ours.dtype) == "float32"
+    np.testing.assert_allclose(numpy(ours), keras_conv(image.astype("float32"), kernel,
+                                                       np.zeros(2, "float32"), 1, "valid"),
+                               rtol=1e-5, atol=1e-5)
+
+
 def test_explicit_zeros_pad_like_the_papers_tables():
     # Dumoulin and Visin, Figure 2.6: a 3x3 kernel over a 5x5 input padded with a 1x1
     # border of zeros at stride 2 gives 3x3; "pad 1" is Keras's "same" here.
