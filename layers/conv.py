@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from layers.arithmetic import PADDING_MODES, is_int
+from layers.arithmetic import PADDING_MODES, is_int, layer_output_size
 from layers.errors import UsageError
 
 
@@ -32,6 +32,14 @@ class PaddedConv2D(keras.layers.Conv2D):
                          padding="valid" if explicit else padding, **kwargs)
         self.explicit_padding = explicit
         self._padding_argument = list(padding) if isinstance(padding, (tuple, list)) else padding
+
+    def build(self, input_shape):
+        for axis, (index, kernel, stride, dilation) in enumerate(zip(
+                self._spatial_axes(), self.kernel_size, self.strides, self.dilation_rate)):
+            padding = self._pairs()[axis] if self.explicit_padding else self.padding
+            layer_output_size(self.name, input_shape[index], kernel, stride, padding, dilation,
+                              axis)
+        super().build(input_shape)
 
     def call(self, inputs):
         if self.explicit_padding is not None:

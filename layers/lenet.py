@@ -154,6 +154,7 @@ class TrainableSubsampling(keras.layers.Layer):
 
     def build(self, input_shape):
         maps = _known_channels(self, input_shape)
+        self.compute_output_shape(input_shape)  # a window larger than the maps: UsageError
         window = self.pool_size[0] * self.pool_size[1]
         self.coefficient = self.add_weight(
             name="coefficient", shape=(maps,),
@@ -232,6 +233,7 @@ class PartialConnectionConv2D(keras.layers.Layer):
                 raise UsageError(
                     f"Layer {self.name!r}: connections[{output_map}] = {list(inputs)} names input "
                     f"map(s) {missing}, but the input has {maps} maps (0 to {maps - 1}).")
+        self.compute_output_shape(input_shape)  # a window larger than the maps: UsageError
         columns = [(i, j) for j, inputs in enumerate(self.connections) for i in inputs]
         # selector[c, i, j] = 1 where stored column c connects input map i to output map j.
         self._selector = np.zeros((len(columns), maps, self.filters), dtype="float32")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import keras
 
 from layers import PaddedConv2D, PositionBias
+from layers.arithmetic import is_int
 from layers.errors import UsageError
 from recipes.common import apply, features, predictions
 from recipes.registry import Recipe, TrainingConfig, register
@@ -41,9 +42,10 @@ def alphago_policy(input_shape, classes, classifier_activation, name="alphago_po
     board) and ``predictions``. ``classes`` must equal the number of board points.
     The paper does not say how the weights were initialized: Keras's Glorot default.
     """
-    if isinstance(filters, bool) or not isinstance(filters, int) or filters < 1:
+    if not is_int(filters) or filters < 1:
         raise UsageError(f"filters (k) must be a positive integer, got {filters!r}; the "
                          f"paper trains k in {FILTERS}.")
+    filters = int(filters)
     if len(input_shape) != 3 or input_shape[0] is None or input_shape[1] is None:
         raise UsageError(f"input_shape must be (rows, columns, planes) with known sizes, "
                          f"got {input_shape!r}.")

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import math
+
 import keras
 import numpy as np
 
@@ -85,7 +87,8 @@ def scaled(channels: int, width_multiplier: float, divisor: int = 1) -> int:
     ``divisor`` (a grouped convolution's groups) and at least ``divisor``: the width of
     a layer in a network made uniformly narrower or wider (``width_multiplier`` of the
     builders that take one; 1 is the paper's network)."""
-    if isinstance(width_multiplier, bool) or not width_multiplier > 0:
+    if not (is_real(width_multiplier) and math.isfinite(width_multiplier)
+            and width_multiplier > 0):
         raise UsageError(f"width_multiplier must be a positive number, got "
                          f"{width_multiplier!r}.")
     return max(divisor, round(channels * width_multiplier / divisor) * divisor)

@@ -52,8 +52,9 @@ def fractalnet(input_shape, classes, classifier_activation, name="fractalnet", *
     drop probability and ``global_drop_path`` the share of mini-batches that
     train a single column (0 turns either off).
     """
-    if not isinstance(columns, int) or columns < 1:
+    if not is_int(columns) or columns < 1:
         raise UsageError(f"columns must be a positive integer, got {columns!r}.")
+    columns = int(columns)
     if (not isinstance(filters, (tuple, list)) or not filters
             or not all(is_int(count) and count > 0 for count in filters)):
         raise UsageError(f"filters must be a non-empty list of positive integers, one per "

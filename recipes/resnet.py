@@ -21,7 +21,7 @@ import dataclasses
 
 import keras
 
-from layers.arithmetic import is_int
+from layers.arithmetic import is_int, is_real
 from layers.errors import UsageError
 from layers.residual import (SHORTCUTS, STRIDE_PLACEMENTS, basic_block, bn_relu,
                              bottleneck_block, conv, conv_bn, preact_block)
@@ -128,7 +128,7 @@ def _check_variant(blocks, filters, block, widths, stem, shortcut, stride_on, dr
         raise UsageError(f"Pre-activation blocks use option B shortcuts, got {shortcut!r}.")
     if dropout and block != "preact":
         raise UsageError(f"dropout is a variant of the 'preact' block only, got block={block!r}.")
-    if not 0 < final_survival_probability <= 1:
+    if not is_real(final_survival_probability) or not 0 < final_survival_probability <= 1:
         raise UsageError(f"final_survival_probability must be in (0, 1], "
                          f"got {final_survival_probability!r}.")
 

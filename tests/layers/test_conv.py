@@ -96,6 +96,18 @@ def test_modes_behave_as_conv2d(padding):
     assert padded.explicit_padding is None
 
 
+@pytest.mark.parametrize("padding, shape, said", [
+    (1, (2, 2, 3), r"Layer 'conv' does not fit its input: height \(2 - 5 \+ 2\)/1 \+ 1 = 0 < 1"),
+    ("valid", (8, 4, 3), r"Layer 'conv' does not fit its input: width \(4 - 5 \+ 0\)/1"),
+    ((3, 3, 0, 0), (2, 2, 3), r"width \(2 - 5 \+ 0\)/1 \+ 1 = -2 < 1")])
+def test_a_window_that_does_not_fit_names_the_layer_and_the_users_sizes(padding, shape, said):
+    # Keras's own error quoted the padded shape and the inner padding="valid".
+    with pytest.raises(ValueError, match=said):
+        PaddedConv2D(4, 5, padding=padding, name="conv")(keras.Input(shape))
+    with pytest.raises(ValueError, match=said):  # called eagerly, too
+        PaddedConv2D(4, 5, padding=padding, name="conv")(np.ones((1, *shape), "float32"))
+
+
 def test_dilation_passes_through():
     x = random(1, 7, 7, 2)
     padded = PaddedConv2D(3, 3, dilation_rate=2, padding=2)

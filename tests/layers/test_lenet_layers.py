@@ -274,6 +274,8 @@ def test_initializer_and_layer_configs_rebuild_equal_layers():
 def test_a_window_larger_than_its_input_names_the_layer(layer, input_shape, arithmetic):
     """On their own too, not only through a recipe's guard (Keras's poolings refuse an
     empty output; these layers used to return one)."""
-    with pytest.raises(UsageError, match=re.escape(f"Layer '{layer.name}' does not fit its "
-                                                   f"input: {arithmetic}")):
+    said = re.escape(f"Layer '{layer.name}' does not fit its input: {arithmetic}")
+    with pytest.raises(UsageError, match=said):
         layer(keras.Input(input_shape))
+    with pytest.raises(UsageError, match=said):  # called eagerly, it returned an empty map
+        type(layer).from_config(layer.get_config())(np.ones((1, *input_shape), "float32"))

@@ -65,3 +65,24 @@ def test_an_on_off_argument_takes_numpy_bools():
 def test_a_dropout_rate_that_is_not_a_number_is_refused(recipe):
     with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\), got '0.5'\."):
         recipes.build(recipe, dropout="0.5", input_shape=(32, 32, 3))
+
+
+@pytest.mark.parametrize("recipe, argument, value, message", [
+    ("resnet20", "width_multiplier", "0.5", "width_multiplier must be a positive number, got '0.5'"),
+    ("resnet20", "width_multiplier", None, "width_multiplier must be a positive number, got None"),
+    ("resnet20", "width_multiplier", float("inf"), "width_multiplier must be a positive number"),
+    ("resnet110_sd", "final_survival_probability", "0.5",
+     r"final_survival_probability must be in \(0, 1\], got '0.5'")])
+def test_a_number_argument_that_is_no_number_is_refused_in_one_sentence(recipe, argument, value,
+                                                                         message):
+    # It raised TypeError ('>' not supported) or OverflowError (inf) from inside the builder.
+    with pytest.raises(ValueError, match=message):
+        recipes.build(recipe, **{argument: value})
+
+
+@pytest.mark.parametrize("recipe, argument, value", [("alphago_policy", "filters", 4),
+                                                     ("fractalnet", "columns", 1)])
+def test_a_count_argument_takes_numpy_integers(recipe, argument, value):
+    # Refused before, naming the value: "must be a positive integer, got np.int64(4)".
+    ours = recipes.build(recipe, **{argument: np.int64(value)})
+    assert ours.count_params() == recipes.build(recipe, **{argument: value}).count_params()
