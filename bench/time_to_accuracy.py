@@ -5,7 +5,8 @@ reaches a target, then score the test split once.
         --data_dir=../shared/tfds --target=0.99
 
 The recipe's training configuration as it is (batch size, optimizer, schedule,
-augmentation, normalization, validation split; ``--epochs`` only caps the epochs),
+augmentation, normalization, validation split; ``--epochs`` only caps the epochs: the
+schedule keeps the recipe's length),
 through the phases a run goes through (``engine.data.prepare``, the recipe's model,
 ``engine.training.compile_model``, ``engine.loop.fit`` with the schedule's callbacks,
 ``engine.evaluate.evaluate``), without writing a run folder or an export. After each
@@ -63,7 +64,8 @@ flags.DEFINE_string("data_dir", str(ROOT.parent / "shared" / "tfds"),
                     "TFDS data dir holding the prepared dataset.")
 flags.DEFINE_float("target", 0.99, "Validation accuracy that ends training.",
                    lower_bound=0.0, upper_bound=1.0)
-flags.DEFINE_integer("epochs", None, "At most this many epochs; default: the recipe's.",
+flags.DEFINE_integer("epochs", None, "At most this many epochs (the schedule keeps the "
+                     "recipe's length); default and most: the recipe's.",
                      lower_bound=1)
 flags.DEFINE_integer("seed", 42, "Initialization and shuffling seed.")
 
@@ -92,8 +94,8 @@ def main(argv):
     del argv
     recipe = recipes.get(FLAGS.recipe)
     config = recipe.training
-    if FLAGS.epochs:
-        config = dataclasses.replace(config, epochs=FLAGS.epochs)
+    # A cap, not a shorter configuration: the schedule keeps the recipe's length.
+    epochs = min(FLAGS.epochs or config.epochs, config.epochs)
     if config.validation_fraction == 0:
         config = dataclasses.replace(config, validation_fraction=0.1)  # something to watch
     if not prepared_or_skip(FLAGS.dataset, FLAGS.data_dir):
@@ -111,7 +113,7 @@ def main(argv):
         training.compile_model(model, config)
         stop = StopAtTarget(FLAGS.target, training.accuracy_key(model))
         loop.fit(model, data.pipelines.train, validation_data=data.pipelines.validation,
-                 epochs=config.epochs, verbose=0,
+                 epochs=epochs, verbose=0,
                  callbacks=[training.StopOnDivergence(),
                             *training.learning_rate_callbacks(config), stop])
         scores = evaluate(model, data)

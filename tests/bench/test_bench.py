@@ -15,6 +15,8 @@ import sys
 
 import pytest
 
+import recipes
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
@@ -118,6 +120,11 @@ def test_time_to_accuracy_that_never_reaches_the_target_says_so():
     result, lines = run("time_to_accuracy.py", "--dataset=digits", "--epochs=1", "--target=1")
     assert result.returncode == 0, result.stderr[-3000:]
     assert lines[-1]["epochs"] == 1 and lines[-1]["reached"] is False
+    # --epochs caps the run, not the schedule: one epoch of the recipe's cosine, whose
+    # rate has barely moved (a one-epoch cosine ended at 1.7e-08).
+    training = lines[0]["training"]
+    assert training["epochs"] == recipes.get("lenet5_modern").training.epochs > 1
+    assert lines[1]["learning_rate"] > 0.5 * training["learning_rate"]
 
 
 def test_lenet5_reproduction_writes_its_curve_and_figure(tmp_path):
