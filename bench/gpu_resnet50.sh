@@ -5,7 +5,11 @@
 # strides on the 3x3 convolutions, the layout of recipe resnet50_v1_5 (the default here;
 # RECIPE=resnet50 times He et al.'s original, 6% fewer multiply-adds).
 #
-#   bash bench/gpu_resnet50.sh            # PEAK_TFLOPS=790 (an H200, as measured there)
+#   bash bench/gpu_resnet50.sh            # PEAK_TFLOPS=790
+#
+# 790 TFLOP/s is the issue's dense bf16 peak of the H200, as measured there; an H100 SXM
+# has the same tensor cores (989 on paper for both): set PEAK_TFLOPS for another card.
+# nvidia-smi names the card first, and the result line records the peak it divided by.
 #
 # The GPU machine has JAX and PyTorch but no TensorFlow, so the JAX path imports none.
 # Nor has it Keras: `bash bench/gpu_deps.sh` unpacks Keras and the two packages it needs

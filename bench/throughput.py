@@ -18,16 +18,19 @@ median of the windows' ratios of process CPU seconds (baseline / recipe): a wind
 machine stretched while the process sat idle (``bench/loop_overhead.py``) keeps its CPU
 time.
 Both go through the project's training path (``engine.loop.fit``) on TensorFlow, and
-through Keras's own ``train_on_batch`` on JAX, where the engine (TensorFlow's side)
-is not used: ``--backend=jax`` (or ``KERAS_BACKEND=jax``) imports no TensorFlow.
+through Keras's own ``fit`` on JAX (over a generator of the batch already on the device,
+so that steps queue up as PyTorch's do and the window waits for the device once),
+where the engine (TensorFlow's side) is not used: ``--backend=jax`` (or
+``KERAS_BACKEND=jax``) imports no TensorFlow.
 
-Each window also times a 2048x2048 matmul in the policy's compute dtype, the
-device's practical limit; the result reports the training FLOPs the model does
-(``3 x 2 x`` its multiply-adds per image: forward, and a backward pass twice as
-costly) as a share of it. ``--baseline=torchvision`` (PyTorch, on the GPU where it
-sees one) times torchvision's model with ``torch.compile`` and bf16 autocast instead, and
-``--peak_tflops`` adds the model FLOP utilization (MFU) against the device's peak.
-The last line is the result.
+Each window also times square matmuls in the policy's compute dtype, the device's
+practical limit (2048 wide on a CPU, 8192 on an accelerator, queued and waited for
+once); the result reports the training FLOPs the model does (``3 x 2 x`` its
+multiply-adds per image: forward, and a backward pass twice as costly) as a share of
+it. ``--baseline=torchvision`` (PyTorch, on the GPU where it sees one) times
+torchvision's model with ``torch.compile`` and bf16 autocast instead (so with
+``--precision=mixed_bfloat16`` only), and ``--peak_tflops`` adds the model FLOP
+utilization (MFU) against the device's peak. The last line is the result.
 """
 
 from __future__ import annotations
@@ -82,7 +85,7 @@ TORCHVISION_MODELS = {
     "vgg_d": "vgg16", "vgg_e": "vgg19",
 }
 BASELINES = ("none", "keras", "torchvision")
-MATMUL_SIZE = 2048
+MATMUL_SIZES = {"cpu": 2048, "accelerator": 8192}
 MATMULS_PER_WINDOW = 3
 TRAINING_FLOPS_PER_MAC = 6  # forward 2 FLOPs per multiply-add, backward twice the forward
 
@@ -118,7 +121,8 @@ def synthetic_batch(input_shape, classes: int, batch_size: int):
 
 class KerasTrainer:
     """Times training steps of a compiled Keras model on one batch held on the device:
-    ``engine.loop.fit`` on TensorFlow, Keras's ``train_on_batch`` on JAX."""
+    ``engine.loop.fit`` on TensorFlow, Keras's ``fit`` on JAX (``train_on_batch`` would
+    copy the state back and wait for the device after every step)."""
 
     def __init__(self, model: keras.Model, batch, jit_compile: bool):
         self.model, self.jit_compile = model, jit_compile
@@ -140,10 +144,16 @@ class KerasTrainer:
             data = tf.data.Dataset.from_tensors(self.batch).repeat(steps)
             loop.fit(self.model, data, epochs=1, verbose=0, jit_compile=self.jit_compile)
         else:
-            for _ in range(steps):
-                logs = self.model.train_on_batch(*self.batch, return_dict=True)
-            float(logs["loss"])
+            # The epoch's logs become Python floats: the window waits for the device.
+            self.model.fit(self.repeated(), steps_per_epoch=steps, epochs=1, verbose=0,
+                           shuffle=False)
         return time.perf_counter() - started
+
+    def repeated(self):
+        """The batch, already on the device, again and again (Keras's JAX iterator
+        passes device arrays through)."""
+        while True:
+            yield self.batch
 
 
 class TorchTrainer:
@@ -190,18 +200,19 @@ class TorchTrainer:
             self.torch.cuda.synchronize()
 
 
-def matmul_gflops(dtype: str) -> float:
-    """GFLOP/s of ``MATMULS_PER_WINDOW`` ``MATMUL_SIZE``-square matmuls in ``dtype``."""
+def matmul_gflops(dtype: str, size: int) -> float:
+    """GFLOP/s of ``MATMULS_PER_WINDOW`` ``size``-square matmuls in ``dtype``, queued
+    and waited for once (an accelerator runs them in order)."""
     rng = np.random.default_rng(1)
     a, b = (keras.ops.convert_to_tensor(
-        rng.normal(size=(MATMUL_SIZE, MATMUL_SIZE)).astype("float32"), dtype=dtype)
-        for _ in range(2))
+        rng.normal(size=(size, size)).astype("float32"), dtype=dtype) for _ in range(2))
     float(keras.ops.sum(keras.ops.matmul(a, b)))  # the first call may compile
     started = time.perf_counter()
     for _ in range(MATMULS_PER_WINDOW):
-        float(keras.ops.sum(keras.ops.matmul(a, b)))
+        product = keras.ops.matmul(a, b)
+    float(keras.ops.sum(product))
     seconds = time.perf_counter() - started
-    return MATMULS_PER_WINDOW * 2 * MATMUL_SIZE ** 3 / seconds / 1e9
+    return MATMULS_PER_WINDOW * 2 * size ** 3 / seconds / 1e9
 
 
 def keras_baseline(recipe_name: str, input_shape, classes: int) -> keras.Model:
@@ -225,6 +236,10 @@ def main(argv):
     if FLAGS.baseline == "torchvision" and FLAGS.recipe not in TORCHVISION_MODELS:
         raise UsageError(f"--baseline=torchvision has no torchvision model for recipe "
                          f"{FLAGS.recipe!r}; it has one for {', '.join(TORCHVISION_MODELS)}.")
+    if FLAGS.baseline == "torchvision" and FLAGS.precision != "mixed_bfloat16":
+        raise UsageError(f"--baseline=torchvision trains under bf16 autocast, and "
+                         f"--precision={FLAGS.precision} would time the recipe otherwise; "
+                         "pass --precision=mixed_bfloat16.")
     recipe = recipes.get(FLAGS.recipe)
     input_shape = recipe.input_shape
     if FLAGS.image_size:
@@ -256,6 +271,8 @@ def main(argv):
     for trainer in trainers.values():
         trainer.run(FLAGS.warmup_steps)
     compute_dtype = keras.config.dtype_policy().compute_dtype
+    on_cpu = machine()["device"].startswith("CPU")  # else the process's CPU time is the host's
+    matmul_size = MATMUL_SIZES["cpu" if on_cpu else "accelerator"]
     rates = {name: [] for name in trainers}
     ratios, cpu_ratios, matmul = [], [], []
     images = FLAGS.steps * FLAGS.batch_size
@@ -266,7 +283,7 @@ def main(argv):
             cpu = time.process_time()
             seconds[name] = trainers[name].run(FLAGS.steps)
             cpu_seconds[name] = time.process_time() - cpu
-        matmul.append(matmul_gflops(compute_dtype))
+        matmul.append(matmul_gflops(compute_dtype, matmul_size))
         for name, value in seconds.items():
             rates[name].append(images / value)
         if baseline:
@@ -278,7 +295,6 @@ def main(argv):
               **{f"{name}_cpu_seconds": round(value, 4) for name, value in cpu_seconds.items()}})
 
     images_per_second = median(rates[FLAGS.recipe])
-    on_cpu = machine()["device"].startswith("CPU")  # else the process's CPU time is the host's
     achieved = images_per_second * flops_per_image / 1e9
     result = {
         "recipe": FLAGS.recipe, "images_per_second": round(images_per_second, 3),
@@ -291,11 +307,13 @@ def main(argv):
         "device": machine()["device"], "precision": FLAGS.precision, "jit_compile": jit_compile,
         "batch_size": FLAGS.batch_size, "backend": backend,
         "achieved_gflops": round(achieved, 1), "matmul_gflops": round(median(matmul), 1),
+        "matmul_size": matmul_size,
         "fraction_of_matmul": round(achieved / median(matmul), 3),
         "ratios": [round(ratio, 4) for ratio in ratios],
         "tensorflow_imported": "tensorflow" in sys.modules,
     }
     if FLAGS.peak_tflops:
+        result["peak_tflops"] = FLAGS.peak_tflops
         result["mfu"] = round(achieved / (FLAGS.peak_tflops * 1e3), 4)
     emit(result)
 

@@ -56,6 +56,7 @@ def test_throughput_against_keras_applications_interleaved():
         last["images_per_second"] * header["training_gflops_per_image"], rel=2e-2, abs=0.1)
     assert last["fraction_of_matmul"] == pytest.approx(
         last["achieved_gflops"] / last["matmul_gflops"], rel=2e-2, abs=2e-3)
+    assert last["matmul_size"] == 2048  # a CPU's; 8192 on an accelerator
 
 
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None,
@@ -82,9 +83,15 @@ def test_throughput_refuses_a_baseline_it_does_not_have():
     result, _ = run("throughput.py", "--recipe=lenet5_modern", "--baseline=keras")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "no keras.applications model for recipe 'lenet5_modern'" in result.stderr
+    # torchvision's side trains under bf16 autocast: the recipe's must be bf16 too.
+    result, _ = run("throughput.py", "--recipe=resnet50", "--baseline=torchvision")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].endswith(
+        "--baseline=torchvision trains under bf16 autocast, and --precision=float32 would time "
+        "the recipe otherwise; pass --precision=mixed_bfloat16.")
     if importlib.util.find_spec("torch") is None:
         result, _ = run("throughput.py", "--recipe=resnet50", "--baseline=torchvision",
-                        "--batch_size=1", "--image_size=32")
+                        "--precision=mixed_bfloat16", "--batch_size=1", "--image_size=32")
         assert result.returncode == 2 and "needs PyTorch and torchvision" in result.stderr
 
 
