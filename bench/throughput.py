@@ -42,21 +42,22 @@ import sys
 import time
 
 
-def _backend_flag(argv: list[str]) -> str | None:
-    """``--backend``'s value in ``argv``: Keras reads its backend once, at import."""
+def _early_flag(argv: list[str], name: str) -> str | None:
+    """``--name``'s value in ``argv``, read before absl parses it: Keras reads its backend,
+    and JAX its memory settings, once, at import."""
     for index, argument in enumerate(argv):
-        if argument.startswith("--backend="):
+        if argument.startswith(f"--{name}="):
             return argument.split("=", 1)[1]
-        if argument == "--backend" and index + 1 < len(argv):
+        if argument == f"--{name}" and index + 1 < len(argv):
             return argv[index + 1]
     return None
 
 
 BACKENDS = ("tensorflow", "jax")
-if _backend_flag(sys.argv) in BACKENDS:
-    os.environ["KERAS_BACKEND"] = _backend_flag(sys.argv)
+if _early_flag(sys.argv, "backend") in BACKENDS:
+    os.environ["KERAS_BACKEND"] = _early_flag(sys.argv, "backend")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-if "--baseline=torchvision" in sys.argv:  # JAX and PyTorch share the GPU
+if _early_flag(sys.argv, "baseline") == "torchvision":  # JAX and PyTorch share the GPU
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
