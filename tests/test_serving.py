@@ -2,6 +2,7 @@
 and what a run's artifacts may hold."""
 
 import ast
+import base64
 import io
 import json
 import pathlib
@@ -206,6 +207,18 @@ def test_predict_prints_file_names_that_are_not_utf8_as_a_terminal_takes_them(
     assert line.startswith(f"{folder}/caf\\xe9.png: ")
     line.encode("utf-8")  # strict
     assert f"{folder}/caf\xe9 2.png: error: not a decodable image" in result.stderr
+    # As JSON: UTF-8 throughout (a lone surrogate escape is no Unicode text), the name's
+    # bytes kept in base64.
+    result = train_here("--mode=predict", f"--export_dir={model_dir / 'export'}",
+                        "--output=json", str(folder), cwd=tmp_path)
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    (latin1,), (utf8,) = ([line for line in lines if ("file_bytes" in line) == bytes_kept]
+                          for bytes_kept in (True, False))
+    assert latin1["file"] == f"{folder}/caf\\xe9.png" and "predictions" in latin1
+    assert base64.b64decode(latin1["file_bytes"]) == bytes(folder) + b"/caf\xe9.png"
+    assert utf8 == {"file": f"{folder}/caf\xe9 2.png",
+                    "error": "not a decodable image (JPEG, PNG, GIF or BMP)"}
+    result.stdout.encode("utf-8")  # strict
 
 
 def test_predict_skips_a_folders_hidden_files_as_the_folder_source_does(

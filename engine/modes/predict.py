@@ -10,6 +10,7 @@ still print, and the run fails (exit 1) at the end if any did.
 
 from __future__ import annotations
 
+import base64
 import glob
 import json
 import os
@@ -135,9 +136,21 @@ def shown(path: str) -> str:
     return os.fsencode(path).decode(sys.getfilesystemencoding(), "backslashreplace")
 
 
+def file_fields(path: str) -> dict:
+    """``path`` as ``--output=json`` names it: ``file``, the name as text; for a name that
+    is not UTF-8, ``file`` shows its stray bytes as :func:`shown` does and ``file_bytes``
+    holds the name's bytes in base64, so that the JSON stays UTF-8 and the file can be
+    found again (``os.fsdecode(base64.b64decode(...))``)."""
+    raw = os.fsencode(path)
+    try:
+        return {"file": raw.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"file": shown(path), "file_bytes": base64.b64encode(raw).decode("ascii")}
+
+
 def print_prediction(path: str, top: list[tuple[int, str, float]], output: str) -> None:
     if output == "json":
-        print(json.dumps({"file": path, "predictions": [
+        print(json.dumps({**file_fields(path), "predictions": [
             {"class_id": class_id, "class_name": name, "probability": probability}
             for class_id, name, probability in top]}), flush=True)
     else:
@@ -147,6 +160,6 @@ def print_prediction(path: str, top: list[tuple[int, str, float]], output: str) 
 
 def print_failure(path: str, reason: str, output: str) -> None:
     if output == "json":
-        print(json.dumps({"file": path, "error": reason}), flush=True)
+        print(json.dumps({**file_fields(path), "error": reason}), flush=True)
     else:
         print(f"{shown(path)}: error: {reason}", file=sys.stderr, flush=True)
