@@ -82,8 +82,8 @@ def validate(spec: RunSpec) -> None:
     :class:`UsageError` naming the first one that is not accepted); the data's own
     names (augmentation, normalization, TTA) are checked by :class:`DataSpec`. Also
     refuses ``--transfer=vgg_shallow`` for a recipe that is not a VGG network,
-    ``gcn_zca`` for an input too large to whiten and ``--deterministic`` with
-    ``--jit_compile``, before any work."""
+    ``gcn_zca`` for an input too large to whiten, ``--deterministic`` with
+    ``--jit_compile`` and ``--clipnorm`` with a distribution strategy, before any work."""
     import recipes
 
     recipes.get(spec.recipe)
@@ -103,6 +103,11 @@ def validate(spec: RunSpec) -> None:
         raise UsageError("The data spec's augmentation, normalization and validation fraction "
                          "differ from the training configuration's; build the spec with "
                          "engine.spec.resolve.")
+    if training.clipnorm and spec.distribute != "none":
+        raise UsageError(f"--clipnorm cannot go with --distribute={spec.distribute}: Keras clips "
+                         "each replica's share of the gradient before the shares are summed, so "
+                         "a step could reach the number of replicas times the norm; leave one "
+                         "of the two out.")
     if spec.deterministic and spec.jit_compile:
         raise UsageError("--deterministic cannot go with --jit_compile: TensorFlow's "
                          "deterministic ops have no XLA kernel for max pooling's gradient, "

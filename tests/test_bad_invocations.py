@@ -80,6 +80,8 @@ CASES = [
     (["--tta=12crop"], 2, "--tta=12crop"),
     (["--precision=fp8"], 2, "--precision=fp8"),
     (["--deterministic", "--jit_compile"], 2, "--deterministic cannot go with --jit_compile"),
+    (["--clipnorm=1", "--distribute=mirrored"], 2, "--clipnorm cannot go with "
+     "--distribute=mirrored: Keras clips each replica's share of the gradient"),
     (["--mode=tune", "--deterministic", "--jit_compile"], 2,
      "--deterministic cannot go with --jit_compile"),
     (["--mode=dance"], 2, "--mode=dance"),
