@@ -207,8 +207,14 @@ def apply_weight_decay(model: keras.Model, weight_decay: float) -> None:
         return
     regularizer = keras.regularizers.L2(weight_decay / 2)
     for variable in model.trainable_weights:
-        if variable.name.endswith("kernel"):
+        if is_kernel(variable):
             variable.regularizer = regularizer
+
+
+def is_kernel(variable) -> bool:
+    """Whether weight decay applies to ``variable``: a convolution's or a dense layer's
+    kernel, not a bias nor a normalization's scale and offset."""
+    return variable.name.endswith("kernel")
 
 
 def scheduled_learning_rate(config: TrainingConfig, epoch: int) -> float:
@@ -459,6 +465,9 @@ def compile_model(model: keras.Model, config: TrainingConfig, slow_layers=(),
     optimizer = make_optimizer(config)
     if slow_layers:
         optimizer = transfer.slow_down(optimizer, slow_layers, slow_multiplier)
+    if config.optimizer == "adamw":  # AdamW decays every variable; the kernels only, as L2
+        optimizer.exclude_from_weight_decay(var_list=[
+            variable for variable in model.trainable_variables if not is_kernel(variable)])
     loss = classification_loss(config.label_smoothing)
     heads = len(model.outputs)
     if heads == 1:

@@ -483,6 +483,34 @@ def test_finetuning_moves_pretrained_layers_at_a_tenth_of_the_rate():
     np.testing.assert_allclose(deltas[True]["logits"], deltas[False]["logits"], rtol=1e-5)
 
 
+def test_adamw_decays_the_kernels_only_as_the_l2_of_the_other_optimizers_does():
+    # keras.optimizers.AdamW decays every variable: biases and BatchNorm's gamma and beta
+    # moved by -lr * wd * w as the kernels did.
+    def normalized_model():
+        inputs = keras.Input((4,))
+        x = keras.layers.Dense(3, name="hidden")(inputs)
+        x = keras.layers.BatchNormalization(name="bn", beta_initializer="ones")(x)
+        return keras.Model(inputs, recipes.common.classifier(x, 2, "softmax"))
+
+    weights, steps = None, {}
+    for optimizer in ("adam", "adamw"):
+        model = normalized_model()
+        weights = weights or [np.full_like(w, 0.5) for w in model.get_weights()]
+        model.set_weights(weights)
+        training.compile_model(model, TrainingConfig(  # Adam's without its L2: the step alone
+            optimizer=optimizer, learning_rate=0.01, weight_decay=0.5 if optimizer == "adamw"
+            else 0.0))
+        before = {v.path: v.numpy() for v in model.trainable_variables}
+        loop.fit(model, tiny_data(batch_size=32), epochs=1, verbose=0)
+        steps[optimizer] = {v.path: v.numpy() - before[v.path]
+                            for v in model.trainable_variables}
+    decay = {name: steps["adamw"][name] - steps["adam"][name] for name in steps["adam"]}
+    for name, difference in decay.items():
+        expected = -0.01 * 0.5 * 0.5 if name.endswith("kernel") else 0.0
+        np.testing.assert_allclose(difference, expected, atol=1e-6, err_msg=name)
+    assert {"hidden/kernel", "hidden/bias", "bn/gamma", "bn/beta"} <= set(decay)
+
+
 def test_finetuning_decays_pretrained_layers_at_the_slower_rate_too():
     config = TrainingConfig(optimizer="adamw", learning_rate=0.5, weight_decay=0.01)
     _, model, copied = pretrained_and_new()
