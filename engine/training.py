@@ -32,6 +32,7 @@ HISTORY_FILE = "history.csv"
 RANDOM_STATES_FILE = "random_states_{epochs}.npz"  # in the backup, after that many epochs
 LOG_DIR = "logs"
 EPOCH_SECONDS = "epoch_seconds"  # the history column of each epoch's wall time
+CROSS_ENTROPY = "cross_entropy"  # compile_model's plain cross-entropy metric
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -457,10 +458,14 @@ def check_validation(config: TrainingConfig, validation_examples: int) -> None:
 
 
 def compile_model(model: keras.Model, config: TrainingConfig, slow_layers=(),
-                  slow_multiplier: float = transfer.DEFAULT_FINETUNE_MULTIPLIER) -> None:
+                  slow_multiplier: float = transfer.DEFAULT_FINETUNE_MULTIPLIER,
+                  cross_entropy: bool = False) -> None:
     """Weight decay, optimizer, loss and accuracy for ``model``; ``slow_layers``
     (pretrained, when fine-tuning) learn at ``slow_multiplier`` times the learning
-    rate. (``config.dropout`` is the model's: :func:`engine.build.build` sets it.)"""
+    rate. ``cross_entropy`` adds the main head's plain cross-entropy as a metric
+    (:data:`CROSS_ENTROPY`): the loss holds the weight-decay term and the label
+    smoothing, which differ from one configuration to another. (``config.dropout`` is
+    the model's: :func:`engine.build.build` sets it.)"""
     apply_weight_decay(model, config.weight_decay if config.optimizer != "adamw" else 0.0)
     optimizer = make_optimizer(config)
     if slow_layers:
@@ -469,21 +474,23 @@ def compile_model(model: keras.Model, config: TrainingConfig, slow_layers=(),
         optimizer.exclude_from_weight_decay(var_list=[
             variable for variable in model.trainable_variables if not is_kernel(variable)])
     loss = classification_loss(config.label_smoothing)
+    metrics = ["accuracy"] + ([keras.metrics.SparseCategoricalCrossentropy(name=CROSS_ENTROPY)]
+                              if cross_entropy else [])
     heads = len(model.outputs)
     if heads == 1:
-        model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+        model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
         return
     # Auxiliary classifiers (GoogLeNet section 5): their losses join the main one with
     # config.auxiliary_loss_weight; accuracy is the main head's.
     model.compile(optimizer=optimizer, loss=[loss] * heads,
                   loss_weights=[1.0] + [config.auxiliary_loss_weight] * (heads - 1),
-                  metrics=[["accuracy"]] + [[] for _ in range(heads - 1)])
+                  metrics=[metrics] + [[] for _ in range(heads - 1)])
 
 
-def accuracy_key(model: keras.Model) -> str:
-    """The name of the main head's accuracy in the logs (``predictions_accuracy`` where
+def accuracy_key(model: keras.Model, metric: str = "accuracy") -> str:
+    """The name of the main head's ``metric`` in the logs (``predictions_accuracy`` where
     auxiliary heads make Keras prefix the metric with the output's name)."""
-    return "accuracy" if len(model.outputs) == 1 else f"{model.output_names[0]}_accuracy"
+    return metric if len(model.outputs) == 1 else f"{model.output_names[0]}_{metric}"
 
 
 def one_target_per_head(model: keras.Model, dataset):

@@ -40,7 +40,7 @@ from engine import interrupts, loop, private_api
 from engine.build import build
 from engine.report import read_history
 from engine.rundir import BACKUP_DIR
-from engine.training import (HISTORY_FILE, LOG_DIR, accuracy_key, compile_model,
+from engine.training import (CROSS_ENTROPY, HISTORY_FILE, LOG_DIR, accuracy_key, compile_model,
                              one_target_per_head, remove_backup, run_callbacks)
 from engine.tuning import hparams, space
 from engine.tuning.spec import SearchSpec
@@ -95,7 +95,8 @@ class RecipeHyperModel(keras_tuner.HyperModel):
             variant, training = self.configuration(hp)
             built = build(run.recipe, self.classes, self.input_shape, training, run.init_from,
                           run.transfer, variant=variant)
-            compile_model(built.trained, training, built.slow_layers, run.finetune_multiplier)
+            compile_model(built.trained, training, built.slow_layers, run.finetune_multiplier,
+                          cross_entropy=True)
             built.trained.optimizer.build(built.trained.trainable_variables)
         return built.trained
 
@@ -116,8 +117,7 @@ class RecipeHyperModel(keras_tuner.HyperModel):
         trial_callbacks = run_callbacks(training, run_dir, accuracy, [
             hparams.session_callback(os.path.join(run_dir, LOG_DIR), self.values(hp),
                                      self.trial_id), *callbacks], keep_backup=True)
-        if accuracy != "accuracy":
-            trial_callbacks.insert(0, MainHeadLogs(accuracy))
+        trial_callbacks.insert(0, MainHeadLogs(model))
         if resuming:  # its checkpoint holds the best of the epochs recorded so far
             recorded = best_recorded(os.path.join(run_dir, HISTORY_FILE), self.search.objective)
             if recorded is not None:
@@ -162,16 +162,22 @@ class RecipeHyperModel(keras_tuner.HyperModel):
 
 
 class MainHeadLogs(keras.callbacks.Callback):
-    """Names the main head's accuracy ``accuracy`` and ``val_accuracy`` in each epoch's
-    logs (before any callback records them), as the objective and keras-tuner's
-    checkpoint expect, where auxiliary heads make Keras call it ``predictions_accuracy``."""
+    """A trial's epoch logs as the objective and keras-tuner's checkpoint read them
+    (rewritten before any callback records them): ``loss`` and ``val_loss`` become the
+    main head's plain cross-entropy (:data:`engine.training.CROSS_ENTROPY`), so that
+    trials of another weight decay or label smoothing, which change the training loss,
+    compare; ``accuracy`` and ``val_accuracy`` the main head's, which auxiliary heads
+    make Keras call ``predictions_accuracy``."""
 
-    def __init__(self, accuracy: str):
+    def __init__(self, model: keras.Model):
         super().__init__()
-        self.accuracy = accuracy
+        self.accuracy, self.cross_entropy = (accuracy_key(model),
+                                             accuracy_key(model, CROSS_ENTROPY))
 
     def on_epoch_end(self, epoch, logs=None):
         for prefix in ("", "val_"):
+            if logs is not None and prefix + self.cross_entropy in logs:
+                logs[prefix + "loss"] = logs.pop(prefix + self.cross_entropy)
             if logs is not None and prefix + self.accuracy in logs:
                 logs[prefix + "accuracy"] = logs[prefix + self.accuracy]
 

@@ -247,7 +247,30 @@ def test_the_trial_scores_its_best_epoch():
         best_epoch({"val_accuracy": [float("nan")]}, "val_accuracy")
 
 
-def test_auxiliary_heads_report_the_main_heads_accuracy():
-    logs = {"predictions_accuracy": 0.5, "val_predictions_accuracy": 0.25, "loss": 1.0}
-    MainHeadLogs("predictions_accuracy").on_epoch_end(0, logs)
+def test_auxiliary_heads_report_the_main_heads_accuracy_and_cross_entropy():
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(3)(inputs)
+    model = keras.Model(inputs, [keras.layers.Dense(2, name="predictions")(hidden),
+                                 keras.layers.Dense(2, name="aux")(hidden)])
+    logs = {"predictions_accuracy": 0.5, "val_predictions_accuracy": 0.25,
+            "predictions_cross_entropy": 0.7, "val_predictions_cross_entropy": 0.8,
+            "loss": 1.0, "val_loss": 1.2}  # the losses: both heads', weight decay's
+    MainHeadLogs(model).on_epoch_end(0, logs)
     assert (logs["accuracy"], logs["val_accuracy"]) == (0.5, 0.25)
+    assert (logs["loss"], logs["val_loss"]) == (0.7, 0.8)
+    assert "predictions_cross_entropy" not in logs
+
+
+def test_a_trials_losses_are_plain_cross_entropies_whatever_its_decay_and_smoothing(tmp_path):
+    # Keras's loss adds the weight-decay term and smooths the labels: a val_loss search
+    # preferred the trials with least of either, whatever their accuracy.
+    trials = hypermodel(tmp_path, weight_decay=0.05, label_smoothing=0.1, epochs=1)
+    hp = keras_tuner.HyperParameters()
+    model = trials.build(hp)
+    metrics = trials.fit(hp, model, data(), validation_data=data(), epochs=1)
+    images, labels = (np.concatenate(parts) for parts in zip(*data().as_numpy_iterator()))
+    plain = float(keras.losses.SparseCategoricalCrossentropy()(
+        labels, model.predict(images, verbose=0)))
+    assert metrics["val_loss"] == pytest.approx(plain, rel=1e-4)
+    compiled = model.evaluate(data(), verbose=0, return_dict=True)["loss"]
+    assert compiled > plain + 0.01  # what the trial reported before
