@@ -15,7 +15,7 @@ import platform
 import keras
 import tensorflow as tf
 
-from engine.training import EPOCH_SECONDS
+from engine.training import EPOCH_SECONDS, VALIDATION_SECONDS
 
 def read_history(path: str) -> dict[str, list[float]]:
     """The per-epoch columns of the history file (all epochs, resumed runs included);
@@ -40,6 +40,8 @@ def training_report(spec, data, model: keras.Model, optimizer, evaluation: dict,
         else None
     epochs_run = len(history.get("epoch", []))
     train_seconds = sum(history.get(EPOCH_SECONDS, []))
+    # The training steps' throughput: the epochs' validation left out.
+    stepping = train_seconds - sum(history.get(VALIDATION_SECONDS, []))
     sizes = data.source.sizes
     return {
         "recipe": spec.recipe,
@@ -69,8 +71,8 @@ def training_report(spec, data, model: keras.Model, optimizer, evaluation: dict,
         "best_epoch": int(history["epoch"][best]) + 1 if val_accuracy else None,
         "trainable_params": trainable_params(model),
         "train_seconds": round(train_seconds, 3),
-        "images_per_second": round(sizes["train"] * epochs_run / train_seconds, 1)
-        if train_seconds > 0 else None,
+        "images_per_second": round(sizes["train"] * epochs_run / stepping, 1)
+        if stepping > 0 else None,
         "hardware": {"distribute": spec.distribute, **hardware(strategy)},
         "model_path": os.path.abspath(model_path),
         "export_dir": export_dir,

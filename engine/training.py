@@ -32,20 +32,33 @@ HISTORY_FILE = "history.csv"
 RANDOM_STATES_FILE = "random_states_{epochs}.npz"  # in the backup, after that many epochs
 LOG_DIR = "logs"
 EPOCH_SECONDS = "epoch_seconds"  # the history column of each epoch's wall time
+VALIDATION_SECONDS = "validation_seconds"  # the part of it its validation took
 CROSS_ENTROPY = "cross_entropy"  # compile_model's plain cross-entropy metric
 
 
 class EpochTimer(keras.callbacks.Callback):
-    """Adds each epoch's wall time to its logs as ``epoch_seconds``, so the history
-    (and the report of a resumed run) holds the time of every epoch that ran. Put it
-    before the callbacks that record the logs."""
+    """Adds each epoch's wall time to its logs as ``epoch_seconds``, and the part of it
+    spent on the validation split as ``validation_seconds``, so the history (and the
+    report of a resumed run) holds the time of every epoch that ran. Put it before the
+    callbacks that record the logs."""
+
+    def __init__(self):
+        super().__init__()
+        self.started, self.validation, self.validating = None, 0.0, None
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.started = time.perf_counter()
+        self.started, self.validation = time.perf_counter(), 0.0
+
+    def on_test_begin(self, logs=None):
+        self.validating = time.perf_counter()
+
+    def on_test_end(self, logs=None):
+        self.validation += time.perf_counter() - self.validating
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs[EPOCH_SECONDS] = time.perf_counter() - self.started
+            logs[VALIDATION_SECONDS] = self.validation
 
 
 class HistoryLogger(keras.callbacks.CSVLogger):

@@ -2,6 +2,7 @@
 
 import dataclasses
 import math
+import time
 from unittest import mock
 
 import keras
@@ -523,6 +524,24 @@ def test_finetuning_decays_pretrained_layers_at_the_slower_rate_too():
 def test_init_from_a_missing_run_is_one_sentence(tmp_path):
     with pytest.raises(ValueError, match="neither a run directory holding model.keras"):
         transfer.load_pretrained(str(tmp_path))
+
+
+def test_the_epoch_timer_tells_the_validations_share_of_each_epoch():
+    # images_per_second divided the training images by whole epochs, their validation
+    # included; the sleep marks the validation (it lies inside it).
+    class SlowValidation(keras.callbacks.Callback):
+        def on_test_begin(self, logs=None):
+            time.sleep(0.2)
+
+    model = tiny_model()
+    training.compile_model(model, TrainingConfig(optimizer="sgd", learning_rate=0.1))
+    history = loop.fit(model, tiny_data(), validation_data=tiny_data(), epochs=2, verbose=0,
+                       callbacks=[training.EpochTimer(), SlowValidation()]).history
+    for epoch, validation in zip(history["epoch_seconds"], history["validation_seconds"]):
+        assert epoch > validation >= 0.2
+    history = loop.fit(model, tiny_data(), epochs=1, verbose=0,
+                       callbacks=[training.EpochTimer()]).history
+    assert history["validation_seconds"] == [0.0]
 
 
 def test_history_records_the_learning_rate_of_every_epoch(tmp_path):

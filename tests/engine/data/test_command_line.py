@@ -50,7 +50,8 @@ def test_validation_fraction_zero_trains_on_the_whole_training_split(tmp_path, t
     assert report["epochs_run"] == 2 and report["test_accuracy"] > 0.5
     assert not (model_dir / "checkpoints").exists()  # no validation, no best checkpoint
     header = (model_dir / "history.csv").read_text().splitlines()[0].split(",")
-    assert header == ["epoch", "accuracy", "epoch_seconds", "learning_rate", "loss"]
+    assert header == ["epoch", "accuracy", "epoch_seconds", "learning_rate", "loss",
+                      "validation_seconds"]
 
 
 def test_validation_fractions_that_cannot_work_are_refused_before_any_work(tmp_path, train_here):
