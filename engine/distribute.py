@@ -5,7 +5,9 @@
 ``multi_worker`` on several machines (``tf.distribute.MultiWorkerMirroredStrategy``,
 the cluster described by the ``TF_CONFIG`` environment variable). The batch size is
 global: each of the N replicas computes 1/N of every batch and the gradients are
-summed, so a run gives the same updates whatever N is; scale the learning rate
+summed, so a run gives the same updates whatever N is, wherever the batch divides by
+N (Keras averages the replicas' mean losses, so in an epoch's last, partial batch
+the examples of a smaller share weigh a little more); scale the learning rate
 yourself if you also scale the batch (the linear scaling rule).
 """
 
