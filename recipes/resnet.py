@@ -18,6 +18,7 @@ Stage ``s`` is named ``conv{s+2}`` as in Table 1, its blocks ``conv{s+2}_block{i
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import keras
 
@@ -235,12 +236,14 @@ CIFAR_BATCH = 128
 
 
 def _cifar_epochs(iterations):
-    """Iterations of batch 128 as epochs of 45k images, e.g. 32k -> 91.0."""
-    return iterations * CIFAR_BATCH / CIFAR_TRAIN_IMAGES
+    """Iterations of batch 128 as epochs of 45k images, each of ceil(45000/128) = 352
+    iterations (the last batch partial), e.g. 32k -> 90.9: a drop acts from the first
+    whole epoch at or past it (iteration 32,032)."""
+    return iterations / math.ceil(CIFAR_TRAIN_IMAGES / CIFAR_BATCH)
 
 
-# Sec. 4.2: batch 128, lr 0.1 divided by 10 at 32k and 48k iterations (epochs 91.0 and
-# 136.5), stop at 64k (182.0 epochs), weight decay 1e-4, momentum 0.9, 4-pixel padding
+# Sec. 4.2: batch 128, lr 0.1 divided by 10 at 32k and 48k iterations (epochs 90.9 and
+# 136.4), stop at 64k (181.8 epochs, so 182), weight decay 1e-4, momentum 0.9, 4-pixel padding
 # + random 32x32 crop + horizontal flip, "32x32 images, with the per-pixel mean
 # subtracted" ("mean_image").
 CIFAR_TRAINING = TrainingConfig(

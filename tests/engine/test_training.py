@@ -40,13 +40,15 @@ def rates(config, epochs):
 
 def test_cifar_resnet_step_schedule_divides_by_ten_at_32k_and_48k_iterations():
     config = recipes.get("resnet110").training
-    # He et al. 4.2: 0.1, /10 at 32k and 48k iterations of batch 128 on 45k images.
-    assert config.decay_epochs == pytest.approx((32_000 * 128 / 45_000, 48_000 * 128 / 45_000))
+    # He et al. 4.2: 0.1, /10 at 32k and 48k iterations of batch 128 on 45k images, an
+    # epoch being ceil(45000 / 128) = 352 iterations (the last batch partial).
+    assert config.decay_epochs == pytest.approx((32_000 / 352, 48_000 / 352))
     lr = rates(config, config.epochs)
-    # Epoch-level: the first epoch that starts after 32k (48k) iterations.
-    assert lr[91] == pytest.approx(0.1) and lr[92] == pytest.approx(0.01)
+    # Epoch-level: the first epoch that starts at or after 32k (48k) iterations: epoch 91
+    # starts at iteration 32,032, epoch 137 at 48,224.
+    assert lr[90] == pytest.approx(0.1) and lr[91] == pytest.approx(0.01)
     assert lr[136] == pytest.approx(0.01) and lr[137] == pytest.approx(0.001)
-    assert config.epochs == round(64_000 * 128 / 45_000)  # stop at 64k
+    assert config.epochs == round(64_000 / 352) == 182  # stop at 64k
 
 
 def test_lenet5_step_rates_are_the_papers():
@@ -633,13 +635,13 @@ def test_unreached_drops_are_the_ones_the_schedule_never_applies(config, unreach
 
 def test_a_recipes_drops_past_a_short_run_are_a_warning_and_given_ones_refused():
     config = dataclasses.replace(recipes.get("resnet20").training, epochs=10)
-    with pytest.raises(UsageError, match=r"^--decay_epochs=91.0222,136.533 drops the rate after "
-                       r"91.0222 and 136.533 epochs, but the run stops after --epochs=10; raise "
+    with pytest.raises(UsageError, match=r"^--decay_epochs=90.9091,136.364 drops the rate after "
+                       r"90.9091 and 136.364 epochs, but the run stops after --epochs=10; raise "
                        r"--epochs or leave those drops out\.$"):
         training.check_drops_reached(config, {"epochs", "decay_epochs"}, "resnet20")
     with mock.patch.object(training.logging, "warning") as warning:
         training.check_drops_reached(config, {"epochs"}, "resnet20")
-    assert "resnet20's step schedule drops the rate after 91.0222 and 136.533 epochs, past " \
+    assert "resnet20's step schedule drops the rate after 90.9091 and 136.364 epochs, past " \
            "--epochs=10" in warning.call_args.args[0] % warning.call_args.args[1:]
     exponential = TrainingConfig(schedule="exponential", decay_every=5, epochs=5)
     with pytest.raises(UsageError, match="--decay_every=5 drops the rate every 5 epochs, but the "

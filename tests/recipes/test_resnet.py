@@ -242,14 +242,17 @@ def test_training_configurations():
     assert (imagenet.augmentation, imagenet.normalization) == ("resnet", "mean_image")
     assert imagenet.epochs == 120  # 60e4 iterations of 256 images
     cifar = recipes.get("resnet110").training
-    # 32k, 48k and 64k iterations of 128 images over the 45k training images.
-    np.testing.assert_allclose(cifar.decay_epochs, [91.02, 136.53], atol=0.01)
+    # 32k, 48k and 64k iterations of 128 images over the 45k training images, 352 an
+    # epoch (the last batch partial): the first drop at epoch 91 (0-based), iteration
+    # 32,032 (at 91.02 epochs of 351.6 it came at 92, iteration 32,384).
+    np.testing.assert_allclose(cifar.decay_epochs, [90.91, 136.36], atol=0.01)
+    assert [math.ceil(epoch) * 352 for epoch in cifar.decay_epochs] == [32_032, 48_224]
     assert (cifar.epochs, cifar.learning_rate, cifar.weight_decay, cifar.batch_size,
             cifar.augmentation, cifar.normalization) == (
         182, 0.1, 1e-4, 128, "cifar", "mean_image")
     # Sec. 4.2: a constant 0.01 for about 400 iterations (1.14 epochs of 45k images).
     assert cifar.warmup_learning_rate == 0.01
-    assert cifar.warmup_epochs * 45_000 / 128 == pytest.approx(400)
+    assert cifar.warmup_epochs * math.ceil(45_000 / 128) == pytest.approx(400)
     assert "400 iterations" in recipes.get("resnet110").description
     stochastic = recipes.get("resnet110_sd").training
     assert (stochastic.epochs, stochastic.decay_epochs) == (500, (250, 375))
