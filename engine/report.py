@@ -17,6 +17,11 @@ import tensorflow as tf
 
 from engine.training import EPOCH_SECONDS, VALIDATION_SECONDS
 
+def counted(count: int, noun: str) -> str:
+    """``count`` ``noun``\ s as a line says it: ``1 epoch``, ``2 epochs``, ``1,437 steps``."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
 def read_history(path: str) -> dict[str, list[float]]:
     """The per-epoch columns of the history file (all epochs, resumed runs included);
     a column without values (``NA``) is an empty list."""

@@ -404,3 +404,18 @@ def test_overwrite_replaces_a_finished_run_and_keeps_other_files(tmp_path, train
     rows = (model_dir / "history.csv").read_text().split()[1:]
     assert [row.split(",")[0] for row in rows] == ["0", "1"]  # the first run's row is gone
     assert sorted(path.name for path in (model_dir / "export").iterdir()) == ["1"]
+
+
+def test_the_summary_line_says_the_tta_accuracy_and_counts_in_words():
+    from engine.modes.train import summary_line
+
+    interval = {"half_width": 0.02, "confidence": 0.95, "n": 360}
+    report = {"recipe": "lenet5_modern", "dataset": "digits", "test_accuracy": 0.95,
+              "test_accuracy_interval": interval, "test_loss": 0.2, "epochs_run": 1,
+              "train_seconds": 3.0, "tta": "flip", "tta_accuracy": 0.96,
+              "tta_accuracy_interval": {**interval, "half_width": 0.01}}
+    assert summary_line(report, "/runs/r") == (
+        "lenet5_modern on digits: test accuracy 0.9500 ± 0.0200 (95%, n=360), flip TTA "
+        "accuracy 0.9600 ± 0.0100 (95%, n=360), test loss 0.2000, 1 epoch in 3.0 s; run in "
+        "/runs/r")  # the TTA accuracy was only in report.json; "1 epochs"
+    assert "TTA" not in summary_line({**report, "tta": "none"}, "/runs/r")

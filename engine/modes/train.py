@@ -18,7 +18,7 @@ from engine.data import (check_validation_fraction, named_data_errors, open_sour
                          resolve_input_shape)
 from engine.evaluate import check_evaluation, evaluate, format_accuracy
 from engine.publish import publish
-from engine.report import plot_curves, read_history, training_report
+from engine.report import counted, plot_curves, read_history, training_report
 from engine.serving import layout
 from engine.session import session
 from engine.spec import RunSpec, check_paths, run_record
@@ -110,7 +110,8 @@ def plan_line(spec: RunSpec, data) -> str:
     """The line a run prints before it trains: how much training lies ahead."""
     images = data.source.sizes["train"]
     steps = -(-images // spec.training.batch_size)
-    return (f"{spec.recipe}: {spec.training.epochs} epochs of {steps:,} steps (batch "
+    return (f"{spec.recipe}: {counted(spec.training.epochs, 'epoch')} of "
+            f"{counted(steps, 'step')} (batch "
             f"{spec.training.batch_size}, {images:,} training images); the time to the end "
             "follows the first epoch.")
 
@@ -118,7 +119,9 @@ def plan_line(spec: RunSpec, data) -> str:
 def summary_line(report: dict, model_dir: str) -> str:
     """The line a finished run prints."""
     accuracy = format_accuracy(report["test_accuracy"], report["test_accuracy_interval"])
-    return (f"{report['recipe']} on {report['dataset']}: test accuracy {accuracy}, "
-            f"test loss {report['test_loss']:.4f}, {report['epochs_run']} "
-            f"epoch{'s' if report['epochs_run'] != 1 else ''} in "
+    tta = (f", {report['tta']} TTA accuracy "
+           f"{format_accuracy(report['tta_accuracy'], report['tta_accuracy_interval'])}"
+           if report.get("tta", "none") != "none" else "")
+    return (f"{report['recipe']} on {report['dataset']}: test accuracy {accuracy}{tta}, "
+            f"test loss {report['test_loss']:.4f}, {counted(report['epochs_run'], 'epoch')} in "
             f"{report['train_seconds']:.1f} s; run in {model_dir}")

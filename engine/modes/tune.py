@@ -26,7 +26,7 @@ from engine.build import check_fits_before_reading, main_head
 from engine.data import check_validation_fraction, open_source, prepare, resolve_input_shape
 from engine.evaluate import check_evaluation, evaluate
 from engine.publish import publish
-from engine.report import plot_curves, read_history, training_report
+from engine.report import counted, plot_curves, read_history, training_report
 from engine.session import session
 from engine.serving import layout
 from engine.spec import check_paths, run_record
@@ -289,7 +289,8 @@ def announcement(search: SearchSpec, tuner, resumed: bool) -> str:
         return f"Resuming as {tuner_id()} of the distributed search{where}."
     varied = [name for name in search.space.entries if name not in search.fixed]
     return (f"Searching {search.run.recipe} on {search.run.data.dataset} ({search.tuner}, "
-            f"up to {search.max_trials} trials of {search.run.training.epochs} epochs, "
+            f"up to {counted(search.max_trials, 'trial')} of "
+            f"{counted(search.run.training.epochs, 'epoch')}, "
             f"objective {search.objective}): "
             f"{', '.join(varied) or 'nothing varies, the flags fix every entry'}{where}.")
 
