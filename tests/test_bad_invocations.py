@@ -275,3 +275,14 @@ def test_an_architecture_that_does_not_fit_is_named_before_a_folder_is_read(
     assert result.returncode == 2
     assert "Layer 'c1' does not fit its input" in result.stderr.strip().splitlines()[-1]
     assert "Skipped" not in result.stderr and "holds no decodable images" not in result.stderr
+
+
+def test_an_unprepared_dataset_is_one_sentence_without_tfds_warning_first(places, tmp_path,
+                                                                          train_here):
+    # TFDS warned "Variant folder .../3.0.1 has no dataset_info.json" (of a folder that
+    # did not exist) before the refusal that names the remedy.
+    result = train_here("--dataset=mnist", f"--data_dir={places / 'empty'}",
+                        f"--model_dir={tmp_path / 'run'}")
+    assert result.returncode == 2 and "is not prepared" in result.stderr
+    assert "dataset_info.json" not in result.stderr and len(
+        result.stderr.strip().splitlines()) == 1, result.stderr

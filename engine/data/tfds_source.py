@@ -9,6 +9,7 @@ because MNIST and Fashion-MNIST share file names.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 
@@ -36,8 +37,10 @@ def tfds_source(name: str, data_dir: str | None, manual_dir: str | None = None,
     """
     import tensorflow_datasets as tfds
 
-    builder = _builder(name, data_dir)
-    if not builder.is_prepared():
+    with _without_tfds_warnings():  # "Variant folder ... has no dataset_info.json"
+        builder = _builder(name, data_dir)
+        prepared = builder.is_prepared()
+    if not prepared:
         if manual_dir is None:
             raise UsageError(
                 f"Dataset {name!r} is not prepared in {str(builder.data_dir_root)!r}; pass "
@@ -137,6 +140,19 @@ def prepare_offline(builder, manual_dir: str) -> None:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UsageError(f"Could not prepare {name!r} from --manual_dir={manual_dir!r}: "
                          f"{reason}") from error
+
+
+@contextlib.contextmanager
+def _without_tfds_warnings():
+    """absl's warnings held back: TFDS warns that a dataset's folder holds no
+    ``dataset_info.json`` (even where there is no folder) before the refusal that says
+    the dataset is not prepared, which names the remedy."""
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity(logging.ERROR)
+    try:
+        yield
+    finally:
+        logging.set_verbosity(verbosity)
 
 
 def _builder(name: str, data_dir: str | None):
