@@ -16,15 +16,19 @@ import tensorflow as tf
 PAD_FRACTION = 0.25
 # AlexNet's 256x256 image around its 224x224 crops (Krizhevsky et al. 2012, section 2).
 CANVAS_RATIO = 256 / 224
+# ITU-R BT.601 luma of R, G and B, as tf.image.rgb_to_grayscale weighs them.
+LUMA_WEIGHTS = (0.2989, 0.5870, 0.1140)
 
 
 def match_channels(image: tf.Tensor, channels: int) -> tf.Tensor:
     """``image`` with ``channels`` (1 or 3) channels: alpha dropped, grey <-> RGB.
 
-    RGB pixels become their luma (ITU-R BT.601, :func:`tf.image.rgb_to_grayscale`),
-    except grey ones (R = G = B), which keep their value exactly: the luma weights
-    sum to 0.9999, and a grey image decoded as RGB (image files are decoded with three
-    channels) must come back unchanged.
+    RGB pixels become their luma (ITU-R BT.601, :data:`LUMA_WEIGHTS`, those of
+    :func:`tf.image.rgb_to_grayscale`, whose ``tensordot`` on an image of unknown size
+    makes oneDNN log a false error about uint8 and AVX-512), except grey ones
+    (R = G = B), which keep their value exactly: the luma weights sum to 0.9999, and a
+    grey image decoded as RGB (image files are decoded with three channels) must come
+    back unchanged.
     """
     image = tf.cast(image, tf.float32)
     present = image.shape[-1]
@@ -34,7 +38,8 @@ def match_channels(image: tf.Tensor, channels: int) -> tf.Tensor:
         return image
     if channels == 1:
         grey = tf.reduce_all(tf.equal(image, image[..., :1]), axis=-1, keepdims=True)
-        return tf.where(grey, image[..., :1], tf.image.rgb_to_grayscale(image))
+        luma = tf.reduce_sum(image * tf.constant(LUMA_WEIGHTS), axis=-1, keepdims=True)
+        return tf.where(grey, image[..., :1], luma)
     return tf.image.grayscale_to_rgb(image)
 
 

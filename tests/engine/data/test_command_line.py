@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import keras
+import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 
@@ -27,6 +28,24 @@ def test_input_flags_reach_the_pipeline_the_model_and_the_report(tmp_path, train
     assert report["preprocessing"]["input_shape"] == [40, 40, 1]
     model = keras.saving.load_model(model_dir / "model.keras", safe_mode=True)
     assert tuple(model.input_shape) == (None, 40, 40, 1)
+
+
+@pytest.mark.slow
+def test_an_rgb_folder_for_a_grey_recipe_trains_without_an_error_line(tmp_path):
+    # tf.image.rgb_to_grayscale on decoded images (of unknown size) made oneDNN log
+    # "E0000 ... oneDNN supports DT_UINT8 only on platforms with AVX-512" on every run.
+    from PIL import Image
+
+    for name, colour in (("red", (200, 20, 20)), ("blue", (20, 20, 200))):
+        (tmp_path / "images" / name).mkdir(parents=True)
+        for index in range(5):
+            Image.new("RGB", (12 + index, 10), colour).save(tmp_path / "images" / name /
+                                                            f"{index}.png")
+    # A new process: oneDNN logs to the process's stderr, once.
+    result = run("train.py", "--epochs=1", f"--dataset=folder:{tmp_path / 'images'}",
+                 f"--model_dir={tmp_path / 'run'}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "E0000" not in result.stderr and "oneDNN" not in result.stderr, result.stderr
 
 
 def test_unknown_augmentation_flag_is_rejected_before_any_work(tmp_path, train_here):
