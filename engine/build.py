@@ -66,16 +66,19 @@ def build(recipe: str, classes: int, input_shape, training: TrainingConfig,
     return Built(trained=trained, model=model, slow_layers=slow_layers)
 
 
-def check_fits_before_reading(recipe: str, input_shape, dataset: str) -> None:
+def check_fits_before_reading(recipe: str, input_shape, dataset: str, seed: int) -> None:
     """Refuses (the recipe's :class:`UsageError` naming the layer) a network that does
     not fit ``input_shape`` before ``dataset`` is opened, where opening it reads every
     image (an image folder checks that each decodes): built once at the paper's classes,
-    the class count being all that the data could change."""
+    the class count being all that the data could change. The seeds are set from
+    ``seed`` again afterwards, so that the run's network starts from the weights it
+    would have without this check."""
     from engine.data.sources import FOLDER_PREFIX
 
     if dataset.startswith(FOLDER_PREFIX):
         recipes.build(recipe, classes=recipes.get(recipe).classes_at(input_shape),
                       input_shape=tuple(input_shape))
+        keras.utils.set_random_seed(seed)
 
 
 def main_head(trained: keras.Model) -> keras.Model:

@@ -56,7 +56,7 @@ def train(spec: RunSpec, overwrite: bool = False,
         layout.check_base_path(spec.export_dir)
     with session(spec.distribute, spec.seed, spec.deterministic, spec.precision) as strategy:
         input_shape = resolve_input_shape(recipe.input_shape, spec.data.image_size)
-        check_fits_before_reading(spec.recipe, input_shape, spec.data.dataset)
+        check_fits_before_reading(spec.recipe, input_shape, spec.data.dataset, spec.seed)
         source = open_source(spec.data, input_shape, recipe.classes_at(input_shape))
         record = run_record(spec, source.class_names, input_shape, source.sizes,
                             source.split_digest)

@@ -75,7 +75,7 @@ def tune(search: SearchSpec, overwrite: bool = False, verbose: int | None = None
     with session(run.distribute, run.seed, run.deterministic, run.precision,
                  scope=False) as strategy, running():
         input_shape = resolve_input_shape(recipe.input_shape, run.data.image_size)
-        check_fits_before_reading(run.recipe, input_shape, run.data.dataset)
+        check_fits_before_reading(run.recipe, input_shape, run.data.dataset, run.seed)
         source = open_source(run.data, input_shape, recipe.classes_at(input_shape))
         check_validation_fraction(source, run.data.validation_fraction,
                                   validation_fraction_given)

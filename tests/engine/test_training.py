@@ -677,3 +677,20 @@ def test_the_decay_flags_reach_the_schedule(mode_args):
                                          decay_factor=0.5, model_dir="unused")).training
     assert rates(exponential, 5) == pytest.approx(
         [exponential.learning_rate * 0.5 ** (epoch // 2) for epoch in range(5)])
+
+
+def test_the_fit_check_before_a_folder_is_read_leaves_the_runs_initial_weights():
+    # Its throwaway network drew from the seeded generators: a folder run's weights
+    # differed from those the same --seed gave without the check.
+    from engine.build import check_fits_before_reading
+    from engine.session import session
+
+    kernels = []
+    for check in (False, True):
+        with session(seed=3):
+            if check:
+                check_fits_before_reading("lenet5_modern", (32, 32, 1), "folder:/images", 3)
+            kernels.append(recipes.build("lenet5_modern").get_layer("c1").kernel.numpy())
+    np.testing.assert_array_equal(*kernels)
+    with pytest.raises(UsageError, match="Layer 'c1' does not fit its input"):
+        check_fits_before_reading("lenet5", (1, 1, 1), "folder:/images", 3)
