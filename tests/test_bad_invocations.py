@@ -45,6 +45,7 @@ def places(tmp_path_factory, train_here):
         for name, colour in (("cat", (200, 10, 10)), ("dog", (10, 10, 200))):
             (root / "with_validation" / split / name).mkdir(parents=True)
             Image.new("RGB", (8, 8), colour).save(root / "with_validation" / split / name / "a.png")
+    (root / "with_validation" / "train" / "cat" / "broken.png").write_bytes(b"not an image")
     finished = root / "finished"
     result = train_here("--epochs=1", f"--model_dir={finished}")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -160,8 +161,9 @@ CASES = [
     (["--dataset=folder:{with_validation}", "--validation_fraction=0.2"], 2,
      "--validation_fraction=0.2 does not apply: folder:"),
     (["--mode=tune", "--dataset=folder:{with_validation}", "--validation_fraction=0.2"], 2,
-     "ships its own validation split (2 images), which the run validates on; leave the flag "
-     "out."),
+     "ships its own validation split, which the run validates on; leave the flag out."),
+    (["--mode=tune", "--recipe=lenet5", "--dataset=folder:{with_validation}",
+      "--validation_fraction=0"], 2, "--validation_fraction=0 leaves none; leave the flag out"),
     (["--model_dir={a_file}"], 2, "--model_dir"),
     (["--model_dir={a_file}/run"], 2, "--model_dir"),
     (["--model_dir="], 2, "--model_dir is empty"),
@@ -286,3 +288,12 @@ def test_an_unprepared_dataset_is_one_sentence_without_tfds_warning_first(places
     assert result.returncode == 2 and "is not prepared" in result.stderr
     assert "dataset_info.json" not in result.stderr and len(
         result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_a_validation_fraction_a_folder_ignores_is_refused_before_its_images_are_read(
+        places, tmp_path, train_here):
+    # The refusal came after every image was decoded (the skipped file's warning first).
+    result = train_here(f"--dataset=folder:{places / 'with_validation'}",
+                        "--validation_fraction=0.2", f"--model_dir={tmp_path / 'run'}")
+    assert result.returncode == 2 and "does not apply" in result.stderr
+    assert "Skipped" not in result.stderr, result.stderr

@@ -22,7 +22,8 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from engine.data.source import SPLIT_SEED, TEST_FRACTION, VALIDATION_FRACTION, Source
+from engine.data.source import (SPLIT_SEED, TEST_FRACTION, VALIDATION_FRACTION, Source,
+                                shipped_validation_refusal)
 from layers.errors import UsageError
 
 SPLITS = ("train", "validation", "test")
@@ -32,10 +33,12 @@ REPORTED_FILES = 5  # skipped files named in the warning
 SIGNATURES = {"JPEG": b"\xff\xd8\xff", "PNG": b"\x89PNG", "GIF": b"GIF8", "BMP": b"BM"}
 
 
-def image_folder(path: str, validation_fraction: float = VALIDATION_FRACTION) -> Source:
+def image_folder(path: str, validation_fraction: float = VALIDATION_FRACTION,
+                 validation_fraction_given: bool = False) -> Source:
     """The image folder at ``path`` as a :class:`Source` of RGB uint8 images; without a
     validation folder, ``validation_fraction`` of each class's training images is held
-    out (0: none, the validation split is empty)."""
+    out (0: none, the validation split is empty). With one, a fraction set on the command
+    line (``validation_fraction_given``) is refused before any image is read."""
     root = pathlib.Path(path).expanduser()
     if not root.is_dir():
         raise UsageError(f"Image folder {path!r} is not a directory; expected "
@@ -51,6 +54,8 @@ def image_folder(path: str, validation_fraction: float = VALIDATION_FRACTION) ->
                             path, ", ".join(others))
     else:
         layout = {"train": class_files(root)}
+    if validation_fraction_given and "validation" in layout:
+        raise shipped_validation_refusal(f"folder:{path}", validation_fraction)
     split_root = {split: root / split if (root / "train").is_dir() else root for split in layout}
     loose = [str(file) for split in layout for file in sorted(split_root[split].iterdir())
              if file.is_file() and not file.name.startswith(".")]
@@ -118,8 +123,8 @@ def image_folder(path: str, validation_fraction: float = VALIDATION_FRACTION) ->
     return Source(name=f"folder:{path}", num_classes=len(class_names),
                   image_shape=(None, None, 3), class_names=class_names,
                   sizes={split: len(items) for split, items in examples.items()},
-                  skipped=tuple(sorted(skipped)), validation_shipped="validation" in given,
-                  split_digest=split_digest(root, examples), **datasets)
+                  skipped=tuple(sorted(skipped)), split_digest=split_digest(root, examples),
+                  **datasets)
 
 
 def split_digest(root: pathlib.Path, examples: dict) -> str:

@@ -109,12 +109,16 @@ def prepare(spec: DataSpec, input_shape, classes: int | None = None,
     return Prepared(spec, source, augmentation, preprocessing, pipelines)
 
 
-def open_source(spec: DataSpec, input_shape, classes: int | None = None) -> Source:
+def open_source(spec: DataSpec, input_shape, classes: int | None = None,
+                validation_fraction_given: bool = False) -> Source:
     """The source ``spec`` names, opened but not read: its splits, sizes and class names
-    are known, and nothing has been decoded yet."""
+    are known, and nothing has been decoded yet. ``validation_fraction_given``:
+    ``--validation_fraction`` was set, which a dataset that ships its own validation
+    split refuses (:func:`engine.data.sources.load_source`)."""
     return load_source(spec.dataset, spec.data_dir, spec.manual_dir,
                        image_shape=resolve_input_shape(input_shape, spec.image_size),
-                       classes=classes or 10, validation_fraction=spec.validation_fraction)
+                       classes=classes or 10, validation_fraction=spec.validation_fraction,
+                       validation_fraction_given=validation_fraction_given)
 
 
 def warn_about_misfits(source: Source, augmentation: Augmentation, spec: DataSpec,
@@ -140,16 +144,6 @@ def warn_about_misfits(source: Source, augmentation: Augmentation, spec: DataSpe
                 logging.warning("%s=%s adds mirror images, but %s is not mirror-symmetric (a "
                                 "mirrored digit or letter is not the same class): expect lower "
                                 "accuracy.", flag, value, source.name)
-
-
-def check_validation_fraction(source: Source, fraction: float, given: bool) -> None:
-    """Refuses a ``--validation_fraction`` set on the command line (``given``) where
-    ``source`` ships its own validation split: nothing is held out of train, so the flag
-    would be silently ignored."""
-    if given and source.validation_shipped:
-        raise UsageError(f"--validation_fraction={fraction:g} does not apply: {source.name} "
-                         f"ships its own validation split ({source.sizes['validation']:,} "
-                         "images), which the run validates on; leave the flag out.")
 
 
 def with_checked_labels(source: Source) -> Source:

@@ -12,6 +12,8 @@ import dataclasses
 
 import tensorflow as tf
 
+from layers.errors import UsageError
+
 # Fractions held out by sources that ship no split of their own.
 TEST_FRACTION = 0.2
 VALIDATION_FRACTION = 0.1
@@ -24,8 +26,7 @@ class Source:
 
     ``image_shape`` has ``None`` sides where image sizes vary (image folders,
     ImageNet); ``class_names`` names each label, in label order; ``skipped`` lists
-    the files an image folder could not decode. ``validation_shipped`` is True where the
-    dataset brings its own validation split, so that none is held out of train.
+    the files an image folder could not decode.
     ``split_digest`` fingerprints an image folder's split (its files' names and sizes),
     so that a run can tell the same split from another of the same sizes; None elsewhere
     (a prepared dataset's splits are fixed by its version).
@@ -44,5 +45,12 @@ class Source:
     class_names: tuple[str, ...]
     skipped: tuple[str, ...] = ()
     mirror_symmetric: bool = True
-    validation_shipped: bool = False
     split_digest: str | None = None
+
+
+def shipped_validation_refusal(name: str, fraction: float) -> UsageError:
+    """The refusal of a ``--validation_fraction`` set on the command line for dataset
+    ``name``, which ships its own validation split: nothing is held out of train, so
+    the flag would be silently ignored."""
+    return UsageError(f"--validation_fraction={fraction:g} does not apply: {name} ships its "
+                      "own validation split, which the run validates on; leave the flag out.")

@@ -14,22 +14,25 @@ FOLDER_PREFIX = "folder:"
 
 def load_source(name: str, data_dir: str | None = None, manual_dir: str | None = None, *,
                 image_shape=(32, 32, 3), classes: int = 10,
-                validation_fraction: float = VALIDATION_FRACTION) -> Source:
+                validation_fraction: float = VALIDATION_FRACTION,
+                validation_fraction_given: bool = False) -> Source:
     """The dataset called ``name``.
 
     ``digits`` (embedded), ``synthetic`` (random ``image_shape`` images of ``classes``
     classes), ``folder:PATH`` (an image folder) or a TFDS dataset in ``data_dir``,
     prepared offline from ``manual_dir`` if it is not prepared yet. Where the dataset
     has no validation split, ``validation_fraction`` of its training split is held out
-    as one (0: none; the validation split is then empty).
+    as one (0: none; the validation split is then empty); where it has one, a fraction
+    set on the command line (``validation_fraction_given``) is refused, as ignored.
     """
     if name == "digits":
         return digits(validation_fraction)
     if name == "synthetic":
         return synthetic(tuple(image_shape), classes, validation_fraction)
     if name.startswith(FOLDER_PREFIX):
-        return image_folder(name[len(FOLDER_PREFIX):], validation_fraction)
-    return tfds_source(name, data_dir, manual_dir, validation_fraction)
+        return image_folder(name[len(FOLDER_PREFIX):], validation_fraction,
+                            validation_fraction_given)
+    return tfds_source(name, data_dir, manual_dir, validation_fraction, validation_fraction_given)
 
 
 def check_tfds_flags(name: str, given) -> None:

@@ -16,7 +16,8 @@ import re
 import tensorflow as tf
 from absl import logging
 
-from engine.data.source import SPLIT_SEED, TEST_FRACTION, VALIDATION_FRACTION, Source
+from engine.data.source import (SPLIT_SEED, TEST_FRACTION, VALIDATION_FRACTION, Source,
+                                shipped_validation_refusal)
 from layers.errors import UsageError
 
 DATASET_NAMES = ("use 'digits', 'synthetic', 'folder:PATH' or a TFDS image-classification "
@@ -26,14 +27,17 @@ NOT_MIRROR_SYMMETRIC = ("mnist", "emnist", "kmnist", "svhn_cropped", "binary_alp
 
 
 def tfds_source(name: str, data_dir: str | None, manual_dir: str | None = None,
-                validation_fraction: float = VALIDATION_FRACTION) -> Source:
+                validation_fraction: float = VALIDATION_FRACTION,
+                validation_fraction_given: bool = False) -> Source:
     """The TFDS dataset ``name`` from ``data_dir``; where the dataset has no validation
     split, the first ``validation_fraction`` of train is one (TFDS shuffled the examples
     when it prepared them; 10% by default, 6,000 of MNIST's 60,000; with 0 the whole
     training split trains and the validation split is empty). Where it has no labelled
     test split (``imagenette`` has none, ``imagenet2012``'s images are labelled -1), its
     validation split is the test split, as papers report ImageNet's, and validation comes
-    from train; with neither, the first ``TEST_FRACTION`` of train is the test split.
+    from train; with neither, the first ``TEST_FRACTION`` of train is the test split. A
+    fraction set on the command line (``validation_fraction_given``) for a dataset that
+    ships its validation split is refused.
     """
     import tensorflow_datasets as tfds
 
@@ -50,6 +54,8 @@ def tfds_source(name: str, data_dir: str | None, manual_dir: str | None = None,
     info = builder.info
     image_key, label_key = _supervised_keys(info)
     names = _split_names(builder, label_key, validation_fraction)
+    if validation_fraction_given and names.get("validation") == "validation":
+        raise shipped_validation_refusal(name, validation_fraction)
     read_config = tfds.ReadConfig(shuffle_seed=SPLIT_SEED, try_autocache=False)
     datasets = {
         key: builder.as_dataset(split=split, shuffle_files=False, read_config=read_config)
@@ -66,8 +72,7 @@ def tfds_source(name: str, data_dir: str | None, manual_dir: str | None = None,
     return Source(name=name, num_classes=label.num_classes,
                   image_shape=tuple(info.features[image_key].shape),
                   class_names=tuple(class_names), sizes=sizes,
-                  mirror_symmetric=builder.name not in NOT_MIRROR_SYMMETRIC,
-                  validation_shipped=names.get("validation") == "validation", **datasets)
+                  mirror_symmetric=builder.name not in NOT_MIRROR_SYMMETRIC, **datasets)
 
 
 def _split_names(builder, label_key: str, validation_fraction: float) -> dict[str, str]:

@@ -14,8 +14,7 @@ import recipes
 from engine import distribute, rundir, training, transfer
 from engine.build import build, check_fits_before_reading
 from engine.cli import run_spec
-from engine.data import (check_validation_fraction, named_data_errors, open_source, prepare,
-                         resolve_input_shape)
+from engine.data import named_data_errors, open_source, prepare, resolve_input_shape
 from engine.evaluate import check_evaluation, evaluate, format_accuracy
 from engine.publish import publish
 from engine.report import counted, plot_curves, read_history, training_report
@@ -57,12 +56,11 @@ def train(spec: RunSpec, overwrite: bool = False,
     with session(spec.distribute, spec.seed, spec.deterministic, spec.precision) as strategy:
         input_shape = resolve_input_shape(recipe.input_shape, spec.data.image_size)
         check_fits_before_reading(spec.recipe, input_shape, spec.data.dataset, spec.seed)
-        source = open_source(spec.data, input_shape, recipe.classes_at(input_shape))
+        source = open_source(spec.data, input_shape, recipe.classes_at(input_shape),
+                             validation_fraction_given)
         record = run_record(spec, source.class_names, input_shape, source.sizes,
                             source.split_digest)
         replace = rundir.check_resumable(run_dir, record, overwrite) or replace
-        check_validation_fraction(source, spec.data.validation_fraction,
-                                  validation_fraction_given)
         training.check_validation(spec.training, source.sizes["validation"])
         # The architecture is checked against the input before any statistics are computed.
         built = build(spec.recipe, source.num_classes, input_shape, spec.training,

@@ -23,7 +23,7 @@ import sys
 import recipes
 from engine import interrupts, rundir
 from engine.build import check_fits_before_reading, main_head
-from engine.data import check_validation_fraction, open_source, prepare, resolve_input_shape
+from engine.data import open_source, prepare, resolve_input_shape
 from engine.evaluate import check_evaluation, evaluate
 from engine.publish import publish
 from engine.report import counted, plot_curves, read_history, training_report
@@ -76,9 +76,8 @@ def tune(search: SearchSpec, overwrite: bool = False, verbose: int | None = None
                  scope=False) as strategy, running():
         input_shape = resolve_input_shape(recipe.input_shape, run.data.image_size)
         check_fits_before_reading(run.recipe, input_shape, run.data.dataset, run.seed)
-        source = open_source(run.data, input_shape, recipe.classes_at(input_shape))
-        check_validation_fraction(source, run.data.validation_fraction,
-                                  validation_fraction_given)
+        source = open_source(run.data, input_shape, recipe.classes_at(input_shape),
+                             validation_fraction_given)
         if chief and not overwrite:
             check_same_data(search, source.class_names, source.sizes, source.split_digest)
         hypermodel = RecipeHyperModel(search, source.num_classes, input_shape, strategy,

@@ -84,8 +84,10 @@ def resolve(args: types.SimpleNamespace) -> SearchSpec:
         # A search scores its trials on the validation split: a recipe that trains on
         # the whole training split (lenet5) holds the usual share out for the search.
         if "validation_fraction" in args.given:
-            raise UsageError("--mode=tune scores trials on the validation split; "
-                             "--validation_fraction=0 leaves none (use 0.1, say).")
+            raise UsageError("--mode=tune scores trials on the validation split, and "
+                             "--validation_fraction=0 leaves none; leave the flag out (the "
+                             f"search holds {SEARCH_VALIDATION_FRACTION:.0%} of train out where "
+                             "the dataset ships no validation split).")
         run = cli.run_spec(types.SimpleNamespace(
             **{**vars(args), "validation_fraction": SEARCH_VALIDATION_FRACTION}))
     space = recipes.get(run.recipe).search_space
