@@ -126,11 +126,19 @@ def validate(spec: RunSpec) -> None:
 
 def check_paths(spec: RunSpec) -> None:
     """Checks, before any work, that the run's inputs exist and its outputs can be
-    written: ``model_dir`` and ``export_dir`` are (or can be made) writable folders,
-    ``data_dir`` is a folder if it exists, ``init_from`` a run folder or a ``.keras``
-    file that holds a model."""
+    written: ``model_dir`` and ``export_dir`` are (or can be made) writable folders
+    outside an image folder dataset, ``data_dir`` is a folder if it exists,
+    ``init_from`` a run folder or a ``.keras`` file that holds a model."""
     check_writable("model_dir", spec.model_dir)
     check_writable("export_dir", spec.export_dir)
+    if spec.data.dataset.startswith(FOLDER_PREFIX):
+        images = spec.data.dataset.removeprefix(FOLDER_PREFIX)
+        for flag, path in (("model_dir", spec.model_dir), ("export_dir", spec.export_dir)):
+            if os.path.commonpath([images, path]) == images:
+                raise UsageError(
+                    f"--{flag}={path} lies inside the image folder {images}, whose folders "
+                    f"are read as classes and splits; pass a --{flag} outside it (the default "
+                    "runs/... is made in the current folder).")
     data_dir = spec.data.data_dir
     if data_dir and "://" not in data_dir and os.path.exists(data_dir) \
             and not os.path.isdir(data_dir):

@@ -297,3 +297,16 @@ def test_a_validation_fraction_a_folder_ignores_is_refused_before_its_images_are
                         "--validation_fraction=0.2", f"--model_dir={tmp_path / 'run'}")
     assert result.returncode == 2 and "does not apply" in result.stderr
     assert "Skipped" not in result.stderr, result.stderr
+
+
+def test_a_run_folder_inside_the_image_folder_is_refused(places, tmp_path, train_here):
+    # --dataset=folder:. put the default runs/<recipe>-<name> among the class folders: a
+    # class 'runs' of no images stopped evaluate and any resume.
+    result = train_here("--dataset=folder:.", cwd=places / "with_validation")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"train.py: error: --model_dir={places / 'with_validation' / 'runs'}"
+        f"/lenet5_modern-with_validation lies inside the image folder "
+        f"{places / 'with_validation'}, whose folders are read as classes and splits; pass a "
+        "--model_dir outside it (the default runs/... is made in the current folder).")
+    assert not (places / "with_validation" / "runs").exists()
