@@ -69,11 +69,17 @@ def conv_as_matmul(x, kernel, bias=None, strides=1, padding="valid"):
     ``(kh, kw, C, filters)`` and ``bias`` (optional) ``(filters,)``; ``strides`` and
     ``padding`` as in :func:`im2col`. Returns the maps ``(H_out, W_out, filters)``
     (with a leading batch axis for a batch): what ``keras.layers.Conv2D`` with the
-    same weights, strides and padding gives, before its activation. Both are computed
-    in their common dtype (an integer image with a float kernel: the kernel's).
+    same weights, strides and padding gives, before its activation. It is computed in
+    the image's float dtype; an integer image (the lectures' examples) in the kernel's,
+    or Keras's float type where both are integers.
     """
     x, kernel = ops.convert_to_tensor(x), ops.convert_to_tensor(kernel)
-    dtype = keras.backend.result_type(x.dtype, kernel.dtype)
+    image_dtype, kernel_dtype = (keras.backend.standardize_dtype(tensor.dtype)
+                                 for tensor in (x, kernel))
+    if "float" in image_dtype:
+        dtype = image_dtype
+    else:
+        dtype = kernel_dtype if "float" in kernel_dtype else keras.config.floatx()
     x, kernel = ops.cast(x, dtype), ops.cast(kernel, dtype)
     if len(kernel.shape) != 4 or kernel.shape[2] != x.shape[-1]:
         raise UsageError(f"The kernel {tuple(kernel.shape)} does not fit the input "

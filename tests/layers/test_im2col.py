@@ -82,6 +82,9 @@ def test_an_integer_image_with_a_float_kernel_convolves_in_float(image_dtype):
     np.testing.assert_allclose(numpy(ours), keras_conv(image.astype("float32"), kernel,
                                                        np.zeros(2, "float32"), 1, "valid"),
                                rtol=1e-5, atol=1e-5)
+    # A float image keeps its dtype, whatever the kernel's (NumPy's float64 here).
+    floats = conv_as_matmul(image.astype("float32"), kernel.astype("float64"))
+    assert keras.backend.standardize_dtype(floats.dtype) == "float32"
 
 
 def test_explicit_zeros_pad_like_the_papers_tables():
