@@ -310,3 +310,10 @@ def test_a_run_folder_inside_the_image_folder_is_refused(places, tmp_path, train
         f"{places / 'with_validation'}, whose folders are read as classes and splits; pass a "
         "--model_dir outside it (the default runs/... is made in the current folder).")
     assert not (places / "with_validation" / "runs").exists()
+
+
+def test_a_folders_name_without_folder_prefix_is_pointed_to_it(places, train_here, tmp_path):
+    result = train_here("--dataset=with_validation", f"--model_dir={tmp_path / 'run'}",
+                        cwd=places)
+    assert result.returncode == 2 and result.stderr.strip().splitlines()[-1].endswith(
+        "; an image folder is --dataset=folder:with_validation.")

@@ -165,15 +165,15 @@ def _builder(name: str, data_dir: str | None):
     TFDS cannot parse, or whose config or version it lacks, is a :class:`UsageError`."""
     import tensorflow_datasets as tfds
 
+    folder = (f"; an image folder is --dataset=folder:{name}"
+              if name.startswith(("/", ".", "~")) or os.path.isdir(name) else "")
     try:
         return tfds.builder(name, data_dir=data_dir)
     except tfds.core.registered.DatasetNotFoundError:
-        raise UsageError(f"Unknown dataset {name!r}: {DATASET_NAMES}.") from None
+        raise UsageError(f"Unknown dataset {name!r}: {DATASET_NAMES}{folder}.") from None
     except (ValueError, AssertionError) as error:  # TFDS's for a name, config or version
         reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        if reason.startswith("Parsing builder name string"):
-            folder = (f"; an image folder is --dataset=folder:{name}"
-                      if name.startswith(("/", ".", "~")) else "")
+        if reason.startswith("Parsing builder name string") or folder:
             raise UsageError(f"Unknown dataset {name!r}: {DATASET_NAMES}{folder}.") from None
         reason = re.sub(r'^Failed to construct dataset .*?builder_kwargs ".*?": ', "", reason)
         reason = re.sub(r"\s*Here are .*$", "", reason)  # a list cut off at the line's end
