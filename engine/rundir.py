@@ -261,9 +261,12 @@ def check_resumable(run_dir: str, record: dict, overwrite: bool = False) -> bool
     if changed:
         said = ", ".join(difference(key, strict(old.get(key)), strict(record.get(key)))
                          for key in changed)
+        # The same command can meet a recipe whose paper configuration was corrected since.
+        recorded = (" (if this is that command, the recipe's configuration changed since: "
+                    "give the recorded values as flags)" if "training" in changed else "")
         raise UsageError(f"{run_dir} holds an interrupted run with another {said}; "
-                         "run its own command again to resume it, pass --overwrite to replace "
-                         "it, or choose another --model_dir.")
+                         f"run its own command again to resume it{recorded}, pass --overwrite "
+                         "to replace it, or choose another --model_dir.")
     change = "split_sizes" in record and split_change(
         old, record["split_sizes"], record.get("split_digest"), f"the interrupted run in {run_dir}")
     if change:  # an image folder's images changed

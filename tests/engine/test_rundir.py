@@ -22,8 +22,13 @@ def test_an_interrupted_run_with_another_configuration_is_refused_naming_what_di
     longer = {**record, "seed": 3, "training": {**record["training"], "epochs": 5}}
     with pytest.raises(UsageError, match=r"holds an interrupted run with another training "
                        r"\(epochs: 6 then, 5 now\), seed \(42 then, 3 now\); run its own command "
-                       r"again to resume it"):
+                       r"again to resume it \(if this is that command, the recipe's "
+                       r"configuration changed since: give the recorded values as flags\), pass "
+                       r"--overwrite"):
         rundir.check_resumable(run_dir, longer)
+    with pytest.raises(UsageError, match=r"seed \(42 then, 3 now\); run its own command again "
+                                         r"to resume it, pass --overwrite"):
+        rundir.check_resumable(run_dir, {**record, "seed": 3})
     assert rundir.check_resumable(run_dir, longer, overwrite=True) is True
     # --overwrite starts afresh, as a search's does, rather than resume the same run
     assert rundir.check_resumable(run_dir, record, overwrite=True) is True
