@@ -186,16 +186,25 @@ def numpy(outputs) -> list[np.ndarray]:
     return [keras.ops.convert_to_numpy(output).astype(np.float32) for output in outputs]
 
 
+def occlusion_starts(side: int, patch: int, stride: int) -> list[int]:
+    """Where the occluding squares start along a ``side``-wide axis: every ``stride``
+    from 0, and at ``side - patch`` too where the stride does not reach the edge
+    (AlexNet's 227 with the default 56 and 14 left its last 3 rows and columns
+    uncovered)."""
+    starts = list(range(0, side - patch + 1, stride))
+    return starts if starts[-1] == side - patch else [*starts, side - patch]
+
+
 def occlusion_map(model: keras.Model, image: np.ndarray, class_index: int, patch: int,
                   stride: int, batch_size: int = 64) -> np.ndarray:
     """The probability of ``class_index`` with a ``patch`` x ``patch`` square of zeros
-    (the mean, after normalization) over the normalized ``image`` at every position
-    ``stride`` apart: ``[rows, columns]``, position ``(i, j)`` covering
-    ``image[i*stride:i*stride+patch, j*stride:j*stride+patch]``. The occluded copies are
+    (the mean, after normalization) over the normalized ``image`` at every position of
+    :func:`occlusion_starts`: ``[rows, columns]``, position ``(i, j)`` covering
+    ``image[tops[i]:tops[i]+patch, lefts[j]:lefts[j]+patch]``. The occluded copies are
     made ``batch_size`` at a time (all of them at once: 17 GB for a 224x224 image at
     stride 1)."""
     height, width = image.shape[:2]
-    tops, lefts = range(0, height - patch + 1, stride), range(0, width - patch + 1, stride)
+    tops, lefts = (occlusion_starts(side, patch, stride) for side in (height, width))
     positions = [(top, left) for top in tops for left in lefts]
     probabilities = []
     for start in range(0, len(positions), batch_size):
@@ -366,17 +375,18 @@ def plot_occlusion(image: np.ndarray, probabilities: np.ndarray, patch: int, str
     drawn around the centre of the square there."""
     from matplotlib.patches import Rectangle
 
-    rows, columns = probabilities.shape
     figure = Figure(figsize=(6.4, 3.2), layout="constrained")
     FigureCanvasAgg(figure)
     original, heat = figure.subplots(1, 2)
     original.imshow(**display(image))
     original.set_title(literal(caption), fontsize=8)
     heat.imshow(**display(image))
-    half = (patch - stride) / 2  # each cell spans the stride around the square's centre
-    extent = (half - 0.5, half + columns * stride - 0.5, half + rows * stride - 0.5, half - 0.5)
-    picture = heat.imshow(probabilities, cmap="jet", vmin=0.0, vmax=1.0, alpha=0.55,
-                          extent=extent, interpolation="nearest")
+    # Each cell spans the stride around its square's centre; the last one, at the edge,
+    # reaches halfway to its neighbour's centre.
+    row_edges, column_edges = (cell_edges(occlusion_starts(side, patch, stride), patch, stride)
+                               for side in image.shape[:2])
+    picture = heat.pcolormesh(column_edges, row_edges, probabilities, cmap="jet", vmin=0.0,
+                              vmax=1.0, alpha=0.55, shading="flat")
     heat.add_patch(Rectangle((-0.5, -0.5), patch, patch, fill=False, edgecolor="white",
                              linestyle="--", linewidth=1.0))
     heat.set(xlim=(-0.5, image.shape[1] - 0.5), ylim=(image.shape[0] - 0.5, -0.5))
@@ -388,6 +398,14 @@ def plot_occlusion(image: np.ndarray, probabilities: np.ndarray, patch: int, str
     for axis in (original, heat):
         axis.set_axis_off()
     return _save(figure, path)
+
+
+def cell_edges(starts: list[int], patch: int, stride: int) -> np.ndarray:
+    """The boundaries, in pixel coordinates, of the heat-map cells of squares starting at
+    ``starts``: halfway between neighbouring centres, half a stride beyond the outer ones."""
+    centres = np.asarray(starts, np.float64) + (patch - 1) / 2
+    return np.concatenate([[centres[0] - stride / 2], (centres[1:] + centres[:-1]) / 2,
+                           [centres[-1] + stride / 2]])
 
 
 def plot_top_images(name: str, shape, ranking, activations: np.ndarray, images: dict,

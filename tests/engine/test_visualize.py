@@ -241,6 +241,25 @@ def test_occlusion_makes_its_occluded_copies_a_batch_at_a_time():
         assert heat[row, column] == pytest.approx(float(model(copy[None])[0, 0]), rel=1e-5)
 
 
+def test_occlusion_covers_the_edges_a_stride_does_not_reach():
+    # AlexNet's 227 with the default 56 and 14: the squares stopped at 168 + 56 = 224,
+    # leaving the last 3 rows and columns uncovered; a network that reads only those
+    # showed a flat map.
+    assert visualize.occlusion_starts(227, 56, 14) == [*range(0, 169, 14), 171]
+    assert visualize.occlusion_starts(224, 56, 14) == list(range(0, 169, 14))
+    inputs = keras.Input((9, 9, 1))
+    corner = keras.layers.Flatten()(keras.layers.Cropping2D(((8, 0), (8, 0)))(inputs))
+    dense = keras.layers.Dense(2, activation="softmax")
+    model = keras.Model(inputs, dense(corner))
+    dense.set_weights([np.array([[4.0, 0.0]], np.float32), np.zeros(2, np.float32)])
+    heat = visualize.occlusion_map(model, np.ones((9, 9, 1), np.float32), 0, patch=4,
+                                   stride=4)
+    assert heat.shape == (3, 3)  # starts 0, 4 and the edge's 5
+    assert heat[2, 2] == pytest.approx(0.5) and heat[:2, :2].min() > 0.98
+    edges = visualize.cell_edges([0, 4, 5], patch=4, stride=4)
+    np.testing.assert_allclose(edges, [-0.5, 3.5, 6.0, 8.5])  # centres 1.5, 5.5, 6.5
+
+
 def test_occlusion_defaults_give_a_13_by_13_grid():
     assert visualize.occlusion_geometry((32, 32, 1), None, None) == (8, 2)
     assert visualize.occlusion_geometry((224, 224, 3), None, None) == (56, 14)
