@@ -204,11 +204,13 @@ def load_run(model_dir: str, **named: str) -> SavedRun:
 SEARCH_DIR = "search"  # --mode=tune: keras-tuner's project (its state and every trial)
 
 # What a run, a search, and the modes that read them write into its directory
-# (--overwrite removes these, nothing else; `*` stands for a layer's name).
+# (--overwrite removes these, nothing else; `*` stands for a layer's name). Not the
+# exports: a version number, once served, must not name another model (TF Serving does
+# not reload a version it has loaded), so a new run's export takes the next number.
 RUN_ENTRIES = (RUN_FILE, REPORT_FILE, MODEL_FILE, PREPROCESSING_FILE, EVALUATION_FILE,
                CURVES_FILE, "preprocessing_mean_image.npy", "preprocessing_zca_mean.npy",
                "preprocessing_zca_matrix.npy", "history.csv", "checkpoints", BACKUP_DIR, "logs",
-               EXPORT_DIR, SEARCH_DIR, RELIABILITY_FILE, MC_DROPOUT_RELIABILITY_FILE,
+               SEARCH_DIR, RELIABILITY_FILE, MC_DROPOUT_RELIABILITY_FILE,
                OCCLUSION_FILE, *(name.format(layer="*") for name in LAYER_FIGURES))
 
 

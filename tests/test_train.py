@@ -403,7 +403,11 @@ def test_overwrite_replaces_a_finished_run_and_keeps_other_files(tmp_path, train
     assert json.loads((model_dir / "report.json").read_text())["epochs_run"] == 2
     rows = (model_dir / "history.csv").read_text().split()[1:]
     assert [row.split(",")[0] for row in rows] == ["0", "1"]  # the first run's row is gone
-    assert sorted(path.name for path in (model_dir / "export").iterdir()) == ["1"]
+    # The exports stay: version 1 served the first model, and TF Serving does not reload a
+    # version number it has loaded (--overwrite made the new model version 1 again).
+    assert sorted(path.name for path in (model_dir / "export").iterdir()) == ["1", "2"]
+    assert json.loads((model_dir / "report.json").read_text())["export_dir"] == str(
+        model_dir / "export" / "2")
 
 
 def test_the_summary_line_says_the_tta_accuracy_and_counts_in_words():
