@@ -29,7 +29,7 @@ from engine.calibration import calibration
 from engine.data import Prepared
 from engine.data.tta import dense_scale
 from layers import fully_connected_head, fully_convolutional, with_dropout_at_test_time
-from layers.errors import UsageError
+from layers.errors import RunFailure, UsageError
 
 EPSILON = 1e-7  # probabilities are clipped as Keras's cross-entropy clips them
 CONFIDENCE = 0.95
@@ -171,7 +171,16 @@ def ends_in_softmax(model: keras.Model) -> bool:
 
 
 def scores(probabilities: np.ndarray, labels: np.ndarray, prefix: str = "") -> dict:
-    """``<prefix>accuracy``, ``<prefix>accuracy_interval`` and ``<prefix>loss``."""
+    """``<prefix>accuracy``, ``<prefix>accuracy_interval`` and ``<prefix>loss``; a
+    network whose outputs are not finite fails the run (:class:`RunFailure`): argmax
+    would read each NaN row as class 0, and the run would be saved and exported."""
+    broken = int(np.count_nonzero(~np.isfinite(probabilities).all(axis=-1)))
+    if broken:
+        raise RunFailure(
+            f"The network's outputs are not finite numbers (NaN or infinite) on {broken} of "
+            f"the {len(labels)} test images, so it has no accuracy (nothing is saved or "
+            "exported); train it anew with --overwrite, at a lower --learning_rate or for "
+            "more epochs.")
     value = accuracy(probabilities, labels)
     return {f"{prefix}accuracy": value,
             f"{prefix}accuracy_interval": accuracy_interval(value, len(labels)),

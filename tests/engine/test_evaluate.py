@@ -199,3 +199,16 @@ def test_the_runs_of_an_ensemble_are_not_reported_as_retracing(digits, tensorflo
     for _ in range(3):
         predict(flip_invariant_model(), digits.pipelines.test)
     assert not [message for message in tensorflow_warnings if "retracing" in message]
+
+
+def test_outputs_that_are_not_finite_fail_rather_than_score_as_class_0():
+    # argmax read each NaN row as class 0: a network that output NaN on every image
+    # scored 0.5 on two balanced classes, and was saved and exported.
+    from engine.evaluate import scores
+    from layers.errors import RunFailure
+
+    probabilities = np.array([[0.9, 0.1], [np.nan, np.nan], [0.2, np.inf], [0.3, 0.7]])
+    with pytest.raises(RunFailure, match=r"^The network's outputs are not finite numbers "
+                       r"\(NaN or infinite\) on 2 of the 4 test images"):
+        scores(probabilities, np.array([0, 0, 1, 1]))
+    assert scores(probabilities[[0, 3]], np.array([0, 1]))["accuracy"] == 1.0
