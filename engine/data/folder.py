@@ -88,8 +88,8 @@ def image_folder(path: str, validation_fraction: float = VALIDATION_FRACTION,
     skipped = set(undecodable(paths))
     if skipped:
         names = sorted(skipped)
-        logging.warning("Skipped %d files of %s that are not decodable JPEG, PNG, GIF or BMP "
-                        "images: %s%s",
+        logging.warning("Skipped %d of the files in %s, not decodable as JPEG, PNG, GIF or "
+                        "BMP images: %s%s",
                         len(names), path, ", ".join(names[:REPORTED_FILES]),
                         ", ..." if len(names) > REPORTED_FILES else "")
     layout = {split: {name: [file for file in files if str(file) not in skipped]

@@ -87,7 +87,7 @@ def test_undecodable_files_are_skipped_and_reported(layered, caplog):
         source = image_folder(str(layered))
     names = sorted(path.rsplit("/", 1)[-1] for path in source.skipped)
     assert names == ["broken.jpg", "notes.txt", "truncated.png"]
-    assert "Skipped 3 files" in caplog.text and "broken.jpg" in caplog.text
+    assert "Skipped 3 of the files" in caplog.text and "broken.jpg" in caplog.text
 
 
 def test_webp_and_other_formats_serving_refuses_are_skipped_and_reported(layered, caplog):
@@ -99,7 +99,7 @@ def test_webp_and_other_formats_serving_refuses_are_skipped_and_reported(layered
         source = image_folder(str(layered))
     names = sorted(path.rsplit("/", 1)[-1] for path in source.skipped)
     assert names == ["broken.jpg", "notes.txt", "photo.webp", "truncated.png"]
-    assert "Skipped 4 files" in caplog.text and "photo.webp" in caplog.text
+    assert "Skipped 4 of the files" in caplog.text and "photo.webp" in caplog.text
     assert source.sizes["train"] + source.sizes["validation"] == 20
 
 
