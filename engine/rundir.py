@@ -65,28 +65,48 @@ def strict(data):
     return data
 
 
+def damaged(path: str, problem) -> UsageError:
+    """The usage error for a file of a run that cannot be read as written: ``problem``
+    says how."""
+    return UsageError(f"{path} is damaged ({problem}); restore it, or rerun the command that "
+                      "wrote it with --overwrite.")
+
+
 def read_json(path: str) -> dict:
-    """The JSON file at ``path``; one that does not parse is a usage error naming it."""
+    """The JSON object in the file at ``path``; one that does not parse, or holds another
+    JSON value than an object, is a usage error naming it."""
     try:
         with open(path) as file:
-            return json.load(file)
+            data = json.load(file)
     except ValueError as error:  # JSONDecodeError, UnicodeDecodeError
-        raise UsageError(f"{path} is damaged ({error}); restore it, or rerun the command that "
-                         "wrote it with --overwrite.") from None
+        raise damaged(path, error) from None
+    if not isinstance(data, dict):
+        raise damaged(path, f"it holds {json.dumps(data)[:40]}, not a JSON object")
+    return data
 
 
 def read_model(path: str):
     """The Keras model saved at ``path`` (``safe_mode=True``), uncompiled; a file that is
-    not a ``.keras`` archive (a zip file: a truncated one is not) is a usage error
-    naming it, where Keras would say the file is not found."""
+    not a whole ``.keras`` archive (not a zip file, as a truncated one is not; a zip
+    without the model's configuration; truncated weights) is a usage error naming it,
+    and so is a model holding code that ``safe_mode`` refuses to run (a ``Lambda``
+    layer): a run's own ``model.keras`` holds none."""
     import keras
 
     import engine.losses  # noqa: F401  (registers the loss a run may have compiled with)
 
     if not zipfile.is_zipfile(path):
-        raise UsageError(f"{path} is damaged (not a .keras archive); restore it, or rerun the "
-                         "training that wrote it with --overwrite.")
-    return keras.saving.load_model(path, compile=False, safe_mode=True)
+        raise damaged(path, "not a .keras archive")
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except (KeyError, OSError, zipfile.BadZipFile) as error:
+        raise damaged(path, f"{type(error).__name__}: {str(error).splitlines()[0]}") from None
+    except ValueError as error:
+        if "safe_mode" not in str(error):
+            raise
+        raise UsageError(f"{path} holds code (a Lambda layer or another function saved by "
+                         "value) that loading with safe_mode=True refuses to run; a model "
+                         "trained by train.py holds none: pass one that it saved.") from None
 
 
 def pretrained_model_file(init_from: str) -> str:
@@ -118,10 +138,16 @@ class SavedRun:
         return tuple(self.record["class_names"])
 
     def preprocessing(self):
-        """The run's :class:`engine.data.Preprocessing`."""
+        """The run's :class:`engine.data.Preprocessing`; one for another input shape than
+        the run's is a usage error naming its file."""
         from engine.data import Preprocessing
 
-        return Preprocessing.load(os.path.join(self.directory, PREPROCESSING_FILE))
+        path = os.path.join(self.directory, PREPROCESSING_FILE)
+        preprocessing = Preprocessing.load(path)
+        if list(preprocessing.input_shape) != self.record["input_shape"]:
+            raise damaged(path, f"its input shape {shape_text(preprocessing.input_shape)} is "
+                                f"not the run's {shape_text(self.record['input_shape'])}")
+        return preprocessing
 
     def prepare(self, data_dir: str | None = None, batch_size: int | None = None, **options):
         """The run's data (:class:`engine.data.Prepared`) with the preprocessing it trained
@@ -172,8 +198,52 @@ class SavedRun:
             raise UsageError(f"{change}; restore them or train a new run.")
 
     def load_model(self):
-        """The trained model (``safe_mode=True``), uncompiled."""
-        return read_model(self.model_path)
+        """The trained model (``safe_mode=True``), uncompiled; one whose input or number of
+        classes is not the run's (a ``model.keras`` copied from another run) is a usage
+        error: its outputs would be read as the run's classes."""
+        model = read_model(self.model_path)
+        found = (list(model.inputs[0].shape[1:]), model.outputs[0].shape[-1])
+        recorded = (self.record["input_shape"], self.record["num_classes"])
+        if found != recorded:
+            raise UsageError(
+                f"{self.model_path} is not the model of the run in {self.directory}: it maps "
+                f"{shape_text(found[0])} images to {found[1]} classes, where the run's "
+                f"{RUN_FILE} records {shape_text(recorded[0])} images and {recorded[1]} classes; "
+                "restore the run's own model.keras, or rerun its training with --overwrite.")
+        return model
+
+
+def shape_text(shape) -> str:
+    """An image shape as the messages write it: ``32x32x1``."""
+    return "x".join(str(size) for size in shape)
+
+
+# What the modes that read a run take from its run.json, with each value's JSON type.
+RECORD_TYPES = {"recipe": str, "dataset": str, "data_dir": (str, type(None)), "training": dict,
+                "input_shape": list, "num_classes": int, "class_names": list}
+
+
+def check_record(record: dict, path: str) -> None:
+    """Raises :class:`UsageError` naming ``path`` unless the ``run.json`` ``record`` holds
+    what later modes read: the keys of :data:`RECORD_TYPES` with values of their types, one
+    class name per class, and a training configuration with known data choices."""
+    from engine import choices
+    from engine.spec import training_config
+
+    for key, kind in RECORD_TYPES.items():
+        if key not in record:
+            raise damaged(path, f"it lacks {key!r}")
+        if not isinstance(record[key], kind) or isinstance(record[key], bool):
+            raise damaged(path, f"its {key!r} is {record[key]!r}")
+    if len(record["class_names"]) != record["num_classes"]:
+        raise damaged(path, f"it names {len(record['class_names'])} classes for "
+                            f"{record['num_classes']}")
+    try:
+        training = training_config(record)
+        choices.check("augmentation", training.augmentation, choices.AUGMENTATIONS)
+        choices.check("normalization", training.normalization, choices.NORMALIZATIONS)
+    except (TypeError, UsageError) as error:
+        raise damaged(path, f"its training configuration: {str(error).rstrip('.')}") from None
 
 
 def load_run(model_dir: str, **named: str) -> SavedRun:
@@ -191,7 +261,9 @@ def load_run(model_dir: str, **named: str) -> SavedRun:
                          "pass the --model_dir of a completed training run.")
     from engine.spec import recorded_dataset
 
-    saved = SavedRun(os.path.abspath(model_dir), read_json(os.path.join(model_dir, RUN_FILE)))
+    record_path = os.path.join(model_dir, RUN_FILE)
+    saved = SavedRun(os.path.abspath(model_dir), read_json(record_path))
+    check_record(saved.record, record_path)
     for flag, value in named.items():
         if value != saved.record[flag] and not (
                 flag == "dataset" and recorded_dataset(value) == saved.record[flag]):

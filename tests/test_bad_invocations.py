@@ -56,12 +56,45 @@ def places(tmp_path_factory, train_here):
     shutil.copytree(finished, damaged_record)
     (damaged_record / "run.json").write_text('{"recipe": "lenet5_modern", ')
     (root / "text.keras").write_text("not a model\n")
+    save_damaged_runs(root, finished)
     interrupted = root / "interrupted"  # an interrupted run of another recipe
     (interrupted / "backup").mkdir(parents=True)
     record = json.loads((finished / "run.json").read_text())
     (interrupted / "run.json").write_text(json.dumps({**record, "recipe": "mlp"}))
     return root
 
+
+def save_damaged_runs(root: pathlib.Path, finished: pathlib.Path) -> None:
+    """Copies of the ``finished`` run under ``root``, each with one file that is not the
+    run's or is damaged in one way, named for it."""
+    import zipfile
+
+    import keras
+
+    import recipes
+
+    def copy(name):
+        shutil.copytree(finished, root / name)
+        return root / name
+
+    record = json.loads((finished / "run.json").read_text())
+    preprocessing = json.loads((finished / "preprocessing.json").read_text())
+    recipes.build("lenet5_modern", classes=3, input_shape=(32, 32, 1)).save(
+        copy("foreign_model") / "model.keras")  # another run's model: 3 classes for 10
+    with zipfile.ZipFile(copy("configless_model") / "model.keras", "w") as archive:
+        archive.writestr("weights.h5", b"")
+    inputs = keras.Input((32, 32, 1))
+    keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs)).save(
+        copy("lambda_model") / "model.keras")
+    (copy("listed_record") / "run.json").write_text("[]")
+    (copy("record_without_training") / "run.json").write_text(
+        json.dumps({key: value for key, value in record.items() if key != "training"}))
+    (copy("other_shape_preprocessing") / "preprocessing.json").write_text(
+        json.dumps({**preprocessing, "input_shape": [16, 16, 3]}))
+
+
+DAMAGED_RUNS = ("foreign_model", "configless_model", "lambda_model", "listed_record",
+                "record_without_training", "other_shape_preprocessing")
 
 # (arguments, exit code, what the last line must name); {place} is a path under `places`.
 CASES = [
@@ -187,6 +220,20 @@ CASES = [
     (["--init_from={text_keras}"], 2, "is damaged (not a .keras archive)"),
     (["--mode=evaluate", "--model_dir={damaged_model}"], 2, "model.keras is damaged"),
     (["--mode=export", "--model_dir={damaged_record}"], 2, "run.json is damaged"),
+    (["--mode=evaluate", "--model_dir={foreign_model}"], 2, "model.keras is not the model of "
+     "the run in"),
+    (["--mode=export", "--model_dir={foreign_model}"], 2, "it maps 32x32x1 images to 3 classes, "
+     "where the run's run.json records 32x32x1 images and 10 classes"),
+    (["--mode=export", "--model_dir={configless_model}"], 2,
+     "model.keras is damaged (KeyError: \"There is no item named 'config.json'"),
+    (["--mode=visualize", "--model_dir={lambda_model}"], 2,
+     "that loading with safe_mode=True refuses to run"),
+    (["--mode=export", "--model_dir={listed_record}"], 2,
+     "run.json is damaged (it holds [], not a JSON object)"),
+    (["--mode=evaluate", "--model_dir={record_without_training}"], 2,
+     "run.json is damaged (it lacks 'training')"),
+    (["--mode=export", "--model_dir={other_shape_preprocessing}"], 2,
+     "preprocessing.json is damaged (its input shape 16x16x3 is not the run's 32x32x1)"),
     (["--recipe=mlp", "--init_from={finished}"], 2, "No layer of the pretrained model"),
     (["--transfer=feature_extractor"], 2, "--transfer applies to a run that starts from "
      "--init_from"),
@@ -226,7 +273,8 @@ def check_bad_invocation(places, tmp_path, arguments, code, named, run):
              "undecodable": places / "undecodable", "finished": places / "finished",
              "with_validation": places / "with_validation",
              "interrupted": places / "interrupted", "damaged_model": places / "damaged_model",
-             "damaged_record": places / "damaged_record", "text_keras": places / "text.keras"}
+             "damaged_record": places / "damaged_record", "text_keras": places / "text.keras",
+             **{name: places / name for name in DAMAGED_RUNS}}
     env = {}
     flags = []
     for argument in arguments:

@@ -30,7 +30,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from engine.rundir import read_json, write_json
+from engine.rundir import damaged, read_json, write_json
 from layers.errors import UsageError
 
 # Images the statistics are computed from: the whole training split up to this many
@@ -208,10 +208,17 @@ class Preprocessing:
 
     @classmethod
     def load(cls, path) -> "Preprocessing":
-        """The preprocessing :meth:`save` wrote to ``path``."""
+        """The preprocessing :meth:`save` wrote to ``path``; a file without its keys, or
+        with values of other types, is a usage error naming it."""
         data = read_json(os.fspath(path))
-        return cls.from_json(data, **{name: _load_array(array_path(path, name))
-                                      for name in ARRAYS[data["normalization"]]})
+        try:
+            arrays = {name: _load_array(array_path(path, name))
+                      for name in ARRAYS[data["normalization"]]}
+            return cls.from_json(data, **arrays)
+        except UsageError:  # a missing or damaged array, named by its own file
+            raise
+        except (KeyError, TypeError, ValueError) as error:
+            raise damaged(os.fspath(path), f"{type(error).__name__}: {error}") from None
 
 
 def _load_array(path: str) -> np.ndarray:
