@@ -129,22 +129,28 @@ def check_paths(spec: RunSpec) -> None:
     written: ``model_dir`` and ``export_dir`` are (or can be made) writable folders
     outside an image folder dataset, ``data_dir`` is a folder if it exists,
     ``init_from`` a run folder or a ``.keras`` file that holds a model."""
-    check_writable("model_dir", spec.model_dir)
-    check_writable("export_dir", spec.export_dir)
-    if spec.data.dataset.startswith(FOLDER_PREFIX):
-        images = spec.data.dataset.removeprefix(FOLDER_PREFIX)
-        for flag, path in (("model_dir", spec.model_dir), ("export_dir", spec.export_dir)):
-            if os.path.commonpath([images, path]) == images:
-                raise UsageError(
-                    f"--{flag}={path} lies inside the image folder {images}, whose folders "
-                    f"are read as classes and splits; pass a --{flag} outside it (the default "
-                    "runs/... is made in the current folder).")
+    for flag, path in (("model_dir", spec.model_dir), ("export_dir", spec.export_dir)):
+        check_writable(flag, path)
+        check_outside_images(flag, path, spec.data.dataset)
     data_dir = spec.data.data_dir
     if data_dir and "://" not in data_dir and os.path.exists(data_dir) \
             and not os.path.isdir(data_dir):
         raise UsageError(f"--data_dir={data_dir!r} is a file; pass the TFDS data folder.")
     if spec.init_from:
         rundir.pretrained_model_file(spec.init_from)
+
+
+def check_outside_images(flag: str, path: str | None, dataset: str) -> None:
+    """Raises :class:`UsageError` if ``path``, where ``--flag`` writes, lies inside the
+    image folder of a ``folder:`` ``dataset``: its files would be read as classes and
+    images, and every run on the folder refused as changed."""
+    if not (path and dataset.startswith(FOLDER_PREFIX)):
+        return
+    images = os.path.realpath(os.path.expanduser(dataset.removeprefix(FOLDER_PREFIX)))
+    if os.path.commonpath([images, os.path.realpath(os.path.expanduser(path))]) == images:
+        raise UsageError(f"--{flag}={path} lies inside the image folder {images}, whose "
+                         f"folders are read as classes and splits; pass a --{flag} outside it "
+                         "(the default runs/... is made in the current folder).")
 
 
 def run_directory(model_dir: str | None, recipe: str, dataset: str) -> str:

@@ -91,10 +91,14 @@ def save_damaged_runs(root: pathlib.Path, finished: pathlib.Path) -> None:
         json.dumps({key: value for key, value in record.items() if key != "training"}))
     (copy("other_shape_preprocessing") / "preprocessing.json").write_text(
         json.dumps({**preprocessing, "input_shape": [16, 16, 3]}))
+    for name in ("folder_run", "folder_run_twin"):  # runs on the with_validation folder
+        (copy(name) / "run.json").write_text(json.dumps(
+            {**record, "dataset": f"folder:{root / 'with_validation'}"}))
 
 
 DAMAGED_RUNS = ("foreign_model", "configless_model", "lambda_model", "listed_record",
-                "record_without_training", "other_shape_preprocessing")
+                "record_without_training", "other_shape_preprocessing", "folder_run",
+                "folder_run_twin")
 
 # (arguments, exit code, what the last line must name); {place} is a path under `places`.
 CASES = [
@@ -228,6 +232,11 @@ CASES = [
      "model.keras is damaged (KeyError: \"There is no item named 'config.json'"),
     (["--mode=visualize", "--model_dir={lambda_model}"], 2,
      "that loading with safe_mode=True refuses to run"),
+    (["--mode=export", "--model_dir={folder_run}", "--export_dir={with_validation}/export"], 2,
+     "/with_validation/export lies inside the image folder"),
+    (["--mode=evaluate", "--ensemble={folder_run},{folder_run_twin}",
+      "--model_dir={with_validation}/train/cat"], 2, "/with_validation/train/cat lies inside "
+     "the image folder"),
     (["--mode=export", "--model_dir={listed_record}"], 2,
      "run.json is damaged (it holds [], not a JSON object)"),
     (["--mode=evaluate", "--model_dir={record_without_training}"], 2,

@@ -24,7 +24,7 @@ from engine.data import named_data_errors
 from engine.evaluate import (check_evaluation, evaluate, evaluate_ensemble, evaluate_mc_dropout,
                              format_accuracy, predict_test_split, tta_scale)
 from engine.modes import saved_run
-from engine.spec import default_model_dir
+from engine.spec import check_outside_images, default_model_dir
 from layers.errors import UsageError
 
 ENSEMBLE_FILE = "ensemble.json"
@@ -128,6 +128,7 @@ def run_ensemble(args) -> dict:
     output_dir = (os.path.expanduser(args.model_dir) if "model_dir" in args.given
                   else default_model_dir("ensemble", dataset))
     rundir.check_writable("model_dir", output_dir)  # before any run is evaluated
+    check_outside_images("model_dir", output_dir, dataset)
     member_probabilities, scales, labels = [], [], None
     for saved in runs:
         model = saved.load_model()

@@ -11,12 +11,13 @@ from engine.data import make_augmentation
 from engine.serving import layout
 from engine.serving.export import export
 from engine.modes import saved_run
-from engine.spec import absolute, training_config
+from engine.spec import absolute, check_outside_images, training_config
 
 
 def run(args) -> None:
     saved = saved_run(args)
     base_path = absolute(args.export_dir) or os.path.join(saved.directory, rundir.EXPORT_DIR)
+    check_outside_images("export_dir", base_path, saved.record["dataset"])
     layout.check_base_path(base_path)
     version = export_run(saved, base_path, args.export_format)
     print(f"{saved.record['recipe']} on {saved.record['dataset']}: exported to {version}")
