@@ -25,6 +25,7 @@ USAGE_EXIT = 2  # a mistake in the command: nothing was done
 FAILURE_EXIT = 1  # the run failed
 INTERRUPTED_EXIT = 130  # Ctrl-C: 128 + SIGINT
 TERMINATED_EXIT = 143  # SIGTERM (kill, a scheduler's stop): 128 + SIGTERM
+BROKEN_PIPE_EXIT = 141  # the reader of the output closed it: 128 + SIGPIPE
 RUN_FOLDER_MODES = ("train", "tune")  # the modes that write the run folder (--model_dir)
 
 
@@ -70,6 +71,9 @@ def main(argv):
         print(f"\ntrain.py: {stopped}.{interrupted_state(args.mode, run_dir)}",
               file=sys.stderr)
         leave(code)
+    except BrokenPipeError:  # the output's reader left (`| head`): stop, as a shell tool does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush
+        leave(BROKEN_PIPE_EXIT)
     except Exception as error:  # a bug, not a user's mistake: keep its traceback
         traceback.print_exc()
         written = (f" Files written so far are in {run_dir}."

@@ -5,6 +5,7 @@ import ast
 import base64
 import io
 import json
+import os
 import pathlib
 import shutil
 import subprocess
@@ -268,6 +269,29 @@ def test_a_dangling_link_in_a_folder_is_no_such_file_as_a_missing_argument(
     assert [line["file"] for line in lines] == [
         str(folder / "digit.png"), str(folder / "moved.png"), str(tmp_path / "gone.png")]
     assert lines[1]["error"] == lines[2]["error"] == "no such file"
+
+
+def test_a_named_pipe_is_not_read_but_named_as_not_a_regular_file(tmp_path):
+    # Opening a FIFO waited for a writer forever: predict hung on `pipe.png`.
+    pipe = tmp_path / "pipe.png"
+    os.mkfifo(pipe)
+    code = f"from engine.modes.predict import read; print(read({str(pipe)!r}))"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True, timeout=300)
+    assert result.stdout.strip() == "not a regular file", result.stderr[-3000:]
+
+
+def test_predict_stops_quietly_when_its_output_is_closed(run, images):
+    # `predict ... | head -1`: the reader leaves; a traceback and "internal error" followed.
+    model_dir, _ = run
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), "--mode=predict",
+         f"--export_dir={model_dir / 'export'}", str(images)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process.stdout.close()  # before the first line is printed
+    _, stderr = process.communicate(timeout=900)
+    assert process.returncode == 141, stderr[-3000:]  # 128 + SIGPIPE, as a shell tool's
+    assert "Traceback" not in stderr and "internal error" not in stderr, stderr[-3000:]
 
 
 def test_predict_imports_no_recipe_and_no_pipeline_code():

@@ -14,6 +14,7 @@ import base64
 import glob
 import json
 import os
+import stat
 import sys
 
 from engine.serving.predictor import SavedClassifier
@@ -103,8 +104,11 @@ NO_SUCH_FILE = "no such file"
 
 def read(path: str) -> bytes | str:
     """The contents of the file ``path``, or why it cannot be read (a file that vanished
-    or a dangling link: :data:`NO_SUCH_FILE`, as for a missing argument)."""
+    or a dangling link: :data:`NO_SUCH_FILE`, as for a missing argument; a named pipe or
+    a device, which reading would wait on or never finish: not a regular file)."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return "not a regular file"
         with open(path, "rb") as file:
             return file.read()
     except FileNotFoundError:
