@@ -11,6 +11,7 @@ Run `python train.py --helpfull` for every flag; README documents each mode.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import traceback
 
@@ -53,6 +54,8 @@ def main(argv):
             print(f"\ntrain.py: {stopped} while TensorFlow loaded; nothing was done.",
                   file=sys.stderr)
             leave(code)
+    import tensorflow as tf
+
     from engine.spec import run_directory  # (after TensorFlow: it imports Keras)
     from layers.errors import RunFailure, UsageError
 
@@ -71,17 +74,36 @@ def main(argv):
         print(f"\ntrain.py: {stopped}.{interrupted_state(args.mode, run_dir)}",
               file=sys.stderr)
         leave(code)
+    except (tf.errors.ResourceExhaustedError, MemoryError) as error:
+        smaller = " or ".join(f"--{name}" for name in ("batch_size", "image_size")
+                              if cli.reads(args.mode, name))
+        print(f"\ntrain.py: failed: out of memory ({allocation(error)}); a smaller {smaller} "
+              f"needs less.{files_so_far(args.mode, run_dir)}", file=sys.stderr)
+        sys.exit(FAILURE_EXIT)
     except BrokenPipeError:  # the output's reader left (`| head`): stop, as a shell tool does
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush
         leave(BROKEN_PIPE_EXIT)
     except Exception as error:  # a bug, not a user's mistake: keep its traceback
         traceback.print_exc()
-        written = (f" Files written so far are in {run_dir}."
-                   if args.mode in RUN_FOLDER_MODES and os.path.isdir(run_dir) else "")
         print(f"train.py: --mode={args.mode} failed with an internal error "
-              f"({type(error).__name__}); the traceback above says where.{written}",
-              file=sys.stderr)
+              f"({type(error).__name__}); the traceback above says where."
+              f"{files_so_far(args.mode, run_dir)}", file=sys.stderr)
         sys.exit(FAILURE_EXIT)
+
+
+def files_so_far(mode: str, run_dir: str) -> str:
+    """Where a failed run's files are, for its last line (empty for a mode that writes
+    no run folder, or before the folder was made)."""
+    return (f" Files written so far are in {run_dir}."
+            if mode in RUN_FOLDER_MODES and os.path.isdir(run_dir) else "")
+
+
+def allocation(error: Exception) -> str:
+    """The allocation that ran out of memory, in TensorFlow's words where it gives them
+    (``OOM when allocating tensor with shape[...] and type float``)."""
+    found = re.search(r"OOM when allocating tensor with shape\[[^\]]*\](?: and type \w+)?",
+                      str(error))
+    return found.group(0) if found else type(error).__name__
 
 
 def how_stopped(interruption: KeyboardInterrupt) -> tuple[str, int]:

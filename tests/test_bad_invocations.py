@@ -356,6 +356,33 @@ def test_a_validation_fraction_a_folder_ignores_is_refused_before_its_images_are
     assert "Skipped" not in result.stderr, result.stderr
 
 
+@pytest.mark.parametrize("mode, smaller", [("summary", "--image_size"),
+                                           ("evaluate", "--batch_size")])
+def test_running_out_of_memory_is_one_sentence_naming_the_allocation(
+        places, monkeypatch, train_here, mode, smaller):
+    # --mode=summary --image_size=100000 ended in a traceback and "internal error". Raised
+    # here, not made: whether a huge allocation fails or the process is killed depends on
+    # the machine's overcommit setting.
+    import tensorflow as tf
+
+    import recipes
+    from engine import rundir
+
+    def exhausted(*args, **kwargs):
+        raise tf.errors.ResourceExhaustedError(None, None, (
+            "{{function_node __wrapped__StatelessRandomUniformV2}} OOM when allocating tensor "
+            "with shape[2991605880,84] and type float on /job:localhost/device:CPU:0"))
+
+    monkeypatch.setattr(recipes, "build", exhausted)
+    monkeypatch.setattr(rundir, "read_model", exhausted)
+    result = train_here(f"--mode={mode}", *([f"--model_dir={places / 'finished'}"]
+                                            if mode == "evaluate" else []))
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert result.stderr.strip().splitlines()[-1] == (
+        "train.py: failed: out of memory (OOM when allocating tensor with "
+        f"shape[2991605880,84] and type float); a smaller {smaller} needs less.")
+
+
 def test_a_run_folder_inside_the_image_folder_is_refused(places, tmp_path, train_here):
     # --dataset=folder:. put the default runs/<recipe>-<name> among the class folders: a
     # class 'runs' of no images stopped evaluate and any resume.
