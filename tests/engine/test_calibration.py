@@ -37,6 +37,16 @@ def test_expected_calibration_error_by_hand():
     assert result["max_entropy"] == pytest.approx(math.log(2))
 
 
+def test_a_confidence_on_a_bin_edge_falls_in_the_bin_it_closes():
+    # Guo et al.'s bins ((m-1)/M, m/M] are closed on the right: 0.6 = 9/15 is bin 9 of 15
+    # (index 8, up to 0.6), not the next; 0.5 of 10 bins lies in (0.4, 0.5].
+    for confidence, bins, index in ((0.6, 15, 8), (0.5, 10, 4), (1.0, 15, 14)):
+        result = calibration(binary([confidence]), np.array([0]), bins=bins)
+        filled = [m for m, row in enumerate(result["bins"]) if row["count"]]
+        assert filled == [index], (confidence, bins)
+        assert result["bins"][index]["high"] == pytest.approx(confidence)
+
+
 def test_a_calibrated_model_has_no_calibration_error():
     # In each bin exactly the confidence's share of predictions is right.
     confidences, labels = [], []

@@ -77,3 +77,14 @@ def test_an_interrupted_run_of_the_other_mode_is_neither_resumed_nor_overwritten
         rundir.claim(str(tmp_path), search=search)
     assert rundir.claim(str(tmp_path), overwrite=True, search=search) is True  # removed first
     assert rundir.claim(str(tmp_path), search=not search) is False  # its own mode resumes it
+
+
+def test_only_a_backed_up_run_is_to_be_replaced(tmp_path):
+    record = {"recipe": "lenet5_modern", "seed": 42}
+    assert rundir.check_resumable(str(tmp_path), record, overwrite=True) is False  # nothing
+    (tmp_path / "finished").mkdir()  # a run folder without a backup is not interrupted
+    rundir.write_json(str(tmp_path / "finished" / rundir.RUN_FILE), record)
+    assert rundir.check_resumable(str(tmp_path / "finished"), record, overwrite=True) is False
+    assert rundir.check_resumable(interrupted(tmp_path / "cut", record), record,
+                                  overwrite=True) is True
+    assert rundir.check_resumable(str(tmp_path / "cut"), record) is False  # resumed

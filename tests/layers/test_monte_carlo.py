@@ -46,3 +46,15 @@ def test_only_the_dropout_layers_change_batch_normalization_stays_in_inference()
     kept = out != 0
     assert 0 < kept.sum() < 50
     np.testing.assert_allclose(out[kept], 2 * expected[kept], rtol=1e-6)
+
+
+def test_spatial_dropout_is_left_as_it_is():
+    # SpatialDropout2D subclasses Dropout in Keras 3: it drops whole maps, and turning it
+    # into element-wise Monte Carlo dropout would sample another network.
+    inputs = keras.Input((4, 4, 3))
+    x = keras.layers.SpatialDropout2D(0.2, name="spatial")(inputs)
+    x = keras.layers.Flatten()(x)
+    outputs = keras.layers.Dropout(0.5, name="drop")(x)
+    stochastic = with_dropout_at_test_time(keras.Model(inputs, outputs))
+    assert type(stochastic.get_layer("spatial")) is keras.layers.SpatialDropout2D
+    assert type(stochastic.get_layer("drop")) is MonteCarloDropout

@@ -8,7 +8,7 @@ import pytest
 
 from layers import PaddedConv2D
 import recipes
-from recipes.common import apply
+from recipes.common import apply, scaled
 
 
 def test_a_pooling_that_does_not_fit_shows_the_arithmetic():
@@ -86,3 +86,15 @@ def test_a_count_argument_takes_numpy_integers(recipe, argument, value):
     # Refused before, naming the value: "must be a positive integer, got np.int64(4)".
     ours = recipes.build(recipe, **{argument: np.int64(value)})
     assert ours.count_params() == recipes.build(recipe, **{argument: value}).count_params()
+
+
+@pytest.mark.parametrize("channels, multiplier, divisor, width", [
+    (100, 0.29, 1, 29),  # 28.999999999999996: truncation would give 28
+    (7, 0.5, 1, 4),  # 3.5 rounds to even, 4
+    (128, 0.3, 8, 40),  # 38.4 to the nearest multiple of 8 (truncation: 32)
+    (3, 0.1, 4, 4),  # at least one group of 4
+    (64, 2, 1, 128),
+])
+def test_a_scaled_width_is_the_nearest_multiple_of_its_divisor(channels, multiplier, divisor,
+                                                                 width):
+    assert scaled(channels, multiplier, divisor) == width

@@ -87,6 +87,12 @@ def test_fractalnet_block_shapes_and_dropout(fractalnet):
                  if isinstance(layer, keras.layers.Dropout)
                  and layer.name.startswith(f"block{block}_")}
         assert rates == ({rate} if rate else set())
+        # Sec. 4: each block ends in 2x2 max pooling, of every column.
+        pools = [layer for layer in fractalnet.layers if layer.name.startswith(f"block{block}_")
+                 and layer.name.endswith("_pool")]
+        assert len(pools) == 4  # one per column of fractalnet40
+        assert all(type(pool) is keras.layers.MaxPooling2D
+                   and (pool.pool_size, pool.strides) == ((2, 2), (2, 2)) for pool in pools)
 
 
 def test_too_small_an_input_names_the_pooling_that_does_not_fit():

@@ -130,9 +130,10 @@ def test_lrn_follows_pool1_and_conv2_as_in_figure_3(googlenet):
     assert googlenet.get_layer("conv2_3x3_reduce").input is googlenet.get_layer("norm1").output
     assert googlenet.get_layer("norm2").input is googlenet.get_layer("conv2_3x3").output
     assert googlenet.get_layer("pool2").input is googlenet.get_layer("norm2").output
-    config = googlenet.get_layer("norm1").get_config()
-    assert (config["size"], config["alpha"], config["beta"], config["k"]) == \
-        (5, pytest.approx(2e-5), 0.75, 1.0)  # Caffe's local_size 5, alpha 1e-4, k 1
+    for name in ("norm1", "norm2"):
+        config = googlenet.get_layer(name).get_config()
+        assert (config["size"], config["alpha"], config["beta"], config["k"]) == \
+            (5, pytest.approx(2e-5), 0.75, 1.0), name  # Caffe's local_size 5, alpha 1e-4, k 1
 
 
 def test_head_is_average_pool_dropout_40_percent_and_softmax(googlenet):

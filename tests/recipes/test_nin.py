@@ -43,8 +43,10 @@ def test_no_fully_connected_layer_and_dropout_between_blocks(nin):
     assert not any(isinstance(layer, keras.layers.Dense) for layer in nin.layers)
     assert {layer.name: layer.rate for layer in nin.layers
             if isinstance(layer, keras.layers.Dropout)} == {"dropout1": 0.5, "dropout2": 0.5}
-    assert all(isinstance(nin.get_layer(name), keras.layers.MaxPooling2D)
-               for name in ("pool1", "pool2"))
+    for name in ("pool1", "pool2"):  # the authors' CIFAR-10 prototxt: MAX, kernel 3, stride 2
+        pool = nin.get_layer(name)
+        assert isinstance(pool, keras.layers.MaxPooling2D), name
+        assert (pool.pool_size, pool.strides) == ((3, 3), (2, 2)), name
 
 
 def test_logits_are_the_spatial_mean_of_the_class_maps(nin):

@@ -255,13 +255,27 @@ def test_training_configurations():
     assert cifar.warmup_epochs * math.ceil(45_000 / 128) == pytest.approx(400)
     assert "400 iterations" in recipes.get("resnet110").description
     stochastic = recipes.get("resnet110_sd").training
-    assert (stochastic.epochs, stochastic.decay_epochs) == (500, (250, 375))
+    # Huang et al.'s code: Nesterov momentum 0.9, 500 epochs, drops at 250 and 375.
+    assert (stochastic.optimizer, stochastic.momentum, stochastic.epochs,
+            stochastic.decay_epochs) == ("nesterov", 0.9, 500, (250, 375))
     wide = recipes.get("wrn28_10").training
+    # Zagoruyko and Komodakis, Sec. 4: Nesterov momentum 0.9, batch 128, 200 epochs.
+    assert (wide.optimizer, wide.momentum, wide.batch_size, wide.epochs) == (
+        "nesterov", 0.9, 128, 200)
     assert (wide.weight_decay, wide.decay_factor, wide.decay_epochs) == (5e-4, 0.2,
                                                                          (60, 120, 160))
     # Zagoruyko and Komodakis, Sec. 4: crops of the reflection-padded image.
     assert wide.augmentation == "cifar_reflect"
     assert recipes.get("wrn28_10_dropout").training == wide
+    # Xie et al., Sec. 4 (ImageNet) and 5.3 (CIFAR), with the authors' fb.resnet.torch code.
+    fields = ("optimizer", "learning_rate", "momentum", "weight_decay", "batch_size", "epochs",
+              "decay_factor", "decay_epochs", "augmentation")
+    imagenet_next = recipes.get("resnext50_32x4d").training
+    assert tuple(getattr(imagenet_next, field) for field in fields) == (
+        "nesterov", 0.1, 0.9, 1e-4, 256, 100, 0.1, (30, 60, 90), "inception")
+    cifar_next = recipes.get("resnext29_8x64d").training
+    assert tuple(getattr(cifar_next, field) for field in fields) == (
+        "nesterov", 0.1, 0.9, 5e-4, 128, 300, 0.1, (150, 225), "cifar")
 
 
 @pytest.mark.parametrize("variant, message", [
