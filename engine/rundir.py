@@ -415,10 +415,16 @@ def remove_run(model_dir: str) -> None:
 
 
 def save_model(model, directory: str) -> str:
-    """Saves ``model`` as ``directory/model.keras`` through a temporary file renamed into
-    place; returns the path."""
+    """Saves the network ``model`` (its layers and weights, uncompiled) as
+    ``directory/model.keras`` through a temporary file renamed into place; returns the
+    path. Uncompiled, the file loads where only :mod:`layers` is imported: a compiled
+    one held the project's optimizer (LeNet-5's SDLM) and loss by name, and a mixed
+    float16 run's optimizer without its loss scaling; the state an interrupted run
+    resumes from is in its backup."""
+    import keras
+
     path = os.path.join(directory, MODEL_FILE)
     staging = os.path.join(directory, f".{MODEL_FILE}.partial.keras")
-    model.save(staging)
+    keras.Model(model.inputs, model.outputs, name=model.name).save(staging)
     os.replace(staging, path)
     return path

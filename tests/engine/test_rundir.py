@@ -1,6 +1,7 @@
 """engine/rundir.py: what an interrupted run's refusal names."""
 
 import os
+import pathlib
 
 import pytest
 
@@ -88,3 +89,31 @@ def test_only_a_backed_up_run_is_to_be_replaced(tmp_path):
     assert rundir.check_resumable(interrupted(tmp_path / "cut", record), record,
                                   overwrite=True) is True
     assert rundir.check_resumable(str(tmp_path / "cut"), record) is False  # resumed
+
+
+def test_a_saved_model_loads_where_only_the_layers_are_imported(tmp_path):
+    # model.keras held a compiled LeNet-5's SDLM optimizer by name: loading it as README
+    # says, without the engine imported, failed to locate the optimizer's class.
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    import recipes
+    from engine.training import compile_model
+
+    model = recipes.build("lenet5", classes=10, input_shape=(32, 32, 1))
+    compile_model(model, recipes.get("lenet5").training)
+    path = rundir.save_model(model, str(tmp_path))
+    images = np.random.default_rng(0).normal(size=(2, 32, 32, 1)).astype("float32")
+    np.save(tmp_path / "images.npy", images)
+    code = ("import sys, keras, numpy as np, layers; "
+            f"model = keras.saving.load_model({path!r}, safe_mode=True); "
+            f"np.save({str(tmp_path / 'outputs.npy')!r}, "
+            f"model.predict(np.load({str(tmp_path / 'images.npy')!r}), verbose=0)); "
+            "print('engine' in sys.modules, model.compiled)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=300, cwd=pathlib.Path(__file__).resolve().parents[2])
+    assert result.stdout.split() == ["False", "False"], result.stderr[-3000:]
+    np.testing.assert_allclose(np.load(tmp_path / "outputs.npy"),
+                               model.predict(images, verbose=0), atol=1e-6)
