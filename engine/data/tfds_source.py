@@ -48,8 +48,9 @@ def tfds_source(name: str, data_dir: str | None, manual_dir: str | None = None,
         if manual_dir is None:
             raise UsageError(
                 f"Dataset {name!r} is not prepared in {str(builder.data_dir_root)!r}; pass "
-                "--data_dir=DIR pointing at a TFDS data dir that holds it, or "
-                "--manual_dir=DIR with its downloaded archives.")
+                "--data_dir=DIR pointing at a TFDS data dir that holds it, or prepare it "
+                "from its downloaded archives with --manual_dir=DIR (a flag of --mode=train "
+                "and --mode=tune).")
         prepare_offline(builder, manual_dir)
     info = builder.info
     image_key, label_key = _supervised_keys(info)
