@@ -30,7 +30,7 @@ import tensorflow as tf
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from engine.data.folder import decode_bytes, is_palette_bmp
+from engine.data.folder import decode_bytes, is_palette_bmp, known_formats
 from engine.evaluate import as_probabilities
 from layers import TrainableSubsampling
 from layers.errors import UsageError
@@ -161,10 +161,13 @@ def occlusion_geometry(input_shape, patch: int | None, stride: int | None) -> tu
 
 
 def load_image(path: str) -> tf.Tensor:
-    """The image file ``path`` decoded (JPEG, PNG, BMP, GIF's first frame); a ``~`` in it is
+    """The image file ``path`` decoded (JPEG, PNG, BMP, GIF's first frame: the formats of
+    the ``folder:`` source and ``--mode=predict``, so not WebP); a ``~`` in it is
     expanded, as in the other path flags."""
     try:
         data = tf.io.read_file(os.path.expanduser(path))
+        if not known_formats(data):
+            raise tf.errors.InvalidArgumentError(None, None, "not a JPEG, PNG, BMP or GIF file")
         if is_palette_bmp(data):  # TensorFlow decodes its colour indices as grey levels
             return decode_bytes(data)
         return tf.io.decode_image(data, expand_animations=False)

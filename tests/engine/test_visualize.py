@@ -317,6 +317,15 @@ def test_an_image_under_home_is_read(tmp_path, monkeypatch):
     np.testing.assert_array_equal(visualize.load_image("~/cat.png").numpy(), pixels)
 
 
+def test_an_image_of_a_format_predict_does_not_read_is_refused(tmp_path):
+    # --image took WebP, which TensorFlow decodes, where folder: and predict skip it.
+    from PIL import Image
+
+    Image.new("RGB", (8, 8), (200, 10, 10)).save(tmp_path / "photo.webp")
+    with pytest.raises(UsageError, match="is not a readable image file"):
+        visualize.load_image(str(tmp_path / "photo.webp"))
+
+
 def test_class_names_with_dollar_signs_are_drawn_as_they_are(tmp_path, monkeypatch):
     # matplotlib reads the text between two $ as mathtext: a class folder named $5-$10 was
     # drawn as an italic "5-", and one named a$^$b ended in a ParseSyntaxException.
