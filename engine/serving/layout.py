@@ -49,6 +49,11 @@ def check_base_path(base_path: str, flag: str = "--export_dir") -> None:
         raise UsageError(f"{flag}={base_path!r} is a file; pass a folder (TF Serving's model "
                          "base path, which holds one numbered folder per version).")
     if os.path.isfile(os.path.join(base_path, SAVED_MODEL_FILE)):
+        name = os.path.basename(os.path.normpath(base_path))
+        if name.isdigit():  # a version of a base path
+            raise UsageError(f"{flag}={base_path!r} is version {name} of an export; pass its "
+                             f"parent, {os.path.dirname(os.path.normpath(base_path))!r}, to add "
+                             "a version (exports go to <export_dir>/<version>/).")
         raise UsageError(f"{flag}={base_path!r} holds an unversioned SavedModel; pass another "
                          "folder: exports go to <export_dir>/<version>/ (TF Serving's layout).")
     check_writable(flag.removeprefix("--"), base_path)

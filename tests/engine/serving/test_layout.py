@@ -83,6 +83,12 @@ def test_base_paths_that_cannot_hold_versions_are_usage_errors(tmp_path):
     write_saved_model(unversioned)
     with pytest.raises(UsageError, match="holds an unversioned SavedModel"):
         layout.check_base_path(str(unversioned))
+    version = tmp_path / "export" / "3"  # a version given for its base path
+    version.mkdir(parents=True)
+    write_saved_model(version)
+    with pytest.raises(UsageError, match=f"is version 3 of an export; pass its parent, "
+                                         f"'{tmp_path / 'export'}', to add a version"):
+        layout.check_base_path(str(version))
     layout.check_base_path(str(tmp_path / "new" / "export"))  # created when written
 
 
