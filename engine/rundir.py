@@ -425,6 +425,6 @@ def save_model(model, directory: str) -> str:
 
     path = os.path.join(directory, MODEL_FILE)
     staging = os.path.join(directory, f".{MODEL_FILE}.partial.keras")
-    keras.Model(model.inputs, model.outputs, name=model.name).save(staging)
+    keras.Model(model.input, model.output, name=model.name).save(staging)
     os.replace(staging, path)
     return path
