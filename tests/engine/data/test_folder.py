@@ -56,6 +56,19 @@ def test_layered_folder_reads_every_format_and_labels_by_sorted_class(layered):
         assert (red > blue) == (label == 0)  # cats are red, dogs blue, in all four formats
 
 
+def test_training_images_come_in_a_fixed_order_that_mixes_the_classes(tmp_path):
+    # Class by class, a shuffle buffer of 10,000 images spans a few classes of a large
+    # folder (every batch held ~8 of ImageNet's 1,000) and the statistics read the first.
+    colours = [(250, 10, 10), (10, 250, 10), (10, 10, 250)]
+    for index, colour in enumerate(colours):
+        write_images(tmp_path / "shapes" / f"class{index}", 30, colour)
+    labels = [[int(label) for _, label in all_examples(image_folder(
+        str(tmp_path / "shapes"), validation_fraction=0).train)] for _ in range(2)]
+    assert labels[0] == labels[1]  # the same order every time
+    assert sorted(labels[0]) == [0] * 24 + [1] * 24 + [2] * 24
+    assert all(set(labels[0][start:start + 12]) == {0, 1, 2} for start in (0, 12, 24, 36, 48))
+
+
 @pytest.mark.parametrize("colours", [2, 16, 256])
 def test_an_8_bit_bmp_decodes_to_its_colour_tables_colours(colours):
     # TensorFlow's BMP decoder returns an 8-bit image's colour indices as grey levels.
