@@ -61,10 +61,13 @@ def resolve(recipe: str, training: TrainingConfig, *, dataset: str = "digits",
     base path of the exports) to ``<model_dir>/export``."""
     dataset = recorded_dataset(dataset)  # as run.json records it: later modes run anywhere
     model_dir = run_directory(model_dir, recipe, dataset)
+    # Several machines each shard their own copy of the pipeline by element position,
+    # which divides the data between them only where every copy keeps one order.
+    ordered = deterministic or distribute == "multi_worker"
     data = DataSpec(dataset=dataset, data_dir=absolute(data_dir), manual_dir=absolute(manual_dir),
                     batch_size=training.batch_size, seed=seed, image_size=image_size,
                     augmentation=training.augmentation, normalization=training.normalization,
-                    tta=tta, test_scale=test_scale, deterministic=deterministic,
+                    tta=tta, test_scale=test_scale, deterministic=ordered,
                     validation_fraction=training.validation_fraction)
     spec = RunSpec(recipe=recipe, data=data, model_dir=model_dir,
                    export_dir=absolute(export_dir) or os.path.join(model_dir, rundir.EXPORT_DIR),
