@@ -149,8 +149,9 @@ def check_outside_images(flag: str, path: str | None, dataset: str) -> None:
     images, and every run on the folder refused as changed."""
     if not (path and dataset.startswith(FOLDER_PREFIX)):
         return
-    images = os.path.realpath(os.path.expanduser(dataset.removeprefix(FOLDER_PREFIX)))
-    if os.path.commonpath([images, os.path.realpath(os.path.expanduser(path))]) == images:
+    images = dataset.removeprefix(FOLDER_PREFIX)
+    real = os.path.realpath(os.path.expanduser(images))
+    if os.path.commonpath([real, os.path.realpath(os.path.expanduser(path))]) == real:
         raise UsageError(f"--{flag}={path} lies inside the image folder {images}, whose "
                          f"folders are read as classes and splits; pass a --{flag} outside it "
                          "(the default runs/... is made in the current folder).")
