@@ -44,6 +44,11 @@ def restored_epoch(model: keras.Model) -> int | None:
     return getattr(model, "_initial_epoch", None)
 
 
+def set_restored_epoch(model: keras.Model, epochs: int) -> None:
+    """Tells ``fit`` to resume after ``epochs``, as ``BackupAndRestore`` tells it."""
+    model._initial_epoch = epochs
+
+
 def forget_restored_epoch(model: keras.Model) -> None:
     """Clears what an earlier ``BackupAndRestore`` left on ``model`` (before a new fit)."""
     model._initial_epoch = None

@@ -315,7 +315,7 @@ def claim(model_dir: str, overwrite: bool = False, search: bool = False) -> bool
 
 # run.json's entries that a resumed run must share with the run it resumes.
 RESUME_KEYS = ("recipe", "dataset", "training", "input_shape", "precision", "seed", "init_from",
-               "transfer", "finetune_multiplier", "class_names")
+               "transfer", "finetune_multiplier", "class_names", "deterministic")
 
 
 def check_resumable(run_dir: str, record: dict, overwrite: bool = False) -> bool:

@@ -19,7 +19,7 @@ import numpy as np
 from absl import logging
 
 from engine import private_api, transfer
-from engine.rundir import BACKUP_DIR
+from engine.rundir import BACKUP_DIR, write_json
 from engine.losses import classification_loss
 from engine.optimizers import StochasticDiagonalLevenbergMarquardt
 from layers.errors import RunFailure, UsageError
@@ -30,6 +30,8 @@ BEST_WEIGHTS = os.path.join("checkpoints", "best.weights.h5")
 BEST_WEIGHTS_PARTIAL = os.path.join("checkpoints", "best.partial.weights.h5")
 HISTORY_FILE = "history.csv"
 RANDOM_STATES_FILE = "random_states_{epochs}.npz"  # in the backup, after that many epochs
+WEIGHTS_FILE = "epoch-{epochs}.weights.h5"  # likewise: the weights and the optimizer's state
+METADATA_FILE = "training_metadata.json"  # Keras's name: the epochs the backup holds
 LOG_DIR = "logs"
 EPOCH_SECONDS = "epoch_seconds"  # the history column of each epoch's wall time
 VALIDATION_SECONDS = "validation_seconds"  # the part of it its validation took
@@ -85,13 +87,29 @@ class Backup(keras.callbacks.BackupAndRestore):
     record the backup lacks, which resuming drops (:func:`keep_history_rows`), never a
     backed-up epoch without its row. The backup also keeps the random states of the
     model's layers (:func:`random_states`: dropout's masks), so that a resumed
-    ``--deterministic`` run draws what the uninterrupted one draws."""
+    ``--deterministic`` run draws what the uninterrupted one draws.
+
+    Each epoch's files are whole at every moment, where Keras overwrites one
+    ``latest.weights.h5`` in place: the weights (with the optimizer's state) after N
+    epochs are written to a temporary name and renamed to ``epoch-N.weights.h5``,
+    then the metadata naming N (``training_metadata.json``, Keras's) the same way;
+    the previous epoch's files stay until the next epoch is named. A resume restores
+    ``restore`` epochs, :func:`restorable_epochs`' count, which the caller also trims
+    the history to."""
+
+    def __init__(self, backup_dir: str, restore: int = 0, **options):
+        super().__init__(backup_dir, **options)
+        self.restore = restore
 
     def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
-        epochs = private_api.restored_epoch(self.model)
-        if epochs and os.path.exists(self._seed_path(epochs)):
-            with np.load(self._seed_path(epochs)) as saved:
+        if not self.restore:
+            return
+        if self.model.optimizer is not None and not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)  # its state loads too
+        self.model.load_weights(weights_path(self.backup_dir, self.restore))
+        private_api.set_restored_epoch(self.model, self.restore)
+        if os.path.exists(self._seed_path(self.restore)):
+            with np.load(self._seed_path(self.restore)) as saved:
                 for index, variable in enumerate(random_states(self.model)):
                     variable.assign(saved[f"arr_{index}"])
 
@@ -102,20 +120,55 @@ class Backup(keras.callbacks.BackupAndRestore):
         return keras.callbacks.LambdaCallback(on_epoch_end=self._save)
 
     def _save(self, epoch, logs):
-        # The random states of the epochs done (epoch + 1) go first: the backup's
-        # metadata, written last, is what says the epoch is backed up.
+        # The epoch's files first, each renamed into place; the metadata, written last,
+        # is what says the epoch is backed up.
+        epochs = epoch + 1
         os.makedirs(self.backup_dir, exist_ok=True)
-        partial = self._seed_path(epoch + 1) + ".partial"
+        partial = self._seed_path(epochs) + ".partial"
         with open(partial, "wb") as file:
             np.savez(file, *(keras.ops.convert_to_numpy(variable)
                              for variable in random_states(self.model)))
-        os.replace(partial, self._seed_path(epoch + 1))
-        keras.callbacks.BackupAndRestore.on_epoch_end(self, epoch, logs)
-        if os.path.exists(self._seed_path(epoch - 1)):  # the backup keeps two epochs
-            os.remove(self._seed_path(epoch - 1))
+        os.replace(partial, self._seed_path(epochs))
+        weights = weights_path(self.backup_dir, epochs)
+        staging = os.path.join(self.backup_dir, ".partial-" + os.path.basename(weights))
+        self.model.save_weights(staging, overwrite=True)
+        os.replace(staging, weights)
+        write_json(os.path.join(self.backup_dir, METADATA_FILE), {"epoch": epochs, "batch": 0})
+        for old in (self._seed_path(epochs - 2), weights_path(self.backup_dir, epochs - 2)):
+            if os.path.exists(old):  # the backup keeps two epochs
+                os.remove(old)
 
     def _seed_path(self, epochs: int) -> str:
         return os.path.join(self.backup_dir, RANDOM_STATES_FILE.format(epochs=epochs))
+
+
+def weights_path(backup_dir: str, epochs: int) -> str:
+    """Where :class:`Backup` keeps the weights and optimizer state after ``epochs``."""
+    return os.path.join(backup_dir, WEIGHTS_FILE.format(epochs=epochs))
+
+
+def restorable_epochs(backup_dir: str) -> int:
+    """How many epochs a resume restores from the backup in ``backup_dir``: those its
+    metadata names, or fewer where that epoch's weights do not read (a disk fault: a
+    kill leaves whole files) and an earlier epoch's do; where the metadata does not
+    read, the last epoch whose weights do. 0 for none."""
+    import h5py
+
+    if not os.path.exists(os.path.join(backup_dir, METADATA_FILE)):
+        return 0  # none, or killed before the first epoch was named
+    prefix, suffix = WEIGHTS_FILE.split("{epochs}")
+    found = sorted((int(middle) for middle in (name.removeprefix(prefix).removesuffix(suffix)
+                                               for name in os.listdir(backup_dir)
+                                               if name.startswith(prefix) and name.endswith(suffix))
+                    if middle.isdigit()), reverse=True)
+    named = backed_up_epochs(backup_dir)  # 0 where the metadata does not read
+    for epochs in (epoch for epoch in found if not named or epoch <= named):
+        try:
+            with h5py.File(weights_path(backup_dir, epochs), "r"):
+                return epochs
+        except OSError:  # truncated, or not HDF5
+            continue
+    return 0
 
 
 def random_states(model: keras.Model) -> list:
@@ -539,8 +592,9 @@ def run_callbacks(config: TrainingConfig, run_dir: str, accuracy: str = "accurac
     backup_dir = os.path.join(run_dir, BACKUP_DIR)
     history = os.path.join(run_dir, HISTORY_FILE)
     resuming = os.path.isdir(backup_dir)  # a finished run's backup is gone: start afresh
+    restore = restorable_epochs(backup_dir) if resuming else 0
     if resuming:
-        keep_history_rows(history, backed_up_epochs(backup_dir))
+        keep_history_rows(history, restore)
     if validation:
         partial = os.path.join(run_dir, BEST_WEIGHTS_PARTIAL)
         best_so_far = max(read_column(history, f"val_{accuracy}"), default=None) \
@@ -553,7 +607,7 @@ def run_callbacks(config: TrainingConfig, run_dir: str, accuracy: str = "accurac
         best = []
         print("No validation split (validation_fraction=0): training on the whole training "
               "split, without per-epoch validation or a best checkpoint.", flush=True)
-    backup = Backup(backup_dir, double_checkpoint=True, delete_checkpoint=not keep_backup)
+    backup = Backup(backup_dir, restore, delete_checkpoint=not keep_backup)
     return [
         backup,
         StopOnDivergence(),
@@ -576,7 +630,7 @@ def remove_backup(run_dir: str) -> None:
 def backed_up_epochs(backup_dir: str) -> int:
     """How many epochs the ``BackupAndRestore`` state in ``backup_dir`` holds (0 if none)."""
     try:
-        with open(os.path.join(backup_dir, "training_metadata.json")) as file:
+        with open(os.path.join(backup_dir, METADATA_FILE)) as file:
             return int(json.load(file)["epoch"])
     except (OSError, ValueError, KeyError):
         return 0

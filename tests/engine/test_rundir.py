@@ -117,3 +117,13 @@ def test_a_saved_model_loads_where_only_the_layers_are_imported(tmp_path):
     assert result.stdout.split() == ["False", "False"], result.stderr[-3000:]
     np.testing.assert_allclose(np.load(tmp_path / "outputs.npy"),
                                model.predict(images, verbose=0), atol=1e-6)
+
+
+def test_a_deterministic_run_is_not_resumed_without_determinism(tmp_path):
+    # Resumed without --deterministic, it ended elsewhere than the run it continued, and
+    # its run.json then said deterministic: false for both parts.
+    record = {"recipe": "lenet5_modern", "seed": 42, "deterministic": True}
+    run_dir = interrupted(tmp_path, record)
+    with pytest.raises(UsageError, match="another deterministic"):
+        rundir.check_resumable(run_dir, {**record, "deterministic": False})
+    assert rundir.check_resumable(run_dir, record) is False

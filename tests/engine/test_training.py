@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 import recipes
-from engine import loop, training, transfer
+from engine import loop, rundir, training, transfer
 from engine.build import build
 from engine.losses import SmoothedSparseCategoricalCrossentropy
 from layers.errors import UsageError
@@ -357,9 +357,11 @@ def test_an_interrupted_run_resumes_at_the_right_epoch(tmp_path, capsys):
     assert not all(np.array_equal(a, b) for a, b in zip(interrupted, model.get_weights()))
 
 
-def final_weights_uninterrupted_and_resumed(tmp_path, make_model, make_data):
-    """The weights after 4 epochs, uninterrupted and interrupted after epoch 1 then
-    resumed by a new model (as a new process makes it)."""
+def final_weights_uninterrupted_and_resumed(tmp_path, make_model, make_data,
+                                            damage=lambda backup_dir: None):
+    """The weights after 4 epochs, uninterrupted and interrupted after epoch 1 (two
+    epochs backed up), ``damage`` done to its backup folder, then resumed by a new model
+    (as a new process makes it)."""
     config = TrainingConfig(optimizer="sgd", learning_rate=0.1, epochs=4)
     final = {}
     for name, interrupt in (("uninterrupted", None), ("resumed", 1)):
@@ -371,6 +373,7 @@ def final_weights_uninterrupted_and_resumed(tmp_path, make_model, make_data):
             with pytest.raises(KeyboardInterrupt):
                 loop.fit(model, make_data(), epochs=4, verbose=0,
                          callbacks=[*callbacks, StopAtEpoch(interrupt)])
+            damage(tmp_path / name / training.BACKUP_DIR)
             keras.utils.set_random_seed(0)
             model = make_model()
             training.compile_model(model, config)
@@ -390,6 +393,46 @@ def test_a_resumed_run_sees_the_shuffles_of_an_uninterrupted_one(tmp_path):
     for uninterrupted, resumed in zip(*final_weights_uninterrupted_and_resumed(
             tmp_path, tiny_model, shuffled)):
         np.testing.assert_array_equal(uninterrupted, resumed)
+
+
+def name_one_epoch(backup_dir):  # killed after epoch 2's weights, before its metadata
+    (backup_dir / training.METADATA_FILE).write_text('{"epoch": 1, "batch": 0}')
+
+
+def truncate_last_weights(backup_dir):  # epoch 2's weights broken on disk
+    path = backup_dir / training.WEIGHTS_FILE.format(epochs=2)
+    path.write_bytes(path.read_bytes()[:300])
+
+
+def truncate_metadata(backup_dir):
+    (backup_dir / training.METADATA_FILE).write_text("")
+
+
+@pytest.mark.parametrize("damage, restored", [(name_one_epoch, 1), (truncate_last_weights, 1),
+                                              (truncate_metadata, 2)])
+def test_a_damaged_backup_resumes_from_a_whole_epoch_as_an_uninterrupted_run_ends(
+        tmp_path, damage, restored):
+    # Keras overwrote one latest.weights.h5 in place: a kill while it was written left a
+    # run that could not resume, and one between the weights and the metadata trained
+    # an epoch twice without a word.
+    def record_restore(backup_dir):
+        damage(backup_dir)
+        assert training.restorable_epochs(str(backup_dir)) == restored
+
+    for uninterrupted, resumed in zip(*final_weights_uninterrupted_and_resumed(
+            tmp_path, tiny_model, tiny_data, record_restore)):
+        np.testing.assert_array_equal(uninterrupted, resumed)
+    rows = (tmp_path / "resumed" / training.HISTORY_FILE).read_text().split()[1:]
+    assert [row.split(",")[0] for row in rows] == ["0", "1", "2", "3"]
+
+
+def test_weights_without_metadata_are_no_backed_up_epoch(tmp_path):
+    # Killed after the first epoch's weights, before the metadata that names them.
+    model = tiny_model()
+    model.save_weights(tmp_path / training.WEIGHTS_FILE.format(epochs=1))
+    assert training.restorable_epochs(str(tmp_path)) == 0
+    rundir.write_json(str(tmp_path / training.METADATA_FILE), {"epoch": 1, "batch": 0})
+    assert training.restorable_epochs(str(tmp_path)) == 1
 
 
 def test_a_resumed_run_draws_the_dropout_masks_of_an_uninterrupted_one(tmp_path):
