@@ -70,10 +70,7 @@ def main(argv):
         print(f"\ntrain.py: failed: {failure}", file=sys.stderr)
         sys.exit(FAILURE_EXIT)
     except KeyboardInterrupt as interruption:
-        stopped, code = how_stopped(interruption)
-        print(f"\ntrain.py: {stopped}.{interrupted_state(args.mode, run_dir)}",
-              file=sys.stderr)
-        leave(code)
+        stop(interruption, args.mode, run_dir)
     except (tf.errors.ResourceExhaustedError, MemoryError) as error:
         smaller = " or ".join(f"--{name}" for name in ("batch_size", "image_size")
                               if cli.reads(args.mode, name))
@@ -84,6 +81,9 @@ def main(argv):
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush
         leave(BROKEN_PIPE_EXIT)
     except Exception as error:  # a bug, not a user's mistake: keep its traceback
+        interruption = interruption_behind(error)
+        if interruption is not None:  # a Ctrl-C that a library turned into its own error
+            stop(interruption, args.mode, run_dir)
         traceback.print_exc()
         print(f"train.py: --mode={args.mode} failed with an internal error "
               f"({type(error).__name__}); the traceback above says where."
@@ -104,6 +104,26 @@ def allocation(error: Exception) -> str:
     found = re.search(r"OOM when allocating tensor with shape\[[^\]]*\](?: and type \w+)?",
                       str(error))
     return found.group(0) if found else type(error).__name__
+
+
+def stop(interruption: KeyboardInterrupt, mode: str, run_dir: str) -> None:
+    """Says what stopped the run and what there is to resume, and exits with its code."""
+    stopped, code = how_stopped(interruption)
+    print(f"\ntrain.py: {stopped}.{interrupted_state(mode, run_dir)}", file=sys.stderr)
+    leave(code)
+
+
+def interruption_behind(error: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C or SIGTERM that ``error`` was raised while handling, if any: a C
+    extension interrupted while it is imported fails with ``ImportError: initialization
+    failed`` (seen with matplotlib's backend, imported lazily to draw the curves)."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, KeyboardInterrupt):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def how_stopped(interruption: KeyboardInterrupt) -> tuple[str, int]:

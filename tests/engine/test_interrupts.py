@@ -86,3 +86,33 @@ def test_nothing_is_kept_outside_the_block():
         InterruptedWhenCollected()
         gc.collect()
     interrupts.raise_if_dropped()  # the block ended: what it kept went with it
+
+
+@pytest.mark.parametrize("signal_name, code", [("KeyboardInterrupt", 130),
+                                               ("interrupts.Terminated", 143)])
+def test_an_interruption_a_library_turns_into_its_own_error_still_stops_the_run(
+        signal_name, code):
+    # A Ctrl-C during matplotlib's lazy import became "ImportError: initialization failed"
+    # and train.py said "internal error" (exit 1) instead of "interrupted" (130).
+    import pathlib
+    import subprocess
+
+    root = pathlib.Path(__file__).resolve().parents[2]
+    driver = (
+        "import sys, train\n"
+        "from absl import app\n"
+        "from engine import interrupts, modes\n"
+        "def run(mode, args):\n"
+        "    try:\n"
+        f"        raise {signal_name}\n"
+        "    except KeyboardInterrupt:\n"
+        "        raise ImportError('initialization failed')\n"
+        "modes.run = run\n"
+        "sys.argv = ['train.py', '--mode=summary']\n"
+        "app.run(train.main, flags_parser=train.parse)\n")
+    result = subprocess.run([sys.executable, "-c", driver], cwd=root, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == code, result.stderr[-3000:]
+    assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        "train.py: interrupted." if code == 130 else "train.py: stopped by SIGTERM.")
