@@ -46,13 +46,23 @@ class Pipelines:
 @dataclasses.dataclass(frozen=True)
 class Prepared:
     """A run's data: the source, the augmentation preset, the preprocessing fitted on
-    the training split, the pipelines."""
+    the training split, the pipelines, and the training split as stored (cached where
+    it fits), from which :meth:`training_pipeline` builds the training pipeline anew."""
 
     spec: DataSpec
     source: Source
     augmentation: Augmentation
     preprocessing: Preprocessing
     pipelines: Pipelines
+    stored_train: tf.data.Dataset
+
+    def training_pipeline(self, seed: int) -> tf.data.Dataset:
+        """The training pipeline built anew over the stored split: its shuffles and
+        augmentation seeds drawn from ``seed`` from its first pass on, as a new run's
+        with that ``--seed`` are, however many passes this process made over
+        ``pipelines.train`` (each pass draws the next ones)."""
+        return _training(self.stored_train, self.augmentation, self.preprocessing,
+                         dataclasses.replace(self.spec, seed=seed))
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -106,7 +116,7 @@ def prepare(spec: DataSpec, input_shape, classes: int | None = None,
         validation=_evaluation(stored["validation"], augmentation, preprocessing, spec)
         if source.sizes["validation"] else None,
         test=_evaluation(stored["test"], augmentation, preprocessing, spec))
-    return Prepared(spec, source, augmentation, preprocessing, pipelines)
+    return Prepared(spec, source, augmentation, preprocessing, pipelines, stored["train"])
 
 
 def open_source(spec: DataSpec, input_shape, classes: int | None = None,

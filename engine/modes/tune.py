@@ -105,7 +105,7 @@ def tune(search: SearchSpec, overwrite: bool = False, verbose: int | None = None
             data.preprocessing.save(os.path.join(run.model_dir, rundir.PREPROCESSING_FILE))
             hparams.write_experiment(search.project_dir, search.space, search.fixed_values)
         print(announcement(search, tuner, resumed), flush=True)
-        tuner.search(data.pipelines.train, validation_data=data.pipelines.validation,
+        tuner.search(data, validation_data=data.pipelines.validation,
                      epochs=run.training.epochs, verbose=0)
         interrupts.raise_if_dropped()
         if not chief:

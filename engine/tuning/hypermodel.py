@@ -100,15 +100,19 @@ class RecipeHyperModel(keras_tuner.HyperModel):
             built.trained.optimizer.build(built.trained.trainable_variables)
         return built.trained
 
-    def fit(self, hp, model, x, validation_data=None, callbacks=(), epochs=1, initial_epoch=0,
-            **kwargs):
-        """Trains ``model`` on ``x`` from ``initial_epoch`` to ``epochs`` (keras-tuner's
+    def fit(self, hp, model, data, validation_data=None, callbacks=(), epochs=1,
+            initial_epoch=0, **kwargs):
+        """Trains ``model`` on the training split of ``data`` (the search's
+        :class:`engine.data.Prepared`) from ``initial_epoch`` to ``epochs`` (keras-tuner's
         arguments; its ``verbose`` gives way to this model's) and returns the loss and
-        accuracy of the epoch with the best objective."""
+        accuracy of the epoch with the best objective. Each execution's training
+        pipeline starts from its own seed, as its weights do, so that a trial sees the
+        data a training run of that seed sees, whichever trials ran before it."""
         interrupts.raise_if_dropped()
         run = self.search.run
         _, training = self.configuration(hp)
         run_dir = os.path.join(self.trial_dir, f"execution{self.execution}")
+        x = data.training_pipeline(run.seed + self.execution)
         self.execution += 1
         accuracy = accuracy_key(model)
         resuming = os.path.isdir(os.path.join(run_dir, BACKUP_DIR))  # an interrupted execution

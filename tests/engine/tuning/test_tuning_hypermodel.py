@@ -3,6 +3,7 @@ pitfalls it handles (measured with keras-tuner 1.4.8 and Keras 3)."""
 
 import dataclasses
 import math
+import types
 
 import keras
 import keras_tuner
@@ -39,6 +40,12 @@ def data(batch_size=32):
     return tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size)
 
 
+def prepared(batch_size=32):
+    """What a search hands its trials (an :class:`engine.data.Prepared`): the training
+    split's pipeline, built anew for each execution's seed."""
+    return types.SimpleNamespace(training_pipeline=lambda seed: data(batch_size))
+
+
 @pytest.fixture(autouse=True)
 def float32_policy():
     yield
@@ -63,7 +70,7 @@ def test_build_and_fit_enter_the_strategy_scope(tmp_path):
     seen = []
     record = keras.callbacks.LambdaCallback(
         on_epoch_begin=lambda epoch, logs: seen.append(tf.distribute.get_strategy()))
-    metrics = trials.fit(hp, model, data(), validation_data=data(), callbacks=[record],
+    metrics = trials.fit(hp, model, prepared(), validation_data=data(), callbacks=[record],
                          epochs=1)
     assert seen == [strategy]
     assert set(metrics) == {"loss", "accuracy", "val_loss", "val_accuracy"}
@@ -74,7 +81,7 @@ def test_a_continued_trial_keeps_its_optimizers_state(tmp_path):
     trials = hypermodel(tmp_path, optimizer="momentum", learning_rate=0.01)
     hp = keras_tuner.HyperParameters()
     model = trials.build(hp)
-    trials.fit(hp, model, data(), validation_data=data(), epochs=1)
+    trials.fit(hp, model, prepared(), validation_data=data(), epochs=1)
     checkpoint = str(tmp_path / "checkpoint.weights.h5")
     model.save_weights(checkpoint)  # as keras-tuner's SaveBestEpoch does
     continued = trials.build(hp)
@@ -95,7 +102,7 @@ def test_hyperbands_epochs_keep_the_searchs_schedule_horizon(tmp_path):
     trials = hypermodel(tmp_path, schedule="cosine", learning_rate=0.01, epochs=4)
     hp = keras_tuner.HyperParameters()
     model = trials.build(hp)
-    trials.fit(hp, model, data(), validation_data=data(), epochs=2, initial_epoch=1)
+    trials.fit(hp, model, prepared(), validation_data=data(), epochs=2, initial_epoch=1)
     rows = (tmp_path / "trial_0" / "execution0" / training.HISTORY_FILE).read_text().split()
     epoch, rate = rows[1].split(",")[0], dict(zip(rows[0].split(","), rows[1].split(",")))
     assert epoch == "1"  # Hyperband's rung: epoch 2 of the search's 4
@@ -114,10 +121,10 @@ def test_a_trial_resumed_after_its_last_epoch_scores_its_recorded_epochs(tmp_pat
     with monkeypatch.context() as patch:
         patch.setattr(keras.callbacks.BackupAndRestore, "on_train_end", _kill)
         with pytest.raises(SystemExit):
-            trials.fit(hp, trials.build(hp), data(), validation_data=data(), epochs=1)
+            trials.fit(hp, trials.build(hp), prepared(), validation_data=data(), epochs=1)
     trials.start_trial("0", str(tmp_path / "trial_0"))  # keras-tuner retries the trial
     model = trials.build(hp)
-    metrics = trials.fit(hp, model, data(), validation_data=data(), epochs=1)
+    metrics = trials.fit(hp, model, prepared(), validation_data=data(), epochs=1)
     assert not model.history.history  # nothing left to train
     recorded = (tmp_path / "trial_0" / "execution0" / training.HISTORY_FILE).read_text().split()
     row = dict(zip(recorded[0].split(","), recorded[1].split(",")))
@@ -135,7 +142,7 @@ def test_a_trial_resumed_mid_way_scores_and_keeps_its_best_epoch_before_the_kill
     objective = keras_tuner.Objective("val_accuracy", "max")
     checkpoint = tmp_path / "trial_0" / "checkpoint.weights.h5"
     with pytest.raises(SystemExit):
-        trials.fit(hp, trials.build(hp), data(), validation_data=data(), epochs=3,
+        trials.fit(hp, trials.build(hp), prepared(), validation_data=data(), epochs=3,
                    callbacks=[tuner_utils.SaveBestEpoch(objective, str(checkpoint)),
                               KillAtEpoch(1)])
     history = tmp_path / "trial_0" / "execution0" / training.HISTORY_FILE
@@ -145,7 +152,7 @@ def test_a_trial_resumed_mid_way_scores_and_keeps_its_best_epoch_before_the_kill
     saved = checkpoint.read_bytes()
     trials.start_trial("0", str(tmp_path / "trial_0"))
     model = trials.build(hp)
-    metrics = trials.fit(hp, model, data(), validation_data=data(), epochs=3,
+    metrics = trials.fit(hp, model, prepared(), validation_data=data(), epochs=3,
                          callbacks=[tuner_utils.SaveBestEpoch(objective, str(checkpoint))])
     assert len(model.history.history["val_accuracy"]) == 2  # epochs 2 and 3 trained
     assert max(model.history.history["val_accuracy"]) < 1.0
@@ -156,16 +163,16 @@ def test_a_trial_resumed_mid_way_scores_and_keeps_its_best_epoch_before_the_kill
 def test_a_trial_interrupted_in_its_second_execution_runs_no_finished_one_again(tmp_path):
     trials = hypermodel(tmp_path, epochs=2)
     hp = keras_tuner.HyperParameters()
-    first = trials.fit(hp, trials.build(hp), data(), validation_data=data(), epochs=2)
+    first = trials.fit(hp, trials.build(hp), prepared(), validation_data=data(), epochs=2)
     with pytest.raises(SystemExit):
-        trials.fit(hp, trials.build(hp), data(), validation_data=data(), epochs=2,
+        trials.fit(hp, trials.build(hp), prepared(), validation_data=data(), epochs=2,
                    callbacks=[KillAtEpoch(1)])
     trials.start_trial("0", str(tmp_path / "trial_0"))  # keras-tuner runs the trial again
     model = trials.build(hp)
-    assert trials.fit(hp, model, data(), validation_data=data(), epochs=2) == first
+    assert trials.fit(hp, model, prepared(), validation_data=data(), epochs=2) == first
     assert not model.history.history  # execution 0 trained nothing again
     model = trials.build(hp)
-    trials.fit(hp, model, data(), validation_data=data(), epochs=2)
+    trials.fit(hp, model, prepared(), validation_data=data(), epochs=2)
     assert len(model.history.history["val_accuracy"]) == 1  # execution 1 from its backup
     trials.end_trial()
     assert not list((tmp_path / "trial_0").glob(f"execution*/{training.BACKUP_DIR}"))
@@ -197,7 +204,7 @@ def test_a_diverged_loss_fails_the_trial(tmp_path):
     hp = keras_tuner.HyperParameters()
     model = trials.build(hp)
     with pytest.raises(keras_tuner.errors.FailedTrialError, match="The training loss became"):
-        trials.fit(hp, model, data(), validation_data=data(), epochs=1)
+        trials.fit(hp, model, prepared(), validation_data=data(), epochs=1)
     assert trials.end_trial().startswith("The training loss became")
 
 
@@ -212,14 +219,14 @@ def test_running_out_of_memory_fails_the_trial_and_a_bug_stops_the_search(tmp_pa
 
     monkeypatch.setattr(loop, "fit", out_of_memory)
     with pytest.raises(keras_tuner.errors.FailedTrialError, match="ran out of memory"):
-        trials.fit(hp, model, data(), validation_data=data(), epochs=1)
+        trials.fit(hp, model, prepared(), validation_data=data(), epochs=1)
 
     def bug(*args, **kwargs):
         raise KeyError("a bug")
 
     monkeypatch.setattr(loop, "fit", bug)
     with pytest.raises(keras_tuner.errors.FatalError, match="internal error") as error:
-        trials.fit(hp, model, data(), validation_data=data(), epochs=1)
+        trials.fit(hp, model, prepared(), validation_data=data(), epochs=1)
     assert isinstance(error.value.__cause__, KeyError)
 
 
@@ -267,7 +274,7 @@ def test_a_trials_losses_are_plain_cross_entropies_whatever_its_decay_and_smooth
     trials = hypermodel(tmp_path, weight_decay=0.05, label_smoothing=0.1, epochs=1)
     hp = keras_tuner.HyperParameters()
     model = trials.build(hp)
-    metrics = trials.fit(hp, model, data(), validation_data=data(), epochs=1)
+    metrics = trials.fit(hp, model, prepared(), validation_data=data(), epochs=1)
     images, labels = (np.concatenate(parts) for parts in zip(*data().as_numpy_iterator()))
     plain = float(keras.losses.SparseCategoricalCrossentropy()(
         labels, model.predict(images, verbose=0)))
