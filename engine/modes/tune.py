@@ -295,12 +295,13 @@ def announcement(search: SearchSpec, tuner, resumed: bool) -> str:
 
 
 def best_trial(tuner, search: SearchSpec):
-    """The oracle's best trial; a search stopped by failures, or without a completed
-    trial, ends in one sentence (run the same command to resume it)."""
+    """The oracle's best trial; a search that failures stopped before its last trial,
+    or without a completed trial, ends in one sentence (run the same command to resume
+    it). One whose last trial was the failure that reached the limit ran every trial."""
     failures, done = failed(tuner.oracle), finished(tuner.oracle)
     reasons = [row["message"] for row in trial_table(tuner) if row["status"] == "FAILED"]
     last = reasons[-1] if reasons else "no trial ran"
-    if len(failures) >= search.max_failed_trials:
+    if len(failures) >= search.max_failed_trials and len(done) < search.max_trials:
         raise RunFailure(
             f"{len(failures)} of {len(done)} trials failed (the last: {last}), "
             f"reaching --max_failed_trials={search.max_failed_trials}, so the search stopped; "

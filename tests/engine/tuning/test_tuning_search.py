@@ -90,6 +90,17 @@ def test_a_diverged_trial_is_recorded_as_failed_and_the_search_goes_on(tmp_path,
     keras.backend.clear_session()
 
 
+def test_a_search_whose_last_trial_reaches_max_failed_trials_ran_every_trial(tmp_path):
+    # It ended "so the search stopped", exit 1 and no model, though no trial was left.
+    search = digits_search(tmp_path, {"optimizer": Choice(("sgd",)),
+                                      "learning_rate": Choice((1e-2, 1e9), default=1e-2)},
+                           max_trials=2, max_failed_trials=1)
+    report = tune.tune(search, verbose=0)
+    assert [row["status"] for row in report["trials"]] == ["COMPLETED", "FAILED"]
+    assert report["best_hyperparameters"]["learning_rate"] == 1e-2
+    keras.backend.clear_session()
+
+
 def test_the_search_stops_at_max_failed_trials_in_one_sentence(tmp_path):
     search = digits_search(tmp_path, {"optimizer": Choice(("sgd",)),
                                       "learning_rate": Choice((1e9, 1e10))},
