@@ -300,9 +300,11 @@ def claim(model_dir: str, overwrite: bool = False, search: bool = False) -> bool
     """
     check_writable("model_dir", model_dir)
     if not os.path.isfile(os.path.join(model_dir, REPORT_FILE)):
-        other = os.path.join(model_dir, BACKUP_DIR if search else SEARCH_DIR)
-        if not os.path.isdir(other) or overwrite:
-            return os.path.isdir(other)
+        # A search's folder without the oracle's state is one that never ran a trial.
+        other = (os.path.join(model_dir, BACKUP_DIR) if search
+                 else os.path.join(model_dir, SEARCH_DIR, "oracle.json"))
+        if not os.path.exists(other) or overwrite:
+            return os.path.exists(other)
         kind = "training run (--mode=train)" if search else "search (--mode=tune)"
         raise UsageError(f"{model_dir} holds an interrupted {kind}; run its own command again "
                          "to resume it, pass --overwrite to replace it, or choose another "

@@ -82,9 +82,11 @@ def tune(search: SearchSpec, overwrite: bool = False, verbose: int | None = None
             check_same_data(search, source.class_names, source.sizes, source.split_digest)
         hypermodel = RecipeHyperModel(search, source.num_classes, input_shape, strategy,
                                       source.sizes["train"], verbose)
-        if run.data.tta == "dense":  # the best trial's network is evaluated densely
-            check_evaluation(recipes.build(run.recipe, source.num_classes, input_shape),
-                             run.data.tta)
+        # The paper's network against the input, before any statistics are computed (as
+        # a training run checks it) and before keras-tuner makes its folder; the best
+        # trial's network is evaluated densely under --tta=dense.
+        check_evaluation(recipes.build(run.recipe, source.num_classes, input_shape),
+                         run.data.tta)
         # The oracle saves its state when the first trial starts, a worker its own after
         # its first trial.
         resumed = not overwrite and os.path.isfile(os.path.join(

@@ -358,3 +358,27 @@ def test_a_dense_evaluation_the_network_cannot_take_is_refused_before_any_trial(
                                          "flattened feature map to convert for dense evaluation"):
         tune.tune(search, verbose=0)
     assert not (tmp_path / "search_run").exists()
+
+
+def test_a_network_that_does_not_fit_the_input_is_refused_before_the_data_is_read(
+        tmp_path, monkeypatch):
+    # It was found when keras-tuner built the first network: after the statistics were
+    # computed, leaving a search folder that then made --mode=train refuse the directory.
+    def no_preparing(*args, **kwargs):
+        raise AssertionError("the data was prepared")
+
+    monkeypatch.setattr(tune, "prepare", no_preparing)
+    search = digits_search(tmp_path, {"learning_rate": Choice((1e-3,))}, max_trials=1)
+    small = dataclasses.replace(search, run=dataclasses.replace(
+        search.run, data=dataclasses.replace(search.run.data, image_size=8)))
+    with pytest.raises(UsageError, match="does not fit its input"):
+        tune.tune(small, verbose=0)
+    assert not (tmp_path / "search_run" / "search").exists()
+
+
+def test_a_search_folder_without_the_oracles_state_is_no_interrupted_search(tmp_path):
+    (tmp_path / "run" / "search").mkdir(parents=True)  # made, then no trial started
+    assert rundir.claim(str(tmp_path / "run")) is False
+    rundir.write_json(str(tmp_path / "run" / "search" / "oracle.json"), {})
+    with pytest.raises(UsageError, match="holds an interrupted search"):
+        rundir.claim(str(tmp_path / "run"))
