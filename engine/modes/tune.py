@@ -20,6 +20,8 @@ import math
 import os
 import sys
 
+from absl import logging
+
 import recipes
 from engine import interrupts, rundir
 from engine.build import check_fits_before_reading, main_head
@@ -36,7 +38,7 @@ from engine.tuning.hypermodel import RecipeHyperModel
 from engine.tuning.space import configuration, describe
 from engine.tuning.spec import SearchSpec, is_chief, resolve, tuner_id
 from engine.tuning.tuner import (failed, finished, make_tuner, running, settings,
-                                 trial_table)
+                                 short_hyperband, trial_table)
 from layers.errors import RunFailure, UsageError
 
 
@@ -107,6 +109,9 @@ def tune(search: SearchSpec, overwrite: bool = False, verbose: int | None = None
             data.preprocessing.save(os.path.join(run.model_dir, rundir.PREPROCESSING_FILE))
             hparams.write_experiment(search.project_dir, search.space, search.fixed_values)
         print(announcement(search, tuner, resumed), flush=True)
+        shortened = short_hyperband(search)
+        if shortened:
+            logging.warning(shortened)
         tuner.search(data, validation_data=data.pipelines.validation,
                      epochs=run.training.epochs, verbose=0)
         interrupts.raise_if_dropped()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import math
 import os
 import time
 
@@ -145,6 +146,34 @@ def make_tuner(search: SearchSpec, hypermodel: RecipeHyperModel, overwrite: bool
     if search.tuner == "bayesian":  # a resumed search's state holds its own --max_trials'
         tuner.oracle.num_initial_points = initial_points(search)
     return tuner
+
+
+def trials_to_full_length(epochs: int, factor: int = HYPERBAND_FACTOR) -> int:
+    """How many trials keras-tuner's Hyperband runs up to its first trained for all
+    ``epochs``: its first bracket, whose first round trains the most trials for the
+    fewest epochs and whose last continues the best to ``epochs`` (its oracle's bracket
+    count and round sizes, with one epoch the fewest)."""
+    brackets, remaining = 0, epochs
+    while remaining >= 1:
+        remaining, brackets = remaining / factor, brackets + 1
+    top = brackets - 1
+    last_round_size = math.ceil(1 + math.log(epochs, factor)) / (top + 1)
+    return sum(math.ceil(last_round_size * factor ** (top - round_))
+               for round_ in range(top + 1))
+
+
+def short_hyperband(search: SearchSpec) -> str | None:
+    """A warning where ``search``, a Hyperband search, stops before any trial trains
+    for all ``--epochs`` (its best would be a short trial's, stopped early in its
+    schedule); None otherwise."""
+    epochs = search.run.training.epochs
+    needed = trials_to_full_length(epochs)
+    if search.tuner != "hyperband" or search.max_trials >= needed:
+        return None
+    return (f"Hyperband trains its first trials for fewer epochs: with "
+            f"--max_trials={search.max_trials} no trial trains for all {epochs} epochs (it "
+            f"takes {needed} trials to reach one that does), so the best is a shortened run; "
+            f"raise --max_trials to at least {needed}.")
 
 
 def initial_points(search: SearchSpec) -> int:

@@ -382,3 +382,32 @@ def test_a_search_folder_without_the_oracles_state_is_no_interrupted_search(tmp_
     rundir.write_json(str(tmp_path / "run" / "search" / "oracle.json"), {})
     with pytest.raises(UsageError, match="holds an interrupted search"):
         rundir.claim(str(tmp_path / "run"))
+
+
+@pytest.mark.parametrize("epochs", [1, 2, 3, 5, 9, 10, 27, 100])
+def test_hyperband_trains_a_trial_for_all_epochs_at_the_end_of_its_first_bracket(epochs):
+    import keras_tuner
+
+    from engine.tuning.tuner import HYPERBAND_FACTOR, trials_to_full_length
+
+    oracle = keras_tuner.oracles.HyperbandOracle(objective="val_accuracy", max_epochs=epochs,
+                                                 factor=HYPERBAND_FACTOR)
+    top = oracle._get_num_brackets() - 1  # the bracket keras-tuner runs first
+    assert oracle._get_epochs(top, top) == epochs
+    assert trials_to_full_length(epochs) == sum(oracle._get_size(top, round_)
+                                                for round_ in range(top + 1))
+
+
+def test_a_hyperband_search_too_short_to_train_any_trial_for_all_epochs_is_warned_of(tmp_path):
+    # At --epochs=3 trials ran 1, 1, 1 then 3 epochs: --max_trials=3 exported a one-epoch
+    # model stopped early in its cosine schedule, while the start line said "of 3 epochs".
+    from engine.tuning.tuner import short_hyperband
+
+    search = digits_search(tmp_path, {"learning_rate": Choice((1e-3, 1e-2))}, epochs=3,
+                           tuner="hyperband", max_trials=3)
+    assert short_hyperband(search) == (
+        "Hyperband trains its first trials for fewer epochs: with --max_trials=3 no trial "
+        "trains for all 3 epochs (it takes 4 trials to reach one that does), so the best is a "
+        "shortened run; raise --max_trials to at least 4.")
+    assert short_hyperband(dataclasses.replace(search, max_trials=4)) is None
+    assert short_hyperband(dataclasses.replace(search, tuner="random")) is None
