@@ -191,10 +191,23 @@ class StopOnDivergence(keras.callbacks.Callback):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(loss):
             rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-            raise RunFailure(
-                f"The training loss became {loss} at epoch {self.epoch + 1}, step {batch + 1}: "
-                f"the run diverged; lower --learning_rate (the rate at that step, after the "
-                f"schedule and warm-up, was {rate:g}) and run again.")
+            raise Diverged(loss, self.epoch + 1, batch + 1, rate)
+
+
+class Diverged(RunFailure):
+    """A training loss that became NaN or infinite at ``epoch`` and ``step`` (from 1),
+    with the learning rate of that step, after the schedule and warm-up."""
+
+    def __init__(self, loss: float, epoch: int, step: int, rate: float):
+        self.where = f"The training loss became {loss} at epoch {epoch}, step {step}"
+        self.rate = rate
+        super().__init__(f"{self.where}: the run diverged; lower --learning_rate (the rate at "
+                         f"that step, after the schedule and warm-up, was {rate:g}) and run "
+                         "again.")
+
+    def in_trial(self) -> str:
+        """The sentence for a search's trial, whose rate the search chose."""
+        return f"{self.where}: the trial diverged at a learning rate of {self.rate:g}."
 
 
 class RenameWhenWritten(keras.callbacks.Callback):

@@ -40,8 +40,8 @@ from engine import interrupts, loop, private_api
 from engine.build import build
 from engine.report import read_history
 from engine.rundir import BACKUP_DIR
-from engine.training import (CROSS_ENTROPY, HISTORY_FILE, LOG_DIR, accuracy_key, compile_model,
-                             one_target_per_head, remove_backup, run_callbacks)
+from engine.training import (CROSS_ENTROPY, HISTORY_FILE, LOG_DIR, Diverged, accuracy_key,
+                             compile_model, one_target_per_head, remove_backup, run_callbacks)
 from engine.tuning import hparams, space
 from engine.tuning.spec import SearchSpec
 from layers.errors import RunFailure, UsageError
@@ -153,7 +153,7 @@ class RecipeHyperModel(keras_tuner.HyperModel):
             self.failure = str(failure)
             raise
         except (RunFailure, UsageError) as failure:  # diverged; a network that does not build
-            self.failure = str(failure)
+            self.failure = failure.in_trial() if isinstance(failure, Diverged) else str(failure)
             raise keras_tuner.errors.FailedTrialError(self.failure) from failure
         except (tf.errors.ResourceExhaustedError, MemoryError) as error:
             self.failure = (f"The trial ran out of memory ({type(error).__name__}); a smaller "
