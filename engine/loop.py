@@ -69,14 +69,15 @@ def fit(model: keras.Model, x: tf.data.Dataset, validation_data: tf.data.Dataset
         restored = private_api.restored_epoch(model)  # set by BackupAndRestore
         if restored:
             initial_epoch = restored
-            # Each pass over ``x`` draws its shuffle and augmentation seeds when its iterator
-            # is made: making (and dropping) one per epoch the backup holds gives the
-            # epochs to come the data an uninterrupted run gives them.
-            for _ in range(min(restored, epochs)):
-                iter(distributed_train)
             print(f"Resuming from the backup: epoch {restored + 1} of {epochs}."
                   if restored < epochs else
                   f"Resuming from the backup: all {epochs} epochs are done.", flush=True)
+        # Each pass over ``x`` draws its shuffle and augmentation seeds when its iterator is
+        # made: making (and dropping) one per epoch before ``initial_epoch`` (the backup's,
+        # or a continued Hyperband trial's) gives epoch e the data of pass e, as in a run
+        # that went through every epoch.
+        for _ in range(min(initial_epoch, epochs)):
+            iter(distributed_train)
 
         def stop_training() -> bool:
             interruptions.raise_if_pending()

@@ -150,16 +150,17 @@ def make_tuner(search: SearchSpec, hypermodel: RecipeHyperModel, overwrite: bool
 
 def trials_to_full_length(epochs: int, factor: int = HYPERBAND_FACTOR) -> int:
     """How many trials keras-tuner's Hyperband runs up to its first trained for all
-    ``epochs``: its first bracket, whose first round trains the most trials for the
-    fewest epochs and whose last continues the best to ``epochs`` (its oracle's bracket
-    count and round sizes, with one epoch the fewest)."""
+    ``epochs``: the rounds of its first bracket but the last, whose first round trains
+    the most trials for the fewest epochs, then the last round's first trial, which
+    continues the best to ``epochs`` (its oracle's bracket count and round sizes, with
+    one epoch the fewest)."""
     brackets, remaining = 0, epochs
     while remaining >= 1:
         remaining, brackets = remaining / factor, brackets + 1
     top = brackets - 1
     last_round_size = math.ceil(1 + math.log(epochs, factor)) / (top + 1)
-    return sum(math.ceil(last_round_size * factor ** (top - round_))
-               for round_ in range(top + 1))
+    return 1 + sum(math.ceil(last_round_size * factor ** (top - round_))
+                   for round_ in range(top))
 
 
 def short_hyperband(search: SearchSpec) -> str | None:

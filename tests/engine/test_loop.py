@@ -44,6 +44,32 @@ def test_fit_takes_model_fits_argument_names(capsys):
     assert "Resuming" not in capsys.readouterr().out  # an initial epoch is not a resume
 
 
+def test_an_initial_epoch_trains_on_that_epochs_pass_over_the_data():
+    # A continued Hyperband trial (initial_epoch=1, a new pipeline) trained its second
+    # epoch on the first pass's shuffle again, where a run through both epochs draws a
+    # new one.
+    def reshuffled():
+        return tiny_data().unbatch().shuffle(32, seed=5, reshuffle_each_iteration=True).batch(8)
+
+    final = []
+    for continued in (False, True):
+        keras.utils.set_random_seed(1)
+        model = compiled()
+        loop.fit(model, reshuffled(), epochs=1 if continued else 2, verbose=0)
+        if continued:  # a new model from the first epoch's checkpoint, on a new pipeline
+            first_epoch = model
+            model = compiled()
+            model.set_weights(first_epoch.get_weights())
+            model.optimizer.build(model.trainable_variables)
+            for variable, saved in zip(model.optimizer.variables,
+                                       first_epoch.optimizer.variables):
+                variable.assign(saved)
+            loop.fit(model, reshuffled(), epochs=2, initial_epoch=1, verbose=0)
+        final.append(model.get_weights())
+    for through, continued in zip(*final):
+        np.testing.assert_array_equal(through, continued)
+
+
 def weights_after(steps_per_execution, data, epochs=2):
     keras.utils.set_random_seed(1)
     model = compiled()

@@ -384,18 +384,30 @@ def test_a_search_folder_without_the_oracles_state_is_no_interrupted_search(tmp_
         rundir.claim(str(tmp_path / "run"))
 
 
-@pytest.mark.parametrize("epochs", [1, 2, 3, 5, 9, 10, 27, 100])
-def test_hyperband_trains_a_trial_for_all_epochs_at_the_end_of_its_first_bracket(epochs):
+@pytest.mark.parametrize("epochs, first", [(1, 1), (2, 1), (3, 4), (5, 6), (9, 13), (10, 17),
+                                           (20, 17)])
+def test_hyperband_trains_its_first_trial_for_all_epochs_where_it_is_counted(
+        tmp_path, epochs, first):
+    # keras-tuner's own oracle, driven trial by trial: the first trial it trains for all
+    # epochs is the first of its first bracket's last round.
     import keras_tuner
 
     from engine.tuning.tuner import HYPERBAND_FACTOR, trials_to_full_length
 
-    oracle = keras_tuner.oracles.HyperbandOracle(objective="val_accuracy", max_epochs=epochs,
-                                                 factor=HYPERBAND_FACTOR)
-    top = oracle._get_num_brackets() - 1  # the bracket keras-tuner runs first
-    assert oracle._get_epochs(top, top) == epochs
-    assert trials_to_full_length(epochs) == sum(oracle._get_size(top, round_)
-                                                for round_ in range(top + 1))
+    space = keras_tuner.HyperParameters()
+    space.Float("x", 0, 1)
+    oracle = keras_tuner.oracles.HyperbandOracle(
+        objective=keras_tuner.Objective("score", "max"), max_epochs=epochs,
+        factor=HYPERBAND_FACTOR, hyperparameters=space, seed=1)
+    oracle._set_project_dir(str(tmp_path), "search")
+    for count in range(1, 200):
+        trial = oracle.create_trial("tuner0")
+        if trial.hyperparameters.get("tuner/epochs") == epochs:
+            break
+        oracle.update_trial(trial.trial_id, {"score": trial.hyperparameters.get("x")})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    assert count == first == trials_to_full_length(epochs)
 
 
 def test_a_hyperband_search_too_short_to_train_any_trial_for_all_epochs_is_warned_of(tmp_path):
