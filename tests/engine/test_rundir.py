@@ -73,6 +73,8 @@ def test_an_interrupted_run_whose_image_folder_holds_other_files_of_the_same_cou
 def test_an_interrupted_run_of_the_other_mode_is_neither_resumed_nor_overwritten(
         tmp_path, search, other, kind):
     os.makedirs(tmp_path / other)
+    if other == rundir.SEARCH_DIR:  # a search that started a trial: the oracle saved its state
+        rundir.write_json(str(tmp_path / other / "oracle.json"), {})
     with pytest.raises(UsageError, match=rf"holds an interrupted {kind}; run its own command "
                                          r"again to resume it, pass --overwrite to replace it"):
         rundir.claim(str(tmp_path), search=search)
