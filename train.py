@@ -74,8 +74,10 @@ def main(argv):
     except (tf.errors.ResourceExhaustedError, MemoryError) as error:
         smaller = " or ".join(f"--{name}" for name in ("batch_size", "image_size")
                               if cli.reads(args.mode, name))
-        print(f"\ntrain.py: failed: out of memory ({allocation(error)}); a smaller {smaller} "
-              f"needs less.{files_so_far(args.mode, run_dir)}", file=sys.stderr)
+        remedy = (f"a smaller {smaller} needs less" if smaller
+                  else "free memory or run it on a machine with more")
+        print(f"\ntrain.py: failed: out of memory ({allocation(error)}); {remedy}."
+              f"{files_so_far(args.mode, run_dir)}", file=sys.stderr)
         sys.exit(FAILURE_EXIT)
     except BrokenPipeError:  # the output's reader left (`| head`): stop, as a shell tool does
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush

@@ -356,10 +356,12 @@ def test_a_validation_fraction_a_folder_ignores_is_refused_before_its_images_are
     assert "Skipped" not in result.stderr, result.stderr
 
 
-@pytest.mark.parametrize("mode, smaller", [("summary", "--image_size"),
-                                           ("evaluate", "--batch_size")])
+@pytest.mark.parametrize("mode, remedy", [("summary", "a smaller --image_size needs less"),
+                                          ("evaluate", "a smaller --batch_size needs less"),
+                                          ("export", "free memory or run it on a machine with "
+                                                     "more")])
 def test_running_out_of_memory_is_one_sentence_naming_the_allocation(
-        places, monkeypatch, train_here, mode, smaller):
+        places, monkeypatch, train_here, mode, remedy):
     # --mode=summary --image_size=100000 ended in a traceback and "internal error". Raised
     # here, not made: whether a huge allocation fails or the process is killed depends on
     # the machine's overcommit setting.
@@ -376,11 +378,11 @@ def test_running_out_of_memory_is_one_sentence_naming_the_allocation(
     monkeypatch.setattr(recipes, "build", exhausted)
     monkeypatch.setattr(rundir, "read_model", exhausted)
     result = train_here(f"--mode={mode}", *([f"--model_dir={places / 'finished'}"]
-                                            if mode == "evaluate" else []))
+                                            if mode != "summary" else []))
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
     assert result.stderr.strip().splitlines()[-1] == (
         "train.py: failed: out of memory (OOM when allocating tensor with "
-        f"shape[2991605880,84] and type float); a smaller {smaller} needs less.")
+        f"shape[2991605880,84] and type float); {remedy}.")
 
 
 def test_a_run_folder_inside_the_image_folder_is_refused(places, tmp_path, train_here):

@@ -30,7 +30,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from engine.rundir import damaged, read_json, write_json
+from engine.rundir import damaged, read_json, shape_text, write_json
 from layers.errors import UsageError
 
 # Images the statistics are computed from: the whole training split up to this many
@@ -267,8 +267,7 @@ def check_normalization(normalization: str, input_shape) -> None:
     """Refuses ``gcn_zca`` for inputs too large to whiten (:data:`MAX_WHITENED_VALUES`)."""
     values = int(np.prod(input_shape))
     if normalization == "gcn_zca" and values > MAX_WHITENED_VALUES:
-        shape = "x".join(str(side) for side in input_shape)
         raise UsageError(
-            f"normalization 'gcn_zca' whitens whole images: a {shape} input has {values:,} "
-            f"values, more than the {MAX_WHITENED_VALUES:,} it is fitted for; use a smaller "
-            "--image_size or another --normalization.")
+            f"normalization 'gcn_zca' whitens whole images: a {shape_text(input_shape)} input "
+            f"has {values:,} values, more than the {MAX_WHITENED_VALUES:,} it is fitted for; "
+            "use a smaller --image_size or another --normalization.")

@@ -58,7 +58,7 @@ def test_two_workers_end_with_identical_weights_and_the_chief_writes_the_run(tmp
 
 @pytest.mark.parametrize("distribute, ordered", [("none", False), ("mirrored", False),
                                                  ("multi_worker", True)])
-def test_workers_read_their_data_in_one_order(distribute, ordered):
+def test_multi_worker_runs_keep_the_input_pipelines_order(distribute, ordered):
     # Each worker shards its own copy of the pipeline by element position: with parallel
     # maps free to reorder, two workers trained 111 of the digits' 1,293 images twice an
     # epoch and skipped 111 (a review's count).
