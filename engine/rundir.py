@@ -97,6 +97,7 @@ def read_model(path: str):
 
     if not zipfile.is_zipfile(path):
         raise damaged(path, "not a .keras archive")
+    check_keras_archive(path)
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
     except (KeyError, OSError, zipfile.BadZipFile) as error:
@@ -107,6 +108,22 @@ def read_model(path: str):
         raise UsageError(f"{path} holds code (a Lambda layer or another function saved by "
                          "value) that loading with safe_mode=True refuses to run; a model "
                          "trained by train.py holds none: pass one that it saved.") from None
+
+
+def check_keras_archive(path: str) -> None:
+    """Raises :class:`UsageError` naming ``path``, a zip file, unless it holds what a
+    ``.keras`` archive does: a ``config.json`` that is a model's configuration (a JSON
+    object naming its class) and the weights."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            config = json.loads(archive.read("config.json")) if "config.json" in names else None
+    except (zipfile.BadZipFile, OSError, ValueError) as error:  # a member cut short
+        raise damaged(path, f"{type(error).__name__}: {error}") from None
+    if not (isinstance(config, dict) and "class_name" in config):
+        raise damaged(path, "no model configuration in its config.json")
+    if not any(name.startswith("model.weights.") for name in names):
+        raise damaged(path, "no weights")
 
 
 def pretrained_model_file(init_from: str) -> str:

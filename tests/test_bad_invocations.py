@@ -83,6 +83,13 @@ def save_damaged_runs(root: pathlib.Path, finished: pathlib.Path) -> None:
         copy("foreign_model") / "model.keras")  # another run's model: 3 classes for 10
     with zipfile.ZipFile(copy("configless_model") / "model.keras", "w") as archive:
         archive.writestr("weights.h5", b"")
+    with zipfile.ZipFile(finished / "model.keras") as archive:
+        config = archive.read("config.json")
+    with zipfile.ZipFile(copy("cut_config_model") / "model.keras", "w") as archive:
+        archive.writestr("config.json", config[:len(config) // 2])
+        archive.writestr("model.weights.h5", b"")
+    with zipfile.ZipFile(copy("weightless_model") / "model.keras", "w") as archive:
+        archive.writestr("config.json", config)
     inputs = keras.Input((32, 32, 1))
     keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs)).save(
         copy("lambda_model") / "model.keras")
@@ -96,7 +103,8 @@ def save_damaged_runs(root: pathlib.Path, finished: pathlib.Path) -> None:
             {**record, "dataset": f"folder:{root / 'with_validation'}"}))
 
 
-DAMAGED_RUNS = ("foreign_model", "configless_model", "lambda_model", "listed_record",
+DAMAGED_RUNS = ("foreign_model", "configless_model", "cut_config_model", "weightless_model",
+                "lambda_model", "listed_record",
                 "record_without_training", "other_shape_preprocessing", "folder_run",
                 "folder_run_twin")
 
@@ -229,7 +237,11 @@ CASES = [
     (["--mode=export", "--model_dir={foreign_model}"], 2, "it maps 32x32x1 images to 3 classes, "
      "where the run's run.json records 32x32x1 images and 10 classes"),
     (["--mode=export", "--model_dir={configless_model}"], 2,
-     "model.keras is damaged (KeyError: \"There is no item named 'config.json'"),
+     "model.keras is damaged (no model configuration in its config.json)"),
+    (["--mode=evaluate", "--model_dir={cut_config_model}"], 2,
+     "model.keras is damaged (JSONDecodeError: "),
+    (["--mode=visualize", "--model_dir={weightless_model}"], 2,
+     "model.keras is damaged (no weights)"),
     (["--mode=visualize", "--model_dir={lambda_model}"], 2,
      "that loading with safe_mode=True refuses to run"),
     (["--mode=export", "--model_dir={folder_run}", "--export_dir={with_validation}/export"], 2,
