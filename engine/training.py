@@ -32,6 +32,7 @@ HISTORY_FILE = "history.csv"
 RANDOM_STATES_FILE = "random_states_{epochs}.npz"  # in the backup, after that many epochs
 WEIGHTS_FILE = "epoch-{epochs}.weights.h5"  # likewise: the weights and the optimizer's state
 METADATA_FILE = "training_metadata.json"  # Keras's name: the epochs the backup holds
+LEGACY_WEIGHTS_FILE = "latest.weights.h5"  # Keras's, where backups before epoch files kept them
 LOG_DIR = "logs"
 EPOCH_SECONDS = "epoch_seconds"  # the history column of each epoch's wall time
 VALIDATION_SECONDS = "validation_seconds"  # the part of it its validation took
@@ -94,19 +95,20 @@ class Backup(keras.callbacks.BackupAndRestore):
     epochs are written to a temporary name and renamed to ``epoch-N.weights.h5``,
     then the metadata naming N (``training_metadata.json``, Keras's) the same way;
     the previous epoch's files stay until the next epoch is named. A resume restores
-    ``restore`` epochs, :func:`restorable_epochs`' count, which the caller also trims
-    the history to."""
+    ``restore``, :func:`restorable`'s epochs and weights, whose epochs the caller also
+    trims the history to."""
 
-    def __init__(self, backup_dir: str, restore: int = 0, **options):
+    def __init__(self, backup_dir: str, restore: tuple[int, str | None] = (0, None),
+                 **options):
         super().__init__(backup_dir, **options)
-        self.restore = restore
+        self.restore, self.restore_weights = restore
 
     def on_train_begin(self, logs=None):
         if not self.restore:
             return
         if self.model.optimizer is not None and not self.model.optimizer.built:
             self.model.optimizer.build(self.model.trainable_variables)  # its state loads too
-        self.model.load_weights(weights_path(self.backup_dir, self.restore))
+        self.model.load_weights(self.restore_weights)
         private_api.set_restored_epoch(self.model, self.restore)
         if os.path.exists(self._seed_path(self.restore)):
             with np.load(self._seed_path(self.restore)) as saved:
@@ -147,28 +149,34 @@ def weights_path(backup_dir: str, epochs: int) -> str:
     return os.path.join(backup_dir, WEIGHTS_FILE.format(epochs=epochs))
 
 
-def restorable_epochs(backup_dir: str) -> int:
-    """How many epochs a resume restores from the backup in ``backup_dir``: those its
-    metadata names, or fewer where that epoch's weights do not read (a disk fault: a
-    kill leaves whole files) and an earlier epoch's do; where the metadata does not
-    read, the last epoch whose weights do. 0 for none."""
+def restorable(backup_dir: str) -> tuple[int, str | None]:
+    """How many epochs a resume restores from the backup in ``backup_dir``, and the
+    weights file it restores them from: the epochs its metadata names, or fewer where
+    that epoch's weights do not read (a disk fault: a kill leaves whole files) and an
+    earlier epoch's do; where the metadata does not read, the last epoch whose weights
+    do. A backup written before epochs had files of their own holds the named epoch in
+    Keras's ``latest.weights.h5``. ``(0, None)`` for none."""
     import h5py
 
     if not os.path.exists(os.path.join(backup_dir, METADATA_FILE)):
-        return 0  # none, or killed before the first epoch was named
+        return 0, None  # none, or killed before the first epoch was named
     prefix, suffix = WEIGHTS_FILE.split("{epochs}")
     found = sorted((int(middle) for middle in (name.removeprefix(prefix).removesuffix(suffix)
                                                for name in os.listdir(backup_dir)
                                                if name.startswith(prefix) and name.endswith(suffix))
                     if middle.isdigit()), reverse=True)
     named = backed_up_epochs(backup_dir)  # 0 where the metadata does not read
-    for epochs in (epoch for epoch in found if not named or epoch <= named):
+    candidates = [(epochs, weights_path(backup_dir, epochs)) for epochs in found
+                  if not named or epochs <= named]
+    if named and not found:
+        candidates.append((named, os.path.join(backup_dir, LEGACY_WEIGHTS_FILE)))
+    for epochs, path in candidates:
         try:
-            with h5py.File(weights_path(backup_dir, epochs), "r"):
-                return epochs
-        except OSError:  # truncated, or not HDF5
+            with h5py.File(path, "r"):
+                return epochs, path
+        except OSError:  # missing, truncated, or not HDF5
             continue
-    return 0
+    return 0, None
 
 
 def random_states(model: keras.Model) -> list:
@@ -605,9 +613,9 @@ def run_callbacks(config: TrainingConfig, run_dir: str, accuracy: str = "accurac
     backup_dir = os.path.join(run_dir, BACKUP_DIR)
     history = os.path.join(run_dir, HISTORY_FILE)
     resuming = os.path.isdir(backup_dir)  # a finished run's backup is gone: start afresh
-    restore = restorable_epochs(backup_dir) if resuming else 0
+    restore = restorable(backup_dir) if resuming else (0, None)
     if resuming:
-        keep_history_rows(history, restore)
+        keep_history_rows(history, restore[0])
     if validation:
         partial = os.path.join(run_dir, BEST_WEIGHTS_PARTIAL)
         best_so_far = max(read_column(history, f"val_{accuracy}"), default=None) \

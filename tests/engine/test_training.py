@@ -408,8 +408,14 @@ def truncate_metadata(backup_dir):
     (backup_dir / training.METADATA_FILE).write_text("")
 
 
+def as_keras_kept_it(backup_dir):  # a backup written before epochs had files of their own
+    (backup_dir / training.WEIGHTS_FILE.format(epochs=2)).rename(
+        backup_dir / training.LEGACY_WEIGHTS_FILE)
+    (backup_dir / training.WEIGHTS_FILE.format(epochs=1)).unlink()
+
+
 @pytest.mark.parametrize("damage, restored", [(name_one_epoch, 1), (truncate_last_weights, 1),
-                                              (truncate_metadata, 2)])
+                                              (truncate_metadata, 2), (as_keras_kept_it, 2)])
 def test_a_damaged_backup_resumes_from_a_whole_epoch_as_an_uninterrupted_run_ends(
         tmp_path, damage, restored):
     # Keras overwrote one latest.weights.h5 in place: a kill while it was written left a
@@ -417,7 +423,7 @@ def test_a_damaged_backup_resumes_from_a_whole_epoch_as_an_uninterrupted_run_end
     # an epoch twice without a word.
     def record_restore(backup_dir):
         damage(backup_dir)
-        assert training.restorable_epochs(str(backup_dir)) == restored
+        assert training.restorable(str(backup_dir))[0] == restored
 
     for uninterrupted, resumed in zip(*final_weights_uninterrupted_and_resumed(
             tmp_path, tiny_model, tiny_data, record_restore)):
@@ -430,9 +436,9 @@ def test_weights_without_metadata_are_no_backed_up_epoch(tmp_path):
     # Killed after the first epoch's weights, before the metadata that names them.
     model = tiny_model()
     model.save_weights(tmp_path / training.WEIGHTS_FILE.format(epochs=1))
-    assert training.restorable_epochs(str(tmp_path)) == 0
+    assert training.restorable(str(tmp_path)) == (0, None)
     rundir.write_json(str(tmp_path / training.METADATA_FILE), {"epoch": 1, "batch": 0})
-    assert training.restorable_epochs(str(tmp_path)) == 1
+    assert training.restorable(str(tmp_path))[0] == 1
 
 
 def test_a_resumed_run_draws_the_dropout_masks_of_an_uninterrupted_one(tmp_path):
