@@ -25,7 +25,7 @@ import keras_tuner
 from keras_tuner.engine.trial import TrialStatus
 
 from engine import interrupts, private_api, rundir
-from engine.report import read_history
+from engine.report import counted, read_history
 from engine.training import EPOCH_SECONDS, HISTORY_FILE
 from engine.tuning import spec as search_spec
 from engine.tuning import state
@@ -85,7 +85,8 @@ class TrialRecords:
         print(trial_line(ended.trial_id, ended.status, ended.score, seconds,
                          self.hypermodel.values(ended.hyperparameters.copy()),
                          self.oracle.objective.name,
-                         None if ended.status == TrialStatus.COMPLETED else failure),
+                         None if ended.status == TrialStatus.COMPLETED else failure,
+                         continued(ended.hyperparameters.values)),
               flush=True)
 
 
@@ -217,16 +218,29 @@ def trial_table(tuner) -> list[dict]:
             "seconds": outcome.get("seconds"),
             "tuner_id": outcome.get("tuner_id"),
             **({"epochs": values["tuner/epochs"]} if "tuner/epochs" in values else {}),
+            **continued(values),
             **({"message": outcome.get("message")} if trial.status != TrialStatus.COMPLETED
                else {}),
         })
     return rows
 
 
-def trial_line(trial_id, status, score, seconds, values, objective, message=None) -> str:
-    """The line a finished trial prints."""
+def continued(values: dict) -> dict:
+    """For a Hyperband trial that continues another from its checkpoint (keras-tuner's
+    ``tuner/trial_id`` and ``tuner/initial_epoch`` among a trial's ``values``), the
+    trial it ``continues`` and the ``initial_epoch`` it starts at; else nothing."""
+    if not values.get("tuner/trial_id"):
+        return {}
+    return {"continues": values["tuner/trial_id"], "initial_epoch": values["tuner/initial_epoch"]}
+
+
+def trial_line(trial_id, status, score, seconds, values, objective, message=None,
+               continues: dict | None = None) -> str:
+    """The line a finished trial prints; ``continues`` is :func:`continued`'s."""
     scored = f": {objective} {score:.4f}" if score is not None else ""
-    return (f"Trial {trial_id} {status}{scored} in {seconds:.1f} s; {settings(values)}"
+    after = (f", continuing trial {continues['continues']} after "
+             f"{counted(continues['initial_epoch'], 'epoch')}" if continues else "")
+    return (f"Trial {trial_id} {status}{scored} in {seconds:.1f} s{after}; {settings(values)}"
             + (f". {message}" if message else ""))
 
 

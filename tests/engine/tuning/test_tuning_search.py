@@ -144,7 +144,7 @@ def test_a_finished_search_is_extended_by_a_larger_max_trials(tmp_path):
 
 
 @pytest.mark.slow
-def test_hyperband_continues_the_best_trials_from_their_checkpoints(tmp_path):
+def test_hyperband_continues_the_best_trials_from_their_checkpoints(tmp_path, capsys):
     # max_epochs 3, factor 3: three trials of 1 epoch, then the best continued to 3.
     search = digits_search(tmp_path, {"learning_rate": Choice((3e-4, 1e-3, 3e-3),
                                                               default=1e-3)},
@@ -153,6 +153,12 @@ def test_hyperband_continues_the_best_trials_from_their_checkpoints(tmp_path):
     rows = report["trials"]
     assert [row["epochs"] for row in rows] == [1, 1, 1, 3]
     first_round = max(rows[:3], key=lambda row: row["score"])
+    # The continued trial says so: its line printed the same settings as a duplicate.
+    assert "continues" not in rows[0]
+    assert (rows[3]["continues"], rows[3]["initial_epoch"]) == (first_round["id"], 1)
+    line = next(line for line in capsys.readouterr().out.splitlines()
+                if line.startswith("Trial 3 "))
+    assert f"s, continuing trial {first_round['id']} after 1 epoch; " in line
     trial = json.loads((tmp_path / "search_run" / "search" / "trial_3" / "trial.json").read_text())
     assert trial["hyperparameters"]["values"]["tuner/trial_id"] == first_round["id"]
     history = (tmp_path / "search_run" / "search" / "trial_3" / "execution0" /
