@@ -26,6 +26,7 @@ EVALUATION_FILE = "evaluation.json"
 CURVES_FILE = "curves.png"
 BACKUP_DIR = "backup"  # Keras BackupAndRestore's state: an interrupted run resumes from it
 EXPORT_DIR = "export"  # the default model base path of the run's exports (TF Serving layout)
+PUBLISHED_FILE = "published.json"  # between the export and the report: the version written
 # --mode=evaluate's reliability diagrams and --mode=visualize's figures.
 RELIABILITY_FILE = "reliability.png"
 MC_DROPOUT_RELIABILITY_FILE = "reliability_mc_dropout.png"
@@ -297,10 +298,11 @@ SEARCH_DIR = "search"  # --mode=tune: keras-tuner's project (its state and every
 # exports: a version number, once served, must not name another model (TF Serving does
 # not reload a version it has loaded), so a new run's export takes the next number.
 RUN_ENTRIES = (RUN_FILE, REPORT_FILE, MODEL_FILE, PREPROCESSING_FILE, EVALUATION_FILE,
-               CURVES_FILE, "preprocessing_mean_image.npy", "preprocessing_zca_mean.npy",
-               "preprocessing_zca_matrix.npy", "history.csv", "checkpoints", BACKUP_DIR, "logs",
-               SEARCH_DIR, RELIABILITY_FILE, MC_DROPOUT_RELIABILITY_FILE,
-               OCCLUSION_FILE, *(name.format(layer="*") for name in LAYER_FIGURES))
+               PUBLISHED_FILE, CURVES_FILE, "preprocessing_mean_image.npy",
+               "preprocessing_zca_mean.npy", "preprocessing_zca_matrix.npy", "history.csv",
+               "checkpoints", BACKUP_DIR, "logs", SEARCH_DIR, RELIABILITY_FILE,
+               MC_DROPOUT_RELIABILITY_FILE, OCCLUSION_FILE,
+               *(name.format(layer="*") for name in LAYER_FIGURES))
 
 
 def claim(model_dir: str, overwrite: bool = False, search: bool = False) -> bool:

@@ -1,6 +1,7 @@
 """train.py end to end: the default job, its files, its export, its failures."""
 
 import json
+import os
 import pathlib
 import re
 import subprocess
@@ -362,6 +363,44 @@ def test_an_interruption_after_the_last_epoch_resumes_without_training_again(tmp
     assert report["test_accuracy"] == expected["test_accuracy"]
     assert report["test_loss"] == pytest.approx(expected["test_loss"], abs=1e-6)
     assert not (tmp_path / "run" / "backup").exists()  # a finished run is not resumed
+
+
+def test_an_interruption_after_the_export_resumes_without_exporting_again(tmp_path,
+                                                                       monkeypatch):
+    """A run killed between its export and its report ends again with the same weights:
+    it keeps the version it exported, where it took the next number for the same model;
+    a record of other weights exports anew."""
+    import dataclasses
+
+    import recipes
+    from engine import spec
+    from engine.modes import train as train_mode
+
+    config = dataclasses.replace(recipes.get("lenet5_modern").training, epochs=1)
+    run = spec.resolve("lenet5_modern", config, model_dir=str(tmp_path / "run"))
+    export, record = tmp_path / "run" / "export", tmp_path / "run" / "published.json"
+    plot_curves = train_mode.plot_curves
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_mode, "plot_curves", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train_mode.train(run)
+    assert sorted(os.listdir(export)) == ["1"]
+    with pytest.raises(KeyboardInterrupt):
+        train_mode.train(run)
+    assert sorted(os.listdir(export)) == ["1"]  # the same weights: not exported again
+    other = {**json.loads(record.read_text()), "weights_sha256": "0" * 64}
+    record.write_text(json.dumps(other))
+    with pytest.raises(KeyboardInterrupt):
+        train_mode.train(run)
+    assert sorted(os.listdir(export)) == ["1", "2"]
+    monkeypatch.setattr(train_mode, "plot_curves", plot_curves)
+    report = train_mode.train(run)
+    assert report["export_dir"] == str(export / "2")
+    assert sorted(os.listdir(export)) == ["1", "2"]
+    assert not record.exists() and not (tmp_path / "run" / "backup").exists()
 
 
 def test_overwrite_starts_an_interrupted_run_afresh(tmp_path, monkeypatch, capsys):

@@ -3,7 +3,8 @@
 set up -> open the data -> build (the architecture checked against the input
 before any statistics are computed) -> fit the preprocessing -> ``run.json`` ->
 compile -> fit -> evaluate once on test -> save -> export -> report -> the backup,
-kept until here so that an interruption after the last epoch resumes after it, removed.
+kept until here so that an interruption after the last epoch resumes after it, removed
+(and the record of the export, which such a resume keeps instead of exporting again).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from engine.build import build, check_fits_before_reading
 from engine.cli import run_spec
 from engine.data import named_data_errors, open_source, prepare, resolve_input_shape
 from engine.evaluate import check_evaluation, evaluate, format_accuracy
-from engine.publish import publish
+from engine.publish import publish, published
 from engine.report import counted, plot_curves, read_history, training_report
 from engine.serving import layout
 from engine.session import session
@@ -92,6 +93,7 @@ def train(spec: RunSpec, overwrite: bool = False,
     model_path, export_dir = publish(built.model, spec, data, run_dir, chief)
     if not chief:
         training.remove_backup(run_dir)
+        published(run_dir)
         return None
     history = read_history(os.path.join(run_dir, training.HISTORY_FILE))
     curves = os.path.join(spec.model_dir, rundir.CURVES_FILE)
@@ -101,6 +103,7 @@ def train(spec: RunSpec, overwrite: bool = False,
                              curves=curves, accuracy=accuracy)
     rundir.write_json(os.path.join(spec.model_dir, rundir.REPORT_FILE), report)
     training.remove_backup(run_dir)
+    published(run_dir)
     return report
 
 

@@ -27,7 +27,7 @@ from engine import interrupts, rundir
 from engine.build import check_fits_before_reading, main_head
 from engine.data import open_source, prepare, resolve_input_shape
 from engine.evaluate import check_evaluation, evaluate
-from engine.publish import publish
+from engine.publish import publish, published
 from engine.report import counted, plot_curves, read_history, training_report
 from engine.session import session
 from engine.serving import layout
@@ -133,6 +133,7 @@ def tune(search: SearchSpec, overwrite: bool = False, verbose: int | None = None
               **checkpoint_epoch(history, tuner.oracle.objective),
               **search_results(search, tuner, best)}
     rundir.write_json(os.path.join(run.model_dir, rundir.REPORT_FILE), report)
+    published(run.model_dir)
     return report
 
 

@@ -143,6 +143,27 @@ def test_a_finished_search_is_extended_by_a_larger_max_trials(tmp_path):
     keras.backend.clear_session()
 
 
+def test_a_search_interrupted_after_its_export_keeps_that_version_on_resume(tmp_path,
+                                                                          monkeypatch):
+    # The best trial's model was exported a second time, as version 2.
+    search = digits_search(tmp_path, {"learning_rate": Choice((1e-3,))}, max_trials=1)
+    plot_curves = tune.plot_curves
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tune, "plot_curves", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        tune.tune(search, verbose=0)
+    monkeypatch.setattr(tune, "plot_curves", plot_curves)
+    report = tune.tune(search, verbose=0)
+    run_dir = tmp_path / "search_run"
+    assert sorted(path.name for path in (run_dir / "export").iterdir()) == ["1"]
+    assert report["export_dir"] == str(run_dir / "export" / "1")
+    assert not (run_dir / "published.json").exists()
+    keras.backend.clear_session()
+
+
 @pytest.mark.slow
 def test_hyperband_continues_the_best_trials_from_their_checkpoints(tmp_path, capsys):
     # max_epochs 3, factor 3: three trials of 1 epoch, then the best continued to 3.
