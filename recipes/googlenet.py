@@ -54,8 +54,9 @@ def googlenet(input_shape, classes, classifier_activation, name="googlenet", aux
     conv1 7x7/2 (64) -> pool1 3x3/2 -> norm1 -> conv2_3x3_reduce 1x1 (64) ->
     conv2_3x3 3x3 (192) -> norm2 -> pool2 3x3/2 -> inception 3a, 3b -> pool3 ->
     4a..4e -> pool4 -> 5a, 5b -> pool5 7x7/1 average -> ``dropout`` (40%) -> logits.
-    Every convolution has a ReLU; weights start Glorot-uniform (Keras's default,
-    the "xavier" filler of the reference model; the paper does not say).
+    Every convolution has a ReLU; weights start Glorot-uniform, Keras's default (the
+    paper does not say; the BVLC reference model's "xavier" filler is
+    U(-sqrt(3/fan_in), sqrt(3/fan_in)), Keras's LeCun-uniform, with biases at 0.2).
 
     The inference model (the default) has one output.  With ``aux_heads=True``
     it has three, main first: ``[predictions, aux1_predictions,

@@ -63,7 +63,7 @@ def vgg(input_shape, classes, classifier_activation, name="vgg", configuration="
     """VGG configuration ``configuration`` of Table 1 (Simonyan and Zisserman, 2014).
 
     ``lrn=True`` adds the A-LRN column's local response normalization ``norm1``
-    after ``conv1_1``, with Krizhevsky et al.'s parameters as section 2.3 says.
+    after ``conv1_1``, with Krizhevsky et al.'s parameters as section 2.1 says.
     ``dropout`` is the rate after ``fc6`` and ``fc7`` (section 3.1: 0.5).
     ``initialization`` draws every weight from N(0, 0.01) (``"normal"``, section 3.1)
     or Glorot's uniform distribution (``"glorot"``, the paper's later note); biases
