@@ -49,15 +49,33 @@ class StopAfterFailures:
         return super().populate_space(trial_id)
 
 
-class RandomOracle(StopAfterFailures, keras_tuner.oracles.RandomSearchOracle):
+class PaperFirst:
+    """Oracle mixin: the first values a search draws are every range's default (the
+    paper's, or the value a flag fixed), so its first trial is the paper's
+    configuration and its best scores at least that on validation; the draws after
+    it are keras-tuner's (random, and never that point again)."""
+
+    def _random_values(self):
+        if self._tried_so_far:  # the values of every trial so far, kept in the state
+            return super()._random_values()
+        defaults = keras_tuner.HyperParameters()
+        for hp in self.hyperparameters.space:
+            defaults.merge([hp])
+            if defaults.is_active(hp):  # an entry whose condition fails has no value
+                defaults.values[hp.name] = hp.default
+        return defaults.values
+
+
+class RandomOracle(StopAfterFailures, PaperFirst, keras_tuner.oracles.RandomSearchOracle):
     pass
 
 
-class BayesianOracle(StopAfterFailures, keras_tuner.oracles.BayesianOptimizationOracle):
+class BayesianOracle(StopAfterFailures, PaperFirst,
+                     keras_tuner.oracles.BayesianOptimizationOracle):
     pass
 
 
-class HyperbandOracle(StopAfterFailures, keras_tuner.oracles.HyperbandOracle):
+class HyperbandOracle(StopAfterFailures, PaperFirst, keras_tuner.oracles.HyperbandOracle):
     pass
 
 

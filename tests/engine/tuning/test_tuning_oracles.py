@@ -1,0 +1,51 @@
+"""The searches' oracles (engine.tuning.tuner) start from the paper's configuration."""
+
+import keras_tuner
+import pytest
+
+from engine.tuning import tuner
+from engine.tuning.space import hyperparameters
+from recipes.space import Choice, Int, SearchSpace
+
+# 3 rates x (one block, or two of growth 1 or 2): nine distinct trials.
+SPACE = SearchSpace(architecture={"blocks": Int(1, 2, default=1),
+                                  "growth": Choice((1, 2), default=2)},
+                    training={"learning_rate": Choice((1e-3, 1e-2, 1e-1), default=1e-2)},
+                    conditions={"growth": ("blocks", (2,))})
+PAPER = {"blocks": 1, "learning_rate": 1e-2}
+
+
+def proposals(oracle, tmp_path, trials: int) -> list[dict]:
+    """The values of up to ``trials`` trials ``oracle`` proposes, each scored 0.5;
+    keras-tuner's own entries (Hyperband's ``tuner/...``) left out."""
+    hp = keras_tuner.HyperParameters()
+    hyperparameters(hp, SPACE)
+    oracle.hyperparameters = hp
+    oracle._set_project_dir(str(tmp_path), "search")  # as a tuner sets it
+    proposed = []
+    while len(proposed) < trials and (trial := oracle.create_trial("tuner0")).status == "RUNNING":
+        proposed.append({name: value for name, value in trial.hyperparameters.values.items()
+                         if not name.startswith("tuner/")})
+        oracle.update_trial(trial.trial_id, {"score": 0.5})
+        trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    return proposed
+
+
+def test_a_random_search_starts_from_the_papers_point_and_never_draws_it_again(tmp_path):
+    oracle = tuner.RandomOracle(objective=keras_tuner.Objective("score", "max"),
+                                max_trials=20, seed=0)
+    proposed = proposals(oracle, tmp_path, trials=20)
+    assert proposed[0] == PAPER
+    assert len(proposed) == 9 and PAPER not in proposed[1:]  # every point once
+
+
+@pytest.mark.parametrize("make", [
+    lambda: tuner.BayesianOracle(objective=keras_tuner.Objective("score", "max"),
+                                 max_trials=4, num_initial_points=2, seed=0),
+    lambda: tuner.HyperbandOracle(objective=keras_tuner.Objective("score", "max"),
+                                  max_epochs=3, factor=3, seed=0),
+], ids=["bayesian", "hyperband"])
+def test_bayesian_and_hyperband_searches_start_from_the_papers_point(make, tmp_path):
+    proposed = proposals(make(), tmp_path, trials=3)
+    assert proposed[0] == PAPER and PAPER not in proposed[1:3]
