@@ -40,20 +40,25 @@ def alphago_policy(input_shape, classes, classifier_activation, name="alphago_po
     Layers ``conv1``..``conv12`` (ReLU), ``conv13`` (1x1, one filter, no shared
     bias), ``position_bias`` (one bias per board point), ``logits`` (the flattened
     board) and ``predictions``. ``classes`` must equal the number of board points.
+    Without the top, the size-preserving convolutions take a board of any size.
     The paper does not say how the weights were initialized: Keras's Glorot default.
     """
     if not is_int(filters) or filters < 1:
         raise UsageError(f"filters (k) must be a positive integer, got {filters!r}; the "
                          f"paper trains k in {FILTERS}.")
     filters = int(filters)
-    if len(input_shape) != 3 or input_shape[0] is None or input_shape[1] is None:
-        raise UsageError(f"input_shape must be (rows, columns, planes) with known sizes, "
-                         f"got {input_shape!r}.")
-    points = input_shape[0] * input_shape[1]
-    if classes != points:
-        raise UsageError(f"classes must be the number of board points, {input_shape[0]}x"
-                         f"{input_shape[1]} = {points}, got {classes!r}: the policy has one "
-                         f"move per point.")
+    if len(input_shape) != 3:
+        raise UsageError(f"input_shape must be (rows, columns, planes), got {input_shape!r}.")
+    if include_top:
+        if input_shape[0] is None or input_shape[1] is None:
+            raise UsageError(f"input_shape must have known rows and columns with the top (one "
+                             f"bias and one move per board point), got {input_shape!r}; "
+                             f"include_top=False takes any board size.")
+        points = input_shape[0] * input_shape[1]
+        if classes != points:
+            raise UsageError(f"classes must be the number of board points, {input_shape[0]}x"
+                             f"{input_shape[1]} = {points}, got {classes!r}: the policy has "
+                             f"one move per point.")
     inputs = keras.Input(shape=input_shape, name="input")
     x = inputs
     for index in range(1, HIDDEN_LAYERS + 1):

@@ -215,6 +215,7 @@ def get(name: str) -> Recipe:
 
 def build(
     name: str,
+    /,
     classes: int | None = None,
     input_shape: tuple[int, ...] | None = None,
     classifier_activation: str | None = "softmax",
@@ -229,9 +230,14 @@ def build(
     layers from the first flattening or global pooling on, and GoogLeNet's auxiliary
     heads): the model ends at the last feature maps, or at their global average or
     maximum with ``pooling="avg"`` or ``"max"``. The layers keep the whole network's
-    names (``conv5_block3_out``, ``pool5``).
+    names (``conv5_block3_out``, ``pool5``). The model is named after the recipe, or
+    ``name=`` after the recipe's name, as ``keras.applications`` takes it.
     """
     recipe = get(name)
+    model_name = variant.pop("name", recipe.name)
+    if not isinstance(model_name, str) or not model_name:
+        raise UsageError(f"name must be a non-empty string (the model's name), got "
+                         f"{model_name!r}.")
     if classes is not None and (not is_int(classes) or classes < 1):
         raise UsageError(f"classes must be a positive integer, got {classes!r}.")
     if input_shape is not None:
@@ -245,7 +251,7 @@ def build(
             input_shape=recipe.input_shape if input_shape is None else input_shape,
             classes=recipe.classes_at(input_shape) if classes is None else int(classes),
             classifier_activation=classifier_activation,
-            name=recipe.name,
+            name=model_name,
             **options,
         )
 

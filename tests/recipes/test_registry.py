@@ -97,8 +97,23 @@ def test_build_takes_any_rank_for_the_mlp_and_open_sizes_where_the_network_allow
     with pytest.raises(UsageError, match=r"needs a known number of channels \(its last "
                                          r"entry\), got \(32, 32, None\)"):
         recipes.build("lenet5_modern", input_shape=(32, 32, None))
-    with pytest.raises(UsageError, match=r"known sizes, got \(None, None, 48\)"):
+    with pytest.raises(UsageError, match=r"known rows and columns with the top .* got "
+                                         r"\(None, None, 48\); include_top=False takes any"):
         recipes.build("alphago_policy", input_shape=(None, None, 48))
+    # Its size-preserving convolutions take any board without the top, the same weights.
+    body = recipes.build("alphago_policy", input_shape=(None, None, 48), include_top=False)
+    assert body.output_shape == (None, None, None, 192)
+    assert body.count_params() == recipes.build("alphago_policy", include_top=False,
+                                                input_shape=(9, 9, 48)).count_params()
+
+
+def test_name_names_the_model_as_in_keras_applications():
+    # It met the recipe's name, build()'s first argument: "got multiple values".
+    assert recipes.build("resnet20", name="my_resnet").name == "my_resnet"
+    assert recipes.build("resnet20").name == "resnet20"
+    with pytest.raises(UsageError, match=r"^name must be a non-empty string \(the model's "
+                                         r"name\), got 3\.$"):
+        recipes.build("resnet20", name=3)
 
 
 FLATTENING = ["lenet5", "lenet5_modern", "alexnet", "vgg11", "googlenet", "fractalnet",
@@ -181,18 +196,18 @@ def test_a_headless_network_round_trips(round_trip):
     round_trip(model, np.random.default_rng(1).uniform(size=(2, 32, 32, 3)).astype("float32"))
 
 
-@pytest.mark.parametrize("arguments, message", [
-    ({"name": "mlp", "include_top": False}, "mlp has no feature maps before its classifier"),
-    ({"name": "resnet20", "pooling": "avg"}, "pooling='avg' applies to include_top=False"),
-    ({"name": "resnet20", "include_top": False, "pooling": "sum"},
+@pytest.mark.parametrize("name, arguments, message", [
+    ("mlp", {"include_top": False}, "mlp has no feature maps before its classifier"),
+    ("resnet20", {"pooling": "avg"}, "pooling='avg' applies to include_top=False"),
+    ("resnet20", {"include_top": False, "pooling": "sum"},
      "pooling must be None, 'avg' or 'max', got 'sum'"),
-    ({"name": "resnet20", "include_top": False, "classes": 5},
+    ("resnet20", {"include_top": False, "classes": 5},
      "classes=5 sizes the classifier, which include_top=False leaves out"),
-    ({"name": "resnet20", "include_top": "no"}, "include_top must be True or False"),
+    ("resnet20", {"include_top": "no"}, "include_top must be True or False"),
 ])
-def test_a_top_that_cannot_be_left_out_as_asked_is_one_sentence(arguments, message):
+def test_a_top_that_cannot_be_left_out_as_asked_is_one_sentence(name, arguments, message):
     with pytest.raises(ValueError, match=message):
-        recipes.build(**arguments)
+        recipes.build(name, **arguments)
 
 
 def test_build_refuses_an_unknown_classifier_activation():
