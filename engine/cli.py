@@ -88,7 +88,10 @@ flags.DEFINE_float("decay_every", None,
                    "The exponential schedule's period: the rate is multiplied by "
                    "--decay_factor every this many epochs; default: the recipe's.",
                    lower_bound=0.0)
-flags.DEFINE_float("warmup_epochs", None, "Linear learning-rate warmup epochs.", lower_bound=0.0)
+flags.DEFINE_float("warmup_epochs", None,
+                   "Learning-rate warm-up epochs: a linear ramp from zero, or the recipe's "
+                   "constant warm-up rate (ResNet-110's 0.01); default: the recipe's.",
+                   lower_bound=0.0)
 flags.DEFINE_float("label_smoothing", None, "Label smoothing of the cross-entropy.",
                    lower_bound=0.0, upper_bound=0.99)
 flags.DEFINE_float("clipnorm", None, "Clip each gradient to this norm.", lower_bound=0.0)

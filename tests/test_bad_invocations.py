@@ -192,8 +192,9 @@ CASES = [
      "BuilderConfig foo not found with version 3.0.1; name a config"),
     (["--data_dir={empty}"], 2, "--data_dir tells where a TFDS dataset is prepared, and "
      "--dataset=digits is not one (it is embedded in scikit-learn); leave --data_dir out."),
-    (["--dataset=synthetic", "--manual_dir={empty}"], 2, "--manual_dir tells where a TFDS "
-     "dataset is prepared, and --dataset=synthetic is not one (its images are random)"),
+    (["--dataset=synthetic", "--manual_dir={empty}"], 2, "--manual_dir holds the archives a "
+     "TFDS dataset is prepared from, and --dataset=synthetic is not one (its images are "
+     "random)"),
     (["--mode=tune", "--dataset=folder:{one_class_root}", "--data_dir={empty}"], 2,
      "(its images are in the folder its name gives); leave --data_dir out."),
     (["--dataset=mnist", "--data_dir={empty}"], 2, "is not prepared"),

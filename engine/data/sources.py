@@ -47,7 +47,8 @@ def check_tfds_flags(name: str, given) -> None:
         why = "its images are in the folder its name gives"
     else:
         return
-    for flag in ("data_dir", "manual_dir"):
+    for flag, role in (("data_dir", "tells where a TFDS dataset is prepared"),
+                       ("manual_dir", "holds the archives a TFDS dataset is prepared from")):
         if flag in given:
-            raise UsageError(f"--{flag} tells where a TFDS dataset is prepared, and "
-                             f"--dataset={name} is not one ({why}); leave --{flag} out.")
+            raise UsageError(f"--{flag} {role}, and --dataset={name} is not one ({why}); leave "
+                             f"--{flag} out.")
