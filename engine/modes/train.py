@@ -1,7 +1,8 @@
 """``--mode=train``: one training run, phase by phase.
 
-set up -> open the data -> build (the architecture checked against the input
-before any statistics are computed) -> fit the preprocessing -> ``run.json`` ->
+hold the run folder (:mod:`engine.runlock`) -> set up -> open the data -> build
+(the architecture checked against the input before any statistics are computed) ->
+fit the preprocessing -> ``run.json`` ->
 compile -> fit -> evaluate once on test -> save -> export -> report -> the backup,
 kept until here so that an interruption after the last epoch resumes after it, removed
 (and the record of the export, which such a resume keeps instead of exporting again).
@@ -9,10 +10,11 @@ kept until here so that an interruption after the last epoch resumes after it, r
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import recipes
-from engine import distribute, rundir, training, transfer
+from engine import distribute, rundir, runlock, training, transfer
 from engine.build import build, check_fits_before_reading
 from engine.cli import run_spec
 from engine.data import named_data_errors, open_source, prepare, resolve_input_shape
@@ -47,10 +49,18 @@ def train(spec: RunSpec, overwrite: bool = False,
     ``validation_fraction_given``: ``--validation_fraction`` was set, which is refused
     for a dataset that ships its own validation split.
     """
-    recipe = recipes.get(spec.recipe)
-    chief = distribute.is_chief()
-    run_dir = distribute.worker_dir(spec.model_dir)
     check_paths(spec)
+    chief = distribute.is_chief()
+    # The chief holds the run folder; the other workers write into folders of their own.
+    with runlock.held(spec.model_dir, "train") if chief else contextlib.nullcontext():
+        return train_held(spec, chief, overwrite, validation_fraction_given)
+
+
+def train_held(spec: RunSpec, chief: bool, overwrite: bool,
+               validation_fraction_given: bool) -> dict | None:
+    """:func:`train`, its run folder held."""
+    recipe = recipes.get(spec.recipe)
+    run_dir = distribute.worker_dir(spec.model_dir)
     replace = chief and rundir.claim(spec.model_dir, overwrite)
     if chief:
         layout.check_base_path(spec.export_dir)

@@ -14,6 +14,7 @@ every trial, does everything after the search; a worker only runs trials.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import glob
 import math
@@ -23,7 +24,7 @@ import sys
 from absl import logging
 
 import recipes
-from engine import interrupts, rundir
+from engine import interrupts, rundir, runlock
 from engine.build import check_fits_before_reading, main_head
 from engine.data import open_source, prepare, resolve_input_shape
 from engine.evaluate import check_evaluation, evaluate
@@ -65,10 +66,18 @@ def tune(search: SearchSpec, overwrite: bool = False, verbose: int | None = None
     line per epoch otherwise. ``validation_fraction_given``: ``--validation_fraction``
     was set, which is refused for a dataset that ships its own validation split."""
     verbose = (1 if sys.stdout.isatty() else 2) if verbose is None else verbose
+    check_paths(search.run)
+    chief = is_chief()
+    # The chief holds the folder; the workers of a distributed search share it.
+    with runlock.held(search.run.model_dir, "tune") if chief else contextlib.nullcontext():
+        return tune_held(search, chief, overwrite, verbose, validation_fraction_given)
+
+
+def tune_held(search: SearchSpec, chief: bool, overwrite: bool, verbose: int,
+              validation_fraction_given: bool) -> dict | None:
+    """:func:`tune`, its folder held."""
     run = search.run
     recipe = recipes.get(run.recipe)
-    chief = is_chief()
-    check_paths(run)
     replace = chief and claim(search, overwrite)
     if chief:
         layout.check_base_path(run.export_dir)

@@ -1,0 +1,88 @@
+"""One writer per run folder: a training run or a search holds its ``--model_dir``.
+
+Two runs in one folder would mix their records: the second resumes from the first's
+live backup, appends its epochs to the first's history, and fails when the first
+removes the backup it writes into, and the first's report counts both runs' epochs.
+:func:`held` takes an exclusive ``flock`` on ``<model_dir>/.lock`` for the run's whole
+length (a second run is refused in one sentence naming the first). The kernel drops
+the lock when its holder dies, so a killed run leaves nothing to clean up by hand.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+
+from engine.rundir import check_writable
+from layers.errors import UsageError
+
+LOCK_FILE = ".lock"
+
+
+@contextlib.contextmanager
+def held(model_dir: str, mode: str):
+    """Holds ``model_dir`` (made if missing) for a run of ``--mode=mode``; a folder
+    another run holds is a :class:`UsageError` naming it. On the way out the lock file
+    is removed, and so are the folders this made if the run left them empty; a folder
+    in which the run wrote nothing gets its times back (a command refused before
+    writing anything leaves no trace)."""
+    check_writable("model_dir", model_dir)
+    made = missing_folders(model_dir)
+    os.makedirs(model_dir, exist_ok=True)
+    times = os.stat(model_dir)
+    path = os.path.join(model_dir, LOCK_FILE)
+    descriptor = acquire(path, model_dir, f"--mode={mode}, process {os.getpid()} on "
+                                          f"{socket.gethostname()}")
+    locked = os.stat(model_dir).st_mtime_ns
+    try:
+        yield
+    finally:
+        untouched = os.stat(model_dir).st_mtime_ns == locked  # no entry but the lock's
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)  # still locked: a run opening it meanwhile retries
+        os.close(descriptor)
+        if untouched:  # a refused command leaves the folder as it found it
+            os.utime(model_dir, ns=(times.st_atime_ns, times.st_mtime_ns))
+        for folder in made:  # the deepest first
+            with contextlib.suppress(OSError):  # not empty: the run wrote into it
+                os.rmdir(folder)
+
+
+def acquire(path: str, model_dir: str, holder: str) -> int:
+    """An open descriptor of the lock file ``path``, locked, with ``holder`` written in.
+    A lock file removed by its holder between this process's open and lock is opened
+    anew. Where the file system has no locks (some network ones) the run goes on
+    unlocked, as it did before locks."""
+    import fcntl
+
+    while True:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            other = os.read(descriptor, 200).decode(errors="replace").strip()
+            os.close(descriptor)
+            raise UsageError(f"{model_dir} is in use by another run ({other or 'train.py'}); "
+                             "wait for it to end, or choose another --model_dir.") from None
+        except OSError:
+            return descriptor
+        try:
+            current = os.path.samestat(os.fstat(descriptor), os.stat(path))
+        except FileNotFoundError:
+            current = False
+        if current:
+            os.ftruncate(descriptor, 0)
+            os.write(descriptor, f"train.py {holder}\n".encode())
+            return descriptor
+        os.close(descriptor)
+
+
+def missing_folders(path: str) -> list[str]:
+    """The folders :func:`os.makedirs` would make for ``path``, the deepest first."""
+    made, path = [], os.path.abspath(path)
+    while not os.path.lexists(path) and path != os.path.dirname(path):
+        made.append(path)
+        path = os.path.dirname(path)
+    return made
+

@@ -1,0 +1,82 @@
+"""engine/runlock.py: one run per folder. Two runs in one folder mixed their records:
+the second resumed from the first's live backup, appended its epochs to the first's
+history and failed when the first removed the backup."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+import pytest
+
+import recipes
+from engine import runlock, spec
+from engine.modes import train, tune
+from engine.tuning.spec import SearchSpec
+from layers.errors import UsageError
+from recipes.space import Choice, SearchSpace
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def holding(folder):
+    """A process that holds ``folder`` until it is killed."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from engine import runlock\n"
+         "with runlock.held(sys.argv[1], 'train'):\n"
+         "    print('held', flush=True); time.sleep(600)", str(folder)],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline() == "held\n"
+    return child
+
+
+def test_a_folder_another_run_holds_is_refused_naming_it_until_that_run_dies(tmp_path):
+    folder = tmp_path / "run"
+    child = holding(folder)
+    try:
+        with pytest.raises(UsageError, match=(
+                rf"^{folder} is in use by another run \(train\.py --mode=train, process "
+                rf"{child.pid} on {socket.gethostname()}\); wait for it to end, or choose "
+                r"another --model_dir\.$")):
+            with runlock.held(str(folder), "tune"):
+                pass
+        run = spec.resolve("lenet5_modern", recipes.get("lenet5_modern").training,
+                           model_dir=str(folder))
+        with pytest.raises(UsageError, match="is in use by another run"):
+            train.train(run)
+        with pytest.raises(UsageError, match="is in use by another run"):
+            tune.tune(SearchSpec(run=run, space=SearchSpace(training={
+                "learning_rate": Choice((1e-3,))})))
+        assert sorted(os.listdir(folder)) == [runlock.LOCK_FILE]  # nothing done
+    finally:
+        child.send_signal(signal.SIGKILL)  # no clean-up: the kernel drops its lock
+        child.wait()
+    assert (folder / runlock.LOCK_FILE).exists()  # left behind, and free
+    with runlock.held(str(folder), "train"):
+        assert "--mode=train, process " + str(os.getpid()) in (
+            folder / runlock.LOCK_FILE).read_text()
+    assert not (folder / runlock.LOCK_FILE).exists()
+
+
+def test_the_folders_it_made_are_removed_when_the_run_left_them_empty(tmp_path):
+    with runlock.held(str(tmp_path / "runs" / "refused"), "train"):
+        assert (tmp_path / "runs" / "refused" / runlock.LOCK_FILE).exists()
+    assert os.listdir(tmp_path) == []  # a command refused early leaves nothing behind
+    (tmp_path / "finished").mkdir()
+    os.utime(tmp_path / "finished", ns=(10**18, 10**18))
+    with runlock.held(str(tmp_path / "finished"), "train"):
+        pass
+    assert (tmp_path / "finished").stat().st_mtime_ns == 10**18  # nor a trace
+    with runlock.held(str(tmp_path / "runs" / "ran"), "train"):
+        (tmp_path / "runs" / "ran" / "run.json").write_text("{}")
+    assert os.listdir(tmp_path / "runs" / "ran") == ["run.json"]
+
+
+def test_one_process_holds_a_folder_once(tmp_path):
+    with runlock.held(str(tmp_path), "train"):
+        with pytest.raises(UsageError, match="is in use by another run"):
+            with runlock.held(str(tmp_path), "train"):
+                pass
+    with runlock.held(str(tmp_path), "train"):  # released
+        pass
