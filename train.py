@@ -10,6 +10,7 @@ Run `python train.py --helpfull` for every flag; README documents each mode.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import sys
@@ -82,15 +83,49 @@ def main(argv):
     except BrokenPipeError:  # the output's reader left (`| head`): stop, as a shell tool does
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush
         leave(BROKEN_PIPE_EXIT)
-    except Exception as error:  # a bug, not a user's mistake: keep its traceback
-        interruption = interruption_behind(error)
-        if interruption is not None:  # a Ctrl-C that a library turned into its own error
-            stop(interruption, args.mode, run_dir)
-        traceback.print_exc()
-        print(f"train.py: --mode={args.mode} failed with an internal error "
-              f"({type(error).__name__}); the traceback above says where."
-              f"{files_so_far(args.mode, run_dir)}", file=sys.stderr)
+    except OSError as error:
+        if error.errno not in STORAGE_REMEDIES:
+            internal_error(error, args.mode, run_dir)
+        print(f"\ntrain.py: failed: {storage_problem(error)}"
+              f"{interrupted_state(args.mode, run_dir) or ' Then run the same command again.'}",
+              file=sys.stderr)
         sys.exit(FAILURE_EXIT)
+    except Exception as error:  # a bug, not a user's mistake: keep its traceback
+        internal_error(error, args.mode, run_dir)
+
+
+def internal_error(error: Exception, mode: str, run_dir: str) -> None:
+    """Ends a run that failed on a bug: its traceback, then one line naming the run folder
+    (a Ctrl-C that a library turned into its own error stops the run as a Ctrl-C)."""
+    interruption = interruption_behind(error)
+    if interruption is not None:
+        stop(interruption, mode, run_dir)
+    traceback.print_exception(error)
+    print(f"train.py: --mode={mode} failed with an internal error "
+          f"({type(error).__name__}); the traceback above says where."
+          f"{files_so_far(mode, run_dir)}", file=sys.stderr)
+    sys.exit(FAILURE_EXIT)
+
+
+# What to do where a file could not be written or read: the disk, not the run, failed.
+STORAGE_REMEDIES = {
+    errno.ENOSPC: "free space on its disk",
+    errno.EDQUOT: "free space within your disk quota",
+    errno.EFBIG: "raise the limit on the size of a file (ulimit -f)",
+    errno.EROFS: "choose folders on a writable file system",
+    errno.EACCES: "fix its permissions",
+    errno.EPERM: "fix its permissions",
+}
+
+
+def storage_problem(error: OSError) -> str:
+    """The file ``error`` (a storage error) met, what went wrong and the remedy. HDF5's
+    errors (h5py) name the file inside their message."""
+    named = re.search(r"name = '([^']+)'", str(error))
+    path = error.filename or (named.group(1) if named else None)
+    verb = "cannot access" if error.errno in (errno.EACCES, errno.EPERM) else "could not write"
+    return (f"{verb} {path if path else 'a file'} ({os.strerror(error.errno)}); "
+            f"{STORAGE_REMEDIES[error.errno]}.")
 
 
 def files_so_far(mode: str, run_dir: str) -> str:
@@ -159,6 +194,22 @@ def interrupted_state(mode: str, run_dir: str) -> str:
     return ""
 
 
+def open_standard_streams() -> None:
+    """Makes a closed stdin, stdout or stderr (``>&-``) /dev/null: the progress bar and
+    TensorFlow's start-up write to them, and a closed one ended the run in a traceback
+    (stdout) or without a word (stderr)."""
+    for descriptor, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
+        try:
+            os.fstat(descriptor)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)  # the lowest free descriptor
+            if null != descriptor:
+                os.dup2(null, descriptor)
+                os.close(null)
+            setattr(sys, name, open(descriptor, mode, closefd=False))
+
+
 if __name__ == "__main__":
+    open_standard_streams()
     interrupts.stop_on_sigterm()
     app.run(main, flags_parser=parse)

@@ -9,6 +9,7 @@ the training split), then ``model.keras`` and ``report.json`` when it ends.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -44,13 +45,30 @@ def write_json(path: str, data) -> None:
     write_text(path, json.dumps(strict(data), indent=2, sort_keys=True, allow_nan=False) + "\n")
 
 
+@contextlib.contextmanager
+def staging(path: str):
+    """Yields ``path``, a file about to be written and renamed into place, and removes
+    what was written of it if the writing fails (a full disk: the space is given back
+    and no stray file is left)."""
+    try:
+        yield path
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(path)
+        raise
+
+
 def write_text(path: str, text: str) -> None:
     """Writes ``text`` to ``path`` through a temporary file renamed into place: a
     reader (or a process killed while writing) sees the old file or the new one,
     never part of one."""
     directory = os.path.dirname(os.path.abspath(path))
     with tempfile.NamedTemporaryFile("w", dir=directory, suffix=".tmp", delete=False) as file:
-        file.write(text)
+        try:
+            file.write(text)
+        except BaseException:  # a full disk: no stray temporary file left behind
+            os.unlink(file.name)
+            raise
     os.chmod(file.name, FILE_MODE)  # a temporary file is private to its owner
     os.replace(file.name, path)
 
@@ -96,6 +114,8 @@ def read_model(path: str):
 
     import engine.losses  # noqa: F401  (registers the loss a run may have compiled with)
 
+    with open(path, "rb"):  # one that may not be read is not damaged: say so (PermissionError)
+        pass
     if not zipfile.is_zipfile(path):
         raise damaged(path, "not a .keras archive")
     check_keras_archive(path)
@@ -272,6 +292,9 @@ def load_run(model_dir: str, **named: str) -> SavedRun:
     it: a mismatch would be ignored). A ``~`` in ``model_dir`` is expanded, as a training
     run's ``--model_dir`` is."""
     model_dir = os.path.expanduser(model_dir)
+    if os.path.isdir(model_dir) and not os.access(model_dir, os.R_OK | os.X_OK):
+        raise UsageError(f"{model_dir!r} cannot be read (permission denied); fix its "
+                         "permissions, or pass the --model_dir of a run you can read.")
     missing = [name for name in (RUN_FILE, PREPROCESSING_FILE, MODEL_FILE)
                if not os.path.isfile(os.path.join(model_dir, name))]
     if missing:
@@ -349,8 +372,12 @@ def check_resumable(run_dir: str, record: dict, overwrite: bool = False) -> bool
     backup, previous = os.path.join(run_dir, BACKUP_DIR), os.path.join(run_dir, RUN_FILE)
     if overwrite and os.path.isdir(backup):
         return True
-    if not (os.path.isdir(backup) and os.path.isfile(previous)):
+    if not os.path.isdir(backup):
         return False
+    if not os.path.isfile(previous):  # nothing says which run the backup's epochs are of
+        raise UsageError(f"{run_dir} holds an interrupted run's backup but not its {RUN_FILE}, "
+                         "which says what that run was; restore it to resume the run, pass "
+                         "--overwrite to replace it, or choose another --model_dir.")
     old = read_json(previous)
     changed = [key for key in RESUME_KEYS if strict(old.get(key)) != strict(record.get(key))]
     if changed:
@@ -410,6 +437,7 @@ def check_writable(flag: str, path: str) -> None:
         raise UsageError(f"--{flag}={path!r} is a file; pass a folder.")
     parent = os.path.abspath(path)
     while not os.path.exists(parent):
+        check_makeable(flag, path, parent)
         parent = os.path.dirname(parent)
     try:
         if not os.path.isdir(parent):
@@ -420,6 +448,27 @@ def check_writable(flag: str, path: str) -> None:
     except OSError:
         raise UsageError(f"--{flag}={path!r} cannot be written ({parent} is not a writable "
                          "folder); choose a folder you can write to.") from None
+
+
+def check_makeable(flag: str, path: str, folder: str) -> None:
+    """Raises :class:`UsageError` naming ``--flag=path`` where its missing ``folder``
+    cannot be made: a symbolic link to nothing, or a name longer than the file system
+    takes (checked where its nearest existing parent says)."""
+    if os.path.islink(folder):
+        raise UsageError(f"--{flag}={path!r}: {folder} is a symbolic link to "
+                         f"{os.readlink(folder)!r}, which does not exist; make its target or "
+                         "pass another folder.")
+    name, existing = os.path.basename(folder), os.path.dirname(folder)
+    while not os.path.isdir(existing) and existing != os.path.dirname(existing):
+        existing = os.path.dirname(existing)
+    try:
+        longest = os.pathconf(existing, "PC_NAME_MAX")
+    except (OSError, ValueError):  # the file system does not say
+        return
+    if len(os.fsencode(name)) > longest:
+        raise UsageError(f"--{flag}={path!r}: the folder name {name[:40]!r}... is "
+                         f"{len(os.fsencode(name))} bytes long, longer than the file system "
+                         f"takes ({longest}); pass a shorter name.")
 
 
 def remove_run(model_dir: str) -> None:
@@ -445,7 +494,7 @@ def save_model(model, directory: str) -> str:
     import keras
 
     path = os.path.join(directory, MODEL_FILE)
-    staging = os.path.join(directory, f".{MODEL_FILE}.partial.keras")
-    keras.Model(model.input, model.output, name=model.name).save(staging)
-    os.replace(staging, path)
+    with staging(os.path.join(directory, f".{MODEL_FILE}.partial.keras")) as partial:
+        keras.Model(model.input, model.output, name=model.name).save(partial)
+        os.replace(partial, path)
     return path

@@ -19,7 +19,7 @@ import numpy as np
 from absl import logging
 
 from engine import private_api, transfer
-from engine.rundir import BACKUP_DIR, write_json
+from engine.rundir import BACKUP_DIR, staging, write_json
 from engine.losses import classification_loss
 from engine.optimizers import StochasticDiagonalLevenbergMarquardt
 from layers.errors import RunFailure, UsageError
@@ -126,15 +126,16 @@ class Backup(keras.callbacks.BackupAndRestore):
         # is what says the epoch is backed up.
         epochs = epoch + 1
         os.makedirs(self.backup_dir, exist_ok=True)
-        partial = self._seed_path(epochs) + ".partial"
-        with open(partial, "wb") as file:
-            np.savez(file, *(keras.ops.convert_to_numpy(variable)
-                             for variable in random_states(self.model)))
-        os.replace(partial, self._seed_path(epochs))
+        with staging(self._seed_path(epochs) + ".partial") as partial:
+            with open(partial, "wb") as file:
+                np.savez(file, *(keras.ops.convert_to_numpy(variable)
+                                 for variable in random_states(self.model)))
+            os.replace(partial, self._seed_path(epochs))
         weights = weights_path(self.backup_dir, epochs)
-        staging = os.path.join(self.backup_dir, ".partial-" + os.path.basename(weights))
-        self.model.save_weights(staging, overwrite=True)
-        os.replace(staging, weights)
+        with staging(os.path.join(self.backup_dir,
+                                  ".partial-" + os.path.basename(weights))) as partial:
+            self.model.save_weights(partial, overwrite=True)
+            os.replace(partial, weights)
         write_json(os.path.join(self.backup_dir, METADATA_FILE), {"epoch": epochs, "batch": 0})
         for old in (self._seed_path(epochs - 2), weights_path(self.backup_dir, epochs - 2)):
             if os.path.exists(old):  # the backup keeps two epochs
@@ -160,6 +161,12 @@ def restorable(backup_dir: str) -> tuple[int, str | None]:
 
     if not os.path.exists(os.path.join(backup_dir, METADATA_FILE)):
         return 0, None  # none, or killed before the first epoch was named
+    unreadable = [name for name in sorted(os.listdir(backup_dir))
+                  if not os.access(os.path.join(backup_dir, name), os.R_OK)]
+    if unreadable:  # not a fault to fall back from: the run would start afresh
+        raise UsageError(f"The backup in {backup_dir} cannot be read ({unreadable[0]}: "
+                         "permission denied); fix its permissions to resume the run, pass "
+                         "--overwrite to start afresh, or choose another --model_dir.")
     prefix, suffix = WEIGHTS_FILE.split("{epochs}")
     found = sorted((int(middle) for middle in (name.removeprefix(prefix).removesuffix(suffix)
                                                for name in os.listdir(backup_dir)

@@ -4,6 +4,7 @@ import json
 import os
 import pathlib
 import re
+import shlex
 import subprocess
 import sys
 
@@ -63,6 +64,16 @@ def test_a_cpu_run_prints_no_tensorflow_start_up_chatter(digits_run):
     assert "lenet5_modern: 4 epochs of 21 steps (batch 64, 1,293 training images)" in result.stdout
     assert "Epoch 1 took" in result.stdout and "to the end (3 more epochs)" in result.stdout
     assert "4 epochs in" in result.stdout.strip().splitlines()[-1]
+
+
+def test_a_run_with_its_output_closed_trains_to_the_end(tmp_path):
+    # Closed stdout: a traceback from Keras's progress bar after run.json; closed
+    # stderr: exit 1 without a word or a file, TensorFlow's import failed.
+    command = (f"{shlex.quote(sys.executable)} {shlex.quote(str(ROOT / 'train.py'))} "
+               f"--epochs=1 --model_dir={shlex.quote(str(tmp_path / 'run'))} <&- >&- 2>&-")
+    result = subprocess.run(["bash", "-c", command], cwd=ROOT, timeout=900)
+    assert result.returncode == 0
+    assert json.loads((tmp_path / "run" / "report.json").read_text())["epochs_run"] == 1
 
 
 def test_short_run_beats_chance_by_a_wide_margin(digits_run):
@@ -184,6 +195,39 @@ def test_an_internal_error_keeps_its_traceback(mode, folder, last_words, tmp_pat
     assert "Traceback" in stderr and "ValueError: a bug inside Keras" in stderr
     assert stderr.strip().splitlines()[-1].endswith(last_words.format(run=tmp_path / "run"))
 
+
+
+@pytest.mark.parametrize("mode, error, last_line", [
+    # A full disk, in HDF5's words (h5py names the file inside its message).
+    ("train", OSError(28, "Can't close file (file write failed: time = ..., filename = "
+                          "'{run}/backup/.partial-epoch-3.weights.h5', file descriptor = 7)"),
+     "train.py: failed: could not write {run}/backup/.partial-epoch-3.weights.h5 (No space "
+     "left on device); free space on its disk. The last completed epoch is backed up in {run}; "
+     "run the same command again to resume."),
+    ("evaluate", PermissionError(13, "Permission denied", "{run}/run.json"),
+     "train.py: failed: cannot access {run}/run.json (Permission denied); fix its permissions. "
+     "Then run the same command again."),
+    ("train", OSError(27, "File too large", "{run}/history.csv"),
+     "train.py: failed: could not write {run}/history.csv (File too large); raise the limit on "
+     "the size of a file (ulimit -f). The last completed epoch is backed up in {run}; run the "
+     "same command again to resume."),
+])
+def test_a_file_that_cannot_be_written_or_read_ends_in_one_sentence(mode, error, last_line,
+                                                                    tmp_path, monkeypatch,
+                                                                    capsys):
+    # They ended as internal errors, a bug report's traceback for a full disk.
+    run = tmp_path / "run"
+    (run / "backup").mkdir(parents=True)
+    error.filename = error.filename and error.filename.format(run=run)
+    error.strerror = error.strerror.format(run=run)
+
+    def failing(mode, args):
+        raise error
+
+    assert main_exits([f"--mode={mode}", f"--model_dir={run}"], failing, monkeypatch) == 1
+    stderr = capsys.readouterr().err
+    assert "Traceback" not in stderr
+    assert stderr.strip() == last_line.format(run=run)
 
 
 @pytest.mark.parametrize("mode, left, advice", [

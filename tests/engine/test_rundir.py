@@ -1,7 +1,9 @@
 """engine/rundir.py: what an interrupted run's refusal names."""
 
+import io
 import os
 import pathlib
+import tempfile
 
 import pytest
 
@@ -32,6 +34,18 @@ def test_an_interrupted_run_with_another_configuration_is_refused_naming_what_di
         rundir.check_resumable(run_dir, {**record, "seed": 3})
     assert rundir.check_resumable(run_dir, longer, overwrite=True) is True
     # --overwrite starts afresh, as a search's does, rather than resume the same run
+    assert rundir.check_resumable(run_dir, record, overwrite=True) is True
+
+
+def test_a_backup_without_its_run_json_is_not_resumed(tmp_path):
+    # It resumed unchecked: epochs of another learning rate and seed under the new
+    # command's report, or, of another recipe, a traceback.
+    record = {"recipe": "lenet5_modern", "seed": 42}
+    run_dir = interrupted(tmp_path, record)
+    os.remove(tmp_path / rundir.RUN_FILE)
+    with pytest.raises(UsageError, match=r"holds an interrupted run's backup but not its "
+                                         r"run\.json, which says what that run was; restore it"):
+        rundir.check_resumable(run_dir, record)
     assert rundir.check_resumable(run_dir, record, overwrite=True) is True
 
 
@@ -129,3 +143,65 @@ def test_a_deterministic_run_is_not_resumed_without_determinism(tmp_path):
     with pytest.raises(UsageError, match="another deterministic"):
         rundir.check_resumable(run_dir, {**record, "deterministic": False})
     assert rundir.check_resumable(run_dir, record) is False
+
+
+def test_a_write_that_fails_leaves_no_file_behind(tmp_path, monkeypatch):
+    # A full disk left tmpXXXX.tmp beside run.json, and a half-written .partial file.
+    class Full(io.StringIO):
+        def write(self, text):
+            raise OSError(28, "No space left on device")
+
+    def full_temporary_file(*args, **kwargs):
+        file = open_temporary(*args, **kwargs)
+        file.write = Full().write
+        return file
+
+    open_temporary = tempfile.NamedTemporaryFile
+    monkeypatch.setattr(rundir.tempfile, "NamedTemporaryFile", full_temporary_file)
+    with pytest.raises(OSError, match="No space left"):
+        rundir.write_json(str(tmp_path / "run.json"), {"recipe": "lenet5"})
+    assert os.listdir(tmp_path) == []
+    with pytest.raises(OSError, match="No space left"):
+        with rundir.staging(str(tmp_path / ".model.keras.partial.keras")) as partial:
+            pathlib.Path(partial).write_bytes(b"half an archive")
+            raise OSError(28, "No space left on device")
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_folder_that_cannot_be_made_is_refused_before_any_work(tmp_path):
+    # Both passed the check and failed after the training, where they were --export_dir.
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere" / "x")
+    for path in (tmp_path / "dangling", tmp_path / "dangling" / "sub"):
+        with pytest.raises(UsageError, match=rf"^--export_dir='{path}': {tmp_path}/dangling is "
+                                             rf"a symbolic link to '{tmp_path}/nowhere/x', which "
+                                             "does not exist; make its target"):
+            rundir.check_writable("export_dir", str(path))
+    long = tmp_path / ("a" * 300) / "sub"
+    with pytest.raises(UsageError, match=r"the folder name 'a{40}'\.\.\. is 300 bytes long, "
+                                         r"longer than the file system takes \(255\)"):
+        rundir.check_writable("model_dir", str(long))
+    rundir.check_writable("model_dir", str(tmp_path / ("a" * 255) / "sub"))
+
+
+def test_a_run_that_may_not_be_read_says_so_and_is_not_called_damaged(tmp_path, monkeypatch):
+    # An unreadable model.keras was "damaged (not a .keras archive)", whose advice
+    # (--overwrite) would delete a good run; an unreadable folder "lacked" its files.
+    model = tmp_path / "model.keras"
+    model.write_bytes(b"")
+    real_open = open
+
+    def denied(path, *args, **kwargs):
+        if str(path) == str(model):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", denied)
+    with pytest.raises(PermissionError):
+        rundir.read_model(str(model))
+    monkeypatch.setattr("builtins.open", real_open)
+    access = os.access
+    monkeypatch.setattr(rundir.os, "access", lambda path, mode: (
+        str(path) != str(tmp_path) and access(path, mode)))  # as chmod 000 does, but for root
+    with pytest.raises(UsageError, match=rf"^'{tmp_path}' cannot be read \(permission denied\); "
+                                         "fix its permissions"):
+        rundir.load_run(str(tmp_path))

@@ -2,6 +2,7 @@
 
 import dataclasses
 import math
+import os
 import time
 from unittest import mock
 
@@ -439,6 +440,23 @@ def test_weights_without_metadata_are_no_backed_up_epoch(tmp_path):
     assert training.restorable(str(tmp_path)) == (0, None)
     rundir.write_json(str(tmp_path / training.METADATA_FILE), {"epoch": 1, "batch": 0})
     assert training.restorable(str(tmp_path))[0] == 1
+
+
+def test_an_unreadable_backup_is_refused_not_taken_for_a_fault_and_started_afresh(
+        tmp_path, monkeypatch):
+    # Weights the run may not read fell back like broken ones, to no epoch: the run
+    # trained again from epoch 1 and then removed the backup.
+    model = tiny_model()
+    weights = tmp_path / training.WEIGHTS_FILE.format(epochs=1)
+    model.save_weights(weights)
+    rundir.write_json(str(tmp_path / training.METADATA_FILE), {"epoch": 1, "batch": 0})
+    access = os.access
+    monkeypatch.setattr(training.os, "access", lambda path, mode: (
+        str(path) != str(weights) and access(path, mode)))  # as chmod 000 does, but for root
+    with pytest.raises(UsageError, match=rf"^The backup in {tmp_path} cannot be read "
+                                         rf"\({weights.name}: permission denied\); fix its "
+                                         "permissions to resume the run, pass --overwrite"):
+        training.restorable(str(tmp_path))
 
 
 def test_a_resumed_run_draws_the_dropout_masks_of_an_uninterrupted_one(tmp_path):
