@@ -10,9 +10,7 @@ Run `python train.py --helpfull` for every flag; README documents each mode.
 
 from __future__ import annotations
 
-import errno
 import os
-import re
 import sys
 import traceback
 
@@ -21,14 +19,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags, logging  # noqa: E402
 
 from engine import cli, interrupts, modes, quiet  # noqa: E402  (cli defines the flags)
+from engine.endings import (BROKEN_PIPE_EXIT, FAILURE_EXIT, USAGE_EXIT,  # noqa: E402
+                            files_so_far, how_stopped, interrupted_state, interruption_behind,
+                            out_of_memory, storage_problem)
 
 FLAGS = flags.FLAGS
-USAGE_EXIT = 2  # a mistake in the command: nothing was done
-FAILURE_EXIT = 1  # the run failed
-INTERRUPTED_EXIT = 130  # Ctrl-C: 128 + SIGINT
-TERMINATED_EXIT = 143  # SIGTERM (kill, a scheduler's stop): 128 + SIGTERM
-BROKEN_PIPE_EXIT = 141  # the reader of the output closed it: 128 + SIGPIPE
-RUN_FOLDER_MODES = ("train", "tune")  # the modes that write the run folder (--model_dir)
 
 
 def parse(argv: list[str]) -> list[str]:
@@ -73,20 +68,18 @@ def main(argv):
     except KeyboardInterrupt as interruption:
         stop(interruption, args.mode, run_dir)
     except (tf.errors.ResourceExhaustedError, MemoryError) as error:
-        smaller = " or ".join(f"--{name}" for name in ("batch_size", "image_size")
-                              if cli.reads(args.mode, name))
-        remedy = (f"a smaller {smaller} needs less" if smaller
-                  else "free memory or run it on a machine with more")
-        print(f"\ntrain.py: failed: out of memory ({allocation(error)}); {remedy}."
-              f"{files_so_far(args.mode, run_dir)}", file=sys.stderr)
+        problem = out_of_memory(error, lambda flag: cli.reads(args.mode, flag))
+        print(f"\ntrain.py: failed: {problem}{files_so_far(args.mode, run_dir)}",
+              file=sys.stderr)
         sys.exit(FAILURE_EXIT)
     except BrokenPipeError:  # the output's reader left (`| head`): stop, as a shell tool does
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush
         leave(BROKEN_PIPE_EXIT)
     except OSError as error:
-        if error.errno not in STORAGE_REMEDIES:
+        problem = storage_problem(error)
+        if problem is None:
             internal_error(error, args.mode, run_dir)
-        print(f"\ntrain.py: failed: {storage_problem(error)}"
+        print(f"\ntrain.py: failed: {problem}"
               f"{interrupted_state(args.mode, run_dir) or ' Then run the same command again.'}",
               file=sys.stderr)
         sys.exit(FAILURE_EXIT)
@@ -107,67 +100,11 @@ def internal_error(error: Exception, mode: str, run_dir: str) -> None:
     sys.exit(FAILURE_EXIT)
 
 
-# What to do where a file could not be written or read: the disk, not the run, failed.
-STORAGE_REMEDIES = {
-    errno.ENOSPC: "free space on its disk",
-    errno.EDQUOT: "free space within your disk quota",
-    errno.EFBIG: "raise the limit on the size of a file (ulimit -f)",
-    errno.EROFS: "choose folders on a writable file system",
-    errno.EACCES: "fix its permissions",
-    errno.EPERM: "fix its permissions",
-}
-
-
-def storage_problem(error: OSError) -> str:
-    """The file ``error`` (a storage error) met, what went wrong and the remedy. HDF5's
-    errors (h5py) name the file inside their message."""
-    named = re.search(r"name = '([^']+)'", str(error))
-    path = error.filename or (named.group(1) if named else None)
-    verb = "cannot access" if error.errno in (errno.EACCES, errno.EPERM) else "could not write"
-    return (f"{verb} {path if path else 'a file'} ({os.strerror(error.errno)}); "
-            f"{STORAGE_REMEDIES[error.errno]}.")
-
-
-def files_so_far(mode: str, run_dir: str) -> str:
-    """Where a failed run's files are, for its last line (empty for a mode that writes
-    no run folder, or before the folder was made)."""
-    return (f" Files written so far are in {run_dir}."
-            if mode in RUN_FOLDER_MODES and os.path.isdir(run_dir) else "")
-
-
-def allocation(error: Exception) -> str:
-    """The allocation that ran out of memory, in TensorFlow's words where it gives them
-    (``OOM when allocating tensor with shape[...] and type float``)."""
-    found = re.search(r"OOM when allocating tensor with shape\[[^\]]*\](?: and type \w+)?",
-                      str(error))
-    return found.group(0) if found else type(error).__name__
-
-
 def stop(interruption: KeyboardInterrupt, mode: str, run_dir: str) -> None:
     """Says what stopped the run and what there is to resume, and exits with its code."""
     stopped, code = how_stopped(interruption)
     print(f"\ntrain.py: {stopped}.{interrupted_state(mode, run_dir)}", file=sys.stderr)
     leave(code)
-
-
-def interruption_behind(error: BaseException) -> KeyboardInterrupt | None:
-    """The Ctrl-C or SIGTERM that ``error`` was raised while handling, if any: a C
-    extension interrupted while it is imported fails with ``ImportError: initialization
-    failed`` (seen with matplotlib's backend, imported lazily to draw the curves)."""
-    seen = set()
-    while error is not None and id(error) not in seen:
-        if isinstance(error, KeyboardInterrupt):
-            return error
-        seen.add(id(error))
-        error = error.__cause__ or error.__context__
-    return None
-
-
-def how_stopped(interruption: KeyboardInterrupt) -> tuple[str, int]:
-    """What stopped the run, in words, and the exit code that says so."""
-    if isinstance(interruption, interrupts.Terminated):
-        return "stopped by SIGTERM", TERMINATED_EXIT
-    return "interrupted", INTERRUPTED_EXIT
 
 
 def leave(code: int) -> None:
@@ -178,20 +115,6 @@ def leave(code: int) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
-
-
-def interrupted_state(mode: str, run_dir: str) -> str:
-    """What an interrupted run of ``mode`` in ``run_dir`` left to resume from."""
-    from engine import rundir
-
-    if mode == "tune" and os.path.isdir(os.path.join(run_dir, rundir.SEARCH_DIR)):
-        return f" The search's state is in {run_dir}; run the same command again to resume it."
-    if mode == "train" and os.path.isdir(os.path.join(run_dir, rundir.BACKUP_DIR)):
-        return (f" The last completed epoch is backed up in {run_dir}; run the same command "
-                "again to resume.")
-    if mode in RUN_FOLDER_MODES:
-        return " No epoch was backed up yet: the same command starts afresh."
-    return ""
 
 
 def open_standard_streams() -> None:

@@ -1,0 +1,101 @@
+"""How a command that did not end as planned says so: its exit code, what stopped it,
+what went wrong in a sentence (out of memory, a file that could not be written), and
+what a run left to resume."""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+
+from engine import interrupts
+
+USAGE_EXIT = 2  # a mistake in the command: nothing was done
+FAILURE_EXIT = 1  # the run failed
+INTERRUPTED_EXIT = 130  # Ctrl-C: 128 + SIGINT
+TERMINATED_EXIT = 143  # SIGTERM (kill, a scheduler's stop): 128 + SIGTERM
+BROKEN_PIPE_EXIT = 141  # the reader of the output closed it: 128 + SIGPIPE
+RUN_FOLDER_MODES = ("train", "tune")  # the modes that write the run folder (--model_dir)
+
+
+# What to do where a file could not be written or read: the disk, not the run, failed.
+STORAGE_REMEDIES = {
+    errno.ENOSPC: "free space on its disk",
+    errno.EDQUOT: "free space within your disk quota",
+    errno.EFBIG: "raise the limit on the size of a file (ulimit -f)",
+    errno.EROFS: "choose folders on a writable file system",
+    errno.EACCES: "fix its permissions",
+    errno.EPERM: "fix its permissions",
+}
+
+
+def storage_problem(error: OSError) -> str | None:
+    """The file ``error`` met, what went wrong and the remedy, where it is a storage error
+    (:data:`STORAGE_REMEDIES`; None for another). HDF5's errors (h5py) name the file
+    inside their message."""
+    if error.errno not in STORAGE_REMEDIES:
+        return None
+    named = re.search(r"name = '([^']+)'", str(error))
+    path = error.filename or (named.group(1) if named else None)
+    verb = "cannot access" if error.errno in (errno.EACCES, errno.EPERM) else "could not write"
+    return (f"{verb} {path if path else 'a file'} ({os.strerror(error.errno)}); "
+            f"{STORAGE_REMEDIES[error.errno]}.")
+
+
+def files_so_far(mode: str, run_dir: str) -> str:
+    """Where a failed run's files are, for its last line (empty for a mode that writes
+    no run folder, or before the folder was made)."""
+    return (f" Files written so far are in {run_dir}."
+            if mode in RUN_FOLDER_MODES and os.path.isdir(run_dir) else "")
+
+
+def out_of_memory(error: Exception, flags_read) -> str:
+    """What ran out of memory and the remedy: the size flags the mode reads
+    (``flags_read(name)``), else more memory."""
+    smaller = " or ".join(f"--{name}" for name in ("batch_size", "image_size")
+                          if flags_read(name))
+    remedy = (f"a smaller {smaller} needs less" if smaller
+              else "free memory or run it on a machine with more")
+    return f"out of memory ({allocation(error)}); {remedy}."
+
+
+def allocation(error: Exception) -> str:
+    """The allocation that ran out of memory, in TensorFlow's words where it gives them
+    (``OOM when allocating tensor with shape[...] and type float``)."""
+    found = re.search(r"OOM when allocating tensor with shape\[[^\]]*\](?: and type \w+)?",
+                      str(error))
+    return found.group(0) if found else type(error).__name__
+
+
+def interruption_behind(error: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C or SIGTERM that ``error`` was raised while handling, if any: a C
+    extension interrupted while it is imported fails with ``ImportError: initialization
+    failed`` (seen with matplotlib's backend, imported lazily to draw the curves)."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, KeyboardInterrupt):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def how_stopped(interruption: KeyboardInterrupt) -> tuple[str, int]:
+    """What stopped the run, in words, and the exit code that says so."""
+    if isinstance(interruption, interrupts.Terminated):
+        return "stopped by SIGTERM", TERMINATED_EXIT
+    return "interrupted", INTERRUPTED_EXIT
+
+
+def interrupted_state(mode: str, run_dir: str) -> str:
+    """What an interrupted run of ``mode`` in ``run_dir`` left to resume from."""
+    from engine import rundir  # (it imports Keras, which the flags' parsing does not wait for)
+
+    if mode == "tune" and os.path.isdir(os.path.join(run_dir, rundir.SEARCH_DIR)):
+        return f" The search's state is in {run_dir}; run the same command again to resume it."
+    if mode == "train" and os.path.isdir(os.path.join(run_dir, rundir.BACKUP_DIR)):
+        return (f" The last completed epoch is backed up in {run_dir}; run the same command "
+                "again to resume.")
+    if mode in RUN_FOLDER_MODES:
+        return " No epoch was backed up yet: the same command starts afresh."
+    return ""
