@@ -14,6 +14,11 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
+def interrupting(*args, **kwargs):
+    """A phase of a run replaced by a Ctrl-C."""
+    raise KeyboardInterrupt
+
+
 def run_train(*flags, cwd=ROOT):
     return subprocess.run([sys.executable, str(ROOT / "train.py"), *flags], cwd=cwd,
                           capture_output=True, text=True, timeout=900)
@@ -242,16 +247,13 @@ def test_ctrl_c_says_what_there_is_to_resume(mode, left, advice, tmp_path, monke
                                              capsys):
     from engine import quiet
 
-    def interrupted(*args):
-        raise KeyboardInterrupt
-
     if left:
         (tmp_path / left).mkdir()
     flag_list = [f"--mode={mode}", f"--model_dir={tmp_path}"]
-    assert main_exits(flag_list, interrupted, monkeypatch) == 130
+    assert main_exits(flag_list, interrupting, monkeypatch) == 130
     # While TensorFlow loads, nothing has started: one sentence, no traceback.
-    monkeypatch.setattr(quiet, "import_tensorflow", interrupted)
-    assert main_exits(flag_list, interrupted, monkeypatch) == 130
+    monkeypatch.setattr(quiet, "import_tensorflow", interrupting)
+    assert main_exits(flag_list, interrupting, monkeypatch) == 130
     lines = capsys.readouterr().err.strip().splitlines()
     expected = "train.py: interrupted." + (" " + advice.format(run=tmp_path) if advice else "")
     assert lines[-3] == expected
@@ -389,10 +391,7 @@ def test_an_interruption_after_the_last_epoch_resumes_without_training_again(tmp
     expected = train_mode.train(uninterrupted)
     evaluate = train_mode.evaluate
 
-    def interrupted(*args, **kwargs):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(train_mode, "evaluate", interrupted)
+    monkeypatch.setattr(train_mode, "evaluate", interrupting)
     with pytest.raises(KeyboardInterrupt):
         train_mode.train(run)
     assert (tmp_path / "run" / "backup").is_dir()
@@ -425,10 +424,7 @@ def test_an_interruption_after_the_export_resumes_without_exporting_again(tmp_pa
     export, record = tmp_path / "run" / "export", tmp_path / "run" / "published.json"
     plot_curves = train_mode.plot_curves
 
-    def interrupted(*args, **kwargs):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(train_mode, "plot_curves", interrupted)
+    monkeypatch.setattr(train_mode, "plot_curves", interrupting)
     with pytest.raises(KeyboardInterrupt):
         train_mode.train(run)
     assert sorted(os.listdir(export)) == ["1"]
@@ -457,11 +453,8 @@ def test_overwrite_starts_an_interrupted_run_afresh(tmp_path, monkeypatch, capsy
     config = dataclasses.replace(recipes.get("lenet5_modern").training, epochs=2)
     run = spec.resolve("lenet5_modern", config, model_dir=str(tmp_path / "run"))
 
-    def interrupted(*args, **kwargs):
-        raise KeyboardInterrupt
-
     with monkeypatch.context() as patch:
-        patch.setattr(train_mode, "evaluate", interrupted)
+        patch.setattr(train_mode, "evaluate", interrupting)
         with pytest.raises(KeyboardInterrupt):
             train_mode.train(run)
     assert (tmp_path / "run" / "backup").is_dir()

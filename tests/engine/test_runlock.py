@@ -66,7 +66,7 @@ def test_the_folders_it_made_are_removed_when_the_run_left_them_empty(tmp_path):
     (tmp_path / "finished").mkdir()
     os.utime(tmp_path / "finished", ns=(10**18, 10**18))
     with runlock.held(str(tmp_path / "finished"), "train"):
-        pass
+        assert (tmp_path / "finished").stat().st_mtime_ns != 10**18  # the lock file's
     assert (tmp_path / "finished").stat().st_mtime_ns == 10**18  # nor a trace
     with runlock.held(str(tmp_path / "runs" / "ran"), "train"):
         (tmp_path / "runs" / "ran" / "run.json").write_text("{}")
@@ -79,4 +79,4 @@ def test_one_process_holds_a_folder_once(tmp_path):
             with runlock.held(str(tmp_path), "train"):
                 pass
     with runlock.held(str(tmp_path), "train"):  # released
-        pass
+        assert (tmp_path / runlock.LOCK_FILE).exists()
