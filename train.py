@@ -55,6 +55,7 @@ def main(argv):
     from engine.spec import run_directory  # (after TensorFlow: it imports Keras)
     from layers.errors import RunFailure, UsageError
 
+    quiet.drop_failed_close_noise()
     args = cli.arguments(FLAGS, argv)
     run_dir = run_directory(args.model_dir, args.recipe, args.dataset)
     try:
@@ -67,24 +68,21 @@ def main(argv):
         sys.exit(FAILURE_EXIT)
     except KeyboardInterrupt as interruption:
         stop(interruption, args.mode, run_dir)
-    except (tf.errors.ResourceExhaustedError, MemoryError) as error:
-        problem = out_of_memory(error, lambda flag: cli.reads(args.mode, flag))
-        print(f"\ntrain.py: failed: {problem}{files_so_far(args.mode, run_dir)}",
-              file=sys.stderr)
-        sys.exit(FAILURE_EXIT)
     except BrokenPipeError:  # the output's reader left (`| head`): stop, as a shell tool does
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush
         leave(BROKEN_PIPE_EXIT)
-    except OSError as error:
+    except Exception as error:
         problem = storage_problem(error)
-        if problem is None:
-            internal_error(error, args.mode, run_dir)
-        print(f"\ntrain.py: failed: {problem}"
-              f"{interrupted_state(args.mode, run_dir) or ' Then run the same command again.'}",
-              file=sys.stderr)
-        sys.exit(FAILURE_EXIT)
-    except Exception as error:  # a bug, not a user's mistake: keep its traceback
-        internal_error(error, args.mode, run_dir)
+        if problem is not None:
+            resume = interrupted_state(args.mode, run_dir) or " Then run the same command again."
+            print(f"\ntrain.py: failed: {problem}{resume}", file=sys.stderr)
+            leave(FAILURE_EXIT)  # the files a failed HDF5 write left open crash the shutdown
+        if isinstance(error, (tf.errors.ResourceExhaustedError, MemoryError)):
+            problem = out_of_memory(error, lambda flag: cli.reads(args.mode, flag))
+            print(f"\ntrain.py: failed: {problem}{files_so_far(args.mode, run_dir)}",
+                  file=sys.stderr)
+            sys.exit(FAILURE_EXIT)
+        internal_error(error, args.mode, run_dir)  # a bug, not a user's mistake
 
 
 def internal_error(error: Exception, mode: str, run_dir: str) -> None:
@@ -108,10 +106,11 @@ def stop(interruption: KeyboardInterrupt, mode: str, run_dir: str) -> None:
 
 
 def leave(code: int) -> None:
-    """Exits with ``code`` after a Ctrl-C or a SIGTERM. Everything is on disk: this skips the
-    interpreter's shutdown, which a Ctrl-C can catch with TensorFlow's and the input
-    pipeline's threads still running (a SIGABRT at exit was seen once in about 35
-    interrupted runs on a loaded machine)."""
+    """Exits with ``code`` after a Ctrl-C, a SIGTERM or a write the disk refused. Everything
+    is on disk: this skips the interpreter's shutdown, which a Ctrl-C can catch with
+    TensorFlow's and the input pipeline's threads still running (a SIGABRT at exit was
+    seen once in about 35 interrupted runs on a loaded machine), and which h5py's files
+    left open by a failed write crash (a segmentation fault, every time on a full disk)."""
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

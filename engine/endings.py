@@ -29,17 +29,25 @@ STORAGE_REMEDIES = {
 }
 
 
-def storage_problem(error: OSError) -> str | None:
+def storage_problem(error: BaseException) -> str | None:
     """The file ``error`` met, what went wrong and the remedy, where it is a storage error
-    (:data:`STORAGE_REMEDIES`; None for another). HDF5's errors (h5py) name the file
-    inside their message."""
-    if error.errno not in STORAGE_REMEDIES:
-        return None
-    named = re.search(r"name = '([^']+)'", str(error))
-    path = error.filename or (named.group(1) if named else None)
-    verb = "cannot access" if error.errno in (errno.EACCES, errno.EPERM) else "could not write"
-    return (f"{verb} {path if path else 'a file'} ({os.strerror(error.errno)}); "
-            f"{STORAGE_REMEDIES[error.errno]}.")
+    (:data:`STORAGE_REMEDIES`; None for another). Python's and h5py's errors carry the
+    error number (h5py names the file inside its message); TensorFlow's say it after the
+    file's name (``<path>; No space left on device``: a full disk while a SavedModel is
+    written is its ResourceExhaustedError, a file-size limit its OutOfRangeError)."""
+    text = str(error)
+    number = getattr(error, "errno", None)
+    if number not in STORAGE_REMEDIES:
+        number = next((known for known in STORAGE_REMEDIES
+                       if f"; {os.strerror(known)}" in text), None)
+        if number is None or isinstance(error, OSError):
+            return None
+    named = (re.search(r"name = '([^']+)'", text)
+             or re.search(rf"(\S+); {re.escape(os.strerror(number))}", text))
+    path = getattr(error, "filename", None) or (named.group(1) if named else None)
+    verb = "cannot access" if number in (errno.EACCES, errno.EPERM) else "could not write"
+    return (f"{verb} {path if path else 'a file'} ({os.strerror(number)}); "
+            f"{STORAGE_REMEDIES[number]}.")
 
 
 def files_so_far(mode: str, run_dir: str) -> str:
@@ -93,9 +101,17 @@ def interrupted_state(mode: str, run_dir: str) -> str:
 
     if mode == "tune" and os.path.isdir(os.path.join(run_dir, rundir.SEARCH_DIR)):
         return f" The search's state is in {run_dir}; run the same command again to resume it."
-    if mode == "train" and os.path.isdir(os.path.join(run_dir, rundir.BACKUP_DIR)):
+    if mode == "train" and backed_up(os.path.join(run_dir, rundir.BACKUP_DIR)):
         return (f" The last completed epoch is backed up in {run_dir}; run the same command "
                 "again to resume.")
     if mode in RUN_FOLDER_MODES:
         return " No epoch was backed up yet: the same command starts afresh."
     return ""
+
+
+def backed_up(backup_dir: str) -> bool:
+    """Whether the backup in ``backup_dir`` names an epoch (a run stopped while writing
+    its first one has none to resume from)."""
+    from engine.training import backed_up_epochs
+
+    return backed_up_epochs(backup_dir) > 0

@@ -78,3 +78,29 @@ def made_per_model(function):
     traced once per input shape): TensorFlow's retracing warning about them is dropped."""
     _PER_MODEL_RETRACING.sources.add(function.__qualname__)
     return function
+
+
+def drop_failed_close_noise() -> None:
+    """Keeps h5py's reports of the HDF5 objects it could not close after a write failed
+    (a full disk: a RuntimeError traceback from ``h5py._objects.ObjectID.__dealloc__``
+    per object, over a hundred lines, printed through ``sys.excepthook`` and
+    ``sys.unraisablehook``) off the terminal: the one sentence that names the file says
+    it. Any other exception still shows."""
+    unraisable_shown, exception_shown = sys.unraisablehook, sys.excepthook
+
+    def from_h5py_dealloc(error, trace) -> bool:
+        while trace is not None and trace.tb_next is not None:
+            trace = trace.tb_next
+        return (isinstance(error, RuntimeError) and trace is not None
+                and "h5py" in trace.tb_frame.f_code.co_filename
+                and trace.tb_frame.f_code.co_name.endswith("__dealloc__"))
+
+    def unraisable_hook(unraisable):
+        if not from_h5py_dealloc(unraisable.exc_value, unraisable.exc_traceback):
+            unraisable_shown(unraisable)
+
+    def exception_hook(kind, error, trace):
+        if not from_h5py_dealloc(error, trace):
+            exception_shown(kind, error, trace)
+
+    sys.unraisablehook, sys.excepthook = unraisable_hook, exception_hook

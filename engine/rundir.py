@@ -46,15 +46,18 @@ def write_json(path: str, data) -> None:
 
 
 @contextlib.contextmanager
-def staging(path: str):
-    """Yields ``path``, a file about to be written and renamed into place, and removes
+def staging(path: str, target: str):
+    """Yields ``path``, a file about to be written and renamed to ``target``, and removes
     what was written of it if the writing fails (a full disk: the space is given back
-    and no stray file is left)."""
+    and no stray file is left); an error that names no file (a failed close) is given
+    ``target``'s name."""
     try:
         yield path
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(OSError):
             os.remove(path)
+        if isinstance(error, OSError) and error.filename is None:
+            error.filename = target
         raise
 
 
@@ -63,14 +66,12 @@ def write_text(path: str, text: str) -> None:
     reader (or a process killed while writing) sees the old file or the new one,
     never part of one."""
     directory = os.path.dirname(os.path.abspath(path))
-    with tempfile.NamedTemporaryFile("w", dir=directory, suffix=".tmp", delete=False) as file:
-        try:
+    file = tempfile.NamedTemporaryFile("w", dir=directory, suffix=".tmp", delete=False)
+    with staging(file.name, path):
+        with file:
             file.write(text)
-        except BaseException:  # a full disk: no stray temporary file left behind
-            os.unlink(file.name)
-            raise
-    os.chmod(file.name, FILE_MODE)  # a temporary file is private to its owner
-    os.replace(file.name, path)
+        os.chmod(file.name, FILE_MODE)  # a temporary file is private to its owner
+        os.replace(file.name, path)
 
 
 def strict(data):
@@ -494,7 +495,7 @@ def save_model(model, directory: str) -> str:
     import keras
 
     path = os.path.join(directory, MODEL_FILE)
-    with staging(os.path.join(directory, f".{MODEL_FILE}.partial.keras")) as partial:
+    with staging(os.path.join(directory, f".{MODEL_FILE}.partial.keras"), path) as partial:
         keras.Model(model.input, model.output, name=model.name).save(partial)
         os.replace(partial, path)
     return path

@@ -26,38 +26,49 @@ def held(model_dir: str, mode: str):
     another run holds is a :class:`UsageError` naming it. On the way out the lock file
     is removed, and so are the folders this made if the run left them empty; a folder
     in which the run wrote nothing gets its times back (a command refused before
-    writing anything leaves no trace)."""
+    writing anything leaves no trace; a concurrent writer's change within the same
+    instant may lose its time stamp, never its files)."""
     check_writable("model_dir", model_dir)
     made = missing_folders(model_dir)
-    os.makedirs(model_dir, exist_ok=True)
-    times = os.stat(model_dir)
+    above = os.path.dirname(made[-1]) if made else model_dir  # the folder it changes
+    times = os.stat(above)
     path = os.path.join(model_dir, LOCK_FILE)
-    descriptor = acquire(path, model_dir, f"--mode={mode}, process {os.getpid()} on "
-                                          f"{socket.gethostname()}")
-    locked = os.stat(model_dir).st_mtime_ns
+    descriptor, locked = None, None
     try:
+        os.makedirs(model_dir, exist_ok=True)
+        descriptor = acquire(path, model_dir, f"--mode={mode}, process {os.getpid()} on "
+                                              f"{socket.gethostname()}")
+        locked = os.stat(above).st_mtime_ns
         yield
     finally:
-        untouched = os.stat(model_dir).st_mtime_ns == locked  # no entry but the lock's
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)  # still locked: a run opening it meanwhile retries
-        os.close(descriptor)
-        if untouched:  # a refused command leaves the folder as it found it
-            os.utime(model_dir, ns=(times.st_atime_ns, times.st_mtime_ns))
+        untouched = locked is not None and os.stat(above).st_mtime_ns == locked
+        if descriptor is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(path)  # still locked: a run opening it meanwhile retries
+            os.close(descriptor)
         for folder in made:  # the deepest first
             with contextlib.suppress(OSError):  # not empty: the run wrote into it
                 os.rmdir(folder)
+        if untouched and not (made and os.path.lexists(made[-1])):
+            os.utime(above, ns=(times.st_atime_ns, times.st_mtime_ns))
 
 
 def acquire(path: str, model_dir: str, holder: str) -> int:
-    """An open descriptor of the lock file ``path``, locked, with ``holder`` written in.
-    A lock file removed by its holder between this process's open and lock is opened
-    anew. Where the file system has no locks (some network ones) the run goes on
-    unlocked, as it did before locks."""
+    """An open descriptor of the lock file ``path``, locked, with ``holder`` written in
+    where it can be (a lock file another user left, or a full disk, keeps its text). A
+    lock file, or its folder, removed by another run between this one's open and lock
+    is made anew. Where the file system has no locks (some network ones) the run goes
+    on unlocked, as it did before locks."""
     import fcntl
 
     while True:
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:  # a refused run removed the folder it had made
+            os.makedirs(model_dir, exist_ok=True)
+            continue
+        except PermissionError:  # left by a killed run of another user: a lock reads
+            descriptor = os.open(path, os.O_RDONLY)
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -72,8 +83,9 @@ def acquire(path: str, model_dir: str, holder: str) -> int:
         except FileNotFoundError:
             current = False
         if current:
-            os.ftruncate(descriptor, 0)
-            os.write(descriptor, f"train.py {holder}\n".encode())
+            with contextlib.suppress(OSError):
+                os.ftruncate(descriptor, 0)
+                os.write(descriptor, f"train.py {holder}\n".encode())
             return descriptor
         os.close(descriptor)
 

@@ -126,14 +126,14 @@ class Backup(keras.callbacks.BackupAndRestore):
         # is what says the epoch is backed up.
         epochs = epoch + 1
         os.makedirs(self.backup_dir, exist_ok=True)
-        with staging(self._seed_path(epochs) + ".partial") as partial:
+        with staging(self._seed_path(epochs) + ".partial", self._seed_path(epochs)) as partial:
             with open(partial, "wb") as file:
                 np.savez(file, *(keras.ops.convert_to_numpy(variable)
                                  for variable in random_states(self.model)))
             os.replace(partial, self._seed_path(epochs))
         weights = weights_path(self.backup_dir, epochs)
-        with staging(os.path.join(self.backup_dir,
-                                  ".partial-" + os.path.basename(weights))) as partial:
+        with staging(os.path.join(self.backup_dir, ".partial-" + os.path.basename(weights)),
+                     weights) as partial:
             self.model.save_weights(partial, overwrite=True)
             os.replace(partial, weights)
         write_json(os.path.join(self.backup_dir, METADATA_FILE), {"epoch": epochs, "batch": 0})

@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -158,6 +159,12 @@ def test_evaluate_mode_reproduces_the_runs_test_accuracy(digits_run, tmp_path, t
     assert f"test accuracy {report['test_accuracy']:.4f}" in result.stdout
 
 
+def backed_up(backup_dir):
+    """A backup naming one epoch."""
+    backup_dir.mkdir(parents=True)
+    (backup_dir / "training_metadata.json").write_text('{"epoch": 1, "batch": 0}')
+
+
 def main_exits(flag_list, run_mode, monkeypatch) -> int:
     """The exit code of ``train.main`` in this process, with ``flag_list`` parsed and
     ``modes.run`` replaced by ``run_mode`` (``os._exit`` raises SystemExit instead)."""
@@ -216,15 +223,29 @@ def test_an_internal_error_keeps_its_traceback(mode, folder, last_words, tmp_pat
      "train.py: failed: could not write {run}/history.csv (File too large); raise the limit on "
      "the size of a file (ulimit -f). The last completed epoch is backed up in {run}; run the "
      "same command again to resume."),
+    # TensorFlow's words, after the file's name: a full disk was "out of memory".
+    ("train", tf.errors.ResourceExhaustedError(None, None, "{run}/export/.partial-1/variables/"
+                                               "x.tempstate1; No space left on device"),
+     "train.py: failed: could not write {run}/export/.partial-1/variables/x.tempstate1 (No "
+     "space left on device); free space on its disk. The last completed epoch is backed up in "
+     "{run}; run the same command again to resume."),
+    ("train", tf.errors.OutOfRangeError(None, None, "{run}/logs/train/events.x; File too "
+                                        "large"),
+     "train.py: failed: could not write {run}/logs/train/events.x (File too large); raise the "
+     "limit on the size of a file (ulimit -f). The last completed epoch is backed up in {run}; "
+     "run the same command again to resume."),
 ])
 def test_a_file_that_cannot_be_written_or_read_ends_in_one_sentence(mode, error, last_line,
                                                                     tmp_path, monkeypatch,
                                                                     capsys):
     # They ended as internal errors, a bug report's traceback for a full disk.
     run = tmp_path / "run"
-    (run / "backup").mkdir(parents=True)
-    error.filename = error.filename and error.filename.format(run=run)
-    error.strerror = error.strerror.format(run=run)
+    backed_up(run / "backup")
+    if isinstance(error, OSError):
+        error.filename = error.filename and error.filename.format(run=run)
+        error.strerror = error.strerror.format(run=run)
+    else:
+        error = type(error)(None, None, error.message.format(run=run))
 
     def failing(mode, args):
         raise error
@@ -239,6 +260,9 @@ def test_a_file_that_cannot_be_written_or_read_ends_in_one_sentence(mode, error,
     ("train", "backup", "The last completed epoch is backed up in {run}; run the same command "
                         "again to resume."),
     ("train", None, "No epoch was backed up yet: the same command starts afresh."),
+    # Stopped while the first epoch's files were written: no epoch to resume from.
+    ("train", "backup/random_states_1.npz", "No epoch was backed up yet: the same command "
+                                            "starts afresh."),
     ("tune", "search", "The search's state is in {run}; run the same command again to resume "
                        "it."),
     ("evaluate", None, ""),
@@ -247,7 +271,12 @@ def test_ctrl_c_says_what_there_is_to_resume(mode, left, advice, tmp_path, monke
                                              capsys):
     from engine import quiet
 
-    if left:
+    if left == "backup":
+        backed_up(tmp_path / left)
+    elif left and "/" in left:  # a file
+        (tmp_path / left).parent.mkdir()
+        (tmp_path / left).touch()
+    elif left:
         (tmp_path / left).mkdir()
     flag_list = [f"--mode={mode}", f"--model_dir={tmp_path}"]
     assert main_exits(flag_list, interrupting, monkeypatch) == 130
@@ -268,7 +297,7 @@ def test_a_sigterm_stops_the_run_as_a_ctrl_c_does_with_exit_143(tmp_path, monkey
     def terminated(*args):
         raise interrupts.Terminated
 
-    (tmp_path / "backup").mkdir()
+    backed_up(tmp_path / "backup")
     assert main_exits([f"--model_dir={tmp_path}"], terminated, monkeypatch) == 143
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         f"train.py: stopped by SIGTERM. The last completed epoch is backed up in {tmp_path}; "
@@ -283,12 +312,8 @@ def test_an_interruption_finds_the_backup_where_the_run_wrote_it(flag_list, run,
     monkeypatch.setenv("HOME", str(tmp_path))
     (tmp_path / "pets").mkdir()
     monkeypatch.chdir(tmp_path / "pets")
-    (tmp_path / run / "backup").mkdir(parents=True)
-
-    def interrupted(*args):
-        raise KeyboardInterrupt
-
-    assert main_exits(flag_list, interrupted, monkeypatch) == 130
+    backed_up(tmp_path / run / "backup")
+    assert main_exits(flag_list, interrupting, monkeypatch) == 130
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         f"train.py: interrupted. The last completed epoch is backed up in {tmp_path / run}; "
         "run the same command again to resume.")

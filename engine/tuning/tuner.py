@@ -52,8 +52,9 @@ class StopAfterFailures:
 class PaperFirst:
     """Oracle mixin: the first values a search draws are every range's default (the
     paper's, or the value a flag fixed), so its first trial is the paper's
-    configuration and its best scores at least that on validation; the draws after
-    it are keras-tuner's (random, and never that point again)."""
+    configuration and its best scores at least that on validation; the random draws
+    after it are keras-tuner's, which never repeat a point tried (its values are in
+    ``_tried_so_far`` like every trial's)."""
 
     def _random_values(self):
         if self._tried_so_far:  # the values of every trial so far, kept in the state

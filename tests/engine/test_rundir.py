@@ -1,9 +1,7 @@
 """engine/rundir.py: what an interrupted run's refusal names."""
 
-import io
 import os
 import pathlib
-import tempfile
 
 import pytest
 
@@ -145,27 +143,28 @@ def test_a_deterministic_run_is_not_resumed_without_determinism(tmp_path):
     assert rundir.check_resumable(run_dir, record) is False
 
 
-def test_a_write_that_fails_leaves_no_file_behind(tmp_path, monkeypatch):
-    # A full disk left tmpXXXX.tmp beside run.json, and a half-written .partial file.
-    class Full(io.StringIO):
-        def write(self, text):
-            raise OSError(28, "No space left on device")
+def test_a_write_that_fails_leaves_no_file_behind_and_names_its_file(tmp_path):
+    # A file-size limit (as a full disk) left tmpXXXX.tmp beside run.json: a short text
+    # fails at the close, which names no file.
+    import resource
 
-    def full_temporary_file(*args, **kwargs):
-        file = open_temporary(*args, **kwargs)
-        file.write = Full().write
-        return file
-
-    open_temporary = tempfile.NamedTemporaryFile
-    monkeypatch.setattr(rundir.tempfile, "NamedTemporaryFile", full_temporary_file)
-    with pytest.raises(OSError, match="No space left"):
-        rundir.write_json(str(tmp_path / "run.json"), {"recipe": "lenet5"})
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1024, limit[1]))  # Python ignores SIGXFSZ
+    try:
+        with pytest.raises(OSError, match="File too large") as error:
+            rundir.write_text(str(tmp_path / "run.json"), "x" * 3000)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limit)
+    assert error.value.filename == str(tmp_path / "run.json")
     assert os.listdir(tmp_path) == []
-    with pytest.raises(OSError, match="No space left"):
-        with rundir.staging(str(tmp_path / ".model.keras.partial.keras")) as partial:
+    (tmp_path / "model.keras").write_bytes(b"the model of the last run")
+    with pytest.raises(OSError, match="No space left") as error:
+        with rundir.staging(str(tmp_path / ".model.keras.partial.keras"),
+                            str(tmp_path / "model.keras")) as partial:
             pathlib.Path(partial).write_bytes(b"half an archive")
             raise OSError(28, "No space left on device")
-    assert os.listdir(tmp_path) == []
+    assert error.value.filename == str(tmp_path / "model.keras")
+    assert os.listdir(tmp_path) == ["model.keras"]  # the old one kept
 
 
 def test_a_folder_that_cannot_be_made_is_refused_before_any_work(tmp_path):

@@ -60,9 +60,11 @@ def test_a_folder_another_run_holds_is_refused_naming_it_until_that_run_dies(tmp
 
 
 def test_the_folders_it_made_are_removed_when_the_run_left_them_empty(tmp_path):
+    os.utime(tmp_path, ns=(10**18, 10**18))
     with runlock.held(str(tmp_path / "runs" / "refused"), "train"):
         assert (tmp_path / "runs" / "refused" / runlock.LOCK_FILE).exists()
     assert os.listdir(tmp_path) == []  # a command refused early leaves nothing behind
+    assert tmp_path.stat().st_mtime_ns == 10**18
     (tmp_path / "finished").mkdir()
     os.utime(tmp_path / "finished", ns=(10**18, 10**18))
     with runlock.held(str(tmp_path / "finished"), "train"):
@@ -80,3 +82,50 @@ def test_one_process_holds_a_folder_once(tmp_path):
                 pass
     with runlock.held(str(tmp_path), "train"):  # released
         assert (tmp_path / runlock.LOCK_FILE).exists()
+
+
+def test_a_lock_file_or_folder_removed_meanwhile_is_made_anew(tmp_path, monkeypatch):
+    # A run that ended (or was refused) between this one's open and its lock: locked
+    # as it was, the removed file would have let a third run lock a new one beside it;
+    # a removed folder ended in FileNotFoundError.
+    import fcntl
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    flock, opened = fcntl.flock, os.open
+    calls = []
+
+    def flock_after_the_holder_left(descriptor, operation):
+        if not calls:
+            os.unlink(folder / runlock.LOCK_FILE)
+        calls.append(operation)
+        return flock(descriptor, operation)
+
+    monkeypatch.setattr(fcntl, "flock", flock_after_the_holder_left)
+    with runlock.held(str(folder), "train"):
+        assert len(calls) == 2 and (folder / runlock.LOCK_FILE).exists()
+    monkeypatch.setattr(fcntl, "flock", flock)
+
+    def open_after_the_folder_left(path, *args):
+        if os.path.isdir(folder) and not calls[2:]:
+            calls.append("removed")
+            os.rmdir(folder)
+        return opened(path, *args)
+
+    monkeypatch.setattr(runlock.os, "open", open_after_the_folder_left)
+    with runlock.held(str(folder), "train"):
+        assert (folder / runlock.LOCK_FILE).exists()
+
+
+def test_a_holder_that_cannot_be_written_still_holds_and_leaves_nothing(tmp_path,
+                                                                         monkeypatch):
+    # A full disk: the write raised outside the clean-up, leaking the lock and the folder.
+    def full(descriptor, data):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(runlock.os, "write", full)
+    with runlock.held(str(tmp_path / "run"), "train"):
+        with pytest.raises(UsageError, match=r"in use by another run \(train\.py\)"):
+            with runlock.held(str(tmp_path / "run"), "train"):
+                pass
+    assert os.listdir(tmp_path) == []

@@ -1,0 +1,35 @@
+"""engine/quiet.py: h5py's reports of the objects it could not close after a failed
+write (over a hundred lines of tracebacks on a full disk) are dropped, nothing else."""
+
+import sys
+import types
+
+from engine import quiet
+
+
+def raised_in(filename: str, function: str, kind=RuntimeError) -> BaseException:
+    """An exception whose traceback ends in ``function`` of ``filename``, as Cython
+    reports h5py's ``ObjectID.__dealloc__``."""
+    namespace = {}
+    exec(compile(f"def {function}():\n    raise {kind.__name__}('file write failed')\n",
+                 filename, "exec"), namespace)
+    try:
+        namespace[function]()
+    except kind as error:
+        return error
+
+
+def test_only_h5pys_failed_closes_are_dropped(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "excepthook", sys.__excepthook__)
+    monkeypatch.setattr(sys, "unraisablehook", sys.__unraisablehook__)
+    quiet.drop_failed_close_noise()
+    h5py_close = raised_in("h5py/_objects.pyx", "__dealloc__")
+    sys.excepthook(RuntimeError, h5py_close, h5py_close.__traceback__)
+    sys.unraisablehook(types.SimpleNamespace(
+        exc_type=RuntimeError, exc_value=h5py_close, exc_traceback=h5py_close.__traceback__,
+        err_msg=None, object="h5py._objects.ObjectID.__dealloc__"))
+    assert capsys.readouterr().err == ""
+    for other in (raised_in("h5py/_objects.pyx", "__dealloc__", ValueError),
+                  raised_in("engine/training.py", "__dealloc__")):
+        sys.excepthook(type(other), other, other.__traceback__)
+        assert "file write failed" in capsys.readouterr().err
