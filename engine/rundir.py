@@ -132,6 +132,18 @@ def read_model(path: str):
                          "trained by train.py holds none: pass one that it saved.") from None
 
 
+def archived_model_name(path: str) -> str | None:
+    """The name of the model in the ``.keras`` archive at ``path`` (None where its
+    configuration does not say)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+    except (KeyError, OSError, ValueError, zipfile.BadZipFile):
+        return None
+    inner = config.get("config") if isinstance(config, dict) else None
+    return inner.get("name") if isinstance(inner, dict) else None
+
+
 def check_keras_archive(path: str) -> None:
     """Raises :class:`UsageError` naming ``path``, a zip file, unless it holds what a
     ``.keras`` archive does: a ``config.json`` that is a model's configuration (a JSON

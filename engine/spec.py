@@ -131,7 +131,7 @@ def check_paths(spec: RunSpec) -> None:
     """Checks, before any work, that the run's inputs exist and its outputs can be
     written: ``model_dir`` and ``export_dir`` are (or can be made) writable folders
     outside an image folder dataset, ``data_dir`` is a folder if it exists,
-    ``init_from`` a run folder or a ``.keras`` file that holds a model."""
+    ``init_from`` a run folder or a ``.keras`` file that holds a model of the recipe."""
     for flag, path in (("model_dir", spec.model_dir), ("export_dir", spec.export_dir)):
         check_writable(flag, path)
         check_outside_images(flag, path, spec.data.dataset)
@@ -140,7 +140,10 @@ def check_paths(spec: RunSpec) -> None:
             and not os.path.isdir(data_dir):
         raise UsageError(f"--data_dir={data_dir!r} is a file; pass the TFDS data folder.")
     if spec.init_from:
+        from engine import transfer
+
         rundir.pretrained_model_file(spec.init_from)
+        transfer.check_source_recipe(spec.init_from, spec.recipe, spec.transfer)
 
 
 def check_outside_images(flag: str, path: str | None, dataset: str) -> None:

@@ -33,17 +33,21 @@ def copy_pretrained_weights(source: keras.Model, target: keras.Model,
                             head=("logits",)) -> list[keras.layers.Layer]:
     """Copies the weights of every layer of ``target`` but those named in ``head`` from
     the layer of ``source`` with the same name and weight shapes; returns the layers it
-    filled. A layer of the same name whose weights differ in shape (a denser layer after
-    a larger input, say) keeps its initial weights, with a warning naming it."""
+    filled. A layer whose weights differ in shape (a denser layer after a larger input,
+    say) or that ``source`` lacks keeps its initial weights, with a warning naming it."""
     by_name = {layer.name: layer for layer in source.layers}
-    copied, reshaped = [], []
+    copied, reshaped, missing = [], [], []
     for layer in target.layers:
+        if layer.name in head or not layer.weights:
+            continue
         match = by_name.get(layer.name)
-        if layer.name in head or match is None or not layer.weights:
+        if match is None:
+            missing.append(repr(layer.name))
             continue
         shapes = [tuple(w.shape) for w in layer.weights], [tuple(w.shape) for w in match.weights]
         if shapes[0] != shapes[1]:
-            reshaped.append(f"{layer.name!r} {shapes[1][0]} against {shapes[0][0]}")
+            reshaped.append(f"{layer.name!r} {weight_shapes(shapes[1])} against "
+                            f"{weight_shapes(shapes[0])}")
             continue
         layer.set_weights(match.get_weights())
         copied.append(layer)
@@ -58,7 +62,38 @@ def copy_pretrained_weights(source: keras.Model, target: keras.Model,
         logging.warning("Not copied from the pretrained model, its weights differing in shape "
                         "(there against here): %s; these layers start from their initializers "
                         "and train.", ", ".join(reshaped))
+    if missing:
+        logging.warning("Not copied from the pretrained model, which has no layer of that "
+                        "name: %s; these layers start from their initializers and train.",
+                        ", ".join(missing))
     return copied
+
+
+def weight_shapes(shapes: list[tuple]) -> str:
+    """A layer's weight shapes as a warning names them: the first (the kernel's), or
+    "no weights" (a pooling layer where the other network subsamples with weights)."""
+    return str(shapes[0]) if shapes else "no weights"
+
+
+def check_source_recipe(init_from: str, recipe: str, transfer_mode: str) -> None:
+    """Refuses, before any work, an ``--init_from`` that holds another recipe's network
+    (its ``run.json``'s recipe, or a ``.keras`` file's model name where that is a
+    recipe's): its layers of the same names are other layers (LeNet-5's ``s2``
+    subsamples with weights, ``lenet5_modern``'s pools). ``vgg_shallow`` starts from
+    another recipe by design; a model of no recipe's name is matched layer by layer."""
+    import recipes
+
+    if transfer_mode == "vgg_shallow":
+        return
+    record = os.path.join(init_from, rundir.RUN_FILE)
+    if os.path.isdir(init_from) and os.path.isfile(record):
+        source = rundir.read_json(record).get("recipe")
+    else:
+        source = rundir.archived_model_name(rundir.pretrained_model_file(init_from))
+    if source != recipe and source in recipes.names():
+        raise UsageError(f"--init_from={init_from!r} holds a {source} network, and transfer "
+                         f"copies the layers of the same recipe; pass --recipe={source}, or "
+                         f"the --init_from of a {recipe} run.")
 
 
 def check_flags(init_from: str | None, transfer_mode: str, given) -> None:

@@ -256,7 +256,8 @@ CASES = [
      "run.json is damaged (it lacks 'training')"),
     (["--mode=export", "--model_dir={other_shape_preprocessing}"], 2,
      "preprocessing.json is damaged (its input shape 16x16x3 is not the run's 32x32x1)"),
-    (["--recipe=mlp", "--init_from={finished}"], 2, "No layer of the pretrained model"),
+    (["--recipe=mlp", "--init_from={finished}"], 2, "holds a lenet5_modern network, and "
+     "transfer copies the layers of the same recipe; pass --recipe=lenet5_modern"),
     (["--transfer=feature_extractor"], 2, "--transfer applies to a run that starts from "
      "--init_from"),
     (["--finetune_multiplier=0.5"], 2, "--finetune_multiplier applies to a run that starts "

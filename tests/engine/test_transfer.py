@@ -89,3 +89,43 @@ def test_a_feature_extractor_trains_the_layers_it_could_not_copy(tmp_path, caplo
     trainable = {layer.name for layer in built.model.layers if layer.trainable_weights}
     assert trainable == {"f6", "logits"}  # c1, c3 and c5 copied and frozen
     keras.backend.clear_session()
+
+
+def test_layers_the_pretrained_model_lacks_or_holds_without_weights_are_named(caplog):
+    # LeNet-5's s2 subsamples with weights where lenet5_modern's pools: an IndexError;
+    # the layers of a deeper ResNet that a shallower one lacks started untold.
+    from engine.transfer import copy_pretrained_weights
+
+    with caplog.at_level("WARNING"):
+        copied = copy_pretrained_weights(recipes.build("lenet5_modern"),
+                                         recipes.build("lenet5"), recipes.get("lenet5").head)
+    assert {layer.name for layer in copied} == {"c1", "c5"}
+    assert "'s2' no weights against (6,)" in caplog.text and "'c3'" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        copy_pretrained_weights(recipes.build("resnet20"), recipes.build("resnet32"))
+    assert ("Not copied from the pretrained model, which has no layer of that name: "
+            "'conv2_block4_1_conv', 'conv2_block4_1_bn'") in caplog.text
+    keras.backend.clear_session()
+
+
+def test_a_pretrained_network_of_another_recipe_is_refused_before_any_work(tmp_path):
+    from engine import rundir
+    from engine.transfer import check_source_recipe
+
+    recipes.build("resnet20").save(tmp_path / "resnet20.keras")
+    with pytest.raises(UsageError, match=r"holds a resnet20 network, and transfer copies the "
+                                         r"layers of the same recipe; pass --recipe=resnet20, "
+                                         r"or the --init_from of a resnet32 run\.$"):
+        check_source_recipe(str(tmp_path / "resnet20.keras"), "resnet32", "finetune")
+    check_source_recipe(str(tmp_path / "resnet20.keras"), "resnet20", "finetune")
+    (tmp_path / "run").mkdir()
+    rundir.write_json(str(tmp_path / "run" / "run.json"), {"recipe": "lenet5_modern"})
+    with pytest.raises(UsageError, match="holds a lenet5_modern network"):
+        check_source_recipe(str(tmp_path / "run"), "lenet5", "feature_extractor")
+    # A model of no recipe's name is matched layer by layer; vgg_shallow starts a deeper net.
+    recipes.build("resnet20", name="my_net").save(tmp_path / "mine.keras")
+    check_source_recipe(str(tmp_path / "mine.keras"), "resnet32", "finetune")
+    recipes.build("vgg_a", **SMALL).save(tmp_path / "vgg_a.keras")
+    check_source_recipe(str(tmp_path / "vgg_a.keras"), "vgg_d", "vgg_shallow")
+    keras.backend.clear_session()
