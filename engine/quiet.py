@@ -71,6 +71,9 @@ class _PerModelRetracing(logging.Filter):
 
 _PER_MODEL_RETRACING = _PerModelRetracing()
 logging.getLogger("tensorflow").addFilter(_PER_MODEL_RETRACING)  # TensorFlow's own logger
+# Keras's TensorFlow backend makes a function (``conv.<locals>._conv_xla``) anew for each
+# grouped convolution it traces: ResNeXt's blocks read as one function retraced.
+_PER_MODEL_RETRACING.sources.add("conv")
 
 
 def made_per_model(function):

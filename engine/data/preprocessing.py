@@ -37,6 +37,9 @@ from layers.errors import UsageError
 # (the first ones; TFDS shuffles examples when it prepares a dataset).
 STATS_MAX_IMAGES = 100_000
 STATS_BATCH_VALUES = 8_000_000  # pixels x channels per batch of the statistics pass
+# ... and images at most: tf.data takes seconds to batch a few thousand tiny images into a
+# batch of millions (a 1x1 input: 8 million; 100 s of statistics for a 1 s epoch).
+STATS_BATCH_IMAGES = 10_000
 MIN_STD = 1e-3  # keeps constant channels (blank borders, synthetic data) finite
 # LeCun et al. 1998, section II-B: "the background level (white) corresponds to a value of
 # -0.1 and the foreground (black) corresponds to 1.175".
@@ -141,7 +144,7 @@ class Preprocessing:
         if size is not None and size > STATS_MAX_IMAGES:
             images = images.take(STATS_MAX_IMAGES)
         values = int(np.prod(input_shape))
-        batch_size = max(1, STATS_BATCH_VALUES // values)
+        batch_size = max(1, min(STATS_BATCH_IMAGES, STATS_BATCH_VALUES // values))
         channels = input_shape[-1]
         image_sum = np.zeros(input_shape)
         colour_products = np.zeros((channels, channels))

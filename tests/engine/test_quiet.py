@@ -33,3 +33,18 @@ def test_only_h5pys_failed_closes_are_dropped(monkeypatch, capsys):
                   raised_in("engine/training.py", "__dealloc__")):
         sys.excepthook(type(other), other, other.__traceback__)
         assert "file write failed" in capsys.readouterr().err
+
+
+def test_the_retracing_of_keras_grouped_convolutions_is_not_shown():
+    # ResNeXt's training printed "5 out of the last 5 calls to <function
+    # conv.<locals>._conv_xla ...> triggered tf.function retracing" several times.
+    import logging
+
+    def record(function):
+        return logging.LogRecord("tensorflow", logging.WARNING, __file__, 1,
+                                 f"5 out of the last 5 calls to <function {function} at "
+                                 "0x7f> triggered tf.function retracing.", None, None)
+
+    shown = quiet._PER_MODEL_RETRACING.filter
+    assert not shown(record("conv.<locals>._conv_xla"))
+    assert shown(record("train_step"))

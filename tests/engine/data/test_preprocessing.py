@@ -164,3 +164,20 @@ def test_every_normalization_serves_batches_of_any_size_as_it_trains_one_image(
     serve = tf.function(loaded, input_signature=[tf.TensorSpec([None, *SHAPE], tf.float32)])
     single = np.stack([fitted(image).numpy() for image in images[:3]])
     np.testing.assert_allclose(serve(images[:3]).numpy(), single, atol=1e-5)
+
+
+def test_the_statistics_of_tiny_images_are_read_in_batches_of_thousands(monkeypatch):
+    # A 1x1 input asked tf.data for batches of 8 million images: 100 s of statistics
+    # for a 1 s epoch.
+    batched = []
+    batch = tf.data.Dataset.batch
+
+    def recording(dataset, batch_size, *args, **kwargs):
+        batched.append(batch_size)
+        return batch(dataset, batch_size, *args, **kwargs)
+
+    monkeypatch.setattr(tf.data.Dataset, "batch", recording)
+    images = tf.data.Dataset.from_tensor_slices(np.full((300, 1, 1, 1), 7.0, "float32"))
+    fitted = Preprocessing.fit(images, (1, 1, 1), size=300)
+    assert batched == [10_000]
+    assert fitted.mean == pytest.approx([7.0])
