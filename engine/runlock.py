@@ -4,8 +4,9 @@ Two runs in one folder would mix their records: the second resumes from the firs
 live backup, appends its epochs to the first's history, and fails when the first
 removes the backup it writes into, and the first's report counts both runs' epochs.
 :func:`held` takes an exclusive ``flock`` on ``<model_dir>/.lock`` for the run's whole
-length (a second run is refused in one sentence naming the first). The kernel drops
-the lock when its holder dies, so a killed run leaves nothing to clean up by hand.
+length (a second run is refused in one sentence naming the first), and the modes that
+read the finished run a shared one (:func:`reading`). The kernel drops the lock when its
+holder dies, so a killed run leaves nothing to clean up by hand.
 """
 
 from __future__ import annotations
@@ -53,12 +54,13 @@ def held(model_dir: str, mode: str):
             os.utime(above, ns=(times.st_atime_ns, times.st_mtime_ns))
 
 
-def acquire(path: str, model_dir: str, holder: str) -> int:
-    """An open descriptor of the lock file ``path``, locked, with ``holder`` written in
-    where it can be (a lock file another user left, or a full disk, keeps its text). A
-    lock file, or its folder, removed by another run between this one's open and lock
-    is made anew. Where the file system has no locks (some network ones) the run goes
-    on unlocked, as it did before locks."""
+def acquire(path: str, model_dir: str, holder: str, shared: bool = False) -> int:
+    """An open descriptor of the lock file ``path``, locked (``shared``: beside other
+    readers), with ``holder`` written in where it can be (a reader's only into an empty
+    file; a lock file another user left, or a full disk, keeps its text). A lock file,
+    or its folder, removed by another run between this one's open and lock is made
+    anew. Where the file system has no locks (some network ones) the run goes on
+    unlocked, as it did before locks."""
     import fcntl
 
     while True:
@@ -70,7 +72,8 @@ def acquire(path: str, model_dir: str, holder: str) -> int:
         except PermissionError:  # left by a killed run of another user: a lock reads
             descriptor = os.open(path, os.O_RDONLY)
         try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(descriptor, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+                        | fcntl.LOCK_NB)
         except BlockingIOError:
             other = os.read(descriptor, 200).decode(errors="replace").strip()
             os.close(descriptor)
@@ -84,10 +87,44 @@ def acquire(path: str, model_dir: str, holder: str) -> int:
             current = False
         if current:
             with contextlib.suppress(OSError):
-                os.ftruncate(descriptor, 0)
-                os.write(descriptor, f"train.py {holder}\n".encode())
+                if not shared or os.fstat(descriptor).st_size == 0:
+                    os.ftruncate(descriptor, 0)
+                    os.write(descriptor, f"train.py {holder}\n".encode())
             return descriptor
         os.close(descriptor)
+
+
+@contextlib.contextmanager
+def reading(model_dir: str, mode: str):
+    """Shares the finished run in ``model_dir`` with the other modes that read it
+    (evaluate, export, visualize) while no training run or search holds it, and keeps
+    one from starting there meanwhile: retrained with ``--overwrite``, it would remove
+    the files they read, and take the figures and evaluation they write for its own. A
+    folder that cannot hold a lock file (a run another user shares read-only) is read
+    unlocked; a missing one is for the mode to name."""
+    import fcntl
+
+    path = os.path.join(model_dir, LOCK_FILE)
+    descriptor, locked = None, None
+    if os.path.isdir(model_dir):
+        times = os.stat(model_dir)
+        with contextlib.suppress(OSError):
+            descriptor = acquire(path, model_dir, f"--mode={mode}, process {os.getpid()} on "
+                                                  f"{socket.gethostname()}", shared=True)
+            locked = os.stat(model_dir).st_mtime_ns
+    try:
+        yield
+    finally:
+        if descriptor is not None:
+            untouched = os.stat(model_dir).st_mtime_ns == locked
+            try:  # the last reader out removes the file
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                os.unlink(path)
+            except OSError:
+                untouched = False
+            os.close(descriptor)
+            if untouched:
+                os.utime(model_dir, ns=(times.st_atime_ns, times.st_mtime_ns))
 
 
 def missing_folders(path: str) -> list[str]:

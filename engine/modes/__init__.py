@@ -10,12 +10,14 @@ name there. A mode's module is imported only when it runs.
 from __future__ import annotations
 
 import importlib
+import os
 import types
 
 from engine.choices import MODES
 from engine.cli import check_mode_flags
 
 NAMING_FLAGS = ("recipe", "dataset")  # name the default --model_dir, runs/<recipe>-<dataset>
+READING_MODES = ("evaluate", "export", "visualize")  # read a finished run and write into it
 
 
 def run(mode: str, args: types.SimpleNamespace):
@@ -24,7 +26,15 @@ def run(mode: str, args: types.SimpleNamespace):
     if mode not in MODES:
         raise KeyError(f"No mode {mode!r}; modes are {', '.join(MODES)}.")
     check_mode_flags(mode, args)
-    return importlib.import_module(f"{__name__}.{mode}").run(args)
+    module = importlib.import_module(f"{__name__}.{mode}")
+    if mode not in READING_MODES:
+        return module.run(args)
+    from engine import runlock
+    from engine.spec import run_directory
+
+    model_dir = os.path.expanduser(run_directory(args.model_dir, args.recipe, args.dataset))
+    with runlock.reading(model_dir, mode):  # no training run replaces it meanwhile
+        return module.run(args)
 
 
 def saved_run(args: types.SimpleNamespace, model_dir: str | None = None):

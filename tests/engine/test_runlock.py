@@ -129,3 +129,44 @@ def test_a_holder_that_cannot_be_written_still_holds_and_leaves_nothing(tmp_path
             with runlock.held(str(tmp_path / "run"), "train"):
                 pass
     assert os.listdir(tmp_path) == []
+
+
+def test_readers_share_a_finished_run_that_no_training_run_replaces_meanwhile(tmp_path):
+    # An evaluate beside a --overwrite retraining the folder wrote the old model's
+    # evaluation.json into the new run's.
+    folder = tmp_path / "run"
+    folder.mkdir()
+    os.utime(folder, ns=(10**18, 10**18))
+    with runlock.reading(str(folder), "evaluate"):
+        with runlock.reading(str(folder), "visualize"):  # readers share it
+            with pytest.raises(UsageError, match=r"is in use by another run \(train\.py "
+                                                 r"--mode=evaluate, process "):
+                with runlock.held(str(folder), "train"):
+                    pass
+        assert (folder / runlock.LOCK_FILE).exists()  # the first reader is still in
+    assert os.listdir(folder) == []  # the last one out removed it
+    assert folder.stat().st_mtime_ns == 10**18
+    child = holding(folder)
+    try:
+        with pytest.raises(UsageError, match=r"in use by another run \(train\.py --mode=train"):
+            with runlock.reading(str(folder), "export"):
+                pass
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    with runlock.reading(str(tmp_path / "missing"), "evaluate"):  # for the mode to name
+        assert not (tmp_path / "missing").exists()
+
+
+def test_a_run_that_cannot_hold_a_lock_file_is_read_unlocked(tmp_path, monkeypatch):
+    # Another user's run, shared read-only: its export must not be refused.
+    opened = os.open
+
+    def denied(path, *args):
+        if str(path).startswith(str(tmp_path)):
+            raise PermissionError(13, "Permission denied", str(path))  # as for a non-root user
+        return opened(path, *args)
+
+    monkeypatch.setattr(runlock.os, "open", denied)
+    with runlock.reading(str(tmp_path), "export"):
+        assert os.listdir(tmp_path) == []
