@@ -204,7 +204,8 @@ def resolve_input_shape(input_shape, image_size: int | None) -> tuple[int, int, 
     height, width, channels = (int(side) for side in input_shape)
     if channels not in CHANNELS:
         raise UsageError(f"The recipe takes {channels}-channel input; image datasets give "
-                         f"1 (grey) or 3 (RGB) channels.")
+                         f"1 (grey) or 3 (RGB) channels, so train it on your own data through "
+                         "the Python API (recipes.build).")
     if image_size is not None:
         height = width = image_size
     return height, width, channels
