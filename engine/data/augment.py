@@ -82,6 +82,7 @@ class Augmentation:
     name: ClassVar[str] = "none"
     random: ClassVar[bool] = False  # whether train() differs from evaluate()
     mirrors: ClassVar[bool] = False  # whether train() flips images left to right
+    crop_padding: ClassVar[int] = 0  # train()'s padding on each side before its crop
 
     def store(self, image: tf.Tensor) -> tf.Tensor:
         """The deterministic part, before the cache: uint8 at the preset's stored size."""
@@ -128,6 +129,7 @@ class CifarAugmentation(Augmentation):
     name = "cifar"
     random = True
     mirrors = True
+    crop_padding = CIFAR_PAD
     padding = "CONSTANT"  # tf.pad's mode
 
     def train(self, image, seed):
@@ -160,6 +162,7 @@ class ShiftAugmentation(Augmentation):
 
     name = "shift"
     random = True
+    crop_padding = SHIFT_PIXELS
 
     def train(self, image, seed):
         padded = pad(tf.cast(image, tf.float32), SHIFT_PIXELS)

@@ -135,7 +135,8 @@ def warn_about_misfits(source: Source, augmentation: Augmentation, spec: DataSpe
                        training: bool = True, batch_sizes: tuple[int, int] | None = None) -> None:
     """Warns where the flags do not suit the data: a batch larger than the training
     split (one step per epoch, when ``training``; ``batch_sizes``: a search's smallest
-    and largest), mirror images of data that is not mirror-symmetric."""
+    and largest), crops that mostly miss an image smaller than their padding, mirror
+    images of data that is not mirror-symmetric."""
     smallest, largest = batch_sizes or (spec.batch_size, spec.batch_size)
     examples = source.sizes["train"]
     if training and largest > examples and smallest == largest:
@@ -147,6 +148,17 @@ def warn_about_misfits(source: Source, augmentation: Augmentation, spec: DataSpe
                         "images: a trial with a larger batch takes a single step per epoch; "
                         "fix --batch_size at most %d.", smallest, largest, source.name,
                         examples, examples)
+    empty = empty_crop_share(augmentation.crop_padding, augmentation.size)
+    if training and empty > 0.5:
+        # Such crops, all alike, make constant batches: batch normalization's zero variance
+        # then multiplies the gradient by 1/sqrt(epsilon) at each layer (seen: ResNet-20 at
+        # 1x1 reached a NaN loss at step 7 at a learning rate of 1e-6).
+        logging.warning("--augment=%s pads %d pixels on each side and crops %dx%d: %.0f%% of "
+                        "the crops of a %dx%d image hold none of its pixels, and batches of "
+                        "such crops can end the run in a NaN loss whatever the learning rate; "
+                        "use a larger --image_size or --augment=none.", spec.augmentation,
+                        augmentation.crop_padding, *augmentation.size, 100 * empty,
+                        *augmentation.size)
     if not source.mirror_symmetric:
         for flag, value, mirrors in (("--augment", spec.augmentation, augmentation.mirrors),
                                      ("--tta", spec.tta, spec.tta in MIRRORING_TTA)):
@@ -154,6 +166,18 @@ def warn_about_misfits(source: Source, augmentation: Augmentation, spec: DataSpe
                 logging.warning("%s=%s adds mirror images, but %s is not mirror-symmetric (a "
                                 "mirrored digit or letter is not the same class): expect lower "
                                 "accuracy.", flag, value, source.name)
+
+
+def empty_crop_share(padding: int, size) -> float:
+    """The share of the crops of ``size`` from an image of ``size`` padded by ``padding``
+    pixels on each side (every offset alike) that hold none of the image's pixels."""
+    if not padding:
+        return 0.0
+    holding = 1.0
+    for side in size:  # the offsets 0..2p at which a crop of this side overlaps the image
+        holding *= (min(2 * padding, padding + side - 1)
+                    - max(0, padding - side + 1) + 1) / (2 * padding + 1)
+    return 1.0 - holding
 
 
 def with_checked_labels(source: Source) -> Source:

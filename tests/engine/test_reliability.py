@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from engine import rundir, training
 from engine.data import DataSpec, named_data_errors, prepare
+from engine.data.pipeline import empty_crop_share
 from engine.data.source import Source
 from layers import RunFailure
 
@@ -49,6 +50,15 @@ def test_flags_that_do_not_suit_the_data_are_warned_about(caplog):
     assert "--batch_size=4096 is larger than the 1293 training images of digits" in text
     assert "--tta=flip adds mirror images, but digits is not mirror-symmetric" in text
     assert "--augment=cifar adds mirror images" in text
+    assert "pads" not in text  # 8x8 digits: every crop holds pixels of the image
+    caplog.clear()
+    with caplog.at_level("WARNING"):  # a NaN loss at any rate: all-padding batches
+        prepare(DataSpec(dataset="digits", augmentation="cifar", image_size=3), (8, 8, 1))
+    assert ("--augment=cifar pads 4 pixels on each side and crops 3x3: 69% of the crops of "
+            "a 3x3 image hold none of its pixels") in caplog.text  # 1 - (5/9)^2
+    assert [round(empty_crop_share(4, (side, side)), 4) for side in (1, 4, 5, 32)] == [
+        round(80 / 81, 4), round(32 / 81, 4), 0.0, 0.0]  # offsets 4; 1..7; all of 0..8
+    assert empty_crop_share(0, (1, 1)) == 0.0
     caplog.clear()
     with caplog.at_level("WARNING"):  # a saved run's data, evaluated: no epochs to warn of
         prepare(spec, (8, 8, 1), preprocessing=prepared.preprocessing)
