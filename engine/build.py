@@ -23,16 +23,18 @@ from recipes import TrainingConfig
 class Built:
     """``trained`` is what ``fit`` trains; ``model`` the network that is saved, served
     and evaluated (the same object unless auxiliary heads train along); ``slow_layers``
-    the pretrained layers that fine-tune at a fraction of the learning rate."""
+    the pretrained layers that fine-tune at a fraction of the learning rate;
+    ``pretrained_layers`` the names of the layers started from ``init_from``'s weights."""
 
     trained: keras.Model
     model: keras.Model
     slow_layers: tuple = ()
+    pretrained_layers: tuple[str, ...] = ()
 
 
 def build(recipe: str, classes: int, input_shape, training: TrainingConfig,
           init_from: str | None = None, transfer_mode: str = "finetune",
-          variant: dict | None = None) -> Built:
+          variant: dict | None = None, restored: tuple[str, ...] | None = None) -> Built:
     """``recipe`` (with the builder arguments in ``variant`` overriding its own, as a
     search's trial does) for ``classes`` classes at ``input_shape``, set up to train
     with ``training``: auxiliary heads where ``training.auxiliary_loss_weight`` asks
@@ -41,7 +43,9 @@ def build(recipe: str, classes: int, input_shape, training: TrainingConfig,
     weights in every layer but the recipe's head (``transfer_mode``
     ``feature_extractor`` freezes them; ``finetune`` slows them down) or, with
     ``vgg_shallow``, in the layers a trained VGG net A gives a deeper one (all at the
-    full rate)."""
+    full rate). A resumed run names in ``restored`` the layers it started from
+    ``init_from`` (:func:`engine.training.restored_pretrained_layers`): its backup holds
+    their weights, so they are frozen or slowed down without reading ``init_from``."""
     feature_extractor = bool(init_from) and transfer_mode == "feature_extractor"
     auxiliary = bool(training.auxiliary_loss_weight) and not feature_extractor
     trained = recipes.build(recipe, classes=classes, input_shape=tuple(input_shape),
@@ -50,7 +54,10 @@ def build(recipe: str, classes: int, input_shape, training: TrainingConfig,
     if training.dropout is not None:
         set_dropout(model, training.dropout)
     slow_layers = ()
-    if init_from:
+    copied = []
+    if restored is not None:
+        copied = [model.get_layer(name) for name in restored]
+    elif init_from:
         head = recipes.get(recipe).head
         pretrained = transfer.load_pretrained(init_from)
         if transfer_mode == "vgg_shallow":
@@ -59,11 +66,12 @@ def build(recipe: str, classes: int, input_shape, training: TrainingConfig,
         else:
             copied = transfer.copy_pretrained_weights(pretrained, model, head)
         print(f"Initialized {len(copied)} layers from {init_from} ({transfer_mode}).", flush=True)
-        if feature_extractor:
-            transfer.freeze(model, copied)
-        elif transfer_mode == "finetune":
-            slow_layers = tuple(copied)
-    return Built(trained=trained, model=model, slow_layers=slow_layers)
+    if feature_extractor:
+        transfer.freeze(model, copied)
+    elif init_from and transfer_mode == "finetune":
+        slow_layers = tuple(copied)
+    return Built(trained=trained, model=model, slow_layers=slow_layers,
+                 pretrained_layers=tuple(layer.name for layer in copied))
 
 
 def check_fits_before_reading(recipe: str, input_shape, dataset: str, seed: int) -> None:

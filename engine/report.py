@@ -15,6 +15,7 @@ import platform
 import keras
 import tensorflow as tf
 
+from engine.spec import transfer_record
 from engine.training import EPOCH_SECONDS, VALIDATION_SECONDS
 
 def counted(count: int, noun: str) -> str:
@@ -62,8 +63,7 @@ def training_report(spec, data, model: keras.Model, optimizer, evaluation: dict,
         "seed": spec.seed,
         "precision": spec.precision,
         "jit_compile": spec.jit_compile,
-        "init_from": spec.init_from,
-        "transfer": spec.transfer if spec.init_from else None,
+        **transfer_record(spec),
         **evaluation,
         "augmentation": spec.training.augmentation,
         "skipped_files": len(data.source.skipped),

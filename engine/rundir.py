@@ -25,6 +25,8 @@ MODEL_FILE = "model.keras"
 PREPROCESSING_FILE = "preprocessing.json"
 EVALUATION_FILE = "evaluation.json"
 CURVES_FILE = "curves.png"
+# run.json's key for the layers a transfer run started from --init_from's weights
+PRETRAINED_LAYERS = "pretrained_layers"
 BACKUP_DIR = "backup"  # Keras BackupAndRestore's state: an interrupted run resumes from it
 EXPORT_DIR = "export"  # the default model base path of the run's exports (TF Serving layout)
 PUBLISHED_FILE = "published.json"  # between the export and the report: the version written

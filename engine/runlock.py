@@ -15,6 +15,8 @@ import contextlib
 import os
 import socket
 
+from absl import logging
+
 from engine.rundir import check_writable
 from layers.errors import UsageError
 
@@ -60,7 +62,7 @@ def acquire(path: str, model_dir: str, holder: str, shared: bool = False) -> int
     file; a lock file another user left, or a full disk, keeps its text). A lock file,
     or its folder, removed by another run between this one's open and lock is made
     anew. Where the file system has no locks (some network ones) the run goes on
-    unlocked, as it did before locks."""
+    unlocked, as it did before locks, and a writer's says so."""
     import fcntl
 
     while True:
@@ -79,7 +81,11 @@ def acquire(path: str, model_dir: str, holder: str, shared: bool = False) -> int
             os.close(descriptor)
             raise UsageError(f"{model_dir} is in use by another run ({other or 'train.py'}); "
                              "wait for it to end, or choose another --model_dir.") from None
-        except OSError:
+        except OSError as error:  # ENOLCK, EOPNOTSUPP: a file system without locks
+            if not shared:
+                logging.warning("%s cannot be locked (%s): nothing keeps another run from "
+                                "starting in that folder meanwhile.", model_dir,
+                                error.strerror or error)
             return descriptor
         try:
             current = os.path.samestat(os.fstat(descriptor), os.stat(path))

@@ -131,7 +131,9 @@ def check_paths(spec: RunSpec) -> None:
     """Checks, before any work, that the run's inputs exist and its outputs can be
     written: ``model_dir`` and ``export_dir`` are (or can be made) writable folders
     outside an image folder dataset, ``data_dir`` is a folder if it exists,
-    ``init_from`` a run folder or a ``.keras`` file that holds a model of the recipe."""
+    ``init_from`` a run folder or a ``.keras`` file that holds a model of the recipe, or
+    gone where ``model_dir`` holds the backup of the run it started, which resumes
+    without it."""
     for flag, path in (("model_dir", spec.model_dir), ("export_dir", spec.export_dir)):
         check_writable(flag, path)
         check_outside_images(flag, path, spec.data.dataset)
@@ -139,11 +141,19 @@ def check_paths(spec: RunSpec) -> None:
     if data_dir and "://" not in data_dir and os.path.exists(data_dir) \
             and not os.path.isdir(data_dir):
         raise UsageError(f"--data_dir={data_dir!r} is a file; pass the TFDS data folder.")
-    if spec.init_from:
+    if spec.init_from and (os.path.exists(spec.init_from) or not training_restores(spec)):
         from engine import transfer
 
         rundir.pretrained_model_file(spec.init_from)
         transfer.check_source_recipe(spec.init_from, spec.recipe, spec.transfer)
+
+
+def training_restores(spec: RunSpec) -> bool:
+    """Whether ``spec.model_dir`` holds the backup of an interrupted run that started
+    from ``spec.init_from`` and restores the layers it took from there."""
+    from engine.training import restored_pretrained_layers
+
+    return restored_pretrained_layers(spec.model_dir, spec.init_from) is not None
 
 
 def check_outside_images(flag: str, path: str | None, dataset: str) -> None:
@@ -198,6 +208,17 @@ def absolute(path: str | None) -> str | None:
     return os.path.abspath(os.path.expanduser(path))
 
 
+def transfer_record(spec: RunSpec) -> dict:
+    """The transfer settings a run's records hold: ``init_from``, and where one is given
+    its ``transfer`` mode and, for ``finetune`` alone, the ``finetune_multiplier`` that
+    slows the pretrained layers (None where a setting does not apply)."""
+    given = bool(spec.init_from)
+    return {"init_from": spec.init_from,
+            "transfer": spec.transfer if given else None,
+            "finetune_multiplier": spec.finetune_multiplier
+            if given and spec.transfer == "finetune" else None}
+
+
 def run_record(spec: RunSpec, class_names, input_shape, split_sizes,
                split_digest: str | None = None) -> dict:
     """``run.json``: the resolved configuration of a run, with what the data told."""
@@ -223,9 +244,7 @@ def run_record(spec: RunSpec, class_names, input_shape, split_sizes,
         "distribute": spec.distribute,
         "deterministic": spec.deterministic,
         "seed": spec.seed,
-        "init_from": spec.init_from,
-        "transfer": spec.transfer if spec.init_from else None,
-        "finetune_multiplier": spec.finetune_multiplier if spec.init_from else None,
+        **transfer_record(spec),
         "num_classes": len(class_names),
         "class_names": list(class_names),
         "split_sizes": dict(split_sizes),

@@ -19,7 +19,7 @@ import numpy as np
 from absl import logging
 
 from engine import private_api, transfer
-from engine.rundir import BACKUP_DIR, staging, write_json
+from engine.rundir import BACKUP_DIR, PRETRAINED_LAYERS, RUN_FILE, read_json, staging, write_json
 from engine.losses import classification_loss
 from engine.optimizers import StochasticDiagonalLevenbergMarquardt
 from layers.errors import RunFailure, UsageError
@@ -653,6 +653,23 @@ def remove_backup(run_dir: str) -> None:
     """Deletes the backup a run kept (``run_callbacks(keep_backup=True)``) once its report
     is written: a finished run is not resumed."""
     shutil.rmtree(os.path.join(run_dir, BACKUP_DIR), ignore_errors=True)
+
+
+def restored_pretrained_layers(run_dir: str, init_from: str) -> tuple[str, ...] | None:
+    """The layers an interrupted run in ``run_dir`` started from ``init_from``'s weights
+    (``run.json``'s ``pretrained_layers``), where its backup restores an epoch of them: a
+    resume then needs neither the source nor a copy from it, and freezes or slows down
+    those layers as the run did. None where there is no such run to resume."""
+    record_file = os.path.join(run_dir, RUN_FILE)
+    backup_dir = os.path.join(run_dir, BACKUP_DIR)
+    if not (os.path.isfile(record_file) and os.path.isdir(backup_dir)):
+        return None
+    record = read_json(record_file)
+    layers = record.get(PRETRAINED_LAYERS)
+    if record.get("init_from") != init_from or layers is None \
+            or restorable(backup_dir)[1] is None:
+        return None
+    return tuple(layers)
 
 
 def backed_up_epochs(backup_dir: str) -> int:

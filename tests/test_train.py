@@ -433,6 +433,61 @@ def test_an_interruption_after_the_last_epoch_resumes_without_training_again(tmp
     assert not (tmp_path / "run" / "backup").exists()  # a finished run is not resumed
 
 
+def test_a_transfer_run_resumes_without_its_source_as_it_would_have_ended(tmp_path,
+                                                                          monkeypatch):
+    """An interrupted --init_from run resumes from its backup, which holds every weight,
+    after the source is gone: the layers it took from there stay frozen, and it ends as
+    the uninterrupted run does."""
+    import dataclasses
+    import shutil
+
+    import keras
+
+    import recipes
+    from engine import spec
+    from engine.modes import train as train_mode
+    from layers.errors import UsageError
+
+    class InterruptSecondEpoch(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:  # the first epoch is backed up
+                raise KeyboardInterrupt
+
+    config = dataclasses.replace(recipes.get("lenet5_modern").training, epochs=1)
+    train_mode.train(spec.resolve("lenet5_modern", config, model_dir=str(tmp_path / "source")))
+    source = tmp_path / "source.keras"
+    shutil.copy(tmp_path / "source" / "model.keras", source)
+    pretrained = keras.saving.load_model(source)
+    config = dataclasses.replace(config, epochs=2)
+    uninterrupted, run = (spec.resolve("lenet5_modern", config, deterministic=True,
+                                       model_dir=str(tmp_path / name), init_from=str(source),
+                                       transfer="feature_extractor")
+                          for name in ("uninterrupted", "run"))
+    expected = train_mode.train(uninterrupted)
+    record = json.loads((tmp_path / "uninterrupted" / "run.json").read_text())
+    assert record["pretrained_layers"] == ["c1", "c3", "c5", "f6"]
+    assert record["finetune_multiplier"] is None  # feature extraction trains at one rate
+    assert expected["transfer"] == "feature_extractor" and expected["finetune_multiplier"] is None
+
+    with monkeypatch.context() as patch:
+        patch.setattr(train_mode.training, "TimeToEnd", InterruptSecondEpoch)
+        with pytest.raises(KeyboardInterrupt):
+            train_mode.train(run)
+    source.unlink()
+    report = train_mode.train(run)
+    assert report["epochs_run"] == 2
+    assert report["test_accuracy"] == expected["test_accuracy"]
+    assert report["test_loss"] == pytest.approx(expected["test_loss"], abs=1e-6)
+    resumed = keras.saving.load_model(tmp_path / "run" / "model.keras")
+    for name in record["pretrained_layers"]:  # still frozen after the resume
+        for ours, theirs in zip(resumed.get_layer(name).get_weights(),
+                                pretrained.get_layer(name).get_weights()):
+            np.testing.assert_array_equal(ours, theirs)
+    # Without a backup to resume from, the source is needed.
+    with pytest.raises(UsageError, match="is neither a run directory holding model.keras"):
+        train_mode.train(run)
+
+
 def test_an_interruption_after_the_export_resumes_without_exporting_again(tmp_path,
                                                                        monkeypatch):
     """A run killed between its export and its report ends again with the same weights:

@@ -74,8 +74,12 @@ def train_held(spec: RunSpec, chief: bool, overwrite: bool,
         replace = rundir.check_resumable(run_dir, record, overwrite) or replace
         training.check_validation(spec.training, source.sizes["validation"])
         # The architecture is checked against the input before any statistics are computed.
+        restored = None if replace or not spec.init_from \
+            else training.restored_pretrained_layers(run_dir, spec.init_from)
         built = build(spec.recipe, source.num_classes, input_shape, spec.training,
-                      spec.init_from, spec.transfer)
+                      spec.init_from, spec.transfer, restored=restored)
+        if spec.init_from:
+            record[rundir.PRETRAINED_LAYERS] = list(built.pretrained_layers)
         check_evaluation(built.model, spec.data.tta, spec.data.test_scale)
         with named_data_errors(source):
             data = prepare(spec.data, input_shape, source=source)

@@ -32,7 +32,7 @@ from engine.publish import publish, published
 from engine.report import counted, plot_curves, read_history, training_report
 from engine.session import session
 from engine.serving import layout
-from engine.spec import check_paths, run_record
+from engine.spec import check_paths, run_record, transfer_record
 from engine.training import HISTORY_FILE
 from engine.tuning import hparams, state
 from engine.tuning.hypermodel import RecipeHyperModel
@@ -248,9 +248,7 @@ def check_same_search(search: SearchSpec) -> None:
                "input_shape": list(resolve_input_shape(recipes.get(run.recipe).input_shape,
                                                        run.data.image_size)),
                "training": dataclasses.asdict(run.training), "seed": run.seed,
-               "precision": run.precision, "init_from": run.init_from,
-               "transfer": run.transfer if run.init_from else None,
-               "finetune_multiplier": run.finetune_multiplier if run.init_from else None,
+               "precision": run.precision, **transfer_record(run),
                **search_record(search)}
     changed = [rundir.difference(key, rundir.strict(saved.get(key)), rundir.strict(current[key]))
                for key in RESUMED_KEYS

@@ -170,3 +170,20 @@ def test_a_run_that_cannot_hold_a_lock_file_is_read_unlocked(tmp_path, monkeypat
     monkeypatch.setattr(runlock.os, "open", denied)
     with runlock.reading(str(tmp_path), "export"):
         assert os.listdir(tmp_path) == []
+
+
+def test_a_file_system_without_locks_runs_unlocked_and_says_so(tmp_path, monkeypatch, caplog):
+    import errno
+    import fcntl
+
+    def no_locks(descriptor, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with caplog.at_level("WARNING"):
+        with runlock.held(str(tmp_path / "run"), "train"):
+            with runlock.reading(str(tmp_path / "run"), "evaluate"):
+                pass
+    assert caplog.text.count("cannot be locked (No locks available): nothing keeps another "
+                             "run from starting in that folder meanwhile.") == 1
+    assert os.listdir(tmp_path) == []
