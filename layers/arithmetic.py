@@ -13,9 +13,9 @@ Every function takes one axis; apply it to height and width separately.
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Iterable, Sequence
 
+from layers.checks import check_positive_int, is_int
 from layers.errors import UsageError
 
 PADDING_MODES = ("valid", "same")
@@ -91,9 +91,9 @@ def same_padding(size: int, kernel: int, stride: int = 1, dilation: int = 1) -> 
     split evenly and, when their number is odd, the extra one goes after
     (right or bottom).  Input width 13, filter 6, stride 5 gives ``(1, 2)``.
     """
-    _check_positive("size", size)
-    _check_positive("kernel", kernel)
-    _check_positive("stride", stride)
+    check_positive_int("size", size)
+    check_positive_int("kernel", kernel)
+    check_positive_int("stride", stride)
     outputs = math.ceil(size / stride)
     total = max((outputs - 1) * stride + effective_kernel(kernel, dilation) - size, 0)
     return total // 2, total - total // 2
@@ -102,10 +102,10 @@ def same_padding(size: int, kernel: int, stride: int = 1, dilation: int = 1) -> 
 def resolve_padding(size: int, kernel: int, stride: int = 1, padding="valid",
                     dilation: int = 1) -> tuple[int, int]:
     """The ``(before, after)`` zeros that ``padding`` adds along one axis."""
-    _check_positive("size", size)
-    _check_positive("kernel", kernel)
-    _check_positive("stride", stride)
-    _check_positive("dilation", dilation)
+    check_positive_int("size", size)
+    check_positive_int("kernel", kernel)
+    check_positive_int("stride", stride)
+    check_positive_int("dilation", dilation)
     if isinstance(padding, str):
         mode = padding.lower()
         if mode not in PADDING_MODES:
@@ -127,8 +127,8 @@ def resolve_padding(size: int, kernel: int, stride: int = 1, padding="valid",
 
 def effective_kernel(kernel: int, dilation: int = 1) -> int:
     """The number of inputs a dilated kernel spans: ``(kernel - 1)*dilation + 1``."""
-    _check_positive("kernel", kernel)
-    _check_positive("dilation", dilation)
+    check_positive_int("kernel", kernel)
+    check_positive_int("dilation", dilation)
     return (kernel - 1) * dilation + 1
 
 
@@ -142,9 +142,9 @@ def grow_receptive_field(receptive_field: int, jump: int, kernel: int, stride: i
     Start from ``(1, 1)`` at the network's input; a per-layer summary keeps
     the pair and calls this once per window layer (convolution or pooling).
     """
-    _check_positive("receptive_field", receptive_field)
-    _check_positive("jump", jump)
-    _check_positive("stride", stride)
+    check_positive_int("receptive_field", receptive_field)
+    check_positive_int("jump", jump)
+    check_positive_int("stride", stride)
     return receptive_field + (effective_kernel(kernel, dilation) - 1) * jump, jump * stride
 
 
@@ -168,18 +168,3 @@ def receptive_field(layers: Iterable[Sequence[int]]) -> int:
 
 def _window(kernel: int, dilation: int) -> str:
     return f"size {kernel}" + (f" dilated by {dilation}" if dilation != 1 else "")
-
-
-def is_int(value) -> bool:
-    """True for Python and NumPy integers, False for bools."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def is_real(value) -> bool:
-    """True for Python and NumPy real numbers, False for bools (and strings)."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _check_positive(name: str, value) -> None:
-    if not is_int(value) or value < 1:
-        raise UsageError(f"{name} must be a positive integer, got {value!r}.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from layers.arithmetic import is_real
+from layers.checks import is_real
 from layers.errors import UsageError
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import keras
 
-from layers.arithmetic import PADDING_MODES, is_int, layer_output_size
+from layers.arithmetic import PADDING_MODES, layer_output_size
+from layers.checks import is_int
 from layers.errors import UsageError
 
 

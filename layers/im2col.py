@@ -20,7 +20,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from layers.arithmetic import conv_output_size, is_int, resolve_padding
+from layers.arithmetic import conv_output_size, resolve_padding
+from layers.checks import is_int
 from layers.errors import UsageError
 
 

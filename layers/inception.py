@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import keras
 
-from layers.arithmetic import is_int
+from layers.checks import is_int
 from layers.errors import UsageError
 
 

@@ -21,7 +21,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from layers.arithmetic import is_int, layer_output_size
+from layers.arithmetic import layer_output_size
+from layers.checks import is_int
 from layers.errors import UsageError
 
 SQUASHING_AMPLITUDE = 1.7159

@@ -7,7 +7,7 @@ import numbers
 import keras
 from keras import ops
 
-from layers.arithmetic import is_int
+from layers.checks import is_int
 from layers.errors import UsageError
 
 

@@ -17,7 +17,7 @@ import math
 import keras
 from keras import ops
 
-from layers.arithmetic import is_int
+from layers.checks import is_int
 from layers.errors import UsageError
 
 

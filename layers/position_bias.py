@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 
+from layers.checks import check_switch
 from layers.errors import UsageError
 
 
@@ -26,9 +27,7 @@ class PositionBias(keras.layers.Layer):
     def __init__(self, per_channel: bool = False, bias_initializer="zeros",
                  bias_regularizer=None, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(per_channel, bool):
-            raise UsageError(f"per_channel must be True or False, got {per_channel!r}.")
-        self.per_channel = per_channel
+        self.per_channel = check_switch("per_channel", per_channel)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.bias_regularizer = keras.regularizers.get(bias_regularizer)
 

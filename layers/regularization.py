@@ -15,7 +15,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from layers.arithmetic import is_int, is_real
+from layers.checks import is_int, is_real
 from layers.errors import UsageError
 
 STOCHASTIC_DEPTH_MODES = ("batch", "row")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import keras
 
-from layers.arithmetic import is_int, is_real
+from layers.checks import check_choice, check_positive_int, is_real
 from layers.conv import PaddedConv2D
 from layers.errors import UsageError
 from layers.regularization import StochasticDepth
@@ -83,7 +83,7 @@ def shortcut_branch(x, filters: int, *, name: str, strides: int = 1, option: str
     projects (1x1 conv + BN, ``{name}_0_conv``/``{name}_0_bn``) only where the
     shape changes; option C projects always.
     """
-    _check_option("shortcut", option, SHORTCUTS)
+    check_choice("shortcut", option, SHORTCUTS)
     changes = strides != 1 or x.shape[-1] != filters
     if option == "C" or (option == "B" and changes):
         return conv_bn(x, filters, 1, strides=strides, activation=None, use_bias=use_bias,
@@ -102,7 +102,7 @@ def basic_block(x, filters: int, *, name: str, strides: int = 1, shortcut: str |
     ``survival_probability`` below 1 drops the residual branch at training time
     (:class:`layers.StochasticDepth`, Huang et al. 2016).
     """
-    _check_positive("filters", filters)
+    check_positive_int("filters", filters)
     identity = _identity(x, filters, name, strides, shortcut, use_bias)
     y = conv_bn(x, filters, 3, strides=strides, use_bias=use_bias, name=f"{name}_1")
     y = conv_bn(y, filters, 3, activation=None, use_bias=use_bias, name=f"{name}_2")
@@ -121,10 +121,10 @@ def bottleneck_block(x, width: int, filters: int, *, name: str, strides: int = 1
     (Xie et al. 2017's cardinality, Fig. 3(c)).  ``shortcut`` and
     ``survival_probability`` are as in :func:`basic_block`.
     """
-    _check_positive("width", width)
-    _check_positive("filters", filters)
-    _check_positive("groups", groups)
-    _check_option("stride_on", stride_on, STRIDE_PLACEMENTS)
+    check_positive_int("width", width)
+    check_positive_int("filters", filters)
+    check_positive_int("groups", groups)
+    check_choice("stride_on", stride_on, STRIDE_PLACEMENTS)
     if width % groups:
         raise UsageError(
             f"width must be a multiple of groups so the 3x3 convolution splits evenly, "
@@ -147,7 +147,7 @@ def preact_block(x, filters: int, *, name: str, strides: int = 1, dropout: float
     Where the shape changes the shortcut is a 1x1 convolution of the
     pre-activated input, as in the authors' code; elsewhere it is the identity.
     """
-    _check_positive("filters", filters)
+    check_positive_int("filters", filters)
     if not (is_real(dropout) and 0 <= dropout < 1):
         raise UsageError(f"dropout must be in [0, 1), got {dropout!r}.")
     activated = bn_relu(x, name=f"{name}_preact")
@@ -180,18 +180,6 @@ def _merge(residual, identity, name, survival_probability):
     return keras.layers.Activation("relu", name=f"{name}_out")(residual)
 
 
-def _check_option(argument, value, accepted):
-    if value not in accepted:
-        raise UsageError(
-            f"{argument} must be one of {', '.join(map(repr, accepted))}, got {value!r}."
-        )
-
-
-def _check_positive(argument, value):
-    if not is_int(value) or value < 1:
-        raise UsageError(f"{argument} must be a positive integer, got {value!r}.")
-
-
 @keras.saving.register_keras_serializable(package="convnet_recipes")
 class ZeroPadShortcut(keras.layers.Layer):
     """Option A of He et al. 2016 (Sec. 3.3): the identity, with zeros for the new channels.
@@ -204,8 +192,8 @@ class ZeroPadShortcut(keras.layers.Layer):
 
     def __init__(self, filters: int, strides: int = 1, **kwargs):
         super().__init__(**kwargs)
-        _check_positive("filters", filters)
-        _check_positive("strides", strides)
+        check_positive_int("filters", filters)
+        check_positive_int("strides", strides)
         self.filters = int(filters)
         self.strides = int(strides)
 

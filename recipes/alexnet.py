@@ -28,7 +28,8 @@ import keras
 
 from layers import LocalResponseNormalization, MaxFilterRMS, PaddedConv2D
 from layers.errors import UsageError
-from recipes.common import apply, classifier, features, flatten, rate, scaled, switch
+from layers.checks import check_switch
+from recipes.common import apply, classifier, features, flatten, rate, scaled
 from recipes.registry import Recipe, TrainingConfig, register
 from recipes.space import Boolean, Choice, SearchSpace
 
@@ -161,7 +162,7 @@ def alexnet(input_shape, classes, classifier_activation, name="alexnet",
         raise UsageError(f"Unknown architecture {architecture!r}; accepted: "
                          f"{', '.join(ARCHITECTURES)}.")
     dropout = rate("dropout", dropout)
-    lrn = switch("lrn", lrn)
+    lrn = check_switch("lrn", lrn)
     table = ARCHITECTURES[architecture]
     weights = keras.initializers.RandomNormal(mean=0.0, stddev=0.01)
     constraint = MaxFilterRMS(table.max_filter_rms) if table.max_filter_rms else None

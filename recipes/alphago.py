@@ -15,7 +15,7 @@ from __future__ import annotations
 import keras
 
 from layers import PaddedConv2D, PositionBias
-from layers.arithmetic import is_int
+from layers.checks import is_int
 from layers.errors import UsageError
 from recipes.common import apply, features, predictions
 from recipes.registry import Recipe, TrainingConfig, register

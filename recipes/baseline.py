@@ -15,6 +15,7 @@ from typing import Sequence
 
 import keras
 
+from layers.checks import check_positive_int, check_switch, is_int
 from layers.errors import UsageError
 from recipes.common import apply, classifier, features, flatten, rate
 from recipes.registry import Recipe, TrainingConfig, register
@@ -56,13 +57,13 @@ def convnet(input_shape, classes, classifier_activation, name="convnet", convs_p
     (one int or K ints). Convolutions are ``kernel_size`` x ``kernel_size``, stride
     1, with "same" padding; ``pool`` ends every block with a 2x2/2 max pool.
     """
-    convs_per_block = _positive_int("convs_per_block (N)", convs_per_block)
-    blocks = _positive_int("blocks (M)", blocks)
-    if isinstance(fc_layers, bool) or not isinstance(fc_layers, int) or fc_layers < 0:
+    convs_per_block = check_positive_int("convs_per_block (N)", convs_per_block)
+    blocks = check_positive_int("blocks (M)", blocks)
+    if not is_int(fc_layers) or fc_layers < 0:
         raise UsageError(f"fc_layers (K) must be a non-negative integer, got {fc_layers!r}.")
-    kernel_size = _positive_int("kernel_size", kernel_size)
-    if isinstance(filters, int) and not isinstance(filters, bool):
-        filters = tuple(filters * _positive_int("growth", growth) ** block
+    kernel_size = check_positive_int("kernel_size", kernel_size)
+    if is_int(filters):
+        filters = tuple(filters * check_positive_int("growth", growth) ** block
                         for block in range(blocks))
     elif growth != 1:
         raise UsageError(f"growth multiplies the first block's width given as one int "
@@ -71,8 +72,7 @@ def convnet(input_shape, classes, classifier_activation, name="convnet", convs_p
     filters = _positive_ints("filters", filters, length=blocks, per=f"one per block, M = {blocks}")
     fc_units = _positive_ints("fc_units", fc_units, length=fc_layers,
                               per=f"one per FC layer, K = {fc_layers}")
-    if not isinstance(pool, bool):
-        raise UsageError(f"pool must be True or False, got {pool!r}.")
+    pool = check_switch("pool", pool)
     inputs = keras.Input(shape=input_shape, name="input")
     x = inputs
     for block, width in enumerate(filters, start=1):
@@ -90,26 +90,20 @@ def convnet(input_shape, classes, classifier_activation, name="convnet", convs_p
     return keras.Model(inputs, outputs, name=name)
 
 
-def _positive_int(argument, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise UsageError(f"{argument} must be a positive integer, got {value!r}.")
-    return value
-
-
 def _positive_ints(argument, values, length, per=""):
     """``values`` as a tuple of positive ints; an int is repeated ``length`` times.
 
     ``length=None`` accepts any non-empty sequence and no bare int.
     """
-    if isinstance(values, int) and not isinstance(values, bool) and length is not None:
+    if is_int(values) and length is not None:
         values = (values,) * length
     expected = ("a non-empty sequence of positive integers" if length is None
                 else f"one positive integer or {length} of them ({per})")
     if (not isinstance(values, Sequence) or isinstance(values, str)
             or (length is None and not values) or (length is not None and len(values) != length)
-            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values)):
+            or not all(is_int(v) and v > 0 for v in values)):
         raise UsageError(f"{argument} must be {expected}, got {values!r}.")
-    return tuple(values)
+    return tuple(int(value) for value in values)
 
 
 register(Recipe(

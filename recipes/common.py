@@ -6,10 +6,9 @@ from __future__ import annotations
 import math
 
 import keras
-import numpy as np
 
 from layers import layer_output_size
-from layers.arithmetic import is_real
+from layers.checks import is_real
 from layers.errors import UsageError
 
 
@@ -60,7 +59,7 @@ def predictions(logits, classifier_activation: str | None, prefix: str = ""):
 def apply(layer: keras.layers.Layer, x):
     """Calls ``layer`` on ``x`` after checking that a window layer fits its input.
 
-    Convolutions and poolings whose window does not fit raise a ``ValueError``
+    Convolutions and poolings whose window does not fit raise a :class:`UsageError`
     that names the layer and shows the conv arithmetic of
     :func:`layers.conv_formula`, instead of Keras's negative-dimension error
     deep inside the graph.
@@ -92,14 +91,6 @@ def scaled(channels: int, width_multiplier: float, divisor: int = 1) -> int:
         raise UsageError(f"width_multiplier must be a positive number, got "
                          f"{width_multiplier!r}.")
     return max(divisor, round(channels * width_multiplier / divisor) * divisor)
-
-
-def switch(argument: str, value) -> bool:
-    """``value`` of an on/off builder argument (``lrn``, ``batch_norm``, ``aux_heads``):
-    True or False only, so that a string such as ``"no"`` is not read as on."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise UsageError(f"{argument} must be True or False, got {value!r}.")
-    return bool(value)
 
 
 def rate(argument: str, value) -> float:

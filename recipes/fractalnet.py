@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import keras
 
-from layers.arithmetic import is_int, is_real
+from layers.checks import is_int, is_real
 from layers.errors import UsageError
 from layers.regularization import FractalJoin, GlobalDropPath
 from recipes.common import apply, classifier, features, flatten

@@ -21,7 +21,8 @@ import keras
 
 from layers import InceptionFilters, LocalResponseNormalization, PaddedConv2D, inception_module
 from layers.errors import UsageError
-from recipes.common import apply, classifier, features, flatten, rate, switch
+from layers.checks import check_switch
+from recipes.common import apply, classifier, features, flatten, rate
 from recipes.registry import Recipe, TrainingConfig, register
 
 # Table 1: (#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj) per module, by stage.
@@ -68,7 +69,7 @@ def googlenet(input_shape, classes, classifier_activation, name="googlenet", aux
     the trained weights, and weights load by name from one into the other.
     """
     dropout = rate("dropout", dropout)
-    aux_heads = switch("aux_heads", aux_heads)
+    aux_heads = check_switch("aux_heads", aux_heads)
     inputs = keras.Input(shape=input_shape, name="input")
     x = apply(PaddedConv2D(64, 7, strides=2, padding=3, activation="relu", name="conv1"), inputs)
     x = _max_pool(x, "pool1")

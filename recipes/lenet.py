@@ -14,7 +14,8 @@ import keras
 
 from layers import (LENET5_C3_CONNECTIONS, EuclideanRBF, FanInUniform, PartialConnectionConv2D,
                     TrainableSubsampling, scaled_tanh)
-from recipes.common import apply, classifier, features, flatten, predictions, scaled, switch
+from layers.checks import check_switch
+from recipes.common import apply, classifier, features, flatten, predictions, scaled
 from recipes.registry import Recipe, TrainingConfig, register
 from recipes.space import Boolean, Choice, SearchSpace
 
@@ -99,7 +100,7 @@ def lenet5_modern(input_shape, classes, classifier_activation, name="lenet5_mode
     having no bias (BN's offset replaces it); ``width_multiplier`` scales the
     channels of C1, C3, C5 and the units of F6 (:func:`recipes.common.scaled`).
     """
-    batch_norm = switch("batch_norm", batch_norm)
+    batch_norm = check_switch("batch_norm", batch_norm)
     inputs = keras.Input(shape=input_shape, name="input")
     x = inputs
     for index, (layer_name, filters, kernel) in enumerate(LENET5_CONVS):

@@ -19,7 +19,7 @@ from typing import Any, Callable, Mapping
 
 import keras
 
-from layers.arithmetic import is_int
+from layers.checks import check_choice, check_switch, is_int
 from layers.errors import UsageError
 from recipes.common import POOLINGS
 from recipes.space import SearchSpace, training_space
@@ -259,10 +259,8 @@ def build(
 def _check_top(recipe: Recipe, classes, include_top, pooling) -> dict[str, Any]:
     """The builder arguments of ``include_top`` and ``pooling`` (none with the top);
     a combination that cannot be built, or would be ignored, is a :class:`UsageError`."""
-    if not isinstance(include_top, bool):
-        raise UsageError(f"include_top must be True or False, got {include_top!r}.")
-    if pooling is not None and pooling not in POOLINGS:
-        raise UsageError(f"pooling must be None, 'avg' or 'max', got {pooling!r}.")
+    include_top = check_switch("include_top", include_top)
+    check_choice("pooling", pooling, (None, *POOLINGS))
     if include_top:
         if pooling is not None:
             raise UsageError(f"pooling={pooling!r} applies to include_top=False; the "

@@ -22,7 +22,7 @@ import math
 
 import keras
 
-from layers.arithmetic import is_int, is_real
+from layers.checks import check_choice, is_int, is_real
 from layers.errors import UsageError
 from layers.residual import (SHORTCUTS, STRIDE_PLACEMENTS, basic_block, bn_relu,
                              bottleneck_block, conv, conv_bn, preact_block)
@@ -113,16 +113,10 @@ def _stem(x, stem, stem_filters, block, conv_bias):
 
 def _check_variant(blocks, filters, block, widths, stem, shortcut, stride_on, dropout,
                    final_survival_probability):
-    def choice(argument, value, accepted):
-        if value not in accepted:
-            raise UsageError(
-                f"{argument} must be one of {', '.join(map(repr, accepted))}, got {value!r}."
-            )
-
-    choice("block", block, BLOCKS)
-    choice("stem", stem, STEMS)
-    choice("shortcut", shortcut, SHORTCUTS + (None,))
-    choice("stride_on", stride_on, STRIDE_PLACEMENTS)
+    check_choice("block", block, BLOCKS)
+    check_choice("stem", stem, STEMS)
+    check_choice("shortcut", shortcut, SHORTCUTS + (None,))
+    check_choice("stride_on", stride_on, STRIDE_PLACEMENTS)
     if block == "bottleneck" and (widths is None or len(widths) != len(blocks)):
         raise UsageError(f"Bottleneck blocks need one width per stage, got widths={widths!r}.")
     if block == "preact" and shortcut != "B":

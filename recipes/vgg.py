@@ -30,7 +30,8 @@ import keras
 
 from layers import LocalResponseNormalization
 from layers.errors import UsageError
-from recipes.common import apply, classifier, features, flatten, rate, scaled, switch
+from layers.checks import check_switch
+from recipes.common import apply, classifier, features, flatten, rate, scaled
 from recipes.registry import Recipe, TrainingConfig, register
 from recipes.space import Boolean, Choice, SearchSpace
 
@@ -54,7 +55,7 @@ FC_UNITS = 4096
 NET_A_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv3_2", "fc6", "fc7", "logits")
 # Section 3.1: "we sampled the weights from a normal distribution with the zero mean
 # and 10^-2 variance", read as std 0.01 (see the module docstring); or Glorot's.
-INITIALIZATIONS = ("normal", "glorot")
+VGG_INITIALIZATIONS = ("normal", "glorot")
 
 
 def vgg(input_shape, classes, classifier_activation, name="vgg", configuration="D",
@@ -75,10 +76,10 @@ def vgg(input_shape, classes, classifier_activation, name="vgg", configuration="
         raise UsageError(f"Unknown VGG configuration {configuration!r}; accepted: "
                          f"{', '.join(CONFIGURATIONS)} (Table 1 columns).")
     dropout = rate("dropout", dropout)
-    lrn = switch("lrn", lrn)
-    if initialization not in INITIALIZATIONS:
+    lrn = check_switch("lrn", lrn)
+    if initialization not in VGG_INITIALIZATIONS:
         raise UsageError(f"Unknown VGG initialization {initialization!r}; accepted: "
-                         f"{', '.join(INITIALIZATIONS)}.")
+                         f"{', '.join(VGG_INITIALIZATIONS)}.")
 
     def weights():  # one initializer per layer, so that each draws its own weights
         return (keras.initializers.RandomNormal(mean=0.0, stddev=0.01)

@@ -94,6 +94,18 @@ def test_convnet_default_is_n2_m3_k1():
     assert tuple(model.get_layer("block3_pool").output.shape[1:]) == (4, 4, 128)
 
 
+def test_numpy_integers_and_booleans_build_what_pythons_do():
+    # A configuration read from an array: "fc_units must be one positive integer ...,
+    # got np.int64(64)", where the other recipes took NumPy values.
+    given = dict(filters=32, growth=2, fc_units=64, pool=True, kernel_size=3, blocks=2)
+    numpy = {name: np.bool_(value) if isinstance(value, bool) else np.int64(value)
+             for name, value in given.items()}
+    assert recipes.build("convnet", **numpy).get_config() == \
+        recipes.build("convnet", **given).get_config()
+    assert recipes.build("mlp", hidden_units=(np.int64(64), np.int32(32))).count_params() == \
+        recipes.build("mlp", hidden_units=(64, 32)).count_params()
+
+
 @pytest.mark.parametrize("options, message", [
     ({"convs_per_block": 0}, "convs_per_block"),
     ({"blocks": 0}, "blocks"),

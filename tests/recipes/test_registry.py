@@ -200,7 +200,7 @@ def test_a_headless_network_round_trips(round_trip):
     ("mlp", {"include_top": False}, "mlp has no feature maps before its classifier"),
     ("resnet20", {"pooling": "avg"}, "pooling='avg' applies to include_top=False"),
     ("resnet20", {"include_top": False, "pooling": "sum"},
-     "pooling must be None, 'avg' or 'max', got 'sum'"),
+     "pooling must be one of None, 'avg', 'max', got 'sum'"),
     ("resnet20", {"include_top": False, "classes": 5},
      "classes=5 sizes the classifier, which include_top=False leaves out"),
     ("resnet20", {"include_top": "no"}, "include_top must be True or False"),

@@ -1,0 +1,45 @@
+"""Checks of the arguments of layers and builders: a wrong value is a
+:class:`UsageError` of one sentence naming the argument, the value received and
+what is accepted. NumPy integers and booleans pass where Python's do, so a
+configuration read from an array or a search builds as one typed by hand."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from layers.errors import UsageError
+
+
+def is_int(value) -> bool:
+    """True for Python and NumPy integers, False for bools."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def is_real(value) -> bool:
+    """True for Python and NumPy real numbers, False for bools (and strings)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def check_positive_int(argument: str, value) -> int:
+    """``value`` as a Python int (which Keras's layers require) where it is a positive
+    integer."""
+    if not is_int(value) or value < 1:
+        raise UsageError(f"{argument} must be a positive integer, got {value!r}.")
+    return int(value)
+
+
+def check_switch(argument: str, value) -> bool:
+    """``value`` of an on/off argument (``lrn``, ``batch_norm``, ``pool``): True or
+    False only, so that a string such as ``"no"`` is not read as on."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise UsageError(f"{argument} must be True or False, got {value!r}.")
+    return bool(value)
+
+
+def check_choice(argument: str, value, accepted) -> None:
+    """Refuses a ``value`` that is not one of ``accepted``."""
+    if value not in accepted:
+        raise UsageError(
+            f"{argument} must be one of {', '.join(map(repr, accepted))}, got {value!r}.")
