@@ -18,6 +18,7 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 FIGURES = ROOT / "bench" / "figures"
+SHARED_TFDS = ROOT.parent / "shared" / "tfds"  # the prepared datasets beside the checkout
 
 
 def emit(record: dict) -> None:
@@ -78,8 +79,10 @@ def machine() -> dict:
 def prepared_or_skip(dataset: str, data_dir: str | None) -> bool:
     """Whether TFDS dataset ``dataset`` is prepared in ``data_dir``; where it is not, says
     so on stderr and as the last JSON line (a reproduction skips, it does not fail).
-    The embedded ``digits`` and ``synthetic`` sources are always there."""
-    if dataset in ("digits", "synthetic") or dataset.startswith("folder:"):
+    The embedded ``digits``, ``synthetic`` and an image folder are always there."""
+    from engine.data.sources import is_tfds
+
+    if not is_tfds(dataset):
         return True
     if data_dir and (pathlib.Path(data_dir) / dataset).is_dir():
         return True
@@ -110,6 +113,7 @@ def run(main) -> None:
     expanded first."""
     from absl import app
 
+    from engine.endings import USAGE_EXIT
     from layers.errors import UsageError
 
     def guarded(argv):
@@ -117,8 +121,8 @@ def run(main) -> None:
         try:
             main(argv)
         except UsageError as error:
-            print(f"{pathlib.Path(sys.argv[0]).name}: {error}", file=sys.stderr)
-            sys.exit(2)
+            print(f"{pathlib.Path(sys.argv[0]).name}: error: {error}", file=sys.stderr)
+            sys.exit(USAGE_EXIT)
 
     app.run(guarded)
 

@@ -27,11 +27,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from bench.common import run  # noqa: E402
+from bench.common import FIGURES, SHARED_TFDS, run  # noqa: E402
 from engine.rundir import check_writable  # noqa: E402
 
-SHARED_TFDS = ROOT.parent / "shared" / "tfds"
-FIGURES = ROOT / "bench" / "figures"
 COLOURS = 256
 
 FLAGS = flags.FLAGS

@@ -49,7 +49,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 import recipes  # noqa: E402
-from bench.common import FIGURES, ROOT, emit, machine, prepared_or_skip, run  # noqa: E402
+from bench.common import FIGURES, SHARED_TFDS, emit, machine, prepared_or_skip, run  # noqa: E402
 from engine import loop, training  # noqa: E402
 from engine.data import DataSpec, prepare  # noqa: E402
 from engine.rundir import check_writable  # noqa: E402
@@ -61,7 +61,7 @@ WARMUP_LEARNING_RATE = 0.01  # He et al. 2016, Sec. 4.2, ResNet-110's first ~400
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("dataset", "cifar10", "Dataset, as train.py's --dataset.")
-flags.DEFINE_string("data_dir", str(ROOT.parent / "shared" / "tfds"),
+flags.DEFINE_string("data_dir", str(SHARED_TFDS),
                     "TFDS data dir holding the prepared dataset.")
 flags.DEFINE_list("depths", ["20", "56"], "The depths compared (CIFAR ResNets: 6n + 2).")
 flags.DEFINE_integer("steps", 600, "Training iterations per network (the fixed budget; 600 "

@@ -64,8 +64,8 @@ from matplotlib.figure import Figure  # noqa: E402
 
 import recipes  # noqa: E402
 from bench import curvature  # noqa: E402
-from bench.common import FIGURES, ROOT, emit, machine, prepared_or_skip, run  # noqa: E402
-from engine import loop, training  # noqa: E402
+from bench.common import FIGURES, SHARED_TFDS, emit, machine, prepared_or_skip, run  # noqa: E402
+from engine import loop, schedules, training  # noqa: E402
 from engine.data import DataSpec, prepare  # noqa: E402
 from engine.evaluate import accuracy, predict  # noqa: E402
 from engine.optimizers import SDLM_CURVATURE_PATTERNS, SDLM_DAMPING  # noqa: E402
@@ -82,7 +82,7 @@ CURVATURE_TITLES = {"squared_gradient": "", "gauss_newton": ", Gauss-Newton curv
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("dataset", "mnist", "Dataset, as train.py's --dataset.")
-flags.DEFINE_string("data_dir", str(ROOT.parent / "shared" / "tfds"),
+flags.DEFINE_string("data_dir", str(SHARED_TFDS),
                     "TFDS data dir holding the prepared dataset.")
 flags.DEFINE_integer("epochs", None, "Passes over the training set; default: the recipe's (20).",
                      lower_bound=1)
@@ -277,7 +277,7 @@ def main(argv):
                            if FLAGS.curvature == "gauss_newton" else [])
         loop.fit(network, data.pipelines.train, epochs=config.epochs, verbose=0,
                  callbacks=[*paper_curvature, training.StopOnDivergence(),
-                            *training.learning_rate_callbacks(config), test_error],
+                            *schedules.learning_rate_callbacks(config), test_error],
                  jit_compile=FLAGS.jit_compile, steps_per_execution=FLAGS.steps_per_execution)
     passes = test_error.passes
     os.makedirs(FLAGS.output_dir, exist_ok=True)

@@ -51,8 +51,8 @@ import dataclasses  # noqa: E402
 import keras  # noqa: E402
 
 import recipes  # noqa: E402
-from bench.common import ROOT, emit, machine, prepared_or_skip, run  # noqa: E402
-from engine import loop, training  # noqa: E402
+from bench.common import SHARED_TFDS, emit, machine, prepared_or_skip, run  # noqa: E402
+from engine import loop, schedules, training  # noqa: E402
 from engine.data import DataSpec, prepare  # noqa: E402
 from engine.evaluate import evaluate  # noqa: E402
 from engine.session import session  # noqa: E402
@@ -60,7 +60,7 @@ from engine.session import session  # noqa: E402
 FLAGS = flags.FLAGS
 flags.DEFINE_string("recipe", "lenet5_modern", "Registered recipe name.")
 flags.DEFINE_string("dataset", "mnist", "Dataset, as train.py's --dataset.")
-flags.DEFINE_string("data_dir", str(ROOT.parent / "shared" / "tfds"),
+flags.DEFINE_string("data_dir", str(SHARED_TFDS),
                     "TFDS data dir holding the prepared dataset.")
 flags.DEFINE_float("target", 0.99, "Validation accuracy that ends training.",
                    lower_bound=0.0, upper_bound=1.0)
@@ -115,7 +115,7 @@ def main(argv):
         loop.fit(model, data.pipelines.train, validation_data=data.pipelines.validation,
                  epochs=epochs, verbose=0,
                  callbacks=[training.StopOnDivergence(),
-                            *training.learning_rate_callbacks(config), stop])
+                            *schedules.learning_rate_callbacks(config), stop])
         scores = evaluate(model, data)
     seconds = process_seconds()
     emit({"recipe": FLAGS.recipe, "dataset": FLAGS.dataset, "target": FLAGS.target,

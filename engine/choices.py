@@ -2,8 +2,8 @@
 
 Flags take their enum values from here, :mod:`engine.spec` validates a run against
 them once, and the modules that implement each choice (the augmentation presets,
-the optimizers, the schedules, ...) key their tables by these names; a test keeps
-the tables and the lists equal. This module imports nothing heavy, so the command
+the optimizers, the schedules, ...) key their tables, or their branches, by these
+names; a test keeps them and the lists equal. This module imports nothing heavy, so the command
 line can parse and reject flags before TensorFlow loads.
 """
 

@@ -30,7 +30,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 import recipes
-from engine.choices import ACTIVATIONS, check
+from engine.choices import ACTIVATIONS, INITIALIZATIONS, check
 from layers.errors import UsageError
 
 DEPTH = 10
@@ -38,9 +38,9 @@ WIDTH = 500
 EXAMPLES = 1000
 
 # Weight initializations of the experiment (engine.choices.INITIALIZATIONS), as Keras
-# initializer configs: each Dense
-# layer deserializes its own instance, so every layer draws different weights.
-INITIALIZATIONS = {
+# initializer configs: each Dense layer deserializes its own instance, so every layer
+# draws different weights.
+INITIALIZER_CONFIGS = {
     "normal_0.01": {"class_name": "RandomNormal", "config": {"mean": 0.0, "stddev": 0.01}},
     "normal_1": {"class_name": "RandomNormal", "config": {"mean": 0.0, "stddev": 1.0}},
     "xavier": {"class_name": "VarianceScaling",
@@ -57,7 +57,7 @@ def hidden_activations(init: str, activation: str, recipe: str = "mlp", seed: in
     """Unit-Gaussian inputs ``(examples, width)`` and each hidden layer's activations.
 
     Builds ``recipe`` as ``depth`` ``activation`` layers of ``width`` units
-    initialized with ``INITIALIZATIONS[init]`` and runs it once, at
+    initialized with ``INITIALIZER_CONFIGS[init]`` and runs it once, at
     initialization; ``seed`` fixes both the weights and the inputs.
     """
     check("initialization", init, INITIALIZATIONS)
@@ -70,7 +70,7 @@ def hidden_activations(init: str, activation: str, recipe: str = "mlp", seed: in
     keras.utils.set_random_seed(seed)
     model = recipes.build(recipe, input_shape=(width,), classifier_activation=None,
                           hidden_units=(width,) * depth, activation=activation, dropout=0.0,
-                          kernel_initializer=INITIALIZATIONS[init])
+                          kernel_initializer=INITIALIZER_CONFIGS[init])
     hidden = [model.get_layer(f"hidden{index}").output for index in range(1, depth + 1)]
     probe = keras.Model(model.input, hidden)
     inputs = np.random.default_rng(seed).standard_normal((examples, width)).astype("float32")

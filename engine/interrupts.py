@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
+import threading
 
 _dropped: type[KeyboardInterrupt] | None = None
 
@@ -71,3 +72,63 @@ def raise_if_dropped() -> None:
     if _dropped:
         dropped, _dropped = _dropped, None
         raise dropped
+
+
+class Interruptions:
+    """SIGINT's (and SIGTERM's) Python handler while a model trains
+    (:func:`engine.loop.fit`): the first signal is held until :meth:`raise_if_pending`,
+    a second one raises at once unless it arrives inside :meth:`held` (which holds every
+    signal until the block is done)."""
+
+    def __init__(self):
+        self.pending: type[KeyboardInterrupt] | None = None
+        self.holding = False
+
+    def receive(self, number, frame) -> None:
+        interruption = Terminated if number == signal.SIGTERM else KeyboardInterrupt
+        if self.pending and not self.holding:
+            raise interruption
+        if not self.pending:
+            name = "SIGTERM" if interruption is Terminated else "Ctrl-C"
+            print(f"\n{name}: training stops when this step is done ({name} again: at once).",
+                  file=sys.stderr, flush=True)
+        self.pending = interruption
+
+    def raise_if_pending(self) -> bool:
+        """Raises the held signal as ``KeyboardInterrupt`` (SIGTERM: as
+        :class:`Terminated`); False if there is none."""
+        if self.pending:
+            raise self.pending
+        return False
+
+    @contextlib.contextmanager
+    def held(self):
+        self.holding = True
+        try:
+            yield
+        finally:
+            self.holding = False
+
+
+# Each signal the loop holds, with the Python handler it must find in place to take over:
+# Python's own for SIGINT, train.py's (stop_on_sigterm) for SIGTERM.
+_HELD_SIGNALS = ((signal.SIGINT, signal.default_int_handler),
+                 (signal.SIGTERM, raise_terminated))
+
+
+@contextlib.contextmanager
+def held_while_training():
+    """:class:`Interruptions` as the handler of SIGINT and SIGTERM for the block (main
+    thread only, and only for a signal whose Python handler raises an interrupt; elsewhere
+    it never holds anything)."""
+    interruptions = Interruptions()
+    if threading.current_thread() is not threading.main_thread():
+        yield interruptions
+        return
+    previous = {number: signal.signal(number, interruptions.receive)
+                for number, handler in _HELD_SIGNALS if signal.getsignal(number) is handler}
+    try:
+        yield interruptions
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)

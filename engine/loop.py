@@ -26,10 +26,6 @@ records stops at once. A SIGTERM is held the same way where ``train.py`` made it
 
 from __future__ import annotations
 
-import contextlib
-import signal
-import sys
-import threading
 import weakref
 
 import keras
@@ -64,7 +60,7 @@ def fit(model: keras.Model, x: tf.data.Dataset, validation_data: tf.data.Dataset
 
     model.stop_training = False
     private_api.forget_restored_epoch(model)
-    with _interruptions() as interruptions:
+    with interrupts.held_while_training() as interruptions:
         callbacks.on_train_begin()
         restored = private_api.restored_epoch(model)  # set by BackupAndRestore
         if restored:
@@ -149,67 +145,6 @@ def _run_steps(function, distributed_dataset, steps: int | None, on_batch_begin,
         if stop():
             break
     return logs
-
-
-class _Interruptions:
-    """SIGINT's (and SIGTERM's, see :mod:`engine.interrupts`) Python handler while a model
-    trains: the first signal is held until :meth:`raise_if_pending`, a second one raises
-    at once unless it arrives inside :meth:`held` (which holds every signal until the
-    block is done)."""
-
-    def __init__(self):
-        self.pending: type[KeyboardInterrupt] | None = None
-        self.holding = False
-
-    def receive(self, number, frame) -> None:
-        interruption = (interrupts.Terminated if number == signal.SIGTERM
-                        else KeyboardInterrupt)
-        if self.pending and not self.holding:
-            raise interruption
-        if not self.pending:
-            name = "SIGTERM" if interruption is interrupts.Terminated else "Ctrl-C"
-            print(f"\n{name}: training stops when this step is done ({name} again: at once).",
-                  file=sys.stderr, flush=True)
-        self.pending = interruption
-
-    def raise_if_pending(self) -> bool:
-        """Raises the held signal as ``KeyboardInterrupt`` (SIGTERM: as
-        :class:`engine.interrupts.Terminated`); False if there is none."""
-        if self.pending:
-            raise self.pending
-        return False
-
-    @contextlib.contextmanager
-    def held(self):
-        self.holding = True
-        try:
-            yield
-        finally:
-            self.holding = False
-
-
-# Each signal the loop holds, with the Python handler it must find in place to take over:
-# Python's own for SIGINT, train.py's (engine.interrupts.stop_on_sigterm) for SIGTERM.
-_HELD_SIGNALS = ((signal.SIGINT, signal.default_int_handler),
-                 (signal.SIGTERM, interrupts.raise_terminated))
-
-
-@contextlib.contextmanager
-def _interruptions():
-    """:class:`_Interruptions` as the handler of SIGINT and SIGTERM for the block (main
-    thread only, and only for a signal whose Python handler raises an interrupt; elsewhere
-    it never holds anything)."""
-    interruptions = _Interruptions()
-    if threading.current_thread() is not threading.main_thread():
-        yield interruptions
-        return
-    previous = {number: signal.signal(number, interruptions.receive)
-                for number, handler in _HELD_SIGNALS if signal.getsignal(number) is handler}
-    try:
-        yield interruptions
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
 
 
 def _build_state(model: keras.Model, dataset: tf.data.Dataset) -> None:

@@ -1,9 +1,14 @@
-"""Optimizers the papers use that Keras lacks."""
+"""The optimizers the training configurations name (:func:`make_optimizer`): Keras's,
+and the one the papers use that Keras lacks, LeNet-5's stochastic diagonal
+Levenberg-Marquardt."""
 
 from __future__ import annotations
 
 import keras
 from keras import ops
+
+from engine import private_api
+from recipes import TrainingConfig
 
 # LeCun et al. 1998, Section III-B: "mu was set to 0.02"; the curvature is
 # re-estimated "on 500 samples" before each pass, so the running average spans
@@ -85,8 +90,30 @@ class StochasticDiagonalLevenbergMarquardt(keras.optimizers.Optimizer):
 
     def curvature(self, variable):
         """The optimizer variable holding ``variable``'s curvature."""
-        return self._curvatures[self._get_variable_index(variable)]
+        return self._curvatures[private_api.variable_index(self, variable)]
 
     def get_config(self):
         return {**super().get_config(), "damping": self.damping,
                 "curvature_decay": self.curvature_decay}
+
+
+def make_optimizer(config: TrainingConfig) -> keras.optimizers.Optimizer:
+    """The optimizer named by ``config.optimizer`` at ``config.learning_rate``.
+
+    Weight decay is not the optimizers' decoupled form (except for ``adamw``,
+    whose point it is): see :func:`engine.training.apply_weight_decay`.
+    """
+    common = {"learning_rate": config.learning_rate, "clipnorm": config.clipnorm,
+              "use_ema": config.ema}
+    momentum = config.momentum
+    factories = {  # keyed by engine.choices.OPTIMIZERS
+        "sgd": lambda: keras.optimizers.SGD(**common),
+        "momentum": lambda: keras.optimizers.SGD(momentum=momentum, **common),
+        "nesterov": lambda: keras.optimizers.SGD(momentum=momentum, nesterov=True, **common),
+        "adagrad": lambda: keras.optimizers.Adagrad(**common),
+        "rmsprop": lambda: keras.optimizers.RMSprop(momentum=momentum, **common),
+        "adam": lambda: keras.optimizers.Adam(**common),
+        "adamw": lambda: keras.optimizers.AdamW(weight_decay=config.weight_decay, **common),
+        "sdlm": lambda: StochasticDiagonalLevenbergMarquardt(**common),
+    }
+    return factories[config.optimizer]()

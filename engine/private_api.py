@@ -8,7 +8,9 @@ upgrade changes it.
   ``model._initial_epoch`` in ``on_train_begin`` (Keras's own trainers read it
   and never reset it).
 * An optimizer's ``update_step`` receives backend variables, which match the
-  model's variables only through the optimizer's ``_var_key``.
+  model's variables only through the optimizer's ``_var_key``, and an optimizer
+  variable made per model variable (a slot) is found only by the private
+  ``_get_variable_index``.
 * TensorFlow can turn op determinism on (``tf.config.experimental.enable_op_determinism``)
   but has no public way to turn it off again, which a process that runs a
   deterministic run and then another needs.
@@ -30,6 +32,9 @@ upgrade changes it.
   (``keras_tuner.src.engine.tuner_utils``), made anew for each run of the trial with
   no best value: a trial resumed after an interruption would overwrite the checkpoint
   of a better epoch before it. Its best value, ``best_value``, has no public setter.
+* keras-tuner's oracles draw each trial's values in the private ``_random_values`` and
+  keep the values of the trials so far in ``_tried_so_far``: a search whose first trial
+  is given (the paper's configuration) replaces the first draw there.
 """
 
 from __future__ import annotations
@@ -58,6 +63,12 @@ def variable_key(optimizer: keras.optimizers.Optimizer, variable) -> str:
     """The key ``optimizer`` files ``variable`` (or the backend variable ``update_step``
     receives for it) under."""
     return optimizer._var_key(variable)
+
+
+def variable_index(optimizer: keras.optimizers.Optimizer, variable) -> int:
+    """The position of ``variable`` (or the backend variable ``update_step`` receives for
+    it) among the variables ``optimizer`` was built for: that of its slot variables."""
+    return optimizer._get_variable_index(variable)
 
 
 def track_loss(model: keras.Model, loss) -> None:
@@ -140,3 +151,17 @@ def keras_tuner_keep_best_epoch(callbacks, value: float) -> None:
         if isinstance(callback, tuner_utils.SaveBestEpoch) and callback.objective.better_than(
                 value, callback.best_value):
             callback.best_value = value
+
+
+class KerasTunerFirstValues:
+    """keras-tuner oracle mixin: the values of a search's first trial are
+    ``self.first_values()`` (a dict of hyperparameter values), later trials' keras-tuner's
+    random draws, which never repeat the values of a trial so far, the first's included."""
+
+    def first_values(self) -> dict:
+        raise NotImplementedError
+
+    def _random_values(self):
+        if self._tried_so_far:  # the values of every trial so far, kept in the state
+            return super()._random_values()
+        return self.first_values()

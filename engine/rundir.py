@@ -10,6 +10,7 @@ the training split), then ``model.keras`` and ``report.json`` when it ends.
 from __future__ import annotations
 
 import contextlib
+import csv
 import dataclasses
 import json
 import math
@@ -330,15 +331,20 @@ def load_run(model_dir: str, **named: str) -> SavedRun:
 
 
 SEARCH_DIR = "search"  # --mode=tune: keras-tuner's project (its state and every trial)
+ORACLE_FILE = "oracle.json"  # keras-tuner's state of a search, in its project folder
+HISTORY_FILE = "history.csv"  # a run's (or a trial's) epochs, one row each
+CHECKPOINT_DIR = "checkpoints"  # the best epoch's weights
+LOG_DIR = "logs"  # TensorBoard's
 
 # What a run, a search, and the modes that read them write into its directory
 # (--overwrite removes these, nothing else; `*` stands for a layer's name). Not the
 # exports: a version number, once served, must not name another model (TF Serving does
 # not reload a version it has loaded), so a new run's export takes the next number.
 RUN_ENTRIES = (RUN_FILE, REPORT_FILE, MODEL_FILE, PREPROCESSING_FILE, EVALUATION_FILE,
-               PUBLISHED_FILE, CURVES_FILE, "preprocessing_mean_image.npy",
-               "preprocessing_zca_mean.npy", "preprocessing_zca_matrix.npy", "history.csv",
-               "checkpoints", BACKUP_DIR, "logs", SEARCH_DIR, RELIABILITY_FILE,
+               PUBLISHED_FILE, CURVES_FILE,
+               # the statistics' arrays beside PREPROCESSING_FILE (engine.data.preprocessing)
+               f"{os.path.splitext(PREPROCESSING_FILE)[0]}_*.npy", HISTORY_FILE,
+               CHECKPOINT_DIR, BACKUP_DIR, LOG_DIR, SEARCH_DIR, RELIABILITY_FILE,
                MC_DROPOUT_RELIABILITY_FILE, OCCLUSION_FILE,
                *(name.format(layer="*") for name in LAYER_FIGURES))
 
@@ -359,7 +365,7 @@ def claim(model_dir: str, overwrite: bool = False, search: bool = False) -> bool
     if not os.path.isfile(os.path.join(model_dir, REPORT_FILE)):
         # A search's folder without the oracle's state is one that never ran a trial.
         other = (os.path.join(model_dir, BACKUP_DIR) if search
-                 else os.path.join(model_dir, SEARCH_DIR, "oracle.json"))
+                 else os.path.join(model_dir, SEARCH_DIR, ORACLE_FILE))
         if not os.path.exists(other) or overwrite:
             return os.path.exists(other)
         kind = "training run (--mode=train)" if search else "search (--mode=tune)"
@@ -513,3 +519,13 @@ def save_model(model, directory: str) -> str:
         keras.Model(model.input, model.output, name=model.name).save(partial)
         os.replace(partial, path)
     return path
+
+
+def read_column(path: str, column: str) -> list[float]:
+    """The values of ``column`` in the CSV history at ``path`` (none if it is missing)."""
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as file:
+        # CSVLogger writes "NA" where an epoch lacked the column.
+        return [float(row[column]) for row in csv.DictReader(file)
+                if row.get(column) not in (None, "", "NA")]

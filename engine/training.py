@@ -1,6 +1,7 @@
 """Compile and train a recipe's model with its paper's training configuration:
-the optimizer, the weight decay, the loss, the learning-rate schedule and the
-callbacks that keep a run's records (backup, best checkpoint, history, logs).
+the optimizer (:mod:`engine.optimizers`), the weight decay, the loss, the
+learning-rate schedule (:mod:`engine.schedules`) and the callbacks that keep a run's
+records (backup and resume, best checkpoint, history, logs).
 
 Compiling imports no TensorFlow (only :func:`train` does, through :mod:`engine.loop`):
 ``bench/throughput.py --backend=jax`` compiles recipes with :func:`compile_model`."""
@@ -12,28 +13,28 @@ import json
 import math
 import os
 import shutil
+import sys
 import time
 
 import keras
 import numpy as np
-from absl import logging
 
 from engine import private_api, transfer
-from engine.rundir import BACKUP_DIR, PRETRAINED_LAYERS, RUN_FILE, read_json, staging, write_json
+from engine.rundir import (BACKUP_DIR, CHECKPOINT_DIR, HISTORY_FILE, LOG_DIR, PRETRAINED_LAYERS,
+                           RUN_FILE, read_column, read_json, staging, write_json)
+from engine.schedules import learning_rate_callbacks
 from engine.losses import classification_loss
-from engine.optimizers import StochasticDiagonalLevenbergMarquardt
+from engine.optimizers import make_optimizer
 from layers.errors import RunFailure, UsageError
 from recipes import TrainingConfig
 
-BEST_WEIGHTS = os.path.join("checkpoints", "best.weights.h5")
+BEST_WEIGHTS = os.path.join(CHECKPOINT_DIR, "best.weights.h5")
 # ModelCheckpoint writes here, then the file is renamed to BEST_WEIGHTS.
-BEST_WEIGHTS_PARTIAL = os.path.join("checkpoints", "best.partial.weights.h5")
-HISTORY_FILE = "history.csv"
+BEST_WEIGHTS_PARTIAL = os.path.join(CHECKPOINT_DIR, "best.partial.weights.h5")
 RANDOM_STATES_FILE = "random_states_{epochs}.npz"  # in the backup, after that many epochs
 WEIGHTS_FILE = "epoch-{epochs}.weights.h5"  # likewise: the weights and the optimizer's state
 METADATA_FILE = "training_metadata.json"  # Keras's name: the epochs the backup holds
 LEGACY_WEIGHTS_FILE = "latest.weights.h5"  # Keras's, where backups before epoch files kept them
-LOG_DIR = "logs"
 EPOCH_SECONDS = "epoch_seconds"  # the history column of each epoch's wall time
 VALIDATION_SECONDS = "validation_seconds"  # the part of it its validation took
 CROSS_ENTROPY = "cross_entropy"  # compile_model's plain cross-entropy metric
@@ -268,28 +269,6 @@ def duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def make_optimizer(config: TrainingConfig) -> keras.optimizers.Optimizer:
-    """The optimizer named by ``config.optimizer`` at ``config.learning_rate``.
-
-    Weight decay is not the optimizers' decoupled form (except for ``adamw``,
-    whose point it is): see :func:`apply_weight_decay`.
-    """
-    common = {"learning_rate": config.learning_rate, "clipnorm": config.clipnorm,
-              "use_ema": config.ema}
-    momentum = config.momentum
-    factories = {  # keyed by engine.choices.OPTIMIZERS
-        "sgd": lambda: keras.optimizers.SGD(**common),
-        "momentum": lambda: keras.optimizers.SGD(momentum=momentum, **common),
-        "nesterov": lambda: keras.optimizers.SGD(momentum=momentum, nesterov=True, **common),
-        "adagrad": lambda: keras.optimizers.Adagrad(**common),
-        "rmsprop": lambda: keras.optimizers.RMSprop(momentum=momentum, **common),
-        "adam": lambda: keras.optimizers.Adam(**common),
-        "adamw": lambda: keras.optimizers.AdamW(weight_decay=config.weight_decay, **common),
-        "sdlm": lambda: StochasticDiagonalLevenbergMarquardt(**common),
-    }
-    return factories[config.optimizer]()
-
-
 def apply_weight_decay(model: keras.Model, weight_decay: float) -> None:
     """Adds ``weight_decay / 2 * ||w||^2`` to the loss for every kernel of ``model``.
 
@@ -310,155 +289,6 @@ def is_kernel(variable) -> bool:
     """Whether weight decay applies to ``variable``: a convolution's or a dense layer's
     kernel, not a bias nor a normalization's scale and offset."""
     return variable.name.endswith("kernel")
-
-
-def scheduled_learning_rate(config: TrainingConfig, epoch: int) -> float:
-    """The learning rate at the start of (0-based) ``epoch``: the warm-up (a linear ramp,
-    here by whole epochs, which :class:`Warmup` refines to steps; or
-    ``config.warmup_learning_rate`` held constant), then the schedule."""
-    if epoch < config.warmup_epochs:
-        if config.warmup_learning_rate is not None:
-            return config.warmup_learning_rate
-        return config.learning_rate * (epoch + 1) / math.ceil(config.warmup_epochs)
-    return rate_after_warmup(config, epoch)
-
-
-def rate_after_warmup(config: TrainingConfig, epoch: float) -> float:
-    """The schedule's learning rate of (0-based) ``epoch``, the warm-up left aside; a
-    fraction of an epoch counts for the cosine only (:class:`CosineAnnealing`)."""
-    base = config.learning_rate
-    if config.schedule == "step":
-        stage = sum(epoch >= boundary for boundary in config.decay_epochs)
-        return config.step_rates[stage] if config.step_rates else base * config.decay_factor ** stage
-    if config.schedule == "exponential":
-        return base * config.decay_factor ** math.floor(epoch / config.decay_every)
-    if config.schedule == "cosine":
-        progress = (epoch - config.warmup_epochs) / max(config.epochs - config.warmup_epochs, 1)
-        return 0.5 * base * (1 + math.cos(math.pi * progress))
-    return base
-
-
-class StepSchedule(keras.callbacks.Callback):
-    """Base of the schedules that act inside an epoch: calls :meth:`at_step` before
-    each training call with the step counted from the run's start, the epoch's steps
-    plus the batch (what the loop reports, so a resumed run, or a Hyperband trial
-    continued at a later epoch, sees the same steps, and no variable is read back from
-    the device), and the steps per epoch; nothing where those are unknown. A loop
-    running several steps per call (``steps_per_execution``) calls it with each call's
-    first step."""
-
-    def __init__(self, config: TrainingConfig):
-        super().__init__()
-        self.config = config
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-
-    def on_train_batch_begin(self, batch, logs=None):
-        steps = self.params.get("steps")
-        if steps:
-            self.at_step(self.epoch * steps + batch, steps)
-
-    def at_step(self, step: int, steps_per_epoch: int) -> None:
-        raise NotImplementedError
-
-
-class Warmup(StepSchedule):
-    """The warm-up, step by step, for its ``round(config.warmup_epochs * steps per
-    epoch)`` iterations: a linear ramp from zero (``learning_rate * (step + 1) /
-    steps``, so a warm-up of one epoch or less ramps too), or
-    ``config.warmup_learning_rate`` held. The schedule's rate takes over at the
-    iteration the warm-up spans (or the first call past it), not at an epoch boundary:
-    He et al. 2016, section 4.2, train ResNet-110 at 0.01 "until the training error is
-    below 80% (about 400 iterations), and then go back to 0.1". Where the number of
-    steps per epoch is unknown, the epoch-level rates (:func:`scheduled_learning_rate`)
-    stay.
-    """
-
-    def at_step(self, step, steps_per_epoch):
-        if self.epoch >= self.config.warmup_epochs:
-            return
-        steps = self.warmup_steps(steps_per_epoch)
-        if step >= steps:
-            self.model.optimizer.learning_rate = rate_after_warmup(self.config, self.epoch)
-        elif self.config.warmup_learning_rate is None:
-            self.model.optimizer.learning_rate = self.config.learning_rate * (step + 1) / steps
-
-    def warmup_steps(self, steps_per_epoch: int) -> int:
-        """The iterations of the warm-up with ``steps_per_epoch`` batches per epoch."""
-        return max(1, round(self.config.warmup_epochs * steps_per_epoch))
-
-
-class CosineAnnealing(StepSchedule):
-    """Anneals the ``cosine`` schedule at every step, not only at each epoch's start
-    (Loshchilov and Hutter 2017, SGDR, section 3: the rate follows the cosine as the
-    batches go, ``T_cur`` counting fractions of an epoch), so a short run, even a single
-    epoch, ends near zero. During a warm-up, and where the number of steps per epoch is
-    unknown, the epoch-level rate stays.
-    """
-
-    def at_step(self, step, steps_per_epoch):
-        position = step / steps_per_epoch
-        if position >= self.config.warmup_epochs:
-            self.model.optimizer.learning_rate = rate_after_warmup(self.config, position)
-
-
-class Plateau(keras.callbacks.ReduceLROnPlateau):
-    """Keras's ``ReduceLROnPlateau``, whose count of epochs without improvement survives
-    a resume: when a run resumes from its backup (``history``, the path of its
-    ``history.csv``, holds the epochs the backup holds), the watched values and rates of
-    those epochs go through Keras's own epoch-end logic again, silently, and the rate
-    the backup restored is put back. A fresh Keras callback would count from zero and
-    drop the rate at other epochs than the uninterrupted run."""
-
-    def __init__(self, history: str | None = None, **kwargs):
-        super().__init__(**kwargs)
-        self.history = history
-
-    def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
-        if not self.history:
-            return
-        values = read_column(self.history, self.monitor)
-        rates = read_column(self.history, "learning_rate")
-        restored = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-        verbose, self.verbose = self.verbose, 0
-        for epoch, (value, rate) in enumerate(zip(values, rates)):
-            self.model.optimizer.learning_rate = rate
-            super().on_epoch_end(epoch, {self.monitor: value})
-        self.verbose = verbose
-        self.model.optimizer.learning_rate = restored
-
-
-def learning_rate_callbacks(config: TrainingConfig, accuracy: str = "accuracy",
-                            history: str | None = None) -> list[keras.callbacks.Callback]:
-    """The callbacks that carry ``config.schedule`` out, epoch by epoch (and, for a
-    constant warm-up, at the iteration it ends; for the cosine, at every step).
-
-    The plateau schedule divides the rate by ``1 / decay_factor`` when the accuracy
-    named by ``config.plateau_monitor`` has not improved for ``plateau_patience``
-    epochs, at most ``plateau_drops`` times (Keras's ``ReduceLROnPlateau`` with
-    ``min_lr`` at the last drop's rate); ``history``, the history of a run that resumes,
-    gives it the epochs already done (:class:`Plateau`).
-    """
-    callbacks = []
-    if config.schedule != "constant" or config.warmup_epochs > 0:
-        callbacks.append(keras.callbacks.LearningRateScheduler(
-            lambda epoch, lr: (scheduled_learning_rate(config, epoch)
-                               if config.schedule != "plateau" or epoch < config.warmup_epochs
-                               else lr)))
-    if config.warmup_epochs > 0:
-        callbacks.append(Warmup(config))
-    if config.schedule == "cosine":
-        callbacks.append(CosineAnnealing(config))
-    if config.schedule == "plateau":
-        monitor = accuracy if config.plateau_monitor == "training" else f"val_{accuracy}"
-        callbacks.append(Plateau(
-            history, monitor=monitor, mode="max", factor=config.decay_factor,
-            patience=config.plateau_patience,
-            min_lr=config.learning_rate * config.decay_factor ** config.plateau_drops,
-            verbose=1))
-    return callbacks
 
 
 # The training flags that only some optimizers or schedules read: the configuration
@@ -492,63 +322,6 @@ def check_flags_read(config: TrainingConfig, given, searched: dict | None = None
             f"--{flag} applies to the {', '.join(readers)} {field}{plural}, not "
             f"--{field}={chosen[0]}; leave it out or choose "
             f"{'one of those' if plural else 'that'} --{field}.")
-
-
-def unreached_drops(config: TrainingConfig) -> tuple[float, ...]:
-    """The epochs of ``config``'s rate drops that its run never reaches. Schedules act
-    on whole (0-based) epochs (:func:`rate_after_warmup`): a drop at epoch ``E`` acts
-    from the first epoch at or past it, so only in a run of more than ``ceil(E)`` epochs."""
-    if config.schedule == "step":
-        return tuple(drop for drop in config.decay_epochs if math.ceil(drop) >= config.epochs)
-    if config.schedule == "exponential" and math.ceil(config.decay_every) >= config.epochs:
-        return (config.decay_every,)
-    return ()
-
-
-def check_drops_reached(config: TrainingConfig, given, recipe: str) -> None:
-    """Refuses, before any work, a rate drop set on the command line (``--decay_epochs``,
-    ``--decay_every``; ``given`` holds the flags set) that falls after the run's last
-    epoch: it would be silently ignored. ``recipe``'s own drops past a shortened
-    ``--epochs`` (a quick trial of a 160-epoch paper) are a warning instead. So is a
-    warm-up longer than the run (``--warmup_epochs``): the rate would never reach
-    ``--learning_rate``, nor the schedule begin."""
-    if config.warmup_epochs > config.epochs:
-        if "warmup_epochs" in given:
-            raise UsageError(
-                f"--warmup_epochs={config.warmup_epochs:g} lasts longer than the run "
-                f"(--epochs={config.epochs}): the rate would never reach the learning rate "
-                "nor the schedule begin; raise --epochs or shorten --warmup_epochs.")
-        logging.warning("%s's warm-up lasts %g epochs, past --epochs=%d: this run ends "
-                        "during it.", recipe, config.warmup_epochs, config.epochs)
-    unreached = unreached_drops(config)
-    if not unreached:
-        return
-    epochs = " and ".join(f"{drop:g}" for drop in unreached)
-    if config.schedule == "exponential":
-        if "decay_every" in given:
-            raise UsageError(
-                f"--decay_every={config.decay_every:g} drops the rate every {epochs} epochs, "
-                f"but the run stops after --epochs={config.epochs}, before the first drop; "
-                "raise --epochs or shorten --decay_every.")
-    elif "decay_epochs" in given:
-        raise UsageError(
-            f"--decay_epochs={','.join(f'{drop:g}' for drop in config.decay_epochs)} drops "
-            f"the rate after {epochs} epochs, but the run stops after --epochs={config.epochs}; "
-            f"raise --epochs or leave {'those drops' if len(unreached) > 1 else 'that drop'} out.")
-    logging.warning("%s's %s schedule drops the rate after %s epochs, past --epochs=%d: "
-                    "this run does not reach %s.", recipe, config.schedule, epochs,
-                    config.epochs, "those drops" if len(unreached) > 1 else "that drop")
-
-
-def check_validation(config: TrainingConfig, validation_examples: int) -> None:
-    """Refuses, before any work, a plateau schedule that watches a validation split the
-    run does not have (``validation_fraction=0``)."""
-    if (validation_examples == 0 and config.schedule == "plateau"
-            and config.plateau_monitor == "validation"):
-        raise UsageError(
-            "The plateau schedule watches the validation accuracy, but the run has no "
-            f"validation split (validation_fraction={config.validation_fraction:g}); keep a "
-            "validation fraction above 0 or choose another --schedule.")
 
 
 def compile_model(model: keras.Model, config: TrainingConfig, slow_layers=(),
@@ -681,16 +454,6 @@ def backed_up_epochs(backup_dir: str) -> int:
         return 0
 
 
-def read_column(path: str, column: str) -> list[float]:
-    """The values of ``column`` in the CSV history at ``path`` (none if it is missing)."""
-    if not os.path.exists(path):
-        return []
-    with open(path, newline="") as file:
-        # CSVLogger writes "NA" where an epoch lacked the column.
-        return [float(row[column]) for row in csv.DictReader(file)
-                if row.get(column) not in (None, "", "NA")]
-
-
 def keep_history_rows(path: str, epochs: int) -> None:
     """Rewrites the CSV history at ``path`` with the rows of its first ``epochs`` epochs."""
     if not os.path.exists(path):
@@ -708,9 +471,18 @@ def keep_history_rows(path: str, epochs: int) -> None:
 def train(model: keras.Model, train_data, validation_data, config: TrainingConfig,
           callbacks: list[keras.callbacks.Callback], jit_compile: bool = False,
           verbose="auto") -> keras.callbacks.History:
-    """Trains the compiled ``model`` for ``config.epochs`` (see :mod:`engine.loop`)."""
+    """Trains the compiled ``model`` for ``config.epochs`` (see :mod:`engine.loop`);
+    ``verbose="auto"`` is :func:`progress_display`'s."""
     from engine import loop  # TensorFlow's side
 
     return loop.fit(model, train_data, validation_data=validation_data, epochs=config.epochs,
-                    callbacks=callbacks, verbose=1 if verbose == "auto" else verbose,
+                    callbacks=callbacks,
+                    verbose=progress_display() if verbose == "auto" else verbose,
                     jit_compile=jit_compile)
+
+
+def progress_display() -> int:
+    """Keras's ``verbose`` for each epoch: a progress bar on a terminal, one line per epoch
+    where the output goes to a file or a pipe (the bar's colours, backspaces and carriage
+    returns filled a log with 37 KB for one MNIST epoch)."""
+    return 1 if sys.stdout.isatty() else 2

@@ -457,7 +457,7 @@ def test_a_transfer_run_resumes_without_its_source_as_it_would_have_ended(tmp_pa
     train_mode.train(spec.resolve("lenet5_modern", config, model_dir=str(tmp_path / "source")))
     source = tmp_path / "source.keras"
     shutil.copy(tmp_path / "source" / "model.keras", source)
-    pretrained = keras.saving.load_model(source)
+    pretrained = keras.saving.load_model(source, safe_mode=True)
     config = dataclasses.replace(config, epochs=2)
     uninterrupted, run = (spec.resolve("lenet5_modern", config, deterministic=True,
                                        model_dir=str(tmp_path / name), init_from=str(source),
@@ -478,7 +478,7 @@ def test_a_transfer_run_resumes_without_its_source_as_it_would_have_ended(tmp_pa
     assert report["epochs_run"] == 2
     assert report["test_accuracy"] == expected["test_accuracy"]
     assert report["test_loss"] == pytest.approx(expected["test_loss"], abs=1e-6)
-    resumed = keras.saving.load_model(tmp_path / "run" / "model.keras")
+    resumed = keras.saving.load_model(tmp_path / "run" / "model.keras", safe_mode=True)
     for name in record["pretrained_layers"]:  # still frozen after the resume
         for ours, theirs in zip(resumed.get_layer(name).get_weights(),
                                 pretrained.get_layer(name).get_weights()):

@@ -22,8 +22,8 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from engine.data.source import (SPLIT_SEED, TEST_FRACTION, VALIDATION_FRACTION, Source,
-                                shipped_validation_refusal)
+from engine.data.source import (FOLDER_PREFIX, SPLIT_SEED, TEST_FRACTION, VALIDATION_FRACTION,
+                                Source, shipped_validation_refusal)
 from layers.errors import UsageError
 
 SPLITS = ("train", "validation", "test")
@@ -55,7 +55,7 @@ def image_folder(path: str, validation_fraction: float = VALIDATION_FRACTION,
     else:
         layout = {"train": class_files(root)}
     if validation_fraction_given and "validation" in layout:
-        raise shipped_validation_refusal(f"folder:{path}", validation_fraction)
+        raise shipped_validation_refusal(FOLDER_PREFIX + path, validation_fraction)
     split_root = {split: root / split if (root / "train").is_dir() else root for split in layout}
     loose = [str(file) for split in layout for file in sorted(split_root[split].iterdir())
              if file.is_file() and not file.name.startswith(".")]
@@ -124,7 +124,7 @@ def image_folder(path: str, validation_fraction: float = VALIDATION_FRACTION,
     datasets = {split: _decoded(items) if items else None for split, items in mixed.items()}
     if datasets["validation"] is None:  # validation_fraction=0
         datasets["validation"] = datasets["train"].take(0)
-    return Source(name=f"folder:{path}", num_classes=len(class_names),
+    return Source(name=FOLDER_PREFIX + path, num_classes=len(class_names),
                   image_shape=(None, None, 3), class_names=class_names,
                   sizes={split: len(items) for split, items in examples.items()},
                   skipped=tuple(sorted(skipped)), split_digest=split_digest(root, examples),

@@ -18,6 +18,7 @@ from layers.errors import UsageError
 TEST_FRACTION = 0.2
 VALIDATION_FRACTION = 0.1
 SPLIT_SEED = 0  # fixed, so every run of every seed sees the same test images
+FOLDER_PREFIX = "folder:"  # --dataset=folder:PATH, an image folder
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from engine.data.digits import digits
 from engine.data.folder import image_folder
-from engine.data.source import VALIDATION_FRACTION, Source
+from engine.data.source import FOLDER_PREFIX, VALIDATION_FRACTION, Source
 from engine.data.synthetic import synthetic
 from engine.data.tfds_source import tfds_source
 from layers.errors import UsageError
 
-FOLDER_PREFIX = "folder:"
+# The sources that are not TFDS datasets, each with why --data_dir and --manual_dir
+# do not apply to it.
+NOT_TFDS = {"digits": "it is embedded in scikit-learn", "synthetic": "its images are random",
+            FOLDER_PREFIX: "its images are in the folder its name gives"}
 
 
 def load_source(name: str, data_dir: str | None = None, manual_dir: str | None = None, *,
@@ -39,16 +42,16 @@ def check_tfds_flags(name: str, given) -> None:
     """Refuses ``--data_dir`` or ``--manual_dir`` in ``given`` (the flags set on the
     command line) for dataset ``name`` when it is not a TFDS dataset: they would be
     silently ignored."""
-    if name == "digits":
-        why = "it is embedded in scikit-learn"
-    elif name == "synthetic":
-        why = "its images are random"
-    elif name.startswith(FOLDER_PREFIX):
-        why = "its images are in the folder its name gives"
-    else:
+    if is_tfds(name):
         return
+    why = NOT_TFDS[FOLDER_PREFIX if name.startswith(FOLDER_PREFIX) else name]
     for flag, role in (("data_dir", "tells where a TFDS dataset is prepared"),
                        ("manual_dir", "holds the archives a TFDS dataset is prepared from")):
         if flag in given:
             raise UsageError(f"--{flag} {role}, and --dataset={name} is not one ({why}); leave "
                              f"--{flag} out.")
+
+
+def is_tfds(name: str) -> bool:
+    """Whether dataset ``name`` is read from TFDS (in ``--data_dir``)."""
+    return name not in NOT_TFDS and not name.startswith(FOLDER_PREFIX)

@@ -14,7 +14,7 @@ import contextlib
 import os
 
 import recipes
-from engine import distribute, rundir, runlock, training, transfer
+from engine import distribute, rundir, runlock, schedules, training, transfer
 from engine.build import build, check_fits_before_reading
 from engine.cli import run_spec
 from engine.data import named_data_errors, open_source, prepare, resolve_input_shape
@@ -29,7 +29,7 @@ from engine.spec import RunSpec, check_paths, run_record
 def run(args) -> None:
     spec = run_spec(args)
     training.check_flags_read(spec.training, args.given)
-    training.check_drops_reached(spec.training, args.given, spec.recipe)
+    schedules.check_drops_reached(spec.training, args.given, spec.recipe)
     transfer.check_flags(spec.init_from, spec.transfer, args.given)
     report = train(spec, overwrite=args.overwrite,
                    validation_fraction_given="validation_fraction" in args.given)
@@ -72,7 +72,7 @@ def train_held(spec: RunSpec, chief: bool, overwrite: bool,
         record = run_record(spec, source.class_names, input_shape, source.sizes,
                             source.split_digest)
         replace = rundir.check_resumable(run_dir, record, overwrite) or replace
-        training.check_validation(spec.training, source.sizes["validation"])
+        schedules.check_validation(spec.training, source.sizes["validation"])
         # The architecture is checked against the input before any statistics are computed.
         restored = None if replace or not spec.init_from \
             else training.restored_pretrained_layers(run_dir, spec.init_from)
@@ -109,7 +109,7 @@ def train_held(spec: RunSpec, chief: bool, overwrite: bool,
         training.remove_backup(run_dir)
         published(run_dir)
         return None
-    history = read_history(os.path.join(run_dir, training.HISTORY_FILE))
+    history = read_history(os.path.join(run_dir, rundir.HISTORY_FILE))
     curves = os.path.join(spec.model_dir, rundir.CURVES_FILE)
     plot_curves(history, curves, title=spec.recipe, accuracy=accuracy)
     report = training_report(spec, data, built.model, built.trained.optimizer, evaluation,

@@ -19,7 +19,6 @@ import dataclasses
 import glob
 import math
 import os
-import sys
 
 from absl import logging
 
@@ -27,17 +26,17 @@ import recipes
 from engine import interrupts, rundir, runlock
 from engine.build import check_fits_before_reading, main_head
 from engine.data import open_source, prepare, resolve_input_shape
-from engine.evaluate import check_evaluation, evaluate
+from engine.evaluate import check_evaluation, evaluate, format_accuracy
 from engine.publish import publish, published
 from engine.report import counted, plot_curves, read_history, training_report
 from engine.session import session
 from engine.serving import layout
 from engine.spec import check_paths, run_record, transfer_record
-from engine.training import HISTORY_FILE
+from engine.training import progress_display
 from engine.tuning import hparams, state
 from engine.tuning.hypermodel import RecipeHyperModel
 from engine.tuning.space import configuration, describe
-from engine.tuning.spec import SearchSpec, is_chief, resolve, tuner_id
+from engine.tuning.spec import SearchSpec, is_search_chief, resolve, tuner_id
 from engine.tuning.tuner import (failed, finished, make_tuner, running, settings,
                                  short_hyperband, trial_table)
 from layers.errors import RunFailure, UsageError
@@ -65,9 +64,9 @@ def tune(search: SearchSpec, overwrite: bool = False, verbose: int | None = None
     ``verbose`` is Keras's display of each epoch: a progress bar on a terminal, one
     line per epoch otherwise. ``validation_fraction_given``: ``--validation_fraction``
     was set, which is refused for a dataset that ships its own validation split."""
-    verbose = (1 if sys.stdout.isatty() else 2) if verbose is None else verbose
+    verbose = progress_display() if verbose is None else verbose
     check_paths(search.run)
-    chief = is_chief()
+    chief = is_search_chief()
     # The chief holds the folder; the workers of a distributed search share it.
     with runlock.held(search.run.model_dir, "tune") if chief else contextlib.nullcontext():
         return tune_held(search, chief, overwrite, verbose, validation_fraction_given)
@@ -101,7 +100,7 @@ def tune_held(search: SearchSpec, chief: bool, overwrite: bool, verbose: int,
         # The oracle saves its state when the first trial starts, a worker its own after
         # its first trial.
         resumed = not overwrite and os.path.isfile(os.path.join(
-            search.project_dir, "oracle.json" if chief else f"{tuner_id()}.json"))
+            search.project_dir, rundir.ORACLE_FILE if chief else f"{tuner_id()}.json"))
         for path in state.recover(search.project_dir):
             print(f"Recovered {path} from its last good copy.", flush=True)
         if chief and resumed:
@@ -188,7 +187,7 @@ def checkpoint_history(tuner, trial_id: str, executions: int) -> dict:
     best, best_value = {}, None
     for execution in range(executions):
         history = read_history(os.path.join(tuner.get_trial_dir(trial_id),
-                                            f"execution{execution}", HISTORY_FILE))
+                                            f"execution{execution}", rundir.HISTORY_FILE))
         for value in history.get(objective.name, []):
             if math.isfinite(value) and (best_value is None
                                          or objective.better_than(value, best_value)):
@@ -264,7 +263,7 @@ def check_same_search(search: SearchSpec) -> None:
 def check_budget(search: SearchSpec) -> None:
     """A resumed search must leave room for the trials it has started: keras-tuner
     finishes a trial a kill interrupted whatever ``--max_trials`` now says."""
-    started = len(rundir.read_json(os.path.join(search.project_dir, "oracle.json"))
+    started = len(rundir.read_json(os.path.join(search.project_dir, rundir.ORACLE_FILE))
                   .get("start_order", ()))
     if started > search.max_trials:
         raise UsageError(f"{search.run.model_dir} holds a search that has started {started} "
@@ -296,7 +295,7 @@ def check_same_data(search: SearchSpec, class_names, sizes, digest: str | None =
 def announcement(search: SearchSpec, tuner, resumed: bool) -> str:
     """The line a search starts with (saying so when it resumes a killed one)."""
     where = f"; state in {search.project_dir}"
-    if resumed and is_chief():
+    if resumed and is_search_chief():
         return (f"Resuming the search: {len(finished(tuner.oracle))} of {search.max_trials} "
                 f"trials done{where}.")
     if resumed:

@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from engine.serving import layout
-from engine.serving.contract import INPUTS, LABELS_FILE, SERVE_BYTES
+from engine.serving.contract import INPUTS, LABELS_FILE, PROBABILITIES, SERVE_BYTES
 from layers.errors import UsageError
 
 # What tf.saved_model.load raises on a damaged SavedModel: a saved_model.pb that does not
@@ -54,7 +54,7 @@ class SavedClassifier:
             raise UsageError(f"{labels} is not UTF-8 text; save it as UTF-8, or {again}.") \
                 from None
         self.class_names = tuple(names[:-1] if names[-1] == "" else names)
-        classes = self.serve_bytes.structured_outputs["probabilities"].shape[-1]
+        classes = self.serve_bytes.structured_outputs[PROBABILITIES].shape[-1]
         if len(self.class_names) != classes:
             raise UsageError(f"{labels} names {len(self.class_names)} classes, but the model "
                              f"has {classes}; give it one name a line, in class-id order, or "
@@ -64,7 +64,7 @@ class SavedClassifier:
         """The class probabilities ``[len(contents), classes]`` of encoded images; raises
         ``tf.errors.InvalidArgumentError`` if one of them is not a decodable image."""
         outputs = self.serve_bytes(**{INPUTS[SERVE_BYTES]: tf.constant(contents, tf.string)})
-        return outputs["probabilities"].numpy()
+        return outputs[PROBABILITIES].numpy()
 
     def top_k(self, probabilities: np.ndarray, k: int) -> list[tuple[int, str, float]]:
         """The ``k`` most probable ``(class id, class name, probability)`` of one image,

@@ -35,7 +35,8 @@ import tensorflow as tf
 from engine.data import Augmentation, Preprocessing
 from engine.data.folder import decode_bytes, known_formats, name_problem
 from engine.evaluate import ends_in_softmax
-from engine.serving.contract import INPUTS, SERVE_BYTES, SERVE_FEATURES, SERVING_DEFAULT
+from engine.serving.contract import (CLASS_IDS, CLASS_NAMES, INPUTS, LOGITS, PROBABILITIES,
+                                     SERVE_BYTES, SERVE_FEATURES, SERVING_DEFAULT)
 
 LOGITS_OF = "predictions"  # the recipes' final activation: its input is the logits
 
@@ -83,14 +84,14 @@ class Classifier:
         logits, outputs = self.heads(features, training=False)
         logits = tf.cast(logits, tf.float32)
         probabilities = tf.cast(outputs, tf.float32) if self.softmax else tf.nn.softmax(logits)
-        return {"probabilities": probabilities, "logits": logits,
-                "class_ids": tf.argmax(probabilities, axis=-1, output_type=tf.int32)}
+        return {PROBABILITIES: probabilities, LOGITS: logits,
+                CLASS_IDS: tf.argmax(probabilities, axis=-1, output_type=tf.int32)}
 
 
 def no_outputs(classes: int) -> dict:
     """:class:`Classifier`'s outputs for an empty batch."""
-    return {"probabilities": tf.zeros([0, classes]), "logits": tf.zeros([0, classes]),
-            "class_ids": tf.zeros([0], tf.int32)}
+    return {PROBABILITIES: tf.zeros([0, classes]), LOGITS: tf.zeros([0, classes]),
+            CLASS_IDS: tf.zeros([0], tf.int32)}
 
 
 def classifier_archive(model: keras.Model, augmentation: Augmentation,
@@ -111,7 +112,7 @@ def classifier_archive(model: keras.Model, augmentation: Augmentation,
         # the network.
         outputs = tf.cond(tf.shape(features)[0] > 0, lambda: classifier(features),
                           lambda: no_outputs(classifier.classes))
-        return {**outputs, "class_names": table.lookup(tf.cast(outputs["class_ids"], tf.int64))}
+        return {**outputs, CLASS_NAMES: table.lookup(tf.cast(outputs[CLASS_IDS], tf.int64))}
 
     def serve_images(images):
         with tf.control_dependencies([check_shape(images, SERVING_DEFAULT,

@@ -39,9 +39,9 @@ import tensorflow as tf
 from engine import interrupts, loop, private_api
 from engine.build import build
 from engine.report import read_history
-from engine.rundir import BACKUP_DIR
-from engine.training import (CROSS_ENTROPY, HISTORY_FILE, LOG_DIR, Diverged, accuracy_key,
-                             compile_model, one_target_per_head, remove_backup, run_callbacks)
+from engine.rundir import BACKUP_DIR, HISTORY_FILE, LOG_DIR
+from engine.training import (CROSS_ENTROPY, Diverged, accuracy_key, compile_model,
+                             one_target_per_head, remove_backup, run_callbacks)
 from engine.tuning import hparams, space
 from engine.tuning.spec import SearchSpec
 from layers.errors import RunFailure, UsageError

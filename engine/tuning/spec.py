@@ -4,7 +4,7 @@ from, the recipe's search space, the algorithm, its budget and its objective.
 ``--mode=tune``'s flags resolve to a :class:`SearchSpec` (:func:`resolve`). A
 distributed search (one chief oracle, several workers) is keras-tuner's: each
 process learns its role from ``KERASTUNER_TUNER_ID``, ``KERASTUNER_ORACLE_IP`` and
-``KERASTUNER_ORACLE_PORT`` (:func:`is_chief`).
+``KERASTUNER_ORACLE_PORT`` (:func:`is_search_chief`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import os
 import types
 
 import recipes
-from engine import cli, rundir, training, transfer
+from engine import cli, rundir, schedules, training, transfer
 from engine.spec import RunSpec
 from layers.errors import UsageError
 from recipes.space import Choice, SearchSpace
@@ -95,7 +95,7 @@ def resolve(args: types.SimpleNamespace) -> SearchSpec:
     training.check_flags_read(run.training, args.given, searched={
         name: entry.values for name, entry in space.training.items()
         if name not in fixed and isinstance(entry, Choice)})
-    training.check_drops_reached(run.training, args.given, run.recipe)
+    schedules.check_drops_reached(run.training, args.given, run.recipe)
     transfer.check_flags(run.init_from, run.transfer, args.given)
     return SearchSpec(run=run, space=space, fixed=fixed,
                       tuner=args.tuner, max_trials=args.max_trials,
@@ -121,7 +121,7 @@ def tuner_id() -> str:
     return os.environ.get("KERASTUNER_TUNER_ID", "tuner0")
 
 
-def is_chief() -> bool:
+def is_search_chief() -> bool:
     """True for the process that holds the oracle and writes the results: the only
     process, or the one whose tuner id contains ``chief`` (keras-tuner's rule)."""
     return not distributed() or "chief" in tuner_id()

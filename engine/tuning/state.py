@@ -21,7 +21,7 @@ from layers.errors import UsageError
 
 LAST_GOOD = ".last-good"
 # keras-tuner's state files in a project folder.
-STATE_FILES = ("oracle.json", "tuner*.json", os.path.join("trial_*", "trial.json"),
+STATE_FILES = (rundir.ORACLE_FILE, "tuner*.json", os.path.join("trial_*", "trial.json"),
                os.path.join("trial_*", "build_config.json"))
 
 

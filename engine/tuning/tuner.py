@@ -26,7 +26,7 @@ from keras_tuner.engine.trial import TrialStatus
 
 from engine import interrupts, private_api, rundir
 from engine.report import counted, read_history
-from engine.training import EPOCH_SECONDS, HISTORY_FILE
+from engine.training import EPOCH_SECONDS
 from engine.tuning import spec as search_spec
 from engine.tuning import state
 from engine.tuning.hypermodel import RecipeHyperModel
@@ -49,16 +49,13 @@ class StopAfterFailures:
         return super().populate_space(trial_id)
 
 
-class PaperFirst:
+class PaperFirst(private_api.KerasTunerFirstValues):
     """Oracle mixin: the first values a search draws are every range's default (the
     paper's, or the value a flag fixed), so its first trial is the paper's
     configuration and its best scores at least that on validation; the random draws
-    after it are keras-tuner's, which never repeat a point tried (its values are in
-    ``_tried_so_far`` like every trial's)."""
+    after it are keras-tuner's, which never repeat a point tried, this one included."""
 
-    def _random_values(self):
-        if self._tried_so_far:  # the values of every trial so far, kept in the state
-            return super()._random_values()
+    def first_values(self) -> dict:
         defaults = keras_tuner.HyperParameters()
         for hp in self.hyperparameters.space:
             defaults.merge([hp])
@@ -154,7 +151,7 @@ def make_tuner(search: SearchSpec, hypermodel: RecipeHyperModel, overwrite: bool
     tuner_class = HyperbandSearch if search.tuner == "hyperband" else Search
     tuner = tuner_class(oracle=oracle, hypermodel=hypermodel, directory=search.run.model_dir,
                         project_name=rundir.SEARCH_DIR,
-                        overwrite=overwrite and search_spec.is_chief(),
+                        overwrite=overwrite and search_spec.is_search_chief(),
                         executions_per_trial=search.executions_per_trial,
                         distribution_strategy=hypermodel.strategy)
     if search.tuner == "hyperband":
@@ -209,7 +206,7 @@ def seconds_before_resume(trial_dir: str) -> float:
     resumed (nothing for a trial that starts afresh)."""
     return sum(sum(read_history(path).get(EPOCH_SECONDS, ()))
                for path in glob.glob(os.path.join(glob.escape(trial_dir), "execution*",
-                                                  HISTORY_FILE)))
+                                                  rundir.HISTORY_FILE)))
 
 
 def failed(oracle) -> list:

@@ -76,7 +76,7 @@ def test_input_pipeline_refuses_an_unknown_recipe_in_one_sentence():
     result, _ = run("input_pipeline.py", "--recipe=lenet6")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith(
-        "input_pipeline.py: Unknown recipe 'lenet6'")
+        "input_pipeline.py: error: Unknown recipe 'lenet6'")
 
 
 def test_throughput_refuses_a_baseline_it_does_not_have():
@@ -272,7 +272,8 @@ def test_initialization_refuses_an_output_dir_that_is_a_file_before_any_work(tmp
     result, lines = run("reproduce_initialization.py", f"--output_dir={taken}")
     assert result.returncode == 2 and not lines
     assert result.stderr.strip().splitlines()[-1] == (
-        f"reproduce_initialization.py: --output_dir={str(taken)!r} is a file; pass a folder.")
+        f"reproduce_initialization.py: error: --output_dir={str(taken)!r} is a file; pass a "
+        "folder.")
 
 
 @pytest.mark.parametrize("script", ["reproduce_degradation.py", "reproduce_lenet5.py"])
@@ -283,7 +284,7 @@ def test_a_reproduction_refuses_an_output_dir_that_is_a_file_before_any_work(tmp
     result, lines = run(script, "--dataset=digits", f"--output_dir={taken}")
     assert result.returncode == 2 and not lines
     assert result.stderr.strip().splitlines()[-1] == (
-        f"{script}: --output_dir={str(taken)!r} is a file; pass a folder.")
+        f"{script}: error: --output_dir={str(taken)!r} is a file; pass a folder.")
 
 
 def test_a_leading_tilde_in_the_path_flags_is_the_home_folder(tmp_path):
@@ -309,7 +310,7 @@ def test_figures_refuses_an_out_folder_it_cannot_write_into_before_any_training(
                         f"--work={tmp_path / 'work'}")
     assert result.returncode == 2 and not lines and not (tmp_path / "work").exists()
     assert result.stderr.strip().splitlines()[-1] == (
-        f"figures.py: --out={str(taken)!r} is a file; pass a folder.")
+        f"figures.py: error: --out={str(taken)!r} is a file; pass a folder.")
 
 
 def test_throughput_refuses_an_image_size_its_keras_baseline_cannot_take():
@@ -319,8 +320,8 @@ def test_throughput_refuses_an_image_size_its_keras_baseline_cannot_take():
                         "--warmup_steps=1")
     assert result.returncode == 2 and not lines and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1] == (
-        "throughput.py: --baseline=keras: keras.applications.ResNet50 cannot be built for the "
-        "input (31, 31, 3): Input size must be at least 32x32; Received: "
+        "throughput.py: error: --baseline=keras: keras.applications.ResNet50 cannot be built for "
+        "the input (31, 31, 3): Input size must be at least 32x32; Received: "
         "input_shape=(31, 31, 3)")
 
 
@@ -346,7 +347,8 @@ def test_degradation_refuses_depths_it_cannot_compare(tmp_path, depths, message)
     result, lines = run("reproduce_degradation.py", f"--depths={depths}", "--dataset=digits",
                         f"--output_dir={tmp_path}")
     assert result.returncode == 2 and not lines and not list(tmp_path.iterdir())
-    assert result.stderr.strip().splitlines()[-1] == f"reproduce_degradation.py: {message}"
+    assert result.stderr.strip().splitlines()[-1] == \
+        f"reproduce_degradation.py: error: {message}"
 
 
 def test_the_rubbish_penalty_needs_the_map_criterion(tmp_path):
@@ -355,5 +357,5 @@ def test_the_rubbish_penalty_needs_the_map_criterion(tmp_path):
                         f"--output_dir={tmp_path}")
     assert result.returncode == 2 and not lines and not list(tmp_path.iterdir())
     assert result.stderr.strip().splitlines()[-1] == (
-        "reproduce_lenet5.py: --rubbish_penalty is j of the MAP criterion's rubbish class, not "
-        "used by --criterion=cross_entropy: add --criterion=map, or drop --rubbish_penalty.")
+        "reproduce_lenet5.py: error: --rubbish_penalty is j of the MAP criterion's rubbish class, "
+        "not used by --criterion=cross_entropy: add --criterion=map, or drop --rubbish_penalty.")

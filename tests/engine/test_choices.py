@@ -2,16 +2,17 @@
 implements one has exactly its names; the house's arrows point down."""
 
 import ast
+import dataclasses
 import pathlib
 
 import pytest
 
 import recipes
-from engine import choices, spec, training
+from engine import choices, optimizers, schedules, spec
 from engine.data.augment import PRESETS
 from engine.data.preprocessing import ARRAYS
 from engine.data.tta import VIEWS
-from engine.initialization import INITIALIZATIONS
+from engine.initialization import INITIALIZER_CONFIGS
 from recipes import TrainingConfig
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -21,9 +22,14 @@ def test_tables_implement_exactly_the_listed_choices():
     assert tuple(PRESETS) == choices.AUGMENTATIONS
     assert tuple(ARRAYS) == choices.NORMALIZATIONS
     assert tuple(VIEWS) == choices.TTA_MODES
-    assert tuple(INITIALIZATIONS) == choices.INITIALIZATIONS
+    assert tuple(INITIALIZER_CONFIGS) == choices.INITIALIZATIONS
     for optimizer in choices.OPTIMIZERS:
-        assert training.make_optimizer(TrainingConfig(optimizer=optimizer)) is not None
+        assert optimizers.make_optimizer(TrainingConfig(optimizer=optimizer)) is not None
+    for schedule in choices.SCHEDULES:  # an unhandled one would have trained at one rate
+        config = TrainingConfig(schedule=schedule, decay_epochs=(1,), decay_every=1)
+        assert schedules.rate_after_warmup(config, 2) > 0
+    with pytest.raises(ValueError, match="No learning rate is defined for schedule 'cyclic'"):
+        schedules.rate_after_warmup(dataclasses.replace(config, schedule="cyclic"), 2)
     for mode in choices.MODES:
         assert (ROOT / "engine" / "modes" / f"{mode}.py").is_file(), mode
 

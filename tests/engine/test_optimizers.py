@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import keras
-from engine import training
+from engine import optimizers
 from engine.optimizers import StochasticDiagonalLevenbergMarquardt
 from recipes import TrainingConfig
 
@@ -42,7 +42,7 @@ def test_where_the_curvature_is_negligible_the_step_is_eta_over_mu():
 
 
 def test_the_papers_damping_and_a_curvature_spanning_500_patterns_are_the_defaults():
-    optimizer = training.make_optimizer(TrainingConfig(optimizer="sdlm", learning_rate=2e-4))
+    optimizer = optimizers.make_optimizer(TrainingConfig(optimizer="sdlm", learning_rate=2e-4))
     assert isinstance(optimizer, StochasticDiagonalLevenbergMarquardt)
     assert optimizer.damping == 0.02 and optimizer.curvature_decay == pytest.approx(1 - 1 / 500)
     assert float(optimizer.learning_rate) == pytest.approx(2e-4)

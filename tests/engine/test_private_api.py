@@ -33,20 +33,25 @@ def test_backup_and_restore_reports_its_epoch_through_the_model(tmp_path):
     assert private_api.restored_epoch(resumed) is None
 
 
-def test_optimizer_keys_match_the_variables_update_step_receives():
+def test_optimizer_keys_and_slots_match_the_variables_update_step_receives():
     model = tiny_model()
-    seen = []
+    keys, indices = [], []
 
     class Recording(keras.optimizers.SGD):
         def update_step(self, gradient, variable, learning_rate):
-            seen.append(private_api.variable_key(self, variable))
+            keys.append(private_api.variable_key(self, variable))
+            indices.append(private_api.variable_index(self, variable))
             return super().update_step(gradient, variable, learning_rate)
 
     recording = Recording()
-    recording.apply_gradients([(np.ones(v.shape, "float32"), v) for v in model.trainable_variables])
-    assert sorted(seen) == sorted(private_api.variable_key(recording, v)
-                                  for v in model.trainable_variables)
-    assert len(set(seen)) == len(model.trainable_variables)
+    variables = model.trainable_variables
+    recording.apply_gradients([(np.ones(v.shape, "float32"), v) for v in variables])
+    assert sorted(keys) == sorted(private_api.variable_key(recording, v) for v in variables)
+    assert len(set(keys)) == len(variables)
+    # A slot variable (one per model variable) is found by the variable's index.
+    assert sorted(indices) == list(range(len(variables)))
+    assert [private_api.variable_index(recording, v) for v in variables] == \
+        list(range(len(variables)))
 
 
 def test_a_tracked_loss_is_the_loss_the_logs_report():
@@ -145,3 +150,26 @@ def test_decoupled_weight_decay_scales_per_variable():
     np.testing.assert_allclose(dense.kernel.numpy(), kernel * (1 - 0.1 * 0.2), rtol=1e-6)
     np.testing.assert_allclose(dense.bias.numpy(), bias * (1 - 0.1 * 0.2 * 0.5), rtol=1e-6)
     assert optimizer.weight_decay == 0.2
+
+
+def test_keras_tuner_draws_the_first_trials_values_where_they_can_be_given(tmp_path):
+    import keras_tuner
+
+    class Given(private_api.KerasTunerFirstValues, keras_tuner.oracles.RandomSearchOracle):
+        def first_values(self):
+            return {"x": 7}
+
+    hyperparameters = keras_tuner.HyperParameters()
+    hyperparameters.Int("x", 0, 9)
+    values = []
+
+    class Recorded(keras_tuner.Tuner):
+        def run_trial(self, trial, *args, **kwargs):
+            values.append(trial.hyperparameters.get("x"))
+            return float(values[-1])
+
+    Recorded(Given(objective=keras_tuner.Objective("score", "min"), max_trials=4,
+                   hyperparameters=hyperparameters, seed=0),
+             directory=str(tmp_path), project_name="p").search(verbose=0)
+    assert values[0] == 7 and len(values) == 4
+    assert 7 not in values[1:] and len(set(values)) == 4  # the first is tried, never redrawn

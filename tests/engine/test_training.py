@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 import recipes
-from engine import loop, rundir, training, transfer
+from engine import loop, optimizers, rundir, schedules, training, transfer
 from engine.build import build
 from engine.losses import SmoothedSparseCategoricalCrossentropy
 from layers.errors import UsageError
@@ -36,7 +36,7 @@ def tiny_data(batch_size=8, count=32, seed=0):
 # --- learning-rate schedules -----------------------------------------------------------
 
 def rates(config, epochs):
-    return [training.scheduled_learning_rate(config, epoch) for epoch in range(epochs)]
+    return [schedules.scheduled_learning_rate(config, epoch) for epoch in range(epochs)]
 
 
 def test_cifar_resnet_step_schedule_divides_by_ten_at_32k_and_48k_iterations():
@@ -83,7 +83,7 @@ def test_schedule_callback_sets_the_optimizer_learning_rate():
     record = keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: seen.append(
         float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))))
     loop.fit(model, tiny_data(), epochs=3,
-             callbacks=[*training.learning_rate_callbacks(config), record], verbose=0)
+             callbacks=[*schedules.learning_rate_callbacks(config), record], verbose=0)
     assert seen == pytest.approx([0.1, 0.01, 0.001])
 
 
@@ -96,7 +96,7 @@ def plateau_rates(config, logs, epochs=40, start=0, history=None, rate=None):
     if rate is not None:
         model.optimizer.learning_rate = rate
     callbacks = keras.callbacks.CallbackList(
-        training.learning_rate_callbacks(config, history=history), model=model)
+        schedules.learning_rate_callbacks(config, history=history), model=model)
     rates = []
     callbacks.on_train_begin()
     for epoch in range(start, epochs):
@@ -155,7 +155,7 @@ def test_resnet110_warms_up_at_a_constant_0_01_for_400_iterations():
     config = recipes.get("resnet110").training
     assert (config.warmup_learning_rate, config.learning_rate) == (0.01, 0.1)
     steps_per_epoch = math.ceil(45_000 / 128)
-    warmup = training.Warmup(config).warmup_steps(steps_per_epoch)
+    warmup = schedules.Warmup(config).warmup_steps(steps_per_epoch)
     assert abs(warmup - 400) <= 1
     assert rates(config, 3) == pytest.approx([0.01, 0.01, 0.1])  # at each epoch's start
     assert recipes.get("resnet56").training.warmup_learning_rate is None
@@ -177,7 +177,7 @@ def rates_at_each_call(config, steps_per_execution=1):
         (batch, float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)))))
     loop.fit(model, tiny_data(batch_size=8, count=32), epochs=config.epochs, verbose=0,
              steps_per_execution=steps_per_execution,
-             callbacks=[*training.learning_rate_callbacks(config), record])
+             callbacks=[*schedules.learning_rate_callbacks(config), record])
     return seen
 
 
@@ -210,7 +210,7 @@ def test_the_cosine_anneals_at_every_step_after_the_warmup():
     seen = [rate for _, rate in rates_at_each_call(config)]
     annealed = [0.05 * (1 + math.cos(math.pi * step / 4 / 3)) for step in range(12)]
     assert seen == pytest.approx([0.025, 0.05, 0.075, 0.1] + annealed)
-    assert training.rate_after_warmup(config, 2.5) == pytest.approx(annealed[6])
+    assert schedules.rate_after_warmup(config, 2.5) == pytest.approx(annealed[6])
 
 
 def test_a_plateau_on_validation_needs_a_validation_split():
@@ -218,10 +218,10 @@ def test_a_plateau_on_validation_needs_a_validation_split():
 
     with pytest.raises(UsageError, match="watches the validation accuracy, but the run has no "
                                          "validation split"):
-        training.check_validation(recipes.get("vgg_a").training, 0)
-    training.check_validation(recipes.get("vgg_a").training, 10)
-    training.check_validation(recipes.get("nin").training, 0)  # NiN watches training accuracy
-    training.check_validation(recipes.get("lenet5").training, 0)
+        schedules.check_validation(recipes.get("vgg_a").training, 0)
+    schedules.check_validation(recipes.get("vgg_a").training, 10)
+    schedules.check_validation(recipes.get("nin").training, 0)  # NiN watches training accuracy
+    schedules.check_validation(recipes.get("lenet5").training, 0)
 
 
 def test_unknown_schedule_or_optimizer_is_one_sentence():
@@ -276,11 +276,11 @@ def test_label_smoothing_equals_keras_on_one_hot_labels():
 
 
 def test_optimizer_flags_reach_the_keras_optimizer():
-    optimizer = training.make_optimizer(TrainingConfig(optimizer="nesterov", momentum=0.8,
+    optimizer = optimizers.make_optimizer(TrainingConfig(optimizer="nesterov", momentum=0.8,
                                                        clipnorm=1.5, ema=True))
     assert isinstance(optimizer, keras.optimizers.SGD) and optimizer.nesterov
     assert optimizer.momentum == 0.8 and optimizer.clipnorm == 1.5 and optimizer.use_ema
-    adamw = training.make_optimizer(TrainingConfig(optimizer="adamw", weight_decay=0.01))
+    adamw = optimizers.make_optimizer(TrainingConfig(optimizer="adamw", weight_decay=0.01))
     assert isinstance(adamw, keras.optimizers.AdamW) and adamw.weight_decay == 0.01
 
 
@@ -691,7 +691,7 @@ def test_float16_training_scales_the_loss_and_keeps_float32_weights():
     (TrainingConfig(schedule="cosine", epochs=1), ()),
 ])
 def test_unreached_drops_are_the_ones_the_schedule_never_applies(config, unreached):
-    assert training.unreached_drops(config) == unreached
+    assert schedules.unreached_drops(config) == unreached
     lr = rates(config, config.epochs)
     drops_applied = sum(later < earlier for earlier, later in zip(lr, lr[1:]))
     if config.schedule == "step":
@@ -703,17 +703,17 @@ def test_unreached_drops_are_the_ones_the_schedule_never_applies(config, unreach
 def test_a_recipes_drops_past_a_short_run_are_a_warning_and_given_ones_refused():
     config = dataclasses.replace(recipes.get("resnet20").training, epochs=10)
     with pytest.raises(UsageError, match=r"^--decay_epochs=90.9091,136.364 drops the rate after "
-                       r"90.9091 and 136.364 epochs, but the run stops after --epochs=10; raise "
+                       r"90.91 and 136.4 epochs, but the run stops after --epochs=10; raise "
                        r"--epochs or leave those drops out\.$"):
-        training.check_drops_reached(config, {"epochs", "decay_epochs"}, "resnet20")
-    with mock.patch.object(training.logging, "warning") as warning:
-        training.check_drops_reached(config, {"epochs"}, "resnet20")
-    assert "resnet20's step schedule drops the rate after 90.9091 and 136.364 epochs, past " \
+        schedules.check_drops_reached(config, {"epochs", "decay_epochs"}, "resnet20")
+    with mock.patch.object(schedules.logging, "warning") as warning:
+        schedules.check_drops_reached(config, {"epochs"}, "resnet20")
+    assert "resnet20's step schedule drops the rate after 90.91 and 136.4 epochs, past " \
            "--epochs=10" in warning.call_args.args[0] % warning.call_args.args[1:]
     exponential = TrainingConfig(schedule="exponential", decay_every=5, epochs=5)
     with pytest.raises(UsageError, match="--decay_every=5 drops the rate every 5 epochs, but the "
                        "run stops after --epochs=5, before the first drop"):
-        training.check_drops_reached(exponential, {"decay_every"}, "lenet5_modern")
+        schedules.check_drops_reached(exponential, {"decay_every"}, "lenet5_modern")
 
 
 def test_a_warmup_longer_than_the_run_is_refused_given_and_a_warning_from_the_recipe():
@@ -721,14 +721,14 @@ def test_a_warmup_longer_than_the_run_is_refused_given_and_a_warning_from_the_re
     with pytest.raises(UsageError, match=r"^--warmup_epochs=1.5 lasts longer than the run "
                        r"\(--epochs=1\): the rate would never reach the learning rate nor the "
                        r"schedule begin; raise --epochs or shorten --warmup_epochs\.$"):
-        training.check_drops_reached(config, {"epochs", "warmup_epochs"}, "lenet5_modern")
+        schedules.check_drops_reached(config, {"epochs", "warmup_epochs"}, "lenet5_modern")
     resnet110 = dataclasses.replace(recipes.get("resnet110").training, epochs=1)
-    with mock.patch.object(training.logging, "warning") as warning:
-        training.check_drops_reached(resnet110, {"epochs"}, "resnet110")
+    with mock.patch.object(schedules.logging, "warning") as warning:
+        schedules.check_drops_reached(resnet110, {"epochs"}, "resnet110")
     assert "resnet110's warm-up lasts" in warning.call_args_list[0].args[0] % \
         warning.call_args_list[0].args[1:]
     # A warm-up as long as the run reaches the rate at its last step: accepted.
-    training.check_drops_reached(dataclasses.replace(config, warmup_epochs=1.0),
+    schedules.check_drops_reached(dataclasses.replace(config, warmup_epochs=1.0),
                                  {"epochs", "warmup_epochs"}, "lenet5_modern")
 
 

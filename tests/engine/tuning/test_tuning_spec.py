@@ -74,13 +74,13 @@ def test_a_partial_cluster_environment_is_refused(monkeypatch):
 def test_roles_follow_keras_tuners_variables(monkeypatch):
     for name in search_spec.CLUSTER_VARIABLES:
         monkeypatch.delenv(name, raising=False)
-    assert search_spec.is_chief() and search_spec.tuner_id() == "tuner0"
+    assert search_spec.is_search_chief() and search_spec.tuner_id() == "tuner0"
     monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
     monkeypatch.setenv("KERASTUNER_ORACLE_PORT", "8000")
     monkeypatch.setenv("KERASTUNER_TUNER_ID", "tuner1")
-    assert search_spec.distributed() and not search_spec.is_chief()
+    assert search_spec.distributed() and not search_spec.is_search_chief()
     monkeypatch.setenv("KERASTUNER_TUNER_ID", "chief")
-    assert search_spec.is_chief()
+    assert search_spec.is_search_chief()
 
 
 def test_flags_given_hold_their_entries_fixed(tmp_path):
