@@ -5,7 +5,7 @@
     python train.py --mode=predict --export_dir=runs/lenet5_modern-digits/export digit.png
 
 Defaults come from the recipe's paper configuration; flags override them.
-Run `python train.py --helpfull` for every flag; README documents each mode.
+README documents each mode.
 """
 
 from __future__ import annotations
@@ -24,15 +24,22 @@ from engine.endings import (BROKEN_PIPE_EXIT, FAILURE_EXIT, USAGE_EXIT,  # noqa:
                             out_of_memory, storage_problem)
 
 FLAGS = flags.FLAGS
+HELP_FLAGS = {"--help", "--helpshort", "--helpfull", "--helpxml"}  # absl's
 
 
 def parse(argv: list[str]) -> list[str]:
-    """absl's parsing, with a bad flag ending like every usage error: one line, exit 2."""
+    """absl's parsing, with a bad flag ending like every usage error: one line, exit 2;
+    ``-h`` is ``--help``, and a help flag's text ends in exit 0 (absl's in 1)."""
+    argv = [argv[0], *("--help" if argument == "-h" else argument for argument in argv[1:])]
     try:
         return FLAGS(argv)
-    except flags.Error as error:
-        print(f"train.py: error: {error}", file=sys.stderr)
+    except (flags.Error, ValueError) as error:  # ValueError: absl's for --noflag=value
+        print(f"train.py: error: {cli.flag_mistake(error)}", file=sys.stderr)
         sys.exit(USAGE_EXIT)
+    except SystemExit:
+        if HELP_FLAGS & set(argv[1:]):
+            sys.exit(0)
+        raise
 
 
 def main(argv):
@@ -43,6 +50,7 @@ def main(argv):
         sys.exit(USAGE_EXIT)
     if not FLAGS["verbosity"].present:  # --verbosity brings TensorFlow's chatter back
         logging.set_verbosity(logging.WARNING)
+        quiet.plain_warnings("train.py")
         try:
             quiet.import_tensorflow()
         except KeyboardInterrupt as interruption:

@@ -9,6 +9,7 @@ namespace that the modes receive, and :func:`run_spec` resolves a training run's
 from __future__ import annotations
 
 import math
+import re
 import types
 
 from absl import flags
@@ -216,6 +217,38 @@ def epochs_list(values) -> tuple[float, ...] | None:
 
 flags.register_validator("decay_epochs", lambda values: values is None or bool(epochs_list(values)),
                          message="must be positive epochs in ascending order, e.g. 30,60,90")
+
+
+# absl's words for a command line it cannot parse where they are Python's, and what a
+# user reads instead.
+_ABSL_MISTAKES = (
+    (re.compile(r"^flag (--\w+=.*): invalid literal for int\(\) with base 10: .*$"),
+     r"\1 is not an integer."),
+    (re.compile(r"^flag (--\w+=.*): could not convert string to float: .*$"),
+     r"\1 is not a number."),
+    (re.compile(r"^flag --(\w+)=(.*): \('Non-boolean argument to boolean flag', .*\)$"),
+     r"--\1=\2 is not true or false; write --\1 or --no\1."),
+    (re.compile(r"^--no(\w+)=.* does not take an argument$"),
+     r"--no\1 takes no value; write --\1 or --no\1 alone (or --\1=true or --\1=false)."),
+    (re.compile(r"^Unknown command line flag '([^']*)'\. Did you mean: ([\w, ]*) \?$"),
+     lambda match: f"Unknown flag --{match[1]}; did you mean "
+                   f"{' or '.join('--' + name for name in match[2].split(', '))}? (python "
+                   "train.py --helpfull lists every flag)"),
+    (re.compile(r"^Unknown command line flag '([^']*)'$"),
+     r"Unknown flag --\1; python train.py --helpfull lists every flag."),
+)
+
+
+def flag_mistake(error: Exception) -> str:
+    """The sentence for a command line absl cannot parse (``error``: its
+    ``flags.Error``, or the ``ValueError`` of a ``--noflag=value``), in the user's words
+    where absl's are Python's: "--epochs=abc is not an integer.", not "invalid literal
+    for int() with base 10"."""
+    message = str(error)
+    for pattern, sentence in _ABSL_MISTAKES:
+        if pattern.match(message):
+            return pattern.sub(sentence, message)
+    return message
 
 
 def arguments(flag_values: flags.FlagValues, argv=()) -> types.SimpleNamespace:

@@ -1,4 +1,5 @@
-"""TensorFlow's chatter kept off a user's terminal: at the start, and one warning after.
+"""TensorFlow's chatter kept off a user's terminal: at the start, and one warning after;
+the project's own warnings written as a command line tool writes them.
 
 TensorFlow writes lines such as ``E0000 ... failed call to cuInit`` and
 ``I0000 ... cudart_stub.cc ... Could not find cuda drivers`` straight to file
@@ -107,3 +108,23 @@ def drop_failed_close_noise() -> None:
             exception_shown(kind, error, trace)
 
     sys.unraisablehook, sys.excepthook = unraisable_hook, exception_hook
+
+
+class PlainWarnings(logging.Formatter):
+    """absl's log lines as a command line tool writes them (``train.py: warning: ...``),
+    without absl's date, thread id and source line, which mean nothing to a user."""
+
+    def __init__(self, program: str):
+        super().__init__()
+        self.program = program
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{self.program}: {record.levelname.lower()}: {record.getMessage()}"
+
+
+def plain_warnings(program: str) -> None:
+    """Writes absl's log lines as :class:`PlainWarnings` from here on."""
+    from absl import logging as absl_logging
+
+    absl_logging.get_absl_handler().setFormatter(PlainWarnings(program))
+

@@ -110,6 +110,15 @@ DAMAGED_RUNS = ("foreign_model", "configless_model", "cut_config_model", "weight
 
 # (arguments, exit code, what the last line must name); {place} is a path under `places`.
 CASES = [
+    # absl's parse errors in the user's words: a --noflag=value was a traceback.
+    (["--nodeterministic=1"], 2, "--nodeterministic takes no value; write --deterministic or "
+     "--nodeterministic alone (or --deterministic=true or --deterministic=false)."),
+    (["--deterministic=maybe"], 2, "--deterministic=maybe is not true or false; write "
+     "--deterministic or --nodeterministic."),
+    (["--epochs=abc"], 2, "--epochs=abc is not an integer."),
+    (["--learning_rate=fast"], 2, "--learning_rate=fast is not a number."),
+    (["--epoch=3"], 2, "Unknown flag --epoch; did you mean --epochs? (python train.py "
+     "--helpfull lists every flag)"),
     (["--recipe=lenet6"], 2, "Unknown recipe 'lenet6'"),
     (["--recipe=resnet5"], 2, "Did you mean"),
     (["--learning_rate=nan"], 2, "--learning_rate=nan"),
@@ -272,7 +281,7 @@ CASES = [
 
 
 IN_A_NEW_PROCESS = [case for case in CASES if case[0][0] in (
-    "--recipe=resnet5", "--learning_rate=nan", "stray_argument", "--model_dir={a_file}")]
+    "--nodeterministic=1", "--recipe=resnet5", "--learning_rate=nan", "stray_argument", "--model_dir={a_file}")]
 
 
 @pytest.mark.parametrize("arguments, code, named", CASES,

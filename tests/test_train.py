@@ -35,6 +35,15 @@ def digits_run(tmp_path_factory):
     return model_dir, result
 
 
+@pytest.mark.parametrize("flag", ["--help", "-h", "--helpfull"])
+def test_help_prints_the_usage_and_succeeds(flag):
+    # absl's help flags exit 1, and -h was an unknown flag.
+    result = run_train(flag)
+    assert result.returncode == 0, result.stderr
+    assert "python train.py --mode=predict --export_dir=" in result.stdout
+    assert ("--[no]deterministic" in result.stdout) == (flag == "--helpfull")
+
+
 def test_report_has_the_contract_keys(digits_run):
     model_dir, result = digits_run
     report = json.loads((model_dir / "report.json").read_text())
@@ -68,8 +77,17 @@ def test_a_cpu_run_prints_no_tensorflow_start_up_chatter(digits_run):
         assert chatter not in result.stderr, result.stderr[-2000:]
     # The plan before training and the time to the end after its first epoch.
     assert "lenet5_modern: 4 epochs of 21 steps (batch 64, 1,293 training images)" in result.stdout
-    assert "Epoch 1 took" in result.stdout and "to the end (3 more epochs)" in result.stdout
+    # The first epoch also traces the steps: its estimate is a bound, the second's closer.
+    assert re.search(r"\nEpoch 1 took \d+ s, its steps traced first; at most about \d+ s to "
+                     r"the end \(3 more epochs\)\.\n", result.stdout), result.stdout
+    assert re.search(r"\nEpoch 2 took \d+ s; about \d+ s to the end \(2 more epochs\)\.\n",
+                     result.stdout), result.stdout
+    assert "Epoch 3 took" not in result.stdout
     assert "4 epochs in" in result.stdout.strip().splitlines()[-1]
+    # Its output goes to a pipe: one line per epoch, without the progress bar's colours,
+    # backspaces and carriage returns.
+    assert not {"\x1b", "\b", "\r"} & set(result.stdout)
+    assert sum(line.startswith("21/21 - ") for line in result.stdout.splitlines()) == 4
 
 
 def test_a_run_with_its_output_closed_trains_to_the_end(tmp_path):

@@ -83,8 +83,9 @@ def describe(evaluation: dict, model_dir: str) -> str:
     """What ``--mode=evaluate`` prints: the accuracy with its interval, the loss, the
     calibration error, TTA and Monte Carlo dropout where asked, the files written."""
     calibration = evaluation["calibration"]
-    tta = (f"; {evaluation['tta']} TTA accuracy {evaluation['tta_accuracy']:.4f}"
-           if "tta" in evaluation else "")
+    tta = (f"; {evaluation['tta']} TTA accuracy "
+           f"{format_accuracy(evaluation['tta_accuracy'], evaluation['tta_accuracy_interval'])}"
+           f", loss {evaluation['tta_loss']:.4f}" if "tta" in evaluation else "")
     lines = [f"{evaluation['recipe']} on {evaluation['dataset']}: test accuracy "
              f"{format_accuracy(evaluation['test_accuracy'], evaluation['test_accuracy_interval'])}"
              f", test loss {evaluation['test_loss']:.4f}, "
@@ -97,7 +98,9 @@ def describe(evaluation: dict, model_dir: str) -> str:
             f"test loss {result['test_loss']:.4f}, "
             f"ECE {result['calibration']['expected_calibration_error']:.4f}, "
             f"{entropies(result['calibration'])}")
-    lines.append(f"Without dropout: {entropies(calibration)}.")
+    entropy = entropies(calibration)
+    lines.append(f"Without dropout: {entropy}." if "mc_dropout" in evaluation
+                 else f"{entropy[0].upper()}{entropy[1:]}.")
     lines.append(f"Written to {os.path.join(model_dir, rundir.EVALUATION_FILE)} and "
                  f"{', '.join(os.path.basename(path) for path in _diagrams(evaluation))}.")
     return "\n".join(lines)

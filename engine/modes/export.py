@@ -9,6 +9,7 @@ import os
 from engine import rundir
 from engine.data import make_augmentation
 from engine.serving import layout
+from engine.serving.contract import TFLITE_FILE
 from engine.serving.export import export
 from engine.modes import saved_run
 from engine.spec import absolute, check_outside_images, training_config
@@ -20,7 +21,8 @@ def run(args) -> None:
     check_outside_images("export_dir", base_path, saved.record["dataset"])
     layout.check_base_path(base_path)
     version = export_run(saved, base_path, args.export_format)
-    print(f"{saved.record['recipe']} on {saved.record['dataset']}: exported to {version}")
+    tflite = f" (SavedModel and {TFLITE_FILE})" if "tflite" in args.export_format else ""
+    print(f"{saved.record['recipe']} on {saved.record['dataset']}: exported to {version}{tflite}")
 
 
 def export_run(saved: rundir.SavedRun, base_path: str, formats=("saved_model",)) -> str:

@@ -1,5 +1,6 @@
-"""``--mode=summary``: the recipe's per-layer table, the way the lectures draw VGG-16,
-at its paper's input or at ``--image_size`` (the network a run at that size builds)."""
+"""``--mode=summary``: what the recipe is and where it comes from (its description,
+paper and table), then its per-layer table, the way the lectures draw VGG-16, at its
+paper's input or at ``--image_size`` (the network a run at that size builds)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from recipes.summary import format_summary
 
 
 def run(args) -> None:
-    native = recipes.get(args.recipe).input_shape
+    recipe = recipes.get(args.recipe)
+    native = recipe.input_shape
     side = args.image_size
     input_shape = (side, side, *native[2:]) if side else None
+    print(f"{recipe.name}: {recipe.description}\n{recipe.paper} ({recipe.year}): "
+          f"{recipe.table}.\n")
     print(format_summary(recipes.build(args.recipe, input_shape=input_shape)))

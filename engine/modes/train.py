@@ -125,10 +125,10 @@ def plan_line(spec: RunSpec, data) -> str:
     """The line a run prints before it trains: how much training lies ahead."""
     images = data.source.sizes["train"]
     steps = -(-images // spec.training.batch_size)
-    return (f"{spec.recipe}: {counted(spec.training.epochs, 'epoch')} of "
-            f"{counted(steps, 'step')} (batch "
-            f"{spec.training.batch_size}, {images:,} training images); the time to the end "
-            "follows the first epoch.")
+    epochs = spec.training.epochs
+    return (f"{spec.recipe}: {counted(epochs, 'epoch')} of {counted(steps, 'step')} (batch "
+            f"{spec.training.batch_size}, {images:,} training images)"
+            + ("; the time to the end follows the first epoch." if epochs > 1 else "."))
 
 
 def summary_line(report: dict, model_dir: str) -> str:

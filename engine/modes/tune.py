@@ -336,6 +336,6 @@ def summary_line(report: dict, model_dir: str) -> str:
     """The line a finished search prints."""
     return (f"Best of {len(report['trials'])} trials ({report['failed_trials']} failed): trial "
             f"{report['best_trial']}, {report['objective']} {report['best_score']:.4f} with "
-            f"{settings(report['best_hyperparameters'])}; test accuracy {report['test_accuracy']:.4f}, test loss "
-            f"{report['test_loss']:.4f} ({report['test_examples']} test images); run in "
-            f"{model_dir}")
+            f"{settings(report['best_hyperparameters'])}; test accuracy "
+            f"{format_accuracy(report['test_accuracy'], report['test_accuracy_interval'])}, "
+            f"test loss {report['test_loss']:.4f}; run in {model_dir}")

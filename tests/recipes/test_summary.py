@@ -307,6 +307,11 @@ def test_recipes_exports_summarize():
 def test_train_py_prints_the_summary(train_here):
     result = train_here("--recipe=lenet5", "--mode=summary")
     assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.startswith(
+        "lenet5: LeNet-5 as published: scaled tanh, trainable subsampling, Table I's C3, "
+        "Euclidean RBF output.\nLeCun et al., Gradient-based learning applied to document "
+        "recognition, Proc. IEEE (1998): Fig. 2, Table I (C3 connections), Section II-B, "
+        "Appendix A.\n\nlenet5: per-layer summary")
     assert "c3" in result.stdout and "[10x10x16]" in result.stdout
     assert "TOTAL params: 60,000" in result.stdout
 
