@@ -9,6 +9,7 @@ Compiling imports no TensorFlow (only :func:`train` does, through :mod:`engine.l
 from __future__ import annotations
 
 import csv
+import glob
 import json
 import math
 import os
@@ -29,8 +30,9 @@ from layers.errors import RunFailure, UsageError
 from recipes import TrainingConfig
 
 BEST_WEIGHTS = os.path.join(CHECKPOINT_DIR, "best.weights.h5")
-# ModelCheckpoint writes here, then the file is renamed to BEST_WEIGHTS.
-BEST_WEIGHTS_PARTIAL = os.path.join(CHECKPOINT_DIR, "best.partial.weights.h5")
+# ModelCheckpoint writes a better epoch here (its 1-based number in the name); the file
+# becomes BEST_WEIGHTS once the epoch is backed up (CommitBest).
+BEST_WEIGHTS_PARTIAL = os.path.join(CHECKPOINT_DIR, "best.epoch-{epoch}.partial.weights.h5")
 RANDOM_STATES_FILE = "random_states_{epochs}.npz"  # in the backup, after that many epochs
 WEIGHTS_FILE = "epoch-{epochs}.weights.h5"  # likewise: the weights and the optimizer's state
 METADATA_FILE = "training_metadata.json"  # Keras's name: the epochs the backup holds
@@ -226,17 +228,41 @@ class Diverged(RunFailure):
         return f"{self.where}: the trial diverged at a learning rate of {self.rate:g}."
 
 
-class RenameWhenWritten(keras.callbacks.Callback):
-    """At each epoch's end, renames ``partial`` (written by the callback before this one)
-    to ``path``, so ``path`` always holds a whole file."""
+class CommitBest(keras.callbacks.Callback):
+    """Makes an epoch's best checkpoint ``path`` once the epoch is backed up: the
+    ``ModelCheckpoint`` before it writes each better epoch to ``partial`` (the epoch's
+    number in the name), and this callback, after the backup's saver, renames it, so
+    ``path`` is always a whole file of an epoch the history and the backup record. A
+    run killed between the two leaves the file under its partial name: a resume whose
+    backup holds that epoch (of the ``backed_up`` epochs it restores) completes the
+    rename; one that trains the epoch again removes it (it kept the best weights of an
+    epoch the records had dropped)."""
 
-    def __init__(self, partial: str, path: str):
+    def __init__(self, partial: str, path: str, backed_up: int = 0):
         super().__init__()
-        self.partial, self.path = partial, path
+        self.partial, self.path, self.backed_up = partial, path, backed_up
+
+    def on_train_begin(self, logs=None):
+        for epoch, file in self.left():  # in order: each better than the one before
+            if epoch <= self.backed_up:
+                os.replace(file, self.path)
+            else:
+                os.remove(file)
 
     def on_epoch_end(self, epoch, logs=None):
-        if os.path.exists(self.partial):
-            os.replace(self.partial, self.path)
+        file = self.partial.format(epoch=epoch + 1)
+        if os.path.exists(file):
+            os.replace(file, self.path)
+
+    def left(self) -> list[tuple[int, str]]:
+        """The epochs' partial files a killed run left, by epoch."""
+        prefix, suffix = self.partial.split("{epoch}")
+        found = []
+        for file in glob.glob(glob.escape(prefix) + "*" + glob.escape(suffix)):
+            middle = file[len(prefix):len(file) - len(suffix)]
+            if middle.isdigit():
+                found.append((int(middle), file))
+        return sorted(found)
 
 
 class TimeToEnd(keras.callbacks.Callback):
@@ -382,7 +408,8 @@ def run_callbacks(config: TrainingConfig, run_dir: str, accuracy: str = "accurac
                   keep_backup: bool = False) -> list[keras.callbacks.Callback]:
     """Backup every epoch (the previous one kept too, so a backup broken by a kill falls
     back to it), a divergence stop, the schedule, the best checkpoint (written to a
-    temporary name, then renamed), TensorBoard logs and the CSV history, all under
+    temporary name, renamed once its epoch is backed up: :class:`CommitBest`),
+    TensorBoard logs and the CSV history, all under
     ``run_dir``; ``accuracy`` names the logged accuracy that the plateau schedule and
     the best checkpoint watch. Without a ``validation`` split there is no best
     checkpoint (this says so, once). The backup is deleted when training ends unless
@@ -411,10 +438,10 @@ def run_callbacks(config: TrainingConfig, run_dir: str, accuracy: str = "accurac
             if resuming else None
         best = [keras.callbacks.ModelCheckpoint(
                     partial, monitor=f"val_{accuracy}", mode="max", save_best_only=True,
-                    save_weights_only=True, initial_value_threshold=best_so_far),
-                RenameWhenWritten(partial, os.path.join(run_dir, BEST_WEIGHTS))]
+                    save_weights_only=True, initial_value_threshold=best_so_far)]
+        commit = [CommitBest(partial, os.path.join(run_dir, BEST_WEIGHTS), restore[0])]
     else:
-        best = []
+        best, commit = [], []
         print("No validation split (validation_fraction=0): training on the whole training "
               "split, without per-epoch validation or a best checkpoint.", flush=True)
     backup = Backup(backup_dir, restore, delete_checkpoint=not keep_backup)
@@ -428,6 +455,7 @@ def run_callbacks(config: TrainingConfig, run_dir: str, accuracy: str = "accurac
         HistoryLogger(history, validation, append=resuming),
         *extra,
         backup.saver(),
+        *commit,
     ]
 
 

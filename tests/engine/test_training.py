@@ -3,6 +3,7 @@
 import dataclasses
 import math
 import os
+import pathlib
 import time
 from unittest import mock
 
@@ -496,6 +497,30 @@ def test_the_backup_is_saved_after_the_epochs_history_row(tmp_path, monkeypatch)
              callbacks=training.run_callbacks(config, str(tmp_path)), verbose=0)
     rows = (tmp_path / training.HISTORY_FILE).read_text().split()[1:]
     assert [row.split(",")[0] for row in rows] == ["0", "1", "2"]
+
+
+def test_the_best_checkpoint_is_of_an_epoch_the_backup_holds(tmp_path):
+    # A kill after an epoch's best checkpoint, before its backup: the resume trained the
+    # epoch again and, were it no better, kept the weights of an epoch the records dropped.
+    config = TrainingConfig(optimizer="sgd", learning_rate=0.1, epochs=3)
+    callbacks = training.run_callbacks(config, str(tmp_path))
+    # The checkpoint is committed last, after the backup's saver (the one before it).
+    assert isinstance(callbacks[-1], training.CommitBest)
+    assert isinstance(callbacks[-2], keras.callbacks.LambdaCallback)
+    (tmp_path / "checkpoints").mkdir(exist_ok=True)
+    partial = str(tmp_path / training.BEST_WEIGHTS_PARTIAL)
+    for epoch in (1, 2, 3):  # each better than the one before, as save_best_only writes
+        pathlib.Path(partial.format(epoch=epoch)).write_text(f"epoch {epoch}")
+    best = tmp_path / training.BEST_WEIGHTS
+    commit = training.CommitBest(partial, str(best), backed_up=2)
+    commit.on_train_begin()
+    assert best.read_text() == "epoch 2"  # epoch 3 is trained again: its file goes
+    assert sorted(path.name for path in (tmp_path / "checkpoints").iterdir()) == [best.name]
+    pathlib.Path(partial.format(epoch=3)).write_text("epoch 3 again")
+    commit.on_epoch_end(1)  # nothing better in epoch 2
+    assert best.read_text() == "epoch 2"
+    commit.on_epoch_end(2)
+    assert best.read_text() == "epoch 3 again"
 
 
 def test_nan_loss_stops_training():
