@@ -506,6 +506,40 @@ def test_a_transfer_run_resumes_without_its_source_as_it_would_have_ended(tmp_pa
         train_mode.train(run)
 
 
+def test_a_resumed_run_trains_on_with_the_statistics_it_started_with(tmp_path, monkeypatch):
+    """A resume reads the backed-up run's preprocessing.json: fitting it again read the
+    training split once more (up to 100,000 images) and could differ in its last bits."""
+    import dataclasses
+
+    import keras
+
+    import recipes
+    from engine import spec
+    from engine.data import pipeline
+    from engine.modes import train as train_mode
+
+    class InterruptSecondEpoch(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    config = dataclasses.replace(recipes.get("lenet5_modern").training, epochs=2)
+    run = spec.resolve("lenet5_modern", config, model_dir=str(tmp_path / "run"))
+    with monkeypatch.context() as patch:
+        patch.setattr(train_mode.training, "TimeToEnd", InterruptSecondEpoch)
+        with pytest.raises(KeyboardInterrupt):
+            train_mode.train(run)
+    statistics = (tmp_path / "run" / "preprocessing.json").read_text()
+    assert json.loads(statistics)["normalization"] == "per_channel"
+
+    def fitted_again(*args, **kwargs):
+        raise AssertionError("the statistics were fitted again")
+
+    monkeypatch.setattr(pipeline, "_fit_preprocessing", fitted_again)
+    assert train_mode.train(run)["epochs_run"] == 2
+    assert (tmp_path / "run" / "preprocessing.json").read_text() == statistics
+
+
 def test_an_interruption_after_the_export_resumes_without_exporting_again(tmp_path,
                                                                        monkeypatch):
     """A run killed between its export and its report ends again with the same weights:

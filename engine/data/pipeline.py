@@ -89,20 +89,25 @@ class Prepared:
 
 def prepare(spec: DataSpec, input_shape, classes: int | None = None,
             preprocessing: Preprocessing | None = None, source: Source | None = None,
-            batch_sizes: tuple[int, int] | None = None) -> Prepared:
+            batch_sizes: tuple[int, int] | None = None,
+            training: bool | None = None) -> Prepared:
     """Loads ``spec.dataset`` (or takes ``source``, already loaded), fits the
     preprocessing on its training split (or uses ``preprocessing``, a saved run's) and
     builds the pipelines for a recipe input of ``input_shape`` (``spec.image_size``
     overrides its sides). ``classes`` sets the class count of ``synthetic`` data
     (default 10). ``batch_sizes``: a search's smallest and largest batch size, whose
-    trials rebatch the data; ``spec.batch_size`` trains otherwise."""
+    trials rebatch the data; ``spec.batch_size`` trains otherwise. ``training``: the
+    data will train a network (the default without a saved ``preprocessing``; a resumed
+    run trains with its own), which the warnings about the flags take into account."""
     input_shape = resolve_input_shape(input_shape, spec.image_size)
     if source is None:
         source = open_source(spec, input_shape, classes)
     source = with_checked_labels(source)
     augmentation = make_augmentation(spec.augmentation, input_shape)
-    # A saved run's preprocessing: the data is only evaluated, in batches of any size.
-    warn_about_misfits(source, augmentation, spec, training=preprocessing is None,
+    # A saved run's preprocessing: the data is only evaluated, in batches of any size,
+    # unless the run resumes training.
+    warn_about_misfits(source, augmentation, spec,
+                       training=preprocessing is None if training is None else training,
                        batch_sizes=batch_sizes)
     stored = {split: _stored(getattr(source, split), augmentation.store, spec) for split in
               ("train", "validation", "test")}

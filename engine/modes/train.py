@@ -18,12 +18,14 @@ from engine import distribute, rundir, runlock, schedules, training, transfer
 from engine.build import build, check_fits_before_reading
 from engine.cli import run_spec
 from engine.data import named_data_errors, open_source, prepare, resolve_input_shape
+from engine.data.preprocessing import Preprocessing
 from engine.evaluate import check_evaluation, evaluate, format_accuracy
 from engine.publish import publish, published
 from engine.report import counted, plot_curves, read_history, training_report
 from engine.serving import layout
 from engine.session import session
 from engine.spec import RunSpec, check_paths, run_record
+from layers.errors import UsageError
 
 
 def run(args) -> None:
@@ -82,7 +84,8 @@ def train_held(spec: RunSpec, chief: bool, overwrite: bool,
             record[rundir.PRETRAINED_LAYERS] = list(built.pretrained_layers)
         check_evaluation(built.model, spec.data.tta, spec.data.test_scale)
         with named_data_errors(source):
-            data = prepare(spec.data, input_shape, source=source)
+            data = prepare(spec.data, input_shape, source=source, training=True,
+                           preprocessing=None if replace else resumed_statistics(run_dir))
             if replace:  # --overwrite, every check passed: a mistake would have lost nothing
                 rundir.remove_run(run_dir)
             os.makedirs(run_dir, exist_ok=True)
@@ -119,6 +122,21 @@ def train_held(spec: RunSpec, chief: bool, overwrite: bool,
     training.remove_backup(run_dir)
     published(run_dir)
     return report
+
+
+def resumed_statistics(run_dir: str) -> Preprocessing | None:
+    """The preprocessing an interrupted run in ``run_dir`` trained its backed-up epochs
+    with, which it resumes with (fitting it again would read the training split once
+    more, up to 100,000 images, and could differ in its last bits); None where there is
+    no such run, or its file does not read (the statistics are then fitted again)."""
+    path = os.path.join(run_dir, rundir.PREPROCESSING_FILE)
+    if training.restorable(os.path.join(run_dir, rundir.BACKUP_DIR))[1] is None \
+            or not os.path.isfile(path):
+        return None
+    try:
+        return Preprocessing.load(path)
+    except UsageError:
+        return None
 
 
 def plan_line(spec: RunSpec, data) -> str:
