@@ -119,10 +119,12 @@ def validate(spec: RunSpec) -> None:
         from engine import transfer
 
         transfer.check_vgg_shallow(spec.recipe)
+    from engine.data.augment import check_fits
     from engine.data.preprocessing import check_normalization
 
     height, width, *channels = recipes.get(spec.recipe).input_shape
     side = spec.data.image_size
+    check_fits(training.augmentation, (side or height, side or width))
     check_normalization(training.normalization,
                         (side or height, side or width, *channels))
 

@@ -120,6 +120,11 @@ CASES = [
     (["--epoch=3"], 2, "Unknown flag --epoch; did you mean --epochs? (python train.py "
      "--helpfull lists every flag)"),
     (["--recipe=lenet6"], 2, "Unknown recipe 'lenet6'"),
+    # tf.pad's REFLECT failed in the first epoch, an internal error.
+    (["--recipe=resnet20", "--dataset=synthetic", "--image_size=4", "--augment=cifar_reflect"],
+     2, "--augment=cifar_reflect pads 4 pixels on each side with reflections of the image, "
+     "which needs an image larger than that, got 4x4; use a larger --image_size, or "
+     "--augment=cifar, which pads with zeros."),
     (["--recipe=resnet5"], 2, "Did you mean"),
     (["--learning_rate=nan"], 2, "--learning_rate=nan"),
     (["--learning_rate=inf"], 2, "--learning_rate=inf"),

@@ -326,7 +326,21 @@ PRESETS = {preset.name: preset for preset in (
 def make_augmentation(name: str, input_shape) -> Augmentation:
     """The preset called ``name`` for a recipe input of ``input_shape`` (H, W, C)."""
     height, width, channels = input_shape
+    check_fits(name, (height, width))
     return PRESETS[name](size=(height, width), channels=channels)
+
+
+def check_fits(name: str, size: tuple[int, int]) -> None:
+    """Refuses a preset that cannot pad an image of ``size`` (height, width): a
+    reflection of ``p`` pixels needs more than ``p`` of them (``tf.pad``'s ``REFLECT``
+    failed in the middle of the first epoch)."""
+    preset = PRESETS[name]
+    if getattr(preset, "padding", None) == "REFLECT" and min(size) <= preset.crop_padding:
+        raise UsageError(
+            f"--augment={name} pads {preset.crop_padding} pixels on each side with "
+            f"reflections of the image, which needs an image larger than that, got "
+            f"{size[0]}x{size[1]}; use a larger --image_size, or --augment=cifar, which pads "
+            "with zeros.")
 
 
 def pad(image: tf.Tensor, pixels: int, mode: str = "CONSTANT") -> tf.Tensor:
