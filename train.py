@@ -37,7 +37,7 @@ def parse(argv: list[str]) -> list[str]:
         print(f"train.py: error: {cli.flag_mistake(error)}", file=sys.stderr)
         sys.exit(USAGE_EXIT)
     except SystemExit:
-        if HELP_FLAGS & set(argv[1:]):
+        if HELP_FLAGS & {argument.split("=", 1)[0] for argument in argv[1:]}:
             sys.exit(0)
         raise
 

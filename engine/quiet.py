@@ -119,7 +119,8 @@ class PlainWarnings(logging.Formatter):
         self.program = program
 
     def format(self, record: logging.LogRecord) -> str:
-        return f"{self.program}: {record.levelname.lower()}: {record.getMessage()}"
+        line = f"{self.program}: {record.levelname.lower()}: {record.getMessage()}"
+        return f"{line}\n{self.formatException(record.exc_info)}" if record.exc_info else line
 
 
 def plain_warnings(program: str) -> None:
@@ -127,4 +128,3 @@ def plain_warnings(program: str) -> None:
     from absl import logging as absl_logging
 
     absl_logging.get_absl_handler().setFormatter(PlainWarnings(program))
-

@@ -400,9 +400,11 @@ def check_resumable(run_dir: str, record: dict, overwrite: bool = False) -> bool
                          "which says what that run was; restore it to resume the run, pass "
                          "--overwrite to replace it, or choose another --model_dir.")
     old = read_json(previous)
-    changed = [key for key in RESUME_KEYS if strict(old.get(key)) != strict(record.get(key))]
+    changed = [key for key in RESUME_KEYS
+               if strict(resumed_value(old, key)) != strict(record.get(key))]
     if changed:
-        said = ", ".join(difference(key, strict(old.get(key)), strict(record.get(key)))
+        said = ", ".join(difference(key, strict(resumed_value(old, key)),
+                                    strict(record.get(key)))
                          for key in changed)
         # The same command can meet a recipe whose paper configuration was corrected since.
         recorded = (" (if this is that command, the recipe's configuration changed since: "
@@ -416,6 +418,15 @@ def check_resumable(run_dir: str, record: dict, overwrite: bool = False) -> bool
         raise UsageError(f"{change}; restore them, pass --overwrite to start afresh, or choose "
                          "another --model_dir.")
     return False
+
+
+def resumed_value(record: dict, key: str):
+    """``record[key]`` (a ``run.json``'s) as a resume compares it with the command's: a
+    ``finetune_multiplier`` recorded for a transfer that does not fine-tune (as records
+    before 2026-12-06 hold it) reads as null, as such a record holds it now."""
+    if key == "finetune_multiplier" and record.get("transfer") != "finetune":
+        return None
+    return record.get(key)
 
 
 def split_change(record: dict, sizes: dict, digest: str | None, run: str) -> str | None:

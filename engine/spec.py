@@ -153,9 +153,11 @@ def check_paths(spec: RunSpec) -> None:
 def training_restores(spec: RunSpec) -> bool:
     """Whether ``spec.model_dir`` holds the backup of an interrupted run that started
     from ``spec.init_from`` and restores the layers it took from there."""
+    from engine.distribute import worker_dir
     from engine.training import restored_pretrained_layers
 
-    return restored_pretrained_layers(spec.model_dir, spec.init_from) is not None
+    # Each worker of a multi-worker run resumes from its own folder.
+    return restored_pretrained_layers(worker_dir(spec.model_dir), spec.init_from) is not None
 
 
 def check_outside_images(flag: str, path: str | None, dataset: str) -> None:

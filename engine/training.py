@@ -33,6 +33,7 @@ BEST_WEIGHTS = os.path.join(CHECKPOINT_DIR, "best.weights.h5")
 # ModelCheckpoint writes a better epoch here (its 1-based number in the name); the file
 # becomes BEST_WEIGHTS once the epoch is backed up (CommitBest).
 BEST_WEIGHTS_PARTIAL = os.path.join(CHECKPOINT_DIR, "best.epoch-{epoch}.partial.weights.h5")
+LEGACY_BEST_PARTIAL = "best.partial.weights.h5"  # before epochs were named (2026-12-06)
 RANDOM_STATES_FILE = "random_states_{epochs}.npz"  # in the backup, after that many epochs
 WEIGHTS_FILE = "epoch-{epochs}.weights.h5"  # likewise: the weights and the optimizer's state
 METADATA_FILE = "training_metadata.json"  # Keras's name: the epochs the backup holds
@@ -243,6 +244,9 @@ class CommitBest(keras.callbacks.Callback):
         self.partial, self.path, self.backed_up = partial, path, backed_up
 
     def on_train_begin(self, logs=None):
+        legacy = os.path.join(os.path.dirname(self.partial), LEGACY_BEST_PARTIAL)
+        if os.path.exists(legacy):  # an earlier version's, of no known epoch
+            os.remove(legacy)
         for epoch, file in self.left():  # in order: each better than the one before
             if epoch <= self.backed_up:
                 os.replace(file, self.path)

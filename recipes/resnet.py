@@ -64,7 +64,7 @@ def resnet(input_shape, classes, classifier_activation, name="resnet", *, blocks
     channels (``filters`` and ``widths``, the latter to a multiple of ``groups``):
     the wide ResNets' k, the stem keeping ``stem_filters`` as theirs does.
     """
-    if isinstance(blocks, int) and not isinstance(blocks, bool):
+    if is_int(blocks):
         blocks = (blocks,) * len(filters)
     _check_stages(blocks, filters)
     filters = tuple(scaled(width, width_multiplier) for width in filters)

@@ -2,7 +2,7 @@
 
 hold the run folder (:mod:`engine.runlock`) -> set up -> open the data -> build
 (the architecture checked against the input before any statistics are computed) ->
-fit the preprocessing -> ``run.json`` ->
+fit the preprocessing (a resumed run reads its own) -> ``run.json`` ->
 compile -> fit -> evaluate once on test -> save -> export -> report -> the backup,
 kept until here so that an interruption after the last epoch resumes after it, removed
 (and the record of the export, which such a resume keeps instead of exporting again).

@@ -249,9 +249,10 @@ def check_same_search(search: SearchSpec) -> None:
                "training": dataclasses.asdict(run.training), "seed": run.seed,
                "precision": run.precision, **transfer_record(run),
                **search_record(search)}
-    changed = [rundir.difference(key, rundir.strict(saved.get(key)), rundir.strict(current[key]))
+    changed = [rundir.difference(key, rundir.strict(rundir.resumed_value(saved, key)),
+                                 rundir.strict(current[key]))
                for key in RESUMED_KEYS
-               if rundir.strict(saved.get(key)) != rundir.strict(current[key])]
+               if rundir.strict(rundir.resumed_value(saved, key)) != rundir.strict(current[key])]
     if changed:
         raise UsageError(
             f"{search.run.model_dir} holds a search of {record.get('recipe')} on "

@@ -35,6 +35,20 @@ def test_an_interrupted_run_with_another_configuration_is_refused_naming_what_di
     assert rundir.check_resumable(run_dir, record, overwrite=True) is True
 
 
+def test_a_feature_extractor_interrupted_before_its_multiplier_went_null_resumes(tmp_path):
+    # run.json recorded finetune_multiplier 0.1 for every transfer until 2026-12-06, where
+    # only fine-tuning reads it: the same command was refused ("0.1 then, null now").
+    record = {"recipe": "lenet5_modern", "init_from": "/runs/a", "transfer": "feature_extractor",
+              "finetune_multiplier": None}
+    run_dir = interrupted(tmp_path, {**record, "finetune_multiplier": 0.1})
+    assert rundir.check_resumable(run_dir, record) is False
+    finetuned = {**record, "transfer": "finetune", "finetune_multiplier": 0.1}
+    with pytest.raises(UsageError, match=r'another transfer \("feature_extractor" then, '
+                                         r'"finetune" now\), finetune_multiplier \(null then, '
+                                         r'0.1 now\)'):
+        rundir.check_resumable(run_dir, finetuned)
+
+
 def test_a_backup_without_its_run_json_is_not_resumed(tmp_path):
     # It resumed unchecked: epochs of another learning rate and seed under the new
     # command's report, or, of another recipe, a traceback.

@@ -295,6 +295,12 @@ def test_bad_variants_raise(variant, message):
         recipes.build("resnet50", **variant)
 
 
+def test_one_numpy_block_count_builds_what_pythons_does():
+    # The search's n as a NumPy integer was "one positive entry per stage, got blocks=3".
+    assert recipes.build("resnet20", blocks=np.int64(3)).get_config() == \
+        recipes.build("resnet20", blocks=3).get_config()
+
+
 def test_every_family_name_is_registered():
     expected = ({f"resnet{d}" for d in (18, 34, 50, 101, 152, 20, 32, 44, 56, 110, 1202)}
                 | {f"plain{d}" for d in (18, 34, 20, 32, 44, 56, 110)}
