@@ -28,6 +28,7 @@ import recipes  # noqa: F401
 gc.freeze()
 
 SHARED_TFDS = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "tfds"
+SHARED_DATASETS = ("mnist", "cifar10")  # the prepared datasets the tests read
 
 
 def assert_round_trips(model: keras.Model, inputs, directory: pathlib.Path, atol: float = 1e-6):
@@ -58,9 +59,12 @@ def round_trip(tmp_path):
 
 @pytest.fixture
 def shared_tfds():
-    """The prepared TFDS data dir in ../shared/tfds; skips where it is missing."""
-    if not SHARED_TFDS.is_dir():
-        pytest.skip(f"prepared TFDS data not found at {SHARED_TFDS} (see shared/README.md)")
+    """The prepared TFDS data dir in ../shared/tfds; skips where it, or one of the datasets
+    the tests read from it (mnist, cifar10), is missing."""
+    missing = [name for name in SHARED_DATASETS if not (SHARED_TFDS / name).is_dir()]
+    if missing:
+        pytest.skip(f"prepared TFDS data ({', '.join(missing)}) not found in {SHARED_TFDS} "
+                    "(see shared/README.md)")
     return SHARED_TFDS
 
 

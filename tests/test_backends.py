@@ -16,7 +16,7 @@ FAST_XLA = {**os.environ,
             "XLA_FLAGS": "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"}
 
 SCRIPT = r"""
-import os, sys, tempfile
+import os, sys
 os.environ["KERAS_BACKEND"] = "jax"
 sys.path.insert(0, sys.argv[1])
 import numpy as np
@@ -42,7 +42,7 @@ for name, options in [*CASES.items(), ("maxout", None)]:
     model.compile("sgd", ["sparse_categorical_crossentropy"] * len(model.outputs))
     loss = model.train_on_batch(x, targets if len(targets) > 1 else targets[0])
     assert np.all(np.isfinite(loss)), (name, loss)
-    path = os.path.join(tempfile.mkdtemp(), "model.keras")
+    path = os.path.join(sys.argv[2], f"{name}.keras")  # the test's tmp_path
     model.save(path)
     reloaded = keras.saving.load_model(path, safe_mode=True)
     for a, b in zip(keras.tree.flatten(model(x)), keras.tree.flatten(reloaded(x))):
@@ -54,15 +54,16 @@ for name, options in [*CASES.items(), ("maxout", None)]:
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None,
                     reason="JAX is not installed (pip install -e '.[test]' installs it)")
-def test_every_custom_layer_trains_and_round_trips_on_jax():
-    result = subprocess.run([sys.executable, "-c", SCRIPT, str(ROOT)], capture_output=True,
+def test_every_custom_layer_trains_and_round_trips_on_jax(tmp_path):
+    result = subprocess.run([sys.executable, "-c", SCRIPT, str(ROOT), str(tmp_path)],
+                            capture_output=True,
                             text=True, timeout=900, env=FAST_XLA)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.count("ok ") == 7  # the six recipes and maxout
 
 
 LOOKING_INSIDE = r"""
-import os, sys, tempfile
+import os, sys
 os.environ["KERAS_BACKEND"] = "jax"
 sys.path.insert(0, sys.argv[1])
 import numpy as np
@@ -83,7 +84,7 @@ inputs = keras.Input((8,))
 model = keras.Model(inputs, keras.layers.Dense(2)(layers.MonteCarloDropout(0.5)(inputs)))
 model.compile("sgd", "mse")
 model.train_on_batch(np.ones((4, 8), "float32"), np.zeros((4, 2), "float32"))
-path = os.path.join(tempfile.mkdtemp(), "model.keras")
+path = os.path.join(sys.argv[2], "model.keras")  # the test's tmp_path
 model.save(path)
 reloaded = keras.saving.load_model(path, safe_mode=True)
 assert isinstance(reloaded.layers[1], layers.MonteCarloDropout)
@@ -97,8 +98,8 @@ print("ok")
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None,
                     reason="JAX is not installed (pip install -e '.[test]' installs it)")
-def test_im2col_dense_evaluation_and_monte_carlo_dropout_on_jax():
-    result = subprocess.run([sys.executable, "-c", LOOKING_INSIDE, str(ROOT)],
+def test_im2col_dense_evaluation_and_monte_carlo_dropout_on_jax(tmp_path):
+    result = subprocess.run([sys.executable, "-c", LOOKING_INSIDE, str(ROOT), str(tmp_path)],
                             capture_output=True, text=True, timeout=900, env=FAST_XLA)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().endswith("ok")

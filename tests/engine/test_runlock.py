@@ -3,6 +3,7 @@ the second resumed from the first's live backup, appended its epochs to the firs
 history and failed when the first removed the backup."""
 
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -27,6 +28,11 @@ def holding(folder):
          "with runlock.held(sys.argv[1], 'train'):\n"
          "    print('held', flush=True); time.sleep(600)", str(folder)],
         cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    # A child that hangs before it holds the folder fails the test, not the whole run.
+    ready, _, _ = select.select([child.stdout], [], [], 300)
+    if not ready:
+        child.kill()
+        pytest.fail("the holding process did not start within 300 s")
     assert child.stdout.readline() == "held\n"
     return child
 
