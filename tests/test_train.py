@@ -35,7 +35,7 @@ def digits_run(tmp_path_factory):
     return model_dir, result
 
 
-@pytest.mark.parametrize("flag", ["--help", "-h", "--helpfull"])
+@pytest.mark.parametrize("flag", ["--help", "-h", "--helpfull", "--help=true"])
 def test_help_prints_the_usage_and_succeeds(flag):
     # absl's help flags exit 1, and -h was an unknown flag.
     result = run_train(flag)

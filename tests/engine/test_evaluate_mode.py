@@ -54,13 +54,17 @@ def test_the_interval_is_in_the_report_the_evaluation_and_the_summary_lines(runs
     assert (run / "reliability.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_dense_evaluation_of_lenet(runs, mode_args):
+def test_dense_evaluation_of_lenet(runs, mode_args, capsys):
     # At the native 32x32 (the default Q of lenet5_modern's `shift` preset) the converted
     # network is the original and there is no flip (digits are not mirrored in training):
     # the plain accuracy exactly.
     run = runs["lenet"]
     modes.run("evaluate", mode_args(model_dir=str(run), tta="dense"))
     evaluation = read(run / "evaluation.json")
+    interval = evaluation["tta_accuracy_interval"]  # printed with the TTA loss, as the plain's
+    assert (f"; dense TTA accuracy {evaluation['tta_accuracy']:.4f} ± "
+            f"{interval['half_width']:.4f} (95%, n=360), loss {evaluation['tta_loss']:.4f}"
+            in capsys.readouterr().out)
     assert evaluation["tta"] == "dense" and evaluation["test_scale"] == 32
     assert evaluation["tta_accuracy"] == evaluation["test_accuracy"]
     assert evaluation["tta_loss"] == pytest.approx(evaluation["test_loss"], rel=1e-5)

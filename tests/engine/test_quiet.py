@@ -48,3 +48,20 @@ def test_the_retracing_of_keras_grouped_convolutions_is_not_shown():
     shown = quiet._PER_MODEL_RETRACING.filter
     assert not shown(record("conv.<locals>._conv_xla"))
     assert shown(record("train_step"))
+
+
+def test_warnings_read_as_a_command_line_tools_with_their_traceback():
+    import logging
+
+    formatter = quiet.PlainWarnings("train.py")
+    record = logging.LogRecord("absl", logging.WARNING, "training.py", 538,
+                               "%s's warm-up lasts %g epochs", ("resnet110", 2.5), None)
+    assert formatter.format(record) == "train.py: warning: resnet110's warm-up lasts 2.5 epochs"
+    try:
+        raise OSError("disk gone")
+    except OSError:
+        failed = logging.LogRecord("absl", logging.ERROR, "x.py", 1, "Could not save", (),
+                                   sys.exc_info())
+    lines = formatter.format(failed).splitlines()
+    assert lines[0] == "train.py: error: Could not save"
+    assert lines[1] == "Traceback (most recent call last):" and lines[-1] == "OSError: disk gone"

@@ -511,6 +511,7 @@ def test_the_best_checkpoint_is_of_an_epoch_the_backup_holds(tmp_path):
     partial = str(tmp_path / training.BEST_WEIGHTS_PARTIAL)
     for epoch in (1, 2, 3):  # each better than the one before, as save_best_only writes
         pathlib.Path(partial.format(epoch=epoch)).write_text(f"epoch {epoch}")
+    (tmp_path / "checkpoints" / training.LEGACY_BEST_PARTIAL).write_text("of no known epoch")
     best = tmp_path / training.BEST_WEIGHTS
     commit = training.CommitBest(partial, str(best), backed_up=2)
     commit.on_train_begin()

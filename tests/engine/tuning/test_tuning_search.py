@@ -453,3 +453,16 @@ def test_a_hyperband_search_too_short_to_train_any_trial_for_all_epochs_is_warne
         "shortened run; raise --max_trials to at least 4.")
     assert short_hyperband(dataclasses.replace(search, max_trials=4)) is None
     assert short_hyperband(dataclasses.replace(search, tuner="random")) is None
+
+
+def test_the_summary_line_gives_the_test_accuracys_interval_as_a_runs_does():
+    report = {"trials": [{}, {}, {}], "failed_trials": 0, "best_trial": "1",
+              "objective": "val_accuracy", "best_score": 0.91234,
+              "best_hyperparameters": {"learning_rate": 0.005, "optimizer": "adam"},
+              "test_accuracy": 0.9, "test_accuracy_interval": {"half_width": 0.031,
+                                                               "confidence": 0.95, "n": 360},
+              "test_loss": 0.332}
+    assert tune.summary_line(report, "/runs/r") == (
+        "Best of 3 trials (0 failed): trial 1, val_accuracy 0.9123 with learning_rate=0.005, "
+        "optimizer=adam; test accuracy 0.9000 ± 0.0310 (95%, n=360), test loss 0.3320; run in "
+        "/runs/r")
