@@ -130,13 +130,18 @@ def running():
         yield
 
 
+# keras-tuner reads a seed of 0 as none and draws one at random (``seed or randint``):
+# --seed=0 searches with the largest seed --seed takes instead, so that it repeats.
+SEED_FOR_0 = 2**32 - 1
+
+
 def make_tuner(search: SearchSpec, hypermodel: RecipeHyperModel, overwrite: bool = False):
     """The tuner of ``search`` for ``hypermodel``, its project in ``search.project_dir``:
     reloaded from there (a resumed search) unless ``overwrite``, which only the chief
     of a distributed search honours (it alone may delete the shared project)."""
     objective = keras_tuner.Objective(search.objective,
                                       "max" if search.objective.endswith("accuracy") else "min")
-    common = dict(objective=objective, seed=search.run.seed, max_retries_per_trial=0,
+    common = dict(objective=objective, seed=search.run.seed or SEED_FOR_0, max_retries_per_trial=0,
                   max_consecutive_failed_trials=search.max_trials + 1)
     if search.tuner == "hyperband":
         oracle = HyperbandOracle(max_epochs=search.run.training.epochs, factor=HYPERBAND_FACTOR,

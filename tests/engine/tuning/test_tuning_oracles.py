@@ -34,17 +34,21 @@ def proposals(oracle, tmp_path, trials: int) -> list[dict]:
 
 def test_a_random_search_starts_from_the_papers_point_and_never_draws_it_again(tmp_path):
     oracle = tuner.RandomOracle(objective=keras_tuner.Objective("score", "max"),
-                                max_trials=20, seed=0)
+                                max_trials=20, seed=1)
     proposed = proposals(oracle, tmp_path, trials=20)
     assert proposed[0] == PAPER
-    assert len(proposed) == 9 and PAPER not in proposed[1:]  # every point once
+    # No point twice, the paper's included. keras-tuner stops a random search after 20
+    # draws in a row that hit points tried, so how many of the nine it reaches depends on
+    # the seed (7 or 8 for seeds 1 to 8; a seed of 0 is none to keras-tuner: a random one).
+    points = [tuple(sorted(values.items())) for values in proposed]
+    assert len(set(points)) == len(points) >= 5 and PAPER not in proposed[1:]
 
 
 @pytest.mark.parametrize("make", [
     lambda: tuner.BayesianOracle(objective=keras_tuner.Objective("score", "max"),
-                                 max_trials=4, num_initial_points=2, seed=0),
+                                 max_trials=4, num_initial_points=2, seed=1),
     lambda: tuner.HyperbandOracle(objective=keras_tuner.Objective("score", "max"),
-                                  max_epochs=3, factor=3, seed=0),
+                                  max_epochs=3, factor=3, seed=1),
 ], ids=["bayesian", "hyperband"])
 def test_bayesian_and_hyperband_searches_start_from_the_papers_point(make, tmp_path):
     proposed = proposals(make(), tmp_path, trials=3)

@@ -466,3 +466,14 @@ def test_the_summary_line_gives_the_test_accuracys_interval_as_a_runs_does():
         "Best of 3 trials (0 failed): trial 1, val_accuracy 0.9123 with learning_rate=0.005, "
         "optimizer=adam; test accuracy 0.9000 ± 0.0310 (95%, n=360), test loss 0.3320; run in "
         "/runs/r")
+
+
+@pytest.mark.parametrize("seed, oracle_seed", [(0, 2**32 - 1), (42, 42)])
+def test_a_search_of_seed_0_repeats_as_any_other(tmp_path, seed, oracle_seed):
+    # keras-tuner reads a seed of 0 as none and draws one: --seed=0 searched anew each time.
+    from engine.tuning import tuner
+
+    search = digits_search(tmp_path, {"learning_rate": Choice((1e-3, 1e-2), default=1e-3)})
+    search = dataclasses.replace(search, run=dataclasses.replace(search.run, seed=seed))
+    hypermodel = RecipeHyperModel(search, 10, (32, 32, 1), tf.distribute.get_strategy(), 64)
+    assert tuner.make_tuner(search, hypermodel).oracle.seed == oracle_seed
