@@ -40,79 +40,14 @@ def image_folder(path: str, validation_fraction: float = VALIDATION_FRACTION,
     out (0: none, the validation split is empty). With one, a fraction set on the command
     line (``validation_fraction_given``) is refused before any image is read."""
     root = pathlib.Path(path).expanduser()
-    if not root.is_dir():
-        raise UsageError(f"Image folder {path!r} is not a directory; expected "
-                         "PATH/train/<class>/* or PATH/<class>/*.")
-    if (root / "train").is_dir():
-        layout = {split: class_files(root / split) for split in SPLITS if (root / split).is_dir()}
-        others = sorted(entry.name for entry in root.iterdir() if entry.is_dir()
-                        and entry.name not in SPLITS and not entry.name.startswith("."))
-        if others:
-            logging.warning("Image folder %s: %s beside train not read: the splits are the "
-                            "folders train, validation and test (a missing one is held out of "
-                            "train); rename a split folder such as 'val' to one of those.",
-                            path, ", ".join(others))
-    else:
-        layout = {"train": class_files(root)}
+    layout, split_root = read_layout(root, path)
     if validation_fraction_given and "validation" in layout:
         raise shipped_validation_refusal(FOLDER_PREFIX + path, validation_fraction)
-    split_root = {split: root / split if (root / "train").is_dir() else root for split in layout}
-    loose = [str(file) for split in layout for file in sorted(split_root[split].iterdir())
-             if file.is_file() and not file.name.startswith(".")]
-    if loose:
-        logging.warning("Image folder %s: %d file%s outside any class folder not read (%s%s); "
-                        "a class's images go in its folder, <split>/<class>/*.", path, len(loose),
-                        "" if len(loose) == 1 else "s", ", ".join(loose[:REPORTED_FILES]),
-                        ", ..." if len(loose) > REPORTED_FILES else "")
-    class_names = tuple(sorted(layout["train"]))
-    if not class_names:
-        raise UsageError(f"Image folder {path!r} holds no class folders; expected "
-                         "PATH/train/<class>/* or PATH/<class>/*.")
-    for name in class_names:
-        problem = name_problem(name)
-        if problem:
-            raise UsageError(f"Class folder {str(split_root['train'] / name)!r} {problem}; rename "
-                             "it: class names become the lines of the export's labels.txt "
-                             "(UTF-8, one name a line).")
-    if len(class_names) < 2:
-        raise UsageError(f"Image folder {path!r} holds one class ({class_names[0]!r}); a "
-                         "classifier needs at least two class folders.")
-    for split, classes in layout.items():
-        unknown = sorted(set(classes) - set(class_names))
-        if unknown:
-            raise UsageError(f"{root / split} has classes {unknown} that train lacks; "
-                             f"train has {list(class_names)}.")
-
-    paths = [str(file) for classes in layout.values() for files in classes.values()
-             for file in files]
-    skipped = set(undecodable(paths))
-    if skipped:
-        names = sorted(skipped)
-        logging.warning("Skipped %d of the files in %s, not decodable as JPEG, PNG, GIF or "
-                        "BMP images: %s%s",
-                        len(names), path, ", ".join(names[:REPORTED_FILES]),
-                        ", ..." if len(names) > REPORTED_FILES else "")
-    layout = {split: {name: [file for file in files if str(file) not in skipped]
-                      for name, files in classes.items()} for split, classes in layout.items()}
-    for split, classes in layout.items():
-        for name, files in classes.items():
-            if not files:
-                raise UsageError(f"Class folder {str(split_root[split] / name)!r} holds no "
-                                 "decodable images; add images or remove the folder.")
+    class_names = checked_class_names(layout, split_root, path)
+    layout, skipped = without_undecodable(layout, split_root, path)
     given = set(layout)
     layout = carve_missing_splits(layout, validation_fraction)
-    for split in ("train", "test", "validation"):  # test is carved first, so named first
-        if any(layout[split].values()) or (split, validation_fraction) == ("validation", 0):
-            continue
-        if split in given:  # an empty PATH/test or PATH/validation
-            raise UsageError(f"{split_root[split]} holds no images; add "
-                             f"{split_root[split]}/<class>/* or remove the folder (then part "
-                             "of train is held out for it).")
-        remedy = (", or pass --validation_fraction=0 to train without validation"
-                  if split == "validation" else "")
-        raise UsageError(f"Image folder {path!r} has too few images per class to hold out a "
-                         f"{split} split; add images or provide PATH/{split}/<class>/*"
-                         f"{remedy}.")
+    check_splits_hold_images(layout, given, split_root, path, validation_fraction)
 
     labels = {name: index for index, name in enumerate(class_names)}
     examples = {split: [(str(file), labels[name]) for name in sorted(classes)
@@ -129,6 +64,100 @@ def image_folder(path: str, validation_fraction: float = VALIDATION_FRACTION,
                   sizes={split: len(items) for split, items in examples.items()},
                   skipped=tuple(sorted(skipped)), split_digest=split_digest(root, examples),
                   **datasets)
+
+
+def read_layout(root: pathlib.Path, path: str) -> tuple[dict, dict]:
+    """``({split: {class: files}}, {split: its folder})`` for the splits the folder has
+    (a flat folder is all train); warns of folders and files it does not read."""
+    if not root.is_dir():
+        raise UsageError(f"Image folder {path!r} is not a directory; expected "
+                         "PATH/train/<class>/* or PATH/<class>/*.")
+    if (root / "train").is_dir():
+        layout = {split: class_files(root / split) for split in SPLITS if (root / split).is_dir()}
+        others = sorted(entry.name for entry in root.iterdir() if entry.is_dir()
+                        and entry.name not in SPLITS and not entry.name.startswith("."))
+        if others:
+            logging.warning("Image folder %s: %s beside train not read: the splits are the "
+                            "folders train, validation and test (a missing one is held out of "
+                            "train); rename a split folder such as 'val' to one of those.",
+                            path, ", ".join(others))
+    else:
+        layout = {"train": class_files(root)}
+    split_root = {split: root / split if (root / "train").is_dir() else root for split in layout}
+    loose = [str(file) for split in layout for file in sorted(split_root[split].iterdir())
+             if file.is_file() and not file.name.startswith(".")]
+    if loose:
+        logging.warning("Image folder %s: %d file%s outside any class folder not read (%s%s); "
+                        "a class's images go in its folder, <split>/<class>/*.", path, len(loose),
+                        "" if len(loose) == 1 else "s", ", ".join(loose[:REPORTED_FILES]),
+                        ", ..." if len(loose) > REPORTED_FILES else "")
+    return layout, split_root
+
+
+def checked_class_names(layout: dict, split_root: dict, path: str) -> tuple[str, ...]:
+    """The sorted class names of train, refused where there are fewer than two, where a
+    name cannot be a line of ``labels.txt``, or where another split has a class train
+    lacks."""
+    class_names = tuple(sorted(layout["train"]))
+    if not class_names:
+        raise UsageError(f"Image folder {path!r} holds no class folders; expected "
+                         "PATH/train/<class>/* or PATH/<class>/*.")
+    for name in class_names:
+        problem = name_problem(name)
+        if problem:
+            raise UsageError(f"Class folder {str(split_root['train'] / name)!r} {problem}; rename "
+                             "it: class names become the lines of the export's labels.txt "
+                             "(UTF-8, one name a line).")
+    if len(class_names) < 2:
+        raise UsageError(f"Image folder {path!r} holds one class ({class_names[0]!r}); a "
+                         "classifier needs at least two class folders.")
+    for split, classes in layout.items():
+        unknown = sorted(set(classes) - set(class_names))
+        if unknown:
+            raise UsageError(f"{split_root[split]} has classes {unknown} that train lacks; "
+                             f"train has {list(class_names)}.")
+    return class_names
+
+
+def without_undecodable(layout: dict, split_root: dict, path: str) -> tuple[dict, set[str]]:
+    """``layout`` without the files that do not decode, and those files' paths (warned
+    about); a class folder left with no image is refused."""
+    paths = [str(file) for classes in layout.values() for files in classes.values()
+             for file in files]
+    skipped = set(undecodable(paths))
+    if skipped:
+        names = sorted(skipped)
+        logging.warning("Skipped %d of the files in %s, not decodable as JPEG, PNG, GIF or "
+                        "BMP images: %s%s",
+                        len(names), path, ", ".join(names[:REPORTED_FILES]),
+                        ", ..." if len(names) > REPORTED_FILES else "")
+    layout = {split: {name: [file for file in files if str(file) not in skipped]
+                      for name, files in classes.items()} for split, classes in layout.items()}
+    for split, classes in layout.items():
+        for name, files in classes.items():
+            if not files:
+                raise UsageError(f"Class folder {str(split_root[split] / name)!r} holds no "
+                                 "decodable images; add images or remove the folder.")
+    return layout, skipped
+
+
+def check_splits_hold_images(layout: dict, given: set[str], split_root: dict, path: str,
+                             validation_fraction: float) -> None:
+    """Refuses a split with no image: an empty folder the user gave (``given``), or one
+    carved from too few training images (validation may be empty when
+    ``validation_fraction`` is 0)."""
+    for split in ("train", "test", "validation"):  # test is carved first, so named first
+        if any(layout[split].values()) or (split, validation_fraction) == ("validation", 0):
+            continue
+        if split in given:  # an empty PATH/test or PATH/validation
+            raise UsageError(f"{split_root[split]} holds no images; add "
+                             f"{split_root[split]}/<class>/* or remove the folder (then part "
+                             "of train is held out for it).")
+        remedy = (", or pass --validation_fraction=0 to train without validation"
+                  if split == "validation" else "")
+        raise UsageError(f"Image folder {path!r} has too few images per class to hold out a "
+                         f"{split} split; add images or provide PATH/{split}/<class>/*"
+                         f"{remedy}.")
 
 
 def split_digest(root: pathlib.Path, examples: dict) -> str:
