@@ -1,5 +1,5 @@
 """A run directory: the names of its files, strict JSON written atomically, and the
-saved run that later modes (evaluate, export, predict, visualize) read back.
+saved run that later modes (evaluate, export, visualize) read back.
 
 A training run writes ``run.json`` when it starts (its resolved configuration,
 :func:`engine.spec.run_record`), ``preprocessing.json`` (the statistics fitted on

@@ -5,7 +5,7 @@
 * ``resnet20`` ... ``resnet1202``, ``plain20`` ... ``plain110``: the same paper, Sec. 4.2
   (CIFAR-10) and Table 6.
 * ``resnet110_sd``: Huang et al., "Deep networks with stochastic depth", ECCV 2016.
-* ``wrn28_10``: Zagoruyko and Komodakis, "Wide residual networks", BMVC 2016.
+* ``wrn28_10``, ``wrn28_10_dropout``: Zagoruyko and Komodakis, "Wide residual networks", BMVC 2016.
 * ``resnext50_32x4d``, ``resnext29_8x64d``: Xie et al., "Aggregated residual
   transformations for deep neural networks", CVPR 2017.
 

@@ -12,7 +12,7 @@ Each range's ``default`` is the paper's value, so the paper's network and traini
 are a point of the space. A recipe that gives no ``training`` ranges gets
 :func:`training_space` of its paper's configuration (the registry fills it in). The
 search engine (``engine.tuning``) turns the ranges into keras-tuner hyperparameters;
-this module imports neither keras-tuner nor keras.
+this module imports no keras-tuner, and keras only through ``layers``' error type.
 """
 
 from __future__ import annotations
