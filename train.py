@@ -139,7 +139,16 @@ def open_standard_streams() -> None:
             setattr(sys, name, open(descriptor, mode, closefd=False))
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """The command: ``python train.py``, ``python -m train`` or, where the package is
+    installed, ``convnet-recipes``."""
+    launcher = sys.modules["__main__"]
+    if launcher.__doc__ is None:  # the console script's: absl's --help prints its docstring
+        launcher.__doc__ = __doc__
     open_standard_streams()
     interrupts.stop_on_sigterm()
     app.run(main, flags_parser=parse)
+
+
+if __name__ == "__main__":
+    run()

@@ -15,7 +15,7 @@ import platform
 import keras
 import tensorflow as tf
 
-from engine.spec import transfer_record
+from engine.spec import software_versions, transfer_record
 from engine.training import EPOCH_SECONDS, VALIDATION_SECONDS
 
 def counted(count: int, noun: str) -> str:
@@ -83,8 +83,7 @@ def training_report(spec, data, model: keras.Model, optimizer, evaluation: dict,
         "export_dir": export_dir,
         "curves": os.path.abspath(curves),
         "preprocessing": data.preprocessing.to_json(),
-        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__,
-                     "python": platform.python_version()},
+        "versions": software_versions(),
     }
 
 

@@ -4,12 +4,13 @@ command line's overrides, validated once, recorded as ``run.json``.
 :class:`RunSpec` is what every phase of a run receives (explicitly, piece by
 piece); :func:`validate` is the one place where the names in a run are checked
 against :mod:`engine.choices`. ``run.json`` (:func:`run_record`) is written when a
-run starts and is what later modes (evaluate, export, predict, visualize) read.
+run starts and is what later modes (evaluate, export, visualize) read; predict reads an export.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata
 import os
 import platform
 
@@ -19,6 +20,8 @@ from engine.data.sources import FOLDER_PREFIX
 from engine.data.spec import DataSpec
 from layers.errors import UsageError
 from recipes import TrainingConfig
+
+PACKAGE = "convnet-recipes"  # the distribution's name (setup.cfg)
 
 DEFAULT_FINETUNE_MULTIPLIER = 0.1
 
@@ -226,9 +229,6 @@ def transfer_record(spec: RunSpec) -> dict:
 def run_record(spec: RunSpec, class_names, input_shape, split_sizes,
                split_digest: str | None = None) -> dict:
     """``run.json``: the resolved configuration of a run, with what the data told."""
-    import keras
-    import tensorflow as tf
-
     return {
         "recipe": spec.recipe,
         "dataset": spec.data.dataset,
@@ -253,9 +253,23 @@ def run_record(spec: RunSpec, class_names, input_shape, split_sizes,
         "class_names": list(class_names),
         "split_sizes": dict(split_sizes),
         "split_digest": split_digest,
-        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__,
-                     "python": platform.python_version()},
+        "versions": software_versions(),
     }
+
+
+def software_versions() -> dict:
+    """The versions a run used, as ``run.json`` and ``report.json`` record them: this
+    package's (null where it runs from a checkout that is not installed), TensorFlow's,
+    Keras's and Python's."""
+    import keras
+    import tensorflow as tf
+
+    try:
+        package = importlib.metadata.version(PACKAGE)
+    except importlib.metadata.PackageNotFoundError:
+        package = None
+    return {"convnet_recipes": package, "tensorflow": tf.__version__,
+            "keras": keras.__version__, "python": platform.python_version()}
 
 
 def training_config(record: dict) -> TrainingConfig:

@@ -1,10 +1,12 @@
 """train.py end to end: the default job, its files, its export, its failures."""
 
+import importlib.metadata
 import json
 import os
 import pathlib
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 
@@ -44,6 +46,22 @@ def test_help_prints_the_usage_and_succeeds(flag):
     assert ("--[no]deterministic" in result.stdout) == (flag == "--helpfull")
 
 
+def test_the_installed_command_is_train_py():
+    # A non-editable install has no train.py: setup.cfg's console script runs its command.
+    (entry_point,) = importlib.metadata.entry_points(group="console_scripts",
+                                                     name="convnet-recipes")
+    assert entry_point.value == "train:run"
+    command = shutil.which("convnet-recipes", path=os.path.dirname(sys.executable))
+    assert command, "convnet-recipes is not installed beside this Python: pip install -e ."
+    result = subprocess.run([command, "--help"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == run_train("--help").stdout  # the usage, examples included
+    result = subprocess.run([command, "--epochs=abc"], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "train.py: error: --epochs=abc is not an integer."
+
+
 def test_report_has_the_contract_keys(digits_run):
     model_dir, result = digits_run
     report = json.loads((model_dir / "report.json").read_text())
@@ -68,7 +86,8 @@ def test_run_json_records_the_resolved_configuration(digits_run):
     assert record["model_dir"] == str(model_dir)
     assert pathlib.Path(record["export_dir"]).is_absolute()
     assert record["split_sizes"] == {"train": 1293, "validation": 144, "test": 360}
-    assert {"tensorflow", "keras", "python"} <= set(record["versions"])
+    assert set(record["versions"]) == {"convnet_recipes", "tensorflow", "keras", "python"}
+    assert record["versions"]["convnet_recipes"] == importlib.metadata.version("convnet-recipes")
 
 
 def test_a_cpu_run_prints_no_tensorflow_start_up_chatter(digits_run):

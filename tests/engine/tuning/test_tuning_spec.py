@@ -112,18 +112,6 @@ def test_the_tune_flags_name_their_choices():
         assert name in flags.FLAGS["objective"].help
 
 
-def test_tensorboard_stays_a_dependency():
-    """keras-tuner imports tensorboard's HParams plugin at run time (and so does the
-    search's HParams view)."""
-    import configparser
-    import pathlib
-
-    setup = configparser.ConfigParser()
-    setup.read(pathlib.Path(__file__).resolve().parents[3] / "setup.cfg")
-    required = setup["options"]["install_requires"].split()
-    assert {"tensorboard", "keras-tuner"} <= set(required)
-
-
 def test_a_search_of_a_recipe_without_validation_holds_the_usual_share_out(tmp_path):
     # lenet5 trains on the whole training split (its paper's setting); a search scores
     # its trials on a validation split, so it holds 10% out, unless told 0 explicitly.
