@@ -2,10 +2,12 @@
 
 Each split goes: source -> shard (multi-worker) -> decode and the preset's
 deterministic geometry (parallel ``map``) -> ``cache`` in memory where it fits ->
-``shuffle`` (train) -> the preset's random augmentation (train) or evaluation view
--> normalization -> ``batch`` -> ``prefetch``. ``deterministic`` decides whether
-parallel maps keep element order; the augmentation is reproducible either way
-because every image gets its own stateless seed from the run's seed.
+``shuffle`` (train: the whole split where it is cached, else a buffer of at most
+1 GiB) -> the preset's random augmentation (train; on whole batches, after ``batch``,
+for the presets that can) or evaluation view -> normalization -> ``batch`` ->
+``prefetch``. ``deterministic`` decides whether parallel maps keep element order; the
+augmentation is reproducible either way because every image (or batch) gets its own
+stateless seed from the run's seed.
 """
 
 from __future__ import annotations
@@ -28,7 +30,11 @@ from layers.errors import RunFailure, UsageError
 
 LABEL_ERROR = "label outside the class range:"
 MIRRORING_TTA = ("flip", "10crop")  # the test-time views that include mirror images
-SHUFFLE_BUFFER = 10_000
+SHUFFLE_BUFFER = 10_000  # images, at most, of a split that is not cached
+# A split that is not cached is shuffled as decoded images: the buffer holds at most this
+# much (10,000 whole ImageNet images would take about 5 GB).
+SHUFFLE_BUDGET_BYTES = 2**30
+UNKNOWN_IMAGE_BYTES = 500 * 400 * 3  # a stored image of unknown shape, counted as a photo
 CACHE_BUDGET_BYTES = 2 * 2**30  # per split; larger splits are decoded every epoch
 CHANNELS = (1, 3)
 
@@ -220,8 +226,9 @@ def _fit_preprocessing(source, stored, augmentation, input_shape, spec: DataSpec
     if spec.num_shards == 1 and source.sizes["train"] <= STATS_MAX_IMAGES:
         statistics_images = stored["train"]
     else:
-        statistics_images = _stored(source.train, augmentation.store,
-                                    dataclasses.replace(spec, num_shards=1, shard_index=0))
+        # In order: which images the statistics read (the first STATS_MAX_IMAGES) is fixed.
+        statistics_images = _stored(source.train, augmentation.store, dataclasses.replace(
+            spec, num_shards=1, shard_index=0, deterministic=True))
     return Preprocessing.fit(
         statistics_images.map(lambda image, label: augmentation.evaluate(image),
                               num_parallel_calls=tf.data.AUTOTUNE),
@@ -250,24 +257,44 @@ def _stored(split: tf.data.Dataset, store, spec: DataSpec):
 
 
 def _maybe_cache(stored: tf.data.Dataset, size: float) -> tf.data.Dataset:
-    """``stored.cache()`` when its ``size`` uint8 images have a known shape and fit
+    """``stored.cache()`` when it fits the cache (:func:`_fits_cache`)."""
+    return stored.cache() if _fits_cache(stored, size) else stored
+
+
+def _fits_cache(stored: tf.data.Dataset, size: float) -> bool:
+    """Whether ``size`` uint8 images of ``stored`` have a known shape and fit
     :data:`CACHE_BUDGET_BYTES`."""
     shape = stored.element_spec[0].shape
-    if not shape.is_fully_defined():
-        return stored
-    return stored.cache() if size * np.prod(shape) <= CACHE_BUDGET_BYTES else stored
+    return shape.is_fully_defined() and size * np.prod(shape) <= CACHE_BUDGET_BYTES
+
+
+def shuffle_buffer(stored: tf.data.Dataset, size: int) -> int:
+    """The training shuffle's buffer over ``size`` stored images: all of them where the
+    split is cached (the buffer holds references to the cached tensors, not copies),
+    else as many as :data:`SHUFFLE_BUDGET_BYTES` holds, at most :data:`SHUFFLE_BUFFER`
+    (images of unknown shape counted at :data:`UNKNOWN_IMAGE_BYTES`)."""
+    if size > 0 and _fits_cache(stored, size):
+        return size
+    shape = stored.element_spec[0].shape
+    image_bytes = np.prod(shape) if shape.is_fully_defined() else UNKNOWN_IMAGE_BYTES
+    buffer = min(SHUFFLE_BUFFER, SHUFFLE_BUDGET_BYTES // int(image_bytes))
+    return max(1, min(buffer, size) if size > 0 else buffer)
 
 
 def _training(stored, augmentation, preprocessing, spec: DataSpec) -> tf.data.Dataset:
-    size = int(stored.cardinality())
-    buffer = SHUFFLE_BUFFER if size < 0 else max(1, min(SHUFFLE_BUFFER, size))
-    shuffled = stored.shuffle(buffer, seed=spec.seed, reshuffle_each_iteration=True)
+    shuffled = stored.shuffle(shuffle_buffer(stored, int(stored.cardinality())),
+                              seed=spec.seed, reshuffle_each_iteration=True)
     if not augmentation.random:
         return _evaluation(shuffled, augmentation, preprocessing, spec)
     seeds = tf.data.Dataset.random(seed=spec.seed, rerandomize_each_iteration=True).batch(2)
+    options = dict(num_parallel_calls=tf.data.AUTOTUNE, deterministic=spec.deterministic)
+    if augmentation.batched:
+        return _finish(tf.data.Dataset.zip(shuffled.batch(spec.batch_size), seeds).map(
+            lambda batch, seed: (preprocessing(augmentation.train_batch(batch[0], seed)),
+                                 batch[1]), **options), spec)
     images = tf.data.Dataset.zip(shuffled, seeds).map(
         lambda example, seed: (preprocessing(augmentation.train(example[0], seed)), example[1]),
-        num_parallel_calls=tf.data.AUTOTUNE, deterministic=spec.deterministic)
+        **options)
     return _finish(images.batch(spec.batch_size), spec)
 
 

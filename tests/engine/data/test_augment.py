@@ -91,6 +91,30 @@ def test_shift_translates_by_up_to_2_pixels_and_never_flips():
     np.testing.assert_array_equal(augmentation.evaluate(stored), stored.numpy())
 
 
+@pytest.mark.parametrize("name, mode", [("cifar", "constant"), ("cifar_reflect", "reflect"),
+                                        ("shift", "constant")])
+def test_a_batch_from_one_seed_gives_each_image_its_own_crop(name, mode):
+    # The pipeline augments these presets a batch at a time: every image of the batch is
+    # a window of its own padded image (flipped only where the preset mirrors), the
+    # windows differ from image to image, and an image alone gets the view train() gives.
+    augmentation = make_augmentation(name, (32, 32, 3))
+    pixels = augmentation.crop_padding
+    images = tf.stack([augmentation.store(tf.roll(distinct_image(32, 32), shift, axis=0))
+                       for shift in range(48)])
+    views = augmentation.train_batch(images, SEEDS[0]).numpy()
+    assert augmentation.batched and views.shape == (48, 32, 32, 3)
+    padded = np.pad(images.numpy().astype(np.float32),
+                    [(0, 0), (pixels, pixels), (pixels, pixels), (0, 0)], mode=mode)
+    windows = [find_window(padded[index], views[index]) for index in range(48)]
+    assert None not in windows
+    assert {top for top, _, _ in windows} == set(range(2 * pixels + 1))
+    assert {left for _, left, _ in windows} == set(range(2 * pixels + 1))
+    flips = sum(flipped for _, _, flipped in windows)
+    assert 12 <= flips <= 36 if augmentation.mirrors else flips == 0
+    np.testing.assert_array_equal(augmentation.train(images[5], SEEDS[1]),
+                                  augmentation.train_batch(images[5:6], SEEDS[1])[0])
+
+
 def test_the_same_seed_gives_the_same_view():
     augmentation = make_augmentation("cifar", (32, 32, 3))
     stored = augmentation.store(distinct_image(32, 32))

@@ -40,6 +40,25 @@ def test_decoded_images_are_cached_before_augmentation_then_shuffled_and_prefetc
     assert "ShuffleDataset" not in serialized_ops(digits.pipelines.test)
 
 
+def test_a_cached_split_is_shuffled_whole_and_one_decoded_anew_within_a_memory_budget():
+    import tensorflow as tf
+
+    from engine.data.pipeline import SHUFFLE_BUDGET_BYTES, UNKNOWN_IMAGE_BYTES, shuffle_buffer
+
+    def images(shape, count):  # stored (image, label) pairs
+        return tf.data.Dataset.from_tensors((tf.zeros(shape, tf.uint8), 0)).repeat(count)
+
+    mnist = images((28, 28, 1), 54_000)  # 42 MB: cached, so the buffer holds references
+    assert shuffle_buffer(mnist, 54_000) == 54_000
+    imagenet_crops = images((256, 256, 3), 1_281_167)  # 252 GB: decoded every epoch
+    assert shuffle_buffer(imagenet_crops, 1_281_167) == SHUFFLE_BUDGET_BYTES // (256 * 256 * 3)
+    whole_images = tf.data.Dataset.from_generator(
+        lambda: iter(()), output_signature=(tf.TensorSpec((None, None, 3), tf.uint8),
+                                            tf.TensorSpec((), tf.int32)))
+    assert shuffle_buffer(whole_images, -2) == SHUFFLE_BUDGET_BYTES // UNKNOWN_IMAGE_BYTES
+    assert shuffle_buffer(whole_images, 100) == 100
+
+
 def test_image_size_overrides_the_recipe_input():
     prepared = prepare(DataSpec(dataset="digits", image_size=24), (32, 32, 1))
     assert prepared.input_shape == (24, 24, 1) == prepared.preprocessing.input_shape
