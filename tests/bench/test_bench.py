@@ -79,6 +79,36 @@ def test_input_pipeline_refuses_an_unknown_recipe_in_one_sentence():
         "input_pipeline.py: error: Unknown recipe 'lenet6'")
 
 
+def test_input_pipeline_reports_the_end_to_end_slowdown_of_interleaved_windows():
+    result, lines = run("input_pipeline.py", "--batch_size=32", "--steps=2", "--windows=2",
+                        "--pipeline_batches=5")
+    assert result.returncode == 0, result.stderr[-3000:]
+    header, pipeline, *windows, last = lines
+    assert header["dataset"] == "digits" and header["steps"] == 2 and "command" in header
+    assert pipeline["measurement"] == "pipeline_alone" and pipeline["images"] == 5 * 32
+    assert [window["first"] for window in windows] == ["pipeline", "in_memory"]  # alternating
+    for window in windows:
+        assert all(window[f"{side}_{kind}"] > 0 for side in ("pipeline", "in_memory")
+                   for kind in ("seconds", "cpu_seconds"))
+    for key in ("slowdown", "cpu_time_slowdown", "fastest_slowdown", "pipeline_images_per_second",
+                "training_images_per_second", "end_to_end_images_per_second",
+                "throughput_ratio"):
+        assert isinstance(last[key], float) and last[key] > 0, key
+    assert last["slowdown"] == pytest.approx(statistics.median(
+        window["pipeline_seconds"] / window["in_memory_seconds"] for window in windows), rel=1e-2)
+    assert last["cpu_time_slowdown"] == pytest.approx(statistics.median(
+        window["pipeline_cpu_seconds"] / window["in_memory_cpu_seconds"] for window in windows),
+        rel=1e-2)
+    assert last["fastest_slowdown"] == pytest.approx(
+        min(window["pipeline_seconds"] for window in windows)
+        / min(window["in_memory_seconds"] for window in windows), rel=1e-2)
+    assert last["slowdowns"] == [window["slowdown"] for window in windows]
+    assert last["input_bound_share"] == pytest.approx(1 - 1 / last["slowdown"], abs=1e-3)
+    assert last["target"] == 1.1 and last["meets_target"] == (last["slowdown"] <= 1.1)
+    assert last["throughput_ratio"] == pytest.approx(
+        last["pipeline_images_per_second"] / last["training_images_per_second"], rel=1e-2)
+
+
 def test_throughput_refuses_a_baseline_it_does_not_have():
     result, _ = run("throughput.py", "--recipe=lenet5_modern", "--baseline=keras")
     assert result.returncode == 2 and "Traceback" not in result.stderr

@@ -1,5 +1,5 @@
-"""The input-pipeline flags of train.py (run in this process) and bench/input_pipeline.py,
-end to end."""
+"""The input-pipeline flags of train.py (run in this process), end to end
+(bench/input_pipeline.py's run: tests/bench/test_bench.py)."""
 
 import json
 import pathlib
@@ -83,14 +83,3 @@ def test_validation_fractions_that_cannot_work_are_refused_before_any_work(tmp_p
     assert result.returncode == 2 and "has no validation split" in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()
 
-
-def test_bench_prints_the_ratio_last(tmp_path):
-    result = run("bench/input_pipeline.py", "--batch_size=32", "--pipeline_batches=20",
-                 "--train_steps=5", "--warmup_steps=2")
-    assert result.returncode == 0, result.stderr[-3000:]
-    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
-    pipeline, training, summary = lines[-3:]
-    assert pipeline["measurement"] == "pipeline" and pipeline["images"] == 20 * 32
-    assert training["measurement"] == "training" and training["images"] == 5 * 32
-    assert summary["ratio"] == round(
-        pipeline["images_per_second"] / training["images_per_second"], 2)
