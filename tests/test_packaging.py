@@ -13,7 +13,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGES = ("layers", "recipes", "engine")
 OPTIONAL = {"ai_edge_litert"}  # engine/serving/tflite.py falls back to tf.lite without it
 # Required without an import of their own in the code.
-RUN_TIME_ONLY = {"tensorboard": "keras-tuner imports its HParams plugin when a search runs"}
+RUN_TIME_ONLY = {"tensorboard": "keras-tuner imports its HParams plugin when a search runs",
+                 "importlib-resources": "tensorflow-datasets opens a prepared dataset through "
+                                        "etils, which imports it and is not made to install it"}
 # The oldest releases run with this package (2026-12-06: TensorFlow 2.20.0, Keras 3.10.0 and
 # keras-tuner 1.4.6: a one-epoch run, a two-trial search, the serving, tuning and private
 # API tests). Keras 3.9 and older fail in training or export (np.Inf with NumPy 2,
