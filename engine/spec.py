@@ -258,9 +258,9 @@ def run_record(spec: RunSpec, class_names, input_shape, split_sizes,
 
 
 def software_versions() -> dict:
-    """The versions a run used, as ``run.json`` and ``report.json`` record them: this
-    package's (null where it runs from a checkout that is not installed), TensorFlow's,
-    Keras's and Python's."""
+    """The versions a run used, as ``run.json`` and ``report.json`` record them: the
+    installed ``convnet-recipes`` distribution's (setup.cfg's version; null where none is
+    installed), TensorFlow's, Keras's and Python's."""
     import keras
     import tensorflow as tf
 

@@ -5,10 +5,11 @@ the cache (:meth:`Augmentation.store`: channels and, where the paper fixes one,
 the image size) and a random part that runs every epoch (:meth:`Augmentation.train`).
 :meth:`Augmentation.evaluate` is the single view used for validation and test, and
 :meth:`Augmentation.tta_canvas` the image that ``--tta=10crop`` crops from.
-Randomness is stateless: each image receives its own ``[2]`` seed (each batch, for
-the presets that augment whole batches, :attr:`Augmentation.batched`: ``cifar``,
-``cifar_reflect``, ``shift``), so a run is reproducible whatever the parallelism. All outputs are float32 in the 0-255 range
-(before normalization, which :mod:`engine.data.preprocessing` applies).
+Randomness is stateless: each image receives its own ``[2]`` seed (its own random
+integer, for the presets that augment whole batches, :attr:`Augmentation.batched`:
+``cifar``, ``cifar_reflect``, ``shift``), so a run is reproducible whatever the
+parallelism and the batch size. All outputs are float32 in the 0-255 range (before
+normalization, which :mod:`engine.data.preprocessing` applies).
 :meth:`~Augmentation.store` and :meth:`~Augmentation.evaluate` also take a batch of
 images of one size: the exported SavedModel (:mod:`engine.serving`) applies the
 same two steps to whole batches.
@@ -84,8 +85,8 @@ class Augmentation:
     random: ClassVar[bool] = False  # whether train() differs from evaluate()
     mirrors: ClassVar[bool] = False  # whether train() flips images left to right
     crop_padding: ClassVar[int] = 0  # train()'s padding on each side before its crop
-    # Whether train_batch() augments a whole batch of stored images from one seed (each
-    # image its own view); the pipeline then augments after batching.
+    # Whether train_batch() augments a whole batch of stored images, each from its own
+    # random integer; the pipeline then augments after batching.
     batched: ClassVar[bool] = False
 
     def store(self, image: tf.Tensor) -> tf.Tensor:
@@ -101,9 +102,9 @@ class Augmentation:
         """A random training view of a stored image, at the input size."""
         return self.evaluate(image)
 
-    def train_batch(self, images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-        """Random training views of a batch of stored images from one ``[2]`` seed, each
-        image its own view; only for :attr:`batched` presets."""
+    def train_batch(self, images: tf.Tensor, draws: tf.Tensor) -> tf.Tensor:
+        """Random training views of a batch of stored images, each from its own uniform
+        random int64 in ``draws``; only for :attr:`batched` presets."""
         raise NotImplementedError(f"{self.name!r} augments image by image (train).")
 
     def evaluate(self, image: tf.Tensor) -> tf.Tensor:
@@ -133,35 +134,39 @@ class PaddedCropAugmentation(Augmentation):
     """Crops of the input size from the stored image padded by :attr:`crop_padding`
     pixels on each side (zeros, or reflections with ``padding = "REFLECT"``), every
     offset alike, each flipped left to right with probability 1/2 where :attr:`mirrors`.
-    Computed on whole batches: per-image random ops cost more than the crop itself
-    (measured 2026-12-06 on 2 cores, against ``tf.image.stateless_random_crop`` and
-    ``stateless_random_flip_left_right`` image by image: a cached MNIST epoch through
-    ``shift`` in 2.6 times less CPU time, CIFAR-10 through ``cifar`` in 1.7 times less)."""
+    Computed on whole batches (:meth:`train_batch`), each image's crop and flip read from
+    its own random integer, so that an image's view does not depend on the batch it is
+    in: per-image random ops cost more than the crop itself (measured 2026-12-06 on 2
+    cores, against ``tf.image.stateless_random_crop`` and ``stateless_random_flip_left_right``
+    image by image: a cached MNIST epoch through ``shift`` in 2.7 times less CPU time,
+    CIFAR-10 through ``cifar`` in 2.6 times less)."""
 
     batched = True
     padding = "CONSTANT"  # tf.pad's mode
 
     def train(self, image, seed):
-        return self.train_batch(image[tf.newaxis], seed)[0]
+        draw = tf.random.stateless_uniform([1], seed, minval=None, maxval=None, dtype=tf.int64)
+        return self.train_batch(image[tf.newaxis], draw)[0]
 
-    def train_batch(self, images, seed):
-        crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-        pixels = self.crop_padding
-        padded = tf.pad(tf.cast(images, tf.float32),
-                        [[0, 0], [pixels, pixels], [pixels, pixels], [0, 0]], mode=self.padding)
-        count = tf.shape(images)[0]
-        offsets = tf.random.stateless_uniform([count, 2], crop_seed, minval=0,
-                                              maxval=2 * pixels + 1, dtype=tf.int32)
+    def train_batch(self, images, draws):
+        """The views of ``images`` (a batch), image ``i``'s from ``draws[i]``, a uniform
+        random int64: its row offset, column offset and flip are its digits in base
+        ``2p + 1``, ``2p + 1`` and 2 (their bias from 2**64 not being a multiple of
+        ``2 (2p + 1)**2`` is below 1e-17)."""
+        offsets = 2 * self.crop_padding + 1
+        top = tf.math.floormod(draws, offsets)
+        left = tf.math.floormod(tf.math.floordiv(draws, offsets), offsets)
         height, width = self.size
-        rows = offsets[:, :1] + tf.range(height)  # [count, height]: each image's rows
-        columns = offsets[:, 1:] + tf.range(width)
+        rows = top[:, tf.newaxis] + tf.range(height, dtype=tf.int64)  # each image's rows
+        across = tf.range(width, dtype=tf.int64)
+        if self.mirrors:  # a flipped crop reads its columns right to left
+            flip = tf.math.floormod(tf.math.floordiv(draws, offsets * offsets), 2) == 1
+            across = tf.where(flip[:, tf.newaxis], width - 1 - across, across)
+        columns = left[:, tf.newaxis] + across
+        padded = pad(images, self.crop_padding, self.padding, cast=False)
         crops = tf.gather(tf.gather(padded, rows, axis=1, batch_dims=1),
                           columns, axis=2, batch_dims=1)
-        if not self.mirrors:
-            return crops
-        flips = tf.random.stateless_uniform([count], flip_seed) < 0.5
-        return tf.where(flips[:, tf.newaxis, tf.newaxis, tf.newaxis],
-                        tf.reverse(crops, axis=[2]), crops)
+        return tf.cast(crops, tf.float32)
 
 
 class CifarAugmentation(PaddedCropAugmentation):
@@ -376,9 +381,10 @@ def check_fits(name: str, size: tuple[int, int]) -> None:
             "with zeros.")
 
 
-def pad(image: tf.Tensor, pixels: int, mode: str = "CONSTANT") -> tf.Tensor:
-    """``image`` with ``pixels`` zeros (or, with ``mode="REFLECT"``, reflections) on each
-    side."""
-    return tf.pad(tf.cast(image, tf.float32), [[pixels, pixels], [pixels, pixels], [0, 0]],
-                  mode=mode)
+def pad(image: tf.Tensor, pixels: int, mode: str = "CONSTANT", cast: bool = True) -> tf.Tensor:
+    """``image`` (or a batch of images) with ``pixels`` zeros (or, with
+    ``mode="REFLECT"``, reflections) on each side, as float32 unless not ``cast``."""
+    batch = [[0, 0]] * (len(image.shape) - 3)
+    padded = tf.pad(image, [*batch, [pixels, pixels], [pixels, pixels], [0, 0]], mode=mode)
+    return tf.cast(padded, tf.float32) if cast else padded
 

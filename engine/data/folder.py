@@ -52,8 +52,8 @@ def image_folder(path: str, validation_fraction: float = VALIDATION_FRACTION,
     labels = {name: index for index, name in enumerate(class_names)}
     examples = {split: [(str(file), labels[name]) for name in sorted(classes)
                         for file in classes[name]] for split, classes in layout.items()}
-    # Training images in one fixed random order, not class by class: the shuffle buffer
-    # mixes only its 10,000 nearest images, and the statistics read the first ones.
+    # Training images in one fixed random order, not class by class: a split decoded every
+    # epoch is shuffled within a buffer of nearby images, and the statistics read the first.
     order = np.random.default_rng(SPLIT_SEED).permutation(len(examples["train"]))
     mixed = {**examples, "train": [examples["train"][index] for index in order]}
     datasets = {split: _decoded(items) if items else None for split, items in mixed.items()}

@@ -2,10 +2,10 @@
 
 Each split goes: source -> shard (multi-worker) -> decode and the preset's
 deterministic geometry (parallel ``map``) -> ``cache`` in memory where it fits ->
-``shuffle`` (train: the whole split where it is cached, else a buffer of at most
-1 GiB) -> the preset's random augmentation (train; on whole batches, after ``batch``,
-for the presets that can) or evaluation view -> normalization -> ``batch`` ->
-``prefetch``. ``deterministic`` decides whether parallel maps keep element order; the
+``shuffle`` (train: the whole split where it is cached, else a buffer of about
+1 GiB) -> the preset's random augmentation (train) or evaluation view -> normalization
+-> ``batch`` -> ``prefetch``; the presets that augment whole batches (and evaluation
+views of images of one shape) come after ``batch``. ``deterministic`` decides whether parallel maps keep element order; the
 augmentation is reproducible either way because every image (or batch) gets its own
 stateless seed from the run's seed.
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import re
 
 import numpy as np
@@ -68,7 +69,8 @@ class Prepared:
         with that ``--seed`` are, however many passes this process made over
         ``pipelines.train`` (each pass draws the next ones)."""
         return _training(self.stored_train, self.augmentation, self.preprocessing,
-                         dataclasses.replace(self.spec, seed=seed))
+                         dataclasses.replace(self.spec, seed=seed),
+                         worker_size(self.source, self.spec, "train"))
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -117,13 +119,14 @@ def prepare(spec: DataSpec, input_shape, classes: int | None = None,
                        batch_sizes=batch_sizes)
     stored = {split: _stored(getattr(source, split), augmentation.store, spec) for split in
               ("train", "validation", "test")}
-    stored = {split: _maybe_cache(dataset, source.sizes[split] / spec.num_shards)
+    stored = {split: _maybe_cache(dataset, worker_size(source, spec, split))
               for split, dataset in stored.items()}
     if preprocessing is None:
         preprocessing = _fit_preprocessing(source, stored, augmentation, input_shape, spec)
     augmentation = augmentation.with_colour_basis(preprocessing.colour_basis)
     pipelines = Pipelines(
-        train=_training(stored["train"], augmentation, preprocessing, spec),
+        train=_training(stored["train"], augmentation, preprocessing, spec,
+                        worker_size(source, spec, "train")),
         validation=_evaluation(stored["validation"], augmentation, preprocessing, spec)
         if source.sizes["validation"] else None,
         test=_evaluation(stored["test"], augmentation, preprocessing, spec))
@@ -268,30 +271,39 @@ def _fits_cache(stored: tf.data.Dataset, size: float) -> bool:
     return shape.is_fully_defined() and size * np.prod(shape) <= CACHE_BUDGET_BYTES
 
 
+def worker_size(source: Source, spec: DataSpec, split: str) -> int:
+    """How many of ``split``'s images this worker's shard holds (at most)."""
+    return math.ceil(source.sizes[split] / spec.num_shards)
+
+
 def shuffle_buffer(stored: tf.data.Dataset, size: int) -> int:
     """The training shuffle's buffer over ``size`` stored images: all of them where the
-    split is cached (the buffer holds references to the cached tensors, not copies),
-    else as many as :data:`SHUFFLE_BUDGET_BYTES` holds, at most :data:`SHUFFLE_BUFFER`
-    (images of unknown shape counted at :data:`UNKNOWN_IMAGE_BYTES`)."""
-    if size > 0 and _fits_cache(stored, size):
-        return size
+    split is cached (:func:`_maybe_cache`; the buffer holds references to the cached
+    tensors, not copies), else as many as :data:`SHUFFLE_BUDGET_BYTES` holds, at most
+    :data:`SHUFFLE_BUFFER` (images of unknown shape counted at
+    :data:`UNKNOWN_IMAGE_BYTES`, so larger photos take more)."""
+    if _fits_cache(stored, size):
+        return max(1, size)
     shape = stored.element_spec[0].shape
     image_bytes = np.prod(shape) if shape.is_fully_defined() else UNKNOWN_IMAGE_BYTES
-    buffer = min(SHUFFLE_BUFFER, SHUFFLE_BUDGET_BYTES // int(image_bytes))
-    return max(1, min(buffer, size) if size > 0 else buffer)
+    return max(1, min(SHUFFLE_BUFFER, SHUFFLE_BUDGET_BYTES // int(image_bytes), size))
 
 
-def _training(stored, augmentation, preprocessing, spec: DataSpec) -> tf.data.Dataset:
-    shuffled = stored.shuffle(shuffle_buffer(stored, int(stored.cardinality())),
-                              seed=spec.seed, reshuffle_each_iteration=True)
+def _training(stored, augmentation, preprocessing, spec: DataSpec,
+              size: int) -> tf.data.Dataset:
+    """The training pipeline over ``stored``, this worker's ``size`` images."""
+    shuffled = stored.shuffle(shuffle_buffer(stored, size), seed=spec.seed,
+                              reshuffle_each_iteration=True)
     if not augmentation.random:
         return _evaluation(shuffled, augmentation, preprocessing, spec)
-    seeds = tf.data.Dataset.random(seed=spec.seed, rerandomize_each_iteration=True).batch(2)
+    draws = tf.data.Dataset.random(seed=spec.seed, rerandomize_each_iteration=True)
     options = dict(num_parallel_calls=tf.data.AUTOTUNE, deterministic=spec.deterministic)
-    if augmentation.batched:
-        return _finish(tf.data.Dataset.zip(shuffled.batch(spec.batch_size), seeds).map(
-            lambda batch, seed: (preprocessing(augmentation.train_batch(batch[0], seed)),
-                                 batch[1]), **options), spec)
+    if augmentation.batched:  # each image's random integer, batched with it
+        return _finish(tf.data.Dataset.zip(shuffled, draws).batch(spec.batch_size).map(
+            lambda examples, batch_draws: (
+                preprocessing(augmentation.train_batch(examples[0], batch_draws)), examples[1]),
+            **options), spec)
+    seeds = draws.batch(2)
     images = tf.data.Dataset.zip(shuffled, seeds).map(
         lambda example, seed: (preprocessing(augmentation.train(example[0], seed)), example[1]),
         **options)

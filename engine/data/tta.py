@@ -54,8 +54,9 @@ def ten_crops(canvas: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
 def dense_scale(augmentation: Augmentation, test_scale: int | None = None) -> int:
     """Q, the shorter side of dense evaluation's test images: ``test_scale`` when given,
     otherwise the scale the preset trains at: the middle of its jittered S, 384 for
-    ``vgg``'s [256, 512], as the paper's Table 3 does (368 for ``resnet``'s [256, 480]); 256 for ``alexnet``, ``zfnet`` and ``inception``
-    (the image their crops come from, for a 224 input); the input size otherwise."""
+    ``vgg``'s [256, 512], as the paper's Table 3 does (368 for ``resnet``'s [256, 480]);
+    256 for ``alexnet``, ``zfnet`` and ``inception`` (the image their crops come from, for a
+    224 input); the input size otherwise."""
     if test_scale is not None:
         return test_scale
     canvas = min(canvas_size(augmentation.size))

@@ -93,16 +93,18 @@ def test_shift_translates_by_up_to_2_pixels_and_never_flips():
 
 @pytest.mark.parametrize("name, mode", [("cifar", "constant"), ("cifar_reflect", "reflect"),
                                         ("shift", "constant")])
-def test_a_batch_from_one_seed_gives_each_image_its_own_crop(name, mode):
+def test_a_batch_gives_each_image_its_own_crop_from_its_own_draw(name, mode):
     # The pipeline augments these presets a batch at a time: every image of the batch is
-    # a window of its own padded image (flipped only where the preset mirrors), the
-    # windows differ from image to image, and an image alone gets the view train() gives.
+    # a window of its own padded image (flipped only where the preset mirrors), read from
+    # its own random integer, so its view is the same alone as in any batch.
     augmentation = make_augmentation(name, (32, 32, 3))
     pixels = augmentation.crop_padding
     images = tf.stack([augmentation.store(tf.roll(distinct_image(32, 32), shift, axis=0))
                        for shift in range(48)])
-    views = augmentation.train_batch(images, SEEDS[0]).numpy()
-    assert augmentation.batched and views.shape == (48, 32, 32, 3)
+    draws = tf.random.stateless_uniform([48], SEEDS[0], minval=None, maxval=None,
+                                        dtype=tf.int64)
+    views = augmentation.train_batch(images, draws).numpy()
+    assert augmentation.batched and views.shape == (48, 32, 32, 3) and views.dtype == np.float32
     padded = np.pad(images.numpy().astype(np.float32),
                     [(0, 0), (pixels, pixels), (pixels, pixels), (0, 0)], mode=mode)
     windows = [find_window(padded[index], views[index]) for index in range(48)]
@@ -111,8 +113,9 @@ def test_a_batch_from_one_seed_gives_each_image_its_own_crop(name, mode):
     assert {left for _, left, _ in windows} == set(range(2 * pixels + 1))
     flips = sum(flipped for _, _, flipped in windows)
     assert 12 <= flips <= 36 if augmentation.mirrors else flips == 0
-    np.testing.assert_array_equal(augmentation.train(images[5], SEEDS[1]),
-                                  augmentation.train_batch(images[5:6], SEEDS[1])[0])
+    np.testing.assert_array_equal(augmentation.train_batch(images[5:6], draws[5:6])[0],
+                                  views[5])
+    assert augmentation.train(images[5], SEEDS[1]).shape == (32, 32, 3)
 
 
 def test_the_same_seed_gives_the_same_view():

@@ -55,7 +55,7 @@ def test_a_cached_split_is_shuffled_whole_and_one_decoded_anew_within_a_memory_b
     whole_images = tf.data.Dataset.from_generator(
         lambda: iter(()), output_signature=(tf.TensorSpec((None, None, 3), tf.uint8),
                                             tf.TensorSpec((), tf.int32)))
-    assert shuffle_buffer(whole_images, -2) == SHUFFLE_BUDGET_BYTES // UNKNOWN_IMAGE_BYTES
+    assert shuffle_buffer(whole_images, 100_000) == SHUFFLE_BUDGET_BYTES // UNKNOWN_IMAGE_BYTES
     assert shuffle_buffer(whole_images, 100) == 100
 
 
@@ -93,6 +93,22 @@ def test_augmentation_is_reproducible_from_the_seed_and_new_every_epoch():
         np.testing.assert_array_equal(labels, same_labels)
     assert not np.array_equal(epoch_one[0][0], epoch_two[0][0])
     assert not np.array_equal(epoch_one[0][0], other_seed[0][0])
+
+
+@pytest.mark.parametrize("augmentation", ["shift", "cifar"])
+def test_an_images_training_view_does_not_depend_on_the_batch_size(augmentation):
+    # A search prepares its data once and rebatches it to each trial's batch size; the
+    # trial must see the views a run at that batch size sees, augmented a batch at a time.
+    from engine.tuning.hypermodel import rebatched
+
+    spec = DataSpec(dataset="digits", augmentation=augmentation, deterministic=True,
+                    batch_size=128)
+    prepared = prepare(spec, (32, 32, 1))
+    searched = rebatched(prepared.training_pipeline(3), 32, 128, 1293)
+    run = prepare(dataclasses.replace(spec, batch_size=32), (32, 32, 1)).training_pipeline(3)
+    for (images, labels), (run_images, run_labels) in zip(batches(searched, 8), batches(run, 8)):
+        np.testing.assert_array_equal(labels, run_labels)
+        np.testing.assert_array_equal(images, run_images)
 
 
 def test_a_training_pipeline_built_anew_starts_from_its_seeds_first_pass():
