@@ -1,6 +1,6 @@
-"""setup.cfg against the code: every package the code imports is a declared requirement,
-every requirement is imported (or needed at run time for a named reason), and the
-version floors are the oldest releases the package was run with."""
+"""setup.cfg against the code and README: every package the code imports is a declared
+requirement, every requirement is imported (or needed at run time for a named reason),
+and README states the version floors setup.cfg declares."""
 
 import ast
 import configparser
@@ -13,15 +13,14 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGES = ("layers", "recipes", "engine")
 OPTIONAL = {"ai_edge_litert"}  # engine/serving/tflite.py falls back to tf.lite without it
 # Required without an import of their own in the code.
-RUN_TIME_ONLY = {"tensorboard": "keras-tuner imports its HParams plugin when a search runs",
-                 "importlib-resources": "tensorflow-datasets opens a prepared dataset through "
+RUN_TIME_ONLY = {"importlib-resources": "tensorflow-datasets opens a prepared dataset through "
                                         "etils, which imports it and is not made to install it"}
-# The oldest releases run with this package (2026-12-06: TensorFlow 2.20.0, Keras 3.10.0 and
-# keras-tuner 1.4.6: a one-epoch run, a two-trial search, the serving, tuning and private
-# API tests). Keras 3.9 and older fail in training or export (np.Inf with NumPy 2,
-# ExportArchive.write_out's verbose, an untracked lookup table); keras-tuner 1.4.5 and
-# older lack keras_tuner.src or need keras_core.
-FLOORS = {"tensorflow": "2.20", "keras": "3.10", "keras-tuner": "1.4.6"}
+# The floors are the oldest releases run with this package (2026-12-06: TensorFlow 2.20.0,
+# Keras 3.10.0 and keras-tuner 1.4.6: a one-epoch run, a two-trial search, the serving,
+# tuning and private API tests). Keras 3.9 and older fail in training or export (np.Inf with
+# NumPy 2, ExportArchive.write_out's verbose, an untracked lookup table); keras-tuner 1.4.5
+# and older lack keras_tuner.src or need keras_core.
+README_NAMES = {"tensorflow": "TensorFlow", "keras": "Keras", "keras-tuner": "keras-tuner"}
 
 
 def requirements() -> dict[str, str]:
@@ -54,15 +53,24 @@ def test_every_imported_package_is_a_requirement_and_every_requirement_is_used()
     imported = imported_top_level_modules() - OPTIONAL
     unknown = {name for name in imported if name not in distributions}
     assert not unknown, f"imported but not installed: {unknown}"
-    needed = {normalized(distributions[name][0]) for name in imported}
     declared = {normalized(name) for name in requirements()}
-    assert needed - declared == set(), "imported but not in install_requires"
-    assert declared - needed <= set(RUN_TIME_ONLY), "in install_requires but never imported"
+    # A module may come from several distributions (tensorflow or tensorflow-cpu, ...).
+    providers = {name: {normalized(distribution) for distribution in distributions[name]}
+                 for name in imported}
+    undeclared = {name for name, provided in providers.items() if not provided & declared}
+    assert not undeclared, "imported but not in install_requires"
+    used = set().union(*providers.values())
+    assert declared - used <= set(RUN_TIME_ONLY), "in install_requires but never imported"
     assert set(RUN_TIME_ONLY) <= declared
 
 
-def test_the_version_floors_are_the_oldest_releases_run_with():
+def test_readme_states_the_version_floors():
+    setup = configparser.ConfigParser()
+    setup.read(ROOT / "setup.cfg")
     declared = {normalized(name): specifier for name, specifier in requirements().items()}
-    assert {name: declared[name] for name in FLOORS} == {
-        name: f">={version}" for name, version in FLOORS.items()}
+    readme = (ROOT / "README.md").read_text()
+    assert f"Python {setup['options']['python_requires']}" in readme
+    for distribution, name in README_NAMES.items():
+        assert declared[distribution].startswith(">=")
+        assert f"{name} {declared[distribution]}" in readme
 
