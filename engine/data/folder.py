@@ -23,7 +23,7 @@ import tensorflow as tf
 from absl import logging
 
 from engine.data.source import (FOLDER_PREFIX, SPLIT_SEED, TEST_FRACTION, VALIDATION_FRACTION,
-                                Source, shipped_validation_refusal)
+                                Source, TrainingOrder, shipped_validation_refusal)
 from layers.errors import UsageError
 
 SPLITS = ("train", "validation", "test")
@@ -52,18 +52,19 @@ def image_folder(path: str, validation_fraction: float = VALIDATION_FRACTION,
     labels = {name: index for index, name in enumerate(class_names)}
     examples = {split: [(str(file), labels[name]) for name in sorted(classes)
                         for file in classes[name]] for split, classes in layout.items()}
-    # Training images in one fixed random order, not class by class: a split decoded every
-    # epoch is shuffled within a buffer of nearby images, and the statistics read the first.
+    # Training images in one fixed random order, not class by class: the statistics of a
+    # large split read its first images.
     order = np.random.default_rng(SPLIT_SEED).permutation(len(examples["train"]))
     mixed = {**examples, "train": [examples["train"][index] for index in order]}
-    datasets = {split: _decoded(items) if items else None for split, items in mixed.items()}
+    datasets = {split: _decoded(_listed(items)) if items else None
+                for split, items in mixed.items()}
     if datasets["validation"] is None:  # validation_fraction=0
         datasets["validation"] = datasets["train"].take(0)
     return Source(name=FOLDER_PREFIX + path, num_classes=len(class_names),
                   image_shape=(None, None, 3), class_names=class_names,
                   sizes={split: len(items) for split, items in examples.items()},
                   skipped=tuple(sorted(skipped)), split_digest=split_digest(root, examples),
-                  **datasets)
+                  training_order=_reshuffled_paths(mixed["train"]), **datasets)
 
 
 def read_layout(root: pathlib.Path, path: str) -> tuple[dict, dict]:
@@ -310,8 +311,25 @@ def bmp_palette_colours(contents, indices: tf.Tensor) -> tf.Tensor:
     return tf.gather(rgb, tf.cast(indices[..., 0], tf.int32))
 
 
-def _decoded(items: list[tuple[str, int]]) -> tf.data.Dataset:
-    paths = encoded([path for path, _ in items])
+def _listed(items: list[tuple[str, int]]) -> tf.data.Dataset:
+    """``items``, ``(path, label)`` pairs, as a dataset of file names and labels."""
+    paths = tf.constant(encoded([path for path, _ in items]), tf.string)  # typed when empty
     labels = np.asarray([label for _, label in items], np.int64)
-    return tf.data.Dataset.from_tensor_slices((paths, labels)).map(
-        lambda path, label: (decode(path), label), num_parallel_calls=tf.data.AUTOTUNE)
+    return tf.data.Dataset.from_tensor_slices((paths, labels))
+
+
+def _decoded(files: tf.data.Dataset) -> tf.data.Dataset:
+    return files.map(lambda path, label: (decode(path), label),
+                     num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _reshuffled_paths(items: list[tuple[str, int]]) -> TrainingOrder:
+    """The training split's ``items`` shuffled whole on each pass as file names, before
+    decoding (as ``keras.utils.image_dataset_from_directory`` does): each worker shuffles
+    its own shard, the images ``Dataset.shard`` gives it."""
+    def reshuffled(seed: int, num_shards: int, shard_index: int) -> tf.data.Dataset:
+        shard = items[shard_index::num_shards]
+        return _decoded(_listed(shard).shuffle(max(1, len(shard)), seed=seed,
+                                               reshuffle_each_iteration=True))
+
+    return TrainingOrder(reshuffled, complete=True)

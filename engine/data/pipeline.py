@@ -2,12 +2,14 @@
 
 Each split goes: source -> shard (multi-worker) -> decode and the preset's
 deterministic geometry (parallel ``map``) -> ``cache`` in memory where it fits ->
-``shuffle`` (train: the whole split where it is cached, else a buffer of about
-1 GiB) -> the preset's random augmentation (train) or evaluation view -> normalization
--> ``batch`` -> ``prefetch``; the presets that augment whole batches (and evaluation
-views of images of one shape) come after ``batch``. ``deterministic`` decides whether parallel maps keep element order; the
-augmentation is reproducible either way because every image (or batch) gets its own
-stateless seed from the run's seed.
+``shuffle`` (train: the whole split where it is cached; else the source reorders its
+files on each pass before decoding, an image folder's whole, a prepared dataset's
+record files, whose images a buffer of about 1 GiB then mixes) -> the preset's random
+augmentation (train) or evaluation view -> normalization -> ``batch`` -> ``prefetch``;
+the presets that augment whole batches (and evaluation views of images of one shape)
+come after ``batch``. ``deterministic`` decides whether parallel maps keep element
+order; the augmentation is reproducible either way because every image (or batch) gets
+its own stateless seed from the run's seed.
 """
 
 from __future__ import annotations
@@ -68,9 +70,10 @@ class Prepared:
         augmentation seeds drawn from ``seed`` from its first pass on, as a new run's
         with that ``--seed`` are, however many passes this process made over
         ``pipelines.train`` (each pass draws the next ones)."""
-        return _training(self.stored_train, self.augmentation, self.preprocessing,
-                         dataclasses.replace(self.spec, seed=seed),
-                         worker_size(self.source, self.spec, "train"))
+        spec = dataclasses.replace(self.spec, seed=seed)
+        return _training(*_training_order(self.source, self.stored_train,
+                                          self.augmentation.store, spec),
+                         self.augmentation, self.preprocessing, spec)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -125,8 +128,8 @@ def prepare(spec: DataSpec, input_shape, classes: int | None = None,
         preprocessing = _fit_preprocessing(source, stored, augmentation, input_shape, spec)
     augmentation = augmentation.with_colour_basis(preprocessing.colour_basis)
     pipelines = Pipelines(
-        train=_training(stored["train"], augmentation, preprocessing, spec,
-                        worker_size(source, spec, "train")),
+        train=_training(*_training_order(source, stored["train"], augmentation.store, spec),
+                        augmentation, preprocessing, spec),
         validation=_evaluation(stored["validation"], augmentation, preprocessing, spec)
         if source.sizes["validation"] else None,
         test=_evaluation(stored["test"], augmentation, preprocessing, spec))
@@ -202,9 +205,14 @@ def with_checked_labels(source: Source) -> Source:
         with tf.control_dependencies([tf.debugging.Assert(in_range, [LABEL_ERROR, label])]):
             return image, tf.identity(label)
 
-    return dataclasses.replace(source, **{
-        split: getattr(source, split).map(check, num_parallel_calls=tf.data.AUTOTUNE)
-        for split in ("train", "validation", "test")})
+    def checked(split: tf.data.Dataset | None) -> tf.data.Dataset | None:
+        return None if split is None else split.map(check, num_parallel_calls=tf.data.AUTOTUNE)
+
+    order = source.training_order
+    checked_order = order and dataclasses.replace(
+        order, reshuffled=lambda *worker: checked(order.reshuffled(*worker)))
+    return dataclasses.replace(source, training_order=checked_order, **{
+        split: checked(getattr(source, split)) for split in ("train", "validation", "test")})
 
 
 @contextlib.contextmanager
@@ -289,11 +297,29 @@ def shuffle_buffer(stored: tf.data.Dataset, size: int) -> int:
     return max(1, min(SHUFFLE_BUFFER, SHUFFLE_BUDGET_BYTES // int(image_bytes), size))
 
 
-def _training(stored, augmentation, preprocessing, spec: DataSpec,
-              size: int) -> tf.data.Dataset:
-    """The training pipeline over ``stored``, this worker's ``size`` images."""
-    shuffled = stored.shuffle(shuffle_buffer(stored, size), seed=spec.seed,
-                              reshuffle_each_iteration=True)
+def _training_order(source: Source, stored: tf.data.Dataset, store,
+                    spec: DataSpec) -> tuple[tf.data.Dataset, int]:
+    """This worker's training images as stored (``stored``, its split through ``store``)
+    and the buffer that shuffles them (0: none): a cached split is shuffled whole; one
+    decoded every epoch comes in the source's new order on each pass, drawn from
+    ``spec.seed`` (:class:`~engine.data.source.TrainingOrder`), through a buffer where
+    that order is not complete, or where the source has none only through the buffer."""
+    size = worker_size(source, spec, "train")
+    order = source.training_order
+    reshuffled = (order.reshuffled(spec.seed, spec.num_shards, spec.shard_index)
+                  if order is not None and not _fits_cache(stored, size) else None)
+    if reshuffled is None:
+        return stored, shuffle_buffer(stored, size)
+    stored = _stored(reshuffled, store, dataclasses.replace(spec, num_shards=1, shard_index=0))
+    return stored, 0 if order.complete else shuffle_buffer(stored, size)
+
+
+def _training(stored, buffer: int, augmentation, preprocessing,
+              spec: DataSpec) -> tf.data.Dataset:
+    """The training pipeline over ``stored`` shuffled in a ``buffer`` of images (0: it
+    comes shuffled)."""
+    shuffled = (stored.shuffle(buffer, seed=spec.seed, reshuffle_each_iteration=True)
+                if buffer else stored)
     if not augmentation.random:
         return _evaluation(shuffled, augmentation, preprocessing, spec)
     draws = tf.data.Dataset.random(seed=spec.seed, rerandomize_each_iteration=True)

@@ -9,6 +9,7 @@ where a dataset has no validation split, one is carved from train deterministica
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import tensorflow as tf
 
@@ -19,6 +20,25 @@ TEST_FRACTION = 0.2
 VALIDATION_FRACTION = 0.1
 SPLIT_SEED = 0  # fixed, so every run of every seed sees the same test images
 FOLDER_PREFIX = "folder:"  # --dataset=folder:PATH, an image folder
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingOrder:
+    """How a source puts its training split in a new order on each pass, before any
+    image is decoded: where a split is too large to cache, a buffer of decoded images
+    alone mixes only nearby images, so every epoch would see much the same batches.
+
+    ``reshuffled(seed, num_shards, shard_index)`` is that worker's shard of the training
+    split, the same images as ``Source.train.shard(num_shards, shard_index)`` unless
+    the source shards otherwise, in an order drawn from ``seed`` anew on each pass; None
+    where this worker's shard cannot be drawn so (the pipeline then shuffles the shard
+    in a buffer). ``complete``: every order is equally likely (an image folder's paths
+    shuffled whole), so no buffer is needed; else only the order of the files changes
+    (a prepared dataset's record files) and a buffer still mixes their images.
+    """
+
+    reshuffled: Callable[[int, int, int], tf.data.Dataset | None]
+    complete: bool
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +54,8 @@ class Source:
     ``mirror_symmetric`` is False for
     data whose mirror image is another thing (digits, letters): flips, in training
     or at test time, then hurt.
+    ``training_order`` reorders the training split before decoding (:class:`TrainingOrder`);
+    None for sources held in memory, which are cached and shuffled whole.
     """
 
     name: str
@@ -47,6 +69,7 @@ class Source:
     skipped: tuple[str, ...] = ()
     mirror_symmetric: bool = True
     split_digest: str | None = None
+    training_order: TrainingOrder | None = None
 
 
 def shipped_validation_refusal(name: str, fraction: float) -> UsageError:

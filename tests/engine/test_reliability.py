@@ -1,6 +1,7 @@
 """The pieces that keep runs honest: strict JSON, named bad data, warnings where the
 flags do not suit the data, the divergence stop, atomic records."""
 
+import dataclasses
 import json
 import math
 
@@ -10,8 +11,8 @@ import tensorflow as tf
 
 from engine import rundir, training
 from engine.data import DataSpec, named_data_errors, prepare
-from engine.data.pipeline import empty_crop_share
-from engine.data.source import Source
+from engine.data.pipeline import empty_crop_share, with_checked_labels
+from engine.data.source import Source, TrainingOrder
 from layers import RunFailure
 
 
@@ -40,6 +41,17 @@ def test_a_label_outside_the_classes_is_named(label):
                                          r"range of its 3 classes, 0 to 2"):
         with named_data_errors(source):
             prepare(DataSpec(batch_size=2), (8, 8, 1), source=source)
+
+
+def test_a_label_outside_the_classes_is_named_in_a_reshuffled_training_split():
+    source = tiny_source([0, 1, 2])
+    bad = tiny_source([0, 5, 1]).train
+    source = dataclasses.replace(source, training_order=TrainingOrder(
+        lambda seed, num_shards, shard_index: bad, complete=True))
+    checked = with_checked_labels(source)
+    with pytest.raises(RunFailure, match=r"Dataset 'tiny' has a label \(5\) outside the range"):
+        with named_data_errors(checked):
+            list(checked.training_order.reshuffled(0, 1, 0))
 
 
 def test_flags_that_do_not_suit_the_data_are_warned_about(caplog):

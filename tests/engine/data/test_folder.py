@@ -69,6 +69,40 @@ def test_training_images_come_in_a_fixed_order_that_mixes_the_classes(tmp_path):
     assert all(set(labels[0][start:start + 12]) == {0, 1, 2} for start in (0, 12, 24, 36, 48))
 
 
+def write_distinct_images(root, classes, per_class):
+    """``per_class`` PNG images in each of ``classes`` class folders, each of its own colour."""
+    for label in range(classes):
+        (root / f"class{label}").mkdir(parents=True)
+        for index in range(per_class):
+            Image.new("RGB", (6, 5), (index * 8, label * 100, 7)).save(
+                root / f"class{label}" / f"{index:02d}.png")
+
+
+def pixels(dataset) -> list[tuple[int, ...]]:
+    """Each image of ``dataset`` by its colour, in the order it comes."""
+    return [tuple(int(value) for value in image[0, 0]) for image, _ in dataset.as_numpy_iterator()]
+
+
+def test_a_split_decoded_every_epoch_is_reshuffled_whole_as_file_names(tmp_path):
+    # A folder too large to cache is decoded anew every epoch; shuffling the decoded images
+    # in a buffer would only mix nearby images of one fixed order, epoch after epoch.
+    write_distinct_images(tmp_path / "shapes", classes=3, per_class=20)
+    source = image_folder(str(tmp_path / "shapes"), validation_fraction=0)
+    fixed = pixels(source.train)
+    order = source.training_order
+    assert order.complete
+    passes = order.reshuffled(7, 1, 0)
+    first, second = pixels(passes), pixels(passes)
+    assert sorted(first) == sorted(second) == sorted(fixed) and len(set(fixed)) == 48  # 60 - test
+    assert len({tuple(fixed), tuple(first), tuple(second)}) == 3  # a new order each pass
+    again = order.reshuffled(7, 1, 0)  # the same seed draws the same orders
+    assert [pixels(again), pixels(again)] == [first, second]
+    assert pixels(order.reshuffled(8, 1, 0)) != first
+    shards = [pixels(order.reshuffled(7, 3, index)) for index in range(3)]
+    for index, shard in enumerate(shards):  # each worker reorders its own images
+        assert sorted(shard) == sorted(pixels(source.train.shard(3, index)))
+
+
 @pytest.mark.parametrize("colours", [2, 16, 256])
 def test_an_8_bit_bmp_decodes_to_its_colour_tables_colours(colours):
     # TensorFlow's BMP decoder returns an 8-bit image's colour indices as grey levels.

@@ -59,6 +59,37 @@ def test_a_cached_split_is_shuffled_whole_and_one_decoded_anew_within_a_memory_b
     assert shuffle_buffer(whole_images, 100) == 100
 
 
+def test_a_folder_decoded_every_epoch_trains_in_a_new_order_each_epoch(tmp_path, monkeypatch):
+    # Too large to cache, with room to buffer a single decoded image: the buffer alone
+    # would give the folder's fixed order every epoch.
+    from PIL import Image
+
+    from engine.data import pipeline
+
+    for label in range(2):
+        (tmp_path / "colours" / f"class{label}").mkdir(parents=True)
+        for index in range(16):
+            Image.new("RGB", (8, 8), (index * 15, label * 200, 9)).save(
+                tmp_path / "colours" / f"class{label}" / f"{index:02d}.png")
+    monkeypatch.setattr(pipeline, "CACHE_BUDGET_BYTES", 0)
+    monkeypatch.setattr(pipeline, "SHUFFLE_BUDGET_BYTES", 1)
+    spec = DataSpec(dataset=f"folder:{tmp_path / 'colours'}", batch_size=4,
+                    validation_fraction=0, deterministic=True)
+    prepared = prepare(spec, (8, 8, 3))
+    assert "CacheDataset" not in serialized_ops(prepared.pipelines.train)
+
+    def epoch(dataset):  # each image by its normalized first pixel
+        return [tuple(np.round(image[0, 0], 4)) for images, _ in batches(dataset)
+                for image in images]
+
+    fixed = epoch(pipeline._evaluation(prepared.stored_train, prepared.augmentation,
+                                       prepared.preprocessing, spec))
+    first, second = epoch(prepared.pipelines.train), epoch(prepared.pipelines.train)
+    assert sorted(first) == sorted(second) == sorted(fixed) and len(set(fixed)) == 24  # 32 - test
+    assert len({tuple(fixed), tuple(first), tuple(second)}) == 3
+    assert epoch(prepared.training_pipeline(spec.seed)) == first  # built anew: its first pass
+
+
 def test_image_size_overrides_the_recipe_input():
     prepared = prepare(DataSpec(dataset="digits", image_size=24), (32, 32, 1))
     assert prepared.input_shape == (24, 24, 1) == prepared.preprocessing.input_shape
