@@ -18,7 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
-from engine import cli, interrupts, modes, quiet  # noqa: E402  (cli defines the flags)
+from engine import cli, command, interrupts, modes, quiet  # noqa: E402  (cli defines the flags)
 from engine.endings import (BROKEN_PIPE_EXIT, FAILURE_EXIT, USAGE_EXIT,  # noqa: E402
                             files_so_far, how_stopped, interrupted_state, interruption_behind,
                             out_of_memory, storage_problem)
@@ -34,7 +34,7 @@ def parse(argv: list[str]) -> list[str]:
     try:
         return FLAGS(argv)
     except (flags.Error, ValueError) as error:  # ValueError: absl's for --noflag=value
-        print(f"train.py: error: {cli.flag_mistake(error)}", file=sys.stderr)
+        print(f"{command.program()}: error: {cli.flag_mistake(error)}", file=sys.stderr)
         sys.exit(USAGE_EXIT)
     except SystemExit:
         if HELP_FLAGS & {argument.split("=", 1)[0] for argument in argv[1:]}:
@@ -44,18 +44,18 @@ def parse(argv: list[str]) -> list[str]:
 
 def main(argv):
     if len(argv) > 1 and FLAGS.mode != "predict":
-        print(f"train.py: error: unexpected arguments {' '.join(argv[1:])!r}; only "
+        print(f"{command.program()}: error: unexpected arguments {' '.join(argv[1:])!r}; only "
               "--mode=predict takes arguments (the image files), every other option is a "
               "--flag (see --helpfull).", file=sys.stderr)
         sys.exit(USAGE_EXIT)
     if not FLAGS["verbosity"].present:  # --verbosity brings TensorFlow's chatter back
         logging.set_verbosity(logging.WARNING)
-        quiet.plain_warnings("train.py")
+        quiet.plain_warnings(command.program())
         try:
             quiet.import_tensorflow()
         except KeyboardInterrupt as interruption:
             stopped, code = how_stopped(interruption)
-            print(f"\ntrain.py: {stopped} while TensorFlow loaded; nothing was done.",
+            print(f"\n{command.program()}: {stopped} while TensorFlow loaded; nothing was done.",
                   file=sys.stderr)
             leave(code)
     import tensorflow as tf
@@ -69,10 +69,10 @@ def main(argv):
     try:
         modes.run(args.mode, args)
     except UsageError as error:
-        print(f"train.py: error: {error}", file=sys.stderr)
+        print(f"{command.program()}: error: {error}", file=sys.stderr)
         sys.exit(USAGE_EXIT)
     except RunFailure as failure:
-        print(f"\ntrain.py: failed: {failure}", file=sys.stderr)
+        print(f"\n{command.program()}: failed: {failure}", file=sys.stderr)
         sys.exit(FAILURE_EXIT)
     except KeyboardInterrupt as interruption:
         stop(interruption, args.mode, run_dir)
@@ -83,11 +83,11 @@ def main(argv):
         problem = storage_problem(error)
         if problem is not None:
             resume = interrupted_state(args.mode, run_dir) or " Then run the same command again."
-            print(f"\ntrain.py: failed: {problem}{resume}", file=sys.stderr)
+            print(f"\n{command.program()}: failed: {problem}{resume}", file=sys.stderr)
             leave(FAILURE_EXIT)  # the files a failed HDF5 write left open crash the shutdown
         if isinstance(error, (tf.errors.ResourceExhaustedError, MemoryError)):
             problem = out_of_memory(error, lambda flag: cli.reads(args.mode, flag))
-            print(f"\ntrain.py: failed: {problem}{files_so_far(args.mode, run_dir)}",
+            print(f"\n{command.program()}: failed: {problem}{files_so_far(args.mode, run_dir)}",
                   file=sys.stderr)
             sys.exit(FAILURE_EXIT)
         internal_error(error, args.mode, run_dir)  # a bug, not a user's mistake
@@ -100,7 +100,7 @@ def internal_error(error: Exception, mode: str, run_dir: str) -> None:
     if interruption is not None:
         stop(interruption, mode, run_dir)
     traceback.print_exception(error)
-    print(f"train.py: --mode={mode} failed with an internal error "
+    print(f"{command.program()}: --mode={mode} failed with an internal error "
           f"({type(error).__name__}); the traceback above says where."
           f"{files_so_far(mode, run_dir)}", file=sys.stderr)
     sys.exit(FAILURE_EXIT)
@@ -109,7 +109,7 @@ def internal_error(error: Exception, mode: str, run_dir: str) -> None:
 def stop(interruption: KeyboardInterrupt, mode: str, run_dir: str) -> None:
     """Says what stopped the run and what there is to resume, and exits with its code."""
     stopped, code = how_stopped(interruption)
-    print(f"\ntrain.py: {stopped}.{interrupted_state(mode, run_dir)}", file=sys.stderr)
+    print(f"\n{command.program()}: {stopped}.{interrupted_state(mode, run_dir)}", file=sys.stderr)
     leave(code)
 
 
@@ -144,7 +144,7 @@ def run() -> None:
     installed, ``convnet-recipes``."""
     launcher = sys.modules["__main__"]
     if launcher.__doc__ is None:  # the console script's: absl's --help prints its docstring
-        launcher.__doc__ = __doc__
+        launcher.__doc__ = __doc__.replace("python train.py", command.invocation())
     open_standard_streams()
     interrupts.stop_on_sigterm()
     app.run(main, flags_parser=parse)

@@ -14,7 +14,7 @@ import types
 
 from absl import flags
 
-from engine import choices
+from engine import choices, command
 
 # --- what to do and on what -----------------------------------------------------------------
 flags.DEFINE_enum("mode", "train", choices.MODES,
@@ -232,10 +232,11 @@ _ABSL_MISTAKES = (
      r"--no\1 takes no value; write --\1 or --no\1 alone (or --\1=true or --\1=false)."),
     (re.compile(r"^Unknown command line flag '([^']*)'\. Did you mean: ([\w, ]*) \?$"),
      lambda match: f"Unknown flag --{match[1]}; did you mean "
-                   f"{' or '.join('--' + name for name in match[2].split(', '))}? (python "
-                   "train.py --helpfull lists every flag)"),
+                   f"{' or '.join('--' + name for name in match[2].split(', '))}? "
+                   f"({command.invocation()} --helpfull lists every flag)"),
     (re.compile(r"^Unknown command line flag '([^']*)'$"),
-     r"Unknown flag --\1; python train.py --helpfull lists every flag."),
+     lambda match: f"Unknown flag --{match[1]}; {command.invocation()} --helpfull lists every "
+                   "flag."),
 )
 
 

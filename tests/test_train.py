@@ -46,7 +46,7 @@ def test_help_prints_the_usage_and_succeeds(flag):
     assert ("--[no]deterministic" in result.stdout) == (flag == "--helpfull")
 
 
-def test_the_installed_command_is_train_py():
+def test_the_installed_command_is_train_py_in_its_own_words():
     # A non-editable install has no train.py: setup.cfg's console script runs its command.
     (entry_point,) = importlib.metadata.entry_points(group="console_scripts",
                                                      name="convnet-recipes")
@@ -55,11 +55,18 @@ def test_the_installed_command_is_train_py():
     assert command, "convnet-recipes is not installed beside this Python: pip install -e ."
     result = subprocess.run([command, "--help"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    assert result.stdout == run_train("--help").stdout  # the usage, examples included
+    # The usage, its examples in the command's own words.
+    assert result.stdout == run_train("--help").stdout.replace("python train.py",
+                                                               "convnet-recipes")
     result = subprocess.run([command, "--epochs=abc"], capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 2
-    assert result.stderr.strip() == "train.py: error: --epochs=abc is not an integer."
+    assert result.stderr.strip() == "convnet-recipes: error: --epochs=abc is not an integer."
+    result = subprocess.run([command, "--epoch=2"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("convnet-recipes: error: Unknown flag --epoch; did you "
+                                     "mean --epochs? (convnet-recipes --helpfull lists every "
+                                     "flag)")
 
 
 def test_report_has_the_contract_keys(digits_run):

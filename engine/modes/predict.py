@@ -17,6 +17,7 @@ import os
 import stat
 import sys
 
+from engine import command
 from engine.serving.predictor import SavedClassifier
 from layers.errors import RunFailure, UsageError
 
@@ -31,8 +32,8 @@ def run(args) -> None:
                          "version folder) of an export.")
     if not args.files:
         raise UsageError("--mode=predict needs image files, folders or glob patterns as "
-                         "arguments, e.g. python train.py --mode=predict --export_dir=DIR "
-                         "digit.png.")
+                         f"arguments, e.g. {command.invocation()} --mode=predict "
+                         "--export_dir=DIR digit.png.")
     classifier = SavedClassifier(os.path.expanduser(args.export_dir))  # as every mode takes it
     files = expand(args.files)
     failures = 0

@@ -8,6 +8,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from engine import command
 from engine.serving import layout
 from engine.serving.contract import INPUTS, LABELS_FILE, PROBABILITIES, SERVE_BYTES
 from layers.errors import UsageError
@@ -26,7 +27,7 @@ class SavedClassifier:
     def __init__(self, path: str):
         self.directory = layout.saved_model_dir(path)
         labels = os.path.join(self.directory, "assets", LABELS_FILE)
-        again = "export the run again (python train.py --mode=export --model_dir=RUN)"
+        again = f"export the run again ({command.invocation()} --mode=export --model_dir=RUN)"
         if not os.path.isfile(labels):
             raise UsageError(f"{self.directory} is no classifier export: it lacks "
                              f"assets/{LABELS_FILE}; pass a version that --mode=export wrote, "
