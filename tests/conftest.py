@@ -68,6 +68,15 @@ def shared_tfds():
     return SHARED_TFDS
 
 
+@pytest.fixture(scope="session", autouse=True)
+def own_cache_folder(tmp_path_factory):
+    """The suite's (and its commands') remembered folder checks in a folder of its own,
+    not the user's ``~/.cache``."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def free_models():
     """Each test's models and Keras state are freed when it ends, so the suite's memory

@@ -6,8 +6,9 @@ are carved from train per class with a fixed seed (test first, then validation).
 Exactly the formats an export's ``serve_bytes`` takes are accepted, told by their
 first bytes (:data:`SIGNATURES`): JPEG, PNG, BMP, GIF (its first frame); not WebP,
 which ``tf.io.decode_image`` also reads, so that every image a run trained on can be
-served. Every file is checked and decoded once when the folder is loaded; those that
-fail are skipped and reported, not fatal. Labels follow the sorted class folder
+served. Every file is checked and decoded once when the folder is loaded (the result
+remembered until a file changes: :mod:`engine.data.file_checks`); those that fail are
+skipped and reported, not fatal. Labels follow the sorted class folder
 names, which become the lines of the export's ``labels.txt`` (:func:`name_problem`).
 """
 
@@ -22,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from engine.data import file_checks
 from engine.data.source import (FOLDER_PREFIX, SPLIT_SEED, TEST_FRACTION, VALIDATION_FRACTION,
                                 Source, TrainingOrder, shipped_validation_refusal)
 from layers.errors import UsageError
@@ -125,7 +127,7 @@ def without_undecodable(layout: dict, split_root: dict, path: str) -> tuple[dict
     about); a class folder left with no image is refused."""
     paths = [str(file) for classes in layout.values() for files in classes.values()
              for file in files]
-    skipped = set(undecodable(paths))
+    skipped = set(file_checks.remembered(paths, undecodable))
     if skipped:
         names = sorted(skipped)
         logging.warning("Skipped %d of the files in %s, not decodable as JPEG, PNG, GIF or "

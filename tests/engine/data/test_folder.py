@@ -327,3 +327,48 @@ def test_a_folder_dataset_without_a_path_is_refused(tmp_path, monkeypatch):
     with pytest.raises(UsageError, match=r"--dataset=folder: names no folder; pass folder:PATH"):
         spec.resolve("lenet5_modern", recipes.get("lenet5_modern").training, dataset="folder:")
     assert not (tmp_path / "runs").exists()
+
+
+def settle(root, seconds_ago=60):
+    """Dates every file under ``root`` ``seconds_ago``: checks of files modified in the
+    last seconds are not remembered."""
+    import os
+    import time
+
+    for file in root.rglob("*"):
+        if file.is_file():
+            os.utime(file, (time.time() - seconds_ago,) * 2)
+
+
+def test_the_check_of_unchanged_files_is_remembered_until_one_changes(layered, monkeypatch,
+                                                                     caplog):
+    checks = []
+    check = folder.undecodable
+    monkeypatch.setattr(folder, "undecodable", lambda paths: checks.append(paths) or check(paths))
+
+    def opened():
+        with caplog.at_level("WARNING"):
+            caplog.clear()
+            source = image_folder(str(layered))
+        return source.skipped, caplog.text
+
+    fresh = opened()
+    assert len(checks) == 1 and "Skipped 3 of the files" in fresh[1]
+    assert opened() == fresh and len(checks) == 2  # just written: not remembered yet
+    settle(layered)
+    opened()
+    assert opened() == fresh and len(checks) == 3  # remembered, skipped files included
+    broken = layered / "train" / "cat" / "000.jpg"
+    broken.write_bytes(b"\xff\xd8\xff" + b"\0" * (broken.stat().st_size - 3))  # same size
+    settle(layered, seconds_ago=30)
+    skipped, said = opened()
+    assert len(checks) == 4 and str(broken) in skipped and "Skipped 4 of the files" in said
+
+
+def test_a_cache_folder_that_cannot_be_written_costs_only_the_check(layered, monkeypatch,
+                                                                    tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file"))
+    settle(layered)
+    assert len(image_folder(str(layered)).skipped) == 3
+    assert len(image_folder(str(layered)).skipped) == 3
