@@ -2,9 +2,8 @@
 
 Each split goes: source -> shard (multi-worker) -> decode and the preset's
 deterministic geometry (parallel ``map``) -> ``cache`` in memory where it fits ->
-``shuffle`` (train: the whole split where it is cached; else the source reorders its
-files on each pass before decoding, an image folder's whole, a prepared dataset's
-record files, whose images a buffer of about 1 GiB then mixes) -> the preset's random
+``shuffle`` (train: the whole split where it is cached; else an image folder's file
+names, whole, before decoding; else a buffer of about 1 GiB) -> the preset's random
 augmentation (train) or evaluation view -> normalization -> ``batch`` -> ``prefetch``;
 the presets that augment whole batches (and evaluation views of images of one shape)
 come after ``batch``. ``deterministic`` decides whether parallel maps keep element
@@ -205,14 +204,13 @@ def with_checked_labels(source: Source) -> Source:
         with tf.control_dependencies([tf.debugging.Assert(in_range, [LABEL_ERROR, label])]):
             return image, tf.identity(label)
 
-    def checked(split: tf.data.Dataset | None) -> tf.data.Dataset | None:
-        return None if split is None else split.map(check, num_parallel_calls=tf.data.AUTOTUNE)
+    def checked(split: tf.data.Dataset) -> tf.data.Dataset:
+        return split.map(check, num_parallel_calls=tf.data.AUTOTUNE)
 
-    order = source.training_order
-    checked_order = order and dataclasses.replace(
-        order, reshuffled=lambda *worker: checked(order.reshuffled(*worker)))
-    return dataclasses.replace(source, training_order=checked_order, **{
-        split: checked(getattr(source, split)) for split in ("train", "validation", "test")})
+    reshuffled = source.reshuffled_train
+    return dataclasses.replace(
+        source, reshuffled_train=reshuffled and (lambda *worker: checked(reshuffled(*worker))),
+        **{split: checked(getattr(source, split)) for split in ("train", "validation", "test")})
 
 
 @contextlib.contextmanager
@@ -289,7 +287,11 @@ def shuffle_buffer(stored: tf.data.Dataset, size: int) -> int:
     split is cached (:func:`_maybe_cache`; the buffer holds references to the cached
     tensors, not copies), else as many as :data:`SHUFFLE_BUDGET_BYTES` holds, at most
     :data:`SHUFFLE_BUFFER` (images of unknown shape counted at
-    :data:`UNKNOWN_IMAGE_BYTES`, so larger photos take more)."""
+    :data:`UNKNOWN_IMAGE_BYTES`, so larger photos take more). A TFDS split too large to
+    cache (ImageNet) is read in its prepared order (TFDS shuffled its examples then) and
+    mixed in this buffer only: TFDS's ``shuffle_files`` would reorder its record files,
+    but lazily, under the buffer, so a resumed run's skipped epochs would not advance
+    that order and the run would not repeat the uninterrupted one."""
     if _fits_cache(stored, size):
         return max(1, size)
     shape = stored.element_spec[0].shape
@@ -300,18 +302,14 @@ def shuffle_buffer(stored: tf.data.Dataset, size: int) -> int:
 def _training_order(source: Source, stored: tf.data.Dataset, store,
                     spec: DataSpec) -> tuple[tf.data.Dataset, int]:
     """This worker's training images as stored (``stored``, its split through ``store``)
-    and the buffer that shuffles them (0: none): a cached split is shuffled whole; one
-    decoded every epoch comes in the source's new order on each pass, drawn from
-    ``spec.seed`` (:class:`~engine.data.source.TrainingOrder`), through a buffer where
-    that order is not complete, or where the source has none only through the buffer."""
+    and the buffer that shuffles them (0: they come shuffled): a cached split is shuffled
+    whole in the buffer; one decoded every epoch is reshuffled before decoding where the
+    source can (``Source.reshuffled_train``, from ``spec.seed``), else in the buffer."""
     size = worker_size(source, spec, "train")
-    order = source.training_order
-    reshuffled = (order.reshuffled(spec.seed, spec.num_shards, spec.shard_index)
-                  if order is not None and not _fits_cache(stored, size) else None)
-    if reshuffled is None:
+    if source.reshuffled_train is None or _fits_cache(stored, size):
         return stored, shuffle_buffer(stored, size)
-    stored = _stored(reshuffled, store, dataclasses.replace(spec, num_shards=1, shard_index=0))
-    return stored, 0 if order.complete else shuffle_buffer(stored, size)
+    reshuffled = source.reshuffled_train(spec.seed, spec.num_shards, spec.shard_index)
+    return _stored(reshuffled, store, dataclasses.replace(spec, num_shards=1, shard_index=0)), 0
 
 
 def _training(stored, buffer: int, augmentation, preprocessing,

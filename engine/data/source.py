@@ -23,25 +23,6 @@ FOLDER_PREFIX = "folder:"  # --dataset=folder:PATH, an image folder
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainingOrder:
-    """How a source puts its training split in a new order on each pass, before any
-    image is decoded: where a split is too large to cache, a buffer of decoded images
-    alone mixes only nearby images, so every epoch would see much the same batches.
-
-    ``reshuffled(seed, num_shards, shard_index)`` is that worker's shard of the training
-    split, the same images as ``Source.train.shard(num_shards, shard_index)`` unless
-    the source shards otherwise, in an order drawn from ``seed`` anew on each pass; None
-    where this worker's shard cannot be drawn so (the pipeline then shuffles the shard
-    in a buffer). ``complete``: every order is equally likely (an image folder's paths
-    shuffled whole), so no buffer is needed; else only the order of the files changes
-    (a prepared dataset's record files) and a buffer still mixes their images.
-    """
-
-    reshuffled: Callable[[int, int, int], tf.data.Dataset | None]
-    complete: bool
-
-
-@dataclasses.dataclass(frozen=True)
 class Source:
     """Three disjoint splits of one dataset plus what a run needs to know about it.
 
@@ -54,8 +35,12 @@ class Source:
     ``mirror_symmetric`` is False for
     data whose mirror image is another thing (digits, letters): flips, in training
     or at test time, then hurt.
-    ``training_order`` reorders the training split before decoding (:class:`TrainingOrder`);
-    None for sources held in memory, which are cached and shuffled whole.
+    ``reshuffled_train(seed, num_shards, shard_index)`` is that worker's shard of the
+    training split (the images of ``train.shard(num_shards, shard_index)``) in a new
+    order on each pass, drawn from ``seed`` before any image is decoded: for a split too
+    large to cache, which a buffer of decoded images would only mix with its neighbours,
+    epoch after epoch; None where every split is cached (sources held in memory) or the
+    source cannot reorder its files (TFDS: see :func:`engine.data.pipeline.shuffle_buffer`).
     """
 
     name: str
@@ -69,7 +54,7 @@ class Source:
     skipped: tuple[str, ...] = ()
     mirror_symmetric: bool = True
     split_digest: str | None = None
-    training_order: TrainingOrder | None = None
+    reshuffled_train: Callable[[int, int, int], tf.data.Dataset] | None = None
 
 
 def shipped_validation_refusal(name: str, fraction: float) -> UsageError:

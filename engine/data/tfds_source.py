@@ -17,7 +17,7 @@ import tensorflow as tf
 from absl import logging
 
 from engine.data.source import (SPLIT_SEED, TEST_FRACTION, VALIDATION_FRACTION, Source,
-                                TrainingOrder, shipped_validation_refusal)
+                                shipped_validation_refusal)
 from layers.errors import UsageError
 
 DATASET_NAMES = ("use 'digits', 'synthetic', 'folder:PATH' or a TFDS image-classification "
@@ -59,8 +59,9 @@ def tfds_source(name: str, data_dir: str | None, manual_dir: str | None = None,
         raise shipped_validation_refusal(name, validation_fraction)
     read_config = tfds.ReadConfig(shuffle_seed=SPLIT_SEED, try_autocache=False)
     datasets = {
-        key: _labelled_images(builder.as_dataset(split=split, shuffle_files=False,
-                                                 read_config=read_config), image_key, label_key)
+        key: builder.as_dataset(split=split, shuffle_files=False, read_config=read_config)
+        .map(lambda example: (example[image_key], tf.cast(example[label_key], tf.int64)),
+             num_parallel_calls=tf.data.AUTOTUNE)
         for key, split in names.items()
     }
     sizes = {key: info.splits[split].num_examples for key, split in names.items()}
@@ -72,39 +73,7 @@ def tfds_source(name: str, data_dir: str | None, manual_dir: str | None = None,
     return Source(name=name, num_classes=label.num_classes,
                   image_shape=tuple(info.features[image_key].shape),
                   class_names=tuple(class_names), sizes=sizes,
-                  mirror_symmetric=builder.name not in NOT_MIRROR_SYMMETRIC,
-                  training_order=_reshuffled_files(builder, names["train"], image_key, label_key),
-                  **datasets)
-
-
-def _labelled_images(examples: tf.data.Dataset, image_key: str,
-                     label_key: str) -> tf.data.Dataset:
-    return examples.map(lambda example: (example[image_key],
-                                         tf.cast(example[label_key], tf.int64)),
-                        num_parallel_calls=tf.data.AUTOTUNE)
-
-
-def _reshuffled_files(builder, split: str, image_key: str, label_key: str) -> TrainingOrder:
-    """The training ``split`` read with its record files in a new order on each pass
-    (TFDS's ``shuffle_files``; their images still need a buffer to mix). A worker of
-    several reads its own files (TFDS's ``input_context``), where the split has at least
-    one file per worker."""
-    import tensorflow_datasets as tfds
-
-    files = len(builder.info.splits[split].file_instructions)
-
-    def reshuffled(seed: int, num_shards: int, shard_index: int) -> tf.data.Dataset | None:
-        if num_shards > files:
-            return None
-        context = (tf.distribute.InputContext(num_shards, shard_index, 1)
-                   if num_shards > 1 else None)
-        read_config = tfds.ReadConfig(shuffle_seed=seed, shuffle_reshuffle_each_iteration=True,
-                                      try_autocache=False, input_context=context)
-        return _labelled_images(builder.as_dataset(split=split, shuffle_files=True,
-                                                   read_config=read_config),
-                                image_key, label_key)
-
-    return TrainingOrder(reshuffled, complete=False)
+                  mirror_symmetric=builder.name not in NOT_MIRROR_SYMMETRIC, **datasets)
 
 
 def _split_names(builder, label_key: str, validation_fraction: float) -> dict[str, str]:

@@ -12,7 +12,7 @@ import tensorflow as tf
 from engine import rundir, training
 from engine.data import DataSpec, named_data_errors, prepare
 from engine.data.pipeline import empty_crop_share, with_checked_labels
-from engine.data.source import Source, TrainingOrder
+from engine.data.source import Source
 from layers import RunFailure
 
 
@@ -44,14 +44,12 @@ def test_a_label_outside_the_classes_is_named(label):
 
 
 def test_a_label_outside_the_classes_is_named_in_a_reshuffled_training_split():
-    source = tiny_source([0, 1, 2])
     bad = tiny_source([0, 5, 1]).train
-    source = dataclasses.replace(source, training_order=TrainingOrder(
-        lambda seed, num_shards, shard_index: bad, complete=True))
-    checked = with_checked_labels(source)
+    checked = with_checked_labels(dataclasses.replace(
+        tiny_source([0, 1, 2]), reshuffled_train=lambda seed, num_shards, shard_index: bad))
     with pytest.raises(RunFailure, match=r"Dataset 'tiny' has a label \(5\) outside the range"):
         with named_data_errors(checked):
-            list(checked.training_order.reshuffled(0, 1, 0))
+            list(checked.reshuffled_train(0, 1, 0))
 
 
 def test_flags_that_do_not_suit_the_data_are_warned_about(caplog):

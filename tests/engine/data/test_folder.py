@@ -89,16 +89,15 @@ def test_a_split_decoded_every_epoch_is_reshuffled_whole_as_file_names(tmp_path)
     write_distinct_images(tmp_path / "shapes", classes=3, per_class=20)
     source = image_folder(str(tmp_path / "shapes"), validation_fraction=0)
     fixed = pixels(source.train)
-    order = source.training_order
-    assert order.complete
-    passes = order.reshuffled(7, 1, 0)
+    reshuffled = source.reshuffled_train
+    passes = reshuffled(7, 1, 0)
     first, second = pixels(passes), pixels(passes)
     assert sorted(first) == sorted(second) == sorted(fixed) and len(set(fixed)) == 48  # 60 - test
     assert len({tuple(fixed), tuple(first), tuple(second)}) == 3  # a new order each pass
-    again = order.reshuffled(7, 1, 0)  # the same seed draws the same orders
+    again = reshuffled(7, 1, 0)  # the same seed draws the same orders
     assert [pixels(again), pixels(again)] == [first, second]
-    assert pixels(order.reshuffled(8, 1, 0)) != first
-    shards = [pixels(order.reshuffled(7, 3, index)) for index in range(3)]
+    assert pixels(reshuffled(8, 1, 0)) != first
+    shards = [pixels(reshuffled(7, 3, index)) for index in range(3)]
     for index, shard in enumerate(shards):  # each worker reorders its own images
         assert sorted(shard) == sorted(pixels(source.train.shard(3, index)))
 

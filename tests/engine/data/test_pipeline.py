@@ -88,6 +88,11 @@ def test_a_folder_decoded_every_epoch_trains_in_a_new_order_each_epoch(tmp_path,
     assert sorted(first) == sorted(second) == sorted(fixed) and len(set(fixed)) == 24  # 32 - test
     assert len({tuple(fixed), tuple(first), tuple(second)}) == 3
     assert epoch(prepared.training_pipeline(spec.seed)) == first  # built anew: its first pass
+    # A resumed run makes and drops an iterator per epoch it skips (engine.loop.fit): its
+    # next epoch must be the uninterrupted run's, as for a cached split.
+    resumed = prepared.training_pipeline(spec.seed)
+    iter(resumed)
+    assert epoch(resumed) == second
 
 
 def test_image_size_overrides_the_recipe_input():

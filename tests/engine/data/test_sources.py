@@ -167,45 +167,6 @@ def test_a_shipped_validation_split_is_read_whatever_the_fraction_and_a_set_frac
     assert carved.sizes["validation"] > 0
 
 
-def test_a_tfds_training_split_reads_its_files_in_a_new_order_on_each_pass(tmp_path,
-                                                                          monkeypatch):
-    # Decoded every epoch (ImageNet), its images would otherwise come in one fixed order,
-    # mixed only within the shuffle buffer.
-    import tensorflow as tf
-    import tensorflow_datasets as tfds
-
-    from engine.data import tfds_source
-
-    features = tfds.features.FeaturesDict({"image": tfds.features.Image(shape=(8, 8, 1)),
-                                           "label": tfds.features.ClassLabel(num_classes=2)})
-    def numbered(count):  # each image holds its number
-        return tf.data.Dataset.from_tensor_slices(
-            {"image": np.broadcast_to(np.arange(count, dtype=np.uint8)[:, None, None, None],
-                                      (count, 8, 8, 1)), "label": np.arange(count) % 2})
-
-    tfds.dataset_builders.store_as_tfds_dataset(
-        name="fourfiles", version="1.0.0", features=features,
-        split_datasets={"train": numbered(40), "test": numbered(4)}, data_dir=str(tmp_path),
-        download_config=tfds.download.DownloadConfig(num_shards=4))
-    monkeypatch.setattr(tfds_source, "_supervised_keys", lambda info: ("image", "label"))
-    source = load_source("fourfiles", str(tmp_path), validation_fraction=0.1)
-    assert source.sizes["train"] == 36 and not source.training_order.complete
-
-    def numbers(dataset):
-        return [int(image[0, 0, 0]) for image, _ in dataset.as_numpy_iterator()]
-
-    fixed = numbers(source.train)
-    passes = source.training_order.reshuffled(5, 1, 0)
-    orders = [numbers(passes) for _ in range(4)]
-    assert all(sorted(order) == sorted(fixed) for order in orders)
-    assert len({tuple(order) for order in [fixed, *orders]}) > 2  # 24 orders of 4 files
-    again = source.training_order.reshuffled(5, 1, 0)
-    assert [numbers(again) for _ in range(4)] == orders
-    workers = [numbers(source.training_order.reshuffled(5, 2, index)) for index in range(2)]
-    assert sorted(workers[0] + workers[1]) == sorted(fixed)  # each reads its own files
-    assert source.training_order.reshuffled(5, 5, 0) is None  # 4 files for 5 workers
-
-
 def test_prepared_cifar10_has_45000_5000_10000(shared_tfds):
     source = load_source("cifar10", str(shared_tfds))
     assert source.sizes == {"train": 45_000, "validation": 5_000, "test": 10_000}
