@@ -2,12 +2,14 @@
 not decoded again by the next run, resume or evaluation that opens it.
 
 Each check is remembered under a digest of the files as the file system describes them
-(path, size, modification and change times, inode) and of the TensorFlow that decoded
-them, in ``$XDG_CACHE_HOME/convnet-recipes/folder-checks`` (``~/.cache`` without it), one
-small JSON file per folder state; deleting the folder only costs the next check. As git
-does for its index, a check is not remembered while a file was modified in the last
-:data:`SETTLING_SECONDS`: a file rewritten again within the file system's timestamp
-granularity could otherwise keep its description with other contents.
+(path, size, modification and change times, device and inode), of the check's rules and
+of the TensorFlow that decoded them, in ``$XDG_CACHE_HOME/convnet-recipes/folder-checks``
+(``~/.cache`` where it is unset or not absolute), one small JSON file per folder state;
+deleting the folder only costs the next check. As git does for its index, a check is not
+remembered while a file changed in the :data:`SETTLING_SECONDS` before its description
+was read: a file rewritten again within the file system's time stamp granularity could
+otherwise keep its description with other contents. The files that failed are checked
+again at every opening (a read error may have passed), so only successes are trusted.
 """
 
 from __future__ import annotations
@@ -23,52 +25,47 @@ from collections.abc import Callable
 import tensorflow as tf
 from absl import logging
 
-SETTLING_SECONDS = 2.0
+SETTLING_SECONDS = 3.0  # more than FAT's 2-second time stamps
 CACHE_FOLDER = ("convnet-recipes", "folder-checks")
 
 
-def remembered(paths: list[str], check: Callable[[list[str]], list[str]]) -> list[str]:
+def remembered(paths: list[str], check: Callable[[list[str]], list[str]],
+               rules: str) -> list[str]:
     """``check(paths)``, the paths among ``paths`` that failed it, from the record of an
-    earlier check of the same files where there is one."""
-    digest = files_digest(paths)
-    record = cache_folder() / f"{digest}.json" if digest else None
-    if record is not None:
-        try:
-            return json.loads(record.read_text())["failed"]
-        except (OSError, ValueError, KeyError, TypeError):
-            pass  # not checked yet, or an unreadable record: check again
+    earlier check of the same files under the same ``rules`` (a description of what
+    ``check`` accepts) where there is one; the files that failed then are checked again."""
+    started = time.time()
+    try:
+        described = [os.stat(path) for path in paths]
+    except OSError:  # gone, or an unreadable folder: the check itself says so
+        return check(paths)
+    record = cache_folder() / f"{files_digest(paths, described, rules)}.json"
+    try:
+        failed = json.loads(record.read_text())["failed"]
+        return check(failed) if failed else []
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # not checked yet, or an unreadable record: check every file
     failed = check(paths)
-    if record is not None and settled(paths):
+    latest = started - SETTLING_SECONDS
+    if all(max(status.st_mtime, status.st_ctime) <= latest for status in described):
         write_record(record, failed)
     return failed
 
 
-def files_digest(paths: list[str]) -> str | None:
-    """SHA-256 of ``paths``' descriptions and the TensorFlow version; None where a file
-    cannot be described (gone, unreadable folder): the check itself then says so."""
-    digest = hashlib.sha256(tf.__version__.encode())
-    for path in paths:
-        try:
-            status = os.stat(path)
-        except OSError:
-            return None
-        digest.update(b"%s\0%d %d %d %d\n" % (os.fsencode(path), status.st_size,
-                                              status.st_mtime_ns, status.st_ctime_ns,
-                                              status.st_ino))
+def files_digest(paths: list[str], described: list[os.stat_result], rules: str) -> str:
+    """SHA-256 of ``paths`` with their descriptions, ``rules`` and TensorFlow's version."""
+    digest = hashlib.sha256(f"{tf.__version__}\0{rules}\n".encode())
+    for path, status in zip(paths, described):
+        digest.update(b"%s\0%d %d %d %d %d\n" % (
+            os.fsencode(path), status.st_size, status.st_mtime_ns, status.st_ctime_ns,
+            status.st_dev, status.st_ino))
     return digest.hexdigest()
 
 
-def settled(paths: list[str]) -> bool:
-    """Whether every file of ``paths`` was last modified over :data:`SETTLING_SECONDS` ago."""
-    latest = time.time() - SETTLING_SECONDS
-    try:
-        return all(os.stat(path).st_mtime <= latest for path in paths)
-    except OSError:
-        return False
-
-
 def cache_folder() -> pathlib.Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):  # the XDG specification: ignore a relative one
+        base = os.path.join(os.path.expanduser("~"), ".cache")
     return pathlib.Path(base, *CACHE_FOLDER)
 
 

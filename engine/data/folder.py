@@ -34,6 +34,9 @@ REPORTED_FILES = 5  # skipped files named in the warning
 # The first bytes of each accepted format: the folder source and serve_bytes check the
 # same table (here, beside decode_bytes: engine.serving imports engine.data, not back).
 SIGNATURES = {"JPEG": b"\xff\xd8\xff", "PNG": b"\x89PNG", "GIF": b"GIF8", "BMP": b"BM"}
+# What undecodable() accepts, for the remembered checks (engine.data.file_checks): raise
+# the version when it or decode_bytes() changes what passes.
+CHECK_RULES = f"undecodable 1 {sorted(SIGNATURES.items())}"
 
 
 def image_folder(path: str, validation_fraction: float = VALIDATION_FRACTION,
@@ -130,7 +133,7 @@ def without_undecodable(layout: dict, split_root: dict, path: str) -> tuple[dict
     about); a class folder left with no image is refused."""
     paths = [str(file) for classes in layout.values() for files in classes.values()
              for file in files]
-    skipped = set(file_checks.remembered(paths, undecodable))
+    skipped = set(file_checks.remembered(paths, undecodable, CHECK_RULES))
     if skipped:
         names = sorted(skipped)
         logging.warning("Skipped %d of the files in %s, not decodable as JPEG, PNG, GIF or "

@@ -328,15 +328,14 @@ def test_a_folder_dataset_without_a_path_is_refused(tmp_path, monkeypatch):
     assert not (tmp_path / "runs").exists()
 
 
-def settle(root, seconds_ago=60):
-    """Dates every file under ``root`` ``seconds_ago``: checks of files modified in the
-    last seconds are not remembered."""
-    import os
+def a_minute_later(monkeypatch):
+    """The remembered checks' clock a minute ahead: the files just written look settled."""
     import time
+    import types
 
-    for file in root.rglob("*"):
-        if file.is_file():
-            os.utime(file, (time.time() - seconds_ago,) * 2)
+    from engine.data import file_checks
+
+    monkeypatch.setattr(file_checks, "time", types.SimpleNamespace(time=lambda: time.time() + 60))
 
 
 def test_the_check_of_unchanged_files_is_remembered_until_one_changes(layered, monkeypatch,
@@ -352,22 +351,58 @@ def test_the_check_of_unchanged_files_is_remembered_until_one_changes(layered, m
         return source.skipped, caplog.text
 
     fresh = opened()
-    assert len(checks) == 1 and "Skipped 3 of the files" in fresh[1]
-    assert opened() == fresh and len(checks) == 2  # just written: not remembered yet
-    settle(layered)
+    assert len(checks) == 1 and len(checks[0]) == 27 and "Skipped 3 of the files" in fresh[1]
+    assert opened() == fresh and len(checks[1]) == 27  # just written: not remembered yet
+    a_minute_later(monkeypatch)
     opened()
-    assert opened() == fresh and len(checks) == 3  # remembered, skipped files included
+    assert opened() == fresh and len(checks) == 4  # remembered: only the 3 skipped again
+    assert sorted(checks[3]) == sorted(fresh[0])
     broken = layered / "train" / "cat" / "000.jpg"
     broken.write_bytes(b"\xff\xd8\xff" + b"\0" * (broken.stat().st_size - 3))  # same size
-    settle(layered, seconds_ago=30)
     skipped, said = opened()
-    assert len(checks) == 4 and str(broken) in skipped and "Skipped 4 of the files" in said
+    assert len(checks[4]) == 27 and str(broken) in skipped and "Skipped 4 of the files" in said
+
+
+def test_a_file_changed_just_before_the_check_is_not_remembered(layered, monkeypatch):
+    # Its time stamps (the change time, which cp -p and utime cannot set back) are too
+    # recent to tell a later rewrite in the same tick of a coarse clock.
+    import os
+    import time
+
+    for file in layered.rglob("*"):
+        os.utime(file, (time.time() - 3600,) * 2)  # mtime an hour back, ctime now
+    checks = []
+    check = folder.undecodable
+    monkeypatch.setattr(folder, "undecodable", lambda paths: checks.append(paths) or check(paths))
+    image_folder(str(layered))
+    image_folder(str(layered))
+    assert [len(paths) for paths in checks] == [27, 27]
 
 
 def test_a_cache_folder_that_cannot_be_written_costs_only_the_check(layered, monkeypatch,
                                                                     tmp_path):
     (tmp_path / "file").write_text("not a folder")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file"))
-    settle(layered)
+    a_minute_later(monkeypatch)
     assert len(image_folder(str(layered)).skipped) == 3
     assert len(image_folder(str(layered)).skipped) == 3
+
+
+def test_a_relative_cache_home_is_ignored_as_the_xdg_specification_says(monkeypatch, tmp_path):
+    from engine.data import file_checks
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")
+    assert file_checks.cache_folder() == tmp_path / ".cache" / "convnet-recipes" / "folder-checks"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert file_checks.cache_folder() == tmp_path / "cache" / "convnet-recipes" / "folder-checks"
+
+
+def test_other_check_rules_are_not_served_an_earlier_record(layered, monkeypatch):
+    from engine.data import file_checks
+
+    a_minute_later(monkeypatch)
+    paths = [str(file) for file in sorted(layered.rglob("*.png"))]
+    assert file_checks.remembered(paths, lambda files: [], "rules 1") == []
+    assert file_checks.remembered(paths, lambda files: files[:1], "rules 1") == []  # remembered
+    assert file_checks.remembered(paths, lambda files: files[:1], "rules 2") == paths[:1]
