@@ -142,9 +142,10 @@ def open_standard_streams() -> None:
 def run() -> None:
     """The command: ``python train.py``, ``python -m train`` or, where the package is
     installed, ``convnet-recipes``."""
+    command.launched()
     launcher = sys.modules["__main__"]
-    if launcher.__doc__ is None:  # the console script's: absl's --help prints its docstring
-        launcher.__doc__ = __doc__.replace("python train.py", command.invocation())
+    # absl's --help prints the __main__ module's docstring: this one, as it was started.
+    launcher.__doc__ = __doc__.replace("python train.py", command.invocation())
     open_standard_streams()
     interrupts.stop_on_sigterm()
     app.run(main, flags_parser=parse)

@@ -18,6 +18,7 @@ import os
 import tempfile
 import zipfile
 
+from engine import command
 from layers.errors import UsageError
 
 RUN_FILE = "run.json"
@@ -132,7 +133,8 @@ def read_model(path: str):
             raise
         raise UsageError(f"{path} holds code (a Lambda layer or another function saved by "
                          "value) that loading with safe_mode=True refuses to run; a model "
-                         "trained by train.py holds none: pass one that it saved.") from None
+                         f"trained by {command.program()} holds none: pass one that it "
+                         "saved.") from None
 
 
 def archived_model_name(path: str) -> str | None:

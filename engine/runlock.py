@@ -17,6 +17,7 @@ import socket
 
 from absl import logging
 
+from engine import command
 from engine.rundir import check_writable
 from layers.errors import UsageError
 
@@ -79,8 +80,9 @@ def acquire(path: str, model_dir: str, holder: str, shared: bool = False) -> int
         except BlockingIOError:
             other = os.read(descriptor, 200).decode(errors="replace").strip()
             os.close(descriptor)
-            raise UsageError(f"{model_dir} is in use by another run ({other or 'train.py'}); "
-                             "wait for it to end, or choose another --model_dir.") from None
+            raise UsageError(f"{model_dir} is in use by another run "
+                             f"({other or command.program()}); wait for it to end, or choose "
+                             "another --model_dir.") from None
         except OSError as error:  # ENOLCK, EOPNOTSUPP: a file system without locks
             if not shared:
                 logging.warning("%s cannot be locked (%s): nothing keeps another run from "
@@ -95,7 +97,7 @@ def acquire(path: str, model_dir: str, holder: str, shared: bool = False) -> int
             with contextlib.suppress(OSError):
                 if not shared or os.fstat(descriptor).st_size == 0:
                     os.ftruncate(descriptor, 0)
-                    os.write(descriptor, f"train.py {holder}\n".encode())
+                    os.write(descriptor, f"{command.program()} {holder}\n".encode())
             return descriptor
         os.close(descriptor)
 

@@ -46,6 +46,19 @@ def test_help_prints_the_usage_and_succeeds(flag):
     assert ("--[no]deterministic" in result.stdout) == (flag == "--helpfull")
 
 
+def test_python_m_train_is_named_so_in_its_help_and_hints():
+    result = subprocess.run([sys.executable, "-m", "train", "--help"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == run_train("--help").stdout.replace("python train.py",
+                                                               "python -m train")
+    result = subprocess.run([sys.executable, "-m", "train", "--epoch=2"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("train.py: error: Unknown flag --epoch; did you mean "
+                                     "--epochs? (python -m train --helpfull lists every flag)")
+
+
 def test_the_installed_command_is_train_py_in_its_own_words():
     # A non-editable install has no train.py: setup.cfg's console script runs its command.
     (entry_point,) = importlib.metadata.entry_points(group="console_scripts",
