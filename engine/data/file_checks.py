@@ -42,14 +42,27 @@ def remembered(paths: list[str], check: Callable[[list[str]], list[str]],
     record = cache_folder() / f"{files_digest(paths, described, rules)}.json"
     try:
         failed = json.loads(record.read_text())["failed"]
+        if not isinstance(failed, list) or not set(failed) <= set(paths):
+            raise ValueError(f"{record} is no record of these files")
         return check(failed) if failed else []
     except (OSError, ValueError, KeyError, TypeError):
         pass  # not checked yet, or an unreadable record: check every file
     failed = check(paths)
-    latest = started - SETTLING_SECONDS
-    if all(max(status.st_mtime, status.st_ctime) <= latest for status in described):
+    if all(settled(status, started) for status in described):
         write_record(record, failed)
+    else:
+        logging.debug("The folder check is not remembered: a file changed in the last %g s.",
+                      SETTLING_SECONDS)
     return failed
+
+
+def settled(status: os.stat_result, started: float) -> bool:
+    """Whether a file described at ``started`` last changed over :data:`SETTLING_SECONDS`
+    before: its change time (which no program sets back) and its modification time, but
+    for a modification time set into the future (``touch -d``), which no write gives."""
+    latest = started - SETTLING_SECONDS
+    return status.st_ctime <= latest and (status.st_mtime <= latest
+                                          or status.st_mtime > started + SETTLING_SECONDS)
 
 
 def files_digest(paths: list[str], described: list[os.stat_result], rules: str) -> str:

@@ -23,6 +23,7 @@ import tensorflow as tf
 from absl import logging
 
 from engine.data.augment import Augmentation, make_augmentation
+from engine.data.folder import DECODE_SCOPE
 from engine.data.preprocessing import STATS_MAX_IMAGES, Preprocessing
 from engine.data.source import Source
 from engine.data.sources import load_source
@@ -33,8 +34,9 @@ from layers.errors import RunFailure, UsageError
 LABEL_ERROR = "label outside the class range:"
 MIRRORING_TTA = ("flip", "10crop")  # the test-time views that include mirror images
 SHUFFLE_BUFFER = 10_000  # images, at most, of a split that is not cached
-# A split that is not cached is shuffled as decoded images: the buffer holds at most this
-# much (10,000 whole ImageNet images would take about 5 GB).
+# A split that is not cached, of a source that cannot reorder its files (TFDS), is shuffled
+# as decoded images: the buffer holds at most this much (10,000 whole ImageNet images would
+# take about 5 GB).
 SHUFFLE_BUDGET_BYTES = 2**30
 UNKNOWN_IMAGE_BYTES = 500 * 400 * 3  # a stored image of unknown shape, counted as a photo
 CACHE_BUDGET_BYTES = 2 * 2**30  # per split; larger splits are decoded every epoch
@@ -215,11 +217,19 @@ def with_checked_labels(source: Source) -> Source:
 
 @contextlib.contextmanager
 def named_data_errors(source: Source):
-    """Turns a bad label met while reading ``source`` into a :class:`RunFailure` that
-    names the dataset and the label."""
+    """Turns a bad label met while reading ``source``, or an image folder's file that no
+    longer reads or decodes, into a :class:`RunFailure` that names the dataset and the
+    label or file."""
     try:
         yield
-    except tf.errors.InvalidArgumentError as error:
+    except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError,
+            tf.errors.PermissionDeniedError) as error:
+        if f"{DECODE_SCOPE}/" in str(error):
+            found = re.search(r"Iterator::[\w:]+: ([^\n]*)", str(error))
+            detail = found.group(1) if found else type(error).__name__
+            raise RunFailure(f"A file of {source.name} cannot be read or decoded any more "
+                             f"({detail}): the folder changed after the run checked it. "
+                             "Restore the file, or remove it, and run the command again.") from None
         if LABEL_ERROR not in str(error):
             raise
         found = re.search(re.escape(LABEL_ERROR) + r"[^\d-]*(-?\d+)", str(error))

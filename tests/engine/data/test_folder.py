@@ -406,3 +406,33 @@ def test_other_check_rules_are_not_served_an_earlier_record(layered, monkeypatch
     assert file_checks.remembered(paths, lambda files: [], "rules 1") == []
     assert file_checks.remembered(paths, lambda files: files[:1], "rules 1") == []  # remembered
     assert file_checks.remembered(paths, lambda files: files[:1], "rules 2") == paths[:1]
+
+
+def test_a_record_that_does_not_list_these_files_is_not_trusted(layered, monkeypatch,
+                                                                 tmp_path):
+    from engine.data import file_checks
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    a_minute_later(monkeypatch)
+    paths = [str(file) for file in sorted(layered.rglob("*.png"))]
+    assert file_checks.remembered(paths, lambda files: files[:1], "rules") == paths[:1]
+    (record,) = file_checks.cache_folder().glob("*.json")
+    for content in ("null", "0", "{}", '{"failed": null}', '{"failed": "ab"}',
+                    '{"failed": ["/elsewhere.png"]}', '{"failed": [[1]]}', "not json"):
+        record.write_text(content)
+        assert file_checks.remembered(paths, lambda files: files[:1], "rules") == paths[:1]
+
+
+def test_a_modification_time_set_into_the_future_does_not_stop_the_remembering():
+    import os
+    import time
+
+    from engine.data import file_checks
+
+    now = time.time()
+    status = os.stat_result((0, 0, 0, 0, 0, 0, 0, now, now + 3600, now - 60))  # ctime a minute ago
+    assert file_checks.settled(status, now)  # touch -d: no write stamps the future
+    status = os.stat_result((0, 0, 0, 0, 0, 0, 0, now, now - 1, now - 60))
+    assert not file_checks.settled(status, now)  # written a second ago
+    status = os.stat_result((0, 0, 0, 0, 0, 0, 0, now, now - 60, now - 1))
+    assert not file_checks.settled(status, now)  # changed a second ago (cp -p, utime)

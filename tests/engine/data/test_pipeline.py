@@ -95,6 +95,43 @@ def test_a_folder_decoded_every_epoch_trains_in_a_new_order_each_epoch(tmp_path,
     assert epoch(resumed) == second
 
 
+@pytest.mark.parametrize("change", ["rewritten", "deleted"])
+def test_a_folder_file_changed_during_the_run_is_named_not_a_traceback(tmp_path, monkeypatch,
+                                                                       change):
+    # Checked when the folder was opened, decoded every epoch: a file rewritten or deleted
+    # since then failed the run in TensorFlow's traceback, as a bug would.
+    import keras
+    from PIL import Image
+
+    from engine.data import named_data_errors, pipeline
+    from layers import RunFailure
+
+    for label in range(2):
+        (tmp_path / "folder" / f"class{label}").mkdir(parents=True)
+        for index in range(10):
+            Image.new("RGB", (8, 8), (index * 20, label * 200, 9)).save(
+                tmp_path / "folder" / f"class{label}" / f"{index:02d}.png")
+    monkeypatch.setattr(pipeline, "CACHE_BUDGET_BYTES", 0)
+    prepared = prepare(DataSpec(dataset=f"folder:{tmp_path / 'folder'}", batch_size=4,
+                                validation_fraction=0), (8, 8, 3))
+    for file in (tmp_path / "folder").rglob("*.png"):
+        if change == "deleted":
+            file.unlink()
+        else:
+            file.write_bytes(b"not an image any more")
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(),
+                              keras.layers.Dense(2)])
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    detail = ("No such file or directory" if change == "deleted"
+              else "Unknown image file format")
+    with pytest.raises(RunFailure, match=rf"^A file of folder:.* cannot be read or decoded any "
+                                         rf"more \(.*{detail}.*\): the folder changed after the "
+                                         r"run checked it\. Restore the file, or remove it, and "
+                                         r"run the command again\.$"):
+        with named_data_errors(prepared.source):
+            model.fit(prepared.pipelines.train, epochs=1, verbose=0)
+
+
 def test_image_size_overrides_the_recipe_input():
     prepared = prepare(DataSpec(dataset="digits", image_size=24), (32, 32, 1))
     assert prepared.input_shape == (24, 24, 1) == prepared.preprocessing.input_shape
