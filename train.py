@@ -144,8 +144,10 @@ def run() -> None:
     installed, ``convnet-recipes``."""
     command.launched()
     launcher = sys.modules["__main__"]
-    # absl's --help prints the __main__ module's docstring: this one, as it was started.
-    launcher.__doc__ = __doc__.replace("python train.py", command.invocation())
+    # absl's --help prints the __main__ module's docstring: this one, as it was started
+    # (a console script has none; a user's own script keeps its own).
+    if launcher is sys.modules[__name__] or launcher.__doc__ is None:
+        launcher.__doc__ = __doc__.replace("python train.py", command.invocation())
     open_standard_streams()
     interrupts.stop_on_sigterm()
     app.run(main, flags_parser=parse)
