@@ -59,22 +59,30 @@ def test_a_cached_split_is_shuffled_whole_and_one_decoded_anew_within_a_memory_b
     assert shuffle_buffer(whole_images, 100) == 100
 
 
-def test_a_folder_decoded_every_epoch_trains_in_a_new_order_each_epoch(tmp_path, monkeypatch):
-    # Too large to cache, with room to buffer a single decoded image: the buffer alone
-    # would give the folder's fixed order every epoch.
+def uncached_colour_folder(root, per_class, monkeypatch) -> str:
+    """``folder:ROOT`` of two classes of ``per_class`` 8x8 PNGs, each of its own colour,
+    with the cache budget at 0: decoded anew every epoch, as a large folder is."""
     from PIL import Image
 
     from engine.data import pipeline
 
     for label in range(2):
-        (tmp_path / "colours" / f"class{label}").mkdir(parents=True)
-        for index in range(16):
+        (root / f"class{label}").mkdir(parents=True)
+        for index in range(per_class):
             Image.new("RGB", (8, 8), (index * 15, label * 200, 9)).save(
-                tmp_path / "colours" / f"class{label}" / f"{index:02d}.png")
+                root / f"class{label}" / f"{index:02d}.png")
     monkeypatch.setattr(pipeline, "CACHE_BUDGET_BYTES", 0)
+    return f"folder:{root}"
+
+
+def test_a_folder_decoded_every_epoch_trains_in_a_new_order_each_epoch(tmp_path, monkeypatch):
+    # Too large to cache, with room to buffer a single decoded image: the buffer alone
+    # would give the folder's fixed order every epoch.
+    from engine.data import pipeline
+
+    dataset = uncached_colour_folder(tmp_path / "colours", 16, monkeypatch)
     monkeypatch.setattr(pipeline, "SHUFFLE_BUDGET_BYTES", 1)
-    spec = DataSpec(dataset=f"folder:{tmp_path / 'colours'}", batch_size=4,
-                    validation_fraction=0, deterministic=True)
+    spec = DataSpec(dataset=dataset, batch_size=4, validation_fraction=0, deterministic=True)
     prepared = prepare(spec, (8, 8, 3))
     assert "CacheDataset" not in serialized_ops(prepared.pipelines.train)
 
@@ -101,19 +109,13 @@ def test_a_folder_file_changed_during_the_run_is_named_not_a_traceback(tmp_path,
     # Checked when the folder was opened, decoded every epoch: a file rewritten or deleted
     # since then failed the run in TensorFlow's traceback, as a bug would.
     import keras
-    from PIL import Image
 
-    from engine.data import named_data_errors, pipeline
+    from engine.data import named_data_errors
     from layers import RunFailure
 
-    for label in range(2):
-        (tmp_path / "folder" / f"class{label}").mkdir(parents=True)
-        for index in range(10):
-            Image.new("RGB", (8, 8), (index * 20, label * 200, 9)).save(
-                tmp_path / "folder" / f"class{label}" / f"{index:02d}.png")
-    monkeypatch.setattr(pipeline, "CACHE_BUDGET_BYTES", 0)
-    prepared = prepare(DataSpec(dataset=f"folder:{tmp_path / 'folder'}", batch_size=4,
-                                validation_fraction=0), (8, 8, 3))
+    dataset = uncached_colour_folder(tmp_path / "folder", 10, monkeypatch)
+    prepared = prepare(DataSpec(dataset=dataset, batch_size=4, validation_fraction=0),
+                       (8, 8, 3))
     for file in (tmp_path / "folder").rglob("*.png"):
         if change == "deleted":
             file.unlink()
