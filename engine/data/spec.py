@@ -43,6 +43,8 @@ class DataSpec:
                                       ("normalization", self.normalization, NORMALIZATIONS),
                                       ("tta", self.tta, TTA_MODES)):
             check(kind, value, accepted)
+        if self.seed < 0:
+            raise UsageError(f"seed must be a non-negative integer, got {self.seed}.")
         for field in ("batch_size", "num_shards"):
             if getattr(self, field) < 1:
                 raise UsageError(f"{field} must be at least 1, got {getattr(self, field)}.")

@@ -150,6 +150,8 @@ def test_data_spec_rejects_unknown_values_with_the_accepted_ones():
         DataSpec(num_shards=2, shard_index=2)
     with pytest.raises(ValueError, match="image_size must be a positive number of pixels, got 0"):
         DataSpec(image_size=0)
+    with pytest.raises(ValueError, match="seed must be a non-negative integer, got -1"):
+        DataSpec(seed=-1)
 
 
 def test_inputs_that_are_not_images_are_rejected():
@@ -184,6 +186,48 @@ def test_an_images_training_view_does_not_depend_on_the_batch_size(augmentation)
     for (images, labels), (run_images, run_labels) in zip(batches(searched, 8), batches(run, 8)):
         np.testing.assert_array_equal(labels, run_labels)
         np.testing.assert_array_equal(images, run_images)
+
+
+def shift_offsets(epochs: int, num_shards: int = 1, shard_index: int = 0,
+                  images: int = 1000) -> np.ndarray:
+    """``(stored index, top, left)`` of every training view ``shift`` makes of ``images``
+    black 32x32 images, each with one white pixel at (16, 16) and its index as its label,
+    over ``epochs`` passes of one worker's shard: the crop's offsets in the image padded by
+    2 pixels, which moved the pixel to (18 - top, 18 - left)."""
+    import tensorflow as tf
+
+    from engine.data.source import Source
+
+    pictures = np.zeros((images, 32, 32, 1), np.uint8)
+    pictures[:, 16, 16] = 255
+    train = tf.data.Dataset.from_tensor_slices((pictures, np.arange(images, dtype=np.int64)))
+    source = Source("probe", train, train.take(10), train.take(10), images, (32, 32, 1),
+                    {"train": images, "validation": 10, "test": 10},
+                    tuple(map(str, range(images))), mirror_symmetric=False)
+    spec = DataSpec(dataset="probe", augmentation="shift", normalization="lenet", batch_size=50,
+                    seed=42, validation_fraction=0, deterministic=True, num_shards=num_shards,
+                    shard_index=shard_index)
+    prepared = prepare(spec, (32, 32, 1), source=source)
+    views = [batch for _ in range(epochs) for batch in batches(prepared.pipelines.train)]
+    where = np.concatenate([crops.reshape(len(crops), -1).argmax(axis=1) for crops, _ in views])
+    return np.stack([np.concatenate([labels for _, labels in views]),
+                     18 - where // 32, 18 - where % 32], axis=1)
+
+
+def test_an_images_crop_does_not_hang_on_its_place_in_the_stored_order():
+    # The augmentation's draws were the shuffle's own numbers (both seeded with --seed):
+    # the top offset matched the stored index modulo 5 for 27-29% of the views.
+    index, top, _ = shift_offsets(epochs=5).T
+    matches = np.mean(top == np.mod(index, 5))
+    assert abs(matches - 0.2) < 0.03, matches  # 5,000 independent views: sd 0.0057
+
+
+def test_each_worker_draws_its_own_crops():
+    # Every worker drew the same crop for its k-th image as the others did for theirs.
+    first, second = (shift_offsets(epochs=2, num_shards=2, shard_index=index)
+                     for index in range(2))
+    same = np.mean(np.all(first[:, 1:] == second[:, 1:], axis=1))
+    assert same < 0.1, same  # 1 in 25 alike by chance
 
 
 def test_a_training_pipeline_built_anew_starts_from_its_seeds_first_pass():
