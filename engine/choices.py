@@ -17,6 +17,8 @@ NORMALIZATIONS = ("per_channel", "mean_image", "mean_rgb", "lenet", "gcn_zca")
 TTA_MODES = ("none", "flip", "10crop", "dense")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 DISTRIBUTE_MODES = ("none", "mirrored", "multi_worker")
+# --seed takes 0 to SEEDS - 1, Keras's and NumPy's seed range.
+SEEDS = 2**32
 TRANSFER_MODES = ("feature_extractor", "finetune", "vgg_shallow")
 # The accuracy a plateau schedule watches (TrainingConfig.plateau_monitor).
 PLATEAU_MONITORS = ("validation", "training")

@@ -42,7 +42,7 @@ flags.DEFINE_boolean("overwrite", False,
                      "afresh (without it a finished run is kept and an interrupted one "
                      "resumes).")
 flags.DEFINE_integer("seed", 42, "Random seed for initialization and shuffling.",
-                     lower_bound=0, upper_bound=2**32 - 1)  # Keras's and NumPy's seed range
+                     lower_bound=0, upper_bound=choices.SEEDS - 1)
 
 # --- the input pipeline (engine.data) -------------------------------------------------------
 flags.DEFINE_integer("image_size", None, "Input height and width; default: the recipe's.",

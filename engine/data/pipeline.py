@@ -8,8 +8,8 @@ augmentation (train) or evaluation view -> normalization -> ``batch`` -> ``prefe
 the presets that augment whole batches (and evaluation views of images of one shape)
 come after ``batch``. ``deterministic`` decides whether parallel maps keep element
 order; the augmentation is reproducible either way because every image (or batch) gets
-its own stateless seed from the run's seed (a stream apart from the shuffle's and, in a
-multi-worker run, from the other workers': :func:`augmentation_seed`).
+its own stateless seed from the run's seed (a stream apart from the shuffle's and, in
+sharded data, from the other shards': :func:`augmentation_seed`, :func:`shuffle_seed`).
 """
 
 from __future__ import annotations
@@ -319,7 +319,7 @@ def _training_order(source: Source, stored: tf.data.Dataset, store,
     size = worker_size(source, spec, "train")
     if source.reshuffled_train is None or _fits_cache(stored, size):
         return stored, shuffle_buffer(stored, size)
-    reshuffled = source.reshuffled_train(spec.seed, spec.num_shards, spec.shard_index)
+    reshuffled = source.reshuffled_train(shuffle_seed(spec), spec.num_shards, spec.shard_index)
     return _stored(reshuffled, store, dataclasses.replace(spec, num_shards=1, shard_index=0)), 0
 
 
@@ -327,7 +327,7 @@ def _training(stored, buffer: int, augmentation, preprocessing,
               spec: DataSpec) -> tf.data.Dataset:
     """The training pipeline over ``stored`` shuffled in a ``buffer`` of images (0: it
     comes shuffled)."""
-    shuffled = (stored.shuffle(buffer, seed=spec.seed, reshuffle_each_iteration=True)
+    shuffled = (stored.shuffle(buffer, seed=shuffle_seed(spec), reshuffle_each_iteration=True)
                 if buffer else stored)
     if not augmentation.random:
         return _evaluation(shuffled, augmentation, preprocessing, spec)
@@ -345,15 +345,33 @@ def _training(stored, buffer: int, augmentation, preprocessing,
     return _finish(images.batch(spec.batch_size), spec)
 
 
+def shuffle_seed(spec: DataSpec) -> int:
+    """The seed of this worker's training shuffle: ``spec.seed`` itself, unless the data is
+    sharded (``num_shards > 1``), where each shard draws its own with its index
+    (:func:`_stream_seeds`): shards of one length shuffled with one seed move in lockstep,
+    the k-th image of shard 1 always the one stored after shard 0's k-th, so the same
+    images met in every global batch. (A run that is not sharded keeps ``--seed`` as its
+    shuffle's seed, so its order is the one runs of that seed have taken.)"""
+    return spec.seed if spec.num_shards == 1 else _stream_seeds(spec)[1]
+
+
 def augmentation_seed(spec: DataSpec) -> int:
-    """The seed of this worker's augmentation draws: drawn from ``spec.seed`` and the
-    worker's ``shard_index``, a stream apart from the shuffle's, which takes ``spec.seed``
-    itself. With the same seed, ``Dataset.random`` returns the very numbers ``shuffle``
-    picks its images with (one Philox key), so that an image's crop hung on its place in
-    the stored order (``shift``'s row offset matched the stored index modulo 5 for 28% of
-    the views, against the 20% of independent draws); and every worker of a multi-worker
-    run drew the same crops, position by position."""
-    return int(np.random.SeedSequence((spec.seed, spec.shard_index)).generate_state(1)[0])
+    """The seed of this worker's augmentation draws, a stream apart from the shuffle's
+    (:func:`_stream_seeds`). With the shuffle's seed, ``Dataset.random`` returns the very
+    numbers ``shuffle`` picks its images with (one Philox key), so that an image's crop hung
+    on its place in the stored order (``shift``'s top offset matched the stored index
+    modulo 5 for 28% of the views, against the 20% of independent draws), and every shard
+    of sharded data drew the same crops, position by position. (The workers of
+    ``--distribute=multi_worker`` run one pipeline each, unsharded, and TensorFlow divides
+    its batches between them by position: their draws must agree, and do.)"""
+    return _stream_seeds(spec)[0]
+
+
+def _stream_seeds(spec: DataSpec) -> tuple[int, int]:
+    """Two seeds drawn from ``spec.seed`` and ``spec.shard_index``: the augmentation's
+    and a shard's shuffle's."""
+    words = np.random.SeedSequence((spec.seed, spec.shard_index)).generate_state(2)
+    return int(words[0]), int(words[1])
 
 
 def _evaluation(stored, augmentation, preprocessing, spec: DataSpec) -> tf.data.Dataset:

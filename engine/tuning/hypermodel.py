@@ -38,6 +38,7 @@ import tensorflow as tf
 
 from engine import interrupts, loop, private_api
 from engine.build import build
+from engine.choices import SEEDS
 from engine.report import read_history
 from engine.rundir import BACKUP_DIR, HISTORY_FILE, LOG_DIR
 from engine.training import (CROSS_ENTROPY, Diverged, accuracy_key, compile_model,
@@ -86,11 +87,17 @@ class RecipeHyperModel(keras_tuner.HyperModel):
         """The trial's builder arguments and training configuration."""
         return space.configuration(self.search.space, self.search.run.training, self.values(hp))
 
+    def execution_seed(self) -> int:
+        """The seed of the trial's execution under way: ``--seed`` plus its number, as a run
+        of that seed takes it, wrapped into the seeds ``--seed`` takes (Keras's and NumPy's,
+        below 2**32)."""
+        return (self.search.run.seed + self.execution) % SEEDS
+
     def build(self, hp) -> keras.Model:
         interrupts.raise_if_dropped()  # keras-tuner has just collected garbage
         run = self.search.run
         keras.config.set_dtype_policy(run.precision)
-        keras.utils.set_random_seed(run.seed + self.execution)
+        keras.utils.set_random_seed(self.execution_seed())
         with self.strategy.scope(), self.trial_errors():
             variant, training = self.configuration(hp)
             built = build(run.recipe, self.classes, self.input_shape, training, run.init_from,
@@ -112,7 +119,7 @@ class RecipeHyperModel(keras_tuner.HyperModel):
         run = self.search.run
         _, training = self.configuration(hp)
         run_dir = os.path.join(self.trial_dir, f"execution{self.execution}")
-        x = data.training_pipeline(run.seed + self.execution)
+        x = data.training_pipeline(self.execution_seed())
         self.execution += 1
         accuracy = accuracy_key(model)
         resuming = os.path.isdir(os.path.join(run_dir, BACKUP_DIR))  # an interrupted execution

@@ -25,6 +25,7 @@ import keras_tuner
 from keras_tuner.engine.trial import TrialStatus
 
 from engine import interrupts, private_api, rundir
+from engine.choices import SEEDS
 from engine.report import counted, read_history
 from engine.training import EPOCH_SECONDS
 from engine.tuning import spec as search_spec
@@ -134,7 +135,7 @@ def running():
 
 # keras-tuner reads a seed of 0 as none and draws one at random (``seed or randint``):
 # --seed=0 searches with the largest seed --seed takes instead, so that it repeats.
-SEED_FOR_0 = 2**32 - 1
+SEED_FOR_0 = SEEDS - 1
 
 
 def make_tuner(search: SearchSpec, hypermodel: RecipeHyperModel, overwrite: bool = False):

@@ -222,10 +222,13 @@ def test_an_images_crop_does_not_hang_on_its_place_in_the_stored_order():
     assert abs(matches - 0.2) < 0.03, matches  # 5,000 independent views: sd 0.0057
 
 
-def test_each_worker_draws_its_own_crops():
-    # Every worker drew the same crop for its k-th image as the others did for theirs.
+def test_each_shard_is_shuffled_and_cropped_on_its_own():
+    # The shards of sharded data were shuffled in lockstep (shard 1's k-th image always the
+    # one stored after shard 0's k-th) and drew the same crop for their k-th images.
     first, second = (shift_offsets(epochs=2, num_shards=2, shard_index=index)
                      for index in range(2))
+    lockstep = np.mean(second[:, 0] == first[:, 0] + 1)
+    assert lockstep < 0.1, lockstep  # 1 in 500 by chance
     same = np.mean(np.all(first[:, 1:] == second[:, 1:], axis=1))
     assert same < 0.1, same  # 1 in 25 alike by chance
 

@@ -22,12 +22,13 @@ EXAMPLES = 64
 
 
 def hypermodel(tmp_path, strategy=None, space=SearchSpace(training={}), precision="float32",
-               **config):
+               seed=42, **config):
     """Trials of lenet5_modern (its paper's configuration with ``config``) over ``space``,
     trial 0 started."""
     training = dataclasses.replace(recipes.get("lenet5_modern").training,
                                    **{"epochs": 2, **config})
-    run = spec.resolve("lenet5_modern", training, model_dir=str(tmp_path), precision=precision)
+    run = spec.resolve("lenet5_modern", training, model_dir=str(tmp_path), precision=precision,
+                       seed=seed)
     model = RecipeHyperModel(SearchSpec(run=run, space=space), 10, (32, 32, 1),
                              strategy or tf.distribute.get_strategy(), EXAMPLES, verbose=0)
     model.start_trial("0", str(tmp_path / "trial_0"))
@@ -75,6 +76,18 @@ def test_build_and_fit_enter_the_strategy_scope(tmp_path):
                          epochs=1)
     assert seen == [strategy]
     assert set(metrics) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+
+
+def test_executions_past_the_largest_seed_go_on_from_seed_0(tmp_path):
+    # --seed=4294967295 with two executions per trial seeded Keras with 2**32, which it
+    # refuses: the search failed at its second execution.
+    trials = hypermodel(tmp_path, seed=2**32 - 1)
+    seeds = []
+    data_of = types.SimpleNamespace(training_pipeline=lambda seed: seeds.append(seed) or data())
+    hp = keras_tuner.HyperParameters()
+    for _ in range(2):
+        trials.fit(hp, trials.build(hp), data_of, validation_data=data(), epochs=1)
+    assert seeds == [2**32 - 1, 0]
 
 
 def test_a_continued_trial_keeps_its_optimizers_state(tmp_path):
