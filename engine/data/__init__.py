@@ -8,13 +8,13 @@ normalizations and TTA modes are :mod:`engine.choices`'.
 """
 
 from engine.data.augment import Augmentation, make_augmentation
-from engine.data.pipeline import (Pipelines, Prepared, named_data_errors, open_source, prepare,
-                                  resolve_input_shape)
+from engine.data.pipeline import (DataFailure, Pipelines, Prepared, named_data_errors,
+                                  open_source, prepare, resolve_input_shape)
 from engine.data.preprocessing import Preprocessing
 from engine.data.source import Source
 from engine.data.sources import load_source
 from engine.data.spec import DataSpec
 
-__all__ = ["Augmentation", "DataSpec", "Pipelines", "Prepared", "Preprocessing", "Source",
-           "load_source", "make_augmentation", "named_data_errors", "open_source", "prepare",
-           "resolve_input_shape"]
+__all__ = ["Augmentation", "DataFailure", "DataSpec", "Pipelines", "Prepared", "Preprocessing",
+           "Source", "load_source", "make_augmentation", "named_data_errors", "open_source",
+           "prepare", "resolve_input_shape"]

@@ -44,6 +44,12 @@ CACHE_BUDGET_BYTES = 2 * 2**30  # per split; larger splits are decoded every epo
 CHANNELS = (1, 3)
 
 
+class DataFailure(RunFailure):
+    """A fault of the data met while reading it (a label out of range, an image folder's
+    file changed after the check): every run, or trial of a search, that reads the same
+    split meets it again."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Pipelines:
     """The batched splits; ``validation`` is None where the run has no validation split
@@ -219,23 +225,23 @@ def with_checked_labels(source: Source) -> Source:
 @contextlib.contextmanager
 def named_data_errors(source: Source):
     """Turns a bad label met while reading ``source``, or an image folder's file that no
-    longer reads or decodes, into a :class:`RunFailure` that names the dataset and the
+    longer reads or decodes, into a :class:`DataFailure` that names the dataset and the
     label or file."""
     try:
         yield
     except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError,
             tf.errors.PermissionDeniedError) as error:
         if f"{DECODE_SCOPE}/" in str(error):
-            found = re.search(r"Iterator::[\w:]+: ([^\n]*)", str(error))
+            found = re.search(r"Iterator::\S+: ([^\n]*)", str(error))  # ...::Zip[0]::...: why
             detail = found.group(1) if found else type(error).__name__
-            raise RunFailure(f"A file of {source.name} cannot be read or decoded any more "
+            raise DataFailure(f"A file of {source.name} cannot be read or decoded any more "
                              f"({detail}): the folder changed after the run checked it. "
                              "Restore the file, or remove it, and run the command again.") from None
         if LABEL_ERROR not in str(error):
             raise
         found = re.search(re.escape(LABEL_ERROR) + r"[^\d-]*(-?\d+)", str(error))
         label = found.group(1) if found else "?"
-        raise RunFailure(f"Dataset {source.name!r} has a label ({label}) outside the range of "
+        raise DataFailure(f"Dataset {source.name!r} has a label ({label}) outside the range of "
                          f"its {source.num_classes} classes, 0 to {source.num_classes - 1}; "
                          "fix its labels.") from None
 

@@ -20,12 +20,13 @@ import glob
 import math
 import os
 
+import keras_tuner
 from absl import logging
 
 import recipes
 from engine import interrupts, rundir, runlock
 from engine.build import check_fits_before_reading, main_head
-from engine.data import open_source, prepare, resolve_input_shape
+from engine.data import DataFailure, named_data_errors, open_source, prepare, resolve_input_shape
 from engine.evaluate import check_evaluation, evaluate, format_accuracy
 from engine.publish import publish, published
 from engine.report import counted, plot_curves, read_history, training_report
@@ -105,31 +106,34 @@ def tune_held(search: SearchSpec, chief: bool, overwrite: bool, verbose: int,
             print(f"Recovered {path} from its last good copy.", flush=True)
         if chief and resumed:
             check_budget(search)
-        data = prepare(run.data, input_shape, source=source, batch_sizes=search.batch_sizes)
-        if replace:  # --overwrite, every check passed: a mistake would have lost nothing
-            rundir.remove_run(run.model_dir)
-        tuner = make_tuner(search, hypermodel, overwrite)
-        if chief:
-            record = run_record(run, source.class_names, input_shape, source.sizes,
-                                source.split_digest)
-            rundir.write_json(os.path.join(run.model_dir, rundir.RUN_FILE),
-                              {**record, "search": search_record(search)})
-            data.preprocessing.save(os.path.join(run.model_dir, rundir.PREPROCESSING_FILE))
-            hparams.write_experiment(search.project_dir, search.space, search.fixed_values)
-        print(announcement(search, tuner, resumed), flush=True)
-        shortened = short_hyperband(search)
-        if shortened:
-            logging.warning(shortened)
-        tuner.search(data, validation_data=data.pipelines.validation,
-                     epochs=run.training.epochs, verbose=0)
-        interrupts.raise_if_dropped()
-        if not chief:
-            print(f"{tuner_id()} has no trial left to run; the chief writes the report.")
-            return None
-        best = best_trial(tuner, search)
-        trained, model, training = best_model(tuner, best, search)
-        with strategy.scope():
-            evaluation = evaluate(model, data, run.data.tta)
+        # A label out of range or a folder's file changed during the search ends it in one
+        # sentence, from a trial (keras-tuner's FatalError) or not.
+        with named_data_errors(source), data_failures_told():
+            data = prepare(run.data, input_shape, source=source, batch_sizes=search.batch_sizes)
+            if replace:  # --overwrite, every check passed: a mistake would have lost nothing
+                rundir.remove_run(run.model_dir)
+            tuner = make_tuner(search, hypermodel, overwrite)
+            if chief:
+                record = run_record(run, source.class_names, input_shape, source.sizes,
+                                    source.split_digest)
+                rundir.write_json(os.path.join(run.model_dir, rundir.RUN_FILE),
+                                  {**record, "search": search_record(search)})
+                data.preprocessing.save(os.path.join(run.model_dir, rundir.PREPROCESSING_FILE))
+                hparams.write_experiment(search.project_dir, search.space, search.fixed_values)
+            print(announcement(search, tuner, resumed), flush=True)
+            shortened = short_hyperband(search)
+            if shortened:
+                logging.warning(shortened)
+            tuner.search(data, validation_data=data.pipelines.validation,
+                         epochs=run.training.epochs, verbose=0)
+            interrupts.raise_if_dropped()
+            if not chief:
+                print(f"{tuner_id()} has no trial left to run; the chief writes the report.")
+                return None
+            best = best_trial(tuner, search)
+            trained, model, training = best_model(tuner, best, search)
+            with strategy.scope():
+                evaluation = evaluate(model, data, run.data.tta)
     best_run = dataclasses.replace(run, training=training)
     model_path, export_dir = publish(model, best_run, data, run.model_dir)
     history = checkpoint_history(tuner, best.trial_id, search.executions_per_trial)
@@ -143,6 +147,19 @@ def tune_held(search: SearchSpec, chief: bool, overwrite: bool, verbose: int,
     rundir.write_json(os.path.join(run.model_dir, rundir.REPORT_FILE), report)
     published(run.model_dir)
     return report
+
+
+@contextlib.contextmanager
+def data_failures_told():
+    """Ends a search that a fault of its data stopped in a trial (keras-tuner's
+    ``FatalError``, caused by a :class:`~engine.data.DataFailure`:
+    :meth:`RecipeHyperModel.trial_errors`) with the fault's sentence, not a traceback."""
+    try:
+        yield
+    except keras_tuner.errors.FatalError as error:
+        if isinstance(error.__cause__, DataFailure):
+            raise error.__cause__ from None
+        raise
 
 
 def claim(search: SearchSpec, overwrite: bool) -> bool:

@@ -21,8 +21,10 @@ It handles keras-tuner's pitfalls, as measured with keras-tuner 1.4.8 and Keras 
 
 A trial whose loss diverges (:class:`engine.training.StopOnDivergence`), that runs
 out of memory or whose network does not build is a failed trial
-(``keras_tuner.errors.FailedTrialError``); any other error is a bug and stops the
-search with its traceback.
+(``keras_tuner.errors.FailedTrialError``); a fault of the data
+(:class:`engine.data.DataFailure`: an image folder's file changed during the search)
+stops the search with its sentence; any other error is a bug and stops the search with
+its traceback.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ import tensorflow as tf
 from engine import interrupts, loop, private_api
 from engine.build import build
 from engine.choices import SEEDS
+from engine.data import DataFailure, named_data_errors
 from engine.report import read_history
 from engine.rundir import BACKUP_DIR, HISTORY_FILE, LOG_DIR
 from engine.training import (CROSS_ENTROPY, Diverged, accuracy_key, compile_model,
@@ -135,7 +138,7 @@ class RecipeHyperModel(keras_tuner.HyperModel):
                 private_api.keras_tuner_keep_best_epoch(callbacks, recorded)
         train = one_target_per_head(model, rebatched(x, training.batch_size,
                                                      run.data.batch_size, self.train_examples))
-        with self.strategy.scope(), self.trial_errors():
+        with self.strategy.scope(), self.trial_errors(), named_data_errors(data.source):
             history = loop.fit(model, train,
                                validation_data=one_target_per_head(model, validation_data),
                                epochs=epochs, initial_epoch=initial_epoch,
@@ -148,7 +151,9 @@ class RecipeHyperModel(keras_tuner.HyperModel):
     @contextlib.contextmanager
     def trial_errors(self):
         """Within a trial, turns what makes a trial fail into ``FailedTrialError`` (and
-        records why) and any other error into keras-tuner's ``FatalError``; outside
+        records why) and any other error into keras-tuner's ``FatalError`` (a
+        :class:`~engine.data.DataFailure` as its cause, which ends the search with its
+        sentence: :func:`engine.modes.tune.tune`); outside
         one (keras-tuner exploring the space, the best model rebuilt) lets errors
         through, so a recipe that does not fit the data is one sentence."""
         if self.trial_id is None:
@@ -159,6 +164,8 @@ class RecipeHyperModel(keras_tuner.HyperModel):
         except keras_tuner.errors.FailedTrialError as failure:
             self.failure = str(failure)
             raise
+        except DataFailure as failure:  # every trial after it would meet it again
+            raise keras_tuner.errors.FatalError(str(failure)) from failure
         except (RunFailure, UsageError) as failure:  # diverged; a network that does not build
             self.failure = failure.in_trial() if isinstance(failure, Diverged) else str(failure)
             raise keras_tuner.errors.FailedTrialError(self.failure) from failure

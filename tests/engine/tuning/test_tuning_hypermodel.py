@@ -45,7 +45,7 @@ def data(batch_size=32):
 def prepared(batch_size=32):
     """What a search hands its trials (an :class:`engine.data.Prepared`): the training
     split's pipeline, built anew for each execution's seed."""
-    return types.SimpleNamespace(training_pipeline=lambda seed: data(batch_size))
+    return types.SimpleNamespace(training_pipeline=lambda seed: data(batch_size), source=None)
 
 
 @pytest.fixture(autouse=True)
@@ -83,7 +83,8 @@ def test_executions_past_the_largest_seed_go_on_from_seed_0(tmp_path):
     # refuses: the search failed at its second execution.
     trials = hypermodel(tmp_path, seed=2**32 - 1)
     seeds = []
-    data_of = types.SimpleNamespace(training_pipeline=lambda seed: seeds.append(seed) or data())
+    data_of = types.SimpleNamespace(training_pipeline=lambda seed: seeds.append(seed) or data(),
+                                    source=None)
     hp = keras_tuner.HyperParameters()
     for _ in range(2):
         trials.fit(hp, trials.build(hp), data_of, validation_data=data(), epochs=1)

@@ -284,6 +284,37 @@ def test_a_search_resumed_on_a_dataset_split_otherwise_is_refused_before_any_wor
         "run.json", "search"]
 
 
+def test_a_folder_file_gone_during_a_search_ends_it_in_one_sentence(tmp_path, monkeypatch):
+    # Decoded every epoch, a file deleted after the folder was checked failed the trial in
+    # TensorFlow's error, and the search stopped as on a bug, with a traceback.
+    from PIL import Image
+
+    from engine.data import DataFailure, pipeline
+
+    root = tmp_path / "folder"
+    for label in range(2):
+        (root / f"class{label}").mkdir(parents=True)
+        for index in range(10):
+            Image.new("L", (32, 32), 20 * index + 5 * label).save(
+                root / f"class{label}" / f"{index:02d}.png")
+    monkeypatch.setattr(pipeline, "CACHE_BUDGET_BYTES", 0)
+    make_tuner = tune.make_tuner
+
+    def make_tuner_once_the_files_are_gone(*args, **kwargs):  # checked, prepared, then gone
+        for file in root.rglob("*.png"):
+            file.unlink()
+        return make_tuner(*args, **kwargs)
+
+    monkeypatch.setattr(tune, "make_tuner", make_tuner_once_the_files_are_gone)
+    config = dataclasses.replace(recipes.get("lenet5_modern").training, epochs=1, batch_size=4)
+    run = spec.resolve("lenet5_modern", config, dataset=f"folder:{root}",
+                       model_dir=str(tmp_path / "search_run"))
+    with pytest.raises(DataFailure, match=r"^A file of folder:.* cannot be read or decoded any "
+                                          r"more \(.*No such file or directory.*\): the folder "
+                                          r"changed after the run checked it\."):
+        tune.tune(SearchSpec(run=run, space=SearchSpace(training={}), max_trials=1), verbose=0)
+
+
 def test_the_report_describes_the_execution_the_saved_model_comes_from(tmp_path):
     """With two executions per trial, keras-tuner keeps the checkpoint of the best epoch
     of either: the report's best validation accuracy is the saved model's."""
