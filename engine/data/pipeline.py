@@ -225,18 +225,21 @@ def with_checked_labels(source: Source) -> Source:
 @contextlib.contextmanager
 def named_data_errors(source: Source):
     """Turns a bad label met while reading ``source``, or an image folder's file that no
-    longer reads or decodes, into a :class:`DataFailure` that names the dataset and the
-    label or file."""
+    longer reads or decodes, into a :class:`DataFailure` that names the dataset, the
+    label, or TensorFlow's reason (with the file's path where it cannot be read)."""
     try:
         yield
     except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError,
-            tf.errors.PermissionDeniedError) as error:
-        if f"{DECODE_SCOPE}/" in str(error):
+            tf.errors.PermissionDeniedError, tf.errors.FailedPreconditionError,
+            tf.errors.DataLossError) as error:
+        if f"{{{{node {DECODE_SCOPE}/" in str(error):  # [[{{node folder_image/ReadFile}}]]
             found = re.search(r"Iterator::\S+: ([^\n]*)", str(error))  # ...::Zip[0]::...: why
             detail = found.group(1) if found else type(error).__name__
-            raise DataFailure(f"A file of {source.name} cannot be read or decoded any more "
-                             f"({detail}): the folder changed after the run checked it. "
-                             "Restore the file, or remove it, and run the command again.") from None
+            raise DataFailure(
+                f"A file of {source.name} cannot be read or decoded any more ({detail}): the "
+                "folder changed after the run checked it. Restore the file and run the command "
+                "again (without it the split changes, and the run starts afresh with "
+                "--overwrite or another --model_dir).") from None
         if LABEL_ERROR not in str(error):
             raise
         found = re.search(re.escape(LABEL_ERROR) + r"[^\d-]*(-?\d+)", str(error))

@@ -103,7 +103,7 @@ def test_a_folder_decoded_every_epoch_trains_in_a_new_order_each_epoch(tmp_path,
     assert epoch(resumed) == second
 
 
-@pytest.mark.parametrize("change", ["rewritten", "deleted"])
+@pytest.mark.parametrize("change", ["rewritten", "deleted", "made_a_folder"])
 def test_a_folder_file_changed_during_the_run_is_named_not_a_traceback(tmp_path, monkeypatch,
                                                                        change):
     # Checked when the folder was opened, decoded every epoch: a file rewritten or deleted
@@ -117,21 +117,32 @@ def test_a_folder_file_changed_during_the_run_is_named_not_a_traceback(tmp_path,
     prepared = prepare(DataSpec(dataset=dataset, batch_size=4, validation_fraction=0),
                        (8, 8, 3))
     for file in (tmp_path / "folder").rglob("*.png"):
-        if change == "deleted":
-            file.unlink()
-        else:
+        if change == "rewritten":
             file.write_bytes(b"not an image any more")
+        else:
+            file.unlink()
+        if change == "made_a_folder":
+            file.mkdir()
     model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(),
                               keras.layers.Dense(2)])
     model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    detail = ("No such file or directory" if change == "deleted"
-              else "Unknown image file format")
+    detail = {"rewritten": "Unknown image file format", "deleted": "No such file or directory",
+              "made_a_folder": "Is a directory"}[change]
     with pytest.raises(RunFailure, match=rf"^A file of folder:.* cannot be read or decoded any "
                                          rf"more \(.*{detail}.*\): the folder changed after the "
-                                         r"run checked it\. Restore the file, or remove it, and "
-                                         r"run the command again\.$"):
+                                         r"run checked it\. Restore the file and run the "
+                                         r"command again \(without it the split changes, and "
+                                         r"the run starts afresh with --overwrite or another "
+                                         r"--model_dir\)\.$"):
         with named_data_errors(prepared.source):
             model.fit(prepared.pipelines.train, epochs=1, verbose=0)
+    # Only the folder's decoding ops: not a path that merely holds the scope's name.
+    import tensorflow as tf
+
+    with pytest.raises(tf.errors.PermissionDeniedError):
+        with named_data_errors(prepared.source):
+            raise tf.errors.PermissionDeniedError(
+                None, None, "/runs/folder_image/logs/events.out: Permission denied")
 
 
 def test_image_size_overrides_the_recipe_input():
