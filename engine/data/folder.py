@@ -19,6 +19,8 @@ import hashlib
 import math
 import os
 import pathlib
+import stat
+import time
 
 import numpy as np
 import tensorflow as tf
@@ -30,7 +32,7 @@ from engine.data.source import (FOLDER_PREFIX, SPLIT_SEED, TEST_FRACTION, VALIDA
 from layers.errors import UsageError
 
 SPLITS = ("train", "validation", "test")
-REPORTED_FILES = 5  # skipped files named in the warning
+REPORTED_FILES = 5  # files named in a warning or a failure
 # The first bytes of each accepted format: the folder source and serve_bytes check the
 # same table (here, beside decode_bytes: engine.serving imports engine.data, not back).
 SIGNATURES = {"JPEG": b"\xff\xd8\xff", "PNG": b"\x89PNG", "GIF": b"GIF8", "BMP": b"BM"}
@@ -53,6 +55,7 @@ def image_folder(path: str, validation_fraction: float = VALIDATION_FRACTION,
     if validation_fraction_given and "validation" in layout:
         raise shipped_validation_refusal(FOLDER_PREFIX + path, validation_fraction)
     class_names = checked_class_names(layout, split_root, path)
+    checked_at = time.time()
     layout, skipped = without_undecodable(layout, split_root, path)
     given = set(layout)
     layout = carve_missing_splits(layout, validation_fraction)
@@ -75,6 +78,8 @@ def image_folder(path: str, validation_fraction: float = VALIDATION_FRACTION,
                   sizes={split: len(items) for split, items in examples.items()},
                   skipped=tuple(sorted(skipped)), split_digest=split_digest(root, examples),
                   reshuffled_train=functools.partial(_reshuffled, *files["train"]),
+                  changed_files=functools.partial(
+                      changed_since, [paths for paths, _ in files.values()], checked_at),
                   **datasets)
 
 
@@ -99,11 +104,16 @@ def read_layout(root: pathlib.Path, path: str) -> tuple[dict, dict]:
     loose = [str(file) for split in layout for file in sorted(split_root[split].iterdir())
              if file.is_file() and not file.name.startswith(".")]
     if loose:
-        logging.warning("Image folder %s: %d file%s outside any class folder not read (%s%s); "
+        logging.warning("Image folder %s: %d file%s outside any class folder not read (%s); "
                         "a class's images go in its folder, <split>/<class>/*.", path, len(loose),
-                        "" if len(loose) == 1 else "s", ", ".join(loose[:REPORTED_FILES]),
-                        ", ..." if len(loose) > REPORTED_FILES else "")
+                        "" if len(loose) == 1 else "s", first_files(loose))
     return layout, split_root
+
+
+def first_files(paths: list[str]) -> str:
+    """The first :data:`REPORTED_FILES` of ``paths``, comma-separated, ``...`` after
+    them where there are more."""
+    return ", ".join(paths[:REPORTED_FILES]) + (", ..." if len(paths) > REPORTED_FILES else "")
 
 
 def checked_class_names(layout: dict, split_root: dict, path: str) -> tuple[str, ...]:
@@ -140,9 +150,7 @@ def without_undecodable(layout: dict, split_root: dict, path: str) -> tuple[dict
     if skipped:
         names = sorted(skipped)
         logging.warning("Skipped %d of the files in %s, not decodable as JPEG, PNG, GIF or "
-                        "BMP images: %s%s",
-                        len(names), path, ", ".join(names[:REPORTED_FILES]),
-                        ", ..." if len(names) > REPORTED_FILES else "")
+                        "BMP images: %s", len(names), path, first_files(names))
     layout = {split: {name: [file for file in files if str(file) not in skipped]
                       for name, files in classes.items()} for split, classes in layout.items()}
     for split, classes in layout.items():
@@ -229,6 +237,23 @@ def name_problem(name: str) -> str | None:
     except UnicodeEncodeError:
         return "is not valid UTF-8"
     return None
+
+
+def changed_since(paths: list[tf.Tensor], checked_at: float) -> list[str]:
+    """The files among ``paths`` (tensors of file names) that are gone, no longer a file,
+    or changed since the check that began at ``checked_at`` (or within the file system's
+    time stamp granularity before it: :func:`engine.data.file_checks.settled`), the gone
+    first, then the latest changed first."""
+    changed = []
+    for path in (os.fsdecode(name) for names in paths for name in names.numpy()):
+        try:
+            status = os.stat(path)
+        except OSError:
+            changed.append((math.inf, path))
+            continue
+        if not stat.S_ISREG(status.st_mode) or not file_checks.settled(status, checked_at):
+            changed.append((status.st_ctime, path))
+    return [path for _, path in sorted(changed, reverse=True)]
 
 
 def known_formats(contents: tf.Tensor) -> tf.Tensor:

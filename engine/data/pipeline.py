@@ -24,7 +24,7 @@ import tensorflow as tf
 from absl import logging
 
 from engine.data.augment import Augmentation, make_augmentation
-from engine.data.folder import DECODE_SCOPE
+from engine.data.folder import DECODE_SCOPE, first_files
 from engine.data.preprocessing import STATS_MAX_IMAGES, Preprocessing
 from engine.data.source import Source
 from engine.data.sources import load_source
@@ -226,7 +226,7 @@ def with_checked_labels(source: Source) -> Source:
 def named_data_errors(source: Source):
     """Turns a bad label met while reading ``source``, or an image folder's file that no
     longer reads or decodes, into a :class:`DataFailure` that names the dataset, the
-    label, or TensorFlow's reason (with the file's path where it cannot be read)."""
+    label, or TensorFlow's reason and the files changed since the check."""
     try:
         yield
     except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError,
@@ -235,10 +235,13 @@ def named_data_errors(source: Source):
         if f"{{{{node {DECODE_SCOPE}/" in str(error):  # [[{{node folder_image/ReadFile}}]]
             found = re.search(r"Iterator::\S+: ([^\n]*)", str(error))  # ...::Zip[0]::...: why
             detail = found.group(1) if found else type(error).__name__
+            changed = source.changed_files() if source.changed_files else []
+            named = (f" (the files changed since, the latest first: {first_files(changed)})"
+                     if changed else "")
             raise DataFailure(
                 f"A file of {source.name} cannot be read or decoded any more ({detail}): the "
-                "folder changed after the run checked it. Restore the file and run the command "
-                "again (without it the split changes, and the run starts afresh with "
+                f"folder changed after the run checked it{named}. Restore the file and run the "
+                "command again (without it the split changes, and the run starts afresh with "
                 "--overwrite or another --model_dir).") from None
         if LABEL_ERROR not in str(error):
             raise

@@ -41,6 +41,8 @@ class Source:
     large to cache, which a buffer of decoded images would only mix with its neighbours,
     epoch after epoch; None where every split is cached (sources held in memory) or the
     source cannot reorder its files (TFDS: see :func:`engine.data.pipeline.shuffle_buffer`).
+    ``changed_files()`` lists an image folder's files that changed since it was checked
+    (the latest first), to name the one a run fails to read later; None elsewhere.
     """
 
     name: str
@@ -55,6 +57,7 @@ class Source:
     mirror_symmetric: bool = True
     split_digest: str | None = None
     reshuffled_train: Callable[[int, int, int], tf.data.Dataset] | None = None
+    changed_files: Callable[[], list[str]] | None = None
 
 
 def shipped_validation_refusal(name: str, fraction: float) -> UsageError:

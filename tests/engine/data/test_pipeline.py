@@ -1,6 +1,7 @@
 """prepare(): the batched pipelines a run trains and evaluates on."""
 
 import dataclasses
+import re
 
 import numpy as np
 import pytest
@@ -107,22 +108,26 @@ def test_a_folder_decoded_every_epoch_trains_in_a_new_order_each_epoch(tmp_path,
 def test_a_folder_file_changed_during_the_run_is_named_not_a_traceback(tmp_path, monkeypatch,
                                                                        change):
     # Checked when the folder was opened, decoded every epoch: a file rewritten or deleted
-    # since then failed the run in TensorFlow's traceback, as a bug would.
+    # since then failed the run in TensorFlow's traceback, as a bug would, and then in a
+    # sentence that gave TensorFlow's reason but not which file.
     import keras
 
-    from engine.data import named_data_errors
+    from engine.data import file_checks, named_data_errors
     from layers import RunFailure
 
-    dataset = uncached_colour_folder(tmp_path / "folder", 10, monkeypatch)
-    prepared = prepare(DataSpec(dataset=dataset, batch_size=4, validation_fraction=0),
-                       (8, 8, 3))
-    for file in (tmp_path / "folder").rglob("*.png"):
-        if change == "rewritten":
-            file.write_bytes(b"not an image any more")
-        else:
-            file.unlink()
-        if change == "made_a_folder":
-            file.mkdir()
+    # The files written here count as changed before the check, not within its margin.
+    monkeypatch.setattr(file_checks, "SETTLING_SECONDS", 0.0)
+    uncached_colour_folder(tmp_path / "folder" / "train", 5, monkeypatch)
+    uncached_colour_folder(tmp_path / "folder" / "test", 1, monkeypatch)
+    prepared = prepare(DataSpec(dataset=f"folder:{tmp_path / 'folder'}", batch_size=4,
+                                validation_fraction=0), (8, 8, 3))
+    file = tmp_path / "folder" / "train" / "class1" / "03.png"
+    if change == "rewritten":
+        file.write_bytes(b"not an image any more")
+    else:
+        file.unlink()
+    if change == "made_a_folder":
+        file.mkdir()
     model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(),
                               keras.layers.Dense(2)])
     model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
@@ -130,10 +135,11 @@ def test_a_folder_file_changed_during_the_run_is_named_not_a_traceback(tmp_path,
               "made_a_folder": "Is a directory"}[change]
     with pytest.raises(RunFailure, match=rf"^A file of folder:.* cannot be read or decoded any "
                                          rf"more \(.*{detail}.*\): the folder changed after the "
-                                         r"run checked it\. Restore the file and run the "
-                                         r"command again \(without it the split changes, and "
-                                         r"the run starts afresh with --overwrite or another "
-                                         r"--model_dir\)\.$"):
+                                         rf"run checked it \(the files changed since, the latest "
+                                         rf"first: {re.escape(str(file))}\)\. Restore the file "
+                                         r"and run the command again \(without it the split "
+                                         r"changes, and the run starts afresh with --overwrite "
+                                         r"or another --model_dir\)\.$"):
         with named_data_errors(prepared.source):
             model.fit(prepared.pipelines.train, epochs=1, verbose=0)
     # Only the folder's decoding ops: not a path that merely holds the scope's name.

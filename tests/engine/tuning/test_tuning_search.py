@@ -7,6 +7,7 @@ trials stops the search, and a trial runs under MirroredStrategy."""
 import dataclasses
 import gc
 import json
+import re
 import sys
 import types
 import weakref
@@ -309,9 +310,11 @@ def test_a_folder_file_gone_during_a_search_ends_it_in_one_sentence(tmp_path, mo
     config = dataclasses.replace(recipes.get("lenet5_modern").training, epochs=1, batch_size=4)
     run = spec.resolve("lenet5_modern", config, dataset=f"folder:{root}",
                        model_dir=str(tmp_path / "search_run"))
+    gone = re.escape(str(root))
     with pytest.raises(DataFailure, match=r"^A file of folder:.* cannot be read or decoded any "
                                           r"more \(.*No such file or directory.*\): the folder "
-                                          r"changed after the run checked it\."):
+                                          r"changed after the run checked it \(the files "
+                                          rf"changed since, the latest first: {gone}/"):
         tune.tune(SearchSpec(run=run, space=SearchSpace(training={}), max_trials=1), verbose=0)
 
 
