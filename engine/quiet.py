@@ -19,6 +19,7 @@ warning about any other function still shows.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -35,25 +36,42 @@ CHATTER = re.compile(
     r"computation_placer\.cc")
 
 
-def import_tensorflow() -> None:
-    """Imports TensorFlow and initializes its devices without its start-up chatter."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Python-side INFO and WARNING
+# What the image decoders' C code writes while it reads a file that is damaged (libjpeg's
+# own error and warning lines, TensorFlow's decoder logs): the run names such a file in a
+# sentence of its own (a folder's check skips it, --mode=predict gives its line).
+DECODER_CHATTER = re.compile(
+    r"(jpeg_mem|gif_io|png_io)\.cc:|^(Corrupt JPEG data|Premature end of JPEG|Bogus |"
+    r"Improper call to JPEG library|Unsupported marker type|Invalid JPEG file structure|"
+    r"Not a JPEG file|Input file read error|libpng (warning|error))")
+
+
+@contextlib.contextmanager
+def stderr_without(chatter: re.Pattern):
+    """Runs its block with file descriptor 2 (where C++ code writes) captured, then
+    writes back every captured line that ``chatter`` does not match."""
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         try:
-            import tensorflow as tf
-
-            tf.config.list_physical_devices("GPU")
+            yield
         finally:
             sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
             captured.seek(0)
             for line in captured.read().decode(errors="replace").splitlines():
-                if line.strip() and not CHATTER.search(line):
+                if line.strip() and not chatter.search(line):
                     print(line, file=sys.stderr)
+
+
+def import_tensorflow() -> None:
+    """Imports TensorFlow and initializes its devices without its start-up chatter."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Python-side INFO and WARNING
+    with stderr_without(CHATTER):
+        import tensorflow as tf
+
+        tf.config.list_physical_devices("GPU")
 
 
 class _PerModelRetracing(logging.Filter):

@@ -174,6 +174,33 @@ def test_a_glob_matching_only_folders_without_images_is_a_failure(run, tmp_path,
         ".bmp)", "", "train.py: failed: 1 of 1 files could not be classified."]
 
 
+def test_a_recursive_glob_names_each_file_once_and_a_damaged_one_in_its_line_alone(
+        run, test_split, tmp_path, train_here):
+    # "**" matches the folders on the way too, and each was expanded again: a file printed
+    # up to three times, counted as many in the failures; a truncated JPEG's line came
+    # after libjpeg's own ("Premature end of JPEG data"); a newline in a name split a line.
+    model_dir, _ = run
+    folder = tmp_path / "scans"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.png").write_bytes(png(test_split[0][0]))
+    (folder / "sub" / "b.png").write_bytes(png(test_split[0][1]))
+    (folder / "two\nlines.png").write_bytes(png(test_split[0][2]))
+    (folder / "notes.txt").write_text("not an image")
+    photo = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (300, 300, 3), np.uint8)).save(
+        photo, "JPEG")
+    (folder / "cut.jpg").write_bytes(photo.getvalue()[:len(photo.getvalue()) // 2])
+    result = train_here("--mode=predict", f"--export_dir={model_dir / 'export'}",
+                        str(folder / "**"), cwd=tmp_path)
+    assert result.returncode == 1
+    assert [line.split(": ")[0] for line in result.stdout.splitlines()] == [
+        str(folder / "a.png"), str(folder / "sub" / "b.png"), f"{folder}/two\\x0alines.png"]
+    assert result.stderr.strip().splitlines() == [
+        f"{folder / 'cut.jpg'}: error: not a decodable image (JPEG, PNG, GIF or BMP)",
+        f"{folder / 'notes.txt'}: error: not a decodable image (JPEG, PNG, GIF or BMP)", "",
+        "train.py: failed: 2 of 5 files could not be classified."]
+
+
 def test_predict_json_prints_one_object_per_file(run, images, tmp_path, train_here,
                                                  monkeypatch):
     model_dir, _ = run

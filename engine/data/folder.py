@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from engine import quiet
 from engine.data import file_checks
 from engine.data.source import (FOLDER_PREFIX, SPLIT_SEED, TEST_FRACTION, VALIDATION_FRACTION,
                                 Source, shipped_validation_refusal)
@@ -278,7 +279,9 @@ def undecodable(paths: list[str]) -> list[str]:
         return index, known_formats(contents), tf.shape(decode_bytes(contents))
 
     checked = indices.map(check, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
-    good = {index for index, known, _ in checked.ignore_errors().as_numpy_iterator() if known}
+    with quiet.stderr_without(quiet.DECODER_CHATTER):  # the skipped files' warning names them
+        good = {index for index, known, _ in checked.ignore_errors().as_numpy_iterator()
+                if known}
     return [path for index, path in enumerate(paths) if index not in good]
 
 

@@ -14,16 +14,18 @@ import base64
 import glob
 import json
 import os
+import re
 import stat
 import sys
 
-from engine import command
+from engine import command, quiet
 from engine.serving.predictor import SavedClassifier
 from layers.errors import RunFailure, UsageError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
 BATCH_SIZE = 32  # files per call to the SavedModel, unless --batch_size
 GLOB_CHARACTERS = "*?["
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def run(args) -> None:
@@ -60,8 +62,10 @@ def expand(arguments) -> list[tuple[str, str | None]]:
             files.append((argument, None))
         elif any(character in argument for character in GLOB_CHARACTERS):
             matches = sorted(glob.glob(argument, recursive=True))
-            found = [path for match in matches
-                     for path in (folder_images(match) if os.path.isdir(match) else [match])]
+            # Each file once: "**" matches the folders on the way as well as their files.
+            found = list(dict.fromkeys(
+                path for match in matches
+                for path in (folder_images(match) if os.path.isdir(match) else [match])))
             # Only folders without images matched: the pattern names no image either.
             reason = (f"matches only folders that hold no images ({', '.join(IMAGE_EXTENSIONS)})"
                       if matches else "matches no file")
@@ -127,7 +131,8 @@ def classify_all(classifier: SavedClassifier, contents: list[bytes]) -> list:
     if not contents:
         return []
     try:
-        return list(classifier.classify(contents))
+        with quiet.stderr_without(quiet.DECODER_CHATTER):  # each bad file gets its own line
+            return list(classifier.classify(contents))
     except tf.errors.InvalidArgumentError:
         if len(contents) == 1:
             return ["not a decodable image (JPEG, PNG, GIF or BMP)"]
@@ -137,8 +142,10 @@ def classify_all(classifier: SavedClassifier, contents: list[bytes]) -> list:
 def shown(path: str) -> str:
     """``path`` as a text line shows it: a file name that is not valid in the file
     system's encoding (Python hands it over surrogate-escaped, which a UTF-8 terminal's
-    strict encoder refuses) with its stray bytes written ``\\xe9``."""
-    return os.fsencode(path).decode(sys.getfilesystemencoding(), "backslashreplace")
+    strict encoder refuses) with its stray bytes written ``\\xe9``, and its control
+    characters (a newline would split the line) written ``\\x0a``."""
+    text = os.fsencode(path).decode(sys.getfilesystemencoding(), "backslashreplace")
+    return CONTROL_CHARACTERS.sub(lambda found: f"\\x{ord(found.group()):02x}", text)
 
 
 def file_fields(path: str) -> dict:

@@ -1,6 +1,7 @@
 """Image folders: both layouts, every format, undecodable files skipped and reported,
 deterministic carved splits, clear errors for empty classes and folders."""
 
+import io
 import logging
 
 import numpy as np
@@ -105,8 +106,6 @@ def test_a_split_decoded_every_epoch_is_reshuffled_whole_as_file_names(tmp_path)
 @pytest.mark.parametrize("colours", [2, 16, 256])
 def test_an_8_bit_bmp_decodes_to_its_colour_tables_colours(colours):
     # TensorFlow's BMP decoder returns an 8-bit image's colour indices as grey levels.
-    import io
-
     import tensorflow as tf
 
     pixels = np.random.default_rng(colours).integers(0, 256, (9, 7, 3), dtype=np.uint8)
@@ -134,6 +133,17 @@ def test_undecodable_files_are_skipped_and_reported(layered, caplog):
     names = sorted(path.rsplit("/", 1)[-1] for path in source.skipped)
     assert names == ["broken.jpg", "notes.txt", "truncated.png"]
     assert "Skipped 3 of the files" in caplog.text and "broken.jpg" in caplog.text
+
+
+def test_the_check_leaves_a_damaged_jpeg_to_the_warning_not_to_libjpeg(tmp_path, capfd):
+    # libjpeg wrote "Premature end of JPEG data" (and TensorFlow its log line) to the
+    # terminal above the warning that names the file.
+    photo = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (300, 300, 3), np.uint8)).save(
+        photo, "JPEG")
+    (tmp_path / "cut.jpg").write_bytes(photo.getvalue()[:len(photo.getvalue()) // 2])
+    assert folder.undecodable([str(tmp_path / "cut.jpg")]) == [str(tmp_path / "cut.jpg")]
+    assert "JPEG" not in capfd.readouterr().err
 
 
 def test_webp_and_other_formats_serving_refuses_are_skipped_and_reported(layered, caplog):
