@@ -174,11 +174,12 @@ def test_a_glob_matching_only_folders_without_images_is_a_failure(run, tmp_path,
         ".bmp)", "", "train.py: failed: 1 of 1 files could not be classified."]
 
 
-def test_a_recursive_glob_names_each_file_once_and_a_damaged_one_in_its_line_alone(
+def test_a_recursive_glob_names_each_file_once_and_each_failure_in_its_line_alone(
         run, test_split, tmp_path, train_here):
     # "**" matches the folders on the way too, and each was expanded again: a file printed
     # up to three times, counted as many in the failures; a truncated JPEG's line came
-    # after libjpeg's own ("Premature end of JPEG data"); a newline in a name split a line.
+    # after libjpeg's own ("Premature end of JPEG data"); a newline in a name split a line;
+    # a 24 KB PNG of 200 million pixels was decoded (predict's memory grew by gigabytes).
     model_dir, _ = run
     folder = tmp_path / "scans"
     (folder / "sub").mkdir(parents=True)
@@ -190,15 +191,18 @@ def test_a_recursive_glob_names_each_file_once_and_a_damaged_one_in_its_line_alo
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (300, 300, 3), np.uint8)).save(
         photo, "JPEG")
     (folder / "cut.jpg").write_bytes(photo.getvalue()[:len(photo.getvalue()) // 2])
+    Image.new("1", (20_000, 10_000)).save(folder / "bomb.png")
     result = train_here("--mode=predict", f"--export_dir={model_dir / 'export'}",
                         str(folder / "**"), cwd=tmp_path)
     assert result.returncode == 1
     assert [line.split(": ")[0] for line in result.stdout.splitlines()] == [
         str(folder / "a.png"), str(folder / "sub" / "b.png"), f"{folder}/two\\x0alines.png"]
     assert result.stderr.strip().splitlines() == [
+        f"{folder / 'bomb.png'}: error: an image of 200,000,000 pixels, more than the "
+        "178,956,970 decoded at most; scale it down first",
         f"{folder / 'cut.jpg'}: error: not a decodable image (JPEG, PNG, GIF or BMP)",
         f"{folder / 'notes.txt'}: error: not a decodable image (JPEG, PNG, GIF or BMP)", "",
-        "train.py: failed: 2 of 5 files could not be classified."]
+        "train.py: failed: 3 of 6 files could not be classified."]
 
 
 def test_predict_json_prints_one_object_per_file(run, images, tmp_path, train_here,

@@ -30,6 +30,7 @@ from engine import quiet
 from engine.data import file_checks
 from engine.data.source import (FOLDER_PREFIX, SPLIT_SEED, TEST_FRACTION, VALIDATION_FRACTION,
                                 Source, shipped_validation_refusal)
+from engine.serving.contract import MAX_IMAGE_PIXELS, TOO_LARGE
 from layers.errors import UsageError
 
 SPLITS = ("train", "validation", "test")
@@ -42,7 +43,7 @@ SIGNATURES = {"JPEG": b"\xff\xd8\xff", "PNG": b"\x89PNG", "GIF": b"GIF8", "BMP":
 DECODE_SCOPE = "folder_image"
 # What undecodable() accepts, for the remembered checks (engine.data.file_checks): raise
 # the version when it or decode_bytes() changes what passes.
-CHECK_RULES = f"undecodable 1 {sorted(SIGNATURES.items())}"
+CHECK_RULES = f"undecodable 2 {sorted(SIGNATURES.items())} {MAX_IMAGE_PIXELS}"
 
 
 def image_folder(path: str, validation_fraction: float = VALIDATION_FRACTION,
@@ -151,7 +152,8 @@ def without_undecodable(layout: dict, split_root: dict, path: str) -> tuple[dict
     if skipped:
         names = sorted(skipped)
         logging.warning("Skipped %d of the files in %s, not decodable as JPEG, PNG, GIF or "
-                        "BMP images: %s", len(names), path, first_files(names))
+                        "BMP images of at most %s pixels: %s", len(names), path,
+                        f"{MAX_IMAGE_PIXELS:,}", first_files(names))
     layout = {split: {name: [file for file in files if str(file) not in skipped]
                       for name, files in classes.items()} for split, classes in layout.items()}
     for split, classes in layout.items():
@@ -268,7 +270,7 @@ def known_formats(contents: tf.Tensor) -> tf.Tensor:
 
 def undecodable(paths: list[str]) -> list[str]:
     """The files among ``paths`` that are not a JPEG, PNG, GIF or BMP image TensorFlow
-    decodes (one parallel pass)."""
+    decodes, of at most :data:`MAX_IMAGE_PIXELS` pixels (one parallel pass)."""
     if not paths:
         return []
     indices = tf.data.Dataset.from_tensor_slices((encoded(paths), tf.range(len(paths))))
@@ -300,28 +302,69 @@ def decode(path) -> tf.Tensor:
 
 def decode_bytes(contents) -> tf.Tensor:
     """The RGB uint8 ``HxWx3`` image encoded in ``contents`` (JPEG, PNG, GIF: its first
-    frame, BMP). Three channels for every format: GIF and BMP cannot be decoded to one."""
-    image = tf.io.decode_image(contents, channels=3, expand_animations=False)
+    frame, BMP). Three channels for every format: GIF and BMP cannot be decoded to one.
+    An image whose header declares more than :data:`MAX_IMAGE_PIXELS` pixels is refused
+    before it is decoded (:data:`TOO_LARGE`)."""
+    pixels = declared_pixels(contents)
+    with tf.control_dependencies([tf.debugging.Assert(pixels <= MAX_IMAGE_PIXELS,
+                                                      [TOO_LARGE, pixels])]):
+        image = tf.io.decode_image(contents, channels=3, expand_animations=False)
     return tf.cond(is_palette_bmp(contents), lambda: bmp_palette_colours(contents, image),
                    lambda: image)
 
 
 # BMP's header (BITMAPFILEHEADER, then a BITMAPINFOHEADER or a later one, little-endian):
 # where its fields are, in bytes from the start of the file.
-BMP_INFO_SIZE, BMP_BITS, BMP_COLOURS_USED, BMP_HEADER = (14, 4), (28, 2), (46, 4), 54
+BMP_INFO_SIZE, BMP_BITS, BMP_COLOURS_USED = (14, 4), (28, 2), (46, 4)
+BMP_WIDTH, BMP_HEIGHT = (18, 4), (22, 4)  # signed: a negative height is stored top-down
 BMP_INFO_HEADER_MIN = 40  # BITMAPINFOHEADER; the 12-byte OS/2 header has 3-byte entries
 BMP_PALETTE_ENTRIES = 256  # an 8-bit image's palette: at most 256 4-byte BGR0 entries
+# PNG's IHDR chunk and GIF's logical screen (big- and little-endian): width, height.
+PNG_WIDTH, PNG_HEIGHT = (16, 4), (20, 4)
+GIF_WIDTH, GIF_HEIGHT = (6, 2), (8, 2)
+HEADER_BYTES = 54  # every field above lies in a file's first 54 bytes
 
 
-def _bmp_field(contents, field) -> tf.Tensor:
-    """The unsigned little-endian ``field`` (offset, size) of a BMP header (0 past the end
+def _header_field(contents, field, big_endian: bool = False) -> tf.Tensor:
+    """The unsigned ``field`` (offset, size) of an image file's header (0 past the end
     of ``contents``), int64; only the header is copied, not the whole file."""
     header = tf.io.decode_raw(tf.strings.substr(tf.strings.join(
-        [tf.strings.substr(contents, 0, BMP_HEADER), b"\0" * BMP_HEADER]), 0, BMP_HEADER),
-        tf.uint8)
+        [tf.strings.substr(contents, 0, HEADER_BYTES), b"\0" * HEADER_BYTES]), 0,
+        HEADER_BYTES), tf.uint8)
     offset, size = field
     digits = tf.cast(header[offset:offset + size], tf.int64)
+    if big_endian:
+        digits = tf.reverse(digits, [0])
     return tf.reduce_sum(digits * 256 ** tf.range(size, dtype=tf.int64))
+
+
+def _signed_32(value: tf.Tensor) -> tf.Tensor:
+    return tf.where(value >= 2**31, value - 2**32, value)
+
+
+def declared_pixels(contents) -> tf.Tensor:
+    """Width times height as the header of the image file ``contents`` declares them
+    (JPEG's frame header, PNG's IHDR, GIF's logical screen, which its frames lie within,
+    BMP's info header), int64; 0 for another format."""
+    def starts(name):
+        return tf.equal(tf.strings.substr(contents, 0, len(SIGNATURES[name])), SIGNATURES[name])
+
+    def jpeg():
+        height, width = tf.unstack(tf.cast(tf.image.extract_jpeg_shape(contents)[:2], tf.int64))
+        return height * width
+
+    def bmp():  # read where TensorFlow's decoder reads them, whatever the header's size
+        return (tf.abs(_signed_32(_header_field(contents, BMP_WIDTH)))
+                * tf.abs(_signed_32(_header_field(contents, BMP_HEIGHT))))
+
+    return tf.case([
+        (starts("JPEG"), jpeg),
+        (starts("PNG"), lambda: tf.minimum(  # 2**32 squared would wrap below the limit
+            _header_field(contents, PNG_WIDTH, big_endian=True), 2**31)
+         * tf.minimum(_header_field(contents, PNG_HEIGHT, big_endian=True), 2**31)),
+        (starts("GIF"), lambda: _header_field(contents, GIF_WIDTH)
+         * _header_field(contents, GIF_HEIGHT)),
+        (starts("BMP"), bmp)], default=lambda: tf.constant(0, tf.int64), exclusive=True)
 
 
 def is_palette_bmp(contents) -> tf.Tensor:
@@ -330,20 +373,20 @@ def is_palette_bmp(contents) -> tf.Tensor:
     decoder returns as they are, as grey levels."""
     return tf.logical_and(
         tf.logical_and(tf.equal(tf.strings.substr(contents, 0, 2), SIGNATURES["BMP"]),
-                       tf.equal(_bmp_field(contents, BMP_BITS), 8)),
-        _bmp_field(contents, BMP_INFO_SIZE) >= BMP_INFO_HEADER_MIN)
+                       tf.equal(_header_field(contents, BMP_BITS), 8)),
+        _header_field(contents, BMP_INFO_SIZE) >= BMP_INFO_HEADER_MIN)
 
 
 def bmp_palette_colours(contents, indices: tf.Tensor) -> tf.Tensor:
     """The RGB image of the 8-bit BMP ``contents`` whose colour indices TensorFlow decoded
     as the grey ``HxWx3`` image ``indices``: each pixel its colour table entry (an
     index past the table's used colours black)."""
-    start = tf.minimum(14 + _bmp_field(contents, BMP_INFO_SIZE),
+    start = tf.minimum(14 + _header_field(contents, BMP_INFO_SIZE),
                        tf.cast(tf.strings.length(contents), tf.int64))
     size = 4 * BMP_PALETTE_ENTRIES
     table = tf.io.decode_raw(tf.strings.substr(tf.strings.join(
         [tf.strings.substr(contents, start, size), b"\0" * size]), 0, size), tf.uint8)
-    used = _bmp_field(contents, BMP_COLOURS_USED)
+    used = _header_field(contents, BMP_COLOURS_USED)
     used = tf.where(tf.logical_or(used == 0, used > BMP_PALETTE_ENTRIES),
                     tf.constant(BMP_PALETTE_ENTRIES, tf.int64), used)
     rgb = tf.reverse(tf.reshape(table, [BMP_PALETTE_ENTRIES, 4])[:, :3], axis=[1])  # BGR0

@@ -19,6 +19,7 @@ import stat
 import sys
 
 from engine import command, quiet
+from engine.serving.contract import MAX_IMAGE_PIXELS, TOO_LARGE
 from engine.serving.predictor import SavedClassifier
 from layers.errors import RunFailure, UsageError
 
@@ -133,8 +134,12 @@ def classify_all(classifier: SavedClassifier, contents: list[bytes]) -> list:
     try:
         with quiet.stderr_without(quiet.DECODER_CHATTER):  # each bad file gets its own line
             return list(classifier.classify(contents))
-    except tf.errors.InvalidArgumentError:
+    except tf.errors.InvalidArgumentError as error:
         if len(contents) == 1:
+            too_large = re.search(re.escape(TOO_LARGE) + r"\D*(\d+)", str(error))
+            if too_large:
+                return [f"an image of {int(too_large.group(1)):,} pixels, more than the "
+                        f"{MAX_IMAGE_PIXELS:,} decoded at most; scale it down first"]
             return ["not a decodable image (JPEG, PNG, GIF or BMP)"]
         return [result for item in contents for result in classify_all(classifier, [item])]
 

@@ -9,3 +9,9 @@ CLASS_IDS, CLASS_NAMES = "class_ids", "class_names"
 OUTPUTS = (PROBABILITIES, LOGITS, CLASS_IDS, CLASS_NAMES)
 LABELS_FILE = "labels.txt"  # in the SavedModel's assets/: one class name a line, in id order
 TFLITE_FILE = "model.tflite"
+# serve_bytes, like a folder source's check, refuses an image whose header declares more
+# pixels than PIL decodes (twice its Image.MAX_IMAGE_PIXELS, beyond which it sees a
+# decompression bomb): a small file can declare an image too large for the memory. The
+# assertion's message is TOO_LARGE, then the pixels declared.
+MAX_IMAGE_PIXELS = 2 * (1024 * 1024 * 1024 // 4 // 3)
+TOO_LARGE = f"image larger than {MAX_IMAGE_PIXELS:,} pixels, refused before decoding; declared:"

@@ -3,6 +3,7 @@ deterministic carved splits, clear errors for empty classes and folders."""
 
 import io
 import logging
+import re
 
 import numpy as np
 import pytest
@@ -144,6 +145,50 @@ def test_the_check_leaves_a_damaged_jpeg_to_the_warning_not_to_libjpeg(tmp_path,
     (tmp_path / "cut.jpg").write_bytes(photo.getvalue()[:len(photo.getvalue()) // 2])
     assert folder.undecodable([str(tmp_path / "cut.jpg")]) == [str(tmp_path / "cut.jpg")]
     assert "JPEG" not in capfd.readouterr().err
+
+
+def encoded_as(image: Image.Image, image_format: str) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, image_format)
+    return buffer.getvalue()
+
+
+def test_the_pixels_each_header_declares_are_the_decoded_images():
+    import struct
+
+    import tensorflow as tf
+
+    photo = Image.fromarray(np.random.default_rng(1).integers(0, 256, (37, 53, 3), np.uint8))
+    files = {name: encoded_as(photo, name) for name in ("JPEG", "PNG", "GIF", "BMP")}
+    files["8-bit BMP"] = encoded_as(photo.quantize(16), "BMP")
+    top_down = bytearray(files["BMP"])  # a negative height: rows stored top to bottom
+    top_down[22:26] = struct.pack("<i", -37)
+    files["top-down BMP"] = bytes(top_down)
+    for name, contents in files.items():
+        assert folder.declared_pixels(contents).numpy() == 37 * 53, name
+        assert folder.decode_bytes(contents).shape == (37, 53, 3), name
+    assert folder.declared_pixels(encoded_as(photo, "WEBP")).numpy() == 0
+    assert folder.declared_pixels(b"\x89PNG").numpy() == 0  # cut short: no header
+    widest = bytearray(files["PNG"])  # IHDR's 2**32 - 1 squared does not wrap around
+    widest[16:24] = b"\xff" * 8
+    assert folder.declared_pixels(bytes(widest)).numpy() > folder.MAX_IMAGE_PIXELS
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        folder.decode_bytes(bytes(widest))
+
+
+def test_an_image_too_large_to_decode_is_refused_before_decoding(tmp_path):
+    # 20,000 x 10,000 pixels in a 24 KB file: decoded, 600 MB, and over 4 GB in predict's
+    # resizing; a 30,000-pixel square would exhaust the memory. PIL refuses it too.
+    import tensorflow as tf
+
+    bomb = tmp_path / "bomb.png"
+    Image.new("1", (20_000, 10_000)).save(bomb)
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=rf"(?s){re.escape(folder.TOO_LARGE)}\D*200000000"):
+        folder.decode_bytes(bomb.read_bytes())
+    with pytest.raises(Image.DecompressionBombError):
+        Image.open(bomb).load()
+    assert folder.undecodable([str(bomb)]) == [str(bomb)]
 
 
 def test_webp_and_other_formats_serving_refuses_are_skipped_and_reported(layered, caplog):
