@@ -134,6 +134,13 @@ ARCHITECTURES = {"alexnet": ALEXNET, "alexnet_grouped": ALEXNET_GROUPED, "zfnet"
                  "zfnet_wide": ZFNET_WIDE}
 
 
+def paper_weights() -> keras.initializers.Initializer:
+    """N(0, 0.01), both papers' weights, one initializer per layer: Keras fixes an
+    unseeded initializer's seed when it is made, so one shared by every layer started
+    them all from the same numbers (conv3's kernel began as conv4's)."""
+    return keras.initializers.RandomNormal(mean=0.0, stddev=0.01)
+
+
 def alexnet(input_shape, classes, classifier_activation, name="alexnet",
             architecture="alexnet", dropout=0.5, lrn=True, width_multiplier=1.0,
             include_top=True, pooling=None):
@@ -164,7 +171,6 @@ def alexnet(input_shape, classes, classifier_activation, name="alexnet",
     dropout = rate("dropout", dropout)
     lrn = check_switch("lrn", lrn)
     table = ARCHITECTURES[architecture]
-    weights = keras.initializers.RandomNormal(mean=0.0, stddev=0.01)
     constraint = MaxFilterRMS(table.max_filter_rms) if table.max_filter_rms else None
     inputs = keras.Input(shape=input_shape, name="input")
     x = inputs
@@ -173,7 +179,7 @@ def alexnet(input_shape, classes, classifier_activation, name="alexnet",
     for index, conv in enumerate(table.convs, start=1):
         x = apply(PaddedConv2D(scaled(conv.filters, width_multiplier, towers), conv.kernel,
                                strides=conv.stride, padding=conv.padding, groups=conv.groups,
-                               activation="relu", kernel_initializer=weights,
+                               activation="relu", kernel_initializer=paper_weights(),
                                kernel_constraint=constraint,
                                bias_initializer=keras.initializers.Constant(conv.bias),
                                name=f"conv{index}"), x)
@@ -190,11 +196,11 @@ def alexnet(input_shape, classes, classifier_activation, name="alexnet",
     x = flatten(x)
     for layer in (6, 7):
         x = keras.layers.Dense(scaled(FC_UNITS, width_multiplier), activation="relu",
-                               kernel_initializer=weights,
+                               kernel_initializer=paper_weights(),
                                bias_initializer=keras.initializers.Constant(table.fc_bias),
                                name=f"fc{layer}")(x)
         x = keras.layers.Dropout(dropout, name=f"drop{layer}")(x)
-    outputs = classifier(x, classes, classifier_activation, kernel_initializer=weights)
+    outputs = classifier(x, classes, classifier_activation, kernel_initializer=paper_weights())
     return keras.Model(inputs, outputs, name=name)
 
 

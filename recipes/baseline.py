@@ -17,7 +17,7 @@ import keras
 
 from layers.checks import check_positive_int, check_switch, is_int
 from layers.errors import UsageError
-from recipes.common import apply, classifier, features, flatten, rate
+from recipes.common import apply, classifier, features, flatten, fresh, rate
 from recipes.registry import Recipe, TrainingConfig, register
 from recipes.space import Choice, Int, SearchSpace
 
@@ -38,7 +38,7 @@ def mlp(input_shape, classes, classifier_activation, name="mlp", hidden_units=(2
     x = flatten(inputs)
     for index, units in enumerate(hidden_units, start=1):
         x = keras.layers.Dense(units, activation=activation, name=f"hidden{index}",
-                               kernel_initializer=kernel_initializer)(x)
+                               kernel_initializer=fresh(kernel_initializer))(x)
         if dropout:
             x = keras.layers.Dropout(dropout, name=f"dropout{index}")(x)
     outputs = classifier(x, classes, classifier_activation)

@@ -66,7 +66,9 @@ def googlenet(input_shape, classes, classifier_activation, name="googlenet", aux
     it with ``loss_weights=[1, AUX_LOSS_WEIGHT, AUX_LOSS_WEIGHT]`` (0.3, as the
     paper).  Its layers carry the inference model's names, so
     ``keras.Model(model.input, model.outputs[0])`` is the inference network with
-    the trained weights, and weights load by name from one into the other.
+    the trained weights, and each layer of one takes the weights of the layer of its
+    name in the other (``layer.set_weights(other.get_layer(layer.name).get_weights())``;
+    Keras 3's ``load_weights`` needs the saved model's structure, not only its names).
     """
     dropout = rate("dropout", dropout)
     aux_heads = check_switch("aux_heads", aux_heads)

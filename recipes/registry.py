@@ -235,9 +235,9 @@ def build(
     """
     recipe = get(name)
     model_name = variant.pop("name", recipe.name)
-    if not isinstance(model_name, str) or not model_name:
-        raise UsageError(f"name must be a non-empty string (the model's name), got "
-                         f"{model_name!r}.")
+    if not isinstance(model_name, str) or not model_name or "/" in model_name:
+        raise UsageError(f"name must be a non-empty string without '/' (the model's name), "
+                         f"got {model_name!r}.")
     if classes is not None and (not is_int(classes) or classes < 1):
         raise UsageError(f"classes must be a positive integer, got {classes!r}.")
     if input_shape is not None:

@@ -22,7 +22,7 @@ import math
 
 import keras
 
-from layers.checks import check_choice, is_int, is_real
+from layers.checks import check_choice, check_positive_int, check_switch, is_int, is_real
 from layers.errors import UsageError
 from layers.residual import (SHORTCUTS, STRIDE_PLACEMENTS, basic_block, bn_relu,
                              bottleneck_block, conv, conv_bn, preact_block)
@@ -72,6 +72,8 @@ def resnet(input_shape, classes, classifier_activation, name="resnet", *, blocks
         widths = tuple(scaled(width, width_multiplier, groups) for width in widths)
     _check_variant(blocks, filters, block, widths, stem, shortcut, stride_on, dropout,
                    final_survival_probability)
+    conv_bias = check_switch("conv_bias", conv_bias)
+    stem_filters = check_positive_int("stem_filters", stem_filters)
     _check_read(block, widths=widths, groups=groups, stride_on=stride_on, conv_bias=conv_bias,
                 final_survival_probability=final_survival_probability)
     inputs = keras.Input(shape=input_shape, name="input")

@@ -89,6 +89,13 @@ def test_initialization_of_section_5(alexnet):
             np.testing.assert_array_equal(bias, 1.0 if layer.name in ones else 0.0)
     fc6 = keras.ops.convert_to_numpy(alexnet.get_layer("fc6").kernel)
     assert abs(fc6.std() - 0.01) < 1e-4 and abs(fc6.mean()) < 1e-4
+    # Each layer its own draws: one shared initializer started every kernel from the same
+    # numbers (conv3's and conv4's, fc6's and fc7's equal where they overlap).
+    for first, second in (("conv3", "conv4"), ("fc6", "fc7"), ("fc7", "logits")):
+        a, b = (keras.ops.convert_to_numpy(alexnet.get_layer(name).kernel).ravel()
+                for name in (first, second))
+        size = min(a.size, b.size)
+        assert abs(np.corrcoef(a[:size], b[:size])[0, 1]) < 0.01, (first, second)
 
 
 def test_lrn_has_the_papers_constants_and_dropout_is_one_half(alexnet):

@@ -47,7 +47,8 @@ def test_layers_without_a_window_and_unknown_sizes_pass_through():
 
 @pytest.mark.parametrize("recipe, argument", [("alexnet", "lrn"), ("vgg_a", "lrn"),
                                               ("googlenet", "aux_heads"),
-                                              ("lenet5_modern", "batch_norm")])
+                                              ("lenet5_modern", "batch_norm"),
+                                              ("resnet20", "conv_bias")])
 def test_an_on_off_argument_that_is_not_a_bool_is_refused(recipe, argument):
     with pytest.raises(ValueError, match=rf"^{argument} must be True or False, got 'no'\.$"):
         recipes.build(recipe, **{argument: "no"})
@@ -98,3 +99,14 @@ def test_a_count_argument_takes_numpy_integers(recipe, argument, value):
 def test_a_scaled_width_is_the_nearest_multiple_of_its_divisor(channels, multiplier, divisor,
                                                                  width):
     assert scaled(channels, multiplier, divisor) == width
+
+
+def test_a_layer_initializer_given_once_starts_each_layer_from_its_own_numbers():
+    # Keras fixes an unseeded initializer's seed when it is made: one instance given to
+    # every hidden layer started hidden2 and hidden3 from the same weights.
+    model = recipes.build("mlp", input_shape=(50,), hidden_units=(50,) * 3, dropout=0.0,
+                          kernel_initializer=keras.initializers.RandomNormal(stddev=0.05))
+    kernels = [keras.ops.convert_to_numpy(model.get_layer(f"hidden{index}").kernel)
+               for index in (2, 3)]
+    assert abs(np.corrcoef(kernels[0].ravel(), kernels[1].ravel())[0, 1]) < 0.1
+    assert abs(kernels[0].std() - 0.05) < 0.005

@@ -111,9 +111,10 @@ def test_name_names_the_model_as_in_keras_applications():
     # It met the recipe's name, build()'s first argument: "got multiple values".
     assert recipes.build("resnet20", name="my_resnet").name == "my_resnet"
     assert recipes.build("resnet20").name == "resnet20"
-    with pytest.raises(UsageError, match=r"^name must be a non-empty string \(the model's "
-                                         r"name\), got 3\.$"):
-        recipes.build("resnet20", name=3)
+    for name in (3, "a/b"):  # Keras refuses a "/" in a model's name, in its own words
+        with pytest.raises(UsageError, match=r"^name must be a non-empty string without '/' "
+                                             rf"\(the model's name\), got {name!r}\.$"):
+            recipes.build("resnet20", name=name)
 
 
 FLATTENING = ["lenet5", "lenet5_modern", "alexnet", "vgg11", "googlenet", "fractalnet",
@@ -186,6 +187,13 @@ def test_a_headless_network_is_the_whole_one_up_to_its_classifier(name, variant,
         size=(2, *recipes.get(name).input_shape)).astype("float32")
     np.testing.assert_allclose(headless.predict(images, verbose=0),
                                trunk.predict(images, verbose=0), rtol=1e-5, atol=1e-6)
+    # Open to any size, as keras.applications' headless models are by default.
+    channels = recipes.get(name).input_shape[-1]
+    open_size = recipes.build(name, include_top=False, input_shape=(None, None, channels),
+                              **variant)
+    open_size.set_weights(headless.get_weights())
+    np.testing.assert_allclose(open_size.predict(images, verbose=0),
+                               headless.predict(images, verbose=0), rtol=1e-5, atol=1e-6)
     if name == "lenet5":
         assert headless.count_params() == 49_836
 

@@ -322,3 +322,11 @@ def test_every_family_name_is_registered():
 def test_an_argument_the_block_does_not_read_is_refused(recipe, arguments, message):
     with pytest.raises(ValueError, match=message):
         recipes.build(recipe, **arguments)
+
+
+@pytest.mark.parametrize("stem_filters", [0, 2.5])
+def test_stem_filters_must_be_a_positive_integer(stem_filters):
+    # Keras answered of "filters", or of groups ("evenly divisible ... groups=1").
+    with pytest.raises(ValueError, match=rf"^stem_filters must be a positive integer, got "
+                                         rf"{stem_filters!r}\.$"):
+        recipes.build("resnet20", stem_filters=stem_filters)
