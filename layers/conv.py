@@ -7,6 +7,7 @@ import keras
 from layers.arithmetic import PADDING_MODES, layer_output_size
 from layers.checks import is_int
 from layers.errors import UsageError
+from layers.initializers import per_layer
 
 
 @keras.saving.register_keras_serializable(package="convnet_recipes")
@@ -115,9 +116,9 @@ def factorized_conv(x, filters: int, kernel_size: int, name: str, *,
     row, column = (1, kernel_size), (kernel_size, 1)
     first, second = (column, row) if column_first else (row, column)
     x = conv(x, intermediate_filters or filters, first, name=_factor_name(name, first),
-             **_half_kwargs(first, conv_kwargs))
+             **per_layer(_half_kwargs(first, conv_kwargs)))
     return conv(x, filters, second, name=_factor_name(name, second),
-                **_half_kwargs(second, conv_kwargs))
+                **per_layer(_half_kwargs(second, conv_kwargs)))
 
 
 def _factor_name(name, kernel_size):

@@ -24,6 +24,7 @@ import keras
 
 from layers.checks import is_int
 from layers.errors import UsageError
+from layers.initializers import per_layer
 
 
 class InceptionFilters(NamedTuple):
@@ -51,7 +52,7 @@ def inception_module(x, filters: InceptionFilters, name: str, **conv_kwargs):
     ``/``: ``{name}_1x1``, ``{name}_3x3_reduce``, ``{name}_3x3``,
     ``{name}_5x5_reduce``, ``{name}_5x5``, ``{name}_pool``, ``{name}_pool_proj``
     and the concatenation ``{name}``.  ``conv_kwargs`` (initializers,
-    regularizers) go to every convolution.
+    regularizers) go to every convolution, each initializer as a copy of its own.
     """
     filters = _check_filters(filters)
     fixed = sorted({"padding", "activation"} & set(conv_kwargs))
@@ -62,7 +63,7 @@ def inception_module(x, filters: InceptionFilters, name: str, **conv_kwargs):
 
     def conv(tensor, count, size, suffix):
         layer = keras.layers.Conv2D(count, size, padding="same", activation="relu",
-                                    name=f"{name}_{suffix}", **conv_kwargs)
+                                    name=f"{name}_{suffix}", **per_layer(conv_kwargs))
         return layer(tensor)
 
     branch_1x1 = conv(x, filters.n1x1, 1, "1x1")

@@ -17,7 +17,8 @@ import keras
 
 from layers.checks import check_positive_int, check_switch, is_int
 from layers.errors import UsageError
-from recipes.common import apply, classifier, features, flatten, fresh, rate
+from layers.initializers import fresh
+from recipes.common import apply, classifier, features, flatten, rate
 from recipes.registry import Recipe, TrainingConfig, register
 from recipes.space import Choice, Int, SearchSpace
 

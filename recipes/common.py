@@ -12,17 +12,6 @@ from layers.checks import is_real
 from layers.errors import UsageError
 
 
-def fresh(initializer):
-    """A new initializer made as ``initializer`` (a name, a config or an instance) is,
-    for one layer: Keras fixes an unseeded initializer's seed when it is made, so an
-    instance shared by several layers starts them from the same numbers. A plain
-    function is returned as it is."""
-    initializer = keras.initializers.get(initializer)
-    if not isinstance(initializer, keras.initializers.Initializer):
-        return initializer
-    return type(initializer).from_config(initializer.get_config())
-
-
 def classifier(x, classes: int, classifier_activation: str | None, prefix: str = "",
                **dense_kwargs):
     """The final affine layer ``logits`` and its activation ``predictions``.

@@ -250,3 +250,15 @@ def test_config_keeps_the_padding_argument():
 def test_bad_padding_raises_value_error(padding):
     with pytest.raises(ValueError, match=r"padding must be .* got"):
         PaddedConv2D(4, 3, padding=padding)
+
+
+def test_a_factorized_pair_given_one_initializer_draws_each_half_on_its_own():
+    # Keras fixes an unseeded initializer's seed when it is made: the 1x3 and 3x1 halves
+    # started from the same numbers.
+    inputs = keras.Input((6, 6, 16))
+    model = keras.Model(inputs, factorized_conv(
+        inputs, 16, 3, "f", padding="same",
+        kernel_initializer=keras.initializers.RandomNormal(stddev=1.0)))
+    first, second = (keras.ops.convert_to_numpy(model.get_layer(name).kernel).ravel()
+                     for name in ("f_1x3", "f_3x1"))
+    assert abs(np.corrcoef(first, second)[0, 1]) < 0.5

@@ -70,10 +70,16 @@ def test_bad_filter_counts_raise_a_clear_value_error(filters, message):
 
 def test_conv_kwargs_reach_every_convolution():
     inputs = keras.Input((8, 8, 4))
-    model = keras.Model(inputs, inception_module(inputs, InceptionFilters(1, 1, 1, 1, 1, 1), "m",
-                                                 kernel_regularizer="l2"))
+    model = keras.Model(inputs, inception_module(
+        inputs, InceptionFilters(1, 1, 1, 1, 1, 1), "m", kernel_regularizer="l2",
+        kernel_initializer=keras.initializers.RandomNormal(stddev=1.0)))
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     assert len(convs) == 6 and all(layer.kernel_regularizer is not None for layer in convs)
+    # One initializer instance for every convolution: each draws its own numbers (Keras
+    # fixes an unseeded one's seed when it is made; the four 1x1 kernels were equal).
+    ones = [keras.ops.convert_to_numpy(model.get_layer(f"m_{branch}").kernel).ravel()
+            for branch in ("1x1", "3x3_reduce", "5x5_reduce", "pool_proj")]
+    assert len({tuple(kernel) for kernel in ones}) == 4
 
 
 @pytest.mark.parametrize("kwargs", [{"padding": "valid"}, {"activation": None}])
