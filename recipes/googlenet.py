@@ -124,7 +124,8 @@ register(Recipe(
     table="Table 1 (GoogLeNet), Figure 3; auxiliary classifiers of Section 5",
     # Section 6: "asynchronous stochastic gradient descent with 0.9 momentum, fixed
     # learning rate schedule (decreasing the learning rate by 4% every 8 epochs)" and
-    # Polyak averaging for the final model; patches of 8%-100% of the image with aspect
+    # Polyak averaging for the final model (read as a moving average over about the last
+    # epoch: engine.training.PolyakWindow); patches of 8%-100% of the image with aspect
     # ratios in [3/4, 4/3] plus photometric distortions ("inception" augmentation).
     # The paper gives no initial rate, batch size, weight decay or length: those are the
     # reference Caffe solver's (base_lr 0.01, batch 32, weight_decay 2e-4, gamma 0.96

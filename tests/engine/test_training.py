@@ -285,6 +285,31 @@ def test_optimizer_flags_reach_the_keras_optimizer():
     assert isinstance(adamw, keras.optimizers.AdamW) and adamw.weight_decay == 0.01
 
 
+def test_ema_averages_over_about_the_last_epoch():
+    # Keras's momentum of 0.99 averages the last hundred or so steps: GoogLeNet's Polyak
+    # averaging over 40,000 steps an epoch was next to none. The average, worked by hand
+    # from the weights after each step, with momentum 1 - 1/steps.
+    steps = 400
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(steps, 3)).astype("float32")
+    data = tf.data.Dataset.from_tensor_slices((x, x @ [[1.0], [-2.0], [0.5]])).batch(1)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(0.05, use_ema=True), "mse")
+    kernels = []
+    record = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: kernels.append(
+        keras.ops.convert_to_numpy(model.layers[0].kernel).copy()))
+    loop.fit(model, data, epochs=1, verbose=0, callbacks=[training.PolyakWindow(), record])
+    momentum = 1 - 1 / steps
+    assert model.optimizer.ema_momentum == momentum
+    average = kernels[0]  # Keras's average starts at the first step's weights
+    for kernel in kernels[1:]:
+        average = momentum * average + (1 - momentum) * kernel
+    model.optimizer.finalize_variable_values(model.trainable_variables)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model.layers[0].kernel), average,
+                               rtol=1e-4, atol=1e-6)
+    assert not np.allclose(average, kernels[-1], atol=1e-3)  # an average, not the last step
+
+
 def test_dropout_flag_sets_every_dropout_layer():
     training_config = dataclasses.replace(recipes.get("alexnet").training, dropout=0.2)
     built = build(recipes.get("alexnet").name, 5, (67, 67, 3), training_config)
