@@ -12,7 +12,7 @@ MODES = ("train", "evaluate", "summary", "activations", "export", "predict",
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "sdlm")
 SCHEDULES = ("constant", "step", "plateau", "exponential", "cosine")
 AUGMENTATIONS = ("none", "cifar", "cifar_reflect", "shift", "alexnet", "zfnet", "vgg",
-                 "resnet", "inception")
+                 "vgg_single_scale", "resnet", "inception")
 NORMALIZATIONS = ("per_channel", "mean_image", "mean_rgb", "lenet", "gcn_zca")
 TTA_MODES = ("none", "flip", "10crop", "dense")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")

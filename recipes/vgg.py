@@ -26,6 +26,8 @@ biases zero), so they train from scratch.
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 
 from layers import LocalResponseNormalization
@@ -115,14 +117,19 @@ def vgg(input_shape, classes, classifier_activation, name="vgg", configuration="
 # 3 times" (plateau_drops=3; "stopped improving" read as 5 epochs without a better
 # validation accuracy, plateau_patience=5, our choice), 370K iterations = 74 epochs;
 # random 224x224 crops of images rescaled to S in [256, 512], horizontal flips and RGB
-# colour shift ("vgg"). Section 2.1: "The only preprocessing we do is subtracting the
-# mean RGB value, computed on the training set, from each pixel" ("mean_rgb").
+# colour shift ("vgg"): Table 3's multi-scale training of C, D and E (which the paper
+# fine-tuned from a model trained at S = 384; here from the start). A, A-LRN and B were
+# trained at S = 256 only ("vgg_single_scale", VGG_SINGLE_SCALE_TRAINING). Section 2.1:
+# "The only preprocessing we do is subtracting the mean RGB value, computed on the
+# training set, from each pixel" ("mean_rgb").
 VGG_TRAINING = TrainingConfig(
     optimizer="momentum", learning_rate=0.01, momentum=0.9, weight_decay=5e-4,
     batch_size=256, epochs=74, schedule="plateau", decay_factor=0.1,
     plateau_monitor="validation", plateau_patience=5, plateau_drops=3,
     augmentation="vgg", normalization="mean_rgb", dropout=0.5,
 )
+VGG_SINGLE_SCALE_TRAINING = dataclasses.replace(VGG_TRAINING, augmentation="vgg_single_scale")
+SINGLE_SCALE_CONFIGURATIONS = ("A", "B")  # Table 3: trained at S = 256 only
 
 # (registry name, Table 1 column, LRN after conv1_1, weight layers, initialization)
 VGG_RECIPES = (
@@ -168,7 +175,8 @@ for _name, _configuration, _lrn, _depth, _initialization in VGG_RECIPES:
               "Image Recognition, ICLR 2015",
         year=2014,
         table=f"Table 1, column {_column}; Table 2",
-        training=VGG_TRAINING,
+        training=(VGG_SINGLE_SCALE_TRAINING if _configuration in SINGLE_SCALE_CONFIGURATIONS
+                  else VGG_TRAINING),
         variant={"configuration": _configuration, "lrn": _lrn,
                  "initialization": _initialization},
         search_space=vgg_space(_configuration, _lrn),

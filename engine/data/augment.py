@@ -26,6 +26,7 @@ same two steps to whole batches.
   256x256 image (corners and centre, with or without flip), no colour noise;
 - ``vgg``: Simonyan and Zisserman 2015, section 3.1: scale jittering (shorter side
   S in [256, 512]), random crop, flip, PCA colour noise;
+- ``vgg_single_scale``: the same at a fixed S = 256 (Table 3's single-scale training);
 - ``resnet``: He et al. 2016, section 3.4: the same with S in [256, 480];
 - ``inception``: Szegedy et al. 2015, section 6: crops of 8%-100% of the area with
   aspect ratio 3/4-4/3 resized to the input, flip, photometric distortions.
@@ -54,6 +55,7 @@ PCA_STDDEV = 0.1  # of the Gaussian multiplying each principal component (Krizhe
 # Scale jittering: S in [S_min, S_max] = [256, 512] for 224 crops, i.e. 1x and 2x the canvas
 # (Simonyan and Zisserman, section 3.1); He et al. 2016, section 3.4: [256, 480].
 VGG_SCALES = (1, 2)
+VGG_SINGLE_SCALE = (1, 1)  # Table 3's fixed S = 256 (A, A-LRN and B trained only so)
 RESNET_SCALES = (1, 480 / 256)
 # Szegedy et al. 2015, section 6: "patches of the image whose size is distributed evenly
 # between 8% and 100% of the image area with aspect ratio constrained to [3/4, 4/3]".
@@ -304,6 +306,15 @@ class VggAugmentation(WholeImageAugmentation):
                                            dtype=tf.int32)
 
 
+class VggSingleScaleAugmentation(VggAugmentation):
+    """Simonyan and Zisserman 2015, section 3.1 and Table 3: single-scale training, S
+    fixed at 256 (for a 224 input), as configurations A, A-LRN and B were trained; the
+    rest as ``vgg``. Dense evaluation at Q = S = 256, as Table 3 tests a fixed S."""
+
+    name = "vgg_single_scale"
+    scales = VGG_SINGLE_SCALE
+
+
 class ResnetAugmentation(VggAugmentation):
     """He et al. 2016, section 3.4: "The image is resized with its shorter side randomly
     sampled in [256, 480] for scale augmentation. A 224x224 crop is randomly sampled
@@ -379,7 +390,8 @@ class InceptionAugmentation(WholeImageAugmentation):
 PRESETS = {preset.name: preset for preset in (
     Augmentation, CifarAugmentation, CifarReflectAugmentation, ShiftAugmentation,
     AlexNetAugmentation,
-    ZfnetAugmentation, VggAugmentation, ResnetAugmentation, InceptionAugmentation)}
+    ZfnetAugmentation, VggAugmentation, VggSingleScaleAugmentation, ResnetAugmentation,
+    InceptionAugmentation)}
 
 
 def make_augmentation(name: str, input_shape) -> Augmentation:

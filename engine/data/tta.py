@@ -54,7 +54,8 @@ def ten_crops(canvas: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
 def dense_scale(augmentation: Augmentation, test_scale: int | None = None) -> int:
     """Q, the shorter side of dense evaluation's test images: ``test_scale`` when given,
     otherwise the scale the preset trains at: the middle of its jittered S, 384 for
-    ``vgg``'s [256, 512], as the paper's Table 3 does (368 for ``resnet``'s [256, 480]);
+    ``vgg``'s [256, 512], as the paper's Table 3 does (368 for ``resnet``'s [256, 480],
+    256 for ``vgg_single_scale``'s fixed S);
     256 for ``alexnet``, ``zfnet`` and ``inception`` (the image their crops come from, for a
     224 input); the input size otherwise."""
     if test_scale is not None:

@@ -155,6 +155,13 @@ def test_paper_training_configuration():
     assert (training.plateau_monitor, training.plateau_drops) == ("validation", 3)
     # Section 2.1: the mean RGB value subtracted, nothing else.
     assert (training.augmentation, training.normalization) == ("vgg", "mean_rgb")
+    # Table 3: A, A-LRN and B trained at S = 256 only; C, D and E's best with S jittered.
+    scales = {name: recipes.get(name).training.augmentation
+              for name in ("vgg_a", "vgg_a_lrn", "vgg_b", "vgg11", "vgg13", "vgg_c", "vgg_d",
+                           "vgg_e", "vgg19")}
+    assert scales == {**dict.fromkeys(("vgg_a", "vgg_a_lrn", "vgg_b", "vgg11", "vgg13"),
+                                      "vgg_single_scale"),
+                      **dict.fromkeys(("vgg_c", "vgg_d", "vgg_e", "vgg19"), "vgg")}
 
 
 def test_dropout_follows_fc6_and_fc7(vgg16):

@@ -205,6 +205,15 @@ def test_vgg_scale_jitter_draws_s_from_256_to_512():
     assert shorter_sides("vgg") == set(range(256, 513))
 
 
+def test_vgg_single_scale_trains_and_tests_at_s_256():
+    # Table 3: A, A-LRN and B trained at a fixed S = 256 and tested at Q = S.
+    from engine.data.tta import dense_scale
+
+    assert shorter_sides("vgg_single_scale", draws=200) == {256}
+    assert dense_scale(make_augmentation("vgg_single_scale", (224, 224, 3))) == 256
+    assert dense_scale(make_augmentation("vgg", (224, 224, 3))) == 384
+
+
 def test_resnet_scale_augmentation_draws_s_from_256_to_480():
     # He et al. 2016, section 3.4: "shorter side randomly sampled in [256, 480]".
     assert shorter_sides("resnet") == set(range(256, 481))
