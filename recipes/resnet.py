@@ -314,11 +314,13 @@ register(Recipe(
 # and 160 of 200, weight decay 5e-4, batch 128, flips and random crops "from image
 # padded by 4 pixels on each side, filling missing pixels with reflections of original
 # image" ("cifar_reflect": reflections without repeating the edge, as the authors'
-# code); per-channel mean/std normalization, as their code ("per_channel").
+# code); per-channel mean/std normalization, as their code ("per_channel"); all 50,000
+# training images, as their code trains on the whole training set (validation_fraction=0:
+# 391 steps an epoch, not 45,000 images' 352).
 WRN_TRAINING = TrainingConfig(
     optimizer="nesterov", learning_rate=0.1, momentum=0.9, weight_decay=5e-4, batch_size=128,
     epochs=200, schedule="step", decay_factor=0.2, decay_epochs=(60, 120, 160),
-    augmentation="cifar_reflect")
+    augmentation="cifar_reflect", validation_fraction=0.0)
 WRN28_10 = dict(block="preact", blocks=(4, 4, 4), filters=(160, 320, 640), stem="cifar",
                 stem_filters=16)
 
@@ -366,15 +368,17 @@ register(Recipe(
 # Sec. 5.3: conv1 3x3 with 64 filters, three stages of 3 bottlenecks (29 layers) with
 # widths 512, 1024, 2048 in 8 groups of 64 and outputs 256, 512, 1024.  Batch 128, lr 0.1
 # divided by 10 at epochs 150 and 225 of 300, weight decay 5e-4, momentum 0.9 (Nesterov
-# in the code), translation + flip.  The paper's CIFAR runs used pre-activation
-# bottlenecks; we build the original ones, which the authors' code defaults to and
-# its README reports as more accurate (same parameter count up to batch norms).
+# in the code), translation + flip, "on the 50k training set" (validation_fraction=0).
+# The paper's CIFAR runs used pre-activation bottlenecks; we build the original ones,
+# which the authors' code defaults to and its README reports as more accurate (same
+# parameter count up to batch norms).
 register(Recipe(
     name="resnext29_8x64d", builder=resnet, input_shape=(32, 32, 3), classes=10,
     paper=XIE_2017, year=2017, table="Sec. 5.3 and Table 7, ResNeXt-29 (8x64d)",
     training=TrainingConfig(optimizer="nesterov", learning_rate=0.1, momentum=0.9,
                             weight_decay=5e-4, batch_size=128, epochs=300, schedule="step",
-                            decay_factor=0.1, decay_epochs=(150, 225), augmentation="cifar"),
+                            decay_factor=0.1, decay_epochs=(150, 225), augmentation="cifar",
+                            validation_fraction=0.0),
     variant=dict(block="bottleneck", blocks=(3, 3, 3), widths=(512, 1024, 2048),
                  filters=(256, 512, 1024), groups=8, stride_on="3x3", stem="cifar",
                  stem_filters=64),

@@ -264,8 +264,13 @@ def test_training_configurations():
         "nesterov", 0.9, 128, 200)
     assert (wide.weight_decay, wide.decay_factor, wide.decay_epochs) == (5e-4, 0.2,
                                                                          (60, 120, 160))
-    # Zagoruyko and Komodakis, Sec. 4: crops of the reflection-padded image.
+    # Zagoruyko and Komodakis, Sec. 4: crops of the reflection-padded image; all 50,000
+    # training images (their code), as ResNeXt's "50k training set" (Xie et al., Sec. 5.3),
+    # where He et al. chose on a 45k/5k split and Huang et al. hold 5,000 images out.
     assert wide.augmentation == "cifar_reflect"
+    assert wide.validation_fraction == recipes.get("resnext29_8x64d").training \
+        .validation_fraction == 0
+    assert cifar.validation_fraction == stochastic.validation_fraction == 0.1
     assert recipes.get("wrn28_10_dropout").training == wide
     # Xie et al., Sec. 4 (ImageNet) and 5.3 (CIFAR), with the authors' fb.resnet.torch code.
     fields = ("optimizer", "learning_rate", "momentum", "weight_decay", "batch_size", "epochs",
