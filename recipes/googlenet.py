@@ -13,6 +13,10 @@ output sizes, not paddings: "same" reproduces them (224 -> 112 -> 56 -> 28 ->
 exactly Caffe's ceil-mode pooling (one extra row and column, bottom and right).
 LRN (after pool1 and after conv2, Figure 3) uses the reference model's
 parameters, the paper giving none: Caffe ``local_size=5, alpha=1e-4, beta=0.75``.
+Table 1's "params" column does not follow from its own filter columns in places
+(conv1: 9.4K from 7x7x3x64, the table 2.7K; 4c 510K, the table 463K; 5b 1,444K,
+the table 1,388K): the network is built from the filter columns, which its "ops"
+column agrees with (conv1 apart).
 """
 
 from __future__ import annotations

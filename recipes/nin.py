@@ -13,7 +13,8 @@ max pooling, which is what this recipe does. Its 3x3/2 pools round up (32 -> 16 
 which "same" padding reproduces. The paper's global contrast normalization and ZCA
 whitening (section 4.2, "as was used by Goodfellow et al." for maxout) are the input
 pipeline's ``gcn_zca`` normalization, fitted on the training split and stored with
-the run.
+the run. The paper gives no initialization (the released model's Caffe file draws
+Gaussians of hand-set widths per layer): the convolutions keep Keras's Glorot-uniform.
 """
 
 from __future__ import annotations

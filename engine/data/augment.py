@@ -63,7 +63,9 @@ INCEPTION_AREA = (0.08, 1.0)
 INCEPTION_ASPECT_RATIO = (3 / 4, 4 / 3)
 INCEPTION_ATTEMPTS = 10  # draws of a crop window before the whole image is taken
 # The paper only names "the photometric distortions of Andrew Howard"; these are the
-# common reading (TF-slim's inception preprocessing), on 0-1 pixel values.
+# ranges of TF-slim's inception preprocessing (its distort_color), on 0-1 pixel values,
+# applied in one fixed order (TF-slim picks one of four orders per image, or with its
+# default fast_mode only brightness and saturation).
 BRIGHTNESS_DELTA = 32 / 255
 SATURATION_RANGE = (0.5, 1.5)
 HUE_DELTA = 0.2
@@ -123,9 +125,12 @@ class Augmentation:
 
     def pca_noise(self, seed: tf.Tensor) -> tf.Tensor:
         """Krizhevsky et al.'s colour shift ``[p1..pC] [a1 l1 .. aC lC]^T``, ``a ~ N(0, 0.1)``,
-        one value per channel added to every pixel. The eigenpairs are those of 0-1 pixel
-        values, the scale of the common implementations (fb.resnet.torch's ImageNet
-        eigenvalues 0.2175, 0.0188, 0.0045); the shift is returned in 0-255 units."""
+        one value per channel added to every pixel. The paper does not give the pixels'
+        units: the eigenpairs are those of 0-1 pixel values (CIFAR-10's largest eigenvalue
+        0.15, a shift of about 4 grey levels at one standard deviation; in 0-255 units it
+        would be about 1,000 levels). fb.resnet.torch's ImageNet constants (0.2175,
+        0.0188, 0.0045) are not comparable: they exceed what 0-1 pixels of ImageNet's
+        channel variances allow. The shift is returned in 0-255 units."""
         if self.colour_basis is None:
             raise UsageError(f"The {self.name!r} augmentation needs the training set's colour "
                              "basis; call with_colour_basis() first.")
