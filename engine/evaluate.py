@@ -31,7 +31,9 @@ from engine.data.tta import dense_scale
 from layers import fully_connected_head, fully_convolutional, with_dropout_at_test_time
 from layers.errors import RunFailure, UsageError
 
-EPSILON = 1e-7  # probabilities are clipped as Keras's cross-entropy clips them
+# Probabilities are clipped as Keras clips them in a cross-entropy of probabilities (its
+# training loss comes from the logits, uncapped): a wrong image counts at most -ln 1e-7.
+EPSILON = 1e-7
 CONFIDENCE = 0.95
 
 

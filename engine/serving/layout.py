@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Callable
 
@@ -63,10 +64,13 @@ def write_version(base_path: str, write: Callable[[str], None]) -> str:
     """Calls ``write(folder)`` on an empty staging folder in ``base_path``, then renames
     it to the next version number; returns the version's path. A version (or file)
     another writer took meanwhile is left alone (the next number is taken); the
-    staging folder is removed if ``write`` fails."""
+    staging folder is removed if ``write`` fails, and those of writers killed on this
+    machine before they could remove theirs when the next version is written
+    (:func:`remove_abandoned_staging`)."""
     check_base_path(base_path)
     os.makedirs(base_path, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=base_path)
+    remove_abandoned_staging(base_path)
+    staging = tempfile.mkdtemp(prefix=staging_prefix(os.getpid()), dir=base_path)
     os.chmod(staging, DIRECTORY_MODE)  # mkdtemp's folder is private to its owner
     try:
         write(staging)
@@ -80,6 +84,35 @@ def write_version(base_path: str, write: Callable[[str], None]) -> str:
                     raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def staging_prefix(pid: int) -> str:
+    """The name a staging folder of process ``pid`` on this machine starts with (then
+    ``mkdtemp``'s letters, digits and underscores)."""
+    return f"{STAGING_PREFIX}{socket.gethostname()}-{pid}-"
+
+
+def remove_abandoned_staging(base_path: str) -> None:
+    """Removes the staging folders in ``base_path`` of writers on this machine whose
+    process is gone (killed while writing: a SavedModel can be hundreds of MB). Another
+    machine's, and a live writer's, are left alone."""
+    for entry in os.scandir(base_path):
+        owner = entry.name.removeprefix(STAGING_PREFIX).rsplit("-", 2)
+        if (entry.name.startswith(STAGING_PREFIX) and len(owner) == 3
+                and owner[0] == socket.gethostname() and owner[1].isdigit()
+                and not process_alive(int(owner[1]))):
+            shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process ``pid`` runs on this machine (one of another user counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def saved_model_dir(path: str) -> str:

@@ -2,6 +2,8 @@
 never replaced."""
 
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -71,6 +73,24 @@ def test_a_failed_write_leaves_no_version_and_no_staging_folder(tmp_path):
     with pytest.raises(RuntimeError, match="disk full"):
         layout.write_version(str(base), fails)
     assert os.listdir(base) == []
+
+
+def test_a_killed_writers_staging_folder_goes_with_the_next_version(tmp_path):
+    # An export killed while writing left its .partial-* folder for good: neither a
+    # resumed run nor --overwrite removed it (a SavedModel can be hundreds of MB).
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True, check=True)
+    gone, alive = int(finished.stdout), os.getpid()
+    base = tmp_path / "export"
+    abandoned = base / f"{layout.staging_prefix(gone)}k1ll3d_x"
+    writing = base / f"{layout.staging_prefix(alive)}st1ll_on"
+    elsewhere = base / f"{layout.STAGING_PREFIX}other-host-{gone}-remote_1"
+    for folder in (abandoned, writing, elsewhere):
+        folder.mkdir(parents=True)
+        (folder / "saved_model.pb").write_bytes(b"half")
+    version = layout.write_version(str(base), write_saved_model)
+    assert sorted(os.listdir(base)) == sorted(["1", writing.name, elsewhere.name])
+    assert version == str(base / "1")
 
 
 def test_base_paths_that_cannot_hold_versions_are_usage_errors(tmp_path):
