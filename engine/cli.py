@@ -234,6 +234,8 @@ _ABSL_MISTAKES = (
      lambda match: f"Unknown flag --{match[1]}; did you mean "
                    f"{' or '.join('--' + name for name in match[2].split(', '))}? "
                    f"({command.invocation()} --helpfull lists every flag)"),
+    (re.compile(r"^ERROR:: Unable to open flagfile: \[Errno \d+\] ([^:]*): '(.*)'$"),
+     r"--flagfile=\2 cannot be read (\1); pass the path of a file of flags, one a line."),
     (re.compile(r"^Unknown command line flag '([^']*)'$"),
      lambda match: f"Unknown flag --{match[1]}; {command.invocation()} --helpfull lists every "
                    "flag."),

@@ -67,7 +67,9 @@ def fit(model: keras.Model, x: tf.data.Dataset, validation_data: tf.data.Dataset
             initial_epoch = restored
             print(f"Resuming from the backup: epoch {restored + 1} of {epochs}."
                   if restored < epochs else
-                  f"Resuming from the backup: all {epochs} epochs are done.", flush=True)
+                  f"Resuming from the backup: {'the' if epochs == 1 else f'all {epochs}'} "
+                  f"epoch{'' if epochs == 1 else 's'} {'is' if epochs == 1 else 'are'} done.",
+                  flush=True)
         # Each pass over ``x`` draws its shuffle and augmentation seeds when its iterator is
         # made: making (and dropping) one per epoch before ``initial_epoch`` (the backup's,
         # or a continued Hyperband trial's) gives epoch e the data of pass e, as in a run

@@ -117,6 +117,8 @@ CASES = [
      "--deterministic or --nodeterministic."),
     (["--epochs=abc"], 2, "--epochs=abc is not an integer."),
     (["--learning_rate=fast"], 2, "--learning_rate=fast is not a number."),
+    (["--flagfile={missing}"], 2, "missing cannot be read (No such file or directory); pass "
+     "the path of a file of flags, one a line."),
     (["--epoch=3"], 2, "Unknown flag --epoch; did you mean --epochs? (python train.py "
      "--helpfull lists every flag)"),
     (["--recipe=lenet6"], 2, "Unknown recipe 'lenet6'"),
