@@ -9,6 +9,7 @@ name there. A mode's module is imported only when it runs.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import types
@@ -32,8 +33,15 @@ def run(mode: str, args: types.SimpleNamespace):
     from engine import runlock
     from engine.spec import run_directory
 
-    model_dir = os.path.expanduser(run_directory(args.model_dir, args.recipe, args.dataset))
-    with runlock.reading(model_dir, mode):  # no training run replaces it meanwhile
+    # No training run replaces what the mode reads meanwhile: the run, or an ensemble's
+    # members and (where given) its output folder.
+    if mode == "evaluate" and (args.ensemble or "ensemble" in args.given):
+        read = [*(args.ensemble or ()), *([args.model_dir] if "model_dir" in args.given else [])]
+    else:
+        read = [run_directory(args.model_dir, args.recipe, args.dataset)]
+    with contextlib.ExitStack() as held:
+        for model_dir in dict.fromkeys(os.path.expanduser(path) for path in read):
+            held.enter_context(runlock.reading(model_dir, mode))
         return module.run(args)
 
 

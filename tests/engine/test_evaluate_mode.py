@@ -116,9 +116,25 @@ def test_an_ensemble_of_two_runs(runs, mode_args, tmp_path, capsys, monkeypatch)
     members = [runs["lenet"], runs["lenet_seed7"]]
     monkeypatch.setenv("HOME", str(tmp_path))  # ~ expanded, not a folder named ~ made here
     monkeypatch.chdir(tmp_path)
+    # The members are held as the runs they are (a training run with --overwrite deleted
+    # a member's model.keras under the ensemble: an internal error).
+    from engine import runlock
+    from engine.modes import evaluate as evaluate_mode
+
+    averaged = evaluate_mode.evaluate_ensemble
+
+    def averaged_with_members_held(*arguments):
+        for run in members:
+            with pytest.raises(UsageError, match="is in use by another run"):
+                with runlock.held(str(run), "train"):
+                    pass
+        return averaged(*arguments)
+
+    monkeypatch.setattr(evaluate_mode, "evaluate_ensemble", averaged_with_members_held)
     modes.run("evaluate", mode_args(ensemble=[str(run) for run in members],
                                     model_dir="~/ensemble"))
     assert not (tmp_path / "~").exists()
+    assert not any((run / runlock.LOCK_FILE).exists() for run in members)
     result = read(tmp_path / "ensemble" / "ensemble.json")
     reports = [read(run / "report.json") for run in members]
     # Each member scores as its own run did: the test images line up across runs.
