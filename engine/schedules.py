@@ -188,7 +188,8 @@ def check_drops_reached(config: TrainingConfig, given, recipe: str) -> None:
     epoch: it would be silently ignored. ``recipe``'s own drops past a shortened
     ``--epochs`` (a quick trial of a 160-epoch paper) are a warning instead. So is a
     warm-up longer than the run (``--warmup_epochs``): the rate would never reach
-    ``--learning_rate``, nor the schedule begin."""
+    ``--learning_rate``; or as long as the run where a schedule should follow it: the
+    schedule would never begin."""
     if config.warmup_epochs > config.epochs:
         if "warmup_epochs" in given:
             raise UsageError(
@@ -197,6 +198,14 @@ def check_drops_reached(config: TrainingConfig, given, recipe: str) -> None:
                 "nor the schedule begin; raise --epochs or shorten --warmup_epochs.")
         logging.warning("%s's warm-up lasts %g epochs, past --epochs=%d: this run ends "
                         "during it.", recipe, config.warmup_epochs, config.epochs)
+    elif config.warmup_epochs == config.epochs and config.schedule != "constant":
+        if "warmup_epochs" in given:
+            raise UsageError(
+                f"--warmup_epochs={config.warmup_epochs:g} lasts the whole run "
+                f"(--epochs={config.epochs}): the {config.schedule} schedule would never "
+                "begin; raise --epochs or shorten --warmup_epochs.")
+        logging.warning("%s's warm-up lasts the whole run (--epochs=%d): its %s schedule "
+                        "never begins.", recipe, config.epochs, config.schedule)
     unreached = unreached_drops(config)
     if not unreached:
         return

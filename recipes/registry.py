@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import difflib
 import inspect
+import re
 import sys
 import types
 from typing import Any, Callable, Mapping
@@ -206,11 +207,27 @@ def get(name: str) -> Recipe:
     try:
         return _REGISTRY[name]
     except KeyError:
-        close = difflib.get_close_matches(name, _REGISTRY, n=3)
+        close = _close_names(name)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise UsageError(
             f"Unknown recipe {name!r}.{hint} Known recipes: {', '.join(names())}."
         ) from None
+
+
+def _close_names(name: str) -> list[str]:
+    """The recipes ``name`` probably means: those whose name begins with it once case,
+    underscores and hyphens are set aside (``LeNet-5`` gives ``lenet5`` and
+    ``lenet5_modern``), else the nearest by spelling."""
+    def squashed(text: str) -> str:
+        return re.sub(r"[^0-9a-z]", "", text.lower())
+
+    by_squashed = {squashed(known): known for known in names()}
+    key = squashed(name)
+    family = [known for squashed_name, known in by_squashed.items()
+              if key and squashed_name.startswith(key)]
+    if family:
+        return family[:5]
+    return [by_squashed[match] for match in difflib.get_close_matches(key, by_squashed, n=3)]
 
 
 def build(

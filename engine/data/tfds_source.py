@@ -10,6 +10,7 @@ because MNIST and Fashion-MNIST share file names.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import os
 import re
 
@@ -171,15 +172,31 @@ def _builder(name: str, data_dir: str | None):
     try:
         return tfds.builder(name, data_dir=data_dir)
     except tfds.core.registered.DatasetNotFoundError:
-        raise UsageError(f"Unknown dataset {name!r}: {DATASET_NAMES}{folder}.") from None
+        raise _unknown_dataset(name, folder) from None
     except (ValueError, AssertionError) as error:  # TFDS's for a name, config or version
         reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
         if reason.startswith("Parsing builder name string") or folder:
-            raise UsageError(f"Unknown dataset {name!r}: {DATASET_NAMES}{folder}.") from None
+            raise _unknown_dataset(name, folder) from None
         reason = re.sub(r'^Failed to construct dataset .*?builder_kwargs ".*?": ', "", reason)
         reason = re.sub(r"\s*Here are .*$", "", reason)  # a list cut off at the line's end
         raise UsageError(f"TFDS cannot open dataset {name!r}: {reason.rstrip('.')}; name a "
                          "config and version it has (or none: the default).") from None
+
+
+def _unknown_dataset(name: str, folder: str) -> UsageError:
+    """The refusal of dataset ``name``, with the names TFDS registers (or ours) that
+    begin with it (``svhn``: ``svhn_cropped``) or are spelled nearly as it is."""
+    import tensorflow_datasets as tfds
+
+    from engine.data.sources import NOT_TFDS
+
+    known = [*NOT_TFDS, *sorted(tfds.list_builders(with_community_datasets=False))]
+    base = name.split(":")[0].split("/")[0]
+    longer = [each for each in known if base and each.startswith(base)]
+    near = difflib.get_close_matches(base, known, n=3, cutoff=0.75)
+    close = list(dict.fromkeys(longer + near))[:3]
+    hint = f" (did you mean {', '.join(repr(each) for each in close)}?)" if close else ""
+    return UsageError(f"Unknown dataset {name!r}{hint}: {DATASET_NAMES}{folder}.")
 
 
 def _supervised_keys(info) -> tuple[str, str]:

@@ -778,9 +778,16 @@ def test_a_warmup_longer_than_the_run_is_refused_given_and_a_warning_from_the_re
         schedules.check_drops_reached(resnet110, {"epochs"}, "resnet110")
     assert "resnet110's warm-up lasts" in warning.call_args_list[0].args[0] % \
         warning.call_args_list[0].args[1:]
-    # A warm-up as long as the run reaches the rate at its last step: accepted.
-    schedules.check_drops_reached(dataclasses.replace(config, warmup_epochs=1.0),
-                                 {"epochs", "warmup_epochs"}, "lenet5_modern")
+    # A warm-up as long as the run leaves the cosine schedule no step; a constant rate
+    # is reached at the last step: accepted.
+    with pytest.raises(UsageError, match=r"^--warmup_epochs=1 lasts the whole run \(--epochs=1\): "
+                       r"the cosine schedule would never begin; raise --epochs or shorten "
+                       r"--warmup_epochs\.$"):
+        schedules.check_drops_reached(dataclasses.replace(config, warmup_epochs=1.0),
+                                     {"epochs", "warmup_epochs"}, "lenet5_modern")
+    schedules.check_drops_reached(
+        dataclasses.replace(config, warmup_epochs=1.0, schedule="constant"),
+        {"epochs", "warmup_epochs"}, "lenet5_modern")
 
 
 def test_the_decay_flags_reach_the_schedule(mode_args):

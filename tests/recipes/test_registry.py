@@ -1,6 +1,7 @@
 """The registry: names, lookup, build with overrides, the classifier head."""
 
 import dataclasses
+import re
 
 import keras
 import numpy as np
@@ -33,6 +34,18 @@ def test_unknown_recipe_names_the_close_matches():
     with pytest.raises(ValueError, match=r"Unknown recipe 'lenet5_modrn'.*lenet5_modern"):
         recipes.get("lenet5_modrn")
 
+
+@pytest.mark.parametrize("spelling, meant", [
+    ("lenet_5", "Did you mean lenet5, lenet5_modern?"),
+    ("LeNet-5", "Did you mean lenet5, lenet5_modern?"),
+    ("ResNet-50", "Did you mean resnet50, resnet50_v1_5?"),
+    ("VGG-16", "Did you mean vgg16?"),
+    ("googlenet_v1", "Did you mean googlenet?"),
+])
+def test_an_unknown_name_suggests_the_recipes_it_spells_apart_from_case_and_separators(
+        spelling, meant):
+    with pytest.raises(UsageError, match=re.escape(f"Unknown recipe {spelling!r}. {meant} ")):
+        recipes.get(spelling)
 
 
 @pytest.mark.parametrize("name", [None, 5, ["lenet5_modern"]])

@@ -44,9 +44,17 @@ def test_synthetic_data_has_the_recipe_shape_and_classes():
     assert labels.min() >= 0 and labels.max() < 7 and images.std() > 50
 
 
-def test_unknown_dataset_names_the_accepted_sources():
-    with pytest.raises(ValueError, match=r"Unknown dataset 'mnsit'.*'folder:PATH'"):
+def test_unknown_dataset_names_the_accepted_sources_and_the_names_it_may_mean():
+    with pytest.raises(ValueError, match=r"^Unknown dataset 'mnsit' \(did you mean 'mnist'\?\): "
+                       r"use 'digits', .*'folder:PATH'"):
         load_source("mnsit")
+    with pytest.raises(ValueError, match=r"^Unknown dataset 'svhn' \(did you mean "
+                       r"'svhn_cropped'\?\)"):
+        load_source("svhn")
+    with pytest.raises(ValueError, match=r"^Unknown dataset 'digit' \(did you mean 'digits'\?\)"):
+        load_source("digit")
+    with pytest.raises(ValueError, match=r"^Unknown dataset 'no_such_dataset': use 'digits'"):
+        load_source("no_such_dataset")
 
 
 def test_unprepared_tfds_dataset_points_at_data_dir_and_manual_dir(tmp_path):
