@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import math
 import re
 
@@ -117,7 +118,7 @@ def prepare(spec: DataSpec, input_shape, classes: int | None = None,
     (default 10). ``batch_sizes``: a search's smallest and largest batch size, whose
     trials rebatch the data; ``spec.batch_size`` trains otherwise. ``training``: the
     data will train a network (the default without a saved ``preprocessing``; a resumed
-    run trains with its own), which the warnings about the flags take into account."""
+    run trains with its own), which the checks of the flags take into account."""
     input_shape = resolve_input_shape(input_shape, spec.image_size)
     if source is None:
         source = open_source(spec, input_shape, classes)
@@ -125,9 +126,9 @@ def prepare(spec: DataSpec, input_shape, classes: int | None = None,
     augmentation = make_augmentation(spec.augmentation, input_shape)
     # A saved run's preprocessing: the data is only evaluated, in batches of any size,
     # unless the run resumes training.
-    warn_about_misfits(source, augmentation, spec,
-                       training=preprocessing is None if training is None else training,
-                       batch_sizes=batch_sizes)
+    check_misfits(source, augmentation, spec,
+                  training=preprocessing is None if training is None else training,
+                  batch_sizes=batch_sizes)
     stored = {split: _stored(getattr(source, split), augmentation.store, spec) for split in
               ("train", "validation", "test")}
     stored = {split: _maybe_cache(dataset, worker_size(source, spec, split))
@@ -156,12 +157,12 @@ def open_source(spec: DataSpec, input_shape, classes: int | None = None,
                        validation_fraction_given=validation_fraction_given)
 
 
-def warn_about_misfits(source: Source, augmentation: Augmentation, spec: DataSpec,
-                       training: bool = True, batch_sizes: tuple[int, int] | None = None) -> None:
+def check_misfits(source: Source, augmentation: Augmentation, spec: DataSpec,
+                  training: bool = True, batch_sizes: tuple[int, int] | None = None) -> None:
     """Warns where the flags do not suit the data: a batch larger than the training
     split (one step per epoch, when ``training``; ``batch_sizes``: a search's smallest
-    and largest), crops that mostly miss an image smaller than their padding, mirror
-    images of data that is not mirror-symmetric."""
+    and largest), mirror images of data that is not mirror-symmetric; refuses to train
+    on crops that mostly miss an image smaller than their padding."""
     smallest, largest = batch_sizes or (spec.batch_size, spec.batch_size)
     examples = source.sizes["train"]
     if training and largest > examples and smallest == largest:
@@ -178,12 +179,15 @@ def warn_about_misfits(source: Source, augmentation: Augmentation, spec: DataSpe
         # Such crops, all alike, make constant batches: batch normalization's zero variance
         # then multiplies the gradient by 1/sqrt(epsilon) at each layer (seen: ResNet-20 at
         # 1x1 reached a NaN loss at step 7 at a learning rate of 1e-6).
-        logging.warning("--augment=%s pads %d pixels on each side and crops %dx%d: %.0f%% of "
-                        "the crops of a %dx%d image hold none of its pixels, and batches of "
-                        "such crops can end the run in a NaN loss whatever the learning rate; "
-                        "use a larger --image_size or --augment=none.", spec.augmentation,
-                        augmentation.crop_padding, *augmentation.size, 100 * empty,
-                        *augmentation.size)
+        side = next(side for side in itertools.count(1)
+                    if empty_crop_share(augmentation.crop_padding, (side, side)) <= 0.5)
+        raise UsageError(
+            f"--augment={spec.augmentation} pads {augmentation.crop_padding} pixels on each "
+            f"side and crops {augmentation.size[0]}x{augmentation.size[1]}: "
+            f"{100 * empty:.0f}% of the crops of a {augmentation.size[0]}x"
+            f"{augmentation.size[1]} image hold none of its pixels, and batches of such crops "
+            f"end the run in a NaN loss whatever the learning rate; use --image_size={side} "
+            "or larger, or --augment=none.")
     if not source.mirror_symmetric:
         for flag, value, mirrors in (("--augment", spec.augmentation, augmentation.mirrors),
                                      ("--tta", spec.tta, spec.tta in MIRRORING_TTA)):
