@@ -342,13 +342,14 @@ LOG_DIR = "logs"  # TensorBoard's
 # (--overwrite removes these, nothing else; `*` stands for a layer's name). Not the
 # exports: a version number, once served, must not name another model (TF Serving does
 # not reload a version it has loaded), so a new run's export takes the next number.
+# --mode=visualize's figures: each call replaces those of the one before.
+FIGURE_ENTRIES = (OCCLUSION_FILE, *(name.format(layer="*") for name in LAYER_FIGURES))
 RUN_ENTRIES = (RUN_FILE, REPORT_FILE, MODEL_FILE, PREPROCESSING_FILE, EVALUATION_FILE,
                PUBLISHED_FILE, CURVES_FILE,
                # the statistics' arrays beside PREPROCESSING_FILE (engine.data.preprocessing)
                f"{os.path.splitext(PREPROCESSING_FILE)[0]}_*.npy", HISTORY_FILE,
                CHECKPOINT_DIR, BACKUP_DIR, LOG_DIR, SEARCH_DIR, RELIABILITY_FILE,
-               MC_DROPOUT_RELIABILITY_FILE, OCCLUSION_FILE,
-               *(name.format(layer="*") for name in LAYER_FIGURES))
+               MC_DROPOUT_RELIABILITY_FILE, *FIGURE_ENTRIES)
 
 
 def claim(model_dir: str, overwrite: bool = False, search: bool = False) -> bool:
@@ -505,12 +506,13 @@ def check_makeable(flag: str, path: str, folder: str) -> None:
                          f"takes ({longest}); pass a shorter name.")
 
 
-def remove_run(model_dir: str) -> None:
-    """Removes the files a training run wrote into ``model_dir``."""
+def remove_run(model_dir: str, entries: tuple[str, ...] = RUN_ENTRIES) -> None:
+    """Removes the files a training run wrote into ``model_dir`` (or those ``entries``
+    name, such as :data:`FIGURE_ENTRIES`)."""
     import glob
     import shutil
 
-    for entry in RUN_ENTRIES:
+    for entry in entries:
         for path in glob.glob(os.path.join(glob.escape(model_dir), entry)):
             if os.path.isdir(path):
                 shutil.rmtree(path)

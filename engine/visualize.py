@@ -89,8 +89,9 @@ def default_layers(model: keras.Model, available: list[str]) -> list[str]:
     a global pooling, the last layer of that size that every path passes through: the
     output of the network's stage at that size (ResNet-50's ``conv2_block3_out`` to
     ``conv5_block3_out``, not a convolution inside a block; FractalNet's joins, not each
-    column's pool). A network that keeps one map size throughout (AlphaGo's policy) gets
-    every convolution."""
+    column's pool), unless that layer only normalizes or activates a pooling stage's maps.
+    A network that keeps one map size throughout (AlphaGo's policy) gets every
+    convolution."""
     layers = [model.get_layer(name) for name in available]
     if len({map_size(layer.output) for layer in layers}) <= 1:
         return [layer.name for layer in layers if isinstance(layer, keras.layers.Conv2D)]
@@ -105,14 +106,27 @@ def default_layers(model: keras.Model, available: list[str]) -> list[str]:
             return unpadded_size(keras.Operation.input.fget(producer))
         return map_size(tensor)
 
+    def pooled(layer) -> bool:
+        """Whether ``layer``'s maps are a pooling stage's, only normalized or activated
+        since (ZFNet's norm1 after pool1): the same maps, drawn once."""
+        while layer.name not in pools:
+            inputs = ([] if isinstance(layer, keras.layers.InputLayer)
+                      else keras.tree.flatten(keras.Operation.input.fget(layer)))
+            if len(inputs) != 1 or getattr(layer, "kernel", None) is not None:
+                return False
+            layer = producers.get(id(inputs[0]))
+            if layer is None:
+                return False
+        return True
+
     left_by_pooling = {unpadded_size(model.get_layer(name).input) for name in pools}
     stage_ends = {}  # map size -> the last layer of that size on every path
     for layer in layers:
         size = map_size(layer.output)
         if (layer.name in through and size not in left_by_pooling and size != (1, 1)
                 and not isinstance(layer, keras.layers.ZeroPadding2D)):
-            stage_ends[size] = layer.name
-    chosen = pools | set(stage_ends.values())
+            stage_ends[size] = layer
+    chosen = pools | {layer.name for layer in stage_ends.values() if not pooled(layer)}
     return [name for name in available if name in chosen]
 
 

@@ -4,8 +4,8 @@ Writes into the run directory ``filters_<layer>.png`` (the first convolution's
 filters), ``feature_maps_<layer>.png`` for each of ``--layers`` (default: each
 stage's output, :func:`engine.visualize.default_layers`) on ``--image`` (default: the first test image), ``occlusion.png``
 (``--patch``, ``--stride``) and ``top_images_<layer>.png`` for each of ``--layers``
-(the test images that excite its most active units most). See
-:mod:`engine.visualize`.
+(the test images that excite its most active units most), in place of an earlier
+call's figures. See :mod:`engine.visualize`.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ def run(args) -> None:
     names = draw.choose_layers(model, args.layers)
     patch, stride = draw.occlusion_geometry(model.inputs[0].shape[1:], args.patch, args.stride)
     data = saved.prepare(args.data_dir, args.batch_size, deterministic=True)
+    # An earlier call's figures (other layers, another image) would read as this call's.
+    rundir.remove_run(saved.directory, rundir.FIGURE_ENTRIES)
     figures = visualize_run(saved, model, data, names, image, patch, stride)
     print(f"{len(figures)} figures of {saved.record['recipe']} on {saved.record['dataset']} "
           f"written to {saved.directory}: {', '.join(os.path.basename(path) for path in figures)}")

@@ -25,15 +25,20 @@ def test_visualize_writes_every_figure_into_the_run(lenet_run, mode_args):
         assert (lenet_run / name).read_bytes()[:8] == PNG, name
 
 
-def test_chosen_layers_and_an_image_file(lenet_run, mode_args, tmp_path):
+def test_chosen_layers_and_an_image_file_in_place_of_an_earlier_calls_figures(
+        lenet_run, mode_args, tmp_path):
     image = tmp_path / "three.png"
     pixels = np.zeros((20, 20, 3), np.uint8)
     pixels[4:16, 8:12] = 255  # a bar: a '1' of sorts, in colour; the run takes grey
     image.write_bytes(tf.io.encode_png(pixels).numpy())
+    (lenet_run / "feature_maps_s2.png").write_bytes(PNG)  # an earlier call's, of another image
+    (lenet_run / "notes.png").write_bytes(PNG)  # the user's
     modes.run("visualize", mode_args(model_dir=str(lenet_run), layers=["c3"],
                                      image=str(image), patch=6, stride=3))
-    assert (lenet_run / "feature_maps_c3.png").is_file()
-    assert (lenet_run / "top_images_c3.png").is_file()
+    assert sorted(path.name for path in lenet_run.glob("*.png")) == [
+        "curves.png", "feature_maps_c3.png", "filters_c1.png", "notes.png", "occlusion.png",
+        "top_images_c3.png"]
+    (lenet_run / "notes.png").unlink()
 
 
 def test_mistakes_fail_before_any_work_with_one_sentence(lenet_run, mode_args, tmp_path,
@@ -179,6 +184,7 @@ def test_a_residual_network_defaults_to_its_stage_outputs_not_the_layers_inside_
     ("vgg16", ["pool1", "pool2", "pool3", "pool4", "pool5"]),
     ("vgg16_at_32", ["pool1", "pool2", "pool3", "pool4", "conv5_3"]),  # pool5 is 1x1 there
     ("googlenet", ["pool1", "pool2", "pool3", "pool4", "inception_5b"]),
+    ("zfnet", ["pool1", "pool2", "pool3"]),  # not norm1 too: pool1's maps, normalized
     ("lenet5", ["s2", "s4"]),
     ("alphago_policy", [f"conv{index}" for index in range(1, 14)]),  # one map size
 ])
