@@ -331,3 +331,15 @@ def test_train_py_prints_alphagos_policy_on_a_smaller_board(train_here):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "[81]" in result.stdout  # one move per point of the 9x9 board
     assert f"TOTAL params: {3_882_793 - 361 + 81:,}" in result.stdout
+
+
+def test_train_py_summarizes_a_network_too_large_to_build_without_drawing_its_weights(
+        train_here):
+    # VGG-16 at 4096x4096: fc6 alone is 8.4M x 4096 weights, 137 GB of float32 that the
+    # summary drew at random before printing (out of memory; in a child process here, so
+    # that a machine that overcommits memory kills the child, not the tests).
+    result = train_here("--recipe=vgg16", "--mode=summary", "--image_size=4096")
+    assert result.returncode == 0, result.stderr[-3000:]
+    fc6 = 128 * 128 * 512 * 4096 + 4096  # pool5 is 128x128x512
+    params = 14_714_688 + fc6 + (4096 * 4096 + 4096) + (4096 * 1000 + 1000)
+    assert f"TOTAL params: {params:,} (34.4G)" in result.stdout
