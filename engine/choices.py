@@ -11,6 +11,8 @@ MODES = ("train", "evaluate", "summary", "activations", "export", "predict",
          "visualize", "tune")
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "sdlm")
 SCHEDULES = ("constant", "step", "plateau", "exponential", "cosine")
+# What weight decay applies to: convolution and dense kernels, or every trainable variable.
+WEIGHT_DECAY_SCOPES = ("kernels", "all")
 AUGMENTATIONS = ("none", "cifar", "cifar_reflect", "shift", "alexnet", "zfnet", "vgg",
                  "vgg_single_scale", "resnet", "inception")
 NORMALIZATIONS = ("per_channel", "mean_image", "mean_rgb", "lenet", "gcn_zca")

@@ -75,6 +75,9 @@ flags.DEFINE_enum("optimizer", None, choices.OPTIMIZERS, "Optimizer; default: th
 flags.DEFINE_float("momentum", None, "Momentum of momentum/nesterov/rmsprop.", lower_bound=0.0)
 flags.DEFINE_float("weight_decay", None,
                    "L2 coefficient through the gradient (decoupled for adamw).", lower_bound=0.0)
+flags.DEFINE_enum("weight_decay_scope", None, choices.WEIGHT_DECAY_SCOPES,
+                  "What weight decay applies to: kernels (not biases nor batch normalization) "
+                  "or all trainable variables; default: the recipe's.")
 flags.DEFINE_enum("schedule", None, choices.SCHEDULES,
                   "Learning-rate schedule; default: the recipe's.")
 flags.DEFINE_float("decay_factor", None,
@@ -189,7 +192,7 @@ NOT_READ_BY = {"train": (*_OTHER_MODES_ONLY, *TUNE_FLAGS),
 
 # The flags that override the recipe's TrainingConfig field of the same name.
 TRAINING_OVERRIDES = ("epochs", "batch_size", "learning_rate", "optimizer", "momentum",
-                      "weight_decay", "schedule", "decay_factor", "decay_every", "warmup_epochs",
+                      "weight_decay", "weight_decay_scope", "schedule", "decay_factor", "decay_every", "warmup_epochs",
                       "label_smoothing", "clipnorm", "dropout", "ema", "validation_fraction")
 _NAMES = tuple(flag.name for flag in flags.FLAGS.get_flags_for_module(__name__))
 

@@ -97,6 +97,7 @@ def validate(spec: RunSpec) -> None:
     for kind, value, accepted in (
             ("optimizer", training.optimizer, choices.OPTIMIZERS),
             ("schedule", training.schedule, choices.SCHEDULES),
+            ("weight decay scope", training.weight_decay_scope, choices.WEIGHT_DECAY_SCOPES),
             ("precision", spec.precision, choices.PRECISIONS),
             ("distribute", spec.distribute, choices.DISTRIBUTE_MODES),
             ("transfer", spec.transfer, choices.TRANSFER_MODES),

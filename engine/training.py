@@ -322,26 +322,27 @@ def duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def apply_weight_decay(model: keras.Model, weight_decay: float) -> None:
-    """Adds ``weight_decay / 2 * ||w||^2`` to the loss for every kernel of ``model``.
+def apply_weight_decay(model: keras.Model, weight_decay: float, scope: str = "kernels") -> None:
+    """Adds ``weight_decay / 2 * ||w||^2`` to the loss for every variable of ``model``
+    in ``scope`` (:func:`decayed`).
 
     Its gradient ``weight_decay * w`` joins the loss gradient before the momentum,
     which is Krizhevsky et al.'s update rule (AlexNet, section 5):
-    ``v <- 0.9 v - wd * lr * w - lr * grad``, ``w <- w + v``. Biases and
-    normalization parameters are not decayed (the common reading of the papers).
+    ``v <- 0.9 v - wd * lr * w - lr * grad``, ``w <- w + v``.
     """
     if weight_decay <= 0:
         return
     regularizer = keras.regularizers.L2(weight_decay / 2)
     for variable in model.trainable_weights:
-        if is_kernel(variable):
+        if decayed(variable, scope):
             variable.regularizer = regularizer
 
 
-def is_kernel(variable) -> bool:
-    """Whether weight decay applies to ``variable``: a convolution's or a dense layer's
-    kernel, not a bias nor a normalization's scale and offset."""
-    return variable.name.endswith("kernel")
+def decayed(variable, scope: str) -> bool:
+    """Whether weight decay of ``scope`` applies to ``variable``: with ``kernels``, a
+    convolution's or a dense layer's kernel, not a bias nor a normalization's scale and
+    offset (the common reading of the papers); with ``all``, every trainable variable."""
+    return scope == "all" or variable.name.endswith("kernel")
 
 
 # The training flags that only some optimizers or schedules read: the configuration
@@ -386,13 +387,15 @@ def compile_model(model: keras.Model, config: TrainingConfig, slow_layers=(),
     (:data:`CROSS_ENTROPY`): the loss holds the weight-decay term and the label
     smoothing, which differ from one configuration to another. (``config.dropout`` is
     the model's: :func:`engine.build.build` sets it.)"""
-    apply_weight_decay(model, config.weight_decay if config.optimizer != "adamw" else 0.0)
+    apply_weight_decay(model, config.weight_decay if config.optimizer != "adamw" else 0.0,
+                       config.weight_decay_scope)
     optimizer = make_optimizer(config)
     if slow_layers:
         optimizer = transfer.slow_down(optimizer, slow_layers, slow_multiplier)
-    if config.optimizer == "adamw":  # AdamW decays every variable; the kernels only, as L2
+    if config.optimizer == "adamw":  # AdamW decays every variable; those of the scope, as L2
         optimizer.exclude_from_weight_decay(var_list=[
-            variable for variable in model.trainable_variables if not is_kernel(variable)])
+            variable for variable in model.trainable_variables
+            if not decayed(variable, config.weight_decay_scope)])
     loss = classification_loss(config.label_smoothing)
     metrics = ["accuracy"] + ([keras.metrics.SparseCategoricalCrossentropy(name=CROSS_ENTROPY)]
                               if cross_entropy else [])

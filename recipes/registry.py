@@ -49,7 +49,11 @@ class TrainingConfig:
     (GoogLeNet's auxiliary classifiers, weight 0.3); the saved model has the main
     head only.
     ``weight_decay`` is the coefficient of an L2 term added to the loss gradient,
-    so it flows through the momentum as in Krizhevsky et al.'s update rule.
+    so it flows through the momentum as in Krizhevsky et al.'s update rule;
+    ``weight_decay_scope`` says what it decays: ``kernels`` (not biases nor batch
+    normalization's scale and offset: the common reading of the papers) or ``all``
+    trainable variables, as the Torch code of wide ResNets, ResNeXt and stochastic
+    depth does (``optim.sgd`` decays the whole flattened parameter vector).
     ``augmentation`` is an input-pipeline preset; ``normalization``: ``per_channel``
     standardizes each channel, ``mean_image`` subtracts the training set's mean image
     (AlexNet, ZFNet, ResNet), ``mean_rgb`` its mean colour (VGG), ``lenet`` maps 0-255
@@ -61,6 +65,7 @@ class TrainingConfig:
     learning_rate: float = 0.01
     momentum: float = 0.9
     weight_decay: float = 0.0
+    weight_decay_scope: str = "kernels"
     batch_size: int = 128
     epochs: int = 10
     schedule: str = "constant"

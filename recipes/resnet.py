@@ -292,15 +292,18 @@ for _depth in CIFAR_PLAIN_DEPTHS:
 
 # ---- Huang et al. 2016: stochastic depth on ResNet-110 --------------------------------------
 # Sec. 4 and the authors' code: 500 epochs, batch 128, lr 0.1 divided by 10 at epochs 250
-# and 375, Nesterov momentum 0.9 (dampening 0), weight decay 1e-4, translation + flip.
+# and 375, Nesterov momentum 0.9 (dampening 0), weight decay 1e-4 on every parameter
+# (Torch's optim.sgd over the flattened parameters: batch norms and biases too),
+# translation + flip.
 # Their Torch shortcut averages 2x2 windows where the paper's option A subsamples; we keep
 # He et al.'s option A so that resnet110_sd is resnet110 plus stochastic depth.
 register(Recipe(
     name="resnet110_sd", builder=resnet, input_shape=(32, 32, 3), classes=10,
     paper=HUANG_2016, year=2016, table="Sec. 4, CIFAR-10, ResNet-110 with linear decay (Fig. 2)",
     training=TrainingConfig(optimizer="nesterov", learning_rate=0.1, momentum=0.9,
-                            weight_decay=1e-4, batch_size=128, epochs=500, schedule="step",
-                            decay_factor=0.1, decay_epochs=(250, 375), augmentation="cifar"),
+                            weight_decay=1e-4, weight_decay_scope="all", batch_size=128,
+                            epochs=500, schedule="step", decay_factor=0.1,
+                            decay_epochs=(250, 375), augmentation="cifar"),
     variant=_cifar_variant(110, final_survival_probability=0.5),
     # p_L: the paper's 0.5 and others of the range its analysis varies.
     search_space=_cifar_space(18, final_survival_probability=Choice((0.2, 0.5, 0.8, 1.0),
@@ -311,15 +314,18 @@ register(Recipe(
 # ---- Zagoruyko & Komodakis 2016: WRN-28-10 --------------------------------------------------
 # Table 1: depth 6N + 4 = 28 (N = 4 blocks per stage), widths 16k, 32k, 64k for k = 10.
 # Sec. 4: SGD with Nesterov momentum 0.9, lr 0.1 multiplied by 0.2 at epochs 60, 120
-# and 160 of 200, weight decay 5e-4, batch 128, flips and random crops "from image
+# and 160 of 200, weight decay 5e-4 (on every parameter, batch norms too, as the authors'
+# Torch and PyTorch code: optim.sgd and SGD over all parameters), batch 128, flips and
+# random crops "from image
 # padded by 4 pixels on each side, filling missing pixels with reflections of original
 # image" ("cifar_reflect": reflections without repeating the edge, as the authors'
 # code); per-channel mean/std normalization, as their code ("per_channel"); all 50,000
 # training images, as their code trains on the whole training set (validation_fraction=0:
 # 391 steps an epoch, not 45,000 images' 352).
 WRN_TRAINING = TrainingConfig(
-    optimizer="nesterov", learning_rate=0.1, momentum=0.9, weight_decay=5e-4, batch_size=128,
-    epochs=200, schedule="step", decay_factor=0.2, decay_epochs=(60, 120, 160),
+    optimizer="nesterov", learning_rate=0.1, momentum=0.9, weight_decay=5e-4,
+    weight_decay_scope="all", batch_size=128, epochs=200, schedule="step", decay_factor=0.2,
+    decay_epochs=(60, 120, 160),
     augmentation="cifar_reflect", validation_fraction=0.0)
 WRN28_10 = dict(block="preact", blocks=(4, 4, 4), filters=(160, 320, 640), stem="cifar",
                 stem_filters=16)
@@ -351,15 +357,16 @@ register(Recipe(
 # ---- Xie et al. 2017: ResNeXt --------------------------------------------------------------
 # Table 1, ResNeXt-50 (32x4d): ResNet-50's stages with 3x3 widths 128, 256, 512, 1024 in
 # 32 groups; the stride is on the 3x3 (the authors' fb.resnet.torch code).  Sec. 4 and
-# the code: batch 256, lr 0.1 divided by 10 every 30 epochs of 100, weight decay 1e-4,
-# Nesterov momentum 0.9, scale and aspect-ratio augmentation as Inception.
+# the code: batch 256, lr 0.1 divided by 10 every 30 epochs of 100, weight decay 1e-4 on
+# every parameter (fb.resnet.torch's optim.sgd: batch norms too), Nesterov momentum 0.9,
+# scale and aspect-ratio augmentation as Inception.
 register(Recipe(
     name="resnext50_32x4d", builder=resnet, input_shape=(224, 224, 3), classes=1000,
     paper=XIE_2017, year=2017, table="Table 1, ResNeXt-50 (32x4d)",
     training=TrainingConfig(optimizer="nesterov", learning_rate=0.1, momentum=0.9,
-                            weight_decay=1e-4, batch_size=256, epochs=100, schedule="step",
-                            decay_factor=0.1, decay_epochs=(30, 60, 90),
-                            augmentation="inception"),
+                            weight_decay=1e-4, weight_decay_scope="all", batch_size=256,
+                            epochs=100, schedule="step", decay_factor=0.1,
+                            decay_epochs=(30, 60, 90), augmentation="inception"),
     variant=dict(block="bottleneck", blocks=(3, 4, 6, 3), widths=(128, 256, 512, 1024),
                  filters=(256, 512, 1024, 2048), groups=32, stride_on="3x3"),
     search_space=WIDTH_SPACE,
@@ -367,8 +374,9 @@ register(Recipe(
 
 # Sec. 5.3: conv1 3x3 with 64 filters, three stages of 3 bottlenecks (29 layers) with
 # widths 512, 1024, 2048 in 8 groups of 64 and outputs 256, 512, 1024.  Batch 128, lr 0.1
-# divided by 10 at epochs 150 and 225 of 300, weight decay 5e-4, momentum 0.9 (Nesterov
-# in the code), translation + flip, "on the 50k training set" (validation_fraction=0).
+# divided by 10 at epochs 150 and 225 of 300, weight decay 5e-4 (on every parameter in the
+# code), momentum 0.9 (Nesterov in the code), translation + flip, "on the 50k training
+# set" (validation_fraction=0).
 # The paper's CIFAR runs used pre-activation bottlenecks; we build the original ones,
 # which the authors' code defaults to and its README reports as more accurate (same
 # parameter count up to batch norms).
@@ -376,8 +384,9 @@ register(Recipe(
     name="resnext29_8x64d", builder=resnet, input_shape=(32, 32, 3), classes=10,
     paper=XIE_2017, year=2017, table="Sec. 5.3 and Table 7, ResNeXt-29 (8x64d)",
     training=TrainingConfig(optimizer="nesterov", learning_rate=0.1, momentum=0.9,
-                            weight_decay=5e-4, batch_size=128, epochs=300, schedule="step",
-                            decay_factor=0.1, decay_epochs=(150, 225), augmentation="cifar",
+                            weight_decay=5e-4, weight_decay_scope="all", batch_size=128,
+                            epochs=300, schedule="step", decay_factor=0.1,
+                            decay_epochs=(150, 225), augmentation="cifar",
                             validation_fraction=0.0),
     variant=dict(block="bottleneck", blocks=(3, 3, 3), widths=(512, 1024, 2048),
                  filters=(256, 512, 1024), groups=8, stride_on="3x3", stem="cifar",

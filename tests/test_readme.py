@@ -152,7 +152,7 @@ FLAG_CHOICES = {"mode": choices.MODES, "optimizer": choices.OPTIMIZERS,
                 "transfer": choices.TRANSFER_MODES, "export_format": choices.EXPORT_FORMATS,
                 "output": choices.OUTPUT_FORMATS, "init": choices.INITIALIZATIONS,
                 "activation": choices.ACTIVATIONS, "tuner": choices.TUNERS,
-                "objective": choices.OBJECTIVES}
+                "objective": choices.OBJECTIVES, "weight_decay_scope": choices.WEIGHT_DECAY_SCOPES}
 
 
 def values_in(spans) -> set[str]:

@@ -20,6 +20,10 @@ TEST_FRACTION = 0.2
 VALIDATION_FRACTION = 0.1
 SPLIT_SEED = 0  # fixed, so every run of every seed sees the same test images
 FOLDER_PREFIX = "folder:"  # --dataset=folder:PATH, an image folder
+# The sources that are not TFDS datasets, each with why --data_dir and --manual_dir
+# do not apply to it.
+NOT_TFDS = {"digits": "it is embedded in scikit-learn", "synthetic": "its images are random",
+            FOLDER_PREFIX: "its images are in the folder its name gives"}
 
 
 @dataclasses.dataclass(frozen=True)

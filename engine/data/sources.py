@@ -4,15 +4,10 @@ from __future__ import annotations
 
 from engine.data.digits import digits
 from engine.data.folder import image_folder
-from engine.data.source import FOLDER_PREFIX, VALIDATION_FRACTION, Source
+from engine.data.source import FOLDER_PREFIX, NOT_TFDS, VALIDATION_FRACTION, Source
 from engine.data.synthetic import synthetic
 from engine.data.tfds_source import tfds_source
 from layers.errors import UsageError
-
-# The sources that are not TFDS datasets, each with why --data_dir and --manual_dir
-# do not apply to it.
-NOT_TFDS = {"digits": "it is embedded in scikit-learn", "synthetic": "its images are random",
-            FOLDER_PREFIX: "its images are in the folder its name gives"}
 
 
 def load_source(name: str, data_dir: str | None = None, manual_dir: str | None = None, *,

@@ -17,8 +17,8 @@ import re
 import tensorflow as tf
 from absl import logging
 
-from engine.data.source import (SPLIT_SEED, TEST_FRACTION, VALIDATION_FRACTION, Source,
-                                shipped_validation_refusal)
+from engine.data.source import (NOT_TFDS, SPLIT_SEED, TEST_FRACTION, VALIDATION_FRACTION,
+                                Source, shipped_validation_refusal)
 from layers.errors import UsageError
 
 DATASET_NAMES = ("use 'digits', 'synthetic', 'folder:PATH' or a TFDS image-classification "
@@ -187,8 +187,6 @@ def _unknown_dataset(name: str, folder: str) -> UsageError:
     """The refusal of dataset ``name``, with the names TFDS registers (or ours) that
     begin with it (``svhn``: ``svhn_cropped``) or are spelled nearly as it is."""
     import tensorflow_datasets as tfds
-
-    from engine.data.sources import NOT_TFDS
 
     known = [*NOT_TFDS, *sorted(tfds.list_builders(with_community_datasets=False))]
     base = name.split(":")[0].split("/")[0]

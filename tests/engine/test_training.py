@@ -268,6 +268,30 @@ def test_weight_decay_goes_through_the_momentum_as_krizhevskys_rule():
     np.testing.assert_allclose(kernel.numpy(), w1 + v2, rtol=1e-4, atol=1e-6)
 
 
+def test_weight_decay_of_scope_all_decays_the_biases_and_batch_norms_too():
+    # The Torch code of wide ResNets, ResNeXt and stochastic depth: optim.sgd decays the
+    # whole flattened parameter vector, batch normalization's gamma and beta included.
+    lr, decay = 0.1, 0.05
+    inputs = keras.Input((4,))
+    x = keras.layers.Dense(3, name="hidden")(inputs)
+    x = keras.layers.BatchNormalization(name="bn", beta_initializer="ones")(x)
+    model = keras.Model(inputs, recipes.common.classifier(x, 2, "softmax"))
+    training.compile_model(model, TrainingConfig(optimizer="sgd", learning_rate=lr,
+                                                 weight_decay=decay, weight_decay_scope="all"))
+    x, y = next(iter(tiny_data(batch_size=32)))
+    variables = model.trainable_variables
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
+            y, model(x, training=True)))
+    before = [v.numpy() for v in variables]
+    gradients = [g.numpy() for g in tape.gradient(loss, [v.value for v in variables])]
+    model.train_on_batch(x, y)
+    for variable, w, g in zip(variables, before, gradients):
+        np.testing.assert_allclose(variable.numpy(), w - lr * (g + decay * w), rtol=1e-5,
+                                   atol=1e-6, err_msg=variable.path)
+    assert {"hidden/bias", "bn/gamma", "bn/beta"} <= {v.path for v in variables}
+
+
 def test_label_smoothing_equals_keras_on_one_hot_labels():
     y = np.array([0, 2, 1])
     p = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8], [0.3, 0.4, 0.3]], "float32")
@@ -614,21 +638,23 @@ def test_adamw_decays_the_kernels_only_as_the_l2_of_the_other_optimizers_does():
         return keras.Model(inputs, recipes.common.classifier(x, 2, "softmax"))
 
     weights, steps = None, {}
-    for optimizer in ("adam", "adamw"):
+    for optimizer, scope in (("adam", "kernels"), ("adamw", "kernels"), ("adamw", "all")):
         model = normalized_model()
         weights = weights or [np.full_like(w, 0.5) for w in model.get_weights()]
         model.set_weights(weights)
         training.compile_model(model, TrainingConfig(  # Adam's without its L2: the step alone
-            optimizer=optimizer, learning_rate=0.01, weight_decay=0.5 if optimizer == "adamw"
-            else 0.0))
+            optimizer=optimizer, learning_rate=0.01, weight_decay_scope=scope,
+            weight_decay=0.5 if optimizer == "adamw" else 0.0))
         before = {v.path: v.numpy() for v in model.trainable_variables}
         loop.fit(model, tiny_data(batch_size=32), epochs=1, verbose=0)
-        steps[optimizer] = {v.path: v.numpy() - before[v.path]
-                            for v in model.trainable_variables}
-    decay = {name: steps["adamw"][name] - steps["adam"][name] for name in steps["adam"]}
-    for name, difference in decay.items():
-        expected = -0.01 * 0.5 * 0.5 if name.endswith("kernel") else 0.0
-        np.testing.assert_allclose(difference, expected, atol=1e-6, err_msg=name)
+        steps[optimizer, scope] = {v.path: v.numpy() - before[v.path]
+                                   for v in model.trainable_variables}
+    for scope in ("kernels", "all"):
+        decay = {name: steps["adamw", scope][name] - steps["adam", "kernels"][name]
+                 for name in steps["adam", "kernels"]}
+        for name, difference in decay.items():
+            expected = -0.01 * 0.5 * 0.5 if name.endswith("kernel") or scope == "all" else 0.0
+            np.testing.assert_allclose(difference, expected, atol=1e-6, err_msg=name)
     assert {"hidden/kernel", "hidden/bias", "bn/gamma", "bn/beta"} <= set(decay)
 
 
@@ -802,6 +828,9 @@ def test_the_decay_flags_reach_the_schedule(mode_args):
                                          decay_factor=0.5, model_dir="unused")).training
     assert rates(exponential, 5) == pytest.approx(
         [exponential.learning_rate * 0.5 ** (epoch // 2) for epoch in range(5)])
+    wide = cli.run_spec(mode_args(recipe="wrn28_10", weight_decay_scope="kernels",
+                                  model_dir="unused")).training
+    assert (wide.weight_decay, wide.weight_decay_scope) == (5e-4, "kernels")  # "all" its own
 
 
 def test_the_fit_check_before_a_folder_is_read_leaves_the_runs_initial_weights():

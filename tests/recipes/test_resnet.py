@@ -281,6 +281,11 @@ def test_training_configurations():
     cifar_next = recipes.get("resnext29_8x64d").training
     assert tuple(getattr(cifar_next, field) for field in fields) == (
         "nesterov", 0.1, 0.9, 5e-4, 128, 300, 0.1, (150, 225), "cifar")
+    # The Torch code of wide ResNets, ResNeXt and stochastic depth decays every parameter
+    # (optim.sgd over the flattened vector); He et al.'s papers say "weight decay" only.
+    for configuration in (wide, stochastic, imagenet_next, cifar_next):
+        assert configuration.weight_decay_scope == "all"
+    assert imagenet.weight_decay_scope == cifar.weight_decay_scope == "kernels"
 
 
 @pytest.mark.parametrize("variant, message", [
