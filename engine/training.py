@@ -358,10 +358,15 @@ READ_ONLY_BY = {
 def check_flags_read(config: TrainingConfig, given, searched: dict | None = None) -> None:
     """Refuses, before any work, a flag in ``given`` (the flags set on the command line)
     that ``config``'s optimizer or schedule does not read: ``--momentum`` to Adam,
-    ``--decay_every`` to the step schedule would be silently ignored. ``searched`` maps
-    a field a search chooses (``optimizer``) to the values it tries; the flag is refused
-    only where none of them reads it."""
+    ``--decay_every`` to the step schedule, ``--weight_decay_scope`` without weight decay
+    would be silently ignored. ``searched`` maps a field a search chooses (``optimizer``)
+    to the values it tries; the flag is refused only where none of them reads it."""
     searched = searched or {}
+    decays = tuple(searched.get("weight_decay", (config.weight_decay,)))
+    if "weight_decay_scope" in given and not any(decays):
+        raise UsageError("--weight_decay_scope says what weight decay applies to, and this "
+                         f"{'search' if searched else 'run'} has none "
+                         "(--weight_decay=0); leave it out or set --weight_decay.")
     for flag, (field, readers) in READ_ONLY_BY.items():
         chosen = tuple(searched.get(field, (getattr(config, field),)))
         if flag not in given or any(value in readers for value in chosen):

@@ -161,6 +161,8 @@ CASES = [
      "(--epochs=2)"),
     (["--recipe=resnet20", "--epochs=1", "--dropout=0.3"], 2,
      "resnet20 has none (dropout=0.3 would be ignored)"),
+    (["--weight_decay_scope=all"], 2, "--weight_decay_scope says what weight decay applies "
+     "to, and this run has none (--weight_decay=0); leave it out or set --weight_decay."),
     (["--momentum=0.5"], 2, "--momentum applies to the momentum, nesterov, rmsprop optimizers, "
      "not --optimizer=adam"),
     (["--decay_every=3"], 2, "--decay_every applies to the exponential schedule, not "

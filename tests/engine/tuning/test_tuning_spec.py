@@ -51,6 +51,9 @@ def test_bad_tune_flag_values_are_refused_by_the_parser(argv, message):
                                              "rmsprop optimizers, not --optimizer=adam"),
     (["--decay_every=3"], "--decay_every applies to the exponential schedule, not "
                           "--schedule=cosine"),
+    (["--weight_decay=0", "--weight_decay_scope=all"], "--weight_decay_scope says what weight "
+     "decay applies to, and this search has none (--weight_decay=0); leave it out or set "
+     "--weight_decay."),
     (["--transfer=finetune"], "--transfer applies to a run that starts from --init_from"),
     (["--finetune_multiplier=0.5"], "--finetune_multiplier applies to a run that starts from "
                                     "--init_from"),
@@ -129,6 +132,7 @@ def test_a_search_of_a_recipe_without_validation_holds_the_usual_share_out(tmp_p
     ["--recipe=resnet20", "--momentum=0.5"],  # the momentum and Nesterov optimizers read it
     ["--optimizer=rmsprop", "--momentum=0.5"],
     ["--recipe=resnet20", "--decay_epochs=2,4"],
+    ["--weight_decay_scope=all"],  # lenet5_modern's search tries decays besides its 0
 ])
 def test_a_flag_some_searched_choice_reads_is_accepted(argv, tmp_path):
     search = search_spec.resolve(arguments("--mode=tune", f"--model_dir={tmp_path / 'run'}",
