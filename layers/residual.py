@@ -24,19 +24,24 @@ from layers.regularization import StochasticDepth
 
 SHORTCUTS = ("A", "B", "C")
 STRIDE_PLACEMENTS = ("1x1", "3x3")
+# He et al.'s variance 2/n over a kernel's inputs (the forward form, the paper's Caffe
+# "msra" filler) or its outputs (the backward form, Torch code: n = kW * kH * nOutputPlane).
+HE_FANS = ("fan_in", "fan_out")
 # The epsilon of the paper's Caffe model and of torchvision (Keras defaults to 1e-3).
 BATCH_NORM_EPSILON = 1e-5
 
 
-def he_normal():
-    """He et al. (ICCV 2015)'s initialization, N(0, 2/fan_in), untruncated as in the paper."""
-    return keras.initializers.VarianceScaling(2.0, mode="fan_in",
-                                              distribution="untruncated_normal")
+def he_normal(fan: str = "fan_in"):
+    """He et al. (ICCV 2015)'s initialization, N(0, 2/n), untruncated as in the paper; n is
+    ``fan``: the kernel's inputs (k * k * in / groups) or its outputs (k * k * out)."""
+    check_choice("he_fan", fan, HE_FANS)
+    return keras.initializers.VarianceScaling(2.0, mode=fan, distribution="untruncated_normal")
 
 
 def conv(x, filters: int, kernel_size: int, *, name: str, strides: int = 1, groups: int = 1,
-         use_bias: bool = False):
-    """A He-initialized ``{name}_conv`` convolution that keeps the size at stride 1.
+         use_bias: bool = False, fan: str = "fan_in"):
+    """A He-initialized ``{name}_conv`` convolution (:func:`he_normal` of ``fan``) that
+    keeps the size at stride 1.
 
     A strided k x k convolution pads (k - 1)/2 zeros on every side, as Caffe and
     Torch do, instead of Keras's "same" (which puts the odd zero at the bottom
@@ -46,11 +51,11 @@ def conv(x, filters: int, kernel_size: int, *, name: str, strides: int = 1, grou
     if strides > 1 and kernel_size > 1:
         layer = PaddedConv2D(filters, kernel_size, strides=strides,
                              padding=(kernel_size - 1) // 2, groups=groups, use_bias=use_bias,
-                             kernel_initializer=he_normal(), name=f"{name}_conv")
+                             kernel_initializer=he_normal(fan), name=f"{name}_conv")
     else:
         layer = keras.layers.Conv2D(filters, kernel_size, strides=strides, padding="same",
                                     groups=groups, use_bias=use_bias,
-                                    kernel_initializer=he_normal(), name=f"{name}_conv")
+                                    kernel_initializer=he_normal(fan), name=f"{name}_conv")
     return layer(x)
 
 
@@ -60,10 +65,10 @@ def batch_norm(x, *, name: str):
 
 
 def conv_bn(x, filters: int, kernel_size: int, *, name: str, strides: int = 1, groups: int = 1,
-            activation: str | None = "relu", use_bias: bool = False):
+            activation: str | None = "relu", use_bias: bool = False, fan: str = "fan_in"):
     """:func:`conv` then :func:`batch_norm`, then ``{name}_relu`` unless ``activation=None``."""
     x = batch_norm(conv(x, filters, kernel_size, name=name, strides=strides, groups=groups,
-                        use_bias=use_bias), name=name)
+                        use_bias=use_bias, fan=fan), name=name)
     if activation is None:
         return x
     return keras.layers.Activation(activation, name=f"{name}_{activation}")(x)
@@ -75,7 +80,7 @@ def bn_relu(x, *, name: str):
 
 
 def shortcut_branch(x, filters: int, *, name: str, strides: int = 1, option: str = "B",
-                    use_bias: bool = False):
+                    use_bias: bool = False, fan: str = "fan_in"):
     """The shortcut of a block whose residual branch outputs ``filters`` channels at ``strides``.
 
     Sec. 3.3: option A is the identity, subsampled and padded with zero channels
@@ -87,39 +92,41 @@ def shortcut_branch(x, filters: int, *, name: str, strides: int = 1, option: str
     changes = strides != 1 or x.shape[-1] != filters
     if option == "C" or (option == "B" and changes):
         return conv_bn(x, filters, 1, strides=strides, activation=None, use_bias=use_bias,
-                       name=f"{name}_0")
+                       fan=fan, name=f"{name}_0")
     if option == "A" and changes:
         return ZeroPadShortcut(filters, strides, name=f"{name}_0_pad")(x)
     return x
 
 
 def basic_block(x, filters: int, *, name: str, strides: int = 1, shortcut: str | None = "B",
-                survival_probability: float = 1.0, use_bias: bool = False):
+                survival_probability: float = 1.0, use_bias: bool = False, fan: str = "fan_in"):
     """Fig. 5 left: 3x3 conv (stride ``strides``) - BN - ReLU - 3x3 conv - BN, + shortcut, ReLU.
 
     ``shortcut`` is an option of :func:`shortcut_branch` or ``None`` for the plain
     network of Fig. 3 (middle), which has no shortcut at all.  A
     ``survival_probability`` below 1 drops the residual branch at training time
-    (:class:`layers.StochasticDepth`, Huang et al. 2016).
+    (:class:`layers.StochasticDepth`, Huang et al. 2016). ``fan`` is that of every
+    convolution's :func:`he_normal`.
     """
     check_positive_int("filters", filters)
-    identity = _identity(x, filters, name, strides, shortcut, use_bias)
-    y = conv_bn(x, filters, 3, strides=strides, use_bias=use_bias, name=f"{name}_1")
-    y = conv_bn(y, filters, 3, activation=None, use_bias=use_bias, name=f"{name}_2")
+    identity = _identity(x, filters, name, strides, shortcut, use_bias, fan)
+    y = conv_bn(x, filters, 3, strides=strides, use_bias=use_bias, fan=fan, name=f"{name}_1")
+    y = conv_bn(y, filters, 3, activation=None, use_bias=use_bias, fan=fan, name=f"{name}_2")
     return _merge(y, identity, name, survival_probability)
 
 
 def bottleneck_block(x, width: int, filters: int, *, name: str, strides: int = 1,
                      shortcut: str | None = "B", stride_on: str = "1x1", groups: int = 1,
-                     survival_probability: float = 1.0, use_bias: bool = False):
+                     survival_probability: float = 1.0, use_bias: bool = False,
+                     fan: str = "fan_in"):
     """Fig. 5 right: 1x1 conv (``width``) - 3x3 conv (``width``) - 1x1 conv (``filters``).
 
     Table 1 writes ResNet-50's conv2_x block as ``width=64, filters=256``.
     ``stride_on="1x1"`` strides the first 1x1 convolution, as the paper's Caffe
     model (v1) does; ``"3x3"`` strides the 3x3 one, as torchvision ("v1.5") and
     ResNeXt do.  ``groups`` splits the 3x3 convolution into that many groups
-    (Xie et al. 2017's cardinality, Fig. 3(c)).  ``shortcut`` and
-    ``survival_probability`` are as in :func:`basic_block`.
+    (Xie et al. 2017's cardinality, Fig. 3(c)).  ``shortcut``,
+    ``survival_probability`` and ``fan`` are as in :func:`basic_block`.
     """
     check_positive_int("width", width)
     check_positive_int("filters", filters)
@@ -131,14 +138,16 @@ def bottleneck_block(x, width: int, filters: int, *, name: str, strides: int = 1
             f"got width={width!r} and groups={groups!r}."
         )
     first, middle = (strides, 1) if stride_on == "1x1" else (1, strides)
-    identity = _identity(x, filters, name, strides, shortcut, use_bias)
-    y = conv_bn(x, width, 1, strides=first, use_bias=use_bias, name=f"{name}_1")
-    y = conv_bn(y, width, 3, strides=middle, groups=groups, use_bias=use_bias, name=f"{name}_2")
-    y = conv_bn(y, filters, 1, activation=None, use_bias=use_bias, name=f"{name}_3")
+    identity = _identity(x, filters, name, strides, shortcut, use_bias, fan)
+    y = conv_bn(x, width, 1, strides=first, use_bias=use_bias, fan=fan, name=f"{name}_1")
+    y = conv_bn(y, width, 3, strides=middle, groups=groups, use_bias=use_bias, fan=fan,
+                name=f"{name}_2")
+    y = conv_bn(y, filters, 1, activation=None, use_bias=use_bias, fan=fan, name=f"{name}_3")
     return _merge(y, identity, name, survival_probability)
 
 
-def preact_block(x, filters: int, *, name: str, strides: int = 1, dropout: float = 0.0):
+def preact_block(x, filters: int, *, name: str, strides: int = 1, dropout: float = 0.0,
+                 fan: str = "fan_in"):
     """The wide ResNet block, Zagoruyko & Komodakis 2016, Fig. 1(d) ("wide-dropout").
 
     BN - ReLU - 3x3 conv (stride ``strides``) - BN - ReLU - [dropout] - 3x3 conv,
@@ -146,6 +155,7 @@ def preact_block(x, filters: int, *, name: str, strides: int = 1, dropout: float
     block of He et al., "Identity mappings in deep residual networks", ECCV 2016).
     Where the shape changes the shortcut is a 1x1 convolution of the
     pre-activated input, as in the authors' code; elsewhere it is the identity.
+    ``fan`` is as in :func:`basic_block`.
     """
     check_positive_int("filters", filters)
     if not (is_real(dropout) and 0 <= dropout < 1):
@@ -153,20 +163,20 @@ def preact_block(x, filters: int, *, name: str, strides: int = 1, dropout: float
     activated = bn_relu(x, name=f"{name}_preact")
     identity = x
     if strides != 1 or x.shape[-1] != filters:
-        identity = conv(activated, filters, 1, strides=strides, name=f"{name}_0")
-    y = conv(activated, filters, 3, strides=strides, name=f"{name}_1")
+        identity = conv(activated, filters, 1, strides=strides, fan=fan, name=f"{name}_0")
+    y = conv(activated, filters, 3, strides=strides, fan=fan, name=f"{name}_1")
     y = bn_relu(y, name=f"{name}_1")
     if dropout:
         y = keras.layers.Dropout(dropout, name=f"{name}_dropout")(y)
-    y = conv(y, filters, 3, name=f"{name}_2")
+    y = conv(y, filters, 3, fan=fan, name=f"{name}_2")
     return keras.layers.Add(name=f"{name}_add")([identity, y])
 
 
-def _identity(x, filters, name, strides, shortcut, use_bias):
+def _identity(x, filters, name, strides, shortcut, use_bias, fan):
     if shortcut is None:
         return None
     return shortcut_branch(x, filters, strides=strides, option=shortcut, use_bias=use_bias,
-                           name=name)
+                           fan=fan, name=name)
 
 
 def _merge(residual, identity, name, survival_probability):

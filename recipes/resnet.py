@@ -24,7 +24,7 @@ import keras
 
 from layers.checks import check_choice, check_positive_int, check_switch, is_int, is_real
 from layers.errors import UsageError
-from layers.residual import (SHORTCUTS, STRIDE_PLACEMENTS, basic_block, bn_relu,
+from layers.residual import (HE_FANS, SHORTCUTS, STRIDE_PLACEMENTS, basic_block, bn_relu,
                              bottleneck_block, conv, conv_bn, preact_block)
 from recipes.common import apply, classifier, features, scaled
 from recipes.registry import Recipe, TrainingConfig, register
@@ -43,7 +43,8 @@ XIE_2017 = ("Xie, Girshick, Dollar, Tu and He, Aggregated residual transformatio
 def resnet(input_shape, classes, classifier_activation, name="resnet", *, blocks, filters,
            block="basic", widths=None, groups=1, stem="imagenet", stem_filters=64,
            shortcut="B", stride_on="1x1", final_survival_probability=1.0, dropout=0.0,
-           conv_bias=False, width_multiplier=1.0, include_top=True, pooling=None):
+           conv_bias=False, he_fan="fan_in", width_multiplier=1.0, include_top=True,
+           pooling=None):
     """A residual network: ``stem``, then one stage per entry of ``blocks``.
 
     ``stem="imagenet"`` is Table 1's conv1 (7x7/2, pad 3) and 3x3/2 max pool;
@@ -57,7 +58,10 @@ def resnet(input_shape, classes, classifier_activation, name="resnet", *, blocks
     network.  ``final_survival_probability`` below 1 adds stochastic depth with
     Huang et al.'s linear decay, ``p_l = 1 - l/L (1 - p_L)`` for block ``l`` of
     ``L``.  ``conv_bias=True`` gives every convolution a bias, the layout of
-    ``keras.applications.ResNet50`` (the paper's Caffe model has none).
+    ``keras.applications.ResNet50`` (the paper's Caffe model has none).  ``he_fan`` is
+    the n of every convolution's He initialization N(0, 2/n): ``"fan_in"``, the
+    paper's (k * k * inputs per group), or ``"fan_out"`` (k * k * outputs), the Torch
+    code of wide ResNets and ResNeXt.
 
     For a search: ``blocks`` may be one int, the same number of blocks in every
     stage (the CIFAR networks' n); ``width_multiplier`` scales every stage's
@@ -71,18 +75,18 @@ def resnet(input_shape, classes, classifier_activation, name="resnet", *, blocks
     if widths is not None:
         widths = tuple(scaled(width, width_multiplier, groups) for width in widths)
     _check_variant(blocks, filters, block, widths, stem, shortcut, stride_on, dropout,
-                   final_survival_probability)
+                   final_survival_probability, he_fan)
     conv_bias = check_switch("conv_bias", conv_bias)
     stem_filters = check_positive_int("stem_filters", stem_filters)
     _check_read(block, widths=widths, groups=groups, stride_on=stride_on, conv_bias=conv_bias,
                 final_survival_probability=final_survival_probability)
     inputs = keras.Input(shape=input_shape, name="input")
-    x = _stem(inputs, stem, stem_filters, block, conv_bias)
+    x = _stem(inputs, stem, stem_filters, block, conv_bias, he_fan)
     total, index = sum(blocks), 0
     for stage, (count, stage_filters) in enumerate(zip(blocks, filters)):
         for position in range(count):
             index += 1
-            options = dict(strides=2 if stage > 0 and position == 0 else 1,
+            options = dict(strides=2 if stage > 0 and position == 0 else 1, fan=he_fan,
                            name=f"conv{stage + 2}_block{position + 1}")
             survival = 1 - index / total * (1 - final_survival_probability)
             if block == "basic":
@@ -103,22 +107,23 @@ def resnet(input_shape, classes, classifier_activation, name="resnet", *, blocks
     return keras.Model(inputs, outputs, name=name)
 
 
-def _stem(x, stem, stem_filters, block, conv_bias):
+def _stem(x, stem, stem_filters, block, conv_bias, fan):
     if stem == "imagenet":
-        x = conv_bn(x, stem_filters, 7, strides=2, use_bias=conv_bias, name="conv1")
+        x = conv_bn(x, stem_filters, 7, strides=2, use_bias=conv_bias, fan=fan, name="conv1")
         x = keras.layers.ZeroPadding2D(1, name="pool1_pad")(x)
         return apply(keras.layers.MaxPooling2D(3, strides=2, name="pool1_pool"), x)
     if block == "preact":  # the first block's pre-activation normalizes conv1's output
-        return conv(x, stem_filters, 3, name="conv1")
-    return conv_bn(x, stem_filters, 3, use_bias=conv_bias, name="conv1")
+        return conv(x, stem_filters, 3, fan=fan, name="conv1")
+    return conv_bn(x, stem_filters, 3, use_bias=conv_bias, fan=fan, name="conv1")
 
 
 def _check_variant(blocks, filters, block, widths, stem, shortcut, stride_on, dropout,
-                   final_survival_probability):
+                   final_survival_probability, he_fan):
     check_choice("block", block, BLOCKS)
     check_choice("stem", stem, STEMS)
     check_choice("shortcut", shortcut, SHORTCUTS + (None,))
     check_choice("stride_on", stride_on, STRIDE_PLACEMENTS)
+    check_choice("he_fan", he_fan, HE_FANS)
     if block == "bottleneck" and (widths is None or len(widths) != len(blocks)):
         raise UsageError(f"Bottleneck blocks need one width per stage, got widths={widths!r}.")
     if block == "preact" and shortcut != "B":
@@ -327,8 +332,9 @@ WRN_TRAINING = TrainingConfig(
     weight_decay_scope="all", batch_size=128, epochs=200, schedule="step", decay_factor=0.2,
     decay_epochs=(60, 120, 160),
     augmentation="cifar_reflect", validation_fraction=0.0)
+# The authors' MSRinit draws each convolution from N(0, 2/n), n = kW * kH * nOutputPlane.
 WRN28_10 = dict(block="preact", blocks=(4, 4, 4), filters=(160, 320, 640), stem="cifar",
-                stem_filters=16)
+                stem_filters=16, he_fan="fan_out")
 
 # A search: depth 6N + 4 with N = 2, 4, 6 (WRN-16, -28, -40) and k = 2, 4, 8, 10 (widths
 # the paper trains) as multipliers of k = 10's widths.
@@ -356,7 +362,9 @@ register(Recipe(
 
 # ---- Xie et al. 2017: ResNeXt --------------------------------------------------------------
 # Table 1, ResNeXt-50 (32x4d): ResNet-50's stages with 3x3 widths 128, 256, 512, 1024 in
-# 32 groups; the stride is on the 3x3 (the authors' fb.resnet.torch code).  Sec. 4 and
+# 32 groups; the stride is on the 3x3 and each convolution is drawn from N(0, 2/n) with
+# n = kW * kH * nOutputPlane, its outputs (the authors' fb.resnet.torch code: for the
+# grouped 3x3, sqrt(32) times smaller a deviation than the paper's fan-in reading).  Sec. 4 and
 # the code: batch 256, lr 0.1 divided by 10 every 30 epochs of 100, weight decay 1e-4 on
 # every parameter (fb.resnet.torch's optim.sgd: batch norms too), Nesterov momentum 0.9,
 # scale and aspect-ratio augmentation as Inception.
@@ -368,7 +376,7 @@ register(Recipe(
                             epochs=100, schedule="step", decay_factor=0.1,
                             decay_epochs=(30, 60, 90), augmentation="inception"),
     variant=dict(block="bottleneck", blocks=(3, 4, 6, 3), widths=(128, 256, 512, 1024),
-                 filters=(256, 512, 1024, 2048), groups=32, stride_on="3x3"),
+                 filters=(256, 512, 1024, 2048), groups=32, stride_on="3x3", he_fan="fan_out"),
     search_space=WIDTH_SPACE,
     description="ResNeXt-50, cardinality 32, bottleneck width 4 per group."))
 
@@ -390,6 +398,6 @@ register(Recipe(
                             validation_fraction=0.0),
     variant=dict(block="bottleneck", blocks=(3, 3, 3), widths=(512, 1024, 2048),
                  filters=(256, 512, 1024), groups=8, stride_on="3x3", stem="cifar",
-                 stem_filters=64),
+                 stem_filters=64, he_fan="fan_out"),
     search_space=WIDTH_SPACE,
     description="CIFAR ResNeXt-29, cardinality 8, bottleneck width 64 per group."))

@@ -224,6 +224,30 @@ def test_resnext50_32x4d_matches_table_1():
     assert tuple(model.get_layer("conv5_block3_out").output.shape[1:]) == (7, 7, 2048)
 
 
+@pytest.mark.parametrize("name, fan", [
+    # Torch's MSRinit and fb.resnet.torch's ConvInit: N(0, 2/n), n = kW * kH * nOutputPlane
+    ("wrn28_10", "fan_out"), ("wrn28_10_dropout", "fan_out"),
+    ("resnext29_8x64d", "fan_out"), ("resnext50_32x4d", "fan_out"),
+    # He et al.'s Caffe "msra" filler and Huang et al.'s nninit.kaiming: the inputs
+    ("resnet50", "fan_in"), ("resnet20", "fan_in"), ("resnet110_sd", "fan_in"),
+])
+def test_each_residual_recipe_initializes_as_its_authors_code(name, fan):
+    model = recipes.build(name)
+    convolutions = [layer for layer in model.layers if layer.name.endswith("_conv")]
+    assert {layer.kernel_initializer.get_config()["mode"] for layer in convolutions} == {fan}
+    # The widest grouped (or plain) 3x3 of the first stage, drawn at the fan's deviation:
+    # ResNeXt-50's (3, 3, 4, 128) in 32 groups is N(0, 2/1152), not N(0, 2/36).
+    kernel = model.get_layer("conv2_block1_2_conv").kernel.numpy()
+    height, width, inputs, outputs = kernel.shape
+    n = height * width * (outputs if fan == "fan_out" else inputs)
+    assert kernel.std() == pytest.approx(np.sqrt(2 / n), rel=0.05)
+
+
+def test_he_fan_must_be_fan_in_or_fan_out():
+    with pytest.raises(ValueError, match="he_fan must be one of"):
+        recipes.build("resnet20", he_fan="fan_avg")
+
+
 def test_resnext29_8x64d_matches_table_7():
     model = recipes.build("resnext29_8x64d")
     assert learnable(model) == 34_426_698
