@@ -191,21 +191,19 @@ def check_drops_reached(config: TrainingConfig, given, recipe: str) -> None:
     ``--learning_rate``; or as long as the run where a schedule should follow it: the
     schedule would never begin."""
     if config.warmup_epochs > config.epochs:
-        if "warmup_epochs" in given:
-            raise UsageError(
-                f"--warmup_epochs={config.warmup_epochs:g} lasts longer than the run "
-                f"(--epochs={config.epochs}): the rate would never reach the learning rate "
-                "nor the schedule begin; raise --epochs or shorten --warmup_epochs.")
-        logging.warning("%s's warm-up lasts %g epochs, past --epochs=%d: this run ends "
-                        "during it.", recipe, config.warmup_epochs, config.epochs)
+        length, harm = "longer than", "the rate would never reach the learning rate nor the " \
+                                      "schedule begin"
     elif config.warmup_epochs == config.epochs and config.schedule != "constant":
+        length, harm = "as long as", f"the {config.schedule} schedule would never begin"
+    else:
+        length = harm = None
+    if length:
         if "warmup_epochs" in given:
             raise UsageError(
-                f"--warmup_epochs={config.warmup_epochs:g} lasts the whole run "
-                f"(--epochs={config.epochs}): the {config.schedule} schedule would never "
-                "begin; raise --epochs or shorten --warmup_epochs.")
-        logging.warning("%s's warm-up lasts the whole run (--epochs=%d): its %s schedule "
-                        "never begins.", recipe, config.epochs, config.schedule)
+                f"--warmup_epochs={config.warmup_epochs:g} lasts {length} the run "
+                f"(--epochs={config.epochs}): {harm}; raise --epochs or shorten --warmup_epochs.")
+        logging.warning("%s's warm-up lasts %g epochs, %s the run (--epochs=%d): %s.", recipe,
+                        config.warmup_epochs, length, config.epochs, harm)
     unreached = unreached_drops(config)
     if not unreached:
         return

@@ -806,7 +806,7 @@ def test_a_warmup_longer_than_the_run_is_refused_given_and_a_warning_from_the_re
         warning.call_args_list[0].args[1:]
     # A warm-up as long as the run leaves the cosine schedule no step; a constant rate
     # is reached at the last step: accepted.
-    with pytest.raises(UsageError, match=r"^--warmup_epochs=1 lasts the whole run \(--epochs=1\): "
+    with pytest.raises(UsageError, match=r"^--warmup_epochs=1 lasts as long as the run \(--epochs=1\): "
                        r"the cosine schedule would never begin; raise --epochs or shorten "
                        r"--warmup_epochs\.$"):
         schedules.check_drops_reached(dataclasses.replace(config, warmup_epochs=1.0),
