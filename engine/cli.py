@@ -192,8 +192,9 @@ NOT_READ_BY = {"train": (*_OTHER_MODES_ONLY, *TUNE_FLAGS),
 
 # The flags that override the recipe's TrainingConfig field of the same name.
 TRAINING_OVERRIDES = ("epochs", "batch_size", "learning_rate", "optimizer", "momentum",
-                      "weight_decay", "weight_decay_scope", "schedule", "decay_factor", "decay_every", "warmup_epochs",
-                      "label_smoothing", "clipnorm", "dropout", "ema", "validation_fraction")
+                      "weight_decay", "weight_decay_scope", "schedule", "decay_factor",
+                      "decay_every", "warmup_epochs", "label_smoothing", "clipnorm", "dropout",
+                      "ema", "validation_fraction")
 _NAMES = tuple(flag.name for flag in flags.FLAGS.get_flags_for_module(__name__))
 
 

@@ -404,10 +404,10 @@ def check_resumable(run_dir: str, record: dict, overwrite: bool = False) -> bool
                          "--overwrite to replace it, or choose another --model_dir.")
     old = read_json(previous)
     changed = [key for key in RESUME_KEYS
-               if strict(resumed_value(old, key)) != strict(record.get(key))]
+               if strict(resumed_value(old, key)) != strict(resumed_value(record, key))]
     if changed:
         said = ", ".join(difference(key, strict(resumed_value(old, key)),
-                                    strict(record.get(key)))
+                                    strict(resumed_value(record, key)))
                          for key in changed)
         # The same command can meet a recipe whose paper configuration was corrected since.
         recorded = (" (if this is that command, the recipe's configuration changed since: "
@@ -426,9 +426,17 @@ def check_resumable(run_dir: str, record: dict, overwrite: bool = False) -> bool
 def resumed_value(record: dict, key: str):
     """``record[key]`` (a ``run.json``'s) as a resume compares it with the command's: a
     ``finetune_multiplier`` recorded for a transfer that does not fine-tune (as records
-    before 2026-12-06 hold it) reads as null, as such a record holds it now."""
+    before 2026-12-06 hold it) reads as null, as such a record holds it now; a ``training``
+    written before a :class:`TrainingConfig` field existed reads that field as its
+    default, which is how such a run trained (``weight_decay_scope``, from 2026-12-07:
+    ``kernels``)."""
     if key == "finetune_multiplier" and record.get("transfer") != "finetune":
         return None
+    if key == "training" and isinstance(record.get(key), dict):
+        from recipes.registry import TrainingConfig
+
+        defaults = {field.name: field.default for field in dataclasses.fields(TrainingConfig)}
+        return {**defaults, **record[key]}
     return record.get(key)
 
 
@@ -506,14 +514,17 @@ def check_makeable(flag: str, path: str, folder: str) -> None:
                          f"takes ({longest}); pass a shorter name.")
 
 
-def remove_run(model_dir: str, entries: tuple[str, ...] = RUN_ENTRIES) -> None:
+def remove_run(model_dir: str, entries: tuple[str, ...] = RUN_ENTRIES, keep=()) -> None:
     """Removes the files a training run wrote into ``model_dir`` (or those ``entries``
-    name, such as :data:`FIGURE_ENTRIES`)."""
+    name, such as :data:`FIGURE_ENTRIES`), but the paths in ``keep``."""
     import glob
     import shutil
 
+    kept = {os.path.realpath(path) for path in keep}
     for entry in entries:
         for path in glob.glob(os.path.join(glob.escape(model_dir), entry)):
+            if os.path.realpath(path) in kept:
+                continue
             if os.path.isdir(path):
                 shutil.rmtree(path)
             else:

@@ -188,13 +188,17 @@ def check_drops_reached(config: TrainingConfig, given, recipe: str) -> None:
     epoch: it would be silently ignored. ``recipe``'s own drops past a shortened
     ``--epochs`` (a quick trial of a 160-epoch paper) are a warning instead. So is a
     warm-up longer than the run (``--warmup_epochs``): the rate would never reach
-    ``--learning_rate``; or as long as the run where a schedule should follow it: the
-    schedule would never begin."""
+    ``--learning_rate``; or as long as the run where a schedule or the learning rate should
+    follow it (a constant warm-up rate, ResNet-110's): they would never begin."""
     if config.warmup_epochs > config.epochs:
         length, harm = "longer than", "the rate would never reach the learning rate nor the " \
                                       "schedule begin"
     elif config.warmup_epochs == config.epochs and config.schedule != "constant":
         length, harm = "as long as", f"the {config.schedule} schedule would never begin"
+    elif config.warmup_epochs == config.epochs and config.warmup_learning_rate is not None:
+        length, harm = "as long as", (f"the rate would stay at the warm-up rate "
+                                      f"{config.warmup_learning_rate:g}, never at the learning "
+                                      "rate")
     else:
         length = harm = None
     if length:

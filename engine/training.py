@@ -20,7 +20,7 @@ import time
 import keras
 import numpy as np
 
-from engine import private_api, transfer
+from engine import choices, private_api, transfer
 from engine.rundir import (BACKUP_DIR, CHECKPOINT_DIR, HISTORY_FILE, LOG_DIR, PRETRAINED_LAYERS,
                            RUN_FILE, read_column, read_json, staging, write_json)
 from engine.schedules import learning_rate_callbacks
@@ -330,6 +330,7 @@ def apply_weight_decay(model: keras.Model, weight_decay: float, scope: str = "ke
     which is Krizhevsky et al.'s update rule (AlexNet, section 5):
     ``v <- 0.9 v - wd * lr * w - lr * grad``, ``w <- w + v``.
     """
+    choices.check("weight decay scope", scope, choices.WEIGHT_DECAY_SCOPES)
     if weight_decay <= 0:
         return
     regularizer = keras.regularizers.L2(weight_decay / 2)

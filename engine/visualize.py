@@ -32,10 +32,15 @@ from matplotlib.figure import Figure
 
 from engine.data.folder import decode_bytes, is_palette_bmp, known_formats
 from engine.evaluate import as_probabilities
-from layers import TrainableSubsampling
+from layers import LocalResponseNormalization, TrainableSubsampling
 from layers.errors import UsageError
 
 POOLING_LAYERS = (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D, TrainableSubsampling)
+# Layers whose maps are their input's, normalized, activated or dropped out.
+ELEMENTWISE_LAYERS = (keras.layers.BatchNormalization, keras.layers.LayerNormalization,
+                      keras.layers.GroupNormalization, LocalResponseNormalization,
+                      keras.layers.Activation, keras.layers.ReLU, keras.layers.LeakyReLU,
+                      keras.layers.Dropout)
 MAX_MAPS = 64  # feature maps drawn per layer (the first ones)
 MAX_FILTERS = 128
 TOP_UNITS = 8  # units per layer in the top-images figure
@@ -110,11 +115,9 @@ def default_layers(model: keras.Model, available: list[str]) -> list[str]:
         """Whether ``layer``'s maps are a pooling stage's, only normalized or activated
         since (ZFNet's norm1 after pool1): the same maps, drawn once."""
         while layer.name not in pools:
-            inputs = ([] if isinstance(layer, keras.layers.InputLayer)
-                      else keras.tree.flatten(keras.Operation.input.fget(layer)))
-            if len(inputs) != 1 or getattr(layer, "kernel", None) is not None:
+            if not isinstance(layer, ELEMENTWISE_LAYERS):
                 return False
-            layer = producers.get(id(inputs[0]))
+            layer = producers.get(id(keras.Operation.input.fget(layer)))
             if layer is None:
                 return False
         return True

@@ -5,7 +5,9 @@ configuration read from an array or a search builds as one typed by hand."""
 
 from __future__ import annotations
 
+import difflib
 import numbers
+import re
 
 import numpy as np
 
@@ -43,3 +45,24 @@ def check_choice(argument: str, value, accepted) -> None:
     if value not in accepted:
         raise UsageError(
             f"{argument} must be one of {', '.join(map(repr, accepted))}, got {value!r}.")
+
+
+def close_names(name: str, known, limit: int = 5, cutoff: float = 0.6) -> list[str]:
+    """The names of ``known`` that ``name`` probably means: those that begin with it once
+    case and all but letters and digits are set aside (``LeNet-5``: ``lenet5`` and
+    ``lenet5_modern``; ``CIFAR-10``: ``cifar10``, ``cifar100``), else those spelled nearly
+    as it is (difflib's ratio of at least ``cutoff``), at most ``limit``, in ``known``'s
+    order or the nearest first."""
+    def squashed(text: str) -> str:
+        return re.sub(r"[^0-9a-z]", "", text.lower())
+
+    by_squashed = {}
+    for each in known:
+        by_squashed.setdefault(squashed(each), each)
+    key = squashed(name)
+    family = [each for squashed_name, each in by_squashed.items()
+              if key and squashed_name.startswith(key)]
+    if family:
+        return family[:limit]
+    return [by_squashed[match]
+            for match in difflib.get_close_matches(key, by_squashed, n=limit, cutoff=cutoff)]

@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import difflib
 import inspect
-import re
 import sys
 import types
 from typing import Any, Callable, Mapping
 
 import keras
 
-from layers.checks import check_choice, check_switch, is_int
+from layers.checks import check_choice, check_switch, close_names, is_int
 from layers.errors import UsageError
 from recipes.common import POOLINGS
 from recipes.space import SearchSpace, training_space
@@ -212,27 +210,11 @@ def get(name: str) -> Recipe:
     try:
         return _REGISTRY[name]
     except KeyError:
-        close = _close_names(name)
+        close = close_names(name, names(), limit=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise UsageError(
             f"Unknown recipe {name!r}.{hint} Known recipes: {', '.join(names())}."
         ) from None
-
-
-def _close_names(name: str) -> list[str]:
-    """The recipes ``name`` probably means: those whose name begins with it once case,
-    underscores and hyphens are set aside (``LeNet-5`` gives ``lenet5`` and
-    ``lenet5_modern``), else the nearest by spelling."""
-    def squashed(text: str) -> str:
-        return re.sub(r"[^0-9a-z]", "", text.lower())
-
-    by_squashed = {squashed(known): known for known in names()}
-    key = squashed(name)
-    family = [known for squashed_name, known in by_squashed.items()
-              if key and squashed_name.startswith(key)]
-    if family:
-        return family[:5]
-    return [by_squashed[match] for match in difflib.get_close_matches(key, by_squashed, n=3)]
 
 
 def build(

@@ -10,15 +10,15 @@ because MNIST and Fashion-MNIST share file names.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import os
 import re
 
 import tensorflow as tf
 from absl import logging
 
-from engine.data.source import (NOT_TFDS, SPLIT_SEED, TEST_FRACTION, VALIDATION_FRACTION,
-                                Source, shipped_validation_refusal)
+from engine.data.source import (FOLDER_PREFIX, NOT_TFDS, SPLIT_SEED, TEST_FRACTION,
+                                VALIDATION_FRACTION, Source, shipped_validation_refusal)
+from layers.checks import close_names
 from layers.errors import UsageError
 
 DATASET_NAMES = ("use 'digits', 'synthetic', 'folder:PATH' or a TFDS image-classification "
@@ -184,17 +184,26 @@ def _builder(name: str, data_dir: str | None):
 
 
 def _unknown_dataset(name: str, folder: str) -> UsageError:
-    """The refusal of dataset ``name``, with the names TFDS registers (or ours) that
-    begin with it (``svhn``: ``svhn_cropped``) or are spelled nearly as it is."""
+    """The refusal of dataset ``name``, with the image datasets it probably means (ours,
+    or TFDS's: :func:`layers.checks.close_names`, so ``CIFAR-10`` gives ``cifar10``)."""
     import tensorflow_datasets as tfds
 
-    known = [*NOT_TFDS, *sorted(tfds.list_builders(with_community_datasets=False))]
-    base = name.split(":")[0].split("/")[0]
-    longer = [each for each in known if base and each.startswith(base)]
-    near = difflib.get_close_matches(base, known, n=3, cutoff=0.75)
-    close = list(dict.fromkeys(longer + near))[:3]
+    known = [source for source in NOT_TFDS if source != FOLDER_PREFIX]
+    known += sorted(tfds.list_builders(with_community_datasets=False))
+    candidates = close_names(name.split(":")[0].split("/")[0], known, limit=10, cutoff=0.75)
+    close = [each for each in candidates if each in NOT_TFDS or _holds_images(each)][:3]
     hint = f" (did you mean {', '.join(repr(each) for each in close)}?)" if close else ""
     return UsageError(f"Unknown dataset {name!r}{hint}: {DATASET_NAMES}{folder}.")
+
+
+def _holds_images(name: str) -> bool:
+    """Whether TFDS's dataset ``name`` is of images, as its module (``image_classification``)
+    or its tags (``content.data-type.image``) say: not ``flores``'s text, nor audio."""
+    import tensorflow_datasets as tfds
+
+    builder = tfds.builder_cls(name)
+    tags = getattr(builder.get_metadata(), "tags", None) or ()
+    return ".image" in builder.__module__ or "content.data-type.image" in tags
 
 
 def _supervised_keys(info) -> tuple[str, str]:

@@ -34,9 +34,9 @@ def run(args) -> None:
     names = draw.choose_layers(model, args.layers)
     patch, stride = draw.occlusion_geometry(model.inputs[0].shape[1:], args.patch, args.stride)
     data = saved.prepare(args.data_dir, args.batch_size, deterministic=True)
-    # An earlier call's figures (other layers, another image) would read as this call's.
-    rundir.remove_run(saved.directory, rundir.FIGURE_ENTRIES)
     figures = visualize_run(saved, model, data, names, image, patch, stride)
+    # An earlier call's figures (other layers, another image) would read as this call's.
+    rundir.remove_run(saved.directory, rundir.FIGURE_ENTRIES, keep=figures)
     print(f"{len(figures)} figures of {saved.record['recipe']} on {saved.record['dataset']} "
           f"written to {saved.directory}: {', '.join(os.path.basename(path) for path in figures)}")
 

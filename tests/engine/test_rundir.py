@@ -49,6 +49,25 @@ def test_a_feature_extractor_interrupted_before_its_multiplier_went_null_resumes
         rundir.check_resumable(run_dir, finetuned)
 
 
+def test_a_run_interrupted_before_a_training_field_existed_resumes_with_its_default(tmp_path):
+    # run.json's training had no weight_decay_scope before 2026-12-07: the same command was
+    # refused ("weight_decay_scope: null then, "kernels" now"), and no flag could say null.
+    import dataclasses
+
+    import recipes
+
+    training = dataclasses.asdict(recipes.get("resnet20").training)
+    record = {"recipe": "resnet20", "training": training}
+    older = {key: value for key, value in training.items() if key != "weight_decay_scope"}
+    run_dir = interrupted(tmp_path, {**record, "training": older})
+    assert rundir.check_resumable(run_dir, record) is False
+    # A wide ResNet interrupted then decayed its kernels only; its recipe now decays all.
+    wide = {**record, "training": {**training, "weight_decay_scope": "all"}}
+    with pytest.raises(UsageError, match=r'another training \(weight_decay_scope: "kernels" '
+                                         r'then, "all" now\)'):
+        rundir.check_resumable(run_dir, wide)
+
+
 def test_a_backup_without_its_run_json_is_not_resumed(tmp_path):
     # It resumed unchecked: epochs of another learning rate and seed under the new
     # command's report, or, of another recipe, a traceback.

@@ -814,6 +814,14 @@ def test_a_warmup_longer_than_the_run_is_refused_given_and_a_warning_from_the_re
     schedules.check_drops_reached(
         dataclasses.replace(config, warmup_epochs=1.0, schedule="constant"),
         {"epochs", "warmup_epochs"}, "lenet5_modern")
+    # ResNet-110's constant 0.01 for the whole run: the rate never reaches 0.1.
+    constant_warmup = dataclasses.replace(recipes.get("resnet110").training, schedule="constant",
+                                          warmup_epochs=2.0, epochs=2)
+    with pytest.raises(UsageError, match=r"^--warmup_epochs=2 lasts as long as the run "
+                       r"\(--epochs=2\): the rate would stay at the warm-up rate 0.01, never at "
+                       r"the learning rate; raise --epochs"):
+        schedules.check_drops_reached(constant_warmup, {"schedule", "warmup_epochs", "epochs"},
+                                      "resnet110")
 
 
 def test_the_decay_flags_reach_the_schedule(mode_args):

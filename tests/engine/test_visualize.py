@@ -159,6 +159,23 @@ def test_the_default_layers_are_the_pooling_stages_not_an_inception_branchs_pool
     assert visualize.choose_layers(model, ["inception_3a_pool"]) == ["inception_3a_pool"]
 
 
+def test_a_learned_layer_after_a_pooling_stage_is_its_own_stage():
+    # Normalized or activated, a pool's maps are drawn once (ZFNet's pool1, not norm1 too);
+    # a separable convolution, though it has no `kernel`, computes maps of its own.
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", name="conv1")(inputs)
+    x = keras.layers.MaxPooling2D(name="pool1")(x)
+    normalized = keras.layers.BatchNormalization(name="norm1")(x)
+    x = keras.layers.SeparableConv2D(4, 3, padding="same", name="sep2")(normalized)
+    x = keras.layers.Conv2D(4, 3, strides=2, name="conv3")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(2)(x))
+    assert visualize.choose_layers(model, None) == ["pool1", "sep2", "conv3"]
+    without = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(
+        keras.layers.Conv2D(4, 3, strides=2, name="conv2")(normalized))))
+    assert visualize.choose_layers(without, None) == ["pool1", "conv2"]  # not norm1
+
+
 def test_a_residual_network_defaults_to_its_stage_outputs_not_the_layers_inside_blocks():
     inputs = keras.Input((16, 16, 3))
     stem = keras.layers.Conv2D(4, 3, padding="same", name="conv1")(inputs)

@@ -55,6 +55,13 @@ def test_unknown_dataset_names_the_accepted_sources_and_the_names_it_may_mean():
         load_source("digit")
     with pytest.raises(ValueError, match=r"^Unknown dataset 'no_such_dataset': use 'digits'"):
         load_source("no_such_dataset")
+    # Case and hyphens set aside, as recipe names are; image datasets only ('flores' is text).
+    with pytest.raises(ValueError, match=r"^Unknown dataset 'CIFAR-10' \(did you mean "
+                       r"'cifar10', 'cifar100', "):
+        load_source("CIFAR-10")
+    with pytest.raises(ValueError, match=r"^Unknown dataset 'flowers' \(did you mean "
+                       r"'tf_flowers'\?\)"):
+        load_source("flowers")
 
 
 def test_unprepared_tfds_dataset_points_at_data_dir_and_manual_dir(tmp_path):

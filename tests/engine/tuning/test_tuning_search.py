@@ -387,6 +387,12 @@ def test_a_search_resumed_with_another_space_or_configuration_is_refused(tmp_pat
     search = digits_search(tmp_path, {"learning_rate": Choice((1e-3, 3e-3))}, max_trials=2)
     killed_search(tmp_path, search)
     tune.check_same_search(dataclasses.replace(search, max_trials=5))  # a larger budget
+    # A search saved before weight_decay_scope existed searched with its default, kernels.
+    run_json = tmp_path / "search_run" / "run.json"
+    record = json.loads(run_json.read_text())
+    del record["training"]["weight_decay_scope"]
+    run_json.write_text(json.dumps(record))
+    tune.check_same_search(search)
     narrower = dataclasses.replace(search, space=SearchSpace(training={
         "learning_rate": Choice((1e-3,))}))
     with pytest.raises(UsageError, match=r"with another search_space \(learning_rate: "
