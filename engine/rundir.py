@@ -32,9 +32,11 @@ PRETRAINED_LAYERS = "pretrained_layers"
 BACKUP_DIR = "backup"  # Keras BackupAndRestore's state: an interrupted run resumes from it
 EXPORT_DIR = "export"  # the default model base path of the run's exports (TF Serving layout)
 PUBLISHED_FILE = "published.json"  # between the export and the report: the version written
-# --mode=evaluate's reliability diagrams and --mode=visualize's figures.
+# --mode=evaluate's results and reliability diagrams and --mode=visualize's figures.
 RELIABILITY_FILE = "reliability.png"
 MC_DROPOUT_RELIABILITY_FILE = "reliability_mc_dropout.png"
+ENSEMBLE_FILE = "ensemble.json"  # an --ensemble's, in its --model_dir
+ENSEMBLE_RELIABILITY_FILE = "reliability_ensemble.png"
 OCCLUSION_FILE = "occlusion.png"
 LAYER_FIGURES = ("filters_{layer}.png", "feature_maps_{layer}.png", "top_images_{layer}.png")
 
@@ -344,12 +346,14 @@ LOG_DIR = "logs"  # TensorBoard's
 # not reload a version it has loaded), so a new run's export takes the next number.
 # --mode=visualize's figures: each call replaces those of the one before.
 FIGURE_ENTRIES = (OCCLUSION_FILE, *(name.format(layer="*") for name in LAYER_FIGURES))
-RUN_ENTRIES = (RUN_FILE, REPORT_FILE, MODEL_FILE, PREPROCESSING_FILE, EVALUATION_FILE,
-               PUBLISHED_FILE, CURVES_FILE,
+# What the modes that read a saved model wrote of it: stale once another model is saved.
+MODEL_RESULTS = (EVALUATION_FILE, RELIABILITY_FILE, MC_DROPOUT_RELIABILITY_FILE, ENSEMBLE_FILE,
+                 ENSEMBLE_RELIABILITY_FILE, *FIGURE_ENTRIES)
+RUN_ENTRIES = (RUN_FILE, REPORT_FILE, MODEL_FILE, PREPROCESSING_FILE, PUBLISHED_FILE,
+               CURVES_FILE,
                # the statistics' arrays beside PREPROCESSING_FILE (engine.data.preprocessing)
                f"{os.path.splitext(PREPROCESSING_FILE)[0]}_*.npy", HISTORY_FILE,
-               CHECKPOINT_DIR, BACKUP_DIR, LOG_DIR, SEARCH_DIR, RELIABILITY_FILE,
-               MC_DROPOUT_RELIABILITY_FILE, *FIGURE_ENTRIES)
+               CHECKPOINT_DIR, BACKUP_DIR, LOG_DIR, SEARCH_DIR, *MODEL_RESULTS)
 
 
 def claim(model_dir: str, overwrite: bool = False, search: bool = False) -> bool:

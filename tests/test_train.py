@@ -644,9 +644,14 @@ def test_overwrite_replaces_a_finished_run_and_keeps_other_files(tmp_path, train
     first = train_here("--epochs=1", f"--model_dir={model_dir}")
     assert first.returncode == 0, first.stderr[-3000:]
     (model_dir / "notes.txt").write_text("mine")
+    # What evaluate wrote of the first model, an --ensemble's results among them.
+    for name in ("evaluation.json", "ensemble.json", "reliability_ensemble.png"):
+        (model_dir / name).write_text("of the first model")
     second = train_here("--epochs=2", "--overwrite", f"--model_dir={model_dir}")
     assert second.returncode == 0, second.stderr[-3000:]
     assert (model_dir / "notes.txt").read_text() == "mine"
+    assert not {"evaluation.json", "ensemble.json", "reliability_ensemble.png"} & {
+        path.name for path in model_dir.iterdir()}
     assert json.loads((model_dir / "report.json").read_text())["epochs_run"] == 2
     rows = (model_dir / "history.csv").read_text().split()[1:]
     assert [row.split(",")[0] for row in rows] == ["0", "1"]  # the first run's row is gone

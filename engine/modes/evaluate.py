@@ -27,9 +27,6 @@ from engine.modes import saved_run
 from engine.spec import check_outside_images, default_model_dir
 from layers.errors import UsageError
 
-ENSEMBLE_FILE = "ensemble.json"
-ENSEMBLE_RELIABILITY_FILE = "reliability_ensemble.png"
-
 
 def run(args) -> None:
     if "seed" in args.given and not args.mc_dropout:
@@ -153,9 +150,9 @@ def run_ensemble(args) -> dict:
         member.update(model_dir=saved.directory, recipe=saved.record["recipe"], **scale)
     os.makedirs(output_dir, exist_ok=True)
     result["calibration"]["diagram"] = plot_reliability(
-        result["calibration"], os.path.join(output_dir, ENSEMBLE_RELIABILITY_FILE),
+        result["calibration"], os.path.join(output_dir, rundir.ENSEMBLE_RELIABILITY_FILE),
         f"ensemble of {len(runs)} runs on {dataset}")
-    path = os.path.join(output_dir, ENSEMBLE_FILE)
+    path = os.path.join(output_dir, rundir.ENSEMBLE_FILE)
     rundir.write_json(path, result)
     print(describe_ensemble(result, path))
     return result
@@ -213,5 +210,5 @@ def describe_ensemble(result: dict, path: str) -> str:
               for member in result["members"]]
     lines.append(line("ensemble", result) + ", ECE "
                  f"{result['calibration']['expected_calibration_error']:.4f}")
-    lines.append(f"Written to {path} and {ENSEMBLE_RELIABILITY_FILE}.")
+    lines.append(f"Written to {path} and {rundir.ENSEMBLE_RELIABILITY_FILE}.")
     return "\n".join(lines)

@@ -135,6 +135,8 @@ def tune_held(search: SearchSpec, chief: bool, overwrite: bool, verbose: int,
             with strategy.scope():
                 evaluation = evaluate(model, data, run.data.tta)
     best_run = dataclasses.replace(run, training=training)
+    # An extended search's evaluation and figures were of the model saved before.
+    rundir.remove_run(run.model_dir, rundir.MODEL_RESULTS)
     model_path, export_dir = publish(model, best_run, data, run.model_dir)
     history = checkpoint_history(tuner, best.trial_id, search.executions_per_trial)
     curves = os.path.join(run.model_dir, rundir.CURVES_FILE)

@@ -134,13 +134,21 @@ def test_a_finished_search_is_extended_by_a_larger_max_trials(tmp_path):
     with pytest.raises(UsageError, match=r"holds a finished search of --max_trials=1; pass a "
                                          "larger --max_trials to extend it, --overwrite"):
         tune.tune(search, verbose=0)
+    run_dir = tmp_path / "search_run"
+    # What evaluate and visualize wrote of the first model (and a file of the user's).
+    for name in ("evaluation.json", "reliability.png", "ensemble.json", "occlusion.png",
+                 "feature_maps_s2.png", "notes.txt"):
+        (run_dir / name).write_text("of the model saved before")
     extended = tune.tune(dataclasses.replace(search, max_trials=2), verbose=0)
+    assert sorted(path.name for path in run_dir.iterdir() if path.is_file()
+                  and path.suffix != ".npy") == [
+        "curves.png", "model.keras", "notes.txt", "preprocessing.json", "report.json",
+        "run.json"]
     assert [row["id"] for row in extended["trials"]] == ["0", "1"]
     assert extended["trials"][0] == first["trials"][0]  # kept, not trained again
     assert extended["max_trials"] == 2
     assert {row["hyperparameters"]["learning_rate"] for row in extended["trials"]} == {
         1e-3, 3e-3}
-    run_dir = tmp_path / "search_run"
     assert sorted(path.name for path in (run_dir / "export").iterdir()) == ["1", "2"]
     assert extended["export_dir"] == str(run_dir / "export" / "2")
     assert json.loads((run_dir / "report.json").read_text())["max_trials"] == 2
