@@ -8,6 +8,7 @@ namespace that the modes receive, and :func:`run_spec` resolves a training run's
 
 from __future__ import annotations
 
+import ast
 import math
 import re
 import types
@@ -134,8 +135,8 @@ flags.DEFINE_list("export_format", ["saved_model"],
 flags.register_validator(
     "export_format",
     lambda formats: set(formats) <= set(choices.EXPORT_FORMATS) and "saved_model" in formats,
-    message=f"--export_format takes a comma-separated list of {', '.join(choices.EXPORT_FORMATS)} "
-            "that includes saved_model (every version is a SavedModel).")
+    message=f"give a comma-separated list of {', '.join(choices.EXPORT_FORMATS)} that includes "
+            "saved_model (every version is a SavedModel).")
 flags.DEFINE_integer("top_k", 5, "--mode=predict: classes printed per image.", lower_bound=1)
 flags.DEFINE_enum("output", "text", choices.OUTPUT_FORMATS,
                   "--mode=predict: text lines, or json: one JSON object per file.")
@@ -243,6 +244,9 @@ _ABSL_MISTAKES = (
     (re.compile(r"^Unknown command line flag '([^']*)'$"),
      lambda match: f"Unknown flag --{match[1]}; {command.invocation()} --helpfull lists every "
                    "flag."),
+    # A list flag's value as given (--export_format=onnx), not as Python's list.
+    (re.compile(r"^flag --(\w+)=(\[.*\]): (.*)$"),
+     lambda match: f"--{match[1]}={','.join(ast.literal_eval(match[2]))}: {match[3]}"),
 )
 
 

@@ -151,7 +151,8 @@ CASES = [
     (["--validation_fraction=1"], 2, "--validation_fraction=1"),
     (["--schedule=exponential"], 2, "needs decay_every > 0 epochs (--decay_every)"),
     (["--schedule=step"], 2, "The step schedule needs decay_epochs"),
-    (["--decay_epochs=60,30"], 2, "must be positive epochs in ascending order"),
+    (["--decay_epochs=60,30"], 2, "--decay_epochs=60,30: must be positive epochs in ascending "
+     "order"),
     (["--decay_factor=0", "--schedule=plateau"], 2, "decay_factor must be in (0, 1]"),
     (["--optimizer=momentum", "--momentum=1.5"], 2, "momentum must be in [0, 1), got 1.5"),
     (["--learning_rate=0"], 2, "learning_rate must be positive (--learning_rate), got 0."),

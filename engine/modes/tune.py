@@ -334,7 +334,7 @@ def best_trial(tuner, search: SearchSpec):
     it). One whose last trial was the failure that reached the limit ran every trial."""
     failures, done = failed(tuner.oracle), finished(tuner.oracle)
     reasons = [row["message"] for row in trial_table(tuner) if row["status"] == "FAILED"]
-    last = reasons[-1] if reasons else "no trial ran"
+    last = reasons[-1].rstrip(".") if reasons else "no trial ran"
     if len(failures) >= search.max_failed_trials and len(done) < search.max_trials:
         raise RunFailure(
             f"{len(failures)} of {len(done)} trials failed (the last: {last}), "
@@ -354,7 +354,9 @@ def best_trial(tuner, search: SearchSpec):
 
 def summary_line(report: dict, model_dir: str) -> str:
     """The line a finished search prints."""
-    return (f"Best of {len(report['trials'])} trials ({report['failed_trials']} failed): trial "
+    trials = len(report["trials"])
+    return (f"Best of {trials} trial{'s' if trials != 1 else ''} ({report['failed_trials']} "
+            f"failed): trial "
             f"{report['best_trial']}, {report['objective']} {report['best_score']:.4f} with "
             f"{settings(report['best_hyperparameters'])}; test accuracy "
             f"{format_accuracy(report['test_accuracy'], report['test_accuracy_interval'])}, "
