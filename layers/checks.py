@@ -6,6 +6,7 @@ configuration read from an array or a search builds as one typed by hand."""
 from __future__ import annotations
 
 import difflib
+import math
 import numbers
 import re
 
@@ -24,12 +25,29 @@ def is_real(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+def is_finite_real(value) -> bool:
+    """:func:`is_real` and neither infinite nor NaN."""
+    return is_real(value) and math.isfinite(value)
+
+
 def check_positive_int(argument: str, value) -> int:
     """``value`` as a Python int (which Keras's layers require) where it is a positive
     integer."""
     if not is_int(value) or value < 1:
         raise UsageError(f"{argument} must be a positive integer, got {value!r}.")
     return int(value)
+
+
+def check_pair(argument: str, value) -> tuple[int, int]:
+    """``value`` of a 2-D size (``kernel``, ``strides``) as ``(height, width)``: a positive
+    integer for both, or a pair of them."""
+    if is_int(value) and value >= 1:
+        return int(value), int(value)
+    if (isinstance(value, (tuple, list)) and len(value) == 2
+            and all(is_int(side) and side >= 1 for side in value)):
+        return int(value[0]), int(value[1])
+    raise UsageError(f"{argument} must be a positive int or a (height, width) pair of them, "
+                     f"got {value!r}.")
 
 
 def check_switch(argument: str, value) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 
 from layers.arithmetic import PADDING_MODES, layer_output_size
-from layers.checks import is_int
+from layers.checks import check_pair, is_int
 from layers.errors import UsageError
 from layers.initializers import per_layer
 
@@ -137,7 +137,7 @@ def _half_kwargs(kernel_size, conv_kwargs):
         kwargs["padding"] = (top, bottom, 0, 0) if along_height else (0, 0, left, right)
     if "strides" in kwargs:
         strides = kwargs["strides"]
-        height, width = (strides, strides) if is_int(strides) else tuple(strides)
+        height, width = check_pair("strides", strides)
         kwargs["strides"] = (height, 1) if along_height else (1, width)
     return kwargs
 

@@ -31,8 +31,10 @@ from layers.errors import UsageError
 # Layers the head may hold besides Dense: they act on the last axis, map or vector alike.
 PER_POSITION = (keras.layers.Dropout, keras.layers.Activation, keras.layers.Softmax,
                 keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.BatchNormalization)
-# Of those, the ones whose weights or normalization are per feature of the flattened map.
+# Of those, the ones whose weights or normalization are per feature of the flattened map
+# (and an Activation of these functions, which normalize over all of its features).
 BY_FEATURE = (keras.layers.BatchNormalization, keras.layers.Softmax)
+ACROSS_FEATURES = (keras.activations.softmax, keras.activations.log_softmax)
 SCORE_AVERAGE = "score_average"
 
 
@@ -99,7 +101,8 @@ def fully_connected_head(model: keras.Model):
     before_dense = head[:next(index for index, item in enumerate(head)
                               if isinstance(item, keras.layers.Dense))]
     for item in before_dense:
-        if isinstance(item, BY_FEATURE):
+        if isinstance(item, BY_FEATURE) or (isinstance(item, keras.layers.Activation)
+                                            and item.activation in ACROSS_FEATURES):
             raise UsageError(
                 f"{model.name!r} cannot be evaluated densely: {item.name!r} "
                 f"({type(item).__name__}) acts on each of the flattened map's features, "
@@ -128,7 +131,8 @@ def _as_convolution(dense: keras.layers.Dense, kernel_size, linear: bool) -> ker
 def _on_maps(normalization: keras.layers.BatchNormalization, shape) -> keras.layers.Layer:
     """A copy of ``normalization`` (built on vectors, which Keras then holds it to) for
     maps of ``shape``, with its weights: the same normalization at every position."""
-    copy = type(normalization).from_config(normalization.get_config())
+    # Its axis on vectors, 1 or -1, is the features: the last axis of maps.
+    copy = type(normalization).from_config({**normalization.get_config(), "axis": -1})
     copy.build(shape)
     copy.set_weights(normalization.get_weights())
     return copy

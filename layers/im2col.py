@@ -21,7 +21,7 @@ import keras
 from keras import ops
 
 from layers.arithmetic import conv_output_size, resolve_padding
-from layers.checks import is_int
+from layers.checks import check_pair
 from layers.errors import UsageError
 
 
@@ -39,7 +39,7 @@ def im2col(x, kernel, strides=1, padding="valid"):
         raise UsageError(f"im2col takes an (H, W, C) image or an (N, H, W, C) batch, got shape "
                          f"{tuple(x.shape)}.")
     x = x if batched else ops.expand_dims(x, 0)
-    (kernel_h, kernel_w), (stride_h, stride_w) = _pair("kernel", kernel), _pair("strides", strides)
+    (kernel_h, kernel_w), (stride_h, stride_w) = check_pair("kernel", kernel), check_pair("strides", strides)
     channels = x.shape[-1]
     zeros, (out_h, out_w) = _geometry(x.shape, (kernel_h, kernel_w), (stride_h, stride_w),
                                       padding)
@@ -86,23 +86,13 @@ def conv_as_matmul(x, kernel, bias=None, strides=1, padding="valid"):
         raise UsageError(f"The kernel {tuple(kernel.shape)} does not fit the input "
                          f"{tuple(x.shape)}: it needs (kh, kw, {x.shape[-1]}, filters).")
     window = tuple(kernel.shape[:2])
-    _, (out_h, out_w) = _geometry(x.shape, window, _pair("strides", strides), padding)
+    _, (out_h, out_w) = _geometry(x.shape, window, check_pair("strides", strides), padding)
     product = ops.matmul(kernel_rows(kernel), im2col(x, window, strides, padding))
     maps = ops.swapaxes(product, -1, -2)  # (..., out_h*out_w, filters)
     if bias is not None:
-        maps = maps + bias
+        maps = maps + ops.cast(bias, dtype)
     batch = (-1,) if len(x.shape) == 4 else ()  # -1: a symbolic batch has no size yet
     return ops.reshape(maps, (*batch, out_h, out_w, kernel.shape[-1]))
-
-
-def _pair(name, value) -> tuple[int, int]:
-    if is_int(value) and value >= 1:
-        return int(value), int(value)
-    if (isinstance(value, (tuple, list)) and len(value) == 2
-            and all(is_int(side) and side >= 1 for side in value)):
-        return int(value[0]), int(value[1])
-    raise UsageError(f"{name} must be a positive int or a (height, width) pair of them, "
-                     f"got {value!r}.")
 
 
 def _geometry(shape, kernel, strides, padding):

@@ -15,14 +15,12 @@ Proc. IEEE 86(11), 1998, Section II-B and Appendix A:
 
 from __future__ import annotations
 
-import numbers
-
 import keras
 import numpy as np
 from keras import ops
 
 from layers.arithmetic import layer_output_size
-from layers.checks import is_int
+from layers.checks import is_finite_real, is_int
 from layers.errors import UsageError
 
 SQUASHING_AMPLITUDE = 1.7159
@@ -93,7 +91,7 @@ class FanInUniform(keras.initializers.Initializer):
     """
 
     def __init__(self, scale: float = INITIALIZATION_SCALE, fan_in=None, seed=None):
-        if not (isinstance(scale, numbers.Real) and scale > 0):
+        if not (is_finite_real(scale) and scale > 0):
             raise UsageError(f"scale must be a number > 0, got {scale!r}.")
         if fan_in is not None and not _is_positive_int(fan_in) and not (
                 isinstance(fan_in, (list, tuple)) and fan_in
@@ -312,8 +310,8 @@ class EuclideanRBF(keras.layers.Layer):
         if codes == "digits" and units != len(DIGIT_BITMAPS):
             raise UsageError(f"codes='digits' has one code per digit, so units must be "
                              f"{len(DIGIT_BITMAPS)}, got {units!r}; use codes='random'.")
-        if not is_int(seed) or seed < 0:
-            raise UsageError(f"seed must be an integer >= 0, got {seed!r}.")
+        if not is_int(seed) or not 0 <= seed < 2**32:  # NumPy's seeds
+            raise UsageError(f"seed must be an integer from 0 to 2**32 - 1, got {seed!r}.")
         self.units = int(units)
         self.codes = codes
         self.seed = int(seed)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import numbers
-
 import keras
 from keras import ops
 
-from layers.checks import is_int
+from layers.checks import is_finite_real, is_int
 from layers.errors import UsageError
 
 
@@ -54,10 +52,10 @@ class LocalResponseNormalization(keras.layers.Layer):
         if not is_int(size) or size < 1 or size % 2 == 0:
             raise UsageError(f"size (n, the number of channels summed) must be an odd "
                              f"positive integer, got {size!r}.")
-        if not (isinstance(k, numbers.Real) and k > 0):
+        if not (is_finite_real(k) and k > 0):
             raise UsageError(f"k must be a number > 0, got {k!r}.")
         for name, value in (("alpha", alpha), ("beta", beta)):
-            if not (isinstance(value, numbers.Real) and value >= 0):
+            if not (is_finite_real(value) and value >= 0):
                 raise UsageError(f"{name} must be a number >= 0, got {value!r}.")
         if not is_int(axis):
             raise UsageError(f"axis must be an integer (the channel axis), got {axis!r}.")

@@ -17,7 +17,7 @@ import math
 import keras
 from keras import ops
 
-from layers.checks import is_int
+from layers.checks import check_switch, is_int
 from layers.errors import UsageError
 
 
@@ -39,7 +39,7 @@ class Maxout(keras.layers.Layer):
         _check_count("pieces", pieces)
         self.units = int(units)
         self.pieces = int(pieces)
-        self.use_bias = bool(use_bias)
+        self.use_bias = check_switch("use_bias", use_bias)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)

@@ -109,6 +109,7 @@ def basic_block(x, filters: int, *, name: str, strides: int = 1, shortcut: str |
     convolution's :func:`he_normal`.
     """
     check_positive_int("filters", filters)
+    _check_block(strides, survival_probability)
     identity = _identity(x, filters, name, strides, shortcut, use_bias, fan)
     y = conv_bn(x, filters, 3, strides=strides, use_bias=use_bias, fan=fan, name=f"{name}_1")
     y = conv_bn(y, filters, 3, activation=None, use_bias=use_bias, fan=fan, name=f"{name}_2")
@@ -131,6 +132,7 @@ def bottleneck_block(x, width: int, filters: int, *, name: str, strides: int = 1
     check_positive_int("width", width)
     check_positive_int("filters", filters)
     check_positive_int("groups", groups)
+    _check_block(strides, survival_probability)
     check_choice("stride_on", stride_on, STRIDE_PLACEMENTS)
     if width % groups:
         raise UsageError(
@@ -158,6 +160,7 @@ def preact_block(x, filters: int, *, name: str, strides: int = 1, dropout: float
     ``fan`` is as in :func:`basic_block`.
     """
     check_positive_int("filters", filters)
+    _check_block(strides)
     if not (is_real(dropout) and 0 <= dropout < 1):
         raise UsageError(f"dropout must be in [0, 1), got {dropout!r}.")
     activated = bn_relu(x, name=f"{name}_preact")
@@ -170,6 +173,14 @@ def preact_block(x, filters: int, *, name: str, strides: int = 1, dropout: float
         y = keras.layers.Dropout(dropout, name=f"{name}_dropout")(y)
     y = conv(y, filters, 3, fan=fan, name=f"{name}_2")
     return keras.layers.Add(name=f"{name}_add")([identity, y])
+
+
+def _check_block(strides, survival_probability: float = 1.0) -> None:
+    """A block's ``strides`` (a positive integer) and ``survival_probability`` (in (0, 1])."""
+    check_positive_int("strides", strides)
+    if not (is_real(survival_probability) and 0 < survival_probability <= 1):
+        raise UsageError(f"survival_probability must be in (0, 1], got "
+                         f"{survival_probability!r}.")
 
 
 def _identity(x, filters, name, strides, shortcut, use_bias, fan):

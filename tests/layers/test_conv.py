@@ -262,3 +262,10 @@ def test_a_factorized_pair_given_one_initializer_draws_each_half_on_its_own():
     first, second = (keras.ops.convert_to_numpy(model.get_layer(name).kernel).ravel()
                      for name in ("f_1x3", "f_3x1"))
     assert abs(np.corrcoef(first, second)[0, 1]) < 0.5
+
+
+@pytest.mark.parametrize("strides", [(1, 2, 3), "2", 0])
+def test_a_factorized_pair_refuses_strides_that_are_not_a_size(strides):
+    with pytest.raises(ValueError, match=r"strides must be a positive int or a \(height, "
+                                         r"width\) pair of them, got "):
+        factorized_conv(keras.Input((5, 5, 3)), 4, 3, "f", strides=strides)

@@ -82,9 +82,15 @@ def test_an_integer_image_with_a_float_kernel_convolves_in_float(image_dtype):
     np.testing.assert_allclose(numpy(ours), keras_conv(image.astype("float32"), kernel,
                                                        np.zeros(2, "float32"), 1, "valid"),
                                rtol=1e-5, atol=1e-5)
-    # A float image keeps its dtype, whatever the kernel's (NumPy's float64 here).
+    # A float image keeps its dtype, whatever the kernel's (NumPy's float64 here), and the
+    # bias's: a float32 bias added to a float64 image's maps stopped TensorFlow.
     floats = conv_as_matmul(image.astype("float32"), kernel.astype("float64"))
     assert keras.backend.standardize_dtype(floats.dtype) == "float32"
+    bias = np.array([0.5, -1.0], "float32")
+    doubles = conv_as_matmul(image.astype("float64"), kernel, bias)
+    assert keras.backend.standardize_dtype(doubles.dtype) == "float64"
+    np.testing.assert_allclose(numpy(doubles), keras_conv(image.astype("float32"), kernel, bias,
+                                                          1, "valid"), rtol=1e-5, atol=1e-5)
 
 
 def test_explicit_zeros_pad_like_the_papers_tables():

@@ -72,8 +72,9 @@ def test_subsampling_and_c3_are_channels_last_whatever_keras_json_says():
         keras.config.set_image_data_format("channels_last")
 
 
-@pytest.mark.parametrize("kwargs", [{"scale": 0}, {"fan_in": 0}, {"fan_in": []},
-                                    {"fan_in": [3, -1]}, {"seed": 1.5}])
+@pytest.mark.parametrize("kwargs", [{"scale": 0}, {"scale": True}, {"scale": float("inf")},
+                                    {"fan_in": 0}, {"fan_in": []}, {"fan_in": [3, -1]},
+                                    {"seed": 1.5}])
 def test_fan_in_uniform_rejects_bad_arguments(kwargs):
     with pytest.raises(ValueError):
         FanInUniform(**kwargs)
@@ -209,6 +210,8 @@ def test_rbf_random_codes_are_seeded():
     ({"units": 10, "codes": "ascii"}, "codes must be one of"),
     ({"units": 26, "codes": "digits"}, "units must be 10"),
     ({"units": 10, "seed": -1}, "seed"),
+    ({"units": 4, "codes": "random", "seed": 2**32}, r"seed must be an integer from 0 to "
+                                                     r"2\*\*32 - 1, got 4294967296"),
 ])
 def test_rbf_rejects_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):

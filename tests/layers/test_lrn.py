@@ -88,7 +88,8 @@ def test_in_a_model_and_round_trip(round_trip):
 
 @pytest.mark.parametrize("kwargs", [
     {"size": 4}, {"size": 0}, {"size": -5}, {"size": 5.0},
-    {"k": 0}, {"k": -1.0}, {"alpha": -1e-4}, {"beta": -0.75}, {"beta": "0.75"},
+    {"k": 0}, {"k": -1.0}, {"k": True}, {"alpha": -1e-4}, {"alpha": float("nan")},
+    {"beta": -0.75}, {"beta": "0.75"},
     {"axis": "channels"},
 ])
 def test_bad_arguments_raise_value_error(kwargs):

@@ -89,6 +89,7 @@ def test_round_trip(round_trip):
 
 @pytest.mark.parametrize("make", [
     lambda: Maxout(0, 2), lambda: Maxout(-3, 2), lambda: Maxout(3, 0), lambda: Maxout(3, 1.5),
+    lambda: Maxout(3, 2, use_bias="no"),  # a string was read as on
     lambda: ChannelMaxout(0), lambda: ChannelMaxout(2, axis="last"),
 ])
 def test_bad_arguments_raise_value_error(make):

@@ -215,6 +215,13 @@ def test_stochastic_depth_sits_on_the_residual_branch():
     (lambda x: preact_block(x, 16, dropout=1.0, name="b"), r"dropout must be in \[0, 1\)"),
     (lambda x: basic_block(x, 16, shortcut=None, survival_probability=0.5, name="b"),
      "needs a shortcut"),
+    # 1.5 built no stochastic depth; "2" and (2, 2) were Python's TypeError
+    (lambda x: basic_block(x, 16, survival_probability=1.5, name="b"),
+     r"survival_probability must be in \(0, 1\], got 1.5"),
+    (lambda x: bottleneck_block(x, 8, 32, strides="2", name="b"),
+     "strides must be a positive integer, got '2'"),
+    (lambda x: preact_block(x, 16, strides=(2, 2), name="b"),
+     r"strides must be a positive integer, got \(2, 2\)"),
 ])
 def test_bad_block_arguments_raise(build, message):
     with pytest.raises(ValueError, match=message):
