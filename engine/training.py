@@ -41,7 +41,6 @@ LEGACY_WEIGHTS_FILE = "latest.weights.h5"  # Keras's, where backups before epoch
 EPOCH_SECONDS = "epoch_seconds"  # the history column of each epoch's wall time
 VALIDATION_SECONDS = "validation_seconds"  # the part of it its validation took
 CROSS_ENTROPY = "cross_entropy"  # compile_model's plain cross-entropy metric
-KERAS_EMA_MOMENTUM = 0.99  # Keras's default, kept for epochs of 100 steps or fewer
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -201,14 +200,17 @@ def random_states(model: keras.Model) -> list:
 class PolyakWindow(keras.callbacks.Callback):
     """Polyak averaging (``--ema``; GoogLeNet's final model, Szegedy et al. 2015,
     section 6) over about the last epoch: the optimizer's moving average at momentum
-    ``1 - 1 / steps``, ``steps`` the batches of an epoch. Keras's default momentum,
-    :data:`KERAS_EMA_MOMENTUM`, averages the last hundred or so steps, next to none of
-    GoogLeNet's 40,000 an epoch; an epoch of 100 steps or fewer keeps it."""
+    ``1 - 1 / steps``, ``steps`` the batches of an epoch. Keras's default momentum, 0.99,
+    averages the last hundred or so steps: next to none of GoogLeNet's 40,000 an epoch,
+    and, in a run of fewer steps, mostly its first ones (the average starts at the first
+    step's weights: after 63 steps of 0.99 they still weigh 0.53, and three epochs of
+    LeNet-5 on the digits scored 0.68 averaged, 0.95 with the last weights; 0.94 averaged
+    over the last epoch)."""
 
     def on_train_begin(self, logs=None):
         steps = self.params.get("steps")
         if steps:
-            self.model.optimizer.ema_momentum = max(KERAS_EMA_MOMENTUM, 1 - 1 / steps)
+            self.model.optimizer.ema_momentum = 1 - 1 / steps
 
 
 class StopOnDivergence(keras.callbacks.Callback):

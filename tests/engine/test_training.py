@@ -332,6 +332,11 @@ def test_ema_averages_over_about_the_last_epoch():
     np.testing.assert_allclose(keras.ops.convert_to_numpy(model.layers[0].kernel), average,
                                rtol=1e-4, atol=1e-6)
     assert not np.allclose(average, kernels[-1], atol=1e-3)  # an average, not the last step
+    # An epoch of 20 steps averages over about 20, not Keras's 100 (more than a short run).
+    short = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    short.compile(keras.optimizers.SGD(0.05, use_ema=True), "mse")
+    loop.fit(short, data.take(20), epochs=1, verbose=0, callbacks=[training.PolyakWindow()])
+    assert short.optimizer.ema_momentum == pytest.approx(0.95)
 
 
 def test_dropout_flag_sets_every_dropout_layer():
