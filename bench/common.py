@@ -77,14 +77,22 @@ def machine() -> dict:
 
 
 def prepared_or_skip(dataset: str, data_dir: str | None) -> bool:
-    """Whether TFDS dataset ``dataset`` is prepared in ``data_dir``; where it is not, says
-    so on stderr and as the last JSON line (a reproduction skips, it does not fail).
+    """Whether to go on with TFDS dataset ``dataset`` from ``data_dir``: where the script's
+    default ``--data_dir`` (the shared folder) does not hold it, says so on stderr and as
+    the last JSON line (a reproduction skips, it does not fail, on a machine without that
+    folder). A ``--data_dir`` given on the command line is read, and refused in one
+    sentence where it does not hold the dataset; so is a name TFDS does not register.
     The embedded ``digits``, ``synthetic`` and an image folder are always there."""
+    from absl import flags
+
     from engine.data.sources import is_tfds
+    from engine.data.tfds_source import check_name
 
     if not is_tfds(dataset):
         return True
-    if data_dir and (pathlib.Path(data_dir) / dataset).is_dir():
+    check_name(dataset)
+    if flags.FLAGS["data_dir"].present or (
+            data_dir and (pathlib.Path(data_dir) / dataset).is_dir()):
         return True
     reason = (f"skipped: the prepared TFDS dataset {dataset!r} is not in --data_dir={data_dir} "
               "(prepare it with train.py --dataset=... --data_dir=... --manual_dir=...)")

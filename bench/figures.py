@@ -67,7 +67,10 @@ def main(argv):
     check_writable("out", FLAGS.out)  # before any training
     if FLAGS.work:
         check_writable("work", FLAGS.work)
-    dataset = FLAGS.dataset or ("mnist" if (pathlib.Path(FLAGS.data_dir) / "mnist").is_dir()
+    # The embedded digits stand in for MNIST only where the default shared folder is missing:
+    # a --data_dir given is read (and refused in one sentence where it lacks MNIST).
+    dataset = FLAGS.dataset or ("mnist" if FLAGS["data_dir"].present
+                                or (pathlib.Path(FLAGS.data_dir) / "mnist").is_dir()
                                 else "digits")
     data = [f"--dataset={dataset}"] + ([f"--data_dir={FLAGS.data_dir}"]
                                        if dataset != "digits" else [])

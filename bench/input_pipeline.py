@@ -24,7 +24,7 @@ The verdict is the **end-to-end slowdown**, ``slowdown``: the median over the wi
 pipeline seconds / in-memory seconds, with ``cpu_time_slowdown`` (the median ratio of the
 windows' process CPU seconds, which counts the pipeline's threads) and
 ``fastest_slowdown`` (the ratio of each side's fastest window), the three figures of
-README "Performance". ``input_bound_share`` = 1 - 1/slowdown is the share of the
+README's input-pipeline table ("Datasets"). ``input_bound_share`` = 1 - 1/slowdown is the share of the
 training time the input costs (below 0 where the noise put the pipeline's windows
 ahead); ``meets_target`` is ``slowdown <= 1.10`` (the input costs at most a tenth more
 time, a share of at most 9%). The wall-time median decides, as the time a run takes; on a

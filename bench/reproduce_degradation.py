@@ -16,9 +16,9 @@ against iterations.
 The budget is the miniature: 600 iterations, about the length of the warm-up the paper
 gives ResNet-110 ("0.01 to warm up the training until the training error is below 80%
 (about 400 iterations), and then go back to 0.1"), so the rate is that warm-up's,
-0.01, held constant. There plain-56 stays about 20 points behind plain-20 while
-ResNet-56 and ResNet-20 run level (23 minutes for the four networks on 2 cores of an
-Intel Xeon). At the paper's 0.1 (``--learning_rate=0.1``) the deeper ResNet too falls
+0.01, held constant. There plain-56 stays 20 to 30 points behind plain-20, while
+ResNet-56 and ResNet-20 run close, either ahead by a few points from one run to another
+(README's figures; about 25 minutes for the four networks on 2 cores of an Intel Xeon). At the paper's 0.1 (``--learning_rate=0.1``) the deeper ResNet too falls
 behind over so short a budget (20 points after 600 iterations): its shortcuts pay
 only after thousands of iterations.
 
@@ -168,7 +168,8 @@ def main(argv):
     if not prepared_or_skip(FLAGS.dataset, FLAGS.data_dir):
         return
     started = time.perf_counter()
-    emit({**machine(), "experiment": "degradation", "dataset": FLAGS.dataset,
+    header = machine()
+    emit({**header, "experiment": "degradation", "dataset": FLAGS.dataset,
           "networks": names, "steps": FLAGS.steps, "chunk_steps": FLAGS.chunk_steps,
           "batch_size": config.batch_size, "training": dataclasses.asdict(config)})
     spec = DataSpec(dataset=FLAGS.dataset, data_dir=FLAGS.data_dir,
@@ -202,7 +203,7 @@ def main(argv):
          f"in miniature")
     path = os.path.join(FLAGS.output_dir, f"{FLAGS.figure_name}.json")
     with open(path, "w") as file:
-        json.dump({**result, "curves": curves}, file, indent=1)
+        json.dump({**header, **result, "curves": curves}, file, indent=1)
     emit({**result, "figure": figure, "json": path})
 
 

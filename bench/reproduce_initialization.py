@@ -74,7 +74,8 @@ def significant(value: float) -> float:
 def main(argv):
     del argv
     check_writable("output_dir", FLAGS.output_dir)  # before any work
-    emit(machine())
+    header = machine()
+    emit(header)
     results = []
     for init, activation in SETTINGS:
         _, activations = hidden_activations(init, activation, seed=FLAGS.seed)
@@ -86,7 +87,7 @@ def main(argv):
     os.makedirs(FLAGS.output_dir, exist_ok=True)
     figure = os.path.join(FLAGS.output_dir, "initialization.png")
     plot(results, figure)
-    record = {"experiment": "initialization", "depth": DEPTH, "width": WIDTH,
+    record = {**header, "experiment": "initialization", "depth": DEPTH, "width": WIDTH,
               "examples": EXAMPLES, "seed": FLAGS.seed,
               "settings": [{"init": result["init"], "activation": result["activation"],
                             "mean": [mean for mean, _ in result["layers"]],

@@ -252,7 +252,8 @@ def main(argv):
     check_writable("output_dir", FLAGS.output_dir)  # before any work
     if not prepared_or_skip(FLAGS.dataset, FLAGS.data_dir):
         return
-    emit({**machine(), "recipe": "lenet5", "dataset": FLAGS.dataset, "epochs": config.epochs,
+    header = machine()
+    emit({**header, "recipe": "lenet5", "dataset": FLAGS.dataset, "epochs": config.epochs,
           "batch_size": config.batch_size, "steps_per_execution": FLAGS.steps_per_execution,
           "jit_compile": FLAGS.jit_compile, "criterion": FLAGS.criterion,
           "curvature": FLAGS.curvature, "training": dataclasses.asdict(config)})
@@ -299,8 +300,9 @@ def main(argv):
               "paper_test_error": PAPER_TEST_ERROR,
               "seconds": round(time.perf_counter() - started, 1), "figure": figure}
     path = os.path.join(FLAGS.output_dir, f"{stem}.json")
-    with open(path, "w") as file:
-        json.dump({**result, "passes": passes, "damping": SDLM_DAMPING,
+    with open(path, "w") as file:  # the figure beside it, wherever the folder goes
+        json.dump({**header, **result, "figure": os.path.basename(figure), "passes": passes,
+                   "damping": SDLM_DAMPING,
                    "curvature_at_initialization": curvatures}, file, indent=1)
     emit({**result, "json": path})
 

@@ -183,6 +183,17 @@ def _builder(name: str, data_dir: str | None):
                          "config and version it has (or none: the default).") from None
 
 
+def check_name(name: str) -> None:
+    """Refuses, before any data is read, a dataset ``name`` (``mnist``, ``mnist:3.0.1``,
+    ``name/config``) that TFDS does not register, naming those it may mean."""
+    import tensorflow_datasets as tfds
+
+    try:
+        tfds.builder_cls(name.split(":")[0].split("/")[0])
+    except tfds.core.registered.DatasetNotFoundError:
+        raise _unknown_dataset(name, "") from None
+
+
 def _unknown_dataset(name: str, folder: str) -> UsageError:
     """The refusal of dataset ``name``, with the image datasets it probably means (ours,
     or TFDS's: :func:`layers.checks.close_names`, so ``CIFAR-10`` gives ``cifar10``)."""

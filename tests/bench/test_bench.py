@@ -253,12 +253,17 @@ def test_re_estimating_the_curvature_needs_the_gauss_newton_curvature(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def test_a_reproduction_skips_where_the_dataset_is_missing(tmp_path):
-    # One script: they all ask bench.common.prepared_or_skip before any work.
-    result, lines = run("reproduce_degradation.py", f"--data_dir={tmp_path}",
-                        f"--output_dir={tmp_path}")
-    assert result.returncode == 0 and "skipped: the prepared TFDS dataset" in result.stderr
-    assert lines[-1]["skipped"].startswith("skipped") and not list(tmp_path.iterdir())
+def test_a_reproduction_refuses_a_data_dir_without_the_dataset_or_a_misspelt_name(tmp_path):
+    # One script: they all ask bench.common.prepared_or_skip before any work. A --data_dir
+    # given without the dataset, or --dataset=mnsit, was a skip that exited 0; only the
+    # default shared folder, where a machine lacks it, is a skip.
+    result, _ = run("reproduce_degradation.py", f"--data_dir={tmp_path}",
+                    f"--output_dir={tmp_path}")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "'cifar10' is not prepared in" in result.stderr and not list(tmp_path.iterdir())
+    result, _ = run("time_to_accuracy.py", "--dataset=mnsit")
+    assert result.returncode == 2 and result.stderr.strip().splitlines()[-1].startswith(
+        "time_to_accuracy.py: error: Unknown dataset 'mnsit' (did you mean 'mnist'?)")
 
 
 @pytest.mark.slow
@@ -326,9 +331,10 @@ def test_a_leading_tilde_in_the_path_flags_is_the_home_folder(tmp_path):
     assert lines[-1]["json"] == str(tmp_path / "figures" / "initialization.json")
     assert (tmp_path / "figures" / "initialization.png").is_file()
     assert not (ROOT / "~").exists()
-    result, lines = run("reproduce_degradation.py", "--data_dir=~/tfds",
-                        f"--output_dir={tmp_path}", env={"HOME": str(tmp_path)})
-    assert result.returncode == 0 and f"--data_dir={tmp_path / 'tfds'} " in lines[-1]["skipped"]
+    result, _ = run("reproduce_degradation.py", "--data_dir=~/tfds", f"--output_dir={tmp_path}",
+                    env={"HOME": str(tmp_path)})
+    assert result.returncode == 2  # read where ~ points, which holds no CIFAR-10
+    assert f"'cifar10' is not prepared in '{tmp_path / 'tfds'}'" in result.stderr
 
 
 def test_figures_refuses_an_out_folder_it_cannot_write_into_before_any_training(tmp_path):
