@@ -26,9 +26,11 @@ records stops at once. A SIGTERM is held the same way where ``train.py`` made it
 
 from __future__ import annotations
 
+import contextlib
 import weakref
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from engine import interrupts, private_api, quiet
@@ -48,6 +50,13 @@ def fit(model: keras.Model, x: tf.data.Dataset, validation_data: tf.data.Dataset
     batch callbacks then see one batch per call (``on_train_batch_begin`` with its first
     step, ``on_train_batch_end`` with its last step and the logs after it), as under
     ``model.fit``. Epochs, validation and the epoch callbacks are unchanged.
+
+    One departure: where the optimizer averages the weights (``use_ema``, ``--ema``),
+    each epoch's validation scores the averaged weights, the ones a run saves
+    (:func:`averaged_weights`), so the validation accuracy, the best checkpoint and a
+    search's objective judge the model that is kept; ``model.fit`` scores the last
+    weights unless Keras's ``SwapEMAWeights`` swaps them, by sums and differences that
+    leave the training weights changed by rounding.
     """
     strategy = tf.distribute.get_strategy()
     _build_state(model, x)
@@ -90,8 +99,10 @@ def fit(model: keras.Model, x: tf.data.Dataset, validation_data: tf.data.Dataset
                               stop=stop_training)
             epoch_logs = _numpy(logs)
             if validation_data is not None:
-                val_logs = _evaluate(model, validation_data, callbacks, jit_compile,
-                                     steps_per_execution, stop=interruptions.raise_if_pending)
+                with averaged_weights(model):
+                    val_logs = _evaluate(model, validation_data, callbacks, jit_compile,
+                                         steps_per_execution,
+                                         stop=interruptions.raise_if_pending)
                 epoch_logs.update({f"val_{name}": value for name, value in val_logs.items()})
             epoch_logs["learning_rate"] = float(
                 keras.ops.convert_to_numpy(model.optimizer.learning_rate))
@@ -103,6 +114,32 @@ def fit(model: keras.Model, x: tf.data.Dataset, validation_data: tf.data.Dataset
             model.optimizer.finalize_variable_values(model.trainable_weights)  # EMA weights
         callbacks.on_train_end(logs=epoch_logs)
     return model.history
+
+
+def averaging_optimizer(model: keras.Model) -> keras.optimizers.Optimizer | None:
+    """The optimizer that keeps ``model``'s moving averages (``use_ema``): the compiled
+    one, or the one a ``LossScaleOptimizer`` (``mixed_float16``) wraps; None without."""
+    optimizer = getattr(model.optimizer, "inner_optimizer", model.optimizer)
+    return optimizer if optimizer is not None and optimizer.use_ema else None
+
+
+@contextlib.contextmanager
+def averaged_weights(model: keras.Model):
+    """``model`` holds its optimizer's moving averages of its trainable weights inside
+    the block, and its own weights again, bit for bit, after it (copies, where Keras's
+    ``SwapEMAWeights`` swaps by sums and differences). Without averaging, nothing changes."""
+    optimizer = averaging_optimizer(model)
+    if optimizer is None or not optimizer.built:
+        yield
+        return
+    weights = model.trainable_weights
+    kept = [np.array(keras.ops.convert_to_numpy(weight)) for weight in weights]
+    optimizer.finalize_variable_values(weights)
+    try:
+        yield
+    finally:
+        for weight, value in zip(weights, kept):
+            weight.assign(value)
 
 
 def evaluate(model: keras.Model, x: tf.data.Dataset,

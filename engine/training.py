@@ -20,7 +20,7 @@ import time
 import keras
 import numpy as np
 
-from engine import choices, private_api, transfer
+from engine import choices, loop, private_api, transfer
 from engine.rundir import (BACKUP_DIR, CHECKPOINT_DIR, HISTORY_FILE, LOG_DIR, PRETRAINED_LAYERS,
                            RUN_FILE, read_column, read_json, staging, write_json)
 from engine.schedules import learning_rate_callbacks
@@ -210,7 +210,7 @@ class PolyakWindow(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         steps = self.params.get("steps")
         if steps:
-            self.model.optimizer.ema_momentum = 1 - 1 / steps
+            loop.averaging_optimizer(self.model).ema_momentum = 1 - 1 / steps
 
 
 class StopOnDivergence(keras.callbacks.Callback):
@@ -243,6 +243,16 @@ class Diverged(RunFailure):
     def in_trial(self) -> str:
         """The sentence for a search's trial, whose rate the search chose."""
         return f"{self.where}: the trial diverged at a learning rate of {self.rate:g}."
+
+
+class BestCheckpoint(keras.callbacks.ModelCheckpoint):
+    """Keras's ``ModelCheckpoint`` of the best epoch's weights, saved with the averaged
+    weights in place under ``--ema`` (:func:`engine.loop.averaged_weights`): the
+    weights the epoch's validation scored, as the run's model holds them at its end."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        with loop.averaged_weights(self.model):
+            super().on_epoch_end(epoch, logs)
 
 
 class CommitBest(keras.callbacks.Callback):
@@ -465,9 +475,9 @@ def run_callbacks(config: TrainingConfig, run_dir: str, accuracy: str = "accurac
         partial = os.path.join(run_dir, BEST_WEIGHTS_PARTIAL)
         best_so_far = max(read_column(history, f"val_{accuracy}"), default=None) \
             if resuming else None
-        best = [keras.callbacks.ModelCheckpoint(
-                    partial, monitor=f"val_{accuracy}", mode="max", save_best_only=True,
-                    save_weights_only=True, initial_value_threshold=best_so_far)]
+        best = [BestCheckpoint(partial, monitor=f"val_{accuracy}", mode="max",
+                               save_best_only=True, save_weights_only=True,
+                               initial_value_threshold=best_so_far)]
         commit = [CommitBest(partial, os.path.join(run_dir, BEST_WEIGHTS), restore[0])]
     else:
         best, commit = [], []

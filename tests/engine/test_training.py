@@ -339,6 +339,62 @@ def test_ema_averages_over_about_the_last_epoch():
     assert short.optimizer.ema_momentum == pytest.approx(0.95)
 
 
+def _averaging_regression(seed: int = 0):
+    """A linear model under SGD with --ema's averaging, its initial weights drawn from
+    ``seed``, and 60 examples of a linear target in batches of 4."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(60, 3)).astype("float32")
+    data = tf.data.Dataset.from_tensor_slices((x, x @ [[1.0], [-2.0], [0.5]])).batch(4)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.set_weights([rng.normal(size=(3, 1)).astype("float32"), np.zeros(1, "float32")])
+    model.compile(keras.optimizers.SGD(0.05, use_ema=True), "mse")
+    return model, data
+
+
+def test_validation_scores_the_averaged_weights_and_leaves_training_unchanged():
+    # Each epoch's validation scores the weights an --ema run keeps (the averages), and
+    # the training goes on from its own weights, bit for bit: the same weights as a run
+    # that never validated.
+    validated, data = _averaging_regression()
+    last = []  # the weights training ended at, before fit put the averages in place
+    record = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: last.__setitem__(slice(None), validated.get_weights()))
+    history = loop.fit(validated, data, validation_data=data, epochs=3, verbose=0,
+                       callbacks=[training.PolyakWindow(), record])
+    unvalidated, _ = _averaging_regression()
+    loop.fit(unvalidated, data, epochs=3, verbose=0, callbacks=[training.PolyakWindow()])
+    for kept, other in zip(validated.get_weights(), unvalidated.get_weights()):
+        np.testing.assert_array_equal(kept, other)
+    # After fit the model holds the last epoch's averages, which its validation scored.
+    averaged = loop.evaluate(validated, data)["loss"]
+    assert history.history["val_loss"][-1] == pytest.approx(averaged, rel=1e-6)
+    validated.set_weights(last)
+    assert loop.evaluate(validated, data)["loss"] != pytest.approx(averaged, rel=1e-3)
+
+
+def test_the_best_checkpoint_holds_the_averaged_weights(tmp_path):
+    model, data = _averaging_regression()
+    path = str(tmp_path / "best.weights.h5")
+    loop.fit(model, data, validation_data=data, epochs=1, verbose=0,
+             callbacks=[training.PolyakWindow(), training.BestCheckpoint(
+                 path, monitor="val_loss", save_best_only=True, save_weights_only=True)])
+    saved, _ = _averaging_regression(seed=1)
+    saved.optimizer.build(saved.trainable_variables)
+    saved.load_weights(path)
+    for averaged, loaded in zip(model.get_weights(), saved.get_weights()):
+        np.testing.assert_array_equal(averaged, loaded)  # fit ended holding the averages
+
+
+def test_ema_momentum_reaches_the_optimizer_a_loss_scale_wraps():
+    # Under mixed_float16 Keras wraps the optimizer in a LossScaleOptimizer, whose own
+    # ema_momentum nothing reads: the inner optimizer's kept Keras's 0.99.
+    model, data = _averaging_regression()
+    model.compile(keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.05, use_ema=True)),
+                  "mse")
+    loop.fit(model, data, epochs=1, verbose=0, callbacks=[training.PolyakWindow()])
+    assert model.optimizer.inner_optimizer.ema_momentum == pytest.approx(1 - 1 / 15)
+
+
 def test_dropout_flag_sets_every_dropout_layer():
     training_config = dataclasses.replace(recipes.get("alexnet").training, dropout=0.2)
     built = build(recipes.get("alexnet").name, 5, (67, 67, 3), training_config)
