@@ -202,14 +202,23 @@ def _imagenet_variant(depth):
                 filters=tuple(BOTTLENECK_EXPANSION * w for w in IMAGENET_WIDTHS))
 
 
+def _imagenet_description(depth):
+    if IMAGENET_BLOCKS[depth][0] == "basic":
+        # Table 2 compares the 18- and 34-layer nets with their plain twins under option A
+        # (no extra parameters); Tables 3 to 5 report ResNet-34 B, torchvision's layout.
+        return (f"ResNet-{depth} v1, basic blocks, option B shortcuts (Table 3's ResNet-34 B; "
+                f"Table 2's comparison with plain{depth} used option A: shortcut='A').")
+    return (f"ResNet-{depth} v1 (stride on the bottleneck's first 1x1 as the Caffe model), "
+            f"option B shortcuts.")
+
+
 for _depth in IMAGENET_BLOCKS:
     register(Recipe(
         name=f"resnet{_depth}", builder=resnet, input_shape=(224, 224, 3), classes=1000,
         paper=HE_2016, year=2016, table=f"Table 1, {_depth}-layer",
         training=IMAGENET_TRAINING, variant=_imagenet_variant(_depth),
         search_space=WIDTH_SPACE,
-        description=f"ResNet-{_depth} v1 (stride on the bottleneck's first 1x1 as the Caffe "
-                    f"model), option B shortcuts."))
+        description=_imagenet_description(_depth)))
 
 for _depth in (18, 34):
     register(Recipe(

@@ -14,8 +14,9 @@ import recipes
 from layers import StochasticDepth, ZeroPadShortcut
 
 # Learnable parameters (weights, biases, batch-norm gamma and beta; not the moving
-# statistics), as the papers and torchvision count them.  Table 1 of He et al. gives the
-# layouts; these totals are torchvision's, rounded they are the figures the papers quote.
+# statistics), as torchvision counts them.  Table 1 of He et al. gives the layouts and
+# FLOPs, not parameters; these totals are torchvision's (and keras.applications' without
+# their convolution biases), 25.5M for ResNet-50 in Xie et al.'s Table 1.
 IMAGENET_PARAMETERS = {"resnet18": 11_689_512, "resnet34": 21_797_672,
                        "resnet50": 25_557_032, "resnet101": 44_549_160,
                        "resnet152": 60_192_808}
@@ -71,6 +72,19 @@ def test_imagenet_resnets_match_table_1(name):
     assert millions(learnable(model), 1) == IMAGENET_MILLIONS[name]
     assert weight_layers_on_the_main_path(model) == int(name.removeprefix("resnet"))
     assert tuple(model.output.shape) == (None, 1000)
+
+
+@pytest.mark.parametrize("depth", [18, 34])
+def test_option_a_gives_table_2s_residual_nets_their_plain_twins_parameters(depth):
+    # Sec. 4.1: Table 2's ResNets use identity shortcuts with zero-padding (option A), "so
+    # they have no extra parameter compared to the plain counterparts"; the recipe's
+    # default is option B (Table 3's ResNet-34 B), which its description says.
+    with keras.StatelessScope():
+        option_a = learnable(recipes.build(f"resnet{depth}", shortcut="A"))
+        plain = learnable(recipes.build(f"plain{depth}"))
+    assert option_a == plain < IMAGENET_PARAMETERS[f"resnet{depth}"]
+    assert "option B" in recipes.get(f"resnet{depth}").description
+    assert "bottleneck" not in recipes.get(f"resnet{depth}").description
 
 
 def test_resnet50_stage_shapes(resnet50):
