@@ -91,8 +91,10 @@ def read_layout(root: pathlib.Path, path: str) -> tuple[dict, dict]:
     if not root.is_dir():
         raise UsageError(f"Image folder {path!r} is not a directory; expected "
                          "PATH/train/<class>/* or PATH/<class>/*.")
+    unread = []
     if (root / "train").is_dir():
-        layout = {split: class_files(root / split) for split in SPLITS if (root / split).is_dir()}
+        layout = {split: class_files(root / split, unread) for split in SPLITS
+                  if (root / split).is_dir()}
         others = sorted(entry.name for entry in root.iterdir() if entry.is_dir()
                         and entry.name not in SPLITS and not entry.name.startswith("."))
         if others:
@@ -101,7 +103,7 @@ def read_layout(root: pathlib.Path, path: str) -> tuple[dict, dict]:
                             "train); rename a split folder such as 'val' to one of those.",
                             path, ", ".join(others))
     else:
-        layout = {"train": class_files(root)}
+        layout = {"train": class_files(root, unread)}
     split_root = {split: root / split if (root / "train").is_dir() else root for split in layout}
     loose = [str(file) for split in layout for file in sorted(split_root[split].iterdir())
              if file.is_file() and not file.name.startswith(".")]
@@ -109,6 +111,12 @@ def read_layout(root: pathlib.Path, path: str) -> tuple[dict, dict]:
         logging.warning("Image folder %s: %d file%s outside any class folder not read (%s); "
                         "a class's images go in its folder, <split>/<class>/*.", path, len(loose),
                         "" if len(loose) == 1 else "s", first_files(loose))
+    if unread:
+        logging.warning("Image folder %s: %d entr%s of class folders not read, not being files "
+                        "(%s); a class's images are the files directly in its folder: "
+                        "sub-folders are not searched, and a link must reach a file.", path,
+                        len(unread), "y" if len(unread) == 1 else "ies",
+                        first_files([str(entry) for entry in unread]))
     return layout, split_root
 
 
@@ -196,12 +204,18 @@ def split_digest(root: pathlib.Path, examples: dict) -> str:
     return digest.hexdigest()
 
 
-def class_files(directory: pathlib.Path) -> dict[str, list[pathlib.Path]]:
-    """``{class folder name: its files, sorted}``; hidden entries are ignored."""
-    return {entry.name: sorted(file for file in entry.iterdir()
-                               if file.is_file() and not file.name.startswith("."))
-            for entry in sorted(directory.iterdir())
-            if entry.is_dir() and not entry.name.startswith(".")}
+def class_files(directory: pathlib.Path, unread: list[str]) -> dict[str, list[pathlib.Path]]:
+    """``{class folder name: its files, sorted}``; hidden entries are ignored, and the
+    class folders' other entries (sub-folders, links to nothing) are added to ``unread``."""
+    classes = {}
+    for folder in sorted(directory.iterdir()):
+        if folder.is_dir() and not folder.name.startswith("."):
+            classes[folder.name] = files = []
+            for entry in sorted(folder.iterdir()):
+                if entry.name.startswith("."):
+                    continue
+                (files if entry.is_file() else unread).append(entry)
+    return classes
 
 
 def carve_missing_splits(layout: dict, validation_fraction: float = VALIDATION_FRACTION) -> dict:

@@ -276,6 +276,20 @@ def test_files_outside_any_class_folder_are_named(layered, caplog):
     assert source.sizes == image_folder(str(layered)).sizes
 
 
+def test_sub_folders_and_dangling_links_in_class_folders_are_named(layered, caplog):
+    # A class's images are the files directly in its folder: a sub-folder of more images
+    # and a link to nothing were left out without a word.
+    before = image_folder(str(layered)).sizes
+    write_images(layered / "train" / "cat" / "2019", 3, (9, 9, 9))
+    (layered / "train" / "dog" / "lost.png").symlink_to(layered / "gone.png")
+    with caplog.at_level(logging.WARNING):
+        source = image_folder(str(layered))
+    assert (f"2 entries of class folders not read, not being files "
+            f"({layered / 'train' / 'cat' / '2019'}, {layered / 'train' / 'dog' / 'lost.png'}); "
+            "a class's images are the files directly in its folder") in caplog.text
+    assert source.sizes == before
+
+
 def test_flat_folder_is_split_into_disjoint_train_validation_test(tmp_path):
     for index, colour in enumerate(((250, 0, 0), (0, 250, 0), (0, 0, 250))):
         write_images(tmp_path / "flat" / f"class{index}", 10, colour)
