@@ -66,6 +66,8 @@ def plot_reliability(result: dict, path: str, title: str) -> str:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    from engine.figure_text import drawable
+
     bins = result["bins"]
     width = bins[0]["high"] - bins[0]["low"]
     lefts = [row["low"] for row in bins]
@@ -84,7 +86,7 @@ def plot_reliability(result: dict, path: str, title: str) -> str:
     top.plot([0, 1], [0, 1], "--", color="grey", linewidth=1, label="perfectly calibrated")
     total = sum(row["count"] for row in bins)
     top.set(xlim=(0, 1), ylim=(0, 1), ylabel="accuracy in the bin",
-            title=f"{title}\nECE {result['expected_calibration_error']:.2%} "
+            title=f"{drawable(title)}\nECE {result['expected_calibration_error']:.2%} "
                   f"({len(bins)} bins, n={total})")
     top.title.set_fontsize(9)
     top.legend(loc="upper left", fontsize=8)

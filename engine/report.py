@@ -15,6 +15,7 @@ import platform
 import keras
 import tensorflow as tf
 
+from engine.figure_text import drawable
 from engine.spec import software_versions, transfer_record
 from engine.training import EPOCH_SECONDS, VALIDATION_SECONDS
 
@@ -123,5 +124,5 @@ def plot_curves(history: dict[str, list[float]], path: str, title: str = "",
         axis.set_ylabel(metric)
         axis.grid(alpha=0.3)
         axis.legend()
-    figure.suptitle(title)
+    figure.suptitle(drawable(title))
     figure.savefig(path, dpi=100)

@@ -32,6 +32,7 @@ from matplotlib.figure import Figure
 
 from engine.data.folder import decode_bytes, is_palette_bmp, known_formats
 from engine.evaluate import as_probabilities
+from engine.figure_text import drawable
 from layers import LocalResponseNormalization, TrainableSubsampling
 from layers.errors import UsageError
 
@@ -259,13 +260,6 @@ def top_units(activations: np.ndarray, units: int = TOP_UNITS,
 
 # --- drawing ----------------------------------------------------------------------------------
 
-def literal(text: str) -> str:
-    """``text`` (a class name, a caption holding one) drawn as it is: matplotlib reads what
-    stands between two ``$`` as mathtext, so a class folder named ``$5-$10`` was drawn as
-    an italic 5- and ``a$^$b`` failed to draw."""
-    return text.replace("$", r"\$")
-
-
 def display(image: np.ndarray) -> dict:
     """``imshow`` arguments for a 0-255 image: grey or RGB, pixels kept sharp."""
     image = np.clip(np.asarray(image, np.float32) / 255.0, 0.0, 1.0)
@@ -377,7 +371,7 @@ def plot_feature_maps(name: str, maps: np.ndarray, image: np.ndarray, caption: s
     FigureCanvasAgg(figure)
     left, right = figure.subplots(1, 2, width_ratios=(2.4, maps_width))
     left.imshow(**display(image))
-    left.set_title(literal(caption), fontsize=8)
+    left.set_title(drawable(caption), fontsize=8)
     left.set_axis_off()
     picture = _draw_mosaic(right, canvas, origins, [str(index) for index in range(shown)],
                            layout, width, cmap="viridis", vmin=float(maps.min()),
@@ -399,7 +393,7 @@ def plot_occlusion(image: np.ndarray, probabilities: np.ndarray, patch: int, str
     FigureCanvasAgg(figure)
     original, heat = figure.subplots(1, 2)
     original.imshow(**display(image))
-    original.set_title(literal(caption), fontsize=8)
+    original.set_title(drawable(caption), fontsize=8)
     heat.imshow(**display(image))
     # Each cell spans the stride around its square's centre; the last one, at the edge,
     # reaches halfway to its neighbour's centre.
@@ -410,7 +404,7 @@ def plot_occlusion(image: np.ndarray, probabilities: np.ndarray, patch: int, str
     heat.add_patch(Rectangle((-0.5, -0.5), patch, patch, fill=False, edgecolor="white",
                              linestyle="--", linewidth=1.0))
     heat.set(xlim=(-0.5, image.shape[1] - 0.5), ylim=(image.shape[0] - 0.5, -0.5))
-    class_name = literal(class_name)
+    class_name = drawable(class_name)
     heat.set_title(f"p('{class_name}'), the {kind} class, with a grey\n"
                    f"{patch}x{patch} square centred at each position (stride {stride})",
                    fontsize=8)
@@ -440,7 +434,7 @@ def plot_top_images(name: str, shape, ranking, activations: np.ndarray, images: 
             if column < len(indices):
                 index = int(indices[column])
                 tiles.append(np.clip(np.asarray(images[index], np.float32) / 255.0, 0, 1))
-                shown = literal(class_names[labels[index]])
+                shown = drawable(class_names[labels[index]])
                 captions.append(f"'{shown}' {activations[index, unit]:.2f}")
             else:
                 tiles.append(np.full_like(tiles[-1], np.nan))
