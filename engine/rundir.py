@@ -186,6 +186,9 @@ class SavedRun:
 
     directory: str
     record: dict
+    # ``folder:PATH`` where an image folder run's images are read from after they moved
+    # (``--dataset`` given to a mode that reads them); None: the recorded folder.
+    moved_images: str | None = None
 
     @property
     def model_path(self) -> str:
@@ -219,7 +222,8 @@ class SavedRun:
 
         training = training_config(self.record)
         preprocessing = self.preprocessing()
-        spec = DataSpec(dataset=self.record["dataset"],
+        self.check_images_present()
+        spec = DataSpec(dataset=self.moved_images or self.record["dataset"],
                         data_dir=absolute(data_dir) or self.record["data_dir"],
                         batch_size=batch_size or training.batch_size,
                         augmentation=training.augmentation,
@@ -230,6 +234,21 @@ class SavedRun:
         self.check_splits(source.sizes, source.split_digest)
         return prepare(spec, preprocessing.input_shape, preprocessing=preprocessing,
                        source=source)
+
+    def check_images_present(self) -> None:
+        """Raises :class:`UsageError` where the image folder the run trained on is gone,
+        saying how to name where its images are now."""
+        from engine.data.source import FOLDER_PREFIX
+
+        dataset = self.record["dataset"]
+        if self.moved_images or not dataset.startswith(FOLDER_PREFIX):
+            return
+        path = dataset.removeprefix(FOLDER_PREFIX)
+        if not os.path.isdir(path):
+            raise UsageError(f"The image folder {path!r} that the run in {self.directory} "
+                             "trained on is gone; if its images moved, pass "
+                             "--dataset=folder:PATH with their folder now (its files are "
+                             "checked to be the run's).")
 
     def check_classes(self, class_names) -> None:
         """Raises :class:`UsageError` unless the dataset's classes, ``class_names``, are
@@ -251,7 +270,8 @@ class SavedRun:
         """Raises :class:`UsageError` unless the dataset's split ``sizes`` and ``digest``
         are those the run recorded: an image folder whose images changed since the run is
         split anew (a carved test split then holds images the run trained on)."""
-        change = split_change(self.record, sizes, digest, f"the run in {self.directory}")
+        record = {**self.record, "dataset": self.moved_images or self.record["dataset"]}
+        change = split_change(record, sizes, digest, f"the run in {self.directory}")
         if change:
             raise UsageError(f"{change}; restore them or train a new run.")
 
@@ -304,13 +324,16 @@ def check_record(record: dict, path: str) -> None:
         raise damaged(path, f"its training configuration: {str(error).rstrip('.')}") from None
 
 
-def load_run(model_dir: str, **named: str) -> SavedRun:
+def load_run(model_dir: str, reads_images: bool = False, **named: str) -> SavedRun:
     """The finished run in ``model_dir``; a folder without ``run.json``,
     ``preprocessing.json`` and ``model.keras`` is a usage error that names it, and so is
     a run of another recipe or dataset than ``named`` says (``recipe=``, ``dataset=``:
     the flags given beside ``--model_dir``, which the modes that read a run take from
-    it: a mismatch would be ignored). A ``~`` in ``model_dir`` is expanded, as a training
-    run's ``--model_dir`` is."""
+    it: a mismatch would be ignored), except, for a mode that ``reads_images``, another
+    ``folder:PATH`` for a run of an image folder: where its images are now
+    (:attr:`SavedRun.moved_images`; :meth:`SavedRun.prepare` checks that they are the
+    run's files). A ``~`` in ``model_dir`` is expanded, as a training run's
+    ``--model_dir`` is."""
     model_dir = os.path.expanduser(model_dir)
     if os.path.isdir(model_dir) and not os.access(model_dir, os.R_OK | os.X_OK):
         raise UsageError(f"{model_dir!r} cannot be read (permission denied); fix its "
@@ -320,13 +343,18 @@ def load_run(model_dir: str, **named: str) -> SavedRun:
     if missing:
         raise UsageError(f"No finished run in {model_dir!r} (it lacks {', '.join(missing)}); "
                          "pass the --model_dir of a completed training run.")
+    from engine.data.source import FOLDER_PREFIX
     from engine.spec import recorded_dataset
 
     record_path = os.path.join(model_dir, RUN_FILE)
     saved = SavedRun(os.path.abspath(model_dir), read_json(record_path))
     check_record(saved.record, record_path)
     for flag, value in named.items():
-        if value != saved.record[flag] and not (
+        if flag == "dataset" and recorded_dataset(value) != saved.record[flag] and reads_images \
+                and value.startswith(FOLDER_PREFIX) \
+                and saved.record[flag].startswith(FOLDER_PREFIX):
+            saved = dataclasses.replace(saved, moved_images=recorded_dataset(value))
+        elif value != saved.record[flag] and not (
                 flag == "dataset" and recorded_dataset(value) == saved.record[flag]):
             raise UsageError(f"--{flag}={value!r}, but the run in {saved.directory} is of "
                              f"{flag} {saved.record[flag]!r}, which this mode reads from it; "

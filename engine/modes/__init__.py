@@ -45,17 +45,19 @@ def run(mode: str, args: types.SimpleNamespace):
         return module.run(args)
 
 
-def saved_run(args: types.SimpleNamespace, model_dir: str | None = None):
+def saved_run(args: types.SimpleNamespace, model_dir: str | None = None,
+              reads_images: bool = False):
     """The finished run in ``model_dir`` (default ``--model_dir``, else
     ``runs/<recipe>-<dataset>``), which a ``--recipe`` or ``--dataset`` given on the
-    command line must match (:func:`engine.rundir.load_run`)."""
+    command line must match, unless, for a mode that ``reads_images``, ``--dataset``
+    names where an image folder run's images moved (:func:`engine.rundir.load_run`)."""
     from engine import rundir
     from engine.spec import run_directory
 
     from engine.data.sources import check_tfds_flags
 
     model_dir = model_dir or run_directory(args.model_dir, args.recipe, args.dataset)
-    saved = rundir.load_run(model_dir, **{flag: getattr(args, flag) for flag in NAMING_FLAGS
+    saved = rundir.load_run(model_dir, reads_images, **{flag: getattr(args, flag) for flag in NAMING_FLAGS
                                           if flag in args.given})
     check_tfds_flags(saved.record["dataset"], getattr(args, "given", ()))
     return saved

@@ -35,7 +35,7 @@ def run(args) -> None:
                          "add --mc_dropout=N.")
     if args.ensemble or "ensemble" in args.given:  # --ensemble= is a list of none
         return run_ensemble(args)
-    saved = saved_run(args)
+    saved = saved_run(args, reads_images=True)
     rundir.check_writable("model_dir", saved.directory)  # evaluation.json goes there
     evaluation = evaluate_run(saved, args.data_dir, args.tta,
                               args.batch_size, test_scale=args.test_scale,

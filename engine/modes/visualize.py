@@ -26,7 +26,7 @@ def run(args) -> None:
     if args.layers == []:  # --layers= (no names) read as the default layers
         raise UsageError("--layers is empty; name layers with feature maps, comma-separated, "
                          "or leave the flag out for each stage's output.")
-    saved = saved_run(args)
+    saved = saved_run(args, reads_images=True)
     rundir.check_writable("model_dir", saved.directory)  # the figures go there
     image = draw.load_image(args.image) if args.image else None
     model = saved.load_model()

@@ -334,6 +334,35 @@ def test_a_folder_whose_images_changed_since_the_run_is_refused(tmp_path, train_
     assert (run / "evaluation.json").exists()
 
 
+def test_a_moved_folder_is_named_by_dataset_and_checked_to_hold_the_runs_images(
+        tmp_path, train_digits, mode_args):
+    # A folder run whose images moved could not be evaluated: --dataset had to be the
+    # recorded path, and the error named the old folder without a way forward.
+    grey_folder(tmp_path / "images", {"dark": 20, "light": 230}, images=6)
+    run = train_digits(tmp_path / "run", epochs=1, dataset=f"folder:{tmp_path / 'images'}",
+                       validation_fraction=0.0)
+    modes.run("evaluate", mode_args(model_dir=str(run)))
+    before = read(run / "evaluation.json")
+    (tmp_path / "images").rename(tmp_path / "moved")
+    for mode in ("evaluate", "visualize"):
+        with pytest.raises(UsageError, match=r"The image folder '.*images' that the run in .* "
+                                             r"trained on is gone; if its images moved, pass "
+                                             r"--dataset=folder:PATH"):
+            modes.run(mode, mode_args(model_dir=str(run)))
+    moved = f"folder:{tmp_path / 'moved'}"
+    modes.run("evaluate", mode_args(model_dir=str(run), dataset=moved))
+    after = read(run / "evaluation.json")
+    assert after["test_accuracy"] == before["test_accuracy"]
+    assert after["test_loss"] == pytest.approx(before["test_loss"], rel=1e-6)
+    with pytest.raises(UsageError, match=r"--dataset='folder:.*moved', but the run in .* is "
+                                         r"of dataset"):
+        modes.run("export", mode_args(model_dir=str(run), dataset=moved))  # reads no images
+    (tmp_path / "moved" / "dark" / "0.png").unlink()  # not the run's images any more
+    with pytest.raises(UsageError, match=r"Dataset 'folder:.*moved' now splits into 8 train, 0 "
+                                         r"validation, 3 test"):
+        modes.run("evaluate", mode_args(model_dir=str(run), dataset=moved))
+
+
 @pytest.mark.parametrize("mode, flag", [("evaluate", "data_dir"), ("visualize", "image"),
                                         ("visualize", "data_dir"), ("export", "export_dir")])
 def test_an_empty_path_flag_is_refused_by_the_modes_that_read_a_run(mode_args, mode, flag):
