@@ -328,7 +328,8 @@ def run_spec(args: types.SimpleNamespace):
         overrides["decay_epochs"] = epochs_list(args.decay_epochs)
     if {"decay_epochs", "decay_factor"} & overrides.keys():
         overrides["step_rates"] = ()  # the drops given replace a paper's per-stage rates
-    training = dataclasses.replace(recipe.training, **overrides)
+    rate = overrides.pop("learning_rate", recipe.training.learning_rate)
+    training = dataclasses.replace(recipe.training, **overrides).with_learning_rate(rate)
     return spec.resolve(
         args.recipe, training, dataset=args.dataset, data_dir=args.data_dir,
         manual_dir=args.manual_dir, model_dir=args.model_dir, export_dir=args.export_dir,

@@ -85,6 +85,14 @@ class TrainingConfig:
     ema: bool = False
     validation_fraction: float = 0.1
 
+    def with_learning_rate(self, rate: float) -> "TrainingConfig":
+        """This configuration at learning rate ``rate``, a paper's per-stage rates
+        (``step_rates``, LeNet-5's) scaled with it: they replace the rate after the first
+        epochs, which would otherwise train at the paper's rates whatever ``rate`` says."""
+        factor = rate / self.learning_rate
+        return dataclasses.replace(self, learning_rate=rate,
+                                   step_rates=tuple(stage * factor for stage in self.step_rates))
+
     def __post_init__(self):
         if self.step_rates and len(self.step_rates) != len(self.decay_epochs) + 1:
             raise UsageError(

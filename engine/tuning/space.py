@@ -60,11 +60,8 @@ def configuration(space: SearchSpace, training: TrainingConfig,
     per-stage rates (``step_rates``) with it."""
     variant = {name: values[name] for name in space.architecture if name in values}
     changes = {name: values[name] for name in space.training if name in values}
-    rate = changes.get("learning_rate", training.learning_rate)
-    if training.step_rates and rate != training.learning_rate:
-        factor = rate / training.learning_rate
-        changes["step_rates"] = tuple(stage * factor for stage in training.step_rates)
-    return variant, dataclasses.replace(training, **changes)
+    rate = changes.pop("learning_rate", training.learning_rate)
+    return variant, dataclasses.replace(training, **changes).with_learning_rate(rate)
 
 
 def describe(space: SearchSpace, fixed: Mapping[str, Any] | None = None) -> dict[str, dict]:

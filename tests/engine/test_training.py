@@ -885,6 +885,23 @@ def test_a_warmup_longer_than_the_run_is_refused_given_and_a_warning_from_the_re
                                       "resnet110")
 
 
+def test_a_learning_rate_flag_scales_a_papers_step_rates(mode_args):
+    # LeNet-5's listed rates replaced --learning_rate after the first epoch: 0.001 trained
+    # at the paper's 5e-4 throughout while report.json said 0.001, and a warm-up to 0.01
+    # dropped straight back to 5e-4.
+    from engine import cli
+
+    lenet = cli.run_spec(mode_args(recipe="lenet5", learning_rate=0.001,
+                                   model_dir="unused")).training
+    assert lenet.step_rates == pytest.approx((1e-3, 4e-4, 2e-4, 1e-4, 2e-5))
+    assert rates(lenet, 20)[:3] == pytest.approx([1e-3, 1e-3, 4e-4])
+    warm = cli.run_spec(mode_args(recipe="lenet5", learning_rate=0.01, warmup_epochs=1.0,
+                                  model_dir="unused")).training
+    assert rates(warm, 3) == pytest.approx([0.01, 0.01, 0.004])  # the warm-up, then pass 2
+    assert cli.run_spec(mode_args(recipe="lenet5", model_dir="unused")).training \
+        == recipes.get("lenet5").training
+
+
 def test_the_decay_flags_reach_the_schedule(mode_args):
     from engine import cli
 
