@@ -91,11 +91,16 @@ def strict(data):
     return data
 
 
-def damaged(path: str, problem) -> UsageError:
-    """The usage error for a file of a run that cannot be read as written: ``problem``
-    says how."""
-    return UsageError(f"{path} is damaged ({problem}); restore it, or rerun the command that "
-                      "wrote it with --overwrite.")
+# What to do about a damaged file of a run: the project wrote it.
+RESTORE = "restore it, or rerun the command that wrote it with --overwrite"
+# ... and about a damaged --init_from, which may come from anywhere.
+PASS_A_RUNS_MODEL = "pass --init_from a model that a finished run saved"
+
+
+def damaged(path: str, problem, remedy: str = RESTORE) -> UsageError:
+    """The usage error for a file that cannot be read as written: ``problem`` says how,
+    ``remedy`` what to do."""
+    return UsageError(f"{path} is damaged ({problem}); {remedy}.")
 
 
 def read_json(path: str) -> dict:
@@ -111,12 +116,13 @@ def read_json(path: str) -> dict:
     return data
 
 
-def read_model(path: str):
+def read_model(path: str, remedy: str = RESTORE):
     """The Keras model saved at ``path`` (``safe_mode=True``), uncompiled; a file that is
     not a whole ``.keras`` archive (not a zip file, as a truncated one is not; a zip
     without the model's configuration; truncated weights) is a usage error naming it,
     and so is a model holding code that ``safe_mode`` refuses to run (a ``Lambda``
-    layer): a run's own ``model.keras`` holds none."""
+    layer): a run's own ``model.keras`` holds none. ``remedy`` ends the sentence for a
+    damaged file."""
     import keras
 
     import engine.losses  # noqa: F401  (registers the loss a run may have compiled with)
@@ -124,12 +130,13 @@ def read_model(path: str):
     with open(path, "rb"):  # one that may not be read is not damaged: say so (PermissionError)
         pass
     if not zipfile.is_zipfile(path):
-        raise damaged(path, "not a .keras archive")
-    check_keras_archive(path)
+        raise damaged(path, "not a .keras archive", remedy)
+    check_keras_archive(path, remedy)
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
     except (KeyError, OSError, zipfile.BadZipFile) as error:
-        raise damaged(path, f"{type(error).__name__}: {str(error).splitlines()[0]}") from None
+        raise damaged(path, f"{type(error).__name__}: {str(error).splitlines()[0]}",
+                      remedy) from None
     except ValueError as error:
         if "safe_mode" not in str(error):
             raise
@@ -151,20 +158,20 @@ def archived_model_name(path: str) -> str | None:
     return inner.get("name") if isinstance(inner, dict) else None
 
 
-def check_keras_archive(path: str) -> None:
+def check_keras_archive(path: str, remedy: str = RESTORE) -> None:
     """Raises :class:`UsageError` naming ``path``, a zip file, unless it holds what a
     ``.keras`` archive does: a ``config.json`` that is a model's configuration (a JSON
-    object naming its class) and the weights."""
+    object naming its class) and the weights; ``remedy`` ends the sentence."""
     try:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())
             config = json.loads(archive.read("config.json")) if "config.json" in names else None
     except (zipfile.BadZipFile, OSError, ValueError) as error:  # a member cut short
-        raise damaged(path, f"{type(error).__name__}: {error}") from None
+        raise damaged(path, f"{type(error).__name__}: {error}", remedy) from None
     if not (isinstance(config, dict) and "class_name" in config):
-        raise damaged(path, "no model configuration in its config.json")
+        raise damaged(path, "no model configuration in its config.json", remedy)
     if not any(name.startswith("model.weights.") for name in names):
-        raise damaged(path, "no weights")
+        raise damaged(path, "no weights", remedy)
 
 
 def pretrained_model_file(init_from: str) -> str:
@@ -175,8 +182,7 @@ def pretrained_model_file(init_from: str) -> str:
         raise UsageError(f"--init_from={init_from!r} is neither a run directory holding "
                          "model.keras nor a .keras file.")
     if not zipfile.is_zipfile(model_file):
-        raise UsageError(f"--init_from={init_from!r}: {model_file} is damaged (not a .keras "
-                         "archive); pass a model saved by a finished run.")
+        raise damaged(model_file, "not a .keras archive", PASS_A_RUNS_MODEL)
     return model_file
 
 

@@ -26,7 +26,7 @@ DEFAULT_FINETUNE_MULTIPLIER = 0.1
 
 def load_pretrained(path: str) -> keras.Model:
     """The model saved at ``path``: a run directory (its ``model.keras``) or a .keras file."""
-    return rundir.read_model(rundir.pretrained_model_file(path))
+    return rundir.read_model(rundir.pretrained_model_file(path), rundir.PASS_A_RUNS_MODEL)
 
 
 def copy_pretrained_weights(source: keras.Model, target: keras.Model,
@@ -46,8 +46,8 @@ def copy_pretrained_weights(source: keras.Model, target: keras.Model,
             continue
         shapes = [tuple(w.shape) for w in layer.weights], [tuple(w.shape) for w in match.weights]
         if shapes[0] != shapes[1]:
-            reshaped.append(f"{layer.name!r} {weight_shapes(shapes[1])} against "
-                            f"{weight_shapes(shapes[0])}")
+            reshaped.append(f"{layer.name!r} {weight_shapes(shapes[1], shapes[0])} against "
+                            f"{weight_shapes(shapes[0], shapes[1])}")
             continue
         layer.set_weights(match.get_weights())
         copied.append(layer)
@@ -69,10 +69,16 @@ def copy_pretrained_weights(source: keras.Model, target: keras.Model,
     return copied
 
 
-def weight_shapes(shapes: list[tuple]) -> str:
-    """A layer's weight shapes as a warning names them: the first (the kernel's), or
-    "no weights" (a pooling layer where the other network subsamples with weights)."""
-    return str(shapes[0]) if shapes else "no weights"
+def weight_shapes(shapes: list[tuple], others: list[tuple]) -> str:
+    """A layer's weight shapes as a warning names them beside the other network's
+    ``others``: the first (the kernel's); all of them where the first agree (a kernel
+    with a bias against one without, batch normalization's variant); or "no weights" (a
+    pooling layer where the other network subsamples with weights)."""
+    if not shapes:
+        return "no weights"
+    if others and shapes[0] == others[0]:
+        return "[" + ", ".join(map(str, shapes)) + "]"
+    return str(shapes[0])
 
 
 def check_source_recipe(init_from: str, recipe: str, transfer_mode: str) -> None:

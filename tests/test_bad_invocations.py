@@ -249,7 +249,10 @@ CASES = [
     (["--normalization=gcn_zca", "--tta=dense"], 2, "--tta=dense cannot evaluate with gcn_zca"),
     (["--recipe=alphago_policy"], 2, "48-channel input"),
     (["--init_from={missing}"], 2, "--init_from"),
-    (["--init_from={text_keras}"], 2, "is damaged (not a .keras archive)"),
+    (["--init_from={text_keras}"], 2, "is damaged (not a .keras archive); pass --init_from a "
+     "model that a finished run saved."),
+    (["--init_from={configless_model}"], 2, "model.keras is damaged (no model configuration in "
+     "its config.json); pass --init_from a model that a finished run saved."),
     (["--mode=evaluate", "--model_dir={damaged_model}"], 2, "model.keras is damaged"),
     (["--mode=export", "--model_dir={damaged_record}"], 2, "run.json is damaged"),
     (["--mode=evaluate", "--model_dir={foreign_model}"], 2, "model.keras is not the model of "

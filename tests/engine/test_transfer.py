@@ -73,6 +73,12 @@ def test_a_pretrained_model_of_another_width_is_refused_naming_a_layer():
     with pytest.raises(UsageError, match=r"differ in shape, 'c1' \(5, 5, 1, 3\) against "
                                          r"\(5, 5, 1, 6\): another variant"):
         copy_pretrained_weights(narrow, recipes.build("lenet5_modern"))
+    # Batch normalization's variant: the same kernels, no biases. The sentence read
+    # "'c1' (5, 5, 1, 6) against (5, 5, 1, 6)".
+    normalized = recipes.build("lenet5_modern", batch_norm=True)
+    with pytest.raises(UsageError, match=r"differ in shape, 'c1' \[\(5, 5, 1, 6\)\] against "
+                                         r"\[\(5, 5, 1, 6\), \(6,\)\]: another variant"):
+        copy_pretrained_weights(normalized, recipes.build("lenet5_modern"))
 
 
 def test_a_feature_extractor_trains_the_layers_it_could_not_copy(tmp_path, caplog):
