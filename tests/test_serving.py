@@ -170,8 +170,8 @@ def test_a_glob_matching_only_folders_without_images_is_a_failure(run, tmp_path,
                         cwd=tmp_path)
     assert result.returncode == 1 and not result.stdout
     assert result.stderr.strip().splitlines() == [
-        f"{pattern}: error: matches only folders that hold no images (.jpg, .jpeg, .png, .gif, "
-        ".bmp)", "", "train.py: failed: 1 of 1 files could not be classified."]
+        f"{pattern}: error: matches only folders that hold no images (.jpg, .jpeg, .jpe, "
+        ".jfif, .png, .gif, .bmp)", "", "train.py: failed: 1 of 1 files could not be classified."]
 
 
 def test_a_recursive_glob_names_each_file_once_and_each_failure_in_its_line_alone(
@@ -283,6 +283,17 @@ def test_predict_follows_linked_folders_once(tmp_path):
     (scans / "again").symlink_to(photos, target_is_directory=True)
     (scans / "up").symlink_to(tmp_path, target_is_directory=True)  # a loop
     assert folder_images(str(scans)) == [str(scans / "again" / "a.png"), str(scans / "b.jpg")]
+
+
+def test_a_folder_gives_predict_its_jpegs_by_every_usual_name(tmp_path):
+    # The folder: source tells JPEGs by their bytes; predict picks a folder's files by
+    # name, and left out the .jfif files that browsers on Windows save.
+    from engine.modes.predict import folder_images
+
+    for name in ("a.JFIF", "b.jpe", "c.jpg", "notes.txt"):
+        (tmp_path / name).write_bytes(b"")
+    assert folder_images(str(tmp_path)) == [str(tmp_path / name)
+                                            for name in ("a.JFIF", "b.jpe", "c.jpg")]
 
 
 def test_a_dangling_link_in_a_folder_is_no_such_file_as_a_missing_argument(

@@ -23,7 +23,9 @@ from engine.serving.contract import MAX_IMAGE_PIXELS, TOO_LARGE
 from engine.serving.predictor import SavedClassifier
 from layers.errors import RunFailure, UsageError
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
+# A folder's files predict reads: the JPEG, PNG, GIF and BMP names (".jfif", what browsers on
+# Windows save a JPEG as, and ".jpe" included).
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".bmp")
 BATCH_SIZE = 32  # files per call to the SavedModel, unless --batch_size
 GLOB_CHARACTERS = "*?["
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
