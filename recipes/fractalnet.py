@@ -10,14 +10,16 @@ pooling, 3x3 convolutions with batch normalization and ReLU, dropout 0, 0.1, 0.2
 0.3, 0.4 per block, local drop-path 0.15 and global drop-path for half of the batches.
 
 Layout choices taken from the authors' released generator (gustavla/fractalnet),
-where the paper leaves them open: each convolution is conv - dropout - BN - ReLU,
+where the paper leaves them open: each convolution is conv - dropout - BN - ReLU, the
+convolution with a bias and the batch normalization without a learned scale or shift
+(Caffe's BatchNorm, which its prototxt follows with no Scale layer),
 and the last join of a block comes after the pooling (each column is pooled, then
 joined), which the paper mentions as a swap made for convenience.  The 1x1x512 map
 left after five poolings of a 32x32 input feeds the classifier directly.
 
 ``fractalnet`` is the network of the paper's main CIFAR results (Table 1, "FractalNet
 (20 layers, 38.6M params)"): C = 3 columns, 20 layers deep.  The layout the paper
-describes gives it 33.7M learnable parameters (33,724,618 for 10 classes), not 38.6M;
+describes gives it 33.7M learnable parameters (33,714,314 for 10 classes), not 38.6M;
 an independent reimplementation (khanrc/pt.fractalnet) reports the same gap, and
 the paper does not say where the other 4.9M come from.  ``fractalnet40`` is Fig. 1's
 40-layer layout (C = 4) at the same widths (76.1M learnable parameters).  It is not
@@ -114,13 +116,14 @@ def fractal_block(x, filters, *, columns, dropout, drop_probability, selection, 
 
 
 def _conv_unit(x, filters, dropout, name):
-    # Caffe's "xavier" filler, which the authors used, draws U(+-sqrt(3/fan_in)); the
-    # batch normalization's beta stands in for the convolution's bias.
-    x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False,
-                            kernel_initializer="lecun_uniform", name=f"{name}_conv")(x)
+    # The released generator's unit (globals.crox): a convolution with a bias, drawn by
+    # Caffe's "xavier" filler, U(+-sqrt(3/fan_in)), its bias 0; then Caffe's BatchNorm,
+    # which normalizes only: no Scale layer follows it, so it learns no gamma or beta.
+    x = keras.layers.Conv2D(filters, 3, padding="same", kernel_initializer="lecun_uniform",
+                            name=f"{name}_conv")(x)
     if dropout:
         x = keras.layers.Dropout(dropout, name=f"{name}_dropout")(x)
-    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = keras.layers.BatchNormalization(center=False, scale=False, name=f"{name}_bn")(x)
     return keras.layers.Activation("relu", name=f"{name}_relu")(x)
 
 

@@ -23,15 +23,16 @@ def learnable(model):
 def fractal_parameters(columns, classes=10):
     """Learnable parameters of Sec. 4's network, counted by hand.
 
-    A block has 2**C - 1 bias-free 3x3 convolutions, each with a batch norm
-    (gamma, beta); the first convolution of each of the C columns sees the
-    block's input, the others the block's width.  The fc sees the 1x1x512 map.
+    A block has 2**C - 1 3x3 convolutions with biases, each followed by a batch
+    norm that learns nothing (Caffe's BatchNorm without a Scale layer); the first
+    convolution of each of the C columns sees the block's input, the others the
+    block's width.  The fc sees the 1x1x512 map.
     """
     total, inputs = 0, 3
     for width in FILTERS:
         convs = 2 ** columns - 1
         total += columns * 9 * inputs * width + (convs - columns) * 9 * width * width
-        total += convs * 2 * width
+        total += convs * width
         inputs = width
     return total + FILTERS[-1] * classes + classes
 
@@ -49,7 +50,7 @@ def test_fractalnet_is_the_20_layer_network_of_the_papers_results():
     recipe's description and README say.
     """
     model = recipes.build("fractalnet")
-    assert learnable(model) == fractal_parameters(3) == 33_724_618
+    assert learnable(model) == fractal_parameters(3) == 33_714_314
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     assert len(convs) == 5 * 7
     description = recipes.get("fractalnet").description
@@ -59,7 +60,7 @@ def test_fractalnet_is_the_20_layer_network_of_the_papers_results():
 
 def test_fractalnet_parameters_and_depth(fractalnet):
     """C = 4 columns: 15 convolutions per block, 2**3 = 8 on the deepest path, 40 in all."""
-    assert learnable(fractalnet) == fractal_parameters(4) == 76_106_634
+    assert learnable(fractalnet) == fractal_parameters(4) == 76_084_554
     convs = [layer.name for layer in fractalnet.layers if isinstance(layer, keras.layers.Conv2D)]
     assert len(convs) == 5 * 15
     deepest = [name for name in convs if re.fullmatch(r"block\d_col4_conv\d_conv", name)]
