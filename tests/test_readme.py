@@ -144,6 +144,15 @@ def test_every_flag_is_documented_with_its_default():
             assert as_documented(defined[name].default) == default, f"--{name}: {row}"
 
 
+def test_the_recipes_that_validate_on_nothing_are_named_where_the_default_is():
+    # The flag's row and help named lenet5 alone; three more recipes default to 0.
+    whole = {name for name in recipes.names() if recipes.get(name).training.validation_fraction == 0}
+    row = next(row for names, row in flag_rows() if names == ["validation_fraction"])
+    named = set(re.findall(r"`(\w+)`", row["default"]))
+    assert named == whole and set(re.findall(r"\w+", train_flags()["validation_fraction"].help)) \
+        >= whole
+
+
 # Every flag whose values are a list of engine.choices.
 FLAG_CHOICES = {"mode": choices.MODES, "optimizer": choices.OPTIMIZERS,
                 "schedule": choices.SCHEDULES, "augment": choices.AUGMENTATIONS,

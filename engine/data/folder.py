@@ -107,6 +107,9 @@ def read_layout(root: pathlib.Path, path: str) -> tuple[dict, dict]:
     split_root = {split: root / split if (root / "train").is_dir() else root for split in layout}
     loose = [str(file) for split in layout for file in sorted(split_root[split].iterdir())
              if file.is_file() and not file.name.startswith(".")]
+    if (root / "train").is_dir():  # PATH's own images, beside the splits (not its README)
+        loose[:0] = [str(file) for file in sorted(root.iterdir()) if file.is_file()
+                     and not file.name.startswith(".") and starts_as_image(file)]
     if loose:
         logging.warning("Image folder %s: %d file%s outside any class folder not read (%s); "
                         "a class's images go in its folder, <split>/<class>/*.", path, len(loose),
@@ -118,6 +121,16 @@ def read_layout(root: pathlib.Path, path: str) -> tuple[dict, dict]:
                         len(unread), "y" if len(unread) == 1 else "ies",
                         first_files([str(entry) for entry in unread]))
     return layout, split_root
+
+
+def starts_as_image(path: pathlib.Path) -> bool:
+    """Whether the file at ``path`` starts as a JPEG, PNG, GIF or BMP file does."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(max(map(len, SIGNATURES.values())))
+    except OSError:
+        return False
+    return head.startswith(tuple(SIGNATURES.values()))
 
 
 def first_files(paths: list[str]) -> str:

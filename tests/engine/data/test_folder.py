@@ -268,11 +268,12 @@ def test_the_split_digest_tells_other_files_of_the_same_count(layered):
 def test_files_outside_any_class_folder_are_named(layered, caplog):
     write_images(layered / "train", 1, (5, 5, 5))  # train/000.jpg: no class
     (layered / "train" / ".DS_Store").write_text("hidden: ignored")
-    (layered / "NOTES.txt").write_text("beside the splits: not a split's")
+    write_images(layered, 1, (6, 6, 6))  # beside the splits: no split's, no class's
+    (layered / "README.txt").write_text("beside the splits, not an image: not named")
     with caplog.at_level(logging.WARNING):
         source = image_folder(str(layered))
-    assert f"1 file outside any class folder not read ({layered / 'train' / '000.jpg'}); " \
-           "a class's images go in its folder" in caplog.text
+    assert f"2 files outside any class folder not read ({layered / '000.jpg'}, " \
+           f"{layered / 'train' / '000.jpg'}); a class's images go in its folder" in caplog.text
     assert source.sizes == image_folder(str(layered)).sizes
 
 
