@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import io
 import math
 import os
 import time
@@ -157,11 +158,14 @@ def make_tuner(search: SearchSpec, hypermodel: RecipeHyperModel, overwrite: bool
         oracle = RandomOracle(max_trials=search.max_trials, **common)
     oracle.max_failed_trials = search.max_failed_trials
     tuner_class = HyperbandSearch if search.tuner == "hyperband" else Search
-    tuner = tuner_class(oracle=oracle, hypermodel=hypermodel, directory=search.run.model_dir,
-                        project_name=rundir.SEARCH_DIR,
-                        overwrite=overwrite and search_spec.is_search_chief(),
-                        executions_per_trial=search.executions_per_trial,
-                        distribution_strategy=hypermodel.strategy)
+    # keras-tuner prints "Reloading Tuner from <file>" where the search says itself that
+    # it resumes, and how far it had come.
+    with contextlib.redirect_stdout(io.StringIO()):
+        tuner = tuner_class(oracle=oracle, hypermodel=hypermodel, directory=search.run.model_dir,
+                            project_name=rundir.SEARCH_DIR,
+                            overwrite=overwrite and search_spec.is_search_chief(),
+                            executions_per_trial=search.executions_per_trial,
+                            distribution_strategy=hypermodel.strategy)
     if search.tuner == "hyperband":
         # keras-tuner's one iteration of Hyperband's brackets holds as many trials as
         # --epochs allows (one at --epochs=1): --max_trials bounds the search instead.
