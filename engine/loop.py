@@ -26,14 +26,13 @@ records stops at once. A SIGTERM is held the same way where ``train.py`` made it
 
 from __future__ import annotations
 
-import contextlib
 import weakref
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from engine import interrupts, private_api, quiet
+from engine.optimizers import averaged_weights
 
 
 def fit(model: keras.Model, x: tf.data.Dataset, validation_data: tf.data.Dataset | None = None,
@@ -53,7 +52,7 @@ def fit(model: keras.Model, x: tf.data.Dataset, validation_data: tf.data.Dataset
 
     One departure: where the optimizer averages the weights (``use_ema``, ``--ema``),
     each epoch's validation scores the averaged weights, the ones a run saves
-    (:func:`averaged_weights`), so the validation accuracy, the best checkpoint and a
+    (:func:`engine.optimizers.averaged_weights`), so the validation accuracy, the best checkpoint and a
     search's objective judge the model that is kept; ``model.fit`` scores the last
     weights unless Keras's ``SwapEMAWeights`` swaps them, by sums and differences that
     leave the training weights changed by rounding.
@@ -114,32 +113,6 @@ def fit(model: keras.Model, x: tf.data.Dataset, validation_data: tf.data.Dataset
             model.optimizer.finalize_variable_values(model.trainable_weights)  # EMA weights
         callbacks.on_train_end(logs=epoch_logs)
     return model.history
-
-
-def averaging_optimizer(model: keras.Model) -> keras.optimizers.Optimizer | None:
-    """The optimizer that keeps ``model``'s moving averages (``use_ema``): the compiled
-    one, or the one a ``LossScaleOptimizer`` (``mixed_float16``) wraps; None without."""
-    optimizer = getattr(model.optimizer, "inner_optimizer", model.optimizer)
-    return optimizer if optimizer is not None and optimizer.use_ema else None
-
-
-@contextlib.contextmanager
-def averaged_weights(model: keras.Model):
-    """``model`` holds its optimizer's moving averages of its trainable weights inside
-    the block, and its own weights again, bit for bit, after it (copies, where Keras's
-    ``SwapEMAWeights`` swaps by sums and differences). Without averaging, nothing changes."""
-    optimizer = averaging_optimizer(model)
-    if optimizer is None or not optimizer.built:
-        yield
-        return
-    weights = model.trainable_weights
-    kept = [np.array(keras.ops.convert_to_numpy(weight)) for weight in weights]
-    optimizer.finalize_variable_values(weights)
-    try:
-        yield
-    finally:
-        for weight, value in zip(weights, kept):
-            weight.assign(value)
 
 
 def evaluate(model: keras.Model, x: tf.data.Dataset,

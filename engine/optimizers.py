@@ -1,10 +1,14 @@
 """The optimizers the training configurations name (:func:`make_optimizer`): Keras's,
 and the one the papers use that Keras lacks, LeNet-5's stochastic diagonal
-Levenberg-Marquardt."""
+Levenberg-Marquardt; and the weights an averaging optimizer keeps (``--ema``:
+:func:`averaged_weights`)."""
 
 from __future__ import annotations
 
+import contextlib
+
 import keras
+import numpy as np
 from keras import ops
 
 from engine import private_api
@@ -117,3 +121,29 @@ def make_optimizer(config: TrainingConfig) -> keras.optimizers.Optimizer:
         "sdlm": lambda: StochasticDiagonalLevenbergMarquardt(**common),
     }
     return factories[config.optimizer]()
+
+
+def averaging_optimizer(model: keras.Model) -> keras.optimizers.Optimizer | None:
+    """The optimizer that keeps ``model``'s moving averages (``use_ema``): the compiled
+    one, or the one a ``LossScaleOptimizer`` (``mixed_float16``) wraps; None without."""
+    optimizer = getattr(model.optimizer, "inner_optimizer", model.optimizer)
+    return optimizer if optimizer is not None and optimizer.use_ema else None
+
+
+@contextlib.contextmanager
+def averaged_weights(model: keras.Model):
+    """``model`` holds its optimizer's moving averages of its trainable weights inside
+    the block, and its own weights again, bit for bit, after it (copies, where Keras's
+    ``SwapEMAWeights`` swaps by sums and differences). Without averaging, nothing changes."""
+    optimizer = averaging_optimizer(model)
+    if optimizer is None or not optimizer.built:
+        yield
+        return
+    weights = model.trainable_weights
+    kept = [np.array(ops.convert_to_numpy(weight)) for weight in weights]
+    optimizer.finalize_variable_values(weights)
+    try:
+        yield
+    finally:
+        for weight, value in zip(weights, kept):
+            weight.assign(value)

@@ -103,16 +103,16 @@ def damaged(path: str, problem, remedy: str = RESTORE) -> UsageError:
     return UsageError(f"{path} is damaged ({problem}); {remedy}.")
 
 
-def read_json(path: str) -> dict:
+def read_json(path: str, remedy: str = RESTORE) -> dict:
     """The JSON object in the file at ``path``; one that does not parse, or holds another
-    JSON value than an object, is a usage error naming it."""
+    JSON value than an object, is a usage error naming it (``remedy`` ends it)."""
     try:
         with open(path) as file:
             data = json.load(file)
     except ValueError as error:  # JSONDecodeError, UnicodeDecodeError
-        raise damaged(path, error) from None
+        raise damaged(path, error, remedy) from None
     if not isinstance(data, dict):
-        raise damaged(path, f"it holds {json.dumps(data)[:40]}, not a JSON object")
+        raise damaged(path, f"it holds {json.dumps(data)[:40]}, not a JSON object", remedy)
     return data
 
 
@@ -197,6 +197,11 @@ class SavedRun:
     moved_images: str | None = None
 
     @property
+    def dataset(self) -> str:
+        """The dataset the run's images are read from: where they moved, else the recorded one."""
+        return self.moved_images or self.record["dataset"]
+
+    @property
     def model_path(self) -> str:
         return os.path.join(self.directory, MODEL_FILE)
 
@@ -229,7 +234,7 @@ class SavedRun:
         training = training_config(self.record)
         preprocessing = self.preprocessing()
         self.check_images_present()
-        spec = DataSpec(dataset=self.moved_images or self.record["dataset"],
+        spec = DataSpec(dataset=self.dataset,
                         data_dir=absolute(data_dir) or self.record["data_dir"],
                         batch_size=batch_size or training.batch_size,
                         augmentation=training.augmentation,
@@ -276,7 +281,7 @@ class SavedRun:
         """Raises :class:`UsageError` unless the dataset's split ``sizes`` and ``digest``
         are those the run recorded: an image folder whose images changed since the run is
         split anew (a carved test split then holds images the run trained on)."""
-        record = {**self.record, "dataset": self.moved_images or self.record["dataset"]}
+        record = {**self.record, "dataset": self.dataset}
         change = split_change(record, sizes, digest, f"the run in {self.directory}")
         if change:
             raise UsageError(f"{change}; restore them or train a new run.")

@@ -20,12 +20,12 @@ import time
 import keras
 import numpy as np
 
-from engine import choices, loop, private_api, transfer
+from engine import choices, private_api, transfer
 from engine.rundir import (BACKUP_DIR, CHECKPOINT_DIR, HISTORY_FILE, LOG_DIR, PRETRAINED_LAYERS,
                            RUN_FILE, read_column, read_json, staging, write_json)
 from engine.schedules import learning_rate_callbacks
 from engine.losses import classification_loss
-from engine.optimizers import make_optimizer
+from engine.optimizers import averaged_weights, averaging_optimizer, make_optimizer
 from layers.errors import RunFailure, UsageError
 from recipes import TrainingConfig
 
@@ -210,7 +210,7 @@ class PolyakWindow(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         steps = self.params.get("steps")
         if steps:
-            loop.averaging_optimizer(self.model).ema_momentum = 1 - 1 / steps
+            averaging_optimizer(self.model).ema_momentum = 1 - 1 / steps
 
 
 class StopOnDivergence(keras.callbacks.Callback):
@@ -247,11 +247,11 @@ class Diverged(RunFailure):
 
 class BestCheckpoint(keras.callbacks.ModelCheckpoint):
     """Keras's ``ModelCheckpoint`` of the best epoch's weights, saved with the averaged
-    weights in place under ``--ema`` (:func:`engine.loop.averaged_weights`): the
+    weights in place under ``--ema`` (:func:`engine.optimizers.averaged_weights`): the
     weights the epoch's validation scored, as the run's model holds them at its end."""
 
     def on_epoch_end(self, epoch, logs=None):
-        with loop.averaged_weights(self.model):
+        with averaged_weights(self.model):
             super().on_epoch_end(epoch, logs)
 
 

@@ -93,7 +93,7 @@ def check_source_recipe(init_from: str, recipe: str, transfer_mode: str) -> None
         return
     record = os.path.join(init_from, rundir.RUN_FILE)
     if os.path.isdir(init_from) and os.path.isfile(record):
-        source = rundir.read_json(record).get("recipe")
+        source = rundir.read_json(record, rundir.PASS_A_RUNS_MODEL).get("recipe")
     else:
         source = rundir.archived_model_name(rundir.pretrained_model_file(init_from))
     if source != recipe and source in recipes.names():

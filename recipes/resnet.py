@@ -206,8 +206,9 @@ def _imagenet_description(depth):
     if IMAGENET_BLOCKS[depth][0] == "basic":
         # Table 2 compares the 18- and 34-layer nets with their plain twins under option A
         # (no extra parameters); Tables 3 to 5 report ResNet-34 B, torchvision's layout.
-        return (f"ResNet-{depth} v1, basic blocks, option B shortcuts (Table 3's ResNet-34 B; "
-                f"Table 2's comparison with plain{depth} used option A: shortcut='A').")
+        return (f"ResNet-{depth} v1, basic blocks, option B shortcuts (those of Table 3's "
+                f"ResNet-34 B, and torchvision's; Table 2's comparison with plain{depth} used "
+                f"option A: shortcut='A').")
     return (f"ResNet-{depth} v1 (stride on the bottleneck's first 1x1 as the Caffe model), "
             f"option B shortcuts.")
 

@@ -253,6 +253,8 @@ CASES = [
      "model that a finished run saved."),
     (["--init_from={configless_model}"], 2, "model.keras is damaged (no model configuration in "
      "its config.json); pass --init_from a model that a finished run saved."),
+    (["--init_from={damaged_record}"], 2, "run.json is damaged (Expecting property name "),
+    (["--init_from={damaged_record}"], 2, "; pass --init_from a model that a finished run saved."),
     (["--mode=evaluate", "--model_dir={damaged_model}"], 2, "model.keras is damaged"),
     (["--mode=export", "--model_dir={damaged_record}"], 2, "run.json is damaged"),
     (["--mode=evaluate", "--model_dir={foreign_model}"], 2, "model.keras is not the model of "

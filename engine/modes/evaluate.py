@@ -122,9 +122,9 @@ def run_ensemble(args) -> dict:
     """``--ensemble``: each run and the average of their softmax outputs on the test
     split; writes ``ensemble.json`` and ``reliability_ensemble.png``."""
     check_directories(args.ensemble or [])
-    runs = [saved_run(args, directory) for directory in args.ensemble or []]
+    runs = [saved_run(args, directory, reads_images=True) for directory in args.ensemble or []]
     check_ensemble(runs, args)
-    dataset = runs[0].record["dataset"]
+    dataset = runs[0].dataset
     output_dir = (os.path.expanduser(args.model_dir) if "model_dir" in args.given
                   else default_model_dir("ensemble", dataset))
     rundir.check_writable("model_dir", output_dir)  # before any run is evaluated
@@ -184,12 +184,13 @@ def check_ensemble(runs: list[rundir.SavedRun], args) -> None:
         raise UsageError("--mc_dropout and --ensemble are separate evaluations; pass one.")
     first = runs[0]
     for saved in runs[1:]:
-        for key in ("dataset", "class_names"):
-            if saved.record[key] != first.record[key]:
+        for key, first_value, value in (("dataset", first.dataset, saved.dataset),
+                                        ("class_names", first.class_names, saved.class_names)):
+            if value != first_value:
                 raise UsageError(
                     f"--ensemble runs must share one dataset and its classes: "
-                    f"{first.directory} has {key} {first.record[key]!r}, {saved.directory} "
-                    f"has {saved.record[key]!r}.")
+                    f"{first.directory} has {key} {first_value!r}, {saved.directory} "
+                    f"has {value!r}.")
     if args.tta == "dense":
         for saved in runs:
             check_evaluation(saved.load_model(), args.tta, args.test_scale)

@@ -357,6 +357,11 @@ def test_a_moved_folder_is_named_by_dataset_and_checked_to_hold_the_runs_images(
     with pytest.raises(UsageError, match=r"--dataset='folder:.*moved', but the run in .* is "
                                          r"of dataset"):
         modes.run("export", mode_args(model_dir=str(run), dataset=moved))  # reads no images
+    # An ensemble of runs on the moved images: the refusal's advice is taken there too.
+    other = train_digits(tmp_path / "other", epochs=1, dataset=moved, validation_fraction=0.0)
+    ensemble = mode_args(ensemble=[str(run), str(other)], model_dir=str(tmp_path / "ensemble"),
+                         dataset=moved)
+    assert modes.run("evaluate", ensemble)["dataset"] == moved
     (tmp_path / "moved" / "dark" / "0.png").unlink()  # not the run's images any more
     with pytest.raises(UsageError, match=r"Dataset 'folder:.*moved' now splits into 8 train, 0 "
                                          r"validation, 3 test"):
