@@ -133,7 +133,9 @@ register(Recipe(
     # ratios in [3/4, 4/3] plus photometric distortions ("inception" augmentation).
     # The paper gives no initial rate, batch size, weight decay or length: those are the
     # reference Caffe solver's (base_lr 0.01, batch 32, weight_decay 2e-4, gamma 0.96
-    # every 320,000 iterations = 8 epochs, 10M iterations = 250 epochs).
+    # every 320,000 iterations = 8 epochs, 10M iterations = 250 epochs). Inputs: "RGB
+    # color channels with mean subtraction" (section 5), unscaled, as the Caffe model's
+    # mean_value 104/117/123.
     training=TrainingConfig(
         optimizer="momentum",
         learning_rate=0.01,
@@ -145,6 +147,7 @@ register(Recipe(
         decay_factor=0.96,
         decay_every=8,
         augmentation="inception",
+        normalization="mean_rgb",
         dropout=DROPOUT,
         ema=True,
         auxiliary_loss_weight=AUX_LOSS_WEIGHT,

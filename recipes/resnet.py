@@ -309,7 +309,8 @@ for _depth in CIFAR_PLAIN_DEPTHS:
 # Sec. 4 and the authors' code: 500 epochs, batch 128, lr 0.1 divided by 10 at epochs 250
 # and 375, Nesterov momentum 0.9 (dampening 0), weight decay 1e-4 on every parameter
 # (Torch's optim.sgd over the flattened parameters: batch norms and biases too),
-# translation + flip.
+# translation + flip, the per-pixel mean subtracted (their cifar-dataset.lua also divides
+# by one scalar std, which conv1's batch normalization absorbs).
 # Their Torch shortcut averages 2x2 windows where the paper's option A subsamples; we keep
 # He et al.'s option A so that resnet110_sd is resnet110 plus stochastic depth.
 register(Recipe(
@@ -318,7 +319,8 @@ register(Recipe(
     training=TrainingConfig(optimizer="nesterov", learning_rate=0.1, momentum=0.9,
                             weight_decay=1e-4, weight_decay_scope="all", batch_size=128,
                             epochs=500, schedule="step", decay_factor=0.1,
-                            decay_epochs=(250, 375), augmentation="cifar"),
+                            decay_epochs=(250, 375), augmentation="cifar",
+                            normalization="mean_image"),
     variant=_cifar_variant(110, final_survival_probability=0.5),
     # p_L: the paper's 0.5 and others of the range its analysis varies.
     search_space=_cifar_space(18, final_survival_probability=Choice((0.2, 0.5, 0.8, 1.0),

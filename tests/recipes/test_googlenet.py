@@ -188,6 +188,8 @@ def test_training_configuration_follows_section_6():
     assert (training.schedule, training.decay_factor, training.decay_every) == \
         ("exponential", 0.96, 8)
     assert training.ema and training.augmentation == "inception"
+    # Section 5: "RGB color channels with mean subtraction", not divided by a deviation.
+    assert training.normalization == "mean_rgb"
     assert recipe.variant["aux_heads"] is False
 
 

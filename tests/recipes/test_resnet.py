@@ -293,9 +293,11 @@ def test_training_configurations():
     assert cifar.warmup_epochs * math.ceil(45_000 / 128) == pytest.approx(400)
     assert "400 iterations" in recipes.get("resnet110").description
     stochastic = recipes.get("resnet110_sd").training
-    # Huang et al.'s code: Nesterov momentum 0.9, 500 epochs, drops at 250 and 375.
+    # Huang et al.'s code: Nesterov momentum 0.9, 500 epochs, drops at 250 and 375, the
+    # per-pixel mean subtracted (cifar-dataset.lua).
     assert (stochastic.optimizer, stochastic.momentum, stochastic.epochs,
-            stochastic.decay_epochs) == ("nesterov", 0.9, 500, (250, 375))
+            stochastic.decay_epochs, stochastic.normalization) == (
+        "nesterov", 0.9, 500, (250, 375), "mean_image")
     wide = recipes.get("wrn28_10").training
     # Zagoruyko and Komodakis, Sec. 4: Nesterov momentum 0.9, batch 128, 200 epochs.
     assert (wide.optimizer, wide.momentum, wide.batch_size, wide.epochs) == (
