@@ -14,7 +14,7 @@ SCHEDULES = ("constant", "step", "plateau", "exponential", "cosine")
 # What weight decay applies to: convolution and dense kernels, or every trainable variable.
 WEIGHT_DECAY_SCOPES = ("kernels", "all")
 AUGMENTATIONS = ("none", "cifar", "cifar_reflect", "shift", "alexnet", "zfnet", "vgg",
-                 "vgg_single_scale", "resnet", "inception")
+                 "vgg_single_scale", "resnet", "inception", "fb_resnet")
 NORMALIZATIONS = ("per_channel", "mean_image", "mean_rgb", "lenet", "gcn_zca")
 TTA_MODES = ("none", "flip", "10crop", "dense")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")

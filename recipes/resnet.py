@@ -379,14 +379,15 @@ register(Recipe(
 # grouped 3x3, sqrt(32) times smaller a deviation than the paper's fan-in reading).  Sec. 4 and
 # the code: batch 256, lr 0.1 divided by 10 every 30 epochs of 100, weight decay 1e-4 on
 # every parameter (fb.resnet.torch's optim.sgd: batch norms too), Nesterov momentum 0.9,
-# scale and aspect-ratio augmentation as Inception.
+# scale and aspect-ratio augmentation as Inception, with the code's colour jitter and
+# lighting noise (its datasets/imagenet.lua: the fb_resnet preset).
 register(Recipe(
     name="resnext50_32x4d", builder=resnet, input_shape=(224, 224, 3), classes=1000,
     paper=XIE_2017, year=2017, table="Table 1, ResNeXt-50 (32x4d)",
     training=TrainingConfig(optimizer="nesterov", learning_rate=0.1, momentum=0.9,
                             weight_decay=1e-4, weight_decay_scope="all", batch_size=256,
                             epochs=100, schedule="step", decay_factor=0.1,
-                            decay_epochs=(30, 60, 90), augmentation="inception"),
+                            decay_epochs=(30, 60, 90), augmentation="fb_resnet"),
     variant=dict(block="bottleneck", blocks=(3, 4, 6, 3), widths=(128, 256, 512, 1024),
                  filters=(256, 512, 1024, 2048), groups=32, stride_on="3x3", he_fan="fan_out"),
     search_space=WIDTH_SPACE,

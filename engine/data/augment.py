@@ -29,7 +29,10 @@ same two steps to whole batches.
 - ``vgg_single_scale``: the same at a fixed S = 256 (Table 3's single-scale training);
 - ``resnet``: He et al. 2016, section 3.4: the same with S in [256, 480];
 - ``inception``: Szegedy et al. 2015, section 6: crops of 8%-100% of the area with
-  aspect ratio 3/4-4/3 resized to the input, flip, photometric distortions.
+  aspect ratio 3/4-4/3 resized to the input, flip, photometric distortions;
+- ``fb_resnet``: fb.resnet.torch's ImageNet views, which ResNeXt's code trains with:
+  the same crops, brightness, contrast and saturation jitter in random order,
+  lighting noise, flip.
 
 The 256 image, VGG's [256, 512] and ResNet's [256, 480] are the papers' numbers for a
 224 input; they scale with the input (:func:`geometry.canvas_size`).
@@ -70,6 +73,16 @@ BRIGHTNESS_DELTA = 32 / 255
 SATURATION_RANGE = (0.5, 1.5)
 HUE_DELTA = 0.2
 CONTRAST_RANGE = (0.5, 1.5)
+# fb.resnet.torch's ImageNet colour augmentation (datasets/imagenet.lua, as ResNeXt's code
+# has it), on 0-1 pixel values: ColorJitter's strength (each factor uniform over 1 +- 0.4)
+# and the Lighting noise's deviation and fixed eigenpairs (the eigenvectors as columns).
+FB_JITTER = 0.4
+FB_LIGHTING_STDDEV = 0.1
+FB_EIGENVALUES = (0.2175, 0.0188, 0.0045)
+FB_EIGENVECTORS = ((-0.5675, 0.7192, 0.4009),
+                   (-0.5808, -0.0045, -0.8140),
+                   (-0.5836, -0.6948, 0.4203))
+LUMA = (0.299, 0.587, 0.114)  # the grey of an RGB pixel, as fb's grayscale() weighs it
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -361,13 +374,17 @@ class InceptionAugmentation(WholeImageAugmentation):
         ``sample_distorted_bounding_box`` draws the height uniformly instead, which crowds
         the areas towards 8% (a mean of 0.40; 26% of the windows under a fifth of the
         image, against 15% here and 13% for areas uniform on [0.08, 1])."""
+        begin, extent, _ = self.window_draw(shape, seed)
+        return begin, extent
+
+    def window_draw(self, shape: tf.Tensor, seed: tf.Tensor):
+        """:meth:`crop_window`'s ``(begin, size)`` and whether one of the draws fit."""
         area_seed, ratio_seed, top_seed, left_seed = tf.unstack(
             tf.random.experimental.stateless_split(seed, 4))
         height, width = tf.cast(shape[0], tf.float32), tf.cast(shape[1], tf.float32)
         areas = height * width * tf.random.stateless_uniform(
             [INCEPTION_ATTEMPTS], area_seed, *INCEPTION_AREA)
-        ratios = tf.exp(tf.random.stateless_uniform(
-            [INCEPTION_ATTEMPTS], ratio_seed, *np.log(INCEPTION_ASPECT_RATIO)))
+        ratios = self.aspect_ratios(ratio_seed)
         widths, heights = tf.round(tf.sqrt(areas * ratios)), tf.round(tf.sqrt(areas / ratios))
         fits = (widths >= 1) & (heights >= 1) & (widths <= width) & (heights <= height)
         first = tf.argmax(tf.cast(fits, tf.int32))  # the first that fits, where one does
@@ -378,7 +395,12 @@ class InceptionAugmentation(WholeImageAugmentation):
                                           dtype=tf.int32)
         left = tf.random.stateless_uniform([], left_seed, maxval=shape[1] - crop_width + 1,
                                            dtype=tf.int32)
-        return tf.stack([top, left, 0]), tf.stack([crop_height, crop_width, -1])
+        return tf.stack([top, left, 0]), tf.stack([crop_height, crop_width, -1]), found
+
+    def aspect_ratios(self, seed: tf.Tensor) -> tf.Tensor:
+        """The windows' ratios of width over height, one per attempt: log-uniform."""
+        return tf.exp(tf.random.stateless_uniform(
+            [INCEPTION_ATTEMPTS], seed, *np.log(INCEPTION_ASPECT_RATIO)))
 
     def photometric(self, image, seed):
         """Random brightness, saturation, hue, contrast on 0-1 pixels; the colour ones
@@ -392,11 +414,101 @@ class InceptionAugmentation(WholeImageAugmentation):
         return tf.clip_by_value(image, 0.0, 1.0)
 
 
+class FbResnetAugmentation(InceptionAugmentation):
+    """fb.resnet.torch's ImageNet training views (Gross and Wilber's Torch code,
+    ``datasets/imagenet.lua`` and ``datasets/transforms.lua``), which Xie et al.'s ResNeXt
+    code trains with:
+
+    - ``RandomSizedCrop``: Inception's crop, its area uniform over 8%-100%, its aspect
+      ratio uniform over [3/4, 4/3], then width and height swapped with probability 1/2;
+      resized bicubically; where none of 10 draws fits, the shorter side scaled to the
+      input and the centre cropped;
+    - ``ColorJitter``: brightness, contrast and saturation, in random order, each
+      ``alpha * image + (1 - alpha) * other`` with ``alpha`` uniform over [0.6, 1.4] and
+      ``other`` black, the image's mean grey or each pixel's grey (0.299 R + 0.587 G +
+      0.114 B);
+    - ``Lighting``: Krizhevsky's colour shift with fb's fixed ImageNet eigenpairs on 0-1
+      pixels, ``alpha ~ N(0, 0.1)`` per component;
+    - a flip with probability 1/2. Nothing is clipped, as there.
+
+    Grey inputs get brightness and contrast (saturation leaves a grey image as it is; the
+    eigenpairs are RGB's, so no lighting). Evaluation as ``inception``: the centre crop
+    of the image at 256 (fb's ``Scale(256)``, ``CenterCrop(224)``, bicubic there,
+    bilinear here)."""
+
+    name = "fb_resnet"
+
+    def train(self, image, seed):
+        box_seed, flip_seed, colour_seed = tf.unstack(
+            tf.random.experimental.stateless_split(seed, 3))
+        begin, extent, found = self.window_draw(tf.shape(image), box_seed)
+        pixels = tf.cast(image, tf.float32)
+        view = tf.cond(found,
+                       lambda: tf.ensure_shape(
+                           tf.image.resize(tf.slice(pixels, begin, extent), self.size,
+                                           method="bicubic"), [*self.size, self.channels]),
+                       lambda: cover(pixels, self.size))
+        flipped = tf.image.stateless_random_flip_left_right(view, flip_seed)
+        return 255.0 * self.photometric(flipped / 255.0, colour_seed)
+
+    def aspect_ratios(self, seed):
+        ratio_seed, swap_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        ratios = tf.random.stateless_uniform([INCEPTION_ATTEMPTS], ratio_seed,
+                                             *INCEPTION_ASPECT_RATIO)
+        swapped = tf.random.stateless_uniform([INCEPTION_ATTEMPTS], swap_seed) < 0.5
+        return tf.where(swapped, 1.0 / ratios, ratios)
+
+    def photometric(self, image, seed):
+        """ColorJitter, then Lighting, on 0-1 pixels."""
+        order_seed, factor_seed, lighting_seed = tf.unstack(
+            tf.random.experimental.stateless_split(seed, 3))
+        factors = tf.random.stateless_uniform([3], factor_seed, 1 - FB_JITTER, 1 + FB_JITTER)
+        jitters = (brightness, contrast, saturation)
+        order = tf.argsort(tf.random.stateless_uniform([len(jitters)], order_seed))
+        for step in range(len(jitters)):
+            image = tf.switch_case(order[step], [
+                lambda jitter=jitter, index=index, image=image: jitter(image, factors[index])
+                for index, jitter in enumerate(jitters)])
+        if self.channels != 3:
+            return image
+        alphas = tf.random.stateless_normal([3], lighting_seed, stddev=FB_LIGHTING_STDDEV)
+        shift = tf.linalg.matvec(tf.constant(FB_EIGENVECTORS),
+                                 alphas * tf.constant(FB_EIGENVALUES))
+        return image + shift
+
+
+def blend(image: tf.Tensor, other: tf.Tensor, factor: tf.Tensor) -> tf.Tensor:
+    """fb.resnet.torch's ``blend``: ``factor * image + (1 - factor) * other``."""
+    return factor * image + (1 - factor) * other
+
+
+def grey(image: tf.Tensor) -> tf.Tensor:
+    """Each pixel's grey, one channel: :data:`LUMA`'s weights for RGB; a grey image itself."""
+    if image.shape[-1] != 3:
+        return image
+    return tf.reduce_sum(image * tf.constant(LUMA), axis=-1, keepdims=True)
+
+
+def brightness(image: tf.Tensor, factor: tf.Tensor) -> tf.Tensor:
+    """fb.resnet.torch's ``Brightness``: a blend with black."""
+    return blend(image, tf.zeros_like(image), factor)
+
+
+def contrast(image: tf.Tensor, factor: tf.Tensor) -> tf.Tensor:
+    """fb.resnet.torch's ``Contrast``: a blend with the image's mean grey."""
+    return blend(image, tf.reduce_mean(grey(image)), factor)
+
+
+def saturation(image: tf.Tensor, factor: tf.Tensor) -> tf.Tensor:
+    """fb.resnet.torch's ``Saturation``: a blend with each pixel's grey."""
+    return blend(image, grey(image), factor)
+
+
 PRESETS = {preset.name: preset for preset in (
     Augmentation, CifarAugmentation, CifarReflectAugmentation, ShiftAugmentation,
     AlexNetAugmentation,
     ZfnetAugmentation, VggAugmentation, VggSingleScaleAugmentation, ResnetAugmentation,
-    InceptionAugmentation)}
+    InceptionAugmentation, FbResnetAugmentation)}
 
 
 def make_augmentation(name: str, input_shape) -> Augmentation:

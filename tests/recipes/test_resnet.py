@@ -317,7 +317,7 @@ def test_training_configurations():
               "decay_factor", "decay_epochs", "augmentation")
     imagenet_next = recipes.get("resnext50_32x4d").training
     assert tuple(getattr(imagenet_next, field) for field in fields) == (
-        "nesterov", 0.1, 0.9, 1e-4, 256, 100, 0.1, (30, 60, 90), "inception")
+        "nesterov", 0.1, 0.9, 1e-4, 256, 100, 0.1, (30, 60, 90), "fb_resnet")
     cifar_next = recipes.get("resnext29_8x64d").training
     assert tuple(getattr(cifar_next, field) for field in fields) == (
         "nesterov", 0.1, 0.9, 5e-4, 128, 300, 0.1, (150, 225), "cifar")

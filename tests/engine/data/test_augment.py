@@ -270,6 +270,58 @@ def test_grey_inputs_get_brightness_and_contrast_only():
     assert view.shape == (32, 32, 1)
 
 
+def test_fb_resnet_colour_jitters_are_fb_resnet_torchs_blends():
+    # datasets/transforms.lua: blend(img1, img2, alpha) = alpha * img1 + (1 - alpha) * img2,
+    # with black (Brightness), the mean grey (Contrast) or each pixel's grey (Saturation).
+    from engine.data.augment import brightness, contrast, saturation
+
+    image = tf.constant([[[0.2, 0.4, 0.6], [1.0, 0.0, 0.5]]])  # 1x2 RGB, 0-1 values
+    greys = np.array([0.299 * 0.2 + 0.587 * 0.4 + 0.114 * 0.6, 0.299 * 1.0 + 0.114 * 0.5])
+    np.testing.assert_allclose(brightness(image, 1.3), 1.3 * image.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(contrast(image, 0.7),
+                               0.7 * image.numpy() + 0.3 * greys.mean(), rtol=1e-6)
+    np.testing.assert_allclose(saturation(image, 1.4),
+                               1.4 * image.numpy() - 0.4 * greys[None, :, None], rtol=1e-5)
+
+
+def test_fb_resnet_lighting_uses_fb_resnet_torchs_imagenet_eigenpairs():
+    # A uniform grey image: the jitters scale every channel alike (its grey is itself), so
+    # the channels differ by the Lighting shift alone, V (alpha * eigval), alpha ~ N(0, 0.1).
+    augmentation = make_augmentation("fb_resnet", (16, 16, 3))
+    stored = augmentation.store(tf.fill((20, 20, 3), 128))
+    train = tf.function(augmentation.train)
+    views = np.stack([train(stored, tf.constant([7, index], tf.int64)).numpy()
+                      for index in range(400)])
+    assert np.ptp(views, axis=(1, 2)).max() < 1e-3  # each channel uniform: nothing else moves
+    red_minus_green = (views[:, 0, 0, 0] - views[:, 0, 0, 1]) / 255
+    vectors = np.array([[-0.5675, 0.7192, 0.4009], [-0.5808, -0.0045, -0.8140],
+                        [-0.5836, -0.6948, 0.4203]])
+    expected = 0.1 * np.linalg.norm((vectors[0] - vectors[1]) * [0.2175, 0.0188, 0.0045])
+    assert red_minus_green.std() == pytest.approx(expected, rel=0.15)
+    brightness = views[:, 0, 0].mean(axis=1) / 128  # the lighting shift is almost zero-sum
+    assert 0.55 < brightness.min() < 0.7 and 1.3 < brightness.max() < 1.45
+
+
+def test_fb_resnet_crops_swap_uniform_ratios_and_fall_back_to_the_centre():
+    # RandomSizedCrop: aspect ratio uniform over [3/4, 4/3], then w and h swapped with
+    # probability 1/2; after 10 draws that do not fit, Scale(size) and CenterCrop(size).
+    augmentation = make_augmentation("fb_resnet", (32, 32, 3))
+    draw = tf.function(augmentation.window_draw)
+    ratios = []
+    for index in range(600):
+        _, size, found = draw(tf.constant([256, 256, 3]), tf.constant([3, index], tf.int64))
+        assert bool(found)
+        ratios.append(int(size[1]) / int(size[0]))
+    ratios = np.array(ratios)
+    assert ratios.min() >= 0.75 - 0.02 and ratios.max() <= 4 / 3 + 0.02
+    assert abs(np.mean(ratios > 1) - 0.5) < 0.06
+    _, _, found = draw(tf.constant([3, 900, 3]), tf.constant([3, 0], tf.int64))
+    assert not bool(found)  # too elongated for any window: the centre of the image instead
+    strip = tf.cast(tf.tile(tf.range(900)[tf.newaxis, :, tf.newaxis] % 256, [3, 1, 3]), tf.uint8)
+    assert augmentation.train(augmentation.store(strip), tf.constant([3, 0], tf.int64)).shape \
+        == (32, 32, 3)
+
+
 @pytest.mark.parametrize("name", AUGMENTATIONS)
 def test_evaluation_views_of_a_batch_are_those_of_each_image(name):
     # The pipeline evaluates whole batches where the stored images share one shape.
