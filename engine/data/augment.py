@@ -143,7 +143,8 @@ class Augmentation:
         0.15, a shift of about 4 grey levels at one standard deviation; in 0-255 units it
         would be about 1,000 levels). fb.resnet.torch's ImageNet constants (0.2175,
         0.0188, 0.0045) are not comparable: they exceed what 0-1 pixels of ImageNet's
-        channel variances allow. The shift is returned in 0-255 units."""
+        channel variances allow (``fb_resnet`` takes them all the same, as fb's code
+        does). The shift is returned in 0-255 units."""
         if self.colour_basis is None:
             raise UsageError(f"The {self.name!r} augmentation needs the training set's colour "
                              "basis; call with_colour_basis() first.")
@@ -422,7 +423,7 @@ class FbResnetAugmentation(InceptionAugmentation):
     - ``RandomSizedCrop``: Inception's crop, its area uniform over 8%-100%, its aspect
       ratio uniform over [3/4, 4/3], then width and height swapped with probability 1/2;
       resized bicubically; where none of 10 draws fits, the shorter side scaled to the
-      input and the centre cropped;
+      input and the centre cropped (bilinearly here);
     - ``ColorJitter``: brightness, contrast and saturation, in random order, each
       ``alpha * image + (1 - alpha) * other`` with ``alpha`` uniform over [0.6, 1.4] and
       ``other`` black, the image's mean grey or each pixel's grey (0.299 R + 0.587 G +

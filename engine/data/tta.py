@@ -5,7 +5,7 @@ et al. 2012, section 4.1, "extracting five 224x224 patches (the four corner patc
 and the center patch) as well as their horizontal reflections (hence ten patches in
 all), and averaging the predictions made by the network's softmax layer on the ten
 patches". The patches come from the preset's TTA canvas: the 256x256 image for
-``alexnet``, ``zfnet``, ``vgg``, ``resnet`` and ``inception``, the 4-pixel padded image
+``alexnet``, ``zfnet``, ``vgg``, ``resnet``, ``inception`` and ``fb_resnet``, the 4-pixel padded image
 for ``cifar``, ``cifar_reflect`` (reflected), ``shift`` and ``none``. ``dense``: Simonyan and Zisserman 2015, section 3.2, the whole
 (uncropped) image isotropically rescaled to a smallest side Q, for the network with
 its fully connected layers as convolutions (:func:`layers.fully_convolutional`);
@@ -56,8 +56,8 @@ def dense_scale(augmentation: Augmentation, test_scale: int | None = None) -> in
     otherwise the scale the preset trains at: the middle of its jittered S, 384 for
     ``vgg``'s [256, 512], as the paper's Table 3 does (368 for ``resnet``'s [256, 480],
     256 for ``vgg_single_scale``'s fixed S);
-    256 for ``alexnet``, ``zfnet`` and ``inception`` (the image their crops come from, for a
-    224 input); the input size otherwise."""
+    256 for ``alexnet``, ``zfnet``, ``inception`` and ``fb_resnet`` (the image their crops come
+    from, for a 224 input); the input size otherwise."""
     if test_scale is not None:
         return test_scale
     canvas = min(canvas_size(augmentation.size))
