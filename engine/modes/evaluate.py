@@ -57,10 +57,10 @@ def evaluate_run(saved: rundir.SavedRun, data_dir: str | None = None, tta: str =
                          deterministic=True)
     record = saved.record
     with named_data_errors(data.source):
-        evaluation = {"recipe": record["recipe"], "dataset": record["dataset"],
+        evaluation = {"recipe": record["recipe"], "dataset": saved.dataset,
                       "test_examples": data.source.sizes["test"],
                       **evaluate(model, data, tta, with_calibration=True)}
-    title = f"{record['recipe']} on {record['dataset']}"
+    title = f"{record['recipe']} on {saved.dataset}"
     evaluation["calibration"]["diagram"] = plot_reliability(
         evaluation["calibration"], os.path.join(saved.directory, rundir.RELIABILITY_FILE), title)
     if mc_dropout:

@@ -354,6 +354,7 @@ def test_a_moved_folder_is_named_by_dataset_and_checked_to_hold_the_runs_images(
     after = read(run / "evaluation.json")
     assert after["test_accuracy"] == before["test_accuracy"]
     assert after["test_loss"] == pytest.approx(before["test_loss"], rel=1e-6)
+    assert (before["dataset"], after["dataset"]) == (f"folder:{tmp_path / 'images'}", moved)
     with pytest.raises(UsageError, match=r"--dataset='folder:.*moved', but the run in .* is "
                                          r"of dataset"):
         modes.run("export", mode_args(model_dir=str(run), dataset=moved))  # reads no images
