@@ -5,7 +5,9 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from layers.checks import is_real
+import numpy as np
+
+from layers.checks import is_finite_real
 from layers.errors import UsageError
 
 
@@ -24,8 +26,10 @@ class MaxFilterRMS(keras.constraints.Constraint):
     """
 
     def __init__(self, max_rms: float = 0.1):
-        if not (is_real(max_rms) and max_rms > 0):
-            raise UsageError(f"max_rms must be positive, got {max_rms!r}.")
+        # An infinite radius (or one float32 rounds to infinity) made every filter
+        # inf / inf = NaN.
+        if not (is_finite_real(max_rms) and 0 < max_rms <= float(np.finfo("float32").max)):
+            raise UsageError(f"max_rms must be a positive finite number, got {max_rms!r}.")
         self.max_rms = float(max_rms)
 
     def __call__(self, w):

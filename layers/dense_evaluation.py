@@ -49,6 +49,7 @@ def fully_convolutional(model: keras.Model) -> keras.Model:
     if isinstance(model, keras.Sequential):  # clone_model calls no call_function on one
         model = keras.Model(model.inputs[0], model.outputs[0], name=model.name)
     flatten, head = fully_connected_head(model)
+    in_head = {id(layer) for layer in head}
     height, width, channels = flatten.input.shape[1:]
     dense_layers = [layer for layer in head if isinstance(layer, keras.layers.Dense)]
     convolutions = {id(layer): _as_convolution(layer, (height, width) if index == 0 else (1, 1),
@@ -68,8 +69,8 @@ def fully_convolutional(model: keras.Model) -> keras.Model:
                 return averaged
             return keras.layers.Activation(last.activation, name=f"{last.name}_activation")(
                 averaged)
-        if isinstance(layer, keras.layers.BatchNormalization):
-            return _on_maps(layer, args[0].shape)(args[0], **kwargs)
+        if id(layer) in in_head and isinstance(layer, keras.layers.BatchNormalization):
+            return _on_maps(layer, args[0].shape)(args[0], **kwargs)  # the body's stay shared
         return layer(*args, **kwargs)
 
     inputs = keras.Input((None, None, model.inputs[0].shape[-1]), name=model.inputs[0].name)
@@ -81,6 +82,10 @@ def fully_connected_head(model: keras.Model):
     """The model's ``Flatten`` layer and the layers after it (Dense layers, and layers that
     act per position) up to the output, in order; raises :class:`UsageError` for a
     model without one."""
+    if not isinstance(model, keras.Model) or getattr(model, "inputs", None) is None:
+        raise UsageError(f"Dense evaluation takes a functional Keras model (one called on "
+                         f"keras.Input), got {type(model).__name__} "
+                         f"{getattr(model, 'name', '')!r}.")
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise UsageError(f"Dense evaluation takes a model with one input and one output; "
                          f"{model.name!r} has {len(model.inputs)} and {len(model.outputs)}.")

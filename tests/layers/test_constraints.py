@@ -44,6 +44,8 @@ def test_round_trips_through_keras_files(tmp_path):
     assert isinstance(constraint, MaxFilterRMS) and constraint.max_rms == 0.25
 
 
-def test_a_radius_must_be_positive():
-    with pytest.raises(ValueError, match="max_rms must be positive, got 0"):
-        MaxFilterRMS(0)
+@pytest.mark.parametrize("radius", [0, -0.1, float("inf"), 1e39, float("nan")])
+def test_a_radius_must_be_positive_and_finite_in_float32(radius):
+    # An infinite radius (1e39 is one in float32) turned every filter into NaN.
+    with pytest.raises(ValueError, match=r"max_rms must be a positive finite number, got "):
+        MaxFilterRMS(radius)

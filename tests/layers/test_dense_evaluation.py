@@ -148,3 +148,29 @@ def test_batch_normalization_after_a_dense_layer_on_axis_1_converts():
     x = images((2, 6, 6, 3), seed=10)
     np.testing.assert_allclose(numpy(fully_convolutional(model)(x)), numpy(model(x)),
                                rtol=1e-5, atol=1e-6)
+
+
+def test_the_bodys_batch_normalizations_stay_the_originals():
+    # Every batch normalization was copied with axis=-1: one of the body on rows (axis=1)
+    # then normalized channels (2.72 off at the native size) and the body's layers were
+    # no longer the original's.
+    keras.utils.set_random_seed(9)
+    inputs = keras.Input((6, 6, 3))
+    x = keras.layers.Conv2D(4, 3)(inputs)  # 4x4x4: rows and channels of one size
+    x = keras.layers.BatchNormalization(axis=1, beta_initializer="ones", name="rows")(x)
+    model = with_moving_statistics(keras.Model(
+        inputs, keras.layers.Dense(5)(keras.layers.Flatten()(x))), seed=11)
+    dense = fully_convolutional(model)
+    x = images((2, 6, 6, 3), seed=12)
+    np.testing.assert_allclose(numpy(dense(x)), numpy(model(x)), rtol=1e-5, atol=1e-6)
+    assert dense.get_layer("rows") is model.get_layer("rows")
+
+
+def test_only_a_functional_model_converts():
+    class Subclassed(keras.Model):
+        def call(self, x):
+            return x
+
+    with pytest.raises(UsageError, match=r"Dense evaluation takes a functional Keras model "
+                                         r"\(one called on keras.Input\), got Subclassed"):
+        fully_convolutional(Subclassed(name="plain"))
