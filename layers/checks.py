@@ -38,6 +38,16 @@ def check_positive_int(argument: str, value) -> int:
     return int(value)
 
 
+def python_ints(value):
+    """``value`` with NumPy integers as Python's (an integer, or a tuple or list of them),
+    which Keras's layers require; any other value as it is, for the layer to judge."""
+    if is_int(value):
+        return int(value)
+    if isinstance(value, (tuple, list)) and all(is_int(item) for item in value):
+        return type(value)(int(item) for item in value)
+    return value
+
+
 def check_pair(argument: str, value) -> tuple[int, int]:
     """``value`` of a 2-D size (``kernel``, ``strides``) as ``(height, width)``: a positive
     integer for both, or a pair of them."""

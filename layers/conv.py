@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 
 from layers.arithmetic import PADDING_MODES, layer_output_size
-from layers.checks import check_pair, is_int
+from layers.checks import check_pair, check_positive_int, check_switch, is_int, python_ints
 from layers.errors import UsageError
 from layers.initializers import per_layer
 
@@ -30,6 +30,9 @@ class PaddedConv2D(keras.layers.Conv2D):
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", **kwargs):
         explicit = explicit_padding(padding)
+        kernel_size, strides = python_ints(kernel_size), python_ints(strides)
+        if "dilation_rate" in kwargs:
+            kwargs["dilation_rate"] = python_ints(kwargs["dilation_rate"])
         super().__init__(filters, kernel_size, strides=strides,
                          padding="valid" if explicit else padding, **kwargs)
         self.explicit_padding = explicit
@@ -112,6 +115,9 @@ def factorized_conv(x, filters: int, kernel_size: int, name: str, *,
         raise UsageError(
             f"kernel_size must be an int >= 2 (the N of NxN), got {kernel_size!r}."
         )
+    if intermediate_filters is not None:
+        intermediate_filters = check_positive_int("intermediate_filters", intermediate_filters)
+    column_first = check_switch("column_first", column_first)
     conv = conv or _padded_conv
     row, column = (1, kernel_size), (kernel_size, 1)
     first, second = (column, row) if column_first else (row, column)

@@ -82,6 +82,9 @@ def conv_as_matmul(x, kernel, bias=None, strides=1, padding="valid"):
     else:
         dtype = kernel_dtype if "float" in kernel_dtype else keras.config.floatx()
     x, kernel = ops.cast(x, dtype), ops.cast(kernel, dtype)
+    if len(x.shape) not in (3, 4):
+        raise UsageError(f"conv_as_matmul takes an (H, W, C) image or an (N, H, W, C) batch, "
+                         f"got shape {tuple(x.shape)}.")
     if len(kernel.shape) != 4 or kernel.shape[2] != x.shape[-1]:
         raise UsageError(f"The kernel {tuple(kernel.shape)} does not fit the input "
                          f"{tuple(x.shape)}: it needs (kh, kw, {x.shape[-1]}, filters).")
@@ -90,6 +93,11 @@ def conv_as_matmul(x, kernel, bias=None, strides=1, padding="valid"):
     product = ops.matmul(kernel_rows(kernel), im2col(x, window, strides, padding))
     maps = ops.swapaxes(product, -1, -2)  # (..., out_h*out_w, filters)
     if bias is not None:
+        bias = ops.convert_to_tensor(bias)
+        if tuple(bias.shape) != (kernel.shape[-1],):
+            raise UsageError(f"The bias {tuple(bias.shape)} does not fit the kernel "
+                             f"{tuple(kernel.shape)}: it needs one value per filter, "
+                             f"({kernel.shape[-1]},).")
         maps = maps + ops.cast(bias, dtype)
     batch = (-1,) if len(x.shape) == 4 else ()  # -1: a symbolic batch has no size yet
     return ops.reshape(maps, (*batch, out_h, out_w, kernel.shape[-1]))

@@ -55,10 +55,11 @@ def inception_module(x, filters: InceptionFilters, name: str, **conv_kwargs):
     regularizers) go to every convolution, each initializer as a copy of its own.
     """
     filters = _check_filters(filters)
-    fixed = sorted({"padding", "activation"} & set(conv_kwargs))
+    fixed = sorted({"padding", "activation", "strides", "data_format"} & set(conv_kwargs))
     if fixed:
-        raise UsageError(f"inception_module fixes {' and '.join(fixed)} (every convolution is "
-                         f"'same'-padded and followed by a ReLU, as in Fig. 2(b)); remove "
+        raise UsageError(f"inception_module fixes {', '.join(fixed)} (every convolution is "
+                         f"'same'-padded at stride 1 on channels-last maps and followed by a "
+                         f"ReLU, as in Fig. 2(b), so that the branches concatenate); remove "
                          f"{', '.join(fixed)} from its keyword arguments.")
 
     def conv(tensor, count, size, suffix):

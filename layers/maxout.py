@@ -117,7 +117,8 @@ class ChannelMaxout(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         shape = list(input_shape)
-        shape[self.axis] //= self.pieces
+        if shape[self.axis] is not None:
+            shape[self.axis] //= self.pieces
         return tuple(shape)
 
     def get_config(self):
@@ -126,7 +127,11 @@ class ChannelMaxout(keras.layers.Layer):
 
 def max_over_pieces(x, pieces: int, axis: int = -1):
     """The max over consecutive groups of ``pieces`` entries along ``axis``."""
+    _check_count("pieces", pieces)
     axis = axis % len(x.shape)
+    if x.shape[axis] is None or x.shape[axis] % pieces:
+        raise UsageError(f"max_over_pieces with pieces={pieces} needs a size along axis "
+                         f"{axis} that is a multiple of {pieces}, got {x.shape[axis]}.")
     shape = ops.shape(x)
     grouped = ops.reshape(
         x, (*shape[:axis], x.shape[axis] // pieces, pieces, *shape[axis + 1:]))

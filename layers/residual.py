@@ -48,6 +48,8 @@ def conv(x, filters: int, kernel_size: int, *, name: str, strides: int = 1, grou
     right), so its windows sit where the papers' models put them.  Convolutions
     are bias-free by default: the batch normalization that follows has the bias.
     """
+    kernel_size, strides = (check_positive_int(argument, value) for argument, value
+                            in (("kernel_size", kernel_size), ("strides", strides)))
     if strides > 1 and kernel_size > 1:
         layer = PaddedConv2D(filters, kernel_size, strides=strides,
                              padding=(kernel_size - 1) // 2, groups=groups, use_bias=use_bias,
@@ -109,7 +111,7 @@ def basic_block(x, filters: int, *, name: str, strides: int = 1, shortcut: str |
     convolution's :func:`he_normal`.
     """
     check_positive_int("filters", filters)
-    _check_block(strides, survival_probability)
+    strides = _check_block(strides, survival_probability)
     identity = _identity(x, filters, name, strides, shortcut, use_bias, fan)
     y = conv_bn(x, filters, 3, strides=strides, use_bias=use_bias, fan=fan, name=f"{name}_1")
     y = conv_bn(y, filters, 3, activation=None, use_bias=use_bias, fan=fan, name=f"{name}_2")
@@ -132,7 +134,7 @@ def bottleneck_block(x, width: int, filters: int, *, name: str, strides: int = 1
     check_positive_int("width", width)
     check_positive_int("filters", filters)
     check_positive_int("groups", groups)
-    _check_block(strides, survival_probability)
+    strides = _check_block(strides, survival_probability)
     check_choice("stride_on", stride_on, STRIDE_PLACEMENTS)
     if width % groups:
         raise UsageError(
@@ -160,7 +162,7 @@ def preact_block(x, filters: int, *, name: str, strides: int = 1, dropout: float
     ``fan`` is as in :func:`basic_block`.
     """
     check_positive_int("filters", filters)
-    _check_block(strides)
+    strides = _check_block(strides)
     if not (is_real(dropout) and 0 <= dropout < 1):
         raise UsageError(f"dropout must be in [0, 1), got {dropout!r}.")
     activated = bn_relu(x, name=f"{name}_preact")
@@ -175,12 +177,14 @@ def preact_block(x, filters: int, *, name: str, strides: int = 1, dropout: float
     return keras.layers.Add(name=f"{name}_add")([identity, y])
 
 
-def _check_block(strides, survival_probability: float = 1.0) -> None:
-    """A block's ``strides`` (a positive integer) and ``survival_probability`` (in (0, 1])."""
-    check_positive_int("strides", strides)
+def _check_block(strides, survival_probability: float = 1.0) -> int:
+    """A block's ``strides`` (a positive integer, returned as Python's, which Keras's
+    layers require) and ``survival_probability`` (in (0, 1])."""
+    strides = check_positive_int("strides", strides)
     if not (is_real(survival_probability) and 0 < survival_probability <= 1):
         raise UsageError(f"survival_probability must be in (0, 1], got "
                          f"{survival_probability!r}.")
+    return strides
 
 
 def _identity(x, filters, name, strides, shortcut, use_bias, fan):

@@ -269,3 +269,21 @@ def test_a_factorized_pair_refuses_strides_that_are_not_a_size(strides):
     with pytest.raises(ValueError, match=r"strides must be a positive int or a \(height, "
                                          r"width\) pair of them, got "):
         factorized_conv(keras.Input((5, 5, 3)), 4, 3, "f", strides=strides)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"intermediate_filters": 0}, "intermediate_filters must be a positive integer, got 0"),
+    ({"column_first": "no"}, "column_first must be True or False, got 'no'"),
+])
+def test_a_factorized_pair_refuses_a_bad_width_or_order(kwargs, message):
+    # 0 was read as "filters" and "no" as True.
+    with pytest.raises(ValueError, match=message):
+        factorized_conv(keras.Input((5, 5, 3)), 4, 3, "f", **kwargs)
+
+
+def test_numpy_integers_size_a_padded_convolution_as_pythons():
+    layer = PaddedConv2D(2, np.int64(3), strides=np.int64(2), padding=1,
+                         dilation_rate=(np.int64(1), np.int64(1)))
+    assert layer(keras.Input((9, 9, 1))).shape == (None, 5, 5, 2)
+    assert (layer.kernel_size, layer.strides) == ((3, 3), (2, 2))
+

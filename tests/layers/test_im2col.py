@@ -117,3 +117,16 @@ def test_explicit_zeros_pad_like_the_papers_tables():
 def test_mistakes_are_usage_errors(call, message):
     with pytest.raises(UsageError, match=message):
         call()
+
+
+@pytest.mark.parametrize("image, bias, message", [
+    (np.zeros((4, 4, 3)), np.zeros(3), r"The bias \(3,\) does not fit the kernel "
+                                       r"\(3, 3, 3, 4\): it needs one value per filter, \(4,\)"),
+    (np.zeros((4, 3)), None, r"conv_as_matmul takes an \(H, W, C\) image or an \(N, H, W, C\) "
+                             r"batch, got shape \(4, 3\)"),
+])
+def test_conv_as_matmul_refuses_a_bias_or_an_image_that_does_not_fit(image, bias, message):
+    # A backend shape error, and Python's "not enough values to unpack".
+    with pytest.raises(UsageError, match=message):
+        conv_as_matmul(image, np.zeros((3, 3, 3, 4)), bias=bias)
+

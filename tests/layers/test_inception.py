@@ -82,8 +82,10 @@ def test_conv_kwargs_reach_every_convolution():
     assert len({tuple(kernel) for kernel in ones}) == 4
 
 
-@pytest.mark.parametrize("kwargs", [{"padding": "valid"}, {"activation": None}])
-def test_conv_kwargs_cannot_change_the_fixed_padding_or_relu(kwargs):
+@pytest.mark.parametrize("kwargs", [{"padding": "valid"}, {"activation": None},
+                                    {"strides": 2}, {"data_format": "channels_first"}])
+def test_conv_kwargs_cannot_change_the_fixed_padding_stride_layout_or_relu(kwargs):
+    # strides=2 and channels_first reached Keras's Concatenate, which refused the branches.
     with pytest.raises(UsageError, match=f"inception_module fixes {next(iter(kwargs))}"):
         inception_module(keras.Input((8, 8, 4)), InceptionFilters(1, 1, 1, 1, 1, 1), "m",
                          **kwargs)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import keras
 
-from layers import ChannelMaxout, Maxout
+from layers import ChannelMaxout, Maxout, max_over_pieces
 
 RNG = np.random.default_rng(0)
 GRID = np.linspace(-3.0, 3.0, 13, dtype="float32").reshape(-1, 1)
@@ -100,3 +100,19 @@ def test_bad_arguments_raise_value_error(make):
 def test_channels_not_divisible_by_pieces_raise():
     with pytest.raises(ValueError, match="multiple of 4"):
         ChannelMaxout(4)(keras.Input((5, 5, 6)))
+
+
+@pytest.mark.parametrize("pieces, message", [
+    (4, r"max_over_pieces with pieces=4 needs a size along axis 1 that is a multiple of 4, "
+        r"got 6"),
+    (0, "pieces must be an integer >= 1, got 0"),
+])
+def test_max_over_pieces_refuses_groups_that_do_not_divide_the_axis(pieces, message):
+    # A reshape error from the backend, and a ZeroDivisionError.
+    with pytest.raises(ValueError, match=message):
+        max_over_pieces(np.zeros((2, 6), "float32"), pieces)
+
+
+def test_an_unknown_channel_count_stays_unknown_in_the_output_shape():
+    assert ChannelMaxout(2).compute_output_shape((None, 4, 4, None)) == (None, 4, 4, None)
+

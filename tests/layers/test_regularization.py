@@ -136,6 +136,7 @@ def test_fractal_join_all_zero_selection_means_local_drop_path():
     (dict(drop_probability=0.15, columns=[0, 0]), "distinct non-negative"),
     (dict(drop_probability=0.15, columns=[-1, 0]), "distinct non-negative"),
     (dict(drop_probability=0.15, columns=[]), "distinct non-negative"),
+    (dict(drop_probability=0.15, columns=5), "distinct non-negative"),  # was a TypeError
 ])
 def test_fractal_join_rejects_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):

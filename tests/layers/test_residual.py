@@ -6,7 +6,7 @@ import keras
 
 from layers import (StochasticDepth, ZeroPadShortcut, basic_block, bottleneck_block,
                     preact_block, shortcut_branch)
-from layers.residual import conv
+from layers.residual import conv, conv_bn
 
 RNG = np.random.default_rng(0)
 
@@ -226,6 +226,19 @@ def test_stochastic_depth_sits_on_the_residual_branch():
 def test_bad_block_arguments_raise(build, message):
     with pytest.raises(ValueError, match=message):
         build(keras.Input((8, 8, 16)))
+
+
+def test_numpy_integers_build_as_pythons():
+    # Keras's Conv2D refused np.int64(2) ("must be a tuple of 2 integers"), though the
+    # blocks' checks let NumPy integers through.
+    def build(stride, kernel):
+        x = keras.Input((8, 8, 16))
+        x = basic_block(x, 16, strides=stride, name="a")
+        x = bottleneck_block(x, 8, 32, strides=stride, name="b")
+        x = preact_block(x, 32, strides=stride, name="c")
+        return conv_bn(x, 8, kernel, strides=stride, name="d")
+
+    assert build(np.int64(2), np.int64(3)).shape == build(2, 3).shape == (None, 1, 1, 8)
 
 
 def test_blocks_round_trip(round_trip):
