@@ -321,11 +321,13 @@ def announcement(search: SearchSpec, tuner, resumed: bool) -> str:
     if resumed:
         return f"Resuming as {tuner_id()} of the distributed search{where}."
     varied = [name for name in search.space.entries if name not in search.fixed]
+    held = ("; --init_from holds " + settings(dict(search.held_architecture))
+            if search.held_architecture else "")
     return (f"Searching {search.run.recipe} on {search.run.data.dataset} ({search.tuner}, "
             f"up to {counted(search.max_trials, 'trial')} of "
             f"{counted(search.run.training.epochs, 'epoch')}, "
             f"objective {search.objective}): "
-            f"{', '.join(varied) or 'nothing varies, the flags fix every entry'}{where}.")
+            f"{', '.join(varied) or 'nothing varies, the flags fix every entry'}{held}{where}.")
 
 
 def best_trial(tuner, search: SearchSpec):

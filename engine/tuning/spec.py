@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import types
+from typing import Any
 
 import recipes
 from engine import cli, rundir, schedules, training, transfer
@@ -31,13 +32,16 @@ MULTI_WORKER_REFUSAL = (
 @dataclasses.dataclass(frozen=True)
 class SearchSpec:
     """A search of ``space`` around ``run`` (the recipe's configuration with the flags'
-    overrides; every trial starts from it). ``fixed`` names the training entries of
-    the space that the command line set, which the search holds at ``run``'s values.
-    ``run.training.epochs`` is every trial's length (Hyperband's longest)."""
+    overrides; every trial starts from it). ``fixed`` names the entries the search holds:
+    the training entries that the command line set, at ``run``'s values, and with
+    ``--init_from`` the architecture entries, at ``held_architecture``'s
+    (:func:`source_architecture`). ``run.training.epochs`` is every trial's length
+    (Hyperband's longest)."""
 
     run: RunSpec
     space: SearchSpace
     fixed: tuple[str, ...] = ()
+    held_architecture: tuple[tuple[str, Any], ...] = ()
     tuner: str = "random"
     max_trials: int = 10
     executions_per_trial: int = 1
@@ -51,7 +55,8 @@ class SearchSpec:
 
     @property
     def fixed_values(self) -> dict:
-        return {name: getattr(self.run.training, name) for name in self.fixed}
+        return {**{name: getattr(self.run.training, name) for name in self.fixed
+                   if name in self.space.training}, **dict(self.held_architecture)}
 
     @property
     def batch_sizes(self) -> tuple[int, int]:
@@ -97,10 +102,26 @@ def resolve(args: types.SimpleNamespace) -> SearchSpec:
         if name not in fixed and isinstance(entry, Choice)})
     schedules.check_drops_reached(run.training, args.given, run.recipe)
     transfer.check_flags(run.init_from, run.transfer, args.given)
-    return SearchSpec(run=run, space=space, fixed=fixed,
+    held = tuple(source_architecture(run.init_from, space).items()) if run.init_from else ()
+    return SearchSpec(run=run, space=space, fixed=fixed + tuple(name for name, _ in held),
+                      held_architecture=held,
                       tuner=args.tuner, max_trials=args.max_trials,
                       executions_per_trial=args.executions_per_trial,
                       objective=args.objective, max_failed_trials=args.max_failed_trials)
+
+
+def source_architecture(init_from: str, space: SearchSpace) -> dict[str, Any]:
+    """The values of ``space``'s architecture entries in the network that ``init_from``
+    holds, at which a search that starts every trial from its weights holds them (another
+    width or depth would copy no layer): a search's best trial's (its ``report.json``'s
+    ``best_hyperparameters``), else the recipe's own, each entry's default, which a
+    training run builds."""
+    values = {name: entry.default for name, entry in space.architecture.items()}
+    report = os.path.join(init_from, rundir.REPORT_FILE)
+    if os.path.isdir(init_from) and os.path.isfile(report):
+        best = rundir.read_json(report, rundir.PASS_A_RUNS_MODEL).get("best_hyperparameters")
+        values.update({name: best[name] for name in values if name in (best or {})})
+    return values
 
 
 def check_cluster() -> None:

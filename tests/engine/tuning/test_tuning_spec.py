@@ -138,3 +138,25 @@ def test_a_flag_some_searched_choice_reads_is_accepted(argv, tmp_path):
     search = search_spec.resolve(arguments("--mode=tune", f"--model_dir={tmp_path / 'run'}",
                                            *argv))
     assert search.run.recipe == ("resnet20" if "--recipe=resnet20" in argv else "lenet5_modern")
+
+
+def test_init_from_holds_the_architecture_at_the_network_it_copies(tmp_path, train_digits):
+    # Every trial that drew another width failed to copy a layer, and the search stopped
+    # at --max_failed_trials, though no flag could hold the width.
+    import recipes
+
+    space = recipes.get("lenet5_modern").search_space
+    searched = tmp_path / "searched"
+    searched.mkdir()
+    (searched / "report.json").write_text(
+        '{"best_hyperparameters": {"width_multiplier": 0.5, "learning_rate": 0.01}}')
+    assert search_spec.source_architecture(str(searched), space) == {
+        "batch_norm": False, "width_multiplier": 0.5}
+    trained = train_digits(tmp_path / "trained", epochs=1)
+    assert search_spec.source_architecture(str(trained / "model.keras"), space) == {
+        "batch_norm": False, "width_multiplier": 1.0}
+    search = search_spec.resolve(arguments("--mode=tune", f"--init_from={trained}",
+                                           f"--model_dir={tmp_path / 'search'}"))
+    assert set(search.fixed) == {"batch_norm", "width_multiplier"}
+    assert search.fixed_values == {"batch_norm": False, "width_multiplier": 1.0}
+    assert search.record()["fixed"] == ["batch_norm", "width_multiplier"]
