@@ -33,7 +33,8 @@ MULTI_WORKER_REFUSAL = (
 class SearchSpec:
     """A search of ``space`` around ``run`` (the recipe's configuration with the flags'
     overrides; every trial starts from it). ``fixed`` names the entries the search holds:
-    the training entries that the command line set, at ``run``'s values, and with
+    the training entries that the command line set, and those that the optimizer it
+    holds does not read (``momentum`` with ``--optimizer=adam``), at ``run``'s values; with
     ``--init_from`` the architecture entries, at ``held_architecture``'s
     (:func:`source_architecture`). ``run.training.epochs`` is every trial's length
     (Hyperband's longest)."""
@@ -97,6 +98,11 @@ def resolve(args: types.SimpleNamespace) -> SearchSpec:
             **{**vars(args), "validation_fraction": SEARCH_VALIDATION_FRACTION}))
     space = recipes.get(run.recipe).search_space
     fixed = tuple(name for name in space.training if name in args.given)
+    # An entry that the held optimizer (or schedule) does not read would only repeat trials.
+    fixed += tuple(name for name, (field, readers) in training.READ_ONLY_BY.items()
+                   if name in space.training and name not in fixed
+                   and (field in fixed or field not in space.training)
+                   and getattr(run.training, field) not in readers)
     training.check_flags_read(run.training, args.given, searched={
         name: entry.values for name, entry in space.training.items()
         if name not in fixed and isinstance(entry, Choice)})

@@ -160,3 +160,15 @@ def test_init_from_holds_the_architecture_at_the_network_it_copies(tmp_path, tra
     assert set(search.fixed) == {"batch_norm", "width_multiplier"}
     assert search.fixed_values == {"batch_norm": False, "width_multiplier": 1.0}
     assert search.record()["fixed"] == ["batch_norm", "width_multiplier"]
+
+
+@pytest.mark.parametrize("optimizer, held", [("adam", True), ("sgd", True), ("nesterov", False)])
+def test_an_optimizer_held_by_its_flag_holds_a_momentum_it_does_not_read(optimizer, held,
+                                                                          tmp_path):
+    # mlp's search (the paper's SGD) varies momentum 0 and 0.9: under --optimizer=adam its
+    # trials were the same runs twice, and the best one reported a momentum Adam ignored.
+    search = search_spec.resolve(arguments("--mode=tune", "--recipe=mlp",
+                                           f"--optimizer={optimizer}",
+                                           f"--model_dir={tmp_path / 'run'}"))
+    assert ("momentum" in search.fixed) is held
+    assert "optimizer" in search.fixed
