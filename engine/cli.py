@@ -177,7 +177,7 @@ flags.DEFINE_integer("max_failed_trials", 3,
                      "loss, out of memory, an architecture that does not fit).", lower_bound=1)
 TUNE_FLAGS = ("tuner", "max_trials", "executions_per_trial", "objective", "max_failed_trials")
 # The flags of the modes that read a saved run or an export, or no run at all; train and
-# tune read every flag but these (tune not --test_scale, train not the tune flags).
+# tune read every flag but these (train not the tune flags).
 READ_BY = {
     "evaluate": ("model_dir", "recipe", "dataset", "data_dir", "batch_size", "seed", "tta",
                  "test_scale", "mc_dropout", "ensemble"),
@@ -191,7 +191,7 @@ READ_BY = {
 _OTHER_MODES_ONLY = ("mc_dropout", "ensemble", "layers", "image", "patch", "stride", "top_k",
                      "output", "init", "activation")
 NOT_READ_BY = {"train": (*_OTHER_MODES_ONLY, *TUNE_FLAGS),
-               "tune": (*_OTHER_MODES_ONLY, "test_scale")}
+               "tune": _OTHER_MODES_ONLY}
 
 # The flags that override the recipe's TrainingConfig field of the same name.
 TRAINING_OVERRIDES = ("epochs", "batch_size", "learning_rate", "optimizer", "momentum",

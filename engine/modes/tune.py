@@ -97,7 +97,7 @@ def tune_held(search: SearchSpec, chief: bool, overwrite: bool, verbose: int,
         # a training run checks it) and before keras-tuner makes its folder; the best
         # trial's network is evaluated densely under --tta=dense.
         check_evaluation(recipes.build(run.recipe, source.num_classes, input_shape),
-                         run.data.tta)
+                         run.data.tta, run.data.test_scale)
         # The oracle saves its state when the first trial starts, a worker its own after
         # its first trial.
         resumed = not overwrite and os.path.isfile(os.path.join(
@@ -344,8 +344,10 @@ def best_trial(tuner, search: SearchSpec):
             "narrow the search space or raise --max_failed_trials and run the same command "
             "to resume it.")
     if len(failures) == len(done):
-        raise RunFailure(f"None of the search's {len(done)} trials completed (the last "
-                         f"failure: {last}).")
+        raise RunFailure(f"None of the search's {counted(len(done), 'trial')} completed (the last "
+                         f"failure: {last}); remove its cause (a lower --learning_rate where "
+                         "trials diverged, a smaller --batch_size where they ran out of "
+                         "memory) and run again with --overwrite.")
     best = tuner.oracle.get_best_trials(1)[0]
     if not glob.glob(os.path.join(tuner.get_trial_dir(best.trial_id), "*.weights.h5")):
         raise UsageError(

@@ -272,8 +272,9 @@ def test_dense_training_of_a_network_without_fc_layers_fails_before_training(mod
         modes.run("train", mode_args(recipe="nin", tta="dense", normalization="per_channel",
                                      model_dir=str(tmp_path / "nin")))
     assert not (tmp_path / "nin").exists()
-    with pytest.raises(UsageError, match="--test_scale applies to --mode=train or "
-                                         "--mode=evaluate, not --mode=visualize"):
+    with pytest.raises(UsageError, match="--test_scale applies to --mode=train, "
+                                         "--mode=evaluate or --mode=tune, not "
+                                         "--mode=visualize"):
         modes.run("visualize", mode_args(test_scale=64))
 
 

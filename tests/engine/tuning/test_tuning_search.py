@@ -125,6 +125,19 @@ def test_the_search_stops_at_max_failed_trials_in_one_sentence(tmp_path):
     keras.backend.clear_session()
 
 
+def test_a_search_whose_every_trial_failed_says_what_to_do(tmp_path):
+    # It named the failure but no way forward.
+    search = digits_search(tmp_path, {"optimizer": Choice(("sgd",)),
+                                      "learning_rate": Choice((1e9,))},
+                           max_trials=1, max_failed_trials=2)
+    with pytest.raises(RunFailure, match=r"^None of the search's 1 trial completed \(the last "
+                                         r"failure: The training loss became .*\); remove its "
+                                         r"cause \(a lower --learning_rate where trials "
+                                         r"diverged, .*\) and run again with --overwrite\.$"):
+        tune.tune(search, verbose=0)
+    keras.backend.clear_session()
+
+
 def test_a_finished_search_is_extended_by_a_larger_max_trials(tmp_path):
     # README: "a larger --max_trials extends a search"; a finished one was refused
     # ("holds a finished run; pass --overwrite").
@@ -436,6 +449,22 @@ def test_a_dense_evaluation_the_network_cannot_take_is_refused_before_any_trial(
                                          "flattened feature map to convert for dense evaluation"):
         tune.tune(search, verbose=0)
     assert not (tmp_path / "search_run").exists()
+
+
+def test_a_test_scale_below_the_input_is_refused_before_any_trial(tmp_path, monkeypatch):
+    # --test_scale was refused in tune mode, whose best trial is evaluated densely at it.
+    def no_trial(*args, **kwargs):
+        raise AssertionError("a trial trained")
+
+    monkeypatch.setattr(RecipeHyperModel, "fit", no_trial)
+    config = dataclasses.replace(recipes.get("lenet5_modern").training, epochs=1)
+    run = spec.resolve("lenet5_modern", config, model_dir=str(tmp_path / "search_run"),
+                       tta="dense", test_scale=16)
+    search = SearchSpec(run=run, space=SearchSpace(training={"learning_rate": Choice((0.1,))}),
+                        max_trials=1)
+    with pytest.raises(UsageError, match=r"--test_scale=16 is smaller than the network's input "
+                                         r"\(32 pixels\)"):
+        tune.tune(search, verbose=0)
 
 
 def test_a_network_that_does_not_fit_the_input_is_refused_before_the_data_is_read(
