@@ -205,6 +205,24 @@ def test_a_recursive_glob_names_each_file_once_and_each_failure_in_its_line_alon
         "train.py: failed: 3 of 6 files could not be classified."]
 
 
+def test_a_recursive_glob_enters_each_real_folder_once(tmp_path, monkeypatch):
+    # Python's "**" follows folder links without a check: a link back up the tree named
+    # one image 41 times, then "too many levels of symbolic links"; with a second link
+    # beside it, the expansion grew without end (3.5 GB in a minute).
+    from engine.modes.predict import expand, glob_paths
+
+    (tmp_path / "g" / "x" / "y").mkdir(parents=True)
+    for path in ("g/x/1.png", "g/x/y/2.png", "g/.hidden.png"):
+        (tmp_path / path).write_bytes(b"")
+    os.symlink("../..", tmp_path / "g" / "x" / "y" / "loop")
+    os.symlink("x", tmp_path / "g" / "xl")
+    monkeypatch.chdir(tmp_path)
+    assert expand(["g/**"]) == [("g/x/1.png", None), ("g/x/y/2.png", None)]
+    assert expand(["g/**/*.png"]) == [("g/x/1.png", None), ("g/x/y/2.png", None)]
+    assert glob_paths("g/*/*.png") == ["g/x/1.png", "g/xl/1.png"]  # no "**": glob's own
+    assert glob_paths("g/**/.*.png") == ["g/.hidden.png"]
+
+
 def test_predict_json_prints_one_object_per_file(run, images, tmp_path, train_here,
                                                  monkeypatch):
     model_dir, _ = run

@@ -11,6 +11,7 @@ still print, and the run fails (exit 1) at the end if any did.
 from __future__ import annotations
 
 import base64
+import fnmatch
 import glob
 import json
 import os
@@ -64,11 +65,14 @@ def expand(arguments) -> list[tuple[str, str | None]]:
         elif os.path.exists(argument):
             files.append((argument, None))
         elif any(character in argument for character in GLOB_CHARACTERS):
-            matches = sorted(glob.glob(argument, recursive=True))
-            # Each file once: "**" matches the folders on the way as well as their files.
-            found = list(dict.fromkeys(
-                path for match in matches
-                for path in (folder_images(match) if os.path.isdir(match) else [match])))
+            matches = glob_paths(argument)
+            # Each file once: "**" matches the folders on the way as well as their files,
+            # and a linked folder names files that another name reached.
+            named = {}
+            for match in matches:
+                for path in folder_images(match) if os.path.isdir(match) else [match]:
+                    named.setdefault(os.path.realpath(path), path)
+            found = list(named.values())
             # Only folders without images matched: the pattern names no image either.
             reason = (f"matches only folders that hold no images ({', '.join(IMAGE_EXTENSIONS)})"
                       if matches else "matches no file")
@@ -76,6 +80,59 @@ def expand(arguments) -> list[tuple[str, str | None]]:
         else:
             files.append((argument, NO_SUCH_FILE))
     return files
+
+
+def glob_paths(pattern: str) -> list[str]:
+    """The paths ``pattern`` matches, sorted, as ``glob.glob(pattern, recursive=True)``
+    finds them (``*`` skipping hidden names unless the pattern's part starts with ``.``;
+    ``**`` any number of folders, hidden ones skipped), but with ``**`` entering each real
+    folder once: Python's follows a link back up the tree for ever."""
+    if "**" not in pattern:
+        return sorted(glob.glob(pattern))
+    parts = pattern.split(os.sep)
+    start, parts = (os.sep, parts[1:]) if pattern.startswith(os.sep) else ("", parts)
+    found, seen = [], set()
+
+    def visit(path: str, rest: list[str]) -> None:
+        key = (os.path.realpath(path or os.curdir), len(rest))
+        if key in seen:  # this folder (or file) was reached by another name already
+            return
+        seen.add(key)
+        if not rest:
+            found.append(path)
+            return
+        part, rest = rest[0], rest[1:]
+        if part in ("", os.curdir):  # a doubled or trailing separator
+            visit(path, rest)
+        elif part == "**":  # any files at the end, and zero or more folders
+            visit(path, rest)
+            for name in _children(path, folders=bool(rest), hidden=False):
+                child = os.path.join(path, name)
+                if os.path.isdir(child):
+                    visit(child, [part, *rest])
+                else:
+                    found.append(child)
+        elif any(character in part for character in GLOB_CHARACTERS):
+            for name in _children(path, folders=bool(rest), hidden=part.startswith(".")):
+                if fnmatch.fnmatchcase(name, part):
+                    visit(os.path.join(path, name), rest)
+        elif os.path.lexists(os.path.join(path, part)):
+            visit(os.path.join(path, part), rest)
+
+    visit(start, parts)
+    return sorted(found)
+
+
+def _children(folder: str, folders: bool, hidden: bool) -> list[str]:
+    """The names in ``folder`` (only those of folders, linked ones included, with
+    ``folders``; ``.`` names only with ``hidden``), sorted; none where it cannot be read."""
+    try:
+        with os.scandir(folder or os.curdir) as entries:
+            return sorted(entry.name for entry in entries
+                          if (hidden or not entry.name.startswith("."))
+                          and (not folders or entry.is_dir()))
+    except OSError:
+        return []
 
 
 def folder_images(folder: str) -> list[str]:
