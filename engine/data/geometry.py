@@ -14,6 +14,12 @@ import tensorflow as tf
 # centred, instead of resized: MNIST's 28x28 digits go into LeNet-5's 32x32 input
 # with a 2-pixel border, as in LeCun et al. 1998 (section III-A).
 PAD_FRACTION = 0.25
+# A covering resize keeps the aspect ratio, so a thin image grows without bound: a
+# 1,000,000 x 1 PNG of 1 KB covering 32 x 32 was 32 x 32,000,000 floats (4 GB) before its
+# crop. Where a crop follows, the image is first cut to its centre at most this many
+# times the target's aspect ratio: the crop keeps the same window, and the resize stays
+# within this many times the target's area. Images within it are not touched.
+MAX_COVER_STRETCH = 4
 # AlexNet's 256x256 image around its 224x224 crops (Krizhevsky et al. 2012, section 2).
 CANVAS_RATIO = 256 / 224
 # ITU-R BT.601 luma of R, G and B, as tf.image.rgb_to_grayscale weighs them.
@@ -47,7 +53,7 @@ def fit_to(image: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
     """``image`` at ``size``: zero-padded and centred when it is a little smaller
     (at most :data:`PAD_FRACTION` per side), otherwise resized to cover ``size``
     with its aspect ratio kept and centre-cropped (a batch: all its images alike)."""
-    fitted = centre_crop(fit_whole(image, size), size)
+    fitted = centre_crop(fit_whole(trim_to_cover(image, size), size), size)
     return tf.ensure_shape(fitted, [*image.shape[:-3], *size, image.shape[-1]])
 
 
@@ -70,7 +76,26 @@ def fit_whole(image: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
 def cover(image: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
     """Resizes ``image`` (aspect ratio kept) to the smallest size covering ``size``,
     then crops the centre ``size``: a shorter-side resize for square sizes."""
-    return centre_crop(resize_to_cover(image, size), size)
+    return centre_crop(resize_to_cover(trim_to_cover(image, size), size), size)
+
+
+def trim_to_cover(image: tf.Tensor, size) -> tf.Tensor:
+    """The centre of ``image`` at most :data:`MAX_COVER_STRETCH` times as wide (or as tall)
+    for its height (width) as ``size`` (height, width) is: ``image`` itself unless its
+    aspect ratio is that far from the target's."""
+    shape = tf.shape(image)
+    rows, columns = shape[-3], shape[-2]
+    height, width = (float(side) for side in size)
+
+    def at_most(extent, other, ratio):
+        limit = tf.cast(tf.math.ceil(MAX_COVER_STRETCH * ratio * tf.cast(other, tf.float32)),
+                        tf.int32)
+        return tf.minimum(extent, tf.maximum(limit, 1))
+
+    kept_rows, kept_columns = at_most(rows, columns, height / width), at_most(columns, rows,
+                                                                             width / height)
+    top, left = (rows - kept_rows) // 2, (columns - kept_columns) // 2
+    return image[..., top:top + kept_rows, left:left + kept_columns, :]
 
 
 def resize_to_cover(image: tf.Tensor, size) -> tf.Tensor:

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from engine.data.geometry import canvas_size, centre_crop, cover, fit_to, match_channels, to_uint8
+from engine.data.geometry import (canvas_size, centre_crop, cover, fit_to, fit_whole,
+                                  match_channels, resize_to_cover, to_uint8, trim_to_cover)
 
 
 def ramp(height, width, channels=1):
@@ -76,3 +77,29 @@ def test_fit_to_a_batch_fits_each_image(height, width):
     assert fitted.shape == (3, 32, 32, 3)
     np.testing.assert_allclose(fitted, np.stack([fit_to(image, (32, 32)) for image in batch]),
                                atol=1e-4)
+
+
+@pytest.mark.parametrize("shape", [(3, 700, 1), (700, 3, 3), (2, 40, 900, 3)])
+def test_a_thin_image_is_trimmed_before_its_covering_resize_to_the_same_window(shape):
+    # A 1 KB PNG of 1,000,000 x 1 pixels was resized to 32 x 32,000,000 floats (4 GB)
+    # before its crop: predict and serve_bytes ran out of memory.
+    # A smooth image: the trimmed resize rounds the covering size of fewer pixels, which
+    # moves its samples by a fraction of a pixel (0.05 here), nothing more.
+    rows, columns = shape[-3], shape[-2]
+    ramp = (tf.range(rows, dtype=tf.float32)[:, None] * 0.3
+            + tf.range(columns, dtype=tf.float32)[None, :] * 0.2)
+    image = tf.broadcast_to(ramp[..., None], shape)
+    size = (32, 32)
+    assert trim_to_cover(image, size).shape[-3:-1] == ((3, 12) if shape[0] == 3 else
+                                                       (12, 3) if shape[1] == 3 else (40, 160))
+    untrimmed = centre_crop(resize_to_cover(image, size), size)
+    np.testing.assert_allclose(cover(image, size), untrimmed, atol=0.05)
+    np.testing.assert_allclose(fit_to(image, size), centre_crop(fit_whole(image, size), size),
+                               atol=0.05)
+    assert trim_to_cover(tf.zeros((1, 1_000_000, 1)), size).shape == (1, 4, 1)
+
+
+def test_an_image_near_the_targets_shape_is_not_trimmed():
+    image = tf.zeros((480, 1900, 3))  # 3.96 times as wide for its height as 224 x 224
+    assert trim_to_cover(image, (224, 224)).shape == image.shape
+
