@@ -150,6 +150,10 @@ def run() -> None:
         launcher.__doc__ = __doc__.replace("python train.py", command.invocation())
     open_standard_streams()
     interrupts.stop_on_sigterm()
+    # --help lists the key flags of the program absl sees (sys.argv[0], whichever way it
+    # started): the project's, which engine.cli defines; --helpfull absl's as well.
+    for flag in FLAGS.get_key_flags_for_module(cli):
+        FLAGS.register_key_flag_for_module(sys.argv[0], flag)
     app.run(main, flags_parser=parse)
 
 

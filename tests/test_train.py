@@ -43,7 +43,10 @@ def test_help_prints_the_usage_and_succeeds(flag):
     result = run_train(flag)
     assert result.returncode == 0, result.stderr
     assert "python train.py --mode=predict --export_dir=" in result.stdout
-    assert ("--[no]deterministic" in result.stdout) == (flag == "--helpfull")
+    # Every flag of the project's (--help listed none, only "Try --helpfull"); absl's own
+    # with --helpfull.
+    assert "--[no]deterministic" in result.stdout and "--recipe" in result.stdout
+    assert ("--flagfile" in result.stdout) == (flag == "--helpfull")
 
 
 def test_python_m_train_is_named_so_in_its_help_and_hints():
@@ -69,8 +72,8 @@ def test_the_installed_command_is_train_py_in_its_own_words():
     result = subprocess.run([command, "--help"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     # The usage, its examples in the command's own words.
-    assert result.stdout == run_train("--help").stdout.replace("python train.py",
-                                                               "convnet-recipes")
+    assert result.stdout == run_train("--help").stdout.replace(
+        "python train.py", "convnet-recipes").replace(f"{ROOT / 'train.py'}:", f"{command}:")
     result = subprocess.run([command, "--epochs=abc"], capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 2
