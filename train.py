@@ -61,7 +61,7 @@ def main(argv):
     import tensorflow as tf
 
     from engine.spec import run_directory  # (after TensorFlow: it imports Keras)
-    from layers.errors import RunFailure, UsageError
+    from layers.errors import InputTooSmall, RunFailure, UsageError
 
     quiet.drop_failed_close_noise()
     args = cli.arguments(FLAGS, argv)
@@ -69,6 +69,9 @@ def main(argv):
     try:
         modes.run(args.mode, args)
     except UsageError as error:
+        if isinstance(error, InputTooSmall) and cli.reads(args.mode, "image_size"):
+            error = error.with_remedy("pass a larger --image_size, or leave it out for the "
+                                      "recipe's input size")
         print(f"{command.program()}: error: {error}", file=sys.stderr)
         sys.exit(USAGE_EXIT)
     except RunFailure as failure:
@@ -86,7 +89,8 @@ def main(argv):
             print(f"\n{command.program()}: failed: {problem}{resume}", file=sys.stderr)
             leave(FAILURE_EXIT)  # the files a failed HDF5 write left open crash the shutdown
         if isinstance(error, (tf.errors.ResourceExhaustedError, MemoryError)):
-            problem = out_of_memory(error, lambda flag: cli.reads(args.mode, flag))
+            problem = out_of_memory(error, lambda flag: cli.reads(args.mode, flag) and (
+                flag != "test_scale" or args.tta == "dense"))  # Q sizes dense evaluation
             print(f"\n{command.program()}: failed: {problem}{files_so_far(args.mode, run_dir)}",
                   file=sys.stderr)
             sys.exit(FAILURE_EXIT)

@@ -60,7 +60,7 @@ def files_so_far(mode: str, run_dir: str) -> str:
 def out_of_memory(error: Exception, flags_read) -> str:
     """What ran out of memory and the remedy: the size flags the mode reads
     (``flags_read(name)``), else more memory."""
-    smaller = " or ".join(f"--{name}" for name in ("batch_size", "image_size")
+    smaller = " or ".join(f"--{name}" for name in ("batch_size", "image_size", "test_scale")
                           if flags_read(name))
     remedy = (f"a smaller {smaller} needs less" if smaller
               else "free memory or run it on a machine with more")

@@ -16,7 +16,7 @@ import math
 from typing import Iterable, Sequence
 
 from layers.checks import check_positive_int, is_int
-from layers.errors import UsageError
+from layers.errors import InputTooSmall, UsageError
 
 PADDING_MODES = ("valid", "same")
 
@@ -62,11 +62,9 @@ def layer_output_size(layer_name: str, size: int | None, kernel: int, stride: in
     try:
         return conv_output_size(size, kernel, stride, padding, dilation)
     except ValueError:
-        raise UsageError(
+        raise InputTooSmall(
             f"Layer {layer_name!r} does not fit its input: {('height', 'width')[axis]} "
-            f"{conv_formula(size, kernel, stride, padding, dilation)} < 1; use a larger "
-            "input_shape."
-        ) from None
+            f"{conv_formula(size, kernel, stride, padding, dilation)} < 1") from None
 
 
 def conv_formula(size: int, kernel: int, stride: int = 1, padding="valid",

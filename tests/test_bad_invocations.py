@@ -371,6 +371,9 @@ def test_an_architecture_that_does_not_fit_is_named_before_a_folder_is_read(
                         f"--model_dir={tmp_path / 'run'}")
     assert result.returncode == 2
     assert "Layer 'c1' does not fit its input" in result.stderr.strip().splitlines()[-1]
+    # In the command line's words: there is no --input_shape.
+    assert result.stderr.strip().endswith("< 1; pass a larger --image_size, or leave it out "
+                                          "for the recipe's input size.")
     assert "Skipped" not in result.stderr and "holds no decodable images" not in result.stderr
 
 
@@ -394,12 +397,15 @@ def test_a_validation_fraction_a_folder_ignores_is_refused_before_its_images_are
     assert "Skipped" not in result.stderr, result.stderr
 
 
-@pytest.mark.parametrize("mode, remedy", [("summary", "a smaller --image_size needs less"),
-                                          ("evaluate", "a smaller --batch_size needs less"),
-                                          ("export", "free memory or run it on a machine with "
-                                                     "more")])
+@pytest.mark.parametrize("mode, extra, remedy", [
+    ("summary", [], "a smaller --image_size needs less"),
+    ("evaluate", [], "a smaller --batch_size needs less"),
+    # Dense evaluation's whole images at Q (--test_scale=100000 at batch 1 was told to
+    # lower --batch_size).
+    ("evaluate", ["--tta=dense"], "a smaller --batch_size or --test_scale needs less"),
+    ("export", [], "free memory or run it on a machine with more")])
 def test_running_out_of_memory_is_one_sentence_naming_the_allocation(
-        places, monkeypatch, train_here, mode, remedy):
+        places, monkeypatch, train_here, mode, extra, remedy):
     # --mode=summary --image_size=100000 ended in a traceback and "internal error". Raised
     # here, not made: whether a huge allocation fails or the process is killed depends on
     # the machine's overcommit setting.
@@ -416,7 +422,7 @@ def test_running_out_of_memory_is_one_sentence_naming_the_allocation(
     monkeypatch.setattr(recipes, "build", exhausted)
     monkeypatch.setattr(rundir, "read_model", exhausted)
     result = train_here(f"--mode={mode}", *([f"--model_dir={places / 'finished'}"]
-                                            if mode != "summary" else []))
+                                            if mode != "summary" else []), *extra)
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
     assert result.stderr.strip().splitlines()[-1] == (
         "train.py: failed: out of memory (OOM when allocating tensor with "
