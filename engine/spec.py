@@ -13,6 +13,7 @@ import dataclasses
 import importlib.metadata
 import os
 import platform
+import re
 
 from engine import choices, rundir
 from engine.rundir import check_writable
@@ -192,15 +193,25 @@ def default_model_dir(recipe: str, dataset: str) -> str:
         path = dataset.removeprefix(FOLDER_PREFIX)
         name = os.path.basename(os.path.abspath(os.path.expanduser(path)) if path else "")
     else:
-        name = dataset.replace("/", "-").replace(":", "-")
+        name = named_dataset(dataset).replace("/", "-").replace(":", "-")
     return os.path.join("runs", f"{recipe}-{name}")
+
+
+def named_dataset(dataset: str) -> str:
+    """A dataset name (not ``folder:``) with its builder's name in lower case, as TFDS
+    names its builders and reads ``MNIST`` too: one dataset, one name in ``run.json``
+    (``MNIST`` and ``mnist`` were two, and the modes that read the run refused the other);
+    a config and a version after it are kept as they are."""
+    builder = re.match(r"[^/:]*", dataset).group(0)
+    return builder.lower() + dataset[len(builder):]
 
 
 def recorded_dataset(dataset: str) -> str:
     """``dataset`` as ``run.json`` records it: a folder dataset's PATH made absolute
-    (later modes run from any folder); ``folder:`` without a PATH is a usage error."""
+    (later modes run from any folder), another's builder name in lower case
+    (:func:`named_dataset`); ``folder:`` without a PATH is a usage error."""
     if not dataset.startswith(FOLDER_PREFIX):
-        return dataset
+        return named_dataset(dataset)
     path = dataset.removeprefix(FOLDER_PREFIX)
     if not path:
         raise UsageError(f"--dataset={dataset} names no folder; pass folder:PATH with PATH "

@@ -29,11 +29,12 @@ from layers.errors import UsageError
 
 
 def run(args) -> None:
+    ensemble = args.ensemble or "ensemble" in args.given  # --ensemble= is a list of none
     if "seed" in args.given and not args.mc_dropout:
         raise UsageError(f"--seed draws the dropout masks of --mc_dropout, and this evaluation "
-                         f"has none (--seed={args.seed} would be ignored); leave --seed out or "
-                         "add --mc_dropout=N.")
-    if args.ensemble or "ensemble" in args.given:  # --ensemble= is a list of none
+                         f"has none (--seed={args.seed} would be ignored); leave --seed out"
+                         f"{'' if ensemble else ' or add --mc_dropout=N'}.")
+    if ensemble:
         return run_ensemble(args)
     saved = saved_run(args, reads_images=True)
     rundir.check_writable("model_dir", saved.directory)  # evaluation.json goes there

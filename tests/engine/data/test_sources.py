@@ -219,3 +219,14 @@ def test_the_default_run_folder_is_one_folder_named_after_the_dataset():
     assert default_model_dir("vgg16", "folder:/data/pets/") == "runs/vgg16-pets"
     here = os.path.basename(os.getcwd())
     assert default_model_dir("vgg16", "folder:.") == f"runs/vgg16-{here}"
+
+
+def test_a_tfds_name_in_capitals_is_the_same_dataset():
+    # TFDS reads MNIST as mnist; the run recorded 'MNIST' in runs/...-MNIST, and
+    # --mode=evaluate --dataset=mnist refused it as another dataset.
+    from engine.spec import default_model_dir, recorded_dataset
+
+    assert recorded_dataset("MNIST") == "mnist" and recorded_dataset("Digits") == "digits"
+    assert recorded_dataset("Imagenette/320px-v2:1.0.0") == "imagenette/320px-v2:1.0.0"
+    assert default_model_dir("vgg16", "CIFAR10:3.0.2") == "runs/vgg16-cifar10-3.0.2"
+    assert recorded_dataset("folder:Pets").endswith("/Pets")
