@@ -93,7 +93,8 @@ class FractalJoin(keras.layers.Layer):
             raise UsageError(f"drop_probability must be in [0, 1], got {drop_probability!r}.")
         if columns is not None:
             columns = list(columns) if isinstance(columns, (list, tuple)) else columns
-            if (not isinstance(columns, list) or not columns or not all(is_int(c) and c >= 0 for c in columns)
+            if (not isinstance(columns, list) or not columns
+                    or not all(is_int(c) and c >= 0 for c in columns)
                     or len(set(columns)) != len(columns)):
                 raise UsageError(
                     f"columns must be distinct non-negative column indices, one per input, "

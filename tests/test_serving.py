@@ -223,6 +223,19 @@ def test_a_recursive_glob_enters_each_real_folder_once(tmp_path, monkeypatch):
     assert glob_paths("g/**/.*.png") == ["g/.hidden.png"]
 
 
+def test_a_bmp_of_a_depth_tensorflow_does_not_decode_is_named_as_one():
+    # A 1-bit BMP was "not a decodable image (JPEG, PNG, GIF or BMP)", though a BMP.
+    from engine.modes.predict import undecodable
+
+    one_bit = io.BytesIO()
+    Image.new("1", (8, 8)).save(one_bit, "BMP")
+    assert undecodable(one_bit.getvalue()) == (
+        "a 1-bit BMP, which TensorFlow's decoder does not read (it reads 8, 24 and 32 bits); "
+        "save it as PNG")
+    assert undecodable(b"BM" + bytes(60)) == "not a decodable image (JPEG, PNG, GIF or BMP)"
+    assert undecodable(b"GIF89a broken") == "not a decodable image (JPEG, PNG, GIF or BMP)"
+
+
 def test_predict_json_prints_one_object_per_file(run, images, tmp_path, train_here,
                                                  monkeypatch):
     model_dir, _ = run

@@ -173,7 +173,7 @@ def without_undecodable(layout: dict, split_root: dict, path: str) -> tuple[dict
     if skipped:
         names = sorted(skipped)
         logging.warning("Skipped %d of the files in %s, not decodable as JPEG, PNG, GIF or "
-                        "BMP images of at most %s pixels: %s", len(names), path,
+                        "BMP (8, 24 or 32 bits) images of at most %s pixels: %s", len(names), path,
                         f"{MAX_IMAGE_PIXELS:,}", first_files(names))
     layout = {split: {name: [file for file in files if str(file) not in skipped]
                       for name, files in classes.items()} for split, classes in layout.items()}

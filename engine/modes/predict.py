@@ -199,8 +199,25 @@ def classify_all(classifier: SavedClassifier, contents: list[bytes]) -> list:
             if too_large:
                 return [f"an image of {int(too_large.group(1)):,} pixels, more than the "
                         f"{MAX_IMAGE_PIXELS:,} decoded at most; scale it down first"]
-            return ["not a decodable image (JPEG, PNG, GIF or BMP)"]
+            return [undecodable(contents[0])]
         return [result for item in contents for result in classify_all(classifier, [item])]
+
+
+# The BMP bit depths TensorFlow's decoder reads, and the other ones BMP has (TensorFlow's
+# error for those names no format).
+DECODED_BMP_BITS, UNDECODED_BMP_BITS = (8, 24, 32), (1, 2, 4, 16)
+
+
+def undecodable(contents: bytes) -> str:
+    """Why an image that failed to decode cannot be classified: a BMP of a bit depth that
+    TensorFlow's decoder does not read (1, 4 or 16 bits) is named as one."""
+    if contents[:2] == b"BM" and len(contents) >= 30:
+        bits = int.from_bytes(contents[28:30], "little")
+        if bits in UNDECODED_BMP_BITS:
+            return (f"a {bits}-bit BMP, which TensorFlow's decoder does not read (it reads "
+                    f"{', '.join(map(str, DECODED_BMP_BITS[:-1]))} and "
+                    f"{DECODED_BMP_BITS[-1]} bits); save it as PNG")
+    return "not a decodable image (JPEG, PNG, GIF or BMP)"
 
 
 def shown(path: str) -> str:
