@@ -104,6 +104,11 @@ def read_layout(root: pathlib.Path, path: str) -> tuple[dict, dict]:
                             path, ", ".join(others))
     else:
         layout = {"train": class_files(root, unread)}
+        named = sorted(name for name in layout["train"] if name in SPLITS)
+        if named and len(named) == len(layout["train"]):  # test/<class>/* alone: no classes
+            raise UsageError(f"Image folder {path!r} has {' and '.join(map(repr, named))} but "
+                             "no 'train' split; put the training images in "
+                             "PATH/train/<class>/* beside them.")
     split_root = {split: root / split if (root / "train").is_dir() else root for split in layout}
     loose = [str(file) for split in layout for file in sorted(split_root[split].iterdir())
              if file.is_file() and not file.name.startswith(".")]

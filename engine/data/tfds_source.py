@@ -53,6 +53,9 @@ def tfds_source(name: str, data_dir: str | None, manual_dir: str | None = None,
                 "from its downloaded archives with --manual_dir=DIR (a flag of --mode=train "
                 "and --mode=tune).")
         prepare_offline(builder, manual_dir)
+    elif manual_dir is not None:
+        logging.warning("--manual_dir=%s is not read: %r is prepared in %s already, and that "
+                        "copy is used.", manual_dir, name, str(builder.data_dir_root))
     info = builder.info
     image_key, label_key = _supervised_keys(info)
     names = _split_names(builder, label_key, validation_fraction)

@@ -359,6 +359,16 @@ def test_an_empty_test_or_validation_folder_is_named(tmp_path):
         "train": 16, "validation": 0, "test": 4}
 
 
+def test_a_folder_of_splits_without_train_is_told_so(tmp_path):
+    # It was read flat: "holds one class ('test')".
+    for name in ("cat", "dog"):
+        write_images(tmp_path / "data" / "test" / name, 2, (1, 2, 3))
+    with pytest.raises(ValueError, match=r"Image folder '.*data' has 'test' but no 'train' "
+                                         r"split; put the training images in "
+                                         r"PATH/train/<class>/\* beside them\."):
+        image_folder(str(tmp_path / "data"))
+
+
 def test_a_single_class_is_not_a_classification_dataset(tmp_path):
     write_images(tmp_path / "one" / "cat", 4, (1, 2, 3))
     with pytest.raises(ValueError, match=r"holds one class \('cat'\); a classifier needs at "

@@ -203,6 +203,16 @@ def test_manual_dir_prepares_mnist_offline_identical_to_tfds(mnist_archives, sha
     assert again.sizes == source.sizes
 
 
+def test_a_manual_dir_beside_a_prepared_dataset_is_said_to_be_unread(shared_tfds, tmp_path,
+                                                                      caplog):
+    # It was recorded in run.json and ignored without a word.
+    with caplog.at_level("WARNING"):
+        source = load_source("mnist", str(shared_tfds), str(tmp_path / "archives"))
+    assert source.sizes["test"] == 10_000
+    assert (f"--manual_dir={tmp_path / 'archives'} is not read: 'mnist' is prepared in "
+            f"{shared_tfds} already, and that copy is used.") in caplog.text
+
+
 def test_the_synthetic_test_split_does_not_depend_on_the_validation_fraction():
     tests = [load_source("synthetic", validation_fraction=fraction).test
              for fraction in (0.0, 0.25)]
