@@ -400,8 +400,9 @@ def claim(model_dir: str, overwrite: bool = False, search: bool = False) -> bool
     ``model_dir``, before any work; returns whether what is there is to be replaced.
 
     A finished run there (one with ``report.json``) is kept unless ``overwrite``: then
-    the caller removes what a run writes (:func:`remove_run`) once every other check
-    has passed, so that a mistake in the command loses nothing. So is an interrupted
+    the caller removes what a run writes (:func:`remove_run`; a training run sets it
+    aside, :func:`set_aside`, until its own report) once every other check has passed,
+    so that a mistake in the command loses nothing. So is an interrupted
     run of the other mode, a search's ``search/`` for a training run or a training
     run's backup for a search: neither resumes the other's. An interrupted run of the
     same mode is :func:`check_resumable`'s (a search's, :mod:`engine.modes.tune`'s). A
@@ -555,6 +556,50 @@ def check_makeable(flag: str, path: str, folder: str) -> None:
         raise UsageError(f"--{flag}={path!r}: the folder name {name[:40]!r}... is "
                          f"{len(os.fsencode(name))} bytes long, longer than the file system "
                          f"takes ({longest}); pass a shorter name.")
+
+
+# --overwrite's run that a new training run replaces, kept until the new one has its report.
+REPLACED_DIR = ".replaced"
+
+
+def set_aside(model_dir: str) -> None:
+    """Moves the run in ``model_dir`` (the files :func:`remove_run` would remove) into
+    ``model_dir/.replaced``, from which :func:`put_back` restores it if its replacement
+    fails and :func:`forget_replaced` removes it once the replacement has its report.
+    Where it holds one already (a replacement was interrupted), the interrupted
+    replacement's files are removed instead."""
+    import glob
+
+    aside = os.path.join(model_dir, REPLACED_DIR)
+    if os.path.isdir(aside):
+        remove_run(model_dir)
+        return
+    paths = [path for entry in RUN_ENTRIES
+             for path in glob.glob(os.path.join(glob.escape(model_dir), entry))]
+    if paths:
+        os.makedirs(aside)
+        for path in paths:
+            os.replace(path, os.path.join(aside, os.path.basename(path)))
+
+
+def put_back(model_dir: str) -> bool:
+    """Restores the run that :func:`set_aside` moved aside, the files of its failed
+    replacement removed; returns whether there was one."""
+    aside = os.path.join(model_dir, REPLACED_DIR)
+    if not os.path.isdir(aside):
+        return False
+    remove_run(model_dir)
+    for name in os.listdir(aside):
+        os.replace(os.path.join(aside, name), os.path.join(model_dir, name))
+    os.rmdir(aside)
+    return True
+
+
+def forget_replaced(model_dir: str) -> None:
+    """Removes the run that :func:`set_aside` kept, its replacement finished."""
+    import shutil
+
+    shutil.rmtree(os.path.join(model_dir, REPLACED_DIR), ignore_errors=True)
 
 
 def remove_run(model_dir: str, entries: tuple[str, ...] = RUN_ENTRIES, keep=()) -> None:

@@ -656,6 +656,7 @@ def test_overwrite_replaces_a_finished_run_and_keeps_other_files(tmp_path, train
     assert not {"evaluation.json", "ensemble.json", "reliability_ensemble.png"} & {
         path.name for path in model_dir.iterdir()}
     assert json.loads((model_dir / "report.json").read_text())["epochs_run"] == 2
+    assert not (model_dir / ".replaced").exists()  # the first run, kept until now
     rows = (model_dir / "history.csv").read_text().split()[1:]
     assert [row.split(",")[0] for row in rows] == ["0", "1"]  # the first run's row is gone
     # The exports stay: version 1 served the first model, and TF Serving does not reload a
@@ -663,6 +664,46 @@ def test_overwrite_replaces_a_finished_run_and_keeps_other_files(tmp_path, train
     assert sorted(path.name for path in (model_dir / "export").iterdir()) == ["1", "2"]
     assert json.loads((model_dir / "report.json").read_text())["export_dir"] == str(
         model_dir / "export" / "2")
+
+
+def test_a_replacement_that_fails_puts_the_finished_run_back(tmp_path, train_here):
+    # --overwrite removed the finished run before the new one trained: a learning rate
+    # that diverged at its third step left neither.
+    model_dir = tmp_path / "run"
+    first = train_here("--epochs=1", f"--model_dir={model_dir}")
+    assert first.returncode == 0, first.stderr[-3000:]
+    kept = {path.name: path.read_bytes() for path in model_dir.iterdir() if path.is_file()}
+    failed = train_here("--epochs=1", "--overwrite", "--optimizer=sgd", "--learning_rate=1e8",
+                        f"--model_dir={model_dir}")
+    assert failed.returncode == 1 and "the run diverged" in failed.stderr
+    assert failed.stderr.strip().endswith(
+        f"and run again. The run that --overwrite was replacing is back in {model_dir}.")
+    assert {path.name: path.read_bytes() for path in model_dir.iterdir()
+            if path.is_file()} == kept
+    assert not (model_dir / ".replaced").exists() and not (model_dir / "backup").exists()
+
+
+def test_an_interrupted_replacement_keeps_the_finished_run_until_it_ends(tmp_path,
+                                                                         monkeypatch):
+    import dataclasses
+
+    import recipes
+    from engine import spec
+    from engine.modes import train as train_mode
+
+    config = dataclasses.replace(recipes.get("lenet5_modern").training, epochs=1)
+    run = spec.resolve("lenet5_modern", config, model_dir=str(tmp_path / "run"))
+    train_mode.train(run)
+    first = (tmp_path / "run" / "report.json").read_text()
+    longer = dataclasses.replace(run, training=dataclasses.replace(config, epochs=2))
+    with monkeypatch.context() as patch:
+        patch.setattr(train_mode, "evaluate", interrupting)
+        with pytest.raises(KeyboardInterrupt):
+            train_mode.train(longer, overwrite=True)
+    assert (tmp_path / "run" / ".replaced" / "report.json").read_text() == first
+    assert (tmp_path / "run" / "backup").is_dir()  # the replacement resumes
+    assert train_mode.train(longer)["epochs_run"] == 2
+    assert not (tmp_path / "run" / ".replaced").exists()
 
 
 def test_the_summary_line_says_the_tta_accuracy_and_counts_in_words():

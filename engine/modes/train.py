@@ -25,7 +25,7 @@ from engine.report import counted, plot_curves, read_history, training_report
 from engine.serving import layout
 from engine.session import session
 from engine.spec import RunSpec, check_paths, run_record
-from layers.errors import UsageError
+from layers.errors import RunFailure, UsageError
 
 
 def run(args) -> None:
@@ -55,7 +55,13 @@ def train(spec: RunSpec, overwrite: bool = False,
     chief = distribute.is_chief()
     # The chief holds the run folder; the other workers write into folders of their own.
     with runlock.held(spec.model_dir, "train") if chief else contextlib.nullcontext():
-        return train_held(spec, chief, overwrite, validation_fraction_given)
+        try:
+            return train_held(spec, chief, overwrite, validation_fraction_given)
+        except RunFailure as failure:  # diverged, or its data failed: the run it replaced stays
+            if chief and overwrite and rundir.put_back(spec.model_dir):
+                raise RunFailure(f"{failure} The run that --overwrite was replacing is back in "
+                                 f"{spec.model_dir}.") from failure
+            raise
 
 
 def train_held(spec: RunSpec, chief: bool, overwrite: bool,
@@ -87,7 +93,7 @@ def train_held(spec: RunSpec, chief: bool, overwrite: bool,
             data = prepare(spec.data, input_shape, source=source, training=True,
                            preprocessing=None if replace else resumed_statistics(run_dir))
             if replace:  # --overwrite, every check passed: a mistake would have lost nothing
-                rundir.remove_run(run_dir)
+                rundir.set_aside(run_dir)  # until this run's report, or its failure
             os.makedirs(run_dir, exist_ok=True)
             rundir.write_json(os.path.join(run_dir, rundir.RUN_FILE), record)
             data.preprocessing.save(os.path.join(run_dir, rundir.PREPROCESSING_FILE))
@@ -119,6 +125,7 @@ def train_held(spec: RunSpec, chief: bool, overwrite: bool,
                              history, strategy, model_path=model_path, export_dir=export_dir,
                              curves=curves, accuracy=accuracy)
     rundir.write_json(os.path.join(spec.model_dir, rundir.REPORT_FILE), report)
+    rundir.forget_replaced(spec.model_dir)
     training.remove_backup(run_dir)
     published(run_dir)
     return report
