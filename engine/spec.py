@@ -203,6 +203,8 @@ def named_dataset(dataset: str) -> str:
     (``MNIST`` and ``mnist`` were two, and the modes that read the run refused the other);
     a config and a version after it are kept as they are."""
     builder = re.match(r"[^/:]*", dataset).group(0)
+    if f"{builder.lower()}:" == FOLDER_PREFIX:  # FOLDER:PATH is no folder: refused as a name
+        return dataset
     return builder.lower() + dataset[len(builder):]
 
 

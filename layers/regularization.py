@@ -12,6 +12,8 @@ the layers are deterministic.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import keras
 from keras import ops
 
@@ -92,7 +94,7 @@ class FractalJoin(keras.layers.Layer):
         if not (is_real(drop_probability) and 0 <= drop_probability <= 1):
             raise UsageError(f"drop_probability must be in [0, 1], got {drop_probability!r}.")
         if columns is not None:
-            columns = list(columns) if isinstance(columns, (list, tuple)) else columns
+            columns = list(columns) if isinstance(columns, Iterable) else columns
             if (not isinstance(columns, list) or not columns
                     or not all(is_int(c) and c >= 0 for c in columns)
                     or len(set(columns)) != len(columns)):

@@ -221,6 +221,8 @@ def test_a_recursive_glob_enters_each_real_folder_once(tmp_path, monkeypatch):
     assert expand(["g/**/*.png"]) == [("g/x/1.png", None), ("g/x/y/2.png", None)]
     assert glob_paths("g/*/*.png") == ["g/x/1.png", "g/xl/1.png"]  # no "**": glob's own
     assert glob_paths("g/**/.*.png") == ["g/.hidden.png"]
+    monkeypatch.chdir(tmp_path / "g")  # "**" from here: no empty path of the folder itself
+    assert glob_paths("**")[:2] == ["x", "x/1.png"] and "" not in glob_paths("**/")
 
 
 def test_a_bmp_of_a_depth_tensorflow_does_not_decode_is_named_as_one():

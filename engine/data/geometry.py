@@ -90,7 +90,8 @@ def trim_to_cover(image: tf.Tensor, size) -> tf.Tensor:
     def at_most(extent, other, ratio):
         limit = tf.cast(tf.math.ceil(MAX_COVER_STRETCH * ratio * tf.cast(other, tf.float32)),
                         tf.int32)
-        return tf.minimum(extent, tf.maximum(limit, 1))
+        kept = tf.minimum(extent, tf.maximum(limit, 1))
+        return kept + (extent - kept) % 2  # an even cut: the centre stays where it was
 
     kept_rows, kept_columns = at_most(rows, columns, height / width), at_most(columns, rows,
                                                                              width / height)

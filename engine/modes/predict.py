@@ -99,7 +99,8 @@ def glob_paths(pattern: str) -> list[str]:
             return
         seen.add(key)
         if not rest:
-            found.append(path)
+            if path:  # "**"'s zero folders from the current one: no path of its own
+                found.append(path)
             return
         part, rest = rest[0], rest[1:]
         if part in ("", os.curdir):  # a doubled or trailing separator

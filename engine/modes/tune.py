@@ -82,6 +82,7 @@ def tune_held(search: SearchSpec, chief: bool, overwrite: bool, verbose: int,
     if chief:
         layout.check_base_path(run.export_dir)
         if not overwrite:
+            search = as_saved(search)
             check_same_search(search)
     with session(run.distribute, run.seed, run.deterministic, run.precision,
                  scope=False) as strategy, running():
@@ -251,6 +252,17 @@ def search_results(search: SearchSpec, tuner, best) -> dict:
 def search_record(search: SearchSpec) -> dict:
     """``run.json``'s ``search``: the settings and the space (what the command fixed)."""
     return {**search.record(), "search_space": describe(search.space, search.fixed_values)}
+
+
+def as_saved(search: SearchSpec) -> SearchSpec:
+    """``search`` as the one in its folder recorded its space, where there is one: a
+    search started before a rule held an entry (:meth:`SearchSpec.as_saved`) resumes
+    varying it."""
+    path = os.path.join(search.run.model_dir, rundir.RUN_FILE)
+    if not os.path.isfile(path) or not os.path.isdir(search.project_dir):
+        return search
+    saved = rundir.read_json(path).get("search", {}).get("search_space", {})
+    return search.as_saved(saved)
 
 
 def check_same_search(search: SearchSpec) -> None:

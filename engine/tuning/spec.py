@@ -43,6 +43,9 @@ class SearchSpec:
     space: SearchSpace
     fixed: tuple[str, ...] = ()
     held_architecture: tuple[tuple[str, Any], ...] = ()
+    # Of ``fixed``, the entries held by a rule rather than a flag (a momentum the held
+    # optimizer does not read, the architecture under --init_from): :meth:`as_saved`.
+    automatic: tuple[str, ...] = ()
     tuner: str = "random"
     max_trials: int = 10
     executions_per_trial: int = 1
@@ -68,6 +71,18 @@ class SearchSpec:
         if isinstance(entry, Choice):
             return min(entry.values), max(entry.values)
         return entry.min_value, entry.max_value
+
+    def as_saved(self, saved_space: dict) -> "SearchSpec":
+        """This search as one started before its rules held :attr:`automatic` entries: those
+        that ``saved_space`` (``run.json``'s record of the space) shows varied still vary,
+        so that the search resumes as it started."""
+        varied = {name for name in self.automatic
+                  if saved_space.get(name, {}).get("kind", "fixed") != "fixed"}
+        return dataclasses.replace(
+            self, fixed=tuple(name for name in self.fixed if name not in varied),
+            held_architecture=tuple(pair for pair in self.held_architecture
+                                    if pair[0] not in varied),
+            automatic=tuple(name for name in self.automatic if name not in varied))
 
     def record(self) -> dict:
         """The search's settings, as ``run.json`` and ``report.json`` record them."""
@@ -99,7 +114,7 @@ def resolve(args: types.SimpleNamespace) -> SearchSpec:
     space = recipes.get(run.recipe).search_space
     fixed = tuple(name for name in space.training if name in args.given)
     # An entry that the held optimizer (or schedule) does not read would only repeat trials.
-    fixed += tuple(name for name, (field, readers) in training.READ_ONLY_BY.items()
+    unread = tuple(name for name, (field, readers) in training.READ_ONLY_BY.items()
                    if name in space.training and name not in fixed
                    and (field in fixed or field not in space.training)
                    and getattr(run.training, field) not in readers)
@@ -108,25 +123,33 @@ def resolve(args: types.SimpleNamespace) -> SearchSpec:
         if name not in fixed and isinstance(entry, Choice)})
     schedules.check_drops_reached(run.training, args.given, run.recipe)
     transfer.check_flags(run.init_from, run.transfer, args.given)
-    held = tuple(source_architecture(run.init_from, space).items()) if run.init_from else ()
-    return SearchSpec(run=run, space=space, fixed=fixed + tuple(name for name, _ in held),
-                      held_architecture=held,
+    held = (tuple(source_architecture(run.init_from, space, run.recipe).items())
+            if run.init_from else ())
+    automatic = unread + tuple(name for name, _ in held)
+    return SearchSpec(run=run, space=space, fixed=fixed + automatic, held_architecture=held,
+                      automatic=automatic,
                       tuner=args.tuner, max_trials=args.max_trials,
                       executions_per_trial=args.executions_per_trial,
                       objective=args.objective, max_failed_trials=args.max_failed_trials)
 
 
-def source_architecture(init_from: str, space: SearchSpace) -> dict[str, Any]:
+def source_architecture(init_from: str, space: SearchSpace, recipe: str) -> dict[str, Any]:
     """The values of ``space``'s architecture entries in the network that ``init_from``
-    holds, at which a search that starts every trial from its weights holds them (another
-    width or depth would copy no layer): a search's best trial's (its ``report.json``'s
-    ``best_hyperparameters``), else the recipe's own, each entry's default, which a
-    training run builds."""
+    holds (a run folder, or its ``model.keras``), at which a search that starts every
+    trial from its weights holds them (another width or depth would copy no layer): a
+    search's best trial's (its ``report.json``'s ``best_hyperparameters``) where it is a
+    search of ``recipe``, else the recipe's own, each entry's default, which a training
+    run builds (``vgg_shallow``'s net A is another recipe: the deep net keeps its own)."""
     values = {name: entry.default for name, entry in space.architecture.items()}
-    report = os.path.join(init_from, rundir.REPORT_FILE)
-    if os.path.isdir(init_from) and os.path.isfile(report):
-        best = rundir.read_json(report, rundir.PASS_A_RUNS_MODEL).get("best_hyperparameters")
-        values.update({name: best[name] for name in values if name in (best or {})})
+    folder = init_from if os.path.isdir(init_from) else os.path.dirname(init_from)
+    record, report = (os.path.join(folder, name) for name in (rundir.RUN_FILE,
+                                                              rundir.REPORT_FILE))
+    if not (os.path.isfile(record) and os.path.isfile(report)):
+        return values
+    if rundir.read_json(record, rundir.PASS_A_RUNS_MODEL).get("recipe") != recipe:
+        return values
+    best = rundir.read_json(report, rundir.PASS_A_RUNS_MODEL).get("best_hyperparameters") or {}
+    values.update({name: best[name] for name in values if name in best})
     return values
 
 

@@ -143,6 +143,11 @@ def test_fractal_join_rejects_bad_arguments(kwargs, message):
         FractalJoin(**kwargs)
 
 
+@pytest.mark.parametrize("columns", [range(2), np.arange(2), (0, 1)])
+def test_fractal_join_takes_any_sequence_of_columns(columns):
+    assert FractalJoin(columns=columns).get_config()["columns"] == [0, 1]
+
+
 def test_fractal_join_checks_its_inputs_against_its_columns():
     x = keras.Input((2, 2, 1))
     with pytest.raises(ValueError, match="at least two tensors"):

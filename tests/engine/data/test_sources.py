@@ -240,3 +240,4 @@ def test_a_tfds_name_in_capitals_is_the_same_dataset():
     assert recorded_dataset("Imagenette/320px-v2:1.0.0") == "imagenette/320px-v2:1.0.0"
     assert default_model_dir("vgg16", "CIFAR10:3.0.2") == "runs/vgg16-cifar10-3.0.2"
     assert recorded_dataset("folder:Pets").endswith("/Pets")
+    assert recorded_dataset("FOLDER:pets") == "FOLDER:pets"  # no folder: refused as a name

@@ -148,12 +148,18 @@ def test_init_from_holds_the_architecture_at_the_network_it_copies(tmp_path, tra
     space = recipes.get("lenet5_modern").search_space
     searched = tmp_path / "searched"
     searched.mkdir()
+    (searched / "run.json").write_text('{"recipe": "lenet5_modern"}')
     (searched / "report.json").write_text(
         '{"best_hyperparameters": {"width_multiplier": 0.5, "learning_rate": 0.01}}')
-    assert search_spec.source_architecture(str(searched), space) == {
-        "batch_norm": False, "width_multiplier": 0.5}
+    for source in (searched, searched / "model.keras"):  # a folder, or its model file
+        assert search_spec.source_architecture(str(source), space, "lenet5_modern") == {
+            "batch_norm": False, "width_multiplier": 0.5}
+    # Another recipe's search (vgg_shallow's net A) says nothing of this network.
+    assert search_spec.source_architecture(str(searched), space, "lenet5") == {
+        "batch_norm": False, "width_multiplier": 1.0}
     trained = train_digits(tmp_path / "trained", epochs=1)
-    assert search_spec.source_architecture(str(trained / "model.keras"), space) == {
+    assert search_spec.source_architecture(str(trained / "model.keras"), space,
+                                           "lenet5_modern") == {
         "batch_norm": False, "width_multiplier": 1.0}
     search = search_spec.resolve(arguments("--mode=tune", f"--init_from={trained}",
                                            f"--model_dir={tmp_path / 'search'}"))
@@ -172,3 +178,7 @@ def test_an_optimizer_held_by_its_flag_holds_a_momentum_it_does_not_read(optimiz
                                            f"--model_dir={tmp_path / 'run'}"))
     assert ("momentum" in search.fixed) is held
     assert "optimizer" in search.fixed
+    # A search started before this rule, which varied momentum, resumes varying it.
+    resumed = search.as_saved({"momentum": {"kind": "choice", "values": [0.0, 0.9]}})
+    assert "momentum" not in resumed.fixed and "optimizer" in resumed.fixed
+    assert search.as_saved({"momentum": {"kind": "fixed", "value": 0.0}}) == search
