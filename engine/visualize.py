@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import os
+import stat
 
 import keras
 import numpy as np
@@ -30,7 +31,8 @@ import tensorflow as tf
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from engine.data.folder import decode_bytes, is_palette_bmp, known_formats
+from engine.data.folder import decode_bytes, declared_pixels, is_palette_bmp, known_formats
+from engine.serving.contract import MAX_IMAGE_PIXELS
 from engine.evaluate import as_probabilities
 from engine.figure_text import drawable
 from layers import LocalResponseNormalization, TrainableSubsampling
@@ -175,23 +177,37 @@ def occlusion_geometry(input_shape, patch: int | None, stride: int | None) -> tu
     if patch > side:
         raise UsageError(f"--patch={patch} is larger than the {input_shape[0]}x{input_shape[1]} "
                          f"input; pass at most {side}.")
-    return patch, stride or max(1, patch // 4)
+    stride = stride or max(1, patch // 4)
+    if stride > patch:  # the squares would leave strips between them never occluded
+        raise UsageError(f"--stride={stride} is larger than --patch={patch}, which leaves the "
+                         f"pixels between the squares never occluded; pass at most {patch}.")
+    return patch, stride
 
 
 def load_image(path: str) -> tf.Tensor:
     """The image file ``path`` decoded (JPEG, PNG, BMP, GIF's first frame: the formats of
     the ``folder:`` source and ``--mode=predict``, so not WebP); a ``~`` in it is
     expanded, as in the other path flags."""
+    unreadable = UsageError(f"--image={path!r} is not a readable image file (JPEG, PNG, BMP or "
+                            f"GIF).")
+    try:  # a named pipe or a device (/dev/zero) would be read for ever
+        if not stat.S_ISREG(os.stat(os.path.expanduser(path)).st_mode):
+            raise unreadable
+    except OSError:
+        raise unreadable from None
     try:
         data = tf.io.read_file(os.path.expanduser(path))
         if not known_formats(data):
             raise tf.errors.InvalidArgumentError(None, None, "not a JPEG, PNG, BMP or GIF file")
+        pixels = int(declared_pixels(data))
+        if pixels > MAX_IMAGE_PIXELS:  # a small file can declare more than the memory holds
+            raise UsageError(f"--image={path!r} is an image of {pixels:,} pixels, more than the "
+                             f"{MAX_IMAGE_PIXELS:,} decoded at most; scale it down first.")
         if is_palette_bmp(data):  # TensorFlow decodes its colour indices as grey levels
             return decode_bytes(data)
         return tf.io.decode_image(data, expand_animations=False)
-    except tf.errors.OpError:  # missing, a folder, unreadable, not an image
-        raise UsageError(f"--image={path!r} is not a readable image file (JPEG, PNG, BMP or "
-                         f"GIF).") from None
+    except tf.errors.OpError:  # unreadable, not an image
+        raise unreadable from None
 
 
 # --- computing --------------------------------------------------------------------------------

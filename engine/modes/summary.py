@@ -6,6 +6,8 @@ at ``--image_size=4096`` are 34 billion (a fc6 of 8.4M x 4096)."""
 
 from __future__ import annotations
 
+import re
+
 import keras
 
 import recipes
@@ -17,8 +19,11 @@ def run(args) -> None:
     native = recipe.input_shape
     side = args.image_size
     input_shape = (side, side, *native[2:]) if side else None
-    print(f"{recipe.name}: {recipe.description}\n{recipe.paper} ({recipe.year}): "
-          f"{recipe.table}.\n")
+    # The year where the citation has none of its own ("NIPS 2012" has; VGG's "ICLR 2015"
+    # beside its arXiv year, 2014, read as two dates).
+    dated = recipe.paper if re.search(r"\b(19|20)\d\d\b", recipe.paper) \
+        else f"{recipe.paper} ({recipe.year})"
+    print(f"{recipe.name}: {recipe.description}\n{dated}: {recipe.table}.\n")
     with keras.StatelessScope(initialize_variables=False):  # variables of shapes, no values
         model = recipes.build(args.recipe, input_shape=input_shape)
     print(format_summary(model))

@@ -349,6 +349,28 @@ def test_an_image_of_a_format_predict_does_not_read_is_refused(tmp_path):
         visualize.load_image(str(tmp_path / "photo.webp"))
 
 
+def test_an_image_that_is_no_file_or_declares_too_many_pixels_is_refused(tmp_path):
+    # /dev/zero was read until the kernel killed the process (24 GB); a 190 KB PNG of
+    # 196 million pixels was decoded (1.9 GB), which predict and the folders refuse.
+    from PIL import Image
+
+    with pytest.raises(UsageError, match=r"--image='/dev/zero' is not a readable image file"):
+        visualize.load_image("/dev/zero")
+    Image.new("1", (14_000, 14_000)).save(tmp_path / "bomb.png")
+    with pytest.raises(UsageError, match=r"--image='.*bomb.png' is an image of 196,000,000 "
+                                         r"pixels, more than the 178,956,970 decoded at most"):
+        visualize.load_image(str(tmp_path / "bomb.png"))
+
+
+def test_a_stride_that_would_leave_pixels_unoccluded_is_refused():
+    # --patch=4 --stride=12 never covered pixels 4-11, though the map painted them.
+    assert visualize.occlusion_geometry((32, 32, 1), 4, 4) == (4, 4)
+    with pytest.raises(UsageError, match=r"--stride=12 is larger than --patch=4, which leaves "
+                                         r"the pixels between the squares never occluded; pass "
+                                         r"at most 4\."):
+        visualize.occlusion_geometry((32, 32, 1), 4, 12)
+
+
 def test_class_names_with_dollar_signs_are_drawn_as_they_are(tmp_path, monkeypatch):
     # matplotlib reads the text between two $ as mathtext: a class folder named $5-$10 was
     # drawn as an italic "5-", and one named a$^$b ended in a ParseSyntaxException.

@@ -316,6 +316,13 @@ def test_train_py_prints_the_summary(train_here):
     assert "TOTAL params: 60,000" in result.stdout
 
 
+def test_a_citation_with_its_own_year_is_not_dated_twice(train_here):
+    # "ICLR 2015 (2014)": the venue's year beside the recipe's arXiv year.
+    result = train_here("--recipe=vgg16", "--mode=summary", "--image_size=32")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Large-Scale Image Recognition, ICLR 2015: Table 1" in result.stdout
+
+
 def test_train_py_prints_the_summary_at_the_image_size(train_here):
     result = train_here("--recipe=vgg16", "--mode=summary", "--image_size=32")
     assert result.returncode == 0, result.stderr[-3000:]
