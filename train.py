@@ -24,22 +24,11 @@ from engine.endings import (BROKEN_PIPE_EXIT, FAILURE_EXIT, USAGE_EXIT,  # noqa:
                             out_of_memory, storage_problem)
 
 FLAGS = flags.FLAGS
-HELP_FLAGS = {"--help", "--helpshort", "--helpfull", "--helpxml"}  # absl's
 
 
 def parse(argv: list[str]) -> list[str]:
-    """absl's parsing, with a bad flag ending like every usage error: one line, exit 2;
-    ``-h`` is ``--help``, and a help flag's text ends in exit 0 (absl's in 1)."""
-    argv = [argv[0], *("--help" if argument == "-h" else argument for argument in argv[1:])]
-    try:
-        return FLAGS(argv)
-    except (flags.Error, ValueError) as error:  # ValueError: absl's for --noflag=value
-        print(f"{command.program()}: error: {cli.flag_mistake(error)}", file=sys.stderr)
-        sys.exit(USAGE_EXIT)
-    except SystemExit:
-        if HELP_FLAGS & {argument.split("=", 1)[0] for argument in argv[1:]}:
-            sys.exit(0)
-        raise
+    """absl's parsing, a bad flag in the user's words (:func:`engine.command.parse_flags`)."""
+    return command.parse_flags(argv, cli.flag_mistake)
 
 
 def main(argv):

@@ -116,23 +116,27 @@ def expand_path_flags() -> None:
 
 
 def run(main) -> None:
-    """``absl.app.run(main)``, a caller's mistake (:class:`layers.UsageError`) printed as
-    its one sentence with exit code 2, as train.py does; ``~`` in the path flags
-    expanded first."""
-    from absl import app
+    """``absl.app.run(main)``, a caller's mistake (:class:`layers.UsageError`, a bad flag)
+    printed as its one sentence with exit code 2, and ``--help`` ending in 0, as train.py
+    does; ``~`` in the path flags expanded first."""
+    from absl import app, flags
 
+    from engine import command
     from engine.endings import USAGE_EXIT
-    from layers.errors import UsageError
+    from layers.errors import InputTooSmall, UsageError
 
     def guarded(argv):
         expand_path_flags()
         try:
             main(argv)
         except UsageError as error:
-            print(f"{pathlib.Path(sys.argv[0]).name}: error: {error}", file=sys.stderr)
+            if isinstance(error, InputTooSmall) and "image_size" in flags.FLAGS:
+                error = error.with_remedy("pass a larger --image_size")
+            print(f"{command.program()}: error: {error}", file=sys.stderr)
             sys.exit(USAGE_EXIT)
 
-    app.run(guarded)
+    command.launched()  # the script's own name in its messages
+    app.run(guarded, flags_parser=command.parse_flags)
 
 
 def recipe_and_training(name: str, batch_size: int | None = None):

@@ -107,8 +107,10 @@ def pipeline_throughput(dataset, batches: int) -> dict:
 def main(argv):
     del argv
     recipe, config = recipe_and_training(FLAGS.recipe, FLAGS.batch_size)
+    # The recipe's split (lenet5 trains on the whole training split), as its runs read it.
     spec = DataSpec(dataset=FLAGS.dataset, data_dir=FLAGS.data_dir, batch_size=config.batch_size,
-                    augmentation=config.augmentation, normalization=config.normalization)
+                    augmentation=config.augmentation, normalization=config.normalization,
+                    validation_fraction=config.validation_fraction)
     started = time.perf_counter()
     data = prepare(spec, recipe.input_shape, classes=recipe.classes)
     prepare_seconds = time.perf_counter() - started

@@ -37,3 +37,28 @@ def invocation() -> str:
     """What to type to run the command: ``python train.py``, ``python -m train`` or
     ``convnet-recipes``."""
     return _started["invocation"]
+
+
+HELP_FLAGS = {"--help", "--helpshort", "--helpfull", "--helpxml"}  # absl's
+
+
+def parse_flags(argv: list[str], mistake=str) -> list[str]:
+    """absl's parsing of ``argv`` (``app.run``'s ``flags_parser``), with a bad flag ending
+    like every usage error: one line, ``mistake(error)`` after the program's name, exit 2
+    (absl's are two lines and exit 1); ``-h`` is ``--help``, and a help flag's text ends
+    in exit 0 (absl's in 1)."""
+    from absl import flags
+
+    from engine.endings import USAGE_EXIT
+
+    argv = [argv[0], *("--help" if argument == "-h" else argument for argument in argv[1:])]
+    try:
+        return flags.FLAGS(argv)
+    except (flags.Error, ValueError) as error:  # ValueError: absl's for --noflag=value
+        print(f"{program()}: error: {mistake(error)}", file=sys.stderr)
+        sys.exit(USAGE_EXIT)
+    except SystemExit:
+        if HELP_FLAGS & {argument.split("=", 1)[0] for argument in argv[1:]}:
+            sys.exit(0)
+        raise
+

@@ -72,6 +72,29 @@ def test_throughput_on_jax_imports_no_tensorflow():
     assert last["jit_compile"] is True and last["images_per_second"] > 0
 
 
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None,
+                    reason="JAX is not installed (pip install -e '.[test]' installs it)")
+def test_throughput_on_jax_times_an_averaging_recipe_without_its_average():
+    # GoogLeNet's --ema: Keras's JAX trainer failed in the second fit ("Attempt to donate
+    # the same buffer twice", then a TypeError traceback).
+    result, lines = run("throughput.py", "--backend=jax", "--recipe=googlenet",
+                        "--batch_size=1", "--steps=1", "--windows=2", "--warmup_steps=1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert lines[0]["ema"] is False and lines[-1]["images_per_second"] > 0
+
+
+def test_bench_flag_mistakes_end_like_train_pys():
+    # absl's two lines and exit 1; --help exited 1; the fit error named an input_shape flag.
+    result, _ = run("throughput.py", "--precision=fp16")
+    assert result.returncode == 2 and result.stderr.strip().splitlines()[-1] == (
+        "throughput.py: error: flag --precision=fp16: value should be one of "
+        "<float32|mixed_float16|mixed_bfloat16>")
+    assert run("throughput.py", "--help")[0].returncode == 0
+    result, _ = run("throughput.py", "--recipe=lenet5_modern", "--image_size=4", "--steps=1")
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith("< 1; pass a larger --image_size.")
+
+
 def test_input_pipeline_refuses_an_unknown_recipe_in_one_sentence():
     result, _ = run("input_pipeline.py", "--recipe=lenet6")
     assert result.returncode == 2 and "Traceback" not in result.stderr
