@@ -74,7 +74,8 @@ def main(argv):
     except Exception as error:
         problem = storage_problem(error)
         if problem is not None:
-            resume = interrupted_state(args.mode, run_dir) or " Then run the same command again."
+            resume = (interrupted_state(args.mode, run_dir, args.overwrite)
+                      or " Then run the same command again.")
             print(f"\n{command.program()}: failed: {problem}{resume}", file=sys.stderr)
             leave(FAILURE_EXIT)  # the files a failed HDF5 write left open crash the shutdown
         if isinstance(error, (tf.errors.ResourceExhaustedError, MemoryError)):
@@ -102,7 +103,9 @@ def internal_error(error: Exception, mode: str, run_dir: str) -> None:
 def stop(interruption: KeyboardInterrupt, mode: str, run_dir: str) -> None:
     """Says what stopped the run and what there is to resume, and exits with its code."""
     stopped, code = how_stopped(interruption)
-    print(f"\n{command.program()}: {stopped}.{interrupted_state(mode, run_dir)}", file=sys.stderr)
+    overwrite = FLAGS["overwrite"].value  # its rerun would start afresh
+    print(f"\n{command.program()}: {stopped}.{interrupted_state(mode, run_dir, overwrite)}",
+          file=sys.stderr)
     leave(code)
 
 

@@ -95,15 +95,17 @@ def how_stopped(interruption: KeyboardInterrupt) -> tuple[str, int]:
     return "interrupted", INTERRUPTED_EXIT
 
 
-def interrupted_state(mode: str, run_dir: str) -> str:
-    """What an interrupted run of ``mode`` in ``run_dir`` left to resume from."""
+def interrupted_state(mode: str, run_dir: str, overwrite: bool = False) -> str:
+    """What an interrupted run of ``mode`` in ``run_dir`` left to resume from; with
+    ``overwrite`` (the command replaced a run), the command to resume it is the same one
+    without ``--overwrite``, which would start afresh again."""
     from engine import rundir  # (it imports Keras, which the flags' parsing does not wait for)
 
+    again = "the same command without --overwrite" if overwrite else "the same command again"
     if mode == "tune" and os.path.isdir(os.path.join(run_dir, rundir.SEARCH_DIR)):
-        return f" The search's state is in {run_dir}; run the same command again to resume it."
+        return f" The search's state is in {run_dir}; run {again} to resume it."
     if mode == "train" and backed_up(os.path.join(run_dir, rundir.BACKUP_DIR)):
-        return (f" The last completed epoch is backed up in {run_dir}; run the same command "
-                "again to resume.")
+        return f" The last completed epoch is backed up in {run_dir}; run {again} to resume."
     if mode in RUN_FOLDER_MODES:
         return " No epoch was backed up yet: the same command starts afresh."
     return ""

@@ -558,48 +558,68 @@ def check_makeable(flag: str, path: str, folder: str) -> None:
                          f"takes ({longest}); pass a shorter name.")
 
 
-# --overwrite's run that a new training run replaces, kept until the new one has its report.
-REPLACED_DIR = ".replaced"
+# --overwrite's run that a new training run replaces, kept until the new one has its report,
+# and the file in it that says this command put it there.
+REPLACED_DIR, REPLACED_MARK = ".replaced", "replaced-by-overwrite"
 
 
-def set_aside(model_dir: str) -> None:
+def set_aside(model_dir: str) -> bool:
     """Moves the run in ``model_dir`` (the files :func:`remove_run` would remove) into
     ``model_dir/.replaced``, from which :func:`put_back` restores it if its replacement
-    fails and :func:`forget_replaced` removes it once the replacement has its report.
-    Where it holds one already (a replacement was interrupted), the interrupted
-    replacement's files are removed instead."""
+    fails and :func:`forget_replaced` removes it once the replacement has its report;
+    returns whether a run is set aside there now. Where ``.replaced`` holds one already
+    and ``model_dir`` a replacement that was interrupted, that replacement's files go
+    instead; a finished one (killed before it removed ``.replaced``) is the run to keep,
+    and the older one goes. A ``.replaced`` this command did not make is a usage error."""
     import glob
 
     aside = os.path.join(model_dir, REPLACED_DIR)
-    if os.path.isdir(aside):
-        remove_run(model_dir)
-        return
+    if os.path.lexists(aside):
+        if not os.path.isfile(os.path.join(aside, REPLACED_MARK)):
+            raise UsageError(f"{aside} is not a run that --overwrite set aside; move it out of "
+                             f"{model_dir}, or choose another --model_dir.")
+        if not os.path.isfile(os.path.join(model_dir, REPORT_FILE)):
+            remove_run(model_dir)
+            return True
+        forget_replaced(model_dir)
     paths = [path for entry in RUN_ENTRIES
              for path in glob.glob(os.path.join(glob.escape(model_dir), entry))]
-    if paths:
-        os.makedirs(aside)
-        for path in paths:
-            os.replace(path, os.path.join(aside, os.path.basename(path)))
-
-
-def put_back(model_dir: str) -> bool:
-    """Restores the run that :func:`set_aside` moved aside, the files of its failed
-    replacement removed; returns whether there was one."""
-    aside = os.path.join(model_dir, REPLACED_DIR)
-    if not os.path.isdir(aside):
+    if not paths:
         return False
-    remove_run(model_dir)
-    for name in os.listdir(aside):
-        os.replace(os.path.join(aside, name), os.path.join(model_dir, name))
-    os.rmdir(aside)
+    os.makedirs(aside)
+    with open(os.path.join(aside, REPLACED_MARK), "w", encoding="utf-8") as mark:
+        mark.write("The run --overwrite replaces, until the new run has its report.\n")
+    for path in paths:
+        os.replace(path, os.path.join(aside, os.path.basename(path)))
     return True
 
 
+def put_back(model_dir: str) -> None:
+    """Restores the run that :func:`set_aside` moved aside, the files of its failed
+    replacement removed."""
+    aside = os.path.join(model_dir, REPLACED_DIR)
+    remove_run(model_dir)
+    os.remove(os.path.join(aside, REPLACED_MARK))
+    for name in os.listdir(aside):
+        os.replace(os.path.join(aside, name), os.path.join(model_dir, name))
+    os.rmdir(aside)
+
+
 def forget_replaced(model_dir: str) -> None:
-    """Removes the run that :func:`set_aside` kept, its replacement finished."""
+    """Removes the run that :func:`set_aside` kept (its replacement finished, or a search
+    replaced it), where there is one."""
     import shutil
 
-    shutil.rmtree(os.path.join(model_dir, REPLACED_DIR), ignore_errors=True)
+    aside = os.path.join(model_dir, REPLACED_DIR)
+    if not os.path.isfile(os.path.join(aside, REPLACED_MARK)):
+        return
+    for name in os.listdir(aside):  # the mark last: a kill on the way leaves it marked
+        path = os.path.join(aside, name)
+        if name != REPLACED_MARK:
+            shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) \
+                else os.remove(path)
+    os.remove(os.path.join(aside, REPLACED_MARK))
+    os.rmdir(aside)
 
 
 def remove_run(model_dir: str, entries: tuple[str, ...] = RUN_ENTRIES, keep=()) -> None:

@@ -211,9 +211,12 @@ DECODED_BMP_BITS, UNDECODED_BMP_BITS = (8, 24, 32), (1, 2, 4, 16)
 
 def undecodable(contents: bytes) -> str:
     """Why an image that failed to decode cannot be classified: a BMP of a bit depth that
-    TensorFlow's decoder does not read (1, 4 or 16 bits) is named as one."""
+    TensorFlow's decoder does not read (1, 2, 4 or 16 bits) is named as one."""
     if contents[:2] == b"BM" and len(contents) >= 30:
-        bits = int.from_bytes(contents[28:30], "little")
+        # The bit count follows the width and height: 4-byte ones, 2-byte in OS/2's
+        # 12-byte header.
+        at = 24 if int.from_bytes(contents[14:18], "little") == 12 else 28
+        bits = int.from_bytes(contents[at:at + 2], "little")
         if bits in UNDECODED_BMP_BITS:
             return (f"a {bits}-bit BMP, which TensorFlow's decoder does not read (it reads "
                     f"{', '.join(map(str, DECODED_BMP_BITS[:-1]))} and "

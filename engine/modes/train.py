@@ -55,18 +55,21 @@ def train(spec: RunSpec, overwrite: bool = False,
     chief = distribute.is_chief()
     # The chief holds the run folder; the other workers write into folders of their own.
     with runlock.held(spec.model_dir, "train") if chief else contextlib.nullcontext():
+        replacing = []  # True once this run has set aside the run it replaces
         try:
-            return train_held(spec, chief, overwrite, validation_fraction_given)
+            return train_held(spec, chief, overwrite, validation_fraction_given, replacing)
         except RunFailure as failure:  # diverged, or its data failed: the run it replaced stays
-            if chief and overwrite and rundir.put_back(spec.model_dir):
+            if any(replacing):
+                rundir.put_back(spec.model_dir)
                 raise RunFailure(f"{failure} The run that --overwrite was replacing is back in "
                                  f"{spec.model_dir}.") from failure
             raise
 
 
-def train_held(spec: RunSpec, chief: bool, overwrite: bool,
-               validation_fraction_given: bool) -> dict | None:
-    """:func:`train`, its run folder held."""
+def train_held(spec: RunSpec, chief: bool, overwrite: bool, validation_fraction_given: bool,
+               replacing: list) -> dict | None:
+    """:func:`train`, its run folder held; ``replacing`` gets True once the run that
+    ``--overwrite`` replaces is set aside (:func:`engine.rundir.set_aside`)."""
     recipe = recipes.get(spec.recipe)
     run_dir = distribute.worker_dir(spec.model_dir)
     replace = chief and rundir.claim(spec.model_dir, overwrite)
@@ -93,7 +96,7 @@ def train_held(spec: RunSpec, chief: bool, overwrite: bool,
             data = prepare(spec.data, input_shape, source=source, training=True,
                            preprocessing=None if replace else resumed_statistics(run_dir))
             if replace:  # --overwrite, every check passed: a mistake would have lost nothing
-                rundir.set_aside(run_dir)  # until this run's report, or its failure
+                replacing.append(rundir.set_aside(run_dir))  # until its report or failure
             os.makedirs(run_dir, exist_ok=True)
             rundir.write_json(os.path.join(run_dir, rundir.RUN_FILE), record)
             data.preprocessing.save(os.path.join(run_dir, rundir.PREPROCESSING_FILE))

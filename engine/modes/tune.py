@@ -79,10 +79,11 @@ def tune_held(search: SearchSpec, chief: bool, overwrite: bool, verbose: int,
     run = search.run
     recipe = recipes.get(run.recipe)
     replace = chief and claim(search, overwrite)
+    if not overwrite:  # every process of a distributed search, as the chief's oracle
+        search = as_saved(search)
     if chief:
         layout.check_base_path(run.export_dir)
         if not overwrite:
-            search = as_saved(search)
             check_same_search(search)
     with session(run.distribute, run.seed, run.deterministic, run.precision,
                  scope=False) as strategy, running():
@@ -113,6 +114,7 @@ def tune_held(search: SearchSpec, chief: bool, overwrite: bool, verbose: int,
             data = prepare(run.data, input_shape, source=source, batch_sizes=search.batch_sizes)
             if replace:  # --overwrite, every check passed: a mistake would have lost nothing
                 rundir.remove_run(run.model_dir)
+                rundir.forget_replaced(run.model_dir)  # a training run's --overwrite kept
             tuner = make_tuner(search, hypermodel, overwrite)
             if chief:
                 record = run_record(run, source.class_names, input_shape, source.sizes,

@@ -237,3 +237,29 @@ def test_a_run_that_may_not_be_read_says_so_and_is_not_called_damaged(tmp_path, 
     with pytest.raises(UsageError, match=rf"^'{tmp_path}' cannot be read \(permission denied\); "
                                          "fix its permissions"):
         rundir.load_run(str(tmp_path))
+
+
+def test_a_replacement_sets_the_run_aside_only_in_a_folder_of_its_own(tmp_path):
+    # A user's own .replaced was taken for the set-aside run: put back over the finished
+    # run, or deleted with it.
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "report.json").write_text("first")
+    (run / ".replaced").mkdir()
+    (run / ".replaced" / "notes.txt").write_text("mine")
+    with pytest.raises(UsageError, match=r"run/.replaced is not a run that --overwrite set "
+                                         r"aside; move it out of"):
+        rundir.set_aside(str(run))
+    assert (run / "report.json").read_text() == "first"
+    (run / ".replaced" / "notes.txt").unlink()
+    (run / ".replaced").rmdir()
+    assert rundir.set_aside(str(run)) and not (run / "report.json").exists()
+    (run / "report.json").write_text("second")  # finished, killed before it forgot the first
+    assert rundir.set_aside(str(run))  # the newer finished run is the one kept
+    assert (run / ".replaced" / "report.json").read_text() == "second"
+    (run / "run.json").write_text("{}")  # a replacement, interrupted
+    assert rundir.set_aside(str(run)) and not (run / "run.json").exists()
+    rundir.put_back(str(run))
+    assert (run / "report.json").read_text() == "second" and not (run / ".replaced").exists()
+    assert not rundir.set_aside(str(tmp_path / "empty"))
+
