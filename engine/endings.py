@@ -97,10 +97,15 @@ def how_stopped(interruption: KeyboardInterrupt) -> tuple[str, int]:
 
 def interrupted_state(mode: str, run_dir: str, overwrite: bool = False) -> str:
     """What an interrupted run of ``mode`` in ``run_dir`` left to resume from; with
-    ``overwrite`` (the command replaced a run), the command to resume it is the same one
-    without ``--overwrite``, which would start afresh again."""
+    ``overwrite``, once the command replaced the run there (:func:`engine.rundir.
+    replaced_here`), the command to resume it is the same one without ``--overwrite``,
+    which would start afresh again; before, nothing of it was done."""
     from engine import rundir  # (it imports Keras, which the flags' parsing does not wait for)
 
+    if mode == "train" and os.path.isfile(os.path.join(run_dir, rundir.REPORT_FILE)):
+        return f" The run had finished: its report is in {run_dir}."
+    if overwrite and not rundir.replaced_here(run_dir):
+        return " Nothing was replaced yet: the same command starts afresh."
     again = "the same command without --overwrite" if overwrite else "the same command again"
     if mode == "tune" and os.path.isdir(os.path.join(run_dir, rundir.SEARCH_DIR)):
         return f" The search's state is in {run_dir}; run {again} to resume it."

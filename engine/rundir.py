@@ -30,6 +30,7 @@ CURVES_FILE = "curves.png"
 # run.json's key for the layers a transfer run started from --init_from's weights
 PRETRAINED_LAYERS = "pretrained_layers"
 BACKUP_DIR = "backup"  # Keras BackupAndRestore's state: an interrupted run resumes from it
+METADATA_FILE = "training_metadata.json"  # Keras's name: the epochs the backup holds
 EXPORT_DIR = "export"  # the default model base path of the run's exports (TF Serving layout)
 PUBLISHED_FILE = "published.json"  # between the export and the report: the version written
 # --mode=evaluate's results and reliability diagrams and --mode=visualize's figures.
@@ -409,6 +410,7 @@ def claim(model_dir: str, overwrite: bool = False, search: bool = False) -> bool
     path that is a file or a folder that cannot be written is a usage error.
     """
     check_writable("model_dir", model_dir)
+    settle_replaced(model_dir)
     if not os.path.isfile(os.path.join(model_dir, REPORT_FILE)):
         # A search's folder without the oracle's state is one that never ran a trial.
         other = (os.path.join(model_dir, BACKUP_DIR) if search
@@ -558,9 +560,11 @@ def check_makeable(flag: str, path: str, folder: str) -> None:
                          f"takes ({longest}); pass a shorter name.")
 
 
-# --overwrite's run that a new training run replaces, kept until the new one has its report,
-# and the file in it that says this command put it there.
-REPLACED_DIR, REPLACED_MARK = ".replaced", "replaced-by-overwrite"
+# --overwrite's run that a new training run replaces, kept until the new one has its report;
+# the file in it that says this command put it there, and the one that says it is being
+# put back (an interrupted put-back is finished before anything else).
+REPLACED_DIR, REPLACED_MARK, RESTORING_MARK = ".replaced", "replaced-by-overwrite", "restoring"
+_REPLACED_HERE: set[str] = set()  # the folders whose run this process replaced
 
 
 def set_aside(model_dir: str) -> bool:
@@ -575,11 +579,10 @@ def set_aside(model_dir: str) -> bool:
 
     aside = os.path.join(model_dir, REPLACED_DIR)
     if os.path.lexists(aside):
-        if not os.path.isfile(os.path.join(aside, REPLACED_MARK)):
-            raise UsageError(f"{aside} is not a run that --overwrite set aside; move it out of "
-                             f"{model_dir}, or choose another --model_dir.")
+        check_replaced(model_dir)
         if not os.path.isfile(os.path.join(model_dir, REPORT_FILE)):
             remove_run(model_dir)
+            _REPLACED_HERE.add(os.path.realpath(model_dir))
             return True
         forget_replaced(model_dir)
     paths = [path for entry in RUN_ENTRIES
@@ -591,17 +594,57 @@ def set_aside(model_dir: str) -> bool:
         mark.write("The run --overwrite replaces, until the new run has its report.\n")
     for path in paths:
         os.replace(path, os.path.join(aside, os.path.basename(path)))
+    _REPLACED_HERE.add(os.path.realpath(model_dir))
     return True
+
+
+def check_replaced(model_dir: str) -> None:
+    """Refuses a ``model_dir/.replaced`` that :func:`set_aside` did not make."""
+    aside = os.path.join(model_dir, REPLACED_DIR)
+    if os.path.lexists(aside) and not os.path.isfile(os.path.join(aside, REPLACED_MARK)):
+        raise UsageError(f"{aside} is not a run that --overwrite set aside; move it out of "
+                         f"{model_dir}, or choose another --model_dir.")
+
+
+def replaced_here(model_dir: str) -> bool:
+    """Whether this process replaced the run in ``model_dir`` (set it aside, or removed a
+    search): an interrupted replacement then resumes without ``--overwrite``."""
+    return os.path.realpath(model_dir) in _REPLACED_HERE
+
+
+def mark_replaced(model_dir: str) -> None:
+    """Records that this process replaced the run in ``model_dir`` (:func:`replaced_here`)."""
+    _REPLACED_HERE.add(os.path.realpath(model_dir))
+
+
+def settle_replaced(model_dir: str) -> None:
+    """Before a run claims ``model_dir``: finishes a put-back that was interrupted, and puts
+    back a run set aside by a replacement that stopped before it backed up an epoch
+    (nothing of it resumes, and the run it set aside is the folder's again)."""
+    check_replaced(model_dir)
+    aside = os.path.join(model_dir, REPLACED_DIR)
+    if not os.path.isdir(aside):
+        return
+    started = os.path.isfile(os.path.join(model_dir, REPORT_FILE)) or os.path.isfile(
+        os.path.join(model_dir, BACKUP_DIR, METADATA_FILE))
+    if os.path.isfile(os.path.join(aside, RESTORING_MARK)) or not started:
+        put_back(model_dir)
 
 
 def put_back(model_dir: str) -> None:
     """Restores the run that :func:`set_aside` moved aside, the files of its failed
-    replacement removed."""
+    replacement removed first (once: a put-back interrupted on the way is finished by
+    the next call)."""
     aside = os.path.join(model_dir, REPLACED_DIR)
-    remove_run(model_dir)
-    os.remove(os.path.join(aside, REPLACED_MARK))
+    restoring = os.path.join(aside, RESTORING_MARK)
+    if not os.path.isfile(restoring):
+        remove_run(model_dir)
+        open(restoring, "w").close()
     for name in os.listdir(aside):
-        os.replace(os.path.join(aside, name), os.path.join(model_dir, name))
+        if name not in (REPLACED_MARK, RESTORING_MARK):
+            os.replace(os.path.join(aside, name), os.path.join(model_dir, name))
+    os.remove(restoring)
+    os.remove(os.path.join(aside, REPLACED_MARK))
     os.rmdir(aside)
 
 

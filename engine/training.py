@@ -21,8 +21,9 @@ import keras
 import numpy as np
 
 from engine import choices, private_api, transfer
-from engine.rundir import (BACKUP_DIR, CHECKPOINT_DIR, HISTORY_FILE, LOG_DIR, PRETRAINED_LAYERS,
-                           RUN_FILE, read_column, read_json, staging, write_json)
+from engine.rundir import (BACKUP_DIR, CHECKPOINT_DIR, HISTORY_FILE, LOG_DIR, METADATA_FILE,
+                           PRETRAINED_LAYERS, RUN_FILE, read_column, read_json, staging,
+                           write_json)
 from engine.schedules import learning_rate_callbacks
 from engine.losses import classification_loss
 from engine.optimizers import averaged_weights, averaging_optimizer, make_optimizer
@@ -36,7 +37,6 @@ BEST_WEIGHTS_PARTIAL = os.path.join(CHECKPOINT_DIR, "best.epoch-{epoch}.partial.
 LEGACY_BEST_PARTIAL = "best.partial.weights.h5"  # before epochs were named (2026-12-06)
 RANDOM_STATES_FILE = "random_states_{epochs}.npz"  # in the backup, after that many epochs
 WEIGHTS_FILE = "epoch-{epochs}.weights.h5"  # likewise: the weights and the optimizer's state
-METADATA_FILE = "training_metadata.json"  # Keras's name: the epochs the backup holds
 LEGACY_WEIGHTS_FILE = "latest.weights.h5"  # Keras's, where backups before epoch files kept them
 EPOCH_SECONDS = "epoch_seconds"  # the history column of each epoch's wall time
 VALIDATION_SECONDS = "validation_seconds"  # the part of it its validation took

@@ -319,11 +319,15 @@ def test_a_file_that_cannot_be_written_or_read_ends_in_one_sentence(mode, error,
 @pytest.mark.parametrize("mode, left, advice", [
     ("train", "backup", "The last completed epoch is backed up in {run}; run the same command "
                         "again to resume."),
-    # The same command, --overwrite in it, would start afresh again.
-    ("train --overwrite", "backup", "The last completed epoch is backed up in {run}; run the "
-                                    "same command without --overwrite to resume."),
-    ("tune --overwrite", "search", "The search's state is in {run}; run the same command "
-                                   "without --overwrite to resume it."),
+    # Once replaced, the same command, --overwrite in it, would start afresh again.
+    ("train --overwrite replaced", "backup", "The last completed epoch is backed up in {run}; "
+                                             "run the same command without --overwrite to "
+                                             "resume."),
+    ("tune --overwrite replaced", "search", "The search's state is in {run}; run the same "
+                                            "command without --overwrite to resume it."),
+    # Stopped before it replaced anything (the backup is the old run's).
+    ("train --overwrite", "backup", "Nothing was replaced yet: the same command starts "
+                                    "afresh."),
     ("train", None, "No epoch was backed up yet: the same command starts afresh."),
     # Stopped while the first epoch's files were written: no epoch to resume from.
     ("train", "backup/random_states_1.npz", "No epoch was backed up yet: the same command "
@@ -344,6 +348,11 @@ def test_ctrl_c_says_what_there_is_to_resume(mode, left, advice, tmp_path, monke
     elif left:
         (tmp_path / left).mkdir()
     mode, *more = mode.split()
+    if "replaced" in more:
+        from engine import rundir
+
+        more.remove("replaced")
+        rundir.mark_replaced(str(tmp_path))
     flag_list = [f"--mode={mode}", f"--model_dir={tmp_path}", *more]
     assert main_exits(flag_list, interrupting, monkeypatch) == 130
     # While TensorFlow loads, nothing has started: one sentence, no traceback.

@@ -55,21 +55,22 @@ def train(spec: RunSpec, overwrite: bool = False,
     chief = distribute.is_chief()
     # The chief holds the run folder; the other workers write into folders of their own.
     with runlock.held(spec.model_dir, "train") if chief else contextlib.nullcontext():
-        replacing = []  # True once this run has set aside the run it replaces
+        replacing = []  # the folder whose run this process set aside, once it has
         try:
             return train_held(spec, chief, overwrite, validation_fraction_given, replacing)
         except RunFailure as failure:  # diverged, or its data failed: the run it replaced stays
-            if any(replacing):
-                rundir.put_back(spec.model_dir)
+            if replacing:
+                rundir.put_back(replacing[0])
                 raise RunFailure(f"{failure} The run that --overwrite was replacing is back in "
-                                 f"{spec.model_dir}.") from failure
+                                 f"{replacing[0]}.") from failure
             raise
 
 
 def train_held(spec: RunSpec, chief: bool, overwrite: bool, validation_fraction_given: bool,
                replacing: list) -> dict | None:
-    """:func:`train`, its run folder held; ``replacing`` gets True once the run that
-    ``--overwrite`` replaces is set aside (:func:`engine.rundir.set_aside`)."""
+    """:func:`train`, its run folder held; ``replacing`` gets the folder (this worker's)
+    once the run that ``--overwrite`` replaces is set aside there
+    (:func:`engine.rundir.set_aside`)."""
     recipe = recipes.get(spec.recipe)
     run_dir = distribute.worker_dir(spec.model_dir)
     replace = chief and rundir.claim(spec.model_dir, overwrite)
@@ -96,7 +97,8 @@ def train_held(spec: RunSpec, chief: bool, overwrite: bool, validation_fraction_
             data = prepare(spec.data, input_shape, source=source, training=True,
                            preprocessing=None if replace else resumed_statistics(run_dir))
             if replace:  # --overwrite, every check passed: a mistake would have lost nothing
-                replacing.append(rundir.set_aside(run_dir))  # until its report or failure
+                if rundir.set_aside(run_dir):  # until this run's report, or its failure
+                    replacing.append(run_dir)
             os.makedirs(run_dir, exist_ok=True)
             rundir.write_json(os.path.join(run_dir, rundir.RUN_FILE), record)
             data.preprocessing.save(os.path.join(run_dir, rundir.PREPROCESSING_FILE))
@@ -118,6 +120,7 @@ def train_held(spec: RunSpec, chief: bool, overwrite: bool, validation_fraction_
             evaluation = evaluate(built.model, data, spec.data.tta)
     model_path, export_dir = publish(built.model, spec, data, run_dir, chief)
     if not chief:
+        rundir.forget_replaced(run_dir)
         training.remove_backup(run_dir)
         published(run_dir)
         return None

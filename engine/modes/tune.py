@@ -115,6 +115,7 @@ def tune_held(search: SearchSpec, chief: bool, overwrite: bool, verbose: int,
             if replace:  # --overwrite, every check passed: a mistake would have lost nothing
                 rundir.remove_run(run.model_dir)
                 rundir.forget_replaced(run.model_dir)  # a training run's --overwrite kept
+                rundir.mark_replaced(run.model_dir)
             tuner = make_tuner(search, hypermodel, overwrite)
             if chief:
                 record = run_record(run, source.class_names, input_shape, source.sizes,

@@ -263,3 +263,24 @@ def test_a_replacement_sets_the_run_aside_only_in_a_folder_of_its_own(tmp_path):
     assert (run / "report.json").read_text() == "second" and not (run / ".replaced").exists()
     assert not rundir.set_aside(str(tmp_path / "empty"))
 
+
+def test_a_run_set_aside_by_a_replacement_that_never_backed_up_an_epoch_is_put_back(tmp_path):
+    # Interrupted before its first epoch, the replacement left the finished run in
+    # .replaced, and a later run without --overwrite deleted it when it finished.
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "report.json").write_text("finished")
+    (run / "model.keras").write_text("model")
+    assert rundir.set_aside(str(run))
+    (run / "run.json").write_text("{}")  # the replacement's first file, then a Ctrl-C
+    with pytest.raises(UsageError, match="holds a finished run; pass --overwrite"):
+        rundir.claim(str(run))
+    assert (run / "report.json").read_text() == "finished" and not (run / "run.json").exists()
+    assert not (run / ".replaced").exists()
+    # A put-back interrupted half-way is finished, not taken for a stale copy.
+    assert rundir.set_aside(str(run))
+    (run / ".replaced" / rundir.RESTORING_MARK).touch()
+    os.replace(run / ".replaced" / "report.json", run / "report.json")  # moved back, then stopped
+    assert rundir.claim(str(run), overwrite=True)
+    assert (run / "model.keras").read_text() == "model" and not (run / ".replaced").exists()
+
