@@ -72,7 +72,9 @@ flags.DEFINE_integer("batch_size", None, "Batch size; default: the recipes' (128
                      lower_bound=1)
 flags.DEFINE_float("learning_rate", WARMUP_LEARNING_RATE,
                    "Learning rate, constant; default: the paper's warm-up rate for ResNet-110, "
-                   "0.01 (its training rate, the recipes', is 0.1).", lower_bound=0.0)
+                   "0.01 (its training rate, the recipes', is 0.1); positive.")
+flags.register_validator("learning_rate", lambda rate: rate > 0,
+                         message="must be positive (a rate of zero trains nothing)")
 flags.DEFINE_string("figure_name", "degradation",
                     "File name, without extension, of the JSON and the PNG.")
 flags.DEFINE_integer("seed", 42, "Initialization and shuffling seed (the same for all).")

@@ -72,8 +72,8 @@ flags.DEFINE_boolean("deterministic", False,
 # --- training (engine.training, engine.loop, engine.distribute); unset keeps the recipe's ---
 flags.DEFINE_integer("epochs", None, "Training epochs; default: the recipe's.", lower_bound=1)
 flags.DEFINE_integer("batch_size", None, "Batch size; default: the recipe's.", lower_bound=1)
-flags.DEFINE_float("learning_rate", None, "Initial learning rate; default: the recipe's.",
-                   lower_bound=0.0)
+flags.DEFINE_float("learning_rate", None,
+                   "Initial learning rate, positive; default: the recipe's.")
 flags.DEFINE_enum("optimizer", None, choices.OPTIMIZERS, "Optimizer; default: the recipe's.")
 flags.DEFINE_float("momentum", None, "Momentum of momentum/nesterov/rmsprop.", lower_bound=0.0)
 flags.DEFINE_float("weight_decay", None,
@@ -85,23 +85,21 @@ flags.DEFINE_enum("schedule", None, choices.SCHEDULES,
                   "Learning-rate schedule; default: the recipe's.")
 flags.DEFINE_float("decay_factor", None,
                    "The rate's multiplier at each drop of the step, plateau and exponential "
-                   "schedules (0.1 divides it by ten); default: the recipe's.",
-                   lower_bound=0.0, upper_bound=1.0)
+                   "schedules (0.1 divides it by ten), in (0, 1]; default: the recipe's.")
 flags.DEFINE_list("decay_epochs", None,
                   "The step schedule's drops: the epochs at which the rate is multiplied by "
                   "--decay_factor, ascending (e.g. 30,60,90); default: the recipe's. They "
                   "replace the per-stage rates a paper lists (LeNet-5's).")
 flags.DEFINE_float("decay_every", None,
                    "The exponential schedule's period: the rate is multiplied by "
-                   "--decay_factor every this many epochs; default: the recipe's.",
-                   lower_bound=0.0)
+                   "--decay_factor every this many epochs, positive; default: the recipe's.")
 flags.DEFINE_float("warmup_epochs", None,
                    "Learning-rate warm-up epochs: a linear ramp from zero, or the recipe's "
                    "constant warm-up rate (ResNet-110's 0.01); default: the recipe's.",
                    lower_bound=0.0)
 flags.DEFINE_float("label_smoothing", None, "Label smoothing of the cross-entropy.",
                    lower_bound=0.0, upper_bound=0.99)
-flags.DEFINE_float("clipnorm", None, "Clip each gradient to this norm.", lower_bound=0.0)
+flags.DEFINE_float("clipnorm", None, "Clip each gradient to this norm, positive.")
 flags.DEFINE_float("dropout", None, "Rate of every Dropout layer; default: the paper's.",
                    lower_bound=0.0, upper_bound=0.99)
 flags.DEFINE_boolean("ema", None, "Polyak averaging of the weights (Keras use_ema).")
@@ -222,6 +220,14 @@ def epochs_list(values) -> tuple[float, ...] | None:
         map(math.isfinite, epochs)) else None
 
 
+# Zero is no rate, period or norm (absl's lower_bound would accept it and --help say so).
+for _name, _why in (("learning_rate", "a rate of zero trains nothing"),
+                    ("decay_every", "the exponential schedule's period in epochs"),
+                    ("clipnorm", "leave it out not to clip")):
+    flags.register_validator(_name, lambda value: value is None or value > 0,
+                             message=f"must be positive ({_why})")
+flags.register_validator("decay_factor", lambda value: value is None or 0 < value <= 1,
+                         message="must be in (0, 1]: the rate's multiplier at each drop")
 flags.register_validator("decay_epochs", lambda values: values is None or bool(epochs_list(values)),
                          message="must be positive epochs in ascending order, e.g. 30,60,90")
 

@@ -25,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from engine import quiet
+from engine.build import all_layers
 from engine.calibration import calibration
 from engine.data import Prepared
 from engine.data.tta import dense_scale
@@ -120,17 +121,10 @@ def monte_carlo_dropout(model: keras.Model) -> keras.Model:
     (:func:`layers.with_dropout_at_test_time`); a model without one of rate above 0 is
     a usage error."""
     if not any(type(layer) is keras.layers.Dropout and layer.rate > 0
-               for layer in _all_layers(model)):
+               for layer in all_layers(model)):
         raise UsageError(f"--mc_dropout needs Dropout layers, and {model.name!r} has none with "
                          f"a rate above 0; evaluate it without --mc_dropout.")
     return with_dropout_at_test_time(model)
-
-
-def _all_layers(model: keras.Model):
-    for layer in model.layers:
-        yield layer
-        if isinstance(layer, keras.Model):
-            yield from _all_layers(layer)
 
 
 @quiet.made_per_model  # an ensemble's runs, one model after another

@@ -153,11 +153,12 @@ CASES = [
     (["--schedule=step"], 2, "The step schedule needs decay_epochs"),
     (["--decay_epochs=60,30"], 2, "--decay_epochs=60,30: must be positive epochs in ascending "
      "order"),
-    (["--decay_factor=0", "--schedule=plateau"], 2, "decay_factor must be in (0, 1]"),
+    (["--decay_factor=0", "--schedule=plateau"], 2, "--decay_factor=0.0: must be in (0, 1]"),
+    (["--decay_every=0", "--schedule=exponential"], 2, "--decay_every=0.0: must be positive"),
     (["--optimizer=momentum", "--momentum=1.5"], 2, "momentum must be in [0, 1), got 1.5"),
-    (["--learning_rate=0"], 2, "learning_rate must be positive (--learning_rate), got 0."),
-    (["--clipnorm=0"], 2, "clipnorm must be positive (--clipnorm; leave it out not to clip), "
-     "got 0."),
+    (["--learning_rate=0"], 2, "--learning_rate=0.0: must be positive (a rate of zero trains "
+     "nothing)"),
+    (["--clipnorm=0"], 2, "--clipnorm=0.0: must be positive (leave it out not to clip)"),
     (["--warmup_epochs=2.5", "--epochs=2"], 2, "--warmup_epochs=2.5 lasts longer than the run "
      "(--epochs=2)"),
     (["--recipe=resnet20", "--epochs=1", "--dropout=0.3"], 2,

@@ -26,6 +26,9 @@ def run(args) -> None:
     if args.layers == []:  # --layers= (no names) read as the default layers
         raise UsageError("--layers is empty; name layers with feature maps, comma-separated, "
                          "or leave the flag out for each stage's output.")
+    if args.layers and not all(args.layers):
+        raise UsageError(f"--layers={','.join(args.layers)} has an empty entry; name layers "
+                         "separated by single commas, without a comma at either end.")
     saved = saved_run(args, reads_images=True)
     rundir.check_writable("model_dir", saved.directory)  # the figures go there
     image = draw.load_image(args.image) if args.image else None

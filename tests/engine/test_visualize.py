@@ -64,6 +64,8 @@ def test_mistakes_fail_before_any_work_with_one_sentence(lenet_run, mode_args, t
         modes.run("visualize", mode_args(model_dir=str(lenet_run), patch=40))
     with pytest.raises(UsageError, match="^--layers is empty; name layers"):  # not the default
         modes.run("visualize", mode_args(model_dir=str(lenet_run), layers=[]))
+    with pytest.raises(UsageError, match="^--layers=c1,,s2 has an empty entry"):  # not name ''
+        modes.run("visualize", mode_args(model_dir=str(lenet_run), layers=["c1", "", "s2"]))
     with pytest.raises(UsageError, match="--layers applies to --mode=visualize, not --mode=train"):
         modes.run("train", mode_args(model_dir=str(tmp_path / "new"), layers=["c1"]))
     assert not (tmp_path / "new").exists()
