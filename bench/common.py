@@ -128,6 +128,9 @@ def run(main) -> None:
     def guarded(argv):
         expand_path_flags()
         try:
+            if len(argv) > 1:  # a value whose flag lost its '--', read as nothing by absl
+                raise UsageError(f"unexpected arguments {' '.join(argv[1:])!r}; every option "
+                                 "is a --flag (see --help).")
             main(argv)
         except UsageError as error:
             if isinstance(error, InputTooSmall) and "image_size" in flags.FLAGS:

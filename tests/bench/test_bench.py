@@ -90,6 +90,10 @@ def test_bench_flag_mistakes_end_like_train_pys():
         "throughput.py: error: flag --precision=fp16: value should be one of "
         "<float32|mixed_float16|mixed_bfloat16>")
     assert run("throughput.py", "--help")[0].returncode == 0
+    result, _ = run("throughput.py", "recipe=vgg16")  # its '--' lost: not timed as resnet50
+    assert result.returncode == 2 and result.stderr.strip().splitlines()[-1] == (
+        "throughput.py: error: unexpected arguments 'recipe=vgg16'; every option is a --flag "
+        "(see --help).")
     result, _ = run("throughput.py", "--recipe=lenet5_modern", "--image_size=4", "--steps=1")
     assert result.returncode == 2
     assert result.stderr.strip().endswith("< 1; pass a larger --image_size.")
