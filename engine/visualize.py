@@ -304,6 +304,15 @@ def mosaic(tiles: list[np.ndarray], columns: int, gap: int, caption: int = 0):
     return canvas, origins
 
 
+def enlarged(tiles: list[np.ndarray], pixels: int = 16) -> list[np.ndarray]:
+    """``tiles`` with each pixel repeated so a tile is at least ``pixels`` wide: a gap
+    or caption of whole pixels beside a 1x1 map would be as large as the map."""
+    zoom = math.ceil(pixels / tiles[0].shape[1])
+    if zoom == 1:
+        return tiles
+    return [np.repeat(np.repeat(tile, zoom, axis=0), zoom, axis=1) for tile in tiles]
+
+
 class _Layout:
     """Pixel sizes of a mosaic whose tiles are ``tile_inches`` wide on the page."""
 
@@ -355,14 +364,16 @@ def plot_filters(layer: keras.layers.Layer, path: str) -> str:
         weights = weights if channels == 3 else weights.mean(axis=-1)
         low, high = weights.min(), weights.max()
         tiles.append((weights - low) / (high - low or 1.0))
-    layout = _Layout(kernel_w, 0.55)
+    tiles = enlarged(tiles)
+    tile_width = tiles[0].shape[1]
+    layout = _Layout(tile_width, 0.55)
     canvas, origins = mosaic(tiles, 12 if shown > 64 else 8, layout.gap, layout.caption)
     width, height = layout.size(canvas)
     figure = Figure(figsize=(max(width, 3.2) + 0.2, height + 0.7), layout="constrained")
     FigureCanvasAgg(figure)
     axis = figure.subplots()
-    _draw_mosaic(axis, canvas, origins, [str(index) for index in range(shown)], layout, kernel_w,
-                 vmin=0.0, vmax=1.0)
+    _draw_mosaic(axis, canvas, origins, [str(index) for index in range(shown)], layout,
+                 tile_width, vmin=0.0, vmax=1.0)
     colour = ("RGB" if channels == 3 else "grey" if channels == 1
               else f"mean of {channels} input channels")
     more = f", the first {shown}" if shown < count else ""
@@ -378,9 +389,10 @@ def plot_feature_maps(name: str, maps: np.ndarray, image: np.ndarray, caption: s
     height, width, channels = maps.shape
     shown = min(channels, MAX_MAPS)
     columns = 8 if shown > 8 else shown
-    layout = _Layout(width, min(1.4, 7.0 / columns))
-    canvas, origins = mosaic([maps[..., index] for index in range(shown)], columns, layout.gap,
-                             layout.caption)
+    tiles = enlarged([maps[..., index] for index in range(shown)])
+    tile_width = tiles[0].shape[1]
+    layout = _Layout(tile_width, min(1.4, 7.0 / columns))
+    canvas, origins = mosaic(tiles, columns, layout.gap, layout.caption)
     maps_width, maps_height = layout.size(canvas)
     figure = Figure(figsize=(2.4 + maps_width + 0.9, max(2.7, maps_height + 0.6)),
                     layout="constrained")
@@ -390,7 +402,7 @@ def plot_feature_maps(name: str, maps: np.ndarray, image: np.ndarray, caption: s
     left.set_title(drawable(caption), fontsize=8)
     left.set_axis_off()
     picture = _draw_mosaic(right, canvas, origins, [str(index) for index in range(shown)],
-                           layout, width, cmap="viridis", vmin=float(maps.min()),
+                           layout, tile_width, cmap="viridis", vmin=float(maps.min()),
                            vmax=float(maps.max()))
     figure.colorbar(picture, ax=right, shrink=0.8, label="activation")
     more = f" (the first {shown})" if shown < channels else ""

@@ -398,3 +398,17 @@ def test_class_names_with_dollar_signs_are_drawn_as_they_are(tmp_path, monkeypat
     shown = " ".join(text.replace(r"\$", "$") for text in texts)  # as matplotlib draws it
     for name in names:
         assert f"'{name}'" in shown
+
+
+def test_one_pixel_feature_maps_are_drawn_as_large_as_the_gaps_between_them_allow(tmp_path):
+    # A gap and a caption are whole pixels: beside 1x1 maps each was as large as a map.
+    assert np.array_equal(visualize.enlarged([np.array([[2.0]])])[0], np.full((16, 16), 2.0))
+    fourteen = np.zeros((14, 14, 1))
+    assert visualize.enlarged([fourteen])[0].shape == (28, 28, 1)
+    image = np.zeros((32, 32, 1))
+    heights = {}
+    for side in (1, 14):
+        path = visualize.plot_feature_maps("c", np.ones((side, side, 64), np.float32), image,
+                                           "a digit", str(tmp_path / f"{side}.png"))
+        heights[side] = tf.io.decode_png(tf.io.read_file(path)).shape[0]
+    assert heights[1] <= heights[14]  # 2.2 times as tall before
