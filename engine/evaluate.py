@@ -166,17 +166,39 @@ def ends_in_softmax(model: keras.Model) -> bool:
     return getattr(activation, "__name__", None) == "softmax"
 
 
-def scores(probabilities: np.ndarray, labels: np.ndarray, prefix: str = "") -> dict:
-    """``<prefix>accuracy``, ``<prefix>accuracy_interval`` and ``<prefix>loss``; a
-    network whose outputs are not finite fails the run (:class:`RunFailure`): argmax
-    would read each NaN row as class 0, and the run would be saved and exported."""
-    broken = int(np.count_nonzero(~np.isfinite(probabilities).all(axis=-1)))
-    if broken:
-        raise RunFailure(
+class NonFiniteOutputs(RunFailure):
+    """A network whose outputs are NaN or infinite on ``broken`` of ``total`` test
+    images, told as the end of its training run; :meth:`of_saved_run` tells it of a
+    saved run that an evaluation reads."""
+
+    def __init__(self, broken: int, total: int):
+        self.broken, self.total = broken, total
+        super().__init__(
             f"The network's outputs are not finite numbers (NaN or infinite) on {broken} of "
-            f"the {len(labels)} test images, so it has no accuracy (nothing is saved or "
+            f"the {total} test images, so it has no accuracy (nothing is saved or "
             "exported); train it anew with --overwrite, at a lower --learning_rate or for "
             "more epochs.")
+
+    def of_saved_run(self, directory: str) -> RunFailure:
+        return RunFailure(
+            f"The network saved in {directory} gives outputs that are not finite numbers (NaN "
+            f"or infinite) on {self.broken} of the {self.total} test images, so it has no "
+            "accuracy; train that run anew with --overwrite, at a lower --learning_rate.")
+
+
+def check_finite(probabilities: np.ndarray) -> None:
+    """Raises :class:`NonFiniteOutputs` where a row of ``probabilities`` is not finite:
+    argmax would read each NaN row as class 0."""
+    broken = int(np.count_nonzero(~np.isfinite(probabilities).all(axis=-1)))
+    if broken:
+        raise NonFiniteOutputs(broken, len(probabilities))
+
+
+def scores(probabilities: np.ndarray, labels: np.ndarray, prefix: str = "") -> dict:
+    """``<prefix>accuracy``, ``<prefix>accuracy_interval`` and ``<prefix>loss``; a
+    network whose outputs are not finite fails the run (:func:`check_finite`), which
+    would otherwise be saved and exported."""
+    check_finite(probabilities)
     value = accuracy(probabilities, labels)
     return {f"{prefix}accuracy": value,
             f"{prefix}accuracy_interval": accuracy_interval(value, len(labels)),

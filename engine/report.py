@@ -20,8 +20,10 @@ from engine.spec import software_versions, transfer_record
 from engine.training import EPOCH_SECONDS, VALIDATION_SECONDS
 
 def counted(count: int, noun: str) -> str:
-    """``count`` ``noun``\ s as a line says it: ``1 epoch``, ``2 epochs``, ``1,437 steps``."""
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+    """``count`` ``noun``\ s as a line says it: ``1 epoch``, ``2 epochs``, ``1,437 steps``,
+    ``3 passes``."""
+    plural = "es" if noun.endswith("s") else "s"
+    return f"{count:,} {noun}{'' if count == 1 else plural}"
 
 
 def read_history(path: str) -> dict[str, list[float]]:
@@ -110,6 +112,7 @@ def plot_curves(history: dict[str, list[float]], path: str, title: str = "",
     """Training and validation loss and accuracy (logged as ``accuracy``) per epoch, as a PNG."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     epochs = [int(epoch) + 1 for epoch in history.get("epoch", [])]
     figure = Figure(figsize=(10, 4), layout="tight")
@@ -121,6 +124,7 @@ def plot_curves(history: dict[str, list[float]], path: str, title: str = "",
             if values:
                 axis.plot(epochs[:len(values)], values, marker=".", label=label)
         axis.set_xlabel("epoch")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # no epoch 1.5
         axis.set_ylabel(metric)
         axis.grid(alpha=0.3)
         axis.legend()

@@ -236,9 +236,15 @@ class Diverged(RunFailure):
     def __init__(self, loss: float, epoch: int, step: int, rate: float):
         self.where = f"The training loss became {loss} at epoch {epoch}, step {step}"
         self.rate = rate
-        super().__init__(f"{self.where}: the run diverged; lower --learning_rate (the rate at "
-                         f"that step, after the schedule and warm-up, was {rate:g}) and run "
-                         "again.")
+        super().__init__(self.advice())
+
+    def advice(self, overwrite: bool = False) -> str:
+        """The sentence for the run; ``overwrite`` where its folder holds what a run at
+        a lower rate must replace (backed-up epochs, which resume only at the rate they
+        trained at, or the finished run that ``--overwrite`` was replacing)."""
+        again = "run again with --overwrite" if overwrite else "run again"
+        return (f"{self.where}: the run diverged; lower --learning_rate (the rate at that "
+                f"step, after the schedule and warm-up, was {self.rate:g}) and {again}.")
 
     def in_trial(self) -> str:
         """The sentence for a search's trial, whose rate the search chose."""

@@ -87,11 +87,14 @@ class TrainingConfig:
 
     def with_learning_rate(self, rate: float) -> "TrainingConfig":
         """This configuration at learning rate ``rate``, a paper's per-stage rates
-        (``step_rates``, LeNet-5's) scaled with it: they replace the rate after the first
-        epochs, which would otherwise train at the paper's rates whatever ``rate`` says."""
+        (``step_rates``, LeNet-5's) and constant warm-up rate (ResNet-110's, a tenth of
+        the rate) scaled with it: they replace the rate in some epochs, which would
+        otherwise train at the paper's rates whatever ``rate`` says (a warm-up above it)."""
         factor = rate / self.learning_rate
+        warmup = self.warmup_learning_rate
         return dataclasses.replace(self, learning_rate=rate,
-                                   step_rates=tuple(stage * factor for stage in self.step_rates))
+                                   step_rates=tuple(stage * factor for stage in self.step_rates),
+                                   warmup_learning_rate=None if warmup is None else warmup * factor)
 
     def __post_init__(self):
         if self.step_rates and len(self.step_rates) != len(self.decay_epochs) + 1:
@@ -109,6 +112,10 @@ class TrainingConfig:
             raise UsageError(f"momentum must be in [0, 1), got {self.momentum:g}.")
         if not 0.0 < self.decay_factor <= 1.0:
             raise UsageError(f"decay_factor must be in (0, 1], got {self.decay_factor:g}.")
+        if self.schedule == "plateau" and self.decay_factor == 1.0:  # Keras refuses it
+            raise UsageError("The plateau schedule's drops multiply the rate by decay_factor "
+                             "(--decay_factor), which must be below 1, got 1; give a factor "
+                             "below 1, or --schedule=constant for no drops.")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise UsageError(
                 f"label_smoothing must be in [0, 1), got {self.label_smoothing}.")

@@ -154,6 +154,8 @@ CASES = [
     (["--decay_epochs=60,30"], 2, "--decay_epochs=60,30: must be positive epochs in ascending "
      "order"),
     (["--decay_factor=0", "--schedule=plateau"], 2, "--decay_factor=0.0: must be in (0, 1]"),
+    (["--decay_factor=1", "--schedule=plateau"], 2, "The plateau schedule's drops multiply "
+     "the rate by decay_factor (--decay_factor), which must be below 1, got 1"),
     (["--decay_every=0", "--schedule=exponential"], 2, "--decay_every=0.0: must be positive"),
     (["--optimizer=momentum", "--momentum=1.5"], 2, "momentum must be in [0, 1), got 1.5"),
     (["--learning_rate=0"], 2, "--learning_rate=0.0: must be positive (a rate of zero trains "
@@ -210,6 +212,12 @@ CASES = [
      "config and version it has"),
     (["--dataset=mnist/foo", "--data_dir={empty}"], 2, "TFDS cannot open dataset 'mnist/foo': "
      "BuilderConfig foo not found with version 3.0.1; name a config"),
+    (["--dataset=mnist/foo=1", "--data_dir={empty}"], 2, "TFDS cannot open dataset "  # TypeError
+     "'mnist/foo=1': DatasetBuilder.__init__() got an unexpected keyword argument 'foo'; name a "
+     "config"),
+    (["--dataset=synthetic", "--validation_fraction=0.00001"], 2,  # trained without validation
+     "--validation_fraction=1e-05 holds out no image of the 10,000 training images; pass 0 for "
+     "no validation split, or at least 0.0001."),
     (["--data_dir={empty}"], 2, "--data_dir tells where a TFDS dataset is prepared, and "
      "--dataset=digits is not one (it is embedded in scikit-learn); leave --data_dir out."),
     (["--dataset=synthetic", "--manual_dir={empty}"], 2, "--manual_dir holds the archives a "
@@ -448,3 +456,10 @@ def test_a_folders_name_without_folder_prefix_is_pointed_to_it(places, train_her
                         cwd=places)
     assert result.returncode == 2 and result.stderr.strip().splitlines()[-1].endswith(
         "; an image folder is --dataset=folder:with_validation.")
+
+
+def test_a_summary_that_does_not_fit_prints_nothing_before_its_sentence(train_here):
+    # The recipe's description and citation were printed, then the error.
+    result = train_here("--mode=summary", "--recipe=alexnet", "--image_size=30")
+    assert result.returncode == 2 and result.stdout == ""
+    assert "Layer 'pool2' does not fit its input" in result.stderr

@@ -681,6 +681,34 @@ def test_overwrite_replaces_a_finished_run_and_keeps_other_files(tmp_path, train
         model_dir / "export" / "2")
 
 
+def test_a_run_that_diverged_after_a_backed_up_epoch_says_to_overwrite_it(tmp_path, train_here,
+                                                                          monkeypatch):
+    # "Lower --learning_rate and run again" was refused: the backup's epoch resumes only
+    # at the rate it trained at.
+    import keras
+
+    from engine import training
+
+    def diverging_in_epoch_2_at_a_rate_of_1_or_more(callback, batch, logs=None):
+        rate = float(keras.ops.convert_to_numpy(callback.model.optimizer.learning_rate))
+        if callback.epoch == 1 and rate >= 1:
+            raise training.Diverged(float("nan"), 2, batch + 1, rate)
+
+    monkeypatch.setattr(training.StopOnDivergence, "on_train_batch_end",
+                        diverging_in_epoch_2_at_a_rate_of_1_or_more)
+    model_dir = tmp_path / "run"
+    failed = train_here("--learning_rate=3", "--optimizer=sgd", "--epochs=3",
+                        f"--model_dir={model_dir}")
+    assert failed.returncode == 1, failed.stderr[-3000:]
+    assert re.search(r"The training loss became nan at epoch 2, step 1: the run diverged; "
+                     r"lower --learning_rate \(the rate at that step, after the schedule and "
+                     r"warm-up, was 2\.25\) and run again with --overwrite\.$",  # cosine's
+                     failed.stderr.strip())
+    again = train_here("--learning_rate=0.01", "--optimizer=sgd", "--epochs=3", "--overwrite",
+                       f"--model_dir={model_dir}")
+    assert again.returncode == 0, again.stderr[-3000:]
+
+
 def test_a_replacement_that_fails_puts_the_finished_run_back(tmp_path, train_here):
     # --overwrite removed the finished run before the new one trained: a learning rate
     # that diverged at its third step left neither.
@@ -692,7 +720,8 @@ def test_a_replacement_that_fails_puts_the_finished_run_back(tmp_path, train_her
                         f"--model_dir={model_dir}")
     assert failed.returncode == 1 and "the run diverged" in failed.stderr
     assert failed.stderr.strip().endswith(
-        f"and run again. The run that --overwrite was replacing is back in {model_dir}.")
+        f"and run again with --overwrite. The run that --overwrite was replacing is back in "
+        f"{model_dir}.")
     assert {path.name: path.read_bytes() for path in model_dir.iterdir()
             if path.is_file()} == kept
     assert not (model_dir / ".replaced").exists() and not (model_dir / "backup").exists()

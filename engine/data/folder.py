@@ -34,6 +34,10 @@ from engine.serving.contract import MAX_IMAGE_PIXELS, TOO_LARGE
 from layers.errors import UsageError
 
 SPLITS = ("train", "validation", "test")
+# Folder names that mean a split, in whatever case: a flat folder of only these is a
+# misnamed split layout, not classes.
+SPLIT_SPELLINGS = {**{split: split for split in SPLITS}, "val": "validation",
+                   "valid": "validation"}
 REPORTED_FILES = 5  # files named in a warning or a failure
 # The first bytes of each accepted format: the folder source and serve_bytes check the
 # same table (here, beside decode_bytes: engine.serving imports engine.data, not back).
@@ -104,8 +108,16 @@ def read_layout(root: pathlib.Path, path: str) -> tuple[dict, dict]:
                             path, ", ".join(others))
     else:
         layout = {"train": class_files(root, unread)}
-        named = sorted(name for name in layout["train"] if name in SPLITS)
-        if named and len(named) == len(layout["train"]):  # test/<class>/* alone: no classes
+        named = sorted(layout["train"], key=str.lower)
+        splits = {name: SPLIT_SPELLINGS.get(name.lower()) for name in named}
+        if named and all(splits.values()):  # test/<class>/* alone, Train/ and Test/: no classes
+            misnamed = [name for name in named if name != splits[name]]
+            if misnamed:
+                raise UsageError(
+                    f"Image folder {path!r} has {' and '.join(map(repr, named))}, which would "
+                    "be read as classes; the split folders are train, validation and test: "
+                    "rename " + ", ".join(f"{name!r} to {splits[name]!r}" for name in misnamed)
+                    + ".")
             raise UsageError(f"Image folder {path!r} has {' and '.join(map(repr, named))} but "
                              "no 'train' split; put the training images in "
                              "PATH/train/<class>/* beside them.")

@@ -9,6 +9,7 @@ where a dataset has no validation split, one is carved from train deterministica
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 
 import tensorflow as tf
@@ -70,3 +71,16 @@ def shipped_validation_refusal(name: str, fraction: float) -> UsageError:
     the flag would be silently ignored."""
     return UsageError(f"--validation_fraction={fraction:g} does not apply: {name} ships its "
                       "own validation split, which the run validates on; leave the flag out.")
+
+
+def held_out(fraction: float, size: int) -> int:
+    """The images a validation ``fraction`` holds out of ``size`` training images,
+    rounded; a fraction above 0 that holds out none is a :class:`UsageError` (the run
+    would go on without validation, as ``0`` asks)."""
+    count = round(fraction * size)
+    if fraction > 0 and not count:
+        smallest = math.ceil(1e6 / size) / 1e6  # 1/size, rounded up to six decimals
+        raise UsageError(f"--validation_fraction={fraction:g} holds out no image of the "
+                         f"{size:,} training images; pass 0 for no validation split, or at "
+                         f"least {smallest:g}.")
+    return count

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from engine.data.source import SPLIT_SEED, VALIDATION_FRACTION, Source
+from engine.data.source import SPLIT_SEED, VALIDATION_FRACTION, Source, held_out
 
 # A pool of distinct random images, repeated to these split sizes (validation's is
 # the validation fraction of train's: 1,000 at the default 0.1).
@@ -19,7 +19,7 @@ def synthetic(image_shape: tuple[int, int, int], classes: int,
     ``class_0``, ``class_1``, ...: :data:`SYNTHETIC_POOL` distinct images repeated to
     :data:`SYNTHETIC_SIZES`, validation's ``validation_fraction`` times train's."""
     sizes = {"train": SYNTHETIC_SIZES["train"],
-             "validation": round(validation_fraction * SYNTHETIC_SIZES["train"]),
+             "validation": held_out(validation_fraction, SYNTHETIC_SIZES["train"]),
              "test": SYNTHETIC_SIZES["test"]}
     pool = tf.constant(np.random.default_rng(SPLIT_SEED).integers(
         0, 256, (SYNTHETIC_POOL, *image_shape), dtype=np.uint8))

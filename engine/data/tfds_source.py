@@ -17,7 +17,8 @@ import tensorflow as tf
 from absl import logging
 
 from engine.data.source import (FOLDER_PREFIX, NOT_TFDS, SPLIT_SEED, TEST_FRACTION,
-                                VALIDATION_FRACTION, Source, shipped_validation_refusal)
+                                VALIDATION_FRACTION, Source, held_out,
+                                shipped_validation_refusal)
 from layers.checks import close_names
 from layers.errors import UsageError
 
@@ -95,9 +96,9 @@ def _split_names(builder, label_key: str, validation_fraction: float) -> dict[st
     names = {"test": test or _train_slice(0, start)}
     if "validation" in splits and test != "validation":
         names["validation"] = "validation"
-    elif held_out := round(validation_fraction * (size - start)):
-        names["validation"] = _train_slice(start, start + held_out)
-        start += held_out
+    elif held := held_out(validation_fraction, size - start):
+        names["validation"] = _train_slice(start, start + held)
+        start += held
     names["train"] = _train_slice(start, None)
     if names["test"] != "test":
         taken = "its validation split" if test else f"the first {TEST_FRACTION:.0%} of train"
@@ -176,7 +177,8 @@ def _builder(name: str, data_dir: str | None):
         return tfds.builder(name, data_dir=data_dir)
     except tfds.core.registered.DatasetNotFoundError:
         raise _unknown_dataset(name, folder) from None
-    except (ValueError, AssertionError) as error:  # TFDS's for a name, config or version
+    # TFDS's for a name, config or version; TypeError for a keyword (mnist/foo=1) it lacks
+    except (ValueError, AssertionError, TypeError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
         if reason.startswith("Parsing builder name string") or folder:
             raise _unknown_dataset(name, folder) from None

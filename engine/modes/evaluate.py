@@ -21,9 +21,11 @@ import numpy as np
 from engine import rundir
 from engine.calibration import plot_reliability
 from engine.data import named_data_errors
-from engine.evaluate import (check_evaluation, evaluate, evaluate_ensemble, evaluate_mc_dropout,
-                             format_accuracy, predict_test_split, tta_scale)
+from engine.evaluate import (NonFiniteOutputs, check_evaluation, check_finite, evaluate,
+                             evaluate_ensemble, evaluate_mc_dropout, format_accuracy,
+                             predict_test_split, tta_scale)
 from engine.modes import saved_run
+from engine.report import counted
 from engine.spec import check_outside_images, default_model_dir
 from layers.errors import UsageError
 
@@ -57,24 +59,36 @@ def evaluate_run(saved: rundir.SavedRun, data_dir: str | None = None, tta: str =
     data = saved.prepare(data_dir, batch_size, tta=tta, test_scale=test_scale,
                          deterministic=True)
     record = saved.record
-    with named_data_errors(data.source):
+    with named_data_errors(data.source), told_of(saved.directory):
         evaluation = {"recipe": record["recipe"], "dataset": saved.dataset,
                       "test_examples": data.source.sizes["test"],
                       **evaluate(model, data, tta, with_calibration=True)}
+        if mc_dropout:  # before any figure: a failure leaves the last evaluation's whole
+            evaluation["mc_dropout"] = evaluate_mc_dropout(model, data, mc_dropout, seed)
     title = f"{record['recipe']} on {saved.dataset}"
     evaluation["calibration"]["diagram"] = plot_reliability(
         evaluation["calibration"], os.path.join(saved.directory, rundir.RELIABILITY_FILE), title)
     if mc_dropout:
-        evaluation["mc_dropout"] = result = evaluate_mc_dropout(model, data, mc_dropout, seed)
+        result = evaluation["mc_dropout"]
         result["calibration"]["diagram"] = plot_reliability(
             result["calibration"],
             os.path.join(saved.directory, rundir.MC_DROPOUT_RELIABILITY_FILE),
-            f"{title}\nMonte Carlo dropout, {mc_dropout} passes")
+            f"{title}\nMonte Carlo dropout, {counted(mc_dropout, 'pass')}")
     else:  # an earlier evaluation's diagram would no longer match evaluation.json
         with contextlib.suppress(FileNotFoundError):
             os.remove(os.path.join(saved.directory, rundir.MC_DROPOUT_RELIABILITY_FILE))
     rundir.write_json(os.path.join(saved.directory, rundir.EVALUATION_FILE), evaluation)
     return evaluation
+
+
+@contextlib.contextmanager
+def told_of(directory: str):
+    """A network with outputs that are not finite, told as the saved run in
+    ``directory`` that it is (an ensemble names which of its runs)."""
+    try:
+        yield
+    except NonFiniteOutputs as failure:
+        raise failure.of_saved_run(directory) from None
 
 
 def describe(evaluation: dict, model_dir: str) -> str:
@@ -91,7 +105,8 @@ def describe(evaluation: dict, model_dir: str) -> str:
     if "mc_dropout" in evaluation:
         result = evaluation["mc_dropout"]
         lines.append(
-            f"Monte Carlo dropout, {result['passes']} passes: test accuracy "
+            f"Monte Carlo dropout, {counted(result['passes'], 'pass')}"
+            f"{' (without TTA)' if 'tta' in evaluation else ''}: test accuracy "
             f"{format_accuracy(result['test_accuracy'], result['test_accuracy_interval'])}, "
             f"test loss {result['test_loss']:.4f}, "
             f"ECE {result['calibration']['expected_calibration_error']:.4f}, "
@@ -126,8 +141,8 @@ def run_ensemble(args) -> dict:
     runs = [saved_run(args, directory, reads_images=True) for directory in args.ensemble or []]
     check_ensemble(runs, args)
     dataset = runs[0].dataset
-    output_dir = (os.path.expanduser(args.model_dir) if "model_dir" in args.given
-                  else default_model_dir("ensemble", dataset))
+    output_dir = os.path.abspath(os.path.expanduser(args.model_dir) if "model_dir" in args.given
+                                 else default_model_dir("ensemble", dataset))
     rundir.check_writable("model_dir", output_dir)  # before any run is evaluated
     check_outside_images("model_dir", output_dir, dataset)
     member_probabilities, scales, labels = [], [], None
@@ -137,6 +152,8 @@ def run_ensemble(args) -> dict:
         data = saved.prepare(args.data_dir, args.batch_size, tta=args.tta,
                              test_scale=args.test_scale, deterministic=True)
         probabilities, run_labels = predict_test_split(model, data, args.tta)
+        with told_of(saved.directory):
+            check_finite(probabilities)
         if labels is not None and not np.array_equal(labels, run_labels):
             raise UsageError(f"The runs' test splits differ ({runs[0].directory} and "
                              f"{saved.directory}); ensemble runs of one prepared dataset.")

@@ -23,7 +23,7 @@ def run(args) -> None:
     # beside its arXiv year, 2014, read as two dates).
     dated = recipe.paper if re.search(r"\b(19|20)\d\d\b", recipe.paper) \
         else f"{recipe.paper} ({recipe.year})"
-    print(f"{recipe.name}: {recipe.description}\n{dated}: {recipe.table}.\n")
     with keras.StatelessScope(initialize_variables=False):  # variables of shapes, no values
-        model = recipes.build(args.recipe, input_shape=input_shape)
+        model = recipes.build(args.recipe, input_shape=input_shape)  # one that does not fit
+    print(f"{recipe.name}: {recipe.description}\n{dated}: {recipe.table}.\n")  # prints no more
     print(format_summary(model))

@@ -14,7 +14,7 @@ import contextlib
 import os
 
 import recipes
-from engine import distribute, rundir, runlock, schedules, training, transfer
+from engine import distribute, endings, rundir, runlock, schedules, training, transfer
 from engine.build import build, check_fits_before_reading
 from engine.cli import run_spec
 from engine.data import named_data_errors, open_source, prepare, resolve_input_shape
@@ -61,8 +61,13 @@ def train(spec: RunSpec, overwrite: bool = False,
         except RunFailure as failure:  # diverged, or its data failed: the run it replaced stays
             if replacing:
                 rundir.put_back(replacing[0])
-                raise RunFailure(f"{failure} The run that --overwrite was replacing is back in "
+                told = failure.advice(overwrite=True) if isinstance(failure, training.Diverged) \
+                    else str(failure)
+                raise RunFailure(f"{told} The run that --overwrite was replacing is back in "
                                  f"{replacing[0]}.") from failure
+            backup = os.path.join(distribute.worker_dir(spec.model_dir), rundir.BACKUP_DIR)
+            if isinstance(failure, training.Diverged) and endings.backed_up(backup):
+                raise RunFailure(failure.advice(overwrite=True)) from failure
             raise
 
 

@@ -85,6 +85,9 @@ def test_monte_carlo_dropout(runs, mode_args, capsys):
         "mean_entropy_wrong"]
     assert (run / "reliability_mc_dropout.png").read_bytes()[:4] == b"\x89PNG"
     assert "Monte Carlo dropout, 5 passes: test accuracy" in capsys.readouterr().out
+    modes.run("evaluate", mode_args(model_dir=str(run), mc_dropout=1, tta="flip"))
+    assert ("Monte Carlo dropout, 1 pass (without TTA): test accuracy"  # not "1 passes"
+            in capsys.readouterr().out)
     modes.run("evaluate", mode_args(model_dir=str(run)))  # the diagram goes with its numbers
     assert "mc_dropout" not in read(run / "evaluation.json")
     assert not (run / "reliability_mc_dropout.png").exists()
@@ -149,6 +152,10 @@ def test_an_ensemble_of_two_runs(runs, mode_args, tmp_path, capsys, monkeypatch)
     assert result["test_examples"] == 360
     assert (tmp_path / "ensemble" / "reliability_ensemble.png").is_file()
     assert "Ensemble of 2 runs on digits" in capsys.readouterr().out
+    modes.run("evaluate", mode_args(ensemble=[str(run) for run in members],
+                                    model_dir="relative"))  # its files named whole, as a run's
+    diagram = read(tmp_path / "relative" / "ensemble.json")["calibration"]["diagram"]
+    assert diagram == str(tmp_path / "relative" / "reliability_ensemble.png")
     assert not any("test_scale" in member for member in result["members"])
 
 
@@ -379,3 +386,28 @@ def test_an_empty_path_flag_is_refused_by_the_modes_that_read_a_run(mode_args, m
     # Empty, it read as not given: the recorded data dir, the first test image.
     with pytest.raises(UsageError, match=f"--{flag} is empty; give a path or leave the flag out"):
         modes.run(mode, mode_args(model_dir="runs/none", **{flag: ""}))
+
+
+def test_a_saved_network_with_outputs_that_are_not_finite_is_named(runs, mode_args, tmp_path):
+    # Told as the end of a training run ("nothing is saved or exported"), and in an
+    # ensemble without saying which run.
+    import keras
+
+    broken = tmp_path / "broken"
+    shutil.copytree(runs["lenet"], broken)
+    (broken / "evaluation.json").unlink(missing_ok=True)  # an earlier test's
+    model = keras.saving.load_model(broken / "model.keras")
+    logits = model.get_layer("logits")
+    logits.set_weights([np.full_like(weights, np.nan) for weights in logits.get_weights()])
+    model.save(broken / "model.keras")
+    named = (rf"^The network saved in {re.escape(str(broken))} gives outputs that are not "
+             rf"finite numbers \(NaN or infinite\) on 360 of the 360 test images, so it has no "
+             rf"accuracy; train that run anew with --overwrite")
+    from layers.errors import RunFailure
+
+    with pytest.raises(RunFailure, match=named):
+        modes.run("evaluate", mode_args(model_dir=str(broken)))
+    assert not (broken / "evaluation.json").exists()
+    with pytest.raises(RunFailure, match=named):
+        modes.run("evaluate", mode_args(ensemble=[str(runs["lenet"]), str(broken)],
+                                        model_dir=str(tmp_path / "ensemble")))

@@ -900,6 +900,11 @@ def test_a_learning_rate_flag_scales_a_papers_step_rates(mode_args):
     assert rates(warm, 3) == pytest.approx([0.01, 0.01, 0.004])  # the warm-up, then pass 2
     assert cli.run_spec(mode_args(recipe="lenet5", model_dir="unused")).training \
         == recipes.get("lenet5").training
+    # ResNet-110's warm-up at a tenth of the rate stayed at 0.01: ten times --learning_rate=0.001.
+    resnet110 = cli.run_spec(mode_args(recipe="resnet110", learning_rate=0.001,
+                                       model_dir="unused")).training
+    assert resnet110.warmup_learning_rate == pytest.approx(1e-4)
+    assert rates(resnet110, 3) == pytest.approx([1e-4, 1e-4, 1e-3])
 
 
 def test_the_decay_flags_reach_the_schedule(mode_args):

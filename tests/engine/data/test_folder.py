@@ -369,6 +369,19 @@ def test_a_folder_of_splits_without_train_is_told_so(tmp_path):
         image_folder(str(tmp_path / "data"))
 
 
+def test_split_folders_in_capitals_are_told_to_be_renamed(tmp_path):
+    # Read as the classes 'Test' and 'Train', then "'Test' holds no decodable images".
+    for split in ("Train", "Test", "val"):
+        for name in ("cat", "dog"):
+            write_images(tmp_path / "data" / split / name, 2, (1, 2, 3))
+    with pytest.raises(ValueError, match=r"Image folder '.*data' has 'Test' and 'Train' and "
+                                         r"'val', which would be read as classes; the split "
+                                         r"folders are train, validation and test: rename "
+                                         r"'Test' to 'test', 'Train' to 'train', 'val' to "
+                                         r"'validation'\.$"):
+        image_folder(str(tmp_path / "data"))
+
+
 def test_a_single_class_is_not_a_classification_dataset(tmp_path):
     write_images(tmp_path / "one" / "cat", 4, (1, 2, 3))
     with pytest.raises(ValueError, match=r"holds one class \('cat'\); a classifier needs at "

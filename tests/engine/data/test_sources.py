@@ -9,6 +9,7 @@ import pytest
 
 from engine.data.sources import load_source
 from engine.data.synthetic import SYNTHETIC_SIZES
+from layers.errors import UsageError
 
 
 def first_examples(dataset, count):
@@ -86,6 +87,13 @@ def test_prepared_mnist_with_validation_fraction_zero_trains_on_all_60000(shared
     assert len(list(source.validation)) == 0
     held_out = load_source("mnist", str(shared_tfds), validation_fraction=0.05)
     assert held_out.sizes == {"train": 57_000, "validation": 3_000, "test": 10_000}
+    # A fraction holding out no image trained without validation, as 0 asks.
+    with pytest.raises(UsageError, match=r"^--validation_fraction=5e-06 holds out no image of "
+                                         r"the 60,000 training images; pass 0 .* at least "
+                                         r"1\.7e-05\.$"):
+        load_source("mnist", str(shared_tfds), validation_fraction=5e-6)
+    smallest = load_source("mnist", str(shared_tfds), validation_fraction=1.7e-5)
+    assert smallest.sizes == {"train": 59_999, "validation": 1, "test": 10_000}
 
 
 def test_the_default_fraction_holds_out_the_first_tenth_of_train(shared_tfds):
@@ -163,8 +171,6 @@ def test_without_a_labelled_test_split_validation_or_train_is_tested_on_saying_s
 @pytest.mark.parametrize("fraction", [0.0, 0.1, 0.5])
 def test_a_shipped_validation_split_is_read_whatever_the_fraction_and_a_set_fraction_refused(
         tfds_without_a_labelled_test_split, fraction):
-    from layers.errors import UsageError
-
     source = load_source("allthree", tfds_without_a_labelled_test_split,
                          validation_fraction=fraction)
     assert source.sizes == {"train": 20, "validation": 6, "test": 4}
