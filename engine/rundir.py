@@ -240,7 +240,8 @@ class SavedRun:
                         batch_size=batch_size or training.batch_size,
                         augmentation=training.augmentation,
                         normalization=training.normalization,
-                        validation_fraction=training.validation_fraction, **options)
+                        validation_fraction=held_fraction(training.validation_fraction,
+                                                          self.record), **options)
         source = open_source(spec, preprocessing.input_shape, self.record["num_classes"])
         self.check_classes(source.class_names)
         self.check_splits(source.sizes, source.split_digest)
@@ -467,6 +468,13 @@ def check_resumable(run_dir: str, record: dict, overwrite: bool = False) -> bool
         raise UsageError(f"{change}; restore them, pass --overwrite to start afresh, or choose "
                          "another --model_dir.")
     return False
+
+
+def held_fraction(fraction: float, record: dict) -> float:
+    """The validation fraction that splits the dataset of ``record`` (a ``run.json``) as
+    the run was split: 0 where the run held out no image (a fraction too small to hold
+    one out, which runs before 2026-12-07 trained with and a split now refuses)."""
+    return 0.0 if (record.get("split_sizes") or {}).get("validation") == 0 else fraction
 
 
 def resumed_value(record: dict, key: str):

@@ -112,6 +112,13 @@ def read_layout(root: pathlib.Path, path: str) -> tuple[dict, dict]:
         splits = {name: SPLIT_SPELLINGS.get(name.lower()) for name in named}
         if named and all(splits.values()):  # test/<class>/* alone, Train/ and Test/: no classes
             misnamed = [name for name in named if name != splits[name]]
+            for split in SPLITS:
+                spellings = [name for name in named if splits[name] == split]
+                if len(spellings) > 1:
+                    raise UsageError(
+                        f"Image folder {path!r} has {' and '.join(map(repr, spellings))}, "
+                        f"which all name the {split} split; keep one, named {split!r}, beside "
+                        "'train'.")
             if misnamed:
                 raise UsageError(
                     f"Image folder {path!r} has {' and '.join(map(repr, named))}, which would "

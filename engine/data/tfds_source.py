@@ -179,6 +179,8 @@ def _builder(name: str, data_dir: str | None):
         raise _unknown_dataset(name, folder) from None
     # TFDS's for a name, config or version; TypeError for a keyword (mnist/foo=1) it lacks
     except (ValueError, AssertionError, TypeError) as error:
+        if isinstance(error, TypeError) and "unexpected keyword argument" not in str(error):
+            raise  # TFDS's own fault, with its traceback
         reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
         if reason.startswith("Parsing builder name string") or folder:
             raise _unknown_dataset(name, folder) from None

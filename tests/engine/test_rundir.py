@@ -284,3 +284,13 @@ def test_a_run_set_aside_by_a_replacement_that_never_backed_up_an_epoch_is_put_b
     assert rundir.claim(str(run), overwrite=True)
     assert (run / "model.keras").read_text() == "model" and not (run / ".replaced").exists()
 
+
+
+def test_a_run_that_held_out_no_image_is_read_with_no_validation_split():
+    # A fraction too small to hold an image out (5e-6 of MNIST's 60,000) trained without
+    # validation before 2026-12-07; a split now refuses it, and the reading modes, which
+    # take no --validation_fraction, read the run's own.
+    old = {"split_sizes": {"train": 60_000, "validation": 0, "test": 10_000}}
+    assert rundir.held_fraction(5e-6, old) == 0.0
+    assert rundir.held_fraction(0.1, {"split_sizes": {"validation": 6_000}}) == 0.1
+    assert rundir.held_fraction(0.1, {}) == 0.1  # a record without sizes: as recorded

@@ -380,6 +380,10 @@ def test_split_folders_in_capitals_are_told_to_be_renamed(tmp_path):
                                          r"'Test' to 'test', 'Train' to 'train', 'val' to "
                                          r"'validation'\.$"):
         image_folder(str(tmp_path / "data"))
+    write_images(tmp_path / "data" / "valid" / "cat", 2, (1, 2, 3))  # not both to validation
+    with pytest.raises(ValueError, match=r"has 'val' and 'valid', which all name the validation "
+                                         r"split; keep one, named 'validation', beside 'train'\.$"):
+        image_folder(str(tmp_path / "data"))
 
 
 def test_a_single_class_is_not_a_classification_dataset(tmp_path):
