@@ -287,6 +287,8 @@ class WholeImageAugmentation(Augmentation):
     mirrors = True
 
     def store(self, image):
+        if image.dtype == tf.uint8 and image.shape[-1] == self.channels:
+            return image  # as stored already (through float32 and back: 7x an identity map)
         return to_uint8(match_channels(image, self.channels))
 
     store_whole = store  # the stored image is the whole image

@@ -331,3 +331,15 @@ def test_evaluation_views_of_a_batch_are_those_of_each_image(name):
     np.testing.assert_allclose(augmentation.evaluate(stored),
                                tf.stack([augmentation.evaluate(image) for image in stored]),
                                atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["vgg", "resnet", "inception"])
+def test_a_whole_image_preset_stores_a_decoded_image_as_it_is(name):
+    # A uint8 image of the right channels went through float32 and back, every image
+    # of every epoch of an uncached dataset; others are still converted.
+    augmentation = make_augmentation(name, (224, 224, 3))
+    image = distinct_image(37, 53)
+    assert augmentation.store(image) is image
+    rgba = tf.concat([image, tf.fill([37, 53, 1], tf.constant(255, tf.uint8))], axis=-1)
+    np.testing.assert_array_equal(augmentation.store(rgba), image)
+    np.testing.assert_array_equal(augmentation.store(tf.cast(image, tf.float32)), image)
