@@ -75,12 +75,16 @@ class RecipeHyperModel(keras_tuner.HyperModel):
         self.trial_id, self.trial_dir, self.failure, self.execution = trial_id, trial_dir, None, 0
 
     def end_trial(self) -> str | None:
-        """The tuner ended the trial; returns why it failed (None if it did not). Its
-        executions' backups, kept until now, go: an ended trial is not run again."""
-        for run_dir in glob.glob(os.path.join(glob.escape(self.trial_dir or ""), "execution*")):
-            remove_backup(run_dir)
+        """The tuner ended the trial; returns why it failed (None if it did not)."""
         failure, self.trial_id, self.trial_dir = self.failure, None, None
         return failure
+
+    @staticmethod
+    def remove_backups(trial_dir: str) -> None:
+        """The backups of the trial's executions, kept until the oracle recorded its end:
+        an ended trial is not run again (a trial stopped before that resumes from them)."""
+        for run_dir in glob.glob(os.path.join(glob.escape(trial_dir), "execution*")):
+            remove_backup(run_dir)
 
     def values(self, hp) -> dict:
         """The trial's value of every entry of the search space."""

@@ -101,6 +101,9 @@ class TrialRecords:
                            "message": None if trial.status == TrialStatus.COMPLETED
                            else failure})
         super().on_trial_end(trial)  # the oracle scores or fails it, the state is saved
+        # Only now: a trial killed before its end was saved resumed without its backups
+        # and trained afresh, its recorded score no longer that of its checkpoint.
+        self.hypermodel.remove_backups(self.get_trial_dir(trial.trial_id))
         ended = self.oracle.get_trial(trial.trial_id)
         print(trial_line(ended.trial_id, ended.status, ended.score, seconds,
                          self.hypermodel.values(ended.hyperparameters.copy()),

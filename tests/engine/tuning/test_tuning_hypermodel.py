@@ -189,7 +189,9 @@ def test_a_trial_interrupted_in_its_second_execution_runs_no_finished_one_again(
     model = trials.build(hp)
     trials.fit(hp, model, prepared(), validation_data=data(), epochs=2)
     assert len(model.history.history["val_accuracy"]) == 1  # execution 1 from its backup
-    trials.end_trial()
+    trials.end_trial()  # the backups stay until the oracle recorded the trial's end
+    assert len(list((tmp_path / "trial_0").glob(f"execution*/{training.BACKUP_DIR}"))) == 2
+    trials.remove_backups(str(tmp_path / "trial_0"))
     assert not list((tmp_path / "trial_0").glob(f"execution*/{training.BACKUP_DIR}"))
 
 

@@ -7,6 +7,7 @@ trials stops the search, and a trial runs under MirroredStrategy."""
 import dataclasses
 import gc
 import json
+import os
 import re
 import sys
 import types
@@ -556,3 +557,34 @@ def test_a_search_of_seed_0_repeats_as_any_other(tmp_path, seed, oracle_seed):
     search = dataclasses.replace(search, run=dataclasses.replace(search.run, seed=seed))
     hypermodel = RecipeHyperModel(search, 10, (32, 32, 1), tf.distribute.get_strategy(), 64)
     assert tuner.make_tuner(search, hypermodel).oracle.seed == oracle_seed
+
+
+def test_a_search_killed_as_a_trial_ends_resumes_that_trial_from_its_backup(tmp_path,
+                                                                           monkeypatch):
+    # The trial's backups went before the oracle recorded its end: resumed, it trained
+    # again from scratch, and its checkpoint no longer held the weights it was scored by.
+    from engine.training import backed_up_epochs
+
+    class Killed(BaseException):
+        pass
+
+    write_json = rundir.write_json
+
+    def killed_writing_the_outcome(path, record):
+        if os.path.basename(path) == "outcome.json":
+            raise Killed
+        write_json(path, record)
+
+    search = digits_search(tmp_path, {"learning_rate": Choice((3e-3,))}, epochs=2, max_trials=1)
+    monkeypatch.setattr(rundir, "write_json", killed_writing_the_outcome)
+    with pytest.raises(Killed):
+        tune.tune(search, verbose=0)
+    execution = tmp_path / "search_run" / "search" / "trial_0" / "execution0"
+    assert backed_up_epochs(str(execution / "backup")) == 2
+    history = (execution / "history.csv").read_text()
+    monkeypatch.setattr(rundir, "write_json", write_json)
+    keras.backend.clear_session()
+    tune.tune(search, verbose=0)
+    assert (execution / "history.csv").read_text() == history  # no epoch trained again
+    assert not (execution / "backup").exists()
+    keras.backend.clear_session()
