@@ -396,7 +396,7 @@ def test_a_saved_network_with_outputs_that_are_not_finite_is_named(runs, mode_ar
     broken = tmp_path / "broken"
     shutil.copytree(runs["lenet"], broken)
     (broken / "evaluation.json").unlink(missing_ok=True)  # an earlier test's
-    model = keras.saving.load_model(broken / "model.keras")
+    model = keras.saving.load_model(broken / "model.keras", safe_mode=True)
     logits = model.get_layer("logits")
     logits.set_weights([np.full_like(weights, np.nan) for weights in logits.get_weights()])
     model.save(broken / "model.keras")
