@@ -43,6 +43,7 @@ class RunSpec:
     training: TrainingConfig
     precision: str = "float32"
     jit_compile: bool = False
+    steps_per_execution: int = 1
     distribute: str = "none"
     deterministic: bool = False
     init_from: str | None = None
@@ -56,8 +57,8 @@ def resolve(recipe: str, training: TrainingConfig, *, dataset: str = "digits",
             model_dir: str | None = None, export_dir: str | None = None, seed: int = 42,
             image_size: int | None = None, tta: str = "none", test_scale: int | None = None,
             precision: str = "float32",
-            jit_compile: bool = False, distribute: str = "none", deterministic: bool = False,
-            init_from: str | None = None, transfer: str = "finetune",
+            jit_compile: bool = False, steps_per_execution: int = 1, distribute: str = "none",
+            deterministic: bool = False, init_from: str | None = None, transfer: str = "finetune",
             finetune_multiplier: float = DEFAULT_FINETUNE_MULTIPLIER,
             export_formats=("saved_model",)) -> RunSpec:
     """The validated :class:`RunSpec` of a run of ``recipe`` with ``training``;
@@ -76,8 +77,8 @@ def resolve(recipe: str, training: TrainingConfig, *, dataset: str = "digits",
     spec = RunSpec(recipe=recipe, data=data, model_dir=model_dir,
                    export_dir=absolute(export_dir) or os.path.join(model_dir, rundir.EXPORT_DIR),
                    seed=seed, training=training, precision=precision, jit_compile=jit_compile,
-                   distribute=distribute, deterministic=deterministic,
-                   init_from=absolute(init_from), transfer=transfer,
+                   steps_per_execution=steps_per_execution, distribute=distribute,
+                   deterministic=deterministic, init_from=absolute(init_from), transfer=transfer,
                    finetune_multiplier=finetune_multiplier,
                    export_formats=tuple(export_formats))
     validate(spec)
@@ -90,7 +91,8 @@ def validate(spec: RunSpec) -> None:
     names (augmentation, normalization, TTA) are checked by :class:`DataSpec`. Also
     refuses ``--transfer=vgg_shallow`` for a recipe that is not a VGG network,
     ``gcn_zca`` for an input too large to whiten, ``--deterministic`` with
-    ``--jit_compile`` and ``--clipnorm`` with a distribution strategy, before any work."""
+    ``--jit_compile``, ``--clipnorm`` with a distribution strategy and several steps per
+    call across machines, before any work."""
     import recipes
 
     recipes.get(spec.recipe)
@@ -116,6 +118,14 @@ def validate(spec: RunSpec) -> None:
                          "each replica's share of the gradient before the shares are summed, so "
                          "a step could reach the number of replicas times the norm; leave one "
                          "of the two out.")
+    if spec.steps_per_execution < 1:
+        raise UsageError(f"--steps_per_execution={spec.steps_per_execution} is no number of "
+                         "steps; give 1 or more.")
+    if spec.steps_per_execution > 1 and spec.distribute == "multi_worker":
+        raise UsageError("--steps_per_execution cannot go above 1 with "
+                         "--distribute=multi_worker: a call of several steps stops at the end "
+                         "of the data by a test inside the compiled loop, which "
+                         "MultiWorkerMirroredStrategy does not run; leave it at 1.")
     if spec.deterministic and spec.jit_compile:
         raise UsageError("--deterministic cannot go with --jit_compile: TensorFlow's "
                          "deterministic ops have no XLA kernel for max pooling's gradient, "
@@ -259,6 +269,7 @@ def run_record(spec: RunSpec, class_names, input_shape, split_sizes,
         "test_scale": spec.data.test_scale,
         "precision": spec.precision,
         "jit_compile": spec.jit_compile,
+        "steps_per_execution": spec.steps_per_execution,
         "distribute": spec.distribute,
         "deterministic": spec.deterministic,
         "seed": spec.seed,

@@ -217,24 +217,34 @@ class StopOnDivergence(keras.callbacks.Callback):
     """Ends training with :class:`layers.RunFailure` at the first batch whose loss is NaN
     or infinite, naming the epoch and step: a diverged run is a failure, not a result
     (Keras's ``TerminateOnNaN`` would end it quietly and let it be saved and exported).
-    The backup and the best checkpoint keep the last good epoch."""
+    The backup and the best checkpoint keep the last good epoch. Where a call runs several
+    steps (``--steps_per_execution``) the loss is seen once per call, so the sentence names
+    the call's steps."""
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.first_step = batch
 
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(loss):
             rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-            raise Diverged(loss, self.epoch + 1, batch + 1, rate)
+            raise Diverged(loss, self.epoch + 1, batch + 1, rate,
+                           first_step=self.first_step + 1 if self.first_step < batch else None)
 
 
 class Diverged(RunFailure):
-    """A training loss that became NaN or infinite at ``epoch`` and ``step`` (from 1),
-    with the learning rate of that step, after the schedule and warm-up."""
+    """A training loss that became NaN or infinite at ``epoch`` and ``step`` (from 1; or
+    in one call's steps from ``first_step`` to ``step``), with the learning rate of that
+    step, after the schedule and warm-up."""
 
-    def __init__(self, loss: float, epoch: int, step: int, rate: float):
-        self.where = f"The training loss became {loss} at epoch {epoch}, step {step}"
+    def __init__(self, loss: float, epoch: int, step: int, rate: float,
+                 first_step: int | None = None):
+        steps = f"in steps {first_step} to {step}" if first_step else f"step {step}"
+        self.where = f"The training loss became {loss} at epoch {epoch}, {steps}"
+        self.those = "those steps" if first_step else "that step"
         self.rate = rate
         super().__init__(self.advice())
 
@@ -243,8 +253,8 @@ class Diverged(RunFailure):
         a lower rate must replace (backed-up epochs, which resume only at the rate they
         trained at, or the finished run that ``--overwrite`` was replacing)."""
         again = "run again with --overwrite" if overwrite else "run again"
-        return (f"{self.where}: the run diverged; lower --learning_rate (the rate at that "
-                f"step, after the schedule and warm-up, was {self.rate:g}) and {again}.")
+        return (f"{self.where}: the run diverged; lower --learning_rate (the rate at "
+                f"{self.those}, after the schedule and warm-up, was {self.rate:g}) and {again}.")
 
     def in_trial(self) -> str:
         """The sentence for a search's trial, whose rate the search chose."""
@@ -553,15 +563,16 @@ def keep_history_rows(path: str, epochs: int) -> None:
 
 def train(model: keras.Model, train_data, validation_data, config: TrainingConfig,
           callbacks: list[keras.callbacks.Callback], jit_compile: bool = False,
-          verbose="auto") -> keras.callbacks.History:
-    """Trains the compiled ``model`` for ``config.epochs`` (see :mod:`engine.loop`);
-    ``verbose="auto"`` is :func:`progress_display`'s."""
+          steps_per_execution: int = 1, verbose="auto") -> keras.callbacks.History:
+    """Trains the compiled ``model`` for ``config.epochs`` (see :mod:`engine.loop`, which
+    runs ``steps_per_execution`` steps per call); ``verbose="auto"`` is
+    :func:`progress_display`'s."""
     from engine import loop  # TensorFlow's side
 
     return loop.fit(model, train_data, validation_data=validation_data, epochs=config.epochs,
                     callbacks=callbacks,
                     verbose=progress_display() if verbose == "auto" else verbose,
-                    jit_compile=jit_compile)
+                    jit_compile=jit_compile, steps_per_execution=steps_per_execution)
 
 
 def progress_display() -> int:

@@ -144,6 +144,11 @@ CASES = [
     (["--deterministic", "--jit_compile"], 2, "--deterministic cannot go with --jit_compile"),
     (["--clipnorm=1", "--distribute=mirrored"], 2, "--clipnorm cannot go with "
      "--distribute=mirrored: Keras clips each replica's share of the gradient"),
+    (["--steps_per_execution=0"], 2, "--steps_per_execution=0"),
+    (["--steps_per_execution=4", "--distribute=multi_worker"], 2, "--steps_per_execution "
+     "cannot go above 1 with --distribute=multi_worker"),
+    (["--mode=evaluate", "--steps_per_execution=4"], 2, "--steps_per_execution applies to "
+     "--mode=train or --mode=tune, not --mode=evaluate."),
     (["--mode=tune", "--deterministic", "--jit_compile"], 2,
      "--deterministic cannot go with --jit_compile"),
     (["--mode=dance"], 2, "--mode=dance"),

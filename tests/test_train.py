@@ -473,6 +473,25 @@ def test_deterministic_seeded_runs_are_bit_identical(tmp_path, train_here):
         np.testing.assert_array_equal(first, second)
 
 
+def test_several_steps_per_call_train_the_run_one_step_per_call_trains(tmp_path, train_here):
+    # The same updates in fewer trips through Python (a constant rate: a per-step schedule
+    # moves once per call).
+    import keras
+
+    weights = []
+    for steps in (1, 9):
+        model_dir = tmp_path / f"steps{steps}"
+        result = train_here("--epochs=1", "--deterministic", "--schedule=constant",
+                            f"--steps_per_execution={steps}", f"--model_dir={model_dir}")
+        assert result.returncode == 0, result.stderr[-3000:]
+        for record in ("run.json", "report.json"):
+            assert json.loads((model_dir / record).read_text())["steps_per_execution"] == steps
+        weights.append(keras.saving.load_model(model_dir / "model.keras",
+                                               safe_mode=True).get_weights())
+    for one, nine in zip(*weights):
+        np.testing.assert_allclose(one, nine, rtol=1e-4, atol=1e-5)
+
+
 def test_an_interruption_after_the_last_epoch_resumes_without_training_again(tmp_path,
                                                                            monkeypatch,
                                                                            capsys):

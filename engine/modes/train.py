@@ -121,7 +121,8 @@ def train_held(spec: RunSpec, chief: bool, overwrite: bool, validation_fraction_
                                                   extra=[training.TimeToEnd()],
                                                   validation=validation is not None,
                                                   keep_backup=True),
-                           jit_compile=spec.jit_compile)
+                           jit_compile=spec.jit_compile,
+                           steps_per_execution=spec.steps_per_execution)
             evaluation = evaluate(built.model, data, spec.data.tta)
     model_path, export_dir = publish(built.model, spec, data, run_dir, chief)
     if not chief:

@@ -147,7 +147,8 @@ class RecipeHyperModel(keras_tuner.HyperModel):
                                validation_data=one_target_per_head(model, validation_data),
                                epochs=epochs, initial_epoch=initial_epoch,
                                callbacks=trial_callbacks, verbose=self.verbose,
-                               jit_compile=run.jit_compile).history
+                               jit_compile=run.jit_compile,
+                               steps_per_execution=run.steps_per_execution).history
             if resuming:  # the epochs before the interruption count as well
                 history = read_history(os.path.join(run_dir, HISTORY_FILE))
             return best_epoch(history, self.search.objective)

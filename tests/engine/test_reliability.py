@@ -106,5 +106,23 @@ def test_divergence_stops_the_run_naming_epoch_and_step():
                   callbacks=[training.StopOnDivergence()])
 
 
+def test_divergence_in_a_call_of_several_steps_names_the_call_s_steps():
+    import keras
+
+    from engine import loop
+
+    inputs = keras.Input((2,))
+    model = keras.Model(inputs, keras.layers.Dense(1)(inputs))
+    model.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse")
+    x = np.array([[1.0, 1.0]] * 8 + [[1.0, np.nan]] * 4, "float32")  # batches 5 and 6 bad
+    data = tf.data.Dataset.from_tensor_slices((x, np.zeros((12, 1), "float32"))).batch(2)
+    # Calls of 3 steps: the loss is seen after step 3, finite, then after step 6.
+    with pytest.raises(RunFailure, match=r"became nan at epoch 1, in steps 4 to 6: the run "
+                                         r"diverged; lower --learning_rate \(the rate at those "
+                                         r"steps, after the schedule and warm-up, was 0\.5\)"):
+        loop.fit(model, data, epochs=1, verbose=0, steps_per_execution=3,
+                 callbacks=[training.StopOnDivergence()])
+
+
 def test_durations_read_like_a_person_says_them():
     assert [training.duration(s) for s in (42, 720, 7.7 * 3600)] == ["42 s", "12 min", "7.7 h"]
