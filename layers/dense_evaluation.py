@@ -64,7 +64,8 @@ def fully_convolutional(model: keras.Model) -> keras.Model:
             scores = convolutions[id(layer)](args[0])
             if layer is not last:
                 return scores
-            averaged = keras.layers.GlobalAveragePooling2D(name=SCORE_AVERAGE)(scores)
+            averaged = keras.layers.GlobalAveragePooling2D(data_format="channels_last",
+                                                           name=SCORE_AVERAGE)(scores)
             if last.activation is keras.activations.linear:
                 return averaged
             return keras.layers.Activation(last.activation, name=f"{last.name}_activation")(
@@ -94,6 +95,13 @@ def fully_connected_head(model: keras.Model):
     layer, head = producer.get(id(model.outputs[0])), []
     while layer is not None and not isinstance(layer, keras.layers.Flatten):
         if not isinstance(layer, (keras.layers.Dense, *PER_POSITION)):
+            blocking = _blocking_after_dense(layer, producer)
+            if blocking is not None:
+                raise UsageError(
+                    f"{model.name!r} cannot be evaluated densely: {blocking.name!r} "
+                    f"({type(blocking).__name__}), after its fully connected layers, is "
+                    f"neither a Dense layer nor one that acts at each position of a map "
+                    f"(Dropout, an activation, batch normalization).")
             raise UsageError(
                 f"{model.name!r} has no fully connected layers on a flattened feature map to "
                 f"convert for dense evaluation: its head reaches {layer.name!r} "
@@ -119,6 +127,21 @@ def fully_connected_head(model: keras.Model):
     return layer, head
 
 
+def _blocking_after_dense(layer: keras.layers.Layer, producer: dict):
+    """Going back from ``layer`` (following each layer's first input) to a ``Flatten`` or
+    the input: the layer that is neither Dense nor per position nearest a Dense layer
+    met on the way (``layer`` itself or one before it), or None where none is met."""
+    blocking = None
+    while layer is not None and not isinstance(layer, keras.layers.Flatten):
+        if isinstance(layer, keras.layers.Dense):
+            return blocking
+        if not isinstance(layer, PER_POSITION):
+            blocking = layer
+        inputs = layer.input
+        layer = producer.get(id(inputs[0] if isinstance(inputs, (list, tuple)) else inputs))
+    return None
+
+
 def _as_convolution(dense: keras.layers.Dense, kernel_size, linear: bool) -> keras.layers.Conv2D:
     """A Conv2D of ``kernel_size`` computing ``dense`` at each position (without its
     activation when ``linear``), with its weights."""
@@ -126,7 +149,8 @@ def _as_convolution(dense: keras.layers.Dense, kernel_size, linear: bool) -> ker
     kernel = kernel.reshape(*kernel_size, -1, kernel.shape[-1])
     convolution = keras.layers.Conv2D(
         kernel.shape[-1], kernel_size, activation=None if linear else dense.activation,
-        use_bias=dense.use_bias, dtype=dense.dtype_policy, name=dense.name)
+        use_bias=dense.use_bias, data_format="channels_last", dtype=dense.dtype_policy,
+        name=dense.name)
     convolution.build((None, None, None, kernel.shape[2]))
     convolution.set_weights([kernel, *([keras.ops.convert_to_numpy(dense.bias)]
                                        if dense.use_bias else [])])

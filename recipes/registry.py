@@ -265,7 +265,7 @@ def build(
     _check_variant(recipe, variant)
     headless = _check_top(recipe, classes, include_top, pooling)
     options = {**recipe.variant, **variant, **headless}
-    with _recursion_limit(DEEP_GRAPH_RECURSION_LIMIT):
+    with _recursion_limit(DEEP_GRAPH_RECURSION_LIMIT), _channels_last():
         return recipe.builder(
             input_shape=recipe.input_shape if input_shape is None else input_shape,
             classes=recipe.classes_at(input_shape) if classes is None else int(classes),
@@ -351,6 +351,20 @@ def _check_variant(recipe: Recipe, variant: Mapping[str, Any]) -> None:
 # Keras walks a functional graph recursively, one Python frame per layer: ResNet-1202's
 # thousands of layers need more than CPython's default limit of 1,000.
 DEEP_GRAPH_RECURSION_LIMIT = 10_000
+
+
+@contextlib.contextmanager
+def _channels_last():
+    """Keras's image data format set to ``channels_last``, the recipes' layout (their
+    input shapes, and layers such as ``Flatten`` whose order follows the setting),
+    whatever ``keras.json`` holds: under ``channels_first`` a recipe would build another
+    network, or none."""
+    previous = keras.config.image_data_format()
+    keras.config.set_image_data_format("channels_last")
+    try:
+        yield
+    finally:
+        keras.config.set_image_data_format(previous)
 
 
 @contextlib.contextmanager

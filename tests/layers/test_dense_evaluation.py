@@ -85,6 +85,14 @@ def test_networks_without_fully_connected_layers_to_convert_are_refused(name, re
         assert f"its head reaches {reaches} before any Flatten layer" in str(error.value)
 
 
+def test_a_layer_after_the_fully_connected_layers_that_is_not_per_position_is_named():
+    # LeNet-5 has F6, but its RBF output compares the whole vector with each class's code:
+    # it was said to have no fully connected layers.
+    with pytest.raises(UsageError, match=r"^'lenet5' cannot be evaluated densely: 'rbf' "
+                                         r"\(EuclideanRBF\), after its fully connected layers"):
+        fully_convolutional(recipes.build("lenet5"))
+
+
 def with_moving_statistics(model, seed):
     """``model`` with random moving means and variances in its batch normalizations (at
     their initial 0 and 1 they would hide a normalization on the wrong axis)."""
@@ -174,3 +182,14 @@ def test_only_a_functional_model_converts():
     with pytest.raises(UsageError, match=r"Dense evaluation takes a functional Keras model "
                                          r"\(one called on keras.Input\), got Subclassed"):
         fully_convolutional(Subclassed(name="plain"))
+
+
+def test_a_channels_last_model_converts_under_channels_first(lenet):
+    # The converted layers took keras.json's format: the conversion failed in arithmetic.
+    keras.config.set_image_data_format("channels_first")
+    try:
+        dense = fully_convolutional(lenet)
+    finally:
+        keras.config.set_image_data_format("channels_last")
+    x = images((2, 32, 32, 1))
+    np.testing.assert_allclose(numpy(dense(x)), numpy(lenet(x)), rtol=0, atol=1e-6)

@@ -238,3 +238,23 @@ def test_build_refuses_an_unknown_classifier_activation():
         recipes.build("lenet5_modern", classifier_activation="softmaxx")
     sigmoid = recipes.build("lenet5_modern", classifier_activation="sigmoid")
     assert sigmoid.get_layer("predictions").activation is keras.activations.sigmoid
+
+
+@pytest.fixture
+def channels_first():
+    """Keras's image data format set to ``channels_first``, as a ``keras.json`` can."""
+    keras.config.set_image_data_format("channels_first")
+    yield
+    keras.config.set_image_data_format("channels_last")
+
+
+@pytest.mark.parametrize("name, params, outputs", [("alphago_policy", 3_882_793, 361),
+                                                   ("nin", 966_986, 10),
+                                                   ("resnet20", 271_098, 10)])
+def test_recipes_build_channels_last_whatever_keras_json_says(name, params, outputs,
+                                                              channels_first):
+    # Under channels_first AlphaGo's Flatten read its 19x19x1 map as 1 row of 19x19: 912
+    # outputs; NiN built other convolutions; ResNet-20's shortcut failed to add.
+    model = recipes.build(name)
+    assert (model.count_params(), model.output_shape[-1]) == (params, outputs)
+    assert keras.config.image_data_format() == "channels_first"  # the setting is left as found
