@@ -101,22 +101,35 @@ class Preprocessing:
             raise UsageError(f"normalization={self.normalization!r} needs "
                              f"{' and '.join(missing)}; got None.")
 
-    def __call__(self, image: tf.Tensor) -> tf.Tensor:
-        """Normalizes a float 0-255 image (or batch) at ``input_shape``."""
+    def __call__(self, image: tf.Tensor, arrays: dict | None = None) -> tf.Tensor:
+        """Normalizes a float 0-255 image (or batch) at ``input_shape``; ``arrays``
+        (:meth:`variables`) holds the arrays of :data:`ARRAYS` where they are not to be
+        constants of the graph."""
         image = tf.cast(image, tf.float32)
+
+        def array(name: str) -> tf.Tensor:
+            return arrays[name] if arrays else tf.constant(getattr(self, name), tf.float32)
+
         if self.normalization == "mean_image":
-            return image - tf.constant(self.mean_image, tf.float32)
+            return image - array("mean_image")
         if self.normalization == "mean_rgb":
             return image - tf.constant(self.mean, tf.float32)
         if self.normalization == "lenet":
             return LENET_BACKGROUND + image * ((LENET_FOREGROUND - LENET_BACKGROUND) / 255.0)
         if self.normalization == "gcn_zca":
             vectors = tf.reshape(image, [-1, int(np.prod(self.input_shape))])
-            whitened = tf.matmul(global_contrast_normalize(vectors)
-                                 - tf.constant(self.zca_mean, tf.float32),
-                                 tf.constant(self.zca_matrix, tf.float32))
+            whitened = tf.matmul(global_contrast_normalize(vectors) - array("zca_mean"),
+                                 array("zca_matrix"))
             return tf.reshape(whitened, tf.shape(image))
         return (image - tf.constant(self.mean, tf.float32)) / tf.constant(self.std, tf.float32)
+
+    def variables(self) -> dict[str, tf.Variable]:
+        """The arrays of :data:`ARRAYS` as variables, for :meth:`__call__`'s ``arrays``: a
+        SavedModel stores a variable once, where it copies a constant into the graph of
+        every signature that uses it (twice a ZCA matrix of up to 268 MB)."""
+        return {name: tf.Variable(getattr(self, name), trainable=False, dtype=tf.float32,
+                                  name=name)
+                for name in ARRAYS[self.normalization]}
 
     def at_any_size(self, image: tf.Tensor) -> tf.Tensor:
         """Normalizes a float 0-255 image (or batch) of any size, as dense evaluation's

@@ -42,10 +42,11 @@ LOGITS_OF = "predictions"  # the recipes' final activation: its input is the log
 
 
 def network_input(images: tf.Tensor, augmentation: Augmentation,
-                  preprocessing: Preprocessing) -> tf.Tensor:
+                  preprocessing: Preprocessing, arrays: dict | None = None) -> tf.Tensor:
     """Raw images (one image or a batch of one size, any dtype, 0-255) as the network's
-    input: the evaluation view of the stored image, normalized."""
-    return preprocessing(augmentation.evaluate(augmentation.store(images)))
+    input: the evaluation view of the stored image, normalized (with ``arrays``:
+    :meth:`Preprocessing.variables`)."""
+    return preprocessing(augmentation.evaluate(augmentation.store(images)), arrays)
 
 
 def write_labels(class_names, path: str) -> None:
@@ -105,6 +106,9 @@ def classifier_archive(model: keras.Model, augmentation: Augmentation,
     archive = keras.export.ExportArchive()
     archive.track(classifier.heads)
     archive.track(table)
+    arrays = preprocessing.variables()  # stored once, not in each signature's graph
+    for variable in arrays.values():
+        archive.track(variable)
 
     def classify(features):
         # oneDNN's convolutions (TensorFlow's CPU kernels on AVX-512 machines) fail on an
@@ -117,7 +121,7 @@ def classifier_archive(model: keras.Model, augmentation: Augmentation,
     def serve_images(images):
         with tf.control_dependencies([check_shape(images, SERVING_DEFAULT,
                                                   ("batch", "height", "width", channels))]):
-            return classify(network_input(images, augmentation, preprocessing))
+            return classify(network_input(images, augmentation, preprocessing, arrays))
 
     def view(contents):
         with tf.name_scope(INPUTS[SERVE_BYTES]):  # decoding errors name the node
@@ -131,7 +135,7 @@ def classifier_archive(model: keras.Model, augmentation: Augmentation,
         with tf.control_dependencies([formats]):
             views = tf.map_fn(view, image_bytes, fn_output_signature=tf.TensorSpec(
                 [height, width, channels], tf.float32))
-        return classify(preprocessing(views))
+        return classify(preprocessing(views, arrays))
 
     def serve_features(features):
         with tf.control_dependencies([check_shape(features, SERVE_FEATURES,
