@@ -28,12 +28,12 @@ from absl import flags
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from bench.common import FIGURES, emit, machine, run  # noqa: E402
-from engine.initialization import DEPTH, EXAMPLES, WIDTH, hidden_activations, layer_statistics  # noqa: E402,E501
+from engine.initialization import (DEPTH, EXAMPLES, WIDTH, hidden_activations,  # noqa: E402
+                                   histogram, layer_statistics)
 from engine.rundir import check_writable  # noqa: E402
 
 # (initialization, activation): the lecture's four settings, in its order.
@@ -47,7 +47,8 @@ flags.DEFINE_integer("seed", 0, "Seed of the weights and the inputs.")
 
 def plot(results: list[dict], path: str) -> None:
     """One row per setting, one 30-bin histogram per hidden layer (tanh over [-1, 1],
-    ReLU over [0, 3 std of layer 1], as ``--mode=activations`` draws them)."""
+    ReLU over [0, 3 std of layer 1] with the share above, as ``--mode=activations`` draws
+    them)."""
     figure = Figure(figsize=(1.5 * DEPTH, 1.6 * len(results) + 0.6), layout="constrained")
     FigureCanvasAgg(figure)
     grid = figure.subplots(len(results), DEPTH, squeeze=False)
@@ -55,11 +56,11 @@ def plot(results: list[dict], path: str) -> None:
         stds = [std for _, std in result["layers"]]
         low, high = (-1.0, 1.0) if result["activation"] == "tanh" else (0.0, 3.0 * stds[0])
         for index, (axes, layer) in enumerate(zip(row, result["activations"])):
-            axes.hist(np.clip(layer.ravel(), low, high), bins=30, range=(low, high),
-                      color="tab:blue" if result["activation"] == "tanh" else "tab:orange")
+            beyond = histogram(axes, layer, low, high, color="tab:blue"
+                               if result["activation"] == "tanh" else "tab:orange")
             axes.set_yticks([])
             axes.tick_params(labelsize=7)
-            axes.set_title(f"layer {index + 1}: std {stds[index]:.2g}", fontsize=8)
+            axes.set_title(f"layer {index + 1}: std {stds[index]:.2g}{beyond}", fontsize=8)
         row[0].set_ylabel(f"{LABELS[result['init']]}\n{result['activation']}", fontsize=10)
     figure.suptitle(f"Activations at initialization: {DEPTH} layers of {WIDTH} units, "
                     f"{EXAMPLES} unit-Gaussian inputs (CS231n, Training neural networks I)")

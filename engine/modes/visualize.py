@@ -18,8 +18,11 @@ import tensorflow as tf
 from engine import rundir
 from engine.evaluate import as_probabilities
 from engine.modes import saved_run
+from engine.spec import training_config
 from engine import visualize as draw
 from layers.errors import UsageError
+
+DEFAULT_BATCH_LIMIT = 32  # the images of one pass, unless --batch_size says otherwise
 
 
 def run(args) -> None:
@@ -36,7 +39,11 @@ def run(args) -> None:
     draw.first_convolution(model)  # a network without one (an MLP) is refused before any work
     names = draw.choose_layers(model, args.layers)
     patch, stride = draw.occlusion_geometry(model.inputs[0].shape[1:], args.patch, args.stride)
-    data = saved.prepare(args.data_dir, args.batch_size, deterministic=True)
+    # Forward passes only: the run's batch (VGG-16's 256) gains no speed here and held
+    # occlusion's 169 copies of a 224x224 image in one pass, 14 GB.
+    batch_size = args.batch_size or min(training_config(saved.record).batch_size,
+                                        DEFAULT_BATCH_LIMIT)
+    data = saved.prepare(args.data_dir, batch_size, deterministic=True)
     figures = visualize_run(saved, model, data, names, image, patch, stride)
     # An earlier call's figures (other layers, another image) would read as this call's.
     rundir.remove_run(saved.directory, rundir.FIGURE_ENTRIES, keep=figures)

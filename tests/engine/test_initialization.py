@@ -127,3 +127,18 @@ def test_a_model_dir_under_home_is_written_there(tmp_path, monkeypatch, mode_arg
     modes.run("activations", mode_args(model_dir="~/acts", init="he", activation="relu"))
     assert (tmp_path / "home" / "acts" / "activations_he_relu.png").is_file()
     assert not (tmp_path / "~").exists()
+
+
+def test_values_above_a_histograms_span_are_counted_in_its_title_not_piled_in_its_last_bin():
+    # Clipped into the last bin, He's ReLU layers (5% above 3 std of layer 1) drew a spike
+    # there that read as an explosion.
+    from matplotlib.figure import Figure
+
+    from engine.initialization import histogram
+
+    axes = Figure().add_subplot()
+    told = histogram(axes, np.array([0.5, 1.0, 2.0, 5.0, 7.0, 9.0, 0.0, 0.0]), 0.0, 2.0)
+    assert [patch.get_height() for patch in axes.patches][-1] == 1  # the 2.0 alone
+    assert sum(patch.get_height() for patch in axes.patches) == 5
+    assert told == "\n37.5% > 2"
+    assert histogram(Figure().add_subplot(), np.array([-1.0, 0.0, 1.0]), -1.0, 1.0) == ""

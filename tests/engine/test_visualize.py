@@ -25,6 +25,24 @@ def test_visualize_writes_every_figure_into_the_run(lenet_run, mode_args):
         assert (lenet_run / name).read_bytes()[:8] == PNG, name
 
 
+def test_its_passes_take_at_most_32_images_unless_batch_size_says_otherwise(lenet_run,
+                                                                            mode_args,
+                                                                            monkeypatch):
+    # The run's batch (64 here; VGG-16's 256) held occlusion's 169 copies of a 224x224
+    # image in one pass: 14 GB.
+    batches = []
+    occlusion_map = visualize.occlusion_map
+
+    def recorded(model, image, target, patch, stride, batch_size):
+        batches.append(batch_size)
+        return occlusion_map(model, image, target, patch, stride, batch_size)
+
+    monkeypatch.setattr(visualize, "occlusion_map", recorded)
+    modes.run("visualize", mode_args(model_dir=str(lenet_run), layers=["s2"]))
+    modes.run("visualize", mode_args(model_dir=str(lenet_run), layers=["s2"], batch_size=48))
+    assert batches == [32, 48]
+
+
 def test_chosen_layers_and_an_image_file_in_place_of_an_earlier_calls_figures(
         lenet_run, mode_args, tmp_path):
     image = tmp_path / "three.png"
