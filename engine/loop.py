@@ -112,6 +112,7 @@ def fit(model: keras.Model, x: tf.data.Dataset, validation_data: tf.data.Dataset
         if epochs > initial_epoch or restored:  # restored: the backup holds raw weights
             model.optimizer.finalize_variable_values(model.trainable_weights)  # EMA weights
         callbacks.on_train_end(logs=epoch_logs)
+        interruptions.raise_if_pending()  # one that came as training ended stops the run too
     return model.history
 
 

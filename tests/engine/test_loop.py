@@ -161,6 +161,20 @@ def test_a_ctrl_c_during_the_epochs_records_is_held_until_they_are_written(tmp_p
     assert [row.split(",")[0] for row in rows] == ["0"]
 
 
+@pytest.mark.parametrize("number, stopped", [(signal.SIGINT, KeyboardInterrupt),
+                                             (signal.SIGTERM, interrupts.Terminated)])
+def test_a_ctrl_c_as_training_ends_stops_the_run(number, stopped, python_sigint, capsys):
+    # Held, said, then dropped: the run went on to evaluate, save and export, exit 0.
+    class InterruptAsTrainingEnds(keras.callbacks.Callback):
+        def on_train_end(self, logs=None):
+            signal.raise_signal(number)
+
+    with pytest.raises(stopped):
+        loop.fit(compiled(), tiny_data(), epochs=1, verbose=0,
+                 callbacks=[InterruptAsTrainingEnds()])
+    assert "training stops when this step is done" in capsys.readouterr().err
+
+
 class CtrlCBeforeStep(keras.callbacks.Callback):
     """Presses Ctrl-C (or sends ``number``) ``presses`` times as step ``step`` begins;
     records the steps that end."""
