@@ -354,8 +354,12 @@ def load_run(model_dir: str, reads_images: bool = False, **named: str) -> SavedR
     missing = [name for name in (RUN_FILE, PREPROCESSING_FILE, MODEL_FILE)
                if not os.path.isfile(os.path.join(model_dir, name))]
     if missing:
+        interrupted = os.path.isdir(os.path.join(model_dir, BACKUP_DIR)) or os.path.isfile(
+            os.path.join(model_dir, SEARCH_DIR, ORACLE_FILE))
+        remedy = ("it holds an interrupted run: run its own command again to finish it, or "
+                  "pass" if interrupted else "pass")
         raise UsageError(f"No finished run in {model_dir!r} (it lacks {', '.join(missing)}); "
-                         "pass the --model_dir of a completed training run.")
+                         f"{remedy} the --model_dir of a completed training run.")
     from engine.data.source import FOLDER_PREFIX
     from engine.spec import recorded_dataset
 
@@ -412,6 +416,7 @@ def claim(model_dir: str, overwrite: bool = False, search: bool = False) -> bool
     """
     check_writable("model_dir", model_dir)
     settle_replaced(model_dir)
+    check_no_foreign_folders(model_dir)
     if not os.path.isfile(os.path.join(model_dir, REPORT_FILE)):
         # A search's folder without the oracle's state is one that never ran a trial.
         other = (os.path.join(model_dir, BACKUP_DIR) if search
@@ -426,6 +431,21 @@ def claim(model_dir: str, overwrite: bool = False, search: bool = False) -> bool
         raise UsageError(f"{model_dir} holds a finished run; pass --overwrite to replace "
                          "it or choose another --model_dir.")
     return True
+
+
+def check_no_foreign_folders(model_dir: str) -> None:
+    """Refuses a ``model_dir`` whose ``logs/`` or ``checkpoints/`` hold files while no run
+    is there (no ``run.json`` or ``report.json``): a run writes into those folders, and
+    ``--overwrite`` removes them whole (a project folder's own TensorBoard logs, say)."""
+    if any(os.path.isfile(os.path.join(model_dir, name)) for name in (RUN_FILE, REPORT_FILE)):
+        return
+    foreign = [f"{name}/" for name in (LOG_DIR, CHECKPOINT_DIR)
+               if os.path.isdir(os.path.join(model_dir, name))
+               and os.listdir(os.path.join(model_dir, name))]
+    if foreign:
+        raise UsageError(f"{model_dir} holds {' and '.join(foreign)} but no run: a run writes "
+                         "into those folders, and --overwrite would remove them whole; move "
+                         "them out, or choose another --model_dir.")
 
 
 # run.json's entries that a resumed run must share with the run it resumes.
@@ -525,11 +545,12 @@ def difference(key: str, then, now) -> str:
     return f"{key} ({json.dumps(then)} then, {json.dumps(now)} now)"
 
 
-def check_writable(flag: str, path: str) -> None:
+def check_writable(flag: str, path: str,
+                   remedy: str = "choose a folder you can write to") -> None:
     """Raises :class:`UsageError` naming ``--flag`` unless ``path`` is (or can be made)
-    a folder this process can write into. The nearest existing folder is probed by
-    making (and removing) an empty folder in it, its times kept: permission bits do not
-    tell, for root or on a virtual file system (``/proc``)."""
+    a folder this process can write into, the sentence ending in ``remedy``. The nearest
+    existing folder is probed by making (and removing) an empty folder in it, its times
+    kept: permission bits do not tell, for root or on a virtual file system (``/proc``)."""
     if os.path.exists(path) and not os.path.isdir(path):
         raise UsageError(f"--{flag}={path!r} is a file; pass a folder.")
     parent = os.path.abspath(path)
@@ -544,7 +565,12 @@ def check_writable(flag: str, path: str) -> None:
         os.utime(parent, ns=(times.st_atime_ns, times.st_mtime_ns))  # leave no trace
     except OSError:
         raise UsageError(f"--{flag}={path!r} cannot be written ({parent} is not a writable "
-                         "folder); choose a folder you can write to.") from None
+                         f"folder); {remedy}.") from None
+
+
+# The remedy where a mode writes its results beside the run it reads (evaluate, visualize).
+COPY_THE_RUN = ("copy the run into a folder you can write to and pass that: this mode writes "
+                "its results beside the run")
 
 
 def check_makeable(flag: str, path: str, folder: str) -> None:
@@ -627,14 +653,15 @@ def mark_replaced(model_dir: str) -> None:
 
 def settle_replaced(model_dir: str) -> None:
     """Before a run claims ``model_dir``: finishes a put-back that was interrupted, and puts
-    back a run set aside by a replacement that stopped before it backed up an epoch
-    (nothing of it resumes, and the run it set aside is the folder's again)."""
+    back a run set aside by a replacement that stopped before it backed up an epoch or
+    started a search's first trial (nothing of it resumes, and the run it set aside is the
+    folder's again)."""
     check_replaced(model_dir)
     aside = os.path.join(model_dir, REPLACED_DIR)
     if not os.path.isdir(aside):
         return
-    started = os.path.isfile(os.path.join(model_dir, REPORT_FILE)) or os.path.isfile(
-        os.path.join(model_dir, BACKUP_DIR, METADATA_FILE))
+    started = any(os.path.isfile(os.path.join(model_dir, *path)) for path in (
+        (REPORT_FILE,), (BACKUP_DIR, METADATA_FILE), (SEARCH_DIR, ORACLE_FILE)))
     if os.path.isfile(os.path.join(aside, RESTORING_MARK)) or not started:
         put_back(model_dir)
 

@@ -39,7 +39,7 @@ def run(args) -> None:
     if ensemble:
         return run_ensemble(args)
     saved = saved_run(args, reads_images=True)
-    rundir.check_writable("model_dir", saved.directory)  # evaluation.json goes there
+    rundir.check_writable("model_dir", saved.directory, rundir.COPY_THE_RUN)  # evaluation.json
     evaluation = evaluate_run(saved, args.data_dir, args.tta,
                               args.batch_size, test_scale=args.test_scale,
                               mc_dropout=args.mc_dropout, seed=args.seed)

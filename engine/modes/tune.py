@@ -70,12 +70,23 @@ def tune(search: SearchSpec, overwrite: bool = False, verbose: int | None = None
     chief = is_search_chief()
     # The chief holds the folder; the workers of a distributed search share it.
     with runlock.held(search.run.model_dir, "tune") if chief else contextlib.nullcontext():
-        return tune_held(search, chief, overwrite, verbose, validation_fraction_given)
+        replacing = []  # the folder whose run --overwrite set aside, once it has
+        try:
+            return tune_held(search, chief, overwrite, verbose, validation_fraction_given,
+                             replacing)
+        except RunFailure as failure:  # every trial failed, or the data: the run stays
+            if not replacing:
+                raise
+            rundir.put_back(replacing[0])
+            raise RunFailure(f"{failure} The run that --overwrite was replacing is back in "
+                             f"{replacing[0]}.") from failure
 
 
 def tune_held(search: SearchSpec, chief: bool, overwrite: bool, verbose: int,
-              validation_fraction_given: bool) -> dict | None:
-    """:func:`tune`, its folder held."""
+              validation_fraction_given: bool, replacing: list) -> dict | None:
+    """:func:`tune`, its folder held; ``replacing`` gets the folder once the run that
+    ``--overwrite`` replaces is set aside there (:func:`engine.rundir.set_aside`), until
+    the search's report."""
     run = search.run
     recipe = recipes.get(run.recipe)
     replace = chief and claim(search, overwrite)
@@ -113,8 +124,8 @@ def tune_held(search: SearchSpec, chief: bool, overwrite: bool, verbose: int,
         with named_data_errors(source), data_failures_told():
             data = prepare(run.data, input_shape, source=source, batch_sizes=search.batch_sizes)
             if replace:  # --overwrite, every check passed: a mistake would have lost nothing
-                rundir.remove_run(run.model_dir)
-                rundir.forget_replaced(run.model_dir)  # a training run's --overwrite kept
+                if rundir.set_aside(run.model_dir):
+                    replacing.append(run.model_dir)
                 rundir.mark_replaced(run.model_dir)
             tuner = make_tuner(search, hypermodel, overwrite)
             if chief:
@@ -151,6 +162,7 @@ def tune_held(search: SearchSpec, chief: bool, overwrite: bool, verbose: int,
               **checkpoint_epoch(history, tuner.oracle.objective),
               **search_results(search, tuner, best)}
     rundir.write_json(os.path.join(run.model_dir, rundir.REPORT_FILE), report)
+    rundir.forget_replaced(run.model_dir)
     published(run.model_dir)
     return report
 

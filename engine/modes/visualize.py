@@ -33,7 +33,7 @@ def run(args) -> None:
         raise UsageError(f"--layers={','.join(args.layers)} has an empty entry; name layers "
                          "separated by single commas, without a comma at either end.")
     saved = saved_run(args, reads_images=True)
-    rundir.check_writable("model_dir", saved.directory)  # the figures go there
+    rundir.check_writable("model_dir", saved.directory, rundir.COPY_THE_RUN)  # the figures
     image = draw.load_image(args.image) if args.image else None
     model = saved.load_model()
     draw.first_convolution(model)  # a network without one (an MLP) is refused before any work

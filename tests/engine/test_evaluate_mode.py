@@ -234,7 +234,9 @@ def test_a_run_directory_that_cannot_be_written_is_refused_before_any_work(
     before = sorted(path.name for path in run.iterdir())
     read_only(run)
     monkeypatch.setattr(evaluate, "evaluate_run", None)  # nothing is evaluated
-    with pytest.raises(UsageError, match=rf"--model_dir='{run}' cannot be written"):
+    with pytest.raises(UsageError, match=rf"--model_dir='{run}' cannot be written .*; copy "
+                                         r"the run into a folder you can write to and pass "
+                                         r"that: this mode writes its results beside the run\.$"):
         modes.run("evaluate", mode_args(model_dir=str(run)))
     assert sorted(path.name for path in run.iterdir()) == before
 

@@ -127,6 +127,21 @@ def test_an_interrupted_run_of_the_other_mode_is_neither_resumed_nor_overwritten
     assert rundir.claim(str(tmp_path), search=not search) is False  # its own mode resumes it
 
 
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_folder_whose_logs_or_checkpoints_no_run_wrote_is_refused(tmp_path, overwrite):
+    # A first run wrote into a project folder's own logs/, and --overwrite then removed it
+    # whole, the project's TensorBoard logs with it.
+    (tmp_path / "logs" / "my_experiment").mkdir(parents=True)
+    (tmp_path / "checkpoints").mkdir()  # empty: nothing to lose
+    with pytest.raises(UsageError, match=rf"^{tmp_path} holds logs/ but no run: a run writes "
+                                         r"into those folders, and --overwrite would remove "
+                                         r"them whole; move them out"):
+        rundir.claim(str(tmp_path), overwrite=overwrite)
+    assert (tmp_path / "logs" / "my_experiment").is_dir()
+    rundir.write_json(str(tmp_path / rundir.RUN_FILE), {})  # a run's own logs/
+    assert rundir.claim(str(tmp_path)) is False
+
+
 def test_only_a_backed_up_run_is_to_be_replaced(tmp_path):
     record = {"recipe": "lenet5_modern", "seed": 42}
     assert rundir.check_resumable(str(tmp_path), record, overwrite=True) is False  # nothing
@@ -294,3 +309,14 @@ def test_a_run_that_held_out_no_image_is_read_with_no_validation_split():
     assert rundir.held_fraction(5e-6, old) == 0.0
     assert rundir.held_fraction(0.1, {"split_sizes": {"validation": 6_000}}) == 0.1
     assert rundir.held_fraction(0.1, {}) == 0.1  # a record without sizes: as recorded
+
+
+def test_reading_an_interrupted_run_says_to_finish_it(tmp_path):
+    # "No finished run ... pass the --model_dir of a completed training run" left out that
+    # this one resumes.
+    (tmp_path / rundir.BACKUP_DIR).mkdir()
+    rundir.write_json(str(tmp_path / rundir.RUN_FILE), {"recipe": "lenet5_modern"})
+    with pytest.raises(UsageError, match=r"lacks preprocessing\.json, model\.keras\); it holds "
+                                         r"an interrupted run: run its own command again to "
+                                         r"finish it, or pass the --model_dir of a completed"):
+        rundir.load_run(str(tmp_path))

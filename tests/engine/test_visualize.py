@@ -105,7 +105,9 @@ def test_a_run_directory_that_cannot_be_written_is_refused_before_any_work(
     # traceback at the first figure (a run of another user, a read-only copy).
     run = copy_run(lenet_run, tmp_path / "read_only")
     read_only(run)
-    with pytest.raises(UsageError, match=rf"--model_dir='{run}' cannot be written"):
+    with pytest.raises(UsageError, match=rf"--model_dir='{run}' cannot be written .*; copy "
+                                         r"the run into a folder you can write to and pass "
+                                         r"that: this mode writes its results beside the run\.$"):
         modes.run("visualize", mode_args(model_dir=str(run)))
     assert sorted(path.name for path in run.iterdir()) == ["model.keras", "preprocessing.json",
                                                            "run.json"]

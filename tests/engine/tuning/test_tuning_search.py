@@ -139,6 +139,25 @@ def test_a_search_whose_every_trial_failed_says_what_to_do(tmp_path):
     keras.backend.clear_session()
 
 
+def test_a_failed_search_puts_back_the_run_that_overwrite_was_replacing(tmp_path):
+    # It removed the finished training run in the folder before the first trial.
+    run_dir = tmp_path / "search_run"
+    run_dir.mkdir()
+    finished = {"report.json": '{"test_accuracy": 0.97}', "model.keras": "the trained model",
+                "history.csv": "epoch,loss\n0,0.1\n"}
+    for name, text in finished.items():
+        (run_dir / name).write_text(text)
+    search = digits_search(tmp_path, {"optimizer": Choice(("sgd",)),
+                                      "learning_rate": Choice((1e9,))},
+                           max_trials=1, max_failed_trials=1)
+    with pytest.raises(RunFailure, match=r"^None of the search.s 1 trial completed .* The run "
+                                         r"that --overwrite was replacing is back in "
+                                         r".*search_run\.$"):
+        tune.tune(search, overwrite=True, verbose=0)
+    assert {path.name: path.read_text() for path in run_dir.iterdir()} == finished
+    keras.backend.clear_session()
+
+
 def test_a_finished_search_is_extended_by_a_larger_max_trials(tmp_path):
     # README: "a larger --max_trials extends a search"; a finished one was refused
     # ("holds a finished run; pass --overwrite").
