@@ -428,9 +428,15 @@ def claim(model_dir: str, overwrite: bool = False, search: bool = False) -> bool
                          "to resume it, pass --overwrite to replace it, or choose another "
                          "--model_dir.")
     if not overwrite:
-        raise UsageError(f"{model_dir} holds a finished run; pass --overwrite to replace "
-                         "it or choose another --model_dir.")
+        refuse_finished(model_dir)
     return True
+
+
+def refuse_finished(model_dir: str) -> None:
+    """Raises the :class:`UsageError` for the finished run in ``model_dir`` that a command
+    without ``--overwrite`` keeps."""
+    raise UsageError(f"{model_dir} holds a finished run; pass --overwrite to replace it or "
+                     "choose another --model_dir.")
 
 
 def check_no_foreign_folders(model_dir: str) -> None:

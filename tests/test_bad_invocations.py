@@ -306,6 +306,12 @@ CASES = [
     (["--mode=evaluate", "--model_dir={empty}"], 2, "No finished run"),
     (["--distribute=multi_worker"], 2, "TF_CONFIG"),
     (["--distribute=multi_worker", "TF_CONFIG=[not, json"], 2, "TF_CONFIG"),
+    # Another worker than the chief waited for it in the cluster, deaf to Ctrl-C and SIGTERM,
+    # where the chief refused the command.
+    (["--distribute=multi_worker", "--model_dir={finished}",
+      'TF_CONFIG={{"cluster": {{"worker": ["localhost:1", "localhost:2"]}}, '
+      '"task": {{"type": "worker", "index": 1}}}}'], 2,
+     "holds a finished run; pass --overwrite to replace it"),
 ]
 
 

@@ -79,6 +79,11 @@ def train_held(spec: RunSpec, chief: bool, overwrite: bool, validation_fraction_
     recipe = recipes.get(spec.recipe)
     run_dir = distribute.worker_dir(spec.model_dir)
     replace = chief and rundir.claim(spec.model_dir, overwrite)
+    if not chief and not overwrite and os.path.isfile(
+            os.path.join(spec.model_dir, rundir.REPORT_FILE)):
+        # The chief refuses it before it joins the cluster, where this worker would wait
+        # for it in TensorFlow's C++ code, deaf to Ctrl-C and SIGTERM.
+        rundir.refuse_finished(spec.model_dir)
     if chief:
         layout.check_base_path(spec.export_dir)
     with session(spec.distribute, spec.seed, spec.deterministic, spec.precision) as strategy:
