@@ -68,6 +68,9 @@ flags.DEFINE_integer("epochs", None, "At most this many epochs (the schedule kee
                      "recipe's length); default and most: the recipe's.",
                      lower_bound=1)
 flags.DEFINE_integer("seed", 42, "Initialization and shuffling seed.")
+flags.DEFINE_integer("steps_per_execution", 1,
+                     "Training steps per call of the compiled step, as train.py's flag.",
+                     lower_bound=1)
 
 
 class StopAtTarget(keras.callbacks.Callback):
@@ -113,7 +116,7 @@ def main(argv):
         training.compile_model(model, config)
         stop = StopAtTarget(FLAGS.target, training.accuracy_key(model))
         loop.fit(model, data.pipelines.train, validation_data=data.pipelines.validation,
-                 epochs=epochs, verbose=0,
+                 epochs=epochs, verbose=0, steps_per_execution=FLAGS.steps_per_execution,
                  callbacks=[training.StopOnDivergence(),
                             *schedules.learning_rate_callbacks(config), stop])
         scores = evaluate(model, data)
@@ -123,6 +126,7 @@ def main(argv):
           "test_accuracy": round(scores["test_accuracy"], 4),
           "meets_target": scores["test_accuracy"] >= FLAGS.target,
           "seconds": round(seconds, 1), "batch_size": config.batch_size,
+          "steps_per_execution": FLAGS.steps_per_execution,
           "train_images": data.source.sizes["train"]})
 
 

@@ -181,9 +181,11 @@ def test_time_to_accuracy_stops_at_the_target_and_scores_the_test_split_once():
 
 
 def test_time_to_accuracy_that_never_reaches_the_target_says_so():
-    result, lines = run("time_to_accuracy.py", "--dataset=digits", "--epochs=1", "--target=1")
+    result, lines = run("time_to_accuracy.py", "--dataset=digits", "--epochs=1", "--target=1",
+                        "--steps_per_execution=7")
     assert result.returncode == 0, result.stderr[-3000:]
     assert lines[-1]["epochs"] == 1 and lines[-1]["reached"] is False
+    assert lines[-1]["steps_per_execution"] == 7
     # --epochs caps the run, not the schedule: one epoch of the recipe's cosine, whose
     # rate has barely moved (a one-epoch cosine ended at 1.7e-08).
     training = lines[0]["training"]
