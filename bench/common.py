@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
+import math
 import os
 import pathlib
 import platform
@@ -23,9 +24,18 @@ SHARED_TFDS = ROOT.parent / "shared" / "tfds"  # the prepared datasets beside th
 
 def emit(record: dict) -> None:
     """Prints ``record`` as one JSON line (strict JSON: non-finite numbers are null)."""
-    clean = {key: (None if isinstance(value, float) and value != value else value)
-             for key, value in record.items()}
-    print(json.dumps(clean), flush=True)
+    print(json.dumps(finite(record), allow_nan=False), flush=True)
+
+
+def finite(value):
+    """``value`` with every NaN or infinite number in it, at any depth, made None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(item) for item in value]
+    return value
 
 
 def median(values) -> float:
@@ -117,13 +127,14 @@ def expand_path_flags() -> None:
 
 def run(main) -> None:
     """``absl.app.run(main)``, a caller's mistake (:class:`layers.UsageError`, a bad flag)
-    printed as its one sentence with exit code 2, and ``--help`` ending in 0, as train.py
-    does; ``~`` in the path flags expanded first."""
+    printed as its one sentence with exit code 2, a failed run (:class:`layers.RunFailure`:
+    a diverged loss) as its sentence with exit code 1, and ``--help`` ending in 0, as
+    train.py does; ``~`` in the path flags expanded first."""
     from absl import app, flags
 
     from engine import command
-    from engine.endings import USAGE_EXIT
-    from layers.errors import InputTooSmall, UsageError
+    from engine.endings import FAILURE_EXIT, USAGE_EXIT
+    from layers.errors import InputTooSmall, RunFailure, UsageError
 
     def guarded(argv):
         expand_path_flags()
@@ -137,6 +148,9 @@ def run(main) -> None:
                 error = error.with_remedy("pass a larger --image_size")
             print(f"{command.program()}: error: {error}", file=sys.stderr)
             sys.exit(USAGE_EXIT)
+        except RunFailure as error:  # a diverged loss, damaged data: its sentence
+            print(f"{command.program()}: error: {error}", file=sys.stderr)
+            sys.exit(FAILURE_EXIT)
 
     command.launched()  # the script's own name in its messages
     app.run(guarded, flags_parser=command.parse_flags)

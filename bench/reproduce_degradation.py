@@ -133,10 +133,11 @@ def plot(curves: dict, depths: list[int], path: str, title: str) -> None:
     FigureCanvasAgg(figure)
     panels = figure.subplots(1, len(FAMILIES), sharey=True)
     for axes, family in zip(panels, FAMILIES):
-        for depth, colour in zip(depths, ("tab:orange", "tab:red", "tab:purple", "tab:brown")):
+        for index, depth in enumerate(depths):  # any number of depths, each its colour
             curve = curves[f"{family}{depth}"]
             label = f"{'plain' if family == 'plain' else 'ResNet'}-{depth}"
-            axes.plot(curve["iterations"], curve["training_error"], color=colour, label=label)
+            axes.plot(curve["iterations"], curve["training_error"], color=f"C{index + 1}",
+                      label=label)
         axes.set(xlabel="iterations", title="plain networks" if family == "plain" else "ResNets")
         axes.grid(alpha=0.3)
         axes.legend()

@@ -38,7 +38,9 @@ where ``sdlm`` squares the sum (:class:`bench.curvature.ConnectionSquaredGradien
 Writes ``lenet5.json`` (per pass: training error, test error, seconds) and
 ``lenet5.png`` (Fig. 5's axes) into ``--output_dir`` (``lenet5_map.*``,
 ``lenet5_mse.*`` for the other criteria, ``_gauss_newton`` or
-``_connection_squared_gradient`` added for those curvatures). Skips, saying why, where the
+``_connection_squared_gradient`` added for those curvatures, then the settings that differ
+from the published runs', as ``_seed3`` or ``_digits_2passes``: :func:`file_stem`). Skips,
+saying why, where the
 prepared dataset is missing. The last line printed is the result.
 """
 
@@ -48,6 +50,7 @@ import dataclasses
 import json
 import os
 import pathlib
+import re
 import sys
 import time
 
@@ -225,6 +228,29 @@ def plot(passes: list[dict], path: str, title: str) -> None:
     figure.savefig(path, dpi=80)
 
 
+def file_stem(other_epochs: bool) -> str:
+    """The name of the run's JSON and PNG: the criterion and the curvature, then each
+    setting given another value than the published runs' (``j``, the seed, the dataset,
+    the number of passes where ``other_epochs``, a held-out fraction), so that a variant
+    of README's commands does not overwrite README's figures."""
+    parts = ["lenet5"]
+    if FLAGS.criterion != "cross_entropy":
+        parts.append(FLAGS.criterion)
+    if FLAGS.curvature != "squared_gradient":
+        parts.append(FLAGS.curvature)
+    if FLAGS.criterion == "map" and FLAGS.rubbish_penalty != FLAGS["rubbish_penalty"].default:
+        parts.append(f"j{FLAGS.rubbish_penalty:g}")
+    if FLAGS.seed != FLAGS["seed"].default:
+        parts.append(f"seed{FLAGS.seed}")
+    if FLAGS.dataset != FLAGS["dataset"].default:
+        parts.append(re.sub(r"[^A-Za-z0-9]+", "-", FLAGS.dataset).strip("-"))
+    if other_epochs:
+        parts.append(f"{FLAGS.epochs}passes")
+    if FLAGS.validation_fraction:
+        parts.append(f"validation{FLAGS.validation_fraction:g}")
+    return "_".join(parts)
+
+
 def main(argv):
     del argv
     started = time.perf_counter()
@@ -282,9 +308,7 @@ def main(argv):
                  jit_compile=FLAGS.jit_compile, steps_per_execution=FLAGS.steps_per_execution)
     passes = test_error.passes
     os.makedirs(FLAGS.output_dir, exist_ok=True)
-    stem = "lenet5" if FLAGS.criterion == "cross_entropy" else f"lenet5_{FLAGS.criterion}"
-    if FLAGS.curvature != "squared_gradient":
-        stem += f"_{FLAGS.curvature}"
+    stem = file_stem(config.epochs != recipe.training.epochs)
     figure = os.path.join(FLAGS.output_dir, f"{stem}.png")
     images = data.source.sizes["train"]
     plot(passes, figure, f"LeNet-5 on {FLAGS.dataset} ({images:,} training images, batch 1)\n"

@@ -108,8 +108,8 @@ flags.DEFINE_enum("precision", "float32", choices.PRECISIONS,
 flags.DEFINE_boolean("jit_compile", False, "Compile the training step with XLA.")
 flags.DEFINE_integer("steps_per_execution", 1,
                      "Training steps per call of the compiled step (Keras's "
-                     "steps_per_execution): fewer trips through Python, faster for small "
-                     "networks; the warm-up ramp and the cosine then move once per call, and "
+                     "steps_per_execution): fewer trips through Python, faster where steps "
+                     "are short and the input keeps up; the warm-up ramp and the cosine then move once per call, and "
                      "a Ctrl-C waits for the call. Not with --distribute=multi_worker.",
                      lower_bound=1)
 flags.DEFINE_enum("distribute", "none", choices.DISTRIBUTE_MODES,

@@ -209,7 +209,7 @@ def test_lenet5_reproduction_writes_its_curve_and_figure(tmp_path):
     assert header["training"]["batch_size"] == 1 and header["training"]["optimizer"] == "sdlm"
     assert header["training"]["validation_fraction"] == 0  # every training image trains
     assert last["train_images"] == 1437 and last["paper_test_error"] == 0.95
-    saved = json.loads((tmp_path / "lenet5.json").read_text())
+    saved = json.loads((tmp_path / "lenet5_digits_2passes.json").read_text())
     assert [entry["pass"] for entry in saved["passes"]] == [1, 2]
     # After each pass, the paper's estimate at the weights then beside sdlm's running h_kk.
     for entry in saved["passes"]:
@@ -221,7 +221,7 @@ def test_lenet5_reproduction_writes_its_curve_and_figure(tmp_path):
                                                     for row in curvatures]
     assert saved["final_test_error"] == second["test_error"] == last["final_test_error"]
     assert first["learning_rate"] == pytest.approx(5e-4)  # the paper's first two passes
-    assert (tmp_path / "lenet5.png").stat().st_size > 10_000
+    assert (tmp_path / "lenet5_digits_2passes.png").stat().st_size > 10_000
 
 
 def test_lenet5_reproduction_with_the_papers_map_criterion(tmp_path):
@@ -233,7 +233,9 @@ def test_lenet5_reproduction_with_the_papers_map_criterion(tmp_path):
     assert (last["criterion"], last["rubbish_penalty"]) == ("map", 5.0)
     assert first["test_error"] < 50  # it learns: chance is 90%
     assert "curvature" not in first  # --curvature_patterns=0: no comparison
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["lenet5_map.json", "lenet5_map.png"]
+    # A variant of the published runs goes into a file of its own, not README's figure.
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "lenet5_map_j5_digits_1passes.json", "lenet5_map_j5_digits_1passes.png"]
 
 
 def test_lenet5_reproduction_with_the_papers_gauss_newton_curvature(tmp_path):
@@ -245,8 +247,8 @@ def test_lenet5_reproduction_with_the_papers_gauss_newton_curvature(tmp_path):
     last = lines[-1]
     assert lines[0]["curvature"] == last["curvature"] == "gauss_newton"
     assert sorted(path.name for path in tmp_path.iterdir()) == [
-        "lenet5_gauss_newton.json", "lenet5_gauss_newton.png"]
-    saved = json.loads((tmp_path / "lenet5_gauss_newton.json").read_text())
+        "lenet5_gauss_newton_digits_1passes.json", "lenet5_gauss_newton_digits_1passes.png"]
+    saved = json.loads((tmp_path / "lenet5_gauss_newton_digits_1passes.json").read_text())
     assert (saved["curvature"], saved["curvature_every"]) == ("gauss_newton", 1000)
 
 
@@ -262,8 +264,8 @@ def test_lenet5_reproduction_with_the_per_connection_squared_gradient(tmp_path):
     # The h_kk it holds after the pass is recorded beside the paper's estimate.
     assert all(row["optimizer"] > 0 for row in first["curvature"])
     assert sorted(path.name for path in tmp_path.iterdir()) == [
-        "lenet5_map_connection_squared_gradient.json",
-        "lenet5_map_connection_squared_gradient.png"]
+        "lenet5_map_connection_squared_gradient_digits_1passes.json",
+        "lenet5_map_connection_squared_gradient_digits_1passes.png"]
 
 
 def test_the_gauss_newton_curvature_needs_patterns_to_estimate_it(tmp_path):
@@ -424,3 +426,22 @@ def test_the_rubbish_penalty_needs_the_map_criterion(tmp_path):
     assert result.stderr.strip().splitlines()[-1] == (
         "reproduce_lenet5.py: error: --rubbish_penalty is j of the MAP criterion's rubbish class, "
         "not used by --criterion=cross_entropy: add --criterion=map, or drop --rubbish_penalty.")
+
+
+def test_a_record_is_strict_json_at_every_depth(capsys):
+    # Only a top-level NaN was made null: Infinity and NaN in lists were printed as such.
+    from bench.common import emit
+
+    emit({"a": float("inf"), "b": [1.5, float("nan")], "c": {"d": float("-inf")}, "e": "x"})
+    assert json.loads(capsys.readouterr().out, parse_constant=pytest.fail) == {
+        "a": None, "b": [1.5, None], "c": {"d": None}, "e": "x"}
+
+
+def test_a_reproduction_whose_loss_diverges_ends_in_one_sentence(tmp_path):
+    # Diverged (a RunFailure) went out as a traceback.
+    result, lines = run("reproduce_degradation.py", "--dataset=digits", "--depths=20,32",
+                        "--steps=3", "--chunk_steps=1", "--learning_rate=1e12",
+                        f"--output_dir={tmp_path}")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        "reproduce_degradation.py: error: The training loss became ")
