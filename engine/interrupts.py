@@ -80,9 +80,11 @@ class Interruptions:
     a second one raises at once unless it arrives inside :meth:`held` (which holds every
     signal until the block is done)."""
 
-    def __init__(self):
+    def __init__(self, steps_per_call: int = 1):
         self.pending: type[KeyboardInterrupt] | None = None
         self.holding = False
+        self.under_way = ("this step" if steps_per_call == 1
+                          else f"this call of {steps_per_call} steps")
 
     def receive(self, number, frame) -> None:
         interruption = Terminated if number == signal.SIGTERM else KeyboardInterrupt
@@ -90,7 +92,8 @@ class Interruptions:
             raise interruption
         if not self.pending:
             name = "SIGTERM" if interruption is Terminated else "Ctrl-C"
-            print(f"\n{name}: training stops when this step is done ({name} again: at once).",
+            print(f"\n{name}: training stops when {self.under_way} is done ({name} again: at "
+                  "once).",
                   file=sys.stderr, flush=True)
         self.pending = interruption
 
@@ -117,11 +120,11 @@ _HELD_SIGNALS = ((signal.SIGINT, signal.default_int_handler),
 
 
 @contextlib.contextmanager
-def held_while_training():
+def held_while_training(steps_per_call: int = 1):
     """:class:`Interruptions` as the handler of SIGINT and SIGTERM for the block (main
     thread only, and only for a signal whose Python handler raises an interrupt; elsewhere
-    it never holds anything)."""
-    interruptions = Interruptions()
+    it never holds anything), for a loop running ``steps_per_call`` steps per call."""
+    interruptions = Interruptions(steps_per_call)
     if threading.current_thread() is not threading.main_thread():
         yield interruptions
         return

@@ -68,7 +68,7 @@ def fit(model: keras.Model, x: tf.data.Dataset, validation_data: tf.data.Dataset
 
     model.stop_training = False
     private_api.forget_restored_epoch(model)
-    with interrupts.held_while_training() as interruptions:
+    with interrupts.held_while_training(steps_per_execution) as interruptions:
         callbacks.on_train_begin()
         restored = private_api.restored_epoch(model)  # set by BackupAndRestore
         if restored:

@@ -210,6 +210,19 @@ def test_a_ctrl_c_during_a_step_stops_training_after_that_step(number, name, pyt
     assert signal.getsignal(signal.SIGTERM) is interrupts.raise_terminated
 
 
+def test_a_ctrl_c_in_a_call_of_several_steps_stops_training_after_that_call(python_sigint,
+                                                                           capsys):
+    # It said "when this step is done", and the call's other steps ran.
+    model = compiled()
+    ctrl_c = CtrlCBeforeStep(step=3, presses=1)
+    with pytest.raises(KeyboardInterrupt):
+        loop.fit(model, tiny_data(count=64), epochs=1, verbose=0, callbacks=[ctrl_c],
+                 steps_per_execution=3)
+    assert ctrl_c.ended == [2, 5]  # calls of steps 0-2 and 3-5
+    assert ("Ctrl-C: training stops when this call of 3 steps is done (Ctrl-C again: at once)."
+            in capsys.readouterr().err)
+
+
 @pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM])
 def test_a_second_ctrl_c_stops_training_at_once(number, python_sigint):
     model = compiled()
