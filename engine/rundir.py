@@ -601,9 +601,12 @@ def check_makeable(flag: str, path: str, folder: str) -> None:
 
 
 # --overwrite's run that a new training run replaces, kept until the new one has its report;
-# the file in it that says this command put it there, and the one that says it is being
-# put back (an interrupted put-back is finished before anything else).
+# the file in it that says this command put it there, and the ones that say it is being
+# put back: its replacement's files being removed, then its own moved back (an interrupted
+# put-back is finished before anything else). The run goes into SETTING_ASIDE_DIR first,
+# renamed .replaced once whole: a kill on the way leaves it there, moved back as it was.
 REPLACED_DIR, REPLACED_MARK, RESTORING_MARK = ".replaced", "replaced-by-overwrite", "restoring"
+REMOVING_MARK, SETTING_ASIDE_DIR = "removing-replacement", ".replaced.partial"
 _REPLACED_HERE: set[str] = set()  # the folders whose run this process replaced
 
 
@@ -629,13 +632,29 @@ def set_aside(model_dir: str) -> bool:
              for path in glob.glob(os.path.join(glob.escape(model_dir), entry))]
     if not paths:
         return False
-    os.makedirs(aside)
-    with open(os.path.join(aside, REPLACED_MARK), "w", encoding="utf-8") as mark:
-        mark.write("The run --overwrite replaces, until the new run has its report.\n")
+    moving = os.path.join(model_dir, SETTING_ASIDE_DIR)
+    os.makedirs(moving)
     for path in paths:
-        os.replace(path, os.path.join(aside, os.path.basename(path)))
+        os.replace(path, os.path.join(moving, os.path.basename(path)))
+    with open(os.path.join(moving, REPLACED_MARK), "w", encoding="utf-8") as mark:
+        mark.write("The run --overwrite replaces, until the new run has its report.\n")
+    os.replace(moving, aside)
     _REPLACED_HERE.add(os.path.realpath(model_dir))
     return True
+
+
+def undo_setting_aside(model_dir: str) -> None:
+    """Moves back what a :func:`set_aside` killed on the way had moved out of
+    ``model_dir`` (nothing of a replacement was written yet)."""
+    moving = os.path.join(model_dir, SETTING_ASIDE_DIR)
+    if not os.path.isdir(moving):
+        return
+    for name in os.listdir(moving):
+        if name != REPLACED_MARK:
+            os.replace(os.path.join(moving, name), os.path.join(model_dir, name))
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(os.path.join(moving, REPLACED_MARK))
+    os.rmdir(moving)
 
 
 def check_replaced(model_dir: str) -> None:
@@ -658,17 +677,20 @@ def mark_replaced(model_dir: str) -> None:
 
 
 def settle_replaced(model_dir: str) -> None:
-    """Before a run claims ``model_dir``: finishes a put-back that was interrupted, and puts
-    back a run set aside by a replacement that stopped before it backed up an epoch or
-    started a search's first trial (nothing of it resumes, and the run it set aside is the
-    folder's again)."""
+    """Before a run claims ``model_dir``: undoes a setting aside that was interrupted,
+    finishes a put-back that was, and puts back a run set aside by a replacement that
+    stopped before it backed up an epoch or started a search's first trial (nothing of it
+    resumes, and the run it set aside is the folder's again)."""
+    undo_setting_aside(model_dir)
     check_replaced(model_dir)
     aside = os.path.join(model_dir, REPLACED_DIR)
     if not os.path.isdir(aside):
         return
     started = any(os.path.isfile(os.path.join(model_dir, *path)) for path in (
         (REPORT_FILE,), (BACKUP_DIR, METADATA_FILE), (SEARCH_DIR, ORACLE_FILE)))
-    if os.path.isfile(os.path.join(aside, RESTORING_MARK)) or not started:
+    marked = any(os.path.isfile(os.path.join(aside, mark))
+                 for mark in (REMOVING_MARK, RESTORING_MARK))
+    if marked or not started:
         put_back(model_dir)
 
 
@@ -677,13 +699,17 @@ def put_back(model_dir: str) -> None:
     replacement removed first (once: a put-back interrupted on the way is finished by
     the next call)."""
     aside = os.path.join(model_dir, REPLACED_DIR)
-    restoring = os.path.join(aside, RESTORING_MARK)
+    removing, restoring = (os.path.join(aside, mark) for mark in (REMOVING_MARK, RESTORING_MARK))
     if not os.path.isfile(restoring):
+        open(removing, "w").close()  # a kill in the removal: the next command removes again
         remove_run(model_dir)
-        open(restoring, "w").close()
+        open(restoring, "w").close()  # from here on nothing is removed, only moved back
+        os.remove(removing)
     for name in os.listdir(aside):
-        if name not in (REPLACED_MARK, RESTORING_MARK):
+        if name not in (REPLACED_MARK, REMOVING_MARK, RESTORING_MARK):
             os.replace(os.path.join(aside, name), os.path.join(model_dir, name))
+    with contextlib.suppress(FileNotFoundError):  # a kill between the two marks left it
+        os.remove(removing)
     os.remove(restoring)
     os.remove(os.path.join(aside, REPLACED_MARK))
     os.rmdir(aside)

@@ -300,6 +300,47 @@ def test_a_run_set_aside_by_a_replacement_that_never_backed_up_an_epoch_is_put_b
     assert (run / "model.keras").read_text() == "model" and not (run / ".replaced").exists()
 
 
+def finished_run(run):
+    """A finished run's files in ``run``: its JSON records, model, checkpoints and logs."""
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "logs" / "train").mkdir(parents=True)
+    files = {"run.json": "{}", "report.json": "finished", "model.keras": "model",
+             "checkpoints/best.weights.h5": "best", "logs/train/events": "events"}
+    for name, text in files.items():
+        (run / name).write_text(text)
+    return files
+
+
+def test_a_run_whose_setting_aside_was_killed_on_the_way_is_moved_back_whole(tmp_path):
+    # Killed between two moves, the next command took the moved files for the run set
+    # aside and put them back over a folder whose checkpoints/ and logs/ it removed first.
+    run = tmp_path / "run"
+    files = finished_run(run)
+    moving = run / rundir.SETTING_ASIDE_DIR
+    moving.mkdir()
+    for name in ("run.json", "report.json", "model.keras"):  # then the kill
+        os.replace(run / name, moving / name)
+    with pytest.raises(UsageError, match="holds a finished run; pass --overwrite"):
+        rundir.claim(str(run))
+    assert {name: (run / name).read_text() for name in files} == files
+    assert not moving.exists() and not (run / rundir.REPLACED_DIR).exists()
+
+
+def test_a_put_back_killed_while_it_removed_the_replacement_removes_it_and_puts_back(tmp_path):
+    # Killed in the replacement's removal (run.json gone, logs/ not yet), the next command
+    # took the replacement's backup for a started run and refused its logs/ as foreign.
+    run = tmp_path / "run"
+    files = finished_run(run)
+    assert rundir.set_aside(str(run))
+    (run / "backup").mkdir()
+    (run / "backup" / "training_metadata.json").write_text('{"epoch": 1}')
+    (run / "logs" / "train").mkdir(parents=True)  # the replacement's, not yet removed
+    (run / ".replaced" / rundir.REMOVING_MARK).touch()  # the put-back began, then the kill
+    with pytest.raises(UsageError, match="holds a finished run; pass --overwrite"):
+        rundir.claim(str(run))
+    assert {name: (run / name).read_text() for name in files} == files
+    assert not (run / "backup").exists() and not (run / rundir.REPLACED_DIR).exists()
+
 
 def test_a_run_that_held_out_no_image_is_read_with_no_validation_split():
     # A fraction too small to hold an image out (5e-6 of MNIST's 60,000) trained without
