@@ -624,7 +624,10 @@ def set_aside(model_dir: str) -> bool:
     if os.path.lexists(aside):
         check_replaced(model_dir)
         if not os.path.isfile(os.path.join(model_dir, REPORT_FILE)):
+            removing = os.path.join(aside, REMOVING_MARK)
+            open(removing, "w").close()  # a kill in the removal: the next command puts back
             remove_run(model_dir)
+            os.remove(removing)
             _REPLACED_HERE.add(os.path.realpath(model_dir))
             return True
         forget_replaced(model_dir)
@@ -682,8 +685,10 @@ def settle_replaced(model_dir: str) -> None:
     stopped before it backed up an epoch or started a search's first trial (nothing of it
     resumes, and the run it set aside is the folder's again)."""
     undo_setting_aside(model_dir)
-    check_replaced(model_dir)
     aside = os.path.join(model_dir, REPLACED_DIR)
+    if os.path.isdir(aside) and not os.path.islink(aside) and not os.listdir(aside):
+        os.rmdir(aside)  # a put-back or a forgetting killed between its mark and its rmdir
+    check_replaced(model_dir)
     if not os.path.isdir(aside):
         return
     started = any(os.path.isfile(os.path.join(model_dir, *path)) for path in (

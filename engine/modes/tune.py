@@ -186,6 +186,10 @@ def claim(search: SearchSpec, overwrite: bool) -> bool:
     model and a new export version written once the new trials have run); one that it
     does not raise is kept unless ``overwrite``."""
     model_dir = search.run.model_dir
+    if os.path.isdir(model_dir):
+        # A put-back interrupted half-way is finished before the report is read: extended,
+        # a search put back without its search/ would start afresh, then forget the rest.
+        rundir.settle_replaced(model_dir)
     path = os.path.join(model_dir, rundir.REPORT_FILE)
     if overwrite or not os.path.isfile(path):
         return rundir.claim(model_dir, overwrite, search=True)

@@ -342,6 +342,43 @@ def test_a_put_back_killed_while_it_removed_the_replacement_removes_it_and_puts_
     assert not (run / "backup").exists() and not (run / rundir.REPLACED_DIR).exists()
 
 
+def test_a_second_overwrite_killed_while_it_removed_the_first_puts_the_run_back(tmp_path,
+                                                                              monkeypatch):
+    # The first replacement was interrupted after an epoch; the second, killed while it
+    # removed it, left its backup and logs/ beside the run set aside: every command was
+    # refused, its logs/ called foreign.
+    run = tmp_path / "run"
+    files = finished_run(run)
+    assert rundir.set_aside(str(run))
+    (run / "run.json").write_text("{}")
+    (run / "logs" / "train").mkdir(parents=True)
+    (run / "backup").mkdir()
+    (run / "backup" / "training_metadata.json").write_text('{"epoch": 1}')
+
+    def killed_after_the_first_file(model_dir, *args, **kwargs):
+        os.remove(os.path.join(model_dir, "run.json"))
+        raise SystemExit("killed")
+
+    monkeypatch.setattr(rundir, "remove_run", killed_after_the_first_file)
+    with pytest.raises(SystemExit):
+        rundir.set_aside(str(run))
+    monkeypatch.undo()
+    with pytest.raises(UsageError, match="holds a finished run; pass --overwrite"):
+        rundir.claim(str(run))
+    assert {name: (run / name).read_text() for name in files} == files
+
+
+def test_an_empty_replaced_folder_a_kill_left_is_removed(tmp_path):
+    # A put-back or a forgetting killed between its mark and its rmdir: every command was
+    # refused ("is not a run that --overwrite set aside").
+    run = tmp_path / "run"
+    files = finished_run(run)
+    (run / rundir.REPLACED_DIR).mkdir()
+    assert rundir.claim(str(run), overwrite=True)
+    assert not (run / rundir.REPLACED_DIR).exists()
+    assert {name: (run / name).read_text() for name in files} == files
+
+
 def test_a_run_that_held_out_no_image_is_read_with_no_validation_split():
     # A fraction too small to hold an image out (5e-6 of MNIST's 60,000) trained without
     # validation before 2026-12-07; a split now refuses it, and the reading modes, which

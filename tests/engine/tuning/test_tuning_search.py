@@ -294,6 +294,21 @@ def test_a_search_resumed_on_other_classes_is_refused_before_any_work(tmp_path):
         "run.json", "search"]
 
 
+def test_a_put_back_interrupted_half_way_is_finished_before_a_search_is_extended(tmp_path):
+    # Its report back but not its search/, a finished search put back by a failed
+    # --overwrite was extended from nothing, then its trials were forgotten with .replaced.
+    search = digits_search(tmp_path, {"learning_rate": Choice((1e-3, 3e-3))}, max_trials=2)
+    run_dir = tmp_path / "search_run"
+    aside = run_dir / rundir.REPLACED_DIR
+    (aside / "search").mkdir(parents=True)
+    (aside / "search" / "oracle.json").write_text("{}")
+    (aside / rundir.REPLACED_MARK).touch()
+    (aside / rundir.RESTORING_MARK).touch()  # moving back, then the kill
+    rundir.write_json(str(run_dir / rundir.REPORT_FILE), {"max_trials": 2, "trials": []})
+    assert tune.claim(dataclasses.replace(search, max_trials=4), overwrite=False) is False
+    assert (run_dir / "search" / "oracle.json").read_text() == "{}" and not aside.exists()
+
+
 def test_a_search_resumed_with_fewer_trials_than_it_started_is_refused(tmp_path):
     """keras-tuner finishes a trial a kill interrupted whatever --max_trials says: a
     search of 3 started trials resumed with --max_trials=2 would run a third."""
