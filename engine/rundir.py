@@ -356,8 +356,13 @@ def load_run(model_dir: str, reads_images: bool = False, **named: str) -> SavedR
     if missing:
         interrupted = os.path.isdir(os.path.join(model_dir, BACKUP_DIR)) or os.path.isfile(
             os.path.join(model_dir, SEARCH_DIR, ORACLE_FILE))
-        remedy = ("it holds an interrupted run: run its own command again to finish it, or "
-                  "pass" if interrupted else "pass")
+        aside = any(os.path.isdir(os.path.join(model_dir, name))
+                    for name in (REPLACED_DIR, SETTING_ASIDE_DIR))
+        remedy = ("the run that --overwrite is replacing waits in .replaced until its "
+                  "replacement ends (an interrupted one is finished by its own command, or "
+                  "put back by the next command if it trained no epoch); or pass" if aside
+                  else "it holds an interrupted run: run its own command again to finish "
+                  "it, or pass" if interrupted else "pass")
         raise UsageError(f"No finished run in {model_dir!r} (it lacks {', '.join(missing)}); "
                          f"{remedy} the --model_dir of a completed training run.")
     from engine.data.source import FOLDER_PREFIX

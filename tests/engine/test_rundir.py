@@ -398,3 +398,12 @@ def test_reading_an_interrupted_run_says_to_finish_it(tmp_path):
                                          r"an interrupted run: run its own command again to "
                                          r"finish it, or pass the --model_dir of a completed"):
         rundir.load_run(str(tmp_path))
+
+
+def test_reading_a_run_that_is_being_replaced_says_where_it_waits(tmp_path):
+    files = finished_run(tmp_path)
+    assert rundir.set_aside(str(tmp_path)) and not (tmp_path / "report.json").exists()
+    with pytest.raises(UsageError, match=r"\); the run that --overwrite is replacing waits in "
+                                         r"\.replaced until its replacement ends"):
+        rundir.load_run(str(tmp_path))
+    assert (tmp_path / ".replaced" / "report.json").read_text() == files["report.json"]
