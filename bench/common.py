@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
-import math
 import os
 import pathlib
 import platform
@@ -23,19 +22,11 @@ SHARED_TFDS = ROOT.parent / "shared" / "tfds"  # the prepared datasets beside th
 
 
 def emit(record: dict) -> None:
-    """Prints ``record`` as one JSON line (strict JSON: non-finite numbers are null)."""
-    print(json.dumps(finite(record), allow_nan=False), flush=True)
+    """Prints ``record`` as one JSON line (strict JSON: non-finite numbers, at any depth,
+    are null)."""
+    from engine.rundir import strict
 
-
-def finite(value):
-    """``value`` with every NaN or infinite number in it, at any depth, made None."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {key: finite(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite(item) for item in value]
-    return value
+    print(json.dumps(strict(record), allow_nan=False), flush=True)
 
 
 def median(values) -> float:
