@@ -74,6 +74,12 @@ def tune(search: SearchSpec, overwrite: bool = False, verbose: int | None = None
         try:
             return tune_held(search, chief, overwrite, verbose, validation_fraction_given,
                              replacing)
+        except SearchStopped as stopped:  # resumable: the run set aside waits for its report
+            if not replacing:
+                raise
+            raise RunFailure(f"{stopped} The run it replaces waits in "
+                             f"{os.path.join(replacing[0], rundir.REPLACED_DIR)} until the "
+                             "search has its report.") from stopped
         except RunFailure as failure:  # every trial failed, or the data: the run stays
             if not replacing:
                 raise
@@ -145,7 +151,7 @@ def tune_held(search: SearchSpec, chief: bool, overwrite: bool, verbose: int,
             if not chief:
                 print(f"{tuner_id()} has no trial left to run; the chief writes the report.")
                 return None
-            best = best_trial(tuner, search)
+            best = best_trial(tuner, search, overwrite)
             trained, model, training = best_model(tuner, best, search)
             with strategy.scope():
                 evaluation = evaluate(model, data, run.data.tta)
@@ -361,19 +367,26 @@ def announcement(search: SearchSpec, tuner, resumed: bool) -> str:
             f"{', '.join(varied) or 'nothing varies, the flags fix every entry'}{held}{where}.")
 
 
-def best_trial(tuner, search: SearchSpec):
-    """The oracle's best trial; a search that failures stopped before its last trial,
-    or without a completed trial, ends in one sentence (run the same command to resume
-    it). One whose last trial was the failure that reached the limit ran every trial."""
+class SearchStopped(RunFailure):
+    """A search that ``--max_failed_trials`` stopped before its last trial: its trials
+    are kept for the same command to resume (without ``--overwrite``, which would start
+    afresh), and a run that ``--overwrite`` set aside stays aside until its report."""
+
+
+def best_trial(tuner, search: SearchSpec, overwrite: bool = False):
+    """The oracle's best trial; a search that failures stopped before its last trial
+    (:class:`SearchStopped`), or without a completed trial, ends in one sentence. One
+    whose last trial was the failure that reached the limit ran every trial."""
     failures, done = failed(tuner.oracle), finished(tuner.oracle)
     reasons = [row["message"] for row in trial_table(tuner) if row["status"] == "FAILED"]
     last = reasons[-1].rstrip(".") if reasons else "no trial ran"
     if len(failures) >= search.max_failed_trials and len(done) < search.max_trials:
-        raise RunFailure(
+        again = "the same command without --overwrite" if overwrite else "the same command"
+        raise SearchStopped(
             f"{len(failures)} of {len(done)} trials failed (the last: {last}), "
             f"reaching --max_failed_trials={search.max_failed_trials}, so the search stopped; "
-            "narrow the search space or raise --max_failed_trials and run the same command "
-            "to resume it.")
+            f"raise --max_failed_trials and run {again} to resume it, or narrow the search "
+            "space and start afresh with --overwrite.")
     if len(failures) == len(done):
         raise RunFailure(f"None of the search's {counted(len(done), 'trial')} completed (the last "
                          f"failure: {last}); remove its cause (a lower --learning_rate where "

@@ -158,6 +158,32 @@ def test_a_failed_search_puts_back_the_run_that_overwrite_was_replacing(tmp_path
     keras.backend.clear_session()
 
 
+def test_an_overwrite_search_that_max_failed_trials_stopped_keeps_its_trials(tmp_path):
+    # It put the replaced run back, removing the trials that "run the same command to
+    # resume it" promised to resume (and the same command, with --overwrite, starts afresh).
+    run_dir = tmp_path / "search_run"
+    run_dir.mkdir()
+    finished = {"report.json": '{"test_accuracy": 0.97}', "model.keras": "the trained model"}
+    for name, text in finished.items():
+        (run_dir / name).write_text(text)
+    search = digits_search(tmp_path, {"optimizer": Choice(("sgd",)),
+                                      "learning_rate": Choice((1e9, 1e-2))},
+                           max_trials=2, max_failed_trials=1)
+    with pytest.raises(RunFailure, match=r"so the search stopped; raise --max_failed_trials "
+                                         r"and run the same command without --overwrite to "
+                                         r"resume it, .* The run it replaces waits in "
+                                         r".*search_run/\.replaced until the search has its "
+                                         r"report\.$"):
+        tune.tune(search, overwrite=True, verbose=0)
+    assert {path.name: path.read_text() for path in (run_dir / ".replaced").iterdir()
+            if path.name in finished} == finished
+    assert json.loads((run_dir / "search" / "oracle.json").read_text())["end_order"] == ["0"]
+    report = tune.tune(dataclasses.replace(search, max_failed_trials=2), verbose=0)
+    assert [row["status"] for row in report["trials"]] == ["FAILED", "COMPLETED"]
+    assert not (run_dir / ".replaced").exists()
+    keras.backend.clear_session()
+
+
 def test_a_finished_search_is_extended_by_a_larger_max_trials(tmp_path):
     # README: "a larger --max_trials extends a search"; a finished one was refused
     # ("holds a finished run; pass --overwrite").
