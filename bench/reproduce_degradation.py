@@ -25,7 +25,9 @@ only after thousands of iterations.
 Writes ``degradation.json`` (the curves, the training error of each network at the end
 of the budget, the mean of its last two chunks, and whether the deeper plain net is the
 worse one and the deeper ResNet not) and ``degradation.png`` (Fig. 6's left and middle
-panels) into ``--output_dir``.
+panels) into ``--output_dir``. A network whose loss diverges is a result too: its curve
+ends there (its final error null, the worse of any pair), the others train on, and once
+both files are written the run ends in one sentence naming it, with exit code 1.
 Skips, saying why, where the prepared dataset is missing. The last line printed is
 the result.
 """
@@ -54,7 +56,7 @@ from engine import loop, training  # noqa: E402
 from engine.data import DataSpec, prepare  # noqa: E402
 from engine.rundir import check_writable  # noqa: E402
 from engine.session import session  # noqa: E402
-from layers.errors import UsageError  # noqa: E402
+from layers.errors import RunFailure, UsageError  # noqa: E402
 
 FAMILIES = ("plain", "resnet")
 WARMUP_LEARNING_RATE = 0.01  # He et al. 2016, Sec. 4.2, ResNet-110's first ~400 iterations
@@ -105,26 +107,42 @@ class TrainingError(keras.callbacks.Callback):
 def train(name: str, data, config, steps: int, chunk_steps: int, seed: int) -> dict:
     """Trains recipe ``name`` for ``steps`` iterations (one pass over a stream of
     batches that goes on through the epochs of the training split); its curve and
-    seconds."""
+    seconds; where the loss diverged, the sentence saying where (``diverged``) and the
+    curve up to there."""
     keras.utils.set_random_seed(seed)
     model = recipes.build(name, classes=data.source.num_classes, input_shape=data.input_shape)
     training.compile_model(model, config)
     curve = TrainingError(name, chunk_steps)
     started = time.perf_counter()
-    loop.fit(model, data.pipelines.train.repeat().take(steps), epochs=1, verbose=0,
-             callbacks=[training.StopOnDivergence(), curve])
+    diverged = None
+    try:
+        loop.fit(model, data.pipelines.train.repeat().take(steps), epochs=1, verbose=0,
+                 callbacks=[training.StopOnDivergence(), curve])
+    except training.Diverged as failure:
+        diverged = failure.where
+        emit({"network": name, "diverged": diverged})
     seconds = time.perf_counter() - started
     keras.backend.clear_session()
     return {"network": name, "iterations": [point[0] for point in curve.points],
             "training_error": [point[1] for point in curve.points],
-            "seconds": round(seconds, 1)}
+            "seconds": round(seconds, 1), "diverged": diverged}
 
 
-def final_error(curve: dict, points: int = 2) -> float:
+def final_error(curve: dict, points: int = 2) -> float | None:
     """The training error at the end of the budget: the mean of the last ``points``
-    chunks (one chunk's running error is noisy)."""
+    chunks (one chunk's running error is noisy); None for a network that diverged."""
+    if curve["diverged"]:
+        return None
     errors = curve["training_error"][-points:]
-    return sum(errors) / len(errors)
+    return round(sum(errors) / len(errors), 2)
+
+
+def deeper_is_worse(final: dict, deep: str, shallow: str) -> bool | None:
+    """Whether network ``deep`` ends with the higher training error than ``shallow``; a
+    diverged one (None) is the worse, and two diverged ones compare to None."""
+    if final[deep] is None or final[shallow] is None:
+        return None if final[deep] is final[shallow] else final[deep] is None
+    return final[deep] > final[shallow]
 
 
 def plot(curves: dict, depths: list[int], path: str, title: str) -> None:
@@ -135,7 +153,8 @@ def plot(curves: dict, depths: list[int], path: str, title: str) -> None:
     for axes, family in zip(panels, FAMILIES):
         for index, depth in enumerate(depths):  # any number of depths, each its colour
             curve = curves[f"{family}{depth}"]
-            label = f"{'plain' if family == 'plain' else 'ResNet'}-{depth}"
+            label = f"{'plain' if family == 'plain' else 'ResNet'}-{depth}" + (
+                " (diverged)" if curve["diverged"] else "")
             axes.plot(curve["iterations"], curve["training_error"], color=f"C{index + 1}",
                       label=label)
         axes.set(xlabel="iterations", title="plain networks" if family == "plain" else "ResNets")
@@ -187,15 +206,17 @@ def main(argv):
                 recipes.get(name).training, batch_size=config.batch_size,
                 learning_rate=config.learning_rate), FLAGS.steps,
                 FLAGS.chunk_steps, FLAGS.seed)
-    final = {name: round(final_error(curve), 2) for name, curve in curves.items()}
+    final = {name: final_error(curve) for name, curve in curves.items()}
     shallow, deep = depths[0], depths[-1]
+    resnet_deeper_is_worse = deeper_is_worse(final, f"resnet{deep}", f"resnet{shallow}")
     result = {
         "experiment": "degradation", "dataset": FLAGS.dataset,
-        "iterations": curves[names[0]]["iterations"][-1], "batch_size": config.batch_size,
+        "iterations": FLAGS.steps, "batch_size": config.batch_size,
         "learning_rate": config.learning_rate,
         "final_training_error": final,
-        "plain_deeper_is_worse": final[f"plain{deep}"] > final[f"plain{shallow}"],
-        "resnet_deeper_is_not_worse": final[f"resnet{deep}"] <= final[f"resnet{shallow}"],
+        "plain_deeper_is_worse": deeper_is_worse(final, f"plain{deep}", f"plain{shallow}"),
+        "resnet_deeper_is_not_worse": None if resnet_deeper_is_worse is None
+        else not resnet_deeper_is_worse,
         "seconds": round(time.perf_counter() - started, 1),
     }
     os.makedirs(FLAGS.output_dir, exist_ok=True)
@@ -208,6 +229,12 @@ def main(argv):
     with open(path, "w") as file:
         json.dump({**header, **result, "curves": curves}, file, indent=1)
     emit({**result, "figure": figure, "json": path})
+    diverged = [name for name in names if curves[name]["diverged"]]
+    if diverged:
+        raise RunFailure(
+            f"{', '.join(diverged)} diverged (the first: {curves[diverged[0]]['diverged']}); "
+            f"{'their curves end' if len(diverged) > 1 else 'its curve ends'} there in "
+            f"{figure} and {path}; lower --learning_rate and run again.")
 
 
 if __name__ == "__main__":

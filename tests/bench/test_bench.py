@@ -9,6 +9,7 @@ import importlib.util
 import json
 import os
 import pathlib
+import re
 import statistics
 import subprocess
 import sys
@@ -437,11 +438,20 @@ def test_a_record_is_strict_json_at_every_depth(capsys):
         "a": None, "b": [1.5, None], "c": {"d": None}, "e": "x"}
 
 
-def test_a_reproduction_whose_loss_diverges_ends_in_one_sentence(tmp_path):
-    # Diverged (a RunFailure) went out as a traceback.
+def test_a_degradation_whose_loss_diverges_keeps_every_curve_and_ends_in_one_sentence(tmp_path):
+    # Diverged (a RunFailure) went out as a traceback, then as a sentence with no curve
+    # kept of the networks before.
     result, lines = run("reproduce_degradation.py", "--dataset=digits", "--depths=20,32",
                         "--steps=3", "--chunk_steps=1", "--learning_rate=1e12",
                         f"--output_dir={tmp_path}")
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert result.stderr.strip().splitlines()[-1].startswith(
-        "reproduce_degradation.py: error: The training loss became ")
+    assert re.fullmatch(
+        r"reproduce_degradation\.py: error: plain20, plain32, resnet20, resnet32 diverged \(the "
+        r"first: The training loss became \S+ at epoch 1, step \d\); their curves end there "
+        r"in .*degradation\.png and .*degradation\.json; lower --learning_rate and run "
+        r"again\.", result.stderr.strip().splitlines()[-1])
+    saved = json.loads((tmp_path / "degradation.json").read_text())
+    assert set(saved["final_training_error"].values()) == {None}
+    assert saved["plain_deeper_is_worse"] is None and saved["curves"]["plain20"]["diverged"]
+    assert (tmp_path / "degradation.png").stat().st_size > 10_000
+
