@@ -142,6 +142,12 @@ def copy_net_a(source: keras.Model, target: keras.Model) -> list[keras.layers.La
     if convolutions != 8:
         raise UsageError(f"--transfer=vgg_shallow starts from a trained VGG net A (8 "
                          f"convolutional layers); {source.name!r} has {convolutions}.")
+    names = {layer.name for layer in source.layers}
+    missing = [name for name in NET_A_LAYERS if name not in names]
+    if missing:
+        raise UsageError(f"--transfer=vgg_shallow starts from a trained VGG net A (vgg_a, "
+                         f"vgg_a_lrn or vgg11), whose layers it copies by name; "
+                         f"{source.name!r} has no layer {', '.join(missing)}.")
     copied = []
     for name in NET_A_LAYERS:
         ours, theirs = target.get_layer(name), source.get_layer(name)

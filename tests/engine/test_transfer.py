@@ -60,6 +60,15 @@ def test_vgg_shallow_refuses_what_is_not_a_deeper_vgg_from_net_a(net_a, tmp_path
                                          "layers.; 'vgg_b' has 10"):
         build("vgg_d", 10, SMALL["input_shape"], TrainingConfig(), init_from=str(deeper),
               transfer_mode="vgg_shallow")
+    # Eight convolutions but not net A's names: a traceback ("No such layer: conv1_1").
+    eight = tmp_path / "convnet.keras"
+    recipes.build("convnet", blocks=4, convs_per_block=2, filters=8, **SMALL).save(eight)
+    with pytest.raises(UsageError, match=r"starts from a trained VGG net A \(vgg_a, vgg_a_lrn "
+                                         r"or vgg11\), whose layers it copies by name; "
+                                         r"'convnet' has no layer conv1_1, conv2_1, conv3_1, "
+                                         r"conv3_2, fc6, fc7\.$"):
+        build("vgg_d", 10, SMALL["input_shape"], TrainingConfig(), init_from=str(eight),
+              transfer_mode="vgg_shallow")
     with pytest.raises(UsageError, match="Layer 'logits' of net A has weights of shapes"):
         build("vgg_d", 4, SMALL["input_shape"], TrainingConfig(), init_from=str(net_a),
               transfer_mode="vgg_shallow")
