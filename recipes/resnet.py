@@ -65,15 +65,16 @@ def resnet(input_shape, classes, classifier_activation, name="resnet", *, blocks
 
     For a search: ``blocks`` may be one int, the same number of blocks in every
     stage (the CIFAR networks' n); ``width_multiplier`` scales every stage's
-    channels (``filters`` and ``widths``, the latter to a multiple of ``groups``):
+    channels (``filters`` and ``widths``, the latter rounded to a multiple of ``groups``):
     the wide ResNets' k, the stem keeping ``stem_filters`` as theirs does.
     """
     if is_int(blocks):
         blocks = (blocks,) * len(filters)
     _check_stages(blocks, filters)
     filters = tuple(scaled(width, width_multiplier) for width in filters)
-    if widths is not None:
-        widths = tuple(scaled(width, width_multiplier, groups) for width in widths)
+    if widths is not None:  # the widths given are kept (and checked against groups)
+        widths = tuple(scaled(width, width_multiplier, 1 if width_multiplier == 1 else groups)
+                       for width in widths)
     _check_variant(blocks, filters, block, widths, stem, shortcut, stride_on, dropout,
                    final_survival_probability, he_fan)
     conv_bias = check_switch("conv_bias", conv_bias)

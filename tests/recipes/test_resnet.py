@@ -339,10 +339,20 @@ def test_training_configurations():
     (dict(filters=(256, "512", 1024, 2048)), r"one positive entry per stage, got .*'512'"),
     (dict(dropout=0.3), "preact"),
     (dict(final_survival_probability=0.0), "final_survival_probability"),
+    # The widths given were rounded to a multiple of groups (64 to 63 at groups=3).
+    (dict(groups=3), r"multiple of groups .*got width=64 and groups=3"),
 ])
 def test_bad_variants_raise(variant, message):
     with pytest.raises(ValueError, match=message):
         recipes.build("resnet50", **variant)
+
+
+def test_a_width_multiplier_rounds_widths_to_a_multiple_of_groups():
+    half = recipes.build("resnext50_32x4d", width_multiplier=0.5, input_shape=(64, 64, 3))
+    assert half.get_layer("conv2_block1_2_conv").filters == 64  # 128 / 2, 32 groups of 2
+    third = recipes.build("resnext50_32x4d", width_multiplier=0.3, input_shape=(64, 64, 3))
+    assert third.get_layer("conv2_block1_2_conv").filters == 32  # 38.4, to a multiple of 32
+    keras.backend.clear_session()
 
 
 def test_one_numpy_block_count_builds_what_pythons_does():
