@@ -48,7 +48,7 @@ import tensorflow as tf
 
 from engine.data.geometry import (canvas_size, centre_crop, corner_and_centre_offsets, cover,
                                   fit_to, fit_whole, match_channels, resize_to_cover,
-                                  to_uint8)
+                                  to_uint8, trim_to_cover)
 from engine.choices import AUGMENTATIONS
 from layers.errors import UsageError
 
@@ -114,7 +114,8 @@ class Augmentation:
     def store_whole(self, image: tf.Tensor) -> tf.Tensor:
         """Dense evaluation's stored test image: :meth:`store`'s without its crop, the
         whole image (channels matched) for :func:`engine.data.tta.views` to rescale."""
-        return to_uint8(fit_whole(match_channels(image, self.channels), self.size))
+        return to_uint8(fit_whole(trim_to_cover(match_channels(image, self.channels), self.size),
+                                  self.size))
 
     def train(self, image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         """A random training view of a stored image, at the input size."""
@@ -314,7 +315,8 @@ class VggAugmentation(WholeImageAugmentation):
         scale_seed, crop_seed, flip_seed, colour_seed = tf.unstack(
             tf.random.experimental.stateless_split(seed, 4))
         shorter_side = self.shorter_side(scale_seed)
-        rescaled = resize_to_cover(image, (shorter_side, shorter_side))
+        # A strip's rescale cut to its centre first, as cover() does (a 1x40000 PNG took 9 GB).
+        rescaled = resize_to_cover(trim_to_cover(image, self.size), (shorter_side, shorter_side))
         crop = tf.image.stateless_random_crop(rescaled, [*self.size, self.channels], crop_seed)
         flipped = tf.image.stateless_random_flip_left_right(crop, flip_seed)
         return flipped + self.pca_noise(colour_seed)

@@ -19,7 +19,8 @@ import tensorflow as tf
 
 from engine.data.augment import (AlexNetAugmentation, Augmentation,
                                  VggAugmentation, WholeImageAugmentation)
-from engine.data.geometry import canvas_size, corner_and_centre_offsets, resize_to_cover
+from engine.data.geometry import (canvas_size, corner_and_centre_offsets, resize_to_cover,
+                                  trim_to_cover)
 
 VIEWS = {"none": 1, "flip": 2, "10crop": 10, "dense": 2}
 
@@ -29,7 +30,7 @@ def views(augmentation: Augmentation, image: tf.Tensor, mode: str,
     """``[VIEWS[mode], H, W, C]`` float 0-255 views of a stored image (``dense``: at most
     ``VIEWS[mode]`` views of the whole image with its shorter side ``scale``)."""
     if mode == "dense":
-        whole = resize_to_cover(image, (scale, scale))
+        whole = resize_to_cover(trim_to_cover(image, (scale, scale)), (scale, scale))
         if augmentation.mirrors:
             return tf.stack([whole, tf.image.flip_left_right(whole)])
         return whole[None]

@@ -343,3 +343,15 @@ def test_a_whole_image_preset_stores_a_decoded_image_as_it_is(name):
     rgba = tf.concat([image, tf.fill([37, 53, 1], tf.constant(255, tf.uint8))], axis=-1)
     np.testing.assert_array_equal(augmentation.store(rgba), image)
     np.testing.assert_array_equal(augmentation.store(tf.cast(image, tf.float32)), image)
+
+
+@pytest.mark.parametrize("preset", ["vgg", "vgg_single_scale", "resnet"])
+def test_a_strips_training_view_comes_from_its_centre(preset):
+    # Its rescale to a shorter side S was S x (N S) floats (a 1x40000 PNG: 9 GB an epoch),
+    # the crop anywhere along it; cut to its centre first, as every other resize is.
+    augmentation = make_augmentation(preset, (64, 64, 3)).with_colour_basis(np.zeros((3, 3)))
+    columns = np.zeros((1, 3000, 3), np.uint8)
+    columns[:, 1490:1510] = 255  # the centre, at most four times the input's aspect ratio
+    view = augmentation.train(augmentation.store(tf.constant(columns)),
+                              tf.constant([5, 0], tf.int64))
+    assert view.shape == (64, 64, 3) and float(tf.reduce_mean(view)) > 200

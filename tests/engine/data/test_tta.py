@@ -48,3 +48,12 @@ def test_unknown_mode_is_a_clear_error():
 
     with pytest.raises(ValueError, match=r"Unknown tta '5crop'; accepted: none, flip, 10crop"):
         DataSpec(tta="5crop")
+
+
+@pytest.mark.parametrize("preset", ["vgg", "none", "alexnet"])
+def test_dense_views_of_a_strip_are_cut_to_its_centre_first(preset):
+    # A 1x1500 test image gave dense views of 384 x 576,000 (11 GB) before the network ran.
+    augmentation = make_augmentation(preset, (224, 224, 3))
+    strip = tf.ones((1, 1500, 3), tf.uint8)
+    dense = views(augmentation, augmentation.store_whole(strip), "dense", 384)
+    assert dense.shape[1] == 384 and dense.shape[2] <= 4 * 384
