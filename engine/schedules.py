@@ -182,6 +182,20 @@ def unreached_drops(config: TrainingConfig) -> tuple[float, ...]:
     return ()
 
 
+def drops_in_warmup(config: TrainingConfig) -> tuple[float, ...]:
+    """The epochs of ``config``'s rate drops that act inside its linear warm-up (a drop at
+    ``E`` acts from 0-based epoch ``ceil(E)``): the ramp climbs to the undropped learning
+    rate past them, then falls to the dropped one as it ends."""
+    if config.warmup_learning_rate is not None or not config.warmup_epochs:
+        return ()
+    if config.schedule == "step":
+        return tuple(drop for drop in config.decay_epochs
+                     if math.ceil(drop) < config.warmup_epochs)
+    if config.schedule == "exponential" and math.ceil(config.decay_every) < config.warmup_epochs:
+        return (config.decay_every,)
+    return ()
+
+
 def check_drops_reached(config: TrainingConfig, given, recipe: str) -> None:
     """Refuses, before any work, a rate drop set on the command line (``--decay_epochs``,
     ``--decay_every``; ``given`` holds the flags set) that falls after the run's last
@@ -189,7 +203,8 @@ def check_drops_reached(config: TrainingConfig, given, recipe: str) -> None:
     ``--epochs`` (a quick trial of a 160-epoch paper) are a warning instead. So is a
     warm-up longer than the run (``--warmup_epochs``): the rate would never reach
     ``--learning_rate``; or as long as the run where a schedule or the learning rate should
-    follow it (a constant warm-up rate, ResNet-110's): they would never begin."""
+    follow it (a constant warm-up rate, ResNet-110's): they would never begin; or a linear
+    warm-up past a drop (:func:`drops_in_warmup`)."""
     if config.warmup_epochs > config.epochs:
         length, harm = "longer than", "the rate would never reach the learning rate nor the " \
                                       "schedule begin"
@@ -208,6 +223,19 @@ def check_drops_reached(config: TrainingConfig, given, recipe: str) -> None:
                 f"(--epochs={config.epochs}): {harm}; raise --epochs or shorten --warmup_epochs.")
         logging.warning("%s's warm-up lasts %g epochs, %s the run (--epochs=%d): %s.", recipe,
                         config.warmup_epochs, length, config.epochs, harm)
+    hidden = drops_in_warmup(config)
+    if hidden:
+        drop_flag = "--decay_every" if config.schedule == "exponential" else "--decay_epochs"
+        where = " and ".join(f"{drop:.4g}" for drop in hidden)
+        harm = (f"the rate would climb to {config.learning_rate:g} past the drop"
+                f"{'s' if len(hidden) > 1 else ''} at epoch {where} ({drop_flag}), then fall "
+                "as the warm-up ends")
+        if given & {"warmup_epochs", "decay_epochs", "decay_every"}:
+            raise UsageError(f"--warmup_epochs={config.warmup_epochs:g} ramps up for longer "
+                             f"than the schedule's first drop: {harm}; shorten --warmup_epochs "
+                             f"or drop later ({drop_flag}).")
+        logging.warning("%s's warm-up of %g epochs ramps up past its first drop: %s.", recipe,
+                        config.warmup_epochs, harm)
     unreached = unreached_drops(config)
     if not unreached:
         return

@@ -854,6 +854,34 @@ def test_a_recipes_drops_past_a_short_run_are_a_warning_and_given_ones_refused()
         schedules.check_drops_reached(exponential, {"decay_every"}, "lenet5_modern")
 
 
+def test_a_linear_warmup_past_a_drop_is_refused_given_and_a_warning_otherwise():
+    # The ramp climbed to the undropped rate through the dropped epochs (0.1 where the
+    # schedule said 0.01), then fell as it ended, with no word.
+    config = TrainingConfig(schedule="step", learning_rate=0.1, decay_epochs=(1, 3), epochs=4,
+                            warmup_epochs=1.5)
+    with pytest.raises(UsageError, match=r"^--warmup_epochs=1.5 ramps up for longer than the "
+                       r"schedule's first drop: the rate would climb to 0.1 past the drop at "
+                       r"epoch 1 \(--decay_epochs\), then fall as the warm-up ends; shorten "
+                       r"--warmup_epochs or drop later \(--decay_epochs\)\.$"):
+        schedules.check_drops_reached(config, {"warmup_epochs"}, "resnet20")
+    with mock.patch.object(schedules.logging, "warning") as warning:
+        schedules.check_drops_reached(config, {"epochs"}, "resnet20")
+    assert "resnet20's warm-up of 1.5 epochs ramps up past its first drop" in \
+        warning.call_args.args[0] % warning.call_args.args[1:]
+    exponential = TrainingConfig(schedule="exponential", decay_every=1, epochs=4,
+                                 warmup_epochs=2)
+    with pytest.raises(UsageError, match=r"past the drop at epoch 1 \(--decay_every\)"):
+        schedules.check_drops_reached(exponential, {"decay_every"}, "lenet5_modern")
+    # A drop at the warm-up's end, or a constant warm-up rate (ResNet-110's), is fine.
+    schedules.check_drops_reached(dataclasses.replace(config, warmup_epochs=1.0),
+                                  {"warmup_epochs"}, "resnet20")
+    schedules.check_drops_reached(dataclasses.replace(config, warmup_learning_rate=0.01),
+                                  {"warmup_epochs"}, "resnet20")
+    # No recipe's own configuration ramps past its drops.
+    for name in recipes.names():
+        assert schedules.drops_in_warmup(recipes.get(name).training) == (), name
+
+
 def test_a_warmup_longer_than_the_run_is_refused_given_and_a_warning_from_the_recipe():
     config = TrainingConfig(schedule="cosine", epochs=1, warmup_epochs=1.5)
     with pytest.raises(UsageError, match=r"^--warmup_epochs=1.5 lasts longer than the run "
