@@ -113,12 +113,16 @@ class SearchSpace:
     ``conditions`` maps an entry that matters only for some values of an earlier,
     discrete entry to that entry's name and those values (``{"growth": ("blocks",
     (2, 3, 4))}``: one block has nothing to grow into). A trial leaves the entry out
-    where the condition fails, so it is not tried again with only that entry changed.
+    where the condition fails, so it is not tried again with only that entry changed;
+    the builder or the configuration then keeps its own value, or the one ``inactive``
+    gives (``{"lrn": False}``: VGG's LRN is only in Table 1's A-LRN column, and
+    ``vgg_a_lrn``'s own ``lrn=True`` would put it into B to E).
     """
 
     architecture: Mapping[str, Range] = dataclasses.field(default_factory=dict)
     training: Mapping[str, Range] | None = None
     conditions: Mapping[str, tuple[str, tuple]] = dataclasses.field(default_factory=dict)
+    inactive: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         for part in ("architecture", "training"):
@@ -137,6 +141,11 @@ class SearchSpace:
         object.__setattr__(self, "conditions", types.MappingProxyType(
             {name: (parent, tuple(values)) for name, (parent, values) in
              self.conditions.items()}))
+        object.__setattr__(self, "inactive", types.MappingProxyType(dict(self.inactive)))
+        unconditional = set(self.inactive) - set(self.conditions)
+        if unconditional:
+            raise UsageError(f"Search space entries {sorted(unconditional)} have a value for "
+                             "when their condition fails but no condition.")
         self._check_conditions()
 
     def _check_conditions(self) -> None:

@@ -157,11 +157,17 @@ def _initialization_note(configuration: str, initialization: str) -> str:
 
 def vgg_space(configuration: str, lrn: bool) -> SearchSpace:
     """What a search of a VGG recipe varies besides the training: the depth (Table 1's
-    columns), the width and, for configuration A, the A-LRN column's normalization."""
+    columns), the width and, for configuration A's recipes, the A-LRN column's
+    normalization, only where a trial's configuration is A (no other column has it)."""
+    if configuration != "A":
+        return SearchSpace(architecture={
+            "configuration": Choice(tuple(CONFIGURATIONS), default=configuration),
+            "width_multiplier": Choice((0.25, 0.5, 1.0), default=1.0)})
     return SearchSpace(architecture={
         "configuration": Choice(tuple(CONFIGURATIONS), default=configuration),
         "width_multiplier": Choice((0.25, 0.5, 1.0), default=1.0),
-        **({"lrn": Boolean(default=lrn)} if configuration == "A" else {})})
+        "lrn": Boolean(default=lrn)},
+        conditions={"lrn": ("configuration", ("A",))}, inactive={"lrn": False})
 
 
 for _name, _configuration, _lrn, _depth, _initialization in VGG_RECIPES:

@@ -21,7 +21,7 @@ def hyperparameters(hp, space: SearchSpace,
     conditional scope) and returns the values ``hp`` holds for the active ones: the
     defaults while keras-tuner explores the space, a trial's values in a trial. An
     entry whose condition fails is left out: the builder or the configuration keeps
-    its default, which changes nothing there."""
+    its own value, or takes the space's ``inactive`` one (:func:`configuration`)."""
     values, fixed = {}, fixed or {}
     for name, entry in space.entries.items():
         scope = (hp.conditional_scope(space.conditions[name][0],
@@ -57,7 +57,10 @@ def configuration(space: SearchSpace, training: TrainingConfig,
                   values: Mapping[str, Any]) -> tuple[dict[str, Any], TrainingConfig]:
     """The builder arguments and the training configuration of a trial with ``values``:
     ``training`` with the trial's training entries, a learning rate scaling a paper's
-    per-stage rates (``step_rates``) with it."""
+    per-stage rates (``step_rates``) with it; an entry whose condition failed takes the
+    space's ``inactive`` value where it has one."""
+    values = {**{name: value for name, value in space.inactive.items() if name not in values},
+              **values}
     variant = {name: values[name] for name in space.architecture if name in values}
     changes = {name: values[name] for name in space.training if name in values}
     rate = changes.pop("learning_rate", training.learning_rate)
@@ -77,4 +80,6 @@ def describe(space: SearchSpace, fixed: Mapping[str, Any] | None = None) -> dict
         if name in space.conditions:
             parent, parent_values = space.conditions[name]
             described[name]["active_when"] = {parent: list(parent_values)}
+        if name in space.inactive:
+            described[name]["inactive_value"] = space.inactive[name]
     return described

@@ -3,6 +3,7 @@ values as the builder arguments and training configuration it runs with."""
 
 import dataclasses
 
+import keras
 import keras_tuner
 import pytest
 
@@ -116,6 +117,33 @@ def test_an_entry_whose_condition_fails_is_left_out_of_the_trial():
     variant, _ = configuration(GROWING, recipes.TrainingConfig(), values)
     assert variant == {"blocks": 1}  # the builder keeps its own growth
     assert describe(GROWING)["growth"]["active_when"] == {"blocks": [2]}
+
+
+@pytest.mark.parametrize("name", ["vgg_a_lrn", "vgg11"])
+def test_vgg_searches_lrn_only_in_configuration_a(name):
+    # Table 1 has LRN in its A-LRN column only; lrn was varied with every configuration,
+    # and vgg_a_lrn's own lrn=True came back where it was left out: E-LRN networks.
+    recipe = recipes.get(name)
+    space = recipe.search_space
+    hp = keras_tuner.HyperParameters()
+    hyperparameters(hp, space)
+    hp.values.update(configuration="E", width_multiplier=0.25)
+    variant, _ = configuration(space, recipe.training, hyperparameters(hp, space))
+    assert variant == {"configuration": "E", "width_multiplier": 0.25, "lrn": False}
+    model = recipes.build(name, classes=10, input_shape=(32, 32, 3), **variant)
+    assert not any(layer.name.startswith("norm") for layer in model.layers)
+    hp.values.update(configuration="A", lrn=True)
+    variant, _ = configuration(space, recipe.training, hyperparameters(hp, space))
+    assert variant["lrn"] is True
+    assert describe(space)["lrn"]["active_when"] == {"configuration": ["A"]}
+    assert describe(space)["lrn"]["inactive_value"] is False
+    keras.backend.clear_session()
+
+
+def test_an_inactive_value_needs_a_condition():
+    with pytest.raises(ValueError, match=r"\['growth'\] have a value for when their condition "
+                                         r"fails but no condition"):
+        SearchSpace(architecture=GROWING.architecture, training={}, inactive={"growth": 1})
 
 
 def test_a_search_does_not_try_a_trial_that_differs_only_in_an_inactive_entry(tmp_path):
