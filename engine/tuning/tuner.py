@@ -23,6 +23,7 @@ import os
 import time
 
 import keras_tuner
+import numpy as np
 from keras_tuner.engine.trial import TrialStatus
 
 from engine import interrupts, private_api, rundir
@@ -137,9 +138,13 @@ def running():
         yield
 
 
-# keras-tuner reads a seed of 0 as none and draws one at random (``seed or randint``):
-# --seed=0 searches with the largest seed --seed takes instead, so that it repeats.
-SEED_FOR_0 = SEEDS - 1
+def oracle_seed(seed: int) -> int:
+    """The oracle's seed for ``--seed``: keras-tuner seeds its n-th draw with ``seed + n``,
+    so ``--seed=43`` would replay 42's draws one value later; ``seed`` goes through NumPy's
+    ``SeedSequence`` first, so that nearby seeds draw unrelated points. Never 0, which
+    keras-tuner reads as none, drawing one at random (``seed or randint``)."""
+    return int(np.random.SeedSequence(seed).generate_state(1)[0]) % (SEEDS - 1) + 1
+
 
 
 def make_tuner(search: SearchSpec, hypermodel: RecipeHyperModel, overwrite: bool = False):
@@ -148,7 +153,8 @@ def make_tuner(search: SearchSpec, hypermodel: RecipeHyperModel, overwrite: bool
     of a distributed search honours (it alone may delete the shared project)."""
     objective = keras_tuner.Objective(search.objective,
                                       "max" if search.objective.endswith("accuracy") else "min")
-    common = dict(objective=objective, seed=search.run.seed or SEED_FOR_0, max_retries_per_trial=0,
+    common = dict(objective=objective, seed=oracle_seed(search.run.seed),
+                  max_retries_per_trial=0,
                   max_consecutive_failed_trials=search.max_trials + 1)
     if search.tuner == "hyperband":
         oracle = HyperbandOracle(max_epochs=search.run.training.epochs, factor=HYPERBAND_FACTOR,
