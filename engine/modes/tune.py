@@ -203,7 +203,14 @@ def claim(search: SearchSpec, overwrite: bool) -> bool:
     if not isinstance(report.get("max_trials"), int):  # a training run's report
         return rundir.claim(model_dir, overwrite, search=True)
     # A search resumed with a smaller --max_trials finished the trial it had started.
-    budget = max(report["max_trials"], len(report.get("trials", ())))
+    trials = len(report.get("trials", ()))
+    budget = max(report["max_trials"], trials)
+    if trials < report["max_trials"] and search.max_trials > budget:
+        # Extended, it would run no trial, then publish the same model again.
+        raise UsageError(f"{model_dir} holds a finished search whose tuner proposed no other "
+                         f"point after {counted(trials, 'trial')} of --max_trials={budget}, so "
+                         "a larger --max_trials adds none; widen its space with --overwrite "
+                         "(fixing fewer entries), or choose another --model_dir.")
     if search.max_trials <= budget:
         raise UsageError(f"{model_dir} holds a finished search of --max_trials={budget}; pass "
                          "a larger --max_trials to extend it, --overwrite to replace it, or "
@@ -403,8 +410,11 @@ def best_trial(tuner, search: SearchSpec, overwrite: bool = False):
 def summary_line(report: dict, model_dir: str) -> str:
     """The line a finished search prints."""
     trials = len(report["trials"])
+    # keras-tuner ends a random search after 20 draws in a row of points it has tried.
+    ran_out = (f"; the tuner proposed no other point within --max_trials={report['max_trials']}"
+               if trials < report.get("max_trials", trials) else "")
     return (f"Best of {trials} trial{'s' if trials != 1 else ''} ({report['failed_trials']} "
-            f"failed): trial "
+            f"failed{ran_out}): trial "
             f"{report['best_trial']}, {report['objective']} {report['best_score']:.4f} with "
             f"{settings(report['best_hyperparameters'])}; test accuracy "
             f"{format_accuracy(report['test_accuracy'], report['test_accuracy_interval'])}, "

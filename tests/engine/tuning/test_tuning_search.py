@@ -330,7 +330,8 @@ def test_a_put_back_interrupted_half_way_is_finished_before_a_search_is_extended
     (aside / "search" / "oracle.json").write_text("{}")
     (aside / rundir.REPLACED_MARK).touch()
     (aside / rundir.RESTORING_MARK).touch()  # moving back, then the kill
-    rundir.write_json(str(run_dir / rundir.REPORT_FILE), {"max_trials": 2, "trials": []})
+    rundir.write_json(str(run_dir / rundir.REPORT_FILE), {"max_trials": 2,
+                                                          "trials": [{"id": "0"}, {"id": "1"}]})
     assert tune.claim(dataclasses.replace(search, max_trials=4), overwrite=False) is False
     assert (run_dir / "search" / "oracle.json").read_text() == "{}" and not aside.exists()
 
@@ -608,15 +609,38 @@ def test_the_summary_line_gives_the_test_accuracys_interval_as_a_runs_does():
         "Best of 1 trial (0 failed): trial 1,")
 
 
-@pytest.mark.parametrize("seed, oracle_seed", [(0, 2**32 - 1), (42, 42)])
-def test_a_search_of_seed_0_repeats_as_any_other(tmp_path, seed, oracle_seed):
+def test_a_search_that_ran_out_of_points_says_so_and_is_not_extended(tmp_path):
+    # It printed "Best of 6 trials" for --max_trials=8 with no word why; a larger
+    # --max_trials then ran no trial, exported the same model again and removed what
+    # --mode=evaluate had written.
+    report = {"trials": [{}] * 6, "max_trials": 8, "failed_trials": 0, "best_trial": "1",
+              "objective": "val_accuracy", "best_score": 0.9, "best_hyperparameters": {},
+              "test_accuracy": 0.9, "test_loss": 0.3,
+              "test_accuracy_interval": {"half_width": 0.03, "confidence": 0.95, "n": 360}}
+    assert tune.summary_line(report, "/runs/r").startswith(
+        "Best of 6 trials (0 failed; the tuner proposed no other point within "
+        "--max_trials=8): trial 1,")
+    search = digits_search(tmp_path, {"learning_rate": Choice((1e-3, 1e-2))}, max_trials=10)
+    run_dir = tmp_path / "search_run"
+    run_dir.mkdir()
+    (run_dir / "report.json").write_text(json.dumps(report))
+    with pytest.raises(UsageError, match=r"holds a finished search whose tuner proposed no "
+                                         r"other point after 6 trials of --max_trials=8, so a "
+                                         r"larger --max_trials adds none; widen its space with "
+                                         r"--overwrite"):
+        tune.claim(search, overwrite=False)
+    assert tune.claim(search, overwrite=True)
+
+
+@pytest.mark.parametrize("seed", [0, 42])
+def test_a_search_of_seed_0_repeats_as_any_other(tmp_path, seed):
     # keras-tuner reads a seed of 0 as none and draws one: --seed=0 searched anew each time.
     from engine.tuning import tuner
 
     search = digits_search(tmp_path, {"learning_rate": Choice((1e-3, 1e-2), default=1e-3)})
     search = dataclasses.replace(search, run=dataclasses.replace(search.run, seed=seed))
     hypermodel = RecipeHyperModel(search, 10, (32, 32, 1), tf.distribute.get_strategy(), 64)
-    assert tuner.make_tuner(search, hypermodel).oracle.seed == oracle_seed
+    assert tuner.make_tuner(search, hypermodel).oracle.seed == tuner.oracle_seed(seed) != 0
 
 
 def test_a_search_killed_as_a_trial_ends_resumes_that_trial_from_its_backup(tmp_path,
