@@ -40,6 +40,17 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     return tf.distribute.get_strategy()
 
 
+def check_batch(strategy: tf.distribute.Strategy, batch_size: int, mode: str) -> None:
+    """Refuses a global ``batch_size`` smaller than ``strategy``'s replicas, once the
+    strategy is made (a mirrored strategy's count is the machine's GPUs): a replica left
+    with no example makes the step's loss NaN, which would read as a divergence."""
+    replicas = strategy.num_replicas_in_sync
+    if batch_size < replicas:
+        raise UsageError(f"--batch_size={batch_size} is smaller than the {replicas} replicas of "
+                         f"--distribute={mode}: a replica with no example would make the loss "
+                         f"NaN; pass --batch_size={replicas} or more, or --distribute=none.")
+
+
 def tf_config() -> dict:
     """The ``TF_CONFIG`` environment variable, parsed ({} where it is unset)."""
     text = os.environ.get("TF_CONFIG") or "{}"

@@ -216,16 +216,24 @@ def _step_function(model: keras.Model, kind: str, jit_compile: bool, steps_per_e
         batch = next(iterator, None)
         return (0, {}) if batch is None else (1, distributed_step(batch))
 
-    @tf.function(reduce_retracing=True)
+    # An explicit while loop carrying the next batch, as Keras's own loop of several
+    # steps: autograph's loop with a break on has_value() fails under a mirrored strategy
+    # of several replicas ("You must feed a value for placeholder tensor").
+    def more(count, batch):
+        return tf.logical_and(count < steps_per_execution, batch.has_value())
+
+    @tf.function(reduce_retracing=True, autograph=False)
     def distributed_steps(iterator):
-        count = tf.constant(0)
-        for _ in tf.range(steps_per_execution):
-            batch = iterator.get_next_as_optional()
-            if not batch.has_value():
-                break
+        def step(count, batch):
             strategy.run(replica_function, args=(batch.get_value(),))
             count += 1
-        return count, _metric_results(reference())
+            # No batch taken past the call's last step: the next call starts with it.
+            return count, tf.cond(count < steps_per_execution, iterator.get_next_as_optional,
+                                  lambda: batch)
+
+        count, _ = tf.while_loop(more, step, [tf.constant(0), iterator.get_next_as_optional()])
+        with tf.control_dependencies([count]):
+            return count, _metric_results(reference())
 
     functions[key] = one_step if steps_per_execution == 1 else distributed_steps
     return functions[key]

@@ -91,8 +91,8 @@ def validate(spec: RunSpec) -> None:
     names (augmentation, normalization, TTA) are checked by :class:`DataSpec`. Also
     refuses ``--transfer=vgg_shallow`` for a recipe that is not a VGG network,
     ``gcn_zca`` for an input too large to whiten, ``--deterministic`` with
-    ``--jit_compile``, ``--clipnorm`` with a distribution strategy and several steps per
-    call across machines, before any work."""
+    ``--jit_compile``, ``--clipnorm`` and ``--jit_compile`` with a distribution strategy
+    and several steps per call across machines, before any work."""
     import recipes
 
     recipes.get(spec.recipe)
@@ -126,6 +126,11 @@ def validate(spec: RunSpec) -> None:
                          "--distribute=multi_worker: a call of several steps stops at the end "
                          "of the data by a test inside the compiled loop, which "
                          "MultiWorkerMirroredStrategy does not run; leave it at 1.")
+    if spec.jit_compile and spec.distribute != "none":
+        raise UsageError(f"--jit_compile cannot go with --distribute={spec.distribute}: XLA "
+                         "compiles no update of variables mirrored across devices, nor "
+                         "collectives on CPUs (Keras too turns XLA off under tf.distribute); "
+                         "leave one of the two out.")
     if spec.deterministic and spec.jit_compile:
         raise UsageError("--deterministic cannot go with --jit_compile: TensorFlow's "
                          "deterministic ops have no XLA kernel for max pooling's gradient, "

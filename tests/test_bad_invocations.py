@@ -144,6 +144,11 @@ CASES = [
     (["--deterministic", "--jit_compile"], 2, "--deterministic cannot go with --jit_compile"),
     (["--clipnorm=1", "--distribute=mirrored"], 2, "--clipnorm cannot go with "
      "--distribute=mirrored: Keras clips each replica's share of the gradient"),
+    # Two replicas failed with a traceback, two workers with a C-level abort.
+    (["--jit_compile", "--distribute=multi_worker"], 2, "--jit_compile cannot go with "
+     "--distribute=multi_worker: XLA compiles no update of variables mirrored across devices"),
+    (["--jit_compile", "--distribute=mirrored"], 2, "--jit_compile cannot go with "
+     "--distribute=mirrored"),
     (["--steps_per_execution=0"], 2, "--steps_per_execution=0"),
     (["--steps_per_execution=4", "--distribute=multi_worker"], 2, "--steps_per_execution "
      "cannot go above 1 with --distribute=multi_worker"),

@@ -485,7 +485,8 @@ def test_several_steps_per_call_train_the_run_one_step_per_call_trains(tmp_path,
                             f"--steps_per_execution={steps}", f"--model_dir={model_dir}")
         assert result.returncode == 0, result.stderr[-3000:]
         for record in ("run.json", "report.json"):
-            assert json.loads((model_dir / record).read_text())["steps_per_execution"] == steps
+            recorded = json.loads((model_dir / record).read_text())
+            assert recorded["steps_per_execution"] == steps and recorded["deterministic"] is True
         weights.append(keras.saving.load_model(model_dir / "model.keras",
                                                safe_mode=True).get_weights())
     for one, nine in zip(*weights):

@@ -87,6 +87,7 @@ def train_held(spec: RunSpec, chief: bool, overwrite: bool, validation_fraction_
     if chief:
         layout.check_base_path(spec.export_dir)
     with session(spec.distribute, spec.seed, spec.deterministic, spec.precision) as strategy:
+        distribute.check_batch(strategy, spec.training.batch_size, spec.distribute)
         input_shape = resolve_input_shape(recipe.input_shape, spec.data.image_size)
         check_fits_before_reading(spec.recipe, input_shape, spec.data.dataset, spec.seed)
         source = open_source(spec.data, input_shape, recipe.classes_at(input_shape),

@@ -24,7 +24,7 @@ import keras_tuner
 from absl import logging
 
 import recipes
-from engine import interrupts, rundir, runlock
+from engine import distribute, interrupts, rundir, runlock
 from engine.build import check_fits_before_reading, main_head
 from engine.data import DataFailure, named_data_errors, open_source, prepare, resolve_input_shape
 from engine.evaluate import check_evaluation, evaluate, format_accuracy
@@ -104,6 +104,7 @@ def tune_held(search: SearchSpec, chief: bool, overwrite: bool, verbose: int,
             check_same_search(search)
     with session(run.distribute, run.seed, run.deterministic, run.precision,
                  scope=False) as strategy, running():
+        distribute.check_batch(strategy, min(search.batch_sizes), run.distribute)
         input_shape = resolve_input_shape(recipe.input_shape, run.data.image_size)
         check_fits_before_reading(run.recipe, input_shape, run.data.dataset, run.seed)
         source = open_source(run.data, input_shape, recipe.classes_at(input_shape),
