@@ -133,8 +133,11 @@ def read_model(path: str, remedy: str = RESTORE):
     if not zipfile.is_zipfile(path):
         raise damaged(path, "not a .keras archive", remedy)
     check_keras_archive(path, remedy)
+    from recipes.registry import deep_graph
+
     try:
-        return keras.saving.load_model(path, compile=False, safe_mode=True)
+        with deep_graph():  # ResNet-1202's 4,209 layers
+            return keras.saving.load_model(path, compile=False, safe_mode=True)
     except (KeyError, OSError, zipfile.BadZipFile) as error:
         raise damaged(path, f"{type(error).__name__}: {str(error).splitlines()[0]}",
                       remedy) from None

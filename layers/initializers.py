@@ -3,7 +3,9 @@
 Keras 3 fixes an unseeded initializer's seed when the initializer is made, so one
 instance shared by several layers starts them all from the same numbers (layers of one
 shape get equal weights). A name or a config makes a new instance per layer already;
-an instance does not.
+an instance does not. A seeded instance (``seed=0``) is copied with its seed, so its
+copies draw the same numbers, as Keras's own seeded initializers do: give layers that
+must start apart a name or an unseeded instance.
 """
 
 from __future__ import annotations

@@ -35,6 +35,9 @@ def mlp(input_shape, classes, classifier_activation, name="mlp", hidden_units=(2
     """
     hidden_units = _positive_ints("hidden_units", hidden_units, length=None)
     dropout = rate("dropout", dropout)
+    _check_identifier("activation", activation, keras.activations.get, "'relu' or 'tanh'")
+    _check_identifier("kernel_initializer", kernel_initializer, keras.initializers.get,
+                      "'glorot_uniform' or 'he_normal'")
     inputs = keras.Input(shape=input_shape, name="input")
     x = flatten(inputs)
     for index, units in enumerate(hidden_units, start=1):
@@ -44,6 +47,16 @@ def mlp(input_shape, classes, classifier_activation, name="mlp", hidden_units=(2
             x = keras.layers.Dropout(dropout, name=f"dropout{index}")(x)
     outputs = classifier(x, classes, classifier_activation)
     return keras.Model(inputs, outputs, name=name)
+
+
+def _check_identifier(argument: str, value, get, examples: str) -> None:
+    """Refuses ``value`` where Keras's ``get`` (of activations, of initializers) does not
+    know it, naming ``argument``."""
+    try:
+        get(value)
+    except (ValueError, TypeError):
+        raise UsageError(f"{argument} must be what Keras takes there, such as {examples}; "
+                         f"got {value!r}.") from None
 
 
 def convnet(input_shape, classes, classifier_activation, name="convnet", convs_per_block=2,

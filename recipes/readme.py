@@ -105,12 +105,16 @@ def main(argv=None) -> int:
     parser.add_argument("--check", action="store_true",
                         help="change nothing; exit 1 if the table is out of date")
     args = parser.parse_args(argv)
-    if args.check:
-        with open(args.readme) as file:
-            stale = readme_section(file.read()) != recipe_table()
-        print(f"{args.readme}: recipe table {'is out of date' if stale else 'is up to date'}.")
-        return int(stale)
-    changed = update_readme(args.readme)
+    try:
+        if args.check:
+            with open(args.readme) as file:
+                stale = readme_section(file.read()) != recipe_table()
+            print(f"{args.readme}: recipe table "
+                  f"{'is out of date' if stale else 'is up to date'}.")
+            return int(stale)
+        changed = update_readme(args.readme)
+    except OSError as error:
+        parser.exit(2, f"{parser.prog}: error: {args.readme}: {error.strerror}.\n")
     print(f"{args.readme}: recipe table {'updated' if changed else 'already up to date'}.")
     return 0
 

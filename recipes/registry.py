@@ -185,6 +185,7 @@ class Recipe:
 
     def __post_init__(self):
         object.__setattr__(self, "variant", types.MappingProxyType(dict(self.variant)))
+        _check_variant(self, self.variant)  # at registration, not at the first build
         if self.search_space.training is None:
             object.__setattr__(self, "search_space", dataclasses.replace(
                 self.search_space, training=training_space(
@@ -265,7 +266,7 @@ def build(
     _check_variant(recipe, variant)
     headless = _check_top(recipe, classes, include_top, pooling)
     options = {**recipe.variant, **variant, **headless}
-    with _recursion_limit(DEEP_GRAPH_RECURSION_LIMIT), _channels_last():
+    with deep_graph(), _channels_last():
         return recipe.builder(
             input_shape=recipe.input_shape if input_shape is None else input_shape,
             classes=recipe.classes_at(input_shape) if classes is None else int(classes),
@@ -342,9 +343,11 @@ def _check_variant(recipe: Recipe, variant: Mapping[str, Any]) -> None:
     accepted = [name for name in parameters if name not in BUILD_ARGUMENTS]
     unknown = [name for name in variant if name not in accepted]
     if unknown:
+        takes = (f"accepts {', '.join(accepted)}" if accepted
+                 else f"takes none but {', '.join(BUILD_ARGUMENTS)}")
         raise UsageError(
             f"Recipe {recipe.name!r} takes no argument {', '.join(map(repr, unknown))}; its "
-            f"builder {recipe.builder.__name__} accepts {', '.join(accepted)}."
+            f"builder {recipe.builder.__name__} {takes}."
         )
 
 
@@ -368,9 +371,12 @@ def _channels_last():
 
 
 @contextlib.contextmanager
-def _recursion_limit(limit: int):
+def deep_graph():
+    """Python's recursion limit raised to :data:`DEEP_GRAPH_RECURSION_LIMIT` while Keras
+    builds, or loads (``keras.saving.load_model``, ``from_config``), a functional graph:
+    a saved ResNet-1202 fails to load under the default."""
     previous = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(previous, limit))
+    sys.setrecursionlimit(max(previous, DEEP_GRAPH_RECURSION_LIMIT))
     try:
         yield
     finally:

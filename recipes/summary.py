@@ -102,7 +102,7 @@ def _summarize(model: keras.Model, entry=None, prefix: str = ""):
         if isinstance(layer, keras.Model) and getattr(layer, "inputs", None):
             # A nested model (a Sequential block): its own layers' rows, not one row
             # counting its parameters without their multiply-adds or receptive field.
-            nested, inner = _summarize(layer, [geometry[id(t)] for t in inputs],
+            nested, inner = _summarize(layer, [_geometry_of(t, geometry, layer) for t in inputs],
                                        f"{prefix}{layer.name}/")
             rows += nested
             for tensor, output in zip(outputs, keras.tree.flatten(layer.outputs)):
@@ -110,7 +110,7 @@ def _summarize(model: keras.Model, entry=None, prefix: str = ""):
             continue
         input_shape = _known_shape(layer, inputs[0].shape) if inputs else None
         output_shapes = [_known_shape(layer, tensor.shape) for tensor in outputs]
-        fields = _receptive_field(layer, _maps_in(inputs, geometry, len(outputs[0].shape)),
+        fields = _receptive_field(layer, _maps_in(layer, inputs, geometry, len(outputs[0].shape)),
                                   output_shapes[0])
         for tensor in outputs:
             geometry[id(tensor)] = fields
@@ -226,14 +226,27 @@ def _channels(layer, input_shape) -> int:
     return input_shape[1] if layer.data_format == "channels_first" else input_shape[-1]
 
 
-def _maps_in(inputs, geometry, rank):
-    """The geometry of the inputs laid out as the output is (its rank): a node's other
-    inputs carry no pixels of their own (FractalNet's drop-path column code beside the
-    maps it joins); with none such, ``[None]`` (every unit sees the whole image)."""
+def _maps_in(layer, inputs, geometry, rank):
+    """The geometry of ``layer``'s inputs laid out as the output is (its rank): a node's
+    other inputs carry no pixels of their own (FractalNet's drop-path column code beside
+    the maps it joins); with none such, ``[None]`` (every unit sees the whole image)."""
     if not inputs:
         return []
-    maps = [geometry[id(tensor)] for tensor in inputs if len(tensor.shape) == rank]
+    maps = [_geometry_of(tensor, geometry, layer) for tensor in inputs
+            if len(tensor.shape) == rank]
     return maps or [None]
+
+
+def _geometry_of(tensor, geometry, layer):
+    """The geometry of ``tensor``, an input of ``layer``: one that no layer of the model
+    made, as far as the rows go (a ``keras.ops`` step, or a layer's second call, makes
+    tensors no layer's first output is), is a usage error naming ``layer``."""
+    try:
+        return geometry[id(tensor)]
+    except KeyError:
+        raise UsageError(f"summarize counts models built of layers, each called once; layer "
+                         f"{layer.name!r} takes a tensor that a keras.ops step or a second "
+                         "call of a layer made, which it cannot follow.") from None
 
 
 def _receptive_field(layer, input_geometry, output_shape):

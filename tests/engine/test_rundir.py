@@ -407,3 +407,23 @@ def test_reading_a_run_that_is_being_replaced_says_where_it_waits(tmp_path):
                                          r"\.replaced until its replacement ends"):
         rundir.load_run(str(tmp_path))
     assert (tmp_path / ".replaced" / "report.json").read_text() == files["report.json"]
+
+
+def test_a_model_as_deep_as_resnet1202_is_read_back(tmp_path):
+    # Keras loads a graph recursively, a few frames per layer: ResNet-1202's model.keras
+    # ended every mode that reads a run in a RecursionError (1,200 layers do too).
+    import sys
+
+    import keras
+
+    from recipes.registry import deep_graph
+
+    with deep_graph():
+        x = inputs = keras.Input((4,))
+        for index in range(1200):
+            x = keras.layers.Activation("linear", name=f"linear{index}")(x)
+        keras.Model(inputs, x).save(tmp_path / "deep.keras")
+    limit = sys.getrecursionlimit()
+    model = rundir.read_model(str(tmp_path / "deep.keras"))
+    assert len(model.layers) == 1201 and sys.getrecursionlimit() == limit
+    keras.backend.clear_session()

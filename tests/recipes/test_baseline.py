@@ -127,6 +127,10 @@ def test_convnet_refuses_nonsense(options, message):
     ({"hidden_units": ()}, "hidden_units"),
     ({"hidden_units": (256, -1)}, "hidden_units"),
     ({"dropout": 1.0}, "dropout"),
+    # Keras's own ValueError ("Could not interpret activation function identifier").
+    ({"activation": "nope"}, r"^activation must be what Keras takes there, such as 'relu' or "
+                             r"'tanh'; got 'nope'\.$"),
+    ({"kernel_initializer": "nope"}, r"^kernel_initializer must be what Keras takes there"),
 ])
 def test_mlp_refuses_nonsense(options, message):
     with pytest.raises(ValueError, match=message):

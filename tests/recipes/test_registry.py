@@ -153,6 +153,13 @@ def test_build_refuses_an_argument_the_recipes_builder_does_not_take():
                                          r"its builder lenet5_modern accepts batch_norm, "
                                          r"width_multiplier\.$"):
         recipes.build("lenet5_modern", dropuot=0.5)
+    # A builder with no variant argument: "its builder lenet5 accepts ." ended it.
+    with pytest.raises(UsageError, match=r"Recipe 'lenet5' takes no argument 'foo'; its builder "
+                                         r"lenet5 takes none but input_shape, classes, "):
+        recipes.build("lenet5", foo=1)
+    # A recipe's own variant is checked as it is registered, not at its first build.
+    with pytest.raises(UsageError, match=r"Recipe 'vgg_bogus' takes no argument 'bogus'"):
+        dataclasses.replace(recipes.get("vgg16"), name="vgg_bogus", variant={"bogus": 1})
     assert recipes.build("convnet", blocks=2, filters=(8, 16), input_shape=(8, 8, 3)).get_layer(
         "block2_conv1").filters == 16
 
@@ -258,3 +265,14 @@ def test_recipes_build_channels_last_whatever_keras_json_says(name, params, outp
     model = recipes.build(name)
     assert (model.count_params(), model.output_shape[-1]) == (params, outputs)
     assert keras.config.image_data_format() == "channels_first"  # the setting is left as found
+
+
+def test_the_readme_tool_says_in_one_line_that_it_cannot_read_the_file(tmp_path, capsys):
+    from recipes import readme
+
+    with pytest.raises(SystemExit) as ended:
+        readme.main([str(tmp_path / "missing.md")])
+    assert ended.value.code == 2
+    assert capsys.readouterr().err == (
+        f"python -m recipes.readme: error: {tmp_path / 'missing.md'}: No such file or "
+        "directory.\n")

@@ -350,3 +350,15 @@ def test_train_py_summarizes_a_network_too_large_to_build_without_drawing_its_we
     fc6 = 128 * 128 * 512 * 4096 + 4096  # pool5 is 128x128x512
     params = 14_714_688 + fc6 + (4096 * 4096 + 4096) + (4096 * 1000 + 1000)
     assert f"TOTAL params: {params:,} (34.4G)" in result.stdout
+
+
+def test_a_graph_with_an_ops_step_is_refused_naming_the_layer_after_it():
+    # A KeyError on a tensor id: the rows follow each layer's first call only.
+    from layers.errors import UsageError
+
+    inputs = keras.Input((8, 8, 3))
+    model = keras.Model(inputs, keras.layers.Conv2D(4, 3, name="conv")(inputs * 2.0 - 1.0))
+    with pytest.raises(UsageError, match=r"^summarize counts models built of layers, each "
+                                         r"called once; layer 'conv' takes a tensor that a "
+                                         r"keras.ops step or a second call"):
+        summarize(model)
