@@ -255,6 +255,10 @@ _ABSL_MISTAKES = (
                    f"({command.invocation()} --helpfull lists every flag)"),
     (re.compile(r"^ERROR:: Unable to open flagfile: \[Errno \d+\] ([^:]*): '(.*)'$"),
      r"--flagfile=\2 cannot be read (\1); pass the path of a file of flags, one a line."),
+    # No flag has a dot or a slash in its name: a file name that starts with '-'.
+    (re.compile(r"^Unknown command line flag '([^']*[./][^']*)'$"),
+     lambda match: f"Unknown flag --{match[1]}: no flag has a '.' or '/' in its name; pass a "
+                   "file whose name starts with '-' after '--', or as ./ and its name."),
     (re.compile(r"^Unknown command line flag '([^']*)'$"),
      lambda match: f"Unknown flag --{match[1]}; {command.invocation()} --helpfull lists every "
                    "flag."),

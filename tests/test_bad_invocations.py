@@ -119,6 +119,9 @@ CASES = [
     (["--learning_rate=fast"], 2, "--learning_rate=fast is not a number."),
     (["--flagfile={missing}"], 2, "missing cannot be read (No such file or directory); pass "
      "the path of a file of flags, one a line."),
+    # A file named -x.png given to predict read as an unknown flag, with no way out.
+    (["--mode=predict", "-x.png"], 2, "Unknown flag --x.png: no flag has a '.' or '/' in its "
+     "name; pass a file whose name starts with '-' after '--', or as ./ and its name."),
     (["--epoch=3"], 2, "Unknown flag --epoch; did you mean --epochs? (python train.py "
      "--helpfull lists every flag)"),
     (["--recipe=lenet6"], 2, "Unknown recipe 'lenet6'"),
