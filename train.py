@@ -1,7 +1,7 @@
 """Train, evaluate, inspect and export any registered recipe.
 
     python train.py                                   # LeNet-5 on the embedded digits
-    python train.py --recipe=lenet5_modern --dataset=mnist --data_dir=../shared/tfds --epochs=1
+    python train.py --recipe=lenet5_modern --dataset=mnist --data_dir=~/tensorflow_datasets --epochs=1
     python train.py --mode=predict --export_dir=runs/lenet5_modern-digits/export digit.png
 
 Defaults come from the recipe's paper configuration; flags override them.
@@ -21,7 +21,7 @@ from absl import app, flags, logging  # noqa: E402
 from engine import cli, command, interrupts, modes, quiet  # noqa: E402  (cli defines the flags)
 from engine.endings import (BROKEN_PIPE_EXIT, FAILURE_EXIT, USAGE_EXIT,  # noqa: E402
                             files_so_far, how_stopped, interrupted_state, interruption_behind,
-                            out_of_memory, storage_problem)
+                            out_of_memory, output_closed, storage_problem)
 
 FLAGS = flags.FLAGS
 
@@ -69,7 +69,7 @@ def main(argv):
     except KeyboardInterrupt as interruption:
         stop(interruption, args.mode, run_dir)
     except BrokenPipeError:  # the output's reader left (`| head`): stop, as a shell tool does
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush
+        output_closed()
         leave(BROKEN_PIPE_EXIT)
     except Exception as error:
         problem = storage_problem(error)

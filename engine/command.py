@@ -49,7 +49,7 @@ def parse_flags(argv: list[str], mistake=str) -> list[str]:
     in exit 0 (absl's in 1)."""
     from absl import flags
 
-    from engine.endings import USAGE_EXIT
+    from engine.endings import BROKEN_PIPE_EXIT, USAGE_EXIT, output_closed
 
     argv = [argv[0], *("--help" if argument == "-h" else argument for argument in argv[1:])]
     try:
@@ -59,6 +59,14 @@ def parse_flags(argv: list[str], mistake=str) -> list[str]:
         sys.exit(USAGE_EXIT)
     except SystemExit:
         if HELP_FLAGS & {argument.split("=", 1)[0] for argument in argv[1:]}:
+            try:  # the help's last lines, while the exit could not say it failed
+                sys.stdout.flush()
+            except BrokenPipeError:
+                output_closed()
+                sys.exit(BROKEN_PIPE_EXIT)
             sys.exit(0)
         raise
+    except BrokenPipeError:  # the help's reader left (`--help | head`), as a shell tool stops
+        output_closed()
+        sys.exit(BROKEN_PIPE_EXIT)
 

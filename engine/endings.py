@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import sys
 
 from engine import interrupts
 
@@ -16,6 +17,12 @@ INTERRUPTED_EXIT = 130  # Ctrl-C: 128 + SIGINT
 TERMINATED_EXIT = 143  # SIGTERM (kill, a scheduler's stop): 128 + SIGTERM
 BROKEN_PIPE_EXIT = 141  # the reader of the output closed it: 128 + SIGPIPE
 RUN_FOLDER_MODES = ("train", "tune")  # the modes that write the run folder (--model_dir)
+
+
+def output_closed() -> None:
+    """Points stdout at /dev/null once its reader has left (``| head``), so that what is
+    left in its buffer does not fail again at exit ("Exception ignored ... BrokenPipeError")."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 # What to do where a file could not be written or read: the disk, not the run, failed.

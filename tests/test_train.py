@@ -49,6 +49,18 @@ def test_help_prints_the_usage_and_succeeds(flag):
     assert ("--flagfile" in result.stdout) == (flag == "--helpfull")
 
 
+def test_help_whose_reader_left_stops_quietly_as_a_shell_tool_does():
+    # `--help | head`: a BrokenPipeError traceback and exit 1 (the flags are parsed
+    # before train.py's own handler), or "Exception ignored" as the exit flushed.
+    process = subprocess.Popen([sys.executable, str(ROOT / "train.py"), "--help"],
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    process.stdout.close()  # the reader leaves before a line is written
+    stderr = process.stderr.read()
+    assert process.wait(timeout=300) == 141, stderr
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr
+
+
 def test_python_m_train_is_named_so_in_its_help_and_hints():
     result = subprocess.run([sys.executable, "-m", "train", "--help"], cwd=ROOT,
                             capture_output=True, text=True, timeout=300)
