@@ -21,7 +21,7 @@ import keras
 from layers.checks import check_choice, check_switch, close_names, is_int
 from layers.errors import UsageError
 from recipes.common import POOLINGS
-from recipes.space import SearchSpace, training_space
+from recipes.space import SearchSpace, training_conditions, training_space
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,7 +189,9 @@ class Recipe:
         if self.search_space.training is None:
             object.__setattr__(self, "search_space", dataclasses.replace(
                 self.search_space, training=training_space(
-                    self.training, dropout=self.training.dropout is not None)))
+                    self.training, dropout=self.training.dropout is not None),
+                conditions={**training_conditions(self.training),
+                            **self.search_space.conditions}))
         fields = {field.name for field in dataclasses.fields(TrainingConfig)}
         arguments = inspect.signature(self.builder).parameters
         for name in self.search_space.training:

@@ -190,6 +190,7 @@ OPTIMIZER_NEIGHBOURS = {
 LEARNING_RATE_DECADES = 1  # the learning rate ranges over [paper / 10, paper * 10]
 WEIGHT_DECAYS_WITHOUT_PAPER = (0.0, 1e-4, 5e-4)
 LABEL_SMOOTHINGS = (0.0, 0.1)
+SGD_MOMENTA = (0.0, 0.9)  # a paper's plain SGD (0), and with the usual momentum
 DROPOUT_RANGE = (0.0, 0.7, 0.1)  # min, max, step
 
 
@@ -204,7 +205,8 @@ def training_space(config, *, batch_sizes: tuple[int, ...] | None = None,
     its closest neighbour (momentum/Nesterov, Adam/AdamW, ...); ``label_smoothing``:
     0 or 0.1; with ``dropout``, the rate of the network's Dropout layers from 0 to
     0.7 in steps of 0.1. A paper's plain SGD is searched as the momentum optimizer
-    (or Nesterov's) with ``momentum`` 0 (the paper's) or 0.9.
+    (or Nesterov's) with ``momentum`` 0 (the paper's) or 0.9, the choice between the two
+    only at 0.9 (:func:`training_conditions`).
     """
     rate, decay = config.learning_rate, config.weight_decay
     space: dict[str, Range] = {
@@ -213,9 +215,9 @@ def training_space(config, *, batch_sizes: tuple[int, ...] | None = None,
         "weight_decay": (Float(*_decades_around(decay), log=True, default=decay) if decay > 0
                          else Choice(WEIGHT_DECAYS_WITHOUT_PAPER, default=0.0)),
     }
-    if config.optimizer == "sgd":
+    if config.optimizer == "sgd":  # the momentum first: the optimizer depends on it
+        space["momentum"] = Choice(SGD_MOMENTA, default=0.0)
         space["optimizer"] = Choice(OPTIMIZER_NEIGHBOURS["momentum"], default="momentum")
-        space["momentum"] = Choice((0.0, 0.9), default=0.0)
     else:
         space["optimizer"] = Choice(OPTIMIZER_NEIGHBOURS[config.optimizer], config.optimizer)
     space["label_smoothing"] = Choice(LABEL_SMOOTHINGS, default=config.label_smoothing)
@@ -223,6 +225,15 @@ def training_space(config, *, batch_sizes: tuple[int, ...] | None = None,
         low, high, step = DROPOUT_RANGE
         space["dropout"] = Float(low, high, step=step, default=config.dropout)
     return space
+
+
+def training_conditions(config) -> dict[str, tuple[str, tuple]]:
+    """The conditions of :func:`training_space`'s entries: a paper's plain SGD tries
+    Nesterov's momentum beside the classical one only where the momentum is not 0 (at 0
+    both are plain SGD: a trial of either would repeat the other's)."""
+    if config.optimizer == "sgd":
+        return {"optimizer": ("momentum", tuple(m for m in SGD_MOMENTA if m))}
+    return {}
 
 
 def _decades_around(value: float) -> tuple[float, float]:

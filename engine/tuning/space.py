@@ -18,15 +18,17 @@ def hyperparameters(hp, space: SearchSpace,
                     fixed: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Declares every entry of ``space`` on keras-tuner's ``hp`` (those named in
     ``fixed`` as ``hp.Fixed`` at their value; those with a condition in its
-    conditional scope) and returns the values ``hp`` holds for the active ones: the
+    conditional scope, unless fixed) and returns the values ``hp`` holds for the active ones: the
     defaults while keras-tuner explores the space, a trial's values in a trial. An
     entry whose condition fails is left out: the builder or the configuration keeps
     its own value, or takes the space's ``inactive`` one (:func:`configuration`)."""
     values, fixed = {}, fixed or {}
     for name, entry in space.entries.items():
+        # A value the command line fixes holds in every trial, whatever the condition.
         scope = (hp.conditional_scope(space.conditions[name][0],
                                       list(space.conditions[name][1]))
-                 if name in space.conditions else contextlib.nullcontext())
+                 if name in space.conditions and name not in fixed
+                 else contextlib.nullcontext())
         with scope:
             value = declare(hp, name, entry, fixed)
         if value is not None:

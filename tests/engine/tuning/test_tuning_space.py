@@ -140,6 +140,27 @@ def test_vgg_searches_lrn_only_in_configuration_a(name):
     keras.backend.clear_session()
 
 
+def test_plain_sgd_papers_try_nesterov_only_with_a_momentum():
+    # At momentum 0 Nesterov's SGD is plain SGD: a quarter of mlp's and AlphaGo's trials
+    # in that plane repeated another's (bit-identical weights).
+    recipe = recipes.get("mlp")
+    space = recipe.search_space
+    assert list(space.training).index("momentum") < list(space.training).index("optimizer")
+    hp = keras_tuner.HyperParameters()
+    hyperparameters(hp, space)
+    hp.values.update(momentum=0.0, optimizer="nesterov")
+    values = hyperparameters(hp, space)
+    assert "optimizer" not in values
+    _, training = configuration(space, recipe.training, values)
+    assert (training.optimizer, training.momentum) == ("sgd", 0.0)
+    hp.values.update(momentum=0.9)
+    _, training = configuration(space, recipe.training, hyperparameters(hp, space))
+    assert (training.optimizer, training.momentum) == ("nesterov", 0.9)
+    # An optimizer the command line fixes holds at every momentum.
+    fixed = hyperparameters(keras_tuner.HyperParameters(), space, {"optimizer": "adam"})
+    assert fixed["optimizer"] == "adam" and fixed["momentum"] == 0.0
+
+
 def test_an_inactive_value_needs_a_condition():
     with pytest.raises(ValueError, match=r"\['growth'\] have a value for when their condition "
                                          r"fails but no condition"):
