@@ -1,7 +1,7 @@
 """Train, evaluate, inspect and export any registered recipe.
 
     python train.py                                   # LeNet-5 on the embedded digits
-    python train.py --recipe=lenet5_modern --dataset=mnist --data_dir=~/tensorflow_datasets --epochs=1
+    python train.py --recipe=lenet5_modern --dataset=mnist --data_dir=~/tfds --epochs=1
     python train.py --mode=predict --export_dir=runs/lenet5_modern-digits/export digit.png
 
 Defaults come from the recipe's paper configuration; flags override them.
