@@ -206,12 +206,14 @@ def claim(search: SearchSpec, overwrite: bool) -> bool:
     # A search resumed with a smaller --max_trials finished the trial it had started.
     trials = len(report.get("trials", ()))
     budget = max(report["max_trials"], trials)
-    if trials < report["max_trials"] and search.max_trials > budget:
-        # Extended, it would run no trial, then publish the same model again.
+    if trials < report["max_trials"]:
+        # Extended, it ran no trial, then published the same model again.
         raise UsageError(f"{model_dir} holds a finished search whose tuner proposed no other "
-                         f"point after {counted(trials, 'trial')} of --max_trials={budget}, so "
-                         "a larger --max_trials adds none; widen its space with --overwrite "
-                         "(fixing fewer entries), or choose another --model_dir.")
+                         f"point after {counted(trials, 'trial')} of --max_trials={budget} "
+                         "(keras-tuner ends a random search after 20 draws in a row of points "
+                         "it has tried), so a larger --max_trials would add none; widen its "
+                         "space with --overwrite (fixing fewer entries), or choose another "
+                         "--model_dir.")
     if search.max_trials <= budget:
         raise UsageError(f"{model_dir} holds a finished search of --max_trials={budget}; pass "
                          "a larger --max_trials to extend it, --overwrite to replace it, or "
@@ -313,15 +315,18 @@ def check_same_search(search: SearchSpec) -> None:
                "training": dataclasses.asdict(run.training), "seed": run.seed,
                "precision": run.precision, **transfer_record(run),
                **search_record(search)}
-    changed = [rundir.difference(key, rundir.strict(rundir.resumed_value(saved, key)),
-                                 rundir.strict(current[key]))
-               for key in RESUMED_KEYS
-               if rundir.strict(rundir.resumed_value(saved, key)) != rundir.strict(current[key])]
-    if changed:
+    keys = [key for key in RESUMED_KEYS
+            if rundir.strict(rundir.resumed_value(saved, key)) != rundir.strict(current[key])]
+    if keys:
+        changed = [rundir.difference(key, rundir.strict(rundir.resumed_value(saved, key)),
+                                     rundir.strict(current[key])) for key in keys]
+        # The flags that fix entries shape a space, and so does the project's version.
+        version = (" (if that is this one, the recipe's space has changed since: pass "
+                   "--overwrite)" if "search_space" in keys else "")
         raise UsageError(
             f"{search.run.model_dir} holds a search of {record.get('recipe')} on "
             f"{record.get('dataset')} with another {', '.join(changed)}; run its own command "
-            "again to resume it, pass --overwrite to start afresh or choose another "
+            f"again to resume it{version}, pass --overwrite to start afresh or choose another "
             "--model_dir.")
 
 

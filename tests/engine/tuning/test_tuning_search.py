@@ -480,11 +480,15 @@ def test_a_search_resumed_with_another_space_or_configuration_is_refused(tmp_pat
         "learning_rate": Choice((1e-3,))}))
     with pytest.raises(UsageError, match=r"with another search_space \(learning_rate: "
                                          r"\{.*\[0\.001, 0\.003\].*\} then, "
-                                         r"\{.*\[0\.001\].*\} now\); run its own command"):
+                                         r"\{.*\[0\.001\].*\} now\); run its own command "
+                                         r"again to resume it \(if that is this one, the "
+                                         r"recipe's space has changed since: pass "
+                                         r"--overwrite\), pass --overwrite"):
         tune.check_same_search(narrower)
     longer = dataclasses.replace(search, run=dataclasses.replace(
         search.run, training=dataclasses.replace(search.run.training, epochs=3)))
-    with pytest.raises(UsageError, match=r"with another training \(epochs: 1 then, 3 now\);"):
+    with pytest.raises(UsageError, match=r"with another training \(epochs: 1 then, 3 now\); run "
+                                         r"its own command again to resume it, pass"):
         tune.check_same_search(longer)
     # Its trials' checkpoints do not load into a network of another input size.
     larger = dataclasses.replace(search, run=dataclasses.replace(
@@ -624,11 +628,12 @@ def test_a_search_that_ran_out_of_points_says_so_and_is_not_extended(tmp_path):
     run_dir = tmp_path / "search_run"
     run_dir.mkdir()
     (run_dir / "report.json").write_text(json.dumps(report))
-    with pytest.raises(UsageError, match=r"holds a finished search whose tuner proposed no "
-                                         r"other point after 6 trials of --max_trials=8, so a "
-                                         r"larger --max_trials adds none; widen its space with "
-                                         r"--overwrite"):
-        tune.claim(search, overwrite=False)
+    for max_trials in (8, 10):  # the same --max_trials said to pass a larger one
+        with pytest.raises(UsageError, match=r"holds a finished search whose tuner proposed no "
+                                             r"other point after 6 trials of --max_trials=8 "
+                                             r"\(keras-tuner ends .*\), so a larger "
+                                             r"--max_trials would add none; widen its space"):
+            tune.claim(dataclasses.replace(search, max_trials=max_trials), overwrite=False)
     assert tune.claim(search, overwrite=True)
 
 
