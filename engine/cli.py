@@ -249,16 +249,17 @@ _ABSL_MISTAKES = (
      r"--\1=\2 is not true or false; write --\1 or --no\1."),
     (re.compile(r"^--no(\w+)=.* does not take an argument$"),
      r"--no\1 takes no value; write --\1 or --no\1 alone (or --\1=true or --\1=false)."),
+    # No flag has a dot or a slash in its name: a file name that starts with '-' (before
+    # absl's suggestion: -epochs.png is no misspelt --epochs).
+    (re.compile(r"^Unknown command line flag '([^']*[./][^']*)'(\. Did you mean: .*)?$"),
+     lambda match: f"Unknown flag --{match[1]}: no flag has a '.' or '/' in its name; pass a "
+                   "file whose name starts with '-' after '--', or as ./ and its name."),
     (re.compile(r"^Unknown command line flag '([^']*)'\. Did you mean: ([\w, ]*) \?$"),
      lambda match: f"Unknown flag --{match[1]}; did you mean "
                    f"{' or '.join('--' + name for name in match[2].split(', '))}? "
                    f"({command.invocation()} --helpfull lists every flag)"),
     (re.compile(r"^ERROR:: Unable to open flagfile: \[Errno \d+\] ([^:]*): '(.*)'$"),
      r"--flagfile=\2 cannot be read (\1); pass the path of a file of flags, one a line."),
-    # No flag has a dot or a slash in its name: a file name that starts with '-'.
-    (re.compile(r"^Unknown command line flag '([^']*[./][^']*)'$"),
-     lambda match: f"Unknown flag --{match[1]}: no flag has a '.' or '/' in its name; pass a "
-                   "file whose name starts with '-' after '--', or as ./ and its name."),
     (re.compile(r"^Unknown command line flag '([^']*)'$"),
      lambda match: f"Unknown flag --{match[1]}; {command.invocation()} --helpfull lists every "
                    "flag."),

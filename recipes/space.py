@@ -170,6 +170,17 @@ class SearchSpace:
                 raise UsageError(f"Search space condition of {name!r} needs values of "
                                  f"{parent!r} within its range, got {values!r}.")
 
+    def conditional(self, name: str, fixed: Mapping[str, Any]) -> bool:
+        """Whether entry ``name`` is searched under its condition, given the values the
+        command line ``fixed``: not where it is fixed itself (it holds in every trial),
+        nor where its parent is fixed at a value outside the parent's range, which the
+        condition does not speak of (a momentum fixed at 0.5 still leaves Nesterov's or
+        the classical one to choose)."""
+        if name not in self.conditions or name in fixed:
+            return False
+        parent = self.conditions[name][0]
+        return parent not in fixed or _holds(self.entries[parent], fixed[parent])
+
     @property
     def entries(self) -> dict[str, Range]:
         """Every entry, architecture first."""

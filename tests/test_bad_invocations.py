@@ -122,6 +122,7 @@ CASES = [
     # A file named -x.png given to predict read as an unknown flag, with no way out.
     (["--mode=predict", "-x.png"], 2, "Unknown flag --x.png: no flag has a '.' or '/' in its "
      "name; pass a file whose name starts with '-' after '--', or as ./ and its name."),
+    (["--mode=predict", "-epochs.png"], 2, "Unknown flag --epochs.png: no flag has a '.'"),
     (["--epoch=3"], 2, "Unknown flag --epoch; did you mean --epochs? (python train.py "
      "--helpfull lists every flag)"),
     (["--recipe=lenet6"], 2, "Unknown recipe 'lenet6'"),

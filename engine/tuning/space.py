@@ -18,17 +18,16 @@ def hyperparameters(hp, space: SearchSpace,
                     fixed: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Declares every entry of ``space`` on keras-tuner's ``hp`` (those named in
     ``fixed`` as ``hp.Fixed`` at their value; those with a condition in its
-    conditional scope, unless fixed) and returns the values ``hp`` holds for the active ones: the
-    defaults while keras-tuner explores the space, a trial's values in a trial. An
-    entry whose condition fails is left out: the builder or the configuration keeps
-    its own value, or takes the space's ``inactive`` one (:func:`configuration`)."""
+    conditional scope, :meth:`SearchSpace.conditional`) and returns the values ``hp``
+    holds for the active ones: the defaults while keras-tuner explores the space, a
+    trial's values in a trial. An entry whose condition fails is left out: the builder
+    or the configuration keeps its own value, or takes the space's ``inactive`` one
+    (:func:`configuration`)."""
     values, fixed = {}, fixed or {}
     for name, entry in space.entries.items():
-        # A value the command line fixes holds in every trial, whatever the condition.
         scope = (hp.conditional_scope(space.conditions[name][0],
                                       list(space.conditions[name][1]))
-                 if name in space.conditions and name not in fixed
-                 else contextlib.nullcontext())
+                 if space.conditional(name, fixed) else contextlib.nullcontext())
         with scope:
             value = declare(hp, name, entry, fixed)
         if value is not None:
@@ -79,7 +78,7 @@ def describe(space: SearchSpace, fixed: Mapping[str, Any] | None = None) -> dict
         else:
             described[name] = {"kind": type(entry).__name__.lower(),
                                **dataclasses.asdict(entry)}
-        if name in space.conditions:
+        if space.conditional(name, fixed):
             parent, parent_values = space.conditions[name]
             described[name]["active_when"] = {parent: list(parent_values)}
         if name in space.inactive:

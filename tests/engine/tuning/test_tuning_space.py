@@ -156,9 +156,18 @@ def test_plain_sgd_papers_try_nesterov_only_with_a_momentum():
     hp.values.update(momentum=0.9)
     _, training = configuration(space, recipe.training, hyperparameters(hp, space))
     assert (training.optimizer, training.momentum) == ("nesterov", 0.9)
-    # An optimizer the command line fixes holds at every momentum.
+    # An optimizer the command line fixes holds at every momentum, and is so recorded.
     fixed = hyperparameters(keras_tuner.HyperParameters(), space, {"optimizer": "adam"})
     assert fixed["optimizer"] == "adam" and fixed["momentum"] == 0.0
+    assert "active_when" not in describe(space, {"optimizer": "adam"})["optimizer"]
+    # A momentum fixed outside the range (0.5) trained plain SGD, the flag ignored.
+    at_half = hyperparameters(keras_tuner.HyperParameters(), space, {"momentum": 0.5})
+    _, training = configuration(space, recipe.training, at_half)
+    assert (training.optimizer, training.momentum) == ("momentum", 0.5)
+    assert "active_when" not in describe(space, {"momentum": 0.5})["optimizer"]
+    # At 0, plain SGD, as the range's own 0.
+    at_zero = hyperparameters(keras_tuner.HyperParameters(), space, {"momentum": 0.0})
+    assert "optimizer" not in at_zero
 
 
 def test_an_inactive_value_needs_a_condition():
