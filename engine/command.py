@@ -49,7 +49,7 @@ def parse_flags(argv: list[str], mistake=str) -> list[str]:
     in exit 0 (absl's in 1)."""
     from absl import flags
 
-    from engine.endings import BROKEN_PIPE_EXIT, USAGE_EXIT, output_closed
+    from engine.endings import BROKEN_PIPE_EXIT, FAILURE_EXIT, USAGE_EXIT, output_closed
 
     argv = [argv[0], *("--help" if argument == "-h" else argument for argument in argv[1:])]
     try:
@@ -69,4 +69,11 @@ def parse_flags(argv: list[str], mistake=str) -> list[str]:
     except BrokenPipeError:  # the help's reader left (`--help | head`), as a shell tool stops
         output_closed()
         sys.exit(BROKEN_PIPE_EXIT)
+    except OSError as error:  # the help to a full disk (`> /dev/full`)
+        if not HELP_FLAGS & {argument.split("=", 1)[0] for argument in argv[1:]}:
+            raise
+        output_closed()
+        print(f"{program()}: error: the help could not be written ({error.strerror}).",
+              file=sys.stderr)
+        sys.exit(FAILURE_EXIT)
 

@@ -181,6 +181,14 @@ class SearchSpace:
         parent = self.conditions[name][0]
         return parent not in fixed or _holds(self.entries[parent], fixed[parent])
 
+    def never_active(self, name: str, fixed: Mapping[str, Any]) -> bool:
+        """Whether entry ``name`` is left out of every trial: the command line ``fixed``
+        its condition's parent at a value the condition does not take."""
+        if not self.conditional(name, fixed):
+            return False
+        parent, values = self.conditions[name]
+        return parent in fixed and fixed[parent] not in values
+
     @property
     def entries(self) -> dict[str, Range]:
         """Every entry, architecture first."""

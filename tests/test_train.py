@@ -61,6 +61,18 @@ def test_help_whose_reader_left_stops_quietly_as_a_shell_tool_does():
     assert "Traceback" not in stderr and "Exception ignored" not in stderr
 
 
+def test_help_that_cannot_be_written_says_so_in_one_line():
+    # `--help > /dev/full`: absl's OSError traceback.
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full on this system to write the help to")
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([sys.executable, str(ROOT / "train.py"), "--help"], cwd=ROOT,
+                                stdout=full, stderr=subprocess.PIPE, text=True, timeout=300)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "train.py: error: the help could not be written (No space left on device).")
+
+
 def test_python_m_train_is_named_so_in_its_help_and_hints():
     result = subprocess.run([sys.executable, "-m", "train", "--help"], cwd=ROOT,
                             capture_output=True, text=True, timeout=300)

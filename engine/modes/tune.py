@@ -370,7 +370,8 @@ def announcement(search: SearchSpec, tuner, resumed: bool) -> str:
                 f"trials done{where}.")
     if resumed:
         return f"Resuming as {tuner_id()} of the distributed search{where}."
-    varied = [name for name in search.space.entries if name not in search.fixed]
+    varied = [name for name in search.space.entries if name not in search.fixed
+              and not search.space.never_active(name, search.fixed_values)]
     held = ("; --init_from holds " + settings(dict(search.held_architecture))
             if search.held_architecture else "")
     return (f"Searching {search.run.recipe} on {search.run.data.dataset} ({search.tuner}, "

@@ -292,6 +292,15 @@ def test_the_first_line_names_what_varies_or_that_nothing_does(tmp_path):
     line = tune.announcement(digits_search(tmp_path, space, fixed=("batch_size", "learning_rate")),
                              None, False)
     assert "objective val_accuracy): nothing varies, the flags fix every entry; state in " in line
+    # An entry whose condition the flags fail varies in no trial (it was listed).
+    momentum = {"momentum": Choice((0.0, 0.9)), "optimizer": Choice(("momentum", "nesterov"))}
+    conditional = SearchSpace(training=momentum, conditions={"optimizer": ("momentum", (0.9,))})
+    search = dataclasses.replace(digits_search(tmp_path, momentum, fixed=("momentum",)),
+                                 space=conditional)
+    plain = dataclasses.replace(search, run=dataclasses.replace(search.run, training=(
+        dataclasses.replace(search.run.training, momentum=0.0))))
+    assert "objective val_accuracy): nothing varies" in tune.announcement(plain, None, False)
+    assert "objective val_accuracy): optimizer;" in tune.announcement(search, None, False)
 
 
 def test_a_bayesian_search_extended_on_resume_starts_with_its_new_random_trials(tmp_path):
