@@ -5,7 +5,8 @@
     python train.py --mode=predict --export_dir=runs/lenet5_modern-digits/export digit.png
 
 Defaults come from the recipe's paper configuration; flags override them.
-README documents each mode.
+--mode below says what each mode does; a flag of one mode only begins with it
+(--mode=predict: ...).
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ flags.DEFINE_enum("mode", "train", choices.MODES,
                   "feature maps, occlusion and top test images of the run in --model_dir; "
                   "tune: search the recipe's hyperparameters with keras-tuner.")
 flags.DEFINE_string("recipe", "lenet5_modern",
-                    "Registered recipe name (see README's recipe table).")
+                    "Registered recipe name; a name it does not know lists the known ones.")
 flags.DEFINE_string("dataset", "digits",
                     "'digits' (embedded, no download), 'synthetic' (random images), "
                     "'folder:PATH' (an image folder) or a TFDS image-classification dataset name.")

@@ -8,6 +8,7 @@ import gc
 import io
 import os
 import pathlib
+import struct
 import subprocess
 
 import numpy as np
@@ -66,6 +67,19 @@ def shared_tfds():
         pytest.skip(f"prepared TFDS data ({', '.join(missing)}) not found in {SHARED_TFDS} "
                     "(see shared/README.md)")
     return SHARED_TFDS
+
+
+@pytest.fixture
+def rle8_bmp() -> bytes:
+    """A 4x4 grey BMP compressed as RLE8 (rows of 80, 70, 60 and 50, PIL's reading) and
+    padded to the uncompressed size, which TensorFlow's decoder reads as noise."""
+    palette = b"".join(bytes((level, level, level, 0)) for level in range(256))
+    rows = b"".join(bytes([4, 50 + 10 * row, 0, 0]) for row in range(4))  # bottom row first
+    pixels = (rows[:-2] + b"\0\1").ljust(16, b"\0")  # end of bitmap, then padding
+    offset = 14 + 40 + len(palette)
+    header = b"BM" + struct.pack("<IHHI", offset + len(pixels), 0, 0, offset)
+    info = struct.pack("<IiiHHIIiiII", 40, 4, 4, 1, 8, 1, len(pixels), 2835, 2835, 256, 0)
+    return header + info + palette + pixels
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -30,7 +30,8 @@ from engine import quiet
 from engine.data import file_checks
 from engine.data.source import (FOLDER_PREFIX, SPLIT_SEED, TEST_FRACTION, VALIDATION_FRACTION,
                                 Source, shipped_validation_refusal)
-from engine.serving.contract import MAX_IMAGE_PIXELS, TOO_LARGE
+from engine.serving.contract import (BMP_DECODED_COMPRESSIONS, COMPRESSED_BMP, MAX_IMAGE_PIXELS,
+                                     TOO_LARGE)
 from layers.errors import UsageError
 
 SPLITS = ("train", "validation", "test")
@@ -47,7 +48,7 @@ SIGNATURES = {"JPEG": b"\xff\xd8\xff", "PNG": b"\x89PNG", "GIF": b"GIF8", "BMP":
 DECODE_SCOPE = "folder_image"
 # What undecodable() accepts, for the remembered checks (engine.data.file_checks): raise
 # the version when it or decode_bytes() changes what passes.
-CHECK_RULES = f"undecodable 2 {sorted(SIGNATURES.items())} {MAX_IMAGE_PIXELS}"
+CHECK_RULES = f"undecodable 3 {sorted(SIGNATURES.items())} {MAX_IMAGE_PIXELS}"
 
 
 def image_folder(path: str, validation_fraction: float = VALIDATION_FRACTION,
@@ -197,7 +198,7 @@ def without_undecodable(layout: dict, split_root: dict, path: str) -> tuple[dict
     if skipped:
         names = sorted(skipped)
         logging.warning("Skipped %d of the files in %s, not decodable as JPEG, PNG, GIF or "
-                        "BMP (8, 24 or 32 bits) images of at most %s pixels: %s", len(names), path,
+                        "BMP (8, 24 or 32 bits, uncompressed) images of at most %s pixels: %s", len(names), path,
                         f"{MAX_IMAGE_PIXELS:,}", first_files(names))
     layout = {split: {name: [file for file in files if str(file) not in skipped]
                       for name, files in classes.items()} for split, classes in layout.items()}
@@ -357,8 +358,10 @@ def decode_bytes(contents) -> tf.Tensor:
     An image whose header declares more than :data:`MAX_IMAGE_PIXELS` pixels is refused
     before it is decoded (:data:`TOO_LARGE`)."""
     pixels = declared_pixels(contents)
-    with tf.control_dependencies([tf.debugging.Assert(pixels <= MAX_IMAGE_PIXELS,
-                                                      [TOO_LARGE, pixels])]):
+    with tf.control_dependencies([
+            tf.debugging.Assert(pixels <= MAX_IMAGE_PIXELS, [TOO_LARGE, pixels]),
+            tf.debugging.Assert(tf.logical_not(is_compressed_bmp(contents)),
+                                [COMPRESSED_BMP])]):
         image = tf.io.decode_image(contents, channels=3, expand_animations=False)
     return tf.cond(is_palette_bmp(contents), lambda: bmp_palette_colours(contents, image),
                    lambda: image)
@@ -366,7 +369,7 @@ def decode_bytes(contents) -> tf.Tensor:
 
 # BMP's header (BITMAPFILEHEADER, then a BITMAPINFOHEADER or a later one, little-endian):
 # where its fields are, in bytes from the start of the file.
-BMP_INFO_SIZE, BMP_BITS, BMP_COLOURS_USED = (14, 4), (28, 2), (46, 4)
+BMP_INFO_SIZE, BMP_BITS, BMP_COMPRESSION, BMP_COLOURS_USED = (14, 4), (28, 2), (30, 4), (46, 4)
 BMP_WIDTH, BMP_HEIGHT = (18, 4), (22, 4)  # signed: a negative height is stored top-down
 BMP_INFO_HEADER_MIN = 40  # BITMAPINFOHEADER; the 12-byte OS/2 header has 3-byte entries
 BMP_PALETTE_ENTRIES = 256  # an 8-bit image's palette: at most 256 4-byte BGR0 entries
@@ -426,6 +429,17 @@ def is_palette_bmp(contents) -> tf.Tensor:
         tf.logical_and(tf.equal(tf.strings.substr(contents, 0, 2), SIGNATURES["BMP"]),
                        tf.equal(_header_field(contents, BMP_BITS), 8)),
         _header_field(contents, BMP_INFO_SIZE) >= BMP_INFO_HEADER_MIN)
+
+
+def is_compressed_bmp(contents) -> tf.Tensor:
+    """Whether ``contents`` is a BMP with a BITMAPINFOHEADER (or a later header) whose
+    compression TensorFlow's decoder does not read (:data:`BMP_DECODED_COMPRESSIONS`)."""
+    compression = _header_field(contents, BMP_COMPRESSION)
+    decoded = tf.reduce_any(tf.equal(compression, BMP_DECODED_COMPRESSIONS))
+    return tf.logical_and(
+        tf.logical_and(tf.equal(tf.strings.substr(contents, 0, 2), SIGNATURES["BMP"]),
+                       _header_field(contents, BMP_INFO_SIZE) >= BMP_INFO_HEADER_MIN),
+        tf.logical_not(decoded))
 
 
 def bmp_palette_colours(contents, indices: tf.Tensor) -> tf.Tensor:

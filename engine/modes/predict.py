@@ -20,7 +20,8 @@ import stat
 import sys
 
 from engine import command, quiet
-from engine.serving.contract import MAX_IMAGE_PIXELS, TOO_LARGE
+from engine.serving.contract import (BMP_DECODED_COMPRESSIONS, COMPRESSED_BMP, MAX_IMAGE_PIXELS,
+                                     TOO_LARGE)
 from engine.serving.predictor import SavedClassifier
 from layers.errors import RunFailure, UsageError
 
@@ -210,8 +211,9 @@ DECODED_BMP_BITS, UNDECODED_BMP_BITS = (8, 24, 32), (1, 2, 4, 16)
 
 
 def undecodable(contents: bytes) -> str:
-    """Why an image that failed to decode cannot be classified: a BMP of a bit depth that
-    TensorFlow's decoder does not read (1, 2, 4 or 16 bits) is named as one."""
+    """Why an image that failed to decode cannot be classified: a BMP of a bit depth or a
+    compression that TensorFlow's decoder does not read (1, 2, 4 or 16 bits; RLE) is named
+    as one."""
     if contents[:2] == b"BM" and len(contents) >= 30:
         # The bit count follows the width and height: 4-byte ones, 2-byte in OS/2's
         # 12-byte header.
@@ -221,6 +223,9 @@ def undecodable(contents: bytes) -> str:
             return (f"a {bits}-bit BMP, which TensorFlow's decoder does not read (it reads "
                     f"{', '.join(map(str, DECODED_BMP_BITS[:-1]))} and "
                     f"{DECODED_BMP_BITS[-1]} bits); save it as PNG")
+        if (len(contents) >= 34 and int.from_bytes(contents[14:18], "little") >= 40
+                and int.from_bytes(contents[30:34], "little") not in BMP_DECODED_COMPRESSIONS):
+            return f"{COMPRESSED_BMP}; save it as PNG"
     return "not a decodable image (JPEG, PNG, GIF or BMP)"
 
 

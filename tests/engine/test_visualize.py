@@ -354,6 +354,14 @@ def test_an_8_bit_bmp_image_is_read_in_its_colour_tables_colours(tmp_path):
     assert visualize.load_image(str(tmp_path / "grey.png")).shape == (9, 7, 1)
 
 
+def test_a_compressed_bmp_image_is_refused_in_one_sentence(tmp_path, rle8_bmp):
+    (tmp_path / "rle8.bmp").write_bytes(rle8_bmp)  # decoded, its codes were its pixels
+    with pytest.raises(UsageError, match=r"rle8.bmp' is a compressed .RLE, JPEG or PNG. BMP, "
+                                         r"whose pixels TensorFlow's decoder misreads; save it as "
+                                         r"PNG\.$"):
+        visualize.load_image(str(tmp_path / "rle8.bmp"))
+
+
 def test_an_image_under_home_is_read(tmp_path, monkeypatch):
     # --image=~/cat.png (the shell leaves a ~ after = alone) was "not a readable image file".
     monkeypatch.setenv("HOME", str(tmp_path))

@@ -128,6 +128,22 @@ def test_an_8_bit_bmp_decodes_to_its_colour_tables_colours(colours):
                                   np.asarray(grey.convert("RGB")))
 
 
+def test_a_compressed_bmp_is_refused_not_decoded_as_noise(rle8_bmp, tmp_path):
+    # TensorFlow's decoder reads RLE8 codes as pixels: [[4, 80, 0, 1], ...] for 80s.
+    import tensorflow as tf
+
+    with pytest.raises(tf.errors.InvalidArgumentError, match=re.escape(folder.COMPRESSED_BMP)):
+        folder.decode_bytes(tf.constant(rle8_bmp))
+    (tmp_path / "rle8.bmp").write_bytes(rle8_bmp)
+    uncompressed = io.BytesIO()
+    Image.open(io.BytesIO(rle8_bmp)).save(uncompressed, "BMP")
+    (tmp_path / "plain.bmp").write_bytes(uncompressed.getvalue())
+    assert folder.undecodable([str(tmp_path / "rle8.bmp"), str(tmp_path / "plain.bmp")]) == [
+        str(tmp_path / "rle8.bmp")]
+    np.testing.assert_array_equal(folder.decode_bytes(uncompressed.getvalue()).numpy()[:, 0, 0],
+                                  [80, 70, 60, 50])
+
+
 def test_undecodable_files_are_skipped_and_reported(layered, caplog):
     with caplog.at_level(logging.WARNING):
         source = image_folder(str(layered))
