@@ -505,9 +505,9 @@ def run_callbacks(config: TrainingConfig, run_dir: str, accuracy: str = "accurac
         StopOnDivergence(),
         *([PolyakWindow()] if config.ema else []),
         *learning_rate_callbacks(config, accuracy, history if resuming else None),
-        *best,
         keras.callbacks.TensorBoard(os.path.join(run_dir, LOG_DIR), write_graph=False),
-        EpochTimer(),
+        EpochTimer(),  # before the best checkpoint: its writes are no part of the epoch's time
+        *best,
         HistoryLogger(history, validation, append=resuming),
         *extra,
         backup.saver(),
