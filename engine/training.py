@@ -16,6 +16,7 @@ import os
 import shutil
 import sys
 import time
+import zipfile
 
 import keras
 import numpy as np
@@ -112,12 +113,22 @@ class Backup(keras.callbacks.BackupAndRestore):
             return
         if self.model.optimizer is not None and not self.model.optimizer.built:
             self.model.optimizer.build(self.model.trainable_variables)  # its state loads too
-        self.model.load_weights(self.restore_weights)
+        try:
+            self.model.load_weights(self.restore_weights)
+            if os.path.exists(self._seed_path(self.restore)):
+                with np.load(self._seed_path(self.restore)) as saved:
+                    for index, variable in enumerate(random_states(self.model)):
+                        variable.assign(saved[f"arr_{index}"])
+        # h5py's and Keras's errors for a damaged file or other layers; zipfile's, np.load's
+        except (OSError, RuntimeError, ValueError, KeyError, zipfile.BadZipFile) as error:
+            reason = (str(error).strip().splitlines() or [""])[0][:200]
+            raise UsageError(
+                f"The backup of epoch {self.restore} in {self.backup_dir} does not load into "
+                f"this run's network ({type(error).__name__}: {reason}): it is damaged, or the "
+                "recipe's layers changed since the run started; resume with the version that "
+                "started it, pass --overwrite to start afresh, or choose another "
+                "--model_dir.") from None
         private_api.set_restored_epoch(self.model, self.restore)
-        if os.path.exists(self._seed_path(self.restore)):
-            with np.load(self._seed_path(self.restore)) as saved:
-                for index, variable in enumerate(random_states(self.model)):
-                    variable.assign(saved[f"arr_{index}"])
 
     def on_epoch_end(self, epoch, logs=None):
         pass  # the saver, the last callback, saves

@@ -752,6 +752,32 @@ def test_the_epoch_timer_tells_the_validations_share_of_each_epoch():
     assert history["validation_seconds"] == [0.0]
 
 
+@pytest.mark.parametrize("damage", ["random_states", "layers"])
+def test_a_backup_that_does_not_load_is_one_sentence(tmp_path, damage):
+    # A truncated random-state file was zipfile's traceback; a recipe whose layers changed
+    # since the interruption, Keras's ("objects that could not be loaded").
+    config = TrainingConfig(optimizer="sgd", learning_rate=0.1, epochs=3)
+    model = tiny_model()
+    training.compile_model(model, config)
+    with pytest.raises(KeyboardInterrupt):
+        loop.fit(model, tiny_data(), validation_data=tiny_data(), epochs=3, verbose=0,
+                 callbacks=[*training.run_callbacks(config, str(tmp_path)), StopAtEpoch(0)])
+    if damage == "random_states":
+        states = tmp_path / "backup" / "random_states_1.npz"
+        states.write_bytes(states.read_bytes()[:10])
+        model = tiny_model()
+    else:
+        inputs = keras.Input((4,))
+        hidden = keras.layers.Dense(5, activation="tanh", name="hidden")(inputs)
+        model = keras.Model(inputs, recipes.common.classifier(hidden, 2, "softmax"))
+    training.compile_model(model, config)
+    with pytest.raises(UsageError, match=r"^The backup of epoch 1 in .*backup does not load into "
+                                         r"this run's network \(\w+: .*\): it is damaged, or the "
+                                         r"recipe's layers changed since the run started;"):
+        loop.fit(model, tiny_data(), validation_data=tiny_data(), epochs=3, verbose=0,
+                 callbacks=training.run_callbacks(config, str(tmp_path)))
+
+
 def test_an_epochs_time_leaves_out_its_best_checkpoints_write(tmp_path, monkeypatch):
     # The checkpoint was written before the timer read the clock: a VGG-16's 0.5 GB of
     # weights counted as training time in the epochs that improved.
