@@ -313,16 +313,27 @@ def check_mode_flags(mode: str, args: types.SimpleNamespace) -> None:
 
 
 PATH_FLAGS = ("model_dir", "export_dir", "data_dir", "manual_dir", "init_from", "image")
+# Read and written with the local file system's calls (TFDS's folders may be URLs):
+# a gs:// path became the local folder ./gs:/bucket/...
+LOCAL_PATH_FLAGS = ("model_dir", "export_dir", "init_from", "image", "ensemble")
 
 
 def check_paths_given(args: types.SimpleNamespace) -> None:
     """Raises :class:`layers.UsageError` for a path flag set to nothing (``--model_dir=``):
-    every mode would take its default instead, silently."""
+    every mode would take its default instead, silently; and for a URL (``gs://...``)
+    where the project reads or writes a local folder."""
     from layers.errors import UsageError
 
     for flag in PATH_FLAGS:
         if flag in getattr(args, "given", ()) and not getattr(args, flag):
             raise UsageError(f"--{flag} is empty; give a path or leave the flag out.")
+    for flag in LOCAL_PATH_FLAGS:
+        value = getattr(args, flag, None)
+        for path in (value if isinstance(value, list) else [value]):
+            if path and "://" in path:
+                raise UsageError(f"--{flag}={path!r} is a URL; runs and exports are local "
+                                 "folders: use a local path, and copy to or from the bucket "
+                                 "(gsutil cp -r).")
 
 
 def run_spec(args: types.SimpleNamespace):

@@ -390,6 +390,19 @@ def test_an_empty_path_flag_is_refused_by_the_modes_that_read_a_run(mode_args, m
         modes.run(mode, mode_args(model_dir="runs/none", **{flag: ""}))
 
 
+@pytest.mark.parametrize("mode, flag, value", [
+    ("train", "model_dir", "gs://bucket/run"), ("evaluate", "model_dir", "gs://bucket/run"),
+    ("export", "export_dir", "gs://bucket/models"), ("predict", "export_dir", "s3://b/m"),
+    ("train", "init_from", "gs://bucket/run"), ("visualize", "image", "https://x/cat.png"),
+    ("evaluate", "ensemble", ["runs/a", "gs://bucket/b"])])
+def test_a_url_is_refused_where_a_local_folder_is_read_or_written(mode_args, mode, flag, value):
+    # --export_dir=gs://bucket/models exported to the local folder ./gs:/bucket/models.
+    shown = value[-1] if isinstance(value, list) else value
+    with pytest.raises(UsageError, match=rf"^--{flag}='{re.escape(shown)}' is a URL; runs and "
+                                         r"exports are local folders"):
+        modes.run(mode, mode_args(**{flag: value}))
+
+
 def test_a_saved_network_with_outputs_that_are_not_finite_is_named(runs, mode_args, tmp_path):
     # Told as the end of a training run ("nothing is saved or exported"), and in an
     # ensemble without saying which run.
