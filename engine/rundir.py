@@ -363,7 +363,8 @@ def load_run(model_dir: str, reads_images: bool = False, **named: str) -> SavedR
                     for name in (REPLACED_DIR, SETTING_ASIDE_DIR))
         remedy = ("the run that --overwrite is replacing waits in .replaced until its "
                   "replacement ends (an interrupted one is finished by its own command, or "
-                  "put back by the next command if it trained no epoch); or pass" if aside
+                  "put back by the next --mode=train or --mode=tune command in this folder if it "
+                  "trained no epoch); or pass" if aside
                   else "it holds an interrupted run: run its own command again to finish "
                   "it, or pass" if interrupted else "pass")
         raise UsageError(f"No finished run in {model_dir!r} (it lacks {', '.join(missing)}); "
@@ -645,10 +646,14 @@ def set_aside(model_dir: str) -> bool:
         return False
     moving = os.path.join(model_dir, SETTING_ASIDE_DIR)
     os.makedirs(moving)
-    for path in paths:
-        os.replace(path, os.path.join(moving, os.path.basename(path)))
-    with open(os.path.join(moving, REPLACED_MARK), "w", encoding="utf-8") as mark:
-        mark.write("The run --overwrite replaces, until the new run has its report.\n")
+    try:
+        for path in paths:
+            os.replace(path, os.path.join(moving, os.path.basename(path)))
+        with open(os.path.join(moving, REPLACED_MARK), "w", encoding="utf-8") as mark:
+            mark.write("The run --overwrite replaces, until the new run has its report.\n")
+    except BaseException:  # a full disk for the mark: the run stays where it was
+        undo_setting_aside(model_dir)
+        raise
     os.replace(moving, aside)
     _REPLACED_HERE.add(os.path.realpath(model_dir))
     return True
@@ -699,12 +704,17 @@ def settle_replaced(model_dir: str) -> None:
     check_replaced(model_dir)
     if not os.path.isdir(aside):
         return
-    started = any(os.path.isfile(os.path.join(model_dir, *path)) for path in (
-        (REPORT_FILE,), (BACKUP_DIR, METADATA_FILE), (SEARCH_DIR, ORACLE_FILE)))
     marked = any(os.path.isfile(os.path.join(aside, mark))
                  for mark in (REMOVING_MARK, RESTORING_MARK))
-    if marked or not started:
+    if marked or not replacement_started(model_dir):
         put_back(model_dir)
+
+
+def replacement_started(model_dir: str) -> bool:
+    """Whether the run that replaces a run set aside in ``model_dir`` has something to
+    resume or keep: a report, a backed-up epoch, a search's state."""
+    return any(os.path.isfile(os.path.join(model_dir, *path)) for path in (
+        (REPORT_FILE,), (BACKUP_DIR, METADATA_FILE), (SEARCH_DIR, ORACLE_FILE)))
 
 
 def put_back(model_dir: str) -> None:
@@ -726,6 +736,7 @@ def put_back(model_dir: str) -> None:
     os.remove(restoring)
     os.remove(os.path.join(aside, REPLACED_MARK))
     os.rmdir(aside)
+    _REPLACED_HERE.discard(os.path.realpath(model_dir))  # nothing is replaced any more
 
 
 def forget_replaced(model_dir: str) -> None:

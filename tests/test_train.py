@@ -771,6 +771,35 @@ def test_a_replacement_that_fails_puts_the_finished_run_back(tmp_path, train_her
     assert not (model_dir / ".replaced").exists() and not (model_dir / "backup").exists()
 
 
+@pytest.mark.parametrize("stop", [OSError(28, "No space left on device"), KeyboardInterrupt()])
+def test_a_replacement_stopped_before_its_first_epoch_puts_the_finished_run_back(tmp_path,
+                                                                                 monkeypatch,
+                                                                                 stop):
+    # A full disk in the first epoch hid the finished run in .replaced (--mode=evaluate
+    # refused it) until a later training command in the folder put it back.
+    import dataclasses
+
+    import recipes
+    from engine import rundir, spec
+    from engine.modes import train as train_mode
+
+    config = dataclasses.replace(recipes.get("lenet5_modern").training, epochs=1)
+    run = spec.resolve("lenet5_modern", config, model_dir=str(tmp_path / "run"))
+    train_mode.train(run)
+    first = (tmp_path / "run" / "report.json").read_text()
+
+    def stopping(*args, **kwargs):
+        raise stop
+
+    with monkeypatch.context() as patch:
+        patch.setattr(train_mode.training, "train", stopping)
+        with pytest.raises(type(stop)):
+            train_mode.train(run, overwrite=True)
+    assert (tmp_path / "run" / "report.json").read_text() == first
+    assert not (tmp_path / "run" / ".replaced").exists()
+    assert not rundir.replaced_here(str(tmp_path / "run"))  # "Nothing was replaced yet"
+
+
 def test_an_interrupted_replacement_keeps_the_finished_run_until_it_ends(tmp_path,
                                                                          monkeypatch):
     import dataclasses

@@ -69,6 +69,10 @@ def train(spec: RunSpec, overwrite: bool = False,
             if isinstance(failure, training.Diverged) and endings.backed_up(backup):
                 raise RunFailure(failure.advice(overwrite=True)) from failure
             raise
+        except BaseException:  # a full disk, Ctrl-C: where nothing of it resumes, put back
+            if replacing and not rundir.replacement_started(replacing[0]):
+                rundir.put_back(replacing[0])
+            raise
 
 
 def train_held(spec: RunSpec, chief: bool, overwrite: bool, validation_fraction_given: bool,

@@ -86,6 +86,10 @@ def tune(search: SearchSpec, overwrite: bool = False, verbose: int | None = None
             rundir.put_back(replacing[0])
             raise RunFailure(f"{failure} The run that --overwrite was replacing is back in "
                              f"{replacing[0]}.") from failure
+        except BaseException:  # a full disk, Ctrl-C: where nothing of it resumes, put back
+            if replacing and not rundir.replacement_started(replacing[0]):
+                rundir.put_back(replacing[0])
+            raise
 
 
 def tune_held(search: SearchSpec, chief: bool, overwrite: bool, verbose: int,

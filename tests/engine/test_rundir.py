@@ -1,5 +1,6 @@
 """engine/rundir.py: what an interrupted run's refusal names."""
 
+import errno
 import os
 import pathlib
 
@@ -324,6 +325,28 @@ def test_a_run_whose_setting_aside_was_killed_on_the_way_is_moved_back_whole(tmp
         rundir.claim(str(run))
     assert {name: (run / name).read_text() for name in files} == files
     assert not moving.exists() and not (run / rundir.REPLACED_DIR).exists()
+
+
+def test_a_setting_aside_that_fails_leaves_the_run_where_it_was(tmp_path, monkeypatch):
+    # A full disk for the mark left every file in the hidden .replaced.partial, and the
+    # message said that nothing was replaced.
+    run = tmp_path / "run"
+    files = finished_run(run)
+    write = open
+
+    def full_disk(path, *args, **kwargs):
+        if str(path).endswith(rundir.REPLACED_MARK):
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return write(path, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        rundir.set_aside(str(run))
+    monkeypatch.undo()
+    assert {name: (run / name).read_text() for name in files} == files
+    assert sorted(os.listdir(run)) == ["checkpoints", "logs", "model.keras", "report.json",
+                                       "run.json"]
+    assert not rundir.replaced_here(str(run))
 
 
 def test_a_put_back_killed_while_it_removed_the_replacement_removes_it_and_puts_back(tmp_path):

@@ -158,6 +158,27 @@ def test_a_failed_search_puts_back_the_run_that_overwrite_was_replacing(tmp_path
     keras.backend.clear_session()
 
 
+def test_an_overwrite_search_stopped_before_its_first_trial_puts_the_run_back(tmp_path,
+                                                                           monkeypatch):
+    # A full disk before the first trial hid the finished run in .replaced until a later
+    # command in the folder put it back.
+    run_dir = tmp_path / "search_run"
+    run_dir.mkdir()
+    finished = {"report.json": '{"test_accuracy": 0.97}', "model.keras": "the trained model"}
+    for name, text in finished.items():
+        (run_dir / name).write_text(text)
+    search = digits_search(tmp_path, {"learning_rate": Choice((1e-3,))}, max_trials=1)
+
+    def full_disk(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tune, "make_tuner", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        tune.tune(search, overwrite=True, verbose=0)
+    assert {path.name: path.read_text() for path in run_dir.iterdir()} == finished
+    assert not rundir.replaced_here(str(run_dir))
+
+
 def test_an_overwrite_search_that_max_failed_trials_stopped_keeps_its_trials(tmp_path):
     # It put the replaced run back, removing the trials that "run the same command to
     # resume it" promised to resume (and the same command, with --overwrite, starts afresh).
