@@ -11,6 +11,7 @@ arguments.
 
 from __future__ import annotations
 
+import random
 from typing import Sequence
 
 import keras
@@ -51,12 +52,17 @@ def mlp(input_shape, classes, classifier_activation, name="mlp", hidden_units=(2
 
 def _check_identifier(argument: str, value, get, examples: str) -> None:
     """Refuses ``value`` where Keras's ``get`` (of activations, of initializers) does not
-    know it, naming ``argument``."""
+    know it, naming ``argument``. Python's random state is put back: an unseeded
+    initializer draws its seed from it when made, which would shift every layer's
+    weights after a seed was set (``keras.utils.set_random_seed``)."""
+    state = random.getstate()
     try:
         get(value)
     except (ValueError, TypeError):
         raise UsageError(f"{argument} must be what Keras takes there, such as {examples}; "
                          f"got {value!r}.") from None
+    finally:
+        random.setstate(state)
 
 
 def convnet(input_shape, classes, classifier_activation, name="convnet", convs_per_block=2,

@@ -47,6 +47,21 @@ def test_mlp_builds_the_lectures_activation_statistics_network():
     assert abs(float(np.std(hidden[0].get_weights()[0])) - 0.01) < 5e-4
 
 
+def test_checking_the_mlps_initializer_draws_nothing_from_the_seeded_streams(monkeypatch):
+    # Checking kernel_initializer="he_normal" made an unseeded HeNormal, which draws its
+    # seed from Python's random stream: every layer's weights moved after a seed was set.
+    from recipes import baseline
+
+    def weights():
+        keras.utils.set_random_seed(0)
+        return recipes.build("mlp", kernel_initializer="he_normal").get_weights()
+
+    checked = weights()
+    monkeypatch.setattr(baseline, "_check_identifier", lambda *args: None)
+    for expected, actual in zip(weights(), checked):
+        np.testing.assert_array_equal(actual, expected)
+
+
 def convnet_parameters(input_size, channels, n, m, k, filters, fc_units, kernel, classes, pool):
     """The pattern's parameter count, written out independently of the builder."""
     total, size = 0, input_size
