@@ -13,6 +13,7 @@ import json
 import os
 import pathlib
 import platform
+import re
 import statistics
 import sys
 
@@ -27,6 +28,23 @@ def emit(record: dict) -> None:
     from engine.rundir import strict
 
     print(json.dumps(strict(record), allow_nan=False), flush=True)
+
+
+def variant_stem(base: str, names: tuple[str, ...]) -> str:
+    """``base``, then ``<flag><value>`` for each of the absl flags ``names`` given another
+    value than its default (``initialization_seed1``): the file name of a variant of
+    README's command, which then does not overwrite README's figure."""
+    from absl import flags
+
+    parts = [base]
+    for name in names:
+        flag = flags.FLAGS[name]
+        if flag.value != flag.default:
+            value = flag.value
+            shown = "-".join(map(str, value)) if isinstance(value, list) \
+                else f"{value:g}" if isinstance(value, float) else str(value)
+            parts.append(name + re.sub(r"[^A-Za-z0-9.+-]+", "-", shown).strip("-"))
+    return "_".join(parts)
 
 
 def median(values) -> float:

@@ -51,7 +51,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 import recipes  # noqa: E402
-from bench.common import FIGURES, SHARED_TFDS, emit, machine, prepared_or_skip, run  # noqa: E402
+from bench.common import (FIGURES, SHARED_TFDS, emit, machine, prepared_or_skip, run,  # noqa: E402
+                          variant_stem)
 from engine import loop, training  # noqa: E402
 from engine.data import DataSpec, prepare  # noqa: E402
 from engine.rundir import check_writable  # noqa: E402
@@ -77,10 +78,14 @@ flags.DEFINE_float("learning_rate", WARMUP_LEARNING_RATE,
                    "0.01 (its training rate, the recipes', is 0.1); positive.")
 flags.register_validator("learning_rate", lambda rate: rate > 0,
                          message="must be positive (a rate of zero trains nothing)")
-flags.DEFINE_string("figure_name", "degradation",
-                    "File name, without extension, of the JSON and the PNG.")
+flags.DEFINE_string("figure_name", None,
+                    "File name, without extension, of the JSON and the PNG; default: "
+                    "degradation, then each setting given another value than its default "
+                    "(degradation_steps300_seed1), so a variant keeps README's figure.")
 flags.DEFINE_integer("seed", 42, "Initialization and shuffling seed (the same for all).")
 flags.DEFINE_string("output_dir", str(FIGURES), "Where the JSON and the PNG go.")
+# The settings that name a variant's files (--figure_name's default).
+VARIED = ("dataset", "depths", "steps", "chunk_steps", "batch_size", "learning_rate", "seed")
 
 
 class TrainingError(keras.callbacks.Callback):
@@ -220,12 +225,13 @@ def main(argv):
         "seconds": round(time.perf_counter() - started, 1),
     }
     os.makedirs(FLAGS.output_dir, exist_ok=True)
-    figure = os.path.join(FLAGS.output_dir, f"{FLAGS.figure_name}.png")
+    stem = FLAGS.figure_name or variant_stem("degradation", VARIED)
+    figure = os.path.join(FLAGS.output_dir, f"{stem}.png")
     plot(curves, depths, figure,
          f"{FLAGS.dataset}: training error over the first {result['iterations']:,} iterations "
          f"(batch {config.batch_size}, rate {config.learning_rate:g}), He et al. 2016 Fig. 6 "
          f"in miniature")
-    path = os.path.join(FLAGS.output_dir, f"{FLAGS.figure_name}.json")
+    path = os.path.join(FLAGS.output_dir, f"{stem}.json")
     with open(path, "w") as file:
         json.dump({**header, **result, "curves": curves}, file, indent=1)
     emit({**result, "figure": figure, "json": path})

@@ -31,7 +31,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from bench.common import FIGURES, emit, machine, run  # noqa: E402
+from bench.common import FIGURES, emit, machine, run, variant_stem  # noqa: E402
 from engine.initialization import (DEPTH, EXAMPLES, WIDTH, hidden_activations,  # noqa: E402
                                    histogram, layer_statistics)
 from engine.rundir import check_writable  # noqa: E402
@@ -86,7 +86,8 @@ def main(argv):
         emit({"init": init, "activation": activation,
               "std": [significant(std) for _, std in statistics]})
     os.makedirs(FLAGS.output_dir, exist_ok=True)
-    figure = os.path.join(FLAGS.output_dir, "initialization.png")
+    stem = variant_stem("initialization", ("seed",))
+    figure = os.path.join(FLAGS.output_dir, f"{stem}.png")
     plot(results, figure)
     record = {**header, "experiment": "initialization", "depth": DEPTH, "width": WIDTH,
               "examples": EXAMPLES, "seed": FLAGS.seed,
@@ -94,7 +95,7 @@ def main(argv):
                             "mean": [mean for mean, _ in result["layers"]],
                             "std": [std for _, std in result["layers"]]}
                            for result in results]}
-    path = os.path.join(FLAGS.output_dir, "initialization.json")
+    path = os.path.join(FLAGS.output_dir, f"{stem}.json")
     with open(path, "w") as file:
         json.dump(record, file, indent=1)
     emit({"experiment": "initialization", "json": path, "figure": figure,

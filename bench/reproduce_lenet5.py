@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import pathlib
 import re
@@ -99,6 +100,8 @@ flags.DEFINE_enum("criterion", "cross_entropy", CRITERIA,
                   "Output loss (Section II-C): the recipe's cross-entropy, 'map' with a rubbish "
                   "class, 'mse' (the labelled class's penalty).")
 flags.DEFINE_float("rubbish_penalty", 10.0, "j of the MAP criterion's rubbish class, exp(-j).")
+flags.register_validator("rubbish_penalty", math.isfinite,
+                         message="must be a finite number (j of exp(-j), such as 10)")
 flags.DEFINE_integer("curvature_patterns", SDLM_CURVATURE_PATTERNS,
                      "Training images the curvature comparison (and the gauss_newton "
                      "curvature) averages over (0: no comparison).", lower_bound=0)
@@ -230,14 +233,20 @@ def plot(passes: list[dict], path: str, title: str) -> None:
 
 def file_stem(other_epochs: bool) -> str:
     """The name of the run's JSON and PNG: the criterion and the curvature, then each
-    setting given another value than the published runs' (``j``, the seed, the dataset,
-    the number of passes where ``other_epochs``, a held-out fraction), so that a variant
-    of README's commands does not overwrite README's figures."""
+    setting given another value than the published runs' (the curvature's estimate,
+    ``j``, the seed, the dataset, the number of passes where ``other_epochs``, a held-out
+    fraction), so that a variant of README's commands does not overwrite README's
+    figures."""
     parts = ["lenet5"]
     if FLAGS.criterion != "cross_entropy":
         parts.append(FLAGS.criterion)
     if FLAGS.curvature != "squared_gradient":
         parts.append(FLAGS.curvature)
+    if FLAGS.curvature == "gauss_newton":  # what it trains with, not only what it compares
+        if FLAGS.curvature_every != FLAGS["curvature_every"].default:
+            parts.append(f"every{FLAGS.curvature_every}")
+        if FLAGS.curvature_patterns != FLAGS["curvature_patterns"].default:
+            parts.append(f"patterns{FLAGS.curvature_patterns}")
     if FLAGS.criterion == "map" and FLAGS.rubbish_penalty != FLAGS["rubbish_penalty"].default:
         parts.append(f"j{FLAGS.rubbish_penalty:g}")
     if FLAGS.seed != FLAGS["seed"].default:

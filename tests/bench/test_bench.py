@@ -239,6 +239,14 @@ def test_lenet5_reproduction_with_the_papers_map_criterion(tmp_path):
         "lenet5_map_j5_digits_1passes.json", "lenet5_map_j5_digits_1passes.png"]
 
 
+def test_lenet5_reproduction_refuses_a_rubbish_penalty_that_is_not_a_number():
+    # NaN trained on under XLA, every curvature NaN, and the JSON held bare NaN tokens.
+    result, lines = run("reproduce_lenet5.py", "--criterion=map", "--rubbish_penalty=nan")
+    assert result.returncode == 2 and not lines
+    assert result.stderr.strip().splitlines()[-1].endswith(
+        "--rubbish_penalty=nan: must be a finite number (j of exp(-j), such as 10)")
+
+
 def test_lenet5_reproduction_with_the_papers_gauss_newton_curvature(tmp_path):
     result, lines = run("reproduce_lenet5.py", "--dataset=digits", "--epochs=1",
                         "--curvature=gauss_newton", "--curvature_patterns=50",
@@ -247,9 +255,10 @@ def test_lenet5_reproduction_with_the_papers_gauss_newton_curvature(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     last = lines[-1]
     assert lines[0]["curvature"] == last["curvature"] == "gauss_newton"
-    assert sorted(path.name for path in tmp_path.iterdir()) == [
-        "lenet5_gauss_newton_digits_1passes.json", "lenet5_gauss_newton_digits_1passes.png"]
-    saved = json.loads((tmp_path / "lenet5_gauss_newton_digits_1passes.json").read_text())
+    # Its settings in the name: README's gauss_newton runs overwrote each other.
+    stem = "lenet5_gauss_newton_every1000_patterns50_digits_1passes"
+    assert sorted(path.name for path in tmp_path.iterdir()) == [f"{stem}.json", f"{stem}.png"]
+    saved = json.loads((tmp_path / f"{stem}.json").read_text())
     assert (saved["curvature"], saved["curvature_every"]) == ("gauss_newton", 1000)
 
 
@@ -330,6 +339,13 @@ def test_initialization_figure_has_the_lectures_four_settings(tmp_path):
     assert 0.1 < settings["xavier", "tanh"][-1] < settings["xavier", "tanh"][0] < 0.7
     assert all(0.6 < std < 1.2 for std in settings["he", "relu"])
     assert (tmp_path / "initialization.png").stat().st_size > 10_000
+
+
+def test_initialization_from_another_seed_keeps_readmes_figure(tmp_path):
+    result, lines = run("reproduce_initialization.py", "--seed=1", f"--output_dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "initialization_seed1.json", "initialization_seed1.png"]
 
 
 def test_initialization_refuses_an_output_dir_that_is_a_file_before_any_work(tmp_path):
@@ -445,13 +461,15 @@ def test_a_degradation_whose_loss_diverges_keeps_every_curve_and_ends_in_one_sen
                         "--steps=3", "--chunk_steps=1", "--learning_rate=1e12",
                         f"--output_dir={tmp_path}")
     assert result.returncode == 1 and "Traceback" not in result.stderr
+    # A variant's settings name its files: it overwrote README's figure.
+    stem = "degradation_datasetdigits_depths20-32_steps3_chunk_steps1_learning_rate1e+12"
     assert re.fullmatch(
         r"reproduce_degradation\.py: error: plain20, plain32, resnet20, resnet32 diverged \(the "
         r"first: The training loss became \S+ at epoch 1, step \d\); their curves end there "
-        r"in .*degradation\.png and .*degradation\.json; lower --learning_rate and run "
-        r"again\.", result.stderr.strip().splitlines()[-1])
-    saved = json.loads((tmp_path / "degradation.json").read_text())
+        rf"in .*{re.escape(stem)}\.png and .*{re.escape(stem)}\.json; lower --learning_rate "
+        r"and run again\.", result.stderr.strip().splitlines()[-1])
+    saved = json.loads((tmp_path / f"{stem}.json").read_text())
     assert set(saved["final_training_error"].values()) == {None}
     assert saved["plain_deeper_is_worse"] is None and saved["curves"]["plain20"]["diverged"]
-    assert (tmp_path / "degradation.png").stat().st_size > 10_000
+    assert (tmp_path / f"{stem}.png").stat().st_size > 10_000
 
