@@ -465,7 +465,8 @@ def check_no_foreign_folders(model_dir: str) -> None:
 
 # run.json's entries that a resumed run must share with the run it resumes.
 RESUME_KEYS = ("recipe", "dataset", "training", "input_shape", "precision", "seed", "init_from",
-               "transfer", "finetune_multiplier", "class_names", "deterministic")
+               "transfer", "finetune_multiplier", "class_names", "deterministic",
+               "steps_per_execution")  # the schedules move once per call
 
 
 def check_resumable(run_dir: str, record: dict, overwrite: bool = False) -> bool:
@@ -493,7 +494,8 @@ def check_resumable(run_dir: str, record: dict, overwrite: bool = False) -> bool
                          for key in changed)
         # The same command can meet a recipe whose paper configuration was corrected since.
         recorded = (" (if this is that command, the recipe's configuration changed since: "
-                    "give the recorded values as flags)" if "training" in changed else "")
+                    "give the recorded values as flags)"
+                    if "training" in changed and "recipe" not in changed else "")
         raise UsageError(f"{run_dir} holds an interrupted run with another {said}; "
                          f"run its own command again to resume it{recorded}, pass --overwrite "
                          "to replace it, or choose another --model_dir.")
@@ -515,12 +517,15 @@ def held_fraction(fraction: float, record: dict) -> float:
 def resumed_value(record: dict, key: str):
     """``record[key]`` (a ``run.json``'s) as a resume compares it with the command's: a
     ``finetune_multiplier`` recorded for a transfer that does not fine-tune (as records
-    before 2026-12-06 hold it) reads as null, as such a record holds it now; a ``training``
+    before 2026-12-06 hold it) reads as null, as such a record holds it now; a missing
+    ``steps_per_execution`` as 1; a ``training``
     written before a :class:`TrainingConfig` field existed reads that field as its
     default, which is how such a run trained (``weight_decay_scope``, from 2026-12-07:
     ``kernels``)."""
     if key == "finetune_multiplier" and record.get("transfer") != "finetune":
         return None
+    if key == "steps_per_execution":  # a record from before the flag: one step per call
+        return record.get(key) or 1
     if key == "training" and isinstance(record.get(key), dict):
         from recipes.registry import TrainingConfig
 

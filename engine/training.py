@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import glob
+import io
 import json
 import math
 import os
@@ -24,7 +25,7 @@ import numpy as np
 from engine import choices, private_api, transfer
 from engine.rundir import (BACKUP_DIR, CHECKPOINT_DIR, HISTORY_FILE, LOG_DIR, METADATA_FILE,
                            PRETRAINED_LAYERS, RUN_FILE, read_column, read_json, staging,
-                           write_json)
+                           write_json, write_text)
 from engine.schedules import learning_rate_callbacks
 from engine.losses import classification_loss
 from engine.optimizers import averaged_weights, averaging_optimizer, make_optimizer
@@ -559,17 +560,23 @@ def backed_up_epochs(backup_dir: str) -> int:
 
 
 def keep_history_rows(path: str, epochs: int) -> None:
-    """Rewrites the CSV history at ``path`` with the rows of its first ``epochs`` epochs."""
-    if not os.path.exists(path):
-        return
-    with open(path, newline="") as file:
-        rows = list(csv.reader(file))
-    if not rows:
-        return
-    kept = [rows[0]] + [row for row in rows[1:] if row and int(row[0]) < epochs]
+    """Rewrites the CSV history at ``path`` with the rows of its first ``epochs`` epochs
+    (whole at every moment); one that lacks some of them is a usage error: the resumed
+    schedule (a plateau's count) and best checkpoint (the score to beat) read them."""
+    rows = []
+    if os.path.exists(path):
+        with open(path, newline="") as file:
+            rows = list(csv.reader(file))
+    kept = rows[:1] + [row for row in rows[1:] if row and int(row[0]) < epochs]
+    if len(kept) - 1 < epochs:
+        raise UsageError(
+            f"{path} records {max(len(kept) - 1, 0)} of the {epochs} epochs the backup beside "
+            "it resumes from (the plateau schedule and the best checkpoint resume from those "
+            "records); put the file back, or pass --overwrite to start afresh.")
     if len(kept) != len(rows):
-        with open(path, "w", newline="") as file:
-            csv.writer(file).writerows(kept)
+        text = io.StringIO()
+        csv.writer(text).writerows(kept)
+        write_text(path, text.getvalue())
 
 
 def train(model: keras.Model, train_data, validation_data, config: TrainingConfig,

@@ -60,7 +60,8 @@ def first_convolution(model: keras.Model) -> keras.layers.Layer:
         kernel = getattr(layer, "kernel", None)
         if kernel is not None and len(kernel.shape) == 4:
             return layer
-    raise UsageError(f"{model.name!r} has no convolutional layer whose filters could be drawn.")
+    raise UsageError(f"{model.name!r} has no convolutional layer whose filters could be drawn; "
+                     "pass the --model_dir of a convolutional network's run.")
 
 
 def map_layers(model: keras.Model) -> list[str]:

@@ -36,6 +36,21 @@ def test_an_interrupted_run_with_another_configuration_is_refused_naming_what_di
     assert rundir.check_resumable(run_dir, record, overwrite=True) is True
 
 
+def test_a_resume_with_other_steps_per_call_or_recipe_is_refused_as_such(tmp_path):
+    # Another --steps_per_execution resumed, its schedule moving once per call from then on,
+    # and both records named only the new value; another recipe was told that the recipe's
+    # configuration may have changed since.
+    record = {"recipe": "lenet5_modern", "steps_per_execution": 1, "training": {"epochs": 6}}
+    run_dir = interrupted(tmp_path, record)
+    with pytest.raises(UsageError, match=r"another steps_per_execution \(1 then, 4 now\); run "
+                                         r"its own command again to resume it, pass"):
+        rundir.check_resumable(run_dir, {**record, "steps_per_execution": 4})
+    with pytest.raises(UsageError, match=r"now\); run its own command again to resume it, pass"):
+        rundir.check_resumable(run_dir, {**record, "recipe": "mlp", "training": {"epochs": 5}})
+    older = {key: value for key, value in record.items() if key != "steps_per_execution"}
+    assert rundir.check_resumable(interrupted(tmp_path / "older", older), record) is False
+
+
 def test_a_feature_extractor_interrupted_before_its_multiplier_went_null_resumes(tmp_path):
     # run.json recorded finetune_multiplier 0.1 for every transfer until 2026-12-06, where
     # only fine-tuning reads it: the same command was refused ("0.1 then, null now").

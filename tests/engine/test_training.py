@@ -752,6 +752,27 @@ def test_the_epoch_timer_tells_the_validations_share_of_each_epoch():
     assert history["validation_seconds"] == [0.0]
 
 
+@pytest.mark.parametrize("kept", [None, 1])
+def test_a_resume_whose_history_lacks_backed_up_epochs_is_refused(tmp_path, kept):
+    # Without history.csv it resumed silently: the plateau's count and the best
+    # checkpoint's score to beat started afresh, and the report counted 1 of 3 epochs.
+    config = TrainingConfig(optimizer="sgd", learning_rate=0.1, epochs=4)
+    model = tiny_model()
+    training.compile_model(model, config)
+    with pytest.raises(KeyboardInterrupt):
+        loop.fit(model, tiny_data(), validation_data=tiny_data(), epochs=4, verbose=0,
+                 callbacks=[*training.run_callbacks(config, str(tmp_path)), StopAtEpoch(1)])
+    history = tmp_path / "history.csv"
+    if kept is None:
+        history.unlink()
+    else:
+        history.write_text("".join(history.read_text().splitlines(keepends=True)[:1 + kept]))
+    with pytest.raises(UsageError, match=rf"history.csv records {kept or 0} of the 2 epochs the "
+                                         r"backup beside it resumes from .*; put the file back, "
+                                         r"or pass --overwrite to start afresh\.$"):
+        training.run_callbacks(config, str(tmp_path))
+
+
 @pytest.mark.parametrize("damage", ["random_states", "layers"])
 def test_a_backup_that_does_not_load_is_one_sentence(tmp_path, damage):
     # A truncated random-state file was zipfile's traceback; a recipe whose layers changed

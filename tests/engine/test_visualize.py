@@ -125,7 +125,8 @@ def test_a_network_without_convolutions_is_refused_before_any_work(lenet_run, mo
     monkeypatch.setattr(rundir.SavedRun, "prepare", None)  # no data is read
     for layers in (None, ["hidden1"]):
         with pytest.raises(UsageError, match=r"^'mlp' has no convolutional layer whose filters "
-                                             r"could be drawn\.$"):
+                                             r"could be drawn; pass the --model_dir of a "
+                                             r"convolutional network's run\.$"):
             modes.run("visualize", mode_args(model_dir=str(run), layers=layers))
 
 
