@@ -15,7 +15,7 @@ import socket
 import tempfile
 from collections.abc import Callable
 
-from engine.rundir import DIRECTORY_MODE, check_writable
+from engine.rundir import DIRECTORY_MODE, EXPORT_DIR, check_writable
 from layers.errors import UsageError
 
 SAVED_MODEL_FILE = "saved_model.pb"
@@ -124,6 +124,12 @@ def saved_model_dir(path: str) -> str:
     numbered = [version for version in versions(path)
                 if os.path.isfile(os.path.join(path, str(version), SAVED_MODEL_FILE))]
     if not numbered:
+        exports = os.path.join(path, EXPORT_DIR)  # a run's folder, its exports inside
+        hint = (f" ({exports!r}, the exports of the run in it, is one)"
+                if os.path.isdir(exports) and exports != path
+                and any(os.path.isfile(os.path.join(exports, str(version), SAVED_MODEL_FILE))
+                        for version in versions(exports)) else "")
         raise UsageError(f"No SavedModel in {path!r}: pass a model base path holding "
-                         "<version>/saved_model.pb (an --export_dir) or a version folder.")
+                         f"<version>/saved_model.pb (an --export_dir){hint} or a version "
+                         "folder.")
     return os.path.join(path, str(numbered[-1]))

@@ -120,5 +120,10 @@ def test_saved_model_dir_is_a_version_or_the_highest_version_of_a_base_path(tmp_
     (base / "11").mkdir()  # empty: not a SavedModel
     assert layout.saved_model_dir(str(base)) == str(base / "10")
     assert layout.saved_model_dir(str(base / "2")) == str(base / "2")
-    with pytest.raises(UsageError, match="No SavedModel in"):
-        layout.saved_model_dir(str(tmp_path))
+    with pytest.raises(UsageError, match=rf"^No SavedModel in '{tmp_path}': pass a model base "
+                                         rf"path holding <version>/saved_model.pb \(an "
+                                         rf"--export_dir\) \('{base}', the exports of the run in "
+                                         rf"it, is one\) or a version folder\.$"):
+        layout.saved_model_dir(str(tmp_path))  # a run's folder, its exports in export/
+    with pytest.raises(UsageError, match=r"\(an --export_dir\) or a version folder"):
+        layout.saved_model_dir(str(base / "11"))
