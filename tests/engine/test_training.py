@@ -752,16 +752,22 @@ def test_the_epoch_timer_tells_the_validations_share_of_each_epoch():
     assert history["validation_seconds"] == [0.0]
 
 
+def interrupt_after(config, run_dir, epochs):
+    """A tiny run in ``run_dir`` stopped by a Ctrl-C once ``epochs`` epochs are backed up."""
+    model = tiny_model()
+    training.compile_model(model, config)
+    with pytest.raises(KeyboardInterrupt):
+        loop.fit(model, tiny_data(), validation_data=tiny_data(), epochs=config.epochs,
+                 verbose=0, callbacks=[*training.run_callbacks(config, str(run_dir)),
+                                       StopAtEpoch(epochs - 1)])
+
+
 @pytest.mark.parametrize("kept", [None, 1])
 def test_a_resume_whose_history_lacks_backed_up_epochs_is_refused(tmp_path, kept):
     # Without history.csv it resumed silently: the plateau's count and the best
     # checkpoint's score to beat started afresh, and the report counted 1 of 3 epochs.
     config = TrainingConfig(optimizer="sgd", learning_rate=0.1, epochs=4)
-    model = tiny_model()
-    training.compile_model(model, config)
-    with pytest.raises(KeyboardInterrupt):
-        loop.fit(model, tiny_data(), validation_data=tiny_data(), epochs=4, verbose=0,
-                 callbacks=[*training.run_callbacks(config, str(tmp_path)), StopAtEpoch(1)])
+    interrupt_after(config, tmp_path, epochs=2)
     history = tmp_path / "history.csv"
     if kept is None:
         history.unlink()
@@ -778,11 +784,7 @@ def test_a_backup_that_does_not_load_is_one_sentence(tmp_path, damage):
     # A truncated random-state file was zipfile's traceback; a recipe whose layers changed
     # since the interruption, Keras's ("objects that could not be loaded").
     config = TrainingConfig(optimizer="sgd", learning_rate=0.1, epochs=3)
-    model = tiny_model()
-    training.compile_model(model, config)
-    with pytest.raises(KeyboardInterrupt):
-        loop.fit(model, tiny_data(), validation_data=tiny_data(), epochs=3, verbose=0,
-                 callbacks=[*training.run_callbacks(config, str(tmp_path)), StopAtEpoch(0)])
+    interrupt_after(config, tmp_path, epochs=1)
     if damage == "random_states":
         states = tmp_path / "backup" / "random_states_1.npz"
         states.write_bytes(states.read_bytes()[:10])
