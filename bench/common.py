@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import hashlib
 import json
 import os
 import pathlib
@@ -30,10 +31,15 @@ def emit(record: dict) -> None:
     print(json.dumps(strict(record), allow_nan=False), flush=True)
 
 
+SHOWN_VALUE = 24  # characters of a setting in a file name; a longer one is cut and hashed
+
+
 def variant_stem(base: str, names: tuple[str, ...]) -> str:
     """``base``, then ``<flag><value>`` for each of the absl flags ``names`` given another
     value than its default (``initialization_seed1``): the file name of a variant of
-    README's command, which then does not overwrite README's figure."""
+    README's command, which then does not overwrite README's figure. A value that holds
+    other characters than letters, digits and ``.+-`` (a folder's path), or is long, is
+    cut and followed by a hash of it, so that two values never share a name."""
     from absl import flags
 
     parts = [base]
@@ -43,7 +49,11 @@ def variant_stem(base: str, names: tuple[str, ...]) -> str:
             value = flag.value
             shown = "-".join(map(str, value)) if isinstance(value, list) \
                 else f"{value:g}" if isinstance(value, float) else str(value)
-            parts.append(name + re.sub(r"[^A-Za-z0-9.+-]+", "-", shown).strip("-"))
+            safe = re.sub(r"[^A-Za-z0-9.+-]+", "-", shown).strip("-")
+            if safe != shown or len(safe) > SHOWN_VALUE:
+                digest = hashlib.sha256(shown.encode()).hexdigest()[:8]
+                safe = f"{safe[-SHOWN_VALUE:].strip('-')}-{digest}"
+            parts.append(name + safe)
     return "_".join(parts)
 
 

@@ -109,6 +109,9 @@ def interrupted_state(mode: str, run_dir: str, overwrite: bool = False) -> str:
     which would start afresh again; before, nothing of it was done."""
     from engine import rundir  # (it imports Keras, which the flags' parsing does not wait for)
 
+    if overwrite and rundir.put_back_here(run_dir):
+        return (f" The run that --overwrite was replacing is back in {run_dir}; the same "
+                "command starts afresh.")
     if mode == "train" and os.path.isfile(os.path.join(run_dir, rundir.REPORT_FILE)):
         return f" The run had finished: its report is in {run_dir}."
     if overwrite and not rundir.replaced_here(run_dir):

@@ -622,6 +622,7 @@ def check_makeable(flag: str, path: str, folder: str) -> None:
 REPLACED_DIR, REPLACED_MARK, RESTORING_MARK = ".replaced", "replaced-by-overwrite", "restoring"
 REMOVING_MARK, SETTING_ASIDE_DIR = "removing-replacement", ".replaced.partial"
 _REPLACED_HERE: set[str] = set()  # the folders whose run this process replaced
+_PUT_BACK_HERE: set[str] = set()  # those whose replaced run it put back since
 
 
 def set_aside(model_dir: str) -> bool:
@@ -642,7 +643,7 @@ def set_aside(model_dir: str) -> bool:
             open(removing, "w").close()  # a kill in the removal: the next command puts back
             remove_run(model_dir)
             os.remove(removing)
-            _REPLACED_HERE.add(os.path.realpath(model_dir))
+            mark_replaced(model_dir)
             return True
         forget_replaced(model_dir)
     paths = [path for entry in RUN_ENTRIES
@@ -660,7 +661,7 @@ def set_aside(model_dir: str) -> bool:
         undo_setting_aside(model_dir)
         raise
     os.replace(moving, aside)
-    _REPLACED_HERE.add(os.path.realpath(model_dir))
+    mark_replaced(model_dir)
     return True
 
 
@@ -695,6 +696,13 @@ def replaced_here(model_dir: str) -> bool:
 def mark_replaced(model_dir: str) -> None:
     """Records that this process replaced the run in ``model_dir`` (:func:`replaced_here`)."""
     _REPLACED_HERE.add(os.path.realpath(model_dir))
+    _PUT_BACK_HERE.discard(os.path.realpath(model_dir))
+
+
+def put_back_here(model_dir: str) -> bool:
+    """Whether this process put back the run in ``model_dir`` that ``--overwrite`` was
+    replacing (:func:`put_back`), and has not set it aside again since."""
+    return os.path.realpath(model_dir) in _PUT_BACK_HERE
 
 
 def settle_replaced(model_dir: str) -> None:
@@ -742,6 +750,7 @@ def put_back(model_dir: str) -> None:
     os.remove(os.path.join(aside, REPLACED_MARK))
     os.rmdir(aside)
     _REPLACED_HERE.discard(os.path.realpath(model_dir))  # nothing is replaced any more
+    _PUT_BACK_HERE.add(os.path.realpath(model_dir))
 
 
 def forget_replaced(model_dir: str) -> None:

@@ -561,17 +561,20 @@ def backed_up_epochs(backup_dir: str) -> int:
 
 def keep_history_rows(path: str, epochs: int) -> None:
     """Rewrites the CSV history at ``path`` with the rows of its first ``epochs`` epochs
-    (whole at every moment); one that lacks some of them is a usage error: the resumed
-    schedule (a plateau's count) and best checkpoint (the score to beat) read them."""
+    (whole at every moment; a continued Hyperband trial's start at its initial epoch); one
+    that lacks some of them is a usage error: the resumed schedule (a plateau's count) and
+    best checkpoint (the score to beat) read them."""
     rows = []
     if os.path.exists(path):
         with open(path, newline="") as file:
             rows = list(csv.reader(file))
     kept = rows[:1] + [row for row in rows[1:] if row and int(row[0]) < epochs]
-    if len(kept) - 1 < epochs:
+    numbers = [int(row[0]) for row in kept[1:]]
+    # A Hyperband trial continued from another's checkpoint records from its first epoch.
+    if epochs and numbers != list(range(numbers[0] if numbers else 0, epochs)):
         raise UsageError(
-            f"{path} records {max(len(kept) - 1, 0)} of the {epochs} epochs the backup beside "
-            "it resumes from (the plateau schedule and the best checkpoint resume from those "
+            f"{path} records {len(numbers)} of the {epochs} epochs the backup beside it "
+            "resumes from (the plateau schedule and the best checkpoint resume from those "
             "records); put the file back, or pass --overwrite to start afresh.")
     if len(kept) != len(rows):
         text = io.StringIO()

@@ -780,7 +780,7 @@ def test_a_replacement_stopped_before_its_first_epoch_puts_the_finished_run_back
     import dataclasses
 
     import recipes
-    from engine import rundir, spec
+    from engine import endings, rundir, spec
     from engine.modes import train as train_mode
 
     config = dataclasses.replace(recipes.get("lenet5_modern").training, epochs=1)
@@ -797,7 +797,10 @@ def test_a_replacement_stopped_before_its_first_epoch_puts_the_finished_run_back
             train_mode.train(run, overwrite=True)
     assert (tmp_path / "run" / "report.json").read_text() == first
     assert not (tmp_path / "run" / ".replaced").exists()
-    assert not rundir.replaced_here(str(tmp_path / "run"))  # "Nothing was replaced yet"
+    assert not rundir.replaced_here(str(tmp_path / "run"))
+    assert endings.interrupted_state("train", str(tmp_path / "run"), overwrite=True) == (
+        f" The run that --overwrite was replacing is back in {tmp_path / 'run'}; the same "
+        "command starts afresh.")  # not "The run had finished"
 
 
 def test_an_interrupted_replacement_keeps_the_finished_run_until_it_ends(tmp_path,

@@ -198,8 +198,8 @@ def without_undecodable(layout: dict, split_root: dict, path: str) -> tuple[dict
     if skipped:
         names = sorted(skipped)
         logging.warning("Skipped %d of the files in %s, not decodable as JPEG, PNG, GIF or "
-                        "BMP (8, 24 or 32 bits, uncompressed) images of at most %s pixels: %s", len(names), path,
-                        f"{MAX_IMAGE_PIXELS:,}", first_files(names))
+                        "BMP (8, 24 or 32 bits, uncompressed) images of at most %s pixels: %s",
+                        len(names), path, f"{MAX_IMAGE_PIXELS:,}", first_files(names))
     layout = {split: {name: [file for file in files if str(file) not in skipped]
                       for name, files in classes.items()} for split, classes in layout.items()}
     for split, classes in layout.items():
@@ -433,7 +433,7 @@ def is_palette_bmp(contents) -> tf.Tensor:
 
 def is_compressed_bmp(contents) -> tf.Tensor:
     """Whether ``contents`` is a BMP with a BITMAPINFOHEADER (or a later header) whose
-    compression TensorFlow's decoder does not read (:data:`BMP_DECODED_COMPRESSIONS`)."""
+    compression TensorFlow's decoder does not read (not in :data:`BMP_DECODED_COMPRESSIONS`)."""
     compression = _header_field(contents, BMP_COMPRESSION)
     decoded = tf.reduce_any(tf.equal(compression, BMP_DECODED_COMPRESSIONS))
     return tf.logical_and(

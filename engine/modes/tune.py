@@ -47,7 +47,7 @@ from layers.errors import RunFailure, UsageError
 # "search"'s); the budget, --max_trials and --max_failed_trials, may change.
 RESUMED_KEYS = ("recipe", "dataset", "input_shape", "training", "seed", "precision",
                 "init_from", "transfer", "finetune_multiplier", "tuner", "objective",
-                "executions_per_trial", "search_space")
+                "executions_per_trial", "search_space", "steps_per_execution")
 
 
 def run(args) -> None:
@@ -317,7 +317,8 @@ def check_same_search(search: SearchSpec) -> None:
                "input_shape": list(resolve_input_shape(recipes.get(run.recipe).input_shape,
                                                        run.data.image_size)),
                "training": dataclasses.asdict(run.training), "seed": run.seed,
-               "precision": run.precision, **transfer_record(run),
+               "precision": run.precision, "steps_per_execution": run.steps_per_execution,
+               **transfer_record(run),
                **search_record(search)}
     keys = [key for key in RESUMED_KEYS
             if rundir.strict(rundir.resumed_value(saved, key)) != rundir.strict(current[key])]

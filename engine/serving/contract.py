@@ -17,6 +17,7 @@ MAX_IMAGE_PIXELS = 2 * (1024 * 1024 * 1024 // 4 // 3)
 TOO_LARGE = f"image larger than {MAX_IMAGE_PIXELS:,} pixels, refused before decoding; declared:"
 # serve_bytes refuses a BMP compressed in a way TensorFlow's decoder does not read: it
 # reads RLE8, RLE4 and embedded JPEG or PNG pixels as uncompressed ones, so such a file of
-# the uncompressed size decodes as noise. It reads BI_RGB (none) and BI_BITFIELDS (32 bits).
-BMP_DECODED_COMPRESSIONS = (0, 3)
+# the uncompressed size decodes as noise. It reads BI_RGB (none), and BI_BITFIELDS and
+# BI_ALPHABITFIELDS (32 bits, the masks in BGRA order as every writer puts them).
+BMP_DECODED_COMPRESSIONS = (0, 3, 6)
 COMPRESSED_BMP = "a compressed (RLE, JPEG or PNG) BMP, whose pixels TensorFlow's decoder misreads"

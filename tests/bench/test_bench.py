@@ -445,6 +445,30 @@ def test_the_rubbish_penalty_needs_the_map_criterion(tmp_path):
         "not used by --criterion=cross_entropy: add --criterion=map, or drop --rubbish_penalty.")
 
 
+def test_a_variants_file_name_holds_each_setting_and_a_path_hashed(monkeypatch):
+    # Two folders (a:b, a/b) gave one name; a long path a name open() refuses.
+    from absl import flags
+
+    from bench import common
+
+    values = flags.FlagValues()
+    flags.DEFINE_string("dataset", "cifar10", "", flag_values=values)
+    flags.DEFINE_list("depths", ["20", "56"], "", flag_values=values)
+    flags.DEFINE_float("learning_rate", 0.01, "", flag_values=values)
+    values(["bench"])
+    monkeypatch.setattr(flags, "FLAGS", values)
+    names = ("dataset", "depths", "learning_rate")
+    assert common.variant_stem("degradation", names) == "degradation"
+    values.depths, values.learning_rate = ["20", "32"], 1e12
+    assert common.variant_stem("degradation", names) == (
+        "degradation_depths20-32_learning_rate1e+12")
+    stems = set()
+    for dataset in ("folder:/data/a:b", "folder:/data/a/b", "folder:/" + "x" * 300):
+        values.dataset = dataset
+        stems.add(common.variant_stem("degradation", ("dataset",)))
+    assert len(stems) == 3 and max(map(len, stems)) < 60
+
+
 def test_a_record_is_strict_json_at_every_depth(capsys):
     # Only a top-level NaN was made null: Infinity and NaN in lists were printed as such.
     from bench.common import emit

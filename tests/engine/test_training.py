@@ -752,6 +752,19 @@ def test_the_epoch_timer_tells_the_validations_share_of_each_epoch():
     assert history["validation_seconds"] == [0.0]
 
 
+def test_the_history_of_a_continued_hyperband_trial_resumes_from_its_first_epoch(tmp_path):
+    # Such a trial records from its initial epoch (rows 1, 2): its resume was refused as a
+    # history that lacked an epoch, and the trial failed.
+    history = tmp_path / "history.csv"
+    history.write_text("epoch,loss\n1,0.5\n2,0.4\n3,0.3\n")
+    training.keep_history_rows(str(history), 3)
+    assert history.read_text().splitlines() == ["epoch,loss", "1,0.5", "2,0.4"]
+    training.keep_history_rows(str(tmp_path / "none.csv"), 0)  # no epoch backed up
+    with pytest.raises(UsageError, match=r"records 2 of the 3 epochs"):
+        history.write_text("epoch,loss\n0,0.5\n2,0.4\n")
+        training.keep_history_rows(str(history), 3)
+
+
 def interrupt_after(config, run_dir, epochs):
     """A tiny run in ``run_dir`` stopped by a Ctrl-C once ``epochs`` epochs are backed up."""
     model = tiny_model()

@@ -142,6 +142,14 @@ def test_a_compressed_bmp_is_refused_not_decoded_as_noise(rle8_bmp, tmp_path):
         str(tmp_path / "rle8.bmp")]
     np.testing.assert_array_equal(folder.decode_bytes(uncompressed.getvalue()).numpy()[:, 0, 0],
                                   [80, 70, 60, 50])
+    # 32-bit pixels, BI_RGB (0), BI_BITFIELDS (3) or BI_ALPHABITFIELDS (6), decode.
+    pixels = np.random.default_rng(0).integers(0, 256, (5, 4, 4), dtype=np.uint8)
+    masked = io.BytesIO()
+    Image.fromarray(pixels, "RGBA").save(masked, "BMP")
+    for compression in (0, 3, 6):
+        data = bytearray(masked.getvalue())
+        data[30] = compression
+        np.testing.assert_array_equal(folder.decode_bytes(bytes(data)).numpy(), pixels[..., :3])
 
 
 def test_undecodable_files_are_skipped_and_reported(layered, caplog):

@@ -520,6 +520,11 @@ def test_a_search_resumed_with_another_space_or_configuration_is_refused(tmp_pat
     with pytest.raises(UsageError, match=r"with another training \(epochs: 1 then, 3 now\); run "
                                          r"its own command again to resume it, pass"):
         tune.check_same_search(longer)
+    # Another --steps_per_execution: the schedules move once per call.
+    per_call = dataclasses.replace(search, run=dataclasses.replace(search.run,
+                                                                   steps_per_execution=4))
+    with pytest.raises(UsageError, match=r"another steps_per_execution \(1 then, 4 now\)"):
+        tune.check_same_search(per_call)
     # Its trials' checkpoints do not load into a network of another input size.
     larger = dataclasses.replace(search, run=dataclasses.replace(
         search.run, data=dataclasses.replace(search.run.data, image_size=40)))
