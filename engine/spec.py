@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.metadata
+import math
 import os
 import platform
 import re
@@ -139,6 +140,11 @@ def validate(spec: RunSpec) -> None:
         from engine import transfer
 
         transfer.check_vgg_shallow(spec.recipe)
+    multiplier = spec.finetune_multiplier
+    if not (isinstance(multiplier, (int, float)) and math.isfinite(multiplier)
+            and multiplier >= 0):  # the flag's own check, for a spec built in Python
+        raise UsageError(f"finetune_multiplier={multiplier!r} is no learning-rate multiplier; "
+                         "give a finite number of 0 or more (0 freezes the pretrained layers).")
     from engine.data.augment import check_fits
     from engine.data.preprocessing import check_normalization
 
@@ -149,13 +155,14 @@ def validate(spec: RunSpec) -> None:
                         (side or height, side or width, *channels))
 
 
-def check_paths(spec: RunSpec) -> None:
+def check_paths(spec: RunSpec, overwrite: bool = False) -> None:
     """Checks, before any work, that the run's inputs exist and its outputs can be
     written: ``model_dir`` and ``export_dir`` are (or can be made) writable folders
     outside an image folder dataset, ``data_dir`` is a folder if it exists,
-    ``init_from`` a run folder or a ``.keras`` file that holds a model of the recipe, or
-    gone where ``model_dir`` holds the backup of the run it started, which resumes
-    without it."""
+    ``init_from`` a run folder or a ``.keras`` file that holds a model of the recipe,
+    unless ``model_dir`` holds the backup of the run it started (and no ``overwrite``
+    starts that run afresh): the backup holds every weight, so the run resumes whatever
+    has become of its source (gone, retrained, replaced)."""
     for flag, path in (("model_dir", spec.model_dir), ("export_dir", spec.export_dir)):
         check_writable(flag, path)
         check_outside_images(flag, path, spec.data.dataset)
@@ -163,7 +170,7 @@ def check_paths(spec: RunSpec) -> None:
     if data_dir and "://" not in data_dir and os.path.exists(data_dir) \
             and not os.path.isdir(data_dir):
         raise UsageError(f"--data_dir={data_dir!r} is a file; pass the TFDS data folder.")
-    if spec.init_from and (os.path.exists(spec.init_from) or not training_restores(spec)):
+    if spec.init_from and (overwrite or not training_restores(spec)):
         from engine import transfer
 
         rundir.pretrained_model_file(spec.init_from)

@@ -592,7 +592,7 @@ def test_a_transfer_run_resumes_without_its_source_as_it_would_have_ended(tmp_pa
         patch.setattr(train_mode.training, "TimeToEnd", InterruptSecondEpoch)
         with pytest.raises(KeyboardInterrupt):
             train_mode.train(run)
-    source.unlink()
+    source.write_text("retrained meanwhile")  # changed or gone: the backup holds every weight
     report = train_mode.train(run)
     assert report["epochs_run"] == 2
     assert report["test_accuracy"] == expected["test_accuracy"]
@@ -603,6 +603,7 @@ def test_a_transfer_run_resumes_without_its_source_as_it_would_have_ended(tmp_pa
                                 pretrained.get_layer(name).get_weights()):
             np.testing.assert_array_equal(ours, theirs)
     # Without a backup to resume from, the source is needed.
+    source.unlink()
     with pytest.raises(UsageError, match="is neither a run directory holding model.keras"):
         train_mode.train(run)
 

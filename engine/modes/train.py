@@ -51,7 +51,7 @@ def train(spec: RunSpec, overwrite: bool = False,
     ``validation_fraction_given``: ``--validation_fraction`` was set, which is refused
     for a dataset that ships its own validation split.
     """
-    check_paths(spec)
+    check_paths(spec, overwrite)
     chief = distribute.is_chief()
     # The chief holds the run folder; the other workers write into folders of their own.
     with runlock.held(spec.model_dir, "train") if chief else contextlib.nullcontext():

@@ -66,7 +66,7 @@ def tune(search: SearchSpec, overwrite: bool = False, verbose: int | None = None
     line per epoch otherwise. ``validation_fraction_given``: ``--validation_fraction``
     was set, which is refused for a dataset that ships its own validation split."""
     verbose = progress_display() if verbose is None else verbose
-    check_paths(search.run)
+    check_paths(search.run, overwrite)
     chief = is_search_chief()
     # The chief holds the folder; the workers of a distributed search share it.
     with runlock.held(search.run.model_dir, "tune") if chief else contextlib.nullcontext():

@@ -40,6 +40,19 @@ def test_every_recipes_training_configuration_is_valid(name):
     spec.resolve(name, config, model_dir="unused")  # raises on an unknown name
 
 
+@pytest.mark.parametrize("multiplier", [-1.0, float("nan"), float("inf"), "0.1"])
+def test_a_finetune_multiplier_that_is_no_rate_multiplier_is_refused(multiplier):
+    # The flag refused them; a spec built in Python trained by gradient ascent (-1) or
+    # saved and exported a network of NaN weights as a success (nan).
+    from layers import UsageError
+
+    with pytest.raises(UsageError, match=r"^finetune_multiplier=.* is no learning-rate "
+                                         r"multiplier; give a finite number of 0 or more"):
+        spec.resolve("mlp", TrainingConfig(), model_dir="unused", init_from="runs/a",
+                     finetune_multiplier=multiplier)
+    spec.resolve("mlp", TrainingConfig(), model_dir="unused", finetune_multiplier=0)
+
+
 def test_an_unknown_plateau_monitor_is_refused():
     from layers import UsageError
 
