@@ -804,6 +804,36 @@ def test_a_replacement_stopped_before_its_first_epoch_puts_the_finished_run_back
         "command starts afresh.")  # not "The run had finished"
 
 
+def test_a_ctrl_c_that_a_finalizer_drops_after_training_still_stops_the_run(tmp_path,
+                                                                           monkeypatch):
+    # JAX's garbage-collection callback, where JAX is installed, printed "Exception ignored
+    # ... KeyboardInterrupt" during the evaluation, and the run went on to its report.
+    import dataclasses
+
+    import recipes
+    from engine import spec
+    from engine.modes import train as train_mode
+
+    class Dropping:
+        def __del__(self):
+            raise KeyboardInterrupt
+
+    evaluate = train_mode.evaluate
+
+    def evaluating(*args, **kwargs):
+        Dropping()  # freed at once: Python reports its finalizer's exception, and goes on
+        return evaluate(*args, **kwargs)
+
+    config = dataclasses.replace(recipes.get("lenet5_modern").training, epochs=1)
+    run = spec.resolve("lenet5_modern", config, model_dir=str(tmp_path / "run"))
+    with monkeypatch.context() as patch:
+        patch.setattr(train_mode, "evaluate", evaluating)
+        with pytest.raises(KeyboardInterrupt):
+            train_mode.train(run)
+    assert not (tmp_path / "run" / "report.json").exists()
+    assert (tmp_path / "run" / "backup").is_dir()  # the same command goes on from here
+
+
 def test_an_interrupted_replacement_keeps_the_finished_run_until_it_ends(tmp_path,
                                                                          monkeypatch):
     import dataclasses

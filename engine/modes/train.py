@@ -14,7 +14,8 @@ import contextlib
 import os
 
 import recipes
-from engine import distribute, endings, rundir, runlock, schedules, training, transfer
+from engine import (distribute, endings, interrupts, rundir, runlock, schedules, training,
+                    transfer)
 from engine.build import build, check_fits_before_reading
 from engine.cli import run_spec
 from engine.data import named_data_errors, open_source, prepare, resolve_input_shape
@@ -54,7 +55,10 @@ def train(spec: RunSpec, overwrite: bool = False,
     check_paths(spec, overwrite)
     chief = distribute.is_chief()
     # The chief holds the run folder; the other workers write into folders of their own.
-    with runlock.held(spec.model_dir, "train") if chief else contextlib.nullcontext():
+    # A Ctrl-C that a finalizer drops (JAX's garbage-collection callback, where JAX is
+    # installed) is kept and raised at the next phase, not lost with the run going on.
+    with (runlock.held(spec.model_dir, "train") if chief else contextlib.nullcontext(),
+          interrupts.kept()):
         replacing = []  # the folder whose run this process set aside, once it has
         try:
             return train_held(spec, chief, overwrite, validation_fraction_given, replacing)
@@ -133,8 +137,11 @@ def train_held(spec: RunSpec, chief: bool, overwrite: bool, validation_fraction_
                                                   keep_backup=True),
                            jit_compile=spec.jit_compile,
                            steps_per_execution=spec.steps_per_execution)
+            interrupts.raise_if_dropped()
             evaluation = evaluate(built.model, data, spec.data.tta)
+            interrupts.raise_if_dropped()
     model_path, export_dir = publish(built.model, spec, data, run_dir, chief)
+    interrupts.raise_if_dropped()
     if not chief:
         rundir.forget_replaced(run_dir)
         training.remove_backup(run_dir)
