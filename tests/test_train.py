@@ -22,6 +22,17 @@ def interrupting(*args, **kwargs):
     raise KeyboardInterrupt
 
 
+def lenet_run(model_dir, epochs=1):
+    """The spec of a ``lenet5_modern`` run on the digits of ``epochs`` epochs in ``model_dir``."""
+    import dataclasses
+
+    import recipes
+    from engine import spec
+
+    config = dataclasses.replace(recipes.get("lenet5_modern").training, epochs=epochs)
+    return spec.resolve("lenet5_modern", config, model_dir=str(model_dir))
+
+
 def run_train(*flags, cwd=ROOT):
     return subprocess.run([sys.executable, str(ROOT / "train.py"), *flags], cwd=cwd,
                           capture_output=True, text=True, timeout=900)
@@ -778,14 +789,10 @@ def test_a_replacement_stopped_before_its_first_epoch_puts_the_finished_run_back
                                                                                  stop):
     # A full disk in the first epoch hid the finished run in .replaced (--mode=evaluate
     # refused it) until a later training command in the folder put it back.
-    import dataclasses
-
-    import recipes
-    from engine import endings, rundir, spec
+    from engine import endings, rundir
     from engine.modes import train as train_mode
 
-    config = dataclasses.replace(recipes.get("lenet5_modern").training, epochs=1)
-    run = spec.resolve("lenet5_modern", config, model_dir=str(tmp_path / "run"))
+    run = lenet_run(tmp_path / "run")
     train_mode.train(run)
     first = (tmp_path / "run" / "report.json").read_text()
 
@@ -808,10 +815,6 @@ def test_a_ctrl_c_that_a_finalizer_drops_after_training_still_stops_the_run(tmp_
                                                                            monkeypatch):
     # JAX's garbage-collection callback, where JAX is installed, printed "Exception ignored
     # ... KeyboardInterrupt" during the evaluation, and the run went on to its report.
-    import dataclasses
-
-    import recipes
-    from engine import spec
     from engine.modes import train as train_mode
 
     class Dropping:
@@ -824,8 +827,7 @@ def test_a_ctrl_c_that_a_finalizer_drops_after_training_still_stops_the_run(tmp_
         Dropping()  # freed at once: Python reports its finalizer's exception, and goes on
         return evaluate(*args, **kwargs)
 
-    config = dataclasses.replace(recipes.get("lenet5_modern").training, epochs=1)
-    run = spec.resolve("lenet5_modern", config, model_dir=str(tmp_path / "run"))
+    run = lenet_run(tmp_path / "run")
     with monkeypatch.context() as patch:
         patch.setattr(train_mode, "evaluate", evaluating)
         with pytest.raises(KeyboardInterrupt):
