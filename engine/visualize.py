@@ -31,9 +31,9 @@ import tensorflow as tf
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from engine.data.folder import (decode_bytes, declared_pixels, is_compressed_bmp, is_palette_bmp,
-                                known_formats)
-from engine.serving.contract import COMPRESSED_BMP, MAX_IMAGE_PIXELS
+from engine.data.folder import (decode_bytes, declared_pixels, is_compressed_bmp, is_os2_bmp,
+                                is_palette_bmp, known_formats)
+from engine.serving.contract import COMPRESSED_BMP, MAX_IMAGE_PIXELS, OS2_BMP
 from engine.evaluate import as_probabilities
 from engine.figure_text import drawable
 from layers import LocalResponseNormalization, TrainableSubsampling
@@ -205,8 +205,9 @@ def load_image(path: str) -> tf.Tensor:
         if pixels > MAX_IMAGE_PIXELS:  # a small file can declare more than the memory holds
             raise UsageError(f"--image={path!r} is an image of {pixels:,} pixels, more than the "
                              f"{MAX_IMAGE_PIXELS:,} decoded at most; scale it down first.")
-        if is_compressed_bmp(data):
-            raise UsageError(f"--image={path!r} is {COMPRESSED_BMP}; save it as PNG.")
+        for misread, reason in ((is_compressed_bmp, COMPRESSED_BMP), (is_os2_bmp, OS2_BMP)):
+            if misread(data):
+                raise UsageError(f"--image={path!r} is {reason}; save it as PNG.")
         if is_palette_bmp(data):  # TensorFlow decodes its colour indices as grey levels
             return decode_bytes(data)
         return tf.io.decode_image(data, expand_animations=False)

@@ -82,6 +82,16 @@ def rle8_bmp() -> bytes:
     return header + info + palette + pixels
 
 
+@pytest.fixture
+def os2_bmp() -> bytes:
+    """A 4x4 24-bit BMP of one colour, (200, 30, 10), with OS/2's 12-byte header and its
+    2-byte width and height (PIL reads it), which TensorFlow's decoder does not read."""
+    pixels = bytes((10, 30, 200)) * 16  # BGR rows of 12 bytes, a multiple of 4
+    offset = 14 + 12
+    header = b"BM" + struct.pack("<IHHI", offset + len(pixels), 0, 0, offset)
+    return header + struct.pack("<IHHHH", 12, 4, 4, 1, 24) + pixels
+
+
 @pytest.fixture(scope="session", autouse=True)
 def own_cache_folder(tmp_path_factory):
     """The suite's (and its commands') remembered folder checks in a folder of its own,

@@ -225,7 +225,8 @@ def test_a_recursive_glob_enters_each_real_folder_once(tmp_path, monkeypatch):
     assert glob_paths("**")[:2] == ["x", "x/1.png"] and "" not in glob_paths("**/")
 
 
-def test_a_bmp_of_a_depth_or_compression_tensorflow_does_not_decode_is_named_as_one(rle8_bmp):
+def test_a_bmp_of_a_depth_or_compression_tensorflow_does_not_decode_is_named_as_one(rle8_bmp,
+                                                                                  os2_bmp):
     # A 1-bit BMP was "not a decodable image (JPEG, PNG, GIF or BMP)", though a BMP.
     from engine.modes.predict import undecodable
 
@@ -237,6 +238,8 @@ def test_a_bmp_of_a_depth_or_compression_tensorflow_does_not_decode_is_named_as_
     assert undecodable(b"BM" + bytes(60)) == "not a decodable image (JPEG, PNG, GIF or BMP)"
     assert undecodable(rle8_bmp) == ("a compressed (RLE, JPEG or PNG) BMP, whose pixels "
                                      "TensorFlow's decoder misreads; save it as PNG")
+    assert undecodable(os2_bmp) == ("an OS/2 BMP (a 12-byte header), which TensorFlow's decoder "
+                                    "does not read; save it as PNG")
     assert undecodable(b"GIF89a broken") == "not a decodable image (JPEG, PNG, GIF or BMP)"
 
 

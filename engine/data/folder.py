@@ -31,7 +31,7 @@ from engine.data import file_checks
 from engine.data.source import (FOLDER_PREFIX, SPLIT_SEED, TEST_FRACTION, VALIDATION_FRACTION,
                                 Source, shipped_validation_refusal)
 from engine.serving.contract import (BMP_DECODED_COMPRESSIONS, COMPRESSED_BMP, MAX_IMAGE_PIXELS,
-                                     TOO_LARGE)
+                                     OS2_BMP, OS2_BMP_HEADER, TOO_LARGE)
 from layers.errors import UsageError
 
 SPLITS = ("train", "validation", "test")
@@ -356,12 +356,14 @@ def decode_bytes(contents) -> tf.Tensor:
     """The RGB uint8 ``HxWx3`` image encoded in ``contents`` (JPEG, PNG, GIF: its first
     frame, BMP). Three channels for every format: GIF and BMP cannot be decoded to one.
     An image whose header declares more than :data:`MAX_IMAGE_PIXELS` pixels is refused
-    before it is decoded (:data:`TOO_LARGE`)."""
+    before it is decoded (:data:`TOO_LARGE`), as are the BMPs TensorFlow's decoder
+    misreads (:data:`COMPRESSED_BMP`, :data:`OS2_BMP`)."""
     pixels = declared_pixels(contents)
     with tf.control_dependencies([
             tf.debugging.Assert(pixels <= MAX_IMAGE_PIXELS, [TOO_LARGE, pixels]),
             tf.debugging.Assert(tf.logical_not(is_compressed_bmp(contents)),
-                                [COMPRESSED_BMP])]):
+                                [COMPRESSED_BMP]),
+            tf.debugging.Assert(tf.logical_not(is_os2_bmp(contents)), [OS2_BMP])]):
         image = tf.io.decode_image(contents, channels=3, expand_animations=False)
     return tf.cond(is_palette_bmp(contents), lambda: bmp_palette_colours(contents, image),
                    lambda: image)
@@ -371,6 +373,7 @@ def decode_bytes(contents) -> tf.Tensor:
 # where its fields are, in bytes from the start of the file.
 BMP_INFO_SIZE, BMP_BITS, BMP_COMPRESSION, BMP_COLOURS_USED = (14, 4), (28, 2), (30, 4), (46, 4)
 BMP_WIDTH, BMP_HEIGHT = (18, 4), (22, 4)  # signed: a negative height is stored top-down
+OS2_BMP_WIDTH, OS2_BMP_HEIGHT = (18, 2), (20, 2)  # after OS2_BMP_HEADER's size: 2-byte
 BMP_INFO_HEADER_MIN = 40  # BITMAPINFOHEADER; the 12-byte OS/2 header has 3-byte entries
 BMP_PALETTE_ENTRIES = 256  # an 8-bit image's palette: at most 256 4-byte BGR0 entries
 # PNG's IHDR chunk and GIF's logical screen (big- and little-endian): width, height.
@@ -407,9 +410,12 @@ def declared_pixels(contents) -> tf.Tensor:
         height, width = tf.unstack(tf.cast(tf.image.extract_jpeg_shape(contents)[:2], tf.int64))
         return height * width
 
-    def bmp():  # read where TensorFlow's decoder reads them, whatever the header's size
-        return (tf.abs(_signed_32(_header_field(contents, BMP_WIDTH)))
-                * tf.abs(_signed_32(_header_field(contents, BMP_HEIGHT))))
+    def bmp():  # an OS/2 header's are refused as such (is_os2_bmp), not as too large
+        return tf.where(
+            is_os2_bmp(contents),
+            _header_field(contents, OS2_BMP_WIDTH) * _header_field(contents, OS2_BMP_HEIGHT),
+            tf.abs(_signed_32(_header_field(contents, BMP_WIDTH)))
+            * tf.abs(_signed_32(_header_field(contents, BMP_HEIGHT))))
 
     return tf.case([
         (starts("JPEG"), jpeg),
@@ -440,6 +446,12 @@ def is_compressed_bmp(contents) -> tf.Tensor:
         tf.logical_and(tf.equal(tf.strings.substr(contents, 0, 2), SIGNATURES["BMP"]),
                        _header_field(contents, BMP_INFO_SIZE) >= BMP_INFO_HEADER_MIN),
         tf.logical_not(decoded))
+
+
+def is_os2_bmp(contents) -> tf.Tensor:
+    """Whether ``contents`` is a BMP with OS/2's 12-byte BITMAPCOREHEADER (:data:`OS2_BMP`)."""
+    return tf.logical_and(tf.equal(tf.strings.substr(contents, 0, 2), SIGNATURES["BMP"]),
+                          tf.equal(_header_field(contents, BMP_INFO_SIZE), OS2_BMP_HEADER))
 
 
 def bmp_palette_colours(contents, indices: tf.Tensor) -> tf.Tensor:

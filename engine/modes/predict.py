@@ -21,7 +21,7 @@ import sys
 
 from engine import command, quiet
 from engine.serving.contract import (BMP_DECODED_COMPRESSIONS, COMPRESSED_BMP, MAX_IMAGE_PIXELS,
-                                     TOO_LARGE)
+                                     OS2_BMP, OS2_BMP_HEADER, TOO_LARGE)
 from engine.serving.predictor import SavedClassifier
 from layers.errors import RunFailure, UsageError
 
@@ -212,13 +212,12 @@ DECODED_BMP_BITS, UNDECODED_BMP_BITS = (8, 24, 32), (1, 2, 4, 16)
 
 def undecodable(contents: bytes) -> str:
     """Why an image that failed to decode cannot be classified: a BMP of a bit depth or a
-    compression that TensorFlow's decoder does not read (1, 2, 4 or 16 bits; RLE) is named
-    as one."""
+    compression that TensorFlow's decoder does not read (1, 2, 4 or 16 bits; RLE; OS/2's
+    header) is named as one."""
     if contents[:2] == b"BM" and len(contents) >= 30:
-        # The bit count follows the width and height: 4-byte ones, 2-byte in OS/2's
-        # 12-byte header.
-        at = 24 if int.from_bytes(contents[14:18], "little") == 12 else 28
-        bits = int.from_bytes(contents[at:at + 2], "little")
+        if int.from_bytes(contents[14:18], "little") == OS2_BMP_HEADER:
+            return f"{OS2_BMP}; save it as PNG"
+        bits = int.from_bytes(contents[28:30], "little")
         if bits in UNDECODED_BMP_BITS:
             return (f"a {bits}-bit BMP, which TensorFlow's decoder does not read (it reads "
                     f"{', '.join(map(str, DECODED_BMP_BITS[:-1]))} and "

@@ -21,3 +21,7 @@ TOO_LARGE = f"image larger than {MAX_IMAGE_PIXELS:,} pixels, refused before deco
 # BI_ALPHABITFIELDS (32 bits, the masks in BGRA order as every writer puts them).
 BMP_DECODED_COMPRESSIONS = (0, 3, 6)
 COMPRESSED_BMP = "a compressed (RLE, JPEG or PNG) BMP, whose pixels TensorFlow's decoder misreads"
+# It reads the 2-byte width and height of OS/2's 12-byte header (BITMAPCOREHEADER) as
+# 4-byte ones: such a file fails to decode, once refused as billions of pixels.
+OS2_BMP_HEADER = 12
+OS2_BMP = "an OS/2 BMP (a 12-byte header), which TensorFlow's decoder does not read"

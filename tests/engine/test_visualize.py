@@ -363,6 +363,13 @@ def test_a_compressed_bmp_image_is_refused_in_one_sentence(tmp_path, rle8_bmp):
         visualize.load_image(str(tmp_path / "rle8.bmp"))
 
 
+def test_an_os2_bmp_image_is_refused_in_one_sentence(tmp_path, os2_bmp):
+    (tmp_path / "os2.bmp").write_bytes(os2_bmp)  # once "an image of 412,323,414,020 pixels"
+    with pytest.raises(UsageError, match=r"os2.bmp' is an OS/2 BMP .a 12-byte header., which "
+                                         r"TensorFlow's decoder does not read; save it as PNG\.$"):
+        visualize.load_image(str(tmp_path / "os2.bmp"))
+
+
 def test_an_image_under_home_is_read(tmp_path, monkeypatch):
     # --image=~/cat.png (the shell leaves a ~ after = alone) was "not a readable image file".
     monkeypatch.setenv("HOME", str(tmp_path))

@@ -152,6 +152,20 @@ def test_a_compressed_bmp_is_refused_not_decoded_as_noise(rle8_bmp, tmp_path):
         np.testing.assert_array_equal(folder.decode_bytes(bytes(data)).numpy(), pixels[..., :3])
 
 
+def test_an_os2_bmp_is_refused_as_one_not_as_billions_of_pixels(os2_bmp, tmp_path):
+    # TensorFlow reads the 12-byte header's 2-byte width and height as 4-byte ones: the
+    # 4x4 image declared 412,323,414,020 pixels and was refused as too large.
+    import tensorflow as tf
+
+    assert Image.open(io.BytesIO(os2_bmp)).getpixel((0, 0)) == (200, 30, 10)
+    assert int(folder.declared_pixels(tf.constant(os2_bmp))) == 16
+    assert folder.is_os2_bmp(os2_bmp) and not folder.is_compressed_bmp(os2_bmp)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=re.escape(folder.OS2_BMP)):
+        folder.decode_bytes(tf.constant(os2_bmp))
+    (tmp_path / "os2.bmp").write_bytes(os2_bmp)
+    assert folder.undecodable([str(tmp_path / "os2.bmp")]) == [str(tmp_path / "os2.bmp")]
+
+
 def test_undecodable_files_are_skipped_and_reported(layered, caplog):
     with caplog.at_level(logging.WARNING):
         source = image_folder(str(layered))

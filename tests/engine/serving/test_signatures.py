@@ -196,10 +196,12 @@ def test_an_8_bit_bmp_is_served_in_its_colour_tables_colours(exported):
     np.testing.assert_array_equal(probabilities("BMP"), probabilities("PNG"))
 
 
-def test_a_compressed_bmp_is_refused_by_serve_bytes(exported, rle8_bmp):
+def test_a_compressed_or_os2_bmp_is_refused_by_serve_bytes(exported, rle8_bmp, os2_bmp):
     _, saved, _ = exported
     with pytest.raises(tf.errors.InvalidArgumentError, match="compressed .RLE, JPEG or PNG. BMP"):
         saved.signatures["serve_bytes"](image_bytes=tf.constant([rle8_bmp]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="an OS/2 BMP .a 12-byte header."):
+        saved.signatures["serve_bytes"](image_bytes=tf.constant([os2_bmp]))
 
 
 def test_an_empty_batch_gives_empty_outputs(exported):
