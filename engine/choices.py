@@ -22,6 +22,8 @@ DISTRIBUTE_MODES = ("none", "mirrored", "multi_worker")
 # --seed takes 0 to SEEDS - 1, Keras's and NumPy's seed range.
 SEEDS = 2**32
 TRANSFER_MODES = ("feature_extractor", "finetune", "vgg_shallow")
+# --transfer=finetune: the pretrained layers' learning rate, as a fraction of the rate.
+DEFAULT_FINETUNE_MULTIPLIER = 0.1
 # The accuracy a plateau schedule watches (TrainingConfig.plateau_monitor).
 PLATEAU_MONITORS = ("validation", "training")
 # What an export writes (the SavedModel always) and how --mode=predict prints.

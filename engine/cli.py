@@ -124,7 +124,7 @@ flags.DEFINE_enum("transfer", "finetune", choices.TRANSFER_MODES,
                   "vgg_shallow: a deeper VGG net starts from a trained net A's first four "
                   "conv and three FC layers, all at the full rate (Simonyan and Zisserman, "
                   "section 3.1).")
-flags.DEFINE_float("finetune_multiplier", 0.1,
+flags.DEFINE_float("finetune_multiplier", choices.DEFAULT_FINETUNE_MULTIPLIER,
                    "Learning-rate factor of the pretrained layers when fine-tuning.",
                    lower_bound=0.0)
 

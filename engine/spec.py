@@ -25,8 +25,6 @@ from recipes import TrainingConfig
 
 PACKAGE = "convnet-recipes"  # the distribution's name (setup.cfg)
 
-DEFAULT_FINETUNE_MULTIPLIER = 0.1
-
 
 @dataclasses.dataclass(frozen=True)
 class RunSpec:
@@ -49,7 +47,7 @@ class RunSpec:
     deterministic: bool = False
     init_from: str | None = None
     transfer: str = "finetune"
-    finetune_multiplier: float = DEFAULT_FINETUNE_MULTIPLIER
+    finetune_multiplier: float = choices.DEFAULT_FINETUNE_MULTIPLIER
     export_formats: tuple[str, ...] = ("saved_model",)
 
 
@@ -60,7 +58,7 @@ def resolve(recipe: str, training: TrainingConfig, *, dataset: str = "digits",
             precision: str = "float32",
             jit_compile: bool = False, steps_per_execution: int = 1, distribute: str = "none",
             deterministic: bool = False, init_from: str | None = None, transfer: str = "finetune",
-            finetune_multiplier: float = DEFAULT_FINETUNE_MULTIPLIER,
+            finetune_multiplier: float = choices.DEFAULT_FINETUNE_MULTIPLIER,
             export_formats=("saved_model",)) -> RunSpec:
     """The validated :class:`RunSpec` of a run of ``recipe`` with ``training``;
     ``model_dir`` defaults to ``runs/<recipe>-<dataset>``, ``export_dir`` (the model

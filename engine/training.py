@@ -242,22 +242,30 @@ class StopOnDivergence(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(loss):
-            rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            optimizer = self.model.optimizer
+            rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+            optimizer = getattr(optimizer, "inner_optimizer", optimizer)  # a loss scaler's
+            faster = (optimizer.slow_multiplier if isinstance(
+                optimizer, transfer.LayerwiseLearningRate) and optimizer.slow_variables
+                and optimizer.slow_multiplier > 1 else None)
             raise Diverged(loss, self.epoch + 1, batch + 1, rate,
-                           first_step=self.first_step + 1 if self.first_step < batch else None)
+                           first_step=self.first_step + 1 if self.first_step < batch else None,
+                           pretrained_multiplier=faster)
 
 
 class Diverged(RunFailure):
     """A training loss that became NaN or infinite at ``epoch`` and ``step`` (from 1; or
     in one call's steps from ``first_step`` to ``step``), with the learning rate of that
-    step, after the schedule and warm-up."""
+    step, after the schedule and warm-up; ``pretrained_multiplier``: a fine-tuning's
+    ``--finetune_multiplier`` where it is above 1 (the pretrained layers trained faster)."""
 
     def __init__(self, loss: float, epoch: int, step: int, rate: float,
-                 first_step: int | None = None):
+                 first_step: int | None = None, pretrained_multiplier: float | None = None):
         steps = f"in steps {first_step} to {step}" if first_step else f"step {step}"
         self.where = f"The training loss became {loss} at epoch {epoch}, {steps}"
         self.those = "those steps" if first_step else "that step"
         self.rate = rate
+        self.pretrained_multiplier = pretrained_multiplier
         super().__init__(self.advice())
 
     def advice(self, overwrite: bool = False) -> str:
@@ -265,8 +273,13 @@ class Diverged(RunFailure):
         a lower rate must replace (backed-up epochs, which resume only at the rate they
         trained at, or the finished run that ``--overwrite`` was replacing)."""
         again = "run again with --overwrite" if overwrite else "run again"
-        return (f"{self.where}: the run diverged; lower --learning_rate (the rate at "
-                f"{self.those}, after the schedule and warm-up, was {self.rate:g}) and {again}.")
+        rate = f"the rate at {self.those}, after the schedule and warm-up, was {self.rate:g}"
+        if self.pretrained_multiplier:
+            multiplier = self.pretrained_multiplier
+            return (f"{self.where}: the run diverged; lower --finetune_multiplier={multiplier:g} "
+                    f"or --learning_rate ({rate}, the pretrained layers' "
+                    f"{multiplier * self.rate:g}) and {again}.")
+        return f"{self.where}: the run diverged; lower --learning_rate ({rate}) and {again}."
 
     def in_trial(self) -> str:
         """The sentence for a search's trial, whose rate the search chose."""
@@ -425,7 +438,7 @@ def check_flags_read(config: TrainingConfig, given, searched: dict | None = None
 
 
 def compile_model(model: keras.Model, config: TrainingConfig, slow_layers=(),
-                  slow_multiplier: float = transfer.DEFAULT_FINETUNE_MULTIPLIER,
+                  slow_multiplier: float = choices.DEFAULT_FINETUNE_MULTIPLIER,
                   cross_entropy: bool = False) -> None:
     """Weight decay, optimizer, loss and accuracy for ``model``; ``slow_layers``
     (pretrained, when fine-tuning) learn at ``slow_multiplier`` times the learning

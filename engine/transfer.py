@@ -17,11 +17,9 @@ import os
 import keras
 from absl import logging
 
-from engine import private_api, rundir
+from engine import choices, private_api, rundir
 from engine.optimizers import StochasticDiagonalLevenbergMarquardt
 from layers.errors import UsageError
-
-DEFAULT_FINETUNE_MULTIPLIER = 0.1
 
 
 def load_pretrained(path: str) -> keras.Model:
@@ -173,8 +171,8 @@ class LayerwiseLearningRate(private_api.ScaledWeightDecay):
     at ``slow_multiplier`` times the learning rate, decoupled weight decay (AdamW's)
     included."""
 
-    def __init__(self, *args, slow_variables=(), slow_multiplier=DEFAULT_FINETUNE_MULTIPLIER,
-                 **kwargs):
+    def __init__(self, *args, slow_variables=(),
+                 slow_multiplier=choices.DEFAULT_FINETUNE_MULTIPLIER, **kwargs):
         super().__init__(*args, **kwargs)
         self.slow_variables = tuple(slow_variables)
         self.slow_multiplier = float(slow_multiplier)

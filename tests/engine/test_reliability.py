@@ -106,6 +106,33 @@ def test_divergence_stops_the_run_naming_epoch_and_step():
                   callbacks=[training.StopOnDivergence()])
 
 
+@pytest.mark.parametrize("precision", ["float32", "mixed_float16"])
+def test_divergence_in_a_finetuning_faster_than_the_rate_names_the_multiplier(precision):
+    # The pretrained layers trained at 20 times the rate, and the advice named only that.
+    import keras
+
+    from engine import transfer
+
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        inputs = keras.Input((2,))
+        pretrained = keras.layers.Dense(1)
+        model = keras.Model(inputs, pretrained(inputs))
+        optimizer = transfer.slow_down(keras.optimizers.SGD(0.5), [pretrained], 20)
+        model.compile(optimizer=optimizer, loss="mse")
+        assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer) == (
+            precision == "mixed_float16")
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    x = np.array([[1.0, np.nan]] * 4, "float32")
+    with pytest.raises(RunFailure, match=r"the run diverged; lower --finetune_multiplier=20 or "
+                                         r"--learning_rate \(the rate at that step, after the "
+                                         r"schedule and warm-up, was 0\.5, the pretrained "
+                                         r"layers' 10\) and run again\.$"):
+        model.fit(x, np.zeros((4, 1)), epochs=1, verbose=0,
+                  callbacks=[training.StopOnDivergence()])
+
+
 def test_divergence_in_a_call_of_several_steps_names_the_call_s_steps():
     import keras
 
