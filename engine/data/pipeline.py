@@ -139,7 +139,8 @@ def prepare(spec: DataSpec, input_shape, classes: int | None = None,
     pipelines = Pipelines(
         train=_training(*_training_order(source, stored["train"], augmentation.store, spec),
                         augmentation, preprocessing, spec),
-        validation=_evaluation(stored["validation"], augmentation, preprocessing, spec)
+        validation=_evaluation(stored["validation"], augmentation, preprocessing, spec,
+                               size=worker_size(source, spec, "validation"))
         if source.sizes["validation"] else None,
         test=_evaluation(stored["test"], augmentation, preprocessing, spec))
     return Prepared(spec, source, augmentation, preprocessing, pipelines, stored["train"])
@@ -298,10 +299,11 @@ def _maybe_cache(stored: tf.data.Dataset, size: float) -> tf.data.Dataset:
 
 
 def _fits_cache(stored: tf.data.Dataset, size: float) -> bool:
-    """Whether ``size`` uint8 images of ``stored`` have a known shape and fit
-    :data:`CACHE_BUDGET_BYTES`."""
-    shape = stored.element_spec[0].shape
-    return shape.is_fully_defined() and size * np.prod(shape) <= CACHE_BUDGET_BYTES
+    """Whether ``size`` images of ``stored`` (uint8 ones, or evaluation views) have a
+    known shape and fit :data:`CACHE_BUDGET_BYTES`."""
+    image = stored.element_spec[0]
+    return (image.shape.is_fully_defined()
+            and size * np.prod(image.shape) * image.dtype.size <= CACHE_BUDGET_BYTES)
 
 
 def worker_size(source: Source, spec: DataSpec, split: str) -> int:
@@ -390,9 +392,13 @@ def _stream_seeds(spec: DataSpec) -> tuple[int, int]:
     return int(words[0]), int(words[1])
 
 
-def _evaluation(stored, augmentation, preprocessing, spec: DataSpec) -> tf.data.Dataset:
+def _evaluation(stored, augmentation, preprocessing, spec: DataSpec,
+                size: int = 0) -> tf.data.Dataset:
     """Batches of normalized evaluation views; computed on whole batches (several times
-    faster) where the stored images share one shape."""
+    faster) where the stored images share one shape. Views of whole images of other
+    sizes (which cannot be cached: ``vgg``, ``resnet``, ... on photos) are cached where
+    the ``size`` views of a split read every epoch (validation's) fit the cache: they
+    were decoded again each epoch."""
 
     def view(images, labels):
         return preprocessing(augmentation.evaluate(images)), labels
@@ -400,7 +406,8 @@ def _evaluation(stored, augmentation, preprocessing, spec: DataSpec) -> tf.data.
     options = dict(num_parallel_calls=tf.data.AUTOTUNE, deterministic=spec.deterministic)
     if stored.element_spec[0].shape.is_fully_defined():
         return _finish(stored.batch(spec.batch_size).map(view, **options), spec)
-    return _finish(stored.map(view, **options).batch(spec.batch_size), spec)
+    views = stored.map(view, **options)
+    return _finish((_maybe_cache(views, size) if size else views).batch(spec.batch_size), spec)
 
 
 def _finish(batches: tf.data.Dataset, spec: DataSpec) -> tf.data.Dataset:

@@ -297,18 +297,32 @@ def test_alexnet_mean_image_is_subtracted_from_the_centre_crops():
     assert abs(images.mean()) < 0.5 and images.std() > 20  # centred, not scaled to std 1
 
 
-def test_image_folders_of_varying_sizes_are_not_cached(tmp_path):
+def test_image_folders_of_varying_sizes_are_not_cached_but_their_validation_views_are(
+        tmp_path, monkeypatch):
+    # The validation split's fixed views were decoded and resized again every epoch.
     from PIL import Image
 
-    for index in range(6):
+    from engine.data import pipeline
+
+    for index in range(10):
         for name, colour in (("a", (200, 0, 0)), ("b", (0, 0, 200))):
             (tmp_path / name).mkdir(exist_ok=True)
             Image.new("RGB", (20 + index, 16), colour).save(tmp_path / name / f"{index}.png")
-    prepared = prepare(DataSpec(dataset=f"folder:{tmp_path}", augmentation="inception",
-                                batch_size=4), (16, 16, 3))
+    spec = DataSpec(dataset=f"folder:{tmp_path}", augmentation="inception", batch_size=4)
+    prepared = prepare(spec, (16, 16, 3))
+    assert prepared.source.sizes["validation"] == 2
     assert "CacheDataset" not in serialized_ops(prepared.pipelines.train)
+    assert "CacheDataset" in serialized_ops(prepared.pipelines.validation)
+    assert "CacheDataset" not in serialized_ops(prepared.pipelines.test)  # read once
     images, _ = batches(prepared.pipelines.train, 1)[0]
     assert images.shape == (4, 16, 16, 3)
+    first = batches(prepared.pipelines.validation)
+    assert [images.shape for images, _ in first] == [(2, 16, 16, 3)]
+    np.testing.assert_array_equal(batches(prepared.pipelines.validation)[0][0], first[0][0])
+    # Two float32 views of 16x16x3 take 6,144 bytes: over a smaller budget, not cached.
+    monkeypatch.setattr(pipeline, "CACHE_BUDGET_BYTES", 6_143)
+    prepared = prepare(spec, (16, 16, 3))
+    assert "CacheDataset" not in serialized_ops(prepared.pipelines.validation)
 
 
 def test_tta_views_of_whole_images_of_varying_sizes_are_batched(tmp_path):
