@@ -40,7 +40,7 @@ def mlp(input_shape, classes, classifier_activation, name="mlp", hidden_units=(2
     _check_identifier("kernel_initializer", kernel_initializer, keras.initializers.get,
                       "'glorot_uniform' or 'he_normal'")
     inputs = keras.Input(shape=input_shape, name="input")
-    x = flatten(inputs)
+    x = flatten(inputs, has_features=False)
     for index, units in enumerate(hidden_units, start=1):
         x = keras.layers.Dense(units, activation=activation, name=f"hidden{index}",
                                kernel_initializer=fresh(kernel_initializer))(x)

@@ -37,15 +37,20 @@ def features(inputs, x, pooling: str | None, name: str) -> keras.Model:
     return keras.Model(inputs, x, name=name)
 
 
-def flatten(x, name: str = "flatten"):
+def flatten(x, name: str = "flatten", has_features: bool = True):
     """``Flatten`` in front of fully connected layers, which need its length: feature
     maps of open height or width (an ``input_shape`` with None) are a :class:`UsageError`
-    saying so, not Keras's error about a kernel of shape (None, units)."""
+    saying so, not Keras's error about a kernel of shape (None, units);
+    ``has_features``: the network has feature maps before it, which ``include_top=False``
+    keeps (an MLP flattens its input)."""
     if any(size is None for size in x.shape[1:]):
+        flattened, remedy = (
+            ("feature maps", "give the height and width in input_shape, or build with "
+                             "include_top=False")
+            if has_features else ("its input", "give every size in input_shape"))
         raise UsageError(
-            f"Layer {name!r} flattens feature maps of open size {tuple(x.shape[1:])} into "
-            "fully connected layers, which need a fixed input size: give the height and width "
-            "in input_shape, or build with include_top=False.")
+            f"Layer {name!r} flattens {flattened} of open size {tuple(x.shape[1:])} into "
+            f"fully connected layers, which need a fixed input size: {remedy}.")
     return keras.layers.Flatten(name=name)(x)
 
 

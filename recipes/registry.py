@@ -267,11 +267,16 @@ def build(
     _check_activation(classifier_activation)
     _check_variant(recipe, variant)
     headless = _check_top(recipe, classes, include_top, pooling)
+    classes = recipe.classes_at(input_shape) if classes is None else int(classes)
+    if classes == 1 and classifier_activation == "softmax" and not headless:
+        raise UsageError(f"{recipe.name} with one class and classifier_activation='softmax' "
+                         "would always output 1 (a softmax over one class); use classes=2, "
+                         "or classifier_activation='sigmoid' or None.")
     options = {**recipe.variant, **variant, **headless}
     with deep_graph(), _channels_last():
         return recipe.builder(
             input_shape=recipe.input_shape if input_shape is None else input_shape,
-            classes=recipe.classes_at(input_shape) if classes is None else int(classes),
+            classes=classes,
             classifier_activation=classifier_activation,
             name=model_name,
             **options,

@@ -131,7 +131,7 @@ def test_name_names_the_model_as_in_keras_applications():
 
 
 FLATTENING = ["lenet5", "lenet5_modern", "alexnet", "vgg11", "googlenet", "fractalnet",
-              "convnet", "mlp"]
+              "convnet"]
 
 
 @pytest.mark.parametrize("name", FLATTENING)
@@ -143,9 +143,34 @@ def test_a_fully_connected_head_on_open_sizes_is_one_sentence(name):
                                          r"height and width in input_shape, or build with "
                                          r"include_top=False\.$"):
         recipes.build(name, input_shape=(None, None, channels))
-    if name != "mlp":  # the feature maps alone take any size
-        assert recipes.build(name, input_shape=(None, None, channels),
-                             include_top=False).output_shape[1:3] == (None, None)
+    # the feature maps alone take any size
+    assert recipes.build(name, input_shape=(None, None, channels),
+                         include_top=False).output_shape[1:3] == (None, None)
+
+
+@pytest.mark.parametrize("input_shape", [(None, None, 1), (None, 784)])
+def test_an_mlp_on_an_open_size_is_told_to_give_every_size(input_shape):
+    # It was told to build with include_top=False, which an MLP refuses, or to give
+    # "the height and width" of a flat input.
+    with pytest.raises(UsageError, match=r"^Layer 'flatten' flattens its input of open size "
+                                         r"\(None, [\w, ]+\) into fully connected layers, "
+                                         r"which need a fixed input size: give every size in "
+                                         r"input_shape\.$"):
+        recipes.build("mlp", input_shape=input_shape)
+
+
+@pytest.mark.parametrize("name, arguments", [
+    ("resnet20", {"classes": 1}), ("lenet5", {"classes": 1}),
+    ("alphago_policy", {"input_shape": (1, 1, 48)})])  # a move per point of a 1x1 board
+def test_one_class_under_a_softmax_is_refused_not_always_1(name, arguments):
+    # Such a network built and output 1.0 for every image, with Keras's warning at most.
+    with pytest.raises(UsageError, match=rf"^{name} with one class and "
+                                         r"classifier_activation='softmax' would always output "
+                                         r"1 \(a softmax over one class\); use classes=2, or "
+                                         r"classifier_activation='sigmoid' or None\.$"):
+        recipes.build(name, **arguments)
+    model = recipes.build(name, classifier_activation="sigmoid", **arguments)
+    assert model.output_shape == (None, 1)
 
 
 def test_build_refuses_an_argument_the_recipes_builder_does_not_take():
