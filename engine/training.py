@@ -413,9 +413,20 @@ def check_flags_read(config: TrainingConfig, given, searched: dict | None = None
     """Refuses, before any work, a flag in ``given`` (the flags set on the command line)
     that ``config``'s optimizer or schedule does not read: ``--momentum`` to Adam,
     ``--decay_every`` to the step schedule, ``--weight_decay_scope`` without weight decay
-    would be silently ignored. ``searched`` maps a field a search chooses (``optimizer``)
-    to the values it tries; the flag is refused only where none of them reads it."""
+    would be silently ignored, and Nesterov's momentum at 0 (plain SGD under its name).
+    ``searched`` maps a field a search chooses (``optimizer``) to the values it tries;
+    the flag is refused only where none of them reads it."""
     searched = searched or {}
+    momenta = tuple(searched.get("momentum", (config.momentum,)))
+    if config.optimizer == "nesterov" and "optimizer" not in searched and 0 in momenta:
+        # Keras's SGD takes it, and trains plain SGD under Nesterov's name.
+        if "momentum" in searched:
+            raise UsageError("--optimizer=nesterov at momentum 0 is plain SGD, and this search "
+                             f"tries momentum {' and '.join(f'{m:g}' for m in momenta)}; fix "
+                             "--momentum=0.9 too (or leave --optimizer out: the search tries "
+                             "Nesterov's where the momentum is not 0).")
+        raise UsageError("--optimizer=nesterov at momentum 0 is plain SGD; pass a --momentum "
+                         "above 0 (0.9 is usual), or --optimizer=sgd.")
     decays = tuple(searched.get("weight_decay", (config.weight_decay,)))
     if "weight_decay_scope" in given and not any(decays):
         raise UsageError("--weight_decay_scope says what weight decay applies to, and this "

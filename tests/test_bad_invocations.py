@@ -183,6 +183,9 @@ CASES = [
      "to, and this run has none (--weight_decay=0); leave it out or set --weight_decay."),
     (["--momentum=0.5"], 2, "--momentum applies to the momentum, nesterov, rmsprop optimizers, "
      "not --optimizer=adam"),
+    # Keras's SGD took it and trained plain SGD, recorded as Nesterov's.
+    (["--recipe=mlp", "--optimizer=nesterov"], 2, "--optimizer=nesterov at momentum 0 is plain "
+     "SGD; pass a --momentum above 0 (0.9 is usual), or --optimizer=sgd."),
     (["--decay_every=3"], 2, "--decay_every applies to the exponential schedule, not "
      "--schedule=cosine; leave it out or choose that --schedule"),
     (["--schedule=step", "--decay_epochs=2", "--decay_every=3"], 2,
