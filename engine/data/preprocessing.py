@@ -223,18 +223,46 @@ class Preprocessing:
         write_json(os.fspath(path), self.to_json())
 
     @classmethod
-    def load(cls, path) -> "Preprocessing":
-        """The preprocessing :meth:`save` wrote to ``path``; a file without its keys, or
-        with values of other types, is a usage error naming it."""
+    def load(cls, path, input_shape=None) -> "Preprocessing":
+        """The preprocessing :meth:`save` wrote to ``path``; a file without its keys, with
+        values of other types, statistics no fit writes, or another input shape than
+        ``input_shape`` (a run's, where given) is a usage error naming it."""
         data = read_json(os.fspath(path))
         try:
             arrays = {name: _load_array(array_path(path, name))
                       for name in ARRAYS[data["normalization"]]}
-            return cls.from_json(data, **arrays)
+            preprocessing = cls.from_json(data, **arrays)
         except UsageError:  # a missing or damaged array, named by its own file
             raise
         except (KeyError, TypeError, ValueError) as error:
             raise damaged(os.fspath(path), f"{type(error).__name__}: {error}") from None
+        shape = preprocessing.input_shape
+        if input_shape is not None and list(shape) != list(input_shape):
+            raise damaged(os.fspath(path), f"its input shape {shape_text(shape)} is not the "
+                                           f"run's {shape_text(input_shape)}")
+        problem = preprocessing.statistics_problem()
+        if problem:
+            raise damaged(os.fspath(path), problem)
+        return preprocessing
+
+    def statistics_problem(self) -> str | None:
+        """What in a loaded file cannot be what :meth:`fit` wrote, or None: an input shape
+        that is no image's, a ``mean`` or ``std`` that is not one finite number per
+        channel, a ``std`` below :data:`MIN_STD` (an edited 0 or NaN divided every input
+        into infinities, and the run scored chance without an error)."""
+        if not (len(self.input_shape) == 3 and all(
+                isinstance(side, int) and not isinstance(side, bool) and side > 0
+                for side in self.input_shape)):
+            return f"its input_shape is {list(self.input_shape)!r}"
+        for name, values in (("mean", self.mean), ("std", self.std)):
+            if len(values) != self.input_shape[-1] or not all(
+                    isinstance(value, (int, float)) and not isinstance(value, bool)
+                    and np.isfinite(value) for value in values):
+                return (f"its {name} is {list(values)!r}, not one finite number for each of "
+                        f"the {self.input_shape[-1]} channels")
+        if min(self.std) < MIN_STD:
+            return f"its std is {list(self.std)!r}, below the {MIN_STD:g} the fit keeps"
+        return None
 
 
 def _load_array(path: str) -> np.ndarray:

@@ -3,6 +3,7 @@
 import errno
 import os
 import pathlib
+import re
 
 import pytest
 
@@ -465,3 +466,30 @@ def test_a_model_as_deep_as_resnet1202_is_read_back(tmp_path):
     model = rundir.read_model(str(tmp_path / "deep.keras"))
     assert len(model.layers) == 1201 and sys.getrecursionlimit() == limit
     keras.backend.clear_session()
+
+
+RECORD = {"recipe": "lenet5_modern", "dataset": "digits", "data_dir": None, "training": {},
+          "input_shape": [32, 32, 1], "num_classes": 2, "class_names": ["a", "b"],
+          "split_sizes": {"train": 3, "validation": 0, "test": 1}}
+
+
+@pytest.mark.parametrize("key, value, problem", [
+    ("split_sizes", "x", "its 'split_sizes' is 'x'"),
+    ("split_sizes", {"train": 3}, "its 'split_sizes' is {'train': 3}"),
+    ("input_shape", ["a", "b", "c"], "its 'input_shape' is ['a', 'b', 'c']"),
+    ("input_shape", [32, 32], "its 'input_shape' is [32, 32]"),
+    ("training", {"batch_size": "x"}, "its training configuration: batch_size 'x' is no "
+                                      "batch size"),
+    ("training", {"batch_size": 0}, "its training configuration: batch_size 0 is no batch "
+                                    "size"),
+])
+def test_a_run_record_with_values_the_modes_cannot_read_is_called_damaged(key, value, problem):
+    # Evaluate ended in an AttributeError or TypeError traceback, told that model.keras was
+    # another run's, or that "batch_size must be at least 1", a flag the user never gave.
+    rundir.check_record(RECORD, "run/run.json")
+    rundir.check_record({key: value for key, value in RECORD.items() if key != "split_sizes"},
+                        "run/run.json")  # an older record, without split sizes
+    with pytest.raises(UsageError, match=re.escape(f"run/run.json is damaged ({problem}); "
+                                                   "restore it")):
+        rundir.check_record({**RECORD, key: value}, "run/run.json")
+

@@ -1,6 +1,7 @@
 """Normalization statistics: fitted on the training images, stored with the run."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -80,6 +81,25 @@ def test_a_missing_or_damaged_array_is_one_sentence_naming_it(tmp_path, fitted, 
     damage(array)
     with pytest.raises(UsageError, match=f"^{array} {problem}.*; the run's normalization needs "
                                          "it: restore it, or rerun the training"):
+        Preprocessing.load(path)
+
+
+@pytest.mark.parametrize("key, value, problem", [
+    ("std", [0.0, 1.0, 1.0], "its std is [0.0, 1.0, 1.0], below the 0.001 the fit keeps"),
+    ("std", [float("nan")] * 3, "its std is [nan, nan, nan], not one finite number for each "
+                               "of the 3 channels"),
+    ("std", [None] * 3, "its std is [None, None, None], not one finite number"),
+    ("mean", [1.0], "its mean is [1.0], not one finite number for each of the 3 channels"),
+    ("input_shape", [0, 8, 3], "its input_shape is [0, 8, 3]"),
+])
+def test_statistics_no_fit_writes_are_called_damaged(tmp_path, fitted, key, value, problem):
+    # A std of 0 or NaN divided every input into infinities: evaluate scored chance (0.097)
+    # with exit 0; None or another channel count ended in a traceback.
+    path = tmp_path / "preprocessing.json"
+    fitted.save(path)
+    data = json.loads(path.read_text())
+    path.write_text(json.dumps({**data, key: value}))
+    with pytest.raises(UsageError, match=re.escape(f"{path} is damaged ({problem}")):
         Preprocessing.load(path)
 
 
