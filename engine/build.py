@@ -34,7 +34,8 @@ class Built:
 
 def build(recipe: str, classes: int, input_shape, training: TrainingConfig,
           init_from: str | None = None, transfer_mode: str = "finetune",
-          variant: dict | None = None, restored: tuple[str, ...] | None = None) -> Built:
+          variant: dict | None = None, restored: tuple[str, ...] | None = None,
+          announce: bool = True) -> Built:
     """``recipe`` (with the builder arguments in ``variant`` overriding its own, as a
     search's trial does) for ``classes`` classes at ``input_shape``, set up to train
     with ``training``: auxiliary heads where ``training.auxiliary_loss_weight`` asks
@@ -45,7 +46,9 @@ def build(recipe: str, classes: int, input_shape, training: TrainingConfig,
     ``vgg_shallow``, in the layers a trained VGG net A gives a deeper one (all at the
     full rate). A resumed run names in ``restored`` the layers it started from
     ``init_from`` (:func:`engine.training.restored_pretrained_layers`): its backup holds
-    their weights, so they are frozen or slowed down without reading ``init_from``."""
+    their weights, so they are frozen or slowed down without reading ``init_from``.
+    ``announce``: print how many layers ``init_from`` gave (not for a network whose
+    weights are then replaced, as a search's best one, rebuilt for its checkpoint)."""
     feature_extractor = bool(init_from) and transfer_mode == "feature_extractor"
     auxiliary = bool(training.auxiliary_loss_weight) and not feature_extractor
     trained = recipes.build(recipe, classes=classes, input_shape=tuple(input_shape),
@@ -65,7 +68,9 @@ def build(recipe: str, classes: int, input_shape, training: TrainingConfig,
             copied = transfer.copy_net_a(pretrained, model)
         else:
             copied = transfer.copy_pretrained_weights(pretrained, model, head)
-        print(f"Initialized {len(copied)} layers from {init_from} ({transfer_mode}).", flush=True)
+        if announce:
+            print(f"Initialized {len(copied)} layers from {init_from} ({transfer_mode}).",
+                  flush=True)
     if feature_extractor:
         transfer.freeze(model, copied)
     elif init_from and transfer_mode == "finetune":

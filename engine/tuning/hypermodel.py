@@ -107,8 +107,9 @@ class RecipeHyperModel(keras_tuner.HyperModel):
         keras.utils.set_random_seed(self.execution_seed())
         with self.strategy.scope(), self.trial_errors():
             variant, training = self.configuration(hp)
+            # Outside a trial keras-tuner rebuilds a trial's network for its checkpoint.
             built = build(run.recipe, self.classes, self.input_shape, training, run.init_from,
-                          run.transfer, variant=variant)
+                          run.transfer, variant=variant, announce=self.trial_id is not None)
             compile_model(built.trained, training, built.slow_layers, run.finetune_multiplier,
                           cross_entropy=True)
             built.trained.optimizer.build(built.trained.trainable_variables)

@@ -22,13 +22,13 @@ EXAMPLES = 64
 
 
 def hypermodel(tmp_path, strategy=None, space=SearchSpace(training={}), precision="float32",
-               seed=42, **config):
+               seed=42, init_from=None, **config):
     """Trials of lenet5_modern (its paper's configuration with ``config``) over ``space``,
     trial 0 started."""
     training = dataclasses.replace(recipes.get("lenet5_modern").training,
                                    **{"epochs": 2, **config})
     run = spec.resolve("lenet5_modern", training, model_dir=str(tmp_path), precision=precision,
-                       seed=seed)
+                       seed=seed, init_from=init_from)
     model = RecipeHyperModel(SearchSpec(run=run, space=space), 10, (32, 32, 1),
                              strategy or tf.distribute.get_strategy(), EXAMPLES, verbose=0)
     model.start_trial("0", str(tmp_path / "trial_0"))
@@ -76,6 +76,20 @@ def test_build_and_fit_enter_the_strategy_scope(tmp_path):
                          epochs=1)
     assert seen == [strategy]
     assert set(metrics) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+
+
+def test_only_a_trial_says_which_layers_init_from_gave(tmp_path, train_digits, capsys):
+    # The best trial's network, rebuilt for its checkpoint after the search, printed a
+    # third "Initialized 4 layers from ..." between the last trial and the summary.
+    trained = train_digits(tmp_path / "trained", epochs=1)
+    model = hypermodel(tmp_path / "search", init_from=str(trained))
+    capsys.readouterr()
+    model.build(keras_tuner.HyperParameters())
+    assert re.search(r"Initialized \d+ layers from .*trained \(finetune\)", capsys.readouterr().out)
+    model.end_trial()
+    slowed = model.build(keras_tuner.HyperParameters())
+    assert "Initialized" not in capsys.readouterr().out
+    assert slowed.optimizer.slow_variables  # set up as in a trial, for the checkpoint
 
 
 def test_executions_past_the_largest_seed_go_on_from_seed_0(tmp_path):
