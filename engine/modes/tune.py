@@ -164,13 +164,14 @@ def tune_held(search: SearchSpec, chief: bool, overwrite: bool, verbose: int,
     # An extended search's evaluation and figures were of the model saved before.
     rundir.remove_run(run.model_dir, rundir.MODEL_RESULTS)
     model_path, export_dir = publish(model, best_run, data, run.model_dir)
-    history = checkpoint_history(tuner, best.trial_id, search.executions_per_trial)
+    own = checkpoint_history(tuner, best.trial_id, search.executions_per_trial)
+    history = lineage_history(tuner, best.trial_id, own, search.executions_per_trial)
     curves = os.path.join(run.model_dir, rundir.CURVES_FILE)
     plot_curves(history, curves, title=f"{run.recipe}, trial {best.trial_id}")
     report = {**training_report(best_run, data, model, trained.optimizer, evaluation, history,
                                 strategy, model_path=model_path, export_dir=export_dir,
                                 curves=curves),
-              **checkpoint_epoch(history, tuner.oracle.objective),
+              **checkpoint_epoch(own, tuner.oracle.objective),
               **search_results(search, tuner, best)}
     rundir.write_json(os.path.join(run.model_dir, rundir.REPORT_FILE), report)
     rundir.forget_replaced(run.model_dir)
@@ -252,6 +253,26 @@ def checkpoint_history(tuner, trial_id: str, executions: int) -> dict:
                                          or objective.better_than(value, best_value)):
                 best, best_value = history, value
     return best
+
+
+def lineage_history(tuner, trial_id: str, history: dict, executions: int) -> dict:
+    """``history``, trial ``trial_id``'s (:func:`checkpoint_history`), after the epochs of
+    the trials it continued: a Hyperband trial continued from another's checkpoint at its
+    ``tuner/initial_epoch`` logs only its own epochs, and its report counted only those
+    (``epochs_run``, ``train_seconds``, the curves) for a model that trained them all.
+    Where an earlier history is gone or does not line up, ``history`` alone."""
+    values = tuner.oracle.get_trial(trial_id).hyperparameters.values
+    parent, start = values.get("tuner/trial_id"), values.get("tuner/initial_epoch") or 0
+    if not parent or not history:
+        return history
+    earlier = lineage_history(tuner, parent, checkpoint_history(tuner, parent, executions),
+                              executions)
+    rows = len(earlier.get("epoch", []))
+    kept = sum(epoch < start for epoch in earlier.get("epoch", []))
+    if not kept or set(earlier) != set(history) or any(
+            len(column) != rows for column in earlier.values()):
+        return history
+    return {key: earlier[key][:kept] + column for key, column in history.items()}
 
 
 def checkpoint_epoch(history: dict, objective) -> dict:

@@ -14,6 +14,7 @@ import types
 import weakref
 
 import keras
+import keras_tuner
 import pytest
 import tensorflow as tf
 
@@ -280,7 +281,43 @@ def test_hyperband_continues_the_best_trials_from_their_checkpoints(tmp_path, ca
     best = tmp_path / "search_run" / "search" / f"trial_{report['best_trial']}"
     epochs = read_history(str(best / "execution0" / "history.csv"))["epoch"]
     assert report["best_epoch"] - 1 in epochs  # counted as the trial's own log counts
+    # Every epoch the saved model trained, a continued trial's first one included.
+    assert report["epochs_run"] == next(row["epochs"] for row in rows
+                                        if row["id"] == report["best_trial"])
     keras.backend.clear_session()
+
+
+def test_a_continued_trials_report_counts_the_epochs_it_continued(tmp_path):
+    # A best trial that continued trial 0 after 1 epoch reported epochs_run 2 and the
+    # seconds and curves of its own two epochs, for a model that trained three.
+    from keras_tuner.engine import trial as trial_module
+
+    def trial(values):
+        hyperparameters = types.SimpleNamespace(values=values)
+        return types.SimpleNamespace(hyperparameters=hyperparameters)
+
+    trials = {"0": trial({}), "3": trial({"tuner/trial_id": "0", "tuner/initial_epoch": 1}),
+              "7": trial({"tuner/trial_id": "3", "tuner/initial_epoch": 3})}
+    tuner = types.SimpleNamespace(
+        oracle=types.SimpleNamespace(get_trial=trials.__getitem__,
+                                     objective=keras_tuner.Objective("val_accuracy", "max")),
+        get_trial_dir=lambda trial_id: str(tmp_path / f"trial_{trial_id}"))
+    for trial_id, rows in (("0", [(0, 0.5, 4.0)]), ("3", [(1, 0.7, 5.0), (2, 0.8, 6.0)]),
+                           ("7", [(3, 0.85, 7.0)])):
+        (tmp_path / f"trial_{trial_id}" / "execution0").mkdir(parents=True)
+        (tmp_path / f"trial_{trial_id}" / "execution0" / "history.csv").write_text(
+            "epoch,val_accuracy,epoch_seconds\n"
+            + "".join(f"{epoch},{accuracy},{seconds}\n" for epoch, accuracy, seconds in rows))
+    own = tune.checkpoint_history(tuner, "3", 1)
+    assert tune.lineage_history(tuner, "3", own, 1) == {
+        "epoch": [0.0, 1.0, 2.0], "val_accuracy": [0.5, 0.7, 0.8],
+        "epoch_seconds": [4.0, 5.0, 6.0]}
+    assert tune.lineage_history(tuner, "7", tune.checkpoint_history(tuner, "7", 1), 1)[
+        "epoch"] == [0.0, 1.0, 2.0, 3.0]  # through the trial it continued, and its parent
+    assert tune.lineage_history(tuner, "0", tune.checkpoint_history(tuner, "0", 1), 1)[
+        "epoch"] == [0.0]
+    (tmp_path / "trial_0" / "execution0" / "history.csv").unlink()  # gone: its own epochs
+    assert tune.lineage_history(tuner, "3", own, 1) == own
 
 
 @pytest.mark.parametrize("epochs", [1, 3])
@@ -598,8 +635,6 @@ def test_hyperband_trains_its_first_trial_for_all_epochs_where_it_is_counted(
         tmp_path, epochs, first):
     # keras-tuner's own oracle, driven trial by trial: the first trial it trains for all
     # epochs is the first of its first bracket's last round.
-    import keras_tuner
-
     from engine.tuning.tuner import HYPERBAND_FACTOR, trials_to_full_length
 
     space = keras_tuner.HyperParameters()
