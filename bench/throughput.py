@@ -320,6 +320,7 @@ def main(argv):
         "cpu_ratio": round(median(cpu_ratios), 4) if baseline and on_cpu else None,
         "device": machine()["device"], "precision": FLAGS.precision, "jit_compile": jit_compile,
         "batch_size": FLAGS.batch_size, "backend": backend,
+        "ema": config.ema,  # off on JAX, where the recipe averages (see above)
         "achieved_gflops": round(achieved, 1), "matmul_gflops": round(median(matmul), 1),
         "matmul_size": matmul_size,
         "fraction_of_matmul": round(achieved / median(matmul), 3),
