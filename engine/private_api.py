@@ -32,6 +32,10 @@ upgrade changes it.
   (``keras_tuner.src.engine.tuner_utils``), made anew for each run of the trial with
   no best value: a trial resumed after an interruption would overwrite the checkpoint
   of a better epoch before it. Its best value, ``best_value``, has no public setter.
+* The same callback writes the checkpoint in place (``model.save_weights`` into the
+  file, in its private ``_save_model``): a process killed during the write leaves a
+  truncated checkpoint that the best model's reload or a Hyperband continuation cannot
+  read. Its file path, ``filepath``, has no public setter either.
 * keras-tuner's oracles draw each trial's values in the private ``_random_values`` and
   keep the values of the trials so far in ``_tried_so_far``: a search whose first trial
   is given (the paper's configuration) replaces the first draw there.
@@ -40,6 +44,7 @@ upgrade changes it.
 from __future__ import annotations
 
 import contextlib
+import os
 
 import keras
 
@@ -151,6 +156,28 @@ def keras_tuner_keep_best_epoch(callbacks, value: float) -> None:
         if isinstance(callback, tuner_utils.SaveBestEpoch) and callback.objective.better_than(
                 value, callback.best_value):
             callback.best_value = value
+
+
+def keras_tuner_atomic_checkpoint(callbacks) -> None:
+    """Makes keras-tuner's ``SaveBestEpoch`` among ``callbacks`` write its checkpoint
+    under a partial name, then rename it into place: the checkpoint is always a whole
+    file, a killed write's partial file left beside it (and replaced by the next)."""
+    from keras_tuner.src.engine import tuner_utils
+
+    for callback in callbacks:
+        if isinstance(callback, tuner_utils.SaveBestEpoch) and not hasattr(
+                callback, "final_filepath"):
+            callback.final_filepath = callback.filepath
+            stem = callback.filepath.removesuffix(".weights.h5")
+            callback.filepath = f"{stem}.partial.weights.h5"  # Keras reads the suffix
+            save = callback._save_model
+
+            def save_then_rename(callback=callback, save=save):
+                save()
+                if os.path.exists(callback.filepath):  # not a worker's temporary copy
+                    os.replace(callback.filepath, callback.final_filepath)
+
+            callback._save_model = save_then_rename
 
 
 class KerasTunerFirstValues:

@@ -137,6 +137,7 @@ class RecipeHyperModel(keras_tuner.HyperModel):
             hparams.session_callback(os.path.join(run_dir, LOG_DIR), self.values(hp),
                                      self.trial_id), *callbacks], keep_backup=True)
         trial_callbacks.insert(0, MainHeadLogs(model))
+        private_api.keras_tuner_atomic_checkpoint(callbacks)
         if resuming:  # its checkpoint holds the best of the epochs recorded so far
             recorded = best_recorded(os.path.join(run_dir, HISTORY_FILE), self.search.objective)
             if recorded is not None:

@@ -5,6 +5,8 @@ If one of these fails after an upgrade, Keras or TensorFlow changed the private
 name it wraps: update engine/private_api.py, nothing else uses it.
 """
 
+import os
+
 import keras
 import numpy as np
 
@@ -133,6 +135,42 @@ def test_keras_tuners_best_epoch_checkpoint_keeps_a_value_it_is_given(tmp_path):
     private_api.keras_tuner_keep_best_epoch(given, 0.75)
     private_api.keras_tuner_keep_best_epoch(given, 0.25)  # not better: 0.75 stays
     assert [callback.best_value for callback in given if hasattr(callback, "best_value")] == [0.75]
+
+
+def test_keras_tuners_best_epoch_checkpoint_is_written_whole_then_renamed(tmp_path,
+                                                                         monkeypatch):
+    # It was written in place: a kill during the write left a truncated checkpoint.
+    import keras_tuner
+    from keras_tuner.src.engine import tuner_utils
+
+    given = []
+
+    class Recorded(keras_tuner.HyperModel):
+        def build(self, hp):
+            return keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+
+        def fit(self, hp, model, *args, callbacks=(), **kwargs):
+            given.extend(callbacks)
+            private_api.keras_tuner_atomic_checkpoint(callbacks)
+            private_api.keras_tuner_atomic_checkpoint(callbacks)  # once is once
+            model.compile(optimizer="sgd", loss="mse")
+            model.fit(np.ones((4, 1)), np.ones((4, 1)), epochs=1, verbose=0,
+                      callbacks=callbacks)
+            return {"loss": 0.5}
+
+    written = []
+    save_weights = keras.Model.save_weights
+    monkeypatch.setattr(keras.Model, "save_weights", lambda model, path, **kwargs: (
+        written.append(os.path.basename(path)), save_weights(model, path, **kwargs)))
+    tuner = keras_tuner.RandomSearch(Recorded(), objective="loss", max_trials=1,
+                                     directory=str(tmp_path), project_name="p")
+    tuner.search(verbose=0)
+    [saver] = [callback for callback in given
+               if isinstance(callback, tuner_utils.SaveBestEpoch)]
+    assert written == ["checkpoint.partial.weights.h5"]
+    assert sorted(os.listdir(os.path.dirname(saver.final_filepath))) == [
+        "build_config.json", "checkpoint.weights.h5", "trial.json"]
+    assert tuner.load_model(tuner.oracle.get_best_trials(1)[0]) is not None
 
 
 def test_decoupled_weight_decay_scales_per_variable():
