@@ -477,6 +477,9 @@ def check_no_foreign_folders(model_dir: str) -> None:
 RESUME_KEYS = ("recipe", "dataset", "training", "input_shape", "precision", "seed", "init_from",
                "transfer", "finetune_multiplier", "class_names", "deterministic",
                "steps_per_execution")  # the schedules move once per call
+# run.json's entries a resumed run may change (how it runs, not what it computes), said
+# when it does: the records name the resuming command's.
+RESUME_MAY_CHANGE = ("jit_compile", "distribute")
 
 
 def check_resumable(run_dir: str, record: dict, overwrite: bool = False) -> bool:
@@ -514,6 +517,15 @@ def check_resumable(run_dir: str, record: dict, overwrite: bool = False) -> bool
     if change:  # an image folder's images changed
         raise UsageError(f"{change}; restore them, pass --overwrite to start afresh, or choose "
                          "another --model_dir.")
+    for key in RESUME_MAY_CHANGE:
+        if key in old and old[key] != record.get(key):
+            from absl import logging
+
+            logging.warning("The interrupted run in %s trained with --%s=%s and resumes with "
+                            "--%s=%s: run.json and report.json name the new setting, and the "
+                            "report's throughput counts epochs of both.", run_dir, key,
+                            json.dumps(old[key]).strip('"'), key,
+                            json.dumps(record.get(key)).strip('"'))
     return False
 
 

@@ -17,6 +17,29 @@ def interrupted(tmp_path, record):
     return str(tmp_path)
 
 
+def test_a_run_resumed_with_another_jit_compile_or_distribute_says_so(tmp_path, caplog):
+    # It resumed silently, and run.json and report.json named only the new setting.
+    import logging
+
+    record = {"recipe": "lenet5_modern", "jit_compile": True, "distribute": "none"}
+    run_dir = interrupted(tmp_path, record)
+    with caplog.at_level(logging.WARNING):
+        assert rundir.check_resumable(run_dir, record) is False
+        assert not caplog.records
+        assert rundir.check_resumable(run_dir, {**record, "jit_compile": False,
+                                                "distribute": "mirrored"}) is False
+    assert [entry.getMessage() for entry in caplog.records] == [
+        f"The interrupted run in {run_dir} trained with --{key}={then} and resumes with "
+        f"--{key}={now}: run.json and report.json name the new setting, and the report's "
+        "throughput counts epochs of both." for key, then, now in (
+            ("jit_compile", "true", "false"), ("distribute", "none", "mirrored"))]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):  # a record from before the flags: nothing to say
+        rundir.check_resumable(interrupted(tmp_path / "old", {"recipe": "lenet5_modern"}),
+                               record)
+    assert not caplog.records
+
+
 def test_an_interrupted_run_with_another_configuration_is_refused_naming_what_differs(tmp_path):
     record = {"recipe": "lenet5_modern", "seed": 42,
               "training": {"epochs": 6, "learning_rate": 0.005, "schedule": "cosine"}}
