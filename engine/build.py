@@ -47,8 +47,8 @@ def build(recipe: str, classes: int, input_shape, training: TrainingConfig,
     full rate). A resumed run names in ``restored`` the layers it started from
     ``init_from`` (:func:`engine.training.restored_pretrained_layers`): its backup holds
     their weights, so they are frozen or slowed down without reading ``init_from``.
-    ``announce``: print how many layers ``init_from`` gave (not for a network whose
-    weights are then replaced, as a search's best one, rebuilt for its checkpoint)."""
+    ``announce``: print how many layers ``init_from`` gave (not for a search's best
+    network, rebuilt after its trials for its checkpoint)."""
     feature_extractor = bool(init_from) and transfer_mode == "feature_extractor"
     auxiliary = bool(training.auxiliary_loss_weight) and not feature_extractor
     trained = recipes.build(recipe, classes=classes, input_shape=tuple(input_shape),

@@ -158,6 +158,9 @@ def keras_tuner_keep_best_epoch(callbacks, value: float) -> None:
             callback.best_value = value
 
 
+PARTIAL_CHECKPOINT = ".partial.weights.h5"
+
+
 def keras_tuner_atomic_checkpoint(callbacks) -> None:
     """Makes keras-tuner's ``SaveBestEpoch`` among ``callbacks`` write its checkpoint
     under a partial name, then rename it into place: the checkpoint is always a whole
@@ -169,13 +172,16 @@ def keras_tuner_atomic_checkpoint(callbacks) -> None:
                 callback, "final_filepath"):
             callback.final_filepath = callback.filepath
             stem = callback.filepath.removesuffix(".weights.h5")
-            callback.filepath = f"{stem}.partial.weights.h5"  # Keras reads the suffix
+            callback.filepath = f"{stem}{PARTIAL_CHECKPOINT}"  # Keras reads the suffix
             save = callback._save_model
 
             def save_then_rename(callback=callback, save=save):
-                save()
-                if os.path.exists(callback.filepath):  # not a worker's temporary copy
-                    os.replace(callback.filepath, callback.final_filepath)
+                from engine.rundir import staging
+
+                with staging(callback.filepath, callback.final_filepath):  # a full disk
+                    save()
+                    if os.path.exists(callback.filepath):  # not a worker's temporary copy
+                        os.replace(callback.filepath, callback.final_filepath)
 
             callback._save_model = save_then_rename
 

@@ -19,6 +19,7 @@ import tempfile
 import zipfile
 
 from engine import command
+from layers.checks import is_int
 from layers.errors import UsageError
 
 RUN_FILE = "run.json"
@@ -328,26 +329,22 @@ def check_record(record: dict, path: str) -> None:
     if len(record["class_names"]) != record["num_classes"]:
         raise damaged(path, f"it names {len(record['class_names'])} classes for "
                             f"{record['num_classes']}")
-    if not (len(record["input_shape"]) == 3 and all(map(is_count, record["input_shape"]))):
+    if not (len(record["input_shape"]) == 3
+            and all(is_int(side) and side > 0 for side in record["input_shape"])):
         raise damaged(path, f"its 'input_shape' is {record['input_shape']!r}")
     sizes = record.get("split_sizes")  # older records lack it
     if sizes is not None and not (isinstance(sizes, dict) and all(
-            is_count(sizes.get(split)) or sizes.get(split) == 0
+            is_int(sizes.get(split)) and sizes[split] >= 0
             for split in ("train", "validation", "test"))):
         raise damaged(path, f"its 'split_sizes' is {sizes!r}")
     try:
         training = training_config(record)
         choices.check("augmentation", training.augmentation, choices.AUGMENTATIONS)
         choices.check("normalization", training.normalization, choices.NORMALIZATIONS)
-        if not is_count(training.batch_size):
+        if not (is_int(training.batch_size) and training.batch_size > 0):
             raise UsageError(f"batch_size {training.batch_size!r} is no batch size")
     except (TypeError, UsageError) as error:
         raise damaged(path, f"its training configuration: {str(error).rstrip('.')}") from None
-
-
-def is_count(value) -> bool:
-    """Whether the JSON ``value`` is a positive integer (not a bool)."""
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 def load_run(model_dir: str, reads_images: bool = False, **named: str) -> SavedRun:

@@ -267,11 +267,14 @@ def build(
     _check_activation(classifier_activation)
     _check_variant(recipe, variant)
     headless = _check_top(recipe, classes, include_top, pooling)
+    one_per_point = classes is None and recipe.one_class_per_point
     classes = recipe.classes_at(input_shape) if classes is None else int(classes)
     if classes == 1 and classifier_activation == "softmax" and not headless:
+        remedy = ("give a board of two points or more (--image_size=2 or more on the command "
+                  "line)" if one_per_point else "use classes=2")
         raise UsageError(f"{recipe.name} with one class and classifier_activation='softmax' "
-                         "would always output 1 (a softmax over one class); use classes=2, "
-                         "or classifier_activation='sigmoid' or None.")
+                         f"would always output 1 (a softmax over one class); {remedy}, or "
+                         "classifier_activation='sigmoid' or None.")
     options = {**recipe.variant, **variant, **headless}
     with deep_graph(), _channels_last():
         return recipe.builder(

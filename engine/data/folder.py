@@ -198,7 +198,8 @@ def without_undecodable(layout: dict, split_root: dict, path: str) -> tuple[dict
     if skipped:
         names = sorted(skipped)
         logging.warning("Skipped %d of the files in %s, not decodable as JPEG, PNG, GIF or "
-                        "BMP (8, 24 or 32 bits, uncompressed) images of at most %s pixels: %s",
+                        "BMP (8, 24 or 32 bits, uncompressed, not OS/2's) images of at most %s "
+                        "pixels: %s",
                         len(names), path, f"{MAX_IMAGE_PIXELS:,}", first_files(names))
     layout = {split: {name: [file for file in files if str(file) not in skipped]
                       for name, files in classes.items()} for split, classes in layout.items()}

@@ -31,6 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from engine.rundir import damaged, read_json, shape_text, write_json
+from layers.checks import is_finite_real, is_int
 from layers.errors import UsageError
 
 # Images the statistics are computed from: the whole training split up to this many
@@ -250,14 +251,11 @@ class Preprocessing:
         that is no image's, a ``mean`` or ``std`` that is not one finite number per
         channel, a ``std`` below :data:`MIN_STD` (an edited 0 or NaN divided every input
         into infinities, and the run scored chance without an error)."""
-        if not (len(self.input_shape) == 3 and all(
-                isinstance(side, int) and not isinstance(side, bool) and side > 0
-                for side in self.input_shape)):
+        if not (len(self.input_shape) == 3
+                and all(is_int(side) and side > 0 for side in self.input_shape)):
             return f"its input_shape is {list(self.input_shape)!r}"
         for name, values in (("mean", self.mean), ("std", self.std)):
-            if len(values) != self.input_shape[-1] or not all(
-                    isinstance(value, (int, float)) and not isinstance(value, bool)
-                    and np.isfinite(value) for value in values):
+            if len(values) != self.input_shape[-1] or not all(map(is_finite_real, values)):
                 return (f"its {name} is {list(values)!r}, not one finite number for each of "
                         f"the {self.input_shape[-1]} channels")
         if min(self.std) < MIN_STD:

@@ -24,7 +24,7 @@ import keras_tuner
 from absl import logging
 
 import recipes
-from engine import distribute, interrupts, rundir, runlock
+from engine import distribute, interrupts, private_api, rundir, runlock
 from engine.build import check_fits_before_reading, main_head
 from engine.data import DataFailure, named_data_errors, open_source, prepare, resolve_input_shape
 from engine.evaluate import check_evaluation, evaluate, format_accuracy
@@ -256,37 +256,47 @@ def checkpoint_history(tuner, trial_id: str, executions: int) -> dict:
 
 
 def lineage_history(tuner, trial_id: str, history: dict, executions: int) -> dict:
-    """``history``, trial ``trial_id``'s (:func:`checkpoint_history`), after the epochs of
-    the trials it continued: a Hyperband trial continued from another's checkpoint at its
-    ``tuner/initial_epoch`` logs only its own epochs, and its report counted only those
-    (``epochs_run``, ``train_seconds``, the curves) for a model that trained them all.
-    Where an earlier history is gone or does not line up, ``history`` alone."""
+    """``history``, trial ``trial_id``'s (:func:`checkpoint_history`), after the epochs its
+    weights trained through in the trials it continued: a Hyperband trial continues from
+    another's checkpoint (the epoch :func:`checkpoint_row` finds, not always its last) and
+    logs only its own epochs, and its report counted only those (``epochs_run``,
+    ``train_seconds``, the curves) for a model that trained them all. Where an earlier
+    history is gone or does not line up, ``history`` alone."""
     values = tuner.oracle.get_trial(trial_id).hyperparameters.values
     parent, start = values.get("tuner/trial_id"), values.get("tuner/initial_epoch") or 0
     if not parent or not history:
         return history
-    earlier = lineage_history(tuner, parent, checkpoint_history(tuner, parent, executions),
-                              executions)
-    rows = len(earlier.get("epoch", []))
-    kept = sum(epoch < start for epoch in earlier.get("epoch", []))
-    if not kept or set(earlier) != set(history) or any(
-            len(column) != rows for column in earlier.values()):
+    own = checkpoint_history(tuner, parent, executions)
+    best = checkpoint_row(own, tuner.oracle.objective)
+    if best is None or set(own) != set(history) or own["epoch"][best] >= start or any(
+            len(column) != len(own["epoch"]) for column in own.values()):
         return history
-    return {key: earlier[key][:kept] + column for key, column in history.items()}
+    earlier = lineage_history(tuner, parent, {key: column[:best + 1]
+                                              for key, column in own.items()}, executions)
+    return {key: earlier[key] + column for key, column in history.items()}
 
 
-def checkpoint_epoch(history: dict, objective) -> dict:
-    """``best_epoch`` and ``best_val_accuracy`` of the epoch of ``history`` whose weights
-    the checkpoint holds: the first with the best ``objective`` (keras-tuner's), which for
-    ``val_loss`` need not be the one with the best validation accuracy."""
+def checkpoint_row(history: dict, objective) -> int | None:
+    """The row of ``history`` whose weights the checkpoint holds: the first with the best
+    ``objective`` (keras-tuner's); None where no epoch scored."""
     scores = history.get(objective.name, [])
     finite = [epoch for epoch, value in enumerate(scores) if math.isfinite(value)]
     if not finite:
-        return {}
+        return None
     best = finite[0]
     for epoch in finite[1:]:
         if objective.better_than(scores[epoch], scores[best]):
             best = epoch
+    return best
+
+
+def checkpoint_epoch(history: dict, objective) -> dict:
+    """``best_epoch`` and ``best_val_accuracy`` of the epoch of ``history`` whose weights
+    the checkpoint holds (:func:`checkpoint_row`), which for ``val_loss`` need not be the
+    one with the best validation accuracy."""
+    best = checkpoint_row(history, objective)
+    if best is None:
+        return {}
     accuracy = history.get("val_accuracy", [])
     return {"best_epoch": int(history["epoch"][best]) + 1,
             "best_val_accuracy": accuracy[best] if best < len(accuracy) else None}
@@ -433,11 +443,19 @@ def best_trial(tuner, search: SearchSpec, overwrite: bool = False):
                          "trials diverged, a smaller --batch_size where they ran out of "
                          "memory) and run again with --overwrite.")
     best = tuner.oracle.get_best_trials(1)[0]
-    if not glob.glob(os.path.join(tuner.get_trial_dir(best.trial_id), "*.weights.h5")):
-        raise UsageError(
-            f"Trial {best.trial_id}'s checkpoint is not in {tuner.get_trial_dir(best.trial_id)}: "
-            "the chief and the workers of a distributed search must share --model_dir.")
+    check_checkpoint(best.trial_id, tuner.get_trial_dir(best.trial_id))
     return best
+
+
+def check_checkpoint(trial_id: str, trial_dir: str) -> None:
+    """Raises :class:`UsageError` where trial ``trial_id`` has no whole checkpoint in
+    ``trial_dir`` (a killed write's partial file is none): a worker of a distributed
+    search wrote it elsewhere."""
+    if not [path for path in glob.glob(os.path.join(trial_dir, "*.weights.h5"))
+            if not path.endswith(private_api.PARTIAL_CHECKPOINT)]:
+        raise UsageError(
+            f"Trial {trial_id}'s checkpoint is not in {trial_dir}: the chief and the workers "
+            "of a distributed search must share --model_dir.")
 
 
 def summary_line(report: dict, model_dir: str) -> str:

@@ -290,8 +290,6 @@ def test_hyperband_continues_the_best_trials_from_their_checkpoints(tmp_path, ca
 def test_a_continued_trials_report_counts_the_epochs_it_continued(tmp_path):
     # A best trial that continued trial 0 after 1 epoch reported epochs_run 2 and the
     # seconds and curves of its own two epochs, for a model that trained three.
-    from keras_tuner.engine import trial as trial_module
-
     def trial(values):
         hyperparameters = types.SimpleNamespace(values=values)
         return types.SimpleNamespace(hyperparameters=hyperparameters)
@@ -302,7 +300,7 @@ def test_a_continued_trials_report_counts_the_epochs_it_continued(tmp_path):
         oracle=types.SimpleNamespace(get_trial=trials.__getitem__,
                                      objective=keras_tuner.Objective("val_accuracy", "max")),
         get_trial_dir=lambda trial_id: str(tmp_path / f"trial_{trial_id}"))
-    for trial_id, rows in (("0", [(0, 0.5, 4.0)]), ("3", [(1, 0.7, 5.0), (2, 0.8, 6.0)]),
+    for trial_id, rows in (("0", [(0, 0.5, 4.0)]), ("3", [(1, 0.7, 5.0), (2, 0.6, 6.0)]),
                            ("7", [(3, 0.85, 7.0)])):
         (tmp_path / f"trial_{trial_id}" / "execution0").mkdir(parents=True)
         (tmp_path / f"trial_{trial_id}" / "execution0" / "history.csv").write_text(
@@ -310,14 +308,25 @@ def test_a_continued_trials_report_counts_the_epochs_it_continued(tmp_path):
             + "".join(f"{epoch},{accuracy},{seconds}\n" for epoch, accuracy, seconds in rows))
     own = tune.checkpoint_history(tuner, "3", 1)
     assert tune.lineage_history(tuner, "3", own, 1) == {
-        "epoch": [0.0, 1.0, 2.0], "val_accuracy": [0.5, 0.7, 0.8],
+        "epoch": [0.0, 1.0, 2.0], "val_accuracy": [0.5, 0.7, 0.6],
         "epoch_seconds": [4.0, 5.0, 6.0]}
-    assert tune.lineage_history(tuner, "7", tune.checkpoint_history(tuner, "7", 1), 1)[
-        "epoch"] == [0.0, 1.0, 2.0, 3.0]  # through the trial it continued, and its parent
+    # Through trial 3's checkpoint (its epoch 1, the better one), and trial 0 before it.
+    assert tune.lineage_history(tuner, "7", tune.checkpoint_history(tuner, "7", 1), 1) == {
+        "epoch": [0.0, 1.0, 3.0], "val_accuracy": [0.5, 0.7, 0.85],
+        "epoch_seconds": [4.0, 5.0, 7.0]}
     assert tune.lineage_history(tuner, "0", tune.checkpoint_history(tuner, "0", 1), 1)[
         "epoch"] == [0.0]
     (tmp_path / "trial_0" / "execution0" / "history.csv").unlink()  # gone: its own epochs
     assert tune.lineage_history(tuner, "3", own, 1) == own
+
+
+def test_a_trial_whose_checkpoint_is_only_a_killed_writes_partial_file_has_none(tmp_path):
+    # The partial file matched "*.weights.h5": the best model's reload ended in a traceback.
+    (tmp_path / "checkpoint.partial.weights.h5").write_bytes(b"cut")
+    with pytest.raises(UsageError, match=rf"^Trial 3's checkpoint is not in {tmp_path}: "):
+        tune.check_checkpoint("3", str(tmp_path))
+    (tmp_path / "checkpoint.weights.h5").write_bytes(b"whole")
+    tune.check_checkpoint("3", str(tmp_path))
 
 
 @pytest.mark.parametrize("epochs", [1, 3])
