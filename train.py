@@ -16,6 +16,29 @@ import sys
 import traceback
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+PACKAGES = ("engine", "layers", "recipes")  # installed beside this file
+
+
+def shadowed() -> tuple[str, str] | None:
+    """The package of :data:`PACKAGES` that a file or folder of the current folder hides,
+    and that file (``python -m train`` puts the current folder first on the import path:
+    a user's ``layers.py`` ended the command in a traceback), or None."""
+    import importlib.util
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    for name in PACKAGES:
+        found = importlib.util.find_spec(name)
+        if found is not None and found.origin is not None and os.path.dirname(
+                os.path.abspath(found.origin)) != os.path.join(here, name):
+            return name, found.origin
+    return None
+
+
+if shadowed():
+    print(f"{os.path.basename(sys.argv[0])}: error: {shadowed()[1]} hides convnet-recipes' "
+          f"{shadowed()[0]!r} package (python -m puts the current folder first on the import "
+          "path); rename it, or run the installed convnet-recipes command.", file=sys.stderr)
+    sys.exit(2)  # engine.endings.USAGE_EXIT, which cannot be imported here
 
 from absl import app, flags, logging  # noqa: E402
 

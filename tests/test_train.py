@@ -97,6 +97,22 @@ def test_python_m_train_is_named_so_in_its_help_and_hints():
                                      "--epochs? (python -m train --helpfull lists every flag)")
 
 
+@pytest.mark.parametrize("hiding", ["layers.py", "recipes/__init__.py"])
+def test_python_m_train_beside_a_file_that_hides_a_package_says_so(tmp_path, hiding):
+    # python -m puts the current folder first on the import path: a user's layers.py
+    # ended the command in a ModuleNotFoundError traceback.
+    (tmp_path / hiding).parent.mkdir(exist_ok=True)
+    (tmp_path / hiding).write_text("# the user's own\n")
+    result = subprocess.run([sys.executable, "-m", "train", "--help"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"train.py: error: {tmp_path / hiding} hides convnet-recipes' "
+        f"{hiding.split('.')[0].split('/')[0]!r} package (python -m puts the current folder "
+        "first on the import path); rename it, or run the installed convnet-recipes command.")
+
+
 def test_the_installed_command_is_train_py_in_its_own_words():
     # A non-editable install has no train.py: setup.cfg's console script runs its command.
     (entry_point,) = importlib.metadata.entry_points(group="console_scripts",
