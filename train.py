@@ -25,11 +25,11 @@ def shadowed() -> tuple[str, str] | None:
     a user's ``layers.py`` ended the command in a traceback), or None."""
     import importlib.util
 
-    here = os.path.dirname(os.path.abspath(__file__))
+    here = os.path.dirname(os.path.realpath(__file__))
     for name in PACKAGES:
         found = importlib.util.find_spec(name)
         if found is not None and found.origin is not None and os.path.dirname(
-                os.path.abspath(found.origin)) != os.path.join(here, name):
+                os.path.realpath(found.origin)) != os.path.join(here, name):
             return name, found.origin
     return None
 
