@@ -117,7 +117,9 @@ def test_keras_tuner_prints_no_traceback_for_a_failed_trial_in_the_block(tmp_pat
     assert "Traceback" in capsys.readouterr().err  # restored after the block
 
 
-def test_keras_tuners_best_epoch_checkpoint_keeps_a_value_it_is_given(tmp_path):
+def one_trial(tmp_path, fit, objective: str) -> list:
+    """The callbacks keras-tuner gives the ``fit(model, callbacks)`` of a one-trial search
+    of a one-unit network (which returns the trial's ``objective``)."""
     import keras_tuner
 
     given = []
@@ -128,10 +130,16 @@ def test_keras_tuners_best_epoch_checkpoint_keeps_a_value_it_is_given(tmp_path):
 
         def fit(self, hp, model, *args, callbacks=(), **kwargs):
             given.extend(callbacks)
-            return {"val_accuracy": 0.5}
+            fit(model, callbacks)
+            return {objective: 0.5}
 
-    keras_tuner.RandomSearch(Recorded(), objective="val_accuracy", max_trials=1,
+    keras_tuner.RandomSearch(Recorded(), objective=objective, max_trials=1,
                              directory=str(tmp_path), project_name="p").search(verbose=0)
+    return given
+
+
+def test_keras_tuners_best_epoch_checkpoint_keeps_a_value_it_is_given(tmp_path):
+    given = one_trial(tmp_path, lambda model, callbacks: None, "val_accuracy")
     private_api.keras_tuner_keep_best_epoch(given, 0.75)
     private_api.keras_tuner_keep_best_epoch(given, 0.25)  # not better: 0.75 stays
     assert [callback.best_value for callback in given if hasattr(callback, "best_value")] == [0.75]
@@ -140,37 +148,26 @@ def test_keras_tuners_best_epoch_checkpoint_keeps_a_value_it_is_given(tmp_path):
 def test_keras_tuners_best_epoch_checkpoint_is_written_whole_then_renamed(tmp_path,
                                                                          monkeypatch):
     # It was written in place: a kill during the write left a truncated checkpoint.
-    import keras_tuner
     from keras_tuner.src.engine import tuner_utils
 
-    given = []
-
-    class Recorded(keras_tuner.HyperModel):
-        def build(self, hp):
-            return keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
-
-        def fit(self, hp, model, *args, callbacks=(), **kwargs):
-            given.extend(callbacks)
-            private_api.keras_tuner_atomic_checkpoint(callbacks)
-            private_api.keras_tuner_atomic_checkpoint(callbacks)  # once is once
-            model.compile(optimizer="sgd", loss="mse")
-            model.fit(np.ones((4, 1)), np.ones((4, 1)), epochs=1, verbose=0,
-                      callbacks=callbacks)
-            return {"loss": 0.5}
+    def fit(model, callbacks):
+        private_api.keras_tuner_atomic_checkpoint(callbacks)
+        private_api.keras_tuner_atomic_checkpoint(callbacks)  # once is once
+        model.compile(optimizer="sgd", loss="mse")
+        model.fit(np.ones((4, 1)), np.ones((4, 1)), epochs=1, verbose=0, callbacks=callbacks)
 
     written = []
     save_weights = keras.Model.save_weights
     monkeypatch.setattr(keras.Model, "save_weights", lambda model, path, **kwargs: (
         written.append(os.path.basename(path)), save_weights(model, path, **kwargs)))
-    tuner = keras_tuner.RandomSearch(Recorded(), objective="loss", max_trials=1,
-                                     directory=str(tmp_path), project_name="p")
-    tuner.search(verbose=0)
+    given = one_trial(tmp_path, fit, "loss")
     [saver] = [callback for callback in given
                if isinstance(callback, tuner_utils.SaveBestEpoch)]
     assert written == ["checkpoint.partial.weights.h5"]
     assert sorted(os.listdir(os.path.dirname(saver.final_filepath))) == [
         "build_config.json", "checkpoint.weights.h5", "trial.json"]
-    Recorded().build(None).load_weights(saver.final_filepath)  # a whole weights file
+    keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]).load_weights(
+        saver.final_filepath)  # a whole weights file
 
 
 def test_decoupled_weight_decay_scales_per_variable():
