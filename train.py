@@ -28,8 +28,11 @@ def shadowed() -> tuple[str, str] | None:
     here = os.path.dirname(os.path.realpath(__file__))
     for name in PACKAGES:
         found = importlib.util.find_spec(name)
-        if found is not None and found.origin is not None and os.path.dirname(
-                os.path.realpath(found.origin)) != os.path.join(here, name):
+        if found is None:
+            continue
+        if found.origin is None:  # a folder without __init__.py, before an editable finder
+            return name, os.path.join(list(found.submodule_search_locations)[0], "")
+        if os.path.dirname(os.path.realpath(found.origin)) != os.path.join(here, name):
             return name, found.origin
     return None
 

@@ -271,10 +271,11 @@ def build(
     classes = recipe.classes_at(input_shape) if classes is None else int(classes)
     if classes == 1 and classifier_activation == "softmax" and not headless:
         remedy = ("give a board of two points or more (--image_size=2 or more on the command "
-                  "line)" if one_per_point else "use classes=2")
+                  "line; in Python, or classifier_activation='sigmoid' or None)"
+                  if one_per_point else
+                  "use classes=2, or classifier_activation='sigmoid' or None")
         raise UsageError(f"{recipe.name} with one class and classifier_activation='softmax' "
-                         f"would always output 1 (a softmax over one class); {remedy}, or "
-                         "classifier_activation='sigmoid' or None.")
+                         f"would always output 1 (a softmax over one class); {remedy}.")
     options = {**recipe.variant, **variant, **headless}
     with deep_graph(), _channels_last():
         return recipe.builder(

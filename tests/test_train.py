@@ -113,6 +113,24 @@ def test_python_m_train_beside_a_file_that_hides_a_package_says_so(tmp_path, hid
         "first on the import path); rename it, or run the installed convnet-recipes command.")
 
 
+def test_a_folder_without_init_that_comes_first_hides_its_package_too(tmp_path, monkeypatch):
+    # Before setuptools' editable finder, a namespace folder (recipes/ of notes) was found
+    # first: "cannot import name 'TrainingConfig' from 'recipes' (unknown location)".
+    import importlib.machinery
+    import importlib.util
+
+    import train
+
+    found = importlib.util.find_spec
+    folder = importlib.machinery.ModuleSpec("recipes", None, is_package=True)
+    folder.submodule_search_locations = [str(tmp_path / "recipes")]
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name: folder if name == "recipes" else found(name))
+    assert train.shadowed() == ("recipes", f"{tmp_path / 'recipes'}/")
+    monkeypatch.setattr(importlib.util, "find_spec", found)
+    assert train.shadowed() is None
+
+
 def test_the_installed_command_is_train_py_in_its_own_words():
     # A non-editable install has no train.py: setup.cfg's console script runs its command.
     (entry_point,) = importlib.metadata.entry_points(group="console_scripts",

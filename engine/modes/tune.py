@@ -166,12 +166,13 @@ def tune_held(search: SearchSpec, chief: bool, overwrite: bool, verbose: int,
     model_path, export_dir = publish(model, best_run, data, run.model_dir)
     own = checkpoint_history(tuner, best.trial_id, search.executions_per_trial)
     history = lineage_history(tuner, best.trial_id, own, search.executions_per_trial)
+    continued = len(history.get("epoch", [])) - len(own.get("epoch", []))  # earlier trials
     curves = os.path.join(run.model_dir, rundir.CURVES_FILE)
     plot_curves(history, curves, title=f"{run.recipe}, trial {best.trial_id}")
     report = {**training_report(best_run, data, model, trained.optimizer, evaluation, history,
                                 strategy, model_path=model_path, export_dir=export_dir,
                                 curves=curves),
-              **checkpoint_epoch(own, tuner.oracle.objective),
+              **checkpoint_epoch(history, tuner.oracle.objective, first_row=continued),
               **search_results(search, tuner, best)}
     rundir.write_json(os.path.join(run.model_dir, rundir.REPORT_FILE), report)
     rundir.forget_replaced(run.model_dir)
@@ -261,7 +262,8 @@ def lineage_history(tuner, trial_id: str, history: dict, executions: int) -> dic
     another's checkpoint (the epoch :func:`checkpoint_row` finds, not always its last) and
     logs only its own epochs, and its report counted only those (``epochs_run``,
     ``train_seconds``, the curves) for a model that trained them all. Where an earlier
-    history is gone or does not line up, ``history`` alone."""
+    history is gone or does not line up, ``history`` alone. The epochs are numbered from
+    0 as the weights trained them (a parent's epochs after its checkpoint left out)."""
     values = tuner.oracle.get_trial(trial_id).hyperparameters.values
     parent, start = values.get("tuner/trial_id"), values.get("tuner/initial_epoch") or 0
     if not parent or not history:
@@ -273,14 +275,17 @@ def lineage_history(tuner, trial_id: str, history: dict, executions: int) -> dic
         return history
     earlier = lineage_history(tuner, parent, {key: column[:best + 1]
                                               for key, column in own.items()}, executions)
-    return {key: earlier[key] + column for key, column in history.items()}
+    lineage = {key: earlier[key] + column for key, column in history.items()}
+    lineage["epoch"] = [float(epoch) for epoch in range(len(lineage["epoch"]))]  # as trained
+    return lineage
 
 
-def checkpoint_row(history: dict, objective) -> int | None:
-    """The row of ``history`` whose weights the checkpoint holds: the first with the best
-    ``objective`` (keras-tuner's); None where no epoch scored."""
+def checkpoint_row(history: dict, objective, first_row: int = 0) -> int | None:
+    """The row of ``history`` (from ``first_row``: the trial's own) whose weights the
+    checkpoint holds: the first with the best ``objective`` (keras-tuner's); None where
+    no epoch scored."""
     scores = history.get(objective.name, [])
-    finite = [epoch for epoch, value in enumerate(scores) if math.isfinite(value)]
+    finite = [epoch for epoch in range(first_row, len(scores)) if math.isfinite(scores[epoch])]
     if not finite:
         return None
     best = finite[0]
@@ -290,11 +295,11 @@ def checkpoint_row(history: dict, objective) -> int | None:
     return best
 
 
-def checkpoint_epoch(history: dict, objective) -> dict:
+def checkpoint_epoch(history: dict, objective, first_row: int = 0) -> dict:
     """``best_epoch`` and ``best_val_accuracy`` of the epoch of ``history`` whose weights
     the checkpoint holds (:func:`checkpoint_row`), which for ``val_loss`` need not be the
     one with the best validation accuracy."""
-    best = checkpoint_row(history, objective)
+    best = checkpoint_row(history, objective, first_row)
     if best is None:
         return {}
     accuracy = history.get("val_accuracy", [])

@@ -160,15 +160,16 @@ def test_an_mlp_on_an_open_size_is_told_to_give_every_size(input_shape):
 
 
 @pytest.mark.parametrize("name, arguments, remedy", [
-    ("resnet20", {"classes": 1}, "use classes=2"), ("lenet5", {"classes": 1}, "use classes=2"),
+    ("resnet20", {"classes": 1}, "use classes=2, or classifier_activation='sigmoid' or None"),
+    ("lenet5", {"classes": 1}, "use classes=2, or classifier_activation='sigmoid' or None"),
     ("alphago_policy", {"input_shape": (1, 1, 48)},  # a move per point of a 1x1 board
-     r"give a board of two points or more \(--image_size=2 or more on the command line\)")])
+     r"give a board of two points or more \(--image_size=2 or more on the command line; in "
+     r"Python, or classifier_activation='sigmoid' or None\)")])
 def test_one_class_under_a_softmax_is_refused_not_always_1(name, arguments, remedy):
     # Such a network built and output 1.0 for every image, with Keras's warning at most.
     with pytest.raises(UsageError, match=rf"^{name} with one class and "
                                          r"classifier_activation='softmax' would always output "
-                                         rf"1 \(a softmax over one class\); {remedy}, or "
-                                         r"classifier_activation='sigmoid' or None\.$"):
+                                         rf"1 \(a softmax over one class\); {remedy}\.$"):
         recipes.build(name, **arguments)
     model = recipes.build(name, classifier_activation="sigmoid", **arguments)
     assert model.output_shape == (None, 1)

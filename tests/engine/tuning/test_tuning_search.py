@@ -310,10 +310,15 @@ def test_a_continued_trials_report_counts_the_epochs_it_continued(tmp_path):
     assert tune.lineage_history(tuner, "3", own, 1) == {
         "epoch": [0.0, 1.0, 2.0], "val_accuracy": [0.5, 0.7, 0.6],
         "epoch_seconds": [4.0, 5.0, 6.0]}
-    # Through trial 3's checkpoint (its epoch 1, the better one), and trial 0 before it.
-    assert tune.lineage_history(tuner, "7", tune.checkpoint_history(tuner, "7", 1), 1) == {
-        "epoch": [0.0, 1.0, 3.0], "val_accuracy": [0.5, 0.7, 0.85],
-        "epoch_seconds": [4.0, 5.0, 7.0]}
+    # Through trial 3's checkpoint (its epoch 1, the better one), and trial 0 before it,
+    # numbered as the weights trained them.
+    lineage = tune.lineage_history(tuner, "7", tune.checkpoint_history(tuner, "7", 1), 1)
+    assert lineage == {"epoch": [0.0, 1.0, 2.0], "val_accuracy": [0.5, 0.7, 0.85],
+                       "epoch_seconds": [4.0, 5.0, 7.0]}
+    # Its checkpoint is its own best epoch, the third the weights trained (not a parent's).
+    lineage["val_accuracy"][0] = 0.9
+    assert tune.checkpoint_epoch(lineage, tuner.oracle.objective, first_row=2) == {
+        "best_epoch": 3, "best_val_accuracy": 0.85}
     assert tune.lineage_history(tuner, "0", tune.checkpoint_history(tuner, "0", 1), 1)[
         "epoch"] == [0.0]
     (tmp_path / "trial_0" / "execution0" / "history.csv").unlink()  # gone: its own epochs
