@@ -191,6 +191,11 @@ class PaddedCropAugmentation(Augmentation):
                           columns, axis=2, batch_dims=1)
         return tf.cast(crops, tf.float32)
 
+    def tta_canvas(self, image):
+        """The stored image padded as :meth:`train_batch` pads it: ten-crop's corner crops
+        are its largest translations."""
+        return pad(self.evaluate(image), self.crop_padding, self.padding)
+
 
 class CifarAugmentation(PaddedCropAugmentation):
     """He et al. 2016, section 4.2 (after Lee et al.'s DSN): "4 pixels are padded on each
@@ -202,9 +207,6 @@ class CifarAugmentation(PaddedCropAugmentation):
     random = True
     mirrors = True
     crop_padding = CIFAR_PAD
-
-    def tta_canvas(self, image):
-        return pad(self.evaluate(image), CIFAR_PAD, self.padding)
 
 
 class CifarReflectAugmentation(CifarAugmentation):

@@ -5,8 +5,9 @@ et al. 2012, section 4.1, "extracting five 224x224 patches (the four corner patc
 and the center patch) as well as their horizontal reflections (hence ten patches in
 all), and averaging the predictions made by the network's softmax layer on the ten
 patches". The patches come from the preset's TTA canvas: the 256x256 image for
-``alexnet``, ``zfnet``, ``vgg``, ``resnet``, ``inception`` and ``fb_resnet``, the 4-pixel padded image
-for ``cifar``, ``cifar_reflect`` (reflected), ``shift`` and ``none``. ``dense``: Simonyan and Zisserman 2015, section 3.2, the whole
+``alexnet``, ``zfnet``, ``vgg``, ``resnet``, ``inception`` and ``fb_resnet``, the image padded as
+the preset trains for ``cifar``, ``cifar_reflect`` (4 pixels, reflected for the latter) and
+``shift`` (2 pixels), the 4-pixel padded image for ``none``. ``dense``: Simonyan and Zisserman 2015, section 3.2, the whole
 (uncropped) image isotropically rescaled to a smallest side Q, for the network with
 its fully connected layers as convolutions (:func:`layers.fully_convolutional`);
 "we also augment the test set by horizontal flipping of the images", which applies

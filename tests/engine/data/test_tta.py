@@ -57,3 +57,14 @@ def test_dense_views_of_a_strip_are_cut_to_its_centre_first(preset):
     strip = tf.ones((1, 1500, 3), tf.uint8)
     dense = views(augmentation, augmentation.store_whole(strip), "dense", 384)
     assert dense.shape[1] == 384 and dense.shape[2] <= 4 * 384
+
+
+def test_shift_ten_crops_are_its_2_pixel_translations():
+    # shift trains on translations of up to 2 pixels: its corner crops are those, not
+    # cifar's 4-pixel ones, which it never trained on.
+    augmentation = make_augmentation("shift", (28, 28, 1))
+    stored = tf.random.stateless_uniform((28, 28, 1), [1, 5], maxval=255)
+    crops = views(augmentation, stored, "10crop").numpy()
+    np.testing.assert_array_equal(crops[4], stored)
+    np.testing.assert_array_equal(crops[0][2:, 2:], stored[:26, :26])
+    assert crops[0][:2].max() == 0
