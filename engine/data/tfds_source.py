@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import tempfile
 
 import tensorflow as tf
 from absl import logging
@@ -174,7 +175,8 @@ def _builder(name: str, data_dir: str | None):
     folder = (f"; an image folder is --dataset=folder:{name}"
               if name.startswith(("/", ".", "~")) or os.path.isdir(name) else "")
     try:
-        return tfds.builder(name, data_dir=data_dir)
+        with _scratch_temp_dir():
+            return tfds.builder(name, data_dir=data_dir)
     except tfds.core.registered.DatasetNotFoundError:
         raise _unknown_dataset(name, folder) from None
     # TFDS's for a name, config or version; TypeError for a keyword (mnist/foo=1) it lacks
@@ -188,6 +190,21 @@ def _builder(name: str, data_dir: str | None):
         reason = re.sub(r"\s*Here are .*$", "", reason)  # a list cut off at the line's end
         raise UsageError(f"TFDS cannot open dataset {name!r}: {reason.rstrip('.')}; name a "
                          "config and version it has (or none: the default).") from None
+
+
+@contextlib.contextmanager
+def _scratch_temp_dir():
+    """Points :mod:`tempfile` at a folder removed on exit: TFDS's builder of a dataset
+    that is not prepared makes a folder for its info files from TFDS's bucket
+    (``DatasetInfo.initialize_from_bucket``), and leaves it, empty without internet, in
+    the temp dir at each run."""
+    before = tempfile.tempdir
+    with tempfile.TemporaryDirectory(prefix="convnet_recipes_tfds_") as scratch:
+        tempfile.tempdir = scratch
+        try:
+            yield
+        finally:
+            tempfile.tempdir = before
 
 
 def check_name(name: str) -> None:

@@ -3,6 +3,7 @@ preparation from hand-downloaded archives (--manual_dir)."""
 
 import os
 import re
+import tempfile
 
 import numpy as np
 import pytest
@@ -62,9 +63,14 @@ def test_unknown_dataset_names_the_accepted_sources_and_the_names_it_may_mean(na
         load_source(name)
 
 
-def test_unprepared_tfds_dataset_points_at_data_dir_and_manual_dir(tmp_path):
+def test_unprepared_tfds_dataset_points_at_data_dir_and_manual_dir(tmp_path, monkeypatch):
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
     with pytest.raises(ValueError, match=r"'mnist' is not prepared.*--manual_dir"):
         load_source("mnist", str(tmp_path / "empty"))
+    assert not list(temp.iterdir())  # TFDS's folder for the bucket's info files is removed
+    assert tempfile.gettempdir() == str(temp)
 
 
 def test_manual_dir_without_the_archives_names_the_missing_files(tmp_path):
