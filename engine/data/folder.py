@@ -59,6 +59,7 @@ def image_folder(path: str, validation_fraction: float = VALIDATION_FRACTION,
     line (``validation_fraction_given``) is refused before any image is read."""
     root = pathlib.Path(path).expanduser()
     layout, split_root = read_layout(root, path)
+    check_folders_distinct(layout, split_root, root, path)
     if validation_fraction_given and "validation" in layout:
         raise shipped_validation_refusal(FOLDER_PREFIX + path, validation_fraction)
     class_names = checked_class_names(layout, split_root, path)
@@ -146,6 +147,23 @@ def read_layout(root: pathlib.Path, path: str) -> tuple[dict, dict]:
                         len(unread), "y" if len(unread) == 1 else "ies",
                         first_files([str(entry) for entry in unread]))
     return layout, split_root
+
+
+def check_folders_distinct(layout: dict, split_root: dict, root: pathlib.Path, path: str) -> None:
+    """Refuses two class folders that are one folder, reached through a link (``test``
+    linked to ``train``, ``cat2`` to ``cat``): its images would be read twice, as two
+    classes or in two splits, and a test split of training images overstates accuracy."""
+    seen = {}
+    for split, classes in layout.items():
+        for name in classes:
+            folder = split_root[split] / name
+            real = os.path.realpath(folder)
+            if real in seen:
+                first, second = (str(each.relative_to(root)) for each in (seen[real], folder))
+                raise UsageError(f"Image folder {path!r}: {first} and {second} are one folder "
+                                 f"({real}), reached through a link, so its images would be "
+                                 "read twice; give each class of each split its own folder.")
+            seen[real] = folder
 
 
 def starts_as_image(path: pathlib.Path) -> bool:

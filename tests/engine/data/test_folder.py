@@ -4,6 +4,7 @@ deterministic carved splits, clear errors for empty classes and folders."""
 import io
 import logging
 import re
+import shutil
 
 import numpy as np
 import pytest
@@ -571,3 +572,23 @@ def test_a_modification_time_set_into_the_future_does_not_stop_the_remembering()
     assert not file_checks.settled(status, now)  # written a second ago
     status = os.stat_result((0, 0, 0, 0, 0, 0, 0, now, now - 60, now - 1))
     assert not file_checks.settled(status, now)  # changed a second ago (cp -p, utime)
+
+
+def test_one_folder_reached_as_two_class_folders_is_refused(layered, tmp_path):
+    # A test split linked to train would test on the training images; a class linked to
+    # another would be a second class of the same images.
+    (layered / "train" / "kitten").symlink_to(layered / "train" / "cat")
+    with pytest.raises(UsageError, match=re.escape(
+            f"Image folder {str(layered)!r}: train/cat and train/kitten are one folder "
+            f"({layered / 'train' / 'cat'}), reached through a link, so its images would be "
+            "read twice; give each class of each split its own folder.")):
+        image_folder(str(layered))
+    (layered / "train" / "kitten").unlink()
+    elsewhere = tmp_path / "elsewhere"  # a class folder kept elsewhere, linked once: fine
+    (layered / "train" / "dog").rename(elsewhere)
+    (layered / "train" / "dog").symlink_to(elsewhere)
+    assert image_folder(str(layered)).class_names == ("cat", "dog")
+    shutil.rmtree(layered / "test")
+    (layered / "test").symlink_to(layered / "train")
+    with pytest.raises(UsageError, match="train/cat and test/cat are one folder"):
+        image_folder(str(layered))
