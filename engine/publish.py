@@ -26,9 +26,9 @@ def publish(model: keras.Model, spec: RunSpec, data: Prepared, run_dir: str,
     must take part in saving, export into their own ``run_dir/export``) in
     ``spec.export_formats``; returns the model's path and the version's.
 
-    A run interrupted after its export and before its report (:func:`published`)
-    ends again here with the same weights: the version it exported then is kept,
-    not exported a second time under the next number."""
+    A run interrupted after its export and before its report (and
+    :func:`engine.rundir.tidy_finished`) ends again here with the same weights: the
+    version it exported then is kept, not exported a second time under the next number."""
     model_path = rundir.save_model(model, run_dir)
     base_path = os.path.abspath(spec.export_dir if chief
                                 else os.path.join(run_dir, rundir.EXPORT_DIR))
@@ -41,15 +41,6 @@ def publish(model: keras.Model, spec: RunSpec, data: Prepared, run_dir: str,
                          data.source.class_names, base_path, spec.export_formats)
         rundir.write_json(marker, {**record, "version": version})
     return model_path, version
-
-
-def published(run_dir: str) -> None:
-    """Called once the report is written: the run is finished, and its export will not
-    be written again."""
-    try:
-        os.remove(os.path.join(run_dir, rundir.PUBLISHED_FILE))
-    except FileNotFoundError:
-        pass
 
 
 def exported_before(marker: str, record: dict) -> str | None:

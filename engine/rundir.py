@@ -443,9 +443,28 @@ def claim(model_dir: str, overwrite: bool = False, search: bool = False) -> bool
         raise UsageError(f"{model_dir} holds an interrupted {kind}; run its own command again "
                          "to resume it, pass --overwrite to replace it, or choose another "
                          "--model_dir.")
+    tidy_finished(model_dir)
     if not overwrite:
         refuse_finished(model_dir)
     return True
+
+
+def tidy_finished(model_dir: str) -> None:
+    """Removes what a finished run's last step removes after its report (the run it
+    replaced, its backup, :data:`PUBLISHED_FILE`), where an interruption in that step left
+    it: a finished run is not resumed, and its backup can be gigabytes."""
+    forget_replaced(model_dir)
+    remove_backup(model_dir)
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(os.path.join(model_dir, PUBLISHED_FILE))
+
+
+def remove_backup(run_dir: str) -> None:
+    """Deletes the backup a run kept (``run_callbacks(keep_backup=True)``) once its report
+    is written: a finished run is not resumed."""
+    import shutil
+
+    shutil.rmtree(os.path.join(run_dir, BACKUP_DIR), ignore_errors=True)
 
 
 def refuse_finished(model_dir: str) -> None:
@@ -489,8 +508,8 @@ def check_resumable(run_dir: str, record: dict, overwrite: bool = False) -> bool
     backup, previous = os.path.join(run_dir, BACKUP_DIR), os.path.join(run_dir, RUN_FILE)
     if overwrite and os.path.isdir(backup):
         return True
-    if not os.path.isdir(backup):
-        return False
+    if not os.path.isfile(os.path.join(backup, METADATA_FILE)):
+        return False  # none, or one that names no epoch (its first write failed): none resumes
     if not os.path.isfile(previous):  # nothing says which run the backup's epochs are of
         raise UsageError(f"{run_dir} holds an interrupted run's backup but not its {RUN_FILE}, "
                          "which says what that run was; restore it to resume the run, pass "

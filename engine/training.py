@@ -8,13 +8,13 @@ Compiling imports no TensorFlow (only :func:`train` does, through :mod:`engine.l
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import glob
 import io
 import json
 import math
 import os
-import shutil
 import sys
 import time
 import zipfile
@@ -293,7 +293,12 @@ class BestCheckpoint(keras.callbacks.ModelCheckpoint):
 
     def on_epoch_end(self, epoch, logs=None):
         with averaged_weights(self.model):
-            super().on_epoch_end(epoch, logs)
+            try:
+                super().on_epoch_end(epoch, logs)
+            except BaseException:  # a full disk: what was written of the file goes with it
+                with contextlib.suppress(OSError):
+                    os.remove(self.filepath.format(epoch=epoch + 1))
+                raise
 
 
 class CommitBest(keras.callbacks.Callback):
@@ -505,7 +510,7 @@ def run_callbacks(config: TrainingConfig, run_dir: str, accuracy: str = "accurac
     the best checkpoint watch. Without a ``validation`` split there is no best
     checkpoint (this says so, once). The backup is deleted when training ends unless
     ``keep_backup`` (a run that evaluates, saves and exports afterwards keeps it until
-    its report is written, :func:`remove_backup`, so that an interruption there resumes
+    its report is written, :func:`engine.rundir.remove_backup`, so that an interruption there resumes
     after the last epoch instead of training again).
 
     When ``run_dir`` holds the backup of an interrupted run, the history keeps the
@@ -519,7 +524,9 @@ def run_callbacks(config: TrainingConfig, run_dir: str, accuracy: str = "accurac
     """
     backup_dir = os.path.join(run_dir, BACKUP_DIR)
     history = os.path.join(run_dir, HISTORY_FILE)
-    resuming = os.path.isdir(backup_dir)  # a finished run's backup is gone: start afresh
+    # A finished run's backup is gone, and one whose first write failed names no epoch:
+    # either starts afresh.
+    resuming = os.path.isfile(os.path.join(backup_dir, METADATA_FILE))
     restore = restorable(backup_dir) if resuming else (0, None)
     if resuming:
         keep_history_rows(history, restore[0])
@@ -549,12 +556,6 @@ def run_callbacks(config: TrainingConfig, run_dir: str, accuracy: str = "accurac
         backup.saver(),
         *commit,
     ]
-
-
-def remove_backup(run_dir: str) -> None:
-    """Deletes the backup a run kept (``run_callbacks(keep_backup=True)``) once its report
-    is written: a finished run is not resumed."""
-    shutil.rmtree(os.path.join(run_dir, BACKUP_DIR), ignore_errors=True)
 
 
 def restored_pretrained_layers(run_dir: str, init_from: str) -> tuple[str, ...] | None:

@@ -21,7 +21,7 @@ from engine.cli import run_spec
 from engine.data import named_data_errors, open_source, prepare, resolve_input_shape
 from engine.data.preprocessing import Preprocessing
 from engine.evaluate import check_evaluation, evaluate, format_accuracy
-from engine.publish import publish, published
+from engine.publish import publish
 from engine.report import counted, plot_curves, read_history, training_report
 from engine.serving import layout
 from engine.session import session
@@ -143,9 +143,7 @@ def train_held(spec: RunSpec, chief: bool, overwrite: bool, validation_fraction_
     model_path, export_dir = publish(built.model, spec, data, run_dir, chief)
     interrupts.raise_if_dropped()
     if not chief:
-        rundir.forget_replaced(run_dir)
-        training.remove_backup(run_dir)
-        published(run_dir)
+        rundir.tidy_finished(run_dir)
         return None
     history = read_history(os.path.join(run_dir, rundir.HISTORY_FILE))
     curves = os.path.join(spec.model_dir, rundir.CURVES_FILE)
@@ -154,9 +152,7 @@ def train_held(spec: RunSpec, chief: bool, overwrite: bool, validation_fraction_
                              history, strategy, model_path=model_path, export_dir=export_dir,
                              curves=curves, accuracy=accuracy)
     rundir.write_json(os.path.join(spec.model_dir, rundir.REPORT_FILE), report)
-    rundir.forget_replaced(spec.model_dir)
-    training.remove_backup(run_dir)
-    published(run_dir)
+    rundir.tidy_finished(run_dir)
     return report
 
 

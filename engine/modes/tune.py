@@ -28,7 +28,7 @@ from engine import distribute, interrupts, private_api, rundir, runlock
 from engine.build import check_fits_before_reading, main_head
 from engine.data import DataFailure, named_data_errors, open_source, prepare, resolve_input_shape
 from engine.evaluate import check_evaluation, evaluate, format_accuracy
-from engine.publish import publish, published
+from engine.publish import publish
 from engine.report import counted, plot_curves, read_history, training_report
 from engine.session import session
 from engine.serving import layout
@@ -175,8 +175,7 @@ def tune_held(search: SearchSpec, chief: bool, overwrite: bool, verbose: int,
               **checkpoint_epoch(history, tuner.oracle.objective, first_row=continued),
               **search_results(search, tuner, best)}
     rundir.write_json(os.path.join(run.model_dir, rundir.REPORT_FILE), report)
-    rundir.forget_replaced(run.model_dir)
-    published(run.model_dir)
+    rundir.tidy_finished(run.model_dir)
     return report
 
 

@@ -43,9 +43,9 @@ from engine.build import build
 from engine.choices import SEEDS
 from engine.data import DataFailure, named_data_errors
 from engine.report import read_history
-from engine.rundir import BACKUP_DIR, HISTORY_FILE, LOG_DIR
+from engine.rundir import BACKUP_DIR, HISTORY_FILE, LOG_DIR, remove_backup
 from engine.training import (CROSS_ENTROPY, Diverged, accuracy_key, compile_model,
-                             one_target_per_head, remove_backup, run_callbacks)
+                             one_target_per_head, run_callbacks)
 from engine.tuning import hparams, space
 from engine.tuning.spec import SearchSpec
 from layers.errors import RunFailure, UsageError

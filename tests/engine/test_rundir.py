@@ -13,8 +13,33 @@ from layers.errors import UsageError
 
 def interrupted(tmp_path, record):
     os.makedirs(tmp_path / rundir.BACKUP_DIR)
+    rundir.write_json(str(tmp_path / rundir.BACKUP_DIR / rundir.METADATA_FILE),
+                      {"epoch": 1, "batch": 0})
     rundir.write_json(str(tmp_path / rundir.RUN_FILE), record)
     return str(tmp_path)
+
+
+def test_a_backup_that_names_no_epoch_lets_another_command_start_afresh(tmp_path):
+    # The first epoch's backup failed (a full disk) after its random states: nothing
+    # resumes, and "No epoch was backed up yet" said so, but another command was refused
+    # as if an interrupted run waited.
+    run_dir = interrupted(tmp_path, {"recipe": "mlp", "training": {"batch_size": 64}})
+    os.remove(tmp_path / rundir.BACKUP_DIR / rundir.METADATA_FILE)
+    (tmp_path / rundir.BACKUP_DIR / "random_states_1.npz").write_bytes(b"")
+    assert rundir.check_resumable(run_dir, {"recipe": "mlp", "training": {"batch_size": 32}}) \
+        is False
+
+
+def test_a_finished_run_left_with_its_backup_is_tidied_when_next_claimed(tmp_path):
+    # A Ctrl-C after report.json left the backup (gigabytes for a large model) and
+    # published.json for good: the finished run was refused before anything removed them.
+    rundir.write_json(str(tmp_path / rundir.RUN_FILE), {"recipe": "mlp"})
+    rundir.write_json(str(tmp_path / rundir.REPORT_FILE), {"recipe": "mlp"})
+    interrupted(tmp_path, {"recipe": "mlp"})
+    rundir.write_json(str(tmp_path / rundir.PUBLISHED_FILE), {"version": "1"})
+    with pytest.raises(UsageError, match="holds a finished run"):
+        rundir.claim(str(tmp_path))
+    assert sorted(os.listdir(tmp_path)) == [rundir.REPORT_FILE, rundir.RUN_FILE]
 
 
 def test_a_run_resumed_with_another_jit_compile_or_distribute_says_so(tmp_path, caplog):

@@ -831,6 +831,23 @@ def test_an_epochs_time_leaves_out_its_best_checkpoints_write(tmp_path, monkeypa
     assert written and history["epoch_seconds"][0] < 1000
 
 
+def test_a_best_checkpoint_that_fails_to_write_leaves_no_part_of_it(tmp_path, monkeypatch):
+    # A full disk left the half-written file, holding the space the message asked to free.
+    def fill_disk(self, filepath, **args):
+        with open(filepath, "wb") as file:
+            file.write(b"half a file")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(keras.Model, "save_weights", fill_disk)
+    model = tiny_model()
+    config = TrainingConfig(optimizer="sgd", learning_rate=0.1, epochs=1)
+    training.compile_model(model, config)
+    with pytest.raises(OSError, match="No space left"):
+        loop.fit(model, tiny_data(), validation_data=tiny_data(), epochs=1, verbose=0,
+                 callbacks=training.run_callbacks(config, str(tmp_path)))
+    assert not os.listdir(tmp_path / training.CHECKPOINT_DIR)
+
+
 def test_history_records_the_learning_rate_of_every_epoch(tmp_path):
     from engine.report import read_history
 
