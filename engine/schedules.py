@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 
 import keras
-from absl import logging
 
 from engine.rundir import read_column
 from layers.errors import UsageError
@@ -196,7 +195,7 @@ def drops_in_warmup(config: TrainingConfig) -> tuple[float, ...]:
     return ()
 
 
-def check_drops_reached(config: TrainingConfig, given, recipe: str) -> None:
+def check_drops_reached(config: TrainingConfig, given, recipe: str) -> list[str]:
     """Refuses, before any work, a rate drop set on the command line (``--decay_epochs``,
     ``--decay_every``; ``given`` holds the flags set) that falls after the run's last
     epoch: it would be silently ignored. ``recipe``'s own drops past a shortened
@@ -204,7 +203,10 @@ def check_drops_reached(config: TrainingConfig, given, recipe: str) -> None:
     warm-up longer than the run (``--warmup_epochs``): the rate would never reach
     ``--learning_rate``; or as long as the run where a schedule or the learning rate should
     follow it (a constant warm-up rate, ResNet-110's): they would never begin; or a linear
-    warm-up past a drop (:func:`drops_in_warmup`)."""
+    warm-up past a drop (:func:`drops_in_warmup`). Returns the warnings, for the caller to
+    give once every other check has passed (a run refused for another reason is not told
+    of its schedule)."""
+    warnings = []
     if config.warmup_epochs > config.epochs:
         length, harm = "longer than", "the rate would never reach the learning rate nor the " \
                                       "schedule begin"
@@ -221,8 +223,8 @@ def check_drops_reached(config: TrainingConfig, given, recipe: str) -> None:
             raise UsageError(
                 f"--warmup_epochs={config.warmup_epochs:g} lasts {length} the run "
                 f"(--epochs={config.epochs}): {harm}; raise --epochs or shorten --warmup_epochs.")
-        logging.warning("%s's warm-up lasts %g epochs, %s the run (--epochs=%d): %s.", recipe,
-                        config.warmup_epochs, length, config.epochs, harm)
+        warnings.append(f"{recipe}'s warm-up lasts {config.warmup_epochs:g} epochs, {length} "
+                        f"the run (--epochs={config.epochs}): {harm}.")
     hidden = drops_in_warmup(config)
     if hidden:
         drop_flag = "--decay_every" if config.schedule == "exponential" else "--decay_epochs"
@@ -234,11 +236,11 @@ def check_drops_reached(config: TrainingConfig, given, recipe: str) -> None:
             raise UsageError(f"--warmup_epochs={config.warmup_epochs:g} ramps up for longer "
                              f"than the schedule's first drop: {harm}; shorten --warmup_epochs "
                              f"or drop later ({drop_flag}).")
-        logging.warning("%s's warm-up of %g epochs ramps up past its first drop: %s.", recipe,
-                        config.warmup_epochs, harm)
+        warnings.append(f"{recipe}'s warm-up of {config.warmup_epochs:g} epochs ramps up past "
+                        f"its first drop: {harm}.")
     unreached = unreached_drops(config)
     if not unreached:
-        return
+        return warnings
     epochs = " and ".join(f"{drop:.4g}" for drop in unreached)
     if config.schedule == "exponential":
         if "decay_every" in given:
@@ -251,9 +253,10 @@ def check_drops_reached(config: TrainingConfig, given, recipe: str) -> None:
             f"--decay_epochs={','.join(f'{drop:g}' for drop in config.decay_epochs)} drops "
             f"the rate after {epochs} epochs, but the run stops after --epochs={config.epochs}; "
             f"raise --epochs or leave {'those drops' if len(unreached) > 1 else 'that drop'} out.")
-    logging.warning("%s's %s schedule drops the rate after %s epochs, past --epochs=%d: "
-                    "this run does not reach %s.", recipe, config.schedule, epochs,
-                    config.epochs, "those drops" if len(unreached) > 1 else "that drop")
+    warnings.append(f"{recipe}'s {config.schedule} schedule drops the rate after {epochs} "
+                    f"epochs, past --epochs={config.epochs}: this run does not reach "
+                    f"{'those drops' if len(unreached) > 1 else 'that drop'}.")
+    return warnings
 
 
 def check_validation(config: TrainingConfig, validation_examples: int) -> None:

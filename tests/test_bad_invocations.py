@@ -7,6 +7,7 @@ its cases, and the diverging run, also go through a new ``python train.py`` proc
 the exit codes and the output a user sees are checked where they are made."""
 
 import json
+import logging
 import os
 import pathlib
 import shutil
@@ -407,6 +408,26 @@ def test_an_architecture_that_does_not_fit_is_named_before_a_folder_is_read(
     assert result.stderr.strip().endswith("< 1; pass a larger --image_size, or leave it out "
                                           "for the recipe's input size.")
     assert "Skipped" not in result.stderr and "holds no decodable images" not in result.stderr
+
+
+@pytest.mark.parametrize("mode", ["train", "tune"])
+def test_a_refused_run_is_not_warned_of_its_schedule_first(tmp_path, train_here, mode, caplog):
+    # "resnet20's step schedule drops the rate after 90.91 and 136.4 epochs, past
+    # --epochs=1" came before the refusal, which was then not the one sentence.
+    with caplog.at_level(logging.WARNING):
+        result = train_here(f"--mode={mode}", "--recipe=resnet20", "--epochs=1",
+                            "--dataset=synthetic", "--image_size=1",
+                            f"--model_dir={tmp_path / 'run'}")
+    assert result.returncode == 2 and "--augment=cifar pads 4 pixels" in result.stderr
+    assert "schedule drops the rate" not in caplog.text
+
+
+def test_a_run_is_warned_of_its_schedule_as_it_begins(tmp_path, train_here, caplog):
+    with caplog.at_level(logging.WARNING):
+        result = train_here("--recipe=lenet5", "--epochs=1", f"--model_dir={tmp_path / 'run'}")
+    assert result.returncode == 0, result.stderr
+    assert "lenet5's step schedule drops the rate after 2 and 5 and 8 and 12 epochs, past " \
+           "--epochs=1: this run does not reach those drops." in caplog.text
 
 
 def test_an_unprepared_dataset_is_one_sentence_without_tfds_warning_first(places, tmp_path,

@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import os
 
+from absl import logging
+
 import recipes
 from engine import (distribute, endings, interrupts, rundir, runlock, schedules, training,
                     transfer)
@@ -32,16 +34,17 @@ from layers.errors import RunFailure, UsageError
 def run(args) -> None:
     spec = run_spec(args)
     training.check_flags_read(spec.training, args.given)
-    schedules.check_drops_reached(spec.training, args.given, spec.recipe)
+    cautions = schedules.check_drops_reached(spec.training, args.given, spec.recipe)
     transfer.check_flags(spec.init_from, spec.transfer, args.given)
     report = train(spec, overwrite=args.overwrite,
-                   validation_fraction_given="validation_fraction" in args.given)
+                   validation_fraction_given="validation_fraction" in args.given,
+                   cautions=cautions)
     if report is not None:  # a multi-worker run's other workers leave the report to the chief
         print(summary_line(report, spec.model_dir))
 
 
 def train(spec: RunSpec, overwrite: bool = False,
-          validation_fraction_given: bool = False) -> dict | None:
+          validation_fraction_given: bool = False, cautions=()) -> dict | None:
     """Trains ``spec.recipe`` on ``spec.data.dataset``, evaluates once on the test split,
     saves the model and its SavedModel export, and returns the report it wrote.
 
@@ -50,7 +53,9 @@ def train(spec: RunSpec, overwrite: bool = False,
     folder (``distribute.worker_dir``); only the chief writes into ``model_dir``,
     the report included, and gets the report; the others get None.
     ``validation_fraction_given``: ``--validation_fraction`` was set, which is refused
-    for a dataset that ships its own validation split.
+    for a dataset that ships its own validation split. ``cautions``: warnings about the
+    configuration (:func:`engine.schedules.check_drops_reached`'s), given once every check
+    has passed, as training begins.
     """
     check_paths(spec, overwrite)
     chief = distribute.is_chief()
@@ -61,7 +66,8 @@ def train(spec: RunSpec, overwrite: bool = False,
           interrupts.kept()):
         replacing = []  # the folder whose run this process set aside, once it has
         try:
-            return train_held(spec, chief, overwrite, validation_fraction_given, replacing)
+            return train_held(spec, chief, overwrite, validation_fraction_given, replacing,
+                              cautions)
         except RunFailure as failure:  # diverged, or its data failed: the run it replaced stays
             if replacing:
                 rundir.put_back(replacing[0])
@@ -80,7 +86,7 @@ def train(spec: RunSpec, overwrite: bool = False,
 
 
 def train_held(spec: RunSpec, chief: bool, overwrite: bool, validation_fraction_given: bool,
-               replacing: list) -> dict | None:
+               replacing: list, cautions=()) -> dict | None:
     """:func:`train`, its run folder held; ``replacing`` gets the folder (this worker's)
     once the run that ``--overwrite`` replaces is set aside there
     (:func:`engine.rundir.set_aside`)."""
@@ -125,6 +131,8 @@ def train_held(spec: RunSpec, chief: bool, overwrite: bool, validation_fraction_
                                    spec.finetune_multiplier)
             accuracy = training.accuracy_key(built.trained)
             validation = data.pipelines.validation
+            for caution in cautions:
+                logging.warning(caution)
             print(plan_line(spec, data), flush=True)
             training.train(built.trained,
                            training.one_target_per_head(built.trained, data.pipelines.train),

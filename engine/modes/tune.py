@@ -147,9 +147,9 @@ def tune_held(search: SearchSpec, chief: bool, overwrite: bool, verbose: int,
                 data.preprocessing.save(os.path.join(run.model_dir, rundir.PREPROCESSING_FILE))
                 hparams.write_experiment(search.project_dir, search.space, search.fixed_values)
             print(announcement(search, tuner, resumed), flush=True)
-            shortened = short_hyperband(search)
-            if shortened:
-                logging.warning(shortened)
+            for caution in (*search.cautions, short_hyperband(search)):
+                if caution:
+                    logging.warning(caution)
             tuner.search(data, validation_data=data.pipelines.validation,
                          epochs=run.training.epochs, verbose=0)
             interrupts.raise_if_dropped()

@@ -51,6 +51,8 @@ class SearchSpec:
     executions_per_trial: int = 1
     objective: str = "val_accuracy"
     max_failed_trials: int = 3
+    # Warnings about the configuration (check_drops_reached's), given as the search begins.
+    cautions: tuple[str, ...] = ()
 
     @property
     def project_dir(self) -> str:
@@ -121,7 +123,7 @@ def resolve(args: types.SimpleNamespace) -> SearchSpec:
     training.check_flags_read(run.training, args.given, searched={
         name: entry.values for name, entry in space.training.items()
         if name not in fixed and isinstance(entry, Choice)})
-    schedules.check_drops_reached(run.training, args.given, run.recipe)
+    cautions = schedules.check_drops_reached(run.training, args.given, run.recipe)
     transfer.check_flags(run.init_from, run.transfer, args.given)
     held = (tuple(source_architecture(run.init_from, space, run.recipe).items())
             if run.init_from else ())
@@ -130,7 +132,8 @@ def resolve(args: types.SimpleNamespace) -> SearchSpec:
                       automatic=automatic,
                       tuner=args.tuner, max_trials=args.max_trials,
                       executions_per_trial=args.executions_per_trial,
-                      objective=args.objective, max_failed_trials=args.max_failed_trials)
+                      objective=args.objective, max_failed_trials=args.max_failed_trials,
+                      cautions=tuple(cautions))
 
 
 def source_architecture(init_from: str, space: SearchSpace, recipe: str) -> dict[str, Any]:
