@@ -31,6 +31,7 @@ import tensorflow as tf
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from engine import quiet
 from engine.data.folder import (decode_bytes, declared_pixels, is_compressed_bmp, is_os2_bmp,
                                 is_palette_bmp, known_formats)
 from engine.serving.contract import COMPRESSED_BMP, MAX_IMAGE_PIXELS, OS2_BMP
@@ -195,24 +196,32 @@ def load_image(path: str) -> tf.Tensor:
     try:  # a named pipe or a device (/dev/zero) would be read for ever
         if not stat.S_ISREG(os.stat(os.path.expanduser(path)).st_mode):
             raise unreadable
-    except OSError:
-        raise unreadable from None
-    try:
-        data = tf.io.read_file(os.path.expanduser(path))
-        if not known_formats(data):
-            raise tf.errors.InvalidArgumentError(None, None, "not a JPEG, PNG, BMP or GIF file")
-        pixels = int(declared_pixels(data))
-        if pixels > MAX_IMAGE_PIXELS:  # a small file can declare more than the memory holds
-            raise UsageError(f"--image={path!r} is an image of {pixels:,} pixels, more than the "
-                             f"{MAX_IMAGE_PIXELS:,} decoded at most; scale it down first.")
-        for misread, reason in ((is_compressed_bmp, COMPRESSED_BMP), (is_os2_bmp, OS2_BMP)):
-            if misread(data):
-                raise UsageError(f"--image={path!r} is {reason}; save it as PNG.")
-        if is_palette_bmp(data):  # TensorFlow decodes its colour indices as grey levels
-            return decode_bytes(data)
-        return tf.io.decode_image(data, expand_animations=False)
+    except FileNotFoundError:
+        raise UsageError(f"--image={path!r} does not exist; check the path.") from None
+    except OSError as error:
+        raise UsageError(f"--image={path!r} cannot be read ({error.strerror or error}); check its "
+                         "permissions.") from None
+    try:  # libjpeg's own lines about a damaged file kept off the terminal: told below
+        with quiet.stderr_without(quiet.DECODER_CHATTER):
+            return decoded(tf.io.read_file(os.path.expanduser(path)), path)
     except tf.errors.OpError:  # unreadable, not an image
         raise unreadable from None
+
+
+def decoded(data: tf.Tensor, path: str) -> tf.Tensor:
+    """:func:`load_image`'s image from the file's contents ``data``."""
+    if not known_formats(data):
+        raise tf.errors.InvalidArgumentError(None, None, "not a JPEG, PNG, BMP or GIF file")
+    pixels = int(declared_pixels(data))
+    if pixels > MAX_IMAGE_PIXELS:  # a small file can declare more than the memory holds
+        raise UsageError(f"--image={path!r} is an image of {pixels:,} pixels, more than the "
+                         f"{MAX_IMAGE_PIXELS:,} decoded at most; scale it down first.")
+    for misread, reason in ((is_compressed_bmp, COMPRESSED_BMP), (is_os2_bmp, OS2_BMP)):
+        if misread(data):
+            raise UsageError(f"--image={path!r} is {reason}; save it as PNG.")
+    if is_palette_bmp(data):  # TensorFlow decodes its colour indices as grey levels
+        return decode_bytes(data)
+    return tf.io.decode_image(data, expand_animations=False)
 
 
 # --- computing --------------------------------------------------------------------------------

@@ -448,3 +448,17 @@ def test_one_pixel_feature_maps_are_drawn_as_large_as_the_gaps_between_them_allo
                                            "a digit", str(tmp_path / f"{side}.png"))
         heights[side] = tf.io.decode_png(tf.io.read_file(path)).shape[0]
     assert heights[1] <= heights[14]  # 2.2 times as tall before
+
+
+def test_a_missing_or_truncated_image_is_one_sentence_of_its_own(tmp_path, capfd):
+    # A missing file was "not a readable image file", as a damaged one is; a truncated
+    # JPEG's refusal came after libjpeg's "Improper call to JPEG library in state 201".
+    with pytest.raises(UsageError, match=r"^--image='.*gone.png' does not exist; check the "
+                                         r"path\.$"):
+        visualize.load_image(str(tmp_path / "gone.png"))
+    photo = tf.io.encode_jpeg(np.full((64, 64, 3), 90, np.uint8)).numpy()
+    (tmp_path / "cut.jpg").write_bytes(photo[:len(photo) // 2])
+    capfd.readouterr()
+    with pytest.raises(UsageError, match="cut.jpg' is not a readable image file"):
+        visualize.load_image(str(tmp_path / "cut.jpg"))
+    assert "JPEG" not in capfd.readouterr().err
