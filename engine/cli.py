@@ -263,10 +263,22 @@ _ABSL_MISTAKES = (
     (re.compile(r"^Unknown command line flag '([^']*)'$"),
      lambda match: f"Unknown flag --{match[1]}; {command.invocation()} --helpfull lists every "
                    "flag."),
+    # A choice flag's value that is none of its choices, with the one it may mean.
+    (re.compile(r"^flag --(\w+)=(.*): value should be one of <(.*)>$"),
+     lambda match: choice_mistake(match[1], match[2], match[3].split("|"))),
     # A list flag's value as given (--export_format=onnx), not as Python's list.
     (re.compile(r"^flag --(\w+)=(\[.*\]): (.*)$"),
      lambda match: f"--{match[1]}={','.join(ast.literal_eval(match[2]))}: {match[3]}"),
 )
+
+
+def choice_mistake(flag: str, value: str, accepted: list[str]) -> str:
+    """The sentence for ``--flag=value`` where the flag takes one of ``accepted``."""
+    from layers.checks import close_names  # (imports Keras: only for a mistake)
+
+    meant = close_names(value, accepted, limit=1)
+    return (f"--{flag}={value} is none of {', '.join(accepted)}"
+            + (f"; did you mean --{flag}={meant[0]}?" if meant else "."))
 
 
 def flag_mistake(error: Exception) -> str:

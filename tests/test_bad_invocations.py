@@ -117,6 +117,9 @@ CASES = [
     (["--deterministic=maybe"], 2, "--deterministic=maybe is not true or false; write "
      "--deterministic or --nodeterministic."),
     (["--epochs=abc"], 2, "--epochs=abc is not an integer."),
+    (["--mode=Train"], 2, "--mode=Train is none of train, evaluate, summary, activations, export, "
+                          "predict, visualize, tune; did you mean --mode=train?"),
+    (["--optimizer=adamm"], 2, "did you mean --optimizer=adam?"),
     (["--learning_rate=fast"], 2, "--learning_rate=fast is not a number."),
     (["--flagfile={missing}"], 2, "missing cannot be read (No such file or directory); pass "
      "the path of a file of flags, one a line."),
