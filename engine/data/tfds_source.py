@@ -141,8 +141,9 @@ def prepare_offline(builder, manual_dir: str) -> None:
     missing = [filename for filename in expected
                if not os.path.exists(os.path.join(manual_dir, filename))]
     if missing:
-        raise UsageError(f"--manual_dir={manual_dir!r} lacks {', '.join(missing)}; preparing "
-                         f"{name!r} offline needs {', '.join(expected)}.")
+        which = "" if missing == expected else f"{', '.join(missing)} of "
+        raise UsageError(f"--manual_dir={manual_dir!r} lacks {which}the archives that "
+                         f"preparing {name!r} offline needs: {', '.join(expected)}.")
     downloads = os.path.join(str(builder.data_dir_root), "downloads")
     config = tfds.download.DownloadConfig(
         manual_dir=manual_dir, extract_dir=os.path.join(downloads, "extracted", *name.split("/")))

@@ -76,9 +76,15 @@ def test_unprepared_tfds_dataset_points_at_data_dir_and_manual_dir(tmp_path, mon
 def test_manual_dir_without_the_archives_names_the_missing_files(tmp_path):
     (tmp_path / "manual").mkdir()
     (tmp_path / "manual" / "train-images-idx3-ubyte.gz").write_bytes(b"")
-    with pytest.raises(ValueError, match=r"lacks t10k-images-idx3-ubyte.gz, t10k-labels-idx1"):
+    with pytest.raises(ValueError, match=r"lacks t10k-images-idx3-ubyte.gz, t10k-labels-idx1-"
+                                         r"ubyte.gz, train-labels-idx1-ubyte.gz of the archives "
+                                         r"that preparing 'mnist/3.0.1' offline needs: t10k-"):
         load_source("mnist", str(tmp_path / "data"), str(tmp_path / "manual"))
     assert not (tmp_path / "data" / "mnist").exists()
+    (tmp_path / "manual" / "train-images-idx3-ubyte.gz").unlink()
+    with pytest.raises(ValueError, match=r"lacks the archives that preparing 'mnist/3.0.1' "
+                                         r"offline needs: t10k-images-idx3-ubyte.gz, "):
+        load_source("mnist", str(tmp_path / "data"), str(tmp_path / "manual"))
 
 
 def test_prepared_mnist_carves_validation_from_train(shared_tfds):
