@@ -20,6 +20,7 @@ warning about any other function still shows.
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import logging
 import os
 import re
@@ -48,16 +49,22 @@ DECODER_CHATTER = re.compile(
 @contextlib.contextmanager
 def stderr_without(chatter: re.Pattern):
     """Runs its block with file descriptor 2 (where C++ code writes) captured, then
-    writes back every captured line that ``chatter`` does not match."""
+    writes back every captured line that ``chatter`` does not match. A fatal error in
+    the block (an abort, such as C++'s ``std::bad_alloc``, or a segmentation fault) ends
+    the process before that: Python's traceback of it goes to the terminal
+    (:mod:`faulthandler`), not into the capture, so the crash is not silent."""
     sys.stderr.flush()
     saved = os.dup(2)
+    told_before = faulthandler.is_enabled()  # python -X faulthandler: to descriptor 2
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
+        faulthandler.enable(file=saved)
         try:
             yield
         finally:
             sys.stderr.flush()
             os.dup2(saved, 2)
+            faulthandler.enable() if told_before else faulthandler.disable()
             os.close(saved)
             captured.seek(0)
             for line in captured.read().decode(errors="replace").splitlines():

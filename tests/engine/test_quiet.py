@@ -65,3 +65,34 @@ def test_warnings_read_as_a_command_line_tools_with_their_traceback():
     lines = formatter.format(failed).splitlines()
     assert lines[0] == "train.py: error: Could not save"
     assert lines[1] == "Traceback (most recent call last):" and lines[-1] == "OSError: disk gone"
+
+
+def test_a_crash_while_the_decoders_lines_are_captured_still_reaches_the_terminal():
+    # Predict on an image too large for the memory ended at exit 134 with nothing at all
+    # on the terminal: the abort's report had gone into the capture.
+    import os
+    import pathlib
+    import subprocess
+
+    crash = ("from engine import quiet, command\n"
+             "import os, sys\n"
+             "with quiet.stderr_without(quiet.DECODER_CHATTER):\n"
+             "    os.abort()\n")
+    result = subprocess.run([sys.executable, "-c", crash], capture_output=True, text=True,
+                            cwd=pathlib.Path(quiet.__file__).parents[1], timeout=300,
+                            env={**os.environ, "PYTHONFAULTHANDLER": ""})
+    assert result.returncode != 0
+    assert "Fatal Python error: Aborted" in result.stderr and "line 4" in result.stderr
+
+
+def test_the_capture_leaves_the_fault_handler_as_it_found_it(capfd):
+    import faulthandler
+    import os
+
+    for enabled in (True, False):  # pytest enables it; python without -X faulthandler not
+        faulthandler.enable() if enabled else faulthandler.disable()
+        with quiet.stderr_without(quiet.DECODER_CHATTER):
+            os.write(2, b"Corrupt JPEG data: 368 extraneous bytes before marker 0xd9\n")
+        assert faulthandler.is_enabled() == enabled
+    faulthandler.enable()
+    assert "Corrupt JPEG" not in capfd.readouterr().err
