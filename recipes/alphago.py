@@ -77,11 +77,13 @@ def alphago_policy(input_shape, classes, classifier_activation, name="alphago_po
 # steps, minibatch 16, 340 million steps; here converted to epochs of the KGS training
 # set (80e6 * 16 / 28.4e6 = 45.1 epochs per halving, 191.5 epochs in all). The paper
 # also samples one of the 8 board symmetries per position, which no augmentation
-# here does ("none").
+# here does ("none"). The epochs count every training position: the paper holds out
+# only its 1 million test positions, no validation split.
 ALPHAGO_TRAINING = TrainingConfig(
     optimizer="sgd", learning_rate=0.003, momentum=0.0, batch_size=MINIBATCH,
     epochs=round(340e6 * MINIBATCH / KGS_TRAINING_POSITIONS), schedule="exponential",
     decay_factor=0.5, decay_every=80e6 * MINIBATCH / KGS_TRAINING_POSITIONS,
+    validation_fraction=0.0,
 )
 
 for _filters in FILTERS:

@@ -74,7 +74,7 @@ register(Recipe(
     input_shape=(32, 32, 3),
     classes=10,
     paper="Lin, Chen and Yan, Network In Network, ICLR 2014",
-    year=2013,
+    year=2014,
     table="Section 4.2 (CIFAR-10), Figure 2; filter counts of the authors' released model",
     # Section 4.1: mini-batches of 128 and Krizhevsky et al.'s procedure (momentum,
     # weight decay), the learning rate "lowered by a scale of 10" when "the accuracy on

@@ -179,7 +179,7 @@ for _name, _configuration, _lrn, _depth, _initialization in VGG_RECIPES:
         classes=1000,
         paper="Simonyan and Zisserman, Very Deep Convolutional Networks for Large-Scale "
               "Image Recognition, ICLR 2015",
-        year=2014,
+        year=2015,
         table=f"Table 1, column {_column}; Table 2",
         training=(VGG_SINGLE_SCALE_TRAINING if _configuration in SINGLE_SCALE_CONFIGURATIONS
                   else VGG_TRAINING),

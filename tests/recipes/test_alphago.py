@@ -80,6 +80,11 @@ def test_paper_training_configuration():
     assert (training.schedule, training.decay_factor) == ("exponential", 0.5)
     # 80 million steps of 16 positions per halving, over 28.4 million training positions.
     assert training.decay_every == pytest.approx(80e6 * 16 / 28.4e6)
+    # Epochs of all 28.4 million: none held out for validation, which would have cut the
+    # run to 307 million steps, halving every 72 million.
+    trained = 28.4e6 * (1 - training.validation_fraction)
+    assert training.epochs * trained / 16 == pytest.approx(340e6, rel=0.01)
+    assert training.decay_every * trained / 16 == pytest.approx(80e6)
 
 
 def test_round_trip(round_trip):
