@@ -64,7 +64,7 @@ def stderr_without(chatter: re.Pattern):
         finally:
             sys.stderr.flush()
             os.dup2(saved, 2)
-            faulthandler.enable() if told_before else faulthandler.disable()
+            faulthandler.enable(file=2) if told_before else faulthandler.disable()
             os.close(saved)
             captured.seek(0)
             for line in captured.read().decode(errors="replace").splitlines():
