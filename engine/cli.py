@@ -63,8 +63,9 @@ flags.DEFINE_float("validation_fraction", None,
                    "Share of the training split held out for validation where the dataset has "
                    "no validation split; 0 trains on the whole training split, without "
                    "validation. Default: the recipe's (0.1; 0 for lenet5, resnext29_8x64d, "
-                   "wrn28_10 and wrn28_10_dropout, whose papers train on the whole training "
-                   "split).", lower_bound=0.0,
+                   "wrn28_10, wrn28_10_dropout, alphago_policy, alphago_policy_k128, "
+                   "alphago_policy_k256 and alphago_policy_k384, whose papers train on the "
+                   "whole training split).", lower_bound=0.0,
                    upper_bound=0.99)
 flags.DEFINE_boolean("deterministic", False,
                      "Reproducible element order in the input pipeline (and op determinism).")

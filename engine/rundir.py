@@ -364,8 +364,8 @@ def load_run(model_dir: str, reads_images: bool = False, **named: str) -> SavedR
     missing = [name for name in (RUN_FILE, PREPROCESSING_FILE, MODEL_FILE)
                if not os.path.isfile(os.path.join(model_dir, name))]
     if missing:
-        interrupted = os.path.isdir(os.path.join(model_dir, BACKUP_DIR)) or os.path.isfile(
-            os.path.join(model_dir, SEARCH_DIR, ORACLE_FILE))
+        interrupted = any(os.path.isfile(os.path.join(model_dir, *path)) for path in (
+            (BACKUP_DIR, METADATA_FILE), (SEARCH_DIR, ORACLE_FILE)))
         aside = any(os.path.isdir(os.path.join(model_dir, name))
                     for name in (REPLACED_DIR, SETTING_ASIDE_DIR))
         remedy = ("the run that --overwrite is replacing waits in .replaced until its "
@@ -434,10 +434,13 @@ def claim(model_dir: str, overwrite: bool = False, search: bool = False) -> bool
     settle_replaced(model_dir)
     check_no_foreign_folders(model_dir)
     if not os.path.isfile(os.path.join(model_dir, REPORT_FILE)):
-        # A search's folder without the oracle's state is one that never ran a trial.
+        # A search's folder without the oracle's state is one that never ran a trial; a
+        # backup that names no epoch (its first write failed) has none to resume, and a
+        # search replaces what that run left.
         other = (os.path.join(model_dir, BACKUP_DIR) if search
                  else os.path.join(model_dir, SEARCH_DIR, ORACLE_FILE))
-        if not os.path.exists(other) or overwrite:
+        if overwrite or not os.path.exists(
+                os.path.join(other, METADATA_FILE) if search else other):
             return os.path.exists(other)
         kind = "training run (--mode=train)" if search else "search (--mode=tune)"
         raise UsageError(f"{model_dir} holds an interrupted {kind}; run its own command again "

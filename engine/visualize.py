@@ -199,8 +199,10 @@ def load_image(path: str) -> tf.Tensor:
     except FileNotFoundError:
         raise UsageError(f"--image={path!r} does not exist; check the path.") from None
     except OSError as error:
-        raise UsageError(f"--image={path!r} cannot be read ({error.strerror or error}); check its "
-                         "permissions.") from None
+        remedy = "check its permissions" if isinstance(error, PermissionError) \
+            else "check the path"
+        raise UsageError(f"--image={path!r} cannot be read ({error.strerror or error}); "
+                         f"{remedy}.") from None
     try:  # libjpeg's own lines about a damaged file kept off the terminal: told below
         with quiet.stderr_without(quiet.DECODER_CHATTER):
             return decoded(tf.io.read_file(os.path.expanduser(path)), path)

@@ -60,6 +60,7 @@ def places(tmp_path_factory, train_here):
     save_damaged_runs(root, finished)
     interrupted = root / "interrupted"  # an interrupted run of another recipe
     (interrupted / "backup").mkdir(parents=True)
+    (interrupted / "backup" / "training_metadata.json").write_text('{"epoch": 1, "batch": 0}')
     record = json.loads((finished / "run.json").read_text())
     (interrupted / "run.json").write_text(json.dumps({**record, "recipe": "mlp"}))
     return root

@@ -208,6 +208,7 @@ def claim(search: SearchSpec, overwrite: bool) -> bool:
     report = rundir.read_json(path)
     if not isinstance(report.get("max_trials"), int):  # a training run's report
         return rundir.claim(model_dir, overwrite, search=True)
+    rundir.tidy_finished(model_dir)  # what an interruption after its report left
     # A search resumed with a smaller --max_trials finished the trial it had started.
     trials = len(report.get("trials", ()))
     budget = max(report["max_trials"], trials)

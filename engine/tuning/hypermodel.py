@@ -43,7 +43,7 @@ from engine.build import build
 from engine.choices import SEEDS
 from engine.data import DataFailure, named_data_errors
 from engine.report import read_history
-from engine.rundir import BACKUP_DIR, HISTORY_FILE, LOG_DIR, remove_backup
+from engine.rundir import BACKUP_DIR, HISTORY_FILE, LOG_DIR, METADATA_FILE, remove_backup
 from engine.training import (CROSS_ENTROPY, Diverged, accuracy_key, compile_model,
                              one_target_per_head, run_callbacks)
 from engine.tuning import hparams, space
@@ -130,7 +130,8 @@ class RecipeHyperModel(keras_tuner.HyperModel):
         x = data.training_pipeline(self.execution_seed())
         self.execution += 1
         accuracy = accuracy_key(model)
-        resuming = os.path.isdir(os.path.join(run_dir, BACKUP_DIR))  # an interrupted execution
+        # An interrupted execution, as run_callbacks reads it: a backup naming an epoch.
+        resuming = os.path.isfile(os.path.join(run_dir, BACKUP_DIR, METADATA_FILE))
         # Each execution's backup is kept until the trial ends: a trial interrupted in a
         # later execution runs no finished one again.
         trial_callbacks = run_callbacks(training, run_dir, accuracy, [

@@ -28,6 +28,7 @@ def test_a_backup_that_names_no_epoch_lets_another_command_start_afresh(tmp_path
     (tmp_path / rundir.BACKUP_DIR / "random_states_1.npz").write_bytes(b"")
     assert rundir.check_resumable(run_dir, {"recipe": "mlp", "training": {"batch_size": 32}}) \
         is False
+    assert rundir.claim(run_dir, search=True) is True  # a search replaces what it left
 
 
 def test_a_finished_run_left_with_its_backup_is_tidied_when_next_claimed(tmp_path):
@@ -185,6 +186,8 @@ def test_an_interrupted_run_of_the_other_mode_is_neither_resumed_nor_overwritten
     os.makedirs(tmp_path / other)
     if other == rundir.SEARCH_DIR:  # a search that started a trial: the oracle saved its state
         rundir.write_json(str(tmp_path / other / "oracle.json"), {})
+    else:  # a training run that backed an epoch up
+        rundir.write_json(str(tmp_path / other / rundir.METADATA_FILE), {"epoch": 1, "batch": 0})
     with pytest.raises(UsageError, match=rf"holds an interrupted {kind}; run its own command "
                                          r"again to resume it, pass --overwrite to replace it"):
         rundir.claim(str(tmp_path), search=search)
@@ -480,6 +483,8 @@ def test_reading_an_interrupted_run_says_to_finish_it(tmp_path):
     # "No finished run ... pass the --model_dir of a completed training run" left out that
     # this one resumes.
     (tmp_path / rundir.BACKUP_DIR).mkdir()
+    rundir.write_json(str(tmp_path / rundir.BACKUP_DIR / rundir.METADATA_FILE),
+                      {"epoch": 1, "batch": 0})
     rundir.write_json(str(tmp_path / rundir.RUN_FILE), {"recipe": "lenet5_modern"})
     with pytest.raises(UsageError, match=r"lacks preprocessing\.json, model\.keras\); it holds "
                                          r"an interrupted run: run its own command again to "

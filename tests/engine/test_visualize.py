@@ -456,6 +456,10 @@ def test_a_missing_or_truncated_image_is_one_sentence_of_its_own(tmp_path, capfd
     with pytest.raises(UsageError, match=r"^--image='.*gone.png' does not exist; check the "
                                          r"path\.$"):
         visualize.load_image(str(tmp_path / "gone.png"))
+    (tmp_path / "a.png").write_bytes(b"")
+    with pytest.raises(UsageError, match=r"a.png/b.png' cannot be read \(Not a directory\); "
+                                         r"check the path\.$"):
+        visualize.load_image(str(tmp_path / "a.png" / "b.png"))
     photo = tf.io.encode_jpeg(np.full((64, 64, 3), 90, np.uint8)).numpy()
     (tmp_path / "cut.jpg").write_bytes(photo[:len(photo) // 2])
     capfd.readouterr()

@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 
 import recipes
-from engine import loop, spec, training
+from engine import loop, rundir, spec, training
 from engine.tuning.hypermodel import MainHeadLogs, RecipeHyperModel, best_epoch, rebatched
 from engine.tuning.spec import SearchSpec
 from recipes.space import Choice, SearchSpace
@@ -187,6 +187,27 @@ def test_a_trial_resumed_mid_way_scores_and_keeps_its_best_epoch_before_the_kill
     assert max(model.history.history["val_accuracy"]) < 1.0
     assert metrics["val_accuracy"] == 1.0
     assert checkpoint.read_bytes() == saved
+
+
+def test_a_trial_whose_first_backup_failed_is_scored_on_its_own_epochs(tmp_path):
+    # A full disk in the first epoch's backup left its random states but named no epoch:
+    # the rerun trained afresh, yet took the failed attempt's history as its own, whose
+    # score its epochs then had to beat to be keras-tuner's checkpoint.
+    from keras_tuner.src.engine import tuner_utils
+
+    trials = hypermodel(tmp_path, epochs=1)
+    hp = keras_tuner.HyperParameters()
+    execution = tmp_path / "trial_0" / "execution0"
+    (execution / rundir.BACKUP_DIR).mkdir(parents=True)
+    (execution / rundir.BACKUP_DIR / "random_states_1.npz").write_bytes(b"")
+    (execution / training.HISTORY_FILE).write_text("epoch,val_accuracy,val_loss\n0,1.0,0.0\n")
+    checkpoint = tmp_path / "trial_0" / "checkpoint.weights.h5"
+    model = trials.build(hp)
+    metrics = trials.fit(hp, model, prepared(), validation_data=data(), epochs=1, callbacks=[
+        tuner_utils.SaveBestEpoch(keras_tuner.Objective("val_accuracy", "max"), str(checkpoint))])
+    trained = model.history.history["val_accuracy"]
+    assert len(trained) == 1 and trained[0] < 1.0
+    assert metrics["val_accuracy"] == pytest.approx(trained[0]) and checkpoint.exists()
 
 
 def test_a_trial_interrupted_in_its_second_execution_runs_no_finished_one_again(tmp_path):

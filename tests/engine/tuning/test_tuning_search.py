@@ -430,9 +430,12 @@ def test_a_search_resumed_with_fewer_trials_than_it_started_is_refused(tmp_path)
     # Finished so before this check, with 3 trials under --max_trials=2: 3 extend nothing.
     rundir.write_json(str(tmp_path / "search_run" / rundir.REPORT_FILE),
                       {"max_trials": 2, "trials": [{"id": str(index)} for index in range(3)]})
+    # An interruption after the report left published.json: the next command removes it.
+    rundir.write_json(str(tmp_path / "search_run" / rundir.PUBLISHED_FILE), {"version": "1"})
     with pytest.raises(UsageError, match=r"holds a finished search of --max_trials=3; pass a "
                                          r"larger --max_trials"):
         tune.claim(dataclasses.replace(search, max_trials=3), overwrite=False)
+    assert not (tmp_path / "search_run" / rundir.PUBLISHED_FILE).exists()
 
 
 def test_a_search_resumed_on_a_dataset_split_otherwise_is_refused_before_any_work(tmp_path):
