@@ -27,12 +27,18 @@ def test_alexnet_ten_crops_come_from_the_256_image():
     np.testing.assert_array_equal(crops[3], stored[29:, 29:])
 
 
-def test_cifar_ten_crops_are_4_pixel_translations():
-    augmentation = make_augmentation("cifar", (32, 32, 3))
-    stored = tf.random.stateless_uniform((32, 32, 3), [1, 3], maxval=255)
+# shift trains on translations of up to 2 pixels: its corner crops are those, not cifar's
+# 4-pixel ones (it cropped from cifar's canvas, translations it never trained on).
+@pytest.mark.parametrize("preset, shape, pixels", [("cifar", (32, 32, 3), 4),
+                                                   ("shift", (28, 28, 1), 2)])
+def test_ten_crops_are_the_presets_largest_translations(preset, shape, pixels):
+    augmentation = make_augmentation(preset, shape)
+    stored = tf.random.stateless_uniform(shape, [1, 3], maxval=255)
     crops = views(augmentation, stored, "10crop").numpy()
+    side = shape[0] - pixels
     np.testing.assert_array_equal(crops[4], stored)
-    np.testing.assert_array_equal(crops[0][4:, 4:], stored[:28, :28])
+    np.testing.assert_array_equal(crops[0][pixels:, pixels:], stored[:side, :side])
+    assert crops[0][:pixels].max() == 0
 
 
 def test_flip_views_are_the_evaluation_view_and_its_mirror():
@@ -58,13 +64,3 @@ def test_dense_views_of_a_strip_are_cut_to_its_centre_first(preset):
     dense = views(augmentation, augmentation.store_whole(strip), "dense", 384)
     assert dense.shape[1] == 384 and dense.shape[2] <= 4 * 384
 
-
-def test_shift_ten_crops_are_its_2_pixel_translations():
-    # shift trains on translations of up to 2 pixels: its corner crops are those, not
-    # cifar's 4-pixel ones, which it never trained on.
-    augmentation = make_augmentation("shift", (28, 28, 1))
-    stored = tf.random.stateless_uniform((28, 28, 1), [1, 5], maxval=255)
-    crops = views(augmentation, stored, "10crop").numpy()
-    np.testing.assert_array_equal(crops[4], stored)
-    np.testing.assert_array_equal(crops[0][2:, 2:], stored[:26, :26])
-    assert crops[0][:2].max() == 0
