@@ -29,6 +29,10 @@ STRIDE_PLACEMENTS = ("1x1", "3x3")
 HE_FANS = ("fan_in", "fan_out")
 # The epsilon of the paper's Caffe model and of torchvision (Keras defaults to 1e-3).
 BATCH_NORM_EPSILON = 1e-5
+# The weight of the old value in a batch normalization's moving averages: Keras's 0.99 by
+# default; Torch's nn.SpatialBatchNormalization (momentum 0.1 of the new batch) is 0.9.
+BATCH_NORM_MOMENTUM = 0.99
+TORCH_BATCH_NORM_MOMENTUM = 0.9
 
 
 def he_normal(fan: str = "fan_in"):
@@ -61,67 +65,78 @@ def conv(x, filters: int, kernel_size: int, *, name: str, strides: int = 1, grou
     return layer(x)
 
 
-def batch_norm(x, *, name: str):
-    """The ``{name}_bn`` batch normalization every convolution of a ResNet is followed by."""
-    return keras.layers.BatchNormalization(epsilon=BATCH_NORM_EPSILON, name=f"{name}_bn")(x)
+def batch_norm(x, *, name: str, momentum: float = BATCH_NORM_MOMENTUM):
+    """The ``{name}_bn`` batch normalization every convolution of a ResNet is followed by,
+    its moving averages of ``momentum``."""
+    return keras.layers.BatchNormalization(momentum=momentum, epsilon=BATCH_NORM_EPSILON,
+                                           name=f"{name}_bn")(x)
 
 
 def conv_bn(x, filters: int, kernel_size: int, *, name: str, strides: int = 1, groups: int = 1,
-            activation: str | None = "relu", use_bias: bool = False, fan: str = "fan_in"):
-    """:func:`conv` then :func:`batch_norm`, then ``{name}_relu`` unless ``activation=None``."""
+            activation: str | None = "relu", use_bias: bool = False, fan: str = "fan_in",
+            momentum: float = BATCH_NORM_MOMENTUM):
+    """:func:`conv` then :func:`batch_norm` (of ``momentum``), then ``{name}_relu`` unless
+    ``activation=None``."""
     x = batch_norm(conv(x, filters, kernel_size, name=name, strides=strides, groups=groups,
-                        use_bias=use_bias, fan=fan), name=name)
+                        use_bias=use_bias, fan=fan), name=name, momentum=momentum)
     if activation is None:
         return x
     return keras.layers.Activation(activation, name=f"{name}_{activation}")(x)
 
 
-def bn_relu(x, *, name: str):
-    """Batch normalization then ReLU (``{name}_bn``, ``{name}_relu``): a pre-activation."""
-    return keras.layers.Activation("relu", name=f"{name}_relu")(batch_norm(x, name=name))
+def bn_relu(x, *, name: str, momentum: float = BATCH_NORM_MOMENTUM):
+    """Batch normalization (of ``momentum``) then ReLU (``{name}_bn``, ``{name}_relu``): a
+    pre-activation."""
+    return keras.layers.Activation("relu", name=f"{name}_relu")(
+        batch_norm(x, name=name, momentum=momentum))
 
 
 def shortcut_branch(x, filters: int, *, name: str, strides: int = 1, option: str = "B",
-                    use_bias: bool = False, fan: str = "fan_in"):
+                    use_bias: bool = False, fan: str = "fan_in",
+                    momentum: float = BATCH_NORM_MOMENTUM):
     """The shortcut of a block whose residual branch outputs ``filters`` channels at ``strides``.
 
     Sec. 3.3: option A is the identity, subsampled and padded with zero channels
     where the shape changes (:class:`ZeroPadShortcut`, parameter-free); option B
     projects (1x1 conv + BN, ``{name}_0_conv``/``{name}_0_bn``) only where the
-    shape changes; option C projects always.
+    shape changes; option C projects always. ``momentum`` is the projection's batch
+    normalization's.
     """
     check_choice("shortcut", option, SHORTCUTS)
     changes = strides != 1 or x.shape[-1] != filters
     if option == "C" or (option == "B" and changes):
         return conv_bn(x, filters, 1, strides=strides, activation=None, use_bias=use_bias,
-                       fan=fan, name=f"{name}_0")
+                       fan=fan, momentum=momentum, name=f"{name}_0")
     if option == "A" and changes:
         return ZeroPadShortcut(filters, strides, name=f"{name}_0_pad")(x)
     return x
 
 
 def basic_block(x, filters: int, *, name: str, strides: int = 1, shortcut: str | None = "B",
-                survival_probability: float = 1.0, use_bias: bool = False, fan: str = "fan_in"):
+                survival_probability: float = 1.0, use_bias: bool = False, fan: str = "fan_in",
+                momentum: float = BATCH_NORM_MOMENTUM):
     """Fig. 5 left: 3x3 conv (stride ``strides``) - BN - ReLU - 3x3 conv - BN, + shortcut, ReLU.
 
     ``shortcut`` is an option of :func:`shortcut_branch` or ``None`` for the plain
     network of Fig. 3 (middle), which has no shortcut at all.  A
     ``survival_probability`` below 1 drops the residual branch at training time
     (:class:`layers.StochasticDepth`, Huang et al. 2016). ``fan`` is that of every
-    convolution's :func:`he_normal`.
+    convolution's :func:`he_normal`, ``momentum`` that of every batch normalization.
     """
     check_positive_int("filters", filters)
     strides = _check_block(strides, survival_probability)
-    identity = _identity(x, filters, name, strides, shortcut, use_bias, fan)
-    y = conv_bn(x, filters, 3, strides=strides, use_bias=use_bias, fan=fan, name=f"{name}_1")
-    y = conv_bn(y, filters, 3, activation=None, use_bias=use_bias, fan=fan, name=f"{name}_2")
+    identity = _identity(x, filters, name, strides, shortcut, use_bias, fan, momentum)
+    y = conv_bn(x, filters, 3, strides=strides, use_bias=use_bias, fan=fan, momentum=momentum,
+                name=f"{name}_1")
+    y = conv_bn(y, filters, 3, activation=None, use_bias=use_bias, fan=fan, momentum=momentum,
+                name=f"{name}_2")
     return _merge(y, identity, name, survival_probability)
 
 
 def bottleneck_block(x, width: int, filters: int, *, name: str, strides: int = 1,
                      shortcut: str | None = "B", stride_on: str = "1x1", groups: int = 1,
                      survival_probability: float = 1.0, use_bias: bool = False,
-                     fan: str = "fan_in"):
+                     fan: str = "fan_in", momentum: float = BATCH_NORM_MOMENTUM):
     """Fig. 5 right: 1x1 conv (``width``) - 3x3 conv (``width``) - 1x1 conv (``filters``).
 
     Table 1 writes ResNet-50's conv2_x block as ``width=64, filters=256``.
@@ -129,7 +144,7 @@ def bottleneck_block(x, width: int, filters: int, *, name: str, strides: int = 1
     model (v1) does; ``"3x3"`` strides the 3x3 one, as torchvision ("v1.5") and
     ResNeXt do.  ``groups`` splits the 3x3 convolution into that many groups
     (Xie et al. 2017's cardinality, Fig. 3(c)).  ``shortcut``,
-    ``survival_probability`` and ``fan`` are as in :func:`basic_block`.
+    ``survival_probability``, ``fan`` and ``momentum`` are as in :func:`basic_block`.
     """
     check_positive_int("width", width)
     check_positive_int("filters", filters)
@@ -142,16 +157,18 @@ def bottleneck_block(x, width: int, filters: int, *, name: str, strides: int = 1
             f"got width={width!r} and groups={groups!r}."
         )
     first, middle = (strides, 1) if stride_on == "1x1" else (1, strides)
-    identity = _identity(x, filters, name, strides, shortcut, use_bias, fan)
-    y = conv_bn(x, width, 1, strides=first, use_bias=use_bias, fan=fan, name=f"{name}_1")
+    identity = _identity(x, filters, name, strides, shortcut, use_bias, fan, momentum)
+    y = conv_bn(x, width, 1, strides=first, use_bias=use_bias, fan=fan, momentum=momentum,
+                name=f"{name}_1")
     y = conv_bn(y, width, 3, strides=middle, groups=groups, use_bias=use_bias, fan=fan,
-                name=f"{name}_2")
-    y = conv_bn(y, filters, 1, activation=None, use_bias=use_bias, fan=fan, name=f"{name}_3")
+                momentum=momentum, name=f"{name}_2")
+    y = conv_bn(y, filters, 1, activation=None, use_bias=use_bias, fan=fan, momentum=momentum,
+                name=f"{name}_3")
     return _merge(y, identity, name, survival_probability)
 
 
 def preact_block(x, filters: int, *, name: str, strides: int = 1, dropout: float = 0.0,
-                 fan: str = "fan_in"):
+                 fan: str = "fan_in", momentum: float = BATCH_NORM_MOMENTUM):
     """The wide ResNet block, Zagoruyko & Komodakis 2016, Fig. 1(d) ("wide-dropout").
 
     BN - ReLU - 3x3 conv (stride ``strides``) - BN - ReLU - [dropout] - 3x3 conv,
@@ -159,18 +176,18 @@ def preact_block(x, filters: int, *, name: str, strides: int = 1, dropout: float
     block of He et al., "Identity mappings in deep residual networks", ECCV 2016).
     Where the shape changes the shortcut is a 1x1 convolution of the
     pre-activated input, as in the authors' code; elsewhere it is the identity.
-    ``fan`` is as in :func:`basic_block`.
+    ``fan`` and ``momentum`` are as in :func:`basic_block`.
     """
     check_positive_int("filters", filters)
     strides = _check_block(strides)
     if not (is_real(dropout) and 0 <= dropout < 1):
         raise UsageError(f"dropout must be in [0, 1), got {dropout!r}.")
-    activated = bn_relu(x, name=f"{name}_preact")
+    activated = bn_relu(x, name=f"{name}_preact", momentum=momentum)
     identity = x
     if strides != 1 or x.shape[-1] != filters:
         identity = conv(activated, filters, 1, strides=strides, fan=fan, name=f"{name}_0")
     y = conv(activated, filters, 3, strides=strides, fan=fan, name=f"{name}_1")
-    y = bn_relu(y, name=f"{name}_1")
+    y = bn_relu(y, name=f"{name}_1", momentum=momentum)
     if dropout:
         y = keras.layers.Dropout(dropout, name=f"{name}_dropout")(y)
     y = conv(y, filters, 3, fan=fan, name=f"{name}_2")
@@ -187,11 +204,11 @@ def _check_block(strides, survival_probability: float = 1.0) -> int:
     return strides
 
 
-def _identity(x, filters, name, strides, shortcut, use_bias, fan):
+def _identity(x, filters, name, strides, shortcut, use_bias, fan, momentum):
     if shortcut is None:
         return None
     return shortcut_branch(x, filters, strides=strides, option=shortcut, use_bias=use_bias,
-                           fan=fan, name=name)
+                           fan=fan, momentum=momentum, name=name)
 
 
 def _merge(residual, identity, name, survival_probability):

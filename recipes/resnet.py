@@ -24,8 +24,9 @@ import keras
 
 from layers.checks import check_choice, check_positive_int, check_switch, is_int, is_real
 from layers.errors import UsageError
-from layers.residual import (HE_FANS, SHORTCUTS, STRIDE_PLACEMENTS, basic_block, bn_relu,
-                             bottleneck_block, conv, conv_bn, preact_block)
+from layers.residual import (BATCH_NORM_MOMENTUM, HE_FANS, SHORTCUTS, STRIDE_PLACEMENTS,
+                             TORCH_BATCH_NORM_MOMENTUM, basic_block, bn_relu, bottleneck_block,
+                             conv, conv_bn, preact_block)
 from recipes.common import apply, classifier, features, scaled
 from recipes.registry import Recipe, TrainingConfig, register
 from recipes.space import Choice, SearchSpace, depth_choices, training_space
@@ -43,8 +44,8 @@ XIE_2017 = ("Xie, Girshick, Dollar, Tu and He, Aggregated residual transformatio
 def resnet(input_shape, classes, classifier_activation, name="resnet", *, blocks, filters,
            block="basic", widths=None, groups=1, stem="imagenet", stem_filters=64,
            shortcut="B", stride_on="1x1", final_survival_probability=1.0, dropout=0.0,
-           conv_bias=False, he_fan="fan_in", width_multiplier=1.0, include_top=True,
-           pooling=None):
+           conv_bias=False, he_fan="fan_in", bn_momentum=BATCH_NORM_MOMENTUM,
+           width_multiplier=1.0, include_top=True, pooling=None):
     """A residual network: ``stem``, then one stage per entry of ``blocks``.
 
     ``stem="imagenet"`` is Table 1's conv1 (7x7/2, pad 3) and 3x3/2 max pool;
@@ -61,7 +62,10 @@ def resnet(input_shape, classes, classifier_activation, name="resnet", *, blocks
     ``keras.applications.ResNet50`` (the paper's Caffe model has none).  ``he_fan`` is
     the n of every convolution's He initialization N(0, 2/n): ``"fan_in"``, the
     paper's (k * k * inputs per group), or ``"fan_out"`` (k * k * outputs), the Torch
-    code of wide ResNets and ResNeXt.
+    code of wide ResNets and ResNeXt. ``bn_momentum`` is the weight of the old value in
+    every batch normalization's moving averages: Keras's 0.99 (the paper's Caffe averages
+    are not Keras's: they divide by the sum of their weights), or the authors' Torch code's
+    0.9 (momentum 0.1 of the new batch) for stochastic depth, wide ResNets and ResNeXt.
 
     For a search: ``blocks`` may be one int, the same number of blocks in every
     stage (the CIFAR networks' n); ``width_multiplier`` scales every stage's
@@ -81,14 +85,16 @@ def resnet(input_shape, classes, classifier_activation, name="resnet", *, blocks
     stem_filters = check_positive_int("stem_filters", stem_filters)
     _check_read(block, widths=widths, groups=groups, stride_on=stride_on, conv_bias=conv_bias,
                 final_survival_probability=final_survival_probability)
+    if not (is_real(bn_momentum) and 0 <= bn_momentum < 1):
+        raise UsageError(f"bn_momentum must be in [0, 1), got {bn_momentum!r}.")
     inputs = keras.Input(shape=input_shape, name="input")
-    x = _stem(inputs, stem, stem_filters, block, conv_bias, he_fan)
+    x = _stem(inputs, stem, stem_filters, block, conv_bias, he_fan, bn_momentum)
     total, index = sum(blocks), 0
     for stage, (count, stage_filters) in enumerate(zip(blocks, filters)):
         for position in range(count):
             index += 1
             options = dict(strides=2 if stage > 0 and position == 0 else 1, fan=he_fan,
-                           name=f"conv{stage + 2}_block{position + 1}")
+                           momentum=bn_momentum, name=f"conv{stage + 2}_block{position + 1}")
             survival = 1 - index / total * (1 - final_survival_probability)
             if block == "basic":
                 x = basic_block(x, stage_filters, shortcut=shortcut, use_bias=conv_bias,
@@ -100,7 +106,7 @@ def resnet(input_shape, classes, classifier_activation, name="resnet", *, blocks
             else:
                 x = preact_block(x, stage_filters, dropout=dropout, **options)
     if block == "preact":
-        x = bn_relu(x, name="post")
+        x = bn_relu(x, name="post", momentum=bn_momentum)
     if not include_top:
         return features(inputs, x, pooling, name)
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
@@ -108,14 +114,16 @@ def resnet(input_shape, classes, classifier_activation, name="resnet", *, blocks
     return keras.Model(inputs, outputs, name=name)
 
 
-def _stem(x, stem, stem_filters, block, conv_bias, fan):
+def _stem(x, stem, stem_filters, block, conv_bias, fan, momentum):
     if stem == "imagenet":
-        x = conv_bn(x, stem_filters, 7, strides=2, use_bias=conv_bias, fan=fan, name="conv1")
+        x = conv_bn(x, stem_filters, 7, strides=2, use_bias=conv_bias, fan=fan,
+                    momentum=momentum, name="conv1")
         x = keras.layers.ZeroPadding2D(1, name="pool1_pad")(x)
         return apply(keras.layers.MaxPooling2D(3, strides=2, name="pool1_pool"), x)
     if block == "preact":  # the first block's pre-activation normalizes conv1's output
         return conv(x, stem_filters, 3, fan=fan, name="conv1")
-    return conv_bn(x, stem_filters, 3, use_bias=conv_bias, fan=fan, name="conv1")
+    return conv_bn(x, stem_filters, 3, use_bias=conv_bias, fan=fan, momentum=momentum,
+                   name="conv1")
 
 
 def _check_variant(blocks, filters, block, widths, stem, shortcut, stride_on, dropout,
@@ -322,7 +330,8 @@ register(Recipe(
                             epochs=500, schedule="step", decay_factor=0.1,
                             decay_epochs=(250, 375), augmentation="cifar",
                             normalization="mean_image"),
-    variant=_cifar_variant(110, final_survival_probability=0.5),
+    variant=_cifar_variant(110, final_survival_probability=0.5,
+                           bn_momentum=TORCH_BATCH_NORM_MOMENTUM),
     # p_L: the paper's 0.5 and others of the range its analysis varies.
     search_space=_cifar_space(18, final_survival_probability=Choice((0.2, 0.5, 0.8, 1.0),
                                                                     default=0.5)),
@@ -347,7 +356,7 @@ WRN_TRAINING = TrainingConfig(
     augmentation="cifar_reflect", validation_fraction=0.0)
 # The authors' MSRinit draws each convolution from N(0, 2/n), n = kW * kH * nOutputPlane.
 WRN28_10 = dict(block="preact", blocks=(4, 4, 4), filters=(160, 320, 640), stem="cifar",
-                stem_filters=16, he_fan="fan_out")
+                stem_filters=16, he_fan="fan_out", bn_momentum=TORCH_BATCH_NORM_MOMENTUM)
 
 # A search: depth 6N + 4 with N = 2, 4, 6 (WRN-16, -28, -40) and k = 2, 4, 8, 10 (widths
 # the paper trains) as multipliers of k = 10's widths.
@@ -390,7 +399,8 @@ register(Recipe(
                             epochs=100, schedule="step", decay_factor=0.1,
                             decay_epochs=(30, 60, 90), augmentation="fb_resnet"),
     variant=dict(block="bottleneck", blocks=(3, 4, 6, 3), widths=(128, 256, 512, 1024),
-                 filters=(256, 512, 1024, 2048), groups=32, stride_on="3x3", he_fan="fan_out"),
+                 filters=(256, 512, 1024, 2048), groups=32, stride_on="3x3", he_fan="fan_out",
+                 bn_momentum=TORCH_BATCH_NORM_MOMENTUM),
     search_space=WIDTH_SPACE,
     description="ResNeXt-50, cardinality 32, bottleneck width 4 per group."))
 
@@ -412,6 +422,6 @@ register(Recipe(
                             validation_fraction=0.0),
     variant=dict(block="bottleneck", blocks=(3, 3, 3), widths=(512, 1024, 2048),
                  filters=(256, 512, 1024), groups=8, stride_on="3x3", stem="cifar",
-                 stem_filters=64, he_fan="fan_out"),
+                 stem_filters=64, he_fan="fan_out", bn_momentum=TORCH_BATCH_NORM_MOMENTUM),
     search_space=WIDTH_SPACE,
     description="CIFAR ResNeXt-29, cardinality 8, bottleneck width 64 per group."))

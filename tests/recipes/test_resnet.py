@@ -257,6 +257,24 @@ def test_each_residual_recipe_initializes_as_its_authors_code(name, fan):
     assert kernel.std() == pytest.approx(np.sqrt(2 / n), rel=0.05)
 
 
+@pytest.mark.parametrize("name, momentum", [
+    # Torch's nn.SpatialBatchNormalization updates by 0.1 of the batch: 0.9 of the old value
+    ("wrn28_10", 0.9), ("wrn28_10_dropout", 0.9), ("resnext29_8x64d", 0.9),
+    ("resnext50_32x4d", 0.9), ("resnet110_sd", 0.9),
+    # He et al.'s Caffe averages (normalized by their weights) have no Keras equivalent
+    ("resnet50", 0.99), ("resnet20", 0.99), ("plain20", 0.99), ("resnet50_v1_5", 0.99),
+])
+def test_each_residual_recipe_averages_its_batch_statistics_as_its_authors_code(name, momentum):
+    model = recipes.build(name)
+    normalizations = layers_of(model, keras.layers.BatchNormalization)
+    assert normalizations and {layer.momentum for layer in normalizations} == {momentum}
+
+
+def test_bn_momentum_must_be_below_one():
+    with pytest.raises(ValueError, match=r"bn_momentum must be in \[0, 1\), got 1"):
+        recipes.build("resnet20", bn_momentum=1)
+
+
 def test_he_fan_must_be_fan_in_or_fan_out():
     with pytest.raises(ValueError, match="he_fan must be one of"):
         recipes.build("resnet20", he_fan="fan_avg")
