@@ -10,6 +10,7 @@ starts from a pretrained run where one is given (``--init_from``). Call it insid
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import keras
 
@@ -113,6 +114,33 @@ def set_dropout(model: keras.Model, rate: float) -> None:
                          "it out.")
     for layer in dropouts:
         layer.rate = rate
+
+
+# The share of its starting values (mean 0, variance 1) a batch normalization's moving
+# statistics may keep when training ends without a warning.
+SETTLED_SHARE = 0.01
+
+
+def unsettled_batch_norm(built: Built, recipe: str, epochs: int, epoch_steps: int) -> str | None:
+    """A warning where ``epochs`` of ``epoch_steps`` steps leave the moving statistics of
+    ``built``'s batch normalizations (those that train from their starting values: not
+    frozen, not started from ``--init_from``) holding more than :data:`SETTLED_SHARE` of
+    their starting values, a moving average of momentum m keeping m^n of them after n
+    steps (Keras's 0.99: 33% after 110 steps). Validation, test and served predictions
+    read those statistics, and may score near chance where training has learned. None
+    where they have settled."""
+    momentum = max((layer.momentum for layer in all_layers(built.trained)
+                    if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable
+                    and layer.name not in built.pretrained_layers), default=0.0)
+    steps = epochs * epoch_steps
+    if momentum == 0.0 or momentum ** steps <= SETTLED_SHARE:
+        return None
+    needed = math.ceil(math.log(SETTLED_SHARE) / math.log(momentum))
+    return (f"{recipe}'s batch normalizations keep {momentum ** steps:.0%} of their starting "
+            f"statistics after this run's {steps:,} steps (moving averages of momentum "
+            f"{momentum:g}): its validation and test accuracy, which read those statistics, "
+            f"may stay near chance while its training accuracy rises; train for {needed:,} "
+            f"steps or more (--epochs={math.ceil(needed / epoch_steps)}).")
 
 
 def all_layers(model: keras.Model):

@@ -434,6 +434,16 @@ def test_a_run_is_warned_of_its_schedule_as_it_begins(tmp_path, train_here, capl
            "--epochs=1: this run does not reach those drops." in caplog.text
 
 
+def test_a_run_too_short_for_its_batch_statistics_is_warned_as_it_begins(tmp_path, train_here,
+                                                                          caplog):
+    with caplog.at_level(logging.WARNING):
+        result = train_here("--recipe=resnet20", "--epochs=1", "--dataset=synthetic",
+                            "--augment=none", "--image_size=8", f"--model_dir={tmp_path / 'run'}")
+    assert result.returncode == 0, result.stderr
+    assert "resnet20's batch normalizations keep" in caplog.text and "train for 459 steps" \
+        in caplog.text
+
+
 def test_an_unprepared_dataset_is_one_sentence_without_tfds_warning_first(places, tmp_path,
                                                                           train_here):
     # TFDS warned "Variant folder .../3.0.1 has no dataset_info.json" (of a folder that

@@ -18,7 +18,7 @@ from absl import logging
 import recipes
 from engine import (distribute, endings, interrupts, rundir, runlock, schedules, training,
                     transfer)
-from engine.build import build, check_fits_before_reading
+from engine.build import build, check_fits_before_reading, unsettled_batch_norm
 from engine.cli import run_spec
 from engine.data import named_data_errors, open_source, prepare, resolve_input_shape
 from engine.data.preprocessing import Preprocessing
@@ -131,8 +131,10 @@ def train_held(spec: RunSpec, chief: bool, overwrite: bool, validation_fraction_
                                    spec.finetune_multiplier)
             accuracy = training.accuracy_key(built.trained)
             validation = data.pipelines.validation
-            for caution in cautions:
-                logging.warning(caution)
+            for caution in (*cautions, unsettled_batch_norm(
+                    built, spec.recipe, spec.training.epochs, epoch_steps(spec, data))):
+                if caution:
+                    logging.warning(caution)
             print(plan_line(spec, data), flush=True)
             training.train(built.trained,
                            training.one_target_per_head(built.trained, data.pipelines.train),
@@ -179,13 +181,17 @@ def resumed_statistics(run_dir: str) -> Preprocessing | None:
         return None
 
 
+def epoch_steps(spec: RunSpec, data) -> int:
+    """The training steps of one of the run's epochs."""
+    return -(-data.source.sizes["train"] // spec.training.batch_size)
+
+
 def plan_line(spec: RunSpec, data) -> str:
     """The line a run prints before it trains: how much training lies ahead."""
-    images = data.source.sizes["train"]
-    steps = -(-images // spec.training.batch_size)
     epochs = spec.training.epochs
-    return (f"{spec.recipe}: {counted(epochs, 'epoch')} of {counted(steps, 'step')} (batch "
-            f"{spec.training.batch_size}, {images:,} training images)"
+    return (f"{spec.recipe}: {counted(epochs, 'epoch')} of "
+            f"{counted(epoch_steps(spec, data), 'step')} (batch {spec.training.batch_size}, "
+            f"{data.source.sizes['train']:,} training images)"
             + ("; the time to the end follows the first epoch." if epochs > 1 else "."))
 
 

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 import recipes
 from engine import loop, optimizers, rundir, schedules, training, transfer
-from engine.build import build
+from engine.build import Built, build, unsettled_batch_norm
 from engine.losses import SmoothedSparseCategoricalCrossentropy
 from layers.errors import UsageError
 from recipes import TrainingConfig
@@ -412,6 +412,39 @@ def test_dropout_flag_leaves_googlenets_auxiliary_heads_at_the_papers_rate():
               if isinstance(layer, keras.layers.Dropout)}
     assert rates_ == {"dropout": 0.1, "aux1_dropout": 0.7, "aux2_dropout": 0.7}
     assert len(built.trained.outputs) == 3 and len(built.model.outputs) == 1
+
+
+def normalized_model(momentum=0.99, trainable=True):
+    inputs = keras.Input((4,))
+    normalized = keras.layers.BatchNormalization(momentum=momentum, name="bn")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(2, name="fc")(normalized))
+    model.get_layer("bn").trainable = trainable
+    return model
+
+
+def test_a_run_too_short_for_its_batch_statistics_is_warned_with_the_steps_it_needs():
+    # resnet20 --epochs=1 on the digits: 11 steps leave 0.99^11 = 90% of the starting
+    # statistics, and the run tested at 0.11 (10 epochs: 0.28, training accuracy 0.98);
+    # 459 steps leave 0.99^459 = 0.99%.
+    model = normalized_model()
+    assert unsettled_batch_norm(Built(model, model), "resnet20", 1, 11) == (
+        "resnet20's batch normalizations keep 90% of their starting statistics after this "
+        "run's 11 steps (moving averages of momentum 0.99): its validation and test accuracy, "
+        "which read those statistics, may stay near chance while its training accuracy "
+        "rises; train for 459 steps or more (--epochs=42).")
+    assert unsettled_batch_norm(Built(model, model), "resnet20", 41, 11) is not None
+    assert unsettled_batch_norm(Built(model, model), "resnet20", 42, 11) is None
+    torch = normalized_model(momentum=0.9)  # 0.9^44 = 0.97%
+    assert "train for 44 steps or more (--epochs=4)" in unsettled_batch_norm(
+        Built(torch, torch), "wrn28_10", 3, 11)
+    assert unsettled_batch_norm(Built(torch, torch), "wrn28_10", 4, 11) is None
+
+
+@pytest.mark.parametrize("case", ["pretrained", "frozen", "none"])
+def test_batch_statistics_that_do_not_start_afresh_are_not_warned_of(case):
+    model = tiny_model() if case == "none" else normalized_model(trainable=case != "frozen")
+    built = Built(model, model, pretrained_layers=("bn",) if case == "pretrained" else ())
+    assert unsettled_batch_norm(built, "recipe", 1, 1) is None
 
 
 # --- precision -------------------------------------------------------------------------
