@@ -121,14 +121,16 @@ def set_dropout(model: keras.Model, rate: float) -> None:
 SETTLED_SHARE = 0.01
 
 
-def unsettled_batch_norm(built: Built, recipe: str, epochs: int, epoch_steps: int) -> str | None:
+def unsettled_batch_norm(built: Built, recipe: str, epochs: int, epoch_steps: int,
+                         trial: bool = False) -> str | None:
     """A warning where ``epochs`` of ``epoch_steps`` steps leave the moving statistics of
     ``built``'s batch normalizations (those that train from their starting values: not
     frozen, not started from ``--init_from``) holding more than :data:`SETTLED_SHARE` of
     their starting values, a moving average of momentum m keeping m^n of them after n
     steps (Keras's 0.99: 33% after 110 steps). Validation, test and served predictions
     read those statistics, and may score near chance where training has learned. None
-    where they have settled."""
+    where they have settled. ``trial``: the network is a search's first trial, whose
+    validation accuracy ranks the trials."""
     momentum = max((layer.momentum for layer in all_layers(built.trained)
                     if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable
                     and layer.name not in built.pretrained_layers), default=0.0)
@@ -136,10 +138,13 @@ def unsettled_batch_norm(built: Built, recipe: str, epochs: int, epoch_steps: in
     if momentum == 0.0 or momentum ** steps <= SETTLED_SHARE:
         return None
     needed = math.ceil(math.log(SETTLED_SHARE) / math.log(momentum))
+    scored = ("the trials' validation accuracy, which ranks them and reads those statistics, "
+              "may stay near chance while their training accuracy rises" if trial else
+              "its validation and test accuracy, which read those statistics, may stay near "
+              "chance while its training accuracy rises")
     return (f"{recipe}'s batch normalizations keep {momentum ** steps:.0%} of their starting "
-            f"statistics after this run's {steps:,} steps (moving averages of momentum "
-            f"{momentum:g}): its validation and test accuracy, which read those statistics, "
-            f"may stay near chance while its training accuracy rises; train for {needed:,} "
+            f"statistics after {'the first trial' if trial else 'this run'}'s {steps:,} steps "
+            f"(moving averages of momentum {momentum:g}): {scored}; train for {needed:,} "
             f"steps or more (--epochs={math.ceil(needed / epoch_steps)}).")
 
 

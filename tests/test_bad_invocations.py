@@ -434,13 +434,21 @@ def test_a_run_is_warned_of_its_schedule_as_it_begins(tmp_path, train_here, capl
            "--epochs=1: this run does not reach those drops." in caplog.text
 
 
+@pytest.mark.parametrize("mode, told", [
+    ("train", "after this run's 79 steps"),
+    ("tune", "after the first trial's 79 steps (moving averages of momentum 0.99): the "
+             "trials' validation accuracy, which ranks them"),
+])
 def test_a_run_too_short_for_its_batch_statistics_is_warned_as_it_begins(tmp_path, train_here,
-                                                                          caplog):
+                                                                          caplog, mode, told):
     with caplog.at_level(logging.WARNING):
-        result = train_here("--recipe=resnet20", "--epochs=1", "--dataset=synthetic",
-                            "--augment=none", "--image_size=8", f"--model_dir={tmp_path / 'run'}")
+        result = train_here(f"--mode={mode}", "--recipe=resnet20", "--epochs=1",
+                            "--dataset=synthetic", "--augment=none", "--image_size=8",
+                            *(["--max_trials=1"] if mode == "tune" else []),
+                            f"--model_dir={tmp_path / 'run'}")
     assert result.returncode == 0, result.stderr
-    assert "resnet20's batch normalizations keep" in caplog.text and "train for 459 steps" \
+    assert "resnet20's batch normalizations keep 45% of their starting statistics" \
+        in caplog.text and told in caplog.text and "train for 459 steps or more (--epochs=6)" \
         in caplog.text
 
 

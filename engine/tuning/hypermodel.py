@@ -37,9 +37,10 @@ import os
 import keras
 import keras_tuner
 import tensorflow as tf
+from absl import logging
 
 from engine import interrupts, loop, private_api
-from engine.build import build
+from engine.build import Built, build, unsettled_batch_norm
 from engine.choices import SEEDS
 from engine.data import DataFailure, named_data_errors
 from engine.report import read_history
@@ -69,6 +70,8 @@ class RecipeHyperModel(keras_tuner.HyperModel):
         self.verbose = verbose
         self.trial_id = self.trial_dir = self.failure = None
         self.execution = 0
+        self.pretrained_layers = ()  # those of the network built last
+        self.batch_norm_told = False
 
     def start_trial(self, trial_id: str, trial_dir: str) -> None:
         """The tuner starts trial ``trial_id``, whose files go to ``trial_dir``."""
@@ -113,6 +116,7 @@ class RecipeHyperModel(keras_tuner.HyperModel):
             compile_model(built.trained, training, built.slow_layers, run.finetune_multiplier,
                           cross_entropy=True)
             built.trained.optimizer.build(built.trained.trainable_variables)
+        self.pretrained_layers = built.pretrained_layers
         return built.trained
 
     def fit(self, hp, model, data, validation_data=None, callbacks=(), epochs=1,
@@ -130,6 +134,7 @@ class RecipeHyperModel(keras_tuner.HyperModel):
         x = data.training_pipeline(self.execution_seed())
         self.execution += 1
         accuracy = accuracy_key(model)
+        self.tell_unsettled_batch_norm(model, training.batch_size)
         # An interrupted execution, as run_callbacks reads it: a backup naming an epoch.
         resuming = os.path.isfile(os.path.join(run_dir, BACKUP_DIR, METADATA_FILE))
         # Each execution's backup is kept until the trial ends: a trial interrupted in a
@@ -155,6 +160,20 @@ class RecipeHyperModel(keras_tuner.HyperModel):
             if resuming:  # the epochs before the interruption count as well
                 history = read_history(os.path.join(run_dir, HISTORY_FILE))
             return best_epoch(history, self.search.objective)
+
+    def tell_unsettled_batch_norm(self, model: keras.Model, batch_size: int) -> None:
+        """Warns once a search (its first trial) whose ``--epochs`` leave the trials' batch
+        normalizations with statistics far from settled (:func:`unsettled_batch_norm`):
+        their validation accuracy, the search's objective, would rank them by chance."""
+        if self.batch_norm_told:
+            return
+        self.batch_norm_told = True
+        built = Built(model, model, pretrained_layers=self.pretrained_layers)
+        caution = unsettled_batch_norm(built, self.search.run.recipe,
+                                       self.search.run.training.epochs,
+                                       -(-self.train_examples // batch_size), trial=True)
+        if caution:
+            logging.warning(caution)
 
     @contextlib.contextmanager
     def trial_errors(self):
