@@ -20,7 +20,7 @@ import zipfile
 
 from engine import command
 from layers.checks import is_int
-from layers.errors import UsageError
+from layers.errors import RunFailure, UsageError
 
 RUN_FILE = "run.json"
 REPORT_FILE = "report.json"
@@ -301,7 +301,25 @@ class SavedRun:
                 f"{shape_text(found[0])} images to {found[1]} classes, where the run's "
                 f"{RUN_FILE} records {shape_text(recorded[0])} images and {recorded[1]} classes; "
                 "restore the run's own model.keras, or rerun its training with --overwrite.")
+        check_finite_weights(model, self.directory)
         return model
+
+
+def check_finite_weights(model, directory: str) -> None:
+    """Raises :class:`RunFailure` where a weight of ``model``, the network saved in
+    ``directory``, is NaN or infinite: its outputs need not show it (a compiled ReLU turns
+    NaN into 0 on the CPU, and such a network scores as a weak one, not a broken one)."""
+    import keras
+    import numpy as np
+
+    broken = [weight.path for weight in model.weights
+              if not np.isfinite(keras.ops.convert_to_numpy(weight)).all()]
+    if broken:
+        raise RunFailure(f"The network saved in {directory} holds weights that are not finite "
+                         f"numbers (NaN or infinite) in {len(broken)} of its "
+                         f"{len(model.weights)} weight tensors (the first: {broken[0]}), so it "
+                         "has no accuracy; train that run anew with --overwrite, at a lower "
+                         "--learning_rate.")
 
 
 def shape_text(shape) -> str:

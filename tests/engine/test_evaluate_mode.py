@@ -403,21 +403,26 @@ def test_a_url_is_refused_where_a_local_folder_is_read_or_written(mode_args, mod
         modes.run(mode, mode_args(**{flag: value}))
 
 
-def test_a_saved_network_with_outputs_that_are_not_finite_is_named(runs, mode_args, tmp_path):
-    # Told as the end of a training run ("nothing is saved or exported"), and in an
-    # ensemble without saying which run.
+@pytest.mark.parametrize("layer, weights", [("logits", 2), ("c1", 1)])
+def test_a_saved_network_with_weights_that_are_not_finite_is_named(runs, mode_args, tmp_path,
+                                                                    layer, weights):
+    # Told before any data is read, and in an ensemble naming the run. NaN in c1, whose
+    # ReLU the compiled evaluation turns NaN into 0 with, gave finite outputs: the network
+    # scored as a weak one.
     import keras
 
     broken = tmp_path / "broken"
     shutil.copytree(runs["lenet"], broken)
     (broken / "evaluation.json").unlink(missing_ok=True)  # an earlier test's
     model = keras.saving.load_model(broken / "model.keras", safe_mode=True)
-    logits = model.get_layer("logits")
-    logits.set_weights([np.full_like(weights, np.nan) for weights in logits.get_weights()])
+    nan = model.get_layer(layer)
+    nan.set_weights([np.full_like(value, np.nan) if index < weights else value
+                     for index, value in enumerate(nan.get_weights())])
     model.save(broken / "model.keras")
-    named = (rf"^The network saved in {re.escape(str(broken))} gives outputs that are not "
-             rf"finite numbers \(NaN or infinite\) on 360 of the 360 test images, so it has no "
-             rf"accuracy; train that run anew with --overwrite")
+    named = (rf"^The network saved in {re.escape(str(broken))} holds weights that are not "
+             rf"finite numbers \(NaN or infinite\) in {weights} of its {len(model.weights)} "
+             rf"weight tensors \(the first: {layer}/\w+\), so it has no accuracy; train that "
+             rf"run anew with --overwrite")
     from layers.errors import RunFailure
 
     with pytest.raises(RunFailure, match=named):
@@ -426,3 +431,23 @@ def test_a_saved_network_with_outputs_that_are_not_finite_is_named(runs, mode_ar
     with pytest.raises(RunFailure, match=named):
         modes.run("evaluate", mode_args(ensemble=[str(runs["lenet"]), str(broken)],
                                         model_dir=str(tmp_path / "ensemble")))
+
+
+def test_a_saved_network_with_outputs_that_are_not_finite_is_named(runs, mode_args, tmp_path):
+    # Finite weights, which overflow: logits of +-inf, whose softmax is NaN.
+    import keras
+
+    from layers.errors import RunFailure
+
+    broken = tmp_path / "broken"
+    shutil.copytree(runs["lenet"], broken)
+    (broken / "evaluation.json").unlink(missing_ok=True)  # an earlier test's
+    model = keras.saving.load_model(broken / "model.keras", safe_mode=True)
+    logits = model.get_layer("logits")
+    kernel, bias = logits.get_weights()
+    logits.set_weights([np.full_like(kernel, 3e38), bias])
+    model.save(broken / "model.keras")
+    named = (rf"^The network saved in {re.escape(str(broken))} gives outputs that are not "
+             r"finite numbers \(NaN or infinite\)")
+    with pytest.raises(RunFailure, match=named):
+        modes.run("evaluate", mode_args(model_dir=str(broken)))
