@@ -40,7 +40,8 @@ def rate_after_warmup(config: TrainingConfig, epoch: float) -> float:
     if config.schedule == "exponential":
         return base * config.decay_factor ** math.floor(epoch / config.decay_every)
     if config.schedule == "cosine":
-        progress = (epoch - config.warmup_epochs) / max(config.epochs - config.warmup_epochs, 1)
+        span = config.epochs - config.warmup_epochs  # under one epoch after a long warm-up
+        progress = (epoch - config.warmup_epochs) / span if span > 0 else 1.0
         return 0.5 * base * (1 + math.cos(math.pi * progress))
     if config.schedule in ("constant", "plateau"):  # a plateau's drops are its callback's
         return base
@@ -71,6 +72,10 @@ class StepSchedule(keras.callbacks.Callback):
     def at_step(self, step: int, steps_per_epoch: int) -> None:
         raise NotImplementedError
 
+    def warmup_steps(self, steps_per_epoch: int) -> int:
+        """The iterations of the warm-up with ``steps_per_epoch`` batches per epoch."""
+        return max(1, round(self.config.warmup_epochs * steps_per_epoch))
+
 
 class Warmup(StepSchedule):
     """The warm-up, step by step, for its ``round(config.warmup_epochs * steps per
@@ -93,23 +98,23 @@ class Warmup(StepSchedule):
         elif self.config.warmup_learning_rate is None:
             self.model.optimizer.learning_rate = self.config.learning_rate * (step + 1) / steps
 
-    def warmup_steps(self, steps_per_epoch: int) -> int:
-        """The iterations of the warm-up with ``steps_per_epoch`` batches per epoch."""
-        return max(1, round(self.config.warmup_epochs * steps_per_epoch))
-
 
 class CosineAnnealing(StepSchedule):
     """Anneals the ``cosine`` schedule at every step, not only at each epoch's start
     (Loshchilov and Hutter 2017, SGDR, section 3: the rate follows the cosine as the
     batches go, ``T_cur`` counting fractions of an epoch), so a short run, even a single
     epoch, ends near zero. During a warm-up, and where the number of steps per epoch is
-    unknown, the epoch-level rate stays.
+    unknown, the epoch-level rate stays; the cosine starts at its top where the warm-up
+    ends, at the warm-up's rounded step (:meth:`warmup_steps`), which may come a fraction
+    of a step before ``warmup_epochs``.
     """
 
     def at_step(self, step, steps_per_epoch):
-        position = step / steps_per_epoch
-        if position >= self.config.warmup_epochs:
-            self.model.optimizer.learning_rate = rate_after_warmup(self.config, position)
+        warmup = self.config.warmup_epochs
+        if warmup and step < self.warmup_steps(steps_per_epoch):
+            return
+        self.model.optimizer.learning_rate = rate_after_warmup(
+            self.config, max(step / steps_per_epoch, warmup))
 
 
 class Plateau(keras.callbacks.ReduceLROnPlateau):

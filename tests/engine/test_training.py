@@ -214,6 +214,20 @@ def test_the_cosine_anneals_at_every_step_after_the_warmup():
     assert schedules.rate_after_warmup(config, 2.5) == pytest.approx(annealed[6])
 
 
+def test_the_cosine_after_a_warmup_starts_at_its_top_and_anneals_over_what_is_left():
+    # 4 steps per epoch. A warm-up of 1.5 epochs leaves half an epoch, which the cosine
+    # stretched to a whole one: the run ended at 0.85 of the rate, not near zero.
+    short = TrainingConfig(optimizer="sgd", learning_rate=0.1, schedule="cosine",
+                           warmup_epochs=1.5, epochs=2)
+    assert [rate for _, rate in rates_at_each_call(short)][6:] == pytest.approx([0.1, 0.05])
+    # 1.55 epochs round to 6 warm-up steps, ending at epoch 1.5: the cosine starts there
+    # at its top (the warm-up had set epoch 1's rate, the cosine before its start: 0.088).
+    rounded = dataclasses.replace(short, warmup_epochs=1.55, epochs=4)
+    seen = [rate for _, rate in rates_at_each_call(rounded)]
+    assert seen[5:8] == pytest.approx(
+        [0.1, 0.1, 0.05 * (1 + math.cos(math.pi * (1.75 - 1.55) / 2.45))])
+
+
 def test_a_plateau_on_validation_needs_a_validation_split():
     from layers import UsageError
 
