@@ -184,8 +184,13 @@ def pretrained_model_file(init_from: str) -> str:
     which must be a ``.keras`` archive."""
     model_file = os.path.join(init_from, MODEL_FILE) if os.path.isdir(init_from) else init_from
     if not (os.path.isfile(model_file) and model_file.endswith(".keras")):
+        unfinished = os.path.isdir(init_from) and os.path.isfile(os.path.join(init_from,
+                                                                               RUN_FILE))
         raise UsageError(f"--init_from={init_from!r} is neither a run directory holding "
-                         "model.keras nor a .keras file.")
+                         "model.keras nor a .keras file" + (
+                             ": its run has not finished; run its command again (its "
+                             "--model_dir) to finish it, then start from it." if unfinished
+                             else "."))
     if not zipfile.is_zipfile(model_file):
         raise damaged(model_file, "not a .keras archive", PASS_A_RUNS_MODEL)
     return model_file

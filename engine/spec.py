@@ -142,7 +142,9 @@ def validate(spec: RunSpec) -> None:
     if not (isinstance(multiplier, (int, float)) and math.isfinite(multiplier)
             and multiplier >= 0):  # the flag's own check, for a spec built in Python
         raise UsageError(f"finetune_multiplier={multiplier!r} is no learning-rate multiplier; "
-                         "give a finite number of 0 or more (0 freezes the pretrained layers).")
+                         "give a finite number of 0 or more (0 keeps the pretrained weights, while the "
+                         "batch statistics still adapt; --transfer=feature_extractor freezes "
+                         "them too).")
     from engine.data.augment import check_fits
     from engine.data.preprocessing import check_normalization
 

@@ -32,8 +32,13 @@ def copy_pretrained_weights(source: keras.Model, target: keras.Model,
     """Copies the weights of every layer of ``target`` but those named in ``head`` from
     the layer of ``source`` with the same name and weight shapes; returns the layers it
     filled. A layer whose weights differ in shape (a denser layer after a larger input,
-    say) or that ``source`` lacks keeps its initial weights, with a warning naming it."""
+    say) or that ``source`` lacks keeps its initial weights, with a warning naming it; so
+    is a layer of ``source`` that ``target`` lacks (a deeper variant's, such as one a search
+    chose: the layers copied around it no longer see what they trained on)."""
     by_name = {layer.name: layer for layer in source.layers}
+    ours = {layer.name for layer in target.layers}
+    left_out = [repr(layer.name) for layer in source.layers
+                if layer.weights and layer.name not in ours and layer.name not in head]
     copied, reshaped, missing = [], [], []
     for layer in target.layers:
         if layer.name in head or not layer.weights:
@@ -64,6 +69,11 @@ def copy_pretrained_weights(source: keras.Model, target: keras.Model,
         logging.warning("Not copied from the pretrained model, which has no layer of that "
                         "name: %s; these layers start from their initializers and train.",
                         ", ".join(missing))
+    if left_out:
+        logging.warning("Left out of this network, which has no layer of that name: the "
+                        "pretrained model's %s (another variant's, such as a depth a search "
+                        "chose); the layers copied around them no longer see the inputs they "
+                        "trained on.", ", ".join(left_out))
     return copied
 
 

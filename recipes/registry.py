@@ -271,7 +271,8 @@ def build(
     classes = recipe.classes_at(input_shape) if classes is None else int(classes)
     if classes == 1 and classifier_activation == "softmax" and not headless:
         remedy = ("give a board of two points or more (--image_size=2 or more on the command "
-                  "line; in Python, or classifier_activation='sigmoid' or None)"
+                  "line, an input_shape of two points or more in Python), or use "
+                  "classifier_activation='sigmoid' or None"
                   if one_per_point else
                   "use classes=2, or classifier_activation='sigmoid' or None")
         raise UsageError(f"{recipe.name} with one class and classifier_activation='softmax' "

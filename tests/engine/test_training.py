@@ -778,6 +778,10 @@ def test_finetuning_decays_pretrained_layers_at_the_slower_rate_too():
 def test_init_from_a_missing_run_is_one_sentence(tmp_path):
     with pytest.raises(ValueError, match="neither a run directory holding model.keras"):
         transfer.load_pretrained(str(tmp_path))
+    (tmp_path / rundir.RUN_FILE).write_text("{}")  # a run begun, interrupted before its end
+    with pytest.raises(ValueError, match=r"nor a \.keras file: its run has not finished; run its "
+                                         r"command again \(its --model_dir\) to finish it"):
+        transfer.load_pretrained(str(tmp_path))
 
 
 def test_the_epoch_timer_tells_the_validations_share_of_each_epoch():

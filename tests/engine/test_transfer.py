@@ -121,6 +121,15 @@ def test_layers_the_pretrained_model_lacks_or_holds_without_weights_are_named(ca
         copy_pretrained_weights(recipes.build("resnet20"), recipes.build("resnet32"))
     assert ("Not copied from the pretrained model, which has no layer of that name: "
             "'conv2_block4_1_conv', 'conv2_block4_1_bn'") in caplog.text
+    caplog.clear()
+    # The other way, a deeper variant (a search's) cut down to the recipe's default without
+    # a word: its blocks 4 and 5 of every stage left out, those around them copied.
+    with caplog.at_level("WARNING"):
+        copied = copy_pretrained_weights(recipes.build("resnet32"), recipes.build("resnet20"))
+    assert "conv4_block3_2_bn" in {layer.name for layer in copied}
+    assert ("Left out of this network, which has no layer of that name: the pretrained "
+            "model's 'conv2_block4_1_conv', 'conv2_block4_1_bn'") in caplog.text
+    assert "'logits'" not in caplog.text
     keras.backend.clear_session()
 
 

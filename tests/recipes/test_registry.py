@@ -163,8 +163,9 @@ def test_an_mlp_on_an_open_size_is_told_to_give_every_size(input_shape):
     ("resnet20", {"classes": 1}, "use classes=2, or classifier_activation='sigmoid' or None"),
     ("lenet5", {"classes": 1}, "use classes=2, or classifier_activation='sigmoid' or None"),
     ("alphago_policy", {"input_shape": (1, 1, 48)},  # a move per point of a 1x1 board
-     r"give a board of two points or more \(--image_size=2 or more on the command line; in "
-     r"Python, or classifier_activation='sigmoid' or None\)")])
+     r"give a board of two points or more \(--image_size=2 or more on the command line, an "
+     r"input_shape of two points or more in Python\), or use classifier_activation='sigmoid' "
+     r"or None")])
 def test_one_class_under_a_softmax_is_refused_not_always_1(name, arguments, remedy):
     # Such a network built and output 1.0 for every image, with Keras's warning at most.
     with pytest.raises(UsageError, match=rf"^{name} with one class and "
