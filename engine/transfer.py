@@ -64,17 +64,28 @@ def copy_pretrained_weights(source: keras.Model, target: keras.Model,
     if reshaped:
         logging.warning("Not copied from the pretrained model, its weights differing in shape "
                         "(there against here): %s; these layers start from their initializers "
-                        "and train.", ", ".join(reshaped))
+                        "and train.", listed(reshaped))
     if missing:
         logging.warning("Not copied from the pretrained model, which has no layer of that "
                         "name: %s; these layers start from their initializers and train.",
-                        ", ".join(missing))
+                        listed(missing))
     if left_out:
         logging.warning("Left out of this network, which has no layer of that name: the "
                         "pretrained model's %s (another variant's, such as a depth a search "
                         "chose); the layers copied around them no longer see the inputs they "
-                        "trained on.", ", ".join(left_out))
+                        "trained on.", listed(left_out))
     return copied
+
+
+LISTED_LAYERS = 8  # the layers a warning names; a deep network's hundreds are counted
+
+
+def listed(layers: list[str]) -> str:
+    """``layers`` as a warning names them: the first :data:`LISTED_LAYERS`, then how many
+    more."""
+    shown = ", ".join(layers[:LISTED_LAYERS])
+    return shown if len(layers) <= LISTED_LAYERS else \
+        f"{shown} and {len(layers) - LISTED_LAYERS} more"
 
 
 def weight_shapes(shapes: list[tuple], others: list[tuple]) -> str:

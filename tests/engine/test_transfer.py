@@ -127,6 +127,7 @@ def test_layers_the_pretrained_model_lacks_or_holds_without_weights_are_named(ca
     with caplog.at_level("WARNING"):
         copied = copy_pretrained_weights(recipes.build("resnet32"), recipes.build("resnet20"))
     assert "conv4_block3_2_bn" in {layer.name for layer in copied}
+    assert "'conv2_block5_2_bn' and 16 more (another variant's" in caplog.text  # 24, 8 named
     assert ("Left out of this network, which has no layer of that name: the pretrained "
             "model's 'conv2_block4_1_conv', 'conv2_block4_1_bn'") in caplog.text
     assert "'logits'" not in caplog.text
