@@ -314,6 +314,14 @@ for _depth in CIFAR_PLAIN_DEPTHS:
         description=f"CIFAR-10 plain-{_depth}: ResNet-{_depth} without shortcuts."))
 
 
+# ---- The Torch recipes: stochastic depth, wide ResNets, ResNeXt ----------------------------
+# Their authors' code trains with Torch's optim.sgd, which keeps the learning rate outside its
+# velocity (v = m v + g; w -= lr v), where Keras's SGD keeps it inside (v = m v - lr g; w += v),
+# as Caffe and Sutskever et al. do. The two take the same steps while the rate holds; after a
+# drop, Keras's velocity still carries the old rate for some tens of steps (under a constant
+# gradient, Nesterov's first step after WRN's x0.2 drop moves 0.85 of the step before it,
+# Torch's 0.2). Their batch normalizations average with Torch's momentum (bn_momentum=0.9).
+
 # ---- Huang et al. 2016: stochastic depth on ResNet-110 --------------------------------------
 # Sec. 4 and the authors' code: 500 epochs, batch 128, lr 0.1 divided by 10 at epochs 250
 # and 375, Nesterov momentum 0.9 (dampening 0), weight decay 1e-4 on every parameter
