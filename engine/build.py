@@ -129,8 +129,8 @@ def unsettled_batch_norm(built: Built, recipe: str, epochs: int, epoch_steps: in
     their starting values, a moving average of momentum m keeping m^n of them after n
     steps (Keras's 0.99: 33% after 110 steps). Validation, test and served predictions
     read those statistics, and may score near chance where training has learned. None
-    where they have settled. ``trial``: the network is a search's first trial, whose
-    validation accuracy ranks the trials."""
+    where they have settled. ``trial``: the network is a search's trial, whose validation
+    accuracy ranks the trials."""
     momentum = max((layer.momentum for layer in all_layers(built.trained)
                     if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable
                     and layer.name not in built.pretrained_layers), default=0.0)
@@ -142,8 +142,8 @@ def unsettled_batch_norm(built: Built, recipe: str, epochs: int, epoch_steps: in
               "may stay near chance while their training accuracy rises" if trial else
               "its validation and test accuracy, which read those statistics, may stay near "
               "chance while its training accuracy rises")
-    return (f"{recipe}'s batch normalizations keep {momentum ** steps:.0%} of their starting "
-            f"statistics after {'the first trial' if trial else 'this run'}'s {steps:,} steps "
+    return (f"{recipe}'s batch normalizations keep {momentum ** steps:.1%} of their starting "
+            f"statistics after {'a trial' if trial else 'this run'}'s {steps:,} steps "
             f"(moving averages of momentum {momentum:g}): {scored}; train for {needed:,} "
             f"steps or more (--epochs={math.ceil(needed / epoch_steps)}).")
 

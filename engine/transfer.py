@@ -24,7 +24,9 @@ from layers.errors import UsageError
 
 def load_pretrained(path: str) -> keras.Model:
     """The model saved at ``path``: a run directory (its ``model.keras``) or a .keras file."""
-    return rundir.read_model(rundir.pretrained_model_file(path), rundir.PASS_A_RUNS_MODEL)
+    model = rundir.read_model(rundir.pretrained_model_file(path), rundir.PASS_A_RUNS_MODEL)
+    rundir.check_finite_weights(model, path)  # its NaN would be copied, and saved again
+    return model
 
 
 def copy_pretrained_weights(source: keras.Model, target: keras.Model,

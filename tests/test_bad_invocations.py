@@ -436,7 +436,7 @@ def test_a_run_is_warned_of_its_schedule_as_it_begins(tmp_path, train_here, capl
 
 @pytest.mark.parametrize("mode, told", [
     ("train", "after this run's 79 steps"),
-    ("tune", "after the first trial's 79 steps (moving averages of momentum 0.99): the "
+    ("tune", "after a trial's 79 steps (moving averages of momentum 0.99): the "
              "trials' validation accuracy, which ranks them"),
 ])
 def test_a_run_too_short_for_its_batch_statistics_is_warned_as_it_begins(tmp_path, train_here,
@@ -447,7 +447,7 @@ def test_a_run_too_short_for_its_batch_statistics_is_warned_as_it_begins(tmp_pat
                             *(["--max_trials=1"] if mode == "tune" else []),
                             f"--model_dir={tmp_path / 'run'}")
     assert result.returncode == 0, result.stderr
-    assert "resnet20's batch normalizations keep 45% of their starting statistics" \
+    assert "resnet20's batch normalizations keep 45.2% of their starting statistics" \
         in caplog.text and told in caplog.text and "train for 459 steps or more (--epochs=6)" \
         in caplog.text
 

@@ -134,7 +134,7 @@ class RecipeHyperModel(keras_tuner.HyperModel):
         x = data.training_pipeline(self.execution_seed())
         self.execution += 1
         accuracy = accuracy_key(model)
-        self.tell_unsettled_batch_norm(model, training.batch_size)
+        self.tell_unsettled_batch_norm(model, training.batch_size, epochs)
         # An interrupted execution, as run_callbacks reads it: a backup naming an epoch.
         resuming = os.path.isfile(os.path.join(run_dir, BACKUP_DIR, METADATA_FILE))
         # Each execution's backup is kept until the trial ends: a trial interrupted in a
@@ -161,18 +161,20 @@ class RecipeHyperModel(keras_tuner.HyperModel):
                 history = read_history(os.path.join(run_dir, HISTORY_FILE))
             return best_epoch(history, self.search.objective)
 
-    def tell_unsettled_batch_norm(self, model: keras.Model, batch_size: int) -> None:
-        """Warns once a search (its first trial) whose ``--epochs`` leave the trials' batch
-        normalizations with statistics far from settled (:func:`unsettled_batch_norm`):
-        their validation accuracy, the search's objective, would rank them by chance."""
+    def tell_unsettled_batch_norm(self, model: keras.Model, batch_size: int,
+                                  epochs: int) -> None:
+        """Warns, once, of the first trial whose ``epochs`` (Hyperband's first rounds train
+        fewer than ``--epochs``) leave its batch normalizations with statistics far from
+        settled (:func:`unsettled_batch_norm`; the default configuration may have none, or
+        a larger batch, where a later trial's differs): the trials' validation accuracy, the
+        search's objective, would rank them by chance."""
         if self.batch_norm_told:
             return
-        self.batch_norm_told = True
         built = Built(model, model, pretrained_layers=self.pretrained_layers)
-        caution = unsettled_batch_norm(built, self.search.run.recipe,
-                                       self.search.run.training.epochs,
+        caution = unsettled_batch_norm(built, self.search.run.recipe, epochs,
                                        -(-self.train_examples // batch_size), trial=True)
         if caution:
+            self.batch_norm_told = True
             logging.warning(caution)
 
     @contextlib.contextmanager

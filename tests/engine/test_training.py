@@ -442,7 +442,7 @@ def test_a_run_too_short_for_its_batch_statistics_is_warned_with_the_steps_it_ne
     # 459 steps leave 0.99^459 = 0.99%.
     model = normalized_model()
     assert unsettled_batch_norm(Built(model, model), "resnet20", 1, 11) == (
-        "resnet20's batch normalizations keep 90% of their starting statistics after this "
+        "resnet20's batch normalizations keep 89.5% of their starting statistics after this "
         "run's 11 steps (moving averages of momentum 0.99): its validation and test accuracy, "
         "which read those statistics, may stay near chance while its training accuracy "
         "rises; train for 459 steps or more (--epochs=42).")
@@ -782,6 +782,19 @@ def test_init_from_a_missing_run_is_one_sentence(tmp_path):
     with pytest.raises(ValueError, match=r"nor a \.keras file: its run has not finished; run its "
                                          r"command again \(its --model_dir\) to finish it"):
         transfer.load_pretrained(str(tmp_path))
+
+
+def test_init_from_a_network_whose_weights_are_not_finite_is_refused(tmp_path):
+    # Its NaN were copied, hidden by a ReLU: the run scored 0.10, saved and exported them.
+    from layers.errors import RunFailure
+
+    model = tiny_model()
+    model.get_layer("hidden").kernel.assign(np.full((4, 3), np.nan, "float32"))
+    model.save(tmp_path / "nan.keras")
+    with pytest.raises(RunFailure, match=r"holds weights that are not finite numbers \(NaN or "
+                                         r"infinite\) in 1 of its 4 weight tensors \(the first: "
+                                         r"hidden/kernel\)"):
+        transfer.load_pretrained(str(tmp_path / "nan.keras"))
 
 
 def test_the_epoch_timer_tells_the_validations_share_of_each_epoch():

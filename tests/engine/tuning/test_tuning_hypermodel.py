@@ -336,3 +336,23 @@ def test_a_trials_losses_are_plain_cross_entropies_whatever_its_decay_and_smooth
     assert metrics["val_loss"] == pytest.approx(plain, rel=1e-4)
     compiled = model.evaluate(data(), verbose=0, return_dict=True)["loss"]
     assert compiled > plain + 0.01  # what the trial reported before
+
+
+def test_the_first_trial_too_short_for_its_batch_statistics_is_warned_once(tmp_path, caplog):
+    # Trial 0, the default lenet5_modern, has no batch normalization: a later trial with
+    # batch_norm=True went untold; and Hyperband's first rounds train fewer epochs than
+    # --epochs, which the steps were counted from.
+    trials = hypermodel(tmp_path, epochs=50)
+
+    def network(normalized):
+        inputs = keras.Input((4,))
+        hidden = keras.layers.BatchNormalization()(inputs) if normalized else inputs
+        return keras.Model(inputs, keras.layers.Dense(2)(hidden))
+
+    with caplog.at_level("WARNING"):
+        trials.tell_unsettled_batch_norm(network(False), 32, 1)
+        assert not caplog.text
+        trials.tell_unsettled_batch_norm(network(True), 32, 3)  # 3 epochs of 2 steps
+        trials.tell_unsettled_batch_norm(network(True), 32, 1)
+    assert caplog.text.count("batch normalizations keep") == 1
+    assert "keep 94.1% of their starting statistics after a trial's 6 steps" in caplog.text
